@@ -1,0 +1,72 @@
+#include "store/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int ferry_error_set(struct ferry_error *err, enum ferry_status status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return -1;
+	err->status = status;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+void ferry_error_prefix(struct ferry_error *err, const char *fmt, ...)
+{
+	char prefix[512];
+	size_t plen, mlen, room;
+	va_list ap;
+
+	if (!err)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	plen = strlen(prefix) + 2; /* "prefix: " */
+	room = sizeof(err->msg) - 1 - plen;
+	mlen = strnlen(err->msg, sizeof(err->msg) - 1);
+	if (mlen > room)
+		mlen = room; /* the end of a long message gives way to the prefix */
+	memmove(err->msg + plen, err->msg, mlen);
+	memcpy(err->msg, prefix, plen - 2);
+	memcpy(err->msg + plen - 2, ": ", 2);
+	err->msg[plen + mlen] = '\0';
+}
+
+void ferry_error_clear(struct ferry_error *err)
+{
+	if (!err)
+		return;
+	err->status = FERRY_OK;
+	err->msg[0] = '\0';
+}
+
+static int severity(enum ferry_status s)
+{
+	switch (s) {
+	case FERRY_USAGE:
+		return 5;
+	case FERRY_CONNECT:
+		return 4;
+	case FERRY_LOCKED:
+		return 3;
+	case FERRY_INTERRUPTED:
+		return 2;
+	case FERRY_PARTIAL:
+		return 1;
+	case FERRY_OK:
+		break;
+	}
+	return 0;
+}
+
+enum ferry_status ferry_status_worst(enum ferry_status a, enum ferry_status b)
+{
+	return severity(a) >= severity(b) ? a : b;
+}
