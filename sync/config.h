@@ -1,0 +1,76 @@
+/* The configuration file (INI, see DESIGN.md and ferry(1)) as plain structs. */
+#ifndef FERRY_CONFIG_H
+#define FERRY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+/* Which sides an action may touch: create, delete, remove. */
+enum side_set { SIDE_NONE = 0, SIDE_FAR = 1, SIDE_NEAR = 2, SIDE_BOTH = 3 };
+
+/* The directions a channel copies in. */
+enum sync_dir { SYNC_BOTH, SYNC_PULL, SYNC_PUSH };
+
+/* A folder pattern of `folders`: a glob on canonical names, `!` excludes. */
+struct folder_pattern {
+	char *glob;
+	bool exclude;
+};
+
+struct channel_conf {
+	char *name;
+	const char *file;
+	int line;
+	struct store_conf *far; /* points into struct config.stores */
+	struct store_conf *near;
+	struct folder_pattern *folders; /* in file order; default: one "*" */
+	size_t nfolders;
+	enum sync_dir sync;
+	enum side_set create, delete, remove;
+	bool max_delete_is_percent; /* "50%" or an absolute count "200" */
+	unsigned max_delete;
+	char *state;	   /* path of the state database, expanded */
+	uint64_t max_size; /* bytes; 0 = no limit */
+};
+
+struct config {
+	char *path; /* the file that was read */
+	struct store_conf *stores;
+	size_t nstores;
+	struct channel_conf *channels;
+	size_t nchannels;
+};
+
+/* Which file to read: cli_path (-c) if given, else $FERRY_CONFIG, else
+ * $XDG_CONFIG_HOME/ferry/config, else ~/.config/ferry/config.
+ * Returns a malloc'd string the caller frees, or NULL with err set. */
+char *config_default_path(const char *cli_path, struct ferry_error *err);
+
+/* Parses path into cfg. On any error returns -1 with err->status = FERRY_USAGE
+ * and err->msg = "FILE:LINE: KEY: reason" (or "FILE:LINE: [section]: reason"),
+ * and cfg is left empty. The caller calls config_free() on success. */
+int config_load(const char *path, struct config *cfg, struct ferry_error *err);
+
+/* Same, from a string (unit tests, fuzzing); name is used in messages. */
+int config_load_string(const char *name, const char *text, struct config *cfg,
+		       struct ferry_error *err);
+
+void config_free(struct config *cfg);
+
+struct store_conf *config_find_store(const struct config *cfg, const char *name);
+struct channel_conf *config_find_channel(const struct config *cfg, const char *name);
+
+/* The password (or XOAUTH2 token) for an IMAP store: the literal `password`,
+ * or the first line of `password_command`'s stdout (run by /bin/sh -c).
+ * Returns a malloc'd string the caller wipes and frees, or NULL with err set
+ * (FERRY_CONNECT: the command failed, or printed nothing). */
+char *config_password(const struct store_conf *store, struct ferry_error *err);
+
+/* Expands a leading ~ and $VAR / ${VAR} in a path. Returns a malloc'd string,
+ * or NULL with why set to a static reason ("$FOO is not set"). */
+char *config_expand_path(const char *in, const char **why);
+
+#endif
