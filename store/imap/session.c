@@ -1,0 +1,402 @@
+#include "store/imap/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "store/imap/tls.h"
+#include "store/log.h"
+
+/* Read buffer of the mailstream; libetpan's own default is 8 KiB. */
+#define STREAM_BUFFER_SIZE 65536
+
+const char *imap_error_text(int r)
+{
+	switch (r) {
+	case MAILIMAP_ERROR_STREAM:
+		return "connection lost or timed out";
+	case MAILIMAP_ERROR_PARSE:
+		return "the server sent a response that cannot be parsed";
+	case MAILIMAP_ERROR_FATAL:
+		return "the server closed the session (BYE)";
+	case MAILIMAP_ERROR_PROTOCOL:
+		return "the server answered BAD or out of order";
+	case MAILIMAP_ERROR_MEMORY:
+		return "out of memory or aborted while reading a response";
+	case MAILIMAP_ERROR_DONT_ACCEPT_CONNECTION:
+		return "the server refused the connection (BYE in greeting)";
+	case MAILIMAP_ERROR_STARTTLS:
+		return "STARTTLS failed (refused, or data injected after the OK)";
+	case MAILIMAP_ERROR_BAD_STATE:
+		return "command not valid in this state";
+	default:
+		return "command failed";
+	}
+}
+
+bool imap_error_is_fatal(int r)
+{
+	return r == MAILIMAP_ERROR_STREAM || r == MAILIMAP_ERROR_PARSE ||
+	       r == MAILIMAP_ERROR_FATAL || r == MAILIMAP_ERROR_PROTOCOL ||
+	       r == MAILIMAP_ERROR_MEMORY || r == MAILIMAP_ERROR_STARTTLS ||
+	       r == MAILIMAP_ERROR_DONT_ACCEPT_CONNECTION;
+}
+
+const char *imap_response_text(mailimap *imap, char *buf, size_t len)
+{
+	const char *in = imap && imap->imap_response ? imap->imap_response : "";
+	size_t o = 0;
+
+	for (; *in && o + 1 < len; in++)
+		if ((unsigned char)*in >= 0x20 && *in != 0x7f)
+			buf[o++] = *in;
+	buf[o] = '\0';
+	return o ? buf : "(no reason given)";
+}
+
+/* -v trace. Passwords and tokens never reach the log: libetpan marks them
+ * private, and LOGIN/AUTHENTICATE lines are cut after the command word in
+ * case a path does not. */
+static void trace_chunk(const char *dir, const char *str, size_t size)
+{
+	while (size > 0) {
+		const char *nl = memchr(str, '\n', size);
+		size_t n = nl ? (size_t)(nl - str) + 1 : size;
+		size_t show = n;
+		const char *login;
+
+		while (show > 0 && (str[show - 1] == '\n' || str[show - 1] == '\r'))
+			show--;
+		login = NULL;
+		if (dir[0] == 'C') {
+			login = strcasestr(str, " LOGIN ");
+			if (!login)
+				login = strcasestr(str, " AUTHENTICATE ");
+			if (login && login >= str + show)
+				login = NULL;
+		}
+		if (login)
+			log_trace("%s %.*s <redacted>", dir, (int)(strchr(login + 1, ' ') - str),
+				  str);
+		else if (show > 300)
+			log_trace("%s %.200s... [%zu bytes]", dir, str, show);
+		else
+			log_trace("%s %.*s", dir, (int)show, str);
+		str += n;
+		size -= n;
+	}
+}
+
+static void trace_logger(mailstream *s, int type, const char *str, size_t size, void *ctx)
+{
+	(void)s;
+	(void)ctx;
+	switch (type) {
+	case MAILSTREAM_LOG_TYPE_DATA_SENT:
+		trace_chunk("C:", str, size);
+		break;
+	case MAILSTREAM_LOG_TYPE_DATA_SENT_PRIVATE:
+		log_trace("C: <redacted>");
+		break;
+	case MAILSTREAM_LOG_TYPE_DATA_RECEIVED:
+		trace_chunk("S:", str, size);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Drops the connection without a LOGOUT round trip (mailimap_free would
+ * send one and could wait a full timeout on a dead peer). */
+static void drop(mailimap *imap)
+{
+	if (!imap)
+		return;
+	if (imap->imap_stream) {
+		mailstream_close(imap->imap_stream);
+		imap->imap_stream = NULL;
+	}
+	mailimap_free(imap);
+}
+
+static bool has_cap(mailimap *imap, const char *name)
+{
+	return mailimap_has_extension(imap, (char *)name) != 0;
+}
+
+static int refresh_capabilities(struct imap_store *st, struct ferry_error *err)
+{
+	struct mailimap_capability_data *caps = NULL;
+	int r = mailimap_capability(st->imap, &caps);
+
+	if (r != MAILIMAP_NO_ERROR)
+		return ferry_error_set(err, FERRY_CONNECT, "CAPABILITY: %s", imap_error_text(r));
+	mailimap_capability_data_free(caps);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} cap_table[] = {
+    {"UIDPLUS", CAP_UIDPLUS},
+    {"MOVE", CAP_MOVE},
+    {"CONDSTORE", CAP_CONDSTORE},
+    {"QRESYNC", CAP_QRESYNC},
+    {"IDLE", CAP_IDLE},
+    {"LIST-STATUS", CAP_LIST_STATUS},
+    {"SPECIAL-USE", CAP_SPECIAL_USE},
+    {"LITERAL+", CAP_LITERAL_PLUS},
+    {"MULTIAPPEND", CAP_MULTIAPPEND},
+    {"COMPRESS=DEFLATE", CAP_COMPRESS},
+    {"OBJECTID", CAP_OBJECTID},
+    {"ENABLE", CAP_ENABLE},
+    {"NAMESPACE", CAP_NAMESPACE},
+};
+
+/* Fills base.caps and base.capabilities from libetpan's cached list. */
+static int record_capabilities(struct imap_store *st)
+{
+	struct mailimap_capability_data *data =
+	    st->imap->imap_connection_info ? st->imap->imap_connection_info->imap_capability : NULL;
+	size_t len = 1, o = 0;
+	clistiter *it;
+	char *text;
+
+	if (!data || !data->cap_list)
+		return -1;
+	for (it = clist_begin(data->cap_list); it; it = clist_next(it)) {
+		struct mailimap_capability *c = clist_content(it);
+		const char *name = c->cap_type == MAILIMAP_CAPABILITY_NAME
+				       ? c->cap_data.cap_name
+				       : c->cap_data.cap_auth_type;
+
+		len += strlen(name) + 6;
+	}
+	text = malloc(len);
+	if (!text)
+		return -1;
+	text[0] = '\0';
+	for (it = clist_begin(data->cap_list); it; it = clist_next(it)) {
+		struct mailimap_capability *c = clist_content(it);
+
+		if (c->cap_type == MAILIMAP_CAPABILITY_NAME)
+			o += (size_t)snprintf(text + o, len - o, "%s%s", o ? " " : "",
+					      c->cap_data.cap_name);
+		else
+			o += (size_t)snprintf(text + o, len - o, "%sAUTH=%s", o ? " " : "",
+					      c->cap_data.cap_auth_type);
+	}
+	free(st->base.capabilities);
+	st->base.capabilities = text;
+	st->base.caps = 0;
+	for (size_t i = 0; i < sizeof(cap_table) / sizeof(cap_table[0]); i++)
+		if (has_cap(st->imap, cap_table[i].name))
+			st->base.caps |= cap_table[i].bit;
+	return 0;
+}
+
+static int starttls(struct imap_store *st, struct ferry_error *err)
+{
+	const struct imap_conf *c = &st->base.conf->imap;
+	mailstream_low *plain, *tls;
+	int r;
+
+	if (!st->imap->imap_connection_info || !st->imap->imap_connection_info->imap_capability) {
+		if (refresh_capabilities(st, err) != 0)
+			return -1;
+	}
+	if (!has_cap(st->imap, "STARTTLS"))
+		return ferry_error_set(
+		    err, FERRY_CONNECT,
+		    "%s:%d does not offer STARTTLS; refusing to log in without TLS "
+		    "(use tls = implicit, or tls = none to allow plaintext)",
+		    c->host, c->port);
+	r = mailimap_starttls(st->imap);
+	if (r != MAILIMAP_NO_ERROR)
+		return ferry_error_set(err, FERRY_CONNECT, "STARTTLS: %s", imap_error_text(r));
+	/* Anything already buffered was sent before the handshake: an injection
+	 * (CVE-2020-15953). */
+	if (st->imap->imap_stream->read_buffer_len != 0)
+		return ferry_error_set(err, FERRY_CONNECT,
+				       "STARTTLS: the server sent data before the TLS handshake; "
+				       "refusing the session");
+	plain = mailstream_get_low(st->imap->imap_stream);
+	tls = net_starttls(plain, c, err);
+	if (!tls)
+		return -1;
+	mailstream_set_low(st->imap->imap_stream, tls);
+	mailstream_low_free(plain); /* keeps the fd, now owned by tls */
+	if (log_get_level() >= LOG_VERBOSE)
+		mailstream_set_logger(st->imap->imap_stream, trace_logger, NULL);
+	/* Pre-TLS capabilities are not to be trusted, and libetpan keeps them. */
+	return refresh_capabilities(st, err);
+}
+
+static bool is_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return false;
+	return true;
+}
+
+static int authenticate(struct imap_store *st, const char *secret, const char **how,
+			struct ferry_error *err)
+{
+	const struct imap_conf *c = &st->base.conf->imap;
+	const char *where = c->host ? c->host : "tunnel";
+	enum auth_mech mech = c->auth;
+	char why[512];
+	int r;
+
+	if (!secret)
+		return ferry_error_set(err, FERRY_CONNECT,
+				       "%s asks for a login but no password is configured", where);
+	if (!st->imap->imap_connection_info || !st->imap->imap_connection_info->imap_capability) {
+		if (refresh_capabilities(st, err) != 0)
+			return -1;
+	}
+	if (mech == AUTH_AUTO) {
+		/* LOGIN needs no SASL plugin; PLAIN where LOGIN is off or the
+		 * password is not ASCII (LOGIN sends 8-bit bytes raw). */
+		bool plain = mailimap_has_authentication(st->imap, "PLAIN") != 0;
+
+		if (plain && (has_cap(st->imap, "LOGINDISABLED") || !is_ascii(secret)))
+			mech = AUTH_PLAIN;
+		else
+			mech = AUTH_LOGIN;
+	}
+	switch (mech) {
+	case AUTH_XOAUTH2:
+		*how = "XOAUTH2";
+		if (!mailimap_has_xoauth2(st->imap))
+			return ferry_error_set(err, FERRY_CONNECT, "%s does not offer AUTH=XOAUTH2",
+					       where);
+		r = mailimap_oauth2_authenticate(st->imap, c->user, secret);
+		break;
+	case AUTH_PLAIN:
+		*how = "AUTHENTICATE PLAIN";
+		if (!mailimap_has_authentication(st->imap, "PLAIN"))
+			return ferry_error_set(err, FERRY_CONNECT, "%s does not offer AUTH=PLAIN",
+					       where);
+		r = mailimap_authenticate(st->imap, "PLAIN", c->host, NULL, NULL, c->user, c->user,
+					  secret, NULL);
+		break;
+	default:
+		*how = "LOGIN";
+		if (has_cap(st->imap, "LOGINDISABLED"))
+			return ferry_error_set(err, FERRY_CONNECT,
+					       "%s does not allow LOGIN here (LOGINDISABLED)",
+					       where);
+		r = mailimap_login(st->imap, c->user, secret);
+		break;
+	}
+	if (r == MAILIMAP_NO_ERROR)
+		return 0;
+	if (r == MAILIMAP_ERROR_LOGIN || r == MAILIMAP_ERROR_SASL)
+		return ferry_error_set(err, FERRY_CONNECT, "login refused for %s at %s: %s",
+				       c->user, where,
+				       imap_response_text(st->imap, why, sizeof(why)));
+	return ferry_error_set(err, FERRY_CONNECT, "login as %s at %s: %s", c->user, where,
+			       imap_error_text(r));
+}
+
+static int imap_open(const struct store_conf *conf, const char *secret, struct store **out,
+		     struct ferry_error *err)
+{
+	const struct imap_conf *c = &conf->imap;
+	struct imap_store *st = calloc(1, sizeof(*st));
+	mailstream_low *low;
+	mailstream *stream;
+	const char *how = "PREAUTH";
+	char desc[512];
+	int r;
+
+	if (!st)
+		return ferry_error_set(err, FERRY_CONNECT, "out of memory");
+	st->base.driver = &imap_driver;
+	st->base.conf = conf;
+	low = c->tunnel ? net_tunnel(c->tunnel, c->timeout, err) : net_connect(c, err);
+	if (!low)
+		goto fail;
+	stream = mailstream_new(low, STREAM_BUFFER_SIZE);
+	if (!stream) {
+		mailstream_low_close(low);
+		mailstream_low_free(low);
+		ferry_error_set(err, FERRY_CONNECT, "out of memory");
+		goto fail;
+	}
+	if (log_get_level() >= LOG_VERBOSE)
+		mailstream_set_logger(stream, trace_logger, NULL);
+	st->imap = mailimap_new(0, NULL);
+	if (!st->imap) {
+		mailstream_close(stream);
+		ferry_error_set(err, FERRY_CONNECT, "out of memory");
+		goto fail;
+	}
+	r = mailimap_connect(st->imap, stream); /* owns stream from here */
+	if (r != MAILIMAP_NO_ERROR_AUTHENTICATED && r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED) {
+		ferry_error_set(err, FERRY_CONNECT, "%s: no IMAP greeting: %s",
+				c->tunnel ? "tunnel" : c->host, imap_error_text(r));
+		goto fail;
+	}
+	if (c->tls == TLS_STARTTLS && !c->tunnel) {
+		if (r == MAILIMAP_NO_ERROR_AUTHENTICATED) {
+			ferry_error_set(err, FERRY_CONNECT,
+					"%s greeted with PREAUTH before STARTTLS; refusing an "
+					"unencrypted session",
+					c->host);
+			goto fail;
+		}
+		if (starttls(st, err) != 0)
+			goto fail;
+	}
+	if (r == MAILIMAP_NO_ERROR_NON_AUTHENTICATED && authenticate(st, secret, &how, err) != 0)
+		goto fail;
+	/* Servers may send different capabilities after login; ask again. */
+	if (refresh_capabilities(st, err) != 0 || record_capabilities(st) != 0) {
+		if (!err->msg[0])
+			ferry_error_set(err, FERRY_CONNECT, "no capabilities from the server");
+		goto fail;
+	}
+	if (c->tunnel)
+		snprintf(desc, sizeof(desc), "tunnel `%s`, %s", c->tunnel, how);
+	else
+		snprintf(desc, sizeof(desc), "%s:%d, %s, logged in as %s (%s)", c->host, c->port,
+			 net_describe(mailstream_get_low(st->imap->imap_stream)), c->user, how);
+	st->base.description = strdup(desc);
+	if (!st->base.description) {
+		ferry_error_set(err, FERRY_CONNECT, "out of memory");
+		goto fail;
+	}
+	*out = &st->base;
+	return 0;
+fail:
+	drop(st->imap);
+	free(st->base.capabilities);
+	free(st);
+	return -1;
+}
+
+static void imap_close(struct store *store)
+{
+	struct imap_store *st = (struct imap_store *)store;
+
+	if (!st->broken && st->imap && st->imap->imap_stream)
+		(void)mailimap_logout(st->imap); /* polite; the result changes nothing */
+	drop(st->imap);
+	free(st->base.capabilities);
+	free(st->base.description);
+	free(st->ns_prefix);
+	free(st->selected);
+	free(st->selected_imap);
+	free(st);
+}
+
+const struct store_driver imap_driver = {
+    .kind = "imap",
+    .open = imap_open,
+    .close = imap_close,
+};

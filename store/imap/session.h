@@ -1,0 +1,82 @@
+/* An IMAP session: connection, STARTTLS, authentication, capabilities, and
+ * the -v protocol trace. Internal to store/imap. */
+#ifndef FERRY_IMAP_SESSION_H
+#define FERRY_IMAP_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libetpan/libetpan.h>
+
+#include "store/store.h"
+
+struct imap_store {
+	struct store base;
+	mailimap *imap;
+	/* libetpan never marks a session dead: after STREAM, PARSE, FATAL or an
+	 * unexpected tag we do, and never send on it again. */
+	bool broken;
+	char broken_why[128]; /* what broke it, for the errors of later calls */
+
+	/* The personal namespace, learnt once (NAMESPACE, else LIST "" ""). */
+	bool ns_known;
+	char *ns_prefix;   /* the server's spelling: "INBOX." on Courier, "" on Dovecot */
+	char ns_delimiter; /* 0: the server has no hierarchy (NIL) */
+
+	/* The selected folder (NULL: none), and what its SELECT said. uidnext
+	 * and exists also count what ferry appended to it since. */
+	char *selected;	     /* canonical name, for messages */
+	char *selected_imap; /* the server's spelling */
+	uint32_t uidvalidity, uidnext, exists;
+};
+
+extern const struct store_driver imap_driver;
+
+/* "connection lost", "unparseable response", ... for a libetpan error code. */
+const char *imap_error_text(int r);
+
+/* Whether r leaves the session unusable (see libetpan.md, error handling). */
+bool imap_error_is_fatal(int r);
+
+/* The server's last response text, control characters removed, in buf. */
+const char *imap_response_text(mailimap *imap, char *buf, size_t len);
+
+/* Shared by folders.c and messages.c. */
+
+/* -1 with a clear error if an earlier error left the session unusable. */
+int imap_usable(struct imap_store *st, struct ferry_error *err);
+/* -1 unless a folder is selected (and the session usable). */
+int imap_need_selected(struct imap_store *st, const char *what, struct ferry_error *err);
+/* Sets err to "<context>: <what r means>[: <server text>]" and, when r leaves
+ * the session unusable, marks it broken. Returns -1. */
+int imap_fail(struct imap_store *st, int r, struct ferry_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Forgets the selected folder. */
+void imap_unselect(struct imap_store *st);
+/* Copies s into buf with control and 8-bit bytes shown as \xNN, for messages
+ * about names the server sent. Returns buf. */
+const char *imap_sanitize(const char *s, char *buf, size_t len);
+
+/* The store operations (folders.c, messages.c). */
+int imap_list_folders(struct store *store, struct store_folder **out, size_t *n,
+		      struct ferry_error *err);
+int imap_create_folder(struct store *store, const char *name, struct ferry_error *err);
+int imap_delete_folder(struct store *store, const char *name, struct ferry_error *err);
+int imap_select(struct store *store, const char *name, struct folder_state *out,
+		struct ferry_error *err);
+int imap_list(struct store *store, struct msg_list *out, struct ferry_error *err);
+int imap_identify(struct store *store, struct msg *msgs, size_t n, struct ferry_error *err);
+int imap_fetch(struct store *store, const uint32_t *uids, size_t n, const struct fetch_sink *sink,
+	       struct ferry_error *err);
+int imap_add_begin(struct store *store, struct store_new_msg **out, struct ferry_error *err);
+int imap_add_write(struct store_new_msg *m, const char *buf, size_t len, struct ferry_error *err);
+int imap_add_commit(struct store_new_msg *m, unsigned flags, const char *keywords, int64_t date,
+		    uint32_t *uid, struct ferry_error *err);
+void imap_add_abort(struct store_new_msg *m);
+int imap_set_flags(struct store *store, const uint32_t *uids, size_t n, unsigned add,
+		   unsigned remove, const char *add_keywords, const char *remove_keywords,
+		   struct ferry_error *err);
+int imap_delete_msgs(struct store *store, const uint32_t *uids, size_t n, struct ferry_error *err);
+
+#endif

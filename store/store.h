@@ -1,0 +1,221 @@
+/* The one interface every kind of mailbox implements.
+ *
+ * sync/ sees stores only through this header. This first part describes how
+ * a store is configured and opened; listing, fetching and changing messages
+ * come with the sync engine. */
+#ifndef FERRY_STORE_H
+#define FERRY_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/error.h"
+
+enum tls_mode { TLS_IMPLICIT, TLS_STARTTLS, TLS_NONE };
+enum auth_mech { AUTH_AUTO, AUTH_PLAIN, AUTH_LOGIN, AUTH_XOAUTH2 };
+enum maildir_layout { LAYOUT_VERBATIM, LAYOUT_MAILDIRPP };
+
+/* An [imap NAME] section. Strings are owned by the struct config that holds it. */
+struct imap_conf {
+	char *host; /* NULL when tunnel is set */
+	int port;   /* 993 implicit, 143 starttls/none unless given */
+	enum tls_mode tls;
+	char *user;
+	char *password;		/* literal password, or NULL */
+	char *password_command; /* run by /bin/sh -c; first line of stdout */
+	enum auth_mech auth;
+	char *ca_file;	      /* NULL: the system's trust store */
+	bool has_fingerprint; /* pin: SHA-256 of the certificate (DER) */
+	unsigned char fingerprint[32];
+	char *tunnel; /* command speaking IMAP (PREAUTH) on stdin/stdout */
+	int connections;
+	int timeout; /* seconds, for every read and write */
+};
+
+/* A [maildir NAME] section. */
+struct maildir_conf {
+	char *path; /* expanded: no ~ or $VAR left */
+	enum maildir_layout layout;
+};
+
+enum store_kind { STORE_IMAP, STORE_MAILDIR };
+
+struct store_conf {
+	enum store_kind kind;
+	char *name;
+	const char *file; /* where it was defined, for messages */
+	int line;
+	union {
+		struct imap_conf imap;
+		struct maildir_conf maildir;
+	};
+};
+
+/* Capabilities a store reports, so the engine can pick the best path. */
+enum store_cap {
+	CAP_UIDPLUS = 1u << 0,
+	CAP_MOVE = 1u << 1,
+	CAP_CONDSTORE = 1u << 2,
+	CAP_QRESYNC = 1u << 3,
+	CAP_IDLE = 1u << 4,
+	CAP_LIST_STATUS = 1u << 5,
+	CAP_SPECIAL_USE = 1u << 6,
+	CAP_LITERAL_PLUS = 1u << 7,
+	CAP_MULTIAPPEND = 1u << 8,
+	CAP_COMPRESS = 1u << 9,
+	CAP_OBJECTID = 1u << 10,
+	CAP_ENABLE = 1u << 11,
+	CAP_NAMESPACE = 1u << 12,
+};
+
+/* The flags ferry manages, one bit each, in the order of their Maildir
+ * letters (D F P R S T) so that a loop over the table yields sorted suffixes. */
+enum msg_flag {
+	MF_DRAFT = 1u << 0,	/* \Draft, D */
+	MF_FLAGGED = 1u << 1,	/* \Flagged, F */
+	MF_FORWARDED = 1u << 2, /* $Forwarded, P */
+	MF_ANSWERED = 1u << 3,	/* \Answered, R */
+	MF_SEEN = 1u << 4,	/* \Seen, S */
+	MF_DELETED = 1u << 5,	/* \Deleted, T */
+};
+#define MF_ALL 0x3fu
+
+/* Folder attributes from LIST (special-use) or the Maildir tree. */
+enum folder_attr {
+	FA_NOSELECT = 1u << 0,
+	FA_SENT = 1u << 1,
+	FA_TRASH = 1u << 2,
+	FA_DRAFTS = 1u << 3,
+	FA_JUNK = 1u << 4,
+	FA_ARCHIVE = 1u << 5,
+};
+
+/* A folder by canonical name: UTF-8, levels separated by '/', relative to
+ * the personal namespace, INBOX always spelled "INBOX". */
+struct store_folder {
+	char *name;
+	unsigned attrs;
+};
+
+/* What SELECT (or a Maildir scan) says about a folder. */
+struct folder_state {
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq; /* 0 when the store has no modseqs */
+	uint32_t exists;
+	bool keywords_ok; /* arbitrary keywords can be stored (\* in PERMANENTFLAGS) */
+};
+
+/* Identity of a message (DESIGN rule 6): SHA-256 of the header block with
+ * line endings normalised to CRLF, and the CRLF size of the whole message. */
+struct msg_id {
+	unsigned char hash[32];
+	bool known;
+};
+
+/* One message of a listing. keywords: NULL or space-separated, in the
+ * case the store gave, sorted case-insensitively; owned by the list. */
+struct msg {
+	uint32_t uid;
+	unsigned flags; /* enum msg_flag bits */
+	char *keywords;
+	uint64_t size; /* CRLF size, = RFC822.SIZE */
+	int64_t date;  /* internal date, seconds since the epoch */
+	struct msg_id id;
+};
+
+struct msg_list {
+	struct msg *v;
+	size_t n, cap;
+};
+
+/* Where fetched bodies go. libetpan streams a body before the rest of its
+ * FETCH response, so a message is begun before its uid is known. */
+struct fetch_sink {
+	void *ctx;
+	int (*begin)(void *ctx, struct ferry_error *err);
+	int (*write)(void *ctx, const char *buf, size_t len, struct ferry_error *err);
+	/* The message just written is complete and is uid's. */
+	int (*end)(void *ctx, uint32_t uid, struct ferry_error *err);
+	/* Drops a begun message (connection lost mid-body). */
+	void (*abort)(void *ctx);
+};
+
+/* A message being added to a folder. */
+struct store_new_msg;
+
+/* An open store. Each driver embeds this as its first member. */
+struct store {
+	const struct store_driver *driver;
+	const struct store_conf *conf;
+	unsigned caps;	    /* enum store_cap bits */
+	char *description;  /* "127.0.0.1:993, TLSv1.3 ..., logged in as alice (LOGIN)" */
+	char *capabilities; /* the server's own words, space-separated; NULL for Maildir */
+};
+
+/* Every function returns 0, or -1 with err set. Messages are addressed by
+ * uid within the selected folder. */
+struct store_driver {
+	const char *kind; /* "imap", "maildir" */
+	int (*open)(const struct store_conf *conf, const char *secret, struct store **out,
+		    struct ferry_error *err);
+	void (*close)(struct store *store);
+
+	/* All folders; *out is an array the caller frees with store_folders_free.
+	 * Names that cannot be mapped safely are skipped with a warning. */
+	int (*list_folders)(struct store *store, struct store_folder **out, size_t *n,
+			    struct ferry_error *err);
+	int (*create_folder)(struct store *store, const char *name, struct ferry_error *err);
+	int (*delete_folder)(struct store *store, const char *name, struct ferry_error *err);
+
+	/* Opens a folder for the calls below; a missing folder is an error. */
+	int (*select)(struct store *store, const char *name, struct folder_state *out,
+		      struct ferry_error *err);
+	/* Every message of the selected folder: uid, flags, keywords, size, date,
+	 * and id where known without reading bodies. Returns 0 only for a
+	 * complete listing (rule 5). */
+	int (*list)(struct store *store, struct msg_list *out, struct ferry_error *err);
+	/* Fills id for msgs[0..n) that lack it (headers only, never bodies). */
+	int (*identify)(struct store *store, struct msg *msgs, size_t n, struct ferry_error *err);
+	/* Streams the bodies of uids[0..n) into sink, in any order. */
+	int (*fetch)(struct store *store, const uint32_t *uids, size_t n,
+		     const struct fetch_sink *sink, struct ferry_error *err);
+
+	/* Adds a message to the selected folder: begin, write the raw bytes in
+	 * any line-ending convention, then commit (or abort). commit sets *uid
+	 * to the new uid, or 0 when the store cannot tell (no UIDPLUS). */
+	int (*add_begin)(struct store *store, struct store_new_msg **out, struct ferry_error *err);
+	int (*add_write)(struct store_new_msg *m, const char *buf, size_t len,
+			 struct ferry_error *err);
+	int (*add_commit)(struct store_new_msg *m, unsigned flags, const char *keywords,
+			  int64_t date, uint32_t *uid, struct ferry_error *err);
+	void (*add_abort)(struct store_new_msg *m);
+
+	/* Adds and removes flags and keywords (space-separated) on uids. */
+	int (*set_flags)(struct store *store, const uint32_t *uids, size_t n, unsigned add,
+			 unsigned remove, const char *add_keywords, const char *remove_keywords,
+			 struct ferry_error *err);
+	/* Removes uids for good (\Deleted + UID EXPUNGE of those uids; unlink). */
+	int (*delete_msgs)(struct store *store, const uint32_t *uids, size_t n,
+			   struct ferry_error *err);
+};
+
+/* Whether opening conf needs a password or token (call config_password first). */
+bool store_needs_secret(const struct store_conf *conf);
+
+/* Opens a store: for IMAP connects, verifies TLS and logs in with secret; for
+ * Maildir checks the root. Returns 0 and *out (close with store_close), or -1
+ * with err set: FERRY_CONNECT for network, TLS and login failures. */
+int store_open(const struct store_conf *conf, const char *secret, struct store **out,
+	       struct ferry_error *err);
+
+void store_close(struct store *store);
+
+void store_folders_free(struct store_folder *folders, size_t n);
+
+/* Appends a copy of m (keywords duplicated); -1 on allocation failure. */
+int msg_list_push(struct msg_list *list, const struct msg *m);
+void msg_list_free(struct msg_list *list);
+
+#endif
