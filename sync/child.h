@@ -1,0 +1,16 @@
+/* Every network session runs in a child process of ferry, forked before any
+ * connection is opened: a hostile server that crashes libetpan's parser takes
+ * down that child only, and the parent reports it as that unit's error. */
+#ifndef FERRY_CHILD_H
+#define FERRY_CHILD_H
+
+#include "store/error.h"
+
+typedef int (*child_fn)(void *arg, struct ferry_error *err);
+
+/* Runs fn(arg, err) in a child and waits for it. Returns 0 when fn returned 0;
+ * otherwise -1 with err holding the child's error, or, when the child died of
+ * a signal, "crashed (signal N: NAME)" with status crash_status. */
+int child_run(child_fn fn, void *arg, enum ferry_status crash_status, struct ferry_error *err);
+
+#endif

@@ -1,0 +1,342 @@
+/* ferry's command line: global options, then one command. Commands are thin
+ * front ends; the work is in the modules they call. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/log.h"
+#include "sync/check.h"
+#include "sync/config.h"
+#include "version.h"
+
+struct globals {
+	const char *config_path; /* -c */
+};
+
+struct command {
+	const char *name;
+	int (*run)(const struct globals *g, const struct command *cmd, int argc, char **argv);
+	const char *usage;
+	const char *summary;
+	const char *help;
+};
+
+static int load_config(const struct globals *g, struct config *cfg)
+{
+	struct ferry_error err = {0};
+	char *path = config_default_path(g->config_path, &err);
+
+	if (!path) {
+		log_error("%s", err.msg);
+		return -1;
+	}
+	if (config_load(path, cfg, &err) != 0) {
+		log_error("%s", err.msg);
+		free(path);
+		return -1;
+	}
+	free(path);
+	return 0;
+}
+
+/* Checks CHANNEL or CHANNEL:FOLDER arguments against the config. */
+static int check_channel_args(const struct config *cfg, int argc, char **argv, bool folders)
+{
+	for (int i = 0; i < argc; i++) {
+		size_t len = strcspn(argv[i], ":");
+		char name[256];
+
+		if (argv[i][len] == ':' && !folders) {
+			log_error("'%s': this command takes channel names, not CHANNEL:FOLDER",
+				  argv[i]);
+			return -1;
+		}
+		snprintf(name, sizeof(name), "%.*s", (int)len, argv[i]);
+		if (!config_find_channel(cfg, name)) {
+			log_error("%s: no channel '%s'", cfg->path, name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int not_built(const char *what)
+{
+	log_error("'ferry %s' is not built yet in this version", what);
+	return FERRY_USAGE;
+}
+
+/* Parses a command's own options; returns optind or -1 after a usage error. */
+static int parse_options(const struct command *cmd, int argc, char **argv,
+			 const struct option *longopts, void (*set)(int opt, void *ctx), void *ctx)
+{
+	int opt;
+
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+		if (opt == 'h') {
+			printf("usage: ferry %s\n\n%s", cmd->usage, cmd->help);
+			exit(0);
+		}
+		if (opt == '?') {
+			log_error("%s: unknown option '%s' (usage: ferry %s)", cmd->name,
+				  argv[optind - 1], cmd->usage);
+			return -1;
+		}
+		set(opt, ctx);
+	}
+	return optind;
+}
+
+struct cli_sync_opts {
+	bool dry_run, pull, push, force_delete;
+};
+
+enum { OPT_DRY_RUN = 256, OPT_PULL, OPT_PUSH, OPT_FORCE_DELETE };
+
+static void set_sync_opt(int opt, void *ctx)
+{
+	struct cli_sync_opts *o = ctx;
+
+	switch (opt) {
+	case OPT_DRY_RUN:
+		o->dry_run = true;
+		break;
+	case OPT_PULL:
+		o->pull = true;
+		break;
+	case OPT_PUSH:
+		o->push = true;
+		break;
+	case OPT_FORCE_DELETE:
+		o->force_delete = true;
+		break;
+	}
+}
+
+static void no_opt(int opt, void *ctx)
+{
+	(void)opt;
+	(void)ctx;
+}
+
+static const struct option no_longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+
+static int cmd_sync(const struct globals *g, const struct command *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	    {"pull", no_argument, NULL, OPT_PULL},
+	    {"push", no_argument, NULL, OPT_PUSH},
+	    {"force-delete", no_argument, NULL, OPT_FORCE_DELETE},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	struct cli_sync_opts o = {0};
+	struct config cfg = {0};
+	enum ferry_status status;
+	int first = parse_options(cmd, argc, argv, longopts, set_sync_opt, &o);
+
+	if (first < 0)
+		return FERRY_USAGE;
+	if (o.pull && o.push) {
+		log_error(
+		    "sync: --pull and --push exclude each other (leave both out for both ways)");
+		return FERRY_USAGE;
+	}
+	if (load_config(g, &cfg) != 0)
+		return FERRY_USAGE;
+	if (check_channel_args(&cfg, argc - first, argv + first, true) != 0) {
+		config_free(&cfg);
+		return FERRY_USAGE;
+	}
+	config_free(&cfg);
+	(void)status;
+	return not_built("sync");
+}
+
+/* list, status and watch: options and arguments checked, engine to come. */
+static int cmd_channels_only(const struct globals *g, int argc, char **argv,
+			     const struct command *cmd, int max_args)
+{
+	struct config cfg = {0};
+	int first = parse_options(cmd, argc, argv, no_longopts, no_opt, NULL);
+
+	if (first < 0)
+		return FERRY_USAGE;
+	if (max_args >= 0 && argc - first > max_args) {
+		log_error("%s: too many arguments (usage: ferry %s)", cmd->name, cmd->usage);
+		return FERRY_USAGE;
+	}
+	if (load_config(g, &cfg) != 0)
+		return FERRY_USAGE;
+	if (check_channel_args(&cfg, argc - first, argv + first, false) != 0) {
+		config_free(&cfg);
+		return FERRY_USAGE;
+	}
+	config_free(&cfg);
+	return not_built(cmd->name);
+}
+
+static int cmd_list(const struct globals *g, const struct command *cmd, int argc, char **argv)
+{
+	return cmd_channels_only(g, argc, argv, cmd, 1);
+}
+
+static int cmd_status(const struct globals *g, const struct command *cmd, int argc, char **argv)
+{
+	return cmd_channels_only(g, argc, argv, cmd, 1);
+}
+
+static int cmd_check(const struct globals *g, const struct command *cmd, int argc, char **argv)
+{
+	struct config cfg = {0};
+	int first = parse_options(cmd, argc, argv, no_longopts, no_opt, NULL);
+	enum ferry_status status;
+
+	if (first < 0)
+		return FERRY_USAGE;
+	if (argc - first > 1) {
+		log_error("check: too many arguments (usage: ferry %s)", cmd->usage);
+		return FERRY_USAGE;
+	}
+	if (load_config(g, &cfg) != 0)
+		return FERRY_USAGE;
+	status = check_run(&cfg, argc > first ? argv[first] : NULL);
+	config_free(&cfg);
+	return status;
+}
+
+static int cmd_watch(const struct globals *g, const struct command *cmd, int argc, char **argv)
+{
+	return cmd_channels_only(g, argc, argv, cmd, -1);
+}
+
+static int cmd_help(const struct globals *g, const struct command *cmd, int argc, char **argv);
+
+static const struct command commands[] = {
+    {"sync", cmd_sync, "sync [--dry-run] [--pull|--push] [--force-delete] [CHANNEL[:FOLDER]...]",
+     "sync channels both ways",
+     "Synchronises each channel (all of them if none is named) in both directions:\n"
+     "new messages, flags, deletions and folders. CHANNEL:FOLDER limits a run to one\n"
+     "folder.\n\n"
+     "  --dry-run       print the plan the real run would execute; change nothing\n"
+     "  --pull          copy far -> near only, this run\n"
+     "  --push          copy near -> far only, this run\n"
+     "  --force-delete  carry out deletions beyond max_delete, this run\n"},
+    {"list", cmd_list, "list [CHANNEL]", "folders on both sides and how they pair",
+     "Lists the folders of both stores of each channel and how they pair up.\n"},
+    {"status", cmd_status, "status [CHANNEL]", "last sync, pending local changes, counts",
+     "Shows when each channel last synced, what changed locally since, and counts.\n"},
+    {"check", cmd_check, "check [STORE]", "check config, connection, TLS, login",
+     "Validates the config, then for each store (or the one named) connects, verifies\n"
+     "the TLS certificate (system store, ca_file, or fingerprint pin; host name\n"
+     "checked), logs in and prints the server's capabilities. Maildir stores: checks\n"
+     "the root directory. Exit status 3 when a store cannot be reached or refuses login.\n"},
+    {"watch", cmd_watch, "watch [CHANNEL...]", "stay connected, sync on change (IDLE)",
+     "Stays connected and syncs whenever either side changes.\n"},
+    {"help", cmd_help, "help [COMMAND]", "this help, or a command's", "Prints help.\n"},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+static void print_usage(FILE *f)
+{
+	fprintf(f, "usage: ferry [-c FILE] [-q|-v] COMMAND [ARGS]\n"
+		   "       ferry --version | ferry help [COMMAND]\n\n"
+		   "ferry keeps two mail stores (IMAP, Maildir) in step in both directions.\n\n"
+		   "Commands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nOptions:\n"
+		   "  -c, --config FILE  config file (default $FERRY_CONFIG, then\n"
+		   "                     $XDG_CONFIG_HOME/ferry/config)\n"
+		   "  -q, --quiet        print errors only\n"
+		   "  -v, --verbose      trace the protocol (passwords and tokens redacted)\n"
+		   "  -V, --version      print the version\n\n"
+		   "Exit status: 0 synced; 1 some folders or messages failed; 2 usage or config\n"
+		   "error; 3 cannot connect, TLS failure or login refused; 4 channel locked.\n"
+		   "See ferry(1).\n");
+}
+
+static int cmd_help(const struct globals *g, const struct command *self, int argc, char **argv)
+{
+	const struct command *cmd;
+
+	(void)g;
+	(void)self;
+	if (argc < 2) {
+		print_usage(stdout);
+		return 0;
+	}
+	cmd = find_command(argv[1]);
+	if (!cmd) {
+		log_error("help: no command '%s'", argv[1]);
+		return FERRY_USAGE;
+	}
+	printf("usage: ferry %s\n\n%s", cmd->usage, cmd->help);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"quiet", no_argument, NULL, 'q'},
+	    {"verbose", no_argument, NULL, 'v'},      {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},	      {0},
+	};
+	struct globals g = {0};
+	const struct command *cmd;
+	int opt;
+
+	/* A peer that closes first must give EPIPE, not kill us (libetpan.md). */
+	signal(SIGPIPE, SIG_IGN);
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+:c:qvVh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			g.config_path = optarg;
+			break;
+		case 'q':
+			log_set_level(LOG_QUIET);
+			break;
+		case 'v':
+			log_set_level(LOG_VERBOSE);
+			break;
+		case 'V':
+			printf("ferry %s\n", FERRY_VERSION);
+			return 0;
+		case 'h':
+			print_usage(stdout);
+			return 0;
+		case ':':
+			log_error("option '%s' needs an argument", argv[optind - 1]);
+			return FERRY_USAGE;
+		default:
+			log_error("unknown option '%s'", argv[optind - 1]);
+			print_usage(stderr);
+			return FERRY_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		print_usage(stderr);
+		return FERRY_USAGE;
+	}
+	cmd = find_command(argv[optind]);
+	if (!cmd) {
+		log_error("unknown command '%s' (see 'ferry help')", argv[optind]);
+		return FERRY_USAGE;
+	}
+	return cmd->run(&g, cmd, argc - optind, argv + optind);
+}
