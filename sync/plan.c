@@ -1,0 +1,780 @@
+/* The plan of one folder pair: the two listings and the state of the last
+ * sync in, actions out (DESIGN.md "The sync, per channel", rules 5, 7, 9,
+ * 10). Pure: every case is a function of its input, so tests/unit/test_plan.c
+ * can walk them all.
+ *
+ * Most rules are symmetric between far and near, so the code names a side by
+ * enum side_set (SIDE_FAR or SIDE_NEAR) and writes each rule once. */
+#include "sync/plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/flags.h"
+
+/* One side's listing, indexed by uid for the pairs of the state. */
+struct side {
+	const struct msg *v;
+	size_t n;
+	const struct msg **by_uid; /* v in uid order, for binary search */
+	bool *paired;		   /* v[i] belongs to a pair (state or rule 7) */
+	bool complete;		   /* the listing finished: absence means deleted */
+	bool keywords_ok;	   /* the side can store keywords */
+};
+
+struct planner {
+	const struct plan_input *in;
+	struct side far, near;
+	struct plan *out;
+	bool oom; /* set by the kw_* helpers when a keyword set cannot be built */
+};
+
+/* ---- sides and directions ---- */
+
+static struct side *side_of(struct planner *p, enum side_set s)
+{
+	return s == SIDE_FAR ? &p->far : &p->near;
+}
+
+static enum side_set other_side(enum side_set s)
+{
+	return s == SIDE_FAR ? SIDE_NEAR : SIDE_FAR;
+}
+
+/* Whether this run's direction lets changes (new messages, flags,
+ * deletions) travel into side `to`: pull only into near, push only into far. */
+static bool flows_into(enum sync_dir sync, enum side_set to)
+{
+	if (sync == SYNC_BOTH)
+		return true;
+	return to == SIDE_NEAR ? sync == SYNC_PULL : sync == SYNC_PUSH;
+}
+
+/* Whether the `delete` policy lets deletions be carried out on side s. */
+static bool may_delete_on(const struct plan_input *in, enum side_set s)
+{
+	enum side_set allowed = in->delete; /* clang-format reads "delete &" as C++ */
+
+	return (allowed & s) != 0;
+}
+
+static uint32_t pair_uid(const struct pair *pr, enum side_set s)
+{
+	return s == SIDE_FAR ? pr->far_uid : pr->near_uid;
+}
+
+/* ---- indexing the listings ---- */
+
+static int msg_uid_cmp(const void *a, const void *b)
+{
+	const struct msg *x = *(const struct msg *const *)a, *y = *(const struct msg *const *)b;
+
+	return (x->uid > y->uid) - (x->uid < y->uid);
+}
+
+/* plan.h promises listings in uid order, but a listing out of order would make
+ * a binary search miss present messages, and a missed message looks deleted:
+ * so the index is sorted here rather than trusted. */
+static int side_init(struct side *s, const struct msg *v, size_t n, bool complete, bool keywords_ok)
+{
+	*s = (struct side){v, n, NULL, NULL, complete, keywords_ok};
+	if (n == 0)
+		return 0;
+	s->by_uid = malloc(n * sizeof(*s->by_uid));
+	s->paired = calloc(n, sizeof(*s->paired));
+	if (!s->by_uid || !s->paired)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		s->by_uid[i] = &v[i];
+	qsort(s->by_uid, n, sizeof(*s->by_uid), msg_uid_cmp);
+	return 0;
+}
+
+static void side_free(struct side *s)
+{
+	free(s->by_uid);
+	free(s->paired);
+}
+
+/* The message with that uid in the listing, or NULL (uid 0: none). */
+static const struct msg *side_find(const struct side *s, uint32_t uid)
+{
+	size_t lo = 0, hi = s->n;
+
+	if (uid == 0)
+		return NULL;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->by_uid[mid]->uid == uid)
+			return s->by_uid[mid];
+		if (s->by_uid[mid]->uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static void side_mark_pairs(struct side *s, const struct pair *pairs, size_t npairs,
+			    enum side_set which)
+{
+	for (size_t i = 0; i < npairs; i++) {
+		const struct msg *m = side_find(s, pair_uid(&pairs[i], which));
+
+		if (m)
+			s->paired[m - s->v] = true;
+	}
+}
+
+static int planner_init(struct planner *p, const struct plan_input *in, struct plan *out)
+{
+	*p = (struct planner){.in = in, .out = out};
+	if (side_init(&p->far, in->far, in->nfar, in->far_complete, in->far_keywords_ok) < 0 ||
+	    side_init(&p->near, in->near, in->nnear, in->near_complete, in->near_keywords_ok) < 0)
+		return -1;
+	side_mark_pairs(&p->far, in->pairs, in->npairs, SIDE_FAR);
+	side_mark_pairs(&p->near, in->pairs, in->npairs, SIDE_NEAR);
+	return 0;
+}
+
+static void planner_free(struct planner *p)
+{
+	side_free(&p->far);
+	side_free(&p->near);
+}
+
+/* ---- flags and keyword sets ---- */
+
+/* Side `into` takes the changes `from` made since base: what from added is
+ * added, what from removed is removed, the rest stays into's own. Applied in
+ * both directions this is exactly the three-way merge of rule 9. */
+static unsigned apply_flags(unsigned into, unsigned from, unsigned base)
+{
+	return (into | (from & ~base)) & ~(base & ~from);
+}
+
+unsigned plan_merge_flags(unsigned base, unsigned far, unsigned near)
+{
+	return (far & near) | ((far ^ near) & ~base);
+}
+
+/* The same on keyword sets; malloc'd, NULL when empty. */
+static char *apply_keywords(const char *into, const char *from, const char *base, bool *oom)
+{
+	char *added = kw_minus(from, base, oom), *removed = kw_minus(base, from, oom);
+	char *grown = kw_union(into, added, oom);
+	char *r = kw_minus(grown, removed, oom);
+
+	free(added);
+	free(removed);
+	free(grown);
+	return r;
+}
+
+/* kw_equal cannot tell "different" from "out of memory"; this can. */
+static bool keywords_same(const char *a, const char *b, bool *oom)
+{
+	char *x = kw_minus(a, b, oom), *y = kw_minus(b, a, oom);
+	bool same = !x && !y;
+
+	free(x);
+	free(y);
+	return same;
+}
+
+/* Rule 9: a side that cannot store keywords has not changed them. */
+static const char *side_keywords(const struct side *s, const struct msg *m, const struct pair *pr)
+{
+	return s->keywords_ok ? m->keywords : pr->base_keywords;
+}
+
+/* ---- building the plan ---- */
+
+static void action_clear(struct action *a)
+{
+	free(a->add_keywords);
+	free(a->remove_keywords);
+	free(a->base_keywords);
+}
+
+/* Appends a, which hands its strings to the plan; on failure frees them. */
+static int emit(struct planner *p, struct action *a)
+{
+	struct plan *out = p->out;
+
+	if (p->oom)
+		goto fail;
+	if (out->n == out->cap) {
+		size_t cap = out->cap ? out->cap * 2 : 64;
+		struct action *v = realloc(out->v, cap * sizeof(*v));
+
+		if (!v)
+			goto fail;
+		out->v = v;
+		out->cap = cap;
+	}
+	out->v[out->n++] = *a;
+	return 0;
+fail:
+	action_clear(a);
+	p->oom = true;
+	return -1;
+}
+
+static void action_set_uid(struct action *a, enum side_set s, uint32_t uid)
+{
+	if (s == SIDE_FAR)
+		a->far_uid = uid;
+	else
+		a->near_uid = uid;
+}
+
+/* Brings side s's message m (of the pair far_uid/near_uid) to the flags
+ * `target` and the keywords `target_kw`. A side that cannot store keywords
+ * is never asked to. */
+static int plan_flags(struct planner *p, enum side_set s, const struct action *pair_uids,
+		      const struct msg *m, unsigned target, const char *target_kw)
+{
+	struct action a = {
+	    .kind = s == SIDE_FAR ? ACT_FLAGS_FAR : ACT_FLAGS_NEAR,
+	    .far_uid = pair_uids->far_uid,
+	    .near_uid = pair_uids->near_uid,
+	    .add = target & ~m->flags,
+	    .remove = m->flags & ~target,
+	    .size = m->size,
+	};
+
+	if (side_of(p, s)->keywords_ok) {
+		a.add_keywords = kw_minus(target_kw, m->keywords, &p->oom);
+		a.remove_keywords = kw_minus(m->keywords, target_kw, &p->oom);
+	}
+	if (!a.add && !a.remove && !a.add_keywords && !a.remove_keywords && !p->oom)
+		return 0;
+	return emit(p, &a);
+}
+
+/* Where the flags of one pair go: each side's target and the new base. */
+struct flag_targets {
+	unsigned far, near, base;
+	char *far_kw, *near_kw, *base_kw; /* malloc'd */
+};
+
+static void flag_targets_free(struct flag_targets *t)
+{
+	free(t->far_kw);
+	free(t->near_kw);
+	free(t->base_kw);
+}
+
+/* The flag actions of both sides, far first (the action order). */
+static int plan_both_flags(struct planner *p, const struct action *uids, const struct msg *far,
+			   const struct msg *near, const struct flag_targets *t)
+{
+	if (plan_flags(p, SIDE_FAR, uids, far, t->far, t->far_kw) < 0)
+		return -1;
+	return plan_flags(p, SIDE_NEAR, uids, near, t->near, t->near_kw);
+}
+
+/* ---- pairs present on both sides: rule 9 with a base ---- */
+
+/* Each side takes the other's changes where the direction lets them in.
+ * The new base is what both now hold; in one direction it is the source
+ * side's value, so the target's own changes stay pending (they go out if
+ * the channel is later switched to both). */
+static void targets_with_base(struct planner *p, const struct pair *pr, const struct msg *far,
+			      const struct msg *near, struct flag_targets *t)
+{
+	enum sync_dir sync = p->in->sync;
+	const char *fk = side_keywords(&p->far, far, pr), *nk = side_keywords(&p->near, near, pr);
+	const char *bk = pr->base_keywords;
+
+	t->far = flows_into(sync, SIDE_FAR) ? apply_flags(far->flags, near->flags, pr->base_flags)
+					    : far->flags;
+	t->near = flows_into(sync, SIDE_NEAR) ? apply_flags(near->flags, far->flags, pr->base_flags)
+					      : near->flags;
+	t->far_kw = flows_into(sync, SIDE_FAR) ? apply_keywords(fk, nk, bk, &p->oom)
+					       : kw_normalize(fk, &p->oom);
+	t->near_kw = flows_into(sync, SIDE_NEAR) ? apply_keywords(nk, fk, bk, &p->oom)
+						 : kw_normalize(nk, &p->oom);
+	t->base = sync == SYNC_PUSH ? t->near : t->far;
+	t->base_kw = kw_normalize(sync == SYNC_PUSH ? t->near_kw : t->far_kw, &p->oom);
+}
+
+static int plan_synced(struct planner *p, const struct pair *pr, const struct msg *far,
+		       const struct msg *near)
+{
+	struct flag_targets t = {0};
+	struct action uids = {.far_uid = pr->far_uid, .near_uid = pr->near_uid};
+	bool base_moved;
+	int rc;
+
+	targets_with_base(p, pr, far, near, &t);
+	rc = plan_both_flags(p, &uids, far, near, &t);
+	base_moved =
+	    t.base != pr->base_flags || !keywords_same(t.base_kw, pr->base_keywords, &p->oom);
+	if (rc == 0 && base_moved) {
+		struct action a = {
+		    .kind = ACT_SET_BASE,
+		    .far_uid = pr->far_uid,
+		    .near_uid = pr->near_uid,
+		    .base_flags = t.base,
+		    .base_keywords = t.base_kw,
+		    .size = pr->size,
+		};
+
+		t.base_kw = NULL; /* handed to the action */
+		rc = emit(p, &a);
+	}
+	flag_targets_free(&t);
+	return rc;
+}
+
+/* ---- copies ---- */
+
+/* Copies m from side `from` to the other side with its flags, which become
+ * the base. A side that cannot store keywords gets none, but the base keeps
+ * them: that side counts as holding the base (rule 9). */
+static int plan_copy(struct planner *p, const struct msg *m, const char *keywords,
+		     enum side_set from, bool conflict)
+{
+	enum side_set to = other_side(from);
+	struct action a = {
+	    .kind = to == SIDE_NEAR ? ACT_COPY_TO_NEAR : ACT_COPY_TO_FAR,
+	    .add = m->flags,
+	    .base_flags = m->flags,
+	    .base_keywords = kw_normalize(keywords, &p->oom),
+	    .size = m->size,
+	    .conflict = conflict,
+	};
+
+	action_set_uid(&a, from, m->uid);
+	if (side_of(p, to)->keywords_ok)
+		a.add_keywords = kw_normalize(keywords, &p->oom);
+	if (emit(p, &a) < 0)
+		return -1;
+	if (conflict)
+		p->out->conflicts++;
+	return 0;
+}
+
+/* A message of side `from` that the other side never had (unpaired, or
+ * skipped by size before). */
+static int plan_new_message(struct planner *p, const struct msg *m, enum side_set from)
+{
+	const struct plan_input *in = p->in;
+
+	if (!flows_into(in->sync, other_side(from)))
+		return 0;
+	/* Rule 9: a new message already \Deleted is on its way out; copying it
+	 * would only resurrect it on the other side. */
+	if (m->flags & MF_DELETED)
+		return 0;
+	if (in->max_size && m->size > in->max_size) {
+		struct action a = {.kind = ACT_SKIP_SIZE, .size = m->size};
+
+		action_set_uid(&a, from, m->uid);
+		return emit(p, &a);
+	}
+	return plan_copy(p, m, m->keywords, from, false);
+}
+
+/* ---- pairs present on one side: deletions, rule 10 ---- */
+
+static int plan_pair_action(struct planner *p, enum action_kind kind, const struct pair *pr,
+			    enum side_set gone)
+{
+	struct action a = {
+	    .kind = kind,
+	    .far_uid = pr->far_uid,
+	    .near_uid = pr->near_uid,
+	    .base_flags = pr->base_flags,
+	    .size = pr->size,
+	};
+
+	/* KEEP records the pair one-sided: the gone side's uid is dropped so
+	 * the survivor is never copied back. */
+	if (kind == ACT_KEEP)
+		action_set_uid(&a, gone, 0);
+	return emit(p, &a);
+}
+
+/* Rule 10's exception: the survivor newly set \Flagged or added a keyword
+ * since the last sync, which someone meant to keep. */
+static bool survivor_marked(struct planner *p, const struct pair *pr, const struct msg *m,
+			    enum side_set s)
+{
+	char *added;
+	bool marked;
+
+	if ((m->flags & MF_FLAGGED) && !(pr->base_flags & MF_FLAGGED))
+		return true;
+	if (!side_of(p, s)->keywords_ok)
+		return false;
+	added = kw_minus(m->keywords, pr->base_keywords, &p->oom);
+	marked = added != NULL;
+	free(added);
+	return marked;
+}
+
+/* The pair's message was deleted on side `gone` and is still on the other. */
+static int plan_one_gone(struct planner *p, const struct pair *pr, const struct msg *survivor,
+			 enum side_set gone)
+{
+	const struct plan_input *in = p->in;
+	enum side_set kept = other_side(gone);
+
+	/* Rule 5: only a complete listing proves a deletion; rule 7: a folder
+	 * without usable state deletes nothing. Wait for a better run. */
+	if (!side_of(p, gone)->complete || !in->have_state)
+		return 0;
+	if (!flows_into(in->sync, kept) || !may_delete_on(in, kept))
+		return plan_pair_action(p, ACT_KEEP, pr, gone);
+	/* Only a deletion that would go through can lose a marked message:
+	 * otherwise the survivor is kept above, and nothing is copied back. */
+	if (survivor_marked(p, pr, survivor, kept)) {
+		if (!flows_into(in->sync, gone))
+			return plan_pair_action(p, ACT_KEEP, pr, gone);
+		return plan_copy(p, survivor, side_keywords(side_of(p, kept), survivor, pr), kept,
+				 true);
+	}
+	return plan_pair_action(p, kept == SIDE_FAR ? ACT_DELETE_FAR : ACT_DELETE_NEAR, pr, gone);
+}
+
+/* ---- one pair of the state ---- */
+
+/* Gone on both sides. Absence counts only in complete listings: forgetting a
+ * pair whose message an incomplete listing merely missed would make it an
+ * unpaired message next run, copied back over the other side's deletion. */
+static int plan_both_gone(struct planner *p, const struct pair *pr)
+{
+	if (!p->far.complete || !p->near.complete)
+		return 0;
+	return plan_pair_action(p, ACT_FORGET, pr, SIDE_NONE);
+}
+
+/* A pair with a message on side s only, by policy (KEPT) or size (SKIPPED). */
+static int plan_one_sided(struct planner *p, const struct pair *pr, enum side_set s)
+{
+	const struct side *side = side_of(p, s);
+	const struct msg *m = side_find(side, pair_uid(pr, s));
+	uint64_t max_size = p->in->max_size;
+
+	if (!m)
+		return side->complete ? plan_pair_action(p, ACT_FORGET, pr, SIDE_NONE) : 0;
+	if (pr->status != PAIR_SKIPPED_SIZE)
+		return 0;
+	/* Retried when the limit changed (DESIGN: the state per pair). */
+	if (max_size && pr->size > max_size)
+		return 0;
+	return plan_new_message(p, m, s);
+}
+
+static int plan_pair(struct planner *p, const struct pair *pr)
+{
+	const struct msg *far = side_find(&p->far, pr->far_uid);
+	const struct msg *near = side_find(&p->near, pr->near_uid);
+
+	if (!pr->far_uid && !pr->near_uid)
+		return plan_pair_action(p, ACT_FORGET, pr, SIDE_NONE);
+	if (!pr->far_uid || !pr->near_uid)
+		return plan_one_sided(p, pr, pr->far_uid ? SIDE_FAR : SIDE_NEAR);
+	if (far && near)
+		return plan_synced(p, pr, far, near);
+	if (far)
+		return plan_one_gone(p, pr, far, SIDE_NEAR);
+	if (near)
+		return plan_one_gone(p, pr, near, SIDE_FAR);
+	return plan_both_gone(p, pr);
+}
+
+/* ---- unpaired messages: rule 7, then copies ---- */
+
+/* Orders messages by identity (rule 6: header hash and CRLF size). */
+static int identity_cmp(const struct msg *a, const struct msg *b)
+{
+	int c = memcmp(a->id.hash, b->id.hash, sizeof(a->id.hash));
+
+	if (c)
+		return c;
+	return (a->size > b->size) - (a->size < b->size);
+}
+
+/* For qsort: by identity, then uid, so the k-th copy meets the k-th. */
+static int msg_identity_cmp(const void *a, const void *b)
+{
+	const struct msg *x = *(const struct msg *const *)a, *y = *(const struct msg *const *)b;
+	int c = identity_cmp(x, y);
+
+	return c ? c : (x->uid > y->uid) - (x->uid < y->uid);
+}
+
+/* The unpaired messages of a side whose identity is known, by identity
+ * then uid. *out is malloc'd (NULL when none). */
+static int unpaired_by_identity(const struct side *s, const struct msg ***out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (s->n == 0)
+		return 0;
+	*out = malloc(s->n * sizeof(**out));
+	if (!*out)
+		return -1;
+	for (size_t i = 0; i < s->n; i++)
+		if (!s->paired[i] && s->v[i].id.known)
+			(*out)[(*n)++] = &s->v[i];
+	qsort(*out, *n, sizeof(**out), msg_identity_cmp);
+	return 0;
+}
+
+/* No base yet: the union, except \Deleted which needs both sides (rule 9).
+ * In one direction the target side takes the union and the source side
+ * stays as it is, which is also the base, as for a synced pair. */
+static void targets_without_base(struct planner *p, const struct msg *far, const struct msg *near,
+				 struct flag_targets *t)
+{
+	enum sync_dir sync = p->in->sync;
+	unsigned both = far->flags & near->flags;
+	unsigned far_gets = near->flags & ~MF_DELETED, near_gets = far->flags & ~MF_DELETED;
+
+	if (sync == SYNC_BOTH) {
+		t->far = t->near = (far->flags | near->flags) & ~MF_DELETED;
+		t->far |= both & MF_DELETED;
+		t->near |= both & MF_DELETED;
+	} else {
+		t->far = far->flags | (sync == SYNC_PUSH ? far_gets : 0);
+		t->near = near->flags | (sync == SYNC_PULL ? near_gets : 0);
+	}
+	t->far_kw = flows_into(sync, SIDE_FAR) ? kw_union(far->keywords, near->keywords, &p->oom)
+					       : kw_normalize(far->keywords, &p->oom);
+	t->near_kw = flows_into(sync, SIDE_NEAR) ? kw_union(near->keywords, far->keywords, &p->oom)
+						 : kw_normalize(near->keywords, &p->oom);
+	t->base = sync == SYNC_PUSH ? t->near : t->far;
+	t->base_kw = kw_normalize(sync == SYNC_PUSH ? t->near_kw : t->far_kw, &p->oom);
+}
+
+/* Rule 7: far and near hold the same message; record the pair. */
+static int plan_match(struct planner *p, const struct msg *far, const struct msg *near)
+{
+	struct flag_targets t = {0};
+	struct action a = {.kind = ACT_PAIR, .far_uid = far->uid, .near_uid = near->uid};
+	int rc;
+
+	p->far.paired[far - p->far.v] = true;
+	p->near.paired[near - p->near.v] = true;
+	targets_without_base(p, far, near, &t);
+	a.base_flags = t.base;
+	a.base_keywords = t.base_kw;
+	t.base_kw = NULL; /* handed to the action */
+	a.size = far->size;
+	rc = emit(p, &a);
+	if (rc == 0)
+		rc = plan_both_flags(p, &a, far, near, &t);
+	flag_targets_free(&t);
+	return rc;
+}
+
+/* Pairs the k-th far copy of an identity with the k-th near copy, in uid
+ * order: identical messages may exist several times on a side (rule 6), and
+ * only as many pairs as the smaller side holds are real. */
+static int match_by_identity(struct planner *p)
+{
+	const struct msg **far = NULL, **near = NULL;
+	size_t nfar = 0, nnear = 0, i = 0, j = 0;
+	int rc = 0;
+
+	if (unpaired_by_identity(&p->far, &far, &nfar) < 0 ||
+	    unpaired_by_identity(&p->near, &near, &nnear) < 0)
+		rc = -1;
+	while (rc == 0 && i < nfar && j < nnear) {
+		int c = identity_cmp(far[i], near[j]);
+
+		if (c < 0)
+			i++;
+		else if (c > 0)
+			j++;
+		else
+			rc = plan_match(p, far[i++], near[j++]);
+	}
+	free(far);
+	free(near);
+	return rc;
+}
+
+static int copy_unpaired(struct planner *p, enum side_set from)
+{
+	const struct side *s = side_of(p, from);
+
+	for (size_t i = 0; i < s->n; i++)
+		if (!s->paired[i] && plan_new_message(p, &s->v[i], from) < 0)
+			return -1;
+	return 0;
+}
+
+/* ---- rule 5: max_delete ---- */
+
+static bool too_many_deletions(const struct plan_input *in, size_t count, size_t listed)
+{
+	if (in->force_delete || count == 0)
+		return false;
+	if (!in->max_delete_is_percent)
+		return count > in->max_delete;
+	/* Small folders never stop: deleting 6 of 10 is an ordinary day. The
+	 * listing is of the side that deletes, so it is the size before. */
+	return count > 10 && (uint64_t)count * 100 > (uint64_t)in->max_delete * listed;
+}
+
+static size_t count_kind(const struct plan *out, enum action_kind kind)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < out->n; i++)
+		n += out->v[i].kind == kind;
+	return n;
+}
+
+static void drop_kind(struct plan *out, enum action_kind kind)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < out->n; i++) {
+		if (out->v[i].kind == kind)
+			action_clear(&out->v[i]);
+		else
+			out->v[o++] = out->v[i];
+	}
+	out->n = o;
+}
+
+/* The folder stops deleting (on that side) until --force-delete; the rest
+ * of the plan still runs. */
+static void limit_deletions(const struct plan_input *in, struct plan *out)
+{
+	size_t far = count_kind(out, ACT_DELETE_FAR), near = count_kind(out, ACT_DELETE_NEAR);
+
+	if (too_many_deletions(in, far, in->nfar)) {
+		drop_kind(out, ACT_DELETE_FAR);
+		out->blocked_far = far;
+	}
+	if (too_many_deletions(in, near, in->nnear)) {
+		drop_kind(out, ACT_DELETE_NEAR);
+		out->blocked_near = near;
+	}
+}
+
+/* ---- order ---- */
+
+/* The order plan.h promises, safe to execute as it comes: records of the
+ * state first (PAIR, FORGET, KEEP, SKIP_SIZE), flag stores before the base
+ * that records them, then copies, and deletions last, so a run cut short
+ * has deleted nothing while work that might have needed it was pending. */
+static const unsigned kind_rank[] = {
+    [ACT_PAIR] = 0,	   [ACT_FORGET] = 1,	 [ACT_KEEP] = 2,	 [ACT_SKIP_SIZE] = 3,
+    [ACT_FLAGS_FAR] = 4,   [ACT_FLAGS_NEAR] = 5, [ACT_SET_BASE] = 6,	 [ACT_COPY_TO_NEAR] = 7,
+    [ACT_COPY_TO_FAR] = 8, [ACT_DELETE_FAR] = 9, [ACT_DELETE_NEAR] = 10,
+};
+
+/* Actions on near order by near uid, the others by far uid (0 first). */
+static bool near_first(enum action_kind k)
+{
+	return k == ACT_FLAGS_NEAR || k == ACT_COPY_TO_FAR || k == ACT_DELETE_NEAR;
+}
+
+static int cmp_uid(uint32_t a, uint32_t b)
+{
+	return (a > b) - (a < b);
+}
+
+static int action_cmp(const void *a, const void *b)
+{
+	const struct action *x = a, *y = b;
+	int c = cmp_uid(kind_rank[x->kind], kind_rank[y->kind]);
+
+	if (!c && near_first(x->kind))
+		c = cmp_uid(x->near_uid, y->near_uid);
+	if (!c)
+		c = cmp_uid(x->far_uid, y->far_uid);
+	if (!c)
+		c = cmp_uid(x->near_uid, y->near_uid);
+	return c;
+}
+
+/* ---- entry points ---- */
+
+static int plan_all(struct planner *p)
+{
+	const struct plan_input *in = p->in;
+
+	for (size_t i = 0; i < in->npairs; i++)
+		if (plan_pair(p, &in->pairs[i]) < 0)
+			return -1;
+	if (match_by_identity(p) < 0 || copy_unpaired(p, SIDE_FAR) < 0 ||
+	    copy_unpaired(p, SIDE_NEAR) < 0)
+		return -1;
+	return p->oom ? -1 : 0;
+}
+
+int plan_folder(const struct plan_input *in, struct plan *out)
+{
+	struct planner p;
+	int rc;
+
+	*out = (struct plan){0};
+	rc = planner_init(&p, in, out);
+	if (rc == 0)
+		rc = plan_all(&p);
+	planner_free(&p);
+	if (rc < 0)
+		return -1;
+	limit_deletions(in, out);
+	if (out->n)
+		qsort(out->v, out->n, sizeof(*out->v), action_cmp);
+	return 0;
+}
+
+/* The indexes of the unmarked messages of a side; malloc'd (NULL when none). */
+static int unpaired_indexes(const struct side *s, size_t **idx, size_t *n)
+{
+	*idx = NULL;
+	*n = 0;
+	if (s->n == 0)
+		return 0;
+	*idx = malloc(s->n * sizeof(**idx));
+	if (!*idx)
+		return -1;
+	for (size_t i = 0; i < s->n; i++)
+		if (!s->paired[i])
+			(*idx)[(*n)++] = i;
+	return 0;
+}
+
+int plan_unpaired(const struct plan_input *in, size_t **far_idx, size_t *nfar, size_t **near_idx,
+		  size_t *nnear)
+{
+	struct planner p;
+	struct plan unused = {0};
+	int rc;
+
+	*far_idx = *near_idx = NULL;
+	*nfar = *nnear = 0;
+	rc = planner_init(&p, in, &unused);
+	if (rc == 0 && (unpaired_indexes(&p.far, far_idx, nfar) < 0 ||
+			unpaired_indexes(&p.near, near_idx, nnear) < 0))
+		rc = -1;
+	planner_free(&p);
+	if (rc < 0) {
+		free(*far_idx);
+		free(*near_idx);
+		*far_idx = *near_idx = NULL;
+		*nfar = *nnear = 0;
+	}
+	return rc;
+}
+
+void plan_free(struct plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		action_clear(&p->v[i]);
+	free(p->v);
+	*p = (struct plan){0};
+}

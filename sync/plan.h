@@ -1,0 +1,105 @@
+/* The plan: what to do in one folder pair, from the two listings and the
+ * state of the last sync. Pure: no I/O, no globals, no clock, so every rule
+ * of DESIGN.md "The sync, per channel" is tested by a table of cases.
+ *
+ * Rules implemented here: 5 (only complete listings delete; max_delete),
+ * 7 (unpaired before copied, copies counted), 9 (flags three-way per flag,
+ * union without a base, \Deleted needs both), 10 (deletion vs concurrent
+ * change), sync direction, delete policy, max_size. The caller fills msg.id
+ * for unpaired messages first (plan_unpaired tells which) so rule 7 can pair
+ * them by identity. */
+#ifndef FERRY_PLAN_H
+#define FERRY_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+#include "sync/config.h"
+
+enum pair_status {
+	PAIR_SYNCED = 0,       /* both sides agreed at the last sync */
+	PAIR_SKIPPED_SIZE = 1, /* far or near copy skipped: larger than max_size */
+	PAIR_KEPT = 2,	       /* one side gone, deliberately not propagated (policy) */
+};
+
+/* One message pair from the state. A uid of 0 means "none on that side". */
+struct pair {
+	uint32_t far_uid, near_uid;
+	enum pair_status status;
+	unsigned base_flags; /* flags both sides agreed on */
+	char *base_keywords; /* keyword set both sides agreed on (NULL: none) */
+	uint64_t size;	     /* CRLF size */
+	struct msg_id far_id, near_id;
+};
+
+struct plan_input {
+	const struct msg *far, *near; /* listings, sorted by uid */
+	size_t nfar, nnear;
+	const struct pair *pairs;
+	size_t npairs;
+	bool far_complete, near_complete; /* listing finished: may delete from it */
+	bool have_state; /* false: first sync, lost state, UIDVALIDITY change: delete nothing */
+	bool far_keywords_ok, near_keywords_ok;
+	enum sync_dir sync;   /* effective direction of this run */
+	enum side_set delete; /* sides where deletions may be carried out */
+	uint64_t max_size;    /* 0: no limit */
+	bool max_delete_is_percent;
+	unsigned max_delete;
+	bool force_delete;
+};
+
+enum action_kind {
+	ACT_PAIR,	  /* identity match: record (far_uid, near_uid) with base */
+	ACT_COPY_TO_NEAR, /* copy far_uid to near with flags/keywords */
+	ACT_COPY_TO_FAR,  /* copy near_uid to far with flags/keywords */
+	ACT_FLAGS_FAR,	  /* add/remove on far_uid */
+	ACT_FLAGS_NEAR,	  /* add/remove on near_uid */
+	ACT_DELETE_FAR,	  /* delete far_uid (its pair was deleted near) */
+	ACT_DELETE_NEAR,  /* delete near_uid */
+	ACT_FORGET,	  /* drop the pair: gone on both sides */
+	ACT_SET_BASE,	  /* record base flags/keywords of the pair (after flag actions) */
+	ACT_SKIP_SIZE,	  /* record far_uid or near_uid as skipped by max_size */
+	ACT_KEEP,	  /* record the pair as one-sided: deletion not propagated */
+};
+
+struct action {
+	enum action_kind kind;
+	uint32_t far_uid, near_uid;
+	unsigned add, remove;  /* FLAGS: bits to add/remove. COPY: add = flags to give */
+	char *add_keywords;    /* FLAGS/COPY: keywords to add/give */
+	char *remove_keywords; /* FLAGS: keywords to remove */
+	unsigned base_flags;   /* PAIR, SET_BASE, COPY: the new base */
+	char *base_keywords;
+	uint64_t size;
+	bool conflict; /* rule 10: kept and copied back; reported */
+};
+
+struct plan {
+	struct action *v;
+	size_t n, cap;
+	/* Deletions the plan would have made on each side but did not because
+	 * they exceed max_delete (the folder stops until --force-delete). */
+	size_t blocked_far, blocked_near;
+	size_t conflicts;
+};
+
+/* Which messages lack a pair; the caller identifies those (store identify)
+ * before plan_folder. *far_idx and *near_idx are malloc'd arrays of indexes
+ * into in->far / in->near. Returns -1 on allocation failure. */
+int plan_unpaired(const struct plan_input *in, size_t **far_idx, size_t *nfar, size_t **near_idx,
+		  size_t *nnear);
+
+/* Plans one folder pair. Returns 0, or -1 on allocation failure. Actions come
+ * in an order safe to execute: PAIR, FORGET, KEEP, SKIP_SIZE, FLAGS, SET_BASE,
+ * COPY, DELETE. */
+int plan_folder(const struct plan_input *in, struct plan *out);
+
+void plan_free(struct plan *p);
+
+/* The merged value of one flag set (rule 9): bits that differ between far
+ * and near take the value that is not the base. */
+unsigned plan_merge_flags(unsigned base, unsigned far, unsigned near);
+
+#endif
