@@ -15,13 +15,15 @@ enum log_level log_get_level(void)
 	return level;
 }
 
-static void emit(const char *prefix, const char *fmt, va_list ap)
+static void emit(FILE *f, const char *prefix, const char *fmt, va_list ap)
 {
-	/* One fprintf per line keeps lines whole when child processes share stderr. */
+	/* One fprintf per line keeps lines whole when child processes share a stream. */
 	char line[4096];
 
 	vsnprintf(line, sizeof(line), fmt, ap);
-	fprintf(stderr, "%s%s\n", prefix, line);
+	fprintf(f, "%s%s\n", prefix, line);
+	if (f == stdout)
+		fflush(f); /* keep the order with stderr, and nothing lost if killed */
 }
 
 void log_error(const char *fmt, ...)
@@ -29,7 +31,7 @@ void log_error(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	emit("ferry: error: ", fmt, ap);
+	emit(stderr, "ferry: error: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -40,7 +42,7 @@ void log_warn(const char *fmt, ...)
 	if (level < LOG_NORMAL)
 		return;
 	va_start(ap, fmt);
-	emit("ferry: warning: ", fmt, ap);
+	emit(stderr, "ferry: warning: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -51,7 +53,7 @@ void log_info(const char *fmt, ...)
 	if (level < LOG_NORMAL)
 		return;
 	va_start(ap, fmt);
-	emit("", fmt, ap);
+	emit(stdout, "", fmt, ap);
 	va_end(ap);
 }
 
@@ -62,6 +64,6 @@ void log_trace(const char *fmt, ...)
 	if (level < LOG_VERBOSE)
 		return;
 	va_start(ap, fmt);
-	emit("", fmt, ap);
+	emit(stderr, "", fmt, ap);
 	va_end(ap);
 }

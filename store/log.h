@@ -1,4 +1,5 @@
-/* Messages to the user, on stderr. -q keeps errors only; -v adds the
+/* Messages to the user: information on stdout, errors, warnings and the
+ * trace on stderr. -q keeps errors only; -v adds the
  * protocol trace. Secrets never reach these functions unredacted: the IMAP
  * trace redacts LOGIN/AUTHENTICATE arguments before calling log_trace(). */
 #ifndef FERRY_LOG_H

@@ -55,58 +55,6 @@ const char *imap_response_text(mailimap *imap, char *buf, size_t len)
 	return o ? buf : "(no reason given)";
 }
 
-/* -v trace. Passwords and tokens never reach the log: libetpan marks them
- * private, and LOGIN/AUTHENTICATE lines are cut after the command word in
- * case a path does not. */
-static void trace_chunk(const char *dir, const char *str, size_t size)
-{
-	while (size > 0) {
-		const char *nl = memchr(str, '\n', size);
-		size_t n = nl ? (size_t)(nl - str) + 1 : size;
-		size_t show = n;
-		const char *login;
-
-		while (show > 0 && (str[show - 1] == '\n' || str[show - 1] == '\r'))
-			show--;
-		login = NULL;
-		if (dir[0] == 'C') {
-			login = strcasestr(str, " LOGIN ");
-			if (!login)
-				login = strcasestr(str, " AUTHENTICATE ");
-			if (login && login >= str + show)
-				login = NULL;
-		}
-		if (login)
-			log_trace("%s %.*s <redacted>", dir, (int)(strchr(login + 1, ' ') - str),
-				  str);
-		else if (show > 300)
-			log_trace("%s %.200s... [%zu bytes]", dir, str, show);
-		else
-			log_trace("%s %.*s", dir, (int)show, str);
-		str += n;
-		size -= n;
-	}
-}
-
-static void trace_logger(mailstream *s, int type, const char *str, size_t size, void *ctx)
-{
-	(void)s;
-	(void)ctx;
-	switch (type) {
-	case MAILSTREAM_LOG_TYPE_DATA_SENT:
-		trace_chunk("C:", str, size);
-		break;
-	case MAILSTREAM_LOG_TYPE_DATA_SENT_PRIVATE:
-		log_trace("C: <redacted>");
-		break;
-	case MAILSTREAM_LOG_TYPE_DATA_RECEIVED:
-		trace_chunk("S:", str, size);
-		break;
-	default:
-		break;
-	}
-}
-
 /* Drops the connection without a LOGOUT round trip (mailimap_free would
  * send one and could wait a full timeout on a dead peer). */
 static void drop(mailimap *imap)
@@ -228,8 +176,6 @@ static int starttls(struct imap_store *st, struct ferry_error *err)
 		return -1;
 	mailstream_set_low(st->imap->imap_stream, tls);
 	mailstream_low_free(plain); /* keeps the fd, now owned by tls */
-	if (log_get_level() >= LOG_VERBOSE)
-		mailstream_set_logger(st->imap->imap_stream, trace_logger, NULL);
 	/* Pre-TLS capabilities are not to be trusted, and libetpan keeps them. */
 	return refresh_capabilities(st, err);
 }
@@ -328,8 +274,6 @@ static int imap_open(const struct store_conf *conf, const char *secret, struct s
 		ferry_error_set(err, FERRY_CONNECT, "out of memory");
 		goto fail;
 	}
-	if (log_get_level() >= LOG_VERBOSE)
-		mailstream_set_logger(stream, trace_logger, NULL);
 	st->imap = mailimap_new(0, NULL);
 	if (!st->imap) {
 		mailstream_close(stream);
@@ -390,6 +334,9 @@ static void imap_close(struct store *store)
 	free(st->base.capabilities);
 	free(st->base.description);
 	free(st->ns_prefix);
+	for (char **p = st->ns_foreign; p && *p; p++)
+		free(*p);
+	free(st->ns_foreign);
 	free(st->selected);
 	free(st->selected_imap);
 	free(st);
@@ -399,4 +346,17 @@ const struct store_driver imap_driver = {
     .kind = "imap",
     .open = imap_open,
     .close = imap_close,
+    .list_folders = imap_list_folders,
+    .create_folder = imap_create_folder,
+    .delete_folder = imap_delete_folder,
+    .select = imap_select,
+    .list = imap_list,
+    .identify = imap_identify,
+    .fetch = imap_fetch,
+    .add_begin = imap_add_begin,
+    .add_write = imap_add_write,
+    .add_commit = imap_add_commit,
+    .add_abort = imap_add_abort,
+    .set_flags = imap_set_flags,
+    .delete_msgs = imap_delete_msgs,
 };

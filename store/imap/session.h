@@ -23,12 +23,16 @@ struct imap_store {
 	bool ns_known;
 	char *ns_prefix;   /* the server's spelling: "INBOX." on Courier, "" on Dovecot */
 	char ns_delimiter; /* 0: the server has no hierarchy (NIL) */
+	/* Other users' and shared namespace prefixes ("Users/", "#shared."),
+	 * NULL-terminated or NULL: their folders are not this account's. */
+	char **ns_foreign;
 
 	/* The selected folder (NULL: none), and what its SELECT said. uidnext
 	 * and exists also count what ferry appended to it since. */
 	char *selected;	     /* canonical name, for messages */
 	char *selected_imap; /* the server's spelling */
 	uint32_t uidvalidity, uidnext, exists;
+	bool exists_known; /* SELECT said EXISTS (RFC 3501 requires it) */
 };
 
 extern const struct store_driver imap_driver;

@@ -18,6 +18,8 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include "store/log.h"
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -70,6 +72,50 @@ static int stream_timeout(mailstream_low *s)
 	return s->timeout ? (int)s->timeout : n->timeout;
 }
 
+/* -v trace, done here because Debian's libetpan is built without its own
+ * stream logging. Passwords and tokens never reach the log: libetpan clears
+ * the low stream's privacy flag while it sends them, and LOGIN/AUTHENTICATE
+ * lines are cut after the command word in case a path does not. */
+static void trace_chunk(const char *dir, const char *str, size_t size)
+{
+	while (size > 0) {
+		const char *nl = memchr(str, '\n', size);
+		size_t n = nl ? (size_t)(nl - str) + 1 : size;
+		size_t show = n;
+		char line[304];
+		char *cmd;
+
+		while (show > 0 && (str[show - 1] == '\n' || str[show - 1] == '\r'))
+			show--;
+		/* A bounded, NUL-terminated copy: the chunk is not a C string. */
+		snprintf(line, sizeof(line), "%.*s", (int)(show < 300 ? show : 300), str);
+		cmd = dir[0] == 'C' ? strcasestr(line, " LOGIN ") : NULL;
+		if (!cmd && dir[0] == 'C')
+			cmd = strcasestr(line, " AUTHENTICATE ");
+		if (cmd) {
+			cmd[strcspn(cmd + 1, " ") + 1] = '\0';
+			log_trace("%s %s <redacted>", dir, line);
+		} else if (show > 300) {
+			log_trace("%s %.200s... [%zu bytes]", dir, line, show);
+		} else {
+			log_trace("%s %s", dir, line);
+		}
+		str += n;
+		size -= n;
+	}
+}
+
+static ssize_t traced(mailstream_low *s, const char *dir, const void *buf, ssize_t r)
+{
+	if (r > 0 && log_get_level() >= LOG_VERBOSE) {
+		if (dir[0] == 'C' && s->privacy == 0)
+			log_trace("C: <redacted>");
+		else
+			trace_chunk(dir, buf, (size_t)r);
+	}
+	return r;
+}
+
 /* Returns >0 bytes read, or -1 for error, timeout and end of stream alike. */
 static ssize_t net_read(mailstream_low *s, void *buf, size_t len)
 {
@@ -85,7 +131,7 @@ static ssize_t net_read(mailstream_low *s, void *buf, size_t len)
 			ERR_clear_error();
 			r = SSL_read(n->ssl, buf, chunk);
 			if (r > 0)
-				return r;
+				return traced(s, "S:", buf, r);
 			switch (SSL_get_error(n->ssl, r)) {
 			case SSL_ERROR_WANT_READ:
 				break;
@@ -99,7 +145,7 @@ static ssize_t net_read(mailstream_low *s, void *buf, size_t len)
 			ssize_t r = read(n->fd, buf, len);
 
 			if (r > 0)
-				return r;
+				return traced(s, "S:", buf, r);
 			if (r == 0)
 				return -1;
 			if (errno == EINTR)
@@ -126,7 +172,7 @@ static ssize_t net_write(mailstream_low *s, const void *buf, size_t len)
 			ERR_clear_error();
 			r = SSL_write(n->ssl, buf, chunk);
 			if (r > 0)
-				return r;
+				return traced(s, "C:", buf, r);
 			switch (SSL_get_error(n->ssl, r)) {
 			case SSL_ERROR_WANT_READ:
 				events = POLLIN;
@@ -141,7 +187,7 @@ static ssize_t net_write(mailstream_low *s, const void *buf, size_t len)
 						  : send(n->fd, buf, len, MSG_NOSIGNAL);
 
 			if (r >= 0)
-				return r;
+				return traced(s, "C:", buf, r);
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)

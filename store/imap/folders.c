@@ -1,0 +1,495 @@
+/* IMAP folders: the personal namespace, LIST, CREATE, DELETE, SELECT; and the
+ * error and state helpers the message operations share. */
+#include "store/imap/session.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "store/imap/utf7.h"
+#include "store/log.h"
+
+int imap_usable(struct imap_store *st, struct ferry_error *err)
+{
+	if (!st->broken)
+		return 0;
+	return ferry_error_set(err, FERRY_PARTIAL,
+			       "the IMAP session is no longer usable after an earlier error (%s); "
+			       "reconnect",
+			       st->broken_why);
+}
+
+int imap_need_selected(struct imap_store *st, const char *what, struct ferry_error *err)
+{
+	if (imap_usable(st, err) != 0)
+		return -1;
+	if (!st->selected)
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: no folder is selected", what);
+	return 0;
+}
+
+void imap_unselect(struct imap_store *st)
+{
+	free(st->selected);
+	free(st->selected_imap);
+	st->selected = NULL;
+	st->selected_imap = NULL;
+	st->uidvalidity = st->uidnext = st->exists = 0;
+	st->exists_known = false;
+}
+
+/* Errors libetpan detects before or without a server response: the text in
+ * imap_response is then an older command's. */
+static bool has_server_text(int r)
+{
+	return r != MAILIMAP_ERROR_BAD_STATE && r != MAILIMAP_ERROR_INVAL &&
+	       r != MAILIMAP_ERROR_MEMORY && r != MAILIMAP_ERROR_STREAM &&
+	       r != MAILIMAP_ERROR_PARSE && r != MAILIMAP_ERROR_FATAL;
+}
+
+int imap_fail(struct imap_store *st, int r, struct ferry_error *err, const char *fmt, ...)
+{
+	char context[512], text[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(context, sizeof(context), fmt, ap);
+	va_end(ap);
+	if (imap_error_is_fatal(r)) {
+		/* libetpan never marks a session dead and keeps imap_state as it
+		 * was: from here on ferry refuses to send on it. */
+		st->broken = true;
+		snprintf(st->broken_why, sizeof(st->broken_why), "%s", imap_error_text(r));
+		imap_unselect(st);
+		if (r == MAILIMAP_ERROR_PROTOCOL)
+			return ferry_error_set(err, FERRY_PARTIAL,
+					       "%s: %s: %s; the session is no longer usable",
+					       context, imap_error_text(r),
+					       imap_response_text(st->imap, text, sizeof(text)));
+		return ferry_error_set(err, FERRY_PARTIAL,
+				       "%s: %s; the session is no longer usable", context,
+				       imap_error_text(r));
+	}
+	if (!has_server_text(r))
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", context, imap_error_text(r));
+	return ferry_error_set(err, FERRY_PARTIAL, "%s: %s: %s", context, imap_error_text(r),
+			       imap_response_text(st->imap, text, sizeof(text)));
+}
+
+const char *imap_sanitize(const char *s, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	for (; s && *s && o + 5 < len; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			buf[o++] = (char)c;
+		else
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", c);
+	}
+	if (s && *s && o + 4 < len)
+		o += (size_t)snprintf(buf + o, len - o, "...");
+	buf[o] = '\0';
+	return buf;
+}
+
+/* Appends the non-empty prefixes of a namespace item to st->ns_foreign;
+ * -1 on allocation failure. */
+static int add_foreign(struct imap_store *st, const struct mailimap_namespace_item *item)
+{
+	size_t n = 0;
+
+	if (!item || !item->ns_data_list)
+		return 0;
+	while (st->ns_foreign && st->ns_foreign[n])
+		n++;
+	for (clistiter *it = clist_begin(item->ns_data_list); it; it = clist_next(it)) {
+		const struct mailimap_namespace_info *info = clist_content(it);
+		char **v;
+
+		if (!info->ns_prefix || !*info->ns_prefix)
+			continue;
+		v = realloc(st->ns_foreign, (n + 2) * sizeof(*v));
+		if (!v)
+			return -1;
+		st->ns_foreign = v;
+		v[n] = strdup(info->ns_prefix);
+		v[n + 1] = NULL;
+		if (!v[n])
+			return -1;
+		n++;
+	}
+	return 0;
+}
+
+/* Whether a server name lies in another user's or a shared namespace (or is
+ * the root of one): with Dovecot's personal prefix "" such names would
+ * otherwise pass for the account's own folders. */
+static bool in_foreign_namespace(const struct imap_store *st, const char *name)
+{
+	size_t own = strlen(st->ns_prefix ? st->ns_prefix : "");
+
+	for (char **p = st->ns_foreign; p && *p; p++) {
+		size_t len = strlen(*p);
+
+		if (len <= own)
+			continue;
+		if (strncmp(name, *p, len) == 0)
+			return true;
+		if (strncmp(name, *p, len - 1) == 0 && name[len - 1] == '\0')
+			return true; /* "Users" for "Users/" */
+	}
+	return false;
+}
+
+/* Learns the personal namespace prefix and the hierarchy delimiter once:
+ * NAMESPACE where offered, else LIST "" "" (RFC 3501 6.3.8). */
+static int learn_namespace(struct imap_store *st, struct ferry_error *err)
+{
+	const char *prefix = "";
+	char delimiter = 0, shown[256];
+	bool found = false;
+	clist *list = NULL;
+	int r;
+
+	if (st->ns_known)
+		return 0;
+	if (st->base.caps & CAP_NAMESPACE) {
+		struct mailimap_namespace_data *ns = NULL;
+
+		r = mailimap_namespace(st->imap, &ns);
+		if (r != MAILIMAP_NO_ERROR && imap_error_is_fatal(r))
+			return imap_fail(st, r, err, "NAMESPACE");
+		if (r == MAILIMAP_NO_ERROR && ns && ns->ns_personal &&
+		    ns->ns_personal->ns_data_list && clist_begin(ns->ns_personal->ns_data_list)) {
+			struct mailimap_namespace_info *info =
+			    clist_content(clist_begin(ns->ns_personal->ns_data_list));
+
+			free(st->ns_prefix);
+			st->ns_prefix = strdup(info->ns_prefix ? info->ns_prefix : "");
+			delimiter = info->ns_delimiter;
+			found = true;
+		}
+		if (r == MAILIMAP_NO_ERROR && ns &&
+		    (add_foreign(st, ns->ns_other) != 0 || add_foreign(st, ns->ns_shared) != 0)) {
+			mailimap_namespace_data_free(ns);
+			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		}
+		if (r == MAILIMAP_NO_ERROR && ns)
+			mailimap_namespace_data_free(ns);
+		if (found && !st->ns_prefix)
+			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
+	if (!found) {
+		r = mailimap_list(st->imap, "", "", &list);
+		if (r != MAILIMAP_NO_ERROR)
+			return imap_fail(st, r, err, "LIST \"\" \"\" (the hierarchy delimiter)");
+		if (list && clist_begin(list))
+			delimiter =
+			    ((struct mailimap_mailbox_list *)clist_content(clist_begin(list)))
+				->mb_delimiter;
+		mailimap_list_result_free(list);
+		free(st->ns_prefix);
+		st->ns_prefix = strdup(prefix);
+		if (!st->ns_prefix)
+			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
+	/* The prefix goes into every command: printable ASCII only. */
+	for (const char *p = st->ns_prefix; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			return ferry_error_set(
+			    err, FERRY_PARTIAL,
+			    "the server's personal namespace prefix \"%s\" is not usable",
+			    imap_sanitize(st->ns_prefix, shown, sizeof(shown)));
+	st->ns_delimiter = delimiter;
+	st->ns_known = true;
+	return 0;
+}
+
+/* The server's spelling of a canonical name, in *out (caller frees). */
+static int server_name(struct imap_store *st, const char *name, const char *what, char **out,
+		       struct ferry_error *err)
+{
+	char shown[512];
+	int status;
+
+	if (imap_usable(st, err) != 0 || learn_namespace(st, err) != 0)
+		return -1;
+	status = canonical_to_imap_name(name, st->ns_delimiter, st->ns_prefix, out);
+	if (status == IMAP_NAME_NOMEM)
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	if (status != IMAP_NAME_OK)
+		return ferry_error_set(err, FERRY_PARTIAL,
+				       "%s folder \"%s\": the name cannot be used on this server "
+				       "(hierarchy delimiter '%c')",
+				       what, imap_sanitize(name, shown, sizeof(shown)),
+				       st->ns_delimiter ? st->ns_delimiter : ' ');
+	if (in_foreign_namespace(st, *out)) {
+		free(*out);
+		*out = NULL;
+		return ferry_error_set(err, FERRY_PARTIAL,
+				       "%s folder \"%s\": the name belongs to another user's or a "
+				       "shared namespace on this server",
+				       what, imap_sanitize(name, shown, sizeof(shown)));
+	}
+	return 0;
+}
+
+/* Special-use attributes (RFC 6154), which libetpan hands over as
+ * extension flags without the backslash. */
+static const struct {
+	const char *name;
+	unsigned attr;
+} attr_table[] = {
+    {"Noselect", FA_NOSELECT}, {"NonExistent", FA_NOSELECT}, {"Sent", FA_SENT},
+    {"Trash", FA_TRASH},       {"Drafts", FA_DRAFTS},	     {"Junk", FA_JUNK},
+    {"Archive", FA_ARCHIVE},
+};
+
+static unsigned list_attrs(const struct mailimap_mbx_list_flags *f)
+{
+	unsigned attrs = 0;
+
+	if (!f)
+		return 0;
+	if (f->mbf_type == MAILIMAP_MBX_LIST_FLAGS_SFLAG &&
+	    f->mbf_sflag == MAILIMAP_MBX_LIST_SFLAG_NOSELECT)
+		attrs |= FA_NOSELECT;
+	for (clistiter *it = f->mbf_oflags ? clist_begin(f->mbf_oflags) : NULL; it;
+	     it = clist_next(it)) {
+		const struct mailimap_mbx_list_oflag *o = clist_content(it);
+
+		if (o->of_type != MAILIMAP_MBX_LIST_OFLAG_FLAG_EXT || !o->of_flag_ext)
+			continue;
+		for (size_t i = 0; i < sizeof(attr_table) / sizeof(attr_table[0]); i++)
+			if (strcasecmp(o->of_flag_ext, attr_table[i].name) == 0)
+				attrs |= attr_table[i].attr;
+	}
+	return attrs;
+}
+
+struct listed {
+	struct store_folder folder;
+	size_t order; /* position in the server's answer */
+	char *server; /* for warnings */
+};
+
+static int cmp_listed(const void *a, const void *b)
+{
+	const struct listed *x = a, *y = b;
+	int c = strcmp(x->folder.name, y->folder.name);
+
+	if (c)
+		return c;
+	return (x->order > y->order) - (x->order < y->order);
+}
+
+/* Maps one LIST entry; 1 when it is to be skipped, -1 on allocation failure. */
+static int map_entry(struct imap_store *st, const struct mailimap_mailbox_list *mb,
+		     struct listed *out)
+{
+	char shown[512];
+	int status;
+
+	if (in_foreign_namespace(st, mb->mb_name))
+		return 1; /* other users' or shared folders */
+	status =
+	    imap_name_to_canonical(mb->mb_name, mb->mb_delimiter, st->ns_prefix, &out->folder.name);
+	if (status == IMAP_NAME_NOMEM)
+		return -1;
+	if (status == IMAP_NAME_OUTSIDE)
+		return 1; /* outside the personal prefix */
+	if (status != IMAP_NAME_OK) {
+		log_warn("%s: skipping folder \"%s\": its name cannot be mapped to a safe folder "
+			 "name",
+			 st->base.conf->name, imap_sanitize(mb->mb_name, shown, sizeof(shown)));
+		return 1;
+	}
+	out->folder.attrs = list_attrs(mb->mb_flag);
+	out->server = strdup(mb->mb_name);
+	if (!out->server) {
+		free(out->folder.name);
+		return -1;
+	}
+	return 0;
+}
+
+int imap_list_folders(struct store *store, struct store_folder **out, size_t *n,
+		      struct ferry_error *err)
+{
+	struct imap_store *st = (struct imap_store *)store;
+	struct listed *v = NULL;
+	struct store_folder *folders;
+	size_t count = 0, kept = 0, order = 0;
+	clist *list = NULL;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if (imap_usable(st, err) != 0 || learn_namespace(st, err) != 0)
+		return -1;
+	/* Plain LIST only: 1.9.4 cannot parse LIST-EXTENDED items. */
+	r = mailimap_list(st->imap, "", "*", &list);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(st, r, err, "LIST \"\" \"*\"");
+	v = calloc((size_t)clist_count(list) + 1, sizeof(*v));
+	if (!v)
+		goto oom;
+	for (clistiter *it = clist_begin(list); it; it = clist_next(it), order++) {
+		int m = map_entry(st, clist_content(it), &v[count]);
+
+		if (m < 0)
+			goto oom;
+		if (m == 0)
+			v[count++].order = order;
+	}
+	mailimap_list_result_free(list);
+	list = NULL;
+	qsort(v, count, sizeof(*v), cmp_listed);
+	folders = calloc(count + 1, sizeof(*folders));
+	if (!folders)
+		goto oom;
+	for (size_t i = 0, first = 0; i < count; i++) {
+		char a[512], b[512];
+
+		if (kept && strcmp(folders[kept - 1].name, v[i].folder.name) == 0) {
+			/* Two spellings of one folder ("INBOX" and "Inbox"): the first
+			 * the server listed wins. */
+			log_warn("%s: skipping folder \"%s\": it maps to the same name as \"%s\"",
+				 st->base.conf->name, imap_sanitize(v[i].server, a, sizeof(a)),
+				 imap_sanitize(v[first].server, b, sizeof(b)));
+			free(v[i].folder.name);
+		} else {
+			folders[kept++] = v[i].folder;
+			first = i;
+		}
+	}
+	for (size_t i = 0; i < count; i++)
+		free(v[i].server);
+	free(v);
+	*out = folders;
+	*n = kept;
+	return 0;
+oom:
+	if (list)
+		mailimap_list_result_free(list);
+	for (size_t i = 0; v && i < count; i++) {
+		free(v[i].folder.name);
+		free(v[i].server);
+	}
+	free(v);
+	return ferry_error_set(err, FERRY_PARTIAL, "listing folders: out of memory");
+}
+
+int imap_create_folder(struct store *store, const char *name, struct ferry_error *err)
+{
+	struct imap_store *st = (struct imap_store *)store;
+	char *mb = NULL;
+	int r;
+
+	if (server_name(st, name, "cannot create", &mb, err) != 0)
+		return -1;
+	r = mailimap_create(st->imap, mb);
+	free(mb);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(st, r, err, "cannot create folder \"%s\"", name);
+	return 0;
+}
+
+int imap_delete_folder(struct store *store, const char *name, struct ferry_error *err)
+{
+	struct imap_store *st = (struct imap_store *)store;
+	char *mb = NULL;
+	bool was_selected;
+	int r;
+
+	if (server_name(st, name, "cannot delete", &mb, err) != 0)
+		return -1;
+	was_selected = st->selected_imap && strcmp(st->selected_imap, mb) == 0;
+	if (was_selected && strcasecmp(mb, "INBOX") != 0) {
+		/* Dovecot answers the DELETE of the selected folder with BYE and
+		 * hangs up. libetpan has no UNSELECT, and CLOSE would expunge:
+		 * EXAMINE (read-only) moves the selection away instead. */
+		imap_unselect(st);
+		r = mailimap_examine(st->imap, "INBOX");
+		if (r != MAILIMAP_NO_ERROR) {
+			free(mb);
+			return imap_fail(st, r, err, "cannot delete folder \"%s\": EXAMINE INBOX",
+					 name);
+		}
+	}
+	r = mailimap_delete(st->imap, mb);
+	free(mb);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(st, r, err, "cannot delete folder \"%s\"", name);
+	if (was_selected)
+		imap_unselect(st);
+	return 0;
+}
+
+/* \* in PERMANENTFLAGS: new keywords are kept. Without PERMANENTFLAGS at all
+ * nothing says they are, so they count as not storable (rule 9). */
+static bool keywords_storable(const struct mailimap_selection_info *info)
+{
+	if (!info->sel_perm_flags || info->sel_perm == MAILIMAP_MAILBOX_READONLY)
+		return false;
+	for (clistiter *it = clist_begin(info->sel_perm_flags); it; it = clist_next(it)) {
+		const struct mailimap_flag_perm *f = clist_content(it);
+
+		if (f->fl_type == MAILIMAP_FLAG_PERM_ALL)
+			return true;
+	}
+	return false;
+}
+
+int imap_select(struct store *store, const char *name, struct folder_state *out,
+		struct ferry_error *err)
+{
+	struct imap_store *st = (struct imap_store *)store;
+	const struct mailimap_selection_info *info;
+	uint64_t modseq = 0;
+	char *mb = NULL;
+	int r;
+
+	if (server_name(st, name, "cannot select", &mb, err) != 0)
+		return -1;
+	/* A SELECT that fails leaves no folder selected on the server either. */
+	imap_unselect(st);
+	if (st->base.caps & CAP_CONDSTORE)
+		r = mailimap_select_condstore(st->imap, mb, &modseq);
+	else
+		r = mailimap_select(st->imap, mb);
+	if (r != MAILIMAP_NO_ERROR) {
+		free(mb);
+		return imap_fail(st, r, err, "cannot select folder \"%s\"", name);
+	}
+	info = st->imap->imap_selection_info;
+	if (!info || info->sel_uidvalidity == 0) {
+		free(mb);
+		return ferry_error_set(err, FERRY_PARTIAL,
+				       "folder \"%s\": the server sent no UIDVALIDITY; its uids "
+				       "cannot be trusted from one session to the next",
+				       name);
+	}
+	st->selected = strdup(name);
+	if (!st->selected) {
+		free(mb);
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
+	st->selected_imap = mb;
+	st->uidvalidity = info->sel_uidvalidity;
+	st->uidnext = info->sel_uidnext; /* 0: the server did not say */
+	st->exists = info->sel_exists;
+	st->exists_known = info->sel_has_exists;
+	*out = (struct folder_state){
+	    .uidvalidity = info->sel_uidvalidity,
+	    .uidnext = info->sel_uidnext,
+	    .highestmodseq = modseq,
+	    .exists = info->sel_exists,
+	    .keywords_ok = keywords_storable(info),
+	};
+	return 0;
+}

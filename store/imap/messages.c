@@ -1,0 +1,1281 @@
+/* IMAP messages of the selected folder: listing, identity, bodies, APPEND,
+ * flags and expunge.
+ *
+ * Large answers are streamed: libetpan calls a msg_att handler per FETCH
+ * response and a body handler per chunk of a literal, so neither a 100k
+ * listing nor a 50 MB body is ever held whole. Both handlers are
+ * session-wide and 1.9.4 ignores them unless a progress callback is set too
+ * (libetpan.md, section 4); they are installed only around the command that
+ * needs them. */
+#include "store/imap/session.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/flags.h"
+#include "store/identity.h"
+#include "store/log.h"
+
+/* Uids per UID FETCH of headers and of bodies: a failed command loses at
+ * most that much work. */
+#define IDENTIFY_BATCH 500
+#define FETCH_BATCH    200
+/* Ranges per command: keeps a command line of scattered uids well under
+ * the 64 KiB servers accept (Dovecot's limit). */
+#define SET_MAX_RANGES 1000
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static void no_progress(size_t current, size_t maximum, void *ctx)
+{
+	(void)current;
+	(void)maximum;
+	(void)ctx;
+}
+
+static void handlers_on(mailimap *imap, mailimap_msg_att_handler *att,
+			mailimap_msg_body_handler *body, void *ctx)
+{
+	/* Without a progress callback 1.9.4 takes the parser path that never
+	 * calls the handlers. */
+	mailimap_set_progress_callback(imap, no_progress, no_progress, NULL);
+	mailimap_set_msg_att_handler(imap, att, ctx);
+	mailimap_set_msg_body_handler(imap, body, ctx);
+}
+
+static void handlers_off(mailimap *imap)
+{
+	mailimap_set_msg_att_handler(imap, NULL, NULL);
+	mailimap_set_msg_body_handler(imap, NULL, NULL);
+	mailimap_set_progress_callback(imap, NULL, NULL, NULL);
+}
+
+static int cmp_uid(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* A sorted copy of uids[0..n) without zeros and duplicates (caller frees),
+ * or NULL on allocation failure. */
+static uint32_t *sorted_uids(const uint32_t *uids, size_t n, size_t *out_n)
+{
+	uint32_t *v = malloc((n + 1) * sizeof(*v));
+	size_t k = 0;
+
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (uids[i])
+			v[k++] = uids[i];
+	qsort(v, k, sizeof(*v), cmp_uid);
+	*out_n = 0;
+	for (size_t i = 0; i < k; i++)
+		if (*out_n == 0 || v[*out_n - 1] != v[i])
+			v[(*out_n)++] = v[i];
+	return v;
+}
+
+static bool uid_in(const uint32_t *sorted, size_t n, uint32_t uid, size_t *at)
+{
+	const uint32_t *p = bsearch(&uid, sorted, n, sizeof(*sorted), cmp_uid);
+
+	if (p && at)
+		*at = (size_t)(p - sorted);
+	return p != NULL;
+}
+
+/* A set of ranges ("1:5,9,12:14") from sorted unique uids, taking at most
+ * max_uids uids and max_ranges ranges; *used says how many it took. */
+static struct mailimap_set *uid_set(const uint32_t *uids, size_t n, size_t max_uids,
+				    size_t max_ranges, size_t *used)
+{
+	struct mailimap_set *set = mailimap_set_new_empty();
+	size_t i = 0, ranges = 0;
+
+	if (!set)
+		return NULL;
+	while (i < n && i < max_uids && ranges < max_ranges) {
+		size_t j = i;
+
+		while (j + 1 < n && j + 1 < max_uids && uids[j + 1] == uids[j] + 1)
+			j++;
+		if (mailimap_set_add_interval(set, uids[i], uids[j]) != MAILIMAP_NO_ERROR) {
+			mailimap_set_free(set);
+			return NULL;
+		}
+		ranges++;
+		i = j + 1;
+	}
+	*used = i;
+	return set;
+}
+
+/* The items of one FETCH response ferry reads. */
+struct fetched {
+	uint32_t uid;
+	bool has_uid, has_flags, has_size, has_date;
+	clist *flags; /* of struct mailimap_flag_fetch; may be NULL for "FLAGS ()" */
+	uint32_t size;
+	const struct mailimap_date_time *date;
+	const struct mailimap_msg_att_body_section *body;
+};
+
+static void read_items(const struct mailimap_msg_att *att, struct fetched *f)
+{
+	*f = (struct fetched){0};
+	for (clistiter *it = att->att_list ? clist_begin(att->att_list) : NULL; it;
+	     it = clist_next(it)) {
+		const struct mailimap_msg_att_item *item = clist_content(it);
+		const struct mailimap_msg_att_static *s;
+
+		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_DYNAMIC) {
+			f->has_flags = true;
+			f->flags = item->att_data.att_dyn ? item->att_data.att_dyn->att_list : NULL;
+			continue;
+		}
+		if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC || !item->att_data.att_static)
+			continue;
+		s = item->att_data.att_static;
+		switch (s->att_type) {
+		case MAILIMAP_MSG_ATT_UID:
+			f->has_uid = true;
+			f->uid = s->att_data.att_uid;
+			break;
+		case MAILIMAP_MSG_ATT_RFC822_SIZE:
+			f->has_size = true;
+			f->size = s->att_data.att_rfc822_size;
+			break;
+		case MAILIMAP_MSG_ATT_INTERNALDATE:
+			f->has_date = s->att_data.att_internal_date != NULL;
+			f->date = s->att_data.att_internal_date;
+			break;
+		case MAILIMAP_MSG_ATT_BODY_SECTION:
+			f->body = s->att_data.att_body_section;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* Appends a word and a space to a growing keyword buffer; -1 on allocation
+ * failure. */
+static int words_add(char **buf, size_t *len, size_t *cap, const char *w, size_t n)
+{
+	if (*len + n + 2 > *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		char *b;
+
+		while (c < *len + n + 2)
+			c *= 2;
+		b = realloc(*buf, c);
+		if (!b)
+			return -1;
+		*buf = b;
+		*cap = c;
+	}
+	memcpy(*buf + *len, w, n);
+	*len += n;
+	(*buf)[(*len)++] = ' ';
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+/* Flag bits and the normalised keyword set (NULL when none) of a FETCH
+ * FLAGS list. \Recent and system flags ferry does not manage are ignored,
+ * and so are keywords that are not valid atoms. -1 on allocation failure. */
+static int read_flags(clist *list, unsigned *flags, char **keywords)
+{
+	static const struct {
+		int type;
+		unsigned bit;
+	} system[] = {
+	    {MAILIMAP_FLAG_ANSWERED, MF_ANSWERED}, {MAILIMAP_FLAG_FLAGGED, MF_FLAGGED},
+	    {MAILIMAP_FLAG_DELETED, MF_DELETED},   {MAILIMAP_FLAG_SEEN, MF_SEEN},
+	    {MAILIMAP_FLAG_DRAFT, MF_DRAFT},
+	};
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	bool oom = false;
+
+	*flags = 0;
+	*keywords = NULL;
+	for (clistiter *it = list ? clist_begin(list) : NULL; it; it = clist_next(it)) {
+		const struct mailimap_flag_fetch *ff = clist_content(it);
+		const struct mailimap_flag *fl = ff->fl_flag;
+
+		if (ff->fl_type != MAILIMAP_FLAG_FETCH_OTHER || !fl)
+			continue;
+		for (size_t i = 0; i < sizeof(system) / sizeof(system[0]); i++)
+			if (fl->fl_type == system[i].type)
+				*flags |= system[i].bit;
+		if (fl->fl_type == MAILIMAP_FLAG_KEYWORD && fl->fl_data.fl_keyword) {
+			const char *kw = fl->fl_data.fl_keyword;
+			unsigned bit = flag_from_imap(kw); /* $Forwarded */
+
+			if (bit)
+				*flags |= bit;
+			else if (kw_valid(kw, strlen(kw)) &&
+				 words_add(&buf, &len, &cap, kw, strlen(kw)) != 0)
+				goto oom;
+		}
+	}
+	if (buf) {
+		*keywords = kw_normalize(buf, &oom);
+		free(buf);
+		if (oom)
+			return -1;
+	}
+	return 0;
+oom:
+	free(buf);
+	return -1;
+}
+
+static int64_t date_to_epoch(const struct mailimap_date_time *d)
+{
+	struct tm tm = {
+	    .tm_year = d->dt_year - 1900,
+	    .tm_mon = d->dt_month - 1,
+	    .tm_mday = d->dt_day,
+	    .tm_hour = d->dt_hour,
+	    .tm_min = d->dt_min,
+	    .tm_sec = d->dt_sec,
+	};
+	/* The zone is the +HHMM value as a decimal number: -530 is -05:30. */
+	int zone = d->dt_zone < 0 ? -d->dt_zone : d->dt_zone;
+	int64_t offset = (int64_t)(zone / 100) * 3600 + (int64_t)(zone % 100) * 60;
+
+	return (int64_t)timegm(&tm) - (d->dt_zone < 0 ? -offset : offset);
+}
+
+/* ---- list ------------------------------------------------------------- */
+
+/* A FETCH response of the listing. A server may split one message's items
+ * over several responses, and other sessions' flag changes arrive as
+ * unsolicited FETCH responses: entries are merged by uid afterwards. */
+struct entry {
+	struct msg m;
+	uint32_t arrival;
+	bool has_flags, has_size, has_date;
+};
+
+struct listing {
+	struct entry *v;
+	size_t n, cap;
+	bool oom;
+	bool without_uid; /* an answer carried RFC822.SIZE but no UID */
+};
+
+static void listing_free(struct listing *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].m.keywords);
+	free(l->v);
+	*l = (struct listing){0};
+}
+
+static void on_list_att(struct mailimap_msg_att *att, void *ctx)
+{
+	struct listing *l = ctx;
+	struct fetched f;
+	struct entry e = {0};
+
+	read_items(att, &f);
+	if (!f.has_uid) {
+		/* Another session's flag change (by sequence number) is harmless;
+		 * an answer to UID FETCH without its UID loses a message. */
+		if (f.has_size || f.has_date)
+			l->without_uid = true;
+		return;
+	}
+	if (l->oom)
+		return;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+		struct entry *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v) {
+			l->oom = true;
+			return;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	e.m.uid = f.uid;
+	e.arrival = (uint32_t)l->n;
+	e.has_flags = f.has_flags;
+	e.has_size = f.has_size;
+	e.has_date = f.has_date;
+	e.m.size = f.size;
+	if (f.has_date)
+		e.m.date = date_to_epoch(f.date);
+	if (f.has_flags && read_flags(f.flags, &e.m.flags, &e.m.keywords) != 0) {
+		l->oom = true;
+		return;
+	}
+	l->v[l->n++] = e;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+
+	if (x->m.uid != y->m.uid)
+		return (x->m.uid > y->m.uid) - (x->m.uid < y->m.uid);
+	return (x->arrival > y->arrival) - (x->arrival < y->arrival);
+}
+
+/* Merges the responses of one uid (sorted by uid, then arrival) into
+ * l->v[0..*kept): the latest flags win. Rejects what a complete and honest
+ * listing cannot contain (rule 5); uidnext 0 means the server did not say. */
+static int merge_listing(struct listing *l, uint32_t uidnext, const char *folder, size_t *kept,
+			 struct ferry_error *err)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < l->n; i++) {
+		struct entry *e = &l->v[i];
+
+		if (k && l->v[k - 1].m.uid == e->m.uid) {
+			struct entry *to = &l->v[k - 1];
+
+			if (e->has_size && to->has_size)
+				return ferry_error_set(
+				    err, FERRY_PARTIAL,
+				    "folder \"%s\": the server listed uid %u twice "
+				    "(or a uid above 2^32 wrapped around); not "
+				    "trusting this listing",
+				    folder, e->m.uid);
+			if (e->has_flags) {
+				free(to->m.keywords);
+				to->m.flags = e->m.flags;
+				to->m.keywords = e->m.keywords;
+				e->m.keywords = NULL;
+				to->has_flags = true;
+			}
+			if (e->has_size) {
+				to->m.size = e->m.size;
+				to->has_size = true;
+			}
+			if (e->has_date) {
+				to->m.date = e->m.date;
+				to->has_date = true;
+			}
+			continue;
+		}
+		if (k != i) {
+			l->v[k] = *e;
+			e->m.keywords = NULL;
+		}
+		k++;
+	}
+	/* Entries k..n only hold NULL keywords now; listing_free stays right. */
+	l->n = k;
+	*kept = 0;
+	for (size_t i = 0; i < k; i++) {
+		struct entry *e = &l->v[i];
+
+		if (e->m.uid == 0)
+			return ferry_error_set(
+			    err, FERRY_PARTIAL,
+			    "folder \"%s\": the server listed uid 0; not trusting "
+			    "this listing",
+			    folder);
+		if (uidnext && e->m.uid >= uidnext) {
+			if (!e->has_size) {
+				/* Another session's flag change on a message that arrived
+				 * after SELECT: not part of this listing. */
+				free(e->m.keywords);
+				e->m.keywords = NULL;
+				continue;
+			}
+			return ferry_error_set(err, FERRY_PARTIAL,
+					       "folder \"%s\": the server listed uid %u, not below "
+					       "UIDNEXT %u (a uid above 2^32 wrapped around?); not "
+					       "trusting this listing",
+					       folder, e->m.uid, uidnext);
+		}
+		if (!e->has_size || !e->has_flags || !e->has_date)
+			return ferry_error_set(
+			    err, FERRY_PARTIAL,
+			    "folder \"%s\": the server's answer for uid %u lacks "
+			    "%s; not trusting this listing",
+			    folder, e->m.uid,
+			    !e->has_size    ? "RFC822.SIZE"
+			    : !e->has_flags ? "FLAGS"
+					    : "INTERNALDATE");
+		if (*kept != i) {
+			l->v[*kept] = *e;
+			e->m.keywords = NULL;
+		}
+		(*kept)++;
+	}
+	l->n = *kept;
+	return 0;
+}
+
+static struct mailimap_fetch_type *fetch_type(struct mailimap_fetch_att *(*const atts[])(void),
+					      size_t n, struct mailimap_section *section)
+{
+	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+
+	if (!ft)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		struct mailimap_fetch_att *a = atts[i]();
+
+		if (!a)
+			goto fail;
+		if (mailimap_fetch_type_new_fetch_att_list_add(ft, a) != MAILIMAP_NO_ERROR) {
+			mailimap_fetch_att_free(a);
+			goto fail;
+		}
+	}
+	if (section) {
+		/* BODY.PEEK: fetching must not set \Seen. */
+		struct mailimap_fetch_att *a = mailimap_fetch_att_new_body_peek_section(section);
+
+		section = NULL; /* owned by a, or freed below */
+		if (!a)
+			goto fail;
+		if (mailimap_fetch_type_new_fetch_att_list_add(ft, a) != MAILIMAP_NO_ERROR) {
+			mailimap_fetch_att_free(a);
+			goto fail;
+		}
+	}
+	return ft;
+fail:
+	if (section)
+		mailimap_section_free(section);
+	if (ft)
+		mailimap_fetch_type_free(ft);
+	return NULL;
+}
+
+/* Runs UID FETCH with the handlers installed; frees set and ft. */
+static int uid_fetch(struct imap_store *st, struct mailimap_set *set,
+		     struct mailimap_fetch_type *ft, mailimap_msg_att_handler *att,
+		     mailimap_msg_body_handler *body, void *ctx)
+{
+	clist *result = NULL;
+	int r;
+
+	handlers_on(st->imap, att, body, ctx);
+	r = mailimap_uid_fetch(st->imap, set, ft, &result);
+	handlers_off(st->imap);
+	if (result)
+		mailimap_fetch_list_free(result); /* empty: the handler took every response */
+	mailimap_set_free(set);
+	mailimap_fetch_type_free(ft);
+	return r;
+}
+
+int imap_list(struct store *store, struct msg_list *out, struct ferry_error *err)
+{
+	static struct mailimap_fetch_att *(*const atts[])(void) = {
+	    mailimap_fetch_att_new_uid,
+	    mailimap_fetch_att_new_flags,
+	    mailimap_fetch_att_new_rfc822_size,
+	    mailimap_fetch_att_new_internaldate,
+	};
+	struct imap_store *st = (struct imap_store *)store;
+	struct listing l = {0};
+	struct mailimap_fetch_type *ft;
+	struct mailimap_set *set;
+	size_t kept = 0;
+	int r;
+
+	if (imap_need_selected(st, "listing messages", err) != 0)
+		return -1;
+	/* Nothing to ask for; an empty answer would say the same. A server that
+	 * sent no EXISTS at all is asked anyway (rule 5). */
+	if (st->exists_known && st->exists == 0)
+		return 0;
+	/* 1:UIDNEXT-1 rather than 1:*: the listing is then exactly what SELECT
+	 * saw (plus what ferry appended since), and mail arriving meanwhile is
+	 * not confused with a wrapped uid. */
+	set = mailimap_set_new_interval(1, st->uidnext > 1 ? st->uidnext - 1 : 0);
+	ft = fetch_type(atts, sizeof(atts) / sizeof(atts[0]), NULL);
+	if (!set || !ft) {
+		if (set)
+			mailimap_set_free(set);
+		if (ft)
+			mailimap_fetch_type_free(ft);
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
+	r = uid_fetch(st, set, ft, on_list_att, NULL, &l);
+	if (r != MAILIMAP_NO_ERROR) {
+		listing_free(&l);
+		return imap_fail(st, r, err, "folder \"%s\": listing messages (UID FETCH)",
+				 st->selected);
+	}
+	if (l.oom) {
+		listing_free(&l);
+		return ferry_error_set(err, FERRY_PARTIAL,
+				       "folder \"%s\": listing messages: out of memory",
+				       st->selected);
+	}
+	if (l.without_uid) {
+		listing_free(&l);
+		return ferry_error_set(err, FERRY_PARTIAL,
+				       "folder \"%s\": the server answered UID FETCH without UIDs; "
+				       "not trusting this listing",
+				       st->selected);
+	}
+	qsort(l.v, l.n, sizeof(*l.v), cmp_entry);
+	if (merge_listing(&l, st->uidnext, st->selected, &kept, err) != 0) {
+		listing_free(&l);
+		return -1;
+	}
+	if (out->n + kept > out->cap) {
+		size_t cap = out->n + kept;
+		struct msg *v = realloc(out->v, (cap + 1) * sizeof(*v));
+
+		if (!v) {
+			listing_free(&l);
+			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		}
+		out->v = v;
+		out->cap = cap;
+	}
+	for (size_t i = 0; i < kept; i++) {
+		out->v[out->n++] = l.v[i].m; /* keywords change owner */
+		l.v[i].m.keywords = NULL;
+	}
+	listing_free(&l);
+	return 0;
+}
+
+/* ---- identify --------------------------------------------------------- */
+
+struct wanted {
+	uint32_t uid;
+	size_t index; /* into msgs */
+};
+
+struct identify {
+	struct msg *msgs;
+	const struct wanted *want; /* sorted by uid */
+	size_t nwant;
+	bool failed; /* OpenSSL failed */
+};
+
+static int cmp_wanted(const void *a, const void *b)
+{
+	const struct wanted *x = a, *y = b;
+
+	return (x->uid > y->uid) - (x->uid < y->uid);
+}
+
+static void on_header_att(struct mailimap_msg_att *att, void *ctx)
+{
+	struct identify *c = ctx;
+	struct wanted key, *w;
+	struct fetched f;
+	struct ident id;
+	struct msg_id out;
+
+	read_items(att, &f);
+	if (!f.uid || !f.body || !f.body->sec_body_part)
+		return; /* a flag change, or NIL: not an identity */
+	key.uid = f.uid;
+	w = bsearch(&key, c->want, c->nwant, sizeof(*c->want), cmp_wanted);
+	if (!w)
+		return;
+	if (ident_init(&id) != 0) {
+		c->failed = true;
+		return;
+	}
+	if (ident_feed(&id, f.body->sec_body_part, f.body->sec_length) != 0) {
+		ident_discard(&id);
+		c->failed = true;
+		return;
+	}
+	if (ident_final(&id, &out, NULL) != 0) {
+		c->failed = true;
+		return;
+	}
+	out.known = true;
+	c->msgs[w->index].id = out; /* size stays the listing's RFC822.SIZE */
+}
+
+int imap_identify(struct store *store, struct msg *msgs, size_t n, struct ferry_error *err)
+{
+	static struct mailimap_fetch_att *(*const atts[])(void) = {mailimap_fetch_att_new_uid};
+	struct imap_store *st = (struct imap_store *)store;
+	struct wanted *want;
+	uint32_t *uids;
+	size_t nwant = 0;
+	int r = 0;
+
+	if (imap_need_selected(st, "reading message headers", err) != 0)
+		return -1;
+	want = malloc((n + 1) * sizeof(*want));
+	uids = malloc((n + 1) * sizeof(*uids));
+	if (!want || !uids) {
+		free(want);
+		free(uids);
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!msgs[i].id.known && msgs[i].uid)
+			want[nwant++] = (struct wanted){msgs[i].uid, i};
+	qsort(want, nwant, sizeof(*want), cmp_wanted);
+	for (size_t i = 0; i < nwant; i++)
+		uids[i] = want[i].uid;
+	for (size_t done = 0; done < nwant;) {
+		struct identify c = {.msgs = msgs, .want = want, .nwant = nwant};
+		struct mailimap_section *section = mailimap_section_new_header();
+		struct mailimap_fetch_type *ft =
+		    section ? fetch_type(atts, sizeof(atts) / sizeof(atts[0]), section) : NULL;
+		size_t used = 0;
+		struct mailimap_set *set =
+		    uid_set(uids + done, nwant - done, IDENTIFY_BATCH, SET_MAX_RANGES, &used);
+
+		if (!ft || !set) {
+			if (ft)
+				mailimap_fetch_type_free(ft);
+			if (set)
+				mailimap_set_free(set);
+			r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			break;
+		}
+		r = uid_fetch(st, set, ft, on_header_att, NULL, &c);
+		if (r != MAILIMAP_NO_ERROR) {
+			r = imap_fail(
+			    st, r, err,
+			    "folder \"%s\": reading the headers of %zu messages from uid %u",
+			    st->selected, used, uids[done]);
+			break;
+		}
+		if (c.failed) {
+			r = ferry_error_set(
+			    err, FERRY_PARTIAL,
+			    "folder \"%s\": hashing message headers failed (OpenSSL)",
+			    st->selected);
+			break;
+		}
+		done += used;
+	}
+	/* A uid that did not come back is gone (rule 12): its id stays unknown. */
+	free(want);
+	free(uids);
+	return r;
+}
+
+/* ---- fetch ------------------------------------------------------------ */
+
+struct bodies {
+	struct imap_store *st;
+	const struct fetch_sink *sink;
+	const uint32_t *batch; /* sorted uids asked for in this command */
+	bool *delivered;       /* per batch uid */
+	size_t nbatch;
+	bool begun;  /* sink->begin called, end/abort not yet */
+	bool failed; /* the sink failed: stop delivering */
+	uint32_t failed_uid;
+	size_t unasked; /* bodies the server sent that were not asked for */
+	struct ferry_error sink_err;
+};
+
+static bool on_body_chunk(int type, struct mailimap_msg_att_body_section *section,
+			  const char *bytes, size_t len, void *ctx)
+{
+	struct bodies *c = ctx;
+
+	(void)type;
+	(void)section;
+	if (c->failed)
+		return false; /* aborts the parse: the session is lost, as it must be */
+	if (!c->begun) {
+		if (c->sink->begin(c->sink->ctx, &c->sink_err) != 0) {
+			c->failed = true;
+			return false;
+		}
+		c->begun = true;
+	}
+	if (len && c->sink->write(c->sink->ctx, bytes, len, &c->sink_err) != 0) {
+		c->failed = true;
+		return false;
+	}
+	return true;
+}
+
+/* The end of a FETCH response: the body (if any) is complete and its uid
+ * is known at last. */
+static void on_body_att(struct mailimap_msg_att *att, void *ctx)
+{
+	struct bodies *c = ctx;
+	struct fetched f;
+	size_t at = 0;
+	bool wanted;
+
+	read_items(att, &f);
+	if (!f.body) {
+		/* Another session's flag change; a body is never split from it. */
+		if (c->begun) {
+			c->sink->abort(c->sink->ctx);
+			c->begun = false;
+		}
+		return;
+	}
+	wanted = f.uid && uid_in(c->batch, c->nbatch, f.uid, &at) && !c->delivered[at];
+	if (!wanted || !f.body->sec_body_part || c->failed) {
+		/* Not asked for, a second copy, or NIL: nothing is delivered. */
+		if (c->begun)
+			c->sink->abort(c->sink->ctx);
+		c->begun = false;
+		if (!wanted)
+			c->unasked++;
+		return;
+	}
+	if (!c->begun && c->sink->begin(c->sink->ctx, &c->sink_err) != 0) {
+		/* An empty body: no chunk came, so begin was not called yet. */
+		c->failed = true;
+		c->failed_uid = f.uid;
+		return;
+	}
+	c->begun = false;
+	if (c->sink->end(c->sink->ctx, f.uid, &c->sink_err) != 0) {
+		c->failed = true;
+		c->failed_uid = f.uid;
+		return;
+	}
+	c->delivered[at] = true;
+}
+
+static int fetch_batch(struct imap_store *st, const uint32_t *uids, size_t n,
+		       const struct fetch_sink *sink, size_t *used, struct ferry_error *err)
+{
+	static struct mailimap_fetch_att *(*const atts[])(void) = {mailimap_fetch_att_new_uid};
+	struct bodies c = {.st = st, .sink = sink, .batch = uids};
+	struct mailimap_section *section = mailimap_section_new(NULL); /* BODY.PEEK[] */
+	struct mailimap_fetch_type *ft =
+	    section ? fetch_type(atts, sizeof(atts) / sizeof(atts[0]), section) : NULL;
+	struct mailimap_set *set = uid_set(uids, n, FETCH_BATCH, SET_MAX_RANGES, used);
+	int r;
+
+	c.nbatch = *used;
+	c.delivered = calloc(*used + 1, sizeof(*c.delivered));
+	if (!ft || !set || !c.delivered) {
+		if (ft)
+			mailimap_fetch_type_free(ft);
+		if (set)
+			mailimap_set_free(set);
+		free(c.delivered);
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
+	r = uid_fetch(st, set, ft, on_body_att, on_body_chunk, &c);
+	if (c.begun) {
+		/* Cut off inside a literal: the partial message is dropped. */
+		sink->abort(sink->ctx);
+		c.begun = false;
+	}
+	free(c.delivered);
+	if (c.unasked)
+		log_warn("folder \"%s\": ignored %zu message(s) the server sent unasked",
+			 st->selected, c.unasked);
+	if (c.failed) {
+		bool lost = r != MAILIMAP_NO_ERROR;
+
+		if (c.failed_uid)
+			ferry_error_set(err, FERRY_PARTIAL, "folder \"%s\": uid %u: %s",
+					st->selected, c.failed_uid, c.sink_err.msg);
+		else
+			ferry_error_set(err, FERRY_PARTIAL,
+					"folder \"%s\": storing a message: %s%s", st->selected,
+					c.sink_err.msg,
+					lost ? " (the IMAP session had to be given up)" : "");
+		/* A sink that failed inside a body made libetpan stop reading
+		 * (MAILIMAP_ERROR_MEMORY): the rest of the answer is unread. This
+		 * comes last, as it forgets the selected folder. */
+		if (lost)
+			imap_fail(st, r, NULL, "fetch aborted");
+		return -1;
+	}
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(st, r, err, "folder \"%s\": fetching %zu messages from uid %u",
+				 st->selected, *used, uids[0]);
+	return 0;
+}
+
+int imap_fetch(struct store *store, const uint32_t *uids, size_t n, const struct fetch_sink *sink,
+	       struct ferry_error *err)
+{
+	struct imap_store *st = (struct imap_store *)store;
+	uint32_t *sorted;
+	size_t count = 0;
+	int r = 0;
+
+	if (imap_need_selected(st, "fetching messages", err) != 0)
+		return -1;
+	sorted = sorted_uids(uids, n, &count);
+	if (!sorted)
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	for (size_t done = 0; done < count && r == 0;) {
+		size_t used = 0;
+
+		r = fetch_batch(st, sorted + done, count - done, sink, &used, err);
+		done += used;
+	}
+	free(sorted);
+	return r;
+}
+
+/* ---- flags ------------------------------------------------------------ */
+
+/* The next space-separated word of a keyword set at *p, or 0 at the end. */
+static size_t next_word(const char **p, const char **word)
+{
+	size_t len;
+
+	while (**p == ' ')
+		(*p)++;
+	len = strcspn(*p, " ");
+	*word = *p;
+	*p += len;
+	return len;
+}
+
+/* The flag bit of a word ("$Forwarded" may come as a keyword), or 0. */
+static unsigned word_flag(const char *w, size_t len)
+{
+	for (size_t i = 0; i < flag_table_len; i++)
+		if (strlen(flag_table[i].imap) == len &&
+		    strncasecmp(flag_table[i].imap, w, len) == 0)
+			return flag_table[i].bit;
+	return 0;
+}
+
+/* Whether every word of a keyword set is a valid atom; *bad is the first
+ * that is not. */
+static bool keywords_valid(const char *set, const char **bad, size_t *badlen)
+{
+	const char *w;
+	size_t len;
+
+	for (const char *p = set ? set : ""; (len = next_word(&p, &w)) > 0;)
+		if (!kw_valid(w, len)) {
+			*bad = w;
+			*badlen = len;
+			return false;
+		}
+	return true;
+}
+
+/* Adds a flag by its IMAP name: "\Seen" as the extension flag "Seen", which
+ * libetpan sends as \Seen; anything else as a keyword. -1 on allocation
+ * failure. */
+static int flag_list_add_named(struct mailimap_flag_list *list, const char *name, size_t len)
+{
+	bool system = name[0] == '\\';
+	char *s = strndup(name + system, len - system);
+	struct mailimap_flag *f = NULL;
+
+	if (s)
+		f = system ? mailimap_flag_new_flag_extension(s)
+			   : mailimap_flag_new_flag_keyword(s);
+	if (!f) {
+		free(s);
+		return -1;
+	}
+	if (mailimap_flag_list_add(list, f) != MAILIMAP_NO_ERROR) {
+		mailimap_flag_free(f); /* frees s */
+		return -1;
+	}
+	return 0;
+}
+
+/* A flag list for flags and keywords (validated by the caller), or NULL on
+ * allocation failure. */
+static struct mailimap_flag_list *flag_list(unsigned flags, const char *keywords)
+{
+	struct mailimap_flag_list *list = mailimap_flag_list_new_empty();
+	const char *w;
+	size_t len;
+
+	if (!list)
+		return NULL;
+	for (const char *p = keywords ? keywords : ""; (len = next_word(&p, &w)) > 0;)
+		flags |= word_flag(w, len);
+	for (size_t i = 0; i < flag_table_len; i++)
+		if ((flags & flag_table[i].bit) &&
+		    flag_list_add_named(list, flag_table[i].imap, strlen(flag_table[i].imap)) != 0)
+			goto fail;
+	for (const char *p = keywords ? keywords : ""; (len = next_word(&p, &w)) > 0;)
+		if (!word_flag(w, len) && flag_list_add_named(list, w, len) != 0)
+			goto fail;
+	return list;
+fail:
+	mailimap_flag_list_free(list);
+	return NULL;
+}
+
+static bool flag_list_empty(const struct mailimap_flag_list *list)
+{
+	return !list->fl_list || clist_count(list->fl_list) == 0;
+}
+
+/* UID STORE <set> +FLAGS.SILENT or -FLAGS.SILENT, in commands of at most
+ * SET_MAX_RANGES ranges. Never absolute FLAGS: a concurrent change by
+ * another client to other flags must survive (rule 9). */
+static int store_flags(struct imap_store *st, const uint32_t *uids, size_t n, bool add,
+		       unsigned flags, const char *keywords, struct ferry_error *err)
+{
+	for (size_t done = 0; done < n;) {
+		/* The store_att takes the list, and is freed per command. */
+		struct mailimap_flag_list *list = flag_list(flags, keywords);
+		struct mailimap_store_att_flags *att = NULL;
+		struct mailimap_set *set = NULL;
+		size_t used = 0;
+		int r;
+
+		if (list && flag_list_empty(list)) {
+			mailimap_flag_list_free(list);
+			return 0;
+		}
+		if (list) {
+			att = add ? mailimap_store_att_flags_new_add_flags_silent(list)
+				  : mailimap_store_att_flags_new_remove_flags_silent(list);
+			if (!att)
+				mailimap_flag_list_free(list);
+		}
+		if (att)
+			set = uid_set(uids + done, n - done, n - done, SET_MAX_RANGES, &used);
+		if (!set) {
+			if (att)
+				mailimap_store_att_flags_free(att);
+			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		}
+		r = mailimap_uid_store(st->imap, set, att);
+		mailimap_set_free(set);
+		mailimap_store_att_flags_free(att);
+		if (r != MAILIMAP_NO_ERROR)
+			return imap_fail(
+			    st, r, err, "folder \"%s\": %s flags on %zu messages from uid %u",
+			    st->selected, add ? "adding" : "removing", used, uids[done]);
+		done += used;
+	}
+	return 0;
+}
+
+static int check_keywords(const char *set, const char *folder, struct ferry_error *err)
+{
+	const char *bad = NULL;
+	size_t len = 0;
+
+	if (keywords_valid(set, &bad, &len))
+		return 0;
+	return ferry_error_set(err, FERRY_PARTIAL,
+			       "folder \"%s\": \"%.*s\" is not a valid IMAP keyword", folder,
+			       (int)(len > 200 ? 200 : len), bad);
+}
+
+int imap_set_flags(struct store *store, const uint32_t *uids, size_t n, unsigned add,
+		   unsigned remove, const char *add_keywords, const char *remove_keywords,
+		   struct ferry_error *err)
+{
+	struct imap_store *st = (struct imap_store *)store;
+	uint32_t *sorted;
+	size_t count = 0;
+	int r = 0;
+
+	if (imap_need_selected(st, "changing flags", err) != 0)
+		return -1;
+	if (check_keywords(add_keywords, st->selected, err) != 0 ||
+	    check_keywords(remove_keywords, st->selected, err) != 0)
+		return -1;
+	sorted = sorted_uids(uids, n, &count);
+	if (!sorted)
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	if (count && ((add & MF_ALL) || !kw_empty(add_keywords)))
+		r = store_flags(st, sorted, count, true, add & MF_ALL, add_keywords, err);
+	if (r == 0 && count && ((remove & MF_ALL) || !kw_empty(remove_keywords)))
+		r = store_flags(st, sorted, count, false, remove & MF_ALL, remove_keywords, err);
+	free(sorted);
+	return r;
+}
+
+/* ---- delete ----------------------------------------------------------- */
+
+/* Without UIDPLUS, EXPUNGE removes every \Deleted message, also those
+ * another client marked: run it only if there are none (rule 10). */
+static int expunge_without_uidplus(struct imap_store *st, const uint32_t *uids, size_t n,
+				   struct ferry_error *err)
+{
+	struct mailimap_search_key *key = mailimap_search_key_new(
+	    MAILIMAP_SEARCH_KEY_DELETED, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+	    NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL);
+	clist *found = NULL;
+	size_t others = 0;
+	uint32_t example = 0;
+	int r;
+
+	if (!key)
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	r = mailimap_uid_search(st->imap, NULL, key, &found);
+	mailimap_search_key_free(key);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(st, r, err, "folder \"%s\": UID SEARCH DELETED", st->selected);
+	for (clistiter *it = found ? clist_begin(found) : NULL; it; it = clist_next(it)) {
+		uint32_t *uid = clist_content(it);
+
+		if (uid && !uid_in(uids, n, *uid, NULL)) {
+			others++;
+			example = *uid;
+		}
+	}
+	if (found)
+		mailimap_search_result_free(found);
+	if (others)
+		return ferry_error_set(
+		    err, FERRY_PARTIAL,
+		    "folder \"%s\": not expunging: the server has no UIDPLUS and "
+		    "%zu other message(s) (e.g. uid %u) are marked \\Deleted too; "
+		    "ferry's %zu message(s) stay marked \\Deleted",
+		    st->selected, others, example, n);
+	r = mailimap_expunge(st->imap);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(st, r, err, "folder \"%s\": EXPUNGE", st->selected);
+	return 0;
+}
+
+int imap_delete_msgs(struct store *store, const uint32_t *uids, size_t n, struct ferry_error *err)
+{
+	struct imap_store *st = (struct imap_store *)store;
+	uint32_t *sorted;
+	size_t count = 0;
+	int r;
+
+	if (imap_need_selected(st, "deleting messages", err) != 0)
+		return -1;
+	sorted = sorted_uids(uids, n, &count);
+	if (!sorted)
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	r = count ? store_flags(st, sorted, count, true, MF_DELETED, NULL, err) : 0;
+	if (r == 0 && count && !(st->base.caps & CAP_UIDPLUS))
+		r = expunge_without_uidplus(st, sorted, count, err);
+	for (size_t done = 0; r == 0 && count && (st->base.caps & CAP_UIDPLUS) && done < count;) {
+		size_t used = 0;
+		struct mailimap_set *set =
+		    uid_set(sorted + done, count - done, count - done, SET_MAX_RANGES, &used);
+
+		if (!set) {
+			r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			break;
+		}
+		r = mailimap_uid_expunge(st->imap, set);
+		mailimap_set_free(set);
+		if (r != MAILIMAP_NO_ERROR)
+			r = imap_fail(st, r, err,
+				      "folder \"%s\": UID EXPUNGE of %zu messages from uid %u",
+				      st->selected, used, sorted[done]);
+		done += used;
+	}
+	free(sorted);
+	return r;
+}
+
+/* ---- add -------------------------------------------------------------- */
+
+/* A message being appended: spooled to an unlinked temporary file, because
+ * libetpan's APPEND wants the whole message as one buffer (it is mapped at
+ * commit), and a 50 MB message should not sit on the heap meanwhile. */
+struct store_new_msg {
+	struct imap_store *st;
+	int fd;
+	uint64_t size;
+	char *folder;  /* canonical, for messages */
+	char *mailbox; /* the server's spelling */
+	uint32_t uidvalidity;
+	bool write_failed;
+};
+
+static void new_msg_free(struct store_new_msg *m)
+{
+	if (!m)
+		return;
+	if (m->fd >= 0)
+		close(m->fd);
+	free(m->folder);
+	free(m->mailbox);
+	free(m);
+}
+
+/* An unlinked file in $TMPDIR or /tmp: O_TMPFILE where the file system has
+ * it, else mkstemp + unlink. Returns the fd, or -1 with errno set. */
+static int spool_open(const char **dir)
+{
+	const char *tmp = getenv("TMPDIR");
+	char path[4096];
+	int fd;
+
+	*dir = tmp && *tmp ? tmp : "/tmp";
+	fd = open(*dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		return fd;
+	if (snprintf(path, sizeof(path), "%s/ferry-append-XXXXXX", *dir) >= (int)sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd >= 0)
+		unlink(path);
+	return fd;
+}
+
+int imap_add_begin(struct store *store, struct store_new_msg **out, struct ferry_error *err)
+{
+	struct imap_store *st = (struct imap_store *)store;
+	struct store_new_msg *m;
+	const char *dir;
+
+	*out = NULL;
+	if (imap_need_selected(st, "adding a message", err) != 0)
+		return -1;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	m->st = st;
+	m->fd = -1;
+	m->uidvalidity = st->uidvalidity;
+	m->folder = strdup(st->selected);
+	m->mailbox = strdup(st->selected_imap);
+	if (!m->folder || !m->mailbox) {
+		new_msg_free(m);
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
+	m->fd = spool_open(&dir);
+	if (m->fd < 0) {
+		int e = errno;
+
+		new_msg_free(m);
+		return ferry_error_set(err, FERRY_PARTIAL,
+				       "folder \"%s\": cannot create a temporary file in %s: %s",
+				       st->selected, dir, strerror(e));
+	}
+	*out = m;
+	return 0;
+}
+
+int imap_add_write(struct store_new_msg *m, const char *buf, size_t len, struct ferry_error *err)
+{
+	while (len > 0) {
+		ssize_t w = write(m->fd, buf, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			m->write_failed = true;
+			return ferry_error_set(err, FERRY_PARTIAL,
+					       "folder \"%s\": spooling a message to append: %s",
+					       m->folder, strerror(errno));
+		}
+		buf += w;
+		len -= (size_t)w;
+		m->size += (uint64_t)w;
+	}
+	return 0;
+}
+
+static struct mailimap_date_time *date_time(int64_t date)
+{
+	time_t t = (time_t)date;
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm))
+		return NULL;
+	return mailimap_date_time_new(tm.tm_mday, tm.tm_mon + 1, tm.tm_year + 1900, tm.tm_hour,
+				      tm.tm_min, tm.tm_sec, 0);
+}
+
+/* The APPEND itself; m stays the caller's. */
+static int append(struct store_new_msg *m, unsigned flags, const char *keywords, int64_t date,
+		  uint32_t *uid, struct ferry_error *err)
+{
+	struct imap_store *st = m->st;
+	struct mailimap_flag_list *list = NULL;
+	struct mailimap_date_time *dt = NULL;
+	uint32_t uidvalidity = 0, new_uid = 0;
+	const char *data = "";
+	void *map = NULL;
+	int r;
+
+	if (imap_usable(st, err) != 0 || check_keywords(keywords, m->folder, err) != 0)
+		return -1;
+	if (m->write_failed)
+		return ferry_error_set(err, FERRY_PARTIAL,
+				       "folder \"%s\": the message to append was not spooled whole",
+				       m->folder);
+	if (m->size > SIZE_MAX / 2)
+		return ferry_error_set(err, FERRY_PARTIAL, "folder \"%s\": message too large",
+				       m->folder);
+	if (m->size) {
+		map = mmap(NULL, (size_t)m->size, PROT_READ, MAP_PRIVATE, m->fd, 0);
+		if (map == MAP_FAILED)
+			return ferry_error_set(err, FERRY_PARTIAL,
+					       "folder \"%s\": cannot map the spooled message: %s",
+					       m->folder, strerror(errno));
+		data = map;
+	}
+	list = flag_list(flags & MF_ALL, keywords);
+	if (date)
+		dt = date_time(date);
+	if (!list || (date && !dt)) {
+		r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		goto done;
+	}
+	/* libetpan turns bare LF into CRLF itself and counts the literal after
+	 * that conversion. */
+	r = mailimap_uidplus_append(st->imap, m->mailbox, list, dt, data, (size_t)m->size,
+				    &uidvalidity, &new_uid);
+	if (r != MAILIMAP_NO_ERROR) {
+		r = imap_fail(st, r, err, "folder \"%s\": APPEND of a message of %llu bytes",
+			      m->folder, (unsigned long long)m->size);
+		goto done;
+	}
+	/* APPENDUID of another UIDVALIDITY (the folder was recreated meanwhile)
+	 * names a uid ferry cannot place. */
+	*uid = uidvalidity && uidvalidity == m->uidvalidity ? new_uid : 0;
+	if (st->selected_imap && strcmp(st->selected_imap, m->mailbox) == 0 &&
+	    st->uidvalidity == m->uidvalidity) {
+		st->exists++;
+		if (*uid && st->uidnext && *uid >= st->uidnext)
+			st->uidnext = *uid + 1; /* so that list() shows it */
+	}
+done:
+	if (list)
+		mailimap_flag_list_free(list);
+	if (dt)
+		mailimap_date_time_free(dt);
+	if (map)
+		munmap(map, (size_t)m->size);
+	return r;
+}
+
+int imap_add_commit(struct store_new_msg *m, unsigned flags, const char *keywords, int64_t date,
+		    uint32_t *uid, struct ferry_error *err)
+{
+	int r;
+
+	*uid = 0;
+	r = append(m, flags, keywords, date, uid, err);
+	new_msg_free(m); /* committed or not, m is used up */
+	return r;
+}
+
+void imap_add_abort(struct store_new_msg *m)
+{
+	new_msg_free(m);
+}

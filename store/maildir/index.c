@@ -1,0 +1,766 @@
+#include "store/maildir/index.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+/* "Fery": marks the file as a ferry index, so that a foreign database put
+ * there is refused rather than altered. */
+#define INDEX_APPLICATION_ID 0x46657279
+#define LOCK_WAIT_MS	     30000
+#define LOCK_RETRY_MS	     100
+#define BUSY_TIMEOUT_MS	     10000
+
+/* Schema migrations: migrations[v] takes a database at user_version v to
+ * v + 1. Append only; never edit a released step. */
+static const char *const migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE folders ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE," /* canonical name */
+    "  dir TEXT NOT NULL,"	   /* the directory it came from, relative to the root */
+    "  uidvalidity INTEGER NOT NULL,"
+    "  uidnext INTEGER NOT NULL,"
+    "  modseq INTEGER NOT NULL,"
+    "  cur_mtime INTEGER NOT NULL," /* ns, read before the last scan; -1: never */
+    "  new_mtime INTEGER NOT NULL,"
+    "  scanned_at INTEGER NOT NULL" /* ns, clock before the last scan */
+    ");"
+    "CREATE TABLE messages ("
+    "  folder INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,"
+    "  uid INTEGER NOT NULL,"
+    "  uniq TEXT NOT NULL," /* file name up to ':2,' */
+    "  name TEXT NOT NULL," /* file name as last seen */
+    "  subdir TEXT NOT NULL CHECK (subdir IN ('cur', 'new')),"
+    "  info TEXT NOT NULL,"	/* info letters ferry does not manage */
+    "  flags INTEGER NOT NULL," /* enum msg_flag bits */
+    "  keywords TEXT,"		/* space-separated, sorted; NULL: none */
+    "  size INTEGER NOT NULL,"	/* CRLF size */
+    "  fsize INTEGER NOT NULL," /* bytes on disk, to notice edits in place */
+    "  mtime INTEGER NOT NULL," /* ns */
+    "  hash BLOB,"		/* SHA-256 of the CRLF header block; NULL: unknown */
+    "  modseq INTEGER NOT NULL,"
+    "  PRIMARY KEY (folder, uid),"
+    "  UNIQUE (folder, uniq)"
+    ") WITHOUT ROWID;",
+};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+enum stmt {
+	S_BEGIN,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_FOLDER_GET,
+	S_FOLDER_ADD,
+	S_FOLDER_SAVE,
+	S_FOLDER_DELETE,
+	S_FOLDER_DELETE_MSGS,
+	S_FOLDER_DIRS,
+	S_MSGS,
+	S_MSG_GET,
+	S_MSG_ADD,
+	S_MSG_UPDATE,
+	S_MSG_DELETE,
+	S_MSG_COUNT,
+	S_COUNT
+};
+
+#define MSG_COLUMNS                                                                                \
+	"uid, uniq, name, subdir, info, flags, keywords, size, fsize, mtime, hash, modseq"
+
+static const char *const stmt_sql[S_COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_FOLDER_GET] = "SELECT id, dir, uidvalidity, uidnext, modseq, cur_mtime, new_mtime,"
+		     " scanned_at FROM folders WHERE name = ?1",
+    [S_FOLDER_ADD] = "INSERT INTO folders (name, dir, uidvalidity, uidnext, modseq, cur_mtime,"
+		     " new_mtime, scanned_at) VALUES (?1, ?2, ?3, 1, 1, -1, -1, 0)",
+    [S_FOLDER_SAVE] = "UPDATE folders SET dir = ?2, uidnext = ?3, modseq = ?4, cur_mtime = ?5,"
+		      " new_mtime = ?6, scanned_at = ?7 WHERE id = ?1",
+    [S_FOLDER_DELETE] = "DELETE FROM folders WHERE id = ?1",
+    [S_FOLDER_DELETE_MSGS] = "DELETE FROM messages WHERE folder = ?1",
+    [S_FOLDER_DIRS] = "SELECT name, dir FROM folders ORDER BY name",
+    [S_MSGS] = "SELECT " MSG_COLUMNS " FROM messages WHERE folder = ?1 ORDER BY uid",
+    [S_MSG_GET] = "SELECT " MSG_COLUMNS " FROM messages WHERE folder = ?1 AND uid = ?2",
+    [S_MSG_ADD] = "INSERT INTO messages (folder, " MSG_COLUMNS ") VALUES"
+		  " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    [S_MSG_UPDATE] = "UPDATE messages SET uniq = ?3, name = ?4, subdir = ?5, info = ?6,"
+		     " flags = ?7, keywords = ?8, size = ?9, fsize = ?10, mtime = ?11,"
+		     " hash = ?12, modseq = ?13 WHERE folder = ?1 AND uid = ?2",
+    [S_MSG_DELETE] = "DELETE FROM messages WHERE folder = ?1 AND uid = ?2",
+    [S_MSG_COUNT] = "SELECT count(*) FROM messages WHERE folder = ?1",
+};
+
+struct mdindex {
+	sqlite3 *db;
+	char *path; /* of index.sqlite, for messages */
+	int lockfd;
+	bool in_tx;
+	sqlite3_stmt *stmt[S_COUNT];
+};
+
+static bool is_corrupt(int rc)
+{
+	return (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB;
+}
+
+/* The index is a cache: when it is damaged, say so and how to get a new one. */
+static int corrupt(const char *path, const char *what, struct ferry_error *err)
+{
+	return ferry_error_set(
+	    err, FERRY_PARTIAL,
+	    "%s: %s; the index is a cache of the Maildir: delete the file and "
+	    "ferry rebuilds it (local keywords are then taken from the other side)",
+	    path, what);
+}
+
+static int fail(struct mdindex *ix, int rc, const char *what, struct ferry_error *err)
+{
+	if (is_corrupt(rc))
+		return corrupt(ix->path, sqlite3_errstr(rc), err);
+	return ferry_error_set(err, FERRY_PARTIAL, "%s: %s: %s", ix->path, what,
+			       ix->db ? sqlite3_errmsg(ix->db) : sqlite3_errstr(rc));
+}
+
+static sqlite3_stmt *stmt(struct mdindex *ix, enum stmt s)
+{
+	sqlite3_stmt *st = ix->stmt[s];
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+/* Runs a statement that returns no rows. */
+static int run(struct mdindex *ix, sqlite3_stmt *st, const char *what, struct ferry_error *err)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return fail(ix, rc, what, err);
+	return 0;
+}
+
+static int exec(struct mdindex *ix, const char *sql, const char *what, struct ferry_error *err)
+{
+	int rc = sqlite3_exec(ix->db, sql, NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK)
+		return fail(ix, rc, what, err);
+	return 0;
+}
+
+/* Runs a one-row, one-column pragma; *out is its integer value. */
+static int pragma_int(struct mdindex *ix, const char *sql, int64_t *out, struct ferry_error *err)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(ix->db, sql, -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return fail(ix, rc, sql, err);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return fail(ix, rc, sql, err);
+	return 0;
+}
+
+/* Runs a one-row pragma and compares its text result to want. */
+static int pragma_text(struct mdindex *ix, const char *sql, const char *want, bool *equal,
+		       struct ferry_error *err)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(ix->db, sql, -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return fail(ix, rc, sql, err);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *v = sqlite3_column_text(st, 0);
+
+		*equal = v && strcmp((const char *)v, want) == 0;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return fail(ix, rc, sql, err);
+	return 0;
+}
+
+static int lock_root(struct mdindex *ix, const char *root, const char *ferry_dir,
+		     struct ferry_error *err)
+{
+	char path[PATH_MAX];
+	int waited = 0;
+
+	if (snprintf(path, sizeof(path), "%s/lock", ferry_dir) >= (int)sizeof(path))
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: path too long", ferry_dir);
+	ix->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (ix->lockfd < 0)
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", path, strerror(errno));
+	/* Bounded: a channel sharing the root finishes in a while; a hung one
+	 * must not make every later run wait for ever. */
+	while (flock(ix->lockfd, LOCK_EX | LOCK_NB) != 0) {
+		struct timespec pause = {0, LOCK_RETRY_MS * 1000000L};
+
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK)
+			return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", path, strerror(errno));
+		if (waited >= LOCK_WAIT_MS)
+			return ferry_error_set(err, FERRY_LOCKED,
+					       "maildir %s is in use by another ferry", root);
+		nanosleep(&pause, NULL);
+		waited += LOCK_RETRY_MS;
+	}
+	return 0;
+}
+
+/* .ferry/ must be a real directory of the root, never a symlink elsewhere. */
+static int make_ferry_dir(const char *ferry_dir, struct ferry_error *err)
+{
+	struct stat sb;
+
+	if (mkdir(ferry_dir, 0700) != 0 && errno != EEXIST)
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", ferry_dir, strerror(errno));
+	if (lstat(ferry_dir, &sb) != 0)
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", ferry_dir, strerror(errno));
+	if (!S_ISDIR(sb.st_mode))
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: not a directory", ferry_dir);
+	return 0;
+}
+
+/* SQLite creates files with 0644 less the umask, and gives its -wal and -shm
+ * files the mode of the database: creating the file first makes all 0600. */
+static int precreate(const char *path, struct ferry_error *err)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd < 0)
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", path, strerror(errno));
+	close(fd);
+	return 0;
+}
+
+static int migrate(struct mdindex *ix, struct ferry_error *err)
+{
+	int64_t version, app, tables;
+
+	if (pragma_int(ix, "PRAGMA user_version", &version, err) != 0 ||
+	    pragma_int(ix, "PRAGMA application_id", &app, err) != 0 ||
+	    pragma_int(ix, "SELECT count(*) FROM sqlite_master", &tables, err) != 0)
+		return -1;
+	if ((version == 0 && tables != 0) || (version != 0 && app != INDEX_APPLICATION_ID))
+		return corrupt(ix->path, "not a ferry index", err);
+	if (version > SCHEMA_VERSION)
+		return ferry_error_set(err, FERRY_PARTIAL,
+				       "%s: index version %lld was written by a newer ferry "
+				       "(this one knows up to %d)",
+				       ix->path, (long long)version, SCHEMA_VERSION);
+	for (int v = (int)version; v < SCHEMA_VERSION; v++) {
+		char pragmas[128];
+
+		snprintf(pragmas, sizeof(pragmas),
+			 "PRAGMA user_version = %d; "
+			 "PRAGMA application_id = %d",
+			 v + 1, INDEX_APPLICATION_ID);
+		if (exec(ix, "BEGIN IMMEDIATE", "migrating the index", err) != 0)
+			return -1;
+		if (exec(ix, migrations[v], "migrating the index", err) != 0 ||
+		    exec(ix, pragmas, "migrating the index", err) != 0 ||
+		    exec(ix, "COMMIT", "migrating the index", err) != 0) {
+			sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int open_db(struct mdindex *ix, struct ferry_error *err)
+{
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW;
+	bool ok = false;
+	int rc;
+
+	rc = sqlite3_open_v2(ix->path, &ix->db, flags, NULL);
+	if (rc != SQLITE_OK)
+		return fail(ix, rc, "cannot open", err);
+	sqlite3_extended_result_codes(ix->db, 1);
+	rc = sqlite3_busy_timeout(ix->db, BUSY_TIMEOUT_MS);
+	if (rc != SQLITE_OK)
+		return fail(ix, rc, "busy_timeout", err);
+	/* The first read of the file is here: a file that is not a database
+	 * fails now, with SQLITE_NOTADB. */
+	if (pragma_text(ix, "PRAGMA journal_mode = WAL", "wal", &ok, err) != 0)
+		return -1;
+	if (!ok)
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: cannot switch to WAL mode",
+				       ix->path);
+	if (pragma_text(ix, "PRAGMA quick_check", "ok", &ok, err) != 0)
+		return -1;
+	if (!ok)
+		return corrupt(ix->path, "the integrity check failed", err);
+	/* The index can be rebuilt: NORMAL keeps it consistent across a crash,
+	 * and only the state database needs to be durable (DESIGN rule 13). */
+	if (exec(ix, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", "pragmas", err) != 0)
+		return -1;
+	if (migrate(ix, err) != 0)
+		return -1;
+	for (int i = 0; i < S_COUNT; i++) {
+		rc = sqlite3_prepare_v3(ix->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+					&ix->stmt[i], NULL);
+		if (rc != SQLITE_OK)
+			return fail(ix, rc, "preparing statements", err);
+	}
+	return 0;
+}
+
+int mdindex_open(const char *root, struct mdindex **out, struct ferry_error *err)
+{
+	struct mdindex *ix = calloc(1, sizeof(*ix));
+	char ferry_dir[PATH_MAX];
+
+	if (!ix)
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	ix->lockfd = -1;
+	if (snprintf(ferry_dir, sizeof(ferry_dir), "%s/.ferry", root) >= (int)sizeof(ferry_dir) ||
+	    asprintf(&ix->path, "%s/index.sqlite", ferry_dir) < 0) {
+		ix->path = NULL;
+		free(ix);
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: path too long", root);
+	}
+	if (make_ferry_dir(ferry_dir, err) != 0 || lock_root(ix, root, ferry_dir, err) != 0 ||
+	    precreate(ix->path, err) != 0 || open_db(ix, err) != 0) {
+		mdindex_close(ix);
+		return -1;
+	}
+	*out = ix;
+	return 0;
+}
+
+void mdindex_close(struct mdindex *ix)
+{
+	if (!ix)
+		return;
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(ix->stmt[i]);
+	/* Closing may fail only with statements left open, and all are
+	 * finalized above; the WAL is checkpointed by the last close. */
+	sqlite3_close(ix->db);
+	if (ix->lockfd >= 0)
+		close(ix->lockfd); /* releases the flock */
+	free(ix->path);
+	free(ix);
+}
+
+int mdindex_begin(struct mdindex *ix, struct ferry_error *err)
+{
+	if (run(ix, stmt(ix, S_BEGIN), "begin", err) != 0)
+		return -1;
+	ix->in_tx = true;
+	return 0;
+}
+
+int mdindex_commit(struct mdindex *ix, struct ferry_error *err)
+{
+	if (run(ix, stmt(ix, S_COMMIT), "commit", err) != 0) {
+		mdindex_rollback(ix);
+		return -1;
+	}
+	ix->in_tx = false;
+	return 0;
+}
+
+void mdindex_rollback(struct mdindex *ix)
+{
+	if (!ix->in_tx)
+		return;
+	/* A failed ROLLBACK leaves nothing to do: SQLite rolls back itself when
+	 * the statement that failed has already ended the transaction. */
+	sqlite3_step(stmt(ix, S_ROLLBACK));
+	sqlite3_reset(ix->stmt[S_ROLLBACK]);
+	ix->in_tx = false;
+}
+
+static char *column_strdup(sqlite3_stmt *st, int col, bool *oom)
+{
+	const unsigned char *v = sqlite3_column_text(st, col);
+	char *s;
+
+	if (!v)
+		return NULL;
+	s = strdup((const char *)v);
+	if (!s)
+		*oom = true;
+	return s;
+}
+
+void mdindex_folder_clear(struct mdindex_folder *f)
+{
+	free(f->dir);
+	*f = (struct mdindex_folder){0};
+}
+
+int mdindex_folder_get(struct mdindex *ix, const char *name, struct mdindex_folder *out,
+		       struct ferry_error *err)
+{
+	sqlite3_stmt *st = stmt(ix, S_FOLDER_GET);
+	bool oom = false;
+	int rc;
+
+	*out = (struct mdindex_folder){0};
+	if ((rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC)) != SQLITE_OK)
+		return fail(ix, rc, "folder lookup", err);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(st);
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return fail(ix, rc, "folder lookup", err);
+	}
+	out->id = sqlite3_column_int64(st, 0);
+	out->dir = column_strdup(st, 1, &oom);
+	out->uidvalidity = (uint32_t)sqlite3_column_int64(st, 2);
+	out->uidnext = (uint32_t)sqlite3_column_int64(st, 3);
+	out->modseq = (uint64_t)sqlite3_column_int64(st, 4);
+	out->cur_mtime = sqlite3_column_int64(st, 5);
+	out->new_mtime = sqlite3_column_int64(st, 6);
+	out->scanned_at = sqlite3_column_int64(st, 7);
+	sqlite3_reset(st);
+	if (oom || !out->dir) {
+		mdindex_folder_clear(out);
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
+	return 1;
+}
+
+static int random_uidvalidity(uint32_t *out, struct ferry_error *err)
+{
+	uint32_t v = 0;
+
+	/* Random rather than the clock: a rebuilt index must never reuse the
+	 * UIDVALIDITY of the one it replaces, even within the same second. */
+	while (v == 0) {
+		ssize_t n = getrandom(&v, sizeof(v), 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(v))
+			return ferry_error_set(err, FERRY_PARTIAL, "getrandom: %s",
+					       n < 0 ? strerror(errno) : "short read");
+	}
+	*out = v;
+	return 0;
+}
+
+int mdindex_folder_add(struct mdindex *ix, const char *name, const char *dir,
+		       struct mdindex_folder *out, struct ferry_error *err)
+{
+	sqlite3_stmt *st = stmt(ix, S_FOLDER_ADD);
+	uint32_t uidvalidity = 0;
+	int rc;
+
+	*out = (struct mdindex_folder){0};
+	if (random_uidvalidity(&uidvalidity, err) != 0)
+		return -1;
+	if ((rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 2, dir, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 3, uidvalidity)) != SQLITE_OK)
+		return fail(ix, rc, "adding a folder", err);
+	if (run(ix, st, "adding a folder", err) != 0)
+		return -1;
+	if (mdindex_folder_get(ix, name, out, err) != 1)
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: folder %s vanished from the index",
+				       ix->path, name);
+	return 0;
+}
+
+int mdindex_folder_save(struct mdindex *ix, const struct mdindex_folder *f, struct ferry_error *err)
+{
+	sqlite3_stmt *st = stmt(ix, S_FOLDER_SAVE);
+	int rc;
+
+	if ((rc = sqlite3_bind_int64(st, 1, f->id)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 2, f->dir, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 3, f->uidnext)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 4, (int64_t)f->modseq)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 5, f->cur_mtime)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 6, f->new_mtime)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 7, f->scanned_at)) != SQLITE_OK)
+		return fail(ix, rc, "saving a folder", err);
+	return run(ix, st, "saving a folder", err);
+}
+
+int mdindex_folder_delete(struct mdindex *ix, int64_t id, struct ferry_error *err)
+{
+	sqlite3_stmt *st = stmt(ix, S_FOLDER_DELETE_MSGS);
+	int rc;
+
+	if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK)
+		return fail(ix, rc, "deleting a folder", err);
+	if (run(ix, st, "deleting a folder", err) != 0)
+		return -1;
+	st = stmt(ix, S_FOLDER_DELETE);
+	if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK)
+		return fail(ix, rc, "deleting a folder", err);
+	return run(ix, st, "deleting a folder", err);
+}
+
+void mdindex_names_free(char **names, char **dirs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(names[i]);
+		free(dirs[i]);
+	}
+	free(names);
+	free(dirs);
+}
+
+int mdindex_folder_dirs(struct mdindex *ix, char ***names, char ***dirs, size_t *n,
+			struct ferry_error *err)
+{
+	sqlite3_stmt *st = stmt(ix, S_FOLDER_DIRS);
+	char **vn = NULL, **vd = NULL;
+	size_t count = 0, cap = 0;
+	bool oom = false;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (count == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			char **a = realloc(vn, ncap * sizeof(*a));
+
+			if (!a) {
+				oom = true;
+				break;
+			}
+			vn = a;
+			a = realloc(vd, ncap * sizeof(*a));
+			if (!a) {
+				oom = true;
+				break;
+			}
+			vd = a;
+			cap = ncap;
+		}
+		vn[count] = column_strdup(st, 0, &oom);
+		vd[count] = column_strdup(st, 1, &oom);
+		count++;
+		if (oom)
+			break;
+	}
+	sqlite3_reset(st);
+	if (oom || (rc != SQLITE_DONE && rc != SQLITE_ROW)) {
+		mdindex_names_free(vn, vd, count);
+		if (oom)
+			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return fail(ix, rc, "listing folders", err);
+	}
+	*names = vn;
+	*dirs = vd;
+	*n = count;
+	return 0;
+}
+
+void mdindex_msg_clear(struct mdindex_msg *m)
+{
+	free(m->uniq);
+	free(m->name);
+	free(m->info);
+	free(m->keywords);
+	*m = (struct mdindex_msg){0};
+}
+
+void mdindex_msgs_free(struct mdindex_msg *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		mdindex_msg_clear(&v[i]);
+	free(v);
+}
+
+/* Reads the MSG_COLUMNS of the current row; -1 on allocation failure. */
+static int read_msg(sqlite3_stmt *st, struct mdindex_msg *m)
+{
+	const unsigned char *subdir;
+	bool oom = false;
+	const void *hash;
+
+	*m = (struct mdindex_msg){0};
+	m->uid = (uint32_t)sqlite3_column_int64(st, 0);
+	m->uniq = column_strdup(st, 1, &oom);
+	m->name = column_strdup(st, 2, &oom);
+	subdir = sqlite3_column_text(st, 3);
+	m->in_cur = subdir && strcmp((const char *)subdir, "cur") == 0;
+	m->info = column_strdup(st, 4, &oom);
+	m->flags = (unsigned)sqlite3_column_int64(st, 5);
+	m->keywords = column_strdup(st, 6, &oom);
+	m->size = (uint64_t)sqlite3_column_int64(st, 7);
+	m->fsize = sqlite3_column_int64(st, 8);
+	m->mtime = sqlite3_column_int64(st, 9);
+	hash = sqlite3_column_blob(st, 10);
+	if (hash && sqlite3_column_bytes(st, 10) == (int)sizeof(m->id.hash)) {
+		memcpy(m->id.hash, hash, sizeof(m->id.hash));
+		m->id.known = true;
+	}
+	m->modseq = (uint64_t)sqlite3_column_int64(st, 11);
+	if (oom || !m->uniq || !m->name || !m->info) {
+		mdindex_msg_clear(m);
+		return -1;
+	}
+	return 0;
+}
+
+int mdindex_msgs(struct mdindex *ix, int64_t folder, struct mdindex_msg **out, size_t *n,
+		 struct ferry_error *err)
+{
+	sqlite3_stmt *st = stmt(ix, S_MSGS);
+	struct mdindex_msg *v = NULL;
+	size_t count = 0, cap = 0;
+	int rc;
+
+	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK)
+		return fail(ix, rc, "listing messages", err);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (count == cap) {
+			size_t ncap = cap ? cap * 2 : 256;
+			struct mdindex_msg *nv = realloc(v, ncap * sizeof(*nv));
+
+			if (!nv)
+				break;
+			v = nv;
+			cap = ncap;
+		}
+		if (read_msg(st, &v[count]) != 0)
+			break;
+		count++;
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW) {
+		mdindex_msgs_free(v, count);
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
+	if (rc != SQLITE_DONE) {
+		mdindex_msgs_free(v, count);
+		return fail(ix, rc, "listing messages", err);
+	}
+	*out = v;
+	*n = count;
+	return 0;
+}
+
+int mdindex_msg_get(struct mdindex *ix, int64_t folder, uint32_t uid, struct mdindex_msg *out,
+		    struct ferry_error *err)
+{
+	sqlite3_stmt *st = stmt(ix, S_MSG_GET);
+	int rc;
+
+	*out = (struct mdindex_msg){0};
+	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 2, uid)) != SQLITE_OK)
+		return fail(ix, rc, "reading a message", err);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(st);
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return fail(ix, rc, "reading a message", err);
+	}
+	rc = read_msg(st, out);
+	sqlite3_reset(st);
+	if (rc != 0)
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	return 1;
+}
+
+/* Binds ?1 folder and ?2.. the MSG_COLUMNS of m, in their order. */
+static int bind_msg(sqlite3_stmt *st, int64_t folder, const struct mdindex_msg *m)
+{
+	int rc;
+
+	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 2, m->uid)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 3, m->uniq, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 4, m->name, -1, SQLITE_STATIC)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 5, m->in_cur ? "cur" : "new", -1, SQLITE_STATIC)) !=
+		SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 6, m->info ? m->info : "", -1, SQLITE_STATIC)) !=
+		SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 7, m->flags)) != SQLITE_OK ||
+	    (rc = m->keywords ? sqlite3_bind_text(st, 8, m->keywords, -1, SQLITE_STATIC)
+			      : sqlite3_bind_null(st, 8)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 9, (int64_t)m->size)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 10, m->fsize)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 11, m->mtime)) != SQLITE_OK ||
+	    (rc = m->id.known
+		      ? sqlite3_bind_blob(st, 12, m->id.hash, sizeof(m->id.hash), SQLITE_STATIC)
+		      : sqlite3_bind_null(st, 12)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 13, (int64_t)m->modseq)) != SQLITE_OK)
+		return rc;
+	return SQLITE_OK;
+}
+
+int mdindex_msg_add(struct mdindex *ix, int64_t folder, const struct mdindex_msg *m,
+		    struct ferry_error *err)
+{
+	sqlite3_stmt *st = stmt(ix, S_MSG_ADD);
+	int rc = bind_msg(st, folder, m);
+
+	if (rc != SQLITE_OK)
+		return fail(ix, rc, "adding a message", err);
+	return run(ix, st, "adding a message", err);
+}
+
+int mdindex_msg_update(struct mdindex *ix, int64_t folder, const struct mdindex_msg *m,
+		       struct ferry_error *err)
+{
+	sqlite3_stmt *st = stmt(ix, S_MSG_UPDATE);
+	int rc = bind_msg(st, folder, m);
+
+	if (rc != SQLITE_OK)
+		return fail(ix, rc, "updating a message", err);
+	return run(ix, st, "updating a message", err);
+}
+
+int mdindex_msg_delete(struct mdindex *ix, int64_t folder, uint32_t uid, struct ferry_error *err)
+{
+	sqlite3_stmt *st = stmt(ix, S_MSG_DELETE);
+	int rc;
+
+	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 2, uid)) != SQLITE_OK)
+		return fail(ix, rc, "deleting a message", err);
+	return run(ix, st, "deleting a message", err);
+}
+
+int mdindex_msg_count(struct mdindex *ix, int64_t folder, uint32_t *n, struct ferry_error *err)
+{
+	sqlite3_stmt *st = stmt(ix, S_MSG_COUNT);
+	int rc;
+
+	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK)
+		return fail(ix, rc, "counting messages", err);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*n = (uint32_t)sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return fail(ix, rc, "counting messages", err);
+	return 0;
+}

@@ -1,0 +1,111 @@
+/* What the files of the Maildir driver share; nothing outside
+ * store/maildir/ includes this. The driver is split by job:
+ *
+ *   maildir.c   the driver table, open/close, select and the message ops
+ *   folder.c    the folder tree: listing, creating, deleting, opening a folder
+ *   scan.c      reading a folder into the index; finding a renamed file again
+ *   deliver.c   adding a message through tmp/
+ *
+ * Every directory below the root is opened relative to the one above it with
+ * O_NOFOLLOW, so no symlink, whatever its origin, leads ferry out of the root. */
+#ifndef FERRY_MAILDIR_INTERNAL_H
+#define FERRY_MAILDIR_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "store/maildir/index.h"
+#include "store/store.h"
+
+enum { SUB_NEW = 0, SUB_CUR = 1 };
+
+/* An open folder: its directories and its index row. */
+struct md_folder {
+	char *name; /* canonical; NULL when no folder is open */
+	int fd;	    /* the folder directory */
+	int sub[2]; /* new/ and cur/, by SUB_NEW and SUB_CUR */
+	int tmp;    /* tmp/, opened when first needed; -1 until then */
+	struct mdindex_folder ix;
+};
+
+struct maildir_store {
+	struct store base;
+	const char *root; /* conf->maildir.path */
+	enum maildir_layout layout;
+	int rootfd;		  /* -1 until the index is open */
+	struct mdindex *index;	  /* opened by the first operation that needs it */
+	struct md_folder sel;	  /* the selected folder */
+	unsigned long generation; /* bumped by each select; a delivery checks it */
+	char host[256];		  /* gethostname(), for unique names */
+
+	/* sel's counters when the open transaction began, restored if it rolls
+	 * back, and whether it changed anything (one modseq bump per change). */
+	struct {
+		uint32_t uidnext;
+		uint64_t modseq;
+		int64_t cur_mtime, new_mtime, scanned_at;
+		bool changed;
+	} tx;
+};
+
+/* ---- maildir.c ---- */
+
+/* Opens the index (and the root's fd) if not done yet. With create, a
+ * missing root is created first. Returns 0, 1 when the root does not exist
+ * (create false), or -1 with err set. */
+int maildir_ready(struct maildir_store *st, bool create, struct ferry_error *err);
+
+/* One index transaction per scan or op call on the selected folder. change()
+ * marks the transaction as changing the folder and returns the modseq to give
+ * what changed: the folder's modseq is bumped once per transaction. */
+int maildir_tx_begin(struct maildir_store *st, struct ferry_error *err);
+uint64_t maildir_tx_change(struct maildir_store *st);
+/* Takes the next uid from UIDNEXT; -1 when the uid space is exhausted. */
+int maildir_tx_uid(struct maildir_store *st, uint32_t *uid, struct ferry_error *err);
+int maildir_tx_commit(struct maildir_store *st, struct ferry_error *err);
+void maildir_tx_abort(struct maildir_store *st);
+
+/* ---- folder.c ---- */
+
+int maildir_list_folders(struct store *store, struct store_folder **out, size_t *n,
+			 struct ferry_error *err);
+int maildir_create_folder(struct store *store, const char *name, struct ferry_error *err);
+int maildir_delete_folder(struct store *store, const char *name, struct ferry_error *err);
+
+/* Opens the existing folder name (canonical, safe) into *f, with its index
+ * row (added on first sight). A folder is a directory with cur/ and new/. */
+int maildir_folder_open(struct maildir_store *st, const char *name, struct md_folder *f,
+			struct ferry_error *err);
+void maildir_folder_close(struct md_folder *f);
+/* Opens tmp/ of f, creating it if missing. */
+int maildir_folder_tmp(struct md_folder *f, struct ferry_error *err);
+
+/* ---- scan.c ---- */
+
+/* Reads cur/ and new/ of the selected folder into the index, unless both
+ * mtimes are unchanged since the last scan and were at least 1 s old then
+ * (DESIGN rule 4). */
+int maildir_scan(struct maildir_store *st, struct ferry_error *err);
+/* Removes ferry's stray deliveries from tmp/: files older than 36 hours. */
+void maildir_clean_tmp(struct maildir_store *st);
+/* Reads the file name in dirfd once: its identity, CRLF size and stat.
+ * Returns 0, or -1 with errno set (ENOENT when it is gone, EINVAL when it is
+ * not a regular file). */
+int maildir_read_file(int dirfd, const char *name, struct msg_id *id, uint64_t *size,
+		      struct stat *sb);
+/* Another program renamed (or deleted) m's file: looks for its unique part
+ * in cur/ and new/ of the selected folder. Found: updates m and its index row
+ * (inside the open transaction) and returns 1. Gone: returns 0. */
+int maildir_refind(struct maildir_store *st, struct mdindex_msg *m, struct ferry_error *err);
+
+/* ---- deliver.c ---- */
+
+int maildir_add_begin(struct store *store, struct store_new_msg **out, struct ferry_error *err);
+int maildir_add_write(struct store_new_msg *m, const char *buf, size_t len,
+		      struct ferry_error *err);
+int maildir_add_commit(struct store_new_msg *m, unsigned flags, const char *keywords, int64_t date,
+		       uint32_t *uid, struct ferry_error *err);
+void maildir_add_abort(struct store_new_msg *m);
+
+#endif

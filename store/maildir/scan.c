@@ -1,0 +1,542 @@
+/* Reading a folder into the index (DESIGN rules 4, 5, 12, 14).
+ *
+ * A scan reads cur/ and new/ completely (never tmp/), matches the files to
+ * the index by unique part, and turns what differs into index changes: new
+ * files get new uids in name order, vanished files lose their rows, renamed
+ * files (flags changed, moved from new/ to cur/ by another program) update
+ * theirs, and a file whose content changed under the same name is a new
+ * message plus the deletion of the old one. A failed readdir fails the scan:
+ * an incomplete listing must never look like deletions. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/identity.h"
+#include "store/log.h"
+#include "store/maildir/filename.h"
+#include "store/maildir/internal.h"
+#include "store/names.h"
+
+#define CHUNK	 65536
+#define NS_PER_S 1000000000LL
+/* Stray files in tmp/ older than this are dead deliveries (the Maildir
+ * specification's 36 hours). */
+#define TMP_MAX_AGE_S (36 * 3600)
+
+static const char *const subdir_name[2] = {"new", "cur"};
+
+/* A file found by readdir. */
+struct entry {
+	char *name;
+	size_t uniq_len;
+	bool in_cur;
+	char *keywords; /* carried over when the entry replaces an edited message; borrowed */
+};
+
+struct entries {
+	struct entry *v;
+	size_t n, cap;
+};
+
+static void entries_free(struct entries *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		free(e->v[i].name);
+	free(e->v);
+}
+
+static int64_t ns(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * NS_PER_S + t->tv_nsec;
+}
+
+static int uniq_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* By unique part; of two files with the same unique part, cur/ first. */
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+	int c = uniq_cmp(x->name, x->uniq_len, y->name, y->uniq_len);
+
+	return c ? c : (int)y->in_cur - (int)x->in_cur;
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+	const struct mdindex_msg *x = *(struct mdindex_msg *const *)a;
+	const struct mdindex_msg *y = *(struct mdindex_msg *const *)b;
+
+	return uniq_cmp(x->uniq, strlen(x->uniq), y->uniq, strlen(y->uniq));
+}
+
+/* Name order, digits compared as numbers: deliveries are named after their
+ * time, so new uids follow delivery order. */
+static int fresh_cmp(const void *a, const void *b)
+{
+	const struct entry *x = *(struct entry *const *)a, *y = *(struct entry *const *)b;
+
+	return strverscmp(x->name, y->name);
+}
+
+static DIR *open_stream(int fd)
+{
+	int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = own >= 0 ? fdopendir(own) : NULL;
+
+	if (!d && own >= 0) {
+		int saved = errno;
+
+		close(own);
+		errno = saved;
+	}
+	return d;
+}
+
+static int push(struct entries *e, const char *name, size_t uniq_len, bool in_cur)
+{
+	if (e->n == e->cap) {
+		size_t cap = e->cap ? e->cap * 2 : 256;
+		struct entry *v = realloc(e->v, cap * sizeof(*v));
+
+		if (!v)
+			return -1;
+		e->v = v;
+		e->cap = cap;
+	}
+	e->v[e->n] = (struct entry){.name = strdup(name), .uniq_len = uniq_len, .in_cur = in_cur};
+	if (!e->v[e->n].name)
+		return -1;
+	e->n++;
+	return 0;
+}
+
+/* Reads one of cur/ and new/ completely into e; malformed names are skipped
+ * with a warning, a failed readdir is an error (rule 5). */
+static int read_subdir(struct maildir_store *st, int sub, struct entries *e,
+		       struct ferry_error *err)
+{
+	DIR *d = open_stream(st->sel.sub[sub]);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d)
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: %s/: %s", st->sel.name,
+				       subdir_name[sub], strerror(errno));
+	for (;;) {
+		struct maildir_name parsed;
+		char shown[NAME_MAX + 1];
+		const char *why;
+
+		errno = 0;
+		if (!(de = readdir(d))) {
+			if (errno)
+				r = ferry_error_set(err, FERRY_PARTIAL, "%s: %s/: readdir: %s",
+						    st->sel.name, subdir_name[sub],
+						    strerror(errno));
+			break;
+		}
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		folder_name_printable(de->d_name, shown, sizeof(shown));
+		if (de->d_type == DT_DIR || de->d_type == DT_LNK) {
+			log_warn("%s: %s/%s: not a message file: skipped", st->sel.name,
+				 subdir_name[sub], shown);
+			continue;
+		}
+		if (maildir_name_parse(de->d_name, &parsed, &why) != 0) {
+			log_warn("%s: %s/%s: skipped: %s", st->sel.name, subdir_name[sub], shown,
+				 why);
+			continue;
+		}
+		if (push(e, de->d_name, parsed.uniq_len, sub == SUB_CUR) != 0) {
+			r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			break;
+		}
+	}
+	closedir(d);
+	return r;
+}
+
+int maildir_read_file(int dirfd, const char *name, struct msg_id *id, uint64_t *size,
+		      struct stat *sb)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct ident ident;
+	char *buf = NULL;
+	ssize_t got = 0;
+	int saved;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, sb) != 0)
+		goto fail;
+	if (!S_ISREG(sb->st_mode)) {
+		errno = EINVAL;
+		goto fail;
+	}
+	if (!(buf = malloc(CHUNK)))
+		goto fail;
+	if (ident_init(&ident) != 0) {
+		errno = ENOMEM;
+		goto fail;
+	}
+	for (;;) {
+		got = read(fd, buf, CHUNK);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		if (ident_feed(&ident, buf, (size_t)got) != 0) {
+			ident_discard(&ident);
+			errno = ENOMEM;
+			goto fail;
+		}
+	}
+	if (got < 0) {
+		saved = errno;
+		ident_discard(&ident);
+		errno = saved;
+		goto fail;
+	}
+	free(buf);
+	close(fd);
+	if (ident_final(&ident, id, size) != 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+fail:
+	saved = errno;
+	free(buf);
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+/* Takes over the name, place and letters of the file e for m. */
+static int take_name(struct mdindex_msg *m, const char *name, bool in_cur)
+{
+	struct maildir_name parsed;
+	const char *why;
+	char *dup_name, *dup_info;
+
+	if (maildir_name_parse(name, &parsed, &why) != 0)
+		return 0; /* cannot happen: e was parsed before */
+	dup_name = strdup(name);
+	dup_info = strdup(parsed.other);
+	if (!dup_name || !dup_info) {
+		free(dup_name);
+		free(dup_info);
+		return -1;
+	}
+	free(m->name);
+	free(m->info);
+	m->name = dup_name;
+	m->info = dup_info;
+	m->in_cur = in_cur;
+	m->flags = parsed.flags;
+	return 0;
+}
+
+enum known_result { KNOWN_KEPT, KNOWN_EDITED };
+
+/* Compares the file e with its index row m and updates the row. Returns
+ * KNOWN_EDITED when the content changed under the same name (rule 12), or -1.
+ * A file gone since readdir keeps its row for now: it may have been renamed
+ * after readdir, and cur/ or new/ has a newer mtime, so the next select scans
+ * again and settles it. */
+static int update_known(struct maildir_store *st, const struct entry *e, struct mdindex_msg *m,
+			struct ferry_error *err)
+{
+	int dirfd = st->sel.sub[e->in_cur];
+	bool changed = false;
+	struct stat sb;
+
+	if (fstatat(dirfd, e->name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+		if (errno != ENOENT)
+			log_warn("%s: %s/%s: %s: left as it was", st->sel.name,
+				 subdir_name[e->in_cur], e->name, strerror(errno));
+		return KNOWN_KEPT;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		log_warn("%s: %s/%s: not a regular file: left as it was", st->sel.name,
+			 subdir_name[e->in_cur], e->name);
+		return KNOWN_KEPT;
+	}
+	if (strcmp(e->name, m->name) != 0 || e->in_cur != m->in_cur) {
+		if (take_name(m, e->name, e->in_cur) != 0)
+			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		changed = true;
+	}
+	if (sb.st_size != m->fsize || ns(&sb.st_mtim) != m->mtime) {
+		struct msg_id id;
+		uint64_t size;
+
+		if (maildir_read_file(dirfd, e->name, &id, &size, &sb) != 0) {
+			if (errno != ENOENT)
+				log_warn("%s: %s/%s: %s: left as it was", st->sel.name,
+					 subdir_name[e->in_cur], e->name, strerror(errno));
+			return KNOWN_KEPT;
+		}
+		if (m->id.known && (size != m->size || memcmp(id.hash, m->id.hash, 32) != 0))
+			return KNOWN_EDITED;
+		m->id = id;
+		m->size = size;
+		m->fsize = sb.st_size;
+		m->mtime = ns(&sb.st_mtim);
+		changed = true;
+	}
+	if (!changed)
+		return KNOWN_KEPT;
+	m->modseq = maildir_tx_change(st);
+	if (mdindex_msg_update(st->index, st->sel.ix.id, m, err) != 0)
+		return -1;
+	return KNOWN_KEPT;
+}
+
+/* Indexes a file seen for the first time, reading it once for its identity.
+ * A file gone since readdir is just gone; one that cannot be read is skipped
+ * with a warning (it was never listed, so nothing is deleted because of it). */
+static int add_fresh(struct maildir_store *st, const struct entry *e, struct ferry_error *err)
+{
+	struct mdindex_msg m = {.in_cur = e->in_cur, .keywords = e->keywords};
+	struct maildir_name parsed;
+	const char *why;
+	struct stat sb;
+	char uniq[NAME_MAX + 1];
+
+	if (maildir_read_file(st->sel.sub[e->in_cur], e->name, &m.id, &m.size, &sb) != 0) {
+		if (errno != ENOENT)
+			log_warn("%s: %s/%s: %s: skipped", st->sel.name, subdir_name[e->in_cur],
+				 e->name, errno == EINVAL ? "not a regular file" : strerror(errno));
+		return 0;
+	}
+	if (maildir_name_parse(e->name, &parsed, &why) != 0 || e->uniq_len > NAME_MAX)
+		return 0;
+	memcpy(uniq, e->name, e->uniq_len);
+	uniq[e->uniq_len] = '\0';
+	m.uniq = uniq;
+	m.name = e->name;
+	m.info = parsed.other;
+	m.flags = parsed.flags;
+	m.fsize = sb.st_size;
+	m.mtime = ns(&sb.st_mtim);
+	if (maildir_tx_uid(st, &m.uid, err) != 0)
+		return -1;
+	m.modseq = maildir_tx_change(st);
+	return mdindex_msg_add(st->index, st->sel.ix.id, &m, err);
+}
+
+static bool same_uniq(const struct entry *a, const struct entry *b)
+{
+	return uniq_cmp(a->name, a->uniq_len, b->name, b->uniq_len) == 0;
+}
+
+/* Merges the sorted files e with the sorted rows; collects the files that
+ * need new uids into fresh. */
+static int merge(struct maildir_store *st, struct entries *e, struct mdindex_msg **rows,
+		 size_t nrows, struct entry **fresh, size_t *nfresh, struct ferry_error *err)
+{
+	size_t i = 0, j = 0;
+
+	while (i < e->n || j < nrows) {
+		int c;
+
+		if (i < e->n && i > 0 && same_uniq(&e->v[i], &e->v[i - 1])) {
+			log_warn("%s: %s/%s: skipped: same unique part as %s/%s", st->sel.name,
+				 subdir_name[e->v[i].in_cur], e->v[i].name,
+				 subdir_name[e->v[i - 1].in_cur], e->v[i - 1].name);
+			i++;
+			continue;
+		}
+		if (i == e->n)
+			c = 1;
+		else if (j == nrows)
+			c = -1;
+		else
+			c = uniq_cmp(e->v[i].name, e->v[i].uniq_len, rows[j]->uniq,
+				     strlen(rows[j]->uniq));
+		if (c < 0) {
+			fresh[(*nfresh)++] = &e->v[i++];
+			continue;
+		}
+		if (c == 0) {
+			int r = update_known(st, &e->v[i], rows[j], err);
+
+			if (r < 0)
+				return -1;
+			if (r == KNOWN_KEPT) {
+				i++;
+				j++;
+				continue;
+			}
+			/* Edited in place: the old message goes, the file is new. */
+			e->v[i].keywords = rows[j]->keywords;
+			fresh[(*nfresh)++] = &e->v[i++];
+		}
+		maildir_tx_change(st);
+		if (mdindex_msg_delete(st->index, st->sel.ix.id, rows[j]->uid, err) != 0)
+			return -1;
+		j++;
+	}
+	return 0;
+}
+
+static int scan_now(struct maildir_store *st, int64_t mtime[2], int64_t started,
+		    struct ferry_error *err)
+{
+	struct entries e = {0};
+	struct mdindex_msg *rows = NULL, **byuniq = NULL;
+	struct entry **fresh = NULL;
+	size_t nrows = 0, nfresh = 0;
+	int r = -1;
+
+	if (read_subdir(st, SUB_NEW, &e, err) != 0 || read_subdir(st, SUB_CUR, &e, err) != 0 ||
+	    mdindex_msgs(st->index, st->sel.ix.id, &rows, &nrows, err) != 0)
+		goto out;
+	byuniq = malloc((nrows ? nrows : 1) * sizeof(*byuniq));
+	fresh = malloc((e.n ? e.n : 1) * sizeof(*fresh));
+	if (!byuniq || !fresh) {
+		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < nrows; i++)
+		byuniq[i] = &rows[i];
+	if (nrows > 1)
+		qsort(byuniq, nrows, sizeof(*byuniq), row_cmp);
+	if (e.n > 1)
+		qsort(e.v, e.n, sizeof(*e.v), entry_cmp);
+	if (maildir_tx_begin(st, err) != 0)
+		goto out;
+	if (merge(st, &e, byuniq, nrows, fresh, &nfresh, err) != 0)
+		goto abort;
+	if (nfresh > 1)
+		qsort(fresh, nfresh, sizeof(*fresh), fresh_cmp);
+	for (size_t i = 0; i < nfresh; i++)
+		if (add_fresh(st, fresh[i], err) != 0)
+			goto abort;
+	st->sel.ix.new_mtime = mtime[SUB_NEW];
+	st->sel.ix.cur_mtime = mtime[SUB_CUR];
+	st->sel.ix.scanned_at = started;
+	r = maildir_tx_commit(st, err);
+	goto out;
+abort:
+	maildir_tx_abort(st);
+out:
+	free(fresh);
+	free(byuniq);
+	mdindex_msgs_free(rows, nrows);
+	entries_free(&e);
+	return r;
+}
+
+int maildir_scan(struct maildir_store *st, struct ferry_error *err)
+{
+	struct mdindex_folder *ix = &st->sel.ix;
+	struct timespec now;
+	struct stat sb[2];
+	int64_t mtime[2], newest;
+
+	/* The clock, then the mtimes, both before readdir (rule 4): a change
+	 * made during the scan leaves a newer mtime and is read next time. */
+	if (clock_gettime(CLOCK_REALTIME, &now) != 0)
+		return ferry_error_set(err, FERRY_PARTIAL, "clock_gettime: %s", strerror(errno));
+	for (int i = SUB_NEW; i <= SUB_CUR; i++) {
+		if (fstat(st->sel.sub[i], &sb[i]) != 0)
+			return ferry_error_set(err, FERRY_PARTIAL, "%s: %s/: %s", st->sel.name,
+					       subdir_name[i], strerror(errno));
+		mtime[i] = ns(&sb[i].st_mtim);
+	}
+	/* Unchanged, and old enough at the last scan that a change in the same
+	 * clock tick as that scan would have left a different mtime. */
+	newest = mtime[SUB_NEW] > mtime[SUB_CUR] ? mtime[SUB_NEW] : mtime[SUB_CUR];
+	if (ix->new_mtime == mtime[SUB_NEW] && ix->cur_mtime == mtime[SUB_CUR] &&
+	    ix->scanned_at - newest >= NS_PER_S)
+		return 0;
+	return scan_now(st, mtime, ns(&now), err);
+}
+
+void maildir_clean_tmp(struct maildir_store *st)
+{
+	int fd = openat(st->sel.fd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	time_t limit = time(NULL) - TMP_MAX_AGE_S;
+	struct dirent *de;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return; /* no tmp/ yet: delivery creates it */
+	}
+	while ((de = readdir(d))) {
+		struct stat sb;
+
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(sb.st_mode))
+			continue;
+		/* ctime too: a delivery sets mtime to an old date before rename. */
+		if (sb.st_mtime >= limit || sb.st_ctime >= limit)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) != 0 && errno != ENOENT)
+			log_warn("%s: tmp/%s: %s", st->sel.name, de->d_name, strerror(errno));
+		else
+			log_info("%s: removed tmp/%s, a delivery older than 36 hours", st->sel.name,
+				 de->d_name);
+	}
+	closedir(d);
+}
+
+int maildir_refind(struct maildir_store *st, struct mdindex_msg *m, struct ferry_error *err)
+{
+	size_t len = strlen(m->uniq);
+
+	for (int sub = SUB_CUR; sub >= SUB_NEW; sub--) {
+		DIR *d = open_stream(st->sel.sub[sub]);
+		struct dirent *de;
+		bool found = false;
+
+		if (!d)
+			return ferry_error_set(err, FERRY_PARTIAL, "%s: %s/: %s", st->sel.name,
+					       subdir_name[sub], strerror(errno));
+		for (;;) {
+			errno = 0;
+			if (!(de = readdir(d)))
+				break;
+			if (strncmp(de->d_name, m->uniq, len) == 0 &&
+			    (de->d_name[len] == '\0' ||
+			     strncmp(de->d_name + len, MAILDIR_INFO, strlen(MAILDIR_INFO)) == 0)) {
+				found = true;
+				break;
+			}
+		}
+		if (!found && errno) {
+			int saved = errno;
+
+			closedir(d);
+			return ferry_error_set(err, FERRY_PARTIAL, "%s: %s/: readdir: %s",
+					       st->sel.name, subdir_name[sub], strerror(saved));
+		}
+		if (found && take_name(m, de->d_name, sub == SUB_CUR) != 0) {
+			closedir(d);
+			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		}
+		closedir(d);
+		if (found) {
+			m->modseq = maildir_tx_change(st);
+			return mdindex_msg_update(st->index, st->sel.ix.id, m, err) ? -1 : 1;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,110 @@
+#include "store/names.h"
+
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+
+/* Length of the UTF-8 sequence at s (1-4), or 0 if it is not valid UTF-8.
+ * The ranges are those of RFC 3629 section 4, which leave out overlong
+ * forms, UTF-16 surrogates and everything above U+10FFFF. */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+static bool set_why(const char **why, const char *text)
+{
+	if (why)
+		*why = text;
+	return false;
+}
+
+bool folder_name_is_safe(const char *canonical, const char **why)
+{
+	const unsigned char *s = (const unsigned char *)canonical;
+	const unsigned char *level = s;
+
+	if (!s || !*s)
+		return set_why(why, "is empty");
+	if (*s == '/')
+		return set_why(why, "starts with /");
+	for (;;) {
+		if (*s == '/' || *s == '\0') {
+			size_t len = (size_t)(s - level);
+
+			if (len == 0)
+				return set_why(why, "has an empty level");
+			if ((len == 1 && level[0] == '.') ||
+			    (len == 2 && level[0] == '.' && level[1] == '.'))
+				return set_why(why, "has a level . or ..");
+			if (*s == '\0')
+				return true;
+			level = ++s;
+			continue;
+		}
+		if (*s < 0x20 || *s == 0x7f)
+			return set_why(why, "contains a control character");
+		size_t n = utf8_len(s);
+
+		if (n == 0)
+			return set_why(why, "is not valid UTF-8");
+		s += n;
+	}
+}
+
+bool folder_name_is_inbox(const char *name)
+{
+	return strcasecmp(name, "INBOX") == 0;
+}
+
+char *folder_name_printable(const char *name, char *buf, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)name;
+	size_t o = 0;
+
+	if (len == 0)
+		return buf;
+	while (*s && o + 1 < len) {
+		size_t n = utf8_len(s);
+
+		if (n == 0 || *s < 0x20 || *s == 0x7f || *s == '"') {
+			buf[o++] = '?';
+			s++;
+			continue;
+		}
+		if (o + n >= len)
+			break;
+		memcpy(buf + o, s, n);
+		o += n;
+		s += n;
+	}
+	buf[o] = '\0';
+	return buf;
+}

@@ -1,0 +1,1237 @@
+/* The Maildir store against a real directory: folders in both layouts,
+ * delivery, the index (uids, modseq, rescans, rebuild, corruption), other
+ * programs renaming and deleting files between and during syncs, and names
+ * that must never lead outside the root. */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/identity.h"
+#include "store/log.h"
+#include "store/store.h"
+
+#define MSG_A	 "From: a@example.org\r\nSubject: first\r\n\r\nHello\r\nWorld\r\n"
+#define MSG_A_LF "From: a@example.org\nSubject: first\n\nHello\nWorld\n"
+#define MSG_B	 "From: b@example.org\r\nSubject: second\r\n\r\nBody\r\n"
+#define MSG_C	 "From: c@example.org\nSubject: third\n\nLF only\n"
+#define DATE	 1600000000
+
+static char base[64];  /* the test's own directory */
+static char root[128]; /* base/Mail, the store's root */
+static struct store_conf conf;
+static struct store *store;
+static struct ferry_error err;
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void rm_rf(const char *path)
+{
+	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A path below root, formatted; each call gets one of a few buffers. */
+static const char *at(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static const char *at(const char *fmt, ...)
+{
+	static char bufs[8][PATH_MAX];
+	static int next;
+	char *b = bufs[next++ % 8], rel[PATH_MAX - 256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rel, sizeof(rel), fmt, ap);
+	va_end(ap);
+	snprintf(b, PATH_MAX, "%s/%s", root, rel);
+	return b;
+}
+
+static bool exists(const char *path)
+{
+	struct stat sb;
+
+	return lstat(path, &sb) == 0;
+}
+
+static void open_store(enum maildir_layout layout)
+{
+	conf = (struct store_conf){.kind = STORE_MAILDIR, .name = "local"};
+	conf.maildir.path = root;
+	conf.maildir.layout = layout;
+	ck_assert_msg(store_open(&conf, NULL, &store, &err) == 0, "%s", err.msg);
+}
+
+static void reopen(void)
+{
+	enum maildir_layout layout = conf.maildir.layout;
+
+	store_close(store);
+	store = NULL;
+	open_store(layout);
+}
+
+static void setup(void)
+{
+	snprintf(base, sizeof(base), "/tmp/ferry-maildir-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(base));
+	snprintf(root, sizeof(root), "%s/Mail", base);
+	log_set_level(LOG_QUIET);
+	ferry_error_clear(&err);
+	store = NULL;
+}
+
+static void teardown(void)
+{
+	store_close(store);
+	store = NULL;
+	rm_rf(base);
+}
+
+static void create_ok(const char *name)
+{
+	ck_assert_msg(store->driver->create_folder(store, name, &err) == 0, "%s: %s", name,
+		      err.msg);
+}
+
+static struct folder_state select_ok(const char *name)
+{
+	struct folder_state fs;
+
+	ck_assert_msg(store->driver->select(store, name, &fs, &err) == 0, "%s: %s", name, err.msg);
+	return fs;
+}
+
+/* The folder names, sorted, joined with '|'. */
+static const char *folders(void)
+{
+	static char joined[4096];
+	struct store_folder *v;
+	size_t n;
+
+	ck_assert_msg(store->driver->list_folders(store, &v, &n, &err) == 0, "%s", err.msg);
+	joined[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_uint_eq(v[i].attrs, 0);
+		if (i)
+			strcat(joined, "|");
+		strcat(joined, v[i].name);
+	}
+	store_folders_free(v, n);
+	return joined;
+}
+
+static uint32_t deliver_chunks(const char *const *chunks, unsigned flags, const char *keywords,
+			       int64_t date)
+{
+	struct store_new_msg *m;
+	uint32_t uid = 0;
+
+	ck_assert_msg(store->driver->add_begin(store, &m, &err) == 0, "%s", err.msg);
+	for (; *chunks; chunks++)
+		ck_assert_msg(store->driver->add_write(m, *chunks, strlen(*chunks), &err) == 0,
+			      "%s", err.msg);
+	ck_assert_msg(store->driver->add_commit(m, flags, keywords, date, &uid, &err) == 0, "%s",
+		      err.msg);
+	ck_assert_uint_ne(uid, 0);
+	return uid;
+}
+
+static uint32_t deliver(const char *text, unsigned flags, const char *keywords, int64_t date)
+{
+	const char *chunks[] = {text, NULL};
+
+	return deliver_chunks(chunks, flags, keywords, date);
+}
+
+static void list_ok(struct msg_list *l)
+{
+	*l = (struct msg_list){0};
+	ck_assert_msg(store->driver->list(store, l, &err) == 0, "%s", err.msg);
+}
+
+static const struct msg *find_uid(const struct msg_list *l, uint32_t uid)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].uid == uid)
+			return &l->v[i];
+	return NULL;
+}
+
+/* The only entry of dir other than . and .. (malloc'd), or NULL if it has
+ * none; fails the test if it has several. */
+static char *only_file(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char *found = NULL;
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		ck_assert_msg(!found, "%s holds %s and %s", dir, found, de->d_name);
+		found = strdup(de->d_name);
+	}
+	closedir(d);
+	return found;
+}
+
+static size_t count_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = calloc(1, 1 << 16);
+	size_t n;
+
+	ck_assert_ptr_nonnull(f);
+	n = fread(buf, 1, (1 << 16) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void spit(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "wb");
+
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static void make_maildir(const char *dir)
+{
+	char cmd[PATH_MAX + 32];
+
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/cur' '%s/new' '%s/tmp'", dir, dir, dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static struct msg_id identity_of(const char *text, uint64_t *size)
+{
+	struct ident id;
+	struct msg_id out;
+
+	ck_assert_int_eq(ident_init(&id), 0);
+	ck_assert_int_eq(ident_feed(&id, text, strlen(text)), 0);
+	ck_assert_int_eq(ident_final(&id, &out, size), 0);
+	return out;
+}
+
+static void set_mtime(const char *path, time_t when)
+{
+	struct timespec t[2] = {{.tv_sec = when}, {.tv_sec = when}};
+
+	ck_assert_int_eq(utimensat(AT_FDCWD, path, t, AT_SYMLINK_NOFOLLOW), 0);
+}
+
+/* ---- folders ---- */
+
+START_TEST(test_verbatim_folders_are_created_and_listed)
+{
+	struct stat sb;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	create_ok("Work/Projects");
+	create_ok("Entwürfe");
+	create_ok("a/cur");
+	create_ok(".hidden");
+	ck_assert_str_eq(folders(), ".hidden|Entwürfe|INBOX|Work/Projects|a/cur");
+	ck_assert(exists(at("INBOX/cur")) && exists(at("INBOX/new")) && exists(at("INBOX/tmp")));
+	ck_assert(exists(at("Work/Projects/new")));
+	ck_assert(!exists(at("Work/cur"))); /* Work is only an intermediate directory */
+	ck_assert(exists(at("Entwürfe/tmp")));
+	ck_assert(exists(at("a/%%63ur/cur")));
+	ck_assert(exists(at("%%2Ehidden/cur")));
+	ck_assert_int_eq(stat(at("Work/Projects/cur"), &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 0777, 0700);
+	/* The index is there, private, and no folder. */
+	ck_assert_int_eq(stat(at(".ferry"), &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 0777, 0700);
+	ck_assert_int_eq(stat(at(".ferry/index.sqlite"), &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 0777, 0600);
+}
+END_TEST
+
+START_TEST(test_maildirpp_folders_are_created_and_listed)
+{
+	open_store(LAYOUT_MAILDIRPP);
+	create_ok("inbox");
+	create_ok("Work/Projects");
+	create_ok("Entwürfe");
+	create_ok("v1.2");
+	create_ok("ferry");
+	ck_assert(exists(at("cur")) && exists(at("new")) && exists(at("tmp")));
+	ck_assert(exists(at(".Work.Projects/cur")));
+	ck_assert(!exists(at(".Work")));
+	ck_assert(exists(at(".Entwürfe/new")));
+	ck_assert(exists(at(".v1%%2E2/cur")));
+	ck_assert(exists(at(".%%66erry/cur")));
+	ck_assert_str_eq(folders(), "Entwürfe|INBOX|Work/Projects|ferry|v1.2");
+}
+END_TEST
+
+START_TEST(test_intermediate_directories_are_no_folders_but_their_children_are)
+{
+	open_store(LAYOUT_VERBATIM);
+	make_maildir(at("Archive/2023/Q1"));
+	make_maildir(at("Archive/2024"));
+	ck_assert_int_eq(mkdir(at("Archive/2024/Notes"), 0700), 0); /* no cur/new */
+	make_maildir(at("Archive/2024/Notes/Old"));
+	ck_assert_str_eq(folders(), "Archive/2023/Q1|Archive/2024|Archive/2024/Notes/Old");
+}
+END_TEST
+
+START_TEST(test_create_is_idempotent_and_keeps_uidvalidity)
+{
+	struct folder_state a, b;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("Work");
+	a = select_ok("Work");
+	ck_assert_uint_ne(a.uidvalidity, 0);
+	ck_assert_uint_eq(a.uidnext, 1);
+	ck_assert(a.keywords_ok);
+	create_ok("Work");
+	b = select_ok("Work");
+	ck_assert_uint_eq(a.uidvalidity, b.uidvalidity);
+}
+END_TEST
+
+START_TEST(test_missing_root_lists_nothing_and_is_created_by_create_folder)
+{
+	struct folder_state fs;
+
+	open_store(LAYOUT_VERBATIM);
+	ck_assert(!exists(root));
+	ck_assert_str_eq(folders(), "");
+	ck_assert(!exists(root)); /* listing creates nothing */
+	ck_assert_int_eq(store->driver->select(store, "INBOX", &fs, &err), -1);
+	create_ok("INBOX");
+	ck_assert(exists(at("INBOX/cur")));
+}
+END_TEST
+
+START_TEST(test_open_alone_writes_nothing)
+{
+	ck_assert_int_eq(mkdir(root, 0700), 0);
+	open_store(LAYOUT_VERBATIM);
+	ck_assert(!exists(at(".ferry"))); /* `ferry check` leaves the Maildir alone */
+}
+END_TEST
+
+START_TEST(test_selecting_a_missing_folder_is_an_error)
+{
+	struct folder_state fs;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	ck_assert_int_eq(store->driver->select(store, "Nope", &fs, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "Nope"));
+}
+END_TEST
+
+START_TEST(test_delete_folder_only_when_empty_and_never_its_children)
+{
+	open_store(LAYOUT_VERBATIM);
+	create_ok("Work");
+	create_ok("Work/Projects");
+	create_ok("Full");
+	select_ok("Full");
+	deliver(MSG_A, 0, NULL, DATE);
+	ck_assert_int_eq(store->driver->delete_folder(store, "Full", &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "Full"));
+	ck_assert_int_eq(count_files(at("Full/new")), 1);
+	ck_assert_int_eq(store->driver->delete_folder(store, "Work", &err), 0);
+	ck_assert(!exists(at("Work/cur")));
+	ck_assert(exists(at("Work/Projects/cur")));
+	ck_assert_str_eq(folders(), "Full|Work/Projects");
+	ck_assert_int_eq(store->driver->delete_folder(store, "Work/Projects", &err), 0);
+	ck_assert(!exists(at("Work/Projects")));
+	ck_assert_int_eq(store->driver->delete_folder(store, "INBOX", &err), -1);
+	ck_assert_str_eq(folders(), "Full");
+}
+END_TEST
+
+static const char *const unsafe_names[] = {
+    "../escape", "a/../../escape", "..",   ".",	  "/escape", "/",     "",	 "a//b",
+    "a/",	 "a/./b",	   "x\ny", "x\r", "\xff",    "tab\t", "del\x7f",
+};
+
+START_TEST(test_unsafe_names_are_refused_and_nothing_leaves_the_root)
+{
+	struct folder_state fs;
+
+	for (int layout = LAYOUT_VERBATIM; layout <= LAYOUT_MAILDIRPP; layout++) {
+		store_close(store);
+		store = NULL;
+		rm_rf(root);
+		open_store((enum maildir_layout)layout);
+		create_ok("INBOX");
+		ck_assert_int_eq(store->driver->create_folder(store, unsafe_names[_i], &err), -1);
+		ck_assert_int_eq(store->driver->select(store, unsafe_names[_i], &fs, &err), -1);
+		ck_assert_int_eq(store->driver->delete_folder(store, unsafe_names[_i], &err), -1);
+		ck_assert(!exists(at("../escape")));
+		ck_assert(!exists("/escape"));
+		ck_assert_int_eq(count_files(base), 1); /* Mail only */
+		ck_assert_str_eq(folders(), "INBOX");
+	}
+}
+END_TEST
+
+START_TEST(test_symlinks_are_never_followed_out_of_the_root)
+{
+	char outside[256];
+	struct folder_state fs;
+
+	snprintf(outside, sizeof(outside), "%s/outside", base);
+	make_maildir(outside);
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	ck_assert_int_eq(symlink(outside, at("Link")), 0);
+	ck_assert_int_eq(mkdir(at("Half"), 0700), 0);
+	ck_assert_int_eq(mkdir(at("Half/new"), 0700), 0);
+	ck_assert_int_eq(symlink(outside, at("Half/cur")), 0);
+	ck_assert_str_eq(folders(), "INBOX");
+	ck_assert_int_eq(store->driver->select(store, "Link", &fs, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "symbolic link"));
+	ck_assert_int_eq(store->driver->create_folder(store, "Link/Sub", &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "symbolic link"));
+	ck_assert_int_eq(store->driver->create_folder(store, "Link", &err), -1);
+	ck_assert_int_eq(store->driver->select(store, "Half", &fs, &err), -1);
+	ck_assert_int_eq(count_files(outside), 3); /* cur new tmp, nothing added */
+}
+END_TEST
+
+START_TEST(test_switching_layout_never_reuses_the_other_layouts_directories)
+{
+	struct folder_state fs;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	create_ok("Work");
+	store_close(store);
+	store = NULL;
+	open_store(LAYOUT_MAILDIRPP);
+	ck_assert_str_eq(folders(), "");
+	ck_assert_int_eq(store->driver->select(store, "Work", &fs, &err), -1);
+	create_ok("INBOX");
+	create_ok("Work");
+	ck_assert(exists(at("cur")));
+	ck_assert(exists(at(".Work/cur")));
+	ck_assert_str_eq(folders(), "INBOX|Work");
+}
+END_TEST
+
+START_TEST(test_directories_of_other_programs_keep_their_names)
+{
+	struct msg_list l;
+
+	open_store(LAYOUT_VERBATIM);
+	make_maildir(at("%%66oo"));  /* decodes to "foo", which ferry would write foo/ */
+	make_maildir(at("odd%%zz")); /* an invalid escape stays literal */
+	ck_assert_str_eq(folders(), "foo|odd%zz");
+	select_ok("foo");
+	deliver(MSG_A, 0, NULL, DATE);
+	ck_assert_int_eq(count_files(at("%%66oo/new")), 1);
+	ck_assert(!exists(at("foo")));
+	/* A second directory decoding to the same name is skipped; the one
+	 * the index remembers stays the folder. */
+	make_maildir(at("foo"));
+	ck_assert_str_eq(folders(), "foo|odd%zz");
+	reopen();
+	select_ok("foo");
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 1);
+	msg_list_free(&l);
+	select_ok("odd%zz");
+}
+END_TEST
+
+/* ---- delivery ---- */
+
+START_TEST(test_delivery_without_flags_lands_in_new_with_lf_and_its_date)
+{
+	struct folder_state fs;
+	struct msg_list l;
+	struct msg_id want;
+	uint64_t size;
+	struct stat sb;
+	char *name, *text;
+	uint32_t uid;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	fs = select_ok("INBOX");
+	uid = deliver(MSG_A, 0, NULL, DATE);
+	ck_assert_uint_eq(uid, fs.uidnext);
+	ck_assert_int_eq(count_files(at("INBOX/cur")), 0);
+	ck_assert_int_eq(count_files(at("INBOX/tmp")), 0);
+	name = only_file(at("INBOX/new"));
+	ck_assert_ptr_nonnull(name);
+	ck_assert_ptr_null(strstr(name, ":2,"));
+	ck_assert_ptr_null(strchr(name, '/'));
+	ck_assert_ptr_nonnull(strstr(name, ".M"));
+	text = slurp(at("INBOX/new/%s", name));
+	ck_assert_str_eq(text, MSG_A_LF);
+	ck_assert_int_eq(stat(at("INBOX/new/%s", name), &sb), 0);
+	ck_assert_int_eq(sb.st_mtime, DATE);
+	ck_assert_int_eq(sb.st_mode & 0777, 0600);
+
+	want = identity_of(MSG_A, &size);
+	ck_assert_uint_eq(size, strlen(MSG_A));
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.v[0].uid, uid);
+	ck_assert_uint_eq(l.v[0].flags, 0);
+	ck_assert_ptr_null(l.v[0].keywords);
+	ck_assert_uint_eq(l.v[0].size, strlen(MSG_A));
+	ck_assert_int_eq(l.v[0].date, DATE);
+	ck_assert(l.v[0].id.known);
+	ck_assert_mem_eq(l.v[0].id.hash, want.hash, 32);
+	msg_list_free(&l);
+	free(name);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_delivery_with_flags_lands_in_cur_with_sorted_letters)
+{
+	struct msg_list l;
+	char *name, *suffix;
+	uint32_t uid;
+
+	open_store(LAYOUT_MAILDIRPP);
+	create_ok("Work");
+	select_ok("Work");
+	uid = deliver(MSG_B, MF_SEEN | MF_FLAGGED | MF_ANSWERED | MF_DRAFT | MF_FORWARDED,
+		      "work $Label1", DATE);
+	ck_assert_int_eq(count_files(at(".Work/new")), 0);
+	name = only_file(at(".Work/cur"));
+	suffix = strstr(name, ":2,");
+	ck_assert_ptr_nonnull(suffix);
+	ck_assert_str_eq(suffix, ":2,DFPRS");
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.v[0].uid, uid);
+	ck_assert_uint_eq(l.v[0].flags,
+			  MF_SEEN | MF_FLAGGED | MF_ANSWERED | MF_DRAFT | MF_FORWARDED);
+	ck_assert_str_eq(l.v[0].keywords, "$Label1 work");
+	msg_list_free(&l);
+	free(name);
+}
+END_TEST
+
+START_TEST(test_delivery_converts_crlf_split_across_chunks)
+{
+	static const char *const chunks[] = {"Subject: x\r", "\n\r", "\nline\r", "\nbare\rcr\r",
+					     "\r",	     "\n",   "end\r",	 NULL};
+	char *name, *text;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	deliver_chunks(chunks, 0, NULL, DATE);
+	name = only_file(at("INBOX/new"));
+	text = slurp(at("INBOX/new/%s", name));
+	/* A CR before LF goes, even across writes; other CRs stay. */
+	ck_assert_str_eq(text, "Subject: x\n\nline\nbare\rcr\r\nend\r");
+	free(name);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_delivery_date_zero_means_now)
+{
+	struct msg_list l;
+	time_t before = time(NULL);
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	deliver(MSG_A, 0, NULL, 0);
+	list_ok(&l);
+	ck_assert_int_ge(l.v[0].date, before);
+	ck_assert_int_le(l.v[0].date, time(NULL));
+	msg_list_free(&l);
+}
+END_TEST
+
+START_TEST(test_aborted_delivery_leaves_nothing)
+{
+	struct store_new_msg *m;
+	struct folder_state fs;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	ck_assert_int_eq(store->driver->add_begin(store, &m, &err), 0);
+	ck_assert_int_eq(store->driver->add_write(m, MSG_A, 10, &err), 0);
+	ck_assert_int_eq(count_files(at("INBOX/tmp")), 1);
+	store->driver->add_abort(m);
+	ck_assert_int_eq(count_files(at("INBOX/tmp")), 0);
+	ck_assert_int_eq(count_files(at("INBOX/new")), 0);
+	fs = select_ok("INBOX");
+	ck_assert_uint_eq(fs.exists, 0);
+}
+END_TEST
+
+START_TEST(test_uids_grow_and_select_reports_the_folder)
+{
+	struct folder_state a, b;
+	uint32_t u1, u2, u3;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	a = select_ok("INBOX");
+	u1 = deliver(MSG_A, 0, NULL, DATE);
+	u2 = deliver(MSG_B, MF_SEEN, NULL, DATE);
+	u3 = deliver(MSG_C, 0, NULL, DATE);
+	ck_assert(u1 < u2 && u2 < u3);
+	b = select_ok("INBOX");
+	ck_assert_uint_eq(b.uidvalidity, a.uidvalidity);
+	ck_assert_uint_eq(b.exists, 3);
+	ck_assert_uint_eq(b.uidnext, u3 + 1);
+	ck_assert_uint_gt(b.highestmodseq, a.highestmodseq);
+	/* Selecting again with nothing changed changes nothing. */
+	a = select_ok("INBOX");
+	ck_assert_uint_eq(a.highestmodseq, b.highestmodseq);
+	ck_assert_uint_eq(a.uidnext, b.uidnext);
+}
+END_TEST
+
+/* ---- other programs ---- */
+
+START_TEST(test_renames_and_deletions_by_other_programs_are_seen)
+{
+	struct folder_state before, after;
+	struct msg_list l;
+	char *a, *b;
+	uint32_t ua, ub, uc;
+	const struct msg *m;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	before = select_ok("INBOX");
+	ua = deliver(MSG_A, 0, NULL, DATE);
+	a = only_file(at("INBOX/new"));
+	ub = deliver(MSG_B, MF_FLAGGED, "kw", DATE);
+	b = only_file(at("INBOX/cur"));
+	before = select_ok("INBOX");
+	/* A mail reader reads A (new/ -> cur/ with S), deletes B, and
+	 * another delivery agent drops C in cur/ with a keyword letter. */
+	ck_assert_int_eq(rename(at("INBOX/new/%s", a), at("INBOX/cur/%s:2,S", a)), 0);
+	ck_assert_int_eq(unlink(at("INBOX/cur/%s", b)), 0);
+	spit(at("INBOX/cur/1700000000.M1P1.other:2,Ra"), MSG_C);
+	after = select_ok("INBOX");
+	ck_assert_uint_eq(after.uidvalidity, before.uidvalidity);
+	ck_assert_uint_gt(after.highestmodseq, before.highestmodseq);
+	ck_assert_uint_eq(after.exists, 2);
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 2);
+	m = find_uid(&l, ua);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(m->flags, MF_SEEN);
+	ck_assert_ptr_null(find_uid(&l, ub));
+	uc = l.v[1].uid;
+	ck_assert_uint_gt(uc, ub);
+	ck_assert_uint_eq(l.v[1].flags, MF_ANSWERED);
+	ck_assert(l.v[1].id.known);
+	msg_list_free(&l);
+	/* Setting a flag keeps the letter ferry does not manage. */
+	ck_assert_int_eq(store->driver->set_flags(store, &uc, 1, MF_FLAGGED, 0, NULL, NULL, &err),
+			 0);
+	ck_assert(exists(at("INBOX/cur/1700000000.M1P1.other:2,FRa")));
+	free(a);
+	free(b);
+}
+END_TEST
+
+START_TEST(test_malformed_file_names_are_skipped)
+{
+	struct folder_state fs;
+	struct msg_list l;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	spit(at("INBOX/cur/.hidden"), MSG_A);
+	spit(at("INBOX/cur/bad\nname"), MSG_A);
+	spit(at("INBOX/cur/:2,S"), MSG_A);
+	spit(at("INBOX/new/ctrl\x01"), MSG_A);
+	ck_assert_int_eq(mkdir(at("INBOX/cur/subdir"), 0700), 0);
+	ck_assert_int_eq(mkfifo(at("INBOX/new/fifo"), 0600), 0);
+	ck_assert_int_eq(symlink("/etc/passwd", at("INBOX/new/link")), 0);
+	spit(at("INBOX/cur/good:2,S"), MSG_B);
+	spit(at("INBOX/cur/weird:2,S!x,"), MSG_C); /* odd letters are kept, not an error */
+	fs = select_ok("INBOX");
+	ck_assert_uint_eq(fs.exists, 2);
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_uint_eq(l.v[0].flags, MF_SEEN);
+	msg_list_free(&l);
+}
+END_TEST
+
+START_TEST(test_missing_subdirectory_is_an_error_not_an_empty_folder)
+{
+	struct folder_state fs;
+	struct msg_list l;
+	uint32_t uid;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	uid = deliver(MSG_A, MF_SEEN, "kw", DATE);
+	select_ok("INBOX");
+	ck_assert_int_eq(rename(at("INBOX/cur"), at("INBOX/cur.away")), 0);
+	ck_assert_int_eq(store->driver->select(store, "INBOX", &fs, &err), -1);
+	ck_assert_int_eq(rename(at("INBOX/cur.away"), at("INBOX/cur")), 0);
+	select_ok("INBOX");
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.v[0].uid, uid); /* nothing was forgotten meanwhile */
+	ck_assert_str_eq(l.v[0].keywords, "kw");
+	msg_list_free(&l);
+}
+END_TEST
+
+START_TEST(test_tmp_is_never_read)
+{
+	struct folder_state fs;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	spit(at("INBOX/tmp/1700000000.M1P1.other"), MSG_A); /* a delivery under way */
+	fs = select_ok("INBOX");
+	ck_assert_uint_eq(fs.exists, 0);
+	ck_assert(exists(at("INBOX/tmp/1700000000.M1P1.other"))); /* and not removed: it is fresh */
+}
+END_TEST
+
+START_TEST(test_new_files_get_uids_in_name_order)
+{
+	static const char *const names[] = {"1600000010.x", "1600000002.x", "1600000001.x",
+					    "1600000100.x"};
+	static const char *const order[] = {"1600000001.x", "1600000002.x", "1600000010.x",
+					    "1600000100.x"};
+	struct msg_list l;
+	struct msg_id want;
+	char text[128];
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	for (int i = 0; i < 4; i++) {
+		snprintf(text, sizeof(text), "Subject: %s\n\nx\n", names[i]);
+		spit(at("INBOX/new/%s", names[i]), text);
+	}
+	select_ok("INBOX");
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 4);
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(text, sizeof(text), "Subject: %s\n\nx\n", order[i]);
+		want = identity_of(text, NULL);
+		ck_assert_uint_eq(l.v[i].uid, i + 1);
+		ck_assert_mem_eq(l.v[i].id.hash, want.hash, 32);
+	}
+	msg_list_free(&l);
+}
+END_TEST
+
+START_TEST(test_file_edited_in_place_is_a_new_message)
+{
+	struct msg_list l;
+	char *name;
+	uint32_t uid;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("Drafts");
+	select_ok("Drafts");
+	uid = deliver(MSG_A, MF_DRAFT, "todo", DATE);
+	name = only_file(at("Drafts/cur"));
+	spit(at("Drafts/cur/%s", name), MSG_C); /* same name, new content */
+	set_mtime(at("Drafts/cur"), time(NULL) + 5);
+	select_ok("Drafts");
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_gt(l.v[0].uid, uid);
+	ck_assert_uint_eq(l.v[0].flags, MF_DRAFT);
+	ck_assert_str_eq(l.v[0].keywords, "todo");
+	ck_assert_uint_eq(l.v[0].size, strlen(MSG_C) + 4); /* 4 LFs become CRLF */
+	msg_list_free(&l);
+	free(name);
+}
+END_TEST
+
+/* ---- flags, deletion, fetch ---- */
+
+START_TEST(test_set_flags_renames_and_keywords_stay_in_the_index)
+{
+	struct folder_state a, b;
+	struct msg_list l;
+	char *name, *uniq;
+	uint32_t uid;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	uid = deliver(MSG_A, 0, NULL, DATE);
+	uniq = only_file(at("INBOX/new"));
+	a = select_ok("INBOX");
+	ck_assert_int_eq(
+	    store->driver->set_flags(store, &uid, 1, MF_SEEN | MF_ANSWERED, 0, NULL, NULL, &err),
+	    0);
+	ck_assert_int_eq(count_files(at("INBOX/new")), 0);
+	ck_assert(exists(at("INBOX/cur/%s:2,RS", uniq)));
+	ck_assert_int_eq(store->driver->set_flags(store, &uid, 1, MF_DELETED, MF_SEEN,
+						  "$Junk later", NULL, &err),
+			 0);
+	ck_assert(exists(at("INBOX/cur/%s:2,RT", uniq)));
+	ck_assert_int_eq(store->driver->set_flags(store, &uid, 1, 0, MF_ALL, NULL, "later", &err),
+			 0);
+	name = only_file(at("INBOX/cur"));
+	ck_assert_str_eq(strstr(name, ":2,"), ":2,");
+	b = select_ok("INBOX");
+	ck_assert_uint_gt(b.highestmodseq, a.highestmodseq);
+	list_ok(&l);
+	ck_assert_uint_eq(l.v[0].flags, 0);
+	ck_assert_str_eq(l.v[0].keywords, "$Junk");
+	msg_list_free(&l);
+	/* Nothing to change: no rename, no modseq. */
+	ck_assert_int_eq(store->driver->set_flags(store, &uid, 1, 0, MF_SEEN, NULL, "absent", &err),
+			 0);
+	a = select_ok("INBOX");
+	ck_assert_uint_eq(a.highestmodseq, b.highestmodseq);
+	free(name);
+	free(uniq);
+}
+END_TEST
+
+START_TEST(test_set_flags_after_another_program_renamed_the_file)
+{
+	struct msg_list l;
+	char *uniq, *gone;
+	uint32_t uids[2];
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	uids[0] = deliver(MSG_A, 0, NULL, DATE);
+	uniq = only_file(at("INBOX/new"));
+	uids[1] = deliver(MSG_B, MF_SEEN, NULL, DATE);
+	gone = only_file(at("INBOX/cur"));
+	select_ok("INBOX");
+	/* Between ferry's scan and its flag change, a reader flags A and
+	 * another deletes B. */
+	ck_assert_int_eq(rename(at("INBOX/new/%s", uniq), at("INBOX/cur/%s:2,F", uniq)), 0);
+	ck_assert_int_eq(unlink(at("INBOX/cur/%s", gone)), 0);
+	ck_assert_int_eq(store->driver->set_flags(store, uids, 2, MF_SEEN, 0, NULL, NULL, &err), 0);
+	ck_assert(exists(at("INBOX/cur/%s:2,FS", uniq)));
+	select_ok("INBOX");
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.v[0].flags, MF_FLAGGED | MF_SEEN);
+	msg_list_free(&l);
+	free(uniq);
+	free(gone);
+}
+END_TEST
+
+START_TEST(test_delete_unlinks_and_tolerates_files_already_gone)
+{
+	struct folder_state fs;
+	struct msg_list l;
+	char *uniq;
+	uint32_t uids[3];
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	uids[0] = deliver(MSG_A, 0, NULL, DATE);
+	uniq = only_file(at("INBOX/new"));
+	uids[1] = deliver(MSG_B, MF_SEEN, NULL, DATE);
+	uids[2] = deliver(MSG_C, MF_SEEN, NULL, DATE);
+	select_ok("INBOX");
+	/* A is renamed by a reader since the scan: the renamed file goes. */
+	ck_assert_int_eq(rename(at("INBOX/new/%s", uniq), at("INBOX/cur/%s:2,S", uniq)), 0);
+	ck_assert_int_eq(store->driver->delete_msgs(store, uids, 2, &err), 0);
+	ck_assert(!exists(at("INBOX/cur/%s:2,S", uniq)));
+	ck_assert_int_eq(count_files(at("INBOX/cur")), 1);
+	ck_assert_int_eq(store->driver->delete_msgs(store, uids, 2, &err), 0); /* again: fine */
+	fs = select_ok("INBOX");
+	ck_assert_uint_eq(fs.exists, 1);
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.v[0].uid, uids[2]);
+	msg_list_free(&l);
+	free(uniq);
+}
+END_TEST
+
+/* A sink that keeps the last message and counts begun/ended ones. */
+struct collect {
+	char buf[4096];
+	size_t len;
+	int begun, ended, aborted;
+	uint32_t last_uid;
+};
+
+static int collect_begin(void *ctx, struct ferry_error *e)
+{
+	struct collect *c = ctx;
+
+	(void)e;
+	c->len = 0;
+	c->begun++;
+	return 0;
+}
+
+static int collect_write(void *ctx, const char *buf, size_t len, struct ferry_error *e)
+{
+	struct collect *c = ctx;
+
+	(void)e;
+	ck_assert_uint_lt(c->len + len, sizeof(c->buf));
+	memcpy(c->buf + c->len, buf, len);
+	c->len += len;
+	c->buf[c->len] = '\0';
+	return 0;
+}
+
+static int collect_end(void *ctx, uint32_t uid, struct ferry_error *e)
+{
+	struct collect *c = ctx;
+
+	(void)e;
+	c->ended++;
+	c->last_uid = uid;
+	return 0;
+}
+
+static void collect_abort(void *ctx)
+{
+	((struct collect *)ctx)->aborted++;
+}
+
+START_TEST(test_fetch_streams_files_and_follows_or_skips_vanished_ones)
+{
+	struct collect c = {0};
+	struct fetch_sink sink = {&c, collect_begin, collect_write, collect_end, collect_abort};
+	char *uniq;
+	uint32_t uid, missing = 999;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	uid = deliver(MSG_A, 0, NULL, DATE);
+	uniq = only_file(at("INBOX/new"));
+	ck_assert_int_eq(store->driver->fetch(store, &uid, 1, &sink, &err), 0);
+	ck_assert_int_eq(c.ended, 1);
+	ck_assert_uint_eq(c.last_uid, uid);
+	ck_assert_str_eq(c.buf, MSG_A_LF);
+	/* Renamed by a reader: found again by its unique part. */
+	ck_assert_int_eq(rename(at("INBOX/new/%s", uniq), at("INBOX/cur/%s:2,S", uniq)), 0);
+	ck_assert_int_eq(store->driver->fetch(store, &uid, 1, &sink, &err), 0);
+	ck_assert_int_eq(c.ended, 2);
+	ck_assert_str_eq(c.buf, MSG_A_LF);
+	/* Deleted, or never there: skipped, not an error (rule 12). */
+	ck_assert_int_eq(unlink(at("INBOX/cur/%s:2,S", uniq)), 0);
+	ck_assert_int_eq(store->driver->fetch(store, &uid, 1, &sink, &err), 0);
+	ck_assert_int_eq(store->driver->fetch(store, &missing, 1, &sink, &err), 0);
+	ck_assert_int_eq(c.begun, 2);
+	ck_assert_int_eq(c.aborted, 0);
+	free(uniq);
+}
+END_TEST
+
+START_TEST(test_identify_fills_missing_identities)
+{
+	struct msg_list l;
+	struct msg_id want = identity_of(MSG_B, NULL);
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	deliver(MSG_B, 0, NULL, DATE);
+	list_ok(&l);
+	memset(&l.v[0].id, 0, sizeof(l.v[0].id));
+	ck_assert_int_eq(store->driver->identify(store, l.v, l.n, &err), 0);
+	ck_assert(l.v[0].id.known);
+	ck_assert_mem_eq(l.v[0].id.hash, want.hash, 32);
+	msg_list_free(&l);
+}
+END_TEST
+
+/* ---- rescans (rule 4) ---- */
+
+START_TEST(test_unchanged_old_directories_are_not_read_again)
+{
+	time_t old = time(NULL) - 100;
+	struct folder_state fs;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	deliver(MSG_A, 0, NULL, DATE);
+	set_mtime(at("INBOX/cur"), old);
+	set_mtime(at("INBOX/new"), old);
+	fs = select_ok("INBOX"); /* scans; the mtimes are old enough to trust */
+	ck_assert_uint_eq(fs.exists, 1);
+	/* A file slipped in with the directory's mtime put back: no scan can
+	 * see it, so none took place. */
+	spit(at("INBOX/new/1700000000.sneaked"), MSG_B);
+	set_mtime(at("INBOX/new"), old);
+	fs = select_ok("INBOX");
+	ck_assert_uint_eq(fs.exists, 1);
+	/* The directory changes: read again. */
+	set_mtime(at("INBOX/new"), old + 1);
+	fs = select_ok("INBOX");
+	ck_assert_uint_eq(fs.exists, 2);
+}
+END_TEST
+
+START_TEST(test_directories_changed_within_a_second_of_the_scan_are_read_again)
+{
+	struct timespec t[2];
+	struct stat sb;
+	struct folder_state fs;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	deliver(MSG_A, 0, NULL, DATE);
+	fs = select_ok("INBOX"); /* new/ changed just now */
+	ck_assert_uint_eq(fs.exists, 1);
+	ck_assert_int_eq(stat(at("INBOX/new"), &sb), 0);
+	spit(at("INBOX/new/1700000000.sametick"), MSG_B);
+	t[0] = t[1] = sb.st_mtim; /* as if in the same clock tick */
+	ck_assert_int_eq(utimensat(AT_FDCWD, at("INBOX/new"), t, 0), 0);
+	fs = select_ok("INBOX");
+	ck_assert_uint_eq(fs.exists, 2);
+}
+END_TEST
+
+/* ---- the index ---- */
+
+START_TEST(test_deleted_index_is_rebuilt_with_a_new_uidvalidity)
+{
+	struct folder_state a, b;
+	struct msg_list la, lb;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	deliver(MSG_A, MF_SEEN, "kw", DATE);
+	deliver(MSG_B, 0, NULL, DATE);
+	a = select_ok("INBOX");
+	list_ok(&la);
+	store_close(store);
+	store = NULL;
+	rm_rf(at(".ferry"));
+	open_store(LAYOUT_VERBATIM);
+	ck_assert_str_eq(folders(), "INBOX");
+	b = select_ok("INBOX");
+	ck_assert_uint_ne(b.uidvalidity, a.uidvalidity);
+	ck_assert_uint_eq(b.exists, 2);
+	list_ok(&lb);
+	ck_assert_uint_eq(lb.n, 2);
+	for (size_t i = 0; i < la.n; i++) {
+		size_t j = 0;
+
+		while (j < lb.n && memcmp(lb.v[j].id.hash, la.v[i].id.hash, 32) != 0)
+			j++;
+		ck_assert_uint_lt(j, lb.n);
+		ck_assert_uint_eq(lb.v[j].flags, la.v[i].flags);
+		ck_assert_uint_eq(lb.v[j].size, la.v[i].size);
+		ck_assert_int_eq(lb.v[j].date, la.v[i].date);
+		ck_assert_ptr_null(lb.v[j].keywords); /* rule 15: unknown after a rebuild */
+	}
+	msg_list_free(&la);
+	msg_list_free(&lb);
+}
+END_TEST
+
+START_TEST(test_index_survives_reopen)
+{
+	struct folder_state a, b;
+	struct msg_list l;
+	uint32_t uid;
+
+	open_store(LAYOUT_MAILDIRPP);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	uid = deliver(MSG_A, 0, "kept", DATE);
+	a = select_ok("INBOX");
+	reopen();
+	b = select_ok("INBOX");
+	ck_assert_uint_eq(a.uidvalidity, b.uidvalidity);
+	ck_assert_uint_eq(a.uidnext, b.uidnext);
+	list_ok(&l);
+	ck_assert_uint_eq(l.v[0].uid, uid);
+	ck_assert_str_eq(l.v[0].keywords, "kept");
+	msg_list_free(&l);
+}
+END_TEST
+
+START_TEST(test_corrupt_index_is_an_error_naming_the_file)
+{
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	store_close(store);
+	store = NULL;
+	rm_rf(at(".ferry/index.sqlite-wal"));
+	rm_rf(at(".ferry/index.sqlite-shm"));
+	spit(at(".ferry/index.sqlite"), "this is not an SQLite database, not even close......"
+					"................................................");
+	open_store(LAYOUT_VERBATIM);
+	{
+		struct store_folder *v;
+		size_t n;
+
+		ck_assert_int_eq(store->driver->list_folders(store, &v, &n, &err), -1);
+	}
+	ck_assert_ptr_nonnull(strstr(err.msg, "index.sqlite"));
+	ck_assert_ptr_nonnull(strstr(err.msg, "delete"));
+}
+END_TEST
+
+START_TEST(test_unknown_sqlite_database_is_refused)
+{
+	char cmd[PATH_MAX + 128];
+
+	ck_assert_int_eq(mkdir(root, 0700), 0);
+	ck_assert_int_eq(mkdir(at(".ferry"), 0700), 0);
+	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' 'CREATE TABLE t(x)' 2>/dev/null",
+		 at(".ferry/index.sqlite"));
+	if (system(cmd) != 0)
+		return; /* no sqlite3 shell: nothing to test with */
+	open_store(LAYOUT_VERBATIM);
+	{
+		struct store_folder *v;
+		size_t n;
+
+		ck_assert_int_eq(store->driver->list_folders(store, &v, &n, &err), -1);
+	}
+	ck_assert_ptr_nonnull(strstr(err.msg, "not a ferry index"));
+}
+END_TEST
+
+START_TEST(test_operations_need_a_selected_folder)
+{
+	struct msg_list l = {0};
+	struct store_new_msg *m;
+	uint32_t uid = 1;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	ck_assert_int_eq(store->driver->list(store, &l, &err), -1);
+	ck_assert_int_eq(store->driver->add_begin(store, &m, &err), -1);
+	ck_assert_int_eq(store->driver->delete_msgs(store, &uid, 1, &err), -1);
+}
+END_TEST
+
+static TCase *tcase(Suite *s, const char *name)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
+static Suite *maildir_suite(void)
+{
+	Suite *s = suite_create("maildir_store");
+	TCase *tc = tcase(s, "folders");
+
+	tcase_add_test(tc, test_verbatim_folders_are_created_and_listed);
+	tcase_add_test(tc, test_maildirpp_folders_are_created_and_listed);
+	tcase_add_test(tc, test_intermediate_directories_are_no_folders_but_their_children_are);
+	tcase_add_test(tc, test_create_is_idempotent_and_keeps_uidvalidity);
+	tcase_add_test(tc, test_missing_root_lists_nothing_and_is_created_by_create_folder);
+	tcase_add_test(tc, test_open_alone_writes_nothing);
+	tcase_add_test(tc, test_selecting_a_missing_folder_is_an_error);
+	tcase_add_test(tc, test_delete_folder_only_when_empty_and_never_its_children);
+	tcase_add_loop_test(tc, test_unsafe_names_are_refused_and_nothing_leaves_the_root, 0,
+			    (int)(sizeof(unsafe_names) / sizeof(unsafe_names[0])));
+	tcase_add_test(tc, test_symlinks_are_never_followed_out_of_the_root);
+	tcase_add_test(tc, test_switching_layout_never_reuses_the_other_layouts_directories);
+	tcase_add_test(tc, test_directories_of_other_programs_keep_their_names);
+
+	tc = tcase(s, "delivery");
+	tcase_add_test(tc, test_delivery_without_flags_lands_in_new_with_lf_and_its_date);
+	tcase_add_test(tc, test_delivery_with_flags_lands_in_cur_with_sorted_letters);
+	tcase_add_test(tc, test_delivery_converts_crlf_split_across_chunks);
+	tcase_add_test(tc, test_delivery_date_zero_means_now);
+	tcase_add_test(tc, test_aborted_delivery_leaves_nothing);
+	tcase_add_test(tc, test_uids_grow_and_select_reports_the_folder);
+
+	tc = tcase(s, "other programs");
+	tcase_add_test(tc, test_renames_and_deletions_by_other_programs_are_seen);
+	tcase_add_test(tc, test_malformed_file_names_are_skipped);
+	tcase_add_test(tc, test_missing_subdirectory_is_an_error_not_an_empty_folder);
+	tcase_add_test(tc, test_tmp_is_never_read);
+	tcase_add_test(tc, test_new_files_get_uids_in_name_order);
+	tcase_add_test(tc, test_file_edited_in_place_is_a_new_message);
+
+	tc = tcase(s, "messages");
+	tcase_add_test(tc, test_set_flags_renames_and_keywords_stay_in_the_index);
+	tcase_add_test(tc, test_set_flags_after_another_program_renamed_the_file);
+	tcase_add_test(tc, test_delete_unlinks_and_tolerates_files_already_gone);
+	tcase_add_test(tc, test_fetch_streams_files_and_follows_or_skips_vanished_ones);
+	tcase_add_test(tc, test_identify_fills_missing_identities);
+	tcase_add_test(tc, test_operations_need_a_selected_folder);
+
+	tc = tcase(s, "rescans");
+	tcase_add_test(tc, test_unchanged_old_directories_are_not_read_again);
+	tcase_add_test(tc, test_directories_changed_within_a_second_of_the_scan_are_read_again);
+
+	tc = tcase(s, "index");
+	tcase_add_test(tc, test_deleted_index_is_rebuilt_with_a_new_uidvalidity);
+	tcase_add_test(tc, test_index_survives_reopen);
+	tcase_add_test(tc, test_corrupt_index_is_an_error_naming_the_file);
+	tcase_add_test(tc, test_unknown_sqlite_database_is_refused);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(maildir_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed != 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
