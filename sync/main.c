@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "store/log.h"
+#include "sync/channel.h"
 #include "sync/check.h"
 #include "sync/config.h"
 #include "version.h"
@@ -95,6 +96,38 @@ struct cli_sync_opts {
 	bool dry_run, pull, push, force_delete;
 };
 
+/* Runs each named channel (CHANNEL or CHANNEL:FOLDER), or all of them. */
+static enum ferry_status run_sync(const struct config *cfg, const struct cli_sync_opts *o, int argc,
+				  char **argv)
+{
+	struct sync_opts opts = {.dry_run = o->dry_run,
+				 .force_delete = o->force_delete,
+				 .has_dir_override = o->pull || o->push,
+				 .dir_override = o->pull ? SYNC_PULL : SYNC_PUSH};
+	enum ferry_status worst = FERRY_OK;
+
+	if (argc == 0) {
+		for (size_t i = 0; i < cfg->nchannels; i++)
+			worst =
+			    ferry_status_worst(worst, channel_sync(&cfg->channels[i], NULL, &opts));
+		if (cfg->nchannels == 0) {
+			log_error("%s: no channels configured", cfg->path);
+			return FERRY_USAGE;
+		}
+		return worst;
+	}
+	for (int i = 0; i < argc; i++) {
+		size_t len = strcspn(argv[i], ":");
+		char name[256];
+
+		snprintf(name, sizeof(name), "%.*s", (int)len, argv[i]);
+		worst = ferry_status_worst(
+		    worst, channel_sync(config_find_channel(cfg, name),
+					argv[i][len] ? argv[i] + len + 1 : NULL, &opts));
+	}
+	return worst;
+}
+
 enum { OPT_DRY_RUN = 256, OPT_PULL, OPT_PUSH, OPT_FORCE_DELETE };
 
 static void set_sync_opt(int opt, void *ctx)
@@ -153,9 +186,9 @@ static int cmd_sync(const struct globals *g, const struct command *cmd, int argc
 		config_free(&cfg);
 		return FERRY_USAGE;
 	}
+	status = run_sync(&cfg, &o, argc - first, argv + first);
 	config_free(&cfg);
-	(void)status;
-	return not_built("sync");
+	return status;
 }
 
 /* list, status and watch: options and arguments checked, engine to come. */
@@ -315,7 +348,11 @@ int main(int argc, char **argv)
 			log_set_level(LOG_VERBOSE);
 			break;
 		case 'V':
+#ifdef FERRY_TEST_HOOKS
+			printf("ferry %s (test hooks)\n", FERRY_VERSION);
+#else
 			printf("ferry %s\n", FERRY_VERSION);
+#endif
 			return 0;
 		case 'h':
 			print_usage(stdout);

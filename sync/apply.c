@@ -1,0 +1,727 @@
+/* One folder pair: listings, identity of unpaired messages, the plan, and
+ * its side effects, each batch journaled and committed to the state. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/flags.h"
+#include "store/log.h"
+#include "sync/engine.h"
+#include "sync/plan.h"
+
+/* Messages committed to the state per transaction while copying. */
+#define COPY_BATCH 100
+/* Uids per fetch command: bounds a batch's work lost to an interruption. */
+#define FETCH_BATCH 500
+
+volatile int engine_interrupted;
+
+#ifdef FERRY_TEST_HOOKS
+static const char *crash_channel;
+
+void engine_crash_scope(const char *channel)
+{
+	crash_channel = channel;
+}
+
+/* FERRY_CRASH_AT=<action>:<n>[:after] kills this process before (or after)
+ * the n-th batch or message of that action; FERRY_CRASH_CHANNEL limits it to
+ * one channel. */
+void engine_crash_point(const char *action, bool after)
+{
+	static long count;
+	const char *spec = getenv("FERRY_CRASH_AT");
+	const char *only = getenv("FERRY_CRASH_CHANNEL");
+	size_t len = strlen(action);
+	char *end;
+	long n;
+
+	if (!spec || strncmp(spec, action, len) != 0 || spec[len] != ':')
+		return;
+	if (only && crash_channel && strcmp(only, crash_channel) != 0)
+		return;
+	n = strtol(spec + len + 1, &end, 10);
+	if (!after)
+		count++;
+	if (after == (strcmp(end, ":after") == 0) && count == n) {
+		fflush(NULL);
+		kill(getpid(), SIGKILL);
+	}
+}
+#else
+void engine_crash_scope(const char *channel)
+{
+	(void)channel;
+}
+
+void engine_crash_point(const char *action, bool after)
+{
+	(void)action;
+	(void)after;
+}
+#endif
+
+static int cmp_msg_uid(const void *a, const void *b)
+{
+	const struct msg *x = a, *y = b;
+
+	return (x->uid > y->uid) - (x->uid < y->uid);
+}
+
+static struct msg *find_msg(const struct msg_list *l, uint32_t uid)
+{
+	struct msg key = {.uid = uid};
+
+	return l->n ? bsearch(&key, l->v, l->n, sizeof(*l->v), cmp_msg_uid) : NULL;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Identifies the unpaired messages of one side whose size also occurs among
+ * the other side's unpaired messages: only those can pair (rule 7), and the
+ * common case, new mail on one side only, then costs no header fetch. */
+static int identify_side(struct store *store, struct msg_list *mine, const size_t *idx, size_t n,
+			 const struct msg_list *other, const size_t *oidx, size_t on,
+			 struct ferry_error *err)
+{
+	uint64_t *sizes;
+	struct msg *want;
+	size_t nwant = 0;
+	int r = 0;
+
+	if (!n || !on)
+		return 0;
+	sizes = malloc(on * sizeof(*sizes));
+	want = malloc(n * sizeof(*want));
+	if (!sizes || !want) {
+		free(sizes);
+		free(want);
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
+	for (size_t i = 0; i < on; i++)
+		sizes[i] = other->v[oidx[i]].size;
+	qsort(sizes, on, sizeof(*sizes), cmp_u64);
+	for (size_t i = 0; i < n; i++) {
+		const struct msg *m = &mine->v[idx[i]];
+
+		if (!m->id.known && bsearch(&m->size, sizes, on, sizeof(*sizes), cmp_u64))
+			want[nwant++] = *m; /* shallow: identify only fills id */
+	}
+	if (nwant)
+		r = store->driver->identify(store, want, nwant, err);
+	for (size_t i = 0; r == 0 && i < nwant; i++) {
+		struct msg *m = find_msg(mine, want[i].uid);
+
+		if (m)
+			m->id = want[i].id;
+	}
+	free(sizes);
+	free(want);
+	return r;
+}
+
+static int identify_unpaired(struct engine *e, const struct plan_input *in, struct msg_list *far,
+			     struct msg_list *near, struct ferry_error *err)
+{
+	size_t *fi = NULL, *ni = NULL, nf = 0, nn = 0;
+	int r;
+
+	if (plan_unpaired(in, &fi, &nf, &ni, &nn) != 0)
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	r = identify_side(e->far, far, fi, nf, near, ni, nn, err);
+	if (r == 0)
+		r = identify_side(e->near, near, ni, nn, far, fi, nf, err);
+	free(fi);
+	free(ni);
+	return r;
+}
+
+/* PAIR, FORGET, KEEP and SKIP_SIZE change only the state: one transaction. */
+static int apply_state_only(struct engine *e, int64_t folder_id, const struct plan *p,
+			    const struct msg_list *far, const struct msg_list *near,
+			    struct folder_report *rep, struct ferry_error *err)
+{
+	if (state_begin(e->state, err) != 0)
+		return -1;
+	for (size_t i = 0; i < p->n; i++) {
+		const struct action *a = &p->v[i];
+		struct pair pr = {.far_uid = a->far_uid,
+				  .near_uid = a->near_uid,
+				  .base_flags = a->base_flags,
+				  .base_keywords = a->base_keywords,
+				  .size = a->size};
+		const struct msg *fm = a->far_uid ? find_msg(far, a->far_uid) : NULL;
+		const struct msg *nm = a->near_uid ? find_msg(near, a->near_uid) : NULL;
+		int r = 0;
+
+		if (fm)
+			pr.far_id = fm->id;
+		if (nm)
+			pr.near_id = nm->id;
+		switch (a->kind) {
+		case ACT_PAIR:
+			pr.status = PAIR_SYNCED;
+			r = state_put_pair(e->state, folder_id, &pr, err);
+			rep->paired++;
+			break;
+		case ACT_FORGET:
+			r = state_forget_pair(e->state, folder_id, a->far_uid, a->near_uid, err);
+			break;
+		case ACT_KEEP:
+			pr.status = PAIR_KEPT;
+			r = state_put_pair(e->state, folder_id, &pr, err);
+			break;
+		case ACT_SKIP_SIZE:
+			pr.status = PAIR_SKIPPED_SIZE;
+			r = state_put_pair(e->state, folder_id, &pr, err);
+			rep->skipped_size++;
+			log_info("skipped a message of %llu bytes (larger than max_size)",
+				 (unsigned long long)a->size);
+			break;
+		default:
+			break;
+		}
+		if (r != 0) {
+			state_rollback(e->state);
+			return -1;
+		}
+	}
+	return state_commit(e->state, err);
+}
+
+static int cmp_flag_actions(const void *a, const void *b)
+{
+	const struct action *x = *(const struct action *const *)a;
+	const struct action *y = *(const struct action *const *)b;
+	int c;
+
+	if (x->add != y->add)
+		return x->add < y->add ? -1 : 1;
+	if (x->remove != y->remove)
+		return x->remove < y->remove ? -1 : 1;
+	c = strcmp(x->add_keywords ? x->add_keywords : "", y->add_keywords ? y->add_keywords : "");
+	if (c)
+		return c;
+	return strcmp(x->remove_keywords ? x->remove_keywords : "",
+		      y->remove_keywords ? y->remove_keywords : "");
+}
+
+/* Flag changes go out grouped by identical change: one STORE per group. */
+static int apply_flags(struct engine *e, const struct plan *p, bool to_far, size_t *changed,
+		       struct ferry_error *err)
+{
+	enum action_kind kind = to_far ? ACT_FLAGS_FAR : ACT_FLAGS_NEAR;
+	struct store *store = to_far ? e->far : e->near;
+	const struct action **v = malloc((p->n + 1) * sizeof(*v));
+	uint32_t *uids = malloc((p->n + 1) * sizeof(*uids));
+	size_t n = 0;
+	int r = 0;
+
+	if (!v || !uids) {
+		free(v);
+		free(uids);
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
+	for (size_t i = 0; i < p->n; i++)
+		if (p->v[i].kind == kind)
+			v[n++] = &p->v[i];
+	qsort(v, n, sizeof(*v), cmp_flag_actions);
+	for (size_t i = 0; i < n && r == 0;) {
+		size_t j = i, k = 0;
+
+		while (j < n && cmp_flag_actions(&v[i], &v[j]) == 0) {
+			uids[k++] = to_far ? v[j]->far_uid : v[j]->near_uid;
+			j++;
+		}
+		engine_crash_point("flags", false);
+		r = store->driver->set_flags(store, uids, k, v[i]->add, v[i]->remove,
+					     v[i]->add_keywords, v[i]->remove_keywords, err);
+		engine_crash_point("flags", true);
+		if (r == 0)
+			*changed += k;
+		i = j;
+	}
+	free(v);
+	free(uids);
+	return r;
+}
+
+static int apply_set_base(struct engine *e, int64_t folder_id, const struct plan *p,
+			  struct ferry_error *err)
+{
+	if (state_begin(e->state, err) != 0)
+		return -1;
+	for (size_t i = 0; i < p->n; i++) {
+		const struct action *a = &p->v[i];
+
+		if (a->kind == ACT_SET_BASE &&
+		    state_set_base(e->state, folder_id, a->far_uid, a->near_uid, a->base_flags,
+				   a->base_keywords, err) != 0) {
+			state_rollback(e->state);
+			return -1;
+		}
+	}
+	return state_commit(e->state, err);
+}
+
+/* Copying: the source streams bodies into the target's add_* calls. */
+struct copy {
+	struct engine *e;
+	int64_t folder_id;
+	bool to_far;
+	struct store *to;
+	const struct msg_list *src;
+	const struct action **acts; /* sorted by source uid */
+	size_t nacts;
+	struct store_new_msg *cur;
+	size_t in_txn, done;
+	bool txn_open;
+};
+
+static uint32_t src_uid(const struct copy *c, const struct action *a)
+{
+	return c->to_far ? a->near_uid : a->far_uid;
+}
+
+static const struct action *find_action(const struct copy *c, uint32_t uid)
+{
+	size_t lo = 0, hi = c->nacts;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		uint32_t u = src_uid(c, c->acts[mid]);
+
+		if (u == uid)
+			return c->acts[mid];
+		if (u < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static int copy_begin(void *ctx, struct ferry_error *err)
+{
+	struct copy *c = ctx;
+
+	if (c->cur) {
+		c->to->driver->add_abort(c->cur);
+		c->cur = NULL;
+	}
+	return c->to->driver->add_begin(c->to, &c->cur, err);
+}
+
+static int copy_write(void *ctx, const char *buf, size_t len, struct ferry_error *err)
+{
+	struct copy *c = ctx;
+
+	return c->to->driver->add_write(c->cur, buf, len, err);
+}
+
+static int copy_commit_txn(struct copy *c, struct ferry_error *err)
+{
+	if (!c->txn_open)
+		return 0;
+	c->txn_open = false;
+	c->in_txn = 0;
+	return state_commit(c->e->state, err);
+}
+
+static int copy_end(void *ctx, uint32_t uid, struct ferry_error *err)
+{
+	struct copy *c = ctx;
+	const struct action *a = find_action(c, uid);
+	const struct msg *m = find_msg(c->src, uid);
+	struct store_new_msg *cur = c->cur;
+	const char *action = c->to_far ? "upload" : "download";
+	struct pair pr = {0};
+	uint32_t new_uid = 0;
+
+	c->cur = NULL;
+	if (!a || !m) {
+		/* A FETCH for a uid never asked for: drop it (hostile or buggy server). */
+		log_warn("ignoring a message the server sent unasked (uid %u)", uid);
+		c->to->driver->add_abort(cur);
+		return 0;
+	}
+	engine_crash_point(action, false);
+	if (c->to->driver->add_commit(cur, a->add, a->add_keywords, m->date, &new_uid, err) != 0)
+		return -1;
+	if (!new_uid) /* no UIDPLUS: rule 7 pairs it by identity next run */
+		goto done;
+	if (!c->txn_open) {
+		if (state_begin(c->e->state, err) != 0)
+			return -1;
+		c->txn_open = true;
+	}
+	pr = (struct pair){.far_uid = c->to_far ? new_uid : uid,
+			   .near_uid = c->to_far ? uid : new_uid,
+			   .status = PAIR_SYNCED,
+			   .base_flags = a->base_flags,
+			   .base_keywords = a->base_keywords,
+			   .size = m->size};
+	if (c->to_far)
+		pr.near_id = m->id;
+	else
+		pr.far_id = m->id;
+	if (state_put_pair(c->e->state, c->folder_id, &pr, err) != 0)
+		return -1;
+	if (++c->in_txn >= COPY_BATCH && copy_commit_txn(c, err) != 0)
+		return -1;
+	engine_crash_point(action, true);
+done:
+	c->done++;
+	return 0;
+}
+
+static void copy_abort(void *ctx)
+{
+	struct copy *c = ctx;
+
+	if (c->cur)
+		c->to->driver->add_abort(c->cur);
+	c->cur = NULL;
+}
+
+static int cmp_copy_far(const void *a, const void *b)
+{
+	const struct action *x = *(const struct action *const *)a;
+	const struct action *y = *(const struct action *const *)b;
+
+	return (x->far_uid > y->far_uid) - (x->far_uid < y->far_uid);
+}
+
+static int cmp_copy_near(const void *a, const void *b)
+{
+	const struct action *x = *(const struct action *const *)a;
+	const struct action *y = *(const struct action *const *)b;
+
+	return (x->near_uid > y->near_uid) - (x->near_uid < y->near_uid);
+}
+
+static int apply_copies(struct engine *e, int64_t folder_id, const struct plan *p, bool to_far,
+			const struct msg_list *src, size_t *copied, struct ferry_error *err)
+{
+	enum action_kind kind = to_far ? ACT_COPY_TO_FAR : ACT_COPY_TO_NEAR;
+	struct store *from = to_far ? e->near : e->far;
+	struct copy c = {.e = e, .folder_id = folder_id, .to_far = to_far, .src = src};
+	struct fetch_sink sink = {&c, copy_begin, copy_write, copy_end, copy_abort};
+	struct journal_entry j = {
+	    .folder_id = folder_id, .action = to_far ? J_UPLOAD : J_DOWNLOAD, .to_far = to_far};
+	uint32_t *uids;
+	int r = 0;
+
+	c.to = to_far ? e->far : e->near;
+	c.acts = malloc((p->n + 1) * sizeof(*c.acts));
+	uids = malloc((p->n + 1) * sizeof(*uids));
+	if (!c.acts || !uids) {
+		free(c.acts);
+		free(uids);
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
+	for (size_t i = 0; i < p->n; i++)
+		if (p->v[i].kind == kind)
+			c.acts[c.nacts++] = &p->v[i];
+	qsort(c.acts, c.nacts, sizeof(*c.acts), to_far ? cmp_copy_near : cmp_copy_far);
+	for (size_t i = 0; i < c.nacts; i++)
+		uids[i] = src_uid(&c, c.acts[i]);
+	j.count = c.nacts;
+	if (c.nacts && state_journal_add(e->state, &j, err) != 0)
+		r = -1;
+	for (size_t i = 0; r == 0 && i < c.nacts && !engine_interrupted; i += FETCH_BATCH) {
+		size_t n = c.nacts - i < FETCH_BATCH ? c.nacts - i : FETCH_BATCH;
+
+		r = from->driver->fetch(from, uids + i, n, &sink, err);
+		copy_abort(&c);
+		/* What arrived whole is committed even when the fetch failed. */
+		if (copy_commit_txn(&c, r == 0 ? err : NULL) != 0)
+			r = -1;
+	}
+	if (c.txn_open)
+		state_rollback(e->state);
+	if (r == 0 && c.nacts && state_journal_done(e->state, j.id, err) != 0)
+		r = -1;
+	*copied += c.done;
+	free(c.acts);
+	free(uids);
+	return r;
+}
+
+static int apply_deletes(struct engine *e, int64_t folder_id, const struct plan *p, bool on_far,
+			 size_t *deleted, struct ferry_error *err)
+{
+	enum action_kind kind = on_far ? ACT_DELETE_FAR : ACT_DELETE_NEAR;
+	struct store *store = on_far ? e->far : e->near;
+	struct journal_entry j = {.folder_id = folder_id, .action = J_DELETE, .to_far = on_far};
+	uint32_t *uids = malloc((p->n + 1) * sizeof(*uids));
+	size_t n = 0;
+
+	if (!uids)
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	for (size_t i = 0; i < p->n; i++)
+		if (p->v[i].kind == kind)
+			uids[n++] = on_far ? p->v[i].far_uid : p->v[i].near_uid;
+	if (!n) {
+		free(uids);
+		return 0;
+	}
+	j.count = n;
+	if (state_journal_add(e->state, &j, err) != 0)
+		goto fail;
+	engine_crash_point("delete", false);
+	if (store->driver->delete_msgs(store, uids, n, err) != 0)
+		goto fail;
+	engine_crash_point("delete", true);
+	if (state_begin(e->state, err) != 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		if (state_forget_pair(e->state, folder_id, on_far ? uids[i] : 0,
+				      on_far ? 0 : uids[i], err) != 0) {
+			state_rollback(e->state);
+			goto fail;
+		}
+	}
+	if (state_journal_done(e->state, j.id, err) != 0 || state_commit(e->state, err) != 0) {
+		state_rollback(e->state);
+		goto fail;
+	}
+	*deleted += n;
+	free(uids);
+	return 0;
+fail:
+	free(uids);
+	return -1;
+}
+
+static const char *kind_name(enum action_kind k)
+{
+	static const char *const names[] = {
+	    [ACT_PAIR] = "pair",
+	    [ACT_COPY_TO_NEAR] = "copy far->near",
+	    [ACT_COPY_TO_FAR] = "copy near->far",
+	    [ACT_FLAGS_FAR] = "flags on far",
+	    [ACT_FLAGS_NEAR] = "flags on near",
+	    [ACT_DELETE_FAR] = "delete on far",
+	    [ACT_DELETE_NEAR] = "delete on near",
+	    [ACT_FORGET] = "forget pair",
+	    [ACT_SET_BASE] = "record flags",
+	    [ACT_SKIP_SIZE] = "skip (max_size)",
+	    [ACT_KEEP] = "keep one side",
+	};
+
+	return names[k];
+}
+
+static void flags_text(unsigned flags, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < flag_table_len && o + 1 < len; i++)
+		if (flags & flag_table[i].bit)
+			buf[o++] = flag_table[i].letter;
+	buf[o] = '\0';
+}
+
+/* --dry-run: the plan itself, one line per action that changes something. */
+static void print_plan(const char *name, const struct plan *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		const struct action *a = &p->v[i];
+		char add[16], rm[16];
+
+		if (a->kind == ACT_SET_BASE)
+			continue;
+		flags_text(a->add, add, sizeof(add));
+		flags_text(a->remove, rm, sizeof(rm));
+		printf("%s: %s far uid %u near uid %u", name, kind_name(a->kind), a->far_uid,
+		       a->near_uid);
+		if (add[0] || a->add_keywords)
+			printf(" +%s%s%s", add, a->add_keywords ? " " : "",
+			       a->add_keywords ? a->add_keywords : "");
+		if (rm[0] || a->remove_keywords)
+			printf(" -%s%s%s", rm, a->remove_keywords ? " " : "",
+			       a->remove_keywords ? a->remove_keywords : "");
+		printf("%s\n", a->conflict ? " (conflict)" : "");
+	}
+}
+
+static int list_side(struct store *s, const char *side, const char *name, struct msg_list *out,
+		     struct ferry_error *err)
+{
+	if (s->driver->list(s, out, err) != 0) {
+		ferry_error_prefix(err, "%s: listing %s", name, side);
+		return -1;
+	}
+	qsort(out->v, out->n, sizeof(*out->v), cmp_msg_uid);
+	return 0;
+}
+
+/* Checks both sides' UIDVALIDITY against the state. A first sync, a lost
+ * state or a changed UIDVALIDITY all mean: pair again by identity and
+ * delete nothing this run (rule 7). The new values are recorded at once so
+ * an interrupted first sync resumes with its pairs. */
+static int check_uidvalidity(struct engine *e, struct state_folder *sf,
+			     const struct folder_state *fs, const struct folder_state *ns,
+			     bool forget_state, bool *have_state, struct ferry_error *err)
+{
+	bool first = sf->far_uidvalidity == 0 && sf->near_uidvalidity == 0;
+	bool changed = !first && (sf->far_uidvalidity != fs->uidvalidity ||
+				  sf->near_uidvalidity != ns->uidvalidity);
+
+	*have_state = !first && !changed && !forget_state;
+	if (*have_state)
+		return 0;
+	if (changed)
+		log_info("%s: UIDVALIDITY changed on the %s side; matching messages again by "
+			 "identity, deleting nothing this run",
+			 sf->name, sf->far_uidvalidity != fs->uidvalidity ? "far" : "near");
+	sf->far_uidvalidity = fs->uidvalidity;
+	sf->near_uidvalidity = ns->uidvalidity;
+	if (state_begin(e->state, err) != 0)
+		return -1;
+	if ((!first && state_clear_pairs(e->state, sf->id, err) != 0) ||
+	    state_put_folder(e->state, sf, err) != 0) {
+		state_rollback(e->state);
+		return -1;
+	}
+	return state_commit(e->state, err);
+}
+
+static void fill_input(struct engine *e, struct plan_input *in, const struct msg_list *far,
+		       const struct msg_list *near, const struct pair *pairs, size_t npairs,
+		       bool have_state, const struct folder_state *fs,
+		       const struct folder_state *ns)
+{
+	*in = (struct plan_input){
+	    .far = far->v,
+	    .near = near->v,
+	    .nfar = far->n,
+	    .nnear = near->n,
+	    .pairs = pairs,
+	    .npairs = npairs,
+	    .far_complete = true, /* list() returns 0 only for complete listings */
+	    .near_complete = true,
+	    .have_state = have_state,
+	    .far_keywords_ok = fs->keywords_ok,
+	    .near_keywords_ok = ns->keywords_ok,
+	    .sync = e->dir,
+	    .delete = e->ch->delete,
+	    .max_size = e->ch->max_size,
+	    .max_delete_is_percent = e->ch->max_delete_is_percent,
+	    .max_delete = e->ch->max_delete,
+	    .force_delete = e->opts->force_delete,
+	};
+}
+
+/* Side effects in the plan's order; a failed step stops the folder, and
+ * what was committed stays committed. */
+static int apply_plan(struct engine *e, int64_t folder_id, const struct plan *p,
+		      const struct msg_list *far, const struct msg_list *near,
+		      struct folder_report *rep, struct ferry_error *err)
+{
+	if (apply_state_only(e, folder_id, p, far, near, rep, err) != 0)
+		return -1;
+	if (apply_flags(e, p, true, &rep->to_far_flags, err) != 0 ||
+	    apply_flags(e, p, false, &rep->to_near_flags, err) != 0)
+		return -1;
+	if (apply_set_base(e, folder_id, p, err) != 0)
+		return -1;
+	if (apply_copies(e, folder_id, p, false, far, &rep->to_near_new, err) != 0 ||
+	    apply_copies(e, folder_id, p, true, near, &rep->to_far_new, err) != 0)
+		return -1;
+	if (apply_deletes(e, folder_id, p, true, &rep->to_far_deleted, err) != 0 ||
+	    apply_deletes(e, folder_id, p, false, &rep->to_near_deleted, err) != 0)
+		return -1;
+	return 0;
+}
+
+int engine_sync_folder(struct engine *e, const char *name, bool forget_state,
+		       struct folder_report *rep, struct ferry_error *err)
+{
+	struct folder_state fs = {0}, ns = {0};
+	struct msg_list far = {0}, near = {0};
+	struct state_folder sf = {0};
+	struct pair *pairs = NULL;
+	struct plan plan = {0};
+	struct plan_input in;
+	size_t npairs = 0;
+	bool have_state;
+	int r = -1;
+
+	if (e->far->driver->select(e->far, name, &fs, err) != 0) {
+		ferry_error_prefix(err, "%s: far", name);
+		return -1;
+	}
+	if (e->near->driver->select(e->near, name, &ns, err) != 0) {
+		ferry_error_prefix(err, "%s: near", name);
+		return -1;
+	}
+	if (state_get_folder(e->state, name, &sf, err) != 0)
+		return -1;
+	if (check_uidvalidity(e, &sf, &fs, &ns, forget_state, &have_state, err) != 0)
+		goto out;
+	if (list_side(e->far, "far", name, &far, err) != 0 ||
+	    list_side(e->near, "near", name, &near, err) != 0)
+		goto out;
+	if (state_load_pairs(e->state, sf.id, &pairs, &npairs, err) != 0)
+		goto out;
+	fill_input(e, &in, &far, &near, pairs, npairs, have_state, &fs, &ns);
+	if (identify_unpaired(e, &in, &far, &near, err) != 0) {
+		ferry_error_prefix(err, "%s", name);
+		goto out;
+	}
+	if (plan_folder(&in, &plan) != 0) {
+		ferry_error_set(err, FERRY_PARTIAL, "%s: out of memory while planning", name);
+		goto out;
+	}
+	rep->conflicts += plan.conflicts;
+	rep->blocked_deletes += plan.blocked_far + plan.blocked_near;
+	if (plan.blocked_far + plan.blocked_near)
+		log_error("%s: would delete %zu message(s) on far and %zu on near, more than "
+			  "max_delete; deleting none until 'ferry sync --force-delete'",
+			  name, plan.blocked_far, plan.blocked_near);
+	if (e->opts->dry_run) {
+		print_plan(name, &plan);
+		r = 0;
+		goto out;
+	}
+	for (size_t i = 0; i < plan.n; i++)
+		if (plan.v[i].conflict) {
+			char text[160];
+
+			snprintf(text, sizeof(text),
+				 "far uid %u / near uid %u: deleted on one side, flagged or "
+				 "labelled on the other; kept and copied back",
+				 plan.v[i].far_uid, plan.v[i].near_uid);
+			log_warn("%s: conflict: %s", name, text);
+			if (state_add_conflict(e->state, name, text, err) != 0)
+				goto out;
+		}
+	if (apply_plan(e, sf.id, &plan, &far, &near, rep, err) != 0) {
+		ferry_error_prefix(err, "%s", name);
+		goto out;
+	}
+	sf.far_uidnext = fs.uidnext;
+	sf.near_uidnext = ns.uidnext;
+	sf.far_modseq = fs.highestmodseq;
+	sf.near_modseq = ns.highestmodseq;
+	sf.last_sync = (int64_t)time(NULL);
+	r = state_put_folder(e->state, &sf, err);
+out:
+	plan_free(&plan);
+	state_pairs_free(pairs, npairs);
+	msg_list_free(&far);
+	msg_list_free(&near);
+	free(sf.name);
+	return r;
+}

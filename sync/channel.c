@@ -1,0 +1,298 @@
+/* A channel: lock, journal recovery, both stores opened, folders paired by
+ * canonical name and created where `create` allows, then each folder synced.
+ * Runs in a child process (sync/child.c) so that a crash inside libetpan is
+ * this channel's error only. */
+#include "sync/channel.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/log.h"
+#include "sync/child.h"
+#include "sync/names.h"
+
+struct channel_run {
+	const struct channel_conf *ch;
+	const char *folder;
+	const struct sync_opts *opts;
+};
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	engine_interrupted = 1;
+}
+
+static int open_store(const struct store_conf *conf, struct store **out, struct ferry_error *err)
+{
+	char *secret = NULL;
+	int r;
+
+	if (store_needs_secret(conf) && !(secret = config_password(conf, err)))
+		return -1;
+	r = store_open(conf, secret, out, err);
+	if (secret) {
+		explicit_bzero(secret, strlen(secret));
+		free(secret);
+	}
+	if (r != 0)
+		ferry_error_prefix(err, "%s", conf->name);
+	return r;
+}
+
+/* Batches left in the journal by a run that was killed. Rule 13: copies
+ * that were not committed are paired by identity (rule 7), flag stores and
+ * deletions are replanned; here they are reported and cleared. */
+static int recover_journal(struct state *state, const char *channel, struct ferry_error *err)
+{
+	static const char *const names[] = {"download", "upload", "flag change", "deletion",
+					    "move"};
+	struct journal_entry *v;
+	size_t n;
+
+	if (state_journal_pending(state, &v, &n, err) != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		log_info("%s: resuming an interrupted %s of %zu message(s)", channel,
+			 names[v[i].action], v[i].count);
+		if (state_journal_done(state, v[i].id, err) != 0) {
+			free(v);
+			return -1;
+		}
+	}
+	free(v);
+	return 0;
+}
+
+struct folder_entry {
+	char *name;
+	bool on_far, on_near;
+	unsigned far_attrs;
+};
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const struct folder_entry *)a)->name,
+		      ((const struct folder_entry *)b)->name);
+}
+
+/* Merges both sides' folders into one sorted list of selected names. */
+static int pair_folders(const struct channel_run *run, struct store_folder *ff, size_t nf,
+			struct store_folder *nfo, size_t nn, struct folder_entry **out, size_t *n,
+			struct ferry_error *err)
+{
+	struct folder_entry *v = calloc(nf + nn + 1, sizeof(*v));
+	size_t k = 0;
+
+	if (!v)
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	for (size_t side = 0; side < 2; side++) {
+		struct store_folder *f = side ? nfo : ff;
+		size_t cnt = side ? nn : nf;
+
+		for (size_t i = 0; i < cnt; i++) {
+			struct folder_entry *hit = NULL;
+
+			if (!names_selected(run->ch, f[i].name))
+				continue;
+			if (run->folder && strcmp(run->folder, f[i].name) != 0)
+				continue;
+			for (size_t j = 0; j < k && !hit; j++)
+				if (strcmp(v[j].name, f[i].name) == 0)
+					hit = &v[j];
+			if (!hit) {
+				hit = &v[k++];
+				hit->name = f[i].name;
+			}
+			if (side) {
+				hit->on_near = !(f[i].attrs & FA_NOSELECT);
+			} else {
+				hit->on_far = !(f[i].attrs & FA_NOSELECT);
+				hit->far_attrs = f[i].attrs;
+			}
+		}
+	}
+	qsort(v, k, sizeof(*v), cmp_entry);
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+static void report_line(const char *name, const struct folder_report *r)
+{
+	char far_part[96] = "", near_part[96] = "";
+
+	if (r->to_near_new || r->to_near_flags || r->to_near_deleted)
+		snprintf(far_part, sizeof(far_part), "far->near +%zu ~%zu -%zu", r->to_near_new,
+			 r->to_near_flags, r->to_near_deleted);
+	if (r->to_far_new || r->to_far_flags || r->to_far_deleted)
+		snprintf(near_part, sizeof(near_part), "near->far +%zu ~%zu -%zu", r->to_far_new,
+			 r->to_far_flags, r->to_far_deleted);
+	if (far_part[0] || near_part[0])
+		log_info("%s: %s%s%s", name, far_part, far_part[0] && near_part[0] ? ", " : "",
+			 near_part);
+}
+
+static void add_report(struct folder_report *sum, const struct folder_report *r)
+{
+	sum->to_near_new += r->to_near_new;
+	sum->to_near_flags += r->to_near_flags;
+	sum->to_near_deleted += r->to_near_deleted;
+	sum->to_far_new += r->to_far_new;
+	sum->to_far_flags += r->to_far_flags;
+	sum->to_far_deleted += r->to_far_deleted;
+	sum->paired += r->paired;
+	sum->conflicts += r->conflicts;
+	sum->blocked_deletes += r->blocked_deletes;
+}
+
+/* Creates a folder missing on one side, as `create` allows. A folder the
+ * state knows was synced before has vanished on that side: it is recreated
+ * (rule 11: a vanished folder never deletes its messages) and its pairs are
+ * matched again by identity. Returns 1 when the folder is to be skipped. */
+static int ensure_folder(struct engine *e, const struct folder_entry *f, bool *forget,
+			 struct ferry_error *err)
+{
+	bool to_near = !f->on_near;
+	struct store *s = to_near ? e->near : e->far;
+	enum side_set need = to_near ? SIDE_NEAR : SIDE_FAR;
+
+	if (f->on_far && f->on_near)
+		return 0;
+	if (!(e->ch->create & need)) {
+		log_info("%s: exists only on %s; not created (create = %s)", f->name,
+			 to_near ? "far" : "near",
+			 e->ch->create == SIDE_NONE ? "none" : (to_near ? "far" : "near"));
+		return 1;
+	}
+	if (e->opts->dry_run) {
+		printf("%s: create folder on %s\n", f->name, to_near ? "near" : "far");
+		return 1;
+	}
+	if (s->driver->create_folder(s, f->name, err) != 0) {
+		ferry_error_prefix(err, "%s: creating on %s", f->name, to_near ? "near" : "far");
+		return -1;
+	}
+	log_info("%s: created on %s", f->name, to_near ? "near" : "far");
+	*forget = true;
+	return 0;
+}
+
+static enum ferry_status sync_folders(struct engine *e, const struct channel_run *run,
+				      struct folder_report *sum)
+{
+	struct store_folder *ff = NULL, *nfo = NULL;
+	struct folder_entry *v = NULL;
+	size_t nf = 0, nn = 0, n = 0;
+	struct ferry_error err = {0};
+	enum ferry_status status = FERRY_OK;
+
+	if (e->far->driver->list_folders(e->far, &ff, &nf, &err) != 0 ||
+	    e->near->driver->list_folders(e->near, &nfo, &nn, &err) != 0 ||
+	    pair_folders(run, ff, nf, nfo, nn, &v, &n, &err) != 0) {
+		log_error("%s: %s", run->ch->name, err.msg);
+		status = FERRY_PARTIAL;
+		goto out;
+	}
+	if (run->folder && n == 0) {
+		log_error("%s: no folder '%s' on either side", run->ch->name, run->folder);
+		status = FERRY_PARTIAL;
+	}
+	for (size_t i = 0; i < n && !engine_interrupted; i++) {
+		struct folder_report rep = {0};
+		bool forget = false;
+		int r;
+
+		if (!v[i].on_far && !v[i].on_near)
+			continue; /* a \Noselect parent: it holds folders, not mail */
+		ferry_error_clear(&err);
+		r = ensure_folder(e, &v[i], &forget, &err);
+		if (r == 0)
+			r = engine_sync_folder(e, v[i].name, forget, &rep, &err);
+		if (r < 0) {
+			log_error("%s", err.msg);
+			status = ferry_status_worst(status, FERRY_PARTIAL);
+		}
+		if (rep.blocked_deletes)
+			status = ferry_status_worst(status, FERRY_PARTIAL);
+		report_line(v[i].name, &rep);
+		add_report(sum, &rep);
+	}
+out:
+	free(v);
+	store_folders_free(ff, nf);
+	store_folders_free(nfo, nn);
+	return status;
+}
+
+static int run_channel(void *arg, struct ferry_error *err)
+{
+	const struct channel_run *run = arg;
+	const struct channel_conf *ch = run->ch;
+	struct engine e = {.ch = ch, .opts = run->opts, .dir = ch->sync};
+	struct folder_report sum = {0};
+	struct sigaction sa = {.sa_handler = on_signal};
+	enum ferry_status status;
+	struct timespec t0, t1;
+	int lockfd = -1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	engine_crash_scope(ch->name);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (run->opts->has_dir_override)
+		e.dir = run->opts->dir_override;
+	if (state_lock(ch->state, &lockfd, err) != 0) {
+		ferry_error_prefix(err, "channel '%s'", ch->name);
+		return -1;
+	}
+	if (state_open(ch->state, &e.state, err) != 0 ||
+	    recover_journal(e.state, ch->name, err) != 0 || open_store(ch->far, &e.far, err) != 0 ||
+	    open_store(ch->near, &e.near, err) != 0) {
+		store_close(e.far);
+		state_close(e.state);
+		close(lockfd);
+		return -1;
+	}
+	status = sync_folders(&e, run, &sum);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	log_info("%s: far->near +%zu ~%zu -%zu, near->far +%zu ~%zu -%zu%s (%.1f s)", ch->name,
+		 sum.to_near_new, sum.to_near_flags, sum.to_near_deleted, sum.to_far_new,
+		 sum.to_far_flags, sum.to_far_deleted, sum.conflicts ? ", conflicts reported" : "",
+		 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	store_close(e.near);
+	store_close(e.far);
+	state_close(e.state);
+	close(lockfd);
+	if (engine_interrupted)
+		return ferry_error_set(err, FERRY_INTERRUPTED,
+				       "%s: interrupted; what was done is "
+				       "saved",
+				       ch->name);
+	if (status != FERRY_OK)
+		return ferry_error_set(err, status, "%s: some folders failed (see above)",
+				       ch->name);
+	return 0;
+}
+
+enum ferry_status channel_sync(const struct channel_conf *ch, const char *folder,
+			       const struct sync_opts *opts)
+{
+	struct channel_run run = {ch, folder, opts};
+	struct ferry_error err = {0};
+
+	/* The parent only waits: Ctrl-C is the child's to handle between batches. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	if (child_run(run_channel, &run, FERRY_PARTIAL, &err) != 0) {
+		log_error("%s", err.msg);
+		return err.status;
+	}
+	return FERRY_OK;
+}

@@ -1,0 +1,631 @@
+#include "sync/state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#define SCHEMA_VERSION 1
+
+struct state {
+	sqlite3 *db;
+	char *path;
+};
+
+static const char schema_v1[] =
+    "CREATE TABLE folders ("
+    " id INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL UNIQUE,"
+    " far_uidvalidity INTEGER NOT NULL DEFAULT 0,"
+    " near_uidvalidity INTEGER NOT NULL DEFAULT 0,"
+    " far_uidnext INTEGER NOT NULL DEFAULT 0,"
+    " near_uidnext INTEGER NOT NULL DEFAULT 0,"
+    " far_modseq INTEGER NOT NULL DEFAULT 0,"
+    " near_modseq INTEGER NOT NULL DEFAULT 0,"
+    " last_sync INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE pairs ("
+    " folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,"
+    " far_uid INTEGER," /* NULL: none on that side */
+    " near_uid INTEGER,"
+    " status INTEGER NOT NULL,"
+    " base_flags INTEGER NOT NULL,"
+    " base_keywords TEXT,"
+    " size INTEGER NOT NULL,"
+    " far_id BLOB,"
+    " near_id BLOB);"
+    "CREATE UNIQUE INDEX pairs_far ON pairs(folder_id, far_uid) WHERE far_uid IS NOT NULL;"
+    "CREATE UNIQUE INDEX pairs_near ON pairs(folder_id, near_uid) WHERE near_uid IS NOT NULL;"
+    "CREATE TABLE journal ("
+    " id INTEGER PRIMARY KEY,"
+    " folder_id INTEGER NOT NULL,"
+    " action INTEGER NOT NULL,"
+    " to_far INTEGER NOT NULL,"
+    " uidnext INTEGER NOT NULL,"
+    " count INTEGER NOT NULL,"
+    " started INTEGER NOT NULL);"
+    "CREATE TABLE conflicts ("
+    " id INTEGER PRIMARY KEY,"
+    " folder TEXT NOT NULL,"
+    " text TEXT NOT NULL,"
+    " at INTEGER NOT NULL);";
+
+/* Migrations, index = version they lead from. */
+static const char *const migrations[] = {schema_v1};
+
+static int db_error(struct state *st, struct ferry_error *err, const char *what)
+{
+	return ferry_error_set(err, FERRY_PARTIAL, "state %s: %s: %s", st->path, what,
+			       sqlite3_errmsg(st->db));
+}
+
+static int exec(struct state *st, const char *sql, struct ferry_error *err)
+{
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_error(st, err, sql);
+	return 0;
+}
+
+static int prepare(struct state *st, const char *sql, sqlite3_stmt **stmt, struct ferry_error *err)
+{
+	if (sqlite3_prepare_v2(st->db, sql, -1, stmt, NULL) != SQLITE_OK)
+		return db_error(st, err, "prepare");
+	return 0;
+}
+
+/* Runs a statement that returns no rows and finalizes it. */
+static int step_done(struct state *st, sqlite3_stmt *stmt, struct ferry_error *err)
+{
+	int r = sqlite3_step(stmt);
+
+	sqlite3_finalize(stmt);
+	if (r != SQLITE_DONE)
+		return db_error(st, err, "write");
+	return 0;
+}
+
+/* mkdir -p of the parent directory, 0700 for what we create. */
+static int make_parent(const char *path, struct ferry_error *err)
+{
+	char *copy = strdup(path), *dir;
+	int r = 0;
+
+	if (!copy)
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	dir = dirname(copy);
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+			r = -1;
+		*p = '/';
+	}
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		r = -1;
+	if (r != 0)
+		ferry_error_set(err, FERRY_PARTIAL, "cannot create %s: %s", dir, strerror(errno));
+	free(copy);
+	return r;
+}
+
+static int migrate(struct state *st, struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+	int version;
+
+	if (prepare(st, "PRAGMA user_version", &stmt, err) != 0)
+		return -1;
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		sqlite3_finalize(stmt);
+		return db_error(st, err, "read schema version");
+	}
+	version = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	if (version > SCHEMA_VERSION)
+		return ferry_error_set(err, FERRY_PARTIAL,
+				       "state %s: schema version %d is newer than this ferry "
+				       "understands (%d); upgrade ferry",
+				       st->path, version, SCHEMA_VERSION);
+	for (; version < SCHEMA_VERSION; version++) {
+		char bump[64];
+
+		snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", version + 1);
+		if (exec(st, "BEGIN IMMEDIATE", err) != 0)
+			return -1;
+		if (exec(st, migrations[version], err) != 0 || exec(st, bump, err) != 0) {
+			state_rollback(st);
+			return -1;
+		}
+		if (exec(st, "COMMIT", err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* A damaged database must be named, never used silently. */
+static int check_integrity(struct state *st, struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+	int ok;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA quick_check", -1, &stmt, NULL) != SQLITE_OK)
+		goto corrupt;
+	ok = sqlite3_step(stmt) == SQLITE_ROW &&
+	     strcmp((const char *)sqlite3_column_text(stmt, 0), "ok") == 0;
+	sqlite3_finalize(stmt);
+	if (ok)
+		return 0;
+corrupt:
+	return ferry_error_set(err, FERRY_PARTIAL,
+			       "state %s is damaged (%s); move it away and run again: ferry then "
+			       "re-pairs messages by identity, duplicating nothing",
+			       st->path, sqlite3_errmsg(st->db));
+}
+
+int state_lock(const char *path, int *fd, struct ferry_error *err)
+{
+	size_t len = strlen(path) + 6;
+	char *lock = malloc(len);
+
+	if (!lock)
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	snprintf(lock, len, "%s.lock", path);
+	if (make_parent(lock, err) != 0) {
+		free(lock);
+		return -1;
+	}
+	*fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (*fd < 0) {
+		ferry_error_set(err, FERRY_PARTIAL, "%s: %s", lock, strerror(errno));
+		free(lock);
+		return -1;
+	}
+	if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+
+		close(*fd);
+		*fd = -1;
+		if (e == EWOULDBLOCK)
+			ferry_error_set(err, FERRY_LOCKED,
+					"being synced by another ferry (lock %s)", lock);
+		else
+			ferry_error_set(err, FERRY_PARTIAL, "%s: flock: %s", lock, strerror(e));
+		free(lock);
+		return -1;
+	}
+	free(lock);
+	return 0;
+}
+
+int state_open(const char *path, struct state **out, struct ferry_error *err)
+{
+	struct state *st = calloc(1, sizeof(*st));
+	int fd;
+
+	if (!st || !(st->path = strdup(path))) {
+		free(st);
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
+	if (make_parent(path, err) != 0)
+		goto fail;
+	/* Create it 0600 ourselves: SQLite would honour the umask. */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ferry_error_set(err, FERRY_PARTIAL, "state %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	close(fd);
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		db_error(st, err, "open");
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, 10000);
+	if (check_integrity(st, err) != 0)
+		goto fail;
+	if (exec(st, "PRAGMA journal_mode=WAL", err) != 0 ||
+	    exec(st, "PRAGMA synchronous=NORMAL", err) != 0 ||
+	    exec(st, "PRAGMA foreign_keys=ON", err) != 0 || migrate(st, err) != 0)
+		goto fail;
+	*out = st;
+	return 0;
+fail:
+	state_close(st);
+	return -1;
+}
+
+void state_close(struct state *st)
+{
+	if (!st)
+		return;
+	sqlite3_close(st->db);
+	free(st->path);
+	free(st);
+}
+
+int state_begin(struct state *st, struct ferry_error *err)
+{
+	return exec(st, "BEGIN IMMEDIATE", err);
+}
+
+int state_commit(struct state *st, struct ferry_error *err)
+{
+	return exec(st, "COMMIT", err);
+}
+
+void state_rollback(struct state *st)
+{
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static void read_folder(sqlite3_stmt *stmt, struct state_folder *f)
+{
+	f->id = sqlite3_column_int64(stmt, 0);
+	f->far_uidvalidity = (uint32_t)sqlite3_column_int64(stmt, 2);
+	f->near_uidvalidity = (uint32_t)sqlite3_column_int64(stmt, 3);
+	f->far_uidnext = (uint32_t)sqlite3_column_int64(stmt, 4);
+	f->near_uidnext = (uint32_t)sqlite3_column_int64(stmt, 5);
+	f->far_modseq = (uint64_t)sqlite3_column_int64(stmt, 6);
+	f->near_modseq = (uint64_t)sqlite3_column_int64(stmt, 7);
+	f->last_sync = sqlite3_column_int64(stmt, 8);
+}
+
+#define FOLDER_COLUMNS                                                                             \
+	"id, name, far_uidvalidity, near_uidvalidity, far_uidnext, near_uidnext, far_modseq, "     \
+	"near_modseq, last_sync"
+
+int state_get_folder(struct state *st, const char *name, struct state_folder *out,
+		     struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+	int r;
+
+	if (prepare(st, "INSERT OR IGNORE INTO folders(name) VALUES (?)", &stmt, err) != 0)
+		return -1;
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	if (step_done(st, stmt, err) != 0)
+		return -1;
+	if (prepare(st, "SELECT " FOLDER_COLUMNS " FROM folders WHERE name = ?", &stmt, err) != 0)
+		return -1;
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	r = sqlite3_step(stmt);
+	if (r != SQLITE_ROW) {
+		sqlite3_finalize(stmt);
+		return db_error(st, err, "read folder");
+	}
+	*out = (struct state_folder){0};
+	read_folder(stmt, out);
+	out->name = strdup(name);
+	sqlite3_finalize(stmt);
+	if (!out->name)
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	return 0;
+}
+
+int state_put_folder(struct state *st, const struct state_folder *f, struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+
+	if (prepare(st,
+		    "UPDATE folders SET far_uidvalidity=?, near_uidvalidity=?, far_uidnext=?, "
+		    "near_uidnext=?, far_modseq=?, near_modseq=?, last_sync=? WHERE id=?",
+		    &stmt, err) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, f->far_uidvalidity);
+	sqlite3_bind_int64(stmt, 2, f->near_uidvalidity);
+	sqlite3_bind_int64(stmt, 3, f->far_uidnext);
+	sqlite3_bind_int64(stmt, 4, f->near_uidnext);
+	sqlite3_bind_int64(stmt, 5, (sqlite3_int64)f->far_modseq);
+	sqlite3_bind_int64(stmt, 6, (sqlite3_int64)f->near_modseq);
+	sqlite3_bind_int64(stmt, 7, f->last_sync);
+	sqlite3_bind_int64(stmt, 8, f->id);
+	return step_done(st, stmt, err);
+}
+
+int state_list_folders(struct state *st, struct state_folder **out, size_t *n,
+		       struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+	struct state_folder *v = NULL;
+	size_t cap = 0;
+	int r;
+
+	*n = 0;
+	if (prepare(st, "SELECT " FOLDER_COLUMNS " FROM folders ORDER BY name", &stmt, err) != 0)
+		return -1;
+	while ((r = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (*n == cap) {
+			struct state_folder *nv =
+			    realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+
+			if (!nv)
+				goto oom;
+			v = nv;
+		}
+		v[*n] = (struct state_folder){0};
+		read_folder(stmt, &v[*n]);
+		if (!(v[*n].name = strdup((const char *)sqlite3_column_text(stmt, 1))))
+			goto oom;
+		(*n)++;
+	}
+	sqlite3_finalize(stmt);
+	if (r != SQLITE_DONE) {
+		state_folders_free(v, *n);
+		return db_error(st, err, "list folders");
+	}
+	*out = v;
+	return 0;
+oom:
+	sqlite3_finalize(stmt);
+	state_folders_free(v, *n);
+	return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+}
+
+void state_folders_free(struct state_folder *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+}
+
+static void read_id(sqlite3_stmt *stmt, int col, struct msg_id *id)
+{
+	const void *blob = sqlite3_column_blob(stmt, col);
+
+	id->known = blob && sqlite3_column_bytes(stmt, col) == (int)sizeof(id->hash);
+	if (id->known)
+		memcpy(id->hash, blob, sizeof(id->hash));
+}
+
+int state_load_pairs(struct state *st, int64_t folder_id, struct pair **out, size_t *n,
+		     struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+	struct pair *v = NULL;
+	size_t cap = 0;
+	int r;
+
+	*n = 0;
+	if (prepare(st,
+		    "SELECT far_uid, near_uid, status, base_flags, base_keywords, size, far_id, "
+		    "near_id FROM pairs WHERE folder_id = ?",
+		    &stmt, err) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, folder_id);
+	while ((r = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const unsigned char *kw = sqlite3_column_text(stmt, 4);
+		struct pair *p;
+
+		if (*n == cap) {
+			struct pair *nv = realloc(v, (cap = cap ? cap * 2 : 256) * sizeof(*v));
+
+			if (!nv)
+				goto oom;
+			v = nv;
+		}
+		p = &v[*n];
+		*p = (struct pair){
+		    .far_uid = (uint32_t)sqlite3_column_int64(stmt, 0),
+		    .near_uid = (uint32_t)sqlite3_column_int64(stmt, 1),
+		    .status = (enum pair_status)sqlite3_column_int(stmt, 2),
+		    .base_flags = (unsigned)sqlite3_column_int(stmt, 3),
+		    .size = (uint64_t)sqlite3_column_int64(stmt, 5),
+		};
+		if (kw && !(p->base_keywords = strdup((const char *)kw)))
+			goto oom;
+		read_id(stmt, 6, &p->far_id);
+		read_id(stmt, 7, &p->near_id);
+		(*n)++;
+	}
+	sqlite3_finalize(stmt);
+	if (r != SQLITE_DONE) {
+		state_pairs_free(v, *n);
+		return db_error(st, err, "load pairs");
+	}
+	*out = v;
+	return 0;
+oom:
+	sqlite3_finalize(stmt);
+	state_pairs_free(v, *n);
+	return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+}
+
+void state_pairs_free(struct pair *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].base_keywords);
+	free(v);
+}
+
+int state_clear_pairs(struct state *st, int64_t folder_id, struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+
+	if (prepare(st, "DELETE FROM pairs WHERE folder_id = ?", &stmt, err) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, folder_id);
+	return step_done(st, stmt, err);
+}
+
+static void bind_uid(sqlite3_stmt *stmt, int col, uint32_t uid)
+{
+	if (uid)
+		sqlite3_bind_int64(stmt, col, uid);
+	else
+		sqlite3_bind_null(stmt, col);
+}
+
+static void bind_id(sqlite3_stmt *stmt, int col, const struct msg_id *id)
+{
+	if (id->known)
+		sqlite3_bind_blob(stmt, col, id->hash, sizeof(id->hash), SQLITE_STATIC);
+	else
+		sqlite3_bind_null(stmt, col);
+}
+
+int state_put_pair(struct state *st, int64_t folder_id, const struct pair *p,
+		   struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+
+	if (state_forget_pair(st, folder_id, p->far_uid, 0, err) != 0 ||
+	    state_forget_pair(st, folder_id, 0, p->near_uid, err) != 0)
+		return -1;
+	if (prepare(st,
+		    "INSERT INTO pairs(folder_id, far_uid, near_uid, status, base_flags, "
+		    "base_keywords, size, far_id, near_id) VALUES (?,?,?,?,?,?,?,?,?)",
+		    &stmt, err) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, folder_id);
+	bind_uid(stmt, 2, p->far_uid);
+	bind_uid(stmt, 3, p->near_uid);
+	sqlite3_bind_int(stmt, 4, (int)p->status);
+	sqlite3_bind_int(stmt, 5, (int)p->base_flags);
+	if (p->base_keywords)
+		sqlite3_bind_text(stmt, 6, p->base_keywords, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(stmt, 6);
+	sqlite3_bind_int64(stmt, 7, (sqlite3_int64)p->size);
+	bind_id(stmt, 8, &p->far_id);
+	bind_id(stmt, 9, &p->near_id);
+	return step_done(st, stmt, err);
+}
+
+/* WHERE clause for "the pair holding far_uid, or else near_uid". */
+static int prepare_by_uid(struct state *st, const char *head, int64_t folder_id, uint32_t far_uid,
+			  uint32_t near_uid, int first_col, sqlite3_stmt **stmt,
+			  struct ferry_error *err)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "%s WHERE folder_id = ? AND %s = ?", head,
+		 far_uid ? "far_uid" : "near_uid");
+	if (prepare(st, sql, stmt, err) != 0)
+		return -1;
+	sqlite3_bind_int64(*stmt, first_col, folder_id);
+	sqlite3_bind_int64(*stmt, first_col + 1, far_uid ? far_uid : near_uid);
+	return 0;
+}
+
+int state_forget_pair(struct state *st, int64_t folder_id, uint32_t far_uid, uint32_t near_uid,
+		      struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+
+	if (!far_uid && !near_uid)
+		return 0;
+	if (prepare_by_uid(st, "DELETE FROM pairs", folder_id, far_uid, near_uid, 1, &stmt, err) !=
+	    0)
+		return -1;
+	return step_done(st, stmt, err);
+}
+
+int state_set_base(struct state *st, int64_t folder_id, uint32_t far_uid, uint32_t near_uid,
+		   unsigned flags, const char *keywords, struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+
+	if (prepare_by_uid(st, "UPDATE pairs SET base_flags = ?, base_keywords = ?", folder_id,
+			   far_uid, near_uid, 3, &stmt, err) != 0)
+		return -1;
+	sqlite3_bind_int(stmt, 1, (int)flags);
+	if (keywords)
+		sqlite3_bind_text(stmt, 2, keywords, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(stmt, 2);
+	return step_done(st, stmt, err);
+}
+
+int state_journal_add(struct state *st, struct journal_entry *e, struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+
+	if (prepare(st,
+		    "INSERT INTO journal(folder_id, action, to_far, uidnext, count, started) "
+		    "VALUES (?,?,?,?,?,?)",
+		    &stmt, err) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, e->folder_id);
+	sqlite3_bind_int(stmt, 2, (int)e->action);
+	sqlite3_bind_int(stmt, 3, e->to_far);
+	sqlite3_bind_int64(stmt, 4, e->uidnext);
+	sqlite3_bind_int64(stmt, 5, (sqlite3_int64)e->count);
+	sqlite3_bind_int64(stmt, 6, (sqlite3_int64)time(NULL));
+	if (step_done(st, stmt, err) != 0)
+		return -1;
+	e->id = sqlite3_last_insert_rowid(st->db);
+	return 0;
+}
+
+int state_journal_done(struct state *st, int64_t id, struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+
+	if (prepare(st, "DELETE FROM journal WHERE id = ?", &stmt, err) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, id);
+	return step_done(st, stmt, err);
+}
+
+int state_journal_pending(struct state *st, struct journal_entry **out, size_t *n,
+			  struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+	struct journal_entry *v = NULL;
+	size_t cap = 0;
+	int r;
+
+	*n = 0;
+	if (prepare(st,
+		    "SELECT id, folder_id, action, to_far, uidnext, count FROM journal ORDER BY id",
+		    &stmt, err) != 0)
+		return -1;
+	while ((r = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (*n == cap) {
+			struct journal_entry *nv =
+			    realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
+
+			if (!nv) {
+				sqlite3_finalize(stmt);
+				free(v);
+				return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			}
+			v = nv;
+		}
+		v[(*n)++] = (struct journal_entry){
+		    .id = sqlite3_column_int64(stmt, 0),
+		    .folder_id = sqlite3_column_int64(stmt, 1),
+		    .action = (enum journal_action)sqlite3_column_int(stmt, 2),
+		    .to_far = sqlite3_column_int(stmt, 3) != 0,
+		    .uidnext = (uint32_t)sqlite3_column_int64(stmt, 4),
+		    .count = (size_t)sqlite3_column_int64(stmt, 5),
+		};
+	}
+	sqlite3_finalize(stmt);
+	if (r != SQLITE_DONE) {
+		free(v);
+		return db_error(st, err, "read journal");
+	}
+	*out = v;
+	return 0;
+}
+
+int state_add_conflict(struct state *st, const char *folder, const char *text,
+		       struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+
+	if (prepare(st, "INSERT INTO conflicts(folder, text, at) VALUES (?,?,?)", &stmt, err) != 0)
+		return -1;
+	sqlite3_bind_text(stmt, 1, folder, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, text, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, (sqlite3_int64)time(NULL));
+	return step_done(st, stmt, err);
+}

@@ -1,0 +1,89 @@
+/* The per-channel state: one SQLite database (WAL, 0600). It is the only
+ * commit point of a sync (DESIGN rule 13): a side effect counts as done once
+ * the transaction recording it has committed.
+ *
+ * Per folder pair: both sides' UIDVALIDITY, UIDNEXT and modseq at the last
+ * sync. Per message pair: far uid, near uid (either may be 0: gone but not
+ * propagated), status, base flags and keywords, CRLF size, identities.
+ * The journal holds batches started but not yet confirmed. */
+#ifndef FERRY_STATE_H
+#define FERRY_STATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/error.h"
+#include "sync/plan.h"
+
+struct state;
+
+struct state_folder {
+	int64_t id;
+	char *name;				    /* canonical */
+	uint32_t far_uidvalidity, near_uidvalidity; /* 0: never synced */
+	uint32_t far_uidnext, near_uidnext;
+	uint64_t far_modseq, near_modseq;
+	int64_t last_sync; /* seconds since the epoch, 0 = never */
+};
+
+enum journal_action { J_DOWNLOAD, J_UPLOAD, J_FLAGS, J_DELETE, J_MOVE };
+
+struct journal_entry {
+	int64_t id;
+	int64_t folder_id;
+	enum journal_action action;
+	bool to_far;	  /* the side the effects happen on */
+	uint32_t uidnext; /* that side's UIDNEXT before the batch */
+	size_t count;	  /* messages in the batch */
+};
+
+/* Takes flock(LOCK_EX|LOCK_NB) on <path>.lock, creating its directory
+ * (0700): held until *fd is closed or the process exits, so no lock goes
+ * stale. A held lock is FERRY_LOCKED. */
+int state_lock(const char *path, int *fd, struct ferry_error *err);
+
+/* Opens (creating with 0600 in a 0700 directory) and migrates the schema. A
+ * file that is not a ferry state database or fails its integrity check is an
+ * error naming it. */
+int state_open(const char *path, struct state **out, struct ferry_error *err);
+void state_close(struct state *st);
+
+int state_begin(struct state *st, struct ferry_error *err);
+int state_commit(struct state *st, struct ferry_error *err);
+void state_rollback(struct state *st);
+
+/* The folder row for name, created when missing. Free name with free(). */
+int state_get_folder(struct state *st, const char *name, struct state_folder *out,
+		     struct ferry_error *err);
+int state_put_folder(struct state *st, const struct state_folder *f, struct ferry_error *err);
+/* Every folder row (for `ferry list`, `status`, and vanished folders). */
+int state_list_folders(struct state *st, struct state_folder **out, size_t *n,
+		       struct ferry_error *err);
+void state_folders_free(struct state_folder *v, size_t n);
+
+/* All pairs of a folder; free with state_pairs_free. */
+int state_load_pairs(struct state *st, int64_t folder_id, struct pair **out, size_t *n,
+		     struct ferry_error *err);
+void state_pairs_free(struct pair *v, size_t n);
+/* Drops every pair of a folder (UIDVALIDITY change: rule 7 re-pairs). */
+int state_clear_pairs(struct state *st, int64_t folder_id, struct ferry_error *err);
+
+/* Inserts or replaces the pair, keyed by far uid and by near uid. */
+int state_put_pair(struct state *st, int64_t folder_id, const struct pair *p,
+		   struct ferry_error *err);
+/* Removes the pair holding far_uid (if nonzero) or near_uid. */
+int state_forget_pair(struct state *st, int64_t folder_id, uint32_t far_uid, uint32_t near_uid,
+		      struct ferry_error *err);
+int state_set_base(struct state *st, int64_t folder_id, uint32_t far_uid, uint32_t near_uid,
+		   unsigned flags, const char *keywords, struct ferry_error *err);
+
+int state_journal_add(struct state *st, struct journal_entry *e, struct ferry_error *err);
+int state_journal_done(struct state *st, int64_t id, struct ferry_error *err);
+int state_journal_pending(struct state *st, struct journal_entry **out, size_t *n,
+			  struct ferry_error *err);
+
+/* Conflicts (rule 10) are kept for `ferry status`. */
+int state_add_conflict(struct state *st, const char *folder, const char *text,
+		       struct ferry_error *err);
+
+#endif
