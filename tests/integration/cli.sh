@@ -9,7 +9,7 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 
 t_expect_exit 0 "--version prints the version" "$FERRY" --version
-t_matches "--version: ferry N.N.N" "$T_OUT" '^ferry [0-9]+\.[0-9]+\.[0-9]+$'
+t_matches "--version: ferry N.N.N" "$T_OUT" '^ferry [0-9]+\.[0-9]+\.[0-9]+( \(test hooks\))?$'
 t_expect_exit 0 "help lists the commands" "$FERRY" help
 for c in sync list status check watch; do
 	t_contains "help: names $c" "$T_OUT" "$c"

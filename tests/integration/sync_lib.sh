@@ -1,0 +1,132 @@
+# shellcheck shell=bash
+# Shared set-up for the sync tests: a Dovecot from the fixture, a ferry config
+# for alice's account and a local Maildir, and ways to look at both sides.
+# Source after lib.sh; call sync_setup first.
+
+# shellcheck source=../fixtures/dovecot.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../fixtures/dovecot.sh"
+
+: "${FERRY:?FERRY must point at the ferry binary}"
+
+# sync_setup [LAYOUT]: starts Dovecot, writes $CONF for channel "test": far =
+# alice over implicit TLS, near = the Maildir $MAILDIR.
+sync_setup() {
+	local layout=${1:-verbatim}
+	dovecot_start || exit 1
+	WORK=$DOVECOT_DIR/work
+	MAILDIR=$WORK/Mail
+	STATE=$WORK/state/test.sqlite
+	CONF=$WORK/ferry.conf
+	mkdir -p "$WORK"
+	cat >"$CONF" <<CONF
+[imap server]
+host = 127.0.0.1
+port = $DOVECOT_IMAPS_PORT
+user = alice
+password = secret
+ca_file = $DOVECOT_CA
+timeout = 20
+
+[imap mirror]
+host = 127.0.0.1
+port = $DOVECOT_IMAPS_PORT
+user = bob
+password = secret
+ca_file = $DOVECOT_CA
+timeout = 20
+
+[maildir laptop]
+path = $MAILDIR
+layout = $layout
+
+[channel test]
+far = server
+near = laptop
+state = $STATE
+
+[channel mirror]
+far = server
+near = mirror
+state = $WORK/state/mirror.sqlite
+CONF
+	chmod 600 "$CONF"
+}
+
+# ferry_sync ARGS...: runs `ferry -c $CONF sync ARGS...` as an assertion-free step.
+ferry_sync() {
+	t_run "$FERRY" -c "$CONF" sync "$@"
+}
+
+# md_dir FOLDER: the directory of a folder in the verbatim layout.
+md_dir() {
+	printf '%s/%s\n' "$MAILDIR" "$1"
+}
+
+# md_count FOLDER: messages in cur/ and new/ of a local folder.
+md_count() {
+	local d
+	d=$(md_dir "$1")
+	find "$d/cur" "$d/new" -maxdepth 1 -type f 2>/dev/null | wc -l
+}
+
+# md_file FOLDER SUBJECT: the path of the local message with that subject.
+md_file() {
+	local d
+	d=$(md_dir "$1")
+	grep -l -m1 -F "Subject: $2" "$d"/cur/* "$d"/new/* 2>/dev/null | head -n 1
+}
+
+# md_letters FOLDER SUBJECT: the Maildir flag letters of that message.
+md_letters() {
+	local f
+	f=$(md_file "$1" "$2")
+	[[ -n $f ]] || return 1
+	case $f in
+	*:2,*) printf '%s\n' "${f##*:2,}" ;;
+	*) printf '\n' ;;
+	esac
+}
+
+# srv_uid USER FOLDER SUBJECT: the uid of the server message with that subject.
+srv_uid() {
+	dovecot_doveadm -f tab search -u "$1" mailbox "$2" header Subject "$3" | awk 'NR>1{print $2}' | head -n 1
+}
+
+# srv_flags USER FOLDER SUBJECT: the flags of that server message, \Recent left out.
+srv_flags() {
+	local uid
+	uid=$(srv_uid "$1" "$2" "$3")
+	[[ -n $uid ]] || return 1
+	dovecot_doveadm -f tab fetch -u "$1" flags mailbox "$2" uid "$uid" | sed -e 1d -e 's/\\Recent//g' -e 's/  */ /g' -e 's/^ //' -e 's/ $//'
+}
+
+# seed N FOLDER SUBJECT [BODY_BYTES]: one generated message on alice's server.
+seed() {
+	make_message "$1" "$3" "${4:-0}" | dovecot_seed alice "$2"
+}
+
+# md_write FOLDER N SUBJECT [INFO]: a new local message written as a mail client
+# would (tmp/ then rename), in cur/ with ":2,INFO" or in new/ without INFO.
+md_write() {
+	local d name
+	d=$(md_dir "$1")
+	mkdir -p "$d/tmp" "$d/cur" "$d/new"
+	name="$(date +%s).M${RANDOM}P$$Q$2.testhost"
+	make_message "$2" "$3" >"$d/tmp/$name"
+	if [[ $# -ge 4 ]]; then
+		mv "$d/tmp/$name" "$d/cur/$name:2,$4"
+	else
+		mv "$d/tmp/$name" "$d/new/$name"
+	fi
+}
+
+# same_content FOLDER SUBJECT: the local file and the server message are equal
+# after line-ending normalisation.
+same_content() {
+	local f uid
+	f=$(md_file "$1" "$2")
+	uid=$(srv_uid alice "$1" "$2")
+	[[ -n $f && -n $uid ]] || return 1
+	cmp -s <(sed 's/\r$//' "$f") \
+		<(dovecot_doveadm fetch -u alice text mailbox "$1" uid "$uid" | sed -e '1d' -e 's/\r$//')
+}
