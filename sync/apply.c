@@ -562,7 +562,8 @@ static int list_side(struct store *s, const char *side, const char *name, struct
 		ferry_error_prefix(err, "%s: listing %s", name, side);
 		return -1;
 	}
-	qsort(out->v, out->n, sizeof(*out->v), cmp_msg_uid);
+	if (out->n) /* qsort(NULL, 0, ...) is undefined */
+		qsort(out->v, out->n, sizeof(*out->v), cmp_msg_uid);
 	return 0;
 }
 
@@ -722,6 +723,73 @@ out:
 	state_pairs_free(pairs, npairs);
 	msg_list_free(&far);
 	msg_list_free(&near);
+	free(sf.name);
+	return r;
+}
+
+/* Rule 11: the folder vanished on the other side after a sync; remove it on
+ * this side too, but only if every message in it is one that was paired
+ * (and so is gone on the other side): mail that never reached the other side
+ * is never deleted because of that side. */
+int engine_remove_folder(struct engine *e, const char *name, bool on_far, bool *removed,
+			 struct ferry_error *err)
+{
+	struct store *s = on_far ? e->far : e->near;
+	struct folder_state fs = {0};
+	struct msg_list list = {0};
+	struct state_folder sf = {0};
+	struct pair *pairs = NULL;
+	size_t npairs = 0, paired = 0;
+	uint32_t *uids = NULL;
+	int r = -1;
+
+	*removed = false;
+	if (s->driver->select(s, name, &fs, err) != 0 || s->driver->list(s, &list, err) != 0 ||
+	    state_get_folder(e->state, name, &sf, err) != 0)
+		goto out;
+	if ((on_far ? sf.far_uidvalidity : sf.near_uidvalidity) != fs.uidvalidity) {
+		r = 0; /* renumbered since: nothing here is known to be paired */
+		goto out;
+	}
+	if (state_load_pairs(e->state, sf.id, &pairs, &npairs, err) != 0)
+		goto out;
+	uids = malloc((list.n + 1) * sizeof(*uids));
+	if (!uids) {
+		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < list.n; i++) {
+		for (size_t j = 0; j < npairs; j++)
+			if ((on_far ? pairs[j].far_uid : pairs[j].near_uid) == list.v[i].uid) {
+				uids[paired++] = list.v[i].uid;
+				break;
+			}
+	}
+	r = 0;
+	if (paired != list.n)
+		goto out;
+	if (e->opts->dry_run) {
+		printf("%s: remove folder on %s (%zu messages)\n", name, on_far ? "far" : "near",
+		       list.n);
+		*removed = true;
+		goto out;
+	}
+	r = -1;
+	if ((list.n && s->driver->delete_msgs(s, uids, list.n, err) != 0) ||
+	    s->driver->delete_folder(s, name, err) != 0)
+		goto out;
+	if (state_begin(e->state, err) != 0)
+		goto out;
+	if (state_drop_folder(e->state, name, err) != 0) {
+		state_rollback(e->state);
+		goto out;
+	}
+	r = state_commit(e->state, err);
+	*removed = r == 0;
+out:
+	free(uids);
+	state_pairs_free(pairs, npairs);
+	msg_list_free(&list);
 	free(sf.name);
 	return r;
 }

@@ -152,19 +152,58 @@ static void add_report(struct folder_report *sum, const struct folder_report *r)
 	sum->blocked_deletes += r->blocked_deletes;
 }
 
+/* A folder that vanished on one side after it was synced: with `remove`
+ * covering the other side, it goes there too if it holds nothing but paired
+ * messages. Returns 1 when it was removed, 0 to recreate it, -1 on error. */
+static int remove_vanished(struct engine *e, const struct folder_entry *f, struct ferry_error *err)
+{
+	bool remaining_far = f->on_far, synced = false, removed = false;
+	enum side_set side = remaining_far ? SIDE_FAR : SIDE_NEAR;
+	const char *where = remaining_far ? "far" : "near", *gone = remaining_far ? "near" : "far";
+
+	if (state_folder_synced(e->state, f->name, &synced, err) != 0)
+		return -1;
+	if (!synced)
+		return 0;
+	if (!(e->ch->remove & side)) {
+		log_info("%s: deleted on %s; recreating it (remove does not include %s)", f->name,
+			 gone, where);
+		return 0;
+	}
+	if (engine_remove_folder(e, f->name, remaining_far, &removed, err) != 0) {
+		ferry_error_prefix(err, "%s: removing on %s", f->name, where);
+		return -1;
+	}
+	if (removed) {
+		if (!e->opts->dry_run)
+			log_info("%s: removed on %s (it was deleted on %s)", f->name, where, gone);
+		return 1;
+	}
+	log_warn("%s: deleted on %s, but the %s folder holds messages that were never synced; "
+		 "recreating it instead of removing it",
+		 f->name, gone, where);
+	return 0;
+}
+
 /* Creates a folder missing on one side, as `create` allows. A folder the
- * state knows was synced before has vanished on that side: it is recreated
- * (rule 11: a vanished folder never deletes its messages) and its pairs are
- * matched again by identity. Returns 1 when the folder is to be skipped. */
+ * state knows was synced before has vanished on that side: it is removed on
+ * the other side if `remove` says so (and nothing unsynced is in it), else
+ * recreated (rule 11: a vanished folder never deletes its messages) and its
+ * pairs matched again by identity. Returns 1 when the folder is to be
+ * skipped. */
 static int ensure_folder(struct engine *e, const struct folder_entry *f, bool *forget,
 			 struct ferry_error *err)
 {
 	bool to_near = !f->on_near;
 	struct store *s = to_near ? e->near : e->far;
 	enum side_set need = to_near ? SIDE_NEAR : SIDE_FAR;
+	int r;
 
 	if (f->on_far && f->on_near)
 		return 0;
+	r = remove_vanished(e, f, err);
+	if (r != 0)
+		return r;
 	if (!(e->ch->create & need)) {
 		log_info("%s: exists only on %s; not created (create = %s)", f->name,
 			 to_near ? "far" : "near",

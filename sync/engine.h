@@ -38,6 +38,11 @@ struct engine {
 int engine_sync_folder(struct engine *e, const char *name, bool forget_state,
 		       struct folder_report *rep, struct ferry_error *err);
 
+/* Removes a folder that vanished on the other side (rule 11, `remove`) if
+ * it holds only messages that were paired; *removed says whether it did. */
+int engine_remove_folder(struct engine *e, const char *name, bool on_far, bool *removed,
+			 struct ferry_error *err);
+
 /* Test-only crash hook (FERRY_CRASH_AT=<action>:<n>[:after]); a no-op unless
  * built with FERRY_TEST_HOOKS. */
 void engine_crash_point(const char *action, bool after);

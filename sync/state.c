@@ -329,6 +329,39 @@ int state_put_folder(struct state *st, const struct state_folder *f, struct ferr
 	return step_done(st, stmt, err);
 }
 
+int state_folder_synced(struct state *st, const char *name, bool *synced, struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+	int r;
+
+	if (prepare(st, "SELECT last_sync FROM folders WHERE name = ?", &stmt, err) != 0)
+		return -1;
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	r = sqlite3_step(stmt);
+	*synced = r == SQLITE_ROW && sqlite3_column_int64(stmt, 0) != 0;
+	sqlite3_finalize(stmt);
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		return db_error(st, err, "read folder");
+	return 0;
+}
+
+int state_drop_folder(struct state *st, const char *name, struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+
+	if (prepare(st,
+		    "DELETE FROM pairs WHERE folder_id IN (SELECT id FROM folders WHERE name = ?)",
+		    &stmt, err) != 0)
+		return -1;
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	if (step_done(st, stmt, err) != 0)
+		return -1;
+	if (prepare(st, "DELETE FROM folders WHERE name = ?", &stmt, err) != 0)
+		return -1;
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	return step_done(st, stmt, err);
+}
+
 int state_list_folders(struct state *st, struct state_folder **out, size_t *n,
 		       struct ferry_error *err)
 {

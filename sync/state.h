@@ -56,6 +56,10 @@ void state_rollback(struct state *st);
 int state_get_folder(struct state *st, const char *name, struct state_folder *out,
 		     struct ferry_error *err);
 int state_put_folder(struct state *st, const struct state_folder *f, struct ferry_error *err);
+/* Whether a folder row exists and was synced at least once (*synced). */
+int state_folder_synced(struct state *st, const char *name, bool *synced, struct ferry_error *err);
+/* Drops a folder row with its pairs (the folder was removed on both sides). */
+int state_drop_folder(struct state *st, const char *name, struct ferry_error *err);
 /* Every folder row (for `ferry list`, `status`, and vanished folders). */
 int state_list_folders(struct state *st, struct state_folder **out, size_t *n,
 		       struct ferry_error *err);
