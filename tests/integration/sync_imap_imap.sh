@@ -10,6 +10,11 @@
 # shellcheck source=sync_lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/sync_lib.sh"
 
+# t_is DESC ACTUAL EXPECTED: t_equal (DESC EXPECTED ACTUAL) in the order this script writes it.
+t_is() {
+	t_equal "$1" "$3" "$2"
+}
+
 # shellcheck disable=SC2119 # its argument is the layout, not this script's
 sync_setup
 
@@ -61,15 +66,15 @@ dovecot_doveadm flags add -u alice "\$Label2" mailbox Work/Projects \
 
 # --- initial sync -----------------------------------------------------------------
 mirror_sync
-t_equal "initial mirror sync exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | t__indent
+t_is "initial mirror sync exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | t__indent
 for f in INBOX Work/Projects Work/Projects/2024 "Entwürfe" "Café/Ménu"; do
 	t_ok "bob has folder $f" dovecot_has_folder bob "$f"
-	t_equal "$f: bob has the same messages as alice" "$(subjects bob "$f")" "$(subjects alice "$f")"
+	t_is "$f: bob has the same messages as alice" "$(subjects bob "$f")" "$(subjects alice "$f")"
 done
-t_equal "INBOX: 3 messages at bob" "$(dovecot_count bob INBOX)" 3
-t_equal "\\Seen copied" "$(flags_of bob INBOX 'Inbox one')" '\Seen'
-t_equal "\\Answered \\Flagged copied" "$(flags_of bob INBOX 'Inbox two')" '\Answered \Flagged'
-t_equal "keyword \$Label2 copied" "$(flags_of bob Work/Projects 'Project plan')" "\$Label2"
+t_is "INBOX: 3 messages at bob" "$(dovecot_count bob INBOX)" 3
+t_is "\\Seen copied" "$(flags_of bob INBOX 'Inbox one')" '\Seen'
+t_is "\\Answered \\Flagged copied" "$(flags_of bob INBOX 'Inbox two')" '\Answered \Flagged'
+t_is "keyword \$Label2 copied" "$(flags_of bob Work/Projects 'Project plan')" "\$Label2"
 t_ok "the nested 5 KB message is identical at bob" same_message Work/Projects/2024 "Deeply nested"
 t_ok "the non-ASCII folder's message is identical at bob" same_message "Café/Ménu" \
 	"Non-ASCII nested"
@@ -77,9 +82,9 @@ t_ok "the non-ASCII folder's message is identical at bob" same_message "Café/M�
 # --- a second sync changes nothing ------------------------------------------------
 mark=$(dovecot_log_mark)
 mirror_sync
-t_equal "second sync exits 0" "$T_RC" 0
+t_is "second sync exits 0" "$T_RC" 0
 t_contains "second sync: nothing moved" "$T_OUT" "mirror: far->near +0 ~0 -0, near->far +0 ~0 -0"
-t_equal "second sync: nothing saved, expunged or flagged on either account" \
+t_is "second sync: nothing saved, expunged or flagged on either account" \
 	"$(changes_since "$mark")" ""
 
 # --- changes on both accounts ------------------------------------------------------
@@ -98,31 +103,31 @@ dovecot_doveadm expunge -u alice mailbox Work/Projects/2024 \
 dovecot_doveadm expunge -u bob mailbox "Entwürfe" uid "$(srv_uid bob "Entwürfe" 'Entwurf eins')"
 
 mirror_sync
-t_equal "sync of changes exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | t__indent
+t_is "sync of changes exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | t__indent
 t_ok "alice's new message reached bob" test -n "$(srv_uid bob INBOX 'New at alice')"
 t_ok "bob's new message reached alice" test -n "$(srv_uid alice INBOX 'New at bob')"
 t_ok "bob's new nested message reached alice" \
 	test -n "$(srv_uid alice Work/Projects/2024 'New at bob, nested')"
 t_ok "and it is identical" same_message Work/Projects/2024 "New at bob, nested"
-t_equal "alice's \\Flagged reached bob" "$(flags_of bob INBOX 'Inbox three')" '\Flagged'
-t_equal "bob's keyword \$Label1 reached alice" "$(flags_of alice INBOX 'Inbox one')" "\$Label1 \\Seen"
-t_equal "bob's \\Seen reached alice (keyword kept)" \
+t_is "alice's \\Flagged reached bob" "$(flags_of bob INBOX 'Inbox three')" '\Flagged'
+t_is "bob's keyword \$Label1 reached alice" "$(flags_of alice INBOX 'Inbox one')" "\$Label1 \\Seen"
+t_is "bob's \\Seen reached alice (keyword kept)" \
 	"$(flags_of alice Work/Projects 'Project plan')" "\$Label2 \\Seen"
-t_equal "alice's removal of \\Answered reached bob" "$(flags_of bob INBOX 'Inbox two')" '\Flagged'
-t_equal "alice's expunge reached bob" "$(srv_uid bob Work/Projects/2024 'Deeply nested')" ""
-t_equal "bob's expunge reached alice" "$(srv_uid alice "Entwürfe" 'Entwurf eins')" ""
+t_is "alice's removal of \\Answered reached bob" "$(flags_of bob INBOX 'Inbox two')" '\Flagged'
+t_is "alice's expunge reached bob" "$(srv_uid bob Work/Projects/2024 'Deeply nested')" ""
+t_is "bob's expunge reached alice" "$(srv_uid alice "Entwürfe" 'Entwurf eins')" ""
 for f in INBOX Work/Projects Work/Projects/2024 "Entwürfe" "Café/Ménu"; do
-	t_equal "$f: both accounts hold the same messages" "$(subjects bob "$f")" \
+	t_is "$f: both accounts hold the same messages" "$(subjects bob "$f")" \
 		"$(subjects alice "$f")"
 done
-t_equal "INBOX: 5 messages at alice" "$(dovecot_count alice INBOX)" 5
-t_equal "INBOX: 5 messages at bob" "$(dovecot_count bob INBOX)" 5
+t_is "INBOX: 5 messages at alice" "$(dovecot_count alice INBOX)" 5
+t_is "INBOX: 5 messages at bob" "$(dovecot_count bob INBOX)" 5
 
 # --- and a sync after that changes nothing --------------------------------------------
 mark=$(dovecot_log_mark)
 mirror_sync
-t_equal "final sync exits 0" "$T_RC" 0
+t_is "final sync exits 0" "$T_RC" 0
 t_contains "final sync: nothing moved" "$T_OUT" "mirror: far->near +0 ~0 -0, near->far +0 ~0 -0"
-t_equal "final sync: nothing saved, expunged or flagged on either account" \
+t_is "final sync: nothing saved, expunged or flagged on either account" \
 	"$(changes_since "$mark")" ""
 t_done

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# Rule 7, "unpaired before copied": a first sync onto two full sides (a
+# migration from mbsync or offlineimap). The server and the Maildir already
+# hold the same 500 messages, and each side has 10 of its own. The sync pairs
+# the 500 by identity: it uploads exactly the 10 local ones (10 saves in the
+# server's log), downloads exactly the 10 server ones (10 bodies in the -v
+# trace), and duplicates nothing. Then the Maildir index (.ferry/) is lost and
+# a sync rebuilds it: nothing is duplicated and nothing uploaded.
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=sync_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/sync_lib.sh"
+
+# t_is DESC ACTUAL EXPECTED: t_equal (DESC EXPECTED ACTUAL) in the order this script writes it.
+t_is() {
+	t_equal "$1" "$3" "$2"
+}
+
+# shellcheck disable=SC2119 # its argument is the layout, not this script's
+sync_setup
+
+# ids_local FOLDER / ids_server FOLDER: the Message-IDs on each side, sorted.
+ids_local() {
+	local d
+	d=$(md_dir "$1")
+	find "$d/cur" "$d/new" -maxdepth 1 -type f -exec grep -h -m1 -i '^Message-ID:' {} + 2>/dev/null |
+		sed 's/^[^:]*: *//; s/\r$//' | sort
+}
+ids_server() {
+	dovecot_doveadm -f tab fetch -u alice hdr.message-id mailbox "$1" all | sed 1d |
+		sed 's/\r$//' | sort
+}
+
+# converged FOLDER COUNT WHEN: both sides hold exactly COUNT distinct messages, the same ones.
+converged() {
+	local folder=$1 count=$2 when=$3 l s
+	l=$(ids_local "$folder")
+	s=$(ids_server "$folder")
+	t_is "$when: $count messages locally" "$(grep -c . <<<"$l")" "$count"
+	t_is "$when: $count messages on the server" "$(grep -c . <<<"$s")" "$count"
+	t_is "$when: no duplicate Message-ID locally" "$(uniq -d <<<"$l")" ""
+	t_is "$when: no duplicate Message-ID on the server" "$(uniq -d <<<"$s")" ""
+	t_ok "$when: the same messages on both sides" test "$l" = "$s"
+}
+
+# changes_since MARK: the mail_log lines of what IMAP clients changed on the server since
+# dovecot_log_mark printed MARK: saves (uploads), copies, expunges, flag changes, folders.
+changes_since() {
+	dovecot_log_since "$1" |
+		grep -E 'imap\([a-z]+\)<[^>]*><[^>]*>: Info: (save|copy|expunge|flag_change|mailbox_[a-z]+): '
+}
+
+# saves SINCE_MARK: the number of messages appended over IMAP (mail_log "save" events).
+saves() {
+	changes_since "$1" | grep -c ': save: '
+}
+
+# bodies TRACE: FETCH responses in a -v trace that carry a whole message (BODY[] {n}),
+# as opposed to the listing (FLAGS, RFC822.SIZE) or the identity (BODY[HEADER]).
+bodies() {
+	grep -c -E '^S: \* [0-9]+ FETCH .*BODY\[\] \{[0-9]+\}' <<<"$1"
+}
+
+# --- both sides already hold the same 500 messages ------------------------------
+dovecot_bulk_seed alice INBOX 500 1
+# Dovecot indexes them (and may move them from new/ to cur/) before they are copied.
+t_is "the server holds the 500" "$(dovecot_count alice INBOX)" 500
+srvdir=$DOVECOT_DIR/mail/alice/Maildir
+mkdir -p "$(md_dir INBOX)"/{cur,new,tmp}
+n=0
+for f in "$srvdir"/cur/* "$srvdir"/new/*; do
+	[[ -f $f ]] || continue
+	# The same content under the same unique name, no flags, as another tool left it.
+	name=$(basename "$f")
+	cp -p "$f" "$(md_dir INBOX)/new/${name%%:2,*}"
+	n=$((n + 1))
+done
+t_is "the Maildir holds the same 500 files" "$n" 500
+
+# --- and 10 different messages each ---------------------------------------------
+dovecot_bulk_seed alice INBOX 10 501
+for ((i = 1; i <= 10; i++)); do
+	md_write INBOX "$((600 + i))" "Only local $i"
+done
+t_is "server: 510 before the first sync" "$(dovecot_count alice INBOX)" 510
+t_is "local: 510 before the first sync" "$(md_count INBOX)" 510
+
+# --- the first sync ----------------------------------------------------------------
+mark=$(dovecot_log_mark)
+t_ok "first sync onto two full sides exits 0" "$FERRY" -v -c "$CONF" sync test
+trace=$T_OUT
+converged INBOX 520 "first sync"
+t_is "first sync: exactly 10 messages uploaded (server log)" "$(saves "$mark")" 10
+t_is "first sync: exactly 10 bodies downloaded (-v trace)" "$(bodies "$trace")" 10
+t_matches "first sync: the summary says +10 each way" "$trace" \
+	'^test: far->near \+10 ~0 -0, near->far \+10 ~0 -0 \('
+t_matches "first sync: the INBOX line says +10 each way" "$trace" \
+	'^INBOX: far->near \+10 ~0 -0, near->far \+10 ~0 -0$'
+t_not_contains "the -v trace shows no password" "$trace" "secret"
+for i in 2 5; do
+	t_ok "the local message 'Only local $i' is on the server as it is locally" \
+		same_content INBOX "Only local $i"
+done
+t_ok "a server-only message arrived locally" test -n "$(md_file INBOX 'Bulk message 505')"
+
+# --- a sync after that changes nothing ----------------------------------------------
+mark=$(dovecot_log_mark)
+ferry_sync test
+t_is "second sync exits 0" "$T_RC" 0
+t_contains "second sync: nothing to do" "$T_OUT" "test: far->near +0 ~0 -0, near->far +0 ~0 -0"
+t_is "second sync: nothing saved, expunged or flagged" "$(changes_since "$mark")" ""
+
+# --- the Maildir index is lost --------------------------------------------------------
+t_ok "the Maildir index lives in .ferry/" test -d "$MAILDIR/.ferry"
+rm -rf -- "$MAILDIR/.ferry"
+before=$(cd "$MAILDIR" && find . -path ./.ferry -prune -o -type f -print | sed 's/:2,.*//' | sort)
+mark=$(dovecot_log_mark)
+t_ok "sync after losing the index exits 0" "$FERRY" -v -c "$CONF" sync test
+trace=$T_OUT
+converged INBOX 520 "after losing the index"
+t_is "after losing the index: nothing uploaded (no save in the server log)" \
+	"$(saves "$mark")" 0
+t_is "after losing the index: nothing expunged or otherwise changed on the server" \
+	"$(changes_since "$mark")" ""
+t_is "after losing the index: no body downloaded" "$(bodies "$trace")" 0
+t_is "after losing the index: the same local files (by unique name)" \
+	"$(cd "$MAILDIR" && find . -path ./.ferry -prune -o -type f -print | sed 's/:2,.*//' | sort)" \
+	"$before"
+t_ok "the index was rebuilt" test -d "$MAILDIR/.ferry"
+
+ferry_sync test
+t_contains "and the next sync has nothing to do" "$T_OUT" \
+	"test: far->near +0 ~0 -0, near->far +0 ~0 -0"
+t_done
