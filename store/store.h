@@ -199,6 +199,13 @@ struct store_driver {
 	/* Removes uids for good (\Deleted + UID EXPUNGE of those uids; unlink). */
 	int (*delete_msgs)(struct store *store, const uint32_t *uids, size_t n,
 			   struct ferry_error *err);
+	/* Moves uids of the selected folder into the existing folder `to`,
+	 * keeping their flags and keywords, without re-sending bodies: UID MOVE
+	 * (or UID COPY + \Deleted + UID EXPUNGE of those uids), rename() in a
+	 * Maildir. new_uids[i] receives uids[i]'s uid in `to`, or 0 when the
+	 * store cannot tell (no COPYUID). The selected folder stays selected. */
+	int (*move_msgs)(struct store *store, const uint32_t *uids, size_t n, const char *to,
+			 uint32_t *new_uids, struct ferry_error *err);
 };
 
 /* Whether opening conf needs a password or token (call config_password first). */

@@ -359,4 +359,5 @@ const struct store_driver imap_driver = {
     .add_abort = imap_add_abort,
     .set_flags = imap_set_flags,
     .delete_msgs = imap_delete_msgs,
+    .move_msgs = imap_move_msgs,
 };

@@ -82,5 +82,9 @@ int imap_set_flags(struct store *store, const uint32_t *uids, size_t n, unsigned
 		   unsigned remove, const char *add_keywords, const char *remove_keywords,
 		   struct ferry_error *err);
 int imap_delete_msgs(struct store *store, const uint32_t *uids, size_t n, struct ferry_error *err);
+/* UID MOVE, or UID COPY + \Deleted + UID EXPUNGE of those uids. On failure
+ * new_uids[i] is non-zero only for messages moved completely. */
+int imap_move_msgs(struct store *store, const uint32_t *uids, size_t n, const char *to,
+		   uint32_t *new_uids, struct ferry_error *err);
 
 #endif

@@ -3,6 +3,7 @@
  * into the index in scan.c, delivery in deliver.c. */
 #include "store/maildir/maildir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -412,15 +413,14 @@ static int maildir_identify(struct store *store, struct msg *msgs, size_t n,
 	return maildir_tx_commit(st, err);
 }
 
-/* fsyncs the subdirectories whose entries an op changed (DESIGN rule 13:
- * files and their directory are synced before the state commits). */
-static int sync_dirs(struct maildir_store *st, const bool touched[2], struct ferry_error *err)
+/* fsyncs the subdirectories of f whose entries an op changed (DESIGN rule
+ * 13: files and their directory are synced before the state commits). */
+static int sync_dirs(const struct md_folder *f, const bool touched[2], struct ferry_error *err)
 {
 	for (int i = SUB_NEW; i <= SUB_CUR; i++)
-		if (touched[i] && fsync(st->sel.sub[i]) != 0)
-			return ferry_error_set(err, FERRY_PARTIAL, "%s: fsync %s/: %s",
-					       st->sel.name, i == SUB_CUR ? "cur" : "new",
-					       strerror(errno));
+		if (touched[i] && fsync(f->sub[i]) != 0)
+			return ferry_error_set(err, FERRY_PARTIAL, "%s: fsync %s/: %s", f->name,
+					       i == SUB_CUR ? "cur" : "new", strerror(errno));
 	return 0;
 }
 
@@ -521,7 +521,7 @@ static int maildir_set_flags(struct store *store, const uint32_t *uids, size_t n
 		if (set_flags_one(st, uids[i], add, remove, add_keywords, remove_keywords, touched,
 				  err) != 0)
 			goto fail;
-	if (sync_dirs(st, touched, err) != 0)
+	if (sync_dirs(&st->sel, touched, err) != 0)
 		goto fail;
 	return maildir_tx_commit(st, err);
 fail:
@@ -573,12 +573,334 @@ static int maildir_delete_msgs(struct store *store, const uint32_t *uids, size_t
 	for (size_t i = 0; i < n; i++)
 		if (delete_one(st, uids[i], touched, err) != 0)
 			goto fail;
-	if (sync_dirs(st, touched, err) != 0)
+	if (sync_dirs(&st->sel, touched, err) != 0)
 		goto fail;
 	return maildir_tx_commit(st, err);
 fail:
 	maildir_tx_abort(st);
 	return -1;
+}
+
+/* ---- moving between folders (DESIGN rule 8: a move is a rename) ---- */
+
+/* One move_msgs call: the target folder and what has been done so far. */
+struct move {
+	struct maildir_store *st;
+	struct md_folder to; /* the target, opened for this call */
+	char **taken;	     /* unique parts the target holds (rows and files), sorted */
+	size_t ntaken, captaken;
+	struct mdindex_msg *done; /* files renamed by this call, to put back on failure */
+	size_t ndone;
+	bool from_touched[2], to_touched[2];
+	bool to_changed; /* the target's modseq was bumped */
+};
+
+enum move_result { MOVE_GONE, MOVE_DONE, MOVE_TAKEN };
+
+/* Adds a unique part to mv->taken (sorted later); it is mv's from now on. */
+static int take_uniq(struct move *mv, char *uniq)
+{
+	if (mv->ntaken == mv->captaken) {
+		size_t cap = mv->captaken ? mv->captaken * 2 : 256;
+		char **v = realloc(mv->taken, cap * sizeof(*v));
+
+		if (!v) {
+			free(uniq);
+			return -1;
+		}
+		mv->taken = v;
+		mv->captaken = cap;
+	}
+	mv->taken[mv->ntaken++] = uniq;
+	return 0;
+}
+
+/* The unique parts of every message file in one subdirectory of the target.
+ * A failed readdir is an error: an unseen file could be overwritten. */
+static int take_dir(struct move *mv, int sub, struct ferry_error *err)
+{
+	const char *subdir = sub == SUB_CUR ? "cur" : "new";
+	int fd = openat(mv->to.sub[sub], ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	int r = 0;
+
+	if (!d) {
+		r = ferry_error_set(err, FERRY_PARTIAL, "%s: %s/: %s", mv->to.name, subdir,
+				    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	for (;;) {
+		struct maildir_name parsed;
+		struct dirent *de;
+		const char *why;
+		char *uniq;
+
+		errno = 0;
+		if (!(de = readdir(d))) {
+			if (errno)
+				r = ferry_error_set(err, FERRY_PARTIAL, "%s: %s/: readdir: %s",
+						    mv->to.name, subdir, strerror(errno));
+			break;
+		}
+		/* Names the scan skips (".", "..", dot files) hold no message,
+		 * and a rename keeps a message's name: no clash possible. */
+		if (maildir_name_parse(de->d_name, &parsed, &why) != 0)
+			continue;
+		if (!(uniq = strndup(de->d_name, parsed.uniq_len)) || take_uniq(mv, uniq) != 0) {
+			r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			break;
+		}
+	}
+	closedir(d);
+	return r;
+}
+
+static int uniq_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Fills mv->taken, once per call, from the target's index rows (a row whose
+ * file is gone still owns its unique part until the target is scanned) and
+ * its files (other programs' too, not indexed yet). */
+static int load_taken(struct move *mv, struct ferry_error *err)
+{
+	struct mdindex_msg *rows;
+	size_t nrows;
+
+	if (mdindex_msgs(mv->st->index, mv->to.ix.id, &rows, &nrows, err) != 0)
+		return -1;
+	for (size_t i = 0; i < nrows; i++) {
+		if (take_uniq(mv, rows[i].uniq) != 0) {
+			rows[i].uniq = NULL;
+			mdindex_msgs_free(rows, nrows);
+			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		}
+		rows[i].uniq = NULL; /* moved */
+	}
+	mdindex_msgs_free(rows, nrows);
+	if (take_dir(mv, SUB_NEW, err) != 0 || take_dir(mv, SUB_CUR, err) != 0)
+		return -1;
+	if (mv->ntaken > 1)
+		qsort(mv->taken, mv->ntaken, sizeof(*mv->taken), uniq_cmp);
+	return 0;
+}
+
+static bool is_taken(const struct move *mv, const char *uniq)
+{
+	return mv->ntaken &&
+	       bsearch(&uniq, mv->taken, mv->ntaken, sizeof(*mv->taken), uniq_cmp) != NULL;
+}
+
+/* Renames name of the directory from into the directory to, under the same
+ * name, so the message keeps its inode and is never read or copied. It never
+ * replaces a file already there (EEXIST then): RENAME_NOREPLACE, or, where
+ * the file system lacks it (NFS, some FUSE), link() then unlink(), which
+ * cannot replace either. Returns 0, or -1 with errno set. */
+static int rename_noreplace(int from, const char *name, int to)
+{
+	int saved;
+
+	if (renameat2(from, name, to, name, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	if (linkat(from, name, to, name, 0) != 0)
+		return -1;
+	if (unlinkat(from, name, 0) == 0)
+		return 0;
+	/* Renamed or removed under us between link and unlink: drop the link
+	 * we added, so that the message keeps one name (on ENOENT the caller
+	 * looks for it again). */
+	saved = errno;
+	if (unlinkat(to, name, 0) != 0)
+		log_warn("cannot remove a second link to %s: %s", name, strerror(errno));
+	errno = saved;
+	return -1;
+}
+
+/* Renames m's file into the same subdirectory of the target, finding it
+ * again once if another program renamed it since the scan. */
+static int rename_into(struct move *mv, struct mdindex_msg *m, struct ferry_error *err)
+{
+	struct maildir_store *st = mv->st;
+
+	for (int attempt = 0;; attempt++) {
+		int r;
+
+		if (rename_noreplace(st->sel.sub[m->in_cur], m->name, mv->to.sub[m->in_cur]) == 0)
+			return MOVE_DONE;
+		if (errno == EEXIST)
+			return MOVE_TAKEN;
+		if (errno != ENOENT)
+			return ferry_error_set(err, FERRY_PARTIAL, "%s: rename %s/%s into %s: %s",
+					       st->sel.name, m->in_cur ? "cur" : "new", m->name,
+					       mv->to.name, strerror(errno));
+		if (attempt > 0)
+			return MOVE_GONE;
+		r = maildir_refind(st, m, err);
+		if (r <= 0)
+			return r < 0 ? -1 : MOVE_GONE;
+	}
+}
+
+/* Gives the moved message its row in the target, under a new uid, with
+ * everything else as it was: flags, keywords (they live only in the index),
+ * size, date and identity. The target's next scan finds the file under the
+ * same name, size and mtime, so it sees this row, not a new message. */
+static int index_moved(struct move *mv, const struct mdindex_msg *m, uint32_t *new_uid,
+		       struct ferry_error *err)
+{
+	struct maildir_store *st = mv->st;
+	struct mdindex_msg row = *m; /* borrows m's strings */
+
+	if (mv->to.ix.uidnext == 0 || mv->to.ix.uidnext == UINT32_MAX)
+		return ferry_error_set(
+		    err, FERRY_PARTIAL,
+		    "%s: no uid left in this index; delete %s/.ferry to rebuild it", mv->to.name,
+		    st->root);
+	if (!mv->to_changed) {
+		mv->to.ix.modseq++;
+		mv->to_changed = true;
+	}
+	row.uid = mv->to.ix.uidnext++;
+	row.modseq = mv->to.ix.modseq;
+	maildir_tx_change(st);
+	if (mdindex_msg_delete(st->index, st->sel.ix.id, m->uid, err) != 0 ||
+	    mdindex_msg_add(st->index, mv->to.ix.id, &row, err) != 0)
+		return -1;
+	*new_uid = row.uid;
+	return 0;
+}
+
+/* Moves one uid. Returns 0 when moved or skipped with a warning (not in the
+ * folder, vanished, name taken in the target), -1 on an error. */
+static int move_one(struct move *mv, uint32_t uid, uint32_t *new_uid, struct ferry_error *err)
+{
+	struct maildir_store *st = mv->st;
+	struct mdindex_msg m;
+	int r = mdindex_msg_get(st->index, st->sel.ix.id, uid, &m, err);
+
+	if (r <= 0) {
+		if (r == 0)
+			log_warn("%s: uid %u is not in the folder: not moved to %s", st->sel.name,
+				 uid, mv->to.name);
+		return r;
+	}
+	r = is_taken(mv, m.uniq) ? MOVE_TAKEN : rename_into(mv, &m, err);
+	if (r == MOVE_DONE) {
+		mv->from_touched[m.in_cur] = mv->to_touched[m.in_cur] = true;
+		mv->done[mv->ndone++] = m; /* moved: put back from there on failure */
+		return index_moved(mv, &mv->done[mv->ndone - 1], new_uid, err);
+	}
+	if (r == MOVE_TAKEN) {
+		log_warn("%s: uid %u (%s): %s already holds a message of that name: not moved",
+			 st->sel.name, uid, m.uniq, mv->to.name);
+		r = 0;
+	} else if (r == MOVE_GONE) {
+		/* Its row stays: a reader renaming it between the readdirs of
+		 * cur/ and new/ would look gone too. Its directory changed, so
+		 * the next scan reads it through and settles it (rule 5). */
+		log_warn("%s: uid %u (%s) vanished: not moved to %s", st->sel.name, uid, m.uniq,
+			 mv->to.name);
+		r = 0;
+	}
+	mdindex_msg_clear(&m);
+	return r;
+}
+
+/* After a failure, renames the files this call moved back where the
+ * (rolled back) index has them. What cannot go back is left where it is and
+ * said: the next scans see it vanish from one folder and appear in the
+ * other, and the engine pairs it again by identity (rule 7). */
+static void put_back(struct move *mv)
+{
+	struct maildir_store *st = mv->st;
+	struct ferry_error ignored = {0};
+
+	for (size_t i = mv->ndone; i-- > 0;) {
+		const struct mdindex_msg *m = &mv->done[i];
+
+		if (rename_noreplace(mv->to.sub[m->in_cur], m->name, st->sel.sub[m->in_cur]) != 0)
+			log_warn("%s: cannot put %s/%s back from %s: %s", st->sel.name,
+				 m->in_cur ? "cur" : "new", m->name, mv->to.name, strerror(errno));
+	}
+	if (mv->ndone && (sync_dirs(&st->sel, mv->from_touched, &ignored) != 0 ||
+			  sync_dirs(&mv->to, mv->to_touched, &ignored) != 0))
+		log_warn("%s", ignored.msg);
+}
+
+/* The files go by rename() into the target's cur/ or new/, whichever they
+ * were in, under the same name: a move on the server becomes a rename here,
+ * never a download (rule 8). Directories are synced once per call and both
+ * folders' rows change in one index transaction (rule 13). On an error the
+ * files already moved are put back and nothing is recorded, so the call
+ * either did everything it reports or nothing; the journal then finds the
+ * messages still in the source and redoes the move. */
+static int maildir_move_msgs(struct store *store, const uint32_t *uids, size_t n, const char *to,
+			     uint32_t *new_uids, struct ferry_error *err)
+{
+	struct maildir_store *st = md(store);
+	struct move mv = {.st = st, .to = {.fd = -1, .sub = {-1, -1}, .tmp = -1}};
+	char shown[256];
+	const char *why;
+	int r = -1;
+
+	for (size_t i = 0; i < n; i++)
+		new_uids[i] = 0;
+	if (need_selected(st, err) != 0)
+		return -1;
+	if (!folder_name_is_safe(to, &why))
+		return ferry_error_set(err, FERRY_PARTIAL,
+				       "cannot move to folder \"%s\": the name %s",
+				       folder_name_printable(to, shown, sizeof(shown)), why);
+	if (folder_name_is_inbox(to))
+		to = "INBOX";
+	if (maildir_folder_open(st, to, &mv.to, err) != 0)
+		return -1;
+	if (mv.to.ix.id == st->sel.ix.id) {
+		ferry_error_set(err, FERRY_PARTIAL,
+				"%s: cannot move messages into their own folder", st->sel.name);
+		goto out;
+	}
+	if (!(mv.done = calloc(n ? n : 1, sizeof(*mv.done)))) {
+		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		goto out;
+	}
+	if (maildir_tx_begin(st, err) != 0)
+		goto out;
+	if (load_taken(&mv, err) != 0)
+		goto abort;
+	for (size_t i = 0; i < n; i++)
+		if (move_one(&mv, uids[i], &new_uids[i], err) != 0)
+			goto abort;
+	/* The target first: its new entries must be on disk before the
+	 * source's loss of them. */
+	if (sync_dirs(&mv.to, mv.to_touched, err) != 0 ||
+	    sync_dirs(&st->sel, mv.from_touched, err) != 0 ||
+	    (mv.to_changed && mdindex_folder_save(st->index, &mv.to.ix, err) != 0))
+		goto abort;
+	if (maildir_tx_commit(st, err) != 0)
+		goto undo; /* rolled back by the commit */
+	r = 0;
+	goto out;
+abort:
+	maildir_tx_abort(st);
+undo:
+	put_back(&mv);
+	for (size_t i = 0; i < n; i++)
+		new_uids[i] = 0;
+out:
+	for (size_t i = 0; i < mv.ndone; i++)
+		mdindex_msg_clear(&mv.done[i]);
+	free(mv.done);
+	for (size_t i = 0; i < mv.ntaken; i++)
+		free(mv.taken[i]);
+	free(mv.taken);
+	maildir_folder_close(&mv.to);
+	return r;
 }
 
 const struct store_driver maildir_driver = {
@@ -598,4 +920,5 @@ const struct store_driver maildir_driver = {
     .add_abort = maildir_add_abort,
     .set_flags = maildir_set_flags,
     .delete_msgs = maildir_delete_msgs,
+    .move_msgs = maildir_move_msgs,
 };
