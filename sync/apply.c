@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "store/flags.h"
+#include "store/identity.h"
 #include "store/log.h"
 #include "sync/engine.h"
 #include "sync/plan.h"
@@ -71,7 +72,7 @@ static int cmp_msg_uid(const void *a, const void *b)
 	return (x->uid > y->uid) - (x->uid < y->uid);
 }
 
-static struct msg *find_msg(const struct msg_list *l, uint32_t uid)
+struct msg *engine_find_msg(const struct msg_list *l, uint32_t uid)
 {
 	struct msg key = {.uid = uid};
 
@@ -118,7 +119,7 @@ static int identify_side(struct store *store, struct msg_list *mine, const size_
 	if (nwant)
 		r = store->driver->identify(store, want, nwant, err);
 	for (size_t i = 0; r == 0 && i < nwant; i++) {
-		struct msg *m = find_msg(mine, want[i].uid);
+		struct msg *m = engine_find_msg(mine, want[i].uid);
 
 		if (m)
 			m->id = want[i].id;
@@ -158,8 +159,8 @@ static int apply_state_only(struct engine *e, int64_t folder_id, const struct pl
 				  .base_flags = a->base_flags,
 				  .base_keywords = a->base_keywords,
 				  .size = a->size};
-		const struct msg *fm = a->far_uid ? find_msg(far, a->far_uid) : NULL;
-		const struct msg *nm = a->near_uid ? find_msg(near, a->near_uid) : NULL;
+		const struct msg *fm = a->far_uid ? engine_find_msg(far, a->far_uid) : NULL;
+		const struct msg *nm = a->near_uid ? engine_find_msg(near, a->near_uid) : NULL;
 		int r = 0;
 
 		if (fm)
@@ -282,6 +283,10 @@ struct copy {
 	const struct action **acts; /* sorted by source uid */
 	size_t nacts;
 	struct store_new_msg *cur;
+	/* Identity of the message being copied, so both sides' ids are in the
+	 * state and a later move of it can be recognised (rule 8). */
+	struct ident ident;
+	bool ident_open;
 	size_t in_txn, done;
 	bool txn_open;
 };
@@ -309,14 +314,16 @@ static const struct action *find_action(const struct copy *c, uint32_t uid)
 	return NULL;
 }
 
+static void copy_abort(void *ctx);
+
 static int copy_begin(void *ctx, struct ferry_error *err)
 {
 	struct copy *c = ctx;
 
-	if (c->cur) {
-		c->to->driver->add_abort(c->cur);
-		c->cur = NULL;
-	}
+	copy_abort(c);
+	if (ident_init(&c->ident) != 0)
+		return ferry_error_set(err, FERRY_PARTIAL, "SHA-256 unavailable");
+	c->ident_open = true;
 	return c->to->driver->add_begin(c->to, &c->cur, err);
 }
 
@@ -324,6 +331,8 @@ static int copy_write(void *ctx, const char *buf, size_t len, struct ferry_error
 {
 	struct copy *c = ctx;
 
+	if (ident_feed(&c->ident, buf, len) != 0)
+		return ferry_error_set(err, FERRY_PARTIAL, "SHA-256 failed");
 	return c->to->driver->add_write(c->cur, buf, len, err);
 }
 
@@ -340,13 +349,19 @@ static int copy_end(void *ctx, uint32_t uid, struct ferry_error *err)
 {
 	struct copy *c = ctx;
 	const struct action *a = find_action(c, uid);
-	const struct msg *m = find_msg(c->src, uid);
+	const struct msg *m = engine_find_msg(c->src, uid);
 	struct store_new_msg *cur = c->cur;
 	const char *action = c->to_far ? "upload" : "download";
 	struct pair pr = {0};
+	struct msg_id id = {0};
 	uint32_t new_uid = 0;
 
 	c->cur = NULL;
+	if (c->ident_open) {
+		c->ident_open = false;
+		if (ident_final(&c->ident, &id, NULL) != 0)
+			id.known = false;
+	}
 	if (!a || !m) {
 		/* A FETCH for a uid never asked for: drop it (hostile or buggy server). */
 		log_warn("ignoring a message the server sent unasked (uid %u)", uid);
@@ -369,10 +384,7 @@ static int copy_end(void *ctx, uint32_t uid, struct ferry_error *err)
 			   .base_flags = a->base_flags,
 			   .base_keywords = a->base_keywords,
 			   .size = m->size};
-	if (c->to_far)
-		pr.near_id = m->id;
-	else
-		pr.far_id = m->id;
+	pr.far_id = pr.near_id = id.known ? id : m->id;
 	if (state_put_pair(c->e->state, c->folder_id, &pr, err) != 0)
 		return -1;
 	if (++c->in_txn >= COPY_BATCH && copy_commit_txn(c, err) != 0)
@@ -387,6 +399,9 @@ static void copy_abort(void *ctx)
 {
 	struct copy *c = ctx;
 
+	if (c->ident_open)
+		ident_discard(&c->ident);
+	c->ident_open = false;
 	if (c->cur)
 		c->to->driver->add_abort(c->cur);
 	c->cur = NULL;
@@ -646,38 +661,79 @@ static int apply_plan(struct engine *e, int64_t folder_id, const struct plan *p,
 	return 0;
 }
 
-int engine_sync_folder(struct engine *e, const char *name, bool forget_state,
-		       struct folder_report *rep, struct ferry_error *err)
+int engine_prepare_folder(struct engine *e, struct folder_work *w, struct ferry_error *err)
 {
-	struct folder_state fs = {0}, ns = {0};
-	struct msg_list far = {0}, near = {0};
-	struct state_folder sf = {0};
-	struct pair *pairs = NULL;
-	struct plan plan = {0};
-	struct plan_input in;
-	size_t npairs = 0;
-	bool have_state;
-	int r = -1;
+	const char *name = w->name;
 
-	if (e->far->driver->select(e->far, name, &fs, err) != 0) {
+	if (e->far->driver->select(e->far, name, &w->fs, err) != 0) {
 		ferry_error_prefix(err, "%s: far", name);
 		return -1;
 	}
-	if (e->near->driver->select(e->near, name, &ns, err) != 0) {
+	if (e->near->driver->select(e->near, name, &w->ns, err) != 0) {
 		ferry_error_prefix(err, "%s: near", name);
 		return -1;
 	}
-	if (state_get_folder(e->state, name, &sf, err) != 0)
+	if (state_get_folder(e->state, name, &w->sf, err) != 0 ||
+	    check_uidvalidity(e, &w->sf, &w->fs, &w->ns, w->forget, &w->have_state, err) != 0)
 		return -1;
-	if (check_uidvalidity(e, &sf, &fs, &ns, forget_state, &have_state, err) != 0)
-		goto out;
-	if (list_side(e->far, "far", name, &far, err) != 0 ||
-	    list_side(e->near, "near", name, &near, err) != 0)
-		goto out;
-	if (state_load_pairs(e->state, sf.id, &pairs, &npairs, err) != 0)
-		goto out;
-	fill_input(e, &in, &far, &near, pairs, npairs, have_state, &fs, &ns);
-	if (identify_unpaired(e, &in, &far, &near, err) != 0) {
+	if (list_side(e->far, "far", name, &w->far, err) != 0 ||
+	    list_side(e->near, "near", name, &w->near, err) != 0)
+		return -1;
+	if (state_load_pairs(e->state, w->sf.id, &w->pairs, &w->npairs, err) != 0)
+		return -1;
+	w->prepared = true;
+	return 0;
+}
+
+/* The move pass may have selected other folders since: select this one
+ * again, and stop if it was renumbered in between. */
+static int reselect(struct engine *e, struct folder_work *w, struct ferry_error *err)
+{
+	struct folder_state fs, ns;
+
+	if (e->far->driver->select(e->far, w->name, &fs, err) != 0 ||
+	    e->near->driver->select(e->near, w->name, &ns, err) != 0) {
+		ferry_error_prefix(err, "%s", w->name);
+		return -1;
+	}
+	if (fs.uidvalidity != w->fs.uidvalidity || ns.uidvalidity != w->ns.uidvalidity)
+		return ferry_error_set(err, FERRY_PARTIAL,
+				       "%s: UIDVALIDITY changed during the run; next run re-pairs",
+				       w->name);
+	return 0;
+}
+
+static int record_conflicts(struct engine *e, const char *name, const struct plan *plan,
+			    struct ferry_error *err)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		char text[160];
+
+		if (!plan->v[i].conflict)
+			continue;
+		snprintf(text, sizeof(text),
+			 "far uid %u / near uid %u: deleted on one side, flagged or "
+			 "labelled on the other; kept and copied back",
+			 plan->v[i].far_uid, plan->v[i].near_uid);
+		log_warn("%s: conflict: %s", name, text);
+		if (state_add_conflict(e->state, name, text, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int engine_finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *err)
+{
+	struct folder_report *rep = &w->rep;
+	const char *name = w->name;
+	struct plan plan = {0};
+	struct plan_input in;
+	int r = -1;
+
+	if (!e->opts->dry_run && reselect(e, w, err) != 0)
+		return -1;
+	fill_input(e, &in, &w->far, &w->near, w->pairs, w->npairs, w->have_state, &w->fs, &w->ns);
+	if (identify_unpaired(e, &in, &w->far, &w->near, err) != 0) {
 		ferry_error_prefix(err, "%s", name);
 		goto out;
 	}
@@ -696,35 +752,32 @@ int engine_sync_folder(struct engine *e, const char *name, bool forget_state,
 		r = 0;
 		goto out;
 	}
-	for (size_t i = 0; i < plan.n; i++)
-		if (plan.v[i].conflict) {
-			char text[160];
-
-			snprintf(text, sizeof(text),
-				 "far uid %u / near uid %u: deleted on one side, flagged or "
-				 "labelled on the other; kept and copied back",
-				 plan.v[i].far_uid, plan.v[i].near_uid);
-			log_warn("%s: conflict: %s", name, text);
-			if (state_add_conflict(e->state, name, text, err) != 0)
-				goto out;
-		}
-	if (apply_plan(e, sf.id, &plan, &far, &near, rep, err) != 0) {
+	if (record_conflicts(e, name, &plan, err) != 0)
+		goto out;
+	if (apply_plan(e, w->sf.id, &plan, &w->far, &w->near, rep, err) != 0) {
 		ferry_error_prefix(err, "%s", name);
 		goto out;
 	}
-	sf.far_uidnext = fs.uidnext;
-	sf.near_uidnext = ns.uidnext;
-	sf.far_modseq = fs.highestmodseq;
-	sf.near_modseq = ns.highestmodseq;
-	sf.last_sync = (int64_t)time(NULL);
-	r = state_put_folder(e->state, &sf, err);
+	w->sf.far_uidnext = w->fs.uidnext;
+	w->sf.near_uidnext = w->ns.uidnext;
+	w->sf.far_modseq = w->fs.highestmodseq;
+	w->sf.near_modseq = w->ns.highestmodseq;
+	w->sf.last_sync = (int64_t)time(NULL);
+	r = state_put_folder(e->state, &w->sf, err);
 out:
 	plan_free(&plan);
-	state_pairs_free(pairs, npairs);
-	msg_list_free(&far);
-	msg_list_free(&near);
-	free(sf.name);
 	return r;
+}
+
+void engine_folder_free(struct folder_work *w)
+{
+	state_pairs_free(w->pairs, w->npairs);
+	msg_list_free(&w->far);
+	msg_list_free(&w->near);
+	free(w->sf.name);
+	w->pairs = NULL;
+	w->npairs = 0;
+	w->sf.name = NULL;
 }
 
 /* Rule 11: the folder vanished on the other side after a sync; remove it on

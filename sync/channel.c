@@ -73,6 +73,7 @@ static int recover_journal(struct state *state, const char *channel, struct ferr
 struct folder_entry {
 	char *name;
 	bool on_far, on_near;
+	bool listed_only; /* outside CHANNEL:FOLDER: listed for the move pass only */
 	unsigned far_attrs;
 };
 
@@ -101,14 +102,16 @@ static int pair_folders(const struct channel_run *run, struct store_folder *ff, 
 
 			if (!names_selected(run->ch, f[i].name))
 				continue;
-			if (run->folder && strcmp(run->folder, f[i].name) != 0)
-				continue;
 			for (size_t j = 0; j < k && !hit; j++)
 				if (strcmp(v[j].name, f[i].name) == 0)
 					hit = &v[j];
 			if (!hit) {
 				hit = &v[k++];
 				hit->name = f[i].name;
+				/* Rule 8: the other folders are still listed, so a
+				 * message moved out of the one synced is not deleted. */
+				hit->listed_only =
+				    run->folder && strcmp(run->folder, f[i].name) != 0;
 			}
 			if (side) {
 				hit->on_near = !(f[i].attrs & FA_NOSELECT);
@@ -124,16 +127,26 @@ static int pair_folders(const struct channel_run *run, struct store_folder *ff, 
 	return 0;
 }
 
+/* "far->near +new ~flags -deleted", and " >moved" when messages moved in. */
+static void direction_part(char *buf, size_t len, const char *dir, size_t added, size_t flags,
+			   size_t deleted, size_t moved)
+{
+	int o = snprintf(buf, len, "%s +%zu ~%zu -%zu", dir, added, flags, deleted);
+
+	if (moved && o > 0 && (size_t)o < len)
+		snprintf(buf + o, len - (size_t)o, " >%zu", moved);
+}
+
 static void report_line(const char *name, const struct folder_report *r)
 {
 	char far_part[96] = "", near_part[96] = "";
 
-	if (r->to_near_new || r->to_near_flags || r->to_near_deleted)
-		snprintf(far_part, sizeof(far_part), "far->near +%zu ~%zu -%zu", r->to_near_new,
-			 r->to_near_flags, r->to_near_deleted);
-	if (r->to_far_new || r->to_far_flags || r->to_far_deleted)
-		snprintf(near_part, sizeof(near_part), "near->far +%zu ~%zu -%zu", r->to_far_new,
-			 r->to_far_flags, r->to_far_deleted);
+	if (r->to_near_new || r->to_near_flags || r->to_near_deleted || r->to_near_moved)
+		direction_part(far_part, sizeof(far_part), "far->near", r->to_near_new,
+			       r->to_near_flags, r->to_near_deleted, r->to_near_moved);
+	if (r->to_far_new || r->to_far_flags || r->to_far_deleted || r->to_far_moved)
+		direction_part(near_part, sizeof(near_part), "near->far", r->to_far_new,
+			       r->to_far_flags, r->to_far_deleted, r->to_far_moved);
 	if (far_part[0] || near_part[0])
 		log_info("%s: %s%s%s", name, far_part, far_part[0] && near_part[0] ? ", " : "",
 			 near_part);
@@ -147,6 +160,8 @@ static void add_report(struct folder_report *sum, const struct folder_report *r)
 	sum->to_far_new += r->to_far_new;
 	sum->to_far_flags += r->to_far_flags;
 	sum->to_far_deleted += r->to_far_deleted;
+	sum->to_near_moved += r->to_near_moved;
+	sum->to_far_moved += r->to_far_moved;
 	sum->paired += r->paired;
 	sum->conflicts += r->conflicts;
 	sum->blocked_deletes += r->blocked_deletes;
@@ -228,6 +243,7 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 {
 	struct store_folder *ff = NULL, *nfo = NULL;
 	struct folder_entry *v = NULL;
+	struct folder_work *works = NULL;
 	size_t nf = 0, nn = 0, n = 0;
 	struct ferry_error err = {0};
 	enum ferry_status status = FERRY_OK;
@@ -239,31 +255,68 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 		status = FERRY_PARTIAL;
 		goto out;
 	}
-	if (run->folder && n == 0) {
-		log_error("%s: no folder '%s' on either side", run->ch->name, run->folder);
-		status = FERRY_PARTIAL;
+	if (run->folder) {
+		size_t named = 0;
+
+		for (size_t i = 0; i < n; i++)
+			named += !v[i].listed_only;
+		if (!named) {
+			log_error("%s: no folder '%s' on either side", run->ch->name, run->folder);
+			status = FERRY_PARTIAL;
+		}
 	}
+	works = calloc(n + 1, sizeof(*works));
+	if (!works) {
+		log_error("%s: out of memory", run->ch->name);
+		status = FERRY_PARTIAL;
+		goto out;
+	}
+	/* Every folder is listed before any is changed, so that the move pass
+	 * can see a message leave one folder and arrive in another. */
 	for (size_t i = 0; i < n && !engine_interrupted; i++) {
-		struct folder_report rep = {0};
-		bool forget = false;
 		int r;
 
+		works[i].name = v[i].name;
 		if (!v[i].on_far && !v[i].on_near)
 			continue; /* a \Noselect parent: it holds folders, not mail */
+		if (v[i].listed_only && !(v[i].on_far && v[i].on_near))
+			continue;
 		ferry_error_clear(&err);
-		r = ensure_folder(e, &v[i], &forget, &err);
+		r = v[i].listed_only ? 0 : ensure_folder(e, &v[i], &works[i].forget, &err);
 		if (r == 0)
-			r = engine_sync_folder(e, v[i].name, forget, &rep, &err);
+			r = engine_prepare_folder(e, &works[i], &err);
 		if (r < 0) {
 			log_error("%s", err.msg);
 			status = ferry_status_worst(status, FERRY_PARTIAL);
+			engine_folder_free(&works[i]);
+			works[i].prepared = false;
 		}
-		if (rep.blocked_deletes)
+	}
+	ferry_error_clear(&err);
+	if (!engine_interrupted && engine_moves(e, works, n, &err) != 0) {
+		/* Listings may no longer match the servers: plan nothing this run. */
+		log_error("%s: %s; nothing else synced this run", run->ch->name, err.msg);
+		status = ferry_status_worst(status, FERRY_PARTIAL);
+		goto out;
+	}
+	for (size_t i = 0; i < n && !engine_interrupted; i++) {
+		if (!works[i].prepared || v[i].listed_only)
+			continue;
+		ferry_error_clear(&err);
+		if (engine_finish_folder(e, &works[i], &err) != 0) {
+			log_error("%s", err.msg);
 			status = ferry_status_worst(status, FERRY_PARTIAL);
-		report_line(v[i].name, &rep);
-		add_report(sum, &rep);
+		}
+		if (works[i].rep.blocked_deletes)
+			status = ferry_status_worst(status, FERRY_PARTIAL);
+		report_line(works[i].name, &works[i].rep);
+		add_report(sum, &works[i].rep);
+		engine_folder_free(&works[i]);
 	}
 out:
+	for (size_t i = 0; works && i < n; i++)
+		engine_folder_free(&works[i]);
+	free(works);
 	free(v);
 	store_folders_free(ff, nf);
 	store_folders_free(nfo, nn);
@@ -301,10 +354,17 @@ static int run_channel(void *arg, struct ferry_error *err)
 	}
 	status = sync_folders(&e, run, &sum);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	log_info("%s: far->near +%zu ~%zu -%zu, near->far +%zu ~%zu -%zu%s (%.1f s)", ch->name,
-		 sum.to_near_new, sum.to_near_flags, sum.to_near_deleted, sum.to_far_new,
-		 sum.to_far_flags, sum.to_far_deleted, sum.conflicts ? ", conflicts reported" : "",
-		 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	{
+		char far_part[96], near_part[96];
+
+		direction_part(far_part, sizeof(far_part), "far->near", sum.to_near_new,
+			       sum.to_near_flags, sum.to_near_deleted, sum.to_near_moved);
+		direction_part(near_part, sizeof(near_part), "near->far", sum.to_far_new,
+			       sum.to_far_flags, sum.to_far_deleted, sum.to_far_moved);
+		log_info("%s: %s, %s%s (%.1f s)", ch->name, far_part, near_part,
+			 sum.conflicts ? ", conflicts reported" : "",
+			 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	}
 	store_close(e.near);
 	store_close(e.far);
 	state_close(e.state);

@@ -22,6 +22,7 @@ struct sync_opts {
 struct folder_report {
 	size_t to_near_new, to_near_flags, to_near_deleted;
 	size_t to_far_new, to_far_flags, to_far_deleted;
+	size_t to_near_moved, to_far_moved; /* moved into this folder */
 	size_t paired, skipped_size, conflicts, blocked_deletes, failed;
 };
 
@@ -33,10 +34,40 @@ struct engine {
 	struct state *state;
 };
 
-/* Syncs one folder present on both sides (both already created). On error
- * the folder is reported failed and the state holds what was done. */
-int engine_sync_folder(struct engine *e, const char *name, bool forget_state,
-		       struct folder_report *rep, struct ferry_error *err);
+/* One folder pair through a run: prepared (selected, listed, pairs loaded)
+ * for every folder first, so the move pass can look across folders, then
+ * finished (identified, planned, applied) one by one. */
+struct folder_work {
+	const char *name; /* owned by the caller */
+	bool forget;	  /* just created on one side: pair again by identity */
+	bool prepared;
+	bool have_state;
+	struct folder_state fs, ns;
+	struct state_folder sf;
+	struct msg_list far, near;
+	struct pair *pairs;
+	size_t npairs;
+	struct folder_report rep;
+};
+
+/* Selects both sides, checks UIDVALIDITY against the state, lists both
+ * sides and loads the pairs. */
+int engine_prepare_folder(struct engine *e, struct folder_work *w, struct ferry_error *err);
+
+/* Selects both sides again, identifies unpaired messages, plans and applies.
+ * On error the folder is reported failed and the state holds what was done. */
+int engine_finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *err);
+
+void engine_folder_free(struct folder_work *w);
+
+/* The move pass (rule 8) over every prepared folder: a message that vanished
+ * from one folder and appeared in another on the same side is moved on the
+ * other side (UID MOVE, rename) instead of deleted and copied again. Patches
+ * the listings and pairs in v so the folders' plans see the moved pairs. */
+int engine_moves(struct engine *e, struct folder_work *v, size_t n, struct ferry_error *err);
+
+/* Finds a message by uid in a listing sorted by uid; NULL if absent. */
+struct msg *engine_find_msg(const struct msg_list *l, uint32_t uid);
 
 /* Removes a folder that vanished on the other side (rule 11, `remove`) if
  * it holds only messages that were paired; *removed says whether it did. */
