@@ -14,7 +14,14 @@
  *   Flags     3 messages without flags
  *   Del       4 messages, 4 marked \Deleted "by someone else"
  *   Del2      3 messages, 3 marked \Deleted "by someone else"
- *   Up, Empty empty */
+ *   Move      4 messages: 1 \Seen; 2 \Flagged $Label1; 3 \Answered $Forwarded
+ *             $Label1 ProjectX; 4 none
+ *   Move2     4 messages: 1 \Flagged $Label1; 3 marked \Deleted "by someone else"
+ *   Move3, Move4   2 and 4 messages
+ *   Up, Empty, Ablage/Übersicht/日本, Moved2, Moved4   empty
+ *
+ * DOVECOT_LOG (the fixture's log, with mail_log lines) shows what a move
+ * made the server do. */
 #include <check.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -804,6 +811,261 @@ START_TEST(test_delete_without_uidplus_leaves_others_deleted_messages_alone)
 }
 END_TEST
 
+/* ---- move ------------------------------------------------------------- */
+
+static const char move_target_name[] = "Ablage/Übersicht/日本";
+
+/* What Dovecot's mail_log wrote since log_mark() (DOVECOT_LOG). */
+static long log_mark(void)
+{
+	struct stat sb;
+
+	ck_assert_int_eq(stat(need_env("DOVECOT_LOG"), &sb), 0);
+	return (long)sb.st_size;
+}
+
+static char *log_since(long mark)
+{
+	size_t len;
+	char *all = slurp(need_env("DOVECOT_LOG"), &len), *out;
+
+	ck_assert_uint_ge(len, (size_t)mark);
+	out = strdup(all + mark);
+	ck_assert_ptr_nonnull(out);
+	free(all);
+	return out;
+}
+
+static int count_of(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+/* The log since mark once it holds `want` lines with `what` (Dovecot's log
+ * process writes them a moment after the command's OK). */
+static char *log_wait(long mark, const char *what, int want)
+{
+	char *log = NULL;
+
+	for (int i = 0; i < 100; i++) {
+		free(log);
+		log = log_since(mark);
+		if (count_of(log, what) >= want)
+			break;
+		usleep(50 * 1000);
+	}
+	return log;
+}
+
+static int move(const uint32_t *uids, size_t n, const char *to, uint32_t *new_uids)
+{
+	return store->driver->move_msgs(store, uids, n, to, new_uids, &err);
+}
+
+/* The moved messages are in `to` under new_uids, with what they had in the
+ * source listing src; the source holds only `left` messages. */
+static void assert_moved(const struct msg_list *src, const uint32_t *uids, const uint32_t *new_uids,
+			 size_t n, const char *to, size_t left)
+{
+	const char *from = ((struct imap_store *)store)->selected;
+	char *from_name = strdup(from);
+	struct msg_list l;
+
+	ck_assert_ptr_nonnull(from_name);
+	/* The source stays selected and lists them no more. */
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, left);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < l.n; j++)
+			ck_assert_msg(l.v[j].uid != uids[i], "uid %u is still in %s", uids[i],
+				      from_name);
+	msg_list_free(&l);
+	ck_assert_uint_eq(((struct imap_store *)store)->exists, left);
+
+	select_ok(to);
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, n);
+	for (size_t i = 0; i < n; i++) {
+		const struct msg *was = find_msg(src, uids[i]), *now;
+
+		ck_assert_msg(new_uids[i] != 0, "no new uid for uid %u", uids[i]);
+		now = find_msg(&l, new_uids[i]);
+		ck_assert_uint_eq(now->flags, was->flags);
+		assert_keywords(now, was->keywords);
+		ck_assert_uint_eq(now->size, was->size);
+		ck_assert_int_eq(now->date, was->date);
+	}
+	msg_list_free(&l);
+	select_ok(from_name);
+	free(from_name);
+}
+
+START_TEST(test_move_keeps_flags_and_keywords_and_sends_no_body)
+{
+	const uint32_t uids[] = {3, 1, 2};
+	uint32_t new_uids[3] = {0};
+	struct msg_list src;
+	char line[256], *log;
+	long mark;
+
+	select_ok("Move");
+	list_ok(&src);
+	ck_assert_uint_eq(src.n, 4);
+	ck_assert_uint_eq(find_msg(&src, 2)->flags, MF_FLAGGED);
+	assert_keywords(find_msg(&src, 2), "$Label1");
+	assert_keywords(find_msg(&src, 3), "$Label1 ProjectX");
+	ck_assert(store->caps & CAP_MOVE);
+	mark = log_mark();
+	capture_on();
+	ck_assert_msg(move(uids, 3, move_target_name, new_uids) == 0, "%s", err.msg);
+	assert_sent("UID MOVE 1:3 \"Ablage/&ANw-bersicht/&ZeVnLA-\"\r\n");
+	ck_assert_msg(!strstr(sent, "APPEND") && !strstr(sent, "COPY"), "sent:\n%s", sent);
+	/* The uids the server gave, pairwise: 1 2 3 became the target's first
+	 * three, in that order. */
+	ck_assert_uint_eq(new_uids[1] + 1, new_uids[2]);
+	ck_assert_uint_eq(new_uids[2] + 1, new_uids[0]);
+
+	log = log_wait(mark, "copy from Move: ", 3);
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(line, sizeof(line), "copy from Move: box=%s, uid=%u,", move_target_name,
+			 new_uids[i]);
+		ck_assert_msg(strstr(log, line), "no \"%s\" in the log:\n%s", line, log);
+	}
+	ck_assert_int_eq(count_of(log, "copy from Move: "), 3);
+	ck_assert_int_eq(count_of(log, "expunge: box=Move, "), 3);
+	ck_assert_msg(!strstr(log, ": save: "), "a message was saved, not moved:\n%s", log);
+	free(log);
+
+	assert_moved(&src, uids, new_uids, 3, move_target_name, 1);
+	msg_list_free(&src);
+}
+END_TEST
+
+START_TEST(test_move_without_move_copies_and_expunges_only_those_uids)
+{
+	const uint32_t uids[] = {2, 1}, four = 4;
+	uint32_t new_uids[2] = {0}, new_four = 99;
+	struct msg_list src, l;
+	char *flags, *log;
+	long mark;
+
+	select_ok("Move2");
+	store->caps &= ~CAP_MOVE; /* as on a server without MOVE */
+	list_ok(&src);
+	ck_assert_uint_eq(src.n, 4);
+	ck_assert_uint_eq(find_msg(&src, 3)->flags, MF_DELETED); /* another client's */
+	mark = log_mark();
+	capture_on();
+	ck_assert_msg(move(uids, 2, "Moved2", new_uids) == 0, "%s", err.msg);
+	assert_sent("UID COPY 1:2 Moved2\r\n");
+	assert_sent("UID STORE 1:2 +FLAGS.SILENT (\\Deleted)\r\n");
+	assert_sent("UID EXPUNGE 1:2\r\n");
+	ck_assert_msg(!strstr(sent, "MOVE") && !strstr(sent, "APPEND"), "sent:\n%s", sent);
+	flags = server_flags("Move2");
+	ck_assert_str_eq(flags, "3 \\Deleted\n4\n");
+	free(flags);
+	log = log_wait(mark, "copy from Move2: ", 2);
+	ck_assert_int_eq(count_of(log, "copy from Move2: "), 2);
+	ck_assert_msg(!strstr(log, ": save: "), "a message was saved, not copied:\n%s", log);
+	free(log);
+	assert_moved(&src, uids, new_uids, 2, "Moved2", 2);
+
+	/* Without UIDPLUS either, EXPUNGE would take uid 3 as well: the copy is
+	 * made, the original stays marked \Deleted, and the error says so. */
+	store->caps &= ~CAP_UIDPLUS;
+	capture_on();
+	assert_error(move(&four, 1, "Moved2", &new_four), "UIDPLUS");
+	ck_assert_msg(strstr(err.msg, "uid 3") && strstr(err.msg, "Moved2"), "%s", err.msg);
+	ck_assert_uint_eq(new_four, 0);
+	assert_sent("UID SEARCH DELETED");
+	ck_assert_msg(!strstr(sent, "EXPUNGE"), "expunged anyway: %s", sent);
+	flags = server_flags("Move2");
+	ck_assert_str_eq(flags, "3 \\Deleted\n4 \\Deleted\n");
+	free(flags);
+	ck_assert(!((struct imap_store *)store)->broken);
+	select_ok("Moved2");
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 3);
+	msg_list_free(&l);
+	msg_list_free(&src);
+}
+END_TEST
+
+START_TEST(test_move_to_a_missing_or_unusable_folder_fails)
+{
+	const uint32_t one = 1;
+	uint32_t new_uid = 7;
+	struct msg_list l;
+
+	select_ok("Move3");
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1)
+			store->caps &= ~CAP_MOVE; /* UID COPY fails the same way */
+		assert_error(move(&one, 1, "Nirgends/Übrig", &new_uid), "\"Nirgends/Übrig\"");
+		ck_assert_msg(strstr(err.msg, "does not exist"), "%s", err.msg);
+		ck_assert_uint_eq(new_uid, 0);
+		ck_assert(!((struct imap_store *)store)->broken);
+		list_ok(&l);
+		ck_assert_uint_eq(l.n, 2);
+		ck_assert_uint_eq(find_msg(&l, 1)->flags, 0);
+		msg_list_free(&l);
+	}
+	/* Names CREATE would refuse are refused before anything is sent. */
+	capture_on();
+	assert_error(move(&one, 1, "evil\r\nX1 CAPABILITY", &new_uid), "cannot move to folder");
+	ck_assert_msg(!strpbrk(err.msg, "\r\n"), "raw line break in \"%s\"", err.msg);
+	assert_error(move(&one, 1, "a/../b", &new_uid), "cannot move to folder");
+	assert_error(move(&one, 1, "Move3", &new_uid), "into the folder itself");
+	ck_assert_msg(sent_len == 0, "sent although refused: %s", sent);
+}
+END_TEST
+
+START_TEST(test_move_of_a_vanished_uid_yields_zero)
+{
+	const uint32_t uids[] = {2, 1, 99}, three = 3;
+	uint32_t new_uids[3] = {7, 7, 7}, one = 7;
+	struct msg_list l;
+	char *out;
+
+	select_ok("Move4");
+	/* Another client expunges uid 2 after ferry listed it: Dovecot refuses
+	 * the whole UID MOVE with NO [EXPUNGEISSUED] and reports the expunge;
+	 * the second attempt moves the rest. */
+	out = run("doveadm -c '%s' expunge -u alice mailbox Move4 uid 2", need_env("DOVECOT_CONF"));
+	free(out);
+	capture_on();
+	ck_assert_msg(move(uids, 3, "Moved4", new_uids) == 0, "%s", err.msg);
+	ck_assert_int_eq(count_of(sent, "UID MOVE 1:2,99 Moved4\r\n"), 2);
+	ck_assert_uint_eq(new_uids[0], 0);
+	ck_assert_uint_ne(new_uids[1], 0);
+	ck_assert_uint_eq(new_uids[2], 0);
+	/* Nothing left to move: OK, and 0. */
+	ck_assert_msg(move(uids, 1, "Moved4", &one) == 0, "%s", err.msg);
+	ck_assert_uint_eq(one, 0);
+	/* The same by UID COPY. */
+	store->caps &= ~CAP_MOVE;
+	out = run("doveadm -c '%s' expunge -u alice mailbox Move4 uid 3", need_env("DOVECOT_CONF"));
+	free(out);
+	one = 7;
+	ck_assert_msg(move(&three, 1, "Moved4", &one) == 0, "%s", err.msg);
+	ck_assert_uint_eq(one, 0);
+	ck_assert(!((struct imap_store *)store)->broken);
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.v[0].uid, 4);
+	msg_list_free(&l);
+	select_ok("Moved4");
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.v[0].uid, new_uids[1]);
+	msg_list_free(&l);
+}
+END_TEST
+
 START_TEST(test_message_calls_need_a_selected_folder)
 {
 	const uint32_t one = 1;
@@ -816,6 +1078,8 @@ START_TEST(test_message_calls_need_a_selected_folder)
 	assert_error(store->driver->set_flags(store, &one, 1, MF_SEEN, 0, NULL, NULL, &err),
 		     "no folder is selected");
 	assert_error(store->driver->delete_msgs(store, &one, 1, &err), "no folder is selected");
+	assert_error(store->driver->move_msgs(store, &one, 1, "Work", &(uint32_t){0}, &err),
+		     "no folder is selected");
 	assert_error(store->driver->add_begin(store, &m, &err), "no folder is selected");
 	assert_error(store->driver->identify(store, &(struct msg){.uid = 1}, 1, &err),
 		     "no folder is selected");
@@ -967,6 +1231,26 @@ START_TEST(test_empty_nil_and_unasked_bodies)
 }
 END_TEST
 
+START_TEST(test_copyuid_pairs_source_and_destination_uids_in_order)
+{
+	const uint32_t uids[] = {2, 3, 1}, five = 5;
+	uint32_t new_uids[3] = {0}, new_five = 7;
+
+	open_fake("copyuid");
+	select_ok("Work");
+	/* COPYUID 9 3,1:2 20,11:12: 3 -> 20, 1 -> 11, 2 -> 12. */
+	ck_assert_msg(move(uids, 3, "Archive", new_uids) == 0, "%s", err.msg);
+	ck_assert_uint_eq(new_uids[0], 12);
+	ck_assert_uint_eq(new_uids[1], 20);
+	ck_assert_uint_eq(new_uids[2], 11);
+	ck_assert_uint_eq(((struct imap_store *)store)->exists, 0);
+	/* One source uid, two destination uids: nothing is guessed. */
+	ck_assert_msg(move(&five, 1, "Archive", &new_five) == 0, "%s", err.msg);
+	ck_assert_uint_eq(new_five, 0);
+	close_store();
+}
+END_TEST
+
 START_TEST(test_courier_namespace_prefix_and_unsafe_names)
 {
 	struct store_folder *f = NULL;
@@ -1047,6 +1331,10 @@ static Suite *imap_store_suite(void)
 	tcase_add_test(dovecot, test_set_flags_adds_and_removes_flags_and_keywords);
 	tcase_add_test(dovecot, test_delete_msgs_expunges_only_those_uids);
 	tcase_add_test(dovecot, test_delete_without_uidplus_leaves_others_deleted_messages_alone);
+	tcase_add_test(dovecot, test_move_keeps_flags_and_keywords_and_sends_no_body);
+	tcase_add_test(dovecot, test_move_without_move_copies_and_expunges_only_those_uids);
+	tcase_add_test(dovecot, test_move_to_a_missing_or_unusable_folder_fails);
+	tcase_add_test(dovecot, test_move_of_a_vanished_uid_yields_zero);
 	tcase_add_test(dovecot, test_message_calls_need_a_selected_folder);
 	suite_add_tcase(s, dovecot);
 
@@ -1057,6 +1345,7 @@ static Suite *imap_store_suite(void)
 			    N(refusals));
 	tcase_add_test(fake, test_connection_lost_inside_a_body_aborts_that_message);
 	tcase_add_test(fake, test_empty_nil_and_unasked_bodies);
+	tcase_add_test(fake, test_copyuid_pairs_source_and_destination_uids_in_order);
 	tcase_add_test(fake, test_courier_namespace_prefix_and_unsafe_names);
 	tcase_add_test(fake, test_other_users_and_shared_namespaces_are_not_this_accounts);
 	suite_add_tcase(s, fake);

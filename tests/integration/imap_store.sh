@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
 # The IMAP store's operations (store/imap: folders, select, list, identify, fetch, append, flags,
-# expunge) against a real Dovecot, plus a scripted fake server for answers Dovecot never gives.
+# expunge, move) against a real Dovecot, plus a scripted fake server for answers Dovecot never
+# gives.
 # This script starts Dovecot, seeds the folders, and runs the Check program
 # tests/integration/imap_store.c, whose path is in IMAP_STORE_TEST.
 #
@@ -117,11 +118,23 @@ fake__bodies() {
 	fake__say "$tag OK FETCH done"
 }
 
+# The answer to UID MOVE: COPYUID in the server's order, or one that does not pair up.
+fake__move() {
+	local tag=$1 set=$2
+	case $set in
+	1:3) fake__say '* OK [COPYUID 9 3,1:2 20,11:12] Moved UIDs.' '* 1 EXPUNGE' '* 1 EXPUNGE' \
+		'* 1 EXPUNGE' ;;
+	5) fake__say '* OK [COPYUID 9 5 30:31] Moved UIDs.' ;;
+	esac
+	fake__say "$tag OK Move completed"
+}
+
 fake_server() {
 	local scenario=$1 log=$2 line tag rest cmd caps='IMAP4rev1 UIDPLUS CONDSTORE'
 	local exists=3 uidnext=10
 	export LC_ALL=C # ${#var} counts bytes
 	[[ $scenario == courier || $scenario == shared ]] && caps+=' NAMESPACE'
+	[[ $scenario == copyuid ]] && caps+=' MOVE'
 	if [[ $scenario == many ]]; then
 		FAKE_MANY=100000
 		exists=$FAKE_MANY
@@ -160,7 +173,11 @@ fake_server() {
 			;;
 		CREATE) fake__say "$tag OK CREATE done" ;;
 		UID)
-			if [[ $rest == *BODY.PEEK* ]]; then
+			if [[ ${rest^^} == 'UID MOVE '* ]]; then
+				rest=${rest#* }
+				rest=${rest#* }
+				fake__move "$tag" "${rest%% *}"
+			elif [[ $rest == *BODY.PEEK* ]]; then
 				fake__bodies "$scenario" "$tag"
 			else
 				fake__listing "$scenario" "$tag"
@@ -223,7 +240,17 @@ seeding() {
 		flags Del 4 '\Deleted' &&
 		seed Del2 Del2 13 "a" && seed Del2 Del2 14 "b" && seed Del2 Del2 15 "c" &&
 		flags Del2 3 '\Deleted' &&
-		dovecot_doveadm mailbox create -u alice Up Empty
+		seed Move Move 16 "m1" && seed Move Move 17 "m2" && seed Move Move 18 "m3" &&
+		seed Move Move 19 "m4" &&
+		flags Move 1 '\Seen' && flags Move 2 '\Flagged' '$Label1' &&
+		flags Move 3 '\Answered' '$Forwarded' '$Label1' ProjectX &&
+		seed Move2 Move2 20 "a" && seed Move2 Move2 21 "b" && seed Move2 Move2 22 "c" &&
+		seed Move2 Move2 23 "d" &&
+		flags Move2 1 '\Flagged' '$Label1' && flags Move2 3 '\Deleted' &&
+		seed Move3 Move3 24 "a" && seed Move3 Move3 25 "b" &&
+		seed Move4 Move4 26 "a" && seed Move4 Move4 27 "b" && seed Move4 Move4 28 "c" &&
+		seed Move4 Move4 29 "d" &&
+		dovecot_doveadm mailbox create -u alice Up Empty 'Ablage/Übersicht/日本' Moved2 Moved4
 }
 
 IMAP_STORE_TEST=${IMAP_STORE_TEST:-${FERRY_BUILD:-$repo/build}/tests/imap_store_test}
@@ -244,7 +271,7 @@ mkdir -p "$SEED_DIR"
 t_ok "the folders are seeded" seeding
 
 export IMAP_STORE_FAKE="bash $here/imap_store.sh --fake-server"
-export DOVECOT_IMAPS_PORT DOVECOT_CA DOVECOT_CONF
+export DOVECOT_IMAPS_PORT DOVECOT_CA DOVECOT_CONF DOVECOT_LOG
 started=$EPOCHREALTIME
 T_TIMEOUT=300 t_ok "the IMAP store's operations (Check program)" "$IMAP_STORE_TEST"
 printf '%s\n' "$T_OUT" | grep -E '^(Running|[0-9]+%|.*:(E|F):|# )' | sed 's/^# //; s/^/# /'
@@ -255,5 +282,7 @@ t_contains "an undecodable name is skipped with a warning" "$T_OUT" \
 	'fake: skipping folder "INBOX.bad&AAo-"'
 t_contains "a name with CR LF is shown escaped, not raw" "$T_OUT" \
 	'fake: skipping folder "INBOX.a\x0d\x0ab"'
+t_contains "a COPYUID that does not pair up is reported" "$T_OUT" \
+	"fake: folder \"Work\": the server's COPYUID for 1 message(s) from uid 5 does not pair up"
 
 t_done

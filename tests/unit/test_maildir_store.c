@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "store/identity.h"
 #include "store/log.h"
 #include "store/store.h"
@@ -992,6 +994,326 @@ START_TEST(test_identify_fills_missing_identities)
 }
 END_TEST
 
+/* ---- moves (rule 8) ---- */
+
+/* A folder's directory below root in the store's layout, for the two
+ * folders the move tests use. */
+static const char *dir_of(const char *name)
+{
+	bool pp = conf.maildir.layout == LAYOUT_MAILDIRPP;
+
+	if (!strcmp(name, "INBOX"))
+		return pp ? "." : "INBOX";
+	if (!strcmp(name, "Archiv/Entwürfe"))
+		return pp ? ".Archiv.Entwürfe" : "Archiv/Entwürfe";
+	ck_abort_msg("no directory known for %s", name);
+	return NULL;
+}
+
+static void move_ok(const uint32_t *uids, size_t n, const char *to, uint32_t *new_uids)
+{
+	ck_assert_msg(store->driver->move_msgs(store, uids, n, to, new_uids, &err) == 0, "%s: %s",
+		      to, err.msg);
+}
+
+static ino_t inode_of(const char *path)
+{
+	struct stat sb;
+
+	ck_assert_msg(stat(path, &sb) == 0, "%s: %s", path, strerror(errno));
+	return sb.st_ino;
+}
+
+START_TEST(test_move_renames_files_and_keeps_flags_keywords_and_inodes)
+{
+	static const char to[] = "Archiv/Entwürfe";
+	struct folder_state before, after, again;
+	struct msg_list l;
+	const struct msg *m;
+	struct msg_id id_a = identity_of(MSG_A, NULL);
+	uint32_t uids[3], new_uids[2] = {99, 99};
+	char *a, *b;
+	ino_t ino_a, ino_b;
+	const char *in, *out;
+
+	open_store((enum maildir_layout)_i);
+	in = dir_of("INBOX");
+	out = dir_of(to);
+	create_ok("INBOX");
+	create_ok(to);
+	before = select_ok(to);
+	select_ok("INBOX");
+	uids[0] = deliver(MSG_A, 0, NULL, DATE); /* new/ */
+	a = only_file(at("%s/new", in));
+	uids[1] = deliver(MSG_B, MF_SEEN | MF_FLAGGED, "$Label1 work", DATE); /* cur/ */
+	b = only_file(at("%s/cur", in));
+	uids[2] = deliver(MSG_C, MF_SEEN, "stays", DATE);
+	select_ok("INBOX");
+	ino_a = inode_of(at("%s/new/%s", in, a));
+	ino_b = inode_of(at("%s/cur/%s", in, b));
+
+	move_ok(uids, 2, to, new_uids);
+	ck_assert_uint_eq(new_uids[0], before.uidnext);
+	ck_assert_uint_eq(new_uids[1], before.uidnext + 1);
+	/* Renamed, same subdirectory, same name, same inode: never copied. */
+	ck_assert(!exists(at("%s/new/%s", in, a)));
+	ck_assert(!exists(at("%s/cur/%s", in, b)));
+	ck_assert_uint_eq(inode_of(at("%s/new/%s", out, a)), ino_a);
+	ck_assert_uint_eq(inode_of(at("%s/cur/%s", out, b)), ino_b);
+	ck_assert_str_eq(strstr(b, ":2,"), ":2,FS");
+	ck_assert_int_eq(count_files(at("%s/tmp", out)), 0);
+
+	/* The source stays selected and lists only what stayed. */
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.v[0].uid, uids[2]);
+	ck_assert_str_eq(l.v[0].keywords, "stays");
+	msg_list_free(&l);
+
+	/* The target's scan finds the moved files as the rows the move made:
+	 * no new uids, and no change beyond the move's own modseq. */
+	after = select_ok(to);
+	ck_assert_uint_eq(after.uidvalidity, before.uidvalidity);
+	ck_assert_uint_eq(after.exists, 2);
+	ck_assert_uint_eq(after.uidnext, before.uidnext + 2);
+	ck_assert_uint_eq(after.highestmodseq, before.highestmodseq + 1);
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 2);
+	m = find_uid(&l, new_uids[0]);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(m->flags, 0);
+	ck_assert_ptr_null(m->keywords);
+	ck_assert_uint_eq(m->size, strlen(MSG_A));
+	ck_assert_int_eq(m->date, DATE);
+	ck_assert(m->id.known);
+	ck_assert_mem_eq(m->id.hash, id_a.hash, 32);
+	m = find_uid(&l, new_uids[1]);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(m->flags, MF_SEEN | MF_FLAGGED);
+	ck_assert_str_eq(m->keywords, "$Label1 work");
+	msg_list_free(&l);
+
+	/* Read through again, in a new process: still no duplicate. */
+	set_mtime(at("%s/cur", out), time(NULL) - 50);
+	set_mtime(at("%s/new", out), time(NULL) - 50);
+	reopen();
+	again = select_ok(to);
+	ck_assert_uint_eq(again.exists, 2);
+	ck_assert_uint_eq(again.uidnext, after.uidnext);
+	ck_assert_uint_eq(again.highestmodseq, after.highestmodseq);
+	list_ok(&l);
+	ck_assert_uint_eq(l.v[0].uid, new_uids[0]);
+	ck_assert_uint_eq(l.v[1].uid, new_uids[1]);
+	ck_assert_str_eq(l.v[1].keywords, "$Label1 work");
+	msg_list_free(&l);
+	after = select_ok("INBOX");
+	ck_assert_uint_eq(after.exists, 1);
+	free(a);
+	free(b);
+}
+END_TEST
+
+START_TEST(test_move_follows_a_renamed_file_and_skips_a_vanished_one)
+{
+	struct folder_state fs;
+	struct msg_list l;
+	uint32_t uids[3], new_uids[3];
+	char *a, *b;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	create_ok("Target");
+	select_ok("INBOX");
+	uids[0] = deliver(MSG_A, 0, "kw", DATE);
+	a = only_file(at("INBOX/new"));
+	uids[1] = deliver(MSG_B, MF_SEEN, NULL, DATE);
+	b = only_file(at("INBOX/cur"));
+	uids[2] = 999; /* never there */
+	select_ok("INBOX");
+	/* Between the scan and the move, a reader flags A and another deletes B. */
+	ck_assert_int_eq(rename(at("INBOX/new/%s", a), at("INBOX/cur/%s:2,FS", a)), 0);
+	ck_assert_int_eq(unlink(at("INBOX/cur/%s", b)), 0);
+	move_ok(uids, 3, "Target", new_uids);
+	ck_assert_uint_ne(new_uids[0], 0);
+	ck_assert_uint_eq(new_uids[1], 0);
+	ck_assert_uint_eq(new_uids[2], 0);
+	ck_assert(exists(at("Target/cur/%s:2,FS", a)));
+	ck_assert_int_eq(count_files(at("INBOX/cur")), 0);
+	fs = select_ok("Target");
+	ck_assert_uint_eq(fs.exists, 1);
+	list_ok(&l);
+	ck_assert_uint_eq(l.v[0].uid, new_uids[0]);
+	ck_assert_uint_eq(l.v[0].flags, MF_FLAGGED | MF_SEEN);
+	ck_assert_str_eq(l.v[0].keywords, "kw");
+	msg_list_free(&l);
+	fs = select_ok("INBOX");
+	ck_assert_uint_eq(fs.exists, 0);
+	free(a);
+	free(b);
+}
+END_TEST
+
+START_TEST(test_move_never_overwrites_a_message_of_the_same_name)
+{
+	struct msg_list l;
+	uint32_t uids[3], new_uids[3], stale;
+	char *a, *b, *c, *text;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	create_ok("Target");
+	select_ok("INBOX");
+	/* C goes to Target, and its file is then removed there behind the
+	 * index's back; a file of that name comes back in INBOX. */
+	stale = deliver(MSG_C, 0, NULL, DATE);
+	c = only_file(at("INBOX/new"));
+	move_ok(&stale, 1, "Target", new_uids);
+	ck_assert_int_eq(unlink(at("Target/new/%s", c)), 0);
+	uids[0] = deliver(MSG_A, 0, NULL, DATE);
+	a = only_file(at("INBOX/new"));
+	uids[1] = deliver(MSG_B, MF_SEEN, NULL, DATE);
+	b = only_file(at("INBOX/cur"));
+	spit(at("INBOX/cur/%s:2,S", c), MSG_C);
+	/* Another program left a file with A's unique part in Target. */
+	spit(at("Target/cur/%s:2,S", a), MSG_C);
+	select_ok("INBOX");
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 3);
+	uids[2] = l.v[2].uid; /* C again, under a new uid */
+	msg_list_free(&l);
+
+	move_ok(uids, 3, "Target", new_uids);
+	ck_assert_uint_eq(new_uids[0], 0); /* a file of that name is there */
+	ck_assert_uint_ne(new_uids[1], 0);
+	ck_assert_uint_eq(new_uids[2], 0); /* the index still has that name there */
+	ck_assert(exists(at("INBOX/new/%s", a)));
+	ck_assert(exists(at("INBOX/cur/%s:2,S", c)));
+	ck_assert(exists(at("Target/cur/%s", b)));
+	text = slurp(at("Target/cur/%s:2,S", a));
+	ck_assert_str_eq(text, MSG_C); /* untouched */
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_ptr_nonnull(find_uid(&l, uids[0]));
+	ck_assert_ptr_nonnull(find_uid(&l, uids[2]));
+	msg_list_free(&l);
+	free(a);
+	free(b);
+	free(c);
+	free(text);
+}
+END_TEST
+
+START_TEST(test_move_to_a_missing_folder_or_its_own_is_an_error)
+{
+	struct msg_list l;
+	uint32_t uid, new_uid = 99;
+
+	open_store(LAYOUT_MAILDIRPP);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	uid = deliver(MSG_A, MF_SEEN, NULL, DATE);
+	ck_assert_int_eq(store->driver->move_msgs(store, &uid, 1, "Nope/Nowhere", &new_uid, &err),
+			 -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "Nope/Nowhere"));
+	ck_assert_uint_eq(new_uid, 0);
+	ck_assert(!exists(at(".Nope.Nowhere")));
+	ck_assert_int_eq(store->driver->move_msgs(store, &uid, 1, "inbox", &new_uid, &err), -1);
+	ck_assert_int_eq(count_files(at("cur")), 1);
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.v[0].uid, uid);
+	msg_list_free(&l);
+	ck_assert_str_eq(folders(), "INBOX");
+}
+END_TEST
+
+START_TEST(test_move_to_an_unsafe_name_is_refused_and_nothing_leaves_the_root)
+{
+	struct msg_list l;
+	uint32_t uid, new_uid;
+
+	for (int layout = LAYOUT_VERBATIM; layout <= LAYOUT_MAILDIRPP; layout++) {
+		store_close(store);
+		store = NULL;
+		rm_rf(root);
+		open_store((enum maildir_layout)layout);
+		create_ok("INBOX");
+		select_ok("INBOX");
+		uid = deliver(MSG_A, 0, NULL, DATE);
+		new_uid = 99;
+		ck_assert_int_eq(
+		    store->driver->move_msgs(store, &uid, 1, unsafe_names[_i], &new_uid, &err), -1);
+		ck_assert_uint_eq(new_uid, 0);
+		ck_assert(!exists(at("../escape")));
+		ck_assert(!exists("/escape"));
+		ck_assert_int_eq(count_files(base), 1); /* Mail only */
+		ck_assert_str_eq(folders(), "INBOX");
+		list_ok(&l);
+		ck_assert_uint_eq(l.n, 1);
+		msg_list_free(&l);
+	}
+}
+END_TEST
+
+/* Sets a folder's UIDNEXT in the index behind the store's back. */
+static void force_uidnext(const char *name, uint32_t uidnext)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	ck_assert_int_eq(sqlite3_open(at(".ferry/index.sqlite"), &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "UPDATE folders SET uidnext = ?1 WHERE name = ?2",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_int64(st, 1, uidnext);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+	ck_assert_int_eq(sqlite3_changes(db), 1);
+	sqlite3_finalize(st);
+	ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+}
+
+START_TEST(test_move_failing_midway_puts_the_moved_files_back)
+{
+	struct folder_state fs;
+	struct msg_list l;
+	uint32_t uids[2], new_uids[2];
+	char *a, *b;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	create_ok("Target");
+	select_ok("INBOX");
+	uids[0] = deliver(MSG_A, 0, "kw", DATE);
+	a = only_file(at("INBOX/new"));
+	uids[1] = deliver(MSG_B, MF_SEEN, NULL, DATE);
+	b = only_file(at("INBOX/cur"));
+	store_close(store);
+	store = NULL;
+	/* Room for one uid in Target: the second message fails after the
+	 * first was renamed. */
+	force_uidnext("Target", UINT32_MAX - 1);
+	open_store(LAYOUT_VERBATIM);
+	select_ok("INBOX");
+	ck_assert_int_eq(store->driver->move_msgs(store, uids, 2, "Target", new_uids, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "no uid left"));
+	ck_assert_uint_eq(new_uids[0], 0);
+	ck_assert_uint_eq(new_uids[1], 0);
+	ck_assert(exists(at("INBOX/new/%s", a)));
+	ck_assert(exists(at("INBOX/cur/%s", b)));
+	ck_assert_int_eq(count_files(at("Target/new")) + count_files(at("Target/cur")), 0);
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_str_eq(l.v[0].keywords, "kw");
+	msg_list_free(&l);
+	fs = select_ok("Target");
+	ck_assert_uint_eq(fs.exists, 0);
+	ck_assert_uint_eq(fs.uidnext, UINT32_MAX - 1);
+	free(a);
+	free(b);
+}
+END_TEST
+
 /* ---- rescans (rule 4) ---- */
 
 START_TEST(test_unchanged_old_directories_are_not_read_again)
@@ -1150,13 +1472,14 @@ START_TEST(test_operations_need_a_selected_folder)
 {
 	struct msg_list l = {0};
 	struct store_new_msg *m;
-	uint32_t uid = 1;
+	uint32_t uid = 1, new_uid;
 
 	open_store(LAYOUT_VERBATIM);
 	create_ok("INBOX");
 	ck_assert_int_eq(store->driver->list(store, &l, &err), -1);
 	ck_assert_int_eq(store->driver->add_begin(store, &m, &err), -1);
 	ck_assert_int_eq(store->driver->delete_msgs(store, &uid, 1, &err), -1);
+	ck_assert_int_eq(store->driver->move_msgs(store, &uid, 1, "INBOX", &new_uid, &err), -1);
 }
 END_TEST
 
@@ -1212,6 +1535,16 @@ static Suite *maildir_suite(void)
 	tcase_add_test(tc, test_fetch_streams_files_and_follows_or_skips_vanished_ones);
 	tcase_add_test(tc, test_identify_fills_missing_identities);
 	tcase_add_test(tc, test_operations_need_a_selected_folder);
+
+	tc = tcase(s, "moves");
+	tcase_add_loop_test(tc, test_move_renames_files_and_keeps_flags_keywords_and_inodes,
+			    LAYOUT_VERBATIM, LAYOUT_MAILDIRPP + 1);
+	tcase_add_test(tc, test_move_follows_a_renamed_file_and_skips_a_vanished_one);
+	tcase_add_test(tc, test_move_never_overwrites_a_message_of_the_same_name);
+	tcase_add_test(tc, test_move_to_a_missing_folder_or_its_own_is_an_error);
+	tcase_add_loop_test(tc, test_move_to_an_unsafe_name_is_refused_and_nothing_leaves_the_root,
+			    0, (int)(sizeof(unsafe_names) / sizeof(unsafe_names[0])));
+	tcase_add_test(tc, test_move_failing_midway_puts_the_moved_files_back);
 
 	tc = tcase(s, "rescans");
 	tcase_add_test(tc, test_unchanged_old_directories_are_not_read_again);
