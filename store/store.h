@@ -152,6 +152,7 @@ struct store {
 	unsigned caps;	    /* enum store_cap bits */
 	char *description;  /* "127.0.0.1:993, TLSv1.3 ..., logged in as alice (LOGIN)" */
 	char *capabilities; /* the server's own words, space-separated; NULL for Maildir */
+	bool broken;	    /* the connection is dead: close and open again to go on */
 };
 
 /* Every function returns 0, or -1 with err set. Messages are addressed by

@@ -46,6 +46,42 @@ static int open_store(const struct store_conf *conf, struct store **out, struct 
 	return r;
 }
 
+/* DESIGN's reconnect policy: after a connection broke, open it again at
+ * most 3 times per run, waiting 1, 4 and 16 s; a refused login is not
+ * retried. Returns 0 when both stores are usable again; on -1 a store may be
+ * NULL and the channel stops. */
+static int reconnect_if_broken(struct engine *e, struct ferry_error *err)
+{
+	static const unsigned delays[] = {1, 4, 16};
+	static size_t attempts;
+	struct store **sides[] = {&e->far, &e->near};
+
+	for (size_t i = 0; i < 2; i++) {
+		struct store **s = sides[i];
+		const struct store_conf *conf;
+
+		if (!*s || !(*s)->broken)
+			continue;
+		conf = (*s)->conf;
+		store_close(*s);
+		*s = NULL;
+		for (;;) {
+			if (attempts >= sizeof(delays) / sizeof(delays[0]) || engine_interrupted)
+				return ferry_error_set(
+				    err, FERRY_PARTIAL,
+				    "%s: connection lost; no reconnect left this run", conf->name);
+			sleep(delays[attempts++]);
+			log_info("%s: connection lost; reconnecting", conf->name);
+			if (open_store(conf, s, err) == 0)
+				break;
+			if (strstr(err->msg, "login refused"))
+				return -1;
+			log_warn("%s", err->msg);
+		}
+	}
+	return 0;
+}
+
 /* Batches left in the journal by a run that was killed. Rule 13: copies
  * that were not committed are paired by identity (rule 7), flag stores and
  * deletions are replanned; here they are reported and cleared. */
@@ -285,11 +321,25 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 		r = v[i].listed_only ? 0 : ensure_folder(e, &v[i], &works[i].forget, &err);
 		if (r == 0)
 			r = engine_prepare_folder(e, &works[i], &err);
+		if (r < 0 && (e->far->broken || e->near->broken)) {
+			/* Reconnect, then select and list this folder again once. */
+			log_warn("%s", err.msg);
+			engine_folder_free(&works[i]);
+			ferry_error_clear(&err);
+			if (reconnect_if_broken(e, &err) != 0) {
+				ferry_error_prefix(&err, "%s: not synced", works[i].name);
+				goto lost;
+			}
+			r = engine_prepare_folder(e, &works[i], &err);
+		}
 		if (r < 0) {
 			log_error("%s", err.msg);
 			status = ferry_status_worst(status, FERRY_PARTIAL);
 			engine_folder_free(&works[i]);
 			works[i].prepared = false;
+			if ((e->far->broken || e->near->broken) &&
+			    reconnect_if_broken(e, &err) != 0)
+				goto lost;
 		}
 	}
 	ferry_error_clear(&err);
@@ -306,6 +356,14 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 		if (engine_finish_folder(e, &works[i], &err) != 0) {
 			log_error("%s", err.msg);
 			status = ferry_status_worst(status, FERRY_PARTIAL);
+			/* The folder is done for this run (the next one finishes it);
+			 * the others go on over a new connection. */
+			if ((e->far->broken || e->near->broken) &&
+			    reconnect_if_broken(e, &err) != 0) {
+				report_line(works[i].name, &works[i].rep);
+				add_report(sum, &works[i].rep);
+				goto lost;
+			}
 		}
 		if (works[i].rep.blocked_deletes)
 			status = ferry_status_worst(status, FERRY_PARTIAL);
@@ -313,6 +371,10 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 		add_report(sum, &works[i].rep);
 		engine_folder_free(&works[i]);
 	}
+	goto out;
+lost:
+	log_error("%s", err.msg);
+	status = ferry_status_worst(status, FERRY_PARTIAL);
 out:
 	for (size_t i = 0; works && i < n; i++)
 		engine_folder_free(&works[i]);

@@ -61,6 +61,7 @@ int imap_fail(struct imap_store *st, int r, struct ferry_error *err, const char 
 		/* libetpan never marks a session dead and keeps imap_state as it
 		 * was: from here on ferry refuses to send on it. */
 		st->broken = true;
+		st->base.broken = true;
 		snprintf(st->broken_why, sizeof(st->broken_why), "%s", imap_error_text(r));
 		imap_unselect(st);
 		if (r == MAILIMAP_ERROR_PROTOCOL)

@@ -183,4 +183,28 @@ t_is "after the stall: nothing expunged on the server" \
 ferry_sync test
 t_is "a normal sync after the stall exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | t__indent
 all_there "after the stall and a normal sync"
+
+# --- cut once, then reconnect: the other folders still sync in the same run ------------
+# DESIGN's reconnect policy: after a lost connection ferry opens it again (1, 4, 16 s),
+# selects and lists the folder again, and goes on: one cut costs nothing but a warning.
+seed 9001 Other "Arrived in another folder"
+touch_server 4
+mark=$(dovecot_log_mark)
+relay_start -n "$cut" -c 1 || exit 1
+relay_conf "$RELAY_PORT" 20
+t_run "$FERRY" -c "$RCONF" sync test
+rc=$T_RC out=$T_OUT
+relay_stop
+printf '%s\n' "$out" | t__indent
+t_ok "reconnect: the relay cut the first connection" grep -q "(cut)" "$RELAY_OUT"
+t_ok "reconnect: ferry connected again" \
+	test "$(grep -c '^conn ' "$RELAY_OUT")" -ge 2
+t_contains "reconnect: it says so" "$out" "reconnecting"
+t_is "reconnect: the run still finishes everything (exit 0)" "$rc" 0
+t_matches "reconnect: the cut is a warning naming the folder" "$out" "^ferry: warning: $FOLDER: listing far"
+t_ok "reconnect: the other folder synced in the same run" \
+	test -n "$(md_file Other 'Arrived in another folder')"
+all_there "after the reconnect"
+ferry_sync test
+t_is "reconnect: the next run exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | t__indent
 t_done

@@ -3,13 +3,15 @@
  * sent a given number of bytes. TLS passes through untouched (it relays
  * bytes), so the certificate still verifies for 127.0.0.1.
  *
- *	relay [-l PORT] [-n BYTES [-s]] [-m CONNS] [-t SECONDS] TARGET_PORT
+ *	relay [-l PORT] [-n BYTES [-s] [-c CONNS]] [-m CONNS] [-t SECONDS] TARGET_PORT
  *
  *	-l PORT     listen on 127.0.0.1:PORT (default: an ephemeral port)
  *	-n BYTES    per connection: once the server has sent BYTES bytes (they are
  *	            forwarded), close both sides of that connection
  *	-s          with -n: stall instead (stop forwarding either way, keep both
  *	            sockets open until the client goes away)
+ *	-c CONNS    with -n: cut or stall only the first CONNS connections; later
+ *	            ones pass untouched (a client that reconnects gets through)
  *	-m CONNS    accept at most CONNS connections, then stop listening (later
  *	            connections are refused); default no limit
  *	-t SECONDS  exit after this long whatever happens (default 120), so the
@@ -52,6 +54,7 @@ struct conn {
 	struct pipe_buf c2s, s2c;
 	uint64_t c2s_bytes, s2c_bytes;
 	bool client_eof, server_eof;
+	uint64_t limit;	    /* -n for this connection; 0: none (see -c) */
 	bool limit_reached; /* the server has sent -n bytes */
 	bool stalled;
 };
@@ -59,13 +62,14 @@ struct conn {
 static struct conn conns[MAX_CONNS];
 static uint64_t limit;	   /* -n; 0: none */
 static bool stall_mode;	   /* -s */
+static unsigned cut_conns; /* -c; 0: every connection */
 static unsigned max_conns; /* -m; 0: no limit */
 static unsigned accepted;
 
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: relay [-l PORT] [-n BYTES [-s]] [-m CONNS] [-t SECONDS] TARGET_PORT\n");
+	fprintf(stderr, "usage: relay [-l PORT] [-n BYTES [-s] [-c CONNS]] [-m CONNS] [-t SECONDS] "
+			"TARGET_PORT\n");
 }
 
 static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -144,6 +148,7 @@ static void accept_one(int lfd, int target)
 	memset(c, 0, sizeof(*c));
 	c->used = true;
 	c->id = ++accepted;
+	c->limit = cut_conns && c->id > cut_conns ? 0 : limit;
 	c->cfd = cfd;
 	c->sfd = sfd;
 }
@@ -212,12 +217,12 @@ static bool step(struct conn *c, short crev, short srev)
 	    !c->limit_reached) {
 		size_t room = BUF_SIZE;
 
-		if (limit && limit - c->s2c_bytes < room)
-			room = (size_t)(limit - c->s2c_bytes);
+		if (c->limit && c->limit - c->s2c_bytes < room)
+			room = (size_t)(c->limit - c->s2c_bytes);
 		if (!fill(c->sfd, &c->s2c, room))
 			c->server_eof = true;
 		c->s2c_bytes += c->s2c.len;
-		if (limit && c->s2c_bytes >= limit)
+		if (c->limit && c->s2c_bytes >= c->limit)
 			c->limit_reached = true;
 	}
 	/* Once what was read has been passed on: */
@@ -287,7 +292,7 @@ int main(int argc, char **argv)
 	int opt, lfd, port;
 
 	signal(SIGPIPE, SIG_IGN);
-	while ((opt = getopt(argc, argv, "l:n:sm:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "l:n:sc:m:t:")) != -1) {
 		switch (opt) {
 		case 'l':
 			if (!parse_u64(optarg, 65535, &listen_port)) {
@@ -303,6 +308,13 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			stall_mode = true;
+			break;
+		case 'c':
+			if (!parse_u64(optarg, MAX_CONNS * 1000, &v) || v == 0) {
+				usage();
+				return 2;
+			}
+			cut_conns = (unsigned)v;
 			break;
 		case 'm':
 			if (!parse_u64(optarg, MAX_CONNS * 1000, &v)) {
