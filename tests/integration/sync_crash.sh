@@ -79,7 +79,7 @@ for when in "" ":after"; do
 done
 
 # --- random SIGKILLs ------------------------------------------------------------
-# kill_loop FOLDER: runs killed at random moments (10 to 300 ms in) until one
+# kill_loop FOLDER: runs killed at random moments (10 to 200 ms in) until one
 # finishes on its own (at most 60 runs), then a clean run. Adds to KILLED.
 KILLED=0
 kill_loop() {
@@ -87,7 +87,7 @@ kill_loop() {
 	for ((i = 0; i < 60; i++)); do
 		setsid "$FERRY" -q -c "$CONF" sync "test:$folder" >/dev/null 2>&1 &
 		pid=$!
-		sleep "$(printf '0.%03d' $((RANDOM % 290 + 10)))"
+		sleep "$(printf '0.%03d' $((RANDOM % 190 + 10)))"
 		if ! kill -9 -- "-$pid" 2>/dev/null; then
 			wait "$pid" 2>/dev/null
 			break # it had finished: the job is done
@@ -107,6 +107,12 @@ converged Big 2000
 for ((i = 1; i <= 300; i++)); do md_write Upload300 "$((5000 + i))" "Local message $i"; done
 kill_loop Upload300
 converged Upload300 300
+# The kills land at random: top them up with more downloads until there were enough.
+for ((extra = 1; KILLED < KILLS && extra <= 3; extra++)); do
+	dovecot_bulk_seed alice "More$extra" 1000 $((10000 * extra)) 2000
+	kill_loop "More$extra"
+	converged "More$extra" 1000
+done
 t_ok "at least $KILLS runs were killed mid-sync in all ($KILLED)" test "$KILLED" -ge "$KILLS"
 
 # --- a crashed channel does not stop the others ------------------------------------
