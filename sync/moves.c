@@ -444,9 +444,93 @@ out:
 	return r;
 }
 
+/* Pairs whose message left folder A on both sides. */
+static int collect_both_gone(struct folder_work *v, size_t n, struct cands *gone)
+{
+	for (size_t f = 0; f < n; f++) {
+		struct folder_work *w = &v[f];
+
+		if (!w->prepared || !w->have_state)
+			continue;
+		for (size_t i = 0; i < w->npairs; i++) {
+			const struct pair *p = &w->pairs[i];
+			struct cand c = {.size = p->size, .folder = f, .pair = i};
+
+			if (p->status != PAIR_SYNCED || !p->far_uid || !p->near_uid ||
+			    engine_find_msg(&w->far, p->far_uid) ||
+			    engine_find_msg(&w->near, p->near_uid))
+				continue;
+			c.id = p->near_id.known ? p->near_id : p->far_id;
+			if (c.id.known && push(gone, &c) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* The one new message with gone's identity in fresh, or NULL. */
+static const struct cand *unique_match(const struct cands *fresh, const struct cand *gone)
+{
+	const struct cand *hit = NULL;
+
+	for (size_t i = 0; i < fresh->n; i++) {
+		if (!fresh->v[i].id.known || cmp_cand(gone, &fresh->v[i]) != 0)
+			continue;
+		if (hit)
+			return NULL;
+		hit = &fresh->v[i];
+	}
+	return hit;
+}
+
+/* Rule 8: both sides moved a message, to different folders. Nothing is
+ * undone (it ends in both, each plan copies it across); the run reports a
+ * conflict so the user can pick one. */
+static int report_split_moves(struct engine *e, struct folder_work *v, size_t n,
+			      struct ferry_error *err)
+{
+	struct cands gone = {0}, far_new = {0}, near_new = {0}, unused = {0};
+	int r = -1;
+
+	if (collect_both_gone(v, n, &gone) != 0 || collect(v, n, true, &unused, &far_new) != 0 ||
+	    collect(v, n, false, &unused, &near_new) != 0) {
+		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		goto out;
+	}
+	r = 0;
+	if (!gone.n)
+		goto out;
+	if (identify_fresh(e, v, true, &gone, &far_new, err) != 0 ||
+	    identify_fresh(e, v, false, &gone, &near_new, err) != 0) {
+		r = -1;
+		goto out;
+	}
+	for (size_t i = 0; i < gone.n && r == 0; i++) {
+		const struct cand *f = unique_match(&far_new, &gone.v[i]);
+		const struct cand *nn = unique_match(&near_new, &gone.v[i]);
+		char text[600];
+
+		if (!f || !nn || f->folder == nn->folder)
+			continue;
+		snprintf(text, sizeof(text),
+			 "a message of %s was moved to %s on far and to %s on near; kept in both",
+			 v[gone.v[i].folder].name, v[f->folder].name, v[nn->folder].name);
+		log_warn("conflict: %s", text);
+		v[f->folder].rep.conflicts++;
+		if (!e->opts->dry_run)
+			r = state_add_conflict(e->state, v[gone.v[i].folder].name, text, err);
+	}
+out:
+	free(gone.v);
+	free(far_new.v);
+	free(near_new.v);
+	free(unused.v);
+	return r;
+}
+
 int engine_moves(struct engine *e, struct folder_work *v, size_t n, struct ferry_error *err)
 {
-	if (moves_of_side(e, v, n, false, err) != 0)
+	if (moves_of_side(e, v, n, false, err) != 0 || moves_of_side(e, v, n, true, err) != 0)
 		return -1;
-	return moves_of_side(e, v, n, true, err);
+	return report_split_moves(e, v, n, err);
 }

@@ -93,6 +93,21 @@ t_ok "test:INBOX: the moved message is in the server's Archive, not deleted" \
 	test -n "$(srv_uid alice Archive 'Filtered move')"
 t_equal "test:INBOX: nothing uploaded" 0 "$(saves_since "$mark")"
 
+# --- both sides moved it, to different folders: it ends in both, a conflict ---------
+seed 65 INBOX "Moved twice"
+ferry_sync test
+dovecot_doveadm move -u alice ServerBox mailbox INBOX uid "$(srv_uid alice INBOX 'Moved twice')" 2>/dev/null ||
+	{ dovecot_doveadm mailbox create -u alice ServerBox &&
+		dovecot_doveadm move -u alice ServerBox mailbox INBOX uid "$(srv_uid alice INBOX 'Moved twice')"; }
+md_mv INBOX LocalBox "Moved twice"
+ferry_sync test
+t_equal "split move: sync exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+t_contains "split move: reported as a conflict" "$T_OUT" "conflict"
+t_ok "split move: in LocalBox on the server" test -n "$(srv_uid alice LocalBox 'Moved twice')"
+t_ok "split move: in ServerBox on the server" test -n "$(srv_uid alice ServerBox 'Moved twice')"
+t_ok "split move: in ServerBox locally" test -n "$(md_file ServerBox 'Moved twice')"
+t_ok "split move: in LocalBox locally" test -n "$(md_file LocalBox 'Moved twice')"
+
 # --- killed mid-move: exactly one copy, in the target ---------------------------------
 for when in "" ":after"; do
 	seed "$((50 + ${#when}))" INBOX "Crash move${when}"
