@@ -10,7 +10,7 @@ FERRY_PACKAGES=(
 	libetpan-dev libssl-dev libsqlite3-dev libinih-dev
 	check libsubunit-dev
 	dovecot-imapd dovecot-core openssl libsasl2-modules
-	iproute2 procps ca-certificates time sqlite3
+	iproute2 procps ca-certificates time sqlite3 valgrind
 	clang-format
 )
 
