@@ -29,7 +29,7 @@ static void on_signal(int sig)
 	engine_interrupted = 1;
 }
 
-static int open_store(const struct store_conf *conf, struct store **out, struct ferry_error *err)
+int channel_open_store(const struct store_conf *conf, struct store **out, struct ferry_error *err)
 {
 	char *secret = NULL;
 	int r;
@@ -72,7 +72,7 @@ static int reconnect_if_broken(struct engine *e, struct ferry_error *err)
 				    "%s: connection lost; no reconnect left this run", conf->name);
 			sleep(delays[attempts++]);
 			log_info("%s: connection lost; reconnecting", conf->name);
-			if (open_store(conf, s, err) == 0)
+			if (channel_open_store(conf, s, err) == 0)
 				break;
 			if (strstr(err->msg, "login refused"))
 				return -1;
@@ -407,8 +407,9 @@ static int run_channel(void *arg, struct ferry_error *err)
 		return -1;
 	}
 	if (state_open(ch->state, &e.state, err) != 0 ||
-	    recover_journal(e.state, ch->name, err) != 0 || open_store(ch->far, &e.far, err) != 0 ||
-	    open_store(ch->near, &e.near, err) != 0) {
+	    recover_journal(e.state, ch->name, err) != 0 ||
+	    channel_open_store(ch->far, &e.far, err) != 0 ||
+	    channel_open_store(ch->near, &e.near, err) != 0) {
 		store_close(e.far);
 		state_close(e.state);
 		close(lockfd);

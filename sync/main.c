@@ -10,6 +10,8 @@
 #include "sync/channel.h"
 #include "sync/check.h"
 #include "sync/config.h"
+#include "sync/list.h"
+#include "sync/status.h"
 #include "version.h"
 
 struct globals {
@@ -191,7 +193,7 @@ static int cmd_sync(const struct globals *g, const struct command *cmd, int argc
 	return status;
 }
 
-/* list, status and watch: options and arguments checked, engine to come. */
+/* watch: options and arguments checked, the command itself to come. */
 static int cmd_channels_only(const struct globals *g, int argc, char **argv,
 			     const struct command *cmd, int max_args)
 {
@@ -214,14 +216,39 @@ static int cmd_channels_only(const struct globals *g, int argc, char **argv,
 	return not_built(cmd->name);
 }
 
+/* list and status: an optional CHANNEL, then the report. */
+static int cmd_report(const struct globals *g, const struct command *cmd, int argc, char **argv,
+		      enum ferry_status (*run)(const struct config *, const char *))
+{
+	struct config cfg = {0};
+	int first = parse_options(cmd, argc, argv, no_longopts, no_opt, NULL);
+	enum ferry_status status;
+
+	if (first < 0)
+		return FERRY_USAGE;
+	if (argc - first > 1) {
+		log_error("%s: too many arguments (usage: ferry %s)", cmd->name, cmd->usage);
+		return FERRY_USAGE;
+	}
+	if (load_config(g, &cfg) != 0)
+		return FERRY_USAGE;
+	if (check_channel_args(&cfg, argc - first, argv + first, false) != 0) {
+		config_free(&cfg);
+		return FERRY_USAGE;
+	}
+	status = run(&cfg, argc > first ? argv[first] : NULL);
+	config_free(&cfg);
+	return status;
+}
+
 static int cmd_list(const struct globals *g, const struct command *cmd, int argc, char **argv)
 {
-	return cmd_channels_only(g, argc, argv, cmd, 1);
+	return cmd_report(g, cmd, argc, argv, list_run);
 }
 
 static int cmd_status(const struct globals *g, const struct command *cmd, int argc, char **argv)
 {
-	return cmd_channels_only(g, argc, argv, cmd, 1);
+	return cmd_report(g, cmd, argc, argv, status_run);
 }
 
 static int cmd_check(const struct globals *g, const struct command *cmd, int argc, char **argv)

@@ -662,3 +662,53 @@ int state_add_conflict(struct state *st, const char *folder, const char *text,
 	sqlite3_bind_int64(stmt, 3, (sqlite3_int64)time(NULL));
 	return step_done(st, stmt, err);
 }
+
+int state_list_conflicts(struct state *st, struct state_conflict **out, size_t *n,
+			 struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+	struct state_conflict *v = NULL;
+	size_t cap = 0;
+	int r;
+
+	*n = 0;
+	*out = NULL;
+	if (prepare(st, "SELECT folder, text, at FROM conflicts ORDER BY id", &stmt, err) != 0)
+		return -1;
+	while ((r = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (*n == cap) {
+			struct state_conflict *nv =
+			    realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
+
+			if (!nv)
+				goto oom;
+			v = nv;
+		}
+		v[*n].folder = strdup((const char *)sqlite3_column_text(stmt, 0));
+		v[*n].text = strdup((const char *)sqlite3_column_text(stmt, 1));
+		v[*n].at = sqlite3_column_int64(stmt, 2);
+		(*n)++;
+		if (!v[*n - 1].folder || !v[*n - 1].text)
+			goto oom;
+	}
+	sqlite3_finalize(stmt);
+	if (r != SQLITE_DONE) {
+		state_conflicts_free(v, *n);
+		return db_error(st, err, "read conflicts");
+	}
+	*out = v;
+	return 0;
+oom:
+	sqlite3_finalize(stmt);
+	state_conflicts_free(v, *n);
+	return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+}
+
+void state_conflicts_free(struct state_conflict *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].folder);
+		free(v[i].text);
+	}
+	free(v);
+}

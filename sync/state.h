@@ -86,6 +86,15 @@ int state_journal_done(struct state *st, int64_t id, struct ferry_error *err);
 int state_journal_pending(struct state *st, struct journal_entry **out, size_t *n,
 			  struct ferry_error *err);
 
+/* For `ferry status`: the conflicts recorded, newest last. */
+struct state_conflict {
+	char *folder, *text;
+	int64_t at;
+};
+int state_list_conflicts(struct state *st, struct state_conflict **out, size_t *n,
+			 struct ferry_error *err);
+void state_conflicts_free(struct state_conflict *v, size_t n);
+
 /* Conflicts (rule 10) are kept for `ferry status`. */
 int state_add_conflict(struct state *st, const char *folder, const char *text,
 		       struct ferry_error *err);

@@ -65,4 +65,15 @@ t_equal "maildir<->maildir: second sync exits 0" 0 "$T_RC"
 t_ok "maildir<->maildir: the new message crossed" \
 	grep -q -r -F "Subject: Written in the first maildir" "$WORK/Other/Keep"
 t_equal "maildir<->maildir: the flag crossed back" F "$(md_letters Keep 'Keep one')"
+
+# --- list and status ---------------------------------------------------------------
+ferry_sync test
+t_run "$FERRY" -c "$CONF" list test
+t_equal "list exits 0" 0 "$T_RC"
+t_matches "list: Keep is on both sides" "$T_OUT" '^  Keep +yes +yes'
+md_write Keep 30 "Waiting to be synced"
+t_run "$FERRY" -c "$CONF" status test
+t_equal "status exits 0" 0 "$T_RC"
+t_matches "status: the local change is waiting" "$T_OUT" 'Keep .*local \+1 ~0 -0 waiting'
+t_contains "status: the conflict-free channel names its last sync" "$T_OUT" "test: last sync"
 t_done
