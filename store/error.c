@@ -28,6 +28,10 @@ void ferry_error_prefix(struct ferry_error *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
+	/* A prefix is a name (folder, store): a hostile 2 MB one must not push
+	 * the reason out of the message. */
+	if (strlen(prefix) > 200)
+		memcpy(prefix + 197, "...", 4);
 	plen = strlen(prefix) + 2; /* "prefix: " */
 	room = sizeof(err->msg) - 1 - plen;
 	mlen = strnlen(err->msg, sizeof(err->msg) - 1);

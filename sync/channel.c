@@ -453,7 +453,13 @@ enum ferry_status channel_sync(const struct channel_conf *ch, const char *folder
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	if (child_run(run_channel, &run, FERRY_PARTIAL, &err) != 0) {
-		log_error("%s", err.msg);
+		size_t len = strlen(ch->name);
+
+		/* The channel's own errors name it; a crash report from child_run does not. */
+		if (strncmp(err.msg, ch->name, len) == 0 && err.msg[len] == ':')
+			log_error("%s", err.msg);
+		else
+			log_error("%s: %s", ch->name, err.msg);
 		return err.status;
 	}
 	return FERRY_OK;

@@ -158,8 +158,8 @@ int maildir_folder_open(struct maildir_store *st, const char *name, struct md_fo
 
 	*f = (struct md_folder){.fd = -1, .sub = {-1, -1}, .tmp = -1};
 	if (maildir_path_from_name(name, st->layout, canon, sizeof(canon)) < 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "folder %s: name too long for a path",
-				       name);
+		return ferry_error_set(err, FERRY_PARTIAL,
+				       "folder %.200s: name too long for a path", name);
 	where = canon;
 	known = mdindex_folder_get(st->index, name, &row, err);
 	if (known < 0)
@@ -596,8 +596,8 @@ static int create_dir_for(struct maildir_store *st, const char *name, char **dir
 	int known;
 
 	if (maildir_path_from_name(name, st->layout, canon, sizeof(canon)) < 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "folder %s: name too long for a path",
-				       name);
+		return ferry_error_set(err, FERRY_PARTIAL,
+				       "folder %.200s: name too long for a path", name);
 	known = mdindex_folder_get(st->index, name, &row, err);
 	if (known < 0)
 		return -1;

@@ -1,0 +1,465 @@
+#!/usr/bin/perl
+# A scripted, hostile IMAP server for ferry's tests (tests/integration/hostile.sh).
+#
+# It serves one small account (INBOX: uids 1 \Seen, 2 \Flagged, 3 unflagged;
+# UIDVALIDITY 1234, UIDNEXT 4) and misbehaves as the scenario says: malformed
+# responses, huge or lying literals, bad uids, unsafe folder names, a BYE or an
+# EOF in the middle of a FETCH, a STARTTLS response with data injected after it
+# (CVE-2020-15953), the unterminated PERMANENTFLAGS that crashes libetpan 1.9.4,
+# untagged data before "+ idling". `--list` prints the scenarios.
+#
+#   server.pl --scenario NAME [--port N] [--port-file FILE] [--log FILE]
+#             [--abs PATH] [--connections N] [--max-time S]
+#   server.pl --scenario NAME --stdio [--log FILE] [--abs PATH]
+#
+# TCP mode listens on 127.0.0.1 only, on port N (default: one the kernel picks),
+# prints "PORT <n>" on stdout and writes the number to FILE (atomically) once it
+# listens. It serves up to --connections connections (default 8) one after the
+# other, each with the same scenario, and exits by itself after --max-time
+# seconds (default 30), whatever happens. --stdio serves one session on
+# stdin/stdout (for `tunnel =`), greeting with PREAUTH as a tunnel would. Each
+# command line the server receives is appended to the --log file, one line
+# each (a literal's bytes are logged as "{literal N bytes}"). --abs is the
+# absolute path the unsafe-names scenario offers as a folder name (default
+# /ferry-hostile-absolute).
+#
+# Core Perl only (the modules of Debian's perl-base).
+use strict;
+use warnings;
+
+use Getopt::Long qw(GetOptions);
+use IO::Handle;
+use IO::Select;
+use IO::Socket::INET;
+use Socket qw(SHUT_WR);
+
+my %scenarios = (
+	'clean'                  => 'a well-behaved server (the baseline and the follow-up runs)',
+	'greeting-garbage'       => 'the greeting is not IMAP at all',
+	'greeting-bye'           => 'the greeting is a BYE',
+	'malformed-list'         => 'a LIST response with an unbalanced parenthesis',
+	'malformed-fetch'        => 'a listing FETCH response with RFC822.SIZE "twelve"',
+	'huge-literal'           => 'LIST sends a folder name as a 2 MB literal',
+	'huge-literal-body'      => 'the listing carries a 30 MB BODY[] literal nobody asked for',
+	'uid-zero'               => 'the listing has a message with UID 0',
+	'uid-dup'                => 'the listing names UID 2 twice',
+	'uid-decreasing'         => 'listing and bodies come in decreasing uid order (valid)',
+	'uid-above-uidnext'      => 'the listing has UID 7 while UIDNEXT is 4',
+	'unasked-fetch'          => 'the body FETCH also sends UID 99, never asked for',
+	'unsafe-names'           => 'folder names decoding to ../, an absolute path, control characters',
+	'crlf-name'              => 'a folder name (a literal) containing CR LF and a command',
+	'bye-mid-fetch'          => 'BYE and hang-up after the first message of a body FETCH',
+	'starttls-inject'        => 'STARTTLS answered with OK plus "* OK injected" in the same write',
+	'starttls-inject-late'   => 'STARTTLS answered with OK, then "* OK injected" 0.2 s later',
+	'permanentflags'         => 'SELECT with an unterminated "* OK [PERMANENTFLAGS (" line',
+	'literal-eof'            => 'hang-up 20 bytes into a 500-byte body literal',
+	'literal-4g'             => 'a body literal announced as {4000000000}, then hang-up',
+	'literal-4g-list'        => 'a LIST folder name literal announced as {4000000000}, then hang-up',
+	'idle-untagged'          => 'IDLE answered with "* 4 EXISTS" before "+ idling"',
+);
+
+my %opt = (
+	port        => 0,
+	connections => 8,
+	'max-time'  => 30,
+	abs         => '/ferry-hostile-absolute',
+);
+GetOptions(\%opt, 'scenario=s', 'port=i', 'port-file=s', 'log=s', 'stdio', 'abs=s',
+	'connections=i', 'max-time=i', 'list')
+    or die "usage: $0 --scenario NAME [--port N] [--port-file FILE] [--log FILE] [--stdio]\n";
+if ($opt{list}) {
+	printf "%-21s %s\n", $_, $scenarios{$_} for sort keys %scenarios;
+	exit 0;
+}
+my $scenario = $opt{scenario} // die "$0: --scenario is required (--list shows them)\n";
+die "$0: unknown scenario '$scenario' (--list shows them)\n" unless $scenarios{$scenario};
+
+# Whatever happens, the server goes away by itself.
+$SIG{ALRM} = sub { exit 0 };
+$SIG{PIPE} = 'IGNORE';
+alarm($opt{'max-time'});
+
+my $CRLF    = "\r\n";
+my $DATE    = '"01-Jan-2024 00:00:00 +0000"';
+my $UIDNEXT = 4;
+my %FLAGS   = (1 => '\Seen', 2 => '\Flagged', 3 => '');
+
+sub body_of {
+	my ($uid) = @_;
+	return "From: Hostile Server <server\@hostile.test>${CRLF}"
+	    . "To: Test <test\@hostile.test>${CRLF}"
+	    . "Subject: message $uid${CRLF}"
+	    . "Message-ID: <uid$uid\@hostile.test>${CRLF}"
+	    . "Date: Mon, 01 Jan 2024 00:00:00 +0000${CRLF}${CRLF}"
+	    . "This is the body of message uid $uid.${CRLF}";
+}
+
+sub header_of {
+	my ($uid) = @_;
+	my $msg = body_of($uid);
+	return substr($msg, 0, index($msg, "$CRLF$CRLF") + 4);
+}
+
+sub literal { my ($s) = @_; return '{' . length($s) . "}$CRLF$s" }
+
+# ---- one session ------------------------------------------------------------------------------
+
+my ($in, $out, $log);
+
+sub logline {
+	my ($s) = @_;
+	return unless $log;
+	print {$log} "$s\n";
+	$log->flush;
+}
+
+# Writes everything in one write(2) as far as the kernel takes it.
+sub put {
+	my ($s) = @_;
+	while (length $s) {
+		my $w = syswrite($out, $s);
+		return 0 unless defined $w && $w > 0;
+		substr($s, 0, $w, '');
+	}
+	return 1;
+}
+
+sub say_lines { put(join('', map { "$_$CRLF" } @_)) }
+
+# Our own buffered reader, so that sysread and line reads never disagree.
+my $rbuf = '';
+
+sub fill {
+	my $r = sysread($in, $rbuf, 65536, length $rbuf);
+	return defined $r && $r > 0;
+}
+
+sub read_line {
+	for (;;) {
+		my $i = index($rbuf, "\n");
+		if ($i >= 0) {
+			my $line = substr($rbuf, 0, $i + 1, '');
+			$line =~ s/\r?\n\z//;
+			return $line;
+		}
+		return undef unless fill();
+	}
+}
+
+sub read_bytes {
+	my ($n) = @_;
+	while (length($rbuf) < $n) {
+		return undef unless fill();
+	}
+	return substr($rbuf, 0, $n, '');
+}
+
+# A command line, with any client literals ({n} or {n+}) read in; the log gets
+# the line with the literal's bytes left out.
+sub read_command {
+	my $line = read_line() // return undef;
+	my $shown = $line;
+	while ($line =~ /\{(\d+)(\+?)\}\z/) {
+		my ($n, $plus) = ($1, $2);
+		put("+ go ahead$CRLF") unless $plus;
+		my $data = read_bytes($n) // return undef;
+		my $rest = read_line() // return undef;
+		$line .= "$CRLF$data$rest";
+		$shown .= "{literal $n bytes}$rest";
+	}
+	logline($shown);
+	return $line;
+}
+
+# Ends the session: our side closes for writing; the client's EOF (or a few
+# seconds) ends the wait, so that no unread data turns the close into a reset.
+sub hang_up {
+	shutdown($out, SHUT_WR) if !$opt{stdio};
+	close(STDOUT) if $opt{stdio};
+	my $sel = IO::Select->new($in);
+	my $until = time + 5;
+	while (time < $until) {
+		last unless $sel->can_read($until - time);
+		my $junk;
+		my $r = sysread($in, $junk, 65536);
+		last unless $r;
+	}
+	return 'hangup';
+}
+
+sub capabilities {
+	return 'IMAP4rev1 STARTTLS LOGINDISABLED' if $scenario =~ /^starttls-inject/;
+	return 'IMAP4rev1 UIDPLUS IDLE';
+}
+
+# The uids of a sequence set ("1:3", "2,5:6", "1:*"), within 1..max.
+sub uids_of {
+	my ($set, $max) = @_;
+	my %u;
+	for my $part (split /,/, $set) {
+		my ($lo, $hi) = split /:/, $part, 2;
+		$hi //= $lo;
+		$_ = $_ eq '*' ? $max : $_ for $lo, $hi;
+		next if $lo !~ /^\d+$/ || $hi !~ /^\d+$/;
+		($lo, $hi) = ($hi, $lo) if $lo > $hi;
+		$hi = $max if $hi > $max;
+		$u{$_} = 1 for $lo .. $hi;
+	}
+	return sort { $a <=> $b } grep { exists $FLAGS{$_} } keys %u;
+}
+
+sub listing_line {
+	my ($seq, $uid, $flags) = @_;
+	$flags //= $FLAGS{$uid} // '';
+	my $size = length body_of($uid);
+	return "* $seq FETCH (UID $uid FLAGS ($flags) RFC822.SIZE $size INTERNALDATE $DATE)";
+}
+
+sub do_list {
+	my ($tag, $args) = @_;
+	if ($args =~ /^"" ""$/) {
+		return say_lines('* LIST (\Noselect) "/" ""', "$tag OK LIST done");
+	}
+	my @l = ('* LIST (\HasNoChildren) "/" INBOX');
+	if ($scenario eq 'malformed-list') {
+		@l = ('* LIST (\HasNoChildren "/" INBOX');
+	} elsif ($scenario eq 'huge-literal') {
+		put('* LIST (\HasNoChildren) "/" ' . literal('H' x 2_000_000) . $CRLF);
+	} elsif ($scenario eq 'literal-4g-list') {
+		put('* LIST (\HasNoChildren) "/" {4000000000}' . $CRLF . ('H' x 4096));
+		return hang_up();
+	} elsif ($scenario eq 'unsafe-names') {
+		my $abs = $opt{abs};
+		$abs =~ s/(["\\])/\\$1/g;
+		push @l, '* LIST (\HasNoChildren) "/" "../escape"',
+		    '* LIST (\HasNoChildren) "/" "a/../../../outside"',
+		    "* LIST (\\HasNoChildren) \"/\" \"$abs\"",
+		    '* LIST (\HasNoChildren) "/" &AC4ALg-/mutf7dots',
+		    '* LIST (\HasNoChildren) "/" "ctl' . "\x01" . 'name"',
+		    '* LIST (\HasNoChildren) "/" "esc' . "\x1b" . '[31mred"',
+		    '* LIST (\HasNoChildren) "/" "del' . "\x7f" . 'name"',
+		    '* LIST (\HasNoChildren) "." "..dots"',
+		    '* LIST (\HasNoChildren) "/" Good';
+	} elsif ($scenario eq 'crlf-name') {
+		say_lines(@l);
+		put('* LIST (\HasNoChildren) "/" '
+			    . literal("evil${CRLF}X1 DELETE INBOX")
+			    . $CRLF);
+		put('* LIST (\HasNoChildren) "/" ' . literal("bare\nX2 DELETE INBOX") . $CRLF);
+		@l = ('* LIST (\HasNoChildren) "/" Good');
+	}
+	return say_lines(@l, "$tag OK LIST done");
+}
+
+sub do_select {
+	my ($tag) = @_;
+	my @l = (
+		"* 3 EXISTS",
+		'* 0 RECENT',
+		'* FLAGS (\Answered \Flagged \Deleted \Seen \Draft)',
+	);
+	if ($scenario eq 'permanentflags') {
+		push @l, '* OK [PERMANENTFLAGS (';
+	} else {
+		push @l, '* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] ok';
+	}
+	push @l, '* OK [UIDVALIDITY 1234] ok', "* OK [UIDNEXT $UIDNEXT] ok",
+	    "$tag OK [READ-WRITE] SELECT done";
+	return say_lines(@l);
+}
+
+# UID FETCH <set> (UID FLAGS RFC822.SIZE INTERNALDATE): the listing.
+sub do_listing {
+	my ($tag, @uids) = @_;
+	my @l;
+	if ($scenario eq 'malformed-fetch') {
+		@l = map { listing_line($_, $_) } @uids;
+		$l[0] =~ s/RFC822\.SIZE \d+/RFC822.SIZE twelve/;
+	} elsif ($scenario eq 'uid-zero') {
+		@l = (listing_line(1, 0, ''), map { listing_line($_, $_) } @uids);
+	} elsif ($scenario eq 'uid-dup') {
+		@l = map { listing_line($_, $_) } @uids;
+		push @l, listing_line(3, 2, '\Deleted');
+	} elsif ($scenario eq 'uid-decreasing') {
+		@l = map { listing_line($_, $_) } reverse @uids;
+	} elsif ($scenario eq 'uid-above-uidnext') {
+		@l = ((map { listing_line($_, $_) } @uids), listing_line(4, 7, ''));
+	} elsif ($scenario eq 'huge-literal-body') {
+		@l = map { listing_line($_, $_) } @uids;
+		say_lines(@l);
+		put('* 1 FETCH (UID 1 BODY[] ' . literal('B' x 30_000_000) . ")$CRLF");
+		@l = ();
+	} else {
+		@l = map { listing_line($_, $_) } @uids;
+	}
+	return say_lines(@l, "$tag OK FETCH done");
+}
+
+sub body_response {
+	my ($seq, $uid, $what, $data) = @_;
+	return "* $seq FETCH (UID $uid $what " . literal($data) . ")$CRLF";
+}
+
+# UID FETCH <set> (UID BODY.PEEK[HEADER]) or (UID BODY.PEEK[]).
+sub do_bodies {
+	my ($tag, $header, @uids) = @_;
+	my $what = $header ? 'BODY[HEADER]' : 'BODY[]';
+	my $of = $header ? \&header_of : \&body_of;
+	if (!$header) {
+		if ($scenario eq 'uid-decreasing') {
+			@uids = reverse @uids;
+		} elsif ($scenario eq 'bye-mid-fetch' && @uids) {
+			put(body_response($uids[0], $uids[0], $what, $of->($uids[0])));
+			say_lines('* BYE server shutting down in the middle of a FETCH');
+			return hang_up();
+		} elsif ($scenario eq 'literal-eof' && @uids) {
+			put(body_response($uids[0], $uids[0], $what, $of->($uids[0])));
+			my $next = $uids[1] // $uids[0];
+			put("* $next FETCH (UID $next $what {500}$CRLF" . substr($of->($next), 0, 20));
+			return hang_up();
+		} elsif ($scenario eq 'literal-4g' && @uids) {
+			put("* $uids[0] FETCH (UID $uids[0] $what {4000000000}$CRLF"
+				    . $of->($uids[0]));
+			return hang_up();
+		}
+	}
+	my $r = '';
+	for my $i (0 .. $#uids) {
+		$r .= body_response($uids[$i], $uids[$i], $what, $of->($uids[$i]));
+		if ($scenario eq 'unasked-fetch' && !$header && $i == 0) {
+			$r .= body_response(9, 99, $what, body_of(99));
+		}
+	}
+	return put($r . "$tag OK FETCH done$CRLF");
+}
+
+sub do_uid {
+	my ($tag, $args) = @_;
+	my ($sub, $rest) = split / /, $args, 2;
+	$rest //= '';
+	if (uc $sub eq 'FETCH') {
+		my ($set, $items) = split / /, $rest, 2;
+		$items //= '';
+		my @uids = uids_of($set, $UIDNEXT - 1);
+		if ($items =~ /BODY(?:\.PEEK)?\[HEADER\]/i) {
+			return do_bodies($tag, 1, @uids);
+		} elsif ($items =~ /BODY(?:\.PEEK)?\[\]/i) {
+			return do_bodies($tag, 0, @uids);
+		}
+		return do_listing($tag, @uids);
+	}
+	return say_lines("$tag OK UID $sub done");
+}
+
+sub do_idle {
+	my ($tag) = @_;
+	if ($scenario eq 'idle-untagged') {
+		put("* 4 EXISTS$CRLF+ idling$CRLF");
+	} else {
+		put("+ idling$CRLF");
+	}
+	my $line = read_line() // return 'hangup';
+	logline($line);
+	return say_lines("$tag OK IDLE terminated");
+}
+
+sub session {
+	$rbuf = '';
+	if ($scenario eq 'greeting-garbage') {
+		put("HELLO this is not an IMAP server at all$CRLF");
+		return hang_up();
+	}
+	if ($scenario eq 'greeting-bye') {
+		say_lines('* BYE [UNAVAILABLE] go away, hostile test server');
+		return hang_up();
+	}
+	# A tunnel is logged in already (PREAUTH), as `ssh host imap` would be.
+	say_lines('* ' . ($opt{stdio} ? 'PREAUTH' : 'OK') . ' [CAPABILITY ' . capabilities()
+		    . '] hostile test server ready');
+	while (defined(my $line = read_command())) {
+		my ($tag, $cmd, $args) = split / /, $line, 3;
+		$cmd  = uc($cmd // '');
+		$args //= '';
+		my $r;
+		if ($cmd eq 'CAPABILITY') {
+			$r = say_lines('* CAPABILITY ' . capabilities(), "$tag OK CAPABILITY done");
+		} elsif ($cmd eq 'LOGIN' || $cmd eq 'AUTHENTICATE') {
+			$r = say_lines("$tag OK [CAPABILITY " . capabilities() . "] logged in");
+		} elsif ($cmd eq 'STARTTLS') {
+			if ($scenario eq 'starttls-inject') {
+				# One write: the OK and the injected line arrive together.
+				put("$tag OK Begin TLS negotiation now$CRLF* OK injected$CRLF");
+				return hang_up();
+			}
+			if ($scenario eq 'starttls-inject-late') {
+				# The client is in its handshake by now: the line reaches OpenSSL.
+				put("$tag OK Begin TLS negotiation now$CRLF");
+				select(undef, undef, undef, 0.2);
+				put("* OK injected late$CRLF");
+				return hang_up();
+			}
+			$r = say_lines("$tag BAD no TLS here");
+		} elsif ($cmd eq 'LIST' || $cmd eq 'LSUB') {
+			$r = do_list($tag, $args);
+		} elsif ($cmd eq 'SELECT' || $cmd eq 'EXAMINE') {
+			$r = do_select($tag);
+		} elsif ($cmd eq 'UID') {
+			$r = do_uid($tag, $args);
+		} elsif ($cmd eq 'IDLE') {
+			$r = do_idle($tag);
+		} elsif ($cmd eq 'LOGOUT') {
+			say_lines('* BYE logging out', "$tag OK LOGOUT done");
+			return hang_up();
+		} elsif ($cmd eq 'APPEND') {
+			$r = say_lines("$tag OK [APPENDUID 1234 $UIDNEXT] APPEND done");
+		} elsif ($cmd =~ /^(NOOP|CREATE|DELETE|SUBSCRIBE|EXPUNGE|CHECK|CLOSE|STATUS)$/) {
+			$r = say_lines("$tag OK $cmd done");
+		} else {
+			$r = say_lines("$tag BAD unknown command");
+		}
+		return 'hangup' if !$r || $r eq 'hangup';
+	}
+	return 'eof';
+}
+
+# ---- main -------------------------------------------------------------------------------------
+
+if ($opt{log}) {
+	open($log, '>>', $opt{log}) or die "$0: $opt{log}: $!\n";
+}
+
+if ($opt{stdio}) {
+	binmode STDIN;
+	binmode STDOUT;
+	($in, $out) = (\*STDIN, \*STDOUT);
+	session();
+	exit 0;
+}
+
+my $listener = IO::Socket::INET->new(
+	LocalAddr => '127.0.0.1',
+	LocalPort => $opt{port},
+	Proto     => 'tcp',
+	Listen    => 16,
+	ReuseAddr => 1,
+) or die "$0: cannot listen on 127.0.0.1:$opt{port}: $!\n";
+my $port = $listener->sockport;
+if ($opt{'port-file'}) {
+	my $tmp = "$opt{'port-file'}.tmp$$";
+	open(my $fh, '>', $tmp) or die "$0: $tmp: $!\n";
+	print {$fh} "$port\n";
+	close($fh) or die "$0: $tmp: $!\n";
+	rename($tmp, $opt{'port-file'}) or die "$0: $opt{'port-file'}: $!\n";
+}
+STDOUT->autoflush(1);
+print "PORT $port\n";
+
+for (1 .. $opt{connections}) {
+	my $conn = $listener->accept or last;
+	binmode $conn;
+	($in, $out) = ($conn, $conn);
+	logline("# connection $_");
+	session();
+	close($conn);
+}
+exit 0;
