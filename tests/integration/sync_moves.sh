@@ -173,4 +173,17 @@ t_contains "keyword: in the local index" \
 	"$(sqlite3 "$MAILDIR/.ferry/index.sqlite" 'SELECT keywords FROM messages' 2>&1)" '$Label3'
 ferry_sync mirror
 t_contains "keyword: on the mirrored second account" "$(srv_flags bob INBOX Labelled)" '$Label3'
+
+# --- IMAP <-> IMAP: a move on one server is a move on the other ------------------------
+ferry_sync mirror
+t_equal "mirror: initial sync exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+dovecot_doveadm move -u alice Archive mailbox INBOX uid "$(srv_uid alice INBOX Labelled)"
+mark=$(dovecot_log_mark)
+ferry_sync mirror
+t_equal "mirror move: sync exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+t_ok "mirror move: in bob's Archive" test -n "$(srv_uid bob Archive Labelled)"
+t_equal "mirror move: not in bob's INBOX any more" "" "$(srv_uid bob INBOX Labelled)"
+t_equal "mirror move: nothing uploaded to bob" 0 \
+	"$(dovecot_log_since "$mark" | grep 'imap(bob)' | grep -c ': save:' || true)"
+t_contains "mirror move: the keyword moved with it" "$(srv_flags bob Archive Labelled)" '$Label3'
 t_done
