@@ -79,6 +79,13 @@ struct msg *engine_find_msg(const struct msg_list *l, uint32_t uid)
 	return l->n ? bsearch(&key, l->v, l->n, sizeof(*l->v), cmp_msg_uid) : NULL;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -792,8 +799,8 @@ int engine_remove_folder(struct engine *e, const char *name, bool on_far, bool *
 	struct msg_list list = {0};
 	struct state_folder sf = {0};
 	struct pair *pairs = NULL;
-	size_t npairs = 0, paired = 0;
-	uint32_t *uids = NULL;
+	size_t npairs = 0, paired = 0, npu = 0;
+	uint32_t *uids = NULL, *pair_uids = NULL;
 	int r = -1;
 
 	*removed = false;
@@ -807,17 +814,19 @@ int engine_remove_folder(struct engine *e, const char *name, bool on_far, bool *
 	if (state_load_pairs(e->state, sf.id, &pairs, &npairs, err) != 0)
 		goto out;
 	uids = malloc((list.n + 1) * sizeof(*uids));
-	if (!uids) {
+	pair_uids = malloc((npairs + 1) * sizeof(*pair_uids));
+	if (!uids || !pair_uids) {
 		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < list.n; i++) {
-		for (size_t j = 0; j < npairs; j++)
-			if ((on_far ? pairs[j].far_uid : pairs[j].near_uid) == list.v[i].uid) {
-				uids[paired++] = list.v[i].uid;
-				break;
-			}
-	}
+	/* Which listed uids are paired: the pairs' uids sorted, then a lookup each. */
+	for (size_t j = 0; j < npairs; j++)
+		pair_uids[npu++] = on_far ? pairs[j].far_uid : pairs[j].near_uid;
+	if (npu)
+		qsort(pair_uids, npu, sizeof(*pair_uids), cmp_u32);
+	for (size_t i = 0; i < list.n; i++)
+		if (npu && bsearch(&list.v[i].uid, pair_uids, npu, sizeof(*pair_uids), cmp_u32))
+			uids[paired++] = list.v[i].uid;
 	r = 0;
 	if (paired != list.n)
 		goto out;
@@ -841,6 +850,7 @@ int engine_remove_folder(struct engine *e, const char *name, bool on_far, bool *
 	*removed = r == 0;
 out:
 	free(uids);
+	free(pair_uids);
 	state_pairs_free(pairs, npairs);
 	msg_list_free(&list);
 	free(sf.name);
