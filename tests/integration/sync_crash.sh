@@ -115,6 +115,20 @@ for ((extra = 1; KILLED < KILLS && extra <= 3; extra++)); do
 done
 t_ok "at least $KILLS runs were killed mid-sync in all ($KILLED)" test "$KILLED" -ge "$KILLS"
 
+# --- Ctrl-C: the current batch is committed, exit 130, the next run finishes ---------
+dovecot_bulk_seed alice Interrupted 3000 50000 4000
+setsid "$FERRY" -c "$CONF" sync test:Interrupted >"$WORK/int.out" 2>&1 &
+pid=$!
+sleep 0.3
+kill -INT -- "-$pid" 2>/dev/null
+wait "$pid"
+rc=$?
+t_equal "SIGINT: exit 130" 130 "$rc" || t__indent <"$WORK/int.out"
+t_contains "SIGINT: says what was kept" "$(cat "$WORK/int.out")" "interrupted"
+ferry_sync test:Interrupted
+t_equal "SIGINT: the next run exits 0" 0 "$T_RC"
+converged Interrupted 3000
+
 # --- a crashed channel does not stop the others ------------------------------------
 seed 900 INBOX "For both channels"
 t_run env FERRY_CRASH_AT=download:1 FERRY_CRASH_CHANNEL=test "$FERRY" -c "$CONF" sync
