@@ -8,6 +8,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
 /* Reads the child's error report; a short read means it sent none. */
 static size_t read_report(int fd, struct ferry_error *report)
 {
@@ -48,6 +52,10 @@ int child_run(child_fn fn, void *arg, enum ferry_status crash_status, struct fer
 		r = fn(arg, &report);
 		fflush(stdout);
 		fflush(stderr);
+#if defined(__SANITIZE_ADDRESS__)
+		/* _exit() skips LeakSanitizer's check at exit: run it here. */
+		__lsan_do_leak_check();
+#endif
 		if (r != 0) {
 			if (report.status == FERRY_OK)
 				report.status = FERRY_PARTIAL;

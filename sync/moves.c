@@ -192,6 +192,8 @@ static int match(struct cands *gone, struct cands *fresh, struct move **out, siz
 
 	*out = NULL;
 	*n = 0;
+	if (!gone->n || !fresh->n) /* also keeps NULL away from qsort */
+		return 0;
 	qsort(gone->v, gone->n, sizeof(*gone->v), cmp_cand);
 	qsort(fresh->v, fresh->n, sizeof(*fresh->v), cmp_cand);
 	while (i < gone->n && j < fresh->n) {
@@ -426,7 +428,8 @@ static int moves_of_side(struct engine *e, struct folder_work *v, size_t n, bool
 		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
 		goto out;
 	}
-	qsort(mv, nmv, sizeof(*mv), cmp_move);
+	if (nmv)
+		qsort(mv, nmv, sizeof(*mv), cmp_move);
 	r = 0;
 	for (size_t i = 0; i < nmv && r == 0;) {
 		size_t j = i;

@@ -536,7 +536,8 @@ int imap_list(struct store *store, struct msg_list *out, struct ferry_error *err
 				       "not trusting this listing",
 				       st->selected);
 	}
-	qsort(l.v, l.n, sizeof(*l.v), cmp_entry);
+	if (l.n)
+		qsort(l.v, l.n, sizeof(*l.v), cmp_entry);
 	if (merge_listing(&l, st->uidnext, st->selected, &kept, err) != 0) {
 		listing_free(&l);
 		return -1;

@@ -131,7 +131,7 @@ converged Interrupted 3000
 
 # --- a crashed channel does not stop the others ------------------------------------
 seed 900 INBOX "For both channels"
-t_run env FERRY_CRASH_AT=download:1 FERRY_CRASH_CHANNEL=test "$FERRY" -c "$CONF" sync
+t_run env FERRY_CRASH_AT=download:1 FERRY_CRASH_CHANNEL=test "$FERRY" -c "$CONF" sync test:INBOX mirror:INBOX
 t_equal "one channel crashed: exit 1" 1 "$T_RC"
 t_contains "the crash is named as that channel's error" "$T_OUT" "crashed (signal 9"
 t_ok "the other channel synced all the same" \
