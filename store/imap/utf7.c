@@ -139,6 +139,12 @@ int canonical_to_imap_name(const char *canonical, char delimiter, const char *pr
 	}
 	if (!delimiter && strchr(canonical, '/'))
 		return IMAP_NAME_INVALID; /* the server has no hierarchy */
+	/* The delimiter comes from the server, unchecked: one that is a control
+	 * or 8-bit byte would put it on the wire (an LF ends the command) and
+	 * could never be decoded back. */
+	if (strchr(canonical, '/') &&
+	    ((unsigned char)delimiter < 0x20 || (unsigned char)delimiter > 0x7e))
+		return IMAP_NAME_INVALID;
 	out_add(&o, prefix, strlen(prefix));
 	for (;;) {
 		size_t len = strcspn(p, "/"), before = o.len;
@@ -151,16 +157,19 @@ int canonical_to_imap_name(const char *canonical, char delimiter, const char *pr
 				return out_finish(&o, IMAP_NAME_INVALID, result);
 			out_add(&o, "INBOX", 5);
 		} else {
-			if (memchr(p, delimiter, len))
+			/* The decoder refuses C1 controls ("&AIU-"): a name it
+			 * cannot read back is one ferry must not create. */
+			if (memchr(p, delimiter, len) || has_control(p, len))
 				return out_finish(&o, IMAP_NAME_INVALID, result);
 			if (is_direct(p, len))
 				out_add(&o, p, len);
 			else if ((status = convert("UTF-7-IMAP", "UTF-8", p, len, &o)) !=
 				 IMAP_NAME_OK)
 				return out_finish(&o, status, result);
-			if (!o.oom && memchr(o.s + before, delimiter, o.len - before))
-				return out_finish(&o, IMAP_NAME_INVALID, result);
 		}
+		/* INBOX too: a delimiter 'B' would split it into IN/OX. */
+		if (!o.oom && memchr(o.s + before, delimiter, o.len - before))
+			return out_finish(&o, IMAP_NAME_INVALID, result);
 		first = false;
 		p += len;
 		if (!*p)
@@ -168,6 +177,10 @@ int canonical_to_imap_name(const char *canonical, char delimiter, const char *pr
 		p++;
 		out_add(&o, &delimiter, 1);
 	}
+	/* A prefix that is the start of "INBOX" ("INBO", and a folder "X")
+	 * would spell the inbox, which INBOX alone may (RFC 3501 5.1). */
+	if (!o.oom && is_inbox(o.s, o.len))
+		return out_finish(&o, IMAP_NAME_INVALID, result);
 	return out_finish(&o, IMAP_NAME_OK, result);
 }
 

@@ -28,10 +28,13 @@ enum imap_name_status {
 int imap_name_to_canonical(const char *server_name, char delimiter, const char *prefix, char **out);
 
 /* Encodes a canonical name for the server. Refused: what store/names.h calls
- * unsafe, a level holding the delimiter, hierarchy on a server without one,
- * and INBOX children below a non-empty prefix. Returns IMAP_NAME_OK and *out
- * (malloc'd, printable ASCII only; the caller frees it), or another status
- * with *out = NULL. */
+ * unsafe, a level holding the delimiter or a C1 control character,
+ * hierarchy on a server without a delimiter or with one that is not
+ * printable ASCII, INBOX children below a non-empty prefix, and anything
+ * that would spell INBOX but is not the inbox: whatever
+ * imap_name_to_canonical() would not read back. Returns IMAP_NAME_OK and
+ * *out (malloc'd, printable ASCII only; the caller frees it), or another
+ * status with *out = NULL. */
 int canonical_to_imap_name(const char *canonical, char delimiter, const char *prefix, char **out);
 
 #endif
