@@ -362,6 +362,8 @@ int main(int argc, char **argv)
 
 	/* A peer that closes first must give EPIPE, not kill us (libetpan.md). */
 	signal(SIGPIPE, SIG_IGN);
+	/* A file size limit (RLIMIT_FSIZE) must give EFBIG, reported, not kill us. */
+	signal(SIGXFSZ, SIG_IGN);
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:c:qvVh", longopts, NULL)) != -1) {
 		switch (opt) {

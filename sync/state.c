@@ -170,6 +170,35 @@ corrupt:
 			       st->path, sqlite3_errmsg(st->db));
 }
 
+/* Another program's database (a wrong `state =`) is refused before anything
+ * writes to it: an empty file is a new state, anything else needs ferry's tables. */
+static int check_ours(struct state *st, struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+	int r, tables = 0, ours = 0;
+
+	if (prepare(st,
+		    "SELECT count(*), count(CASE WHEN type = 'table' AND name IN"
+		    " ('folders', 'pairs', 'journal') THEN 1 END) FROM sqlite_master",
+		    &stmt, err) != 0)
+		return -1;
+	r = sqlite3_step(stmt);
+	if (r == SQLITE_ROW) {
+		tables = sqlite3_column_int(stmt, 0);
+		ours = sqlite3_column_int(stmt, 1);
+	}
+	sqlite3_finalize(stmt);
+	if (r != SQLITE_ROW)
+		return db_error(st, err, "read the schema");
+	if (tables == 0 || ours == 3)
+		return 0;
+	return ferry_error_set(err, FERRY_PARTIAL,
+			       "state %s is not ferry's (an SQLite database of something else); "
+			       "check `state =`, or move it away and run again: ferry then "
+			       "re-pairs messages by identity, duplicating nothing",
+			       st->path);
+}
+
 int state_lock(const char *path, int *fd, struct ferry_error *err)
 {
 	size_t len = strlen(path) + 6;
@@ -228,7 +257,7 @@ int state_open(const char *path, struct state **out, struct ferry_error *err)
 		goto fail;
 	}
 	sqlite3_busy_timeout(st->db, 10000);
-	if (check_integrity(st, err) != 0)
+	if (check_integrity(st, err) != 0 || check_ours(st, err) != 0)
 		goto fail;
 	if (exec(st, "PRAGMA journal_mode=WAL", err) != 0 ||
 	    exec(st, "PRAGMA synchronous=NORMAL", err) != 0 ||
