@@ -12,6 +12,11 @@ FERRY_PACKAGES=(
 	dovecot-imapd dovecot-core openssl libsasl2-modules
 	iproute2 procps ca-certificates time sqlite3 valgrind
 	clang-format
+	# The libFuzzer targets (tests/fuzz): clang; libclang-rt-14-dev, the fuzzer and
+	# sanitizer runtimes -fsanitize=fuzzer,address,undefined links, which clang only
+	# recommends (and recommends are not installed here); libfuzzer-14-dev, libFuzzer as a
+	# library of its own.
+	clang libclang-rt-14-dev libfuzzer-14-dev
 )
 
 # A header line for the user: "==> building ferry".

@@ -90,10 +90,14 @@ kill_loop() {
 		sleep "$(printf '0.%03d' $((RANDOM % 190 + 10)))"
 		if ! kill -9 -- "-$pid" 2>/dev/null; then
 			wait "$pid" 2>/dev/null
-			break # it had finished: the job is done
+			rc=$?
+			((rc == 0)) && break # it had finished on its own: the job is done
+			continue             # e.g. 4: a killed run's child still held the lock
 		fi
 		killed=$((killed + 1))
 		wait "$pid" 2>/dev/null
+		# A killed run's child may still be in fsync holding the channel lock.
+		flock -w 10 "$STATE.lock" true
 	done
 	ferry_sync "test:$folder"
 	rc=$T_RC

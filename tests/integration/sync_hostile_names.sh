@@ -48,9 +48,11 @@ top=$(mktemp -d)
 trap 'rm -rf "$top"' EXIT
 mkdir -p "$top/inside"
 log=$top/server.log
+# A script, so the config line stays short whatever the checkout's path.
+printf 'exec bash %q --server %q\n' "$(realpath "${BASH_SOURCE[0]}")" "$log" >"$top/tunnel.sh"
 cat >"$top/ferry.conf" <<CONF
 [imap hostile]
-tunnel = bash $(realpath "${BASH_SOURCE[0]}") --server $log
+tunnel = sh $top/tunnel.sh
 timeout = 10
 
 [maildir laptop]
