@@ -193,12 +193,14 @@ static int cmd_sync(const struct globals *g, const struct command *cmd, int argc
 	return status;
 }
 
-/* watch: options and arguments checked, the command itself to come. */
-static int cmd_channels_only(const struct globals *g, int argc, char **argv,
-			     const struct command *cmd, int max_args)
+/* list, status and watch: options, at most max_args channel names (-1: any),
+ * the config, then run(cfg, first channel or NULL); run NULL: not built yet. */
+static int cmd_channels(const struct globals *g, const struct command *cmd, int argc, char **argv,
+			int max_args, enum ferry_status (*run)(const struct config *, const char *))
 {
 	struct config cfg = {0};
 	int first = parse_options(cmd, argc, argv, no_longopts, no_opt, NULL);
+	enum ferry_status status;
 
 	if (first < 0)
 		return FERRY_USAGE;
@@ -212,43 +214,20 @@ static int cmd_channels_only(const struct globals *g, int argc, char **argv,
 		config_free(&cfg);
 		return FERRY_USAGE;
 	}
-	config_free(&cfg);
-	return not_built(cmd->name);
-}
-
-/* list and status: an optional CHANNEL, then the report. */
-static int cmd_report(const struct globals *g, const struct command *cmd, int argc, char **argv,
-		      enum ferry_status (*run)(const struct config *, const char *))
-{
-	struct config cfg = {0};
-	int first = parse_options(cmd, argc, argv, no_longopts, no_opt, NULL);
-	enum ferry_status status;
-
-	if (first < 0)
-		return FERRY_USAGE;
-	if (argc - first > 1) {
-		log_error("%s: too many arguments (usage: ferry %s)", cmd->name, cmd->usage);
-		return FERRY_USAGE;
-	}
-	if (load_config(g, &cfg) != 0)
-		return FERRY_USAGE;
-	if (check_channel_args(&cfg, argc - first, argv + first, false) != 0) {
-		config_free(&cfg);
-		return FERRY_USAGE;
-	}
-	status = run(&cfg, argc > first ? argv[first] : NULL);
+	status = run ? run(&cfg, argc > first ? argv[first] : NULL)
+		     : (enum ferry_status)not_built(cmd->name);
 	config_free(&cfg);
 	return status;
 }
 
 static int cmd_list(const struct globals *g, const struct command *cmd, int argc, char **argv)
 {
-	return cmd_report(g, cmd, argc, argv, list_run);
+	return cmd_channels(g, cmd, argc, argv, 1, list_run);
 }
 
 static int cmd_status(const struct globals *g, const struct command *cmd, int argc, char **argv)
 {
-	return cmd_report(g, cmd, argc, argv, status_run);
+	return cmd_channels(g, cmd, argc, argv, 1, status_run);
 }
 
 static int cmd_check(const struct globals *g, const struct command *cmd, int argc, char **argv)
@@ -272,7 +251,7 @@ static int cmd_check(const struct globals *g, const struct command *cmd, int arg
 
 static int cmd_watch(const struct globals *g, const struct command *cmd, int argc, char **argv)
 {
-	return cmd_channels_only(g, argc, argv, cmd, -1);
+	return cmd_channels(g, cmd, argc, argv, -1, NULL);
 }
 
 static int cmd_help(const struct globals *g, const struct command *cmd, int argc, char **argv);
