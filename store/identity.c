@@ -49,13 +49,22 @@ int ident_feed(struct ident *id, const char *buf, size_t len)
 {
 	if (id->in_header && hash_header(id, buf, len) < 0)
 		return -1;
-	/* The CRLF size counts every byte plus one CR per bare LF. */
-	for (size_t i = 0; i < len; i++) {
-		if (buf[i] == '\n' && !id->size_prev_cr)
-			id->crlf_size++;
-		id->crlf_size++;
-		id->size_prev_cr = buf[i] == '\r';
+	/* The CRLF size counts every byte plus one CR per bare LF. memchr
+	 * skips from LF to LF: this runs over every byte of every body. */
+	const char *p = buf, *end = buf + len, *lf;
+
+	if (len == 0)
+		return 0;
+	id->crlf_size += len;
+	while ((lf = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		bool cr_before = lf > buf ? lf[-1] == '\r' : id->size_prev_cr;
+
+		id->crlf_size += !cr_before;
+		p = lf + 1;
+		if (p == end)
+			break;
 	}
+	id->size_prev_cr = end[-1] == '\r';
 	return 0;
 }
 

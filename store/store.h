@@ -192,6 +192,17 @@ struct store_driver {
 	int (*add_commit)(struct store_new_msg *m, unsigned flags, const char *keywords,
 			  int64_t date, uint32_t *uid, struct ferry_error *err);
 	void (*add_abort)(struct store_new_msg *m);
+	/* Settles every add_commit since the last flush: a store may leave a
+	 * commit in flight (IMAP pipelines APPENDs with LITERAL+; a Maildir
+	 * defers its directory fsync and index transaction) and report *uid 0
+	 * from add_commit. add_flush waits for them, makes them durable, and
+	 * calls done(ctx, seq, uid) for each, seq counting the add_commits that
+	 * returned 0 since the last flush, from 0; uid 0 when the store cannot
+	 * tell. On error, done was called for those that did settle. The
+	 * engine calls it before it records the new messages in the state, and
+	 * before any other call on the store. NULL: every add_commit is final. */
+	int (*add_flush)(struct store *store, void (*done)(void *ctx, size_t seq, uint32_t uid),
+			 void *ctx, struct ferry_error *err);
 
 	/* Adds and removes flags and keywords (space-separated) on uids. */
 	int (*set_flags)(struct store *store, const uint32_t *uids, size_t n, unsigned add,

@@ -33,7 +33,7 @@ void engine_crash_scope(const char *channel)
  * one channel. */
 void engine_crash_point(const char *action, bool after)
 {
-	static long count;
+	static long count[2]; /* before, after: batches settle after several befores */
 	const char *spec = getenv("FERRY_CRASH_AT");
 	const char *only = getenv("FERRY_CRASH_CHANNEL");
 	size_t len = strlen(action);
@@ -45,9 +45,7 @@ void engine_crash_point(const char *action, bool after)
 	if (only && crash_channel && strcmp(only, crash_channel) != 0)
 		return;
 	n = strtol(spec + len + 1, &end, 10);
-	if (!after)
-		count++;
-	if (after == (strcmp(end, ":after") == 0) && count == n) {
+	if (after == (strcmp(end, ":after") == 0) && ++count[after] == n) {
 		fflush(NULL);
 		kill(getpid(), SIGKILL);
 	}
@@ -294,8 +292,16 @@ struct copy {
 	 * state and a later move of it can be recognised (rule 8). */
 	struct ident ident;
 	bool ident_open;
-	size_t in_txn, done;
-	bool txn_open;
+	/* Committed to the target since the last settle, in commit order:
+	 * recorded in the state only once the target says they are settled. */
+	struct copied {
+		const struct action *a;
+		const struct msg *m;
+		struct msg_id id;
+		uint32_t uid;
+		bool settled;
+	} pend[COPY_BATCH];
+	size_t npend, done;
 };
 
 static uint32_t src_uid(const struct copy *c, const struct action *a)
@@ -343,13 +349,66 @@ static int copy_write(void *ctx, const char *buf, size_t len, struct ferry_error
 	return c->to->driver->add_write(c->cur, buf, len, err);
 }
 
-static int copy_commit_txn(struct copy *c, struct ferry_error *err)
+static void copy_settled(void *ctx, size_t seq, uint32_t uid)
 {
-	if (!c->txn_open)
+	struct copy *c = ctx;
+
+	if (seq >= c->npend) /* a driver bug; never index past the batch */
+		return;
+	c->pend[seq].settled = true;
+	if (!c->pend[seq].uid)
+		c->pend[seq].uid = uid;
+}
+
+/* Settles the batch on the target (pipelined APPENDs answered, Maildir
+ * directories and index synced), then records what settled with a uid in
+ * one state transaction. What settled without a uid (no UIDPLUS) is paired
+ * by identity next run (rule 7). err may be NULL after an earlier error. */
+static int copy_settle(struct copy *c, struct ferry_error *err)
+{
+	const char *action = c->to_far ? "upload" : "download";
+	struct ferry_error local = {0};
+	struct ferry_error *e = err ? err : &local;
+	int r = 0, rs = 0;
+	size_t recorded = 0;
+
+	if (c->npend == 0)
 		return 0;
-	c->txn_open = false;
-	c->in_txn = 0;
-	return state_commit(c->e->state, err);
+	if (c->to->driver->add_flush)
+		r = c->to->driver->add_flush(c->to, copy_settled, c, e);
+	for (size_t i = 0; i < c->npend; i++)
+		recorded += c->pend[i].settled && c->pend[i].uid;
+	if (recorded) {
+		rs = state_begin(c->e->state, r == 0 ? e : &local);
+		for (size_t i = 0; rs == 0 && i < c->npend; i++) {
+			const struct copied *p = &c->pend[i];
+			struct pair pr;
+
+			if (!p->settled || !p->uid)
+				continue;
+			pr = (struct pair){.far_uid = c->to_far ? p->uid : src_uid(c, p->a),
+					   .near_uid = c->to_far ? src_uid(c, p->a) : p->uid,
+					   .status = PAIR_SYNCED,
+					   .base_flags = p->a->base_flags,
+					   .base_keywords = p->a->base_keywords,
+					   .size = p->m->size};
+			pr.far_id = pr.near_id = p->id.known ? p->id : p->m->id;
+			rs = state_put_pair(c->e->state, c->folder_id, &pr, r == 0 ? e : &local);
+		}
+		if (rs == 0)
+			rs = state_commit(c->e->state, r == 0 ? e : &local);
+		else
+			state_rollback(c->e->state);
+	}
+	for (size_t i = 0; i < c->npend; i++) {
+		if (!c->pend[i].settled)
+			continue;
+		c->done++;
+		if (rs == 0 && c->pend[i].uid)
+			engine_crash_point(action, true);
+	}
+	c->npend = 0;
+	return r != 0 || rs != 0 ? -1 : 0;
 }
 
 static int copy_end(void *ctx, uint32_t uid, struct ferry_error *err)
@@ -359,7 +418,6 @@ static int copy_end(void *ctx, uint32_t uid, struct ferry_error *err)
 	const struct msg *m = engine_find_msg(c->src, uid);
 	struct store_new_msg *cur = c->cur;
 	const char *action = c->to_far ? "upload" : "download";
-	struct pair pr = {0};
 	struct msg_id id = {0};
 	uint32_t new_uid = 0;
 
@@ -378,27 +436,10 @@ static int copy_end(void *ctx, uint32_t uid, struct ferry_error *err)
 	engine_crash_point(action, false);
 	if (c->to->driver->add_commit(cur, a->add, a->add_keywords, m->date, &new_uid, err) != 0)
 		return -1;
-	if (!new_uid) /* no UIDPLUS: rule 7 pairs it by identity next run */
-		goto done;
-	if (!c->txn_open) {
-		if (state_begin(c->e->state, err) != 0)
-			return -1;
-		c->txn_open = true;
-	}
-	pr = (struct pair){.far_uid = c->to_far ? new_uid : uid,
-			   .near_uid = c->to_far ? uid : new_uid,
-			   .status = PAIR_SYNCED,
-			   .base_flags = a->base_flags,
-			   .base_keywords = a->base_keywords,
-			   .size = m->size};
-	pr.far_id = pr.near_id = id.known ? id : m->id;
-	if (state_put_pair(c->e->state, c->folder_id, &pr, err) != 0)
-		return -1;
-	if (++c->in_txn >= COPY_BATCH && copy_commit_txn(c, err) != 0)
-		return -1;
-	engine_crash_point(action, true);
-done:
-	c->done++;
+	c->pend[c->npend++] = (struct copied){
+	    .a = a, .m = m, .id = id, .uid = new_uid, .settled = !c->to->driver->add_flush};
+	if (c->npend == COPY_BATCH)
+		return copy_settle(c, err);
 	return 0;
 }
 
@@ -464,12 +505,10 @@ static int apply_copies(struct engine *e, int64_t folder_id, const struct plan *
 
 		r = from->driver->fetch(from, uids + i, n, &sink, err);
 		copy_abort(&c);
-		/* What arrived whole is committed even when the fetch failed. */
-		if (copy_commit_txn(&c, r == 0 ? err : NULL) != 0)
+		/* What arrived whole is recorded even when the fetch failed. */
+		if (copy_settle(&c, r == 0 ? err : NULL) != 0)
 			r = -1;
 	}
-	if (c.txn_open)
-		state_rollback(e->state);
 	if (r == 0 && c.nacts && state_journal_done(e->state, j.id, err) != 0)
 		r = -1;
 	*copied += c.done;

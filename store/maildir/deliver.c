@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -96,8 +97,11 @@ int maildir_add_begin(struct store *store, struct store_new_msg **out_msg, struc
 		return -1;
 	if (clock_gettime(CLOCK_REALTIME, &now) != 0)
 		return ferry_error_set(err, FERRY_PARTIAL, "clock_gettime: %s", strerror(errno));
-	if (!(m = calloc(1, sizeof(*m))))
+	/* malloc, not calloc: zeroing the 64 KiB buffer per message showed in
+	 * profiles. Every field before buf is set here. */
+	if (!(m = malloc(sizeof(*m))))
 		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	memset(m, 0, offsetof(struct store_new_msg, buf));
 	m->st = st;
 	m->generation = st->generation;
 	m->fd = -1;
@@ -188,8 +192,8 @@ static int finish_file(struct store_new_msg *m, int64_t date, struct ferry_error
 	return 0;
 }
 
-/* Moves the file from tmp/ to new/ or cur/ under *name and syncs that
- * directory. */
+/* Moves the file from tmp/ to new/ or cur/ under *name; the directory is
+ * fsynced when the batch settles (maildir_settle_adds). */
 static int publish(struct store_new_msg *m, unsigned flags, char *name, struct ferry_error *err)
 {
 	struct md_folder *f = &m->st->sel;
@@ -202,25 +206,66 @@ static int publish(struct store_new_msg *m, unsigned flags, char *name, struct f
 	if (renameat(m->tmp, m->uniq, f->sub[sub], name) != 0)
 		return ferry_error_set(err, FERRY_PARTIAL, "%s: rename tmp/%s: %s", f->name,
 				       m->uniq, strerror(errno));
-	if (fsync(f->sub[sub]) != 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: fsync %s/: %s", f->name,
-				       sub ? "cur" : "new", strerror(errno));
+	m->st->add.dirty[sub] = true;
 	return 0;
 }
 
+/* Indexes a delivered file in the batch's transaction, opening it for the
+ * first delivery of a batch. */
 static int index_new(struct maildir_store *st, struct mdindex_msg *row, struct ferry_error *err)
 {
-	if (maildir_tx_begin(st, err) != 0)
-		return -1;
+	if (!st->add.open) {
+		if (maildir_tx_begin_raw(st, err) != 0)
+			return -1;
+		st->add.open = true;
+	}
 	if (maildir_tx_uid(st, &row->uid, err) != 0)
 		goto fail;
 	row->modseq = maildir_tx_change(st);
 	if (mdindex_msg_add(st->index, st->sel.ix.id, row, err) != 0)
 		goto fail;
-	return maildir_tx_commit(st, err);
+	return 0;
 fail:
 	maildir_tx_abort(st);
 	return -1;
+}
+
+int maildir_settle_adds(struct maildir_store *st, struct ferry_error *err)
+{
+	static const char *const sub_name[2] = {"new", "cur"};
+
+	if (!st->add.open)
+		return 0;
+	/* The renames reach the disk before the index and the engine's state
+	 * say the messages are there. */
+	for (int sub = 0; sub < 2; sub++) {
+		if (!st->add.dirty[sub])
+			continue;
+		if (fsync(st->sel.sub[sub]) != 0) {
+			ferry_error_set(err, FERRY_PARTIAL, "%s: fsync %s/: %s", st->sel.name,
+					sub_name[sub], strerror(errno));
+			maildir_tx_abort(st);
+			return -1;
+		}
+		st->add.dirty[sub] = false;
+	}
+	st->add.open = false;
+	st->add.n = 0;
+	return maildir_tx_commit(st, err);
+}
+
+int maildir_add_flush(struct store *store, void (*done)(void *ctx, size_t seq, uint32_t uid),
+		      void *ctx, struct ferry_error *err)
+{
+	struct maildir_store *st = (struct maildir_store *)store;
+	size_t n = st->add.n;
+
+	if (maildir_settle_adds(st, err) != 0)
+		return -1;
+	/* add_commit already gave each its uid. */
+	for (size_t i = 0; i < n; i++)
+		done(ctx, i, 0);
+	return 0;
 }
 
 /* Ends m whether it succeeds or fails: m is freed either way. */
@@ -265,8 +310,10 @@ int maildir_add_commit(struct store_new_msg *m, unsigned flags, const char *keyw
 	row.fsize = (int64_t)m->written;
 	row.mtime = date * 1000000000LL;
 	r = index_new(m->st, &row, err);
-	if (r == 0)
+	if (r == 0) {
 		*uid = row.uid;
+		m->st->add.n++;
+	}
 out:
 	free(row.keywords);
 	maildir_add_abort(m);

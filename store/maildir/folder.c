@@ -541,7 +541,7 @@ int maildir_list_folders(struct store *store, struct store_folder **out, size_t 
 	struct maildir_store *st = md(store);
 	struct candidates c = {0};
 	struct store_folder *v;
-	int r = maildir_ready(st, false, err);
+	int r = maildir_settle_adds(st, err) ? -1 : maildir_ready(st, false, err);
 
 	*out = NULL;
 	*n = 0;
@@ -620,7 +620,7 @@ int maildir_create_folder(struct store *store, const char *name, struct ferry_er
 	char *dir = NULL;
 	int fd;
 
-	if (refuse_unsafe("create", name, err) != 0)
+	if (maildir_settle_adds(st, err) != 0 || refuse_unsafe("create", name, err) != 0)
 		return -1;
 	if (folder_name_is_inbox(name))
 		name = "INBOX";
@@ -733,7 +733,7 @@ int maildir_delete_folder(struct store *store, const char *name, struct ferry_er
 	const char *sub = NULL;
 	int r;
 
-	if (refuse_unsafe("delete", name, err) != 0)
+	if (maildir_settle_adds(st, err) != 0 || refuse_unsafe("delete", name, err) != 0)
 		return -1;
 	if (folder_name_is_inbox(name))
 		return ferry_error_set(err, FERRY_PARTIAL, "INBOX cannot be deleted");

@@ -47,6 +47,14 @@ struct maildir_store {
 		int64_t cur_mtime, new_mtime, scanned_at;
 		bool changed;
 	} tx;
+
+	/* Deliveries since the last add_flush: one index transaction and one
+	 * fsync per directory for the batch, not per message. */
+	struct {
+		bool open;     /* the batch's index transaction is open */
+		bool dirty[2]; /* new/, cur/ got a file not yet fsynced */
+		size_t n;      /* add_commits in the batch */
+	} add;
 };
 
 /* ---- maildir.c ---- */
@@ -60,6 +68,11 @@ int maildir_ready(struct maildir_store *st, bool create, struct ferry_error *err
  * marks the transaction as changing the folder and returns the modseq to give
  * what changed: the folder's modseq is bumped once per transaction. */
 int maildir_tx_begin(struct maildir_store *st, struct ferry_error *err);
+/* The same without settling a batch of deliveries first: for deliver.c. */
+int maildir_tx_begin_raw(struct maildir_store *st, struct ferry_error *err);
+/* Settles the open batch of deliveries: directories fsynced, index
+ * committed. Every other operation calls it first. */
+int maildir_settle_adds(struct maildir_store *st, struct ferry_error *err);
 uint64_t maildir_tx_change(struct maildir_store *st);
 /* Takes the next uid from UIDNEXT; -1 when the uid space is exhausted. */
 int maildir_tx_uid(struct maildir_store *st, uint32_t *uid, struct ferry_error *err);
@@ -107,5 +120,7 @@ int maildir_add_write(struct store_new_msg *m, const char *buf, size_t len,
 int maildir_add_commit(struct store_new_msg *m, unsigned flags, const char *keywords, int64_t date,
 		       uint32_t *uid, struct ferry_error *err);
 void maildir_add_abort(struct store_new_msg *m);
+int maildir_add_flush(struct store *store, void (*done)(void *ctx, size_t seq, uint32_t uid),
+		      void *ctx, struct ferry_error *err);
 
 #endif

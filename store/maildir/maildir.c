@@ -74,6 +74,10 @@ static int maildir_open(const struct store_conf *conf, const char *secret, struc
 static void maildir_close(struct store *store)
 {
 	struct maildir_store *st = md(store);
+	struct ferry_error err = {0};
+
+	if (maildir_settle_adds(st, &err) != 0)
+		log_warn("%s", err.msg);
 
 	maildir_folder_close(&st->sel);
 	mdindex_close(st->index);
@@ -127,6 +131,13 @@ int maildir_ready(struct maildir_store *st, bool create, struct ferry_error *err
 
 int maildir_tx_begin(struct maildir_store *st, struct ferry_error *err)
 {
+	if (maildir_settle_adds(st, err) != 0)
+		return -1;
+	return maildir_tx_begin_raw(st, err);
+}
+
+int maildir_tx_begin_raw(struct maildir_store *st, struct ferry_error *err)
+{
 	if (mdindex_begin(st->index, err) != 0)
 		return -1;
 	st->tx.uidnext = st->sel.ix.uidnext;
@@ -170,6 +181,10 @@ int maildir_tx_commit(struct maildir_store *st, struct ferry_error *err)
 
 void maildir_tx_abort(struct maildir_store *st)
 {
+	/* A batch of deliveries rolls back with it: their files stay, and the
+	 * next scan indexes them (the engine pairs them by identity). */
+	st->add.open = false;
+	st->add.n = 0;
 	mdindex_rollback(st->index);
 	st->sel.ix.uidnext = st->tx.uidnext;
 	st->sel.ix.modseq = st->tx.modseq;
@@ -195,6 +210,8 @@ static int maildir_select(struct store *store, const char *name, struct folder_s
 	uint32_t exists;
 	int r;
 
+	if (maildir_settle_adds(st, err) != 0)
+		return -1;
 	maildir_folder_close(&st->sel);
 	st->generation++;
 	if (!folder_name_is_safe(name, &why))
@@ -918,6 +935,7 @@ const struct store_driver maildir_driver = {
     .add_write = maildir_add_write,
     .add_commit = maildir_add_commit,
     .add_abort = maildir_add_abort,
+    .add_flush = maildir_add_flush,
     .set_flags = maildir_set_flags,
     .delete_msgs = maildir_delete_msgs,
     .move_msgs = maildir_move_msgs,

@@ -555,6 +555,43 @@ START_TEST(test_delivery_with_flags_lands_in_cur_with_sorted_letters)
 }
 END_TEST
 
+/* The identity's CRLF size skips from LF to LF: it must not depend on where
+ * the chunks end, whatever mix of CR, LF and CRLF the bytes hold. */
+START_TEST(test_identity_is_the_same_however_the_bytes_are_split)
+{
+	static const char alphabet[] = "\r\n\nab:";
+	unsigned seed = 1;
+
+	for (int round = 0; round < 300; round++) {
+		char text[200];
+		size_t len = (size_t)(rand_r(&seed) % (sizeof(text) - 1)) + 1;
+		uint64_t want = 0, whole_size = 0, split_size = 0;
+		struct msg_id whole, split;
+		struct ident id;
+
+		for (size_t i = 0; i < len; i++)
+			text[i] = alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
+		for (size_t i = 0; i < len; i++) /* one CR per bare LF */
+			want += 1 + (text[i] == '\n' && (i == 0 || text[i - 1] != '\r'));
+		ck_assert_int_eq(ident_init(&id), 0);
+		ck_assert_int_eq(ident_feed(&id, text, len), 0);
+		ck_assert_int_eq(ident_final(&id, &whole, &whole_size), 0);
+		ck_assert_int_eq(ident_init(&id), 0);
+		for (size_t at = 0; at < len;) {
+			size_t n = (size_t)(rand_r(&seed) % 4);
+
+			n = n > len - at ? len - at : n;
+			ck_assert_int_eq(ident_feed(&id, text + at, n), 0);
+			at += n;
+		}
+		ck_assert_int_eq(ident_final(&id, &split, &split_size), 0);
+		ck_assert_uint_eq(whole_size, want);
+		ck_assert_uint_eq(split_size, want);
+		ck_assert_mem_eq(whole.hash, split.hash, sizeof(whole.hash));
+	}
+}
+END_TEST
+
 START_TEST(test_delivery_converts_crlf_split_across_chunks)
 {
 	static const char *const chunks[] = {"Subject: x\r", "\n\r", "\nline\r", "\nbare\rcr\r",
@@ -1516,6 +1553,7 @@ static Suite *maildir_suite(void)
 	tcase_add_test(tc, test_delivery_without_flags_lands_in_new_with_lf_and_its_date);
 	tcase_add_test(tc, test_delivery_with_flags_lands_in_cur_with_sorted_letters);
 	tcase_add_test(tc, test_delivery_converts_crlf_split_across_chunks);
+	tcase_add_test(tc, test_identity_is_the_same_however_the_bytes_are_split);
 	tcase_add_test(tc, test_delivery_date_zero_means_now);
 	tcase_add_test(tc, test_aborted_delivery_leaves_nothing);
 	tcase_add_test(tc, test_uids_grow_and_select_reports_the_folder);
