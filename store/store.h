@@ -170,6 +170,14 @@ struct store_driver {
 	int (*create_folder)(struct store *store, const char *name, struct ferry_error *err);
 	int (*delete_folder)(struct store *store, const char *name, struct ferry_error *err);
 
+	/* What each folder names[0..n) holds, as cheaply as the store can tell
+	 * (IMAP: pipelined STATUS; Maildir: its index, rescanning only folders
+	 * whose directories changed), for skipping unchanged folders (rule 4).
+	 * ok[i] false: no trustworthy answer for that folder (no modseqs, a
+	 * refused name); sync it the long way. NULL: never known. May leave any
+	 * folder selected, or none. */
+	int (*status)(struct store *store, const char *const *names, size_t n,
+		      struct folder_state *out, bool *ok, struct ferry_error *err);
 	/* Opens a folder for the calls below; a missing folder is an error. */
 	int (*select)(struct store *store, const char *name, struct folder_state *out,
 		      struct ferry_error *err);

@@ -301,7 +301,7 @@ struct copy {
 		uint32_t uid;
 		bool settled;
 	} pend[COPY_BATCH];
-	size_t npend, done;
+	size_t npend, done, unrecorded;
 };
 
 static uint32_t src_uid(const struct copy *c, const struct action *a)
@@ -404,6 +404,7 @@ static int copy_settle(struct copy *c, struct ferry_error *err)
 		if (!c->pend[i].settled)
 			continue;
 		c->done++;
+		c->unrecorded += !c->pend[i].uid;
 		if (rs == 0 && c->pend[i].uid)
 			engine_crash_point(action, true);
 	}
@@ -472,7 +473,8 @@ static int cmp_copy_near(const void *a, const void *b)
 }
 
 static int apply_copies(struct engine *e, int64_t folder_id, const struct plan *p, bool to_far,
-			const struct msg_list *src, size_t *copied, struct ferry_error *err)
+			const struct msg_list *src, size_t *copied, size_t *unrecorded,
+			struct ferry_error *err)
 {
 	enum action_kind kind = to_far ? ACT_COPY_TO_FAR : ACT_COPY_TO_NEAR;
 	struct store *from = to_far ? e->near : e->far;
@@ -512,6 +514,7 @@ static int apply_copies(struct engine *e, int64_t folder_id, const struct plan *
 	if (r == 0 && c.nacts && state_journal_done(e->state, j.id, err) != 0)
 		r = -1;
 	*copied += c.done;
+	*unrecorded += c.unrecorded;
 	free(c.acts);
 	free(uids);
 	return r;
@@ -698,12 +701,45 @@ static int apply_plan(struct engine *e, int64_t folder_id, const struct plan *p,
 		return -1;
 	if (apply_set_base(e, folder_id, p, err) != 0)
 		return -1;
-	if (apply_copies(e, folder_id, p, false, far, &rep->to_near_new, err) != 0 ||
-	    apply_copies(e, folder_id, p, true, near, &rep->to_far_new, err) != 0)
+	if (apply_copies(e, folder_id, p, false, far, &rep->to_near_new, &rep->unrecorded, err) !=
+		0 ||
+	    apply_copies(e, folder_id, p, true, near, &rep->to_far_new, &rep->unrecorded, err) != 0)
 		return -1;
 	if (apply_deletes(e, folder_id, p, true, &rep->to_far_deleted, err) != 0 ||
 	    apply_deletes(e, folder_id, p, false, &rep->to_near_deleted, err) != 0)
 		return -1;
+	return 0;
+}
+
+/* What a clean finish is recorded under: the settings that decide what a
+ * sync does with an unchanged folder. A one-way run leaves the other
+ * direction's changes behind, so it is never clean. */
+static bool engine_policy(const struct engine *e, char *buf, size_t len)
+{
+	if (e->dir != SYNC_BOTH || e->opts->has_dir_override)
+		return false;
+	snprintf(buf, len, "v1 delete=%d max_size=%llu", (int)e->ch->delete,
+		 (unsigned long long)e->ch->max_size);
+	return true;
+}
+
+int engine_folder_unchanged(struct engine *e, const char *name, const struct folder_state *fs,
+			    const struct folder_state *ns, bool *unchanged, struct ferry_error *err)
+{
+	struct state_folder sf = {0};
+	char policy[sizeof(sf.clean)];
+
+	*unchanged = false;
+	if (e->opts->force_delete || !engine_policy(e, policy, sizeof(policy)))
+		return 0;
+	if (state_get_folder(e->state, name, &sf, err) != 0)
+		return -1;
+	*unchanged = sf.clean[0] && strcmp(sf.clean, policy) == 0 && sf.far_modseq &&
+		     sf.near_modseq && sf.far_uidvalidity == fs->uidvalidity &&
+		     sf.far_uidnext == fs->uidnext && sf.far_modseq == fs->highestmodseq &&
+		     sf.near_uidvalidity == ns->uidvalidity && sf.near_uidnext == ns->uidnext &&
+		     sf.near_modseq == ns->highestmodseq;
+	free(sf.name);
 	return 0;
 }
 
@@ -809,6 +845,10 @@ int engine_finish_folder(struct engine *e, struct folder_work *w, struct ferry_e
 	w->sf.far_modseq = w->fs.highestmodseq;
 	w->sf.near_modseq = w->ns.highestmodseq;
 	w->sf.last_sync = (int64_t)time(NULL);
+	w->sf.clean[0] = '\0';
+	if (plan.blocked_far + plan.blocked_near == 0 && rep->unrecorded == 0 &&
+	    !engine_interrupted)
+		engine_policy(e, w->sf.clean, sizeof(w->sf.clean));
 	r = state_put_folder(e->state, &w->sf, err);
 out:
 	plan_free(&plan);

@@ -274,12 +274,58 @@ static int ensure_folder(struct engine *e, const struct folder_entry *f, bool *f
 	return 0;
 }
 
+/* Rule 4: asks both stores what each folder on both sides holds (one
+ * pipelined round trip on IMAP) and marks skip[i] for those unchanged since
+ * a clean sync. Any trouble only means fewer folders skipped. */
+static void find_unchanged(struct engine *e, const struct folder_entry *v, size_t n, bool *skip)
+{
+	const char **names = calloc(n + 1, sizeof(*names));
+	struct folder_state *fs = calloc(n + 1, sizeof(*fs)), *ns = calloc(n + 1, sizeof(*ns));
+	bool *fok = calloc(n + 1, sizeof(*fok)), *nok = calloc(n + 1, sizeof(*nok));
+	size_t *at = calloc(n + 1, sizeof(*at)), m = 0;
+	struct ferry_error err = {0};
+
+	if (!names || !fs || !ns || !fok || !nok || !at || !e->far->driver->status ||
+	    !e->near->driver->status)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (v[i].on_far && v[i].on_near) {
+			at[m] = i;
+			names[m++] = v[i].name;
+		}
+	if (e->far->driver->status(e->far, names, m, fs, fok, &err) != 0 ||
+	    e->near->driver->status(e->near, names, m, ns, nok, &err) != 0) {
+		log_warn("%s; checking every folder in full", err.msg);
+		if (reconnect_if_broken(e, &err) != 0)
+			log_warn("%s", err.msg);
+		goto out;
+	}
+	for (size_t k = 0; k < m; k++) {
+		bool same = false;
+
+		if (fok[k] && nok[k] &&
+		    engine_folder_unchanged(e, names[k], &fs[k], &ns[k], &same, &err) != 0) {
+			log_warn("%s", err.msg);
+			break;
+		}
+		skip[at[k]] = same;
+	}
+out:
+	free(names);
+	free(fs);
+	free(ns);
+	free(fok);
+	free(nok);
+	free(at);
+}
+
 static enum ferry_status sync_folders(struct engine *e, const struct channel_run *run,
 				      struct folder_report *sum)
 {
 	struct store_folder *ff = NULL, *nfo = NULL;
 	struct folder_entry *v = NULL;
 	struct folder_work *works = NULL;
+	bool *skip = NULL;
 	size_t nf = 0, nn = 0, n = 0;
 	struct ferry_error err = {0};
 	enum ferry_status status = FERRY_OK;
@@ -302,19 +348,24 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 		}
 	}
 	works = calloc(n + 1, sizeof(*works));
-	if (!works) {
+	skip = calloc(n + 1, sizeof(*skip));
+	if (!works || !skip) {
 		log_error("%s: out of memory", run->ch->name);
 		status = FERRY_PARTIAL;
 		goto out;
 	}
+	find_unchanged(e, v, n, skip);
 	/* Every folder is listed before any is changed, so that the move pass
-	 * can see a message leave one folder and arrive in another. */
+	 * can see a message leave one folder and arrive in another. A folder
+	 * unchanged on both sides takes part in no move. */
 	for (size_t i = 0; i < n && !engine_interrupted; i++) {
 		int r;
 
 		works[i].name = v[i].name;
 		if (!v[i].on_far && !v[i].on_near)
 			continue; /* a \Noselect parent: it holds folders, not mail */
+		if (skip[i])
+			continue;
 		if (v[i].listed_only && !(v[i].on_far && v[i].on_near))
 			continue;
 		ferry_error_clear(&err);
@@ -379,6 +430,7 @@ out:
 	for (size_t i = 0; works && i < n; i++)
 		engine_folder_free(&works[i]);
 	free(works);
+	free(skip);
 	free(v);
 	store_folders_free(ff, nf);
 	store_folders_free(nfo, nn);

@@ -24,6 +24,7 @@ struct folder_report {
 	size_t to_far_new, to_far_flags, to_far_deleted;
 	size_t to_near_moved, to_far_moved; /* moved into this folder */
 	size_t paired, skipped_size, conflicts, blocked_deletes, failed;
+	size_t unrecorded; /* copied, but the target gave no uid: paired next run */
 };
 
 struct engine {
@@ -49,6 +50,13 @@ struct folder_work {
 	size_t npairs;
 	struct folder_report rep;
 };
+
+/* Rule 4: whether a folder can be skipped, given what both stores' status
+ * say of it now: both sides as the last sync of it recorded them, modseqs
+ * known on both, and that sync finished clean under the same policy. */
+int engine_folder_unchanged(struct engine *e, const char *name, const struct folder_state *fs,
+			    const struct folder_state *ns, bool *unchanged,
+			    struct ferry_error *err);
 
 /* Selects both sides, checks UIDVALIDITY against the state, lists both
  * sides and loads the pairs. */

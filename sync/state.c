@@ -13,7 +13,7 @@
 
 #include <sqlite3.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 struct state {
 	sqlite3 *db;
@@ -57,8 +57,12 @@ static const char schema_v1[] =
     " text TEXT NOT NULL,"
     " at INTEGER NOT NULL);";
 
+/* v2: the policy under which the folder's last sync finished clean (rule 4
+ * skips a folder only when it is unchanged and this matches). */
+static const char schema_v2[] = "ALTER TABLE folders ADD COLUMN clean TEXT NOT NULL DEFAULT '';";
+
 /* Migrations, index = version they lead from. */
-static const char *const migrations[] = {schema_v1};
+static const char *const migrations[] = {schema_v1, schema_v2};
 
 static int db_error(struct state *st, struct ferry_error *err, const char *what)
 {
@@ -304,11 +308,13 @@ static void read_folder(sqlite3_stmt *stmt, struct state_folder *f)
 	f->far_modseq = (uint64_t)sqlite3_column_int64(stmt, 6);
 	f->near_modseq = (uint64_t)sqlite3_column_int64(stmt, 7);
 	f->last_sync = sqlite3_column_int64(stmt, 8);
+	snprintf(f->clean, sizeof(f->clean), "%s",
+		 sqlite3_column_text(stmt, 9) ? (const char *)sqlite3_column_text(stmt, 9) : "");
 }
 
 #define FOLDER_COLUMNS                                                                             \
 	"id, name, far_uidvalidity, near_uidvalidity, far_uidnext, near_uidnext, far_modseq, "     \
-	"near_modseq, last_sync"
+	"near_modseq, last_sync, clean"
 
 int state_get_folder(struct state *st, const char *name, struct state_folder *out,
 		     struct ferry_error *err)
@@ -344,7 +350,7 @@ int state_put_folder(struct state *st, const struct state_folder *f, struct ferr
 
 	if (prepare(st,
 		    "UPDATE folders SET far_uidvalidity=?, near_uidvalidity=?, far_uidnext=?, "
-		    "near_uidnext=?, far_modseq=?, near_modseq=?, last_sync=? WHERE id=?",
+		    "near_uidnext=?, far_modseq=?, near_modseq=?, last_sync=?, clean=? WHERE id=?",
 		    &stmt, err) != 0)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, f->far_uidvalidity);
@@ -354,7 +360,8 @@ int state_put_folder(struct state *st, const struct state_folder *f, struct ferr
 	sqlite3_bind_int64(stmt, 5, (sqlite3_int64)f->far_modseq);
 	sqlite3_bind_int64(stmt, 6, (sqlite3_int64)f->near_modseq);
 	sqlite3_bind_int64(stmt, 7, f->last_sync);
-	sqlite3_bind_int64(stmt, 8, f->id);
+	sqlite3_bind_text(stmt, 8, f->clean, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 9, f->id);
 	return step_done(st, stmt, err);
 }
 

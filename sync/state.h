@@ -24,6 +24,10 @@ struct state_folder {
 	uint32_t far_uidnext, near_uidnext;
 	uint64_t far_modseq, near_modseq;
 	int64_t last_sync; /* seconds since the epoch, 0 = never */
+	/* The channel policy (engine_policy) under which the last sync of this
+	 * folder finished with nothing left to do; "" when it did not. Only then
+	 * may an unchanged folder be skipped (rule 4). */
+	char clean[80];
 };
 
 enum journal_action { J_DOWNLOAD, J_UPLOAD, J_FLAGS, J_DELETE, J_MOVE };

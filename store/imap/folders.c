@@ -494,3 +494,176 @@ int imap_select(struct store *store, const char *name, struct folder_state *out,
 	};
 	return 0;
 }
+
+/* "name" with \ and " escaped, as libetpan itself sends mailbox names;
+ * NULL for a name that cannot go out as a quoted string. */
+static char *quoted(const char *name)
+{
+	size_t len = strlen(name), o = 0;
+	char *q = malloc(2 * len + 3);
+
+	if (!q)
+		return NULL;
+	q[o++] = '"';
+	for (const char *p = name; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c < 0x20 || c >= 0x7f) {
+			free(q);
+			return NULL;
+		}
+		if (c == '"' || c == '\\')
+			q[o++] = '\\';
+		q[o++] = (char)c;
+	}
+	q[o++] = '"';
+	q[o] = '\0';
+	return q;
+}
+
+/* Reads one STATUS reply into *out; *ok only when it gave all four values. */
+static void status_values(const struct mailimap_mailbox_data_status *s, struct folder_state *out,
+			  bool *ok)
+{
+	bool uv = false, un = false, ms = false, msgs = false;
+
+	*out = (struct folder_state){0};
+	for (clistiter *it = s && s->st_info_list ? clist_begin(s->st_info_list) : NULL; it;
+	     it = clist_next(it)) {
+		const struct mailimap_status_info *i = clist_content(it);
+
+		switch (i->st_att) {
+		case MAILIMAP_STATUS_ATT_UIDVALIDITY:
+			out->uidvalidity = i->st_value;
+			uv = true;
+			break;
+		case MAILIMAP_STATUS_ATT_UIDNEXT:
+			out->uidnext = i->st_value;
+			un = true;
+			break;
+		case MAILIMAP_STATUS_ATT_MESSAGES:
+			out->exists = i->st_value;
+			msgs = true;
+			break;
+		case MAILIMAP_STATUS_ATT_EXTENSION:
+			if (i->st_ext_data && i->st_ext_data->ext_extension &&
+			    i->st_ext_data->ext_extension->ext_id == MAILIMAP_EXTENSION_CONDSTORE &&
+			    i->st_ext_data->ext_data) {
+				const struct mailimap_condstore_status_info *c =
+				    i->st_ext_data->ext_data;
+
+				out->highestmodseq = c->cs_highestmodseq_value;
+				ms = out->highestmodseq != 0;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	*ok = uv && un && ms && msgs && out->uidvalidity != 0;
+}
+
+/* All STATUS commands are written before the first reply is read: one
+ * round trip for every folder (libetpan.md, "Pipelining works": each
+ * reply is parsed with imap_tag set to its command's tag). Without
+ * CONDSTORE a STATUS cannot see flag changes, so nothing is known. */
+int imap_status(struct store *store, const char *const *names, size_t n, struct folder_state *out,
+		bool *ok, struct ferry_error *err)
+{
+	struct imap_store *st = (struct imap_store *)store;
+	static const char atts[] = " (UIDVALIDITY UIDNEXT MESSAGES HIGHESTMODSEQ)\r\n";
+	char **mbs = NULL;
+	int *tags = NULL, last_tag, r = 0;
+	size_t sent = 0;
+
+	for (size_t i = 0; i < n; i++)
+		ok[i] = false;
+	if (n == 0 || !(st->base.caps & CAP_CONDSTORE))
+		return 0;
+	if (imap_usable(st, err) != 0)
+		return -1;
+	mbs = calloc(n, sizeof(*mbs));
+	tags = calloc(n, sizeof(*tags));
+	if (!mbs || !tags) {
+		free(mbs);
+		free(tags);
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct ferry_error one = {0};
+		char *mb = NULL;
+
+		/* A name this server cannot take is synced (and reported) the long way. */
+		if (server_name(st, names[i], "cannot check", &mb, &one) != 0) {
+			if (st->broken) {
+				r = ferry_error_set(err, FERRY_PARTIAL, "%s", one.msg);
+				goto out;
+			}
+			continue;
+		}
+		mbs[i] = quoted(mb);
+		free(mb);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!mbs[i])
+			continue;
+		r = mailimap_send_current_tag(st->imap);
+		if (r == MAILIMAP_NO_ERROR &&
+		    (mailstream_write(st->imap->imap_stream, "STATUS ", 7) != 7 ||
+		     mailstream_write(st->imap->imap_stream, mbs[i], strlen(mbs[i])) !=
+			 (ssize_t)strlen(mbs[i]) ||
+		     mailstream_write(st->imap->imap_stream, atts, sizeof(atts) - 1) !=
+			 (ssize_t)(sizeof(atts) - 1)))
+			r = MAILIMAP_ERROR_STREAM;
+		if (r != MAILIMAP_NO_ERROR) {
+			r = imap_fail(st, r, err, "sending STATUS");
+			goto out;
+		}
+		tags[i] = st->imap->imap_tag;
+		sent++;
+	}
+	if (sent == 0)
+		goto out;
+	if (mailstream_flush(st->imap->imap_stream) != 0) {
+		r = imap_fail(st, MAILIMAP_ERROR_STREAM, err, "sending STATUS");
+		goto out;
+	}
+	last_tag = st->imap->imap_tag;
+	for (size_t i = 0; i < n; i++) {
+		struct mailimap_response *resp = NULL;
+		const struct mailimap_response_info *info;
+		int cond;
+
+		if (!mbs[i])
+			continue;
+		st->imap->imap_tag = tags[i];
+		if (!mailimap_read_line(st->imap))
+			r = MAILIMAP_ERROR_STREAM;
+		else
+			r = mailimap_parse_response(st->imap, &resp);
+		if (r != MAILIMAP_NO_ERROR) {
+			/* A reply that does not parse (or a BAD) leaves the others
+			 * unread: the session cannot go on. */
+			st->imap->imap_tag = last_tag;
+			r = imap_fail(st, r == MAILIMAP_NO_ERROR ? MAILIMAP_ERROR_PROTOCOL : r, err,
+				      "STATUS of %zu folders", sent);
+			goto out;
+		}
+		cond = resp->rsp_resp_done && resp->rsp_resp_done->rsp_data.rsp_tagged &&
+			       resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state
+			   ? resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type
+			   : MAILIMAP_RESP_COND_STATE_BAD;
+		info = st->imap->imap_response_info;
+		if (cond == MAILIMAP_RESP_COND_STATE_OK && info)
+			status_values(info->rsp_status, &out[i], &ok[i]);
+		mailimap_response_free(resp);
+	}
+	st->imap->imap_tag = last_tag;
+	r = 0;
+out:
+	for (size_t i = 0; i < n; i++)
+		free(mbs[i]);
+	free(mbs);
+	free(tags);
+	return r;
+}

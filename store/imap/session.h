@@ -67,6 +67,8 @@ int imap_list_folders(struct store *store, struct store_folder **out, size_t *n,
 		      struct ferry_error *err);
 int imap_create_folder(struct store *store, const char *name, struct ferry_error *err);
 int imap_delete_folder(struct store *store, const char *name, struct ferry_error *err);
+int imap_status(struct store *store, const char *const *names, size_t n,
+		struct folder_state *out, bool *ok, struct ferry_error *err);
 int imap_select(struct store *store, const char *name, struct folder_state *out,
 		struct ferry_error *err);
 int imap_list(struct store *store, struct msg_list *out, struct ferry_error *err);

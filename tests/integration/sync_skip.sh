@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# DESIGN rule 4: a folder unchanged on both sides since a clean sync is
+# skipped: one pipelined STATUS per folder on the server, no SELECT, no FETCH,
+# and no read of its Maildir directories. A change on either side, a one-way
+# run, a blocked deletion or --force-delete brings the folder back.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/sync_lib.sh"
+
+sync_setup
+
+for f in INBOX Work Archive/2024 Lists; do
+	for i in 1 2 3; do
+		seed "$i" "$f" "$f message $i"
+	done
+done
+
+# trace_count TEXT REGEX: lines of a -v trace that ferry sent matching REGEX.
+trace_count() {
+	printf '%s\n' "$1" | grep -cE "^C: [^ ]+ $2" || true
+}
+# selected TEXT: the folders a -v trace SELECTed, sorted, one line.
+selected() {
+	printf '%s\n' "$1" | sed -En 's/^C: [^ ]+ SELECT "?([^" ]*)"? .*/\1/p' | sort -u | tr '\n' ' '
+}
+# quiet_run: a sync after the directories' mtimes have aged past the 1 s rule.
+quiet_run() {
+	sleep 1.1
+	t_run "$FERRY" -v -c "$CONF" sync "$@" test
+}
+
+ferry_sync test
+t_equal "initial sync exits 0" 0 "$T_RC"
+# The initial sync changed the Maildir after it listed it: the next run
+# checks those folders once more, and only then are they clean.
+quiet_run
+t_equal "second sync exits 0" 0 "$T_RC"
+
+# --- nothing changed -----------------------------------------------------------
+quiet_run
+t_equal "no-change sync exits 0" 0 "$T_RC"
+nfolders=$(printf '%s\n' "$T_OUT" | grep -c '^S: \* LIST ')
+t_equal "no-change: one STATUS per folder" "$nfolders" "$(trace_count "$T_OUT" STATUS)"
+t_equal "no-change: no SELECT" 0 "$(trace_count "$T_OUT" SELECT)"
+t_equal "no-change: no FETCH" 0 "$(trace_count "$T_OUT" 'UID FETCH')"
+t_equal "no-change: the STATUS commands go out before the first reply" "$nfolders" \
+	"$(printf '%s\n' "$T_OUT" | awk '/^C: [^ ]+ STATUS / { n++; next } n { exit } END { print n + 0 }')"
+t_contains "no-change: summary says nothing moved" "$T_OUT" "far->near +0 ~0 -0, near->far +0 ~0 -0"
+strace_ok=0
+if command -v strace >/dev/null; then
+	sleep 1.1
+	strace -f -qq -y -e trace=getdents64 -o "$WORK/strace.txt" "$FERRY" -c "$CONF" sync test \
+		>/dev/null 2>&1
+	strace_ok=1
+	t_ok "no-change: the trace shows directories being read" grep -q getdents64 "$WORK/strace.txt"
+	t_equal "no-change: no cur/ or new/ directory read" "" \
+		"$(grep -E '/(cur|new)>' "$WORK/strace.txt")"
+	sleep 1.1
+	touch "$(md_dir Work)/cur"
+	strace -f -qq -y -e trace=getdents64 -o "$WORK/strace.txt" "$FERRY" -c "$CONF" sync test \
+		>/dev/null 2>&1
+	t_ok "a touched cur/ is read again" grep -qE '/Work/cur>' "$WORK/strace.txt"
+fi
+
+# --- a flag changed on the server: only that folder -------------------------------
+uid=$(srv_uid alice Work "Work message 2")
+dovecot_doveadm flags add -u alice '\Flagged' mailbox Work uid "$uid"
+quiet_run
+t_equal "server flag: sync exits 0" 0 "$T_RC"
+t_equal "server flag: only Work selected" "Work " "$(selected "$T_OUT")"
+t_equal "server flag: reached the Maildir" F "$(md_letters Work 'Work message 2')"
+
+# --- a flag changed locally: only that folder ----------------------------------------
+quiet_run # the flag stored locally changed the Maildir: checked once more
+f=$(md_file Lists "Lists message 1")
+mv "$f" "$(md_dir Lists)/cur/$(basename "${f%%:2,*}"):2,S"
+quiet_run
+t_equal "local flag: sync exits 0" 0 "$T_RC"
+t_equal "local flag: only Lists selected" "Lists " "$(selected "$T_OUT")"
+t_contains "local flag: reached the server" "$(srv_flags alice Lists 'Lists message 1')" '\Seen'
+
+# --- a new local message after a --pull run is still uploaded -------------------------
+quiet_run
+quiet_run
+md_write INBOX 20 "Written during a pull"
+quiet_run --pull
+t_equal "--pull: exits 0" 0 "$T_RC"
+t_equal "--pull: nothing uploaded" "" "$(srv_uid alice INBOX 'Written during a pull')"
+quiet_run
+t_equal "after --pull: every folder synced again (a one-way run is never clean)" "$nfolders" \
+	"$(selected "$T_OUT" | wc -w)"
+t_ok "after --pull: the local message reached the server" test -n "$(srv_uid alice INBOX 'Written during a pull')"
+
+# --- a folder whose deletions were blocked is not skipped ------------------------------
+quiet_run
+quiet_run
+sed -i '/^state = .*test.sqlite$/a max_delete = 1' "$CONF"
+for i in 1 2; do rm "$(md_file Archive/2024 "Archive/2024 message $i")"; done
+quiet_run
+t_equal "blocked deletion: sync reports it" 1 "$T_RC"
+quiet_run
+t_equal "blocked deletion: the next run looks at the folder again" "Archive/2024 " "$(selected "$T_OUT")"
+quiet_run --force-delete
+t_equal "--force-delete: exits 0" 0 "$T_RC"
+t_equal "--force-delete: the deletions reached the server" "" \
+	"$(srv_uid alice Archive/2024 'Archive/2024 message 1')$(srv_uid alice Archive/2024 'Archive/2024 message 2')"
+
+# --- a changed policy is not skipped -----------------------------------------------------
+quiet_run
+quiet_run
+t_equal "settled again: no SELECT" 0 "$(trace_count "$T_OUT" SELECT)"
+sed -i '/^max_delete = 1$/a max_size = 10M' "$CONF"
+quiet_run
+t_equal "max_size changed: every folder looked at again" "$nfolders" "$(selected "$T_OUT" | wc -w)"
+
+[[ $strace_ok == 1 ]] || t_fail "strace is needed for the directory check (apt-get install strace)"
+t_done
