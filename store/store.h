@@ -185,6 +185,13 @@ struct store_driver {
 	 * and id where known without reading bodies. Returns 0 only for a
 	 * complete listing (rule 5). */
 	int (*list)(struct store *store, struct msg_list *out, struct ferry_error *err);
+	/* What changed in the selected folder since modseq `since`: messages
+	 * whose flags changed or that arrived (as list gives them), and the uids
+	 * expunged, as ranges vanished[2k]..vanished[2k+1] (*vanished is
+	 * malloc'd). Returns 1 when the store cannot tell (no QRESYNC): list in
+	 * full then. NULL: never. */
+	int (*list_changed)(struct store *store, uint64_t since, struct msg_list *changed,
+			    uint32_t **vanished, size_t *nranges, struct ferry_error *err);
 	/* Fills id for msgs[0..n) that lack it (headers only, never bodies). */
 	int (*identify)(struct store *store, struct msg *msgs, size_t n, struct ferry_error *err);
 	/* Streams the bodies of uids[0..n) into sink, in any order. */

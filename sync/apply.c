@@ -743,6 +743,109 @@ int engine_folder_unchanged(struct engine *e, const char *name, const struct fol
 	return 0;
 }
 
+static bool in_ranges(const uint32_t *r, size_t n, uint32_t uid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (uid >= r[2 * i] && uid <= r[2 * i + 1])
+			return true;
+	return false;
+}
+
+/* Applies what changed since the last sync to a listing built from the
+ * pairs: new flags for known uids, new messages added. Keeps l sorted. */
+static int merge_changed(struct msg_list *l, const struct msg_list *changed)
+{
+	size_t n0 = l->n;
+
+	for (size_t i = 0; i < changed->n; i++) {
+		const struct msg *c = &changed->v[i];
+		struct msg *m = engine_find_msg(&(struct msg_list){l->v, n0, n0}, c->uid);
+
+		if (!m) {
+			if (msg_list_push(l, c) != 0)
+				return -1;
+			continue;
+		}
+		char *kw = c->keywords ? strdup(c->keywords) : NULL;
+
+		if (c->keywords && !kw)
+			return -1;
+		free(m->keywords);
+		m->keywords = kw;
+		m->flags = c->flags;
+		m->date = c->date;
+	}
+	if (l->n > n0)
+		qsort(l->v, l->n, sizeof(*l->v), cmp_msg_uid);
+	return 0;
+}
+
+/* Rule 4's cheap listing of one side. After a clean sync under the same
+ * policy, a side holds exactly its paired messages with their base flags,
+ * except what changed since the recorded modseq: nothing when UIDNEXT and
+ * modseq stand still, else what list_changed reports (CHANGEDSINCE with
+ * VANISHED on IMAP). The result must count what SELECT counted, or the side
+ * is listed in full after all. Returns 1 when the cheap way does not
+ * apply, 0 with *out filled, -1 on error. */
+static int list_from_state(struct engine *e, struct folder_work *w, bool far_side,
+			   struct msg_list *out, struct ferry_error *err)
+{
+	struct store *s = far_side ? e->far : e->near;
+	const struct folder_state *now = far_side ? &w->fs : &w->ns;
+	uint32_t rec_next = far_side ? w->sf.far_uidnext : w->sf.near_uidnext;
+	uint64_t rec_mod = far_side ? w->sf.far_modseq : w->sf.near_modseq;
+	char policy[sizeof(w->sf.clean)];
+	struct msg_list changed = {0};
+	uint32_t *van = NULL;
+	size_t nvan = 0;
+	int r = 0;
+
+	if (!w->have_state || e->opts->force_delete || !engine_policy(e, policy, sizeof(policy)) ||
+	    strcmp(w->sf.clean, policy) != 0 || !rec_mod || !now->highestmodseq ||
+	    !now->keywords_ok)
+		return 1;
+	if (now->uidnext != rec_next || now->highestmodseq != rec_mod) {
+		if (!s->driver->list_changed)
+			return 1;
+		r = s->driver->list_changed(s, rec_mod, &changed, &van, &nvan, err);
+		if (r != 0)
+			return r;
+	}
+	for (size_t i = 0; r == 0 && i < w->npairs; i++) {
+		const struct pair *p = &w->pairs[i];
+		uint32_t uid = far_side ? p->far_uid : p->near_uid;
+		struct msg m = {.uid = uid,
+				.flags = p->base_flags,
+				.keywords = p->base_keywords,
+				.size = p->size,
+				.id = far_side ? p->far_id : p->near_id};
+
+		if (uid && !in_ranges(van, nvan, uid) && msg_list_push(out, &m) != 0)
+			r = -1;
+	}
+	if (r == 0 && out->n)
+		qsort(out->v, out->n, sizeof(*out->v), cmp_msg_uid);
+	if (r == 0 && merge_changed(out, &changed) != 0)
+		r = -1;
+	nvan += changed.n; /* for the trace: changes seen */
+	msg_list_free(&changed);
+	free(van);
+	if (r != 0) {
+		msg_list_free(out);
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: out of memory", w->name);
+	}
+	if (out->n != now->exists) {
+		log_trace("%s: %s: %zu messages from the state and changes, %u by SELECT; "
+			  "listing in full",
+			  w->name, far_side ? "far" : "near", out->n, now->exists);
+		msg_list_free(out);
+		return 1;
+	}
+	log_trace("%s: %s listed from the state and %zu change(s)", w->name,
+		  far_side ? "far" : "near", nvan);
+	return 0;
+}
+
 int engine_prepare_folder(struct engine *e, struct folder_work *w, struct ferry_error *err)
 {
 	const char *name = w->name;
@@ -758,11 +861,21 @@ int engine_prepare_folder(struct engine *e, struct folder_work *w, struct ferry_
 	if (state_get_folder(e->state, name, &w->sf, err) != 0 ||
 	    check_uidvalidity(e, &w->sf, &w->fs, &w->ns, w->forget, &w->have_state, err) != 0)
 		return -1;
-	if (list_side(e->far, "far", name, &w->far, err) != 0 ||
-	    list_side(e->near, "near", name, &w->near, err) != 0)
-		return -1;
 	if (state_load_pairs(e->state, w->sf.id, &w->pairs, &w->npairs, err) != 0)
 		return -1;
+	for (int side = 0; side < 2; side++) {
+		bool far_side = side == 0;
+		struct msg_list *l = far_side ? &w->far : &w->near;
+		int r = list_from_state(e, w, far_side, l, err);
+
+		if (r < 0) {
+			ferry_error_prefix(err, "%s: listing %s", name, far_side ? "far" : "near");
+			return -1;
+		}
+		if (r == 1 && list_side(far_side ? e->far : e->near, far_side ? "far" : "near",
+					name, l, err) != 0)
+			return -1;
+	}
 	w->prepared = true;
 	return 0;
 }

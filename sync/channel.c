@@ -85,25 +85,72 @@ static int reconnect_if_broken(struct engine *e, struct ferry_error *err)
 /* Batches left in the journal by a run that was killed. Rule 13: copies
  * that were not committed are paired by identity (rule 7), flag stores and
  * deletions are replanned; here they are reported and cleared. */
-static int recover_journal(struct state *state, const char *channel, struct ferry_error *err)
+/* The batches a killed run left open; rule 7 finds what they did. They are
+ * cleared once the stores have settled (settle_cut_folders), so a run killed
+ * while waiting leaves the wait to the next one. */
+static int recover_journal(struct state *state, const char *channel, struct journal_entry **v,
+			   size_t *n, struct ferry_error *err)
 {
 	static const char *const names[] = {"download", "upload", "flag change", "deletion",
 					    "move"};
-	struct journal_entry *v;
-	size_t n;
 
-	if (state_journal_pending(state, &v, &n, err) != 0)
+	if (state_journal_pending(state, v, n, err) != 0)
 		return -1;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < *n; i++)
 		log_info("%s: resuming an interrupted %s of %zu message(s)", channel,
-			 names[v[i].action], v[i].count);
-		if (state_journal_done(state, v[i].id, err) != 0) {
-			free(v);
+			 names[(*v)[i].action], (*v)[i].count);
+	return 0;
+}
+
+static int clear_journal(struct state *state, const struct journal_entry *v, size_t n,
+			 struct ferry_error *err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (state_journal_done(state, v[i].id, err) != 0)
 			return -1;
+	return 0;
+}
+
+/* A run killed with APPENDs in flight leaves the server storing them for a
+ * moment longer: their bytes were already in its socket buffer. A listing
+ * taken meanwhile would miss them and they would be uploaded twice. So after
+ * such a kill, wait until each folder it was adding to has the same UIDNEXT
+ * and count twice in a row, 150 ms apart (at most 6 s). */
+static void settle_cut_folders(struct engine *e, const struct journal_entry *cut, size_t ncut)
+{
+	struct state_folder *folders = NULL;
+	struct ferry_error err = {0};
+	size_t nfolders = 0;
+
+	if (ncut == 0 || state_list_folders(e->state, &folders, &nfolders, &err) != 0)
+		return;
+	for (size_t i = 0; i < ncut; i++) {
+		struct store *s = cut[i].to_far ? e->far : e->near;
+		const char *name = NULL;
+		struct folder_state prev = {0}, now;
+		int stable = 0;
+
+		if (cut[i].action != J_DOWNLOAD && cut[i].action != J_UPLOAD)
+			continue;
+		for (size_t k = 0; k < nfolders && !name; k++)
+			if (folders[k].id == cut[i].folder_id)
+				name = folders[k].name;
+		for (int round = 0; name && s->driver->status && round < 40 && stable < 2;
+		     round++) {
+			struct timespec pause = {0, 150 * 1000 * 1000};
+			bool ok = false;
+
+			if (s->driver->status(s, &name, 1, &now, &ok, &err) != 0 || !ok)
+				break;
+			stable = round && now.uidnext == prev.uidnext && now.exists == prev.exists
+				     ? stable + 1
+				     : 0;
+			prev = now;
+			if (stable < 2)
+				nanosleep(&pause, NULL);
 		}
 	}
-	free(v);
-	return 0;
+	state_folders_free(folders, nfolders);
 }
 
 struct folder_entry {
@@ -446,6 +493,8 @@ static int run_channel(void *arg, struct ferry_error *err)
 	struct sigaction sa = {.sa_handler = on_signal};
 	enum ferry_status status;
 	struct timespec t0, t1;
+	struct journal_entry *cut = NULL;
+	size_t ncut = 0;
 	int lockfd = -1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -459,14 +508,25 @@ static int run_channel(void *arg, struct ferry_error *err)
 		return -1;
 	}
 	if (state_open(ch->state, &e.state, err) != 0 ||
-	    recover_journal(e.state, ch->name, err) != 0 ||
+	    recover_journal(e.state, ch->name, &cut, &ncut, err) != 0 ||
 	    channel_open_store(ch->far, &e.far, err) != 0 ||
 	    channel_open_store(ch->near, &e.near, err) != 0) {
+		free(cut);
 		store_close(e.far);
 		state_close(e.state);
 		close(lockfd);
 		return -1;
 	}
+	settle_cut_folders(&e, cut, ncut);
+	if (clear_journal(e.state, cut, ncut, err) != 0) {
+		free(cut);
+		store_close(e.near);
+		store_close(e.far);
+		state_close(e.state);
+		close(lockfd);
+		return -1;
+	}
+	free(cut);
 	status = sync_folders(&e, run, &sum);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	{

@@ -446,6 +446,50 @@ static bool keywords_storable(const struct mailimap_selection_info *info)
 	return false;
 }
 
+/* QRESYNC makes UID FETCH ... (CHANGEDSINCE m VANISHED) report expunges;
+ * it has to be enabled before the first SELECT. A refusal only costs full
+ * listings. */
+static int enable_qresync(struct imap_store *st, struct ferry_error *err)
+{
+	struct mailimap_capability_data *want = mailimap_capability_data_new(clist_new());
+	struct mailimap_capability_data *got = NULL;
+	struct mailimap_capability *cap = NULL;
+	char *name = strdup("QRESYNC");
+	int r;
+
+	st->enable_sent = true;
+	if (!want || !want->cap_list || !name ||
+	    !(cap = mailimap_capability_new(MAILIMAP_CAPABILITY_NAME, NULL, name))) {
+		free(name);
+		if (want)
+			mailimap_capability_data_free(want);
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
+	if (clist_append(want->cap_list, cap) != 0) {
+		mailimap_capability_free(cap);
+		mailimap_capability_data_free(want);
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
+	r = mailimap_enable(st->imap, want, &got);
+	mailimap_capability_data_free(want);
+	if (r != MAILIMAP_NO_ERROR) {
+		if (imap_error_is_fatal(r))
+			return imap_fail(st, r, err, "ENABLE QRESYNC");
+		return 0;
+	}
+	for (clistiter *it = got && got->cap_list ? clist_begin(got->cap_list) : NULL; it;
+	     it = clist_next(it)) {
+		const struct mailimap_capability *c = clist_content(it);
+
+		if (c->cap_type == MAILIMAP_CAPABILITY_NAME && c->cap_data.cap_name &&
+		    strcasecmp(c->cap_data.cap_name, "QRESYNC") == 0)
+			st->qresync = true;
+	}
+	if (got)
+		mailimap_capability_data_free(got);
+	return 0;
+}
+
 int imap_select(struct store *store, const char *name, struct folder_state *out,
 		struct ferry_error *err)
 {
@@ -459,6 +503,11 @@ int imap_select(struct store *store, const char *name, struct folder_state *out,
 		return -1;
 	/* A SELECT that fails leaves no folder selected on the server either. */
 	imap_unselect(st);
+	if ((st->base.caps & CAP_QRESYNC) && (st->base.caps & CAP_ENABLE) && !st->enable_sent &&
+	    enable_qresync(st, err) != 0) {
+		free(mb);
+		return -1;
+	}
 	if (st->base.caps & CAP_CONDSTORE)
 		r = mailimap_select_condstore(st->imap, mb, &modseq);
 	else

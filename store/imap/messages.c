@@ -561,6 +561,138 @@ int imap_list(struct store *store, struct msg_list *out, struct ferry_error *err
 	return 0;
 }
 
+/* Appends the ranges of a VANISHED set; -1 on allocation failure. */
+static int vanished_add(const struct mailimap_set *set, uint32_t **v, size_t *n, size_t *cap)
+{
+	for (clistiter *it = set && set->set_list ? clist_begin(set->set_list) : NULL; it;
+	     it = clist_next(it)) {
+		const struct mailimap_set_item *item = clist_content(it);
+		uint32_t a = item->set_first, b = item->set_last;
+
+		if (*n == *cap) {
+			size_t c = *cap ? *cap * 2 : 16;
+			uint32_t *nv = realloc(*v, 2 * c * sizeof(**v));
+
+			if (!nv)
+				return -1;
+			*v = nv;
+			*cap = c;
+		}
+		/* "*" is 0 in libetpan; a range means the same either way round. */
+		(*v)[2 * *n] = a < b || b == 0 ? a : b;
+		(*v)[2 * *n + 1] = b == 0 ? UINT32_MAX : (a < b ? b : a);
+		(*n)++;
+	}
+	return 0;
+}
+
+int imap_list_changed(struct store *store, uint64_t since, struct msg_list *changed,
+		      uint32_t **vanished, size_t *nranges, struct ferry_error *err)
+{
+	static struct mailimap_fetch_att *(*const atts[])(void) = {
+	    mailimap_fetch_att_new_uid,
+	    mailimap_fetch_att_new_flags,
+	    mailimap_fetch_att_new_rfc822_size,
+	    mailimap_fetch_att_new_internaldate,
+	};
+	struct imap_store *st = (struct imap_store *)store;
+	struct mailimap_qresync_vanished *first = NULL;
+	const struct mailimap_response_info *info;
+	struct listing l = {0};
+	struct mailimap_fetch_type *ft;
+	struct mailimap_set *set;
+	clist *result = NULL;
+	size_t kept = 0, cap = 0;
+	bool oom = false;
+	int r;
+
+	*vanished = NULL;
+	*nranges = 0;
+	if (imap_need_selected(st, "listing changes", err) != 0)
+		return -1;
+	if (!st->qresync || since == 0)
+		return 1;
+	if (st->uidnext <= 1)
+		return 0; /* nothing was ever here */
+	set = mailimap_set_new_interval(1, st->uidnext - 1);
+	ft = fetch_type(atts, sizeof(atts) / sizeof(atts[0]), NULL);
+	if (!set || !ft) {
+		if (set)
+			mailimap_set_free(set);
+		if (ft)
+			mailimap_fetch_type_free(ft);
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
+	handlers_on(st->imap, on_list_att, NULL, &l);
+	r = mailimap_uid_fetch_qresync(st->imap, set, ft, since, &result, &first);
+	handlers_off(st->imap);
+	if (result)
+		mailimap_fetch_list_free(result);
+	mailimap_set_free(set);
+	mailimap_fetch_type_free(ft);
+	if (r != MAILIMAP_NO_ERROR) {
+		if (first)
+			mailimap_qresync_vanished_free(first);
+		listing_free(&l);
+		return imap_fail(st, r, err,
+				 "folder \"%s\": listing changes (UID FETCH CHANGEDSINCE VANISHED)",
+				 st->selected);
+	}
+	/* libetpan hands over the first VANISHED; any further ones are still
+	 * in the response's extension data. */
+	if (first) {
+		oom |= vanished_add(first->qr_known_uids, vanished, nranges, &cap) != 0;
+		mailimap_qresync_vanished_free(first);
+	}
+	info = st->imap->imap_response_info;
+	for (clistiter *it =
+		 info && info->rsp_extension_list ? clist_begin(info->rsp_extension_list) : NULL;
+	     it; it = clist_next(it)) {
+		const struct mailimap_extension_data *ext = clist_content(it);
+
+		if (ext && ext->ext_extension &&
+		    ext->ext_extension->ext_id == MAILIMAP_EXTENSION_QRESYNC &&
+		    ext->ext_type == MAILIMAP_QRESYNC_TYPE_VANISHED && ext->ext_data) {
+			const struct mailimap_qresync_vanished *v = ext->ext_data;
+
+			oom |= vanished_add(v->qr_known_uids, vanished, nranges, &cap) != 0;
+		}
+	}
+	if (oom || l.oom) {
+		free(*vanished);
+		*vanished = NULL;
+		*nranges = 0;
+		listing_free(&l);
+		return ferry_error_set(err, FERRY_PARTIAL, "folder \"%s\": out of memory",
+				       st->selected);
+	}
+	if (l.without_uid) {
+		listing_free(&l);
+		return ferry_error_set(err, FERRY_PARTIAL,
+				       "folder \"%s\": the server answered UID FETCH without UIDs; "
+				       "not trusting this listing",
+				       st->selected);
+	}
+	if (l.n)
+		qsort(l.v, l.n, sizeof(*l.v), cmp_entry);
+	if (merge_listing(&l, st->uidnext, st->selected, &kept, err) != 0)
+		goto fail;
+	for (size_t i = 0; i < kept; i++) {
+		if (msg_list_push(changed, &l.v[i].m) != 0) {
+			ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			goto fail;
+		}
+	}
+	listing_free(&l);
+	return 0;
+fail:
+	free(*vanished);
+	*vanished = NULL;
+	*nranges = 0;
+	listing_free(&l);
+	return -1;
+}
+
 /* ---- identify --------------------------------------------------------- */
 
 struct wanted {

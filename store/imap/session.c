@@ -352,6 +352,7 @@ const struct store_driver imap_driver = {
     .status = imap_status,
     .select = imap_select,
     .list = imap_list,
+    .list_changed = imap_list_changed,
     .identify = imap_identify,
     .fetch = imap_fetch,
     .add_begin = imap_add_begin,

@@ -33,6 +33,9 @@ struct imap_store {
 	char *selected_imap; /* the server's spelling */
 	uint32_t uidvalidity, uidnext, exists;
 	bool exists_known; /* SELECT said EXISTS (RFC 3501 requires it) */
+	/* ENABLE QRESYNC is sent once, before the first SELECT (RFC 7162);
+	 * qresync: the server enabled it, so CHANGEDSINCE brings VANISHED. */
+	bool enable_sent, qresync;
 };
 
 extern const struct store_driver imap_driver;
@@ -67,11 +70,13 @@ int imap_list_folders(struct store *store, struct store_folder **out, size_t *n,
 		      struct ferry_error *err);
 int imap_create_folder(struct store *store, const char *name, struct ferry_error *err);
 int imap_delete_folder(struct store *store, const char *name, struct ferry_error *err);
-int imap_status(struct store *store, const char *const *names, size_t n,
-		struct folder_state *out, bool *ok, struct ferry_error *err);
+int imap_status(struct store *store, const char *const *names, size_t n, struct folder_state *out,
+		bool *ok, struct ferry_error *err);
 int imap_select(struct store *store, const char *name, struct folder_state *out,
 		struct ferry_error *err);
 int imap_list(struct store *store, struct msg_list *out, struct ferry_error *err);
+int imap_list_changed(struct store *store, uint64_t since, struct msg_list *changed,
+		      uint32_t **vanished, size_t *nranges, struct ferry_error *err);
 int imap_identify(struct store *store, struct msg *msgs, size_t n, struct ferry_error *err);
 int imap_fetch(struct store *store, const uint32_t *uids, size_t n, const struct fetch_sink *sink,
 	       struct ferry_error *err);

@@ -96,9 +96,12 @@ changes_since() {
 }
 
 # touch_server N: a flag change on the server, so that the next sync lists the folder
-# (a folder whose STATUS did not change may be skipped, rule 4).
+# (a folder whose STATUS did not change may be skipped, rule 4), and in full: the
+# folder's "clean" mark is dropped, else only the change since the last sync would be
+# fetched (CHANGEDSINCE) and there would be no long listing to cut.
 touch_server() {
 	dovecot_doveadm flags add -u alice '\Seen' mailbox "$FOLDER" uid "$1"
+	sqlite3 "$STATE" "UPDATE folders SET clean = ''"
 }
 
 dovecot_bulk_seed alice "$FOLDER" "$COUNT" 1

@@ -69,6 +69,24 @@ t_equal "server flag: sync exits 0" 0 "$T_RC"
 t_equal "server flag: only Work selected" "Work " "$(selected "$T_OUT")"
 t_equal "server flag: reached the Maildir" F "$(md_letters Work 'Work message 2')"
 
+# --- changed folders are listed from the state and CHANGEDSINCE ----------------------
+quiet_run # the flag stored locally changed the Maildir: checked once more
+dovecot_doveadm expunge -u alice mailbox Work uid "$(srv_uid alice Work 'Work message 1')"
+seed 4 Work "Work message 4"
+dovecot_doveadm flags add -u alice '\Seen' mailbox Work uid "$(srv_uid alice Work 'Work message 3')"
+quiet_run
+t_equal "server changes: sync exits 0" 0 "$T_RC"
+t_equal "server changes: one UID FETCH ... CHANGEDSINCE ... VANISHED" 1 \
+	"$(trace_count "$T_OUT" 'UID FETCH .*CHANGEDSINCE [0-9]+ VANISHED')"
+t_equal "server changes: no full listing of the folder" 0 \
+	"$(printf '%s\n' "$T_OUT" | grep -E '^C: [^ ]+ UID FETCH .*RFC822.SIZE' | grep -vc CHANGEDSINCE || true)"
+t_contains "server changes: the far side was listed from the state" "$T_OUT" \
+	"Work: far listed from the state"
+t_equal "server changes: the expunge reached the Maildir" "" "$(md_file Work 'Work message 1')"
+t_ok "server changes: the new message arrived" test -n "$(md_file Work 'Work message 4')"
+t_equal "server changes: the flag arrived" S "$(md_letters Work 'Work message 3')"
+t_equal "server changes: Work holds 3 messages" 3 "$(md_count Work)"
+
 # --- a flag changed locally: only that folder ----------------------------------------
 quiet_run # the flag stored locally changed the Maildir: checked once more
 f=$(md_file Lists "Lists message 1")
