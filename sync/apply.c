@@ -28,6 +28,13 @@ void engine_crash_scope(const char *channel)
 	crash_channel = channel;
 }
 
+static pid_t crash_also; /* the channel's process, seen from a worker */
+
+void engine_crash_scope_worker(void)
+{
+	crash_also = getppid();
+}
+
 /* FERRY_CRASH_AT=<action>:<n>[:after] kills this process before (or after)
  * the n-th batch or message of that action; FERRY_CRASH_CHANNEL limits it to
  * one channel. */
@@ -47,6 +54,8 @@ void engine_crash_point(const char *action, bool after)
 	n = strtol(spec + len + 1, &end, 10);
 	if (after == (strcmp(end, ":after") == 0) && ++count[after] == n) {
 		fflush(NULL);
+		if (crash_also)
+			kill(crash_also, SIGKILL);
 		kill(getpid(), SIGKILL);
 	}
 }
@@ -60,6 +69,10 @@ void engine_crash_point(const char *action, bool after)
 {
 	(void)action;
 	(void)after;
+}
+
+void engine_crash_scope_worker(void)
+{
 }
 #endif
 

@@ -16,6 +16,7 @@
 #include "store/log.h"
 #include "sync/child.h"
 #include "sync/names.h"
+#include "sync/parallel.h"
 
 struct channel_run {
 	const struct channel_conf *ch;
@@ -366,6 +367,46 @@ out:
 	free(at);
 }
 
+/* Finishes the prepared folders on several connections when that is worth
+ * it (sync/parallel.c). Returns 0 when it did, 1 when the folders are to be
+ * finished here one by one. */
+static int finish_parallel(struct engine *e, const struct folder_entry *v,
+			   struct folder_work *works, size_t n, struct folder_report *sum,
+			   enum ferry_status *status)
+{
+	size_t *todo = calloc(n + 1, sizeof(*todo)), m = 0;
+	bool *failed = calloc(n + 1, sizeof(*failed));
+	struct ferry_error err = {0};
+	unsigned workers;
+	int r = 1;
+
+	if (!todo || !failed)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (works[i].prepared && !v[i].listed_only)
+			todo[m++] = i;
+	workers = parallel_workers(e, works, todo, m);
+	if (workers < 2)
+		goto out;
+	if (parallel_finish(e, works, todo, m, workers, failed, &err) != 0) {
+		log_warn("%s; finishing the folders one by one", err.msg);
+		goto out;
+	}
+	for (size_t k = 0; k < m; k++) {
+		struct folder_work *w = &works[todo[k]];
+
+		if (failed[todo[k]] || w->rep.blocked_deletes)
+			*status = ferry_status_worst(*status, FERRY_PARTIAL);
+		report_line(w->name, &w->rep);
+		add_report(sum, &w->rep);
+	}
+	r = 0;
+out:
+	free(todo);
+	free(failed);
+	return r;
+}
+
 static enum ferry_status sync_folders(struct engine *e, const struct channel_run *run,
 				      struct folder_report *sum)
 {
@@ -447,6 +488,8 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 		status = ferry_status_worst(status, FERRY_PARTIAL);
 		goto out;
 	}
+	if (!engine_interrupted && finish_parallel(e, v, works, n, sum, &status) == 0)
+		goto out;
 	for (size_t i = 0; i < n && !engine_interrupted; i++) {
 		if (!works[i].prepared || v[i].listed_only)
 			continue;

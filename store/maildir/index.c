@@ -200,17 +200,71 @@ static int pragma_text(struct mdindex *ix, const char *sql, const char *want, bo
 	return 0;
 }
 
+/* The roots this process locked. A sync's parallel workers are forked
+ * from the process that holds the lock and inherit its descriptor: they
+ * share that lock (flock belongs to the open file description) instead of
+ * waiting for it, since they are the same run. */
+static struct held_lock {
+	dev_t dev;
+	ino_t ino;
+	int fd;
+	pid_t owner;
+} held[8];
+
+static int share_inherited_lock(int fd)
+{
+	struct stat sb;
+
+	if (fstat(fd, &sb) != 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++) {
+		struct stat hs;
+
+		if (held[i].owner == 0 || held[i].owner == getpid() || held[i].dev != sb.st_dev ||
+		    held[i].ino != sb.st_ino)
+			continue;
+		if (fstat(held[i].fd, &hs) == 0 && hs.st_dev == sb.st_dev && hs.st_ino == sb.st_ino)
+			return fcntl(held[i].fd, F_DUPFD_CLOEXEC, 0);
+	}
+	return -1;
+}
+
+static void remember_lock(int fd)
+{
+	struct stat sb;
+
+	if (fstat(fd, &sb) != 0)
+		return;
+	for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++)
+		if (held[i].owner == 0 || held[i].owner != getpid()) {
+			held[i] = (struct held_lock){sb.st_dev, sb.st_ino, fd, getpid()};
+			return;
+		}
+}
+
+static void forget_lock(int fd)
+{
+	for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++)
+		if (held[i].owner == getpid() && held[i].fd == fd)
+			held[i] = (struct held_lock){0};
+}
+
 static int lock_root(struct mdindex *ix, const char *root, const char *ferry_dir,
 		     struct ferry_error *err)
 {
 	char path[PATH_MAX];
-	int waited = 0;
+	int waited = 0, shared;
 
 	if (snprintf(path, sizeof(path), "%s/lock", ferry_dir) >= (int)sizeof(path))
 		return ferry_error_set(err, FERRY_PARTIAL, "%s: path too long", ferry_dir);
 	ix->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (ix->lockfd < 0)
 		return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", path, strerror(errno));
+	if ((shared = share_inherited_lock(ix->lockfd)) >= 0) {
+		close(ix->lockfd);
+		ix->lockfd = shared;
+		return 0;
+	}
 	/* Bounded: a channel sharing the root finishes in a while; a hung one
 	 * must not make every later run wait for ever. */
 	while (flock(ix->lockfd, LOCK_EX | LOCK_NB) != 0) {
@@ -226,6 +280,7 @@ static int lock_root(struct mdindex *ix, const char *root, const char *ferry_dir
 		nanosleep(&pause, NULL);
 		waited += LOCK_RETRY_MS;
 	}
+	remember_lock(ix->lockfd);
 	return 0;
 }
 
@@ -360,8 +415,12 @@ void mdindex_close(struct mdindex *ix)
 	/* Closing may fail only with statements left open, and all are
 	 * finalized above; the WAL is checkpointed by the last close. */
 	sqlite3_close(ix->db);
-	if (ix->lockfd >= 0)
-		close(ix->lockfd); /* releases the flock */
+	if (ix->lockfd >= 0) {
+		/* Releases the flock, unless a parent still holds it (a worker's
+		 * copy goes without touching the lock). */
+		forget_lock(ix->lockfd);
+		close(ix->lockfd);
+	}
 	free(ix->path);
 	free(ix);
 }

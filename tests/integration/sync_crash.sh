@@ -14,29 +14,6 @@ t_contains "--version says test hooks" "$T_OUT" "test hooks"
 
 sync_setup
 
-# ids_local FOLDER / ids_server FOLDER: the Message-IDs on each side, sorted.
-ids_local() {
-	local d
-	d=$(md_dir "$1")
-	find "$d/cur" "$d/new" -maxdepth 1 -type f -exec grep -h -m1 -i '^Message-ID:' {} + 2>/dev/null |
-		sed 's/^[^:]*: *//; s/\r$//' | sort
-}
-ids_server() {
-	dovecot_doveadm -f tab fetch -u alice hdr.message-id mailbox "$1" all | sed 1d | sed 's/\r$//' | sort
-}
-
-# converged FOLDER COUNT: both sides hold exactly COUNT distinct messages, the same ones.
-converged() {
-	local folder=$1 count=$2 l s
-	l=$(ids_local "$folder")
-	s=$(ids_server "$folder")
-	t_equal "$folder: $count messages locally" "$count" "$(grep -c . <<<"$l")"
-	t_equal "$folder: $count messages on the server" "$count" "$(grep -c . <<<"$s")"
-	t_equal "$folder: no duplicate locally" "" "$(uniq -d <<<"$l")"
-	t_equal "$folder: no duplicate on the server" "" "$(uniq -d <<<"$s")"
-	t_equal "$folder: the same messages on both sides" "$s" "$l"
-}
-
 # crash_then_converge NAME SPEC FOLDER: a run killed at SPEC, then a clean run.
 crash_then_converge() {
 	local name=$1 spec=$2 folder=$3

@@ -130,3 +130,29 @@ same_content() {
 	cmp -s <(sed 's/\r$//' "$f") \
 		<(dovecot_doveadm fetch -u alice text mailbox "$1" uid "$uid" | sed -e '1d' -e 's/\r$//')
 }
+
+# ids_local FOLDER / ids_server FOLDER: the Message-IDs of a folder on each side
+# (alice's account), sorted.
+ids_local() {
+	local d
+	d=$(md_dir "$1")
+	find "$d/cur" "$d/new" -maxdepth 1 -type f -exec grep -h -m1 -i '^Message-ID:' {} + 2>/dev/null |
+		sed 's/^[^:]*: *//; s/\r$//' | sort
+}
+ids_server() {
+	dovecot_doveadm -f tab fetch -u alice hdr.message-id mailbox "$1" all | sed 1d |
+		sed 's/\r$//' | sort
+}
+
+# converged FOLDER COUNT [WHEN]: both sides hold exactly COUNT distinct messages, the same
+# ones (WHEN names the moment in the assertions; default the folder).
+converged() {
+	local folder=$1 count=$2 when=${3:-$1} l s
+	l=$(ids_local "$folder")
+	s=$(ids_server "$folder")
+	t_equal "$when: $count messages locally" "$count" "$(grep -c . <<<"$l")"
+	t_equal "$when: $count messages on the server" "$count" "$(grep -c . <<<"$s")"
+	t_equal "$when: no duplicate Message-ID locally" "" "$(uniq -d <<<"$l")"
+	t_equal "$when: no duplicate Message-ID on the server" "" "$(uniq -d <<<"$s")"
+	t_ok "$when: the same messages on both sides" test "$l" = "$s"
+}

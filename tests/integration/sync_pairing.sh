@@ -20,30 +20,6 @@ t_is() {
 # shellcheck disable=SC2119 # its argument is the layout, not this script's
 sync_setup
 
-# ids_local FOLDER / ids_server FOLDER: the Message-IDs on each side, sorted.
-ids_local() {
-	local d
-	d=$(md_dir "$1")
-	find "$d/cur" "$d/new" -maxdepth 1 -type f -exec grep -h -m1 -i '^Message-ID:' {} + 2>/dev/null |
-		sed 's/^[^:]*: *//; s/\r$//' | sort
-}
-ids_server() {
-	dovecot_doveadm -f tab fetch -u alice hdr.message-id mailbox "$1" all | sed 1d |
-		sed 's/\r$//' | sort
-}
-
-# converged FOLDER COUNT WHEN: both sides hold exactly COUNT distinct messages, the same ones.
-converged() {
-	local folder=$1 count=$2 when=$3 l s
-	l=$(ids_local "$folder")
-	s=$(ids_server "$folder")
-	t_is "$when: $count messages locally" "$(grep -c . <<<"$l")" "$count"
-	t_is "$when: $count messages on the server" "$(grep -c . <<<"$s")" "$count"
-	t_is "$when: no duplicate Message-ID locally" "$(uniq -d <<<"$l")" ""
-	t_is "$when: no duplicate Message-ID on the server" "$(uniq -d <<<"$s")" ""
-	t_ok "$when: the same messages on both sides" test "$l" = "$s"
-}
-
 # changes_since MARK: the mail_log lines of what IMAP clients changed on the server since
 # dovecot_log_mark printed MARK: saves (uploads), copies, expunges, flag changes, folders.
 changes_since() {

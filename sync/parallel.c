@@ -1,0 +1,279 @@
+#include "sync/parallel.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
+
+#include "store/log.h"
+#include "sync/channel.h"
+
+/* Below this many messages to copy, the extra logins cost more than they
+ * save: the folders are finished one by one on the channel's connections. */
+#define PARALLEL_MIN_COPIES 200
+
+/* What a worker sends back per folder. */
+struct result {
+	size_t index;
+	int ok;
+	struct folder_report rep;
+};
+
+/* Messages of a folder without a pair on either side: what it will copy,
+ * about (some pair by identity instead). */
+static size_t work_of(const struct folder_work *w)
+{
+	size_t paired_far = 0, paired_near = 0;
+
+	for (size_t i = 0; i < w->npairs; i++) {
+		paired_far += w->pairs[i].far_uid != 0;
+		paired_near += w->pairs[i].near_uid != 0;
+	}
+	return (w->far.n > paired_far ? w->far.n - paired_far : 0) +
+	       (w->near.n > paired_near ? w->near.n - paired_near : 0);
+}
+
+static unsigned conf_connections(const struct store_conf *c)
+{
+	return c->kind == STORE_IMAP && c->imap.connections > 0 ? (unsigned)c->imap.connections
+								: UINT32_MAX;
+}
+
+unsigned parallel_workers(const struct engine *e, const struct folder_work *works,
+			  const size_t *todo, size_t n)
+{
+	unsigned cap = conf_connections(e->ch->far), near = conf_connections(e->ch->near);
+	size_t total = 0, busy = 0;
+
+	if (near < cap)
+		cap = near;
+	if (cap == UINT32_MAX || e->opts->dry_run) /* two Maildirs: the disk is the limit */
+		return 1;
+	for (size_t k = 0; k < n; k++) {
+		size_t w = work_of(&works[todo[k]]);
+
+		total += w;
+		busy += w > 0;
+	}
+	if (total < PARALLEL_MIN_COPIES || busy < 2)
+		return 1;
+	return busy < cap ? (unsigned)busy : cap;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static void worker_exit(int code)
+{
+	fflush(stdout);
+	fflush(stderr);
+#if defined(__SANITIZE_ADDRESS__)
+	/* _exit() skips LeakSanitizer's check at exit: run it here. */
+	__lsan_do_leak_check();
+#endif
+	_exit(code);
+}
+
+/* One worker: its own connections and state handle (the parent's are
+ * inherited but never touched here), its folders in the order given. */
+static void worker(struct engine *parent, struct folder_work *works, const size_t *mine,
+		   size_t nmine, int fd)
+{
+	struct engine e = *parent;
+	struct ferry_error err = {0};
+
+	e.far = e.near = NULL;
+	e.state = NULL;
+	if (state_open(e.ch->state, &e.state, &err) != 0 ||
+	    channel_open_store(e.ch->far, &e.far, &err) != 0 ||
+	    channel_open_store(e.ch->near, &e.near, &err) != 0) {
+		log_error("%s", err.msg);
+		store_close(e.far);
+		state_close(e.state);
+		worker_exit(1); /* the parent fails the folders not reported */
+	}
+	for (size_t k = 0; k < nmine && !engine_interrupted; k++) {
+		struct folder_work *w = &works[mine[k]];
+		struct result res = {.index = mine[k]};
+
+		ferry_error_clear(&err);
+		res.ok = engine_finish_folder(&e, w, &err) == 0;
+		if (!res.ok)
+			log_error("%s", err.msg);
+		res.rep = w->rep;
+		if (write_all(fd, &res, sizeof(res)) != 0)
+			break;
+		/* A broken connection fails this folder; the next ones get a new one. */
+		for (int side = 0; side < 2; side++) {
+			struct store **s = side ? &e.near : &e.far;
+			const struct store_conf *conf = side ? e.ch->near : e.ch->far;
+
+			if (!*s || !(*s)->broken)
+				continue;
+			store_close(*s);
+			*s = NULL;
+			if (channel_open_store(conf, s, &err) != 0) {
+				log_error("%s", err.msg);
+				k = nmine; /* the rest are reported failed by the parent */
+			}
+		}
+	}
+	store_close(e.near);
+	store_close(e.far);
+	state_close(e.state);
+	worker_exit(0);
+}
+
+static const size_t *sort_load; /* qsort has no context argument */
+
+static int cmp_by_load(const void *a, const void *b)
+{
+	size_t x = sort_load[*(const size_t *)a], y = sort_load[*(const size_t *)b];
+
+	return (x < y) - (x > y); /* largest first */
+}
+
+int parallel_finish(struct engine *e, struct folder_work *works, const size_t *todo, size_t n,
+		    unsigned workers, bool *failed, struct ferry_error *err)
+{
+	size_t *order = calloc(n + 1, sizeof(*order)), *load = NULL, *owner = NULL;
+	size_t *wload = calloc(workers + 1, sizeof(*wload)), nwork = 0;
+	pid_t *pids = calloc(workers + 1, sizeof(*pids));
+	int *fds = calloc(workers + 1, sizeof(*fds));
+	bool *reported = NULL;
+	int r = 0;
+
+	load = calloc(n + 1, sizeof(*load));
+	owner = calloc(n + 1, sizeof(*owner));
+	reported = calloc(n + 1, sizeof(*reported));
+	if (!order || !load || !owner || !wload || !pids || !fds || !reported) {
+		r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		goto out;
+	}
+	/* Largest first, each to the least loaded worker (LPT). */
+	for (size_t k = 0; k < n; k++) {
+		order[k] = k;
+		load[k] = work_of(&works[todo[k]]) + 1;
+	}
+	sort_load = load;
+	qsort(order, n, sizeof(*order), cmp_by_load);
+	for (size_t k = 0; k < n; k++) {
+		size_t best = 0;
+
+		for (size_t w = 1; w < workers; w++)
+			if (wload[w] < wload[best])
+				best = w;
+		owner[order[k]] = best;
+		wload[best] += load[order[k]];
+	}
+	fflush(stdout);
+	fflush(stderr);
+	for (unsigned w = 0; w < workers; w++) {
+		size_t *mine = calloc(n + 1, sizeof(*mine)), nmine = 0;
+		int p[2];
+
+		if (!mine || pipe2(p, O_CLOEXEC) != 0) {
+			free(mine);
+			break;
+		}
+		for (size_t k = 0; k < n; k++)
+			if (owner[order[k]] == w)
+				mine[nmine++] = todo[order[k]];
+		pids[w] = fork();
+		if (pids[w] == 0) {
+			close(p[0]);
+			for (unsigned o = 0; o < w; o++)
+				close(fds[o]);
+			/* A worker never outlives its channel's run. */
+			if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
+				_exit(1);
+			engine_crash_scope_worker();
+			worker(e, works, mine, nmine, p[1]);
+		}
+		free(mine);
+		close(p[1]);
+		if (pids[w] < 0) {
+			close(p[0]);
+			break;
+		}
+		fds[w] = p[0];
+		nwork++;
+	}
+	if (nwork == 0) {
+		r = ferry_error_set(err, FERRY_PARTIAL, "fork: %s", strerror(errno));
+		goto out;
+	}
+	log_trace("finishing %zu folders on %zu connections", n, nwork);
+	/* Folders of workers that could not be started stay unreported: they
+	 * fail this run, below. */
+	for (size_t w = 0; w < nwork; w++) {
+		struct result res;
+		size_t got = 0;
+
+		for (;;) {
+			ssize_t rd = read(fds[w], (char *)&res + got, sizeof(res) - got);
+
+			if (rd < 0 && errno == EINTR)
+				continue;
+			if (rd <= 0)
+				break;
+			got += (size_t)rd;
+			if (got < sizeof(res))
+				continue;
+			got = 0;
+			for (size_t k = 0; k < n; k++)
+				if (todo[k] == res.index && !reported[k]) {
+					reported[k] = true;
+					works[res.index].rep = res.rep;
+					failed[res.index] = !res.ok;
+				}
+		}
+		close(fds[w]);
+	}
+	for (size_t w = 0; w < nwork; w++) {
+		int status;
+
+		while (waitpid(pids[w], &status, 0) < 0 && errno == EINTR)
+			;
+		if (WIFSIGNALED(status))
+			log_error("a connection's worker crashed (signal %d: %s); its folders are "
+				  "finished next run",
+				  WTERMSIG(status), strsignal(WTERMSIG(status)));
+	}
+	for (size_t k = 0; k < n; k++)
+		if (!reported[k])
+			failed[todo[k]] = true;
+out:
+	free(order);
+	free(load);
+	free(owner);
+	free(wload);
+	free(pids);
+	free(fds);
+	free(reported);
+	return r;
+}
