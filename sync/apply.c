@@ -893,6 +893,29 @@ int engine_prepare_folder(struct engine *e, struct folder_work *w, struct ferry_
 	return 0;
 }
 
+static bool side_neutral(const struct msg_list *l, const struct pair *pairs, size_t npairs,
+			 bool far_side)
+{
+	size_t paired = 0;
+
+	for (size_t i = 0; i < npairs; i++) {
+		uint32_t uid = far_side ? pairs[i].far_uid : pairs[i].near_uid;
+
+		if (!uid)
+			continue;
+		if (!engine_find_msg(l, uid))
+			return false; /* vanished: maybe moved */
+		paired++;
+	}
+	return paired == l->n; /* else some message is new: maybe moved here */
+}
+
+bool engine_folder_move_neutral(const struct folder_work *w)
+{
+	return w->prepared && w->have_state && side_neutral(&w->far, w->pairs, w->npairs, true) &&
+	       side_neutral(&w->near, w->pairs, w->npairs, false);
+}
+
 /* The move pass may have selected other folders since: select this one
  * again, and stop if it was renumbered in between. */
 static int reselect(struct engine *e, struct folder_work *w, struct ferry_error *err)
@@ -938,8 +961,9 @@ int engine_finish_folder(struct engine *e, struct folder_work *w, struct ferry_e
 	struct plan_input in;
 	int r = -1;
 
-	if (!e->opts->dry_run && reselect(e, w, err) != 0)
+	if (!e->opts->dry_run && !w->still_selected && reselect(e, w, err) != 0)
 		return -1;
+	w->still_selected = false;
 	fill_input(e, &in, &w->far, &w->near, w->pairs, w->npairs, w->have_state, &w->fs, &w->ns);
 	if (identify_unpaired(e, &in, &w->far, &w->near, err) != 0) {
 		ferry_error_prefix(err, "%s", name);

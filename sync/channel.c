@@ -367,6 +367,31 @@ out:
 	free(at);
 }
 
+/* Finishes one prepared folder and reports it. Returns -1 when the
+ * connections are lost for good (err says why). */
+static int finish_one(struct engine *e, struct folder_work *w, struct folder_report *sum,
+		      enum ferry_status *status, struct ferry_error *err)
+{
+	int r = 0;
+
+	ferry_error_clear(err);
+	if (engine_finish_folder(e, w, err) != 0) {
+		log_error("%s", err->msg);
+		*status = ferry_status_worst(*status, FERRY_PARTIAL);
+		/* The folder is done for this run (the next one finishes it); the
+		 * others go on over a new connection. */
+		if ((e->far->broken || e->near->broken) && reconnect_if_broken(e, err) != 0)
+			r = -1;
+	}
+	if (w->rep.blocked_deletes)
+		*status = ferry_status_worst(*status, FERRY_PARTIAL);
+	report_line(w->name, &w->rep);
+	add_report(sum, &w->rep);
+	engine_folder_free(w);
+	w->prepared = false;
+	return r;
+}
+
 /* Finishes the prepared folders on several connections when that is worth
  * it (sync/parallel.c). Returns 0 when it did, 1 when the folders are to be
  * finished here one by one. */
@@ -479,6 +504,14 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 			if ((e->far->broken || e->near->broken) &&
 			    reconnect_if_broken(e, &err) != 0)
 				goto lost;
+			continue;
+		}
+		/* Only flags changed here: finish it while it is still selected. */
+		if (!v[i].listed_only && !e->opts->dry_run &&
+		    engine_folder_move_neutral(&works[i])) {
+			works[i].still_selected = true;
+			if (finish_one(e, &works[i], sum, &status, &err) != 0)
+				goto lost;
 		}
 	}
 	ferry_error_clear(&err);
@@ -493,24 +526,8 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 	for (size_t i = 0; i < n && !engine_interrupted; i++) {
 		if (!works[i].prepared || v[i].listed_only)
 			continue;
-		ferry_error_clear(&err);
-		if (engine_finish_folder(e, &works[i], &err) != 0) {
-			log_error("%s", err.msg);
-			status = ferry_status_worst(status, FERRY_PARTIAL);
-			/* The folder is done for this run (the next one finishes it);
-			 * the others go on over a new connection. */
-			if ((e->far->broken || e->near->broken) &&
-			    reconnect_if_broken(e, &err) != 0) {
-				report_line(works[i].name, &works[i].rep);
-				add_report(sum, &works[i].rep);
-				goto lost;
-			}
-		}
-		if (works[i].rep.blocked_deletes)
-			status = ferry_status_worst(status, FERRY_PARTIAL);
-		report_line(works[i].name, &works[i].rep);
-		add_report(sum, &works[i].rep);
-		engine_folder_free(&works[i]);
+		if (finish_one(e, &works[i], sum, &status, &err) != 0)
+			goto lost;
 	}
 	goto out;
 lost:

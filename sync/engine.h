@@ -43,6 +43,7 @@ struct folder_work {
 	bool forget;	  /* just created on one side: pair again by identity */
 	bool prepared;
 	bool have_state;
+	bool still_selected; /* nothing was selected since prepare: finish need not reselect */
 	struct folder_state fs, ns;
 	struct state_folder sf;
 	struct msg_list far, near;
@@ -61,6 +62,12 @@ int engine_folder_unchanged(struct engine *e, const char *name, const struct fol
 /* Selects both sides, checks UIDVALIDITY against the state, lists both
  * sides and loads the pairs. */
 int engine_prepare_folder(struct engine *e, struct folder_work *w, struct ferry_error *err);
+
+/* Whether a prepared folder can take no part in the move pass: every
+ * message on both sides is paired and every pair's messages are there, so
+ * nothing vanished from it or is new in it (only flags may have changed). Such
+ * a folder is finished at once, while it is still selected. */
+bool engine_folder_move_neutral(const struct folder_work *w);
 
 /* Selects both sides again, identifies unpaired messages, plans and applies.
  * On error the folder is reported failed and the state holds what was done. */

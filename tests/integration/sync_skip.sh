@@ -67,6 +67,8 @@ dovecot_doveadm flags add -u alice '\Flagged' mailbox Work uid "$uid"
 quiet_run
 t_equal "server flag: sync exits 0" 0 "$T_RC"
 t_equal "server flag: only Work selected" "Work " "$(selected "$T_OUT")"
+t_equal "server flag: selected once, finished while still selected" 1 \
+	"$(trace_count "$T_OUT" SELECT)"
 t_equal "server flag: reached the Maildir" F "$(md_letters Work 'Work message 2')"
 
 # --- changed folders are listed from the state and CHANGEDSINCE ----------------------
