@@ -7,7 +7,7 @@ FERRY_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Build, unit tests (Check), integration tests (a throwaway Dovecot), formatting.
 FERRY_PACKAGES=(
 	build-essential cmake pkg-config
-	libetpan-dev libssl-dev libsqlite3-dev libinih-dev
+	libetpan-dev libssl-dev libsqlite3-dev libinih-dev zlib1g-dev
 	check libsubunit-dev
 	dovecot-imapd dovecot-core openssl libsasl2-modules
 	iproute2 procps ca-certificates time sqlite3 valgrind strace

@@ -14,6 +14,7 @@
 
 enum tls_mode { TLS_IMPLICIT, TLS_STARTTLS, TLS_NONE };
 enum auth_mech { AUTH_AUTO, AUTH_PLAIN, AUTH_LOGIN, AUTH_XOAUTH2 };
+enum compress_mode { COMPRESS_AUTO, COMPRESS_YES, COMPRESS_NO };
 enum maildir_layout { LAYOUT_VERBATIM, LAYOUT_MAILDIRPP };
 
 /* An [imap NAME] section. Strings are owned by the struct config that holds it. */
@@ -31,6 +32,8 @@ struct imap_conf {
 	char *tunnel; /* command speaking IMAP (PREAUTH) on stdin/stdout */
 	int connections;
 	int timeout; /* seconds, for every read and write */
+	/* COMPRESS=DEFLATE: auto is on except to loopback and through tunnels */
+	enum compress_mode compress;
 };
 
 /* A [maildir NAME] section. */

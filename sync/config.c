@@ -49,6 +49,7 @@ enum imap_key {
 	IMAP_TUNNEL,
 	IMAP_CONNECTIONS,
 	IMAP_TIMEOUT,
+	IMAP_COMPRESS,
 	IMAP_NKEYS
 };
 
@@ -68,7 +69,7 @@ enum channel_key {
 	CHANNEL_NKEYS
 };
 
-#define MAX_KEYS 12
+#define MAX_KEYS 16
 _Static_assert((int)IMAP_NKEYS <= MAX_KEYS && (int)MAILDIR_NKEYS <= MAX_KEYS &&
 		   (int)CHANNEL_NKEYS <= MAX_KEYS,
 	       "MAX_KEYS too small");
@@ -382,6 +383,12 @@ static const struct word auth_words[] = {
     {"xoauth2", AUTH_XOAUTH2},
 };
 
+static const struct word compress_words[] = {
+    {"auto", COMPRESS_AUTO},
+    {"yes", COMPRESS_YES},
+    {"no", COMPRESS_NO},
+};
+
 static int parse_host(struct parser *p, const char *value)
 {
 	return dup_value(p, value, &cur_imap(p)->host);
@@ -494,6 +501,16 @@ static int parse_timeout(struct parser *p, const char *value)
 	return parse_range(p, value, 1, 3600, &cur_imap(p)->timeout);
 }
 
+static int parse_compress(struct parser *p, const char *value)
+{
+	int v;
+
+	if (parse_word(p, value, compress_words, NELEM(compress_words), &v) < 0)
+		return -1;
+	cur_imap(p)->compress = (enum compress_mode)v;
+	return 0;
+}
+
 static const struct key_def imap_keys[IMAP_NKEYS] = {
     [IMAP_HOST] = {"host", parse_host},
     [IMAP_PORT] = {"port", parse_port},
@@ -507,6 +524,7 @@ static const struct key_def imap_keys[IMAP_NKEYS] = {
     [IMAP_TUNNEL] = {"tunnel", parse_tunnel},
     [IMAP_CONNECTIONS] = {"connections", parse_connections},
     [IMAP_TIMEOUT] = {"timeout", parse_timeout},
+    [IMAP_COMPRESS] = {"compress", parse_compress},
 };
 
 /* Of two keys that exclude each other, the one given last is the mistake. */
@@ -906,6 +924,7 @@ static int begin_imap(struct parser *p, const char *name)
 	c->auth = AUTH_AUTO;
 	c->connections = 4;
 	c->timeout = 60;
+	c->compress = COMPRESS_AUTO;
 	return 0;
 }
 

@@ -13,6 +13,10 @@
 
 int imap_usable(struct imap_store *st, struct ferry_error *err)
 {
+	/* APPENDs still in flight are answered first: their tagged replies
+	 * must not be taken for the next command's. */
+	if (!st->broken && imap_appends_settle(st, err) != 0)
+		return -1;
 	if (!st->broken)
 		return 0;
 	return ferry_error_set(err, FERRY_PARTIAL,

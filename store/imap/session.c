@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
+#include "store/imap/compress.h"
 #include "store/imap/tls.h"
 #include "store/log.h"
 
@@ -249,6 +251,138 @@ static int authenticate(struct imap_store *st, const char *secret, const char **
 			       imap_error_text(r));
 }
 
+/* The transport (tls.c) under the deflate layer, if there is one. */
+static mailstream_low *transport(mailstream *stream)
+{
+	mailstream_low *low = mailstream_get_low(stream);
+
+	return compress_is_layer(low) ? compress_inner(low) : low;
+}
+
+bool imap_data_pending(struct imap_store *st)
+{
+	mailstream *stream = st->imap ? st->imap->imap_stream : NULL;
+	mailstream_low *low;
+
+	if (!stream)
+		return false;
+	if (stream->read_buffer_len > 0)
+		return true;
+	low = mailstream_get_low(stream);
+	if (compress_is_layer(low) && compress_pending(low))
+		return true;
+	return net_pending(transport(stream)) > 0;
+}
+
+/* compress = auto: not through a tunnel (its command can compress, as
+ * ssh -C does, and ferry cannot tell), and not to this machine, by name or
+ * by the address connected to, where deflate only costs CPU. */
+static bool compress_wanted(const struct imap_conf *c, mailstream_low *low)
+{
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
+
+	if (c->compress != COMPRESS_AUTO)
+		return c->compress == COMPRESS_YES;
+	if (c->tunnel || compress_host_is_loopback(c->host))
+		return false;
+	return getpeername(mailstream_low_get_fd(low), (struct sockaddr *)&peer, &len) != 0 ||
+	       !compress_addr_is_loopback((struct sockaddr *)&peer, len);
+}
+
+/* COMPRESS DEFLATE, sent raw: libetpan's mailimap_compress() needs a
+ * libetpan built with zlib, which Debian's is not. Returns the tagged
+ * status (MAILIMAP_RESP_COND_STATE_*) or -1 with err set. */
+static int send_compress(struct imap_store *st, char *text, size_t textlen, struct ferry_error *err)
+{
+	static const char cmd[] = "COMPRESS DEFLATE\r\n";
+	mailstream *stream = st->imap->imap_stream;
+	struct mailimap_response *resp = NULL;
+	int r, cond;
+
+	r = mailimap_send_current_tag(st->imap);
+	if (r == MAILIMAP_NO_ERROR &&
+	    (mailstream_write(stream, cmd, sizeof(cmd) - 1) != (ssize_t)(sizeof(cmd) - 1) ||
+	     mailstream_flush(stream) != 0))
+		r = MAILIMAP_ERROR_STREAM;
+	if (r == MAILIMAP_NO_ERROR && !mailimap_read_line(st->imap))
+		r = MAILIMAP_ERROR_STREAM;
+	if (r == MAILIMAP_NO_ERROR)
+		r = mailimap_parse_response(st->imap, &resp);
+	if (r != MAILIMAP_NO_ERROR) {
+		if (r == MAILIMAP_ERROR_PROTOCOL)
+			return ferry_error_set(err, FERRY_CONNECT, "COMPRESS DEFLATE: %s: %s",
+					       imap_error_text(r),
+					       imap_response_text(st->imap, text, textlen));
+		return ferry_error_set(err, FERRY_CONNECT, "COMPRESS DEFLATE: %s",
+				       imap_error_text(r));
+	}
+	cond = resp->rsp_resp_done && resp->rsp_resp_done->rsp_data.rsp_tagged &&
+		       resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state
+		   ? resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type
+		   : MAILIMAP_RESP_COND_STATE_BAD;
+	mailimap_response_free(resp);
+	imap_response_text(st->imap, text, textlen);
+	return cond;
+}
+
+/* Turns COMPRESS=DEFLATE on after login if the config wants it and the
+ * server offers it (after login, so the password never passes through the
+ * compressor). *note says what came of it, for the store's description. */
+static int start_compress(struct imap_store *st, const char **note, struct ferry_error *err)
+{
+	const struct imap_conf *c = &st->base.conf->imap;
+	mailstream *stream = st->imap->imap_stream;
+	mailstream_low *plain = mailstream_get_low(stream), *zlow;
+	char text[256];
+	int r;
+
+	*note = "";
+	if (!compress_wanted(c, plain))
+		return 0;
+	if (!(st->base.caps & CAP_COMPRESS)) {
+		if (c->compress == COMPRESS_YES)
+			*note = ", not compressed (the server does not offer COMPRESS=DEFLATE)";
+		return 0;
+	}
+	r = send_compress(st, text, sizeof(text), err);
+	if (r < 0)
+		return -1;
+	if (r != MAILIMAP_RESP_COND_STATE_OK) {
+		/* NO: the session goes on as it was, uncompressed. */
+		log_warn("%s: the server refused COMPRESS DEFLATE (%s); going on uncompressed",
+			 st->base.conf->name, text);
+		*note = ", not compressed (the server refused COMPRESS)";
+		return 0;
+	}
+	/* Everything after the OK is deflate data, and the server has no
+	 * reason to send any before the next command: bytes already buffered
+	 * were sent as plain text after the OK, an injection as with STARTTLS. */
+	if (stream->read_buffer_len != 0)
+		return ferry_error_set(err, FERRY_CONNECT,
+				       "COMPRESS DEFLATE: the server sent data right after its OK; "
+				       "refusing the session");
+	zlow = compress_open(plain, err);
+	if (!zlow)
+		return -1;
+	net_set_trace(plain, false); /* the deflate layer traces the text now */
+	mailstream_set_low(stream, zlow);
+	/* One round trip proves both directions, so a server that cannot
+	 * deflate fails here with its reason rather than as a lost connection
+	 * in the middle of a sync. */
+	r = mailimap_noop(st->imap);
+	if (r != MAILIMAP_NO_ERROR) {
+		const char *why = compress_error(zlow);
+
+		return ferry_error_set(err, FERRY_CONNECT,
+				       "COMPRESS DEFLATE: the first command after it failed: %s",
+				       why[0] ? why : imap_error_text(r));
+	}
+	compress_report_errors(zlow, st->base.conf->name);
+	*note = ", compressed (COMPRESS=DEFLATE)";
+	return 0;
+}
+
 static int imap_open(const struct store_conf *conf, const char *secret, struct store **out,
 		     struct ferry_error *err)
 {
@@ -256,7 +390,7 @@ static int imap_open(const struct store_conf *conf, const char *secret, struct s
 	struct imap_store *st = calloc(1, sizeof(*st));
 	mailstream_low *low;
 	mailstream *stream;
-	const char *how = "PREAUTH";
+	const char *how = "PREAUTH", *compressed;
 	char desc[512];
 	int r;
 
@@ -305,11 +439,13 @@ static int imap_open(const struct store_conf *conf, const char *secret, struct s
 			ferry_error_set(err, FERRY_CONNECT, "no capabilities from the server");
 		goto fail;
 	}
+	if (start_compress(st, &compressed, err) != 0)
+		goto fail;
 	if (c->tunnel)
-		snprintf(desc, sizeof(desc), "tunnel `%s`, %s", c->tunnel, how);
+		snprintf(desc, sizeof(desc), "tunnel `%s`, %s%s", c->tunnel, how, compressed);
 	else
-		snprintf(desc, sizeof(desc), "%s:%d, %s, logged in as %s (%s)", c->host, c->port,
-			 net_describe(mailstream_get_low(st->imap->imap_stream)), c->user, how);
+		snprintf(desc, sizeof(desc), "%s:%d, %s, logged in as %s (%s)%s", c->host, c->port,
+			 net_describe(transport(st->imap->imap_stream)), c->user, how, compressed);
 	st->base.description = strdup(desc);
 	if (!st->base.description) {
 		ferry_error_set(err, FERRY_CONNECT, "out of memory");
@@ -328,8 +464,13 @@ static void imap_close(struct store *store)
 {
 	struct imap_store *st = (struct imap_store *)store;
 
-	if (!st->broken && st->imap && st->imap->imap_stream)
-		(void)mailimap_logout(st->imap); /* polite; the result changes nothing */
+	imap_appends_close(st); /* LOGOUT's answer must not be taken for an APPEND's */
+	/* LOGOUT is sent but its answer not awaited: it changes nothing, and
+	 * waiting costs a round trip at the end of every run. */
+	if (!st->broken && st->imap && st->imap->imap_stream &&
+	    mailimap_send_current_tag(st->imap) == MAILIMAP_NO_ERROR &&
+	    mailstream_write(st->imap->imap_stream, "LOGOUT\r\n", 8) == 8)
+		(void)mailstream_flush(st->imap->imap_stream);
 	drop(st->imap);
 	free(st->base.capabilities);
 	free(st->base.description);
@@ -359,6 +500,7 @@ const struct store_driver imap_driver = {
     .add_write = imap_add_write,
     .add_commit = imap_add_commit,
     .add_abort = imap_add_abort,
+    .add_flush = imap_add_flush,
     .set_flags = imap_set_flags,
     .delete_msgs = imap_delete_msgs,
     .move_msgs = imap_move_msgs,

@@ -36,6 +36,10 @@ struct imap_store {
 	/* ENABLE QRESYNC is sent once, before the first SELECT (RFC 7162);
 	 * qresync: the server enabled it, so CHANGEDSINCE brings VANISHED. */
 	bool enable_sent, qresync;
+
+	/* The add_commits since the last add_flush, some of them APPENDs still
+	 * in flight (messages.c; NULL until the first). */
+	struct imap_appends *appends;
 };
 
 extern const struct store_driver imap_driver;
@@ -48,6 +52,11 @@ bool imap_error_is_fatal(int r);
 
 /* The server's last response text, control characters removed, in buf. */
 const char *imap_response_text(mailimap *imap, char *buf, size_t len);
+
+/* Whether a response is already waiting in ferry's buffers (libetpan's,
+ * inflate's, TLS's) that poll() on the socket would not see: IDLE must
+ * look here before it waits. */
+bool imap_data_pending(struct imap_store *st);
 
 /* Shared by folders.c and messages.c. */
 
@@ -85,6 +94,16 @@ int imap_add_write(struct store_new_msg *m, const char *buf, size_t len, struct 
 int imap_add_commit(struct store_new_msg *m, unsigned flags, const char *keywords, int64_t date,
 		    uint32_t *uid, struct ferry_error *err);
 void imap_add_abort(struct store_new_msg *m);
+int imap_add_flush(struct store *store, void (*done)(void *ctx, size_t seq, uint32_t uid),
+		   void *ctx, struct ferry_error *err);
+/* Reads the answers to the APPENDs still in flight, keeping their results
+ * for add_flush. Every other command must come after them, or libetpan
+ * would take their tagged answers for its own. -1 only if the session is
+ * lost. */
+int imap_appends_settle(struct imap_store *st, struct ferry_error *err);
+/* For imap_close: settles what is in flight if the session still works,
+ * and frees st->appends. */
+void imap_appends_close(struct imap_store *st);
 int imap_set_flags(struct store *store, const uint32_t *uids, size_t n, unsigned add,
 		   unsigned remove, const char *add_keywords, const char *remove_keywords,
 		   struct ferry_error *err);

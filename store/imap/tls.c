@@ -18,7 +18,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "store/log.h"
+#include "store/imap/trace.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -32,6 +32,7 @@ struct net {
 	SSL *ssl;
 	pid_t tunnel_pid; /* 0 unless this is a tunnel */
 	int timeout;	  /* seconds, used when the low stream has none */
+	bool trace;	  /* -v trace here (false under the deflate layer) */
 };
 
 static long now_ms(void)
@@ -72,47 +73,14 @@ static int stream_timeout(mailstream_low *s)
 	return s->timeout ? (int)s->timeout : n->timeout;
 }
 
-/* -v trace, done here because Debian's libetpan is built without its own
- * stream logging. Passwords and tokens never reach the log: libetpan clears
- * the low stream's privacy flag while it sends them, and LOGIN/AUTHENTICATE
- * lines are cut after the command word in case a path does not. */
-static void trace_chunk(const char *dir, const char *str, size_t size)
+/* The -v trace of what passes through this stream, unless a layer above
+ * (the deflate layer) traces the IMAP text instead. */
+static ssize_t traced(mailstream_low *s, char dir, const void *buf, ssize_t r)
 {
-	while (size > 0) {
-		const char *nl = memchr(str, '\n', size);
-		size_t n = nl ? (size_t)(nl - str) + 1 : size;
-		size_t show = n;
-		char line[304];
-		char *cmd;
+	struct net *n = s->data;
 
-		while (show > 0 && (str[show - 1] == '\n' || str[show - 1] == '\r'))
-			show--;
-		/* A bounded, NUL-terminated copy: the chunk is not a C string. */
-		snprintf(line, sizeof(line), "%.*s", (int)(show < 300 ? show : 300), str);
-		cmd = dir[0] == 'C' ? strcasestr(line, " LOGIN ") : NULL;
-		if (!cmd && dir[0] == 'C')
-			cmd = strcasestr(line, " AUTHENTICATE ");
-		if (cmd) {
-			cmd[strcspn(cmd + 1, " ") + 1] = '\0';
-			log_trace("%s %s <redacted>", dir, line);
-		} else if (show > 300) {
-			log_trace("%s %.200s... [%zu bytes]", dir, line, show);
-		} else {
-			log_trace("%s %s", dir, line);
-		}
-		str += n;
-		size -= n;
-	}
-}
-
-static ssize_t traced(mailstream_low *s, const char *dir, const void *buf, ssize_t r)
-{
-	if (r > 0 && log_get_level() >= LOG_VERBOSE) {
-		if (dir[0] == 'C' && s->privacy == 0)
-			log_trace("C: <redacted>");
-		else
-			trace_chunk(dir, buf, (size_t)r);
-	}
+	if (r > 0 && n->trace)
+		imap_trace(s, dir, buf, (size_t)r);
 	return r;
 }
 
@@ -131,7 +99,7 @@ static ssize_t net_read(mailstream_low *s, void *buf, size_t len)
 			ERR_clear_error();
 			r = SSL_read(n->ssl, buf, chunk);
 			if (r > 0)
-				return traced(s, "S:", buf, r);
+				return traced(s, 'S', buf, r);
 			switch (SSL_get_error(n->ssl, r)) {
 			case SSL_ERROR_WANT_READ:
 				break;
@@ -145,7 +113,7 @@ static ssize_t net_read(mailstream_low *s, void *buf, size_t len)
 			ssize_t r = read(n->fd, buf, len);
 
 			if (r > 0)
-				return traced(s, "S:", buf, r);
+				return traced(s, 'S', buf, r);
 			if (r == 0)
 				return -1;
 			if (errno == EINTR)
@@ -172,7 +140,7 @@ static ssize_t net_write(mailstream_low *s, const void *buf, size_t len)
 			ERR_clear_error();
 			r = SSL_write(n->ssl, buf, chunk);
 			if (r > 0)
-				return traced(s, "C:", buf, r);
+				return traced(s, 'C', buf, r);
 			switch (SSL_get_error(n->ssl, r)) {
 			case SSL_ERROR_WANT_READ:
 				events = POLLIN;
@@ -187,7 +155,7 @@ static ssize_t net_write(mailstream_low *s, const void *buf, size_t len)
 						  : send(n->fd, buf, len, MSG_NOSIGNAL);
 
 			if (r >= 0)
-				return traced(s, "C:", buf, r);
+				return traced(s, 'C', buf, r);
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -270,8 +238,13 @@ static mailstream_low *wrap(int fd, int wfd, SSL_CTX *ctx, SSL *ssl, pid_t pid, 
 		ferry_error_set(err, FERRY_CONNECT, "out of memory");
 		return NULL;
 	}
-	*n = (struct net){
-	    .fd = fd, .wfd = wfd, .ctx = ctx, .ssl = ssl, .tunnel_pid = pid, .timeout = timeout};
+	*n = (struct net){.fd = fd,
+			  .wfd = wfd,
+			  .ctx = ctx,
+			  .ssl = ssl,
+			  .tunnel_pid = pid,
+			  .timeout = timeout,
+			  .trace = true};
 	low = mailstream_low_new(n, &net_driver);
 	if (!low) {
 		free(n);
@@ -596,4 +569,9 @@ int net_pending(mailstream_low *low)
 	struct net *n = low->data;
 
 	return n->ssl ? SSL_pending(n->ssl) : 0;
+}
+
+void net_set_trace(mailstream_low *low, bool on)
+{
+	((struct net *)low->data)->trace = on;
 }

@@ -8,6 +8,8 @@
 #ifndef FERRY_IMAP_TLS_H
 #define FERRY_IMAP_TLS_H
 
+#include <stdbool.h>
+
 #include <libetpan/libetpan.h>
 
 #include "store/store.h"
@@ -33,5 +35,9 @@ const char *net_describe(mailstream_low *low);
 
 /* Whether buffered TLS data is waiting that poll() on the fd would not see. */
 int net_pending(mailstream_low *low);
+
+/* Turns this stream's -v trace off while a layer above it (the deflate
+ * layer) traces the readable IMAP text instead, or back on. */
+void net_set_trace(mailstream_low *low, bool on);
 
 #endif

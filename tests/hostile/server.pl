@@ -6,7 +6,9 @@
 # responses, huge or lying literals, bad uids, unsafe folder names, a BYE or an
 # EOF in the middle of a FETCH, a STARTTLS response with data injected after it
 # (CVE-2020-15953), the unterminated PERMANENTFLAGS that crashes libetpan 1.9.4,
-# untagged data before "+ idling". `--list` prints the scenarios.
+# untagged data before "+ idling", COMPRESS=DEFLATE followed by bytes that are
+# no deflate stream (or by clear text in the same write), a refused COMPRESS.
+# `--list` prints the scenarios.
 #
 #   server.pl --scenario NAME [--port N] [--port-file FILE] [--log FILE]
 #             [--abs PATH] [--connections N] [--max-time S]
@@ -56,6 +58,9 @@ my %scenarios = (
 	'literal-4g'             => 'a body literal announced as {4000000000}, then hang-up',
 	'literal-4g-list'        => 'a LIST folder name literal announced as {4000000000}, then hang-up',
 	'idle-untagged'          => 'IDLE answered with "* 4 EXISTS" before "+ idling"',
+	'compress-garbage'       => 'COMPRESS answered with OK, then bytes that are not deflate',
+	'compress-inject'        => 'COMPRESS answered with OK plus a clear-text line in the same write',
+	'compress-no'            => 'COMPRESS=DEFLATE offered, COMPRESS answered with NO',
 );
 
 my %opt = (
@@ -189,6 +194,7 @@ sub hang_up {
 
 sub capabilities {
 	return 'IMAP4rev1 STARTTLS LOGINDISABLED' if $scenario =~ /^starttls-inject/;
+	return 'IMAP4rev1 UIDPLUS IDLE COMPRESS=DEFLATE' if $scenario =~ /^compress-/;
 	return 'IMAP4rev1 UIDPLUS IDLE';
 }
 
@@ -399,6 +405,21 @@ sub session {
 				return hang_up();
 			}
 			$r = say_lines("$tag BAD no TLS here");
+		} elsif ($cmd eq 'COMPRESS') {
+			if ($scenario eq 'compress-inject') {
+				put("$tag OK DEFLATE active$CRLF* OK injected in clear text$CRLF");
+				return hang_up();
+			}
+			if ($scenario eq 'compress-garbage') {
+				put("$tag OK DEFLATE active$CRLF");
+				# The client's next command comes deflated: whatever it is, the
+				# answer is no deflate stream at all (0xff: a reserved block type).
+				fill();
+				logline('{deflated bytes}');
+				put("\xff\xfe\xfd this is not deflate$CRLF" x 4);
+				return hang_up();
+			}
+			$r = say_lines("$tag NO not now");
 		} elsif ($cmd eq 'LIST' || $cmd eq 'LSUB') {
 			$r = do_list($tag, $args);
 		} elsif ($cmd eq 'SELECT' || $cmd eq 'EXAMINE') {

@@ -2,7 +2,8 @@
 # shellcheck source-path=SCRIPTDIR
 # ferry against a hostile IMAP server (tests/hostile/server.pl): malformed responses, huge and
 # lying literals, bad uids, unsafe folder names, a BYE or an EOF in the middle of a FETCH,
-# STARTTLS injection (CVE-2020-15953), the PERMANENTFLAGS line that crashes libetpan 1.9.4.
+# STARTTLS injection (CVE-2020-15953), the PERMANENTFLAGS line that crashes libetpan 1.9.4,
+# COMPRESS=DEFLATE followed by data that is not deflate.
 #
 # For every scenario: ferry's exit status (0 when the bad item is skipped, 1 for a failed
 # folder or a contained crash, 3 for a refused connection), the message that names the
@@ -77,7 +78,8 @@ case_setup() {
 }
 
 # server_start SCENARIO [--stdio]: starts the scripted server on a free port of 127.0.0.1 (or,
-# with --stdio, writes a config that reaches it through `tunnel =`) and writes $CONF.
+# with --stdio, writes a config that reaches it through `tunnel =`) and writes $CONF. TLS and
+# COMPRESS, when set, give the config's tls and compress keys.
 server_start() {
 	local scenario=$1 mode=${2:-tcp} tls=${TLS:-none} portfile=$SRVDIR/$1.port i
 	SRV_LOG=$SRVDIR/$scenario.log
@@ -108,6 +110,9 @@ tls = $tls
 user = tester
 password = secret
 EOF
+	fi
+	if [[ -n ${COMPRESS:-} ]]; then
+		printf 'compress = %s\n' "$COMPRESS" >>"$CONF"
 	fi
 	cat >>"$CONF" <<EOF
 timeout = 10
@@ -275,6 +280,55 @@ says "the late injection breaks the handshake, and that is said" \
 	'^ferry: error: hostile: TLS handshake with 127\.0\.0\.1:[0-9]+ failed'
 t_equal "$CASE: the server saw STARTTLS and nothing else (no LOGIN in the clear)" \
 	"STARTTLS" "$(grep -v '^#' "$SRV_LOG" | cut -d' ' -f2 | tr '\n' ' ' | sed 's/ $//')"
+server_stop
+
+# --- COMPRESS=DEFLATE: refused at connection time (exit 3), or declined and done without --------
+
+# The OK, then bytes that are no deflate stream: named at once, neither a hang nor a crash.
+case_setup compress-garbage
+COMPRESS=yes server_start compress-garbage
+run_ferry 3 check hostile
+says "data that is not deflate is named" \
+	"^ferry: error: hostile: COMPRESS DEFLATE: the first command after it failed: the server's compressed data is not valid deflate \(invalid block type\)"
+t_matches "$CASE: ferry did send COMPRESS DEFLATE" "$(cat "$SRV_LOG")" '^[0-9]+ COMPRESS DEFLATE$'
+t_matches "$CASE: and then deflated bytes, no clear text" "$(cat "$SRV_LOG")" '^\{deflated bytes\}$'
+run_ferry 3 sync
+says "sync: the same refusal" "COMPRESS DEFLATE: .*not valid deflate"
+nothing_synced
+server_stop
+
+# Clear text in the same write as the OK, where only deflate data may follow: an injection.
+case_setup compress-inject
+COMPRESS=yes server_start compress-inject
+run_ferry 3 check hostile
+says "the clear text after the OK is refused" \
+	'^ferry: error: hostile: COMPRESS DEFLATE: the server sent data right after its OK; refusing the session'
+server_stop
+
+# A NO to COMPRESS leaves the session as it was: a warning, then an uncompressed sync.
+case_setup compress-no
+COMPRESS=yes server_start compress-no
+run_ferry 0 sync
+says "the refusal is a warning" \
+	'^ferry: warning: hostile: the server refused COMPRESS DEFLATE \(not now\); going on uncompressed'
+says "and the sync goes on without compression" '^INBOX: far->near \+3 ~0 -0'
+t_equal "$CASE: uids 1 2 3 recorded" "1 2 3" "$(pairs)"
+server_stop
+
+# compress = no (and auto, on 127.0.0.1): COMPRESS=DEFLATE offered, never asked for.
+case_setup compress-off
+for mode in no auto; do
+	COMPRESS=$mode server_start compress-garbage
+	run_ferry 0 check hostile
+	says "compress = $mode: the session is not compressed" '^hostile: imap 127\.0\.0\.1:[0-9]+, plain, logged in as tester \(LOGIN\)$'
+	t_equal "$CASE: compress = $mode: no COMPRESS sent" "" "$(grep COMPRESS "$SRV_LOG")"
+	server_stop
+done
+COMPRESS=yes server_start clean
+run_ferry 0 check hostile
+says "compress = yes, not offered: check says so" \
+	'^hostile: imap .*\(LOGIN\), not compressed \(the server does not offer COMPRESS=DEFLATE\)$'
+t_equal "$CASE: compress = yes, not offered: no COMPRESS sent" "" "$(grep COMPRESS "$SRV_LOG")"
 server_stop
 
 # --- malformed responses (exit 1: the folder or the channel fails) ------------------------------

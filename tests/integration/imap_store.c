@@ -18,7 +18,8 @@
  *             $Label1 ProjectX; 4 none
  *   Move2     4 messages: 1 \Flagged $Label1; 3 marked \Deleted "by someone else"
  *   Move3, Move4   2 and 4 messages
- *   Up, Empty, Ablage/Übersicht/日本, Moved2, Moved4   empty
+ *   Up, Empty, Ablage/Übersicht/日本, Moved2, Moved4, Pipe, Pipe2, Pipe3, Pipe4,
+ *             Sync   empty
  *
  * DOVECOT_LOG (the fixture's log, with mail_log lines) shows what a move
  * made the server do. */
@@ -647,18 +648,52 @@ END_TEST
 
 /* ---- add -------------------------------------------------------------- */
 
-static uint32_t add_message(const char *text, unsigned flags, const char *keywords, int64_t date)
+/* What add_flush reported: done(seq, uid) per settled message. */
+#define MAX_SETTLED 512
+struct settled {
+	size_t n;
+	size_t seq[MAX_SETTLED];
+	uint32_t uid[MAX_SETTLED];
+};
+
+static void on_settled(void *ctx, size_t seq, uint32_t uid)
+{
+	struct settled *s = ctx;
+
+	ck_assert_uint_lt(s->n, MAX_SETTLED);
+	s->seq[s->n] = seq;
+	s->uid[s->n++] = uid;
+}
+
+/* Begins, writes text in two halves and commits; the uid add_commit gave
+ * (0 while the APPEND is in flight). */
+static uint32_t commit_message(const char *text, size_t len, unsigned flags, const char *keywords,
+			       int64_t date)
 {
 	struct store_new_msg *m = NULL;
-	size_t half = strlen(text) / 2;
+	size_t half = len / 2;
 	uint32_t uid = 0;
 
 	ck_assert_msg(store->driver->add_begin(store, &m, &err) == 0, "%s", err.msg);
 	ck_assert_int_eq(store->driver->add_write(m, text, half, &err), 0);
-	ck_assert_int_eq(store->driver->add_write(m, text + half, strlen(text) - half, &err), 0);
+	ck_assert_int_eq(store->driver->add_write(m, text + half, len - half, &err), 0);
 	ck_assert_msg(store->driver->add_commit(m, flags, keywords, date, &uid, &err) == 0, "%s",
 		      err.msg);
 	return uid;
+}
+
+/* One message added and settled: its uid, as add_flush reports it. */
+static uint32_t add_message(const char *text, unsigned flags, const char *keywords, int64_t date)
+{
+	struct settled s = {0};
+	uint32_t uid = commit_message(text, strlen(text), flags, keywords, date);
+
+	ck_assert_msg(store->driver->add_flush(store, on_settled, &s, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(s.n, 1);
+	ck_assert_uint_eq(s.seq[0], 0);
+	ck_assert_msg(uid == 0 || uid == s.uid[0], "add_commit said uid %u, add_flush %u", uid,
+		      s.uid[0]);
+	return s.uid[0];
 }
 
 START_TEST(test_add_appends_with_flags_keyword_and_date)
@@ -725,6 +760,268 @@ START_TEST(test_add_without_date_or_flags_and_abort)
 	assert_error(store->driver->add_commit(m, 0, "good bad(kw", 0, &uid, &err),
 		     "not a valid IMAP keyword");
 	ck_assert_uint_eq(sent_len, 0);
+}
+END_TEST
+
+static int count_of(const char *hay, const char *needle);
+
+/* add_begin, add_write (if len), add_commit: add_commit's result. */
+static int commit_may_fail(const char *text, size_t len)
+{
+	struct store_new_msg *m = NULL;
+	uint32_t uid = 0;
+
+	ck_assert_msg(store->driver->add_begin(store, &m, &err) == 0, "%s", err.msg);
+	if (len)
+		ck_assert_int_eq(store->driver->add_write(m, text, len, &err), 0);
+	return store->driver->add_commit(m, 0, NULL, 0, &uid, &err);
+}
+
+/* The message of commit i of a pipelined batch, in the line-ending
+ * convention i picks: LF, CRLF, no final newline, a lone CR, a CR that ends
+ * one write and the LF that starts the next. Caller frees. */
+static char *batch_text(int i, size_t *len)
+{
+	char *t = NULL;
+	int n;
+
+	switch (i % 5) {
+	case 0:
+		n = asprintf(&t, "Subject: pipelined %d\nX-Kind: lf\n\nline one\nline two %*s\n", i,
+			     i * 37 % 3000, "");
+		break;
+	case 1:
+		n = asprintf(&t, "Subject: pipelined %d\r\nX-Kind: crlf\r\n\r\nbody\r\n", i);
+		break;
+	case 2:
+		n = asprintf(&t, "Subject: pipelined %d\nX-Kind: no final newline\n\nlast line", i);
+		break;
+	case 3:
+		n = asprintf(&t, "Subject: pipelined %d\nX-Kind: lone cr\n\na\rb\n", i);
+		break;
+	default:
+		n = asprintf(&t, "Subject: pipelined %d\nX-Kind: cr at the split\n\nab\r\ncd\n", i);
+		break;
+	}
+	ck_assert_int_gt(n, 0);
+	*len = (size_t)n;
+	return t;
+}
+
+/* Commits text in writes split at every CR, so that a CRLF is cut between
+ * two writes. */
+static uint32_t commit_split_at_cr(const char *text, size_t len, unsigned flags,
+				   const char *keywords, int64_t date)
+{
+	struct store_new_msg *m = NULL;
+	uint32_t uid = 0;
+	size_t from = 0;
+
+	ck_assert_msg(store->driver->add_begin(store, &m, &err) == 0, "%s", err.msg);
+	for (size_t i = 0; i < len; i++)
+		if (text[i] == '\r' || i + 1 == len) {
+			ck_assert_int_eq(
+			    store->driver->add_write(m, text + from, i + 1 - from, &err), 0);
+			from = i + 1;
+		}
+	ck_assert_msg(store->driver->add_commit(m, flags, keywords, date, &uid, &err) == 0, "%s",
+		      err.msg);
+	return uid;
+}
+
+#define BATCH 150 /* more than the window of APPENDs in flight */
+
+START_TEST(test_appends_are_pipelined_and_settle_in_order)
+{
+	struct folder_state fs = select_ok("Pipe");
+	struct settled s = {0};
+	struct collected c = {0};
+	struct msg_list l;
+	uint32_t fetch_uids[5];
+	char want[64];
+
+	ck_assert_msg(store->caps & CAP_LITERAL_PLUS, "Dovecot offers LITERAL+");
+	capture_on();
+	for (int i = 0; i < BATCH; i++) {
+		size_t len;
+		char *text = batch_text(i, &len);
+		uint32_t uid =
+		    i % 5 == 4 ? commit_split_at_cr(text, len, MF_SEEN, "Batch", 0)
+			       : commit_message(text, len, i % 2 ? MF_FLAGGED : 0,
+						i % 3 ? NULL : "Batch $Forwarded", 1600000000 + i);
+
+		ck_assert_msg(uid == 0, "commit %d: uid %u before add_flush", i, uid);
+		free(text);
+	}
+	/* Sent with LITERAL+, each literal counted in its CRLF form. */
+	ck_assert_int_eq(count_of(sent, " APPEND \"Pipe\" "), BATCH);
+	ck_assert_int_eq(count_of(sent, "+}\r\n"), BATCH);
+	assert_sent("APPEND \"Pipe\" (\\Flagged $Forwarded Batch) \"");
+	assert_sent("APPEND \"Pipe\" (\\Seen Batch) {");
+	snprintf(want, sizeof(want), " {%zu+}\r\n",
+		 (size_t)strlen("Subject: pipelined 1\r\n"
+				"X-Kind: crlf\r\n\r\nbody\r\n"));
+	assert_sent(want);
+	assert_sent(" \"13-Sep-2020 12:26:40 +0000\" {");
+
+	ck_assert_msg(store->driver->add_flush(store, on_settled, &s, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(s.n, BATCH);
+	for (size_t i = 0; i < s.n; i++) {
+		ck_assert_uint_eq(s.seq[i], i);
+		ck_assert_uint_ge(s.uid[i], fs.uidnext);
+		if (i)
+			ck_assert_uint_gt(s.uid[i], s.uid[i - 1]);
+	}
+	/* Nothing left to settle: a second flush reports nothing. */
+	ck_assert_int_eq(store->driver->add_flush(store, on_settled, &s, &err), 0);
+	ck_assert_uint_eq(s.n, BATCH);
+
+	/* list shows them without a new SELECT, with their CRLF sizes, flags
+	 * and dates. */
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, BATCH);
+	for (int i = 0; i < BATCH; i++) {
+		const struct msg *m = find_msg(&l, s.uid[i]);
+		size_t len, crlf_len;
+		char *text = batch_text(i, &len), *crlf = to_crlf(text, len, &crlf_len);
+
+		ck_assert_msg(m->size == crlf_len, "commit %d: size %llu, expected %zu", i,
+			      (unsigned long long)m->size, crlf_len);
+		if (i % 5 == 4) {
+			ck_assert_uint_eq(m->flags, MF_SEEN);
+			assert_keywords(m, "Batch");
+		} else {
+			ck_assert_uint_eq(m->flags, (i % 2 ? MF_FLAGGED : 0u) |
+							(i % 3 ? 0u : (unsigned)MF_FORWARDED));
+			assert_keywords(m, i % 3 ? NULL : "Batch");
+			ck_assert_int_eq(m->date, 1600000000 + i);
+		}
+		free(text);
+		free(crlf);
+	}
+	msg_list_free(&l);
+	/* One body of each kind, byte for byte in CRLF form. */
+	for (int i = 0; i < 5; i++)
+		fetch_uids[i] = s.uid[i];
+	ck_assert_int_eq(fetch(fetch_uids, 5, &c), 0);
+	ck_assert_int_eq(c.ends, 5);
+	for (int i = 0; i < 5; i++) {
+		size_t len, crlf_len;
+		char *text = batch_text(i, &len), *crlf = to_crlf(text, len, &crlf_len);
+		int at = body_of(&c, s.uid[i]);
+
+		ck_assert_int_ge(at, 0);
+		ck_assert_uint_eq(c.lens[at], crlf_len);
+		ck_assert_msg(memcmp(c.bodies[at], crlf, crlf_len) == 0, "commit %d: body differs",
+			      i);
+		free(text);
+		free(crlf);
+	}
+	collected_free(&c);
+	ck_assert_int_eq(server_status("Pipe", "messages"), BATCH);
+}
+END_TEST
+
+START_TEST(test_a_refused_append_fails_only_that_message)
+{
+	const char *a = "Subject: before\n\nbody\n", *b = "Subject: after\n\nbody\n";
+	struct settled s = {0};
+	struct msg_list l;
+
+	select_ok("Pipe2");
+	ck_assert_uint_eq(commit_message(a, strlen(a), 0, NULL, 0), 0);
+	/* Dovecot refuses an empty message, with a NO for that APPEND only. */
+	ck_assert_uint_eq(commit_message("", 0, 0, NULL, 0), 0);
+	ck_assert_uint_eq(commit_message(b, strlen(b), 0, NULL, 0), 0);
+	assert_error(store->driver->add_flush(store, on_settled, &s, &err),
+		     "folder \"Pipe2\": the server refused to append a message of 0 bytes");
+	ck_assert_msg(strstr(err.msg, "zero byte"), "the server's reason: %s", err.msg);
+	ck_assert_uint_eq(s.n, 2);
+	ck_assert_uint_eq(s.seq[0], 0);
+	ck_assert_uint_eq(s.seq[1], 2);
+	ck_assert_uint_gt(s.uid[1], s.uid[0]);
+	/* The session stays in step. */
+	ck_assert(!store->broken);
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 2);
+	msg_list_free(&l);
+}
+END_TEST
+
+START_TEST(test_other_calls_settle_appends_in_flight_first)
+{
+	const char *text = "Subject: in flight\n\nbody\n";
+	struct settled s = {0};
+	struct msg_list l;
+
+	select_ok("Pipe3");
+	for (int i = 0; i < 3; i++)
+		ck_assert_uint_eq(commit_message(text, strlen(text), 0, NULL, 0), 0);
+	/* Their answers are read before the listing's, and kept for add_flush. */
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 3);
+	ck_assert_msg(store->driver->add_flush(store, on_settled, &s, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(s.n, 3);
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_uint_eq(s.uid[i], l.v[i].uid);
+	msg_list_free(&l);
+	/* Nothing committed: add_flush does nothing. */
+	s.n = 0;
+	ck_assert_int_eq(store->driver->add_flush(store, on_settled, &s, &err), 0);
+	ck_assert_uint_eq(s.n, 0);
+}
+END_TEST
+
+START_TEST(test_an_append_to_a_missing_folder_says_it_does_not_exist)
+{
+	const char *text = "Subject: nowhere\n\nbody\n";
+	struct imap_store *st = (struct imap_store *)store;
+	struct settled s = {0};
+
+	select_ok("Pipe4");
+	/* As if the folder had been deleted since (deleting a selected folder
+	 * under Dovecot gives an internal error instead of [TRYCREATE]). */
+	free(st->selected_imap);
+	st->selected_imap = strdup("Nowhere");
+	ck_assert_uint_eq(commit_message(text, strlen(text), 0, NULL, 0), 0);
+	assert_error(store->driver->add_flush(store, on_settled, &s, &err),
+		     "folder \"Pipe4\": the server refused to append a message of 26 bytes (the "
+		     "folder does not exist)");
+	ck_assert_uint_eq(s.n, 0);
+	ck_assert(!store->broken);
+	ck_assert_int_eq(server_status("Pipe4", "messages"), 0);
+}
+END_TEST
+
+START_TEST(test_without_literal_plus_each_append_waits_for_its_answer)
+{
+	const char *text = "Subject: synchronous\nX: y\n\nbody\n";
+	struct folder_state fs = select_ok("Sync");
+	struct settled s = {0};
+	size_t crlf_len;
+	char *crlf = to_crlf(text, strlen(text), &crlf_len), want[64];
+	uint32_t first, second;
+
+	store->caps &= ~(unsigned)CAP_LITERAL_PLUS;
+	capture_on();
+	first = commit_message(text, strlen(text), MF_SEEN, NULL, 1700000000);
+	ck_assert_uint_ge(first, fs.uidnext);
+	snprintf(want, sizeof(want), " {%zu}\r\n", crlf_len);
+	assert_sent(want);
+	ck_assert_msg(!strstr(sent, "+}"), "no LITERAL+ without the capability:\n%s", sent);
+	/* Refused at once, before the message is sent; the session goes on. */
+	assert_error(commit_may_fail("", 0), "refused to append a message of 0 bytes");
+	second = commit_message(text, strlen(text), 0, NULL, 0);
+	ck_assert_uint_gt(second, first);
+	/* add_flush reports what add_commit already said. */
+	ck_assert_msg(store->driver->add_flush(store, on_settled, &s, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(s.n, 2);
+	ck_assert_uint_eq(s.seq[0], 0);
+	ck_assert_uint_eq(s.uid[0], first);
+	ck_assert_uint_eq(s.seq[1], 1);
+	ck_assert_uint_eq(s.uid[1], second);
+	ck_assert_int_eq(server_status("Sync", "messages"), 2);
+	free(crlf);
 }
 END_TEST
 
@@ -1328,6 +1625,11 @@ static Suite *imap_store_suite(void)
 	tcase_add_test(dovecot, test_a_failing_sink_aborts_the_fetch_and_gives_up_the_session);
 	tcase_add_test(dovecot, test_add_appends_with_flags_keyword_and_date);
 	tcase_add_test(dovecot, test_add_without_date_or_flags_and_abort);
+	tcase_add_test(dovecot, test_appends_are_pipelined_and_settle_in_order);
+	tcase_add_test(dovecot, test_a_refused_append_fails_only_that_message);
+	tcase_add_test(dovecot, test_other_calls_settle_appends_in_flight_first);
+	tcase_add_test(dovecot, test_an_append_to_a_missing_folder_says_it_does_not_exist);
+	tcase_add_test(dovecot, test_without_literal_plus_each_append_waits_for_its_answer);
 	tcase_add_test(dovecot, test_set_flags_adds_and_removes_flags_and_keywords);
 	tcase_add_test(dovecot, test_delete_msgs_expunges_only_those_uids);
 	tcase_add_test(dovecot, test_delete_without_uidplus_leaves_others_deleted_messages_alone);

@@ -250,7 +250,8 @@ seeding() {
 		seed Move3 Move3 24 "a" && seed Move3 Move3 25 "b" &&
 		seed Move4 Move4 26 "a" && seed Move4 Move4 27 "b" && seed Move4 Move4 28 "c" &&
 		seed Move4 Move4 29 "d" &&
-		dovecot_doveadm mailbox create -u alice Up Empty 'Ablage/Übersicht/日本' Moved2 Moved4
+		dovecot_doveadm mailbox create -u alice Up Empty 'Ablage/Übersicht/日本' Moved2 Moved4 \
+			Pipe Pipe2 Pipe3 Pipe4 Sync
 }
 
 IMAP_STORE_TEST=${IMAP_STORE_TEST:-${FERRY_BUILD:-$repo/build}/tests/imap_store_test}

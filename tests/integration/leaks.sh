@@ -2,12 +2,14 @@
 # shellcheck disable=SC2016 # $Label1 is an IMAP keyword
 # No leak in a full sync: an initial sync, then changes and a move each way,
 # under valgrind, which follows ferry into the channel's child process (where
-# the sync runs) and checks both at exit. Definite and indirect leaks and
+# the sync runs) and checks both at exit; then a sync and a check with
+# COMPRESS=DEFLATE on (Dovecot's imap_zlib). Definite and indirect leaks and
 # memory errors fail the test.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/sync_lib.sh"
 
 export T_TIMEOUT=300 # valgrind is slow; lib.sh reads it
+export DOVECOT_COMPRESS=1 # offered; compress = auto leaves 127.0.0.1 uncompressed
 sync_setup
 for i in 1 2 3 4 5; do seed "$i" INBOX "Leak check $i"; done
 seed 6 Work/Projects "Leak check big" 200000
@@ -23,11 +25,11 @@ if ldd "$FERRY" 2>/dev/null | grep -q libasan; then
 fi
 vg() {
 	if ((asan)); then
-		t_run env ASAN_OPTIONS=detect_leaks=1:exitcode=99 "$FERRY" -c "$CONF" "$@"
+		t_run env ASAN_OPTIONS=detect_leaks=1:exitcode=99 "$FERRY" -c "${VG_CONF:-$CONF}" "$@"
 	else
 		t_run valgrind --leak-check=full --show-leak-kinds=definite,indirect \
 			--errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
-			"$FERRY" -c "$CONF" "$@"
+			"$FERRY" -c "${VG_CONF:-$CONF}" "$@"
 	fi
 }
 
@@ -54,4 +56,17 @@ t_contains "the move happened" "$T_OUT" ">1"
 vg check
 t_equal "check under valgrind: no leak, no memory error" 0 "$T_RC" ||
 	printf '%s\n' "$T_OUT" | grep -E '==[0-9]+==' | head -40 | t__indent
+
+# The deflate layer: its zlib streams and buffers, through a sync and a check.
+sed '/^\[imap server\]/a compress = yes' "$CONF" >"$CONF.compress"
+chmod 600 "$CONF.compress"
+seed 9 INBOX "Arrived compressed" 100000
+VG_CONF=$CONF.compress vg sync test
+t_equal "compressed sync under valgrind: no leak, no memory error" 0 "$T_RC" ||
+	printf '%s\n' "$T_OUT" | grep -E '==[0-9]+==' | head -40 | t__indent
+t_contains "the compressed sync copied the new message" "$T_OUT" "INBOX: far->near +1"
+VG_CONF=$CONF.compress vg check server
+t_equal "compressed check under valgrind: no leak, no memory error" 0 "$T_RC" ||
+	printf '%s\n' "$T_OUT" | grep -E '==[0-9]+==' | head -40 | t__indent
+t_contains "the check was compressed" "$T_OUT" "compressed (COMPRESS=DEFLATE)"
 t_done

@@ -191,6 +191,7 @@ START_TEST(test_imap_store_gets_defaults)
 	ck_assert_ptr_null(c->tunnel);
 	ck_assert_int_eq(c->connections, 4);
 	ck_assert_int_eq(c->timeout, 60);
+	ck_assert_int_eq(c->compress, COMPRESS_AUTO);
 }
 END_TEST
 
@@ -337,6 +338,35 @@ START_TEST(test_timeout_must_be_from_1_to_3600_seconds)
 	expect_work_error("timeout = 60s", "t.conf:5: timeout: expected a number from 1 to 3600");
 	load_work("timeout = 3600");
 	ck_assert_int_eq(imap("work")->timeout, 3600);
+}
+END_TEST
+
+START_TEST(test_compress_is_auto_yes_or_no)
+{
+	load_work("compress = yes");
+	ck_assert_int_eq(imap("work")->compress, COMPRESS_YES);
+	load_work("compress = no");
+	ck_assert_int_eq(imap("work")->compress, COMPRESS_NO);
+	load_work("compress = auto");
+	ck_assert_int_eq(imap("work")->compress, COMPRESS_AUTO);
+}
+END_TEST
+
+START_TEST(test_unknown_compress_mode_is_rejected)
+{
+	expect_work_error("compress = on", "t.conf:5: compress: 'on' is not one of: auto, yes, no");
+	expect_work_error("compress = Yes", "t.conf:5: compress: 'Yes' is not one of");
+	expect_work_error("compress = deflate", "t.conf:5: compress: 'deflate' is not one of");
+	expect_work_error("compress = yes\ncompress = no", "t.conf:6: compress:");
+}
+END_TEST
+
+START_TEST(test_tunnel_may_ask_for_compression)
+{
+	load_ok("[imap box]\ntunnel = ssh mail imapd\ncompress = yes\n");
+	ck_assert_int_eq(imap("box")->compress, COMPRESS_YES);
+	load_ok("[imap box]\ntunnel = ssh mail imapd\n");
+	ck_assert_int_eq(imap("box")->compress, COMPRESS_AUTO);
 }
 END_TEST
 
@@ -1446,6 +1476,9 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_xoauth2_with_password_command_is_accepted);
 	tcase_add_test(tc, test_connections_must_be_from_1_to_32);
 	tcase_add_test(tc, test_timeout_must_be_from_1_to_3600_seconds);
+	tcase_add_test(tc, test_compress_is_auto_yes_or_no);
+	tcase_add_test(tc, test_unknown_compress_mode_is_rejected);
+	tcase_add_test(tc, test_tunnel_may_ask_for_compression);
 	tcase_add_test(tc, test_fingerprint_as_openssl_prints_it_is_read);
 	tcase_add_test(tc, test_fingerprint_as_plain_hex_in_any_case_is_read);
 	tcase_add_test(tc, test_malformed_fingerprint_is_rejected);
