@@ -178,7 +178,8 @@ struct store_driver {
 	 * whose directories changed), for skipping unchanged folders (rule 4).
 	 * ok[i] false: no trustworthy answer for that folder (no modseqs, a
 	 * refused name); sync it the long way. NULL: never known. May leave any
-	 * folder selected, or none. */
+	 * folder selected, or none. exists may be 0 where counting is not cheap
+	 * (Maildir); uidvalidity, uidnext and highestmodseq are what counts. */
 	int (*status)(struct store *store, const char *const *names, size_t n,
 		      struct folder_state *out, bool *ok, struct ferry_error *err);
 	/* Opens a folder for the calls below; a missing folder is an error. */

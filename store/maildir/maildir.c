@@ -201,8 +201,10 @@ static int need_selected(struct maildir_store *st, struct ferry_error *err)
 	return 0;
 }
 
-static int maildir_select(struct store *store, const char *name, struct folder_state *out,
-			  struct ferry_error *err)
+/* SELECT; the message count costs a pass over the folder's index rows, so
+ * status, which does not need it, leaves it out. */
+static int select_folder(struct store *store, const char *name, struct folder_state *out,
+			 bool count, struct ferry_error *err)
 {
 	struct maildir_store *st = md(store);
 	char shown[256];
@@ -227,8 +229,9 @@ static int maildir_select(struct store *store, const char *name, struct folder_s
 				       "folder %s does not exist: %s is missing", name, st->root);
 	if (maildir_folder_open(st, name, &st->sel, err) != 0)
 		return -1;
+	exists = 0;
 	if (maildir_scan(st, err) != 0 ||
-	    mdindex_msg_count(st->index, st->sel.ix.id, &exists, err)) {
+	    (count && mdindex_msg_count(st->index, st->sel.ix.id, &exists, err))) {
 		maildir_folder_close(&st->sel);
 		return -1;
 	}
@@ -243,8 +246,15 @@ static int maildir_select(struct store *store, const char *name, struct folder_s
 	return 0;
 }
 
+static int maildir_select(struct store *store, const char *name, struct folder_state *out,
+			  struct ferry_error *err)
+{
+	return select_folder(store, name, out, true, err);
+}
+
 /* The index's modseq moves with every change ferry makes or a rescan finds,
- * and select rescans only folders whose directories changed. */
+ * and select rescans only folders whose directories changed. exists is left
+ * 0: counting would read every index row. */
 static int maildir_status(struct store *store, const char *const *names, size_t n,
 			  struct folder_state *out, bool *ok, struct ferry_error *err)
 {
@@ -252,7 +262,7 @@ static int maildir_status(struct store *store, const char *const *names, size_t 
 	for (size_t i = 0; i < n; i++) {
 		struct ferry_error one = {0};
 
-		ok[i] = maildir_select(store, names[i], &out[i], &one) == 0;
+		ok[i] = select_folder(store, names[i], &out[i], false, &one) == 0;
 	}
 	return 0;
 }
