@@ -190,9 +190,13 @@ static bool is_ascii(const char *s)
 	return true;
 }
 
-static int authenticate(struct imap_store *st, const char *secret, const char **how,
+/* *fresh: the server's answer to the login carried its capabilities (a
+ * CAPABILITY response code, which libetpan stores in place of the old list),
+ * so asking again would only cost a round trip. */
+static int authenticate(struct imap_store *st, const char *secret, const char **how, bool *fresh,
 			struct ferry_error *err)
 {
+	const struct mailimap_capability_data *before;
 	const struct imap_conf *c = &st->base.conf->imap;
 	const char *where = c->host ? c->host : "tunnel";
 	enum auth_mech mech = c->auth;
@@ -206,6 +210,7 @@ static int authenticate(struct imap_store *st, const char *secret, const char **
 		if (refresh_capabilities(st, err) != 0)
 			return -1;
 	}
+	before = st->imap->imap_connection_info->imap_capability;
 	if (mech == AUTH_AUTO) {
 		/* LOGIN needs no SASL plugin; PLAIN where LOGIN is off or the
 		 * password is not ASCII (LOGIN sends 8-bit bytes raw). */
@@ -241,8 +246,12 @@ static int authenticate(struct imap_store *st, const char *secret, const char **
 		r = mailimap_login(st->imap, c->user, secret);
 		break;
 	}
-	if (r == MAILIMAP_NO_ERROR)
+	if (r == MAILIMAP_NO_ERROR) {
+		*fresh = st->imap->imap_connection_info &&
+			 st->imap->imap_connection_info->imap_capability &&
+			 st->imap->imap_connection_info->imap_capability != before;
 		return 0;
+	}
 	if (r == MAILIMAP_ERROR_LOGIN || r == MAILIMAP_ERROR_SASL)
 		return ferry_error_set(err, FERRY_CONNECT, "login refused for %s at %s: %s",
 				       c->user, where,
@@ -391,6 +400,7 @@ static int imap_open(const struct store_conf *conf, const char *secret, struct s
 	mailstream_low *low;
 	mailstream *stream;
 	const char *how = "PREAUTH", *compressed;
+	bool caps_fresh = false;
 	char desc[512];
 	int r;
 
@@ -431,10 +441,12 @@ static int imap_open(const struct store_conf *conf, const char *secret, struct s
 		if (starttls(st, err) != 0)
 			goto fail;
 	}
-	if (r == MAILIMAP_NO_ERROR_NON_AUTHENTICATED && authenticate(st, secret, &how, err) != 0)
+	if (r == MAILIMAP_NO_ERROR_NON_AUTHENTICATED &&
+	    authenticate(st, secret, &how, &caps_fresh, err) != 0)
 		goto fail;
-	/* Servers may send different capabilities after login; ask again. */
-	if (refresh_capabilities(st, err) != 0 || record_capabilities(st) != 0) {
+	/* Servers may send different capabilities after login; ask again
+	 * unless the login's answer said them. */
+	if ((!caps_fresh && refresh_capabilities(st, err) != 0) || record_capabilities(st) != 0) {
 		if (!err->msg[0])
 			ferry_error_set(err, FERRY_CONNECT, "no capabilities from the server");
 		goto fail;

@@ -36,12 +36,30 @@ static void trace_chunk(char dir, const char *str, size_t size)
 	}
 }
 
+/* Consecutive private writes (a password, or the chunks of an uploaded
+ * message) show as one line, not one per 16 KiB. */
+static struct {
+	size_t writes, bytes;
+} hidden;
+
+static void end_hidden(void)
+{
+	if (hidden.writes > 1)
+		log_trace("C: <redacted: %zu more bytes>", hidden.bytes);
+	hidden.writes = hidden.bytes = 0;
+}
+
 void imap_trace(mailstream_low *s, char dir, const void *buf, size_t len)
 {
 	if (len == 0 || log_get_level() < LOG_VERBOSE)
 		return;
-	if (dir == 'C' && s->privacy == 0)
-		log_trace("C: <redacted>");
-	else
-		trace_chunk(dir, buf, len);
+	if (dir == 'C' && s->privacy == 0) {
+		if (hidden.writes++ == 0)
+			log_trace("C: <redacted>");
+		else
+			hidden.bytes += len;
+		return;
+	}
+	end_hidden();
+	trace_chunk(dir, buf, len);
 }
