@@ -821,8 +821,11 @@ static int list_from_state(struct engine *e, struct folder_work *w, bool far_sid
 		if (!s->driver->list_changed)
 			return 1;
 		r = s->driver->list_changed(s, rec_mod, &changed, &van, &nvan, err);
-		if (r != 0)
+		if (r != 0) {
+			msg_list_free(&changed);
+			free(van);
 			return r;
+		}
 	}
 	for (size_t i = 0; r == 0 && i < w->npairs; i++) {
 		const struct pair *p = &w->pairs[i];

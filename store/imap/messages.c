@@ -437,6 +437,25 @@ static int merge_listing(struct listing *l, uint32_t uidnext, const char *folder
 	return 0;
 }
 
+/* A listing's answers, checked (rule 5), sorted by uid and merged into
+ * l->v[0..*kept). */
+static int settle_listing(struct imap_store *st, struct listing *l, size_t *kept,
+			  struct ferry_error *err)
+{
+	if (l->oom)
+		return ferry_error_set(err, FERRY_PARTIAL,
+				       "folder \"%s\": listing messages: out of memory",
+				       st->selected);
+	if (l->without_uid)
+		return ferry_error_set(err, FERRY_PARTIAL,
+				       "folder \"%s\": the server answered UID FETCH without UIDs; "
+				       "not trusting this listing",
+				       st->selected);
+	if (l->n)
+		qsort(l->v, l->n, sizeof(*l->v), cmp_entry);
+	return merge_listing(l, st->uidnext, st->selected, kept, err);
+}
+
 static struct mailimap_fetch_type *fetch_type(struct mailimap_fetch_att *(*const atts[])(void),
 					      size_t n, struct mailimap_section *section)
 {
@@ -532,22 +551,7 @@ int imap_list(struct store *store, struct msg_list *out, struct ferry_error *err
 		return imap_fail(st, r, err, "folder \"%s\": listing messages (UID FETCH)",
 				 st->selected);
 	}
-	if (l.oom) {
-		listing_free(&l);
-		return ferry_error_set(err, FERRY_PARTIAL,
-				       "folder \"%s\": listing messages: out of memory",
-				       st->selected);
-	}
-	if (l.without_uid) {
-		listing_free(&l);
-		return ferry_error_set(err, FERRY_PARTIAL,
-				       "folder \"%s\": the server answered UID FETCH without UIDs; "
-				       "not trusting this listing",
-				       st->selected);
-	}
-	if (l.n)
-		qsort(l.v, l.n, sizeof(*l.v), cmp_entry);
-	if (merge_listing(&l, st->uidnext, st->selected, &kept, err) != 0) {
+	if (settle_listing(st, &l, &kept, err) != 0) {
 		listing_free(&l);
 		return -1;
 	}
@@ -667,24 +671,8 @@ int imap_list_changed(struct store *store, uint64_t since, struct msg_list *chan
 			oom |= vanished_add(v->qr_known_uids, vanished, nranges, &cap) != 0;
 		}
 	}
-	if (oom || l.oom) {
-		free(*vanished);
-		*vanished = NULL;
-		*nranges = 0;
-		listing_free(&l);
-		return ferry_error_set(err, FERRY_PARTIAL, "folder \"%s\": out of memory",
-				       st->selected);
-	}
-	if (l.without_uid) {
-		listing_free(&l);
-		return ferry_error_set(err, FERRY_PARTIAL,
-				       "folder \"%s\": the server answered UID FETCH without UIDs; "
-				       "not trusting this listing",
-				       st->selected);
-	}
-	if (l.n)
-		qsort(l.v, l.n, sizeof(*l.v), cmp_entry);
-	if (merge_listing(&l, st->uidnext, st->selected, &kept, err) != 0)
+	l.oom |= oom;
+	if (settle_listing(st, &l, &kept, err) != 0)
 		goto fail;
 	for (size_t i = 0; i < kept; i++) {
 		if (msg_list_push(changed, &l.v[i].m) != 0) {

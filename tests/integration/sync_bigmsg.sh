@@ -28,18 +28,6 @@ t_ok "/usr/bin/time is installed (package time)" test -x "$TIME"
 # shellcheck disable=SC2119 # its argument is the layout, not this script's
 sync_setup
 
-# big_message N SUBJECT BYTES: a message of about BYTES bytes (LF line endings).
-big_message() {
-	make_message "$1" "$2"
-	awk -v n="$3" -v tag="$1" 'BEGIN {
-		for (i = 0; bytes < n; i++) {
-			line = sprintf("big %s line %08d ........................................................", tag, i)
-			print line
-			bytes += length(line) + 1
-		}
-	}'
-}
-
 # crlf_sha FILE: SHA-256 of FILE with every CR before LF removed.
 crlf_sha() {
 	sed 's/\r$//' "$1" | sha256sum | cut -d' ' -f1

@@ -156,3 +156,15 @@ converged() {
 	t_equal "$when: no duplicate Message-ID on the server" "" "$(uniq -d <<<"$s")"
 	t_ok "$when: the same messages on both sides" test "$l" = "$s"
 }
+
+# big_message N SUBJECT BYTES: a message of about BYTES bytes (LF line endings).
+big_message() {
+	make_message "$1" "$2"
+	awk -v n="$3" -v tag="$1" 'BEGIN {
+		for (i = 0; bytes < n; i++) {
+			line = sprintf("big %s line %08d ........................................................", tag, i)
+			print line
+			bytes += length(line) + 1
+		}
+	}'
+}

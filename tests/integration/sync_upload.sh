@@ -34,18 +34,6 @@ t_ok "/usr/bin/time is installed (package time)" test -x "$TIME"
 # shellcheck disable=SC2119 # its argument is the layout, not this script's
 sync_setup
 
-# big_message N SUBJECT BYTES: a message of about BYTES bytes (LF line endings).
-big_message() {
-	make_message "$1" "$2"
-	awk -v n="$3" -v tag="$1" 'BEGIN {
-		for (i = 0; bytes < n; i++) {
-			line = sprintf("big %s line %08d ........................................................", tag, i)
-			print line
-			bytes += length(line) + 1
-		}
-	}'
-}
-
 # md_put FOLDER NAME INFO EPOCH: moves $WORK/msg into the folder as a mail client would,
 # in cur/ with ":2,INFO" (new/ if INFO is "-"), with mtime (the internal date) EPOCH.
 md_put() {
