@@ -15,6 +15,7 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 
+#include "store/fdio.h"
 #include "store/log.h"
 #include "sync/channel.h"
 
@@ -70,23 +71,6 @@ unsigned parallel_workers(const struct engine *e, const struct folder_work *work
 	return busy < cap ? (unsigned)busy : cap;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 static void worker_exit(int code)
 {
 	fflush(stdout);
@@ -125,7 +109,7 @@ static void worker(struct engine *parent, struct folder_work *works, const size_
 		if (!res.ok)
 			log_error("%s", err.msg);
 		res.rep = w->rep;
-		if (write_all(fd, &res, sizeof(res)) != 0)
+		if (fd_write_all(fd, &res, sizeof(res)) != 0)
 			break;
 		/* A broken connection fails this folder; the next ones get a new one. */
 		for (int side = 0; side < 2; side++) {

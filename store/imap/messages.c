@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store/fdio.h"
 #include "store/flags.h"
 #include "store/identity.h"
 #include "store/imap/utf7.h"
@@ -512,7 +513,12 @@ static int uid_fetch(struct imap_store *st, struct mailimap_set *set,
 	return r;
 }
 
-int imap_list(struct store *store, struct msg_list *out, struct ferry_error *err)
+/* What a listing asks for: UID FLAGS RFC822.SIZE INTERNALDATE of
+ * 1:UIDNEXT-1 rather than 1:*, so the listing is exactly what SELECT saw
+ * (plus what ferry appended since), and mail arriving meanwhile is not
+ * confused with a wrapped uid. */
+static int listing_request(struct imap_store *st, struct mailimap_set **set,
+			   struct mailimap_fetch_type **ft, struct ferry_error *err)
 {
 	static struct mailimap_fetch_att *(*const atts[])(void) = {
 	    mailimap_fetch_att_new_uid,
@@ -520,6 +526,20 @@ int imap_list(struct store *store, struct msg_list *out, struct ferry_error *err
 	    mailimap_fetch_att_new_rfc822_size,
 	    mailimap_fetch_att_new_internaldate,
 	};
+
+	*set = mailimap_set_new_interval(1, st->uidnext > 1 ? st->uidnext - 1 : 0);
+	*ft = fetch_type(atts, sizeof(atts) / sizeof(atts[0]), NULL);
+	if (*set && *ft)
+		return 0;
+	if (*set)
+		mailimap_set_free(*set);
+	if (*ft)
+		mailimap_fetch_type_free(*ft);
+	return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+}
+
+int imap_list(struct store *store, struct msg_list *out, struct ferry_error *err)
+{
 	struct imap_store *st = (struct imap_store *)store;
 	struct listing l = {0};
 	struct mailimap_fetch_type *ft;
@@ -533,18 +553,8 @@ int imap_list(struct store *store, struct msg_list *out, struct ferry_error *err
 	 * sent no EXISTS at all is asked anyway (rule 5). */
 	if (st->exists_known && st->exists == 0)
 		return 0;
-	/* 1:UIDNEXT-1 rather than 1:*: the listing is then exactly what SELECT
-	 * saw (plus what ferry appended since), and mail arriving meanwhile is
-	 * not confused with a wrapped uid. */
-	set = mailimap_set_new_interval(1, st->uidnext > 1 ? st->uidnext - 1 : 0);
-	ft = fetch_type(atts, sizeof(atts) / sizeof(atts[0]), NULL);
-	if (!set || !ft) {
-		if (set)
-			mailimap_set_free(set);
-		if (ft)
-			mailimap_fetch_type_free(ft);
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
-	}
+	if (listing_request(st, &set, &ft, err) != 0)
+		return -1;
 	r = uid_fetch(st, set, ft, on_list_att, NULL, &l);
 	if (r != MAILIMAP_NO_ERROR) {
 		listing_free(&l);
@@ -602,12 +612,6 @@ static int vanished_add(const struct mailimap_set *set, uint32_t **v, size_t *n,
 int imap_list_changed(struct store *store, uint64_t since, struct msg_list *changed,
 		      uint32_t **vanished, size_t *nranges, struct ferry_error *err)
 {
-	static struct mailimap_fetch_att *(*const atts[])(void) = {
-	    mailimap_fetch_att_new_uid,
-	    mailimap_fetch_att_new_flags,
-	    mailimap_fetch_att_new_rfc822_size,
-	    mailimap_fetch_att_new_internaldate,
-	};
 	struct imap_store *st = (struct imap_store *)store;
 	struct mailimap_qresync_vanished *first = NULL;
 	const struct mailimap_response_info *info;
@@ -621,21 +625,14 @@ int imap_list_changed(struct store *store, uint64_t since, struct msg_list *chan
 
 	*vanished = NULL;
 	*nranges = 0;
-	if (imap_need_selected(st, "listing changes", err) != 0)
+	if (need_selected(st, "listing changes", err) != 0)
 		return -1;
 	if (!st->qresync || since == 0)
 		return 1;
 	if (st->uidnext <= 1)
 		return 0; /* nothing was ever here */
-	set = mailimap_set_new_interval(1, st->uidnext - 1);
-	ft = fetch_type(atts, sizeof(atts) / sizeof(atts[0]), NULL);
-	if (!set || !ft) {
-		if (set)
-			mailimap_set_free(set);
-		if (ft)
-			mailimap_fetch_type_free(ft);
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
-	}
+	if (listing_request(st, &set, &ft, err) != 0)
+		return -1;
 	handlers_on(st->imap, on_list_att, NULL, &l);
 	r = mailimap_uid_fetch_qresync(st->imap, set, ft, since, &result, &first);
 	handlers_off(st->imap);
@@ -1894,22 +1891,6 @@ int imap_add_begin(struct store *store, struct store_new_msg **out, struct ferry
 	return 0;
 }
 
-/* Writes len bytes to the spool; -1 with errno set. */
-static int spool_out(int fd, const char *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Copies bytes into the chunk buffer out (*o used), spooling it when full. */
 static int spool_put(struct store_new_msg *m, char *out, size_t *o, const char *p, size_t len)
 {
@@ -1922,7 +1903,7 @@ static int spool_put(struct store_new_msg *m, char *out, size_t *o, const char *
 		len -= n;
 		m->size += n;
 		if (*o == APPEND_CHUNK) {
-			if (spool_out(m->fd, out, *o) != 0)
+			if (fd_write_all(m->fd, out, *o) != 0)
 				return -1;
 			*o = 0;
 		}
@@ -1954,7 +1935,7 @@ int imap_add_write(struct store_new_msg *m, const char *buf, size_t len, struct 
 		buf += seg;
 		len -= seg;
 	}
-	if (o && spool_out(m->fd, out, o) != 0)
+	if (o && fd_write_all(m->fd, out, o) != 0)
 		goto fail;
 	return 0;
 fail:

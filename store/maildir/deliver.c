@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store/fdio.h"
 #include "store/flags.h"
 #include "store/identity.h"
 #include "store/log.h"
@@ -41,26 +42,11 @@ struct store_new_msg {
 /* Unique within the process; pid and time make it unique on the host. */
 static unsigned long deliveries;
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int flush(struct store_new_msg *m, struct ferry_error *err)
 {
 	if (m->used == 0)
 		return 0;
-	if (write_all(m->fd, m->buf, m->used) != 0)
+	if (fd_write_all(m->fd, m->buf, m->used) != 0)
 		return ferry_error_set(err, FERRY_PARTIAL, "%s: tmp/%s: %s", m->st->sel.name,
 				       m->uniq, strerror(errno));
 	if (ident_feed(&m->ident, m->buf, m->used) != 0)
