@@ -66,23 +66,11 @@ relay_server_bytes() {
 	sed -n 's/^conn [0-9]*: server->client \([0-9]*\) .*/\1/p' "$RELAY_OUT" | sort -n | tail -n 1
 }
 
-# ids_local / ids_server: the Message-IDs of the folder on each side, sorted.
-ids_local() {
-	local d
-	d=$(md_dir "$FOLDER")
-	find "$d/cur" "$d/new" -maxdepth 1 -type f -exec grep -h -m1 -i '^Message-ID:' {} + 2>/dev/null |
-		sed 's/^[^:]*: *//; s/\r$//' | sort
-}
-ids_server() {
-	dovecot_doveadm -f tab fetch -u alice hdr.message-id mailbox "$FOLDER" all | sed 1d |
-		sed 's/\r$//' | sort
-}
-
 # all_there WHEN: both sides hold the 3,000 messages, the same ones.
 all_there() {
 	local l s
-	l=$(ids_local)
-	s=$(ids_server)
+	l=$(ids_local "$FOLDER")
+	s=$(ids_server "$FOLDER")
 	t_is "$1: $COUNT messages locally" "$(grep -c . <<<"$l")" "$COUNT"
 	t_is "$1: $COUNT messages on the server" "$(grep -c . <<<"$s")" "$COUNT"
 	t_ok "$1: the same messages on both sides" test "$l" = "$s"
