@@ -35,6 +35,7 @@ struct store_new_msg {
 	bool ident_live;
 	bool held_cr; /* the last chunk ended in CR: is it part of a CRLF? */
 	uint64_t written;
+	uint64_t ino; /* of the file, kept across the rename into new/ or cur/ */
 	size_t used;
 	char buf[CHUNK];
 };
@@ -168,9 +169,12 @@ static int finish_file(struct store_new_msg *m, int64_t date, struct ferry_error
 		return -1;
 	/* The mtime is the internal date (rule 14), set before the fsync so
 	 * that it is on disk with the content. */
-	if (futimens(fd, times) != 0 || fsync(fd) != 0)
+	struct stat sb;
+
+	if (futimens(fd, times) != 0 || fsync(fd) != 0 || fstat(fd, &sb) != 0)
 		return ferry_error_set(err, FERRY_PARTIAL, "%s: tmp/%s: %s", folder, m->uniq,
 				       strerror(errno));
+	m->ino = sb.st_ino;
 	m->fd = -1;
 	if (close(fd) != 0)
 		return ferry_error_set(err, FERRY_PARTIAL, "%s: tmp/%s: %s", folder, m->uniq,
@@ -294,6 +298,7 @@ int maildir_add_commit(struct store_new_msg *m, unsigned flags, const char *keyw
 	row.in_cur = flags != 0;
 	row.flags = flags;
 	row.fsize = (int64_t)m->written;
+	row.ino = m->ino;
 	row.mtime = date * 1000000000LL;
 	r = index_new(m->st, &row, err);
 	if (r == 0) {

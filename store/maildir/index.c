@@ -53,6 +53,9 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (folder, uid),"
     "  UNIQUE (folder, uniq)"
     ") WITHOUT ROWID;",
+    /* 1 -> 2: the inode a rescan compares with readdir's d_ino, so that a
+     * file merely renamed (flags) needs no stat; 0: not known yet. */
+    "ALTER TABLE messages ADD COLUMN ino INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -76,7 +79,7 @@ enum stmt {
 };
 
 #define MSG_COLUMNS                                                                                \
-	"uid, uniq, name, subdir, info, flags, keywords, size, fsize, mtime, hash, modseq"
+	"uid, uniq, name, subdir, info, flags, keywords, size, fsize, mtime, hash, modseq, ino"
 
 static const char *const stmt_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -94,10 +97,10 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_MSGS] = "SELECT " MSG_COLUMNS " FROM messages WHERE folder = ?1 ORDER BY uid",
     [S_MSG_GET] = "SELECT " MSG_COLUMNS " FROM messages WHERE folder = ?1 AND uid = ?2",
     [S_MSG_ADD] = "INSERT INTO messages (folder, " MSG_COLUMNS ") VALUES"
-		  " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+		  " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [S_MSG_UPDATE] = "UPDATE messages SET uniq = ?3, name = ?4, subdir = ?5, info = ?6,"
 		     " flags = ?7, keywords = ?8, size = ?9, fsize = ?10, mtime = ?11,"
-		     " hash = ?12, modseq = ?13 WHERE folder = ?1 AND uid = ?2",
+		     " hash = ?12, modseq = ?13, ino = ?14 WHERE folder = ?1 AND uid = ?2",
     [S_MSG_DELETE] = "DELETE FROM messages WHERE folder = ?1 AND uid = ?2",
     [S_MSG_COUNT] = "SELECT count(*) FROM messages WHERE folder = ?1",
 };
@@ -677,6 +680,7 @@ static int read_msg(sqlite3_stmt *st, struct mdindex_msg *m)
 		m->id.known = true;
 	}
 	m->modseq = (uint64_t)sqlite3_column_int64(st, 11);
+	m->ino = (uint64_t)sqlite3_column_int64(st, 12);
 	if (oom || !m->uniq || !m->name || !m->info) {
 		mdindex_msg_clear(m);
 		return -1;
@@ -770,7 +774,8 @@ static int bind_msg(sqlite3_stmt *st, int64_t folder, const struct mdindex_msg *
 	    (rc = m->id.known
 		      ? sqlite3_bind_blob(st, 12, m->id.hash, sizeof(m->id.hash), SQLITE_STATIC)
 		      : sqlite3_bind_null(st, 12)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(st, 13, (int64_t)m->modseq)) != SQLITE_OK)
+	    (rc = sqlite3_bind_int64(st, 13, (int64_t)m->modseq)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 14, (int64_t)m->ino)) != SQLITE_OK)
 		return rc;
 	return SQLITE_OK;
 }

@@ -45,6 +45,7 @@ struct mdindex_msg {
 	int64_t mtime;	/* ns; the message's internal date */
 	struct msg_id id;
 	uint64_t modseq; /* the folder's modseq of the last change to this message */
+	uint64_t ino;	 /* inode number as readdir or fstat saw it; 0: unknown */
 };
 
 /* Opens the index of the Maildir at root (which must exist): creates .ferry/

@@ -26,6 +26,9 @@
 
 #define CHUNK	 65536
 #define NS_PER_S 1000000000LL
+/* Margin for a file system with sub-second stamps: ten times the coarsest
+ * kernel tick (HZ = 100). */
+#define FINE_TICK_NS (100 * 1000000LL)
 /* Stray files in tmp/ older than this are dead deliveries (the Maildir
  * specification's 36 hours). */
 #define TMP_MAX_AGE_S (36 * 3600)
@@ -37,6 +40,7 @@ struct entry {
 	char *name;
 	size_t uniq_len;
 	bool in_cur;
+	uint64_t ino;	/* readdir's d_ino */
 	char *keywords; /* carried over when the entry replaces an edited message; borrowed */
 };
 
@@ -104,7 +108,7 @@ static DIR *open_stream(int fd)
 	return d;
 }
 
-static int push(struct entries *e, const char *name, size_t uniq_len, bool in_cur)
+static int push(struct entries *e, const char *name, size_t uniq_len, bool in_cur, uint64_t ino)
 {
 	if (e->n == e->cap) {
 		size_t cap = e->cap ? e->cap * 2 : 256;
@@ -115,7 +119,8 @@ static int push(struct entries *e, const char *name, size_t uniq_len, bool in_cu
 		e->v = v;
 		e->cap = cap;
 	}
-	e->v[e->n] = (struct entry){.name = strdup(name), .uniq_len = uniq_len, .in_cur = in_cur};
+	e->v[e->n] = (struct entry){
+	    .name = strdup(name), .uniq_len = uniq_len, .in_cur = in_cur, .ino = ino};
 	if (!e->v[e->n].name)
 		return -1;
 	e->n++;
@@ -160,7 +165,7 @@ static int read_subdir(struct maildir_store *st, int sub, struct entries *e,
 				 why);
 			continue;
 		}
-		if (push(e, de->d_name, parsed.uniq_len, sub == SUB_CUR) != 0) {
+		if (push(e, de->d_name, parsed.uniq_len, sub == SUB_CUR, de->d_ino) != 0) {
 			r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
 			break;
 		}
@@ -254,6 +259,9 @@ enum known_result { KNOWN_KEPT, KNOWN_EDITED };
 
 /* Compares the file e with its index row m and updates the row. Returns
  * KNOWN_EDITED when the content changed under the same name (rule 12), or -1.
+ * The same inode as indexed is the same file, renamed at most (a flag
+ * change): no stat. Content is replaced by writing a new file and renaming
+ * it over the old name, which gives a new inode; that is looked at.
  * A file gone since readdir keeps its row for now: it may have been renamed
  * after readdir, and cur/ or new/ has a newer mtime, so the next select scans
  * again and settles it. */
@@ -264,6 +272,14 @@ static int update_known(struct maildir_store *st, const struct entry *e, struct 
 	bool changed = false;
 	struct stat sb;
 
+	if (e->ino && e->ino == m->ino) {
+		if (strcmp(e->name, m->name) == 0 && e->in_cur == m->in_cur)
+			return KNOWN_KEPT;
+		if (take_name(m, e->name, e->in_cur) != 0)
+			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		m->modseq = maildir_tx_change(st);
+		return mdindex_msg_update(st->index, st->sel.ix.id, m, err) ? -1 : KNOWN_KEPT;
+	}
 	if (fstatat(dirfd, e->name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
 		if (errno != ENOENT)
 			log_warn("%s: %s/%s: %s: left as it was", st->sel.name,
@@ -296,6 +312,10 @@ static int update_known(struct maildir_store *st, const struct entry *e, struct 
 		m->size = size;
 		m->fsize = sb.st_size;
 		m->mtime = ns(&sb.st_mtim);
+		changed = true;
+	}
+	if (m->ino != e->ino) {
+		m->ino = e->ino;
 		changed = true;
 	}
 	if (!changed)
@@ -333,6 +353,7 @@ static int add_fresh(struct maildir_store *st, const struct entry *e, struct fer
 	m.flags = parsed.flags;
 	m.fsize = sb.st_size;
 	m.mtime = ns(&sb.st_mtim);
+	m.ino = e->ino;
 	if (maildir_tx_uid(st, &m.uid, err) != 0)
 		return -1;
 	m.modseq = maildir_tx_change(st);
@@ -460,10 +481,12 @@ int maildir_scan(struct maildir_store *st, struct ferry_error *err)
 		mtime[i] = ns(&sb[i].st_mtim);
 	}
 	/* Unchanged, and old enough at the last scan that a change in the same
-	 * clock tick as that scan would have left a different mtime. */
+	 * clock tick as that scan would have left a different mtime. A file
+	 * system with sub-second stamps ticks with the kernel's coarse clock
+	 * (10 ms at most); one without has a whole second. */
 	newest = mtime[SUB_NEW] > mtime[SUB_CUR] ? mtime[SUB_NEW] : mtime[SUB_CUR];
 	if (ix->new_mtime == mtime[SUB_NEW] && ix->cur_mtime == mtime[SUB_CUR] &&
-	    ix->scanned_at - newest >= NS_PER_S)
+	    ix->scanned_at - newest >= (newest % NS_PER_S ? FINE_TICK_NS : NS_PER_S))
 		return 0;
 	return scan_now(st, mtime, ns(&now), err);
 }

@@ -818,7 +818,10 @@ START_TEST(test_file_edited_in_place_is_a_new_message)
 	select_ok("Drafts");
 	uid = deliver(MSG_A, MF_DRAFT, "todo", DATE);
 	name = only_file(at("Drafts/cur"));
-	spit(at("Drafts/cur/%s", name), MSG_C); /* same name, new content */
+	/* Same name, new content, written as editors and mail clients do: a new
+	 * file renamed over the old one. */
+	spit(at("Drafts/edited"), MSG_C);
+	ck_assert_int_eq(rename(at("Drafts/edited"), at("Drafts/cur/%s", name)), 0);
 	set_mtime(at("Drafts/cur"), time(NULL) + 5);
 	select_ok("Drafts");
 	list_ok(&l);
@@ -833,6 +836,63 @@ START_TEST(test_file_edited_in_place_is_a_new_message)
 END_TEST
 
 /* ---- flags, deletion, fetch ---- */
+
+/* Runs one SQL text against the index behind the store's back. */
+static void index_exec(const char *sql)
+{
+	sqlite3 *db;
+	char *msg = NULL;
+
+	ck_assert_int_eq(sqlite3_open(at(".ferry/index.sqlite"), &db), SQLITE_OK);
+	ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK, "%s", msg);
+	ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+}
+
+static int64_t index_int(const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v;
+
+	ck_assert_int_eq(sqlite3_open(at(".ferry/index.sqlite"), &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+	return v;
+}
+
+START_TEST(test_index_of_version_1_is_upgraded_and_learns_inodes)
+{
+	struct msg_list l;
+	char *name;
+	uint32_t uid;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	uid = deliver(MSG_A, 0, NULL, DATE);
+	store_close(store);
+	store = NULL;
+	ck_assert_int_gt(index_int("SELECT ino FROM messages"), 0);
+	/* What ferry 0.1's index looked like: no inode column. */
+	index_exec("ALTER TABLE messages DROP COLUMN ino; PRAGMA user_version = 1");
+	open_store(LAYOUT_VERBATIM);
+	/* A mail client marks it read: the rescan stats it and keeps its uid. */
+	name = only_file(at("INBOX/new"));
+	ck_assert_int_eq(rename(at("INBOX/new/%s", name), at("INBOX/cur/%s:2,S", name)), 0);
+	set_mtime(at("INBOX/cur"), time(NULL) + 5);
+	select_ok("INBOX");
+	ck_assert_int_eq(index_int("PRAGMA user_version"), 2);
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.v[0].uid, uid);
+	ck_assert_uint_eq(l.v[0].flags, MF_SEEN);
+	msg_list_free(&l);
+	ck_assert_int_gt(index_int("SELECT ino FROM messages"), 0);
+}
+END_TEST
 
 START_TEST(test_set_flags_renames_and_keywords_stay_in_the_index)
 {
@@ -1565,6 +1625,7 @@ static Suite *maildir_suite(void)
 	tcase_add_test(tc, test_tmp_is_never_read);
 	tcase_add_test(tc, test_new_files_get_uids_in_name_order);
 	tcase_add_test(tc, test_file_edited_in_place_is_a_new_message);
+	tcase_add_test(tc, test_index_of_version_1_is_upgraded_and_learns_inodes);
 
 	tc = tcase(s, "messages");
 	tcase_add_test(tc, test_set_flags_renames_and_keywords_stay_in_the_index);
