@@ -150,44 +150,37 @@ static bool in_foreign_namespace(const struct imap_store *st, const char *name)
 	return false;
 }
 
-/* Learns the personal namespace prefix and the hierarchy delimiter once:
- * NAMESPACE where offered, else LIST "" "" (RFC 3501 6.3.8). */
-static int learn_namespace(struct imap_store *st, struct ferry_error *err)
+/* Takes the personal prefix and delimiter, and the foreign prefixes, from a
+ * NAMESPACE answer; *found when it named a personal namespace. */
+static int take_namespace(struct imap_store *st, const struct mailimap_namespace_data *ns,
+			  char *delimiter, bool *found, struct ferry_error *err)
 {
-	const char *prefix = "";
-	char delimiter = 0, shown[256];
-	bool found = false;
+	if (ns && ns->ns_personal && ns->ns_personal->ns_data_list &&
+	    clist_begin(ns->ns_personal->ns_data_list)) {
+		struct mailimap_namespace_info *info =
+		    clist_content(clist_begin(ns->ns_personal->ns_data_list));
+
+		free(st->ns_prefix);
+		st->ns_prefix = strdup(info->ns_prefix ? info->ns_prefix : "");
+		*delimiter = info->ns_delimiter;
+		*found = true;
+		if (!st->ns_prefix)
+			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
+	if (ns && (add_foreign(st, ns->ns_other) != 0 || add_foreign(st, ns->ns_shared) != 0))
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	return 0;
+}
+
+/* Settles what take_namespace learnt: without a personal namespace, the
+ * prefix is "" and the delimiter comes from LIST "" "" (RFC 3501 6.3.8). */
+static int settle_namespace(struct imap_store *st, char delimiter, bool found,
+			    struct ferry_error *err)
+{
+	char shown[256];
 	clist *list = NULL;
 	int r;
 
-	if (st->ns_known)
-		return 0;
-	if (st->base.caps & CAP_NAMESPACE) {
-		struct mailimap_namespace_data *ns = NULL;
-
-		r = mailimap_namespace(st->imap, &ns);
-		if (r != MAILIMAP_NO_ERROR && imap_error_is_fatal(r))
-			return imap_fail(st, r, err, "NAMESPACE");
-		if (r == MAILIMAP_NO_ERROR && ns && ns->ns_personal &&
-		    ns->ns_personal->ns_data_list && clist_begin(ns->ns_personal->ns_data_list)) {
-			struct mailimap_namespace_info *info =
-			    clist_content(clist_begin(ns->ns_personal->ns_data_list));
-
-			free(st->ns_prefix);
-			st->ns_prefix = strdup(info->ns_prefix ? info->ns_prefix : "");
-			delimiter = info->ns_delimiter;
-			found = true;
-		}
-		if (r == MAILIMAP_NO_ERROR && ns &&
-		    (add_foreign(st, ns->ns_other) != 0 || add_foreign(st, ns->ns_shared) != 0)) {
-			mailimap_namespace_data_free(ns);
-			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
-		}
-		if (r == MAILIMAP_NO_ERROR && ns)
-			mailimap_namespace_data_free(ns);
-		if (found && !st->ns_prefix)
-			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
-	}
 	if (!found) {
 		r = mailimap_list(st->imap, "", "", &list);
 		if (r != MAILIMAP_NO_ERROR)
@@ -198,7 +191,7 @@ static int learn_namespace(struct imap_store *st, struct ferry_error *err)
 				->mb_delimiter;
 		mailimap_list_result_free(list);
 		free(st->ns_prefix);
-		st->ns_prefix = strdup(prefix);
+		st->ns_prefix = strdup("");
 		if (!st->ns_prefix)
 			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
 	}
@@ -211,6 +204,123 @@ static int learn_namespace(struct imap_store *st, struct ferry_error *err)
 			    imap_sanitize(st->ns_prefix, shown, sizeof(shown)));
 	st->ns_delimiter = delimiter;
 	st->ns_known = true;
+	return 0;
+}
+
+/* Learns the personal namespace prefix and the hierarchy delimiter once:
+ * NAMESPACE where offered, else LIST "" "". */
+static int learn_namespace(struct imap_store *st, struct ferry_error *err)
+{
+	char delimiter = 0;
+	bool found = false;
+	int r;
+
+	if (st->ns_known)
+		return 0;
+	if (st->base.caps & CAP_NAMESPACE) {
+		struct mailimap_namespace_data *ns = NULL;
+
+		r = mailimap_namespace(st->imap, &ns);
+		if (r != MAILIMAP_NO_ERROR && imap_error_is_fatal(r))
+			return imap_fail(st, r, err, "NAMESPACE");
+		r = take_namespace(st, r == MAILIMAP_NO_ERROR ? ns : NULL, &delimiter, &found, err);
+		if (ns)
+			mailimap_namespace_data_free(ns);
+		if (r != 0)
+			return -1;
+	}
+	return settle_namespace(st, delimiter, found, err);
+}
+
+/* Writes one command line with the next tag, not flushed; returns its tag
+ * number, or -1. */
+static int send_line(struct imap_store *st, const char *line)
+{
+	size_t len = strlen(line);
+
+	if (mailimap_send_current_tag(st->imap) != MAILIMAP_NO_ERROR ||
+	    mailstream_write(st->imap->imap_stream, line, len) != (ssize_t)len)
+		return -1;
+	return st->imap->imap_tag;
+}
+
+/* Parses the answer to the command tagged tag (libetpan.md, section 6:
+ * pipelining); *ok tells OK from NO. The caller reads what it needs from
+ * imap_response_info before the next parse. */
+static int parse_answer(struct imap_store *st, int tag, bool *ok)
+{
+	struct mailimap_response *resp = NULL;
+	int last = st->imap->imap_tag, r;
+
+	st->imap->imap_tag = tag;
+	if (!mailimap_read_line(st->imap))
+		r = MAILIMAP_ERROR_STREAM;
+	else
+		r = mailimap_parse_response(st->imap, &resp);
+	st->imap->imap_tag = last;
+	if (r != MAILIMAP_NO_ERROR)
+		return r;
+	*ok = resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type ==
+	      MAILIMAP_RESP_COND_STATE_OK;
+	mailimap_response_free(resp);
+	return MAILIMAP_NO_ERROR;
+}
+
+/* LIST "" "*" into *list. The first time, on a server with NAMESPACE, both
+ * go out in one write and cost one round trip; the LIST does not depend on
+ * the answer, which only tells which listed names are the account's own. */
+static int list_all(struct imap_store *st, clist **list, struct ferry_error *err)
+{
+	static const char ns_cmd[] = "NAMESPACE\r\n", list_cmd[] = "LIST \"\" \"*\"\r\n";
+	const struct mailimap_namespace_data *ns = NULL;
+	char delimiter = 0;
+	bool found = false, ok = false;
+	int ns_tag, list_tag, r;
+
+	*list = NULL;
+	if (st->ns_known || !(st->base.caps & CAP_NAMESPACE)) {
+		if (learn_namespace(st, err) != 0)
+			return -1;
+		r = mailimap_list(st->imap, "", "*", list);
+		return r == MAILIMAP_NO_ERROR ? 0 : imap_fail(st, r, err, "LIST \"\" \"*\"");
+	}
+	ns_tag = send_line(st, ns_cmd);
+	list_tag = ns_tag < 0 ? -1 : send_line(st, list_cmd);
+	if (list_tag < 0 || mailstream_flush(st->imap->imap_stream) != 0)
+		return imap_fail(st, MAILIMAP_ERROR_STREAM, err, "sending NAMESPACE and LIST");
+	/* A BAD or a reply that does not parse leaves the LIST answer unread:
+	 * the session cannot go on (imap_fail marks it broken). */
+	r = parse_answer(st, ns_tag, &ok);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(st, r, err, "NAMESPACE");
+	for (clistiter *it = st->imap->imap_response_info->rsp_extension_list
+				 ? clist_begin(st->imap->imap_response_info->rsp_extension_list)
+				 : NULL;
+	     ok && it && !ns; it = clist_next(it)) {
+		const struct mailimap_extension_data *ext = clist_content(it);
+
+		if (ext && ext->ext_extension &&
+		    ext->ext_extension->ext_id == MAILIMAP_EXTENSION_NAMESPACE &&
+		    ext->ext_type == MAILIMAP_NAMESPACE_TYPE_NAMESPACE)
+			ns = ext->ext_data;
+	}
+	/* Read in place: the next parse frees the extension data. */
+	if (take_namespace(st, ns, &delimiter, &found, err) != 0)
+		return -1;
+	r = parse_answer(st, list_tag, &ok);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(st, r, err, "LIST \"\" \"*\"");
+	if (!ok)
+		return imap_fail(st, MAILIMAP_ERROR_LIST, err, "LIST \"\" \"*\"");
+	*list = st->imap->imap_response_info->rsp_mailbox_list;
+	st->imap->imap_response_info->rsp_mailbox_list = NULL;
+	if (!*list)
+		return ferry_error_set(err, FERRY_PARTIAL, "listing folders: out of memory");
+	if (settle_namespace(st, delimiter, found, err) != 0) {
+		mailimap_list_result_free(*list);
+		*list = NULL;
+		return -1;
+	}
 	return 0;
 }
 
@@ -330,16 +440,12 @@ int imap_list_folders(struct store *store, struct store_folder **out, size_t *n,
 	struct store_folder *folders;
 	size_t count = 0, kept = 0, order = 0;
 	clist *list = NULL;
-	int r;
 
 	*out = NULL;
 	*n = 0;
-	if (imap_usable(st, err) != 0 || learn_namespace(st, err) != 0)
-		return -1;
 	/* Plain LIST only: 1.9.4 cannot parse LIST-EXTENDED items. */
-	r = mailimap_list(st->imap, "", "*", &list);
-	if (r != MAILIMAP_NO_ERROR)
-		return imap_fail(st, r, err, "LIST \"\" \"*\"");
+	if (imap_usable(st, err) != 0 || list_all(st, &list, err) != 0)
+		return -1;
 	v = calloc((size_t)clist_count(list) + 1, sizeof(*v));
 	if (!v)
 		goto oom;
