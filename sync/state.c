@@ -13,11 +13,14 @@
 
 #include <sqlite3.h>
 
+#include "store/dbseal.h"
+
 #define SCHEMA_VERSION 2
 
 struct state {
 	sqlite3 *db;
 	char *path;
+	bool sealable; /* opened and checked, no damage seen since */
 };
 
 static const char schema_v1[] =
@@ -66,6 +69,10 @@ static const char *const migrations[] = {schema_v1, schema_v2};
 
 static int db_error(struct state *st, struct ferry_error *err, const char *what)
 {
+	int rc = sqlite3_errcode(st->db);
+
+	if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
+		st->sealable = false;
 	return ferry_error_set(err, FERRY_PARTIAL, "state %s: %s: %s", st->path, what,
 			       sqlite3_errmsg(st->db));
 }
@@ -261,8 +268,12 @@ int state_open(const char *path, struct state **out, struct ferry_error *err)
 		goto fail;
 	}
 	sqlite3_busy_timeout(st->db, 10000);
-	if (check_integrity(st, err) != 0 || check_ours(st, err) != 0)
+	/* The full check only when the file changed since ferry last closed it
+	 * (store/dbseal.h). */
+	if ((!db_seal_holds(path) && check_integrity(st, err) != 0) || check_ours(st, err) != 0)
 		goto fail;
+	db_seal_break(path);
+	st->sealable = true;
 	if (exec(st, "PRAGMA journal_mode=WAL", err) != 0 ||
 	    exec(st, "PRAGMA synchronous=NORMAL", err) != 0 ||
 	    exec(st, "PRAGMA foreign_keys=ON", err) != 0 || migrate(st, err) != 0)
@@ -278,7 +289,8 @@ void state_close(struct state *st)
 {
 	if (!st)
 		return;
-	sqlite3_close(st->db);
+	if (sqlite3_close(st->db) == SQLITE_OK && st->sealable)
+		db_seal_make(st->path);
 	free(st->path);
 	free(st);
 }

@@ -14,6 +14,8 @@
 
 #include <sqlite3.h>
 
+#include "store/dbseal.h"
+
 /* "Fery": marks the file as a ferry index, so that a foreign database put
  * there is refused rather than altered. */
 #define INDEX_APPLICATION_ID 0x46657279
@@ -110,6 +112,7 @@ struct mdindex {
 	char *path; /* of index.sqlite, for messages */
 	int lockfd;
 	bool in_tx;
+	bool sealable; /* opened and checked, no damage seen since */
 	sqlite3_stmt *stmt[S_COUNT];
 };
 
@@ -130,6 +133,8 @@ static int corrupt(const char *path, const char *what, struct ferry_error *err)
 
 static int fail(struct mdindex *ix, int rc, const char *what, struct ferry_error *err)
 {
+	if (is_corrupt(rc))
+		ix->sealable = false;
 	if (is_corrupt(rc))
 		return corrupt(ix->path, sqlite3_errstr(rc), err);
 	return ferry_error_set(err, FERRY_PARTIAL, "%s: %s: %s", ix->path, what,
@@ -367,10 +372,15 @@ static int open_db(struct mdindex *ix, struct ferry_error *err)
 	if (!ok)
 		return ferry_error_set(err, FERRY_PARTIAL, "%s: cannot switch to WAL mode",
 				       ix->path);
-	if (pragma_text(ix, "PRAGMA quick_check", "ok", &ok, err) != 0)
-		return -1;
-	if (!ok)
-		return corrupt(ix->path, "the integrity check failed", err);
+	/* The full check only when the file changed since ferry last closed it
+	 * (store/dbseal.h). */
+	if (!db_seal_holds(ix->path)) {
+		if (pragma_text(ix, "PRAGMA quick_check", "ok", &ok, err) != 0)
+			return -1;
+		if (!ok)
+			return corrupt(ix->path, "the integrity check failed", err);
+	}
+	db_seal_break(ix->path);
 	/* The index can be rebuilt: NORMAL keeps it consistent across a crash,
 	 * and only the state database needs to be durable (DESIGN rule 13). */
 	if (exec(ix, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", "pragmas", err) != 0)
@@ -383,6 +393,7 @@ static int open_db(struct mdindex *ix, struct ferry_error *err)
 		if (rc != SQLITE_OK)
 			return fail(ix, rc, "preparing statements", err);
 	}
+	ix->sealable = true;
 	return 0;
 }
 
@@ -417,7 +428,8 @@ void mdindex_close(struct mdindex *ix)
 		sqlite3_finalize(ix->stmt[i]);
 	/* Closing may fail only with statements left open, and all are
 	 * finalized above; the WAL is checkpointed by the last close. */
-	sqlite3_close(ix->db);
+	if (sqlite3_close(ix->db) == SQLITE_OK && ix->sealable)
+		db_seal_make(ix->path);
 	if (ix->lockfd >= 0) {
 		/* Releases the flock, unless a parent still holds it (a worker's
 		 * copy goes without touching the lock). */

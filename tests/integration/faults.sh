@@ -267,6 +267,7 @@ md_write Kept 25 "Kept local 5"
 ferry_sync test
 t_equal "state: the channel is synced first" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
 t_ok "state: closed cleanly (no -wal left)" test ! -e "$STATE-wal"
+t_ok "state: sealed, so the next open skips the full check" test -s "$STATE.seal"
 cp "$STATE" "$WORK/state.good"
 size=$(stat -c %s "$STATE")
 
@@ -314,6 +315,7 @@ t_equal "state moved away: every message paired again" "1 2 3 4 5" \
 
 INDEX=$MAILDIR/.ferry/index.sqlite
 t_ok "index: closed cleanly (no -wal left)" test ! -e "$INDEX-wal"
+t_ok "index: sealed, so the next open skips the full check" test -s "$INDEX.seal"
 cp "$INDEX" "$WORK/index.good"
 
 # refused_index NAME: a run on the damaged index stops and touches nothing.
@@ -368,6 +370,8 @@ t_equal "SIGKILL: the run was killed" 1 "$killed"
 t_ok "SIGKILL: in mid-sync ($(md_count Killed) of 1500 local)" test "$(md_count Killed)" -lt 1500
 t_ok "SIGKILL: it left the index's -wal and -shm files" test -e "$INDEX-wal" -a -e "$INDEX-shm"
 t_ok "SIGKILL: it left the state's -wal and -shm files" test -e "$STATE-wal" -a -e "$STATE-shm"
+t_ok "SIGKILL: no seal on the state or the index (both get the full check)" \
+	test ! -e "$STATE.seal" -a ! -e "$INDEX.seal"
 ferry_sync test:Killed
 t_equal "SIGKILL: the next run exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
 t_not_contains "SIGKILL: no damage reported (state)" "$T_OUT" "damaged"
