@@ -882,6 +882,7 @@ START_TEST(test_index_of_version_1_is_upgraded_and_learns_inodes)
 	/* A mail client marks it read: the rescan stats it and keeps its uid. */
 	name = only_file(at("INBOX/new"));
 	ck_assert_int_eq(rename(at("INBOX/new/%s", name), at("INBOX/cur/%s:2,S", name)), 0);
+	free(name);
 	set_mtime(at("INBOX/cur"), time(NULL) + 5);
 	select_ok("INBOX");
 	ck_assert_int_eq(index_int("PRAGMA user_version"), 2);
