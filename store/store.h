@@ -196,6 +196,15 @@ struct store_driver {
 	 * full then. NULL: never. */
 	int (*list_changed)(struct store *store, uint64_t since, struct msg_list *changed,
 			    uint32_t **vanished, size_t *nranges, struct ferry_error *err);
+	/* Readies the next select of each folder names[0..n) and, where since[i]
+	 * is not 0, its next list_changed(since[i]), in one round trip for all
+	 * (IMAP: SELECT and UID FETCH CHANGEDSINCE pipelined). Each answer
+	 * serves once, and only until the next prefetch; a folder whose answers
+	 * failed is selected and listed the usual way. Leaves no folder
+	 * selected. Returns -1 only when the connection is lost. NULL: nothing
+	 * to gain (Maildir). */
+	int (*prefetch)(struct store *store, const char *const *names, const uint64_t *since,
+			size_t n, struct ferry_error *err);
 	/* Fills id for msgs[0..n) that lack it (headers only, never bodies). */
 	int (*identify)(struct store *store, struct msg *msgs, size_t n, struct ferry_error *err);
 	/* Streams the bodies of uids[0..n) into sink, in any order. */

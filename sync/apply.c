@@ -756,6 +756,25 @@ int engine_folder_unchanged(struct engine *e, const char *name, const struct fol
 	return 0;
 }
 
+int engine_prefetch_since(struct engine *e, const char *name, uint64_t *far_since,
+			  uint64_t *near_since, struct ferry_error *err)
+{
+	struct state_folder sf = {0};
+	char policy[sizeof(sf.clean)];
+
+	*far_since = *near_since = 0;
+	if (e->opts->force_delete || !engine_policy(e, policy, sizeof(policy)))
+		return 0;
+	if (state_get_folder(e->state, name, &sf, err) != 0)
+		return -1;
+	if (sf.clean[0] && strcmp(sf.clean, policy) == 0) {
+		*far_since = sf.far_modseq;
+		*near_since = sf.near_modseq;
+	}
+	free(sf.name);
+	return 0;
+}
+
 static bool in_ranges(const uint32_t *r, size_t n, uint32_t uid)
 {
 	for (size_t i = 0; i < n; i++)

@@ -367,6 +367,57 @@ out:
 	free(at);
 }
 
+/* Asks each store that can to ready the SELECT (and the changes since the
+ * last clean sync) of every folder about to be prepared, in one round trip
+ * instead of two per folder. Any trouble only means the usual way. */
+static void prefetch_folders(struct engine *e, const struct folder_entry *v, size_t n,
+			     const bool *skip)
+{
+	const char **names = calloc(n + 1, sizeof(*names));
+	uint64_t *since[2] = {calloc(n + 1, sizeof(uint64_t)), calloc(n + 1, sizeof(uint64_t))};
+	struct store *side[2] = {e->far, e->near};
+	struct ferry_error err = {0};
+	size_t m = 0;
+
+	if (!names || !since[0] || !since[1] ||
+	    (!e->far->driver->prefetch && !e->near->driver->prefetch))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		if (skip[i] || !v[i].on_far || !v[i].on_near)
+			continue;
+		if (engine_prefetch_since(e, v[i].name, &since[0][m], &since[1][m], &err) != 0) {
+			log_warn("%s", err.msg);
+			goto out;
+		}
+		names[m++] = v[i].name;
+	}
+	for (int k = 0; k < 2 && m; k++) {
+		if (!side[k]->driver->prefetch ||
+		    side[k]->driver->prefetch(side[k], names, since[k], m, &err) == 0)
+			continue;
+		log_warn("%s; selecting folders one by one", err.msg);
+		if (reconnect_if_broken(e, &err) != 0)
+			log_warn("%s", err.msg);
+		break;
+	}
+out:
+	free(names);
+	free(since[0]);
+	free(since[1]);
+}
+
+/* What a prefetch brought and the prepare pass did not use is dropped: a
+ * later select must ask the server. */
+static void prefetch_drop(struct engine *e)
+{
+	struct ferry_error err = {0};
+
+	if (e->far->driver->prefetch)
+		(void)e->far->driver->prefetch(e->far, NULL, NULL, 0, &err);
+	if (e->near->driver->prefetch)
+		(void)e->near->driver->prefetch(e->near, NULL, NULL, 0, &err);
+}
+
 /* Finishes one prepared folder and reports it. Returns -1 when the
  * connections are lost for good (err says why). */
 static int finish_one(struct engine *e, struct folder_work *w, struct folder_report *sum,
@@ -468,6 +519,7 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 		goto out;
 	}
 	find_unchanged(e, v, n, skip);
+	prefetch_folders(e, v, n, skip);
 	/* Every folder is listed before any is changed, so that the move pass
 	 * can see a message leave one folder and arrive in another. A folder
 	 * unchanged on both sides takes part in no move. */
@@ -514,6 +566,7 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 				goto lost;
 		}
 	}
+	prefetch_drop(e);
 	ferry_error_clear(&err);
 	if (!engine_interrupted && engine_moves(e, works, n, &err) != 0) {
 		/* Listings may no longer match the servers: plan nothing this run. */

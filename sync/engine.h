@@ -59,6 +59,12 @@ int engine_folder_unchanged(struct engine *e, const char *name, const struct fol
 			    const struct folder_state *ns, bool *unchanged,
 			    struct ferry_error *err);
 
+/* The modseqs rule 4's cheap listing will ask each side about (list_changed
+ * since), for the stores' prefetch: 0 when the folder's last sync did not
+ * finish clean under the same policy. */
+int engine_prefetch_since(struct engine *e, const char *name, uint64_t *far_since,
+			  uint64_t *near_since, struct ferry_error *err);
+
 /* Selects both sides, checks UIDVALIDITY against the state, lists both
  * sides and loads the pairs. */
 int engine_prepare_folder(struct engine *e, struct folder_work *w, struct ferry_error *err);

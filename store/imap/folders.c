@@ -31,6 +31,8 @@ int imap_need_selected(struct imap_store *st, const char *what, struct ferry_err
 		return -1;
 	if (!st->selected)
 		return ferry_error_set(err, FERRY_PARTIAL, "%s: no folder is selected", what);
+	if (st->sel_virtual)
+		return imap_select_for_real(st, err);
 	return 0;
 }
 
@@ -42,6 +44,7 @@ void imap_unselect(struct imap_store *st)
 	st->selected_imap = NULL;
 	st->uidvalidity = st->uidnext = st->exists = 0;
 	st->exists_known = false;
+	st->sel_virtual = false;
 }
 
 /* Errors libetpan detects before or without a server response: the text in
@@ -232,9 +235,7 @@ static int learn_namespace(struct imap_store *st, struct ferry_error *err)
 	return settle_namespace(st, delimiter, found, err);
 }
 
-/* Writes one command line with the next tag, not flushed; returns its tag
- * number, or -1. */
-static int send_line(struct imap_store *st, const char *line)
+int imap_send_line(struct imap_store *st, const char *line)
 {
 	size_t len = strlen(line);
 
@@ -244,10 +245,7 @@ static int send_line(struct imap_store *st, const char *line)
 	return st->imap->imap_tag;
 }
 
-/* Parses the answer to the command tagged tag (libetpan.md, section 6:
- * pipelining); *ok tells OK from NO. The caller reads what it needs from
- * imap_response_info before the next parse. */
-static int parse_answer(struct imap_store *st, int tag, bool *ok)
+int imap_parse_answer(struct imap_store *st, int tag, bool *ok)
 {
 	struct mailimap_response *resp = NULL;
 	int last = st->imap->imap_tag, r;
@@ -284,13 +282,13 @@ static int list_all(struct imap_store *st, clist **list, struct ferry_error *err
 		r = mailimap_list(st->imap, "", "*", list);
 		return r == MAILIMAP_NO_ERROR ? 0 : imap_fail(st, r, err, "LIST \"\" \"*\"");
 	}
-	ns_tag = send_line(st, ns_cmd);
-	list_tag = ns_tag < 0 ? -1 : send_line(st, list_cmd);
+	ns_tag = imap_send_line(st, ns_cmd);
+	list_tag = ns_tag < 0 ? -1 : imap_send_line(st, list_cmd);
 	if (list_tag < 0 || mailstream_flush(st->imap->imap_stream) != 0)
 		return imap_fail(st, MAILIMAP_ERROR_STREAM, err, "sending NAMESPACE and LIST");
 	/* A BAD or a reply that does not parse leaves the LIST answer unread:
 	 * the session cannot go on (imap_fail marks it broken). */
-	r = parse_answer(st, ns_tag, &ok);
+	r = imap_parse_answer(st, ns_tag, &ok);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_fail(st, r, err, "NAMESPACE");
 	for (clistiter *it = st->imap->imap_response_info->rsp_extension_list
@@ -307,7 +305,7 @@ static int list_all(struct imap_store *st, clist **list, struct ferry_error *err
 	/* Read in place: the next parse frees the extension data. */
 	if (take_namespace(st, ns, &delimiter, &found, err) != 0)
 		return -1;
-	r = parse_answer(st, list_tag, &ok);
+	r = imap_parse_answer(st, list_tag, &ok);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_fail(st, r, err, "LIST \"\" \"*\"");
 	if (!ok)
@@ -325,8 +323,8 @@ static int list_all(struct imap_store *st, clist **list, struct ferry_error *err
 }
 
 /* The server's spelling of a canonical name, in *out (caller frees). */
-static int server_name(struct imap_store *st, const char *name, const char *what, char **out,
-		       struct ferry_error *err)
+int imap_server_name(struct imap_store *st, const char *name, const char *what, char **out,
+		     struct ferry_error *err)
 {
 	char shown[512];
 	int status;
@@ -501,7 +499,7 @@ int imap_create_folder(struct store *store, const char *name, struct ferry_error
 	char *mb = NULL;
 	int r;
 
-	if (server_name(st, name, "cannot create", &mb, err) != 0)
+	if (imap_server_name(st, name, "cannot create", &mb, err) != 0)
 		return -1;
 	r = mailimap_create(st->imap, mb);
 	free(mb);
@@ -517,7 +515,7 @@ int imap_delete_folder(struct store *store, const char *name, struct ferry_error
 	bool was_selected;
 	int r;
 
-	if (server_name(st, name, "cannot delete", &mb, err) != 0)
+	if (imap_server_name(st, name, "cannot delete", &mb, err) != 0)
 		return -1;
 	was_selected = st->selected_imap && strcmp(st->selected_imap, mb) == 0;
 	if (was_selected && strcasecmp(mb, "INBOX") != 0) {
@@ -543,7 +541,7 @@ int imap_delete_folder(struct store *store, const char *name, struct ferry_error
 
 /* \* in PERMANENTFLAGS: new keywords are kept. Without PERMANENTFLAGS at all
  * nothing says they are, so they count as not storable (rule 9). */
-static bool keywords_storable(const struct mailimap_selection_info *info)
+bool imap_keywords_storable(const struct mailimap_selection_info *info)
 {
 	if (!info->sel_perm_flags || info->sel_perm == MAILIMAP_MAILBOX_READONLY)
 		return false;
@@ -600,16 +598,48 @@ static int enable_qresync(struct imap_store *st, struct ferry_error *err)
 	return 0;
 }
 
+static int select_now(struct imap_store *st, const char *name, struct folder_state *out,
+		      struct ferry_error *err);
+
 int imap_select(struct store *store, const char *name, struct folder_state *out,
 		struct ferry_error *err)
 {
 	struct imap_store *st = (struct imap_store *)store;
+
+	if (imap_prefetched_select(st, name, out, err) == 0)
+		return 0;
+	return select_now(st, name, out, err);
+}
+
+int imap_select_for_real(struct imap_store *st, struct ferry_error *err)
+{
+	struct folder_state fs;
+	uint32_t uidvalidity = st->uidvalidity;
+	char *name = strdup(st->selected);
+	int r;
+
+	if (!name)
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	r = select_now(st, name, &fs, err);
+	if (r == 0 && fs.uidvalidity != uidvalidity)
+		r = ferry_error_set(err, FERRY_PARTIAL,
+				    "folder \"%s\": UIDVALIDITY changed during the run; the next "
+				    "run re-pairs",
+				    name);
+	free(name);
+	return r;
+}
+
+/* SELECT (CONDSTORE where offered), then what it said. */
+static int select_now(struct imap_store *st, const char *name, struct folder_state *out,
+		      struct ferry_error *err)
+{
 	const struct mailimap_selection_info *info;
 	uint64_t modseq = 0;
 	char *mb = NULL;
 	int r;
 
-	if (server_name(st, name, "cannot select", &mb, err) != 0)
+	if (imap_server_name(st, name, "cannot select", &mb, err) != 0)
 		return -1;
 	/* A SELECT that fails leaves no folder selected on the server either. */
 	imap_unselect(st);
@@ -649,14 +679,14 @@ int imap_select(struct store *store, const char *name, struct folder_state *out,
 	    .uidnext = info->sel_uidnext,
 	    .highestmodseq = modseq,
 	    .exists = info->sel_exists,
-	    .keywords_ok = keywords_storable(info),
+	    .keywords_ok = imap_keywords_storable(info),
 	};
 	return 0;
 }
 
 /* "name" with \ and " escaped, as libetpan itself sends mailbox names;
  * NULL for a name that cannot go out as a quoted string. */
-static char *quoted(const char *name)
+char *imap_quoted(const char *name)
 {
 	size_t len = strlen(name), o = 0;
 	char *q = malloc(2 * len + 3);
@@ -753,14 +783,14 @@ int imap_status(struct store *store, const char *const *names, size_t n, struct 
 		char *mb = NULL;
 
 		/* A name this server cannot take is synced (and reported) the long way. */
-		if (server_name(st, names[i], "cannot check", &mb, &one) != 0) {
+		if (imap_server_name(st, names[i], "cannot check", &mb, &one) != 0) {
 			if (st->broken) {
 				r = ferry_error_set(err, FERRY_PARTIAL, "%s", one.msg);
 				goto out;
 			}
 			continue;
 		}
-		mbs[i] = quoted(mb);
+		mbs[i] = imap_quoted(mb);
 		free(mb);
 	}
 	for (size_t i = 0; i < n; i++) {

@@ -440,21 +440,20 @@ static int merge_listing(struct listing *l, uint32_t uidnext, const char *folder
 
 /* A listing's answers, checked (rule 5), sorted by uid and merged into
  * l->v[0..*kept). */
-static int settle_listing(struct imap_store *st, struct listing *l, size_t *kept,
+static int settle_listing(struct listing *l, uint32_t uidnext, const char *folder, size_t *kept,
 			  struct ferry_error *err)
 {
 	if (l->oom)
 		return ferry_error_set(err, FERRY_PARTIAL,
-				       "folder \"%s\": listing messages: out of memory",
-				       st->selected);
+				       "folder \"%s\": listing messages: out of memory", folder);
 	if (l->without_uid)
 		return ferry_error_set(err, FERRY_PARTIAL,
 				       "folder \"%s\": the server answered UID FETCH without UIDs; "
 				       "not trusting this listing",
-				       st->selected);
+				       folder);
 	if (l->n)
 		qsort(l->v, l->n, sizeof(*l->v), cmp_entry);
-	return merge_listing(l, st->uidnext, st->selected, kept, err);
+	return merge_listing(l, uidnext, folder, kept, err);
 }
 
 static struct mailimap_fetch_type *fetch_type(struct mailimap_fetch_att *(*const atts[])(void),
@@ -561,7 +560,7 @@ int imap_list(struct store *store, struct msg_list *out, struct ferry_error *err
 		return imap_fail(st, r, err, "folder \"%s\": listing messages (UID FETCH)",
 				 st->selected);
 	}
-	if (settle_listing(st, &l, &kept, err) != 0) {
+	if (settle_listing(&l, st->uidnext, st->selected, &kept, err) != 0) {
 		listing_free(&l);
 		return -1;
 	}
@@ -609,12 +608,33 @@ static int vanished_add(const struct mailimap_set *set, uint32_t **v, size_t *n,
 	return 0;
 }
 
+/* Every VANISHED of the last response, from its extension data. */
+static int vanished_all(mailimap *imap, uint32_t **vanished, size_t *nranges, size_t *cap)
+{
+	const struct mailimap_response_info *info = imap->imap_response_info;
+	bool oom = false;
+
+	for (clistiter *it =
+		 info && info->rsp_extension_list ? clist_begin(info->rsp_extension_list) : NULL;
+	     it; it = clist_next(it)) {
+		const struct mailimap_extension_data *ext = clist_content(it);
+
+		if (ext && ext->ext_extension &&
+		    ext->ext_extension->ext_id == MAILIMAP_EXTENSION_QRESYNC &&
+		    ext->ext_type == MAILIMAP_QRESYNC_TYPE_VANISHED && ext->ext_data) {
+			const struct mailimap_qresync_vanished *v = ext->ext_data;
+
+			oom |= vanished_add(v->qr_known_uids, vanished, nranges, cap) != 0;
+		}
+	}
+	return oom ? -1 : 0;
+}
+
 int imap_list_changed(struct store *store, uint64_t since, struct msg_list *changed,
 		      uint32_t **vanished, size_t *nranges, struct ferry_error *err)
 {
 	struct imap_store *st = (struct imap_store *)store;
 	struct mailimap_qresync_vanished *first = NULL;
-	const struct mailimap_response_info *info;
 	struct listing l = {0};
 	struct mailimap_fetch_type *ft;
 	struct mailimap_set *set;
@@ -625,6 +645,8 @@ int imap_list_changed(struct store *store, uint64_t since, struct msg_list *chan
 
 	*vanished = NULL;
 	*nranges = 0;
+	if (st->selected && imap_prefetched_changes(st, since, changed, vanished, nranges) == 0)
+		return 0;
 	if (need_selected(st, "listing changes", err) != 0)
 		return -1;
 	if (!st->qresync || since == 0)
@@ -654,22 +676,9 @@ int imap_list_changed(struct store *store, uint64_t since, struct msg_list *chan
 		oom |= vanished_add(first->qr_known_uids, vanished, nranges, &cap) != 0;
 		mailimap_qresync_vanished_free(first);
 	}
-	info = st->imap->imap_response_info;
-	for (clistiter *it =
-		 info && info->rsp_extension_list ? clist_begin(info->rsp_extension_list) : NULL;
-	     it; it = clist_next(it)) {
-		const struct mailimap_extension_data *ext = clist_content(it);
-
-		if (ext && ext->ext_extension &&
-		    ext->ext_extension->ext_id == MAILIMAP_EXTENSION_QRESYNC &&
-		    ext->ext_type == MAILIMAP_QRESYNC_TYPE_VANISHED && ext->ext_data) {
-			const struct mailimap_qresync_vanished *v = ext->ext_data;
-
-			oom |= vanished_add(v->qr_known_uids, vanished, nranges, &cap) != 0;
-		}
-	}
+	oom |= vanished_all(st->imap, vanished, nranges, &cap) != 0;
 	l.oom |= oom;
-	if (settle_listing(st, &l, &kept, err) != 0)
+	if (settle_listing(&l, st->uidnext, st->selected, &kept, err) != 0)
 		goto fail;
 	for (size_t i = 0; i < kept; i++) {
 		if (msg_list_push(changed, &l.v[i].m) != 0) {
@@ -677,6 +686,51 @@ int imap_list_changed(struct store *store, uint64_t since, struct msg_list *chan
 			goto fail;
 		}
 	}
+	listing_free(&l);
+	return 0;
+fail:
+	free(*vanished);
+	*vanished = NULL;
+	*nranges = 0;
+	listing_free(&l);
+	return -1;
+}
+
+int imap_read_changes(struct imap_store *st, int tag, uint32_t uidnext, const char *folder,
+		      struct msg_list *changed, uint32_t **vanished, size_t *nranges,
+		      struct ferry_error *err)
+{
+	struct listing l = {0};
+	size_t kept = 0, cap = 0;
+	bool ok = false;
+	int r;
+
+	*vanished = NULL;
+	*nranges = 0;
+	handlers_on(st->imap, on_list_att, NULL, &l);
+	r = imap_parse_answer(st, tag, &ok);
+	handlers_off(st->imap);
+	if (r != MAILIMAP_NO_ERROR || !ok) {
+		listing_free(&l);
+		/* A BAD is what a FETCH gets after its SELECT failed. */
+		if (r == MAILIMAP_NO_ERROR || r == MAILIMAP_ERROR_PROTOCOL)
+			return 1;
+		return imap_fail(st, r, err, "folder \"%s\": listing changes", folder);
+	}
+	if (vanished_all(st->imap, vanished, nranges, &cap) != 0)
+		l.oom = true;
+	/* Arrived between the SELECT and the FETCH: the SELECT's counts do not
+	 * include them, and the next run lists them. */
+	for (size_t i = 0; uidnext && i < l.n; i++)
+		if (l.v[i].m.uid >= uidnext)
+			l.v[i].has_size = false;
+	if (settle_listing(&l, uidnext, folder, &kept, err) != 0)
+		goto fail;
+	for (size_t i = 0; i < kept; i++)
+		if (msg_list_push(changed, &l.v[i].m) != 0) {
+			ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			goto fail;
+		}
 	listing_free(&l);
 	return 0;
 fail:

@@ -492,6 +492,7 @@ static void imap_close(struct store *store)
 	free(st->ns_foreign);
 	free(st->selected);
 	free(st->selected_imap);
+	imap_prefetch_clear(st);
 	free(st);
 }
 
@@ -506,6 +507,7 @@ const struct store_driver imap_driver = {
     .select = imap_select,
     .list = imap_list,
     .list_changed = imap_list_changed,
+    .prefetch = imap_prefetch,
     .identify = imap_identify,
     .fetch = imap_fetch,
     .add_begin = imap_add_begin,

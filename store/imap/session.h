@@ -40,6 +40,13 @@ struct imap_store {
 	/* The add_commits since the last add_flush, some of them APPENDs still
 	 * in flight (messages.c; NULL until the first). */
 	struct imap_appends *appends;
+
+	/* What the last prefetch brought (prefetch.c), and whether the selected
+	 * folder was selected from it: the server then has another folder
+	 * selected, and the first command that needs this one selects it. */
+	struct imap_prefetched *pf;
+	size_t npf;
+	bool sel_virtual;
 };
 
 extern const struct store_driver imap_driver;
@@ -70,6 +77,43 @@ int imap_fail(struct imap_store *st, int r, struct ferry_error *err, const char 
     __attribute__((format(printf, 4, 5)));
 /* Forgets the selected folder. */
 void imap_unselect(struct imap_store *st);
+/* Selects the folder a prefetch selected only on paper, and checks that
+ * its UIDVALIDITY still stands. */
+int imap_select_for_real(struct imap_store *st, struct ferry_error *err);
+/* The server's spelling of a canonical name, in *out (caller frees). */
+int imap_server_name(struct imap_store *st, const char *name, const char *what, char **out,
+		     struct ferry_error *err);
+/* "name" with \ and " escaped, as libetpan itself sends mailbox names;
+ * NULL for a name that cannot go out as a quoted string (or no memory). */
+char *imap_quoted(const char *name);
+/* \* in PERMANENTFLAGS of a SELECT's answer. */
+bool imap_keywords_storable(const struct mailimap_selection_info *info);
+
+/* Pipelining (libetpan.md, section 6). imap_send_line writes one command
+ * line (with its CRLF) under the next tag, not flushed, and returns the tag
+ * number or -1. imap_parse_answer parses the answer to the command tagged
+ * tag; *ok tells OK from NO, a BAD is MAILIMAP_ERROR_PROTOCOL. The caller
+ * reads what it needs from imap_response_info before the next parse. */
+int imap_send_line(struct imap_store *st, const char *line);
+int imap_parse_answer(struct imap_store *st, int tag, bool *ok);
+
+/* prefetch.c: the prefetch op, and its answers taken by select and
+ * list_changed (0: taken from the prefetch, 1: not prefetched). */
+int imap_prefetch(struct store *store, const char *const *names, const uint64_t *since, size_t n,
+		  struct ferry_error *err);
+int imap_prefetched_select(struct imap_store *st, const char *name, struct folder_state *out,
+			   struct ferry_error *err);
+int imap_prefetched_changes(struct imap_store *st, uint64_t since, struct msg_list *changed,
+			    uint32_t **vanished, size_t *nranges);
+void imap_prefetch_clear(struct imap_store *st);
+/* messages.c: reads the answer to a pipelined UID FETCH ... (CHANGEDSINCE
+ * m VANISHED) tagged tag, for folder (canonical name, for messages) whose
+ * SELECT gave uidnext: the changed messages below uidnext into changed,
+ * the VANISHED ranges into *vanished. Returns 0, 1 when the server refused
+ * the command, -1 with err set (the session broken where it is). */
+int imap_read_changes(struct imap_store *st, int tag, uint32_t uidnext, const char *folder,
+		      struct msg_list *changed, uint32_t **vanished, size_t *nranges,
+		      struct ferry_error *err);
 /* Copies s into buf with control and 8-bit bytes shown as \xNN, for messages
  * about names the server sent. Returns buf. */
 const char *imap_sanitize(const char *s, char *buf, size_t len);

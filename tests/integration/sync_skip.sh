@@ -89,6 +89,40 @@ t_ok "server changes: the new message arrived" test -n "$(md_file Work 'Work mes
 t_equal "server changes: the flag arrived" S "$(md_letters Work 'Work message 3')"
 t_equal "server changes: Work holds 3 messages" 3 "$(md_count Work)"
 
+# --- several changed folders: one round trip for all (prefetch) -----------------------
+quiet_run # the changes stored locally changed the Maildir: checked once more
+for f in INBOX Archive/2024; do
+	dovecot_doveadm flags add -u alice '\Answered' mailbox "$f" \
+		uid "$(srv_uid alice "$f" "$f message 2")"
+done
+quiet_run
+t_equal "two changed folders: sync exits 0" 0 "$T_RC"
+t_equal "two changed folders: ENABLE, then SELECT and UID FETCH of both, before any answer" 5 \
+	"$(printf '%s\n' "$T_OUT" |
+		awk '/^C: [^ ]+ (ENABLE|SELECT|UID FETCH)/ { n++; next } n { exit } END { print n + 0 }')"
+t_equal "two changed folders: each selected once" 2 "$(trace_count "$T_OUT" SELECT)"
+t_equal "two changed folders: INBOX's flag arrived" R "$(md_letters INBOX 'INBOX message 2')"
+t_equal "two changed folders: Archive/2024's flag arrived" R \
+	"$(md_letters Archive/2024 'Archive/2024 message 2')"
+
+# --- a folder the server cannot open stops only itself ---------------------------------
+quiet_run
+dovecot_doveadm flags add -u alice '\Answered' mailbox INBOX \
+	uid "$(srv_uid alice INBOX 'INBOX message 3')"
+work_dir=$DOVECOT_DIR/mail/alice/Maildir/.Work
+chmod 000 "$work_dir"
+quiet_run
+chmod 700 "$work_dir"
+t_equal "unopenable folder: exits 1 (a folder failed)" 1 "$T_RC"
+t_contains "unopenable folder: the error names it" "$T_OUT" 'Work: far: cannot select folder "Work"'
+t_equal "unopenable folder: its SELECT went out with the others, and once more alone" 2 \
+	"$(trace_count "$T_OUT" 'SELECT "?Work"? ')"
+t_equal "unopenable folder: INBOX's change arrived all the same" R \
+	"$(md_letters INBOX 'INBOX message 3')"
+t_equal "unopenable folder: nothing deleted from it locally" 3 "$(md_count Work)"
+quiet_run
+t_equal "unopenable folder: once readable, the next run exits 0" 0 "$T_RC"
+
 # --- a flag changed locally: only that folder ----------------------------------------
 quiet_run # the flag stored locally changed the Maildir: checked once more
 f=$(md_file Lists "Lists message 1")

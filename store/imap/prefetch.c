@@ -1,0 +1,303 @@
+/* Prefetch: the SELECT of every folder about to be synced, and where the
+ * engine knows a modseq the UID FETCH ... (CHANGEDSINCE m VANISHED) of its
+ * changes, written in one go and read back in order (libetpan.md, section 6).
+ * A run whose folders changed a little then costs one round trip for all
+ * of them instead of two per folder. The answers wait here until the engine
+ * selects each folder and asks for its changes; the folder is then selected
+ * only on paper (sel_virtual), and the first command that needs it really
+ * selected sends a SELECT (folders.c, imap_need_selected). */
+#include "store/imap/session.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* libetpan's ENABLE data has one type, 0, in an enum its headers do not
+ * install (enable.c, MAILIMAP_ENABLE_TYPE_ENABLE). */
+#define ENABLE_DATA_TYPE 0
+
+struct imap_prefetched {
+	char *name;    /* canonical */
+	char *mb;      /* the server's spelling */
+	bool selected; /* the SELECT answered OK with a UIDVALIDITY; not taken yet */
+	struct folder_state fs;
+	bool exists_known;
+	uint64_t since; /* what the changes are since; 0: none asked for */
+	bool changes;	/* the UID FETCH answered OK; not taken yet */
+	struct msg_list changed;
+	uint32_t *vanished;
+	size_t nvanished;
+};
+
+void imap_prefetch_clear(struct imap_store *st)
+{
+	for (size_t i = 0; i < st->npf; i++) {
+		free(st->pf[i].name);
+		free(st->pf[i].mb);
+		msg_list_free(&st->pf[i].changed);
+		free(st->pf[i].vanished);
+	}
+	free(st->pf);
+	st->pf = NULL;
+	st->npf = 0;
+}
+
+static struct imap_prefetched *find(struct imap_store *st, const char *name)
+{
+	for (size_t i = 0; name && i < st->npf; i++)
+		if (st->pf[i].name && strcmp(st->pf[i].name, name) == 0)
+			return &st->pf[i];
+	return NULL;
+}
+
+int imap_prefetched_select(struct imap_store *st, const char *name, struct folder_state *out,
+			   struct ferry_error *err)
+{
+	struct imap_prefetched *p = find(st, name);
+
+	if (!p || !p->selected)
+		return 1;
+	if (imap_usable(st, err) != 0)
+		return 1; /* select_now reports it */
+	imap_unselect(st);
+	st->selected = strdup(name);
+	st->selected_imap = strdup(p->mb);
+	if (!st->selected || !st->selected_imap) {
+		imap_unselect(st);
+		return 1;
+	}
+	st->uidvalidity = p->fs.uidvalidity;
+	st->uidnext = p->fs.uidnext;
+	st->exists = p->fs.exists;
+	st->exists_known = p->exists_known;
+	st->sel_virtual = true;
+	p->selected = false; /* once: a second select asks the server again */
+	*out = p->fs;
+	return 0;
+}
+
+int imap_prefetched_changes(struct imap_store *st, uint64_t since, struct msg_list *changed,
+			    uint32_t **vanished, size_t *nranges)
+{
+	struct imap_prefetched *p = find(st, st->selected);
+
+	/* Only for the selection the prefetch itself gave. */
+	if (!p || !p->changes || p->since != since || !st->sel_virtual)
+		return 1;
+	for (size_t i = 0; i < p->changed.n; i++)
+		if (msg_list_push(changed, &p->changed.v[i]) != 0)
+			return 1; /* asked the long way */
+	*vanished = p->vanished;
+	*nranges = p->nvanished;
+	p->vanished = NULL;
+	p->nvanished = 0;
+	p->changes = false;
+	msg_list_free(&p->changed);
+	return 0;
+}
+
+/* The values of a SELECT's answer just parsed (as mailimap_select_condstore
+ * reads them). */
+static void take_select(struct imap_store *st, struct imap_prefetched *p)
+{
+	const struct mailimap_selection_info *info = st->imap->imap_selection_info;
+	const struct mailimap_response_info *resp = st->imap->imap_response_info;
+	uint64_t modseq = 0;
+
+	for (clistiter *it =
+		 resp && resp->rsp_extension_list ? clist_begin(resp->rsp_extension_list) : NULL;
+	     it; it = clist_next(it)) {
+		const struct mailimap_extension_data *ext = clist_content(it);
+		const struct mailimap_condstore_resptextcode *code;
+
+		if (!ext || !ext->ext_extension ||
+		    ext->ext_extension->ext_id != MAILIMAP_EXTENSION_CONDSTORE ||
+		    ext->ext_type != MAILIMAP_CONDSTORE_TYPE_RESP_TEXT_CODE || !ext->ext_data)
+			continue;
+		code = ext->ext_data;
+		if (code->cs_type == MAILIMAP_CONDSTORE_RESPTEXTCODE_HIGHESTMODSEQ)
+			modseq = code->cs_data.cs_modseq_value;
+		else if (code->cs_type == MAILIMAP_CONDSTORE_RESPTEXTCODE_NOMODSEQ)
+			modseq = 0;
+	}
+	if (!info || info->sel_uidvalidity == 0)
+		return; /* selected the usual way, which says what is wrong */
+	p->fs = (struct folder_state){
+	    .uidvalidity = info->sel_uidvalidity,
+	    .uidnext = info->sel_uidnext,
+	    .highestmodseq = modseq,
+	    .exists = info->sel_exists,
+	    .keywords_ok = imap_keywords_storable(info),
+	};
+	p->exists_known = info->sel_has_exists;
+	p->selected = true;
+}
+
+/* Whether the answer to ENABLE just parsed enabled QRESYNC. */
+static bool qresync_enabled(const mailimap *imap)
+{
+	const struct mailimap_response_info *resp = imap->imap_response_info;
+
+	for (clistiter *it =
+		 resp && resp->rsp_extension_list ? clist_begin(resp->rsp_extension_list) : NULL;
+	     it; it = clist_next(it)) {
+		const struct mailimap_extension_data *ext = clist_content(it);
+		const struct mailimap_capability_data *caps;
+
+		if (!ext || !ext->ext_extension ||
+		    ext->ext_extension->ext_id != MAILIMAP_EXTENSION_ENABLE ||
+		    ext->ext_type != ENABLE_DATA_TYPE || !(caps = ext->ext_data))
+			continue;
+		for (clistiter *c = caps->cap_list ? clist_begin(caps->cap_list) : NULL; c;
+		     c = clist_next(c)) {
+			const struct mailimap_capability *cap = clist_content(c);
+
+			if (cap->cap_type == MAILIMAP_CAPABILITY_NAME && cap->cap_data.cap_name &&
+			    strcasecmp(cap->cap_data.cap_name, "QRESYNC") == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Parses the answer to one pipelined SELECT, with a fresh selection info
+ * as libetpan's own SELECT does; the session's state follows the answer. */
+static int read_select(struct imap_store *st, int tag, struct imap_prefetched *p)
+{
+	mailimap *imap = st->imap;
+	bool ok = false;
+	int r;
+
+	if (imap->imap_selection_info)
+		mailimap_selection_info_free(imap->imap_selection_info);
+	imap->imap_selection_info = mailimap_selection_info_new();
+	if (!imap->imap_selection_info)
+		return MAILIMAP_ERROR_MEMORY;
+	r = imap_parse_answer(st, tag, &ok);
+	if (r != MAILIMAP_NO_ERROR)
+		return r;
+	if (ok) {
+		imap->imap_state = MAILIMAP_STATE_SELECTED;
+		take_select(st, p);
+	} else {
+		/* A failed SELECT leaves no folder selected on the server. */
+		mailimap_selection_info_free(imap->imap_selection_info);
+		imap->imap_selection_info = NULL;
+		imap->imap_state = MAILIMAP_STATE_AUTHENTICATED;
+	}
+	return MAILIMAP_NO_ERROR;
+}
+
+int imap_prefetch(struct store *store, const char *const *names, const uint64_t *since, size_t n,
+		  struct ferry_error *err)
+{
+	struct imap_store *st = (struct imap_store *)store;
+	int enable_tag = -1, *sel_tag = NULL, *fetch_tag = NULL, r = 0;
+	bool qresync, ok = false;
+
+	imap_prefetch_clear(st);
+	if (n == 0 || !(st->base.caps & CAP_CONDSTORE))
+		return 0;
+	if (imap_usable(st, err) != 0)
+		return -1;
+	st->pf = calloc(n, sizeof(*st->pf));
+	sel_tag = calloc(n, sizeof(*sel_tag));
+	fetch_tag = calloc(n, sizeof(*fetch_tag));
+	if (!st->pf || !sel_tag || !fetch_tag) {
+		r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		goto out;
+	}
+	st->npf = n;
+	/* Nothing is selected for the caller from here on: the server's
+	 * selection moves from folder to folder. */
+	imap_unselect(st);
+	/* QRESYNC is enabled before the first SELECT, in the same write. */
+	qresync = st->qresync;
+	if ((st->base.caps & CAP_QRESYNC) && (st->base.caps & CAP_ENABLE) && !st->enable_sent) {
+		st->enable_sent = true;
+		if ((enable_tag = imap_send_line(st, "ENABLE QRESYNC\r\n")) < 0)
+			goto lost;
+		qresync = true; /* expected; the FETCHes are not sent otherwise */
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct imap_prefetched *p = &st->pf[i];
+		struct ferry_error one = {0};
+		char line[128], *q;
+
+		sel_tag[i] = fetch_tag[i] = -1;
+		/* A name this server cannot take is selected (and reported) the usual way. */
+		if (imap_server_name(st, names[i], "cannot select", &p->mb, &one) != 0) {
+			if (st->broken)
+				goto lost;
+			continue;
+		}
+		if (!(p->name = strdup(names[i])) || !(q = imap_quoted(p->mb))) {
+			r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			goto out;
+		}
+		sel_tag[i] =
+		    mailimap_send_current_tag(st->imap) == MAILIMAP_NO_ERROR &&
+			    mailstream_write(st->imap->imap_stream, "SELECT ", 7) == 7 &&
+			    mailstream_write(st->imap->imap_stream, q, strlen(q)) ==
+				(ssize_t)strlen(q) &&
+			    mailstream_write(st->imap->imap_stream, " (CONDSTORE)\r\n", 14) == 14
+			? st->imap->imap_tag
+			: -1;
+		free(q);
+		if (sel_tag[i] < 0)
+			goto lost;
+		if (!since[i] || !qresync)
+			continue;
+		snprintf(line, sizeof(line),
+			 "UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE) (CHANGEDSINCE %" PRIu64
+			 " VANISHED)\r\n",
+			 since[i]);
+		if ((fetch_tag[i] = imap_send_line(st, line)) < 0)
+			goto lost;
+		p->since = since[i];
+	}
+	if (mailstream_flush(st->imap->imap_stream) != 0)
+		goto lost;
+	if (enable_tag >= 0) {
+		r = imap_parse_answer(st, enable_tag, &ok);
+		if (r != MAILIMAP_NO_ERROR) {
+			r = imap_fail(st, r, err, "ENABLE QRESYNC");
+			goto out;
+		}
+		st->qresync = ok && qresync_enabled(st->imap);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct imap_prefetched *p = &st->pf[i];
+		struct ferry_error one = {0};
+
+		if (sel_tag[i] < 0)
+			continue;
+		r = read_select(st, sel_tag[i], p);
+		if (r != MAILIMAP_NO_ERROR) {
+			r = imap_fail(st, r, err, "folder \"%s\": SELECT", names[i]);
+			goto out;
+		}
+		if (fetch_tag[i] < 0)
+			continue;
+		r = imap_read_changes(st, fetch_tag[i], p->fs.uidnext, names[i], &p->changed,
+				      &p->vanished, &p->nvanished, &one);
+		if (r < 0 && st->broken) {
+			*err = one;
+			goto out;
+		}
+		/* Refused or not trusted: list_changed asks again, the usual way. */
+		p->changes = r == 0 && p->selected && st->qresync;
+		r = 0;
+	}
+	goto out;
+lost:
+	r = imap_fail(st, MAILIMAP_ERROR_STREAM, err, "sending SELECT and UID FETCH");
+out:
+	if (r != 0)
+		imap_prefetch_clear(st);
+	free(sel_tag);
+	free(fetch_tag);
+	return r;
+}
