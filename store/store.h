@@ -196,6 +196,14 @@ struct store_driver {
 	 * full then. NULL: never. */
 	int (*list_changed)(struct store *store, uint64_t since, struct msg_list *changed,
 			    uint32_t **vanished, size_t *nranges, struct ferry_error *err);
+	/* The selected folder's state after the caller's own changes to it: what
+	 * it holds now (uidnext, highestmodseq) when every change since `seen`
+	 * (what a select of it gave) was made through this handle; else *seen.
+	 * The engine records it, so that a run's own changes do not make the
+	 * next run list the folder. NULL: the store cannot tell (an IMAP server
+	 * does not say whose a change was). */
+	void (*own_state)(struct store *store, const char *name, const struct folder_state *seen,
+			  struct folder_state *out);
 	/* Readies the next select of each folder names[0..n) and, where since[i]
 	 * is not 0, its next list_changed(since[i]), in one round trip for all
 	 * (IMAP: SELECT and UID FETCH CHANGEDSINCE pipelined). Each answer

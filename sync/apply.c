@@ -975,6 +975,19 @@ static int record_conflicts(struct engine *e, const char *name, const struct pla
 	return 0;
 }
 
+/* What a side is recorded at: what its select said, or what it holds now
+ * where the store can tell that every change since was this run's. */
+static void recorded_state(struct store *s, const char *name, const struct folder_state *seen,
+			   uint32_t *uidnext, uint64_t *modseq)
+{
+	struct folder_state now = *seen;
+
+	if (s->driver->own_state)
+		s->driver->own_state(s, name, seen, &now);
+	*uidnext = now.uidnext;
+	*modseq = now.highestmodseq;
+}
+
 int engine_finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *err)
 {
 	struct folder_report *rep = &w->rep;
@@ -1012,10 +1025,8 @@ int engine_finish_folder(struct engine *e, struct folder_work *w, struct ferry_e
 		ferry_error_prefix(err, "%s", name);
 		goto out;
 	}
-	w->sf.far_uidnext = w->fs.uidnext;
-	w->sf.near_uidnext = w->ns.uidnext;
-	w->sf.far_modseq = w->fs.highestmodseq;
-	w->sf.near_modseq = w->ns.highestmodseq;
+	recorded_state(e->far, name, &w->fs, &w->sf.far_uidnext, &w->sf.far_modseq);
+	recorded_state(e->near, name, &w->ns, &w->sf.near_uidnext, &w->sf.near_modseq);
 	w->sf.last_sync = (int64_t)time(NULL);
 	w->sf.clean[0] = '\0';
 	if (plan.blocked_far + plan.blocked_near == 0 && rep->unrecorded == 0 &&

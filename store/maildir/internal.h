@@ -46,7 +46,17 @@ struct maildir_store {
 		uint64_t modseq;
 		int64_t cur_mtime, new_mtime, scanned_at;
 		bool changed;
+		bool foreign; /* it records what other programs did (a scan, a refind) */
 	} tx;
+
+	/* Per folder, a stretch of modseqs [from, to] in which every change was
+	 * made by this handle's own operations, begun when a select saw the
+	 * folder at `from` (own_state). */
+	struct own_span {
+		int64_t folder;
+		uint64_t from, to;
+	} * own;
+	size_t nown;
 
 	/* Deliveries since the last add_flush: one index transaction and one
 	 * fsync per directory for the batch, not per message. */
@@ -77,6 +87,9 @@ uint64_t maildir_tx_change(struct maildir_store *st);
 /* Takes the next uid from UIDNEXT; -1 when the uid space is exhausted. */
 int maildir_tx_uid(struct maildir_store *st, uint32_t *uid, struct ferry_error *err);
 int maildir_tx_commit(struct maildir_store *st, struct ferry_error *err);
+/* Folder's modseq went from before to after by this handle's own doing
+ * (committed): the folder's own stretch goes on if it ended at before. */
+void maildir_own_change(struct maildir_store *st, int64_t folder, uint64_t before, uint64_t after);
 void maildir_tx_abort(struct maildir_store *st);
 
 /* ---- folder.c ---- */

@@ -84,6 +84,7 @@ static void maildir_close(struct store *store)
 	if (st->rootfd >= 0)
 		close(st->rootfd);
 	free(store->description);
+	free(st->own);
 	free(st);
 }
 
@@ -146,6 +147,7 @@ int maildir_tx_begin_raw(struct maildir_store *st, struct ferry_error *err)
 	st->tx.new_mtime = st->sel.ix.new_mtime;
 	st->tx.scanned_at = st->sel.ix.scanned_at;
 	st->tx.changed = false;
+	st->tx.foreign = false;
 	return 0;
 }
 
@@ -176,7 +178,42 @@ int maildir_tx_commit(struct maildir_store *st, struct ferry_error *err)
 		maildir_tx_abort(st);
 		return -1;
 	}
+	if (st->tx.changed && !st->tx.foreign)
+		maildir_own_change(st, st->sel.ix.id, st->tx.modseq, st->sel.ix.modseq);
+	st->tx.changed = st->tx.foreign = false;
 	return 0;
+}
+
+static struct own_span *own_find(struct maildir_store *st, int64_t folder, bool create)
+{
+	struct own_span *v;
+
+	for (size_t i = 0; i < st->nown; i++)
+		if (st->own[i].folder == folder)
+			return &st->own[i];
+	if (!create || !(v = realloc(st->own, (st->nown + 1) * sizeof(*v))))
+		return NULL;
+	st->own = v;
+	v[st->nown] = (struct own_span){.folder = folder, .from = 0, .to = 0};
+	return &v[st->nown++];
+}
+
+void maildir_own_change(struct maildir_store *st, int64_t folder, uint64_t before, uint64_t after)
+{
+	struct own_span *s = own_find(st, folder, false);
+
+	if (s && s->to == before)
+		s->to = after;
+}
+
+/* A select saw the folder at modseq m: a stretch that ends there goes on
+ * (nothing else changed it since), any other starts again at m. */
+static void own_seen(struct maildir_store *st, int64_t folder, uint64_t m)
+{
+	struct own_span *s = own_find(st, folder, true);
+
+	if (s && (s->to != m || s->from == 0))
+		s->from = s->to = m;
 }
 
 void maildir_tx_abort(struct maildir_store *st)
@@ -236,6 +273,7 @@ static int select_folder(struct store *store, const char *name, struct folder_st
 		return -1;
 	}
 	maildir_clean_tmp(st);
+	own_seen(st, st->sel.ix.id, st->sel.ix.modseq);
 	*out = (struct folder_state){
 	    .uidvalidity = st->sel.ix.uidvalidity,
 	    .uidnext = st->sel.ix.uidnext,
@@ -265,6 +303,28 @@ static int maildir_status(struct store *store, const char *const *names, size_t 
 		ok[i] = select_folder(store, names[i], &out[i], false, &one) == 0;
 	}
 	return 0;
+}
+
+/* Every change since `seen` was this handle's when seen lies in the selected
+ * folder's own stretch and the stretch reaches the index's modseq now. */
+static void maildir_own_state(struct store *store, const char *name,
+			      const struct folder_state *seen, struct folder_state *out)
+{
+	struct maildir_store *st = md(store);
+	const struct own_span *s;
+
+	*out = *seen;
+	if (folder_name_is_inbox(name))
+		name = "INBOX";
+	if (!st->sel.name || strcmp(st->sel.name, name) != 0 || st->add.open || st->add.n ||
+	    st->sel.ix.uidvalidity != seen->uidvalidity ||
+	    !(s = own_find(st, st->sel.ix.id, false)))
+		return;
+	if (s->from <= seen->highestmodseq && seen->highestmodseq <= s->to &&
+	    s->to == st->sel.ix.modseq) {
+		out->uidnext = st->sel.ix.uidnext;
+		out->highestmodseq = st->sel.ix.modseq;
+	}
 }
 
 static int maildir_list(struct store *store, struct msg_list *out, struct ferry_error *err)
@@ -925,6 +985,8 @@ static int maildir_move_msgs(struct store *store, const uint32_t *uids, size_t n
 		goto abort;
 	if (maildir_tx_commit(st, err) != 0)
 		goto undo; /* rolled back by the commit */
+	if (mv.to_changed)
+		maildir_own_change(st, mv.to.ix.id, mv.to.ix.modseq - 1, mv.to.ix.modseq);
 	r = 0;
 	goto out;
 abort:
@@ -954,6 +1016,7 @@ const struct store_driver maildir_driver = {
     .status = maildir_status,
     .select = maildir_select,
     .list = maildir_list,
+    .own_state = maildir_own_state,
     .identify = maildir_identify,
     .fetch = maildir_fetch,
     .add_begin = maildir_add_begin,

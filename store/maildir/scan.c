@@ -451,6 +451,7 @@ static int scan_now(struct maildir_store *st, int64_t mtime[2], int64_t started,
 	st->sel.ix.new_mtime = mtime[SUB_NEW];
 	st->sel.ix.cur_mtime = mtime[SUB_CUR];
 	st->sel.ix.scanned_at = started;
+	st->tx.foreign = true;
 	r = maildir_tx_commit(st, err);
 	goto out;
 abort:
@@ -557,6 +558,7 @@ int maildir_refind(struct maildir_store *st, struct mdindex_msg *m, struct ferry
 		}
 		closedir(d);
 		if (found) {
+			st->tx.foreign = true; /* another program renamed it */
 			m->modseq = maildir_tx_change(st);
 			return mdindex_msg_update(st->index, st->sel.ix.id, m, err) ? -1 : 1;
 		}

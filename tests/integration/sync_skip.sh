@@ -30,10 +30,12 @@ quiet_run() {
 
 ferry_sync test
 t_equal "initial sync exits 0" 0 "$T_RC"
-# The initial sync changed the Maildir after it listed it: the next run
-# checks those folders once more, and only then are they clean.
+# The initial sync's deliveries changed the Maildir after it listed it; the
+# index tells they were ferry's own, so the next run skips every folder.
 quiet_run
 t_equal "second sync exits 0" 0 "$T_RC"
+t_equal "second sync: the first run's own changes are no changes (no SELECT)" 0 \
+	"$(trace_count "$T_OUT" SELECT)"
 
 # --- nothing changed -----------------------------------------------------------
 quiet_run
@@ -70,6 +72,9 @@ t_equal "server flag: only Work selected" "Work " "$(selected "$T_OUT")"
 t_equal "server flag: selected once, finished while still selected" 1 \
 	"$(trace_count "$T_OUT" SELECT)"
 t_equal "server flag: reached the Maildir" F "$(md_letters Work 'Work message 2')"
+quiet_run
+t_equal "server flag: the next run skips Work (renaming the file was ferry's own)" 0 \
+	"$(trace_count "$T_OUT" SELECT)"
 
 # --- changed folders are listed from the state and CHANGEDSINCE ----------------------
 quiet_run # the flag stored locally changed the Maildir: checked once more

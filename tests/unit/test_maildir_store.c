@@ -194,6 +194,27 @@ static char *only_file(const char *dir)
 	return found;
 }
 
+/* The one file in dir whose name ends in suffix (caller frees). */
+static char *file_ending(const char *dir, const char *suffix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char *found = NULL;
+	size_t sl = strlen(suffix);
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+
+		if (len <= sl || strcmp(de->d_name + len - sl, suffix) != 0)
+			continue;
+		ck_assert_msg(!found, "%s holds %s and %s", dir, found, de->d_name);
+		found = strdup(de->d_name);
+	}
+	closedir(d);
+	return found;
+}
+
 static size_t count_files(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -892,6 +913,79 @@ START_TEST(test_index_of_version_1_is_upgraded_and_learns_inodes)
 	ck_assert_uint_eq(l.v[0].flags, MF_SEEN);
 	msg_list_free(&l);
 	ck_assert_int_gt(index_int("SELECT ino FROM messages"), 0);
+}
+END_TEST
+
+/* own_state: the folder as it is now, or as seen when anything but this
+ * handle's own operations changed it since. */
+static void settled(void *ctx, size_t seq, uint32_t uid)
+{
+	(void)ctx;
+	(void)seq;
+	(void)uid; /* a Maildir gave the uid at add_commit */
+}
+
+static struct folder_state own_state_of(const char *name, const struct folder_state *seen)
+{
+	struct folder_state out;
+
+	store->driver->own_state(store, name, seen, &out);
+	return out;
+}
+
+START_TEST(test_own_changes_are_told_from_other_programs)
+{
+	struct folder_state seen, now, after;
+	uint32_t a, b;
+	char *name;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	a = deliver(MSG_A, 0, NULL, DATE);
+	b = deliver(MSG_B, 0, NULL, DATE);
+	ck_assert_msg(store->driver->add_flush(store, settled, NULL, &err) == 0, "%s", err.msg);
+
+	/* Only its own changes since the select: the state now. */
+	seen = select_ok("INBOX");
+	ck_assert_int_eq(store->driver->set_flags(store, &a, 1, MF_SEEN, 0, NULL, NULL, &err), 0);
+	deliver(MSG_C, MF_SEEN, NULL, DATE);
+	ck_assert_msg(store->driver->add_flush(store, settled, NULL, &err) == 0, "%s", err.msg);
+	now = own_state_of("INBOX", &seen);
+	ck_assert_uint_gt(now.highestmodseq, seen.highestmodseq);
+	ck_assert_uint_eq(now.uidnext, seen.uidnext + 1);
+	/* Selecting again finds nothing new: still its own. */
+	after = select_ok("INBOX");
+	ck_assert_uint_eq(own_state_of("INBOX", &seen).highestmodseq, after.highestmodseq);
+
+	/* A mail client's change found by a rescan: as seen. */
+	seen = select_ok("INBOX");
+	name = only_file(at("INBOX/new"));
+	ck_assert_int_eq(rename(at("INBOX/new/%s", name), at("INBOX/cur/%s:2,F", name)), 0);
+	set_mtime(at("INBOX/cur"), time(NULL) + 5);
+	select_ok("INBOX");
+	ck_assert_int_eq(store->driver->set_flags(store, &a, 1, MF_ANSWERED, 0, NULL, NULL, &err),
+			 0);
+	now = own_state_of("INBOX", &seen);
+	ck_assert_uint_eq(now.highestmodseq, seen.highestmodseq);
+	ck_assert_uint_eq(now.uidnext, seen.uidnext);
+	free(name);
+
+	/* A file another program renamed, found again by an operation of ours
+	 * without a rescan in between: as seen. */
+	seen = select_ok("INBOX");
+	name = file_ending(at("INBOX/cur"), ":2,F");
+	ck_assert_int_eq(rename(at("INBOX/cur/%s", name),
+				at("INBOX/cur/%.*s:2,FS", (int)strlen(name) - 4, name)),
+			 0);
+	free(name);
+	ck_assert_int_eq(store->driver->set_flags(store, &b, 1, MF_ANSWERED, 0, NULL, NULL, &err),
+			 0);
+	name = file_ending(at("INBOX/cur"), ":2,FRS");
+	ck_assert_ptr_nonnull(name);
+	free(name);
+	now = own_state_of("INBOX", &seen);
+	ck_assert_uint_eq(now.highestmodseq, seen.highestmodseq);
 }
 END_TEST
 
@@ -1627,6 +1721,7 @@ static Suite *maildir_suite(void)
 	tcase_add_test(tc, test_new_files_get_uids_in_name_order);
 	tcase_add_test(tc, test_file_edited_in_place_is_a_new_message);
 	tcase_add_test(tc, test_index_of_version_1_is_upgraded_and_learns_inodes);
+	tcase_add_test(tc, test_own_changes_are_told_from_other_programs);
 
 	tc = tcase(s, "messages");
 	tcase_add_test(tc, test_set_flags_renames_and_keywords_stay_in_the_index);
