@@ -17,10 +17,19 @@
 
 #define SCHEMA_VERSION 2
 
+/* Statements kept prepared, by SQL text: a sync runs the same few for every
+ * message (three per recorded copy), and preparing costs more than running. */
+#define STMT_CACHE 32
+
 struct state {
 	sqlite3 *db;
 	char *path;
 	bool sealable; /* opened and checked, no damage seen since */
+	struct {
+		char *sql; /* NULL: a free slot */
+		sqlite3_stmt *stmt;
+		bool busy; /* handed out and not released yet */
+	} cache[STMT_CACHE];
 };
 
 static const char schema_v1[] =
@@ -84,19 +93,52 @@ static int exec(struct state *st, const char *sql, struct ferry_error *err)
 	return 0;
 }
 
+/* A statement for sql, from the cache when one is there and not in use (a
+ * nested use of the same text gets one of its own); give it back with
+ * release(). */
 static int prepare(struct state *st, const char *sql, sqlite3_stmt **stmt, struct ferry_error *err)
 {
-	if (sqlite3_prepare_v2(st->db, sql, -1, stmt, NULL) != SQLITE_OK)
+	int slot = -1;
+
+	for (int i = 0; i < STMT_CACHE; i++) {
+		if (!st->cache[i].sql) {
+			if (slot < 0)
+				slot = i;
+		} else if (!st->cache[i].busy && strcmp(st->cache[i].sql, sql) == 0) {
+			st->cache[i].busy = true;
+			*stmt = st->cache[i].stmt;
+			return 0;
+		}
+	}
+	if (sqlite3_prepare_v3(st->db, sql, -1, slot >= 0 ? SQLITE_PREPARE_PERSISTENT : 0, stmt,
+			       NULL) != SQLITE_OK)
 		return db_error(st, err, "prepare");
+	if (slot >= 0 && (st->cache[slot].sql = strdup(sql))) {
+		st->cache[slot].stmt = *stmt;
+		st->cache[slot].busy = true;
+	}
 	return 0;
 }
 
-/* Runs a statement that returns no rows and finalizes it. */
+/* Gives a statement back: reset for its next use if cached, else finalized. */
+static void release(struct state *st, sqlite3_stmt *stmt)
+{
+	for (int i = 0; i < STMT_CACHE; i++)
+		if (st->cache[i].sql && st->cache[i].stmt == stmt) {
+			sqlite3_reset(stmt);
+			sqlite3_clear_bindings(stmt);
+			st->cache[i].busy = false;
+			return;
+		}
+	sqlite3_finalize(stmt);
+}
+
+/* Runs a statement that returns no rows and releases it. */
 static int step_done(struct state *st, sqlite3_stmt *stmt, struct ferry_error *err)
 {
 	int r = sqlite3_step(stmt);
 
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	if (r != SQLITE_DONE)
 		return db_error(st, err, "write");
 	return 0;
@@ -135,11 +177,11 @@ static int migrate(struct state *st, struct ferry_error *err)
 	if (prepare(st, "PRAGMA user_version", &stmt, err) != 0)
 		return -1;
 	if (sqlite3_step(stmt) != SQLITE_ROW) {
-		sqlite3_finalize(stmt);
+		release(st, stmt);
 		return db_error(st, err, "read schema version");
 	}
 	version = sqlite3_column_int(stmt, 0);
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	if (version > SCHEMA_VERSION)
 		return ferry_error_set(err, FERRY_PARTIAL,
 				       "state %s: schema version %d is newer than this ferry "
@@ -171,7 +213,7 @@ static int check_integrity(struct state *st, struct ferry_error *err)
 		goto corrupt;
 	ok = sqlite3_step(stmt) == SQLITE_ROW &&
 	     strcmp((const char *)sqlite3_column_text(stmt, 0), "ok") == 0;
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	if (ok)
 		return 0;
 corrupt:
@@ -198,7 +240,7 @@ static int check_ours(struct state *st, struct ferry_error *err)
 		tables = sqlite3_column_int(stmt, 0);
 		ours = sqlite3_column_int(stmt, 1);
 	}
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	if (r != SQLITE_ROW)
 		return db_error(st, err, "read the schema");
 	if (tables == 0 || ours == 3)
@@ -289,6 +331,11 @@ void state_close(struct state *st)
 {
 	if (!st)
 		return;
+	for (int i = 0; i < STMT_CACHE; i++) {
+		if (st->cache[i].sql)
+			sqlite3_finalize(st->cache[i].stmt);
+		free(st->cache[i].sql);
+	}
 	if (sqlite3_close(st->db) == SQLITE_OK && st->sealable)
 		db_seal_make(st->path);
 	free(st->path);
@@ -344,13 +391,13 @@ int state_get_folder(struct state *st, const char *name, struct state_folder *ou
 	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
 	r = sqlite3_step(stmt);
 	if (r != SQLITE_ROW) {
-		sqlite3_finalize(stmt);
+		release(st, stmt);
 		return db_error(st, err, "read folder");
 	}
 	*out = (struct state_folder){0};
 	read_folder(stmt, out);
 	out->name = strdup(name);
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	if (!out->name)
 		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
 	return 0;
@@ -387,7 +434,7 @@ int state_folder_synced(struct state *st, const char *name, bool *synced, struct
 	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
 	r = sqlite3_step(stmt);
 	*synced = r == SQLITE_ROW && sqlite3_column_int64(stmt, 0) != 0;
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	if (r != SQLITE_ROW && r != SQLITE_DONE)
 		return db_error(st, err, "read folder");
 	return 0;
@@ -436,7 +483,7 @@ int state_list_folders(struct state *st, struct state_folder **out, size_t *n,
 			goto oom;
 		(*n)++;
 	}
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	if (r != SQLITE_DONE) {
 		state_folders_free(v, *n);
 		return db_error(st, err, "list folders");
@@ -444,7 +491,7 @@ int state_list_folders(struct state *st, struct state_folder **out, size_t *n,
 	*out = v;
 	return 0;
 oom:
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	state_folders_free(v, *n);
 	return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
 }
@@ -505,7 +552,7 @@ int state_load_pairs(struct state *st, int64_t folder_id, struct pair **out, siz
 		read_id(stmt, 7, &p->near_id);
 		(*n)++;
 	}
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	if (r != SQLITE_DONE) {
 		state_pairs_free(v, *n);
 		return db_error(st, err, "load pairs");
@@ -513,7 +560,7 @@ int state_load_pairs(struct state *st, int64_t folder_id, struct pair **out, siz
 	*out = v;
 	return 0;
 oom:
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	state_pairs_free(v, *n);
 	return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
 }
@@ -674,7 +721,7 @@ int state_journal_pending(struct state *st, struct journal_entry **out, size_t *
 			    realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
 
 			if (!nv) {
-				sqlite3_finalize(stmt);
+				release(st, stmt);
 				free(v);
 				return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
 			}
@@ -689,7 +736,7 @@ int state_journal_pending(struct state *st, struct journal_entry **out, size_t *
 		    .count = (size_t)sqlite3_column_int64(stmt, 5),
 		};
 	}
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	if (r != SQLITE_DONE) {
 		free(v);
 		return db_error(st, err, "read journal");
@@ -739,7 +786,7 @@ int state_list_conflicts(struct state *st, struct state_conflict **out, size_t *
 		if (!v[*n - 1].folder || !v[*n - 1].text)
 			goto oom;
 	}
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	if (r != SQLITE_DONE) {
 		state_conflicts_free(v, *n);
 		return db_error(st, err, "read conflicts");
@@ -747,7 +794,7 @@ int state_list_conflicts(struct state *st, struct state_conflict **out, size_t *
 	*out = v;
 	return 0;
 oom:
-	sqlite3_finalize(stmt);
+	release(st, stmt);
 	state_conflicts_free(v, *n);
 	return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
 }
