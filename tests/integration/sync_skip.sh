@@ -47,6 +47,8 @@ t_equal "no-change: no FETCH" 0 "$(trace_count "$T_OUT" 'UID FETCH')"
 t_equal "no-change: the STATUS commands go out before the first reply" "$nfolders" \
 	"$(printf '%s\n' "$T_OUT" | awk '/^C: [^ ]+ STATUS / { n++; next } n { exit } END { print n + 0 }')"
 t_contains "no-change: summary says nothing moved" "$T_OUT" "far->near +0 ~0 -0, near->far +0 ~0 -0"
+t_equal "no-change: NAMESPACE and LIST go out together" 2 \
+	"$(printf '%s\n' "$T_OUT" | awk '/^C: [^ ]+ (NAMESPACE|LIST)/ { n++; next } n { exit } END { print n + 0 }')"
 strace_ok=0
 if command -v strace >/dev/null; then
 	sleep 1.1
