@@ -200,24 +200,47 @@ static int publish(struct store_new_msg *m, unsigned flags, char *name, struct f
 	return 0;
 }
 
-/* Indexes a delivered file in the batch's transaction, opening it for the
- * first delivery of a batch. */
+/* Gives a delivered file its uid and keeps its index row for the batch,
+ * beginning one with the first delivery. */
 static int index_new(struct maildir_store *st, struct mdindex_msg *row, struct ferry_error *err)
 {
+	struct mdindex_msg *copy;
+
 	if (!st->add.open) {
-		if (maildir_tx_begin_raw(st, err) != 0)
-			return -1;
+		maildir_tx_mark(st);
 		st->add.open = true;
 	}
+	if (st->add.n == st->add.cap) {
+		size_t cap = st->add.cap ? st->add.cap * 2 : 128;
+		struct mdindex_msg *v = realloc(st->add.rows, cap * sizeof(*v));
+
+		if (!v)
+			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		st->add.rows = v;
+		st->add.cap = cap;
+	}
 	if (maildir_tx_uid(st, &row->uid, err) != 0)
-		goto fail;
+		return -1;
 	row->modseq = maildir_tx_change(st);
-	if (mdindex_msg_add(st->index, st->sel.ix.id, row, err) != 0)
-		goto fail;
+	copy = &st->add.rows[st->add.n];
+	*copy = *row;
+	copy->uniq = strdup(row->uniq);
+	copy->name = strdup(row->name);
+	copy->info = strdup(row->info ? row->info : "");
+	copy->keywords = row->keywords ? strdup(row->keywords) : NULL;
+	if (!copy->uniq || !copy->name || !copy->info || (row->keywords && !copy->keywords)) {
+		mdindex_msg_clear(copy);
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
 	return 0;
-fail:
-	maildir_tx_abort(st);
-	return -1;
+}
+
+void maildir_batch_drop(struct maildir_store *st)
+{
+	for (size_t i = 0; i < st->add.n; i++)
+		mdindex_msg_clear(&st->add.rows[i]);
+	st->add.open = false;
+	st->add.n = 0;
 }
 
 int maildir_settle_adds(struct maildir_store *st, struct ferry_error *err)
@@ -239,8 +262,16 @@ int maildir_settle_adds(struct maildir_store *st, struct ferry_error *err)
 		}
 		st->add.dirty[sub] = false;
 	}
-	st->add.open = false;
-	st->add.n = 0;
+	if (mdindex_begin(st->index, err) != 0) {
+		maildir_tx_abort(st);
+		return -1;
+	}
+	for (size_t i = 0; i < st->add.n; i++)
+		if (mdindex_msg_add(st->index, st->sel.ix.id, &st->add.rows[i], err) != 0) {
+			maildir_tx_abort(st);
+			return -1;
+		}
+	maildir_batch_drop(st);
 	return maildir_tx_commit(st, err);
 }
 

@@ -58,12 +58,16 @@ struct maildir_store {
 	} * own;
 	size_t nown;
 
-	/* Deliveries since the last add_flush: one index transaction and one
-	 * fsync per directory for the batch, not per message. */
+	/* Deliveries since the last add_flush: one fsync per directory and one
+	 * short index transaction for the batch, not per message. The rows wait
+	 * in memory: a transaction held open while the bodies arrive would keep
+	 * parallel workers waiting on the index for the whole batch. */
 	struct {
-		bool open;     /* the batch's index transaction is open */
-		bool dirty[2]; /* new/, cur/ got a file not yet fsynced */
-		size_t n;      /* add_commits in the batch */
+		bool open;		  /* a batch is begun (its counters in tx) */
+		bool dirty[2];		  /* new/, cur/ got a file not yet fsynced */
+		size_t n;		  /* add_commits in the batch, = rows */
+		struct mdindex_msg *rows; /* their index rows, owned */
+		size_t cap;
 	} add;
 };
 
@@ -78,8 +82,11 @@ int maildir_ready(struct maildir_store *st, bool create, struct ferry_error *err
  * marks the transaction as changing the folder and returns the modseq to give
  * what changed: the folder's modseq is bumped once per transaction. */
 int maildir_tx_begin(struct maildir_store *st, struct ferry_error *err);
-/* The same without settling a batch of deliveries first: for deliver.c. */
-int maildir_tx_begin_raw(struct maildir_store *st, struct ferry_error *err);
+/* Notes sel's counters for a rollback without opening a transaction: a
+ * batch of deliveries counts its uids and modseq in memory (deliver.c). */
+void maildir_tx_mark(struct maildir_store *st);
+/* Forgets a batch's rows (deliver.c); its files stay for the next scan. */
+void maildir_batch_drop(struct maildir_store *st);
 /* Settles the open batch of deliveries: directories fsynced, index
  * committed. Every other operation calls it first. */
 int maildir_settle_adds(struct maildir_store *st, struct ferry_error *err);

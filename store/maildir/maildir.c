@@ -85,6 +85,8 @@ static void maildir_close(struct store *store)
 		close(st->rootfd);
 	free(store->description);
 	free(st->own);
+	maildir_batch_drop(st);
+	free(st->add.rows);
 	free(st);
 }
 
@@ -132,15 +134,14 @@ int maildir_ready(struct maildir_store *st, bool create, struct ferry_error *err
 
 int maildir_tx_begin(struct maildir_store *st, struct ferry_error *err)
 {
-	if (maildir_settle_adds(st, err) != 0)
+	if (maildir_settle_adds(st, err) != 0 || mdindex_begin(st->index, err) != 0)
 		return -1;
-	return maildir_tx_begin_raw(st, err);
+	maildir_tx_mark(st);
+	return 0;
 }
 
-int maildir_tx_begin_raw(struct maildir_store *st, struct ferry_error *err)
+void maildir_tx_mark(struct maildir_store *st)
 {
-	if (mdindex_begin(st->index, err) != 0)
-		return -1;
 	st->tx.uidnext = st->sel.ix.uidnext;
 	st->tx.modseq = st->sel.ix.modseq;
 	st->tx.cur_mtime = st->sel.ix.cur_mtime;
@@ -148,7 +149,6 @@ int maildir_tx_begin_raw(struct maildir_store *st, struct ferry_error *err)
 	st->tx.scanned_at = st->sel.ix.scanned_at;
 	st->tx.changed = false;
 	st->tx.foreign = false;
-	return 0;
 }
 
 uint64_t maildir_tx_change(struct maildir_store *st)
@@ -220,8 +220,7 @@ void maildir_tx_abort(struct maildir_store *st)
 {
 	/* A batch of deliveries rolls back with it: their files stay, and the
 	 * next scan indexes them (the engine pairs them by identity). */
-	st->add.open = false;
-	st->add.n = 0;
+	maildir_batch_drop(st);
 	mdindex_rollback(st->index);
 	st->sel.ix.uidnext = st->tx.uidnext;
 	st->sel.ix.modseq = st->tx.modseq;
@@ -231,11 +230,13 @@ void maildir_tx_abort(struct maildir_store *st)
 	st->tx.changed = false;
 }
 
+/* A folder is selected, and deliveries waiting in a batch are in the index
+ * before anything reads it. */
 static int need_selected(struct maildir_store *st, struct ferry_error *err)
 {
 	if (!st->sel.name)
 		return ferry_error_set(err, FERRY_PARTIAL, "%s: no folder selected", st->root);
-	return 0;
+	return maildir_settle_adds(st, err);
 }
 
 /* SELECT; the message count costs a pass over the folder's index rows, so

@@ -989,6 +989,24 @@ START_TEST(test_own_changes_are_told_from_other_programs)
 }
 END_TEST
 
+/* Parallel workers share the index: a batch of deliveries waiting for its
+ * flush must not hold the index's write lock while the bodies arrive. */
+START_TEST(test_a_batch_of_deliveries_leaves_the_index_writable)
+{
+	struct msg_list l;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	deliver(MSG_A, 0, NULL, DATE);
+	deliver(MSG_B, MF_SEEN, NULL, DATE);
+	index_exec("BEGIN IMMEDIATE; COMMIT"); /* SQLITE_BUSY at once if held */
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 2);
+	msg_list_free(&l);
+}
+END_TEST
+
 START_TEST(test_set_flags_renames_and_keywords_stay_in_the_index)
 {
 	struct folder_state a, b;
@@ -1722,6 +1740,7 @@ static Suite *maildir_suite(void)
 	tcase_add_test(tc, test_file_edited_in_place_is_a_new_message);
 	tcase_add_test(tc, test_index_of_version_1_is_upgraded_and_learns_inodes);
 	tcase_add_test(tc, test_own_changes_are_told_from_other_programs);
+	tcase_add_test(tc, test_a_batch_of_deliveries_leaves_the_index_writable);
 
 	tc = tcase(s, "messages");
 	tcase_add_test(tc, test_set_flags_renames_and_keywords_stay_in_the_index);
