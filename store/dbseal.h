@@ -11,10 +11,14 @@
 #include <stdbool.h>
 
 /* Whether path still matches its seal: same file, size, times and first
- * page. False when there is no seal or anything differs. */
+ * page; or whether this process, or the one it was forked from, checked the
+ * file already (db_seal_break). False when there is no seal or anything
+ * differs. */
 bool db_seal_holds(const char *path);
 
-/* Removes the seal: call once the file is checked, before writing to it. */
+/* Removes the seal: call once the file is checked, before writing to it.
+ * The file counts as checked for this process and its children from then
+ * on (a parallel worker opens the files its parent holds open). */
 void db_seal_break(const char *path);
 
 /* Seals path after a clean close; not when a -wal file is left (another
