@@ -812,40 +812,62 @@ static int merge_changed(struct msg_list *l, const struct msg_list *changed)
 	return 0;
 }
 
-/* Rule 4's cheap listing of one side. After a clean sync under the same
- * policy, a side holds exactly its paired messages with their base flags,
- * except what changed since the recorded modseq: nothing when UIDNEXT and
- * modseq stand still, else what list_changed reports (CHANGEDSINCE with
- * VANISHED on IMAP). The result must count what SELECT counted, or the side
- * is listed in full after all. Returns 1 when the cheap way does not
- * apply, 0 with *out filled, -1 on error. */
-static int list_from_state(struct engine *e, struct folder_work *w, bool far_side,
-			   struct msg_list *out, struct ferry_error *err)
+/* What changed on one side since the last clean sync, when the cheap way
+ * applies (rule 4): nothing when UIDNEXT and modseq stand still, else what
+ * list_changed reports (CHANGEDSINCE with VANISHED on IMAP). */
+struct side_changes {
+	bool usable; /* false: list the side in full */
+	struct msg_list changed;
+	uint32_t *van; /* vanished uid ranges, van[2k]..van[2k+1] */
+	size_t nvan;
+};
+
+static void side_changes_free(struct side_changes *c)
+{
+	msg_list_free(&c->changed);
+	free(c->van);
+	*c = (struct side_changes){0};
+}
+
+static int side_changes(struct engine *e, struct folder_work *w, bool far_side,
+			struct side_changes *c, struct ferry_error *err)
 {
 	struct store *s = far_side ? e->far : e->near;
 	const struct folder_state *now = far_side ? &w->fs : &w->ns;
 	uint32_t rec_next = far_side ? w->sf.far_uidnext : w->sf.near_uidnext;
 	uint64_t rec_mod = far_side ? w->sf.far_modseq : w->sf.near_modseq;
 	char policy[sizeof(w->sf.clean)];
-	struct msg_list changed = {0};
-	uint32_t *van = NULL;
-	size_t nvan = 0;
-	int r = 0;
+	int r;
 
+	*c = (struct side_changes){0};
 	if (!w->have_state || e->opts->force_delete || !engine_policy(e, policy, sizeof(policy)) ||
 	    strcmp(w->sf.clean, policy) != 0 || !rec_mod || !now->highestmodseq ||
 	    !now->keywords_ok)
-		return 1;
+		return 0;
 	if (now->uidnext != rec_next || now->highestmodseq != rec_mod) {
 		if (!s->driver->list_changed)
-			return 1;
-		r = s->driver->list_changed(s, rec_mod, &changed, &van, &nvan, err);
+			return 0;
+		r = s->driver->list_changed(s, rec_mod, &c->changed, &c->van, &c->nvan, err);
 		if (r != 0) {
-			msg_list_free(&changed);
-			free(van);
-			return r;
+			side_changes_free(c);
+			return r < 0 ? -1 : 0;
 		}
 	}
+	c->usable = true;
+	return 0;
+}
+
+/* Rule 4's cheap listing of one side from the pairs and its changes. After a
+ * clean sync under the same policy, a side holds exactly its paired messages
+ * with their base flags, except what changed. The result must count what
+ * SELECT counted, or the side is listed in full after all. Returns 1 then,
+ * 0 with *out filled, -1 on error. */
+static int list_from_changes(struct folder_work *w, bool far_side, const struct side_changes *c,
+			     struct msg_list *out, struct ferry_error *err)
+{
+	const struct folder_state *now = far_side ? &w->fs : &w->ns;
+	int r = 0;
+
 	for (size_t i = 0; r == 0 && i < w->npairs; i++) {
 		const struct pair *p = &w->pairs[i];
 		uint32_t uid = far_side ? p->far_uid : p->near_uid;
@@ -855,16 +877,13 @@ static int list_from_state(struct engine *e, struct folder_work *w, bool far_sid
 				.size = p->size,
 				.id = far_side ? p->far_id : p->near_id};
 
-		if (uid && !in_ranges(van, nvan, uid) && msg_list_push(out, &m) != 0)
+		if (uid && !in_ranges(c->van, c->nvan, uid) && msg_list_push(out, &m) != 0)
 			r = -1;
 	}
 	if (r == 0 && out->n)
 		qsort(out->v, out->n, sizeof(*out->v), cmp_msg_uid);
-	if (r == 0 && merge_changed(out, &changed) != 0)
+	if (r == 0 && merge_changed(out, &c->changed) != 0)
 		r = -1;
-	nvan += changed.n; /* for the trace: changes seen */
-	msg_list_free(&changed);
-	free(van);
 	if (r != 0) {
 		msg_list_free(out);
 		return ferry_error_set(err, FERRY_PARTIAL, "%s: out of memory", w->name);
@@ -877,13 +896,109 @@ static int list_from_state(struct engine *e, struct folder_work *w, bool far_sid
 		return 1;
 	}
 	log_trace("%s: %s listed from the state and %zu change(s)", w->name,
-		  far_side ? "far" : "near", nvan);
+		  far_side ? "far" : "near", c->nvan + c->changed.n);
+	return 0;
+}
+
+/* Adds the pair holding uid on one side to w->pairs unless it is there. 1
+ * when the state has no such pair. */
+static int touch_pair(struct engine *e, struct folder_work *w, bool far_side, uint32_t uid,
+		      size_t *cap, struct ferry_error *err)
+{
+	struct pair p;
+	bool found;
+
+	for (size_t i = 0; i < w->npairs; i++)
+		if ((far_side ? w->pairs[i].far_uid : w->pairs[i].near_uid) == uid)
+			return 0;
+	if (state_get_pair(e->state, w->sf.id, far_side ? uid : 0, far_side ? 0 : uid, &p, &found,
+			   err) != 0)
+		return -1;
+	if (!found)
+		return 1;
+	if (w->npairs == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+		struct pair *v = realloc(w->pairs, ncap * sizeof(*v));
+
+		if (!v) {
+			free(p.base_keywords);
+			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		}
+		w->pairs = v;
+		*cap = ncap;
+	}
+	w->pairs[w->npairs++] = p;
+	return 0;
+}
+
+/* A folder where only flags changed, on few messages: its pairs are not all
+ * loaded and planned, only those of the changed messages. Applies when both
+ * sides are listed the cheap way, nothing vanished or arrived on either, the
+ * pairs count what the SELECTs counted, and the changes are few (each costs
+ * a lookup: up to 64, or an eighth of the pairs). The folder then takes part in no move, and its plan is the
+ * same as over every pair: an unchanged pair plans nothing. Returns 1 when
+ * it does not apply (w->pairs empty), 0 with the sparse pairs and listings. */
+static int prepare_sparse(struct engine *e, struct folder_work *w, struct side_changes c[2],
+			  struct ferry_error *err)
+{
+	size_t far_paired, near_paired, cap = 0, touched = 0;
+	int r = 0;
+
+	for (int side = 0; side < 2; side++) {
+		const struct folder_state *now = side == 0 ? &w->fs : &w->ns;
+
+		if (!c[side].usable || c[side].nvan ||
+		    now->uidnext != (side == 0 ? w->sf.far_uidnext : w->sf.near_uidnext))
+			return 1;
+		touched += c[side].changed.n;
+	}
+	if (state_count_pairs(e->state, w->sf.id, &far_paired, &near_paired, err) != 0)
+		return -1;
+	if (far_paired != w->fs.exists || near_paired != w->ns.exists ||
+	    (touched > 64 && touched * 8 > far_paired + near_paired))
+		return 1;
+	for (int side = 0; r == 0 && side < 2; side++)
+		for (size_t i = 0; r == 0 && i < c[side].changed.n; i++)
+			r = touch_pair(e, w, side == 0, c[side].changed.v[i].uid, &cap, err);
+	for (int side = 0; r == 0 && side < 2; side++) {
+		struct msg_list *l = side == 0 ? &w->far : &w->near;
+
+		for (size_t i = 0; r == 0 && i < w->npairs; i++) {
+			const struct pair *p = &w->pairs[i];
+			uint32_t uid = side == 0 ? p->far_uid : p->near_uid;
+			struct msg m = {.uid = uid,
+					.flags = p->base_flags,
+					.keywords = p->base_keywords,
+					.size = p->size,
+					.id = side == 0 ? p->far_id : p->near_id};
+
+			if (uid && msg_list_push(l, &m) != 0)
+				r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		}
+		if (r == 0 && l->n)
+			qsort(l->v, l->n, sizeof(*l->v), cmp_msg_uid);
+		if (r == 0 && merge_changed(l, &c[side].changed) != 0)
+			r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
+	if (r != 0) {
+		/* 1: a changed uid without a pair; the long way will tell. */
+		state_pairs_free(w->pairs, w->npairs);
+		w->pairs = NULL;
+		w->npairs = 0;
+		msg_list_free(&w->far);
+		msg_list_free(&w->near);
+		return r;
+	}
+	log_trace("%s: flags changed on %zu message(s): planned without the other %zu pair(s)",
+		  w->name, w->npairs, far_paired > w->npairs ? far_paired - w->npairs : 0);
 	return 0;
 }
 
 int engine_prepare_folder(struct engine *e, struct folder_work *w, struct ferry_error *err)
 {
 	const char *name = w->name;
+	struct side_changes c[2] = {0};
+	int r = -1;
 
 	if (e->far->driver->select(e->far, name, &w->fs, err) != 0) {
 		ferry_error_prefix(err, "%s: far", name);
@@ -896,23 +1011,40 @@ int engine_prepare_folder(struct engine *e, struct folder_work *w, struct ferry_
 	if (state_get_folder(e->state, name, &w->sf, err) != 0 ||
 	    check_uidvalidity(e, &w->sf, &w->fs, &w->ns, w->forget, &w->have_state, err) != 0)
 		return -1;
-	if (state_load_pairs(e->state, w->sf.id, &w->pairs, &w->npairs, err) != 0)
-		return -1;
-	for (int side = 0; side < 2; side++) {
+	for (int side = 0; side < 2; side++)
+		if (side_changes(e, w, side == 0, &c[side], err) != 0) {
+			ferry_error_prefix(err, "%s: listing %s", name, side == 0 ? "far" : "near");
+			goto out;
+		}
+	r = prepare_sparse(e, w, c, err);
+	if (r < 0)
+		goto out;
+	if (r == 1 && state_load_pairs(e->state, w->sf.id, &w->pairs, &w->npairs, err) != 0) {
+		r = -1;
+		goto out;
+	}
+	for (int side = 0; r == 1 && side < 2; side++) {
 		bool far_side = side == 0;
 		struct msg_list *l = far_side ? &w->far : &w->near;
-		int r = list_from_state(e, w, far_side, l, err);
+		int k = c[side].usable ? list_from_changes(w, far_side, &c[side], l, err) : 1;
 
-		if (r < 0) {
+		if (k < 0) {
 			ferry_error_prefix(err, "%s: listing %s", name, far_side ? "far" : "near");
-			return -1;
+			r = -1;
+			goto out;
 		}
-		if (r == 1 && list_side(far_side ? e->far : e->near, far_side ? "far" : "near",
-					name, l, err) != 0)
-			return -1;
+		if (k == 1 && list_side(far_side ? e->far : e->near, far_side ? "far" : "near",
+					name, l, err) != 0) {
+			r = -1;
+			goto out;
+		}
 	}
 	w->prepared = true;
-	return 0;
+	r = 0;
+out:
+	side_changes_free(&c[0]);
+	side_changes_free(&c[1]);
+	return r;
 }
 
 static bool side_neutral(const struct msg_list *l, const struct pair *pairs, size_t npairs,

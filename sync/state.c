@@ -512,6 +512,44 @@ static void read_id(sqlite3_stmt *stmt, int col, struct msg_id *id)
 		memcpy(id->hash, blob, sizeof(id->hash));
 }
 
+#define PAIR_COLUMNS "far_uid, near_uid, status, base_flags, base_keywords, size, far_id, near_id"
+
+/* One row of PAIR_COLUMNS; -1 on allocation failure (nothing to free). */
+static int read_pair(sqlite3_stmt *stmt, struct pair *p)
+{
+	const unsigned char *kw = sqlite3_column_text(stmt, 4);
+
+	*p = (struct pair){
+	    .far_uid = (uint32_t)sqlite3_column_int64(stmt, 0),
+	    .near_uid = (uint32_t)sqlite3_column_int64(stmt, 1),
+	    .status = (enum pair_status)sqlite3_column_int(stmt, 2),
+	    .base_flags = (unsigned)sqlite3_column_int(stmt, 3),
+	    .size = (uint64_t)sqlite3_column_int64(stmt, 5),
+	};
+	if (kw && !(p->base_keywords = strdup((const char *)kw)))
+		return -1;
+	read_id(stmt, 6, &p->far_id);
+	read_id(stmt, 7, &p->near_id);
+	return 0;
+}
+
+int state_count_pairs(struct state *st, int64_t folder_id, size_t *far, size_t *near,
+		      struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+	int r;
+
+	if (prepare(st, "SELECT count(far_uid), count(near_uid) FROM pairs WHERE folder_id = ?",
+		    &stmt, err) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, folder_id);
+	r = sqlite3_step(stmt);
+	*far = (size_t)sqlite3_column_int64(stmt, 0);
+	*near = (size_t)sqlite3_column_int64(stmt, 1);
+	release(st, stmt);
+	return r == SQLITE_ROW ? 0 : db_error(st, err, "count pairs");
+}
+
 int state_load_pairs(struct state *st, int64_t folder_id, struct pair **out, size_t *n,
 		     struct ferry_error *err)
 {
@@ -521,16 +559,10 @@ int state_load_pairs(struct state *st, int64_t folder_id, struct pair **out, siz
 	int r;
 
 	*n = 0;
-	if (prepare(st,
-		    "SELECT far_uid, near_uid, status, base_flags, base_keywords, size, far_id, "
-		    "near_id FROM pairs WHERE folder_id = ?",
-		    &stmt, err) != 0)
+	if (prepare(st, "SELECT " PAIR_COLUMNS " FROM pairs WHERE folder_id = ?", &stmt, err) != 0)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, folder_id);
 	while ((r = sqlite3_step(stmt)) == SQLITE_ROW) {
-		const unsigned char *kw = sqlite3_column_text(stmt, 4);
-		struct pair *p;
-
 		if (*n == cap) {
 			struct pair *nv = realloc(v, (cap = cap ? cap * 2 : 256) * sizeof(*v));
 
@@ -538,18 +570,8 @@ int state_load_pairs(struct state *st, int64_t folder_id, struct pair **out, siz
 				goto oom;
 			v = nv;
 		}
-		p = &v[*n];
-		*p = (struct pair){
-		    .far_uid = (uint32_t)sqlite3_column_int64(stmt, 0),
-		    .near_uid = (uint32_t)sqlite3_column_int64(stmt, 1),
-		    .status = (enum pair_status)sqlite3_column_int(stmt, 2),
-		    .base_flags = (unsigned)sqlite3_column_int(stmt, 3),
-		    .size = (uint64_t)sqlite3_column_int64(stmt, 5),
-		};
-		if (kw && !(p->base_keywords = strdup((const char *)kw)))
+		if (read_pair(stmt, &v[*n]) != 0)
 			goto oom;
-		read_id(stmt, 6, &p->far_id);
-		read_id(stmt, 7, &p->near_id);
 		(*n)++;
 	}
 	release(st, stmt);
@@ -640,6 +662,30 @@ static int prepare_by_uid(struct state *st, const char *head, int64_t folder_id,
 	sqlite3_bind_int64(*stmt, first_col, folder_id);
 	sqlite3_bind_int64(*stmt, first_col + 1, far_uid ? far_uid : near_uid);
 	return 0;
+}
+
+int state_get_pair(struct state *st, int64_t folder_id, uint32_t far_uid, uint32_t near_uid,
+		   struct pair *out, bool *found, struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+	int r;
+
+	*found = false;
+	if (!far_uid && !near_uid)
+		return 0;
+	if (prepare_by_uid(st, "SELECT " PAIR_COLUMNS " FROM pairs", folder_id, far_uid, near_uid,
+			   1, &stmt, err) != 0)
+		return -1;
+	r = sqlite3_step(stmt);
+	if (r == SQLITE_ROW) {
+		if (read_pair(stmt, out) != 0) {
+			release(st, stmt);
+			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		}
+		*found = true;
+	}
+	release(st, stmt);
+	return r == SQLITE_ROW || r == SQLITE_DONE ? 0 : db_error(st, err, "read a pair");
 }
 
 int state_forget_pair(struct state *st, int64_t folder_id, uint32_t far_uid, uint32_t near_uid,

@@ -73,6 +73,13 @@ void state_folders_free(struct state_folder *v, size_t n);
 int state_load_pairs(struct state *st, int64_t folder_id, struct pair **out, size_t *n,
 		     struct ferry_error *err);
 void state_pairs_free(struct pair *v, size_t n);
+/* How many pairs of a folder have a far uid, and how many a near uid. */
+int state_count_pairs(struct state *st, int64_t folder_id, size_t *far, size_t *near,
+		      struct ferry_error *err);
+/* The pair holding far_uid (if nonzero) or near_uid: *found and *out (free
+ * out->base_keywords), or not *found. */
+int state_get_pair(struct state *st, int64_t folder_id, uint32_t far_uid, uint32_t near_uid,
+		   struct pair *out, bool *found, struct ferry_error *err);
 /* Drops every pair of a folder (UIDVALIDITY change: rule 7 re-pairs). */
 int state_clear_pairs(struct state *st, int64_t folder_id, struct ferry_error *err);
 

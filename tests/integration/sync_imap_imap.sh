@@ -130,4 +130,20 @@ t_is "final sync exits 0" "$T_RC" 0
 t_contains "final sync: nothing moved" "$T_OUT" "mirror: far->near +0 ~0 -0, near->far +0 ~0 -0"
 t_is "final sync: nothing saved, expunged or flagged on either account" \
 	"$(changes_since "$mark")" ""
+
+# --- flags only, on both accounts: planned over the changed messages alone -----------
+dovecot_doveadm flags add -u alice '\Seen' mailbox INBOX uid "$(srv_uid alice INBOX 'Inbox three')"
+dovecot_doveadm flags add -u bob '\Answered' mailbox INBOX uid "$(srv_uid bob INBOX 'Inbox three')"
+dovecot_doveadm flags remove -u bob '\Seen' mailbox INBOX uid "$(srv_uid bob INBOX 'Inbox one')"
+t_run "$FERRY" -v -c "$CONF" sync mirror
+t_is "flags only: exits 0" "$T_RC" 0
+t_contains "flags only: INBOX planned over its two changed messages" "$T_OUT" \
+	"INBOX: flags changed on 2 message(s): planned without the other 3 pair(s)"
+t_is "flags only: both changes to one message merged at alice" \
+	"$(flags_of alice INBOX 'Inbox three')" '\Answered \Flagged \Seen'
+t_is "flags only: and at bob" "$(flags_of bob INBOX 'Inbox three')" '\Answered \Flagged \Seen'
+t_is "flags only: bob's removal of \Seen reached alice" "$(flags_of alice INBOX 'Inbox one')" \
+	"\$Label1"
+t_is "flags only: INBOX holds 5 messages on both" \
+	"$(dovecot_count alice INBOX) $(dovecot_count bob INBOX)" "5 5"
 t_done

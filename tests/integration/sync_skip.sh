@@ -108,6 +108,8 @@ t_equal "two changed folders: ENABLE, then SELECT and UID FETCH of both, before 
 	"$(printf '%s\n' "$T_OUT" |
 		awk '/^C: [^ ]+ (ENABLE|SELECT|UID FETCH)/ { n++; next } n { exit } END { print n + 0 }')"
 t_equal "two changed folders: each selected once" 2 "$(trace_count "$T_OUT" SELECT)"
+t_contains "two changed folders: INBOX planned over its changed message only" "$T_OUT" \
+	"INBOX: flags changed on 1 message(s): planned without the other 2 pair(s)"
 t_equal "two changed folders: INBOX's flag arrived" R "$(md_letters INBOX 'INBOX message 2')"
 t_equal "two changed folders: Archive/2024's flag arrived" R \
 	"$(md_letters Archive/2024 'Archive/2024 message 2')"
