@@ -630,6 +630,27 @@ static int vanished_all(mailimap *imap, uint32_t **vanished, size_t *nranges, si
 	return oom ? -1 : 0;
 }
 
+/* Checks a changes listing (rule 5) and hands its messages to changed; on
+ * failure also drops the VANISHED ranges. Frees l either way. */
+static int take_changes(struct listing *l, uint32_t uidnext, const char *folder,
+			struct msg_list *changed, uint32_t **vanished, size_t *nranges,
+			struct ferry_error *err)
+{
+	size_t kept = 0;
+	int r = settle_listing(l, uidnext, folder, &kept, err);
+
+	for (size_t i = 0; r == 0 && i < kept; i++)
+		if (msg_list_push(changed, &l->v[i].m) != 0)
+			r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	listing_free(l);
+	if (r != 0) {
+		free(*vanished);
+		*vanished = NULL;
+		*nranges = 0;
+	}
+	return r;
+}
+
 int imap_list_changed(struct store *store, uint64_t since, struct msg_list *changed,
 		      uint32_t **vanished, size_t *nranges, struct ferry_error *err)
 {
@@ -639,7 +660,7 @@ int imap_list_changed(struct store *store, uint64_t since, struct msg_list *chan
 	struct mailimap_fetch_type *ft;
 	struct mailimap_set *set;
 	clist *result = NULL;
-	size_t kept = 0, cap = 0;
+	size_t cap = 0;
 	bool oom = false;
 	int r;
 
@@ -678,22 +699,7 @@ int imap_list_changed(struct store *store, uint64_t since, struct msg_list *chan
 	}
 	oom |= vanished_all(st->imap, vanished, nranges, &cap) != 0;
 	l.oom |= oom;
-	if (settle_listing(&l, st->uidnext, st->selected, &kept, err) != 0)
-		goto fail;
-	for (size_t i = 0; i < kept; i++) {
-		if (msg_list_push(changed, &l.v[i].m) != 0) {
-			ferry_error_set(err, FERRY_PARTIAL, "out of memory");
-			goto fail;
-		}
-	}
-	listing_free(&l);
-	return 0;
-fail:
-	free(*vanished);
-	*vanished = NULL;
-	*nranges = 0;
-	listing_free(&l);
-	return -1;
+	return take_changes(&l, st->uidnext, st->selected, changed, vanished, nranges, err);
 }
 
 int imap_read_changes(struct imap_store *st, int tag, uint32_t uidnext, const char *folder,
@@ -701,7 +707,7 @@ int imap_read_changes(struct imap_store *st, int tag, uint32_t uidnext, const ch
 		      struct ferry_error *err)
 {
 	struct listing l = {0};
-	size_t kept = 0, cap = 0;
+	size_t cap = 0;
 	bool ok = false;
 	int r;
 
@@ -724,21 +730,7 @@ int imap_read_changes(struct imap_store *st, int tag, uint32_t uidnext, const ch
 	for (size_t i = 0; uidnext && i < l.n; i++)
 		if (l.v[i].m.uid >= uidnext)
 			l.v[i].has_size = false;
-	if (settle_listing(&l, uidnext, folder, &kept, err) != 0)
-		goto fail;
-	for (size_t i = 0; i < kept; i++)
-		if (msg_list_push(changed, &l.v[i].m) != 0) {
-			ferry_error_set(err, FERRY_PARTIAL, "out of memory");
-			goto fail;
-		}
-	listing_free(&l);
-	return 0;
-fail:
-	free(*vanished);
-	*vanished = NULL;
-	*nranges = 0;
-	listing_free(&l);
-	return -1;
+	return take_changes(&l, uidnext, folder, changed, vanished, nranges, err);
 }
 
 /* ---- identify --------------------------------------------------------- */
