@@ -935,9 +935,9 @@ static int touch_pair(struct engine *e, struct folder_work *w, bool far_side, ui
  * loaded and planned, only those of the changed messages. Applies when both
  * sides are listed the cheap way, nothing vanished or arrived on either, the
  * pairs count what the SELECTs counted, and the changes are few (each costs
- * a lookup: up to 64, or an eighth of the pairs). The folder then takes part in no move, and its plan is the
- * same as over every pair: an unchanged pair plans nothing. Returns 1 when
- * it does not apply (w->pairs empty), 0 with the sparse pairs and listings. */
+ * a lookup: up to 64, or an eighth of the pairs). The folder then takes part in no move, and its
+ * plan is the same as over every pair: an unchanged pair plans nothing. Returns 1 when it does not
+ * apply (w->pairs empty), 0 with the sparse pairs and listings. */
 static int prepare_sparse(struct engine *e, struct folder_work *w, struct side_changes c[2],
 			  struct ferry_error *err)
 {
