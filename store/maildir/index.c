@@ -58,6 +58,19 @@ static const char *const migrations[] = {
     /* 1 -> 2: the inode a rescan compares with readdir's d_ino, so that a
      * file merely renamed (flags) needs no stat; 0: not known yet. */
     "ALTER TABLE messages ADD COLUMN ino INTEGER NOT NULL DEFAULT 0;",
+    /* 2 -> 3: what changed since a modseq, as a QRESYNC server tells it:
+     * rows by modseq, and a tombstone per expunged uid. Tombstones are
+     * complete only above a folder's expunged_floor (older ones are trimmed;
+     * an index from before this step has none). */
+    "CREATE TABLE expunged ("
+    "  folder INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,"
+    "  uid INTEGER NOT NULL,"
+    "  modseq INTEGER NOT NULL,"
+    "  PRIMARY KEY (folder, uid)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX messages_modseq ON messages (folder, modseq);"
+    "ALTER TABLE folders ADD COLUMN expunged_floor INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE folders SET expunged_floor = modseq;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -77,6 +90,15 @@ enum stmt {
 	S_MSG_UPDATE,
 	S_MSG_DELETE,
 	S_MSG_COUNT,
+	S_MSGS_SINCE,
+	S_EXPUNGED_ADD,
+	S_EXPUNGED_SINCE,
+	S_EXPUNGED_FLOOR,
+	S_EXPUNGED_COUNT,
+	S_EXPUNGED_NTH,
+	S_EXPUNGED_TRIM,
+	S_EXPUNGED_RAISE,
+	S_FOLDER_DELETE_EXPUNGED,
 	S_COUNT
 };
 
@@ -105,14 +127,35 @@ static const char *const stmt_sql[S_COUNT] = {
 		     " hash = ?12, modseq = ?13, ino = ?14 WHERE folder = ?1 AND uid = ?2",
     [S_MSG_DELETE] = "DELETE FROM messages WHERE folder = ?1 AND uid = ?2",
     [S_MSG_COUNT] = "SELECT count(*) FROM messages WHERE folder = ?1",
+    [S_MSGS_SINCE] = "SELECT " MSG_COLUMNS " FROM messages WHERE folder = ?1 AND modseq > ?2"
+		     " ORDER BY uid",
+    [S_EXPUNGED_ADD] = "INSERT OR REPLACE INTO expunged (folder, uid, modseq) VALUES (?1, ?2, ?3)",
+    [S_EXPUNGED_SINCE] = "SELECT uid FROM expunged WHERE folder = ?1 AND modseq > ?2 ORDER BY uid",
+    [S_EXPUNGED_FLOOR] = "SELECT expunged_floor FROM folders WHERE id = ?1",
+    [S_EXPUNGED_COUNT] = "SELECT count(*) FROM expunged WHERE folder = ?1",
+    [S_EXPUNGED_NTH] = "SELECT modseq FROM expunged WHERE folder = ?1 ORDER BY modseq DESC"
+		       " LIMIT 1 OFFSET ?2",
+    [S_EXPUNGED_TRIM] = "DELETE FROM expunged WHERE folder = ?1 AND modseq <= ?2",
+    [S_EXPUNGED_RAISE] =
+	"UPDATE folders SET expunged_floor = max(expunged_floor, ?2) WHERE id = ?1",
+    [S_FOLDER_DELETE_EXPUNGED] = "DELETE FROM expunged WHERE folder = ?1",
 };
+
+/* Tombstones kept per folder when trimmed (a run whose last sync is older
+ * than that many expunges lists the folder in full), and how many deletions
+ * pass between checks after a handle's first deletion in a folder. */
+#define EXPUNGED_KEEP	     4096
+#define EXPUNGED_CHECK_EVERY 1024
 
 struct mdindex {
 	sqlite3 *db;
 	char *path; /* of index.sqlite, for messages */
 	int lockfd;
 	bool in_tx;
-	bool sealable; /* opened and checked, no damage seen since */
+	bool sealable;	  /* opened and checked, no damage seen since */
+	unsigned deletes; /* counts toward the next tombstone trim */
+	int64_t *trimmed; /* folders whose tombstones this handle checked */
+	size_t ntrimmed;
 	sqlite3_stmt *stmt[S_COUNT];
 };
 
@@ -436,6 +479,7 @@ void mdindex_close(struct mdindex *ix)
 		forget_lock(ix->lockfd);
 		close(ix->lockfd);
 	}
+	free(ix->trimmed);
 	free(ix->path);
 	free(ix);
 }
@@ -582,13 +626,16 @@ int mdindex_folder_save(struct mdindex *ix, const struct mdindex_folder *f, stru
 
 int mdindex_folder_delete(struct mdindex *ix, int64_t id, struct ferry_error *err)
 {
-	sqlite3_stmt *st = stmt(ix, S_FOLDER_DELETE_MSGS);
+	sqlite3_stmt *st;
 	int rc;
 
-	if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK)
-		return fail(ix, rc, "deleting a folder", err);
-	if (run(ix, st, "deleting a folder", err) != 0)
-		return -1;
+	for (int k = 0; k < 2; k++) {
+		st = stmt(ix, k == 0 ? S_FOLDER_DELETE_MSGS : S_FOLDER_DELETE_EXPUNGED);
+		if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK)
+			return fail(ix, rc, "deleting a folder", err);
+		if (run(ix, st, "deleting a folder", err) != 0)
+			return -1;
+	}
 	st = stmt(ix, S_FOLDER_DELETE);
 	if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK)
 		return fail(ix, rc, "deleting a folder", err);
@@ -700,15 +747,17 @@ static int read_msg(sqlite3_stmt *st, struct mdindex_msg *m)
 	return 0;
 }
 
-int mdindex_msgs(struct mdindex *ix, int64_t folder, struct mdindex_msg **out, size_t *n,
-		 struct ferry_error *err)
+/* The rows of statement s (S_MSGS, or S_MSGS_SINCE with since). */
+static int msgs_where(struct mdindex *ix, enum stmt s, int64_t folder, uint64_t since,
+		      struct mdindex_msg **out, size_t *n, struct ferry_error *err)
 {
-	sqlite3_stmt *st = stmt(ix, S_MSGS);
+	sqlite3_stmt *st = stmt(ix, s);
 	struct mdindex_msg *v = NULL;
 	size_t count = 0, cap = 0;
 	int rc;
 
-	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK)
+	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
+	    (s == S_MSGS_SINCE && (rc = sqlite3_bind_int64(st, 2, (int64_t)since)) != SQLITE_OK))
 		return fail(ix, rc, "listing messages", err);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (count == cap) {
@@ -736,6 +785,12 @@ int mdindex_msgs(struct mdindex *ix, int64_t folder, struct mdindex_msg **out, s
 	*out = v;
 	*n = count;
 	return 0;
+}
+
+int mdindex_msgs(struct mdindex *ix, int64_t folder, struct mdindex_msg **out, size_t *n,
+		 struct ferry_error *err)
+{
+	return msgs_where(ix, S_MSGS, folder, 0, out, n, err);
 }
 
 int mdindex_msg_get(struct mdindex *ix, int64_t folder, uint32_t uid, struct mdindex_msg *out,
@@ -814,7 +869,45 @@ int mdindex_msg_update(struct mdindex *ix, int64_t folder, const struct mdindex_
 	return run(ix, st, "updating a message", err);
 }
 
-int mdindex_msg_delete(struct mdindex *ix, int64_t folder, uint32_t uid, struct ferry_error *err)
+/* Keeps a folder's newest EXPUNGED_KEEP tombstones once it has twice as
+ * many, and raises its floor to the newest modseq trimmed. */
+static int trim_expunged(struct mdindex *ix, int64_t folder, struct ferry_error *err)
+{
+	sqlite3_stmt *st = stmt(ix, S_EXPUNGED_COUNT);
+	int64_t count = 0, cut = 0;
+	int rc;
+
+	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK)
+		return fail(ix, rc, "trimming tombstones", err);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		count = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return fail(ix, rc, "trimming tombstones", err);
+	if (count <= 2 * EXPUNGED_KEEP)
+		return 0;
+	st = stmt(ix, S_EXPUNGED_NTH);
+	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 2, EXPUNGED_KEEP)) != SQLITE_OK)
+		return fail(ix, rc, "trimming tombstones", err);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		cut = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return fail(ix, rc, "trimming tombstones", err);
+	for (int k = 0; k < 2; k++) {
+		st = stmt(ix, k == 0 ? S_EXPUNGED_TRIM : S_EXPUNGED_RAISE);
+		if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
+		    (rc = sqlite3_bind_int64(st, 2, cut)) != SQLITE_OK)
+			return fail(ix, rc, "trimming tombstones", err);
+		if (run(ix, st, "trimming tombstones", err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int mdindex_msg_delete(struct mdindex *ix, int64_t folder, uint32_t uid, uint64_t modseq,
+		       struct ferry_error *err)
 {
 	sqlite3_stmt *st = stmt(ix, S_MSG_DELETE);
 	int rc;
@@ -822,7 +915,82 @@ int mdindex_msg_delete(struct mdindex *ix, int64_t folder, uint32_t uid, struct 
 	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(st, 2, uid)) != SQLITE_OK)
 		return fail(ix, rc, "deleting a message", err);
-	return run(ix, st, "deleting a message", err);
+	if (run(ix, st, "deleting a message", err) != 0)
+		return -1;
+	st = stmt(ix, S_EXPUNGED_ADD);
+	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 2, uid)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 3, (int64_t)modseq)) != SQLITE_OK)
+		return fail(ix, rc, "deleting a message", err);
+	if (run(ix, st, "deleting a message", err) != 0)
+		return -1;
+	/* Each folder once per handle, as a run may delete only a few, and
+	 * then every so many deletions. */
+	for (size_t i = 0; i < ix->ntrimmed; i++)
+		if (ix->trimmed[i] == folder)
+			return ++ix->deletes % EXPUNGED_CHECK_EVERY
+				   ? 0
+				   : trim_expunged(ix, folder, err);
+	int64_t *v = realloc(ix->trimmed, (ix->ntrimmed + 1) * sizeof(*v));
+
+	if (!v)
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	ix->trimmed = v;
+	v[ix->ntrimmed++] = folder;
+	return trim_expunged(ix, folder, err);
+}
+
+int mdindex_changes(struct mdindex *ix, int64_t folder, uint64_t since, struct mdindex_msg **msgs,
+		    size_t *nmsgs, uint32_t **gone, size_t *ngone, struct ferry_error *err)
+{
+	sqlite3_stmt *st = stmt(ix, S_EXPUNGED_FLOOR);
+	size_t cap = 0;
+	int64_t floor = INT64_MAX;
+	int rc;
+
+	*msgs = NULL;
+	*gone = NULL;
+	*nmsgs = *ngone = 0;
+	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK)
+		return fail(ix, rc, "reading changes", err);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		floor = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fail(ix, rc, "reading changes", err);
+	if (rc == SQLITE_DONE || since > INT64_MAX || (int64_t)since < floor)
+		return 1;
+	st = stmt(ix, S_EXPUNGED_SINCE);
+	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 2, (int64_t)since)) != SQLITE_OK)
+		return fail(ix, rc, "reading changes", err);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*ngone == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			uint32_t *v = realloc(*gone, ncap * sizeof(*v));
+
+			if (!v) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			*gone = v;
+			cap = ncap;
+		}
+		(*gone)[(*ngone)++] = (uint32_t)sqlite3_column_int64(st, 0);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		rc = msgs_where(ix, S_MSGS_SINCE, folder, since, msgs, nmsgs, err) == 0 ? SQLITE_OK
+											: -1;
+	else
+		rc = fail(ix, rc, "reading changes", err);
+	if (rc != SQLITE_OK) {
+		free(*gone);
+		*gone = NULL;
+		*ngone = 0;
+		return -1;
+	}
+	return 0;
 }
 
 int mdindex_msg_count(struct mdindex *ix, int64_t folder, uint32_t *n, struct ferry_error *err)

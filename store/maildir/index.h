@@ -99,7 +99,16 @@ int mdindex_msg_add(struct mdindex *ix, int64_t folder, const struct mdindex_msg
 /* Rewrites every column of the row of m->uid. */
 int mdindex_msg_update(struct mdindex *ix, int64_t folder, const struct mdindex_msg *m,
 		       struct ferry_error *err);
-int mdindex_msg_delete(struct mdindex *ix, int64_t folder, uint32_t uid, struct ferry_error *err);
+/* Deletes the row of uid and leaves a tombstone at modseq (the folder's
+ * modseq after the change), for mdindex_changes. */
+int mdindex_msg_delete(struct mdindex *ix, int64_t folder, uint32_t uid, uint64_t modseq,
+		       struct ferry_error *err);
+/* What changed in a folder after modseq since: its rows with a greater
+ * modseq (*msgs, by uid; free with mdindex_msgs_free) and the uids expunged
+ * after it (*gone, ascending, malloc'd). 1 when the tombstones do not reach
+ * back that far (trimmed, or an index from before they were kept). */
+int mdindex_changes(struct mdindex *ix, int64_t folder, uint64_t since, struct mdindex_msg **msgs,
+		    size_t *nmsgs, uint32_t **gone, size_t *ngone, struct ferry_error *err);
 int mdindex_msg_count(struct mdindex *ix, int64_t folder, uint32_t *n, struct ferry_error *err);
 void mdindex_msg_clear(struct mdindex_msg *m);
 void mdindex_msgs_free(struct mdindex_msg *v, size_t n);

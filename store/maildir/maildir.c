@@ -355,6 +355,62 @@ static int maildir_list(struct store *store, struct msg_list *out, struct ferry_
 	return 0;
 }
 
+/* Rule 4's cheap listing: the index rows changed since modseq `since` and
+ * the tombstones of the uids expunged since, as QRESYNC gives them. */
+static int maildir_list_changed(struct store *store, uint64_t since, struct msg_list *changed,
+				uint32_t **vanished, size_t *nranges, struct ferry_error *err)
+{
+	struct maildir_store *st = md(store);
+	struct mdindex_msg *v;
+	uint32_t *gone;
+	size_t n, ngone, k = 0;
+	int r;
+
+	*vanished = NULL;
+	*nranges = 0;
+	if (need_selected(st, err) != 0)
+		return -1;
+	r = mdindex_changes(st->index, st->sel.ix.id, since, &v, &n, &gone, &ngone, err);
+	if (r != 0)
+		return r;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct msg m = {
+		    .uid = v[i].uid,
+		    .flags = v[i].flags,
+		    .keywords = v[i].keywords,
+		    .size = v[i].size,
+		    .date = v[i].mtime / 1000000000,
+		    .id = v[i].id,
+		};
+
+		if (msg_list_push(changed, &m) != 0)
+			r = -1;
+	}
+	mdindex_msgs_free(v, n);
+	/* Consecutive uids make one range. */
+	uint32_t *ranges = r == 0 && ngone ? malloc(2 * ngone * sizeof(*ranges)) : NULL;
+
+	if (r == 0 && ngone && !ranges)
+		r = -1;
+	for (size_t i = 0; r == 0 && i < ngone; i++) {
+		if (k && ranges[2 * k - 1] + 1 == gone[i]) {
+			ranges[2 * k - 1] = gone[i];
+			continue;
+		}
+		ranges[2 * k] = ranges[2 * k + 1] = gone[i];
+		k++;
+	}
+	free(gone);
+	if (r != 0) {
+		free(ranges);
+		msg_list_free(changed);
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
+	*vanished = ranges;
+	*nranges = k;
+	return 0;
+}
+
 /* Opens m's file for reading; on ENOENT looks for it again once (another
  * program renamed it). Returns the fd, -2 when the file is gone, or -1 with
  * err set. */
@@ -655,10 +711,8 @@ static int delete_one(struct maildir_store *st, uint32_t uid, bool touched[2],
 		if (attempt > 0 || (r = maildir_refind(st, &m, err)) <= 0)
 			break;
 	}
-	if (r >= 0) {
-		maildir_tx_change(st);
-		r = mdindex_msg_delete(st->index, st->sel.ix.id, uid, err);
-	}
+	if (r >= 0)
+		r = mdindex_msg_delete(st->index, st->sel.ix.id, uid, maildir_tx_change(st), err);
 out:
 	mdindex_msg_clear(&m);
 	return r < 0 ? -1 : 0;
@@ -869,8 +923,7 @@ static int index_moved(struct move *mv, const struct mdindex_msg *m, uint32_t *n
 	}
 	row.uid = mv->to.ix.uidnext++;
 	row.modseq = mv->to.ix.modseq;
-	maildir_tx_change(st);
-	if (mdindex_msg_delete(st->index, st->sel.ix.id, m->uid, err) != 0 ||
+	if (mdindex_msg_delete(st->index, st->sel.ix.id, m->uid, maildir_tx_change(st), err) != 0 ||
 	    mdindex_msg_add(st->index, mv->to.ix.id, &row, err) != 0)
 		return -1;
 	*new_uid = row.uid;
@@ -1017,6 +1070,7 @@ const struct store_driver maildir_driver = {
     .status = maildir_status,
     .select = maildir_select,
     .list = maildir_list,
+    .list_changed = maildir_list_changed,
     .own_state = maildir_own_state,
     .identify = maildir_identify,
     .fetch = maildir_fetch,

@@ -407,8 +407,8 @@ static int merge(struct maildir_store *st, struct entries *e, struct mdindex_msg
 			e->v[i].keywords = rows[j]->keywords;
 			fresh[(*nfresh)++] = &e->v[i++];
 		}
-		maildir_tx_change(st);
-		if (mdindex_msg_delete(st->index, st->sel.ix.id, rows[j]->uid, err) != 0)
+		if (mdindex_msg_delete(st->index, st->sel.ix.id, rows[j]->uid,
+				       maildir_tx_change(st), err) != 0)
 			return -1;
 		j++;
 	}

@@ -884,6 +884,11 @@ static int64_t index_int(const char *sql)
 	return v;
 }
 
+/* Takes an index back to what ferry wrote before schema 3: no tombstones. */
+#define UNDO_SCHEMA_3                                                                              \
+	"DROP TABLE expunged; DROP INDEX messages_modseq; "                                        \
+	"ALTER TABLE folders DROP COLUMN expunged_floor; "
+
 START_TEST(test_index_of_version_1_is_upgraded_and_learns_inodes)
 {
 	struct msg_list l;
@@ -897,8 +902,8 @@ START_TEST(test_index_of_version_1_is_upgraded_and_learns_inodes)
 	store_close(store);
 	store = NULL;
 	ck_assert_int_gt(index_int("SELECT ino FROM messages"), 0);
-	/* What ferry 0.1's index looked like: no inode column. */
-	index_exec("ALTER TABLE messages DROP COLUMN ino; PRAGMA user_version = 1");
+	/* What ferry 0.1's index looked like: no tombstones, no inode column. */
+	index_exec(UNDO_SCHEMA_3 "ALTER TABLE messages DROP COLUMN ino; PRAGMA user_version = 1");
 	open_store(LAYOUT_VERBATIM);
 	/* A mail client marks it read: the rescan stats it and keeps its uid. */
 	name = only_file(at("INBOX/new"));
@@ -906,7 +911,7 @@ START_TEST(test_index_of_version_1_is_upgraded_and_learns_inodes)
 	free(name);
 	set_mtime(at("INBOX/cur"), time(NULL) + 5);
 	select_ok("INBOX");
-	ck_assert_int_eq(index_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(index_int("PRAGMA user_version"), 3);
 	list_ok(&l);
 	ck_assert_uint_eq(l.n, 1);
 	ck_assert_uint_eq(l.v[0].uid, uid);
@@ -1573,6 +1578,373 @@ START_TEST(test_directories_changed_within_a_second_of_the_scan_are_read_again)
 }
 END_TEST
 
+/* ---- changes since a modseq (rule 4's cheap listing) ---- */
+
+#define MSG_D "From: d@example.org\r\nSubject: fourth\r\n\r\nNew\r\n"
+
+/* list_changed(since) on the selected folder: 0, or 1 (cannot tell). */
+static int changes_since(uint64_t since, struct msg_list *changed, uint32_t **vanished,
+			 size_t *nranges)
+{
+	int r;
+
+	*changed = (struct msg_list){0};
+	r = store->driver->list_changed(store, since, changed, vanished, nranges, &err);
+	ck_assert_msg(r == 0 || r == 1, "since %llu: %s", (unsigned long long)since, err.msg);
+	return r;
+}
+
+/* Formatted text; each call gets one of a few buffers. */
+static const char *str(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static const char *str(const char *fmt, ...)
+{
+	static char bufs[4][256];
+	static int next;
+	char *b = bufs[next++ % 4];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(b, sizeof(bufs[0]), fmt, ap);
+	va_end(ap);
+	return b;
+}
+
+/* The uids of l, in its order, joined with ','. */
+static const char *uids_of(const struct msg_list *l)
+{
+	static char joined[4096];
+	size_t len = 0;
+
+	joined[0] = '\0';
+	for (size_t i = 0; i < l->n; i++) {
+		len += (size_t)snprintf(joined + len, sizeof(joined) - len, "%s%u", i ? "," : "",
+					l->v[i].uid);
+		ck_assert_uint_lt(len, sizeof(joined));
+	}
+	return joined;
+}
+
+/* Vanished ranges as "first:last" (or "uid" alone), joined with ','. */
+static const char *ranges_of(const uint32_t *v, size_t nranges)
+{
+	static char joined[4096];
+	size_t len = 0;
+
+	joined[0] = '\0';
+	for (size_t k = 0; k < nranges; k++) {
+		ck_assert_uint_le(v[2 * k], v[2 * k + 1]);
+		if (v[2 * k] == v[2 * k + 1])
+			len += (size_t)snprintf(joined + len, sizeof(joined) - len, "%s%u",
+						k ? "," : "", v[2 * k]);
+		else
+			len += (size_t)snprintf(joined + len, sizeof(joined) - len, "%s%u:%u",
+						k ? "," : "", v[2 * k], v[2 * k + 1]);
+		ck_assert_uint_lt(len, sizeof(joined));
+	}
+	return joined;
+}
+
+START_TEST(test_list_changed_tells_own_flag_changes_deliveries_and_deletions)
+{
+	struct folder_state seen, mid, now;
+	struct msg_list l;
+	const struct msg *m;
+	struct msg_id id_d = identity_of(MSG_D, NULL);
+	uint32_t *van, a, b, c, d;
+	size_t nvan;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	a = deliver(MSG_A, 0, NULL, DATE);
+	b = deliver(MSG_B, MF_SEEN, NULL, DATE);
+	c = deliver(MSG_C, MF_SEEN, "old", DATE);
+	seen = select_ok("INBOX");
+	ck_assert_int_eq(store->driver->set_flags(store, &a, 1, MF_FLAGGED, 0, "kw", NULL, &err),
+			 0);
+	mid = select_ok("INBOX");
+	ck_assert_uint_gt(mid.highestmodseq, seen.highestmodseq);
+	d = deliver(MSG_D, MF_SEEN | MF_ANSWERED, "new", DATE);
+	ck_assert_msg(store->driver->add_flush(store, settled, NULL, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(store->driver->delete_msgs(store, &b, 1, &err), 0);
+
+	/* Since the select: the flagged and the delivered one as they are now,
+	 * and the deleted uid; not c, which nothing touched. */
+	ck_assert_int_eq(changes_since(seen.highestmodseq, &l, &van, &nvan), 0);
+	ck_assert_str_eq(uids_of(&l), str("%u,%u", a, d));
+	m = find_uid(&l, a);
+	ck_assert_uint_eq(m->flags, MF_FLAGGED);
+	ck_assert_str_eq(m->keywords, "kw");
+	ck_assert_uint_eq(m->size, strlen(MSG_A));
+	ck_assert_int_eq(m->date, DATE);
+	ck_assert(m->id.known);
+	m = find_uid(&l, d);
+	ck_assert_uint_eq(m->flags, MF_SEEN | MF_ANSWERED);
+	ck_assert_str_eq(m->keywords, "new");
+	ck_assert_uint_eq(m->size, strlen(MSG_D));
+	ck_assert_int_eq(m->date, DATE);
+	ck_assert(m->id.known);
+	ck_assert_mem_eq(m->id.hash, id_d.hash, 32);
+	ck_assert_str_eq(ranges_of(van, nvan), str("%u", b));
+	msg_list_free(&l);
+	free(van);
+
+	/* Since the flag change: only what came after it. */
+	ck_assert_int_eq(changes_since(mid.highestmodseq, &l, &van, &nvan), 0);
+	ck_assert_str_eq(uids_of(&l), str("%u", d));
+	ck_assert_str_eq(ranges_of(van, nvan), str("%u", b));
+	msg_list_free(&l);
+	free(van);
+
+	/* Since the state now: nothing. */
+	now = select_ok("INBOX");
+	ck_assert_uint_gt(now.highestmodseq, mid.highestmodseq);
+	ck_assert_int_eq(changes_since(now.highestmodseq, &l, &van, &nvan), 0);
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert_uint_eq(nvan, 0);
+	msg_list_free(&l);
+	free(van);
+	(void)c;
+}
+END_TEST
+
+START_TEST(test_list_changed_tells_what_other_programs_did_once_a_rescan_saw_it)
+{
+	struct folder_state seen, now;
+	struct msg_list l;
+	uint32_t *van, a, b, c, e, f;
+	size_t nvan;
+	char *na, *nb, *nc, *nf;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	a = deliver(MSG_A, 0, NULL, DATE); /* new/ */
+	na = only_file(at("INBOX/new"));
+	c = deliver(MSG_C, MF_DRAFT, "todo", DATE);
+	nc = only_file(at("INBOX/cur"));
+	b = deliver(MSG_B, MF_SEEN, NULL, DATE);
+	nb = file_ending(at("INBOX/cur"), ":2,S");
+	e = deliver(MSG_D, MF_FLAGGED, NULL, DATE); /* left alone */
+	f = deliver(MSG_B, MF_ANSWERED, NULL, DATE);
+	nf = file_ending(at("INBOX/cur"), ":2,R");
+	seen = select_ok("INBOX");
+	/* A mail reader reads A and deletes B and F; an editor rewrites C in
+	 * place, which makes it a new message under a new uid. */
+	ck_assert_int_eq(rename(at("INBOX/new/%s", na), at("INBOX/cur/%s:2,S", na)), 0);
+	ck_assert_int_eq(unlink(at("INBOX/cur/%s", nb)), 0);
+	ck_assert_int_eq(unlink(at("INBOX/cur/%s", nf)), 0);
+	spit(at("INBOX/edited"), MSG_D);
+	ck_assert_int_eq(rename(at("INBOX/edited"), at("INBOX/cur/%s", nc)), 0);
+
+	set_mtime(at("INBOX/cur"), time(NULL) + 5);
+	set_mtime(at("INBOX/new"), time(NULL) + 5);
+	now = select_ok("INBOX");
+	ck_assert_uint_gt(now.highestmodseq, seen.highestmodseq);
+	ck_assert_uint_eq(now.exists, 3);
+	ck_assert_int_eq(changes_since(seen.highestmodseq, &l, &van, &nvan), 0);
+	ck_assert_uint_eq(l.n, 2);
+	ck_assert_uint_eq(l.v[0].uid, a);
+	ck_assert_uint_eq(l.v[0].flags, MF_SEEN);
+	ck_assert_uint_gt(l.v[1].uid, f); /* C's new uid */
+	ck_assert_uint_eq(l.v[1].flags, MF_DRAFT);
+	ck_assert_str_eq(l.v[1].keywords, "todo");
+	ck_assert_uint_eq(l.v[1].size, strlen(MSG_D));
+	/* c and b are consecutive uids: one range; e stays, so f is another. */
+	ck_assert_uint_eq(b, c + 1);
+	ck_assert_uint_eq(f, e + 1);
+	ck_assert_str_eq(ranges_of(van, nvan), str("%u:%u,%u", c, b, f));
+	ck_assert_uint_eq(nvan, 2);
+	msg_list_free(&l);
+	free(van);
+
+	ck_assert_int_eq(changes_since(now.highestmodseq, &l, &van, &nvan), 0);
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert_uint_eq(nvan, 0);
+	msg_list_free(&l);
+	free(van);
+	free(na);
+	free(nb);
+	free(nc);
+	free(nf);
+}
+END_TEST
+
+START_TEST(test_list_changed_tells_a_move_as_vanished_here_and_new_there)
+{
+	struct folder_state from_seen, to_seen;
+	struct msg_list l;
+	const struct msg *m;
+	uint32_t *van, uids[3], moved[2], new_uids[2];
+	size_t nvan;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	create_ok("Archive");
+	select_ok("Archive");
+	deliver(MSG_D, 0, NULL, DATE); /* already there, not moved */
+	to_seen = select_ok("Archive");
+	select_ok("INBOX");
+	uids[0] = deliver(MSG_A, MF_SEEN, "kw", DATE);
+	uids[1] = deliver(MSG_B, 0, NULL, DATE); /* stays */
+	uids[2] = deliver(MSG_C, MF_FLAGGED, NULL, DATE);
+	from_seen = select_ok("INBOX");
+	moved[0] = uids[0];
+	moved[1] = uids[2];
+	move_ok(moved, 2, "Archive", new_uids);
+	ck_assert_uint_ne(new_uids[0], 0);
+	ck_assert_uint_ne(new_uids[1], 0);
+
+	/* The source, still selected: both uids gone, nothing changed. */
+	ck_assert_int_eq(changes_since(from_seen.highestmodseq, &l, &van, &nvan), 0);
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert_str_eq(ranges_of(van, nvan), str("%u,%u", uids[0], uids[2]));
+	msg_list_free(&l);
+	free(van);
+
+	/* The target: the new uids, with their flags and keywords. */
+	select_ok("Archive");
+	ck_assert_int_eq(changes_since(to_seen.highestmodseq, &l, &van, &nvan), 0);
+	ck_assert_str_eq(uids_of(&l), str("%u,%u", new_uids[0], new_uids[1]));
+	m = find_uid(&l, new_uids[0]);
+	ck_assert_uint_eq(m->flags, MF_SEEN);
+	ck_assert_str_eq(m->keywords, "kw");
+	ck_assert_uint_eq(m->size, strlen(MSG_A));
+	m = find_uid(&l, new_uids[1]);
+	ck_assert_uint_eq(m->flags, MF_FLAGGED);
+	ck_assert_uint_eq(nvan, 0);
+	msg_list_free(&l);
+	free(van);
+
+	/* Selected again later, the source still tells the same. */
+	select_ok("INBOX");
+	ck_assert_int_eq(changes_since(from_seen.highestmodseq, &l, &van, &nvan), 0);
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert_str_eq(ranges_of(van, nvan), str("%u,%u", uids[0], uids[2]));
+	msg_list_free(&l);
+	free(van);
+}
+END_TEST
+
+START_TEST(test_index_upgraded_from_before_tombstones_cannot_tell_older_changes)
+{
+	struct folder_state before, upgraded;
+	struct msg_list l;
+	uint32_t *van, a, b;
+	size_t nvan;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	a = deliver(MSG_A, 0, NULL, DATE);
+	b = deliver(MSG_B, MF_SEEN, NULL, DATE);
+	before = select_ok("INBOX");
+	/* A deletion by a ferry from before tombstones: no trace of it. */
+	ck_assert_int_eq(store->driver->delete_msgs(store, &b, 1, &err), 0);
+	deliver(MSG_C, 0, NULL, DATE);
+	store_close(store);
+	store = NULL;
+	index_exec(UNDO_SCHEMA_3 "PRAGMA user_version = 2");
+	open_store(LAYOUT_VERBATIM);
+	upgraded = select_ok("INBOX");
+	ck_assert_int_eq(index_int("PRAGMA user_version"), 3);
+	ck_assert_uint_gt(upgraded.highestmodseq, before.highestmodseq);
+
+	/* Below the modseq of the upgrade: cannot tell (list in full). */
+	ck_assert_int_eq(changes_since(before.highestmodseq, &l, &van, &nvan), 1);
+	msg_list_free(&l);
+	free(van);
+	ck_assert_int_eq(changes_since(upgraded.highestmodseq - 1, &l, &van, &nvan), 1);
+	msg_list_free(&l);
+	free(van);
+
+	/* From there on it can. */
+	ck_assert_int_eq(changes_since(upgraded.highestmodseq, &l, &van, &nvan), 0);
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert_uint_eq(nvan, 0);
+	msg_list_free(&l);
+	free(van);
+	ck_assert_int_eq(store->driver->delete_msgs(store, &a, 1, &err), 0);
+	ck_assert_int_eq(changes_since(upgraded.highestmodseq, &l, &van, &nvan), 0);
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert_str_eq(ranges_of(van, nvan), str("%u", a));
+	msg_list_free(&l);
+	free(van);
+	ck_assert_int_eq(changes_since(before.highestmodseq, &l, &van, &nvan), 1);
+	msg_list_free(&l);
+	free(van);
+}
+END_TEST
+
+/* Tombstones are kept per folder up to twice EXPUNGED_KEEP (4096), looked at
+ * every 1024 deletions; then the newest 4096 stay, and older modseqs cannot
+ * be told from. */
+START_TEST(test_list_changed_keeps_the_newest_tombstones_and_cannot_tell_older_ones)
+{
+	enum { BATCH = 1024, BATCHES = 9, N = BATCH * BATCHES };
+	struct folder_state seen;
+	struct msg_list l;
+	uint64_t mark[BATCHES + 1];
+	uint32_t *van, *uids;
+	size_t nvan;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	/* Hard links of one file: creating thousands of files is slow on some
+	 * file systems, adding names is not. */
+	spit(at("INBOX/one"), MSG_C);
+	for (unsigned i = 0; i < N; i++)
+		ck_assert_int_eq(
+		    link(at("INBOX/one"), at("INBOX/cur/%u.M%uP1.test:2,S", 1600000000u + i, i)),
+		    0);
+	seen = select_ok("INBOX");
+	ck_assert_uint_eq(seen.exists, N);
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, N);
+	uids = malloc(N * sizeof(*uids));
+	ck_assert_ptr_nonnull(uids);
+	for (size_t i = 0; i < N; i++) {
+		uids[i] = l.v[i].uid;
+		ck_assert_uint_eq(uids[i], i + 1);
+	}
+	msg_list_free(&l);
+
+	mark[0] = seen.highestmodseq;
+	for (int k = 0; k < BATCHES; k++) {
+		ck_assert_msg(store->driver->delete_msgs(store, uids + k * BATCH, BATCH, &err) == 0,
+			      "%s", err.msg);
+		mark[k + 1] = own_state_of("INBOX", &seen).highestmodseq;
+		ck_assert_uint_gt(mark[k + 1], mark[k]);
+		if (k + 1 == BATCHES - 1) {
+			/* 8192 tombstones: all kept. */
+			ck_assert_int_eq(changes_since(mark[0], &l, &van, &nvan), 0);
+			ck_assert_uint_eq(l.n, 0);
+			ck_assert_str_eq(ranges_of(van, nvan), "1:8192");
+			msg_list_free(&l);
+			free(van);
+		}
+	}
+	/* 9216: the newest 4096 (the last four batches) stay. */
+	ck_assert_int_eq(changes_since(mark[5], &l, &van, &nvan), 0);
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert_str_eq(ranges_of(van, nvan), str("%u:%u", 5 * BATCH + 1, N));
+	msg_list_free(&l);
+	free(van);
+	ck_assert_int_eq(changes_since(mark[8], &l, &van, &nvan), 0);
+	ck_assert_str_eq(ranges_of(van, nvan), str("%u:%u", 8 * BATCH + 1, N));
+	msg_list_free(&l);
+	free(van);
+	ck_assert_int_eq(changes_since(mark[5] - 1, &l, &van, &nvan), 1);
+	msg_list_free(&l);
+	free(van);
+	ck_assert_int_eq(changes_since(mark[0], &l, &van, &nvan), 1);
+	msg_list_free(&l);
+	free(van);
+	free(uids);
+}
+END_TEST
+
 /* ---- the index ---- */
 
 START_TEST(test_deleted_index_is_rebuilt_with_a_new_uidvalidity)
@@ -1763,6 +2135,14 @@ static Suite *maildir_suite(void)
 	tc = tcase(s, "rescans");
 	tcase_add_test(tc, test_unchanged_old_directories_are_not_read_again);
 	tcase_add_test(tc, test_directories_changed_within_a_second_of_the_scan_are_read_again);
+
+	tc = tcase(s, "changes since a modseq");
+	tcase_add_test(tc, test_list_changed_tells_own_flag_changes_deliveries_and_deletions);
+	tcase_add_test(tc, test_list_changed_tells_what_other_programs_did_once_a_rescan_saw_it);
+	tcase_add_test(tc, test_list_changed_tells_a_move_as_vanished_here_and_new_there);
+	tcase_add_test(tc, test_index_upgraded_from_before_tombstones_cannot_tell_older_changes);
+	tcase_add_test(tc,
+		       test_list_changed_keeps_the_newest_tombstones_and_cannot_tell_older_ones);
 
 	tc = tcase(s, "index");
 	tcase_add_test(tc, test_deleted_index_is_rebuilt_with_a_new_uidvalidity);
