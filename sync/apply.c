@@ -675,21 +675,21 @@ static int check_uidvalidity(struct engine *e, struct state_folder *sf,
 	return state_commit(e->state, err);
 }
 
-static void fill_input(struct engine *e, struct plan_input *in, const struct msg_list *far,
-		       const struct msg_list *near, const struct pair *pairs, size_t npairs,
-		       bool have_state, const struct folder_state *fs,
-		       const struct folder_state *ns)
+static void fill_input(struct engine *e, struct plan_input *in, const struct folder_work *w)
 {
+	const struct msg_list *far = &w->far, *near = &w->near;
+	const struct folder_state *fs = &w->fs, *ns = &w->ns;
+
 	*in = (struct plan_input){
 	    .far = far->v,
 	    .near = near->v,
 	    .nfar = far->n,
 	    .nnear = near->n,
-	    .pairs = pairs,
-	    .npairs = npairs,
+	    .pairs = w->pairs,
+	    .npairs = w->npairs,
 	    .far_complete = true, /* list() returns 0 only for complete listings */
 	    .near_complete = true,
-	    .have_state = have_state,
+	    .have_state = w->have_state,
 	    .far_keywords_ok = fs->keywords_ok,
 	    .near_keywords_ok = ns->keywords_ok,
 	    .sync = e->dir,
@@ -698,6 +698,8 @@ static void fill_input(struct engine *e, struct plan_input *in, const struct msg
 	    .max_delete_is_percent = e->ch->max_delete_is_percent,
 	    .max_delete = e->ch->max_delete,
 	    .force_delete = e->opts->force_delete,
+	    .far_size = w->sparse ? fs->exists : 0,
+	    .near_size = w->sparse ? ns->exists : 0,
 	};
 }
 
@@ -900,66 +902,116 @@ static int list_from_changes(struct folder_work *w, bool far_side, const struct 
 	return 0;
 }
 
-/* Adds the pair holding uid on one side to w->pairs unless it is there. 1
- * when the state has no such pair. */
-static int touch_pair(struct engine *e, struct folder_work *w, bool far_side, uint32_t uid,
-		      size_t *cap, struct ferry_error *err)
+static int cmp_pair_uids(const void *a, const void *b)
 {
-	struct pair p;
-	bool found;
+	const struct pair *x = a, *y = b;
 
-	for (size_t i = 0; i < w->npairs; i++)
-		if ((far_side ? w->pairs[i].far_uid : w->pairs[i].near_uid) == uid)
-			return 0;
-	if (state_get_pair(e->state, w->sf.id, far_side ? uid : 0, far_side ? 0 : uid, &p, &found,
-			   err) != 0)
-		return -1;
-	if (!found)
-		return 1;
-	if (w->npairs == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 64;
-		struct pair *v = realloc(w->pairs, ncap * sizeof(*v));
+	if (x->far_uid != y->far_uid)
+		return x->far_uid < y->far_uid ? -1 : 1;
+	return (x->near_uid > y->near_uid) - (x->near_uid < y->near_uid);
+}
 
-		if (!v) {
-			free(p.base_keywords);
-			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+/* Sorts w->pairs and drops pairs loaded twice (vanished on one side and
+ * changed on the other, say). */
+static void unique_pairs(struct folder_work *w)
+{
+	size_t o = 0;
+
+	if (w->npairs)
+		qsort(w->pairs, w->npairs, sizeof(*w->pairs), cmp_pair_uids);
+	for (size_t i = 0; i < w->npairs; i++) {
+		if (o && cmp_pair_uids(&w->pairs[o - 1], &w->pairs[i]) == 0) {
+			free(w->pairs[i].base_keywords);
+			continue;
 		}
-		w->pairs = v;
-		*cap = ncap;
+		w->pairs[o++] = w->pairs[i];
 	}
-	w->pairs[w->npairs++] = p;
+	w->npairs = o;
+}
+
+/* Loads the pairs a side's changes touch: those of its vanished uids and of
+ * its changed uids; a changed uid without a pair is new (*fresh counts
+ * them). Stops with 1 once more than limit pairs are loaded. */
+static int touch_side(struct engine *e, struct folder_work *w, bool far_side,
+		      const struct side_changes *c, size_t limit, size_t *cap, size_t *fresh,
+		      struct ferry_error *err)
+{
+	for (size_t i = 0; i < c->nvan; i++) {
+		if (state_append_pairs_between(e->state, w->sf.id, far_side, c->van[2 * i],
+					       c->van[2 * i + 1], &w->pairs, &w->npairs, cap,
+					       err) != 0)
+			return -1;
+		if (w->npairs > limit)
+			return 1;
+	}
+	for (size_t i = 0; i < c->changed.n; i++) {
+		uint32_t uid = c->changed.v[i].uid;
+		struct pair p;
+		bool found;
+
+		if (state_get_pair(e->state, w->sf.id, far_side ? uid : 0, far_side ? 0 : uid, &p,
+				   &found, err) != 0)
+			return -1;
+		if (!found) {
+			(*fresh)++;
+			continue;
+		}
+		if (w->npairs == *cap) {
+			size_t ncap = *cap ? *cap * 2 : 64;
+			struct pair *v = realloc(w->pairs, ncap * sizeof(*v));
+
+			if (!v) {
+				free(p.base_keywords);
+				return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			}
+			w->pairs = v;
+			*cap = ncap;
+		}
+		w->pairs[w->npairs++] = p;
+		if (w->npairs > limit)
+			return 1;
+	}
 	return 0;
 }
 
-/* A folder where only flags changed, on few messages: its pairs are not all
- * loaded and planned, only those of the changed messages. Applies when both
- * sides are listed the cheap way, nothing vanished or arrived on either, the
- * pairs count what the SELECTs counted, and the changes are few (each costs
- * a lookup: up to 64, or an eighth of the pairs). The folder then takes part in no move, and its
- * plan is the same as over every pair: an unchanged pair plans nothing. Returns 1 when it does not
- * apply (w->pairs empty), 0 with the sparse pairs and listings. */
+/* A folder whose both sides are listed the cheap way is planned over what
+ * changed alone: the pairs of its changed and vanished messages, and its new
+ * messages; the other pairs are not even loaded. An unchanged pair plans
+ * nothing, and an untouched pair takes part in no move, so the plan and the
+ * move pass come out as over every pair. Applies when each side's pairs,
+ * less the vanished ones, plus the new messages count what its SELECT
+ * counted (so the changes are all there is), and the touched pairs are few
+ * (each costs a lookup: up to 64, or an eighth of the pairs). Returns 1 when
+ * it does not apply (w->pairs empty), 0 with the sparse pairs and listings. */
 static int prepare_sparse(struct engine *e, struct folder_work *w, struct side_changes c[2],
 			  struct ferry_error *err)
 {
-	size_t far_paired, near_paired, cap = 0, touched = 0;
+	size_t paired[2], fresh[2] = {0, 0}, gone[2] = {0, 0}, cap = 0, limit;
 	int r = 0;
 
-	for (int side = 0; side < 2; side++) {
-		const struct folder_state *now = side == 0 ? &w->fs : &w->ns;
-
-		if (!c[side].usable || c[side].nvan ||
-		    now->uidnext != (side == 0 ? w->sf.far_uidnext : w->sf.near_uidnext))
-			return 1;
-		touched += c[side].changed.n;
-	}
-	if (state_count_pairs(e->state, w->sf.id, &far_paired, &near_paired, err) != 0)
-		return -1;
-	if (far_paired != w->fs.exists || near_paired != w->ns.exists ||
-	    (touched > 64 && touched * 8 > far_paired + near_paired))
+	if (!c[0].usable || !c[1].usable)
 		return 1;
+	if (state_count_pairs(e->state, w->sf.id, &paired[0], &paired[1], err) != 0)
+		return -1;
+	limit = (paired[0] + paired[1]) / 8;
+	if (limit < 64)
+		limit = 64;
 	for (int side = 0; r == 0 && side < 2; side++)
-		for (size_t i = 0; r == 0 && i < c[side].changed.n; i++)
-			r = touch_pair(e, w, side == 0, c[side].changed.v[i].uid, &cap, err);
+		r = touch_side(e, w, side == 0, &c[side], limit, &cap, &fresh[side], err);
+	if (r == 0) {
+		unique_pairs(w);
+		for (size_t i = 0; i < w->npairs; i++)
+			for (int side = 0; side < 2; side++) {
+				uint32_t uid =
+				    side == 0 ? w->pairs[i].far_uid : w->pairs[i].near_uid;
+
+				gone[side] += uid && in_ranges(c[side].van, c[side].nvan, uid);
+			}
+		for (int side = 0; side < 2; side++)
+			if (paired[side] - gone[side] + fresh[side] !=
+			    (side == 0 ? w->fs.exists : w->ns.exists))
+				r = 1;
+	}
 	for (int side = 0; r == 0 && side < 2; side++) {
 		struct msg_list *l = side == 0 ? &w->far : &w->near;
 
@@ -972,7 +1024,8 @@ static int prepare_sparse(struct engine *e, struct folder_work *w, struct side_c
 					.size = p->size,
 					.id = side == 0 ? p->far_id : p->near_id};
 
-			if (uid && msg_list_push(l, &m) != 0)
+			if (uid && !in_ranges(c[side].van, c[side].nvan, uid) &&
+			    msg_list_push(l, &m) != 0)
 				r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
 		}
 		if (r == 0 && l->n)
@@ -981,7 +1034,6 @@ static int prepare_sparse(struct engine *e, struct folder_work *w, struct side_c
 			r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
 	}
 	if (r != 0) {
-		/* 1: a changed uid without a pair; the long way will tell. */
 		state_pairs_free(w->pairs, w->npairs);
 		w->pairs = NULL;
 		w->npairs = 0;
@@ -989,8 +1041,11 @@ static int prepare_sparse(struct engine *e, struct folder_work *w, struct side_c
 		msg_list_free(&w->near);
 		return r;
 	}
-	log_trace("%s: flags changed on %zu message(s): planned without the other %zu pair(s)",
-		  w->name, w->npairs, far_paired > w->npairs ? far_paired - w->npairs : 0);
+	w->sparse = true;
+	log_trace("%s: planned over %zu changed pair(s) and %zu new message(s), without the other "
+		  "%zu pair(s)",
+		  w->name, w->npairs, fresh[0] + fresh[1],
+		  paired[0] > w->npairs ? paired[0] - w->npairs : 0);
 	return 0;
 }
 
@@ -1131,7 +1186,7 @@ int engine_finish_folder(struct engine *e, struct folder_work *w, struct ferry_e
 	if (!e->opts->dry_run && !w->still_selected && reselect(e, w, err) != 0)
 		return -1;
 	w->still_selected = false;
-	fill_input(e, &in, &w->far, &w->near, w->pairs, w->npairs, w->have_state, &w->fs, &w->ns);
+	fill_input(e, &in, w);
 	if (identify_unpaired(e, &in, &w->far, &w->near, err) != 0) {
 		ferry_error_prefix(err, "%s", name);
 		goto out;
@@ -1178,6 +1233,7 @@ void engine_folder_free(struct folder_work *w)
 	free(w->sf.name);
 	w->pairs = NULL;
 	w->npairs = 0;
+	w->sparse = false;
 	w->sf.name = NULL;
 }
 

@@ -44,6 +44,7 @@ struct folder_work {
 	bool prepared;
 	bool have_state;
 	bool still_selected; /* nothing was selected since prepare: finish need not reselect */
+	bool sparse;	     /* pairs and listings hold only what changed (rule 4) */
 	struct folder_state fs, ns;
 	struct state_folder sf;
 	struct msg_list far, near;

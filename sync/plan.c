@@ -652,11 +652,11 @@ static void limit_deletions(const struct plan_input *in, struct plan *out)
 {
 	size_t far = count_kind(out, ACT_DELETE_FAR), near = count_kind(out, ACT_DELETE_NEAR);
 
-	if (too_many_deletions(in, far, in->nfar)) {
+	if (too_many_deletions(in, far, in->far_size ? in->far_size : in->nfar)) {
 		drop_kind(out, ACT_DELETE_FAR);
 		out->blocked_far = far;
 	}
-	if (too_many_deletions(in, near, in->nnear)) {
+	if (too_many_deletions(in, near, in->near_size ? in->near_size : in->nnear)) {
 		drop_kind(out, ACT_DELETE_NEAR);
 		out->blocked_near = near;
 	}

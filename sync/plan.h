@@ -48,6 +48,10 @@ struct plan_input {
 	bool max_delete_is_percent;
 	unsigned max_delete;
 	bool force_delete;
+	/* How many messages each side holds, when the listings hold only the
+	 * changed ones (max_delete's percentage is of these); 0: the listing's
+	 * length. */
+	size_t far_size, near_size;
 };
 
 enum action_kind {

@@ -550,41 +550,69 @@ int state_count_pairs(struct state *st, int64_t folder_id, size_t *far, size_t *
 	return r == SQLITE_ROW ? 0 : db_error(st, err, "count pairs");
 }
 
+/* Appends the rows of a prepared PAIR_COLUMNS statement to *v. */
+static int append_pairs(struct state *st, sqlite3_stmt *stmt, struct pair **v, size_t *n,
+			size_t *cap, struct ferry_error *err)
+{
+	int r;
+
+	while ((r = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (*n == *cap) {
+			size_t ncap = *cap ? *cap * 2 : 256;
+			struct pair *nv = realloc(*v, ncap * sizeof(*nv));
+
+			if (!nv)
+				break;
+			*v = nv;
+			*cap = ncap;
+		}
+		if (read_pair(stmt, &(*v)[*n]) != 0)
+			break;
+		(*n)++;
+	}
+	release(st, stmt);
+	if (r == SQLITE_ROW)
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	return r == SQLITE_DONE ? 0 : db_error(st, err, "load pairs");
+}
+
 int state_load_pairs(struct state *st, int64_t folder_id, struct pair **out, size_t *n,
 		     struct ferry_error *err)
 {
 	sqlite3_stmt *stmt;
 	struct pair *v = NULL;
 	size_t cap = 0;
-	int r;
 
 	*n = 0;
 	if (prepare(st, "SELECT " PAIR_COLUMNS " FROM pairs WHERE folder_id = ?", &stmt, err) != 0)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, folder_id);
-	while ((r = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (*n == cap) {
-			struct pair *nv = realloc(v, (cap = cap ? cap * 2 : 256) * sizeof(*v));
-
-			if (!nv)
-				goto oom;
-			v = nv;
-		}
-		if (read_pair(stmt, &v[*n]) != 0)
-			goto oom;
-		(*n)++;
-	}
-	release(st, stmt);
-	if (r != SQLITE_DONE) {
+	if (append_pairs(st, stmt, &v, n, &cap, err) != 0) {
 		state_pairs_free(v, *n);
-		return db_error(st, err, "load pairs");
+		*n = 0;
+		return -1;
 	}
 	*out = v;
 	return 0;
-oom:
-	release(st, stmt);
-	state_pairs_free(v, *n);
-	return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+}
+
+int state_append_pairs_between(struct state *st, int64_t folder_id, bool far_side, uint32_t lo,
+			       uint32_t hi, struct pair **v, size_t *n, size_t *cap,
+			       struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+
+	if (prepare(st,
+		    far_side ? "SELECT " PAIR_COLUMNS " FROM pairs WHERE folder_id = ?"
+			       " AND far_uid BETWEEN ? AND ?"
+			     : "SELECT " PAIR_COLUMNS " FROM pairs WHERE folder_id = ?"
+			       " AND near_uid BETWEEN ? AND ?",
+		    &stmt, err) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, folder_id);
+	sqlite3_bind_int64(stmt, 2, lo);
+	sqlite3_bind_int64(stmt, 3, hi);
+	return append_pairs(st, stmt, v, n, cap, err);
 }
 
 void state_pairs_free(struct pair *v, size_t n)

@@ -73,6 +73,11 @@ void state_folders_free(struct state_folder *v, size_t n);
 int state_load_pairs(struct state *st, int64_t folder_id, struct pair **out, size_t *n,
 		     struct ferry_error *err);
 void state_pairs_free(struct pair *v, size_t n);
+/* Appends to *v (*n used, *cap allocated) the pairs whose far (or near) uid
+ * lies in lo..hi; on error *v keeps what it had, for state_pairs_free. */
+int state_append_pairs_between(struct state *st, int64_t folder_id, bool far_side, uint32_t lo,
+			       uint32_t hi, struct pair **v, size_t *n, size_t *cap,
+			       struct ferry_error *err);
 /* How many pairs of a folder have a far uid, and how many a near uid. */
 int state_count_pairs(struct state *st, int64_t folder_id, size_t *far, size_t *near,
 		      struct ferry_error *err);

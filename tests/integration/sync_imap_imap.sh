@@ -138,7 +138,7 @@ dovecot_doveadm flags remove -u bob '\Seen' mailbox INBOX uid "$(srv_uid bob INB
 t_run "$FERRY" -v -c "$CONF" sync mirror
 t_is "flags only: exits 0" "$T_RC" 0
 t_contains "flags only: INBOX planned over its two changed messages" "$T_OUT" \
-	"INBOX: flags changed on 2 message(s): planned without the other 3 pair(s)"
+	"INBOX: planned over 2 changed pair(s) and 0 new message(s), without the other 3 pair(s)"
 t_is "flags only: both changes to one message merged at alice" \
 	"$(flags_of alice INBOX 'Inbox three')" '\Answered \Flagged \Seen'
 t_is "flags only: and at bob" "$(flags_of bob INBOX 'Inbox three')" '\Answered \Flagged \Seen'

@@ -89,8 +89,8 @@ t_equal "server changes: one UID FETCH ... CHANGEDSINCE ... VANISHED" 1 \
 	"$(trace_count "$T_OUT" 'UID FETCH .*CHANGEDSINCE [0-9]+ VANISHED')"
 t_equal "server changes: no full listing of the folder" 0 \
 	"$(printf '%s\n' "$T_OUT" | grep -E '^C: [^ ]+ UID FETCH .*RFC822.SIZE' | grep -vc CHANGEDSINCE || true)"
-t_contains "server changes: the far side was listed from the state" "$T_OUT" \
-	"Work: far listed from the state"
+t_contains "server changes: planned over the expunged, the flagged and the new message only" \
+	"$T_OUT" "Work: planned over 2 changed pair(s) and 1 new message(s), without the other 1 pair(s)"
 t_equal "server changes: the expunge reached the Maildir" "" "$(md_file Work 'Work message 1')"
 t_ok "server changes: the new message arrived" test -n "$(md_file Work 'Work message 4')"
 t_equal "server changes: the flag arrived" S "$(md_letters Work 'Work message 3')"
@@ -109,7 +109,7 @@ t_equal "two changed folders: ENABLE, then SELECT and UID FETCH of both, before 
 		awk '/^C: [^ ]+ (ENABLE|SELECT|UID FETCH)/ { n++; next } n { exit } END { print n + 0 }')"
 t_equal "two changed folders: each selected once" 2 "$(trace_count "$T_OUT" SELECT)"
 t_contains "two changed folders: INBOX planned over its changed message only" "$T_OUT" \
-	"INBOX: flags changed on 1 message(s): planned without the other 2 pair(s)"
+	"INBOX: planned over 1 changed pair(s) and 0 new message(s), without the other 2 pair(s)"
 t_equal "two changed folders: INBOX's flag arrived" R "$(md_letters INBOX 'INBOX message 2')"
 t_equal "two changed folders: Archive/2024's flag arrived" R \
 	"$(md_letters Archive/2024 'Archive/2024 message 2')"
@@ -140,6 +140,8 @@ quiet_run
 t_equal "local flag: sync exits 0" 0 "$T_RC"
 t_equal "local flag: only Lists selected" "Lists " "$(selected "$T_OUT")"
 t_contains "local flag: reached the server" "$(srv_flags alice Lists 'Lists message 1')" '\Seen'
+t_contains "local flag: the Maildir told its change from its index (no full listing)" "$T_OUT" \
+	"Lists: planned over 1 changed pair(s) and 0 new message(s), without the other 2 pair(s)"
 
 # --- a new local message after a --pull run is still uploaded -------------------------
 quiet_run
@@ -174,6 +176,32 @@ t_equal "settled again: no SELECT" 0 "$(trace_count "$T_OUT" SELECT)"
 sed -i '/^max_delete = 1$/a max_size = 10M' "$CONF"
 quiet_run
 t_equal "max_size changed: every folder looked at again" "$nfolders" "$(selected "$T_OUT" | wc -w)"
+
+# --- a bigger folder: local deletions planned sparsely, max_delete still of the whole --
+sed -i '/^max_delete = 1$/d' "$CONF" # back to the default, 50%
+for i in $(seq 1 80); do md_write Big "$i" "Big message $i"; done
+quiet_run
+quiet_run
+quiet_run
+t_equal "big folder: uploaded" 80 "$(dovecot_doveadm -f tab search -u alice mailbox Big all | sed 1d | wc -l)"
+for i in $(seq 1 12); do rm "$(md_file Big "Big message $i")"; done
+md_write Big 81 "Big message 81"
+quiet_run
+t_equal "local deletions: sync exits 0 (12 of 80 is under max_delete's 50%)" 0 "$T_RC"
+t_contains "local deletions: planned over the deleted and the new message only" "$T_OUT" \
+	"Big: planned over 12 changed pair(s) and 1 new message(s), without the other 68 pair(s)"
+t_equal "local deletions: reached the server" 69 \
+	"$(dovecot_doveadm -f tab search -u alice mailbox Big all | sed 1d | wc -l)"
+t_ok "local deletions: the new message reached the server" \
+	test -n "$(srv_uid alice Big 'Big message 81')"
+quiet_run
+dovecot_doveadm flags add -u alice '\Flagged' mailbox Big all
+quiet_run
+t_equal "many changes: sync exits 0" 0 "$T_RC"
+t_contains "many changes: every pair loaded, the far side listed from the state" "$T_OUT" \
+	"Big: far listed from the state and 69 change(s)"
+t_equal "many changes: every flag arrived" 69 \
+	"$(find "$(md_dir Big)/cur" -name '*:2,*F*' | wc -l)"
 
 [[ $strace_ok == 1 ]] || t_fail "strace is needed for the directory check (apt-get install strace)"
 t_done

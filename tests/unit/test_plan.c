@@ -1045,6 +1045,30 @@ START_TEST(test_small_folders_never_stop)
 }
 END_TEST
 
+/* Rule 4's sparse plan lists only the changed messages: the percentage is
+ * of the side's size, not of the listing's. */
+START_TEST(test_max_delete_percent_is_of_the_side_when_listings_are_partial)
+{
+	struct folder f;
+
+	folder_with_near_deletions(&f, 12, 12); /* only the 12 deleted pairs listed */
+	f.in.far_size = 80;
+	f.in.near_size = 68;
+	run(&f);
+	ck_assert_uint_eq(count(&f.plan, ACT_DELETE_FAR), 12);
+	ck_assert_uint_eq(f.plan.blocked_far, 0);
+	folder_free(&f);
+
+	folder_with_near_deletions(&f, 12, 12);
+	f.in.far_size = 20; /* 60% of the side */
+	f.in.near_size = 8;
+	run(&f);
+	ck_assert_uint_eq(count(&f.plan, ACT_DELETE_FAR), 0);
+	ck_assert_uint_eq(f.plan.blocked_far, 12);
+	folder_free(&f);
+}
+END_TEST
+
 START_TEST(test_absolute_max_delete_is_a_count)
 {
 	struct folder f;
@@ -1428,6 +1452,7 @@ static Suite *plan_suite(void)
 	tcase_add_test(del, test_max_delete_counts_each_side_on_its_own);
 	tcase_add_test(del, test_small_folders_never_stop);
 	tcase_add_test(del, test_absolute_max_delete_is_a_count);
+	tcase_add_test(del, test_max_delete_percent_is_of_the_side_when_listings_are_partial);
 	tcase_add_test(del, test_incomplete_listing_deletes_nothing);
 	tcase_add_test(del, test_folder_without_state_deletes_nothing);
 	tcase_add_test(del, test_kept_pair_is_never_copied_and_forgotten_when_its_message_goes);
