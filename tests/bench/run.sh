@@ -388,9 +388,24 @@ move_local() {
 
 # ---- timing ----
 
+# anon_peak NAME PID OUT: until PID ends, samples every 0.1 s the RssAnon (heap and other
+# private memory; the file-backed pages of an mmap'd message do not count) of every process
+# called NAME, and writes the largest seen, in KB, to OUT. A run shorter than one interval
+# may show 0.
+anon_peak() {
+	local name=$1 pid=$2 out=$3 peak=0 v
+	while kill -0 "$pid" 2>/dev/null; do
+		v=$(awk -v n="$name" '/^Name:/ { c = $2 } /^RssAnon:/ && c == n && $2 > m { m = $2 }
+			END { print m + 0 }' /proc/[0-9]*/status 2>/dev/null)
+		((v > peak)) && peak=$v
+		sleep 0.1
+	done
+	echo "$peak" >"$out"
+}
+
 # measure SCENARIO TOOL RUN: one timed run; appends a line to runs.tsv.
 measure() {
-	local scen=$1 tool=$2 run=$3 tf log rc wall usr sys rss cmd
+	local scen=$1 tool=$2 run=$3 tf log rc wall usr sys rss anon sampler cmd
 	tool_cmd "$tool"
 	tf=$OUT/time.$scen.$tool.$run
 	log=$OUT/log.$scen.$tool.$run
@@ -399,22 +414,26 @@ measure() {
 	HOME=$WORK/home timeout -k 10 "$TIMEOUT" /usr/bin/time -f '%e %U %S %M' -o "$tf" \
 		"${cmd[@]}" >"$log" 2>&1 </dev/null &
 	MEASURE_PID=$!
+	anon_peak "$(basename "${cmd[0]}")" "$MEASURE_PID" "$tf.anon" &
+	sampler=$!
 	wait "$MEASURE_PID"
 	rc=$?
 	MEASURE_PID=""
+	wait "$sampler"
+	anon=$(cat "$tf.anon" 2>/dev/null || echo NA)
 	if read -r wall usr sys rss < <(tail -n 1 "$tf" 2>/dev/null) && [[ $wall =~ ^[0-9.]+$ ]]; then
 		:
 	else
 		wall=NA usr=0 sys=0 rss=NA
 	fi
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$tool" "$run" "$wall" \
-		"$(awk -v a="$usr" -v b="$sys" 'BEGIN { printf "%.2f", a + b }')" "$rss" "$rc" \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$tool" "$run" "$wall" \
+		"$(awk -v a="$usr" -v b="$sys" 'BEGIN { printf "%.2f", a + b }')" "$rss" "$rc" "$anon" \
 		>>"$OUT/runs.tsv"
 	if [[ $rc != 0 ]]; then
 		say "$tool, $scen, run $run: exit $rc (see $log)"
 	fi
-	printf '  %-11s %-9s run %s: %6s s wall, %s s user, %s s sys, %s KB peak, exit %s\n' \
-		"$tool" "$scen" "$run" "$wall" "$usr" "$sys" "$rss" "$rc" >&2
+	printf '  %-11s %-9s run %s: %6s s wall, %s s user, %s s sys, %s KB peak (%s KB anon), exit %s\n' \
+		"$tool" "$scen" "$run" "$wall" "$usr" "$sys" "$rss" "$anon" "$rc" >&2
 }
 
 # ---- the physical reference: cp -r of the server's Maildir, as seeded ----
@@ -653,6 +672,8 @@ cp_med() { # COLUMN of cp.tsv
 	table 5 "CPU time (user+sys), s" 1 "%.2f"
 	echo
 	table 6 "peak RSS, MB" 1024 "%.1f"
+	echo
+	table 8 "peak anonymous memory (RssAnon, largest process, sampled every 0.1 s), MB" 1024 "%.1f"
 	echo
 	# shellcheck disable=SC2016 # Markdown backquotes
 	printf 'Physical reference, `cp -r` of the server Maildir (%.0f MB with Dovecot'\''s index files, warm cache, runs: %s): %.2f s wall, %.2f s CPU; then `sync -f`: %.2f s more.\n\n' \
