@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/sha.h>
 #include <sqlite3.h>
 
 #include "store/dbseal.h"
@@ -71,6 +72,10 @@ static const char *const migrations[] = {
     "CREATE INDEX messages_modseq ON messages (folder, modseq);"
     "ALTER TABLE folders ADD COLUMN expunged_floor INTEGER NOT NULL DEFAULT 0;"
     "UPDATE folders SET expunged_floor = modseq;",
+    /* 3 -> 4: per folder, the sum of a hash of each row's (subdir, file
+     * name, inode), so that a rescan can tell from readdir alone that the
+     * directory holds exactly what the index says (NULL: not known). */
+    "ALTER TABLE folders ADD COLUMN rows_sum BLOB;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -99,6 +104,9 @@ enum stmt {
 	S_EXPUNGED_TRIM,
 	S_EXPUNGED_RAISE,
 	S_FOLDER_DELETE_EXPUNGED,
+	S_MSG_FILE,
+	S_SUM_GET,
+	S_SUM_SET,
 	S_COUNT
 };
 
@@ -139,6 +147,9 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_EXPUNGED_RAISE] =
 	"UPDATE folders SET expunged_floor = max(expunged_floor, ?2) WHERE id = ?1",
     [S_FOLDER_DELETE_EXPUNGED] = "DELETE FROM expunged WHERE folder = ?1",
+    [S_MSG_FILE] = "SELECT subdir, name, ino FROM messages WHERE folder = ?1 AND uid = ?2",
+    [S_SUM_GET] = "SELECT rows_sum FROM folders WHERE id = ?1",
+    [S_SUM_SET] = "UPDATE folders SET rows_sum = ?2 WHERE id = ?1",
 };
 
 /* Tombstones kept per folder when trimmed (a run whose last sync is older
@@ -146,6 +157,14 @@ static const char *const stmt_sql[S_COUNT] = {
  * pass between checks after a handle's first deletion in a folder. */
 #define EXPUNGED_KEEP	     4096
 #define EXPUNGED_CHECK_EVERY 1024
+
+/* A folder's rows_sum as this transaction left it: written at commit, in
+ * the same transaction as the rows, so the two never disagree. */
+struct rows_sum {
+	int64_t folder;
+	uint64_t v[2];
+	bool known;
+};
 
 struct mdindex {
 	sqlite3 *db;
@@ -156,6 +175,8 @@ struct mdindex {
 	unsigned deletes; /* counts toward the next tombstone trim */
 	int64_t *trimmed; /* folders whose tombstones this handle checked */
 	size_t ntrimmed;
+	struct rows_sum *sums; /* of the folders this transaction changed */
+	size_t nsums;
 	sqlite3_stmt *stmt[S_COUNT];
 };
 
@@ -480,6 +501,7 @@ void mdindex_close(struct mdindex *ix)
 		close(ix->lockfd);
 	}
 	free(ix->trimmed);
+	free(ix->sums);
 	free(ix->path);
 	free(ix);
 }
@@ -492,9 +514,11 @@ int mdindex_begin(struct mdindex *ix, struct ferry_error *err)
 	return 0;
 }
 
+static int sums_flush(struct mdindex *ix, struct ferry_error *err);
+
 int mdindex_commit(struct mdindex *ix, struct ferry_error *err)
 {
-	if (run(ix, stmt(ix, S_COMMIT), "commit", err) != 0) {
+	if (sums_flush(ix, err) != 0 || run(ix, stmt(ix, S_COMMIT), "commit", err) != 0) {
 		mdindex_rollback(ix);
 		return -1;
 	}
@@ -511,6 +535,159 @@ void mdindex_rollback(struct mdindex *ix)
 	sqlite3_step(stmt(ix, S_ROLLBACK));
 	sqlite3_reset(ix->stmt[S_ROLLBACK]);
 	ix->in_tx = false;
+	ix->nsums = 0;
+}
+
+void mdindex_file_hash(bool in_cur, const char *name, uint64_t ino, uint64_t out[2])
+{
+	unsigned char buf[1 + NAME_MAX + 1 + 8], md[SHA256_DIGEST_LENGTH];
+	size_t len = strnlen(name, NAME_MAX);
+
+	buf[0] = in_cur ? 'c' : 'n';
+	memcpy(buf + 1, name, len);
+	buf[1 + len] = '\0';
+	for (int i = 0; i < 8; i++)
+		buf[2 + len + i] = (unsigned char)(ino >> (8 * i));
+	SHA256(buf, 2 + len + 8, md);
+	memcpy(out, md, 2 * sizeof(*out));
+}
+
+/* The pending sum of a folder, read from its row the first time. */
+static struct rows_sum *sum_slot(struct mdindex *ix, int64_t folder, struct ferry_error *err)
+{
+	sqlite3_stmt *st;
+	struct rows_sum *v;
+	int rc;
+
+	for (size_t i = 0; i < ix->nsums; i++)
+		if (ix->sums[i].folder == folder)
+			return &ix->sums[i];
+	v = realloc(ix->sums, (ix->nsums + 1) * sizeof(*v));
+	if (!v) {
+		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return NULL;
+	}
+	ix->sums = v;
+	v = &ix->sums[ix->nsums];
+	*v = (struct rows_sum){.folder = folder};
+	st = stmt(ix, S_SUM_GET);
+	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK) {
+		fail(ix, rc, "reading a folder's sum", err);
+		return NULL;
+	}
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW &&
+	    sqlite3_column_bytes(st, 0) == (int)sizeof(v->v)) {
+		memcpy(v->v, sqlite3_column_blob(st, 0), sizeof(v->v));
+		v->known = true;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		fail(ix, rc, "reading a folder's sum", err);
+		return NULL;
+	}
+	ix->nsums++;
+	return v;
+}
+
+static int sums_flush(struct mdindex *ix, struct ferry_error *err)
+{
+	for (size_t i = 0; i < ix->nsums; i++) {
+		sqlite3_stmt *st = stmt(ix, S_SUM_SET);
+		int rc = sqlite3_bind_int64(st, 1, ix->sums[i].folder);
+
+		if (rc == SQLITE_OK)
+			rc = ix->sums[i].known
+				 ? sqlite3_bind_blob(st, 2, ix->sums[i].v, sizeof(ix->sums[i].v),
+						     SQLITE_TRANSIENT)
+				 : sqlite3_bind_null(st, 2);
+		if (rc != SQLITE_OK)
+			return fail(ix, rc, "saving a folder's sum", err);
+		if (run(ix, st, "saving a folder's sum", err) != 0)
+			return -1;
+	}
+	ix->nsums = 0;
+	return 0;
+}
+
+/* Outside a transaction a sum is written at once, and never left pending. */
+static int sums_write_through(struct mdindex *ix, struct ferry_error *err)
+{
+	int r = sums_flush(ix, err);
+
+	ix->nsums = 0;
+	return r;
+}
+
+/* Adds (sign 1) or takes away (-1) one file's hash; written through at
+ * once outside a transaction. */
+static int sum_change(struct mdindex *ix, int64_t folder, bool in_cur, const char *name,
+		      uint64_t ino, int sign, struct ferry_error *err)
+{
+	struct rows_sum *s = sum_slot(ix, folder, err);
+	uint64_t h[2];
+
+	if (!s)
+		return -1;
+	mdindex_file_hash(in_cur, name, ino, h);
+	for (int i = 0; i < 2; i++)
+		s->v[i] = sign > 0 ? s->v[i] + h[i] : s->v[i] - h[i];
+	return ix->in_tx ? 0 : sums_write_through(ix, err);
+}
+
+/* Takes the hash of uid's file as the index has it out of the sum; *found
+ * tells whether the index has that uid at all. */
+static int sum_remove_row(struct mdindex *ix, int64_t folder, uint32_t uid, bool *found,
+			  struct ferry_error *err)
+{
+	sqlite3_stmt *st = stmt(ix, S_MSG_FILE);
+	const unsigned char *sub, *name;
+	int rc, r = 0;
+
+	*found = false;
+	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 2, uid)) != SQLITE_OK)
+		return fail(ix, rc, "reading a message", err);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && (sub = sqlite3_column_text(st, 0)) &&
+	    (name = sqlite3_column_text(st, 1))) {
+		*found = true;
+		r = sum_change(ix, folder, strcmp((const char *)sub, "cur") == 0,
+			       (const char *)name, (uint64_t)sqlite3_column_int64(st, 2), -1, err);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fail(ix, rc, "reading a message", err);
+	return r;
+}
+
+int mdindex_rows_sum(struct mdindex *ix, int64_t folder, bool *known, uint64_t v[2],
+		     struct ferry_error *err)
+{
+	bool pending = false;
+	struct rows_sum *s;
+
+	for (size_t i = 0; i < ix->nsums; i++)
+		pending |= ix->sums[i].folder == folder;
+	/* A slot read outside a transaction would go stale: none is kept. */
+	if (!(s = sum_slot(ix, folder, err)))
+		return -1;
+	*known = s->known;
+	memcpy(v, s->v, sizeof(s->v));
+	if (!pending && !ix->in_tx)
+		ix->nsums--;
+	return 0;
+}
+
+int mdindex_rows_sum_set(struct mdindex *ix, int64_t folder, const uint64_t v[2],
+			 struct ferry_error *err)
+{
+	struct rows_sum *s = sum_slot(ix, folder, err);
+
+	if (!s)
+		return -1;
+	memcpy(s->v, v, sizeof(s->v));
+	s->known = true;
+	return ix->in_tx ? 0 : sums_write_through(ix, err);
 }
 
 static char *column_strdup(sqlite3_stmt *st, int col, bool *oom)
@@ -629,6 +806,10 @@ int mdindex_folder_delete(struct mdindex *ix, int64_t id, struct ferry_error *er
 	sqlite3_stmt *st;
 	int rc;
 
+	/* Its pending sum goes too: SQLite may give the id to the next folder. */
+	for (size_t i = 0; i < ix->nsums; i++)
+		if (ix->sums[i].folder == id)
+			ix->sums[i] = ix->sums[--ix->nsums];
 	for (int k = 0; k < 2; k++) {
 		st = stmt(ix, k == 0 ? S_FOLDER_DELETE_MSGS : S_FOLDER_DELETE_EXPUNGED);
 		if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK)
@@ -855,18 +1036,26 @@ int mdindex_msg_add(struct mdindex *ix, int64_t folder, const struct mdindex_msg
 
 	if (rc != SQLITE_OK)
 		return fail(ix, rc, "adding a message", err);
-	return run(ix, st, "adding a message", err);
+	if (run(ix, st, "adding a message", err) != 0)
+		return -1;
+	return sum_change(ix, folder, m->in_cur, m->name, m->ino, 1, err);
 }
 
 int mdindex_msg_update(struct mdindex *ix, int64_t folder, const struct mdindex_msg *m,
 		       struct ferry_error *err)
 {
-	sqlite3_stmt *st = stmt(ix, S_MSG_UPDATE);
-	int rc = bind_msg(st, folder, m);
+	sqlite3_stmt *st;
+	bool found;
+	int rc;
 
-	if (rc != SQLITE_OK)
+	if (sum_remove_row(ix, folder, m->uid, &found, err) != 0)
+		return -1;
+	st = stmt(ix, S_MSG_UPDATE);
+	if ((rc = bind_msg(st, folder, m)) != SQLITE_OK)
 		return fail(ix, rc, "updating a message", err);
-	return run(ix, st, "updating a message", err);
+	if (run(ix, st, "updating a message", err) != 0)
+		return -1;
+	return found ? sum_change(ix, folder, m->in_cur, m->name, m->ino, 1, err) : 0;
 }
 
 /* Keeps a folder's newest EXPUNGED_KEEP tombstones once it has twice as
@@ -909,9 +1098,13 @@ static int trim_expunged(struct mdindex *ix, int64_t folder, struct ferry_error 
 int mdindex_msg_delete(struct mdindex *ix, int64_t folder, uint32_t uid, uint64_t modseq,
 		       struct ferry_error *err)
 {
-	sqlite3_stmt *st = stmt(ix, S_MSG_DELETE);
+	sqlite3_stmt *st;
+	bool found;
 	int rc;
 
+	if (sum_remove_row(ix, folder, uid, &found, err) != 0)
+		return -1;
+	st = stmt(ix, S_MSG_DELETE);
 	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(st, 2, uid)) != SQLITE_OK)
 		return fail(ix, rc, "deleting a message", err);

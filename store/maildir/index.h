@@ -110,6 +110,17 @@ int mdindex_msg_delete(struct mdindex *ix, int64_t folder, uint32_t uid, uint64_
 int mdindex_changes(struct mdindex *ix, int64_t folder, uint64_t since, struct mdindex_msg **msgs,
 		    size_t *nmsgs, uint32_t **gone, size_t *ngone, struct ferry_error *err);
 int mdindex_msg_count(struct mdindex *ix, int64_t folder, uint32_t *n, struct ferry_error *err);
+/* A folder's rows sum: lane-wise, the sum of mdindex_file_hash over its
+ * rows, kept up to date by every row change (in the same transaction). A
+ * rescan whose readdir sums to the same holds exactly the indexed files.
+ * Not *known for a folder indexed before the sum was kept, until a scan
+ * sets it. */
+int mdindex_rows_sum(struct mdindex *ix, int64_t folder, bool *known, uint64_t v[2],
+		     struct ferry_error *err);
+int mdindex_rows_sum_set(struct mdindex *ix, int64_t folder, const uint64_t v[2],
+			 struct ferry_error *err);
+/* The hash of one file as a row or readdir has it: where, name, inode. */
+void mdindex_file_hash(bool in_cur, const char *name, uint64_t ino, uint64_t out[2]);
 void mdindex_msg_clear(struct mdindex_msg *m);
 void mdindex_msgs_free(struct mdindex_msg *v, size_t n);
 

@@ -415,6 +415,43 @@ static int merge(struct maildir_store *st, struct entries *e, struct mdindex_msg
 	return 0;
 }
 
+/* Sums mdindex_file_hash over what readdir found. */
+static void entries_sum(const struct entries *e, uint64_t sum[2])
+{
+	sum[0] = sum[1] = 0;
+	for (size_t i = 0; i < e->n; i++) {
+		uint64_t h[2];
+
+		mdindex_file_hash(e->v[i].in_cur, e->v[i].name, e->v[i].ino, h);
+		sum[0] += h[0];
+		sum[1] += h[1];
+	}
+}
+
+/* The directory changed, but readdir finds exactly the files the index
+ * has, by name and inode (its rows sum): ferry's own renames, deliveries
+ * and deletions, say. Nothing to read or merge; the mtimes are taken as a
+ * scan would. 1 when the sums differ or are not known. */
+static int scan_matches_index(struct maildir_store *st, const struct entries *e,
+			      const int64_t mtime[2], int64_t started, struct ferry_error *err)
+{
+	uint64_t want[2], got[2];
+	bool known;
+
+	if (mdindex_rows_sum(st->index, st->sel.ix.id, &known, want, err) != 0)
+		return -1;
+	entries_sum(e, got);
+	if (!known || got[0] != want[0] || got[1] != want[1])
+		return 1;
+	if (maildir_tx_begin(st, err) != 0)
+		return -1;
+	st->sel.ix.new_mtime = mtime[SUB_NEW];
+	st->sel.ix.cur_mtime = mtime[SUB_CUR];
+	st->sel.ix.scanned_at = started;
+	log_trace("%s: new/ or cur/ changed, but holds the indexed files", st->sel.name);
+	return maildir_tx_commit(st, err);
+}
+
 static int scan_now(struct maildir_store *st, int64_t mtime[2], int64_t started,
 		    struct ferry_error *err)
 {
@@ -422,11 +459,25 @@ static int scan_now(struct maildir_store *st, int64_t mtime[2], int64_t started,
 	struct mdindex_msg *rows = NULL, **byuniq = NULL;
 	struct entry **fresh = NULL;
 	size_t nrows = 0, nfresh = 0;
+	uint64_t base[2] = {0, 0};
 	int r = -1;
 
-	if (read_subdir(st, SUB_NEW, &e, err) != 0 || read_subdir(st, SUB_CUR, &e, err) != 0 ||
-	    mdindex_msgs(st->index, st->sel.ix.id, &rows, &nrows, err) != 0)
+	if (read_subdir(st, SUB_NEW, &e, err) != 0 || read_subdir(st, SUB_CUR, &e, err) != 0)
 		goto out;
+	r = scan_matches_index(st, &e, mtime, started, err);
+	if (r != 1)
+		goto out;
+	r = -1;
+	if (mdindex_msgs(st->index, st->sel.ix.id, &rows, &nrows, err) != 0)
+		goto out;
+	/* The sum restarts from the rows as read, and the merge keeps it. */
+	for (size_t i = 0; i < nrows; i++) {
+		uint64_t h[2];
+
+		mdindex_file_hash(rows[i].in_cur, rows[i].name, rows[i].ino, h);
+		base[0] += h[0];
+		base[1] += h[1];
+	}
 	byuniq = malloc((nrows ? nrows : 1) * sizeof(*byuniq));
 	fresh = malloc((e.n ? e.n : 1) * sizeof(*fresh));
 	if (!byuniq || !fresh) {
@@ -441,7 +492,8 @@ static int scan_now(struct maildir_store *st, int64_t mtime[2], int64_t started,
 		qsort(e.v, e.n, sizeof(*e.v), entry_cmp);
 	if (maildir_tx_begin(st, err) != 0)
 		goto out;
-	if (merge(st, &e, byuniq, nrows, fresh, &nfresh, err) != 0)
+	if (mdindex_rows_sum_set(st->index, st->sel.ix.id, base, err) != 0 ||
+	    merge(st, &e, byuniq, nrows, fresh, &nfresh, err) != 0)
 		goto abort;
 	if (nfresh > 1)
 		qsort(fresh, nfresh, sizeof(*fresh), fresh_cmp);

@@ -20,6 +20,7 @@
 
 #include "store/identity.h"
 #include "store/log.h"
+#include "store/maildir/index.h"
 #include "store/store.h"
 
 #define MSG_A	 "From: a@example.org\r\nSubject: first\r\n\r\nHello\r\nWorld\r\n"
@@ -884,8 +885,10 @@ static int64_t index_int(const char *sql)
 	return v;
 }
 
-/* Takes an index back to what ferry wrote before schema 3: no tombstones. */
+/* Takes an index back to what ferry wrote before schema 3: no tombstones
+ * (nor, from schema 4, rows sums). */
 #define UNDO_SCHEMA_3                                                                              \
+	"ALTER TABLE folders DROP COLUMN rows_sum; "                                               \
 	"DROP TABLE expunged; DROP INDEX messages_modseq; "                                        \
 	"ALTER TABLE folders DROP COLUMN expunged_floor; "
 
@@ -911,7 +914,7 @@ START_TEST(test_index_of_version_1_is_upgraded_and_learns_inodes)
 	free(name);
 	set_mtime(at("INBOX/cur"), time(NULL) + 5);
 	select_ok("INBOX");
-	ck_assert_int_eq(index_int("PRAGMA user_version"), 3);
+	ck_assert_int_eq(index_int("PRAGMA user_version"), 4);
 	list_ok(&l);
 	ck_assert_uint_eq(l.n, 1);
 	ck_assert_uint_eq(l.v[0].uid, uid);
@@ -1578,6 +1581,515 @@ START_TEST(test_directories_changed_within_a_second_of_the_scan_are_read_again)
 }
 END_TEST
 
+/* ---- rows sums: a rescan that readdir alone can settle ---- */
+
+#define QUICK_LINE "%s: new/ or cur/ changed, but holds the indexed files"
+
+/* The rows_sum of a folder as the index has it, read behind the store's
+ * back: false when it is NULL (not known). */
+static bool index_rows_sum(const char *folder, uint64_t v[2])
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	bool known;
+
+	ck_assert_int_eq(sqlite3_open(at(".ferry/index.sqlite"), &db), SQLITE_OK);
+	ck_assert_int_eq(
+	    sqlite3_prepare_v2(db, "SELECT rows_sum FROM folders WHERE name = ?1", -1, &st, NULL),
+	    SQLITE_OK);
+	ck_assert_int_eq(sqlite3_bind_text(st, 1, folder, -1, SQLITE_STATIC), SQLITE_OK);
+	ck_assert_msg(sqlite3_step(st) == SQLITE_ROW, "%s: no such folder in the index", folder);
+	known = sqlite3_column_type(st, 0) != SQLITE_NULL;
+	v[0] = v[1] = 0;
+	if (known) {
+		ck_assert_int_eq(sqlite3_column_type(st, 0), SQLITE_BLOB);
+		ck_assert_int_eq(sqlite3_column_bytes(st, 0), 2 * sizeof(uint64_t));
+		memcpy(v, sqlite3_column_blob(st, 0), 2 * sizeof(uint64_t));
+	}
+	sqlite3_finalize(st);
+	ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+	return known;
+}
+
+/* The sum of mdindex_file_hash over the files in dir/new and dir/cur. */
+static void files_sum(const char *dir, uint64_t v[2])
+{
+	v[0] = v[1] = 0;
+	for (int in_cur = 0; in_cur < 2; in_cur++) {
+		DIR *d = opendir(at("%s/%s", dir, in_cur ? "cur" : "new"));
+		struct dirent *de;
+
+		ck_assert_ptr_nonnull(d);
+		while ((de = readdir(d))) {
+			uint64_t h[2];
+
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			mdindex_file_hash(in_cur, de->d_name, de->d_ino, h);
+			v[0] += h[0];
+			v[1] += h[1];
+		}
+		closedir(d);
+	}
+}
+
+/* The index's rows_sum of folder is known and sums exactly the files in
+ * its directory dir. */
+static void assert_rows_sum(const char *folder, const char *dir, const char *when)
+{
+	uint64_t got[2], want[2];
+
+	ck_assert_msg(index_rows_sum(folder, got), "after %s: %s: rows_sum is NULL", when, folder);
+	files_sum(dir, want);
+	ck_assert_msg(got[0] == want[0] && got[1] == want[1],
+		      "after %s: %s: rows_sum %016llx%016llx, but its files sum to %016llx%016llx",
+		      when, folder, (unsigned long long)got[0], (unsigned long long)got[1],
+		      (unsigned long long)want[0], (unsigned long long)want[1]);
+}
+
+/* Selects name with the trace on and stderr in a file: true when the
+ * rescan found the directory holding exactly the indexed files. */
+static bool select_quick(const char *name, struct folder_state *fs)
+{
+	enum log_level was = log_get_level();
+	char path[sizeof(base) + 32], line[256];
+	int fd, saved, r;
+	char *text;
+	bool quick;
+
+	snprintf(path, sizeof(path), "%s/stderr.log", base);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_eq(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	close(fd);
+	log_set_level(LOG_VERBOSE);
+	r = store->driver->select(store, name, fs, &err);
+	log_set_level(was);
+	fflush(stderr);
+	ck_assert_int_eq(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+	close(saved);
+	ck_assert_msg(r == 0, "%s: %s", name, err.msg);
+	text = slurp(path);
+	snprintf(line, sizeof(line), QUICK_LINE, name);
+	quick = strstr(text, line) != NULL;
+	free(text);
+	return quick;
+}
+
+/* uid:flags:keywords of every message of the selected folder. */
+static const char *listing(void)
+{
+	static char out[4096];
+	struct msg_list l;
+	size_t len = 0;
+
+	list_ok(&l);
+	out[0] = '\0';
+	for (size_t i = 0; i < l.n && len < sizeof(out); i++)
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%u:%u:%s", i ? "|" : "",
+					l.v[i].uid, l.v[i].flags,
+					l.v[i].keywords ? l.v[i].keywords : "");
+	ck_assert_uint_lt(len, sizeof(out));
+	msg_list_free(&l);
+	return out;
+}
+
+/* Where uid's file is as the index has it: "cur/NAME" or "new/NAME". */
+static char *file_of(const char *folder, uint32_t uid)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	char *path;
+
+	ck_assert_int_eq(sqlite3_open(at(".ferry/index.sqlite"), &db), SQLITE_OK);
+	ck_assert_int_eq(
+	    sqlite3_prepare_v2(db,
+			       "SELECT subdir || '/' || name FROM messages WHERE uid = ?2"
+			       " AND folder = (SELECT id FROM folders WHERE name = ?1)",
+			       -1, &st, NULL),
+	    SQLITE_OK);
+	ck_assert_int_eq(sqlite3_bind_text(st, 1, folder, -1, SQLITE_STATIC), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_bind_int64(st, 2, uid), SQLITE_OK);
+	ck_assert_msg(sqlite3_step(st) == SQLITE_ROW, "%s: uid %u is not indexed", folder, uid);
+	path = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+	return path;
+}
+
+static int64_t folder_modseq(const char *folder)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT modseq FROM folders WHERE name = '%s'", folder);
+	return index_int(sql);
+}
+
+/* Delivers a message of its own content (nth) and settles it. */
+static uint32_t deliver_nth(int nth, unsigned flags, const char *keywords)
+{
+	char text[128];
+	uint32_t uid;
+
+	snprintf(text, sizeof(text),
+		 "From: n%d@example.org\r\nSubject: number %d\r\n\r\nBody %d\r\n", nth, nth, nth);
+	uid = deliver(text, flags, keywords, DATE);
+	ck_assert_msg(store->driver->add_flush(store, settled, NULL, &err) == 0, "%s", err.msg);
+	return uid;
+}
+
+/* Moves cur/ and new/ of dir to a mtime no scan has seen (old enough to be
+ * trusted afterwards), so that the next select rescans. */
+static void touch_dirs(const char *dir, time_t when)
+{
+	set_mtime(at("%s/cur", dir), when);
+	set_mtime(at("%s/new", dir), when);
+}
+
+START_TEST(test_rows_sum_matches_the_files_after_every_change)
+{
+	uint32_t u[6], moved[2], to_move[2];
+	struct folder_state fs;
+	char *f;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	create_ok("Archive");
+	select_ok("Archive");
+	assert_rows_sum("Archive", "Archive", "the first scan");
+	select_ok("INBOX");
+	assert_rows_sum("INBOX", "INBOX", "the first scan");
+
+	u[0] = deliver_nth(0, 0, NULL); /* new/ */
+	u[1] = deliver_nth(1, MF_SEEN, NULL);
+	u[2] = deliver_nth(2, MF_FLAGGED, "kw");
+	u[3] = deliver_nth(3, 0, NULL); /* new/ */
+	u[4] = deliver_nth(4, MF_ANSWERED, NULL);
+	u[5] = deliver_nth(5, MF_SEEN, NULL);
+	assert_rows_sum("INBOX", "INBOX", "deliveries");
+
+	/* Renames: new/ to cur/, within cur/; a keyword alone renames nothing. */
+	ck_assert_int_eq(store->driver->set_flags(store, &u[0], 1, MF_SEEN, 0, NULL, NULL, &err),
+			 0);
+	assert_rows_sum("INBOX", "INBOX", "set_flags new/ -> cur/");
+	ck_assert_int_eq(
+	    store->driver->set_flags(store, &u[1], 1, MF_FLAGGED, MF_SEEN, NULL, NULL, &err), 0);
+	assert_rows_sum("INBOX", "INBOX", "set_flags in cur/");
+	ck_assert_int_eq(store->driver->set_flags(store, &u[2], 1, 0, 0, "more", NULL, &err), 0);
+	assert_rows_sum("INBOX", "INBOX", "set_flags of a keyword");
+
+	ck_assert_int_eq(store->driver->delete_msgs(store, &u[1], 1, &err), 0);
+	assert_rows_sum("INBOX", "INBOX", "delete_msgs");
+
+	to_move[0] = u[2]; /* cur/ */
+	to_move[1] = u[3]; /* new/ */
+	move_ok(to_move, 2, "Archive", moved);
+	assert_rows_sum("INBOX", "INBOX", "move_msgs (source)");
+	assert_rows_sum("Archive", "Archive", "move_msgs (target)");
+
+	/* Other programs: a reader flags u[4], deletes u[0]; a delivery agent
+	 * drops one file in new/ and one in cur/. */
+	f = file_of("INBOX", u[4]);
+	ck_assert_int_eq(rename(at("INBOX/%s", f), at("INBOX/%.*sFR", (int)strlen(f) - 1, f)), 0);
+	free(f);
+	f = file_of("INBOX", u[0]);
+	ck_assert_int_eq(unlink(at("INBOX/%s", f)), 0);
+	free(f);
+	spit(at("INBOX/new/1700000000.M1P1.other"), MSG_C);
+	spit(at("INBOX/cur/1700000001.M2P2.other:2,S"), MSG_B);
+	touch_dirs("INBOX", time(NULL) - 60);
+	ck_assert(!select_quick("INBOX", &fs));
+	ck_assert_uint_eq(fs.exists, 4);
+	assert_rows_sum("INBOX", "INBOX", "a rescan of other programs' changes");
+
+	/* ... and a file moved and renamed in the target. */
+	select_ok("Archive");
+	f = file_of("Archive", moved[1]);
+	ck_assert_msg(strncmp(f, "new/", 4) == 0, "%s", f);
+	ck_assert_int_eq(rename(at("Archive/%s", f), at("Archive/cur/%s:2,S", f + 4)), 0);
+	free(f);
+	touch_dirs("Archive", time(NULL) - 60);
+	ck_assert(!select_quick("Archive", &fs));
+	assert_rows_sum("Archive", "Archive", "a rescan of the target");
+
+	/* Nothing changed since: readdir alone settles the next rescan. */
+	touch_dirs("INBOX", time(NULL) - 70);
+	ck_assert(select_quick("INBOX", &fs));
+	ck_assert_uint_eq(fs.exists, 4);
+	assert_rows_sum("INBOX", "INBOX", "a quick rescan");
+}
+END_TEST
+
+START_TEST(test_rescan_after_own_changes_needs_only_readdir)
+{
+	struct folder_state fs;
+	uint32_t a, b, c, d, moved;
+	time_t when = time(NULL) - 100, before;
+	int64_t modseq, old_cur;
+	char listed[4096];
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	create_ok("Archive");
+	select_ok("INBOX");
+	a = deliver_nth(0, 0, NULL); /* new/ */
+	b = deliver_nth(1, MF_SEEN, NULL);
+	c = deliver_nth(2, 0, "kw"); /* new/ */
+	touch_dirs("INBOX", when);
+	select_ok("INBOX");
+
+	for (int round = 0; round < 4; round++) {
+		switch (round) {
+		case 0: /* a flag: new/ -> cur/ */
+			ck_assert_int_eq(
+			    store->driver->set_flags(store, &a, 1, MF_SEEN, 0, NULL, NULL, &err),
+			    0);
+			ck_assert_int_eq(count_files(at("INBOX/cur")), 2);
+			break;
+		case 1: /* a flag in cur/, and a delivery */
+			ck_assert_int_eq(store->driver->set_flags(store, &b, 1, MF_FLAGGED, MF_SEEN,
+								  NULL, NULL, &err),
+					 0);
+			d = deliver_nth(3, MF_DRAFT, NULL);
+			ck_assert_uint_gt(d, c);
+			break;
+		case 2:
+			ck_assert_int_eq(store->driver->delete_msgs(store, &a, 1, &err), 0);
+			break;
+		default:
+			move_ok(&c, 1, "Archive", &moved);
+			break;
+		}
+		modseq = folder_modseq("INBOX");
+		snprintf(listed, sizeof(listed), "%s", listing());
+		old_cur = index_int("SELECT cur_mtime FROM folders WHERE name = 'INBOX'");
+		when++;
+		touch_dirs("INBOX", when);
+		/* As if the last scan were long ago: this one must say when it was. */
+		index_exec("UPDATE folders SET scanned_at = 1 WHERE name = 'INBOX'");
+		before = time(NULL);
+		ck_assert_msg(select_quick("INBOX", &fs), "round %d: the rescan read the rows",
+			      round);
+		ck_assert_int_ge(index_int("SELECT scanned_at FROM folders WHERE name = 'INBOX'"),
+				 (int64_t)before * 1000000000);
+		ck_assert_uint_eq(fs.highestmodseq, (uint64_t)modseq);
+		ck_assert_int_eq(folder_modseq("INBOX"), modseq);
+		ck_assert_str_eq(listing(), listed);
+		/* The mtimes are taken as a full scan would: not read again. */
+		ck_assert_int_ne(old_cur, (int64_t)when * 1000000000);
+		ck_assert_int_eq(index_int("SELECT cur_mtime FROM folders WHERE name = 'INBOX'"),
+				 (int64_t)when * 1000000000);
+		ck_assert_int_eq(index_int("SELECT new_mtime FROM folders WHERE name = 'INBOX'"),
+				 (int64_t)when * 1000000000);
+		ck_assert(!select_quick("INBOX", &fs));
+		ck_assert_uint_eq(fs.highestmodseq, (uint64_t)modseq);
+		assert_rows_sum("INBOX", "INBOX", "a quick rescan");
+	}
+}
+END_TEST
+
+/* What another program does after ferry's own change in the same folder. */
+enum other_change {
+	OTHER_FLAGS,	/* renames another message's file to add a flag */
+	OTHER_ADDS,	/* drops a new file in cur/ */
+	OTHER_REMOVES,	/* unlinks another message's file */
+	OTHER_REWRITES, /* a new file renamed over another message's: same name, new inode */
+	OTHER_RENAMES,	/* renames the file ferry just renamed */
+	OTHER_CUR,	/* moves a file from new/ to cur/ under the same name */
+	OTHER_COUNT
+};
+
+START_TEST(test_changes_of_other_programs_after_own_ones_are_found)
+{
+	struct folder_state seen, fs;
+	const struct msg *m;
+	struct msg_list l;
+	uint32_t a, b, c, d;
+	int64_t modseq;
+	char *f;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	a = deliver_nth(0, 0, NULL); /* new/ */
+	b = deliver_nth(1, MF_SEEN, NULL);
+	c = deliver_nth(2, MF_SEEN, "kw");
+	d = deliver_nth(3, 0, NULL); /* new/ */
+	touch_dirs("INBOX", time(NULL) - 100);
+	seen = select_ok("INBOX");
+
+	/* Ferry's own change, then the other program's. */
+	ck_assert_int_eq(store->driver->set_flags(store, &a, 1, MF_ANSWERED, 0, NULL, NULL, &err),
+			 0);
+	modseq = folder_modseq("INBOX");
+	ck_assert_int_gt(modseq, (int64_t)seen.highestmodseq);
+	switch (_i) {
+	case OTHER_FLAGS:
+		f = file_of("INBOX", b);
+		ck_assert_int_eq(
+		    rename(at("INBOX/%s", f), at("INBOX/%.*sFS", (int)strlen(f) - 1, f)), 0);
+		break;
+	case OTHER_ADDS:
+		f = NULL;
+		spit(at("INBOX/cur/1700000000.M1P1.other:2,S"), MSG_C);
+		break;
+	case OTHER_REMOVES:
+	case OTHER_REWRITES:
+		f = file_of("INBOX", c);
+		if (_i == OTHER_REMOVES) {
+			ck_assert_int_eq(unlink(at("INBOX/%s", f)), 0);
+			break;
+		}
+		spit(at("INBOX/tmp/edited"), MSG_C);
+		ck_assert_int_eq(rename(at("INBOX/tmp/edited"), at("INBOX/%s", f)), 0);
+		break;
+	case OTHER_RENAMES:
+		f = file_of("INBOX", a);
+		ck_assert_int_eq(
+		    rename(at("INBOX/%s", f), at("INBOX/%.*sFR", (int)strlen(f) - 1, f)), 0);
+		break;
+	default:
+		f = file_of("INBOX", d);
+		ck_assert_msg(strncmp(f, "new/", 4) == 0, "%s", f);
+		ck_assert_int_eq(rename(at("INBOX/%s", f), at("INBOX/cur/%s", f + 4)), 0);
+		break;
+	}
+	touch_dirs("INBOX", time(NULL) - 90);
+	ck_assert_msg(!select_quick("INBOX", &fs), "another program's change went unseen");
+	ck_assert_uint_gt(fs.highestmodseq, (uint64_t)modseq);
+	list_ok(&l);
+	m = find_uid(&l, a);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(m->flags, _i == OTHER_RENAMES ? MF_ANSWERED | MF_FLAGGED : MF_ANSWERED);
+	switch (_i) {
+	case OTHER_FLAGS:
+		ck_assert_uint_eq(l.n, 4);
+		ck_assert_uint_eq(find_uid(&l, b)->flags, MF_FLAGGED | MF_SEEN);
+		break;
+	case OTHER_ADDS:
+		ck_assert_uint_eq(l.n, 5);
+		ck_assert_uint_gt(l.v[4].uid, d);
+		ck_assert_uint_eq(l.v[4].flags, MF_SEEN);
+		break;
+	case OTHER_REMOVES:
+		ck_assert_uint_eq(l.n, 3);
+		ck_assert_ptr_null(find_uid(&l, c));
+		break;
+	case OTHER_REWRITES:
+		/* Edited in place: a new message under a new uid. */
+		ck_assert_uint_eq(l.n, 4);
+		ck_assert_ptr_null(find_uid(&l, c));
+		ck_assert_uint_gt(l.v[3].uid, d);
+		ck_assert_uint_eq(l.v[3].flags, MF_SEEN);
+		ck_assert_str_eq(l.v[3].keywords, "kw");
+		break;
+	case OTHER_RENAMES:
+		ck_assert_uint_eq(l.n, 4);
+		break;
+	default:
+		ck_assert_uint_eq(l.n, 4);
+		free(f);
+		f = file_of("INBOX", d);
+		ck_assert_msg(strncmp(f, "cur/", 4) == 0, "%s", f);
+		break;
+	}
+	msg_list_free(&l);
+	assert_rows_sum("INBOX", "INBOX", "the rescan");
+	free(f);
+}
+END_TEST
+
+/* An index from before rows sums (the column added NULL), or a sum set
+ * NULL: the first rescan reads the rows, and sets it. */
+START_TEST(test_unknown_rows_sum_is_set_by_a_full_scan)
+{
+	struct folder_state fs;
+	uint64_t v[2];
+	uint32_t a, b;
+	int64_t modseq;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	a = deliver_nth(0, 0, NULL); /* new/ */
+	b = deliver_nth(1, MF_SEEN, NULL);
+	touch_dirs("INBOX", time(NULL) - 100);
+	select_ok("INBOX");
+	assert_rows_sum("INBOX", "INBOX", "deliveries");
+	store_close(store);
+	store = NULL;
+	if (_i == 0)
+		index_exec("UPDATE folders SET rows_sum = NULL");
+	else
+		index_exec("ALTER TABLE folders DROP COLUMN rows_sum; PRAGMA user_version = 3");
+	open_store(LAYOUT_VERBATIM);
+
+	/* Nothing to rescan yet; an own change keeps the sum unknown. */
+	ck_assert(!select_quick("INBOX", &fs));
+	ck_assert_int_eq(index_int("PRAGMA user_version"), 4);
+	ck_assert(!index_rows_sum("INBOX", v));
+	ck_assert_int_eq(store->driver->set_flags(store, &a, 1, MF_SEEN, 0, NULL, NULL, &err), 0);
+	ck_assert(!index_rows_sum("INBOX", v));
+
+	/* The directory holds what the index has, but without a sum that is
+	 * for a full scan to tell: it finds nothing new and sets the sum. */
+	modseq = folder_modseq("INBOX");
+	touch_dirs("INBOX", time(NULL) - 90);
+	ck_assert(!select_quick("INBOX", &fs));
+	ck_assert_uint_eq(fs.highestmodseq, (uint64_t)modseq);
+	ck_assert_uint_eq(fs.exists, 2);
+	assert_rows_sum("INBOX", "INBOX", "the full scan");
+
+	/* From there on, own changes need only readdir. */
+	ck_assert_int_eq(store->driver->set_flags(store, &b, 1, MF_FLAGGED, 0, NULL, NULL, &err),
+			 0);
+	modseq = folder_modseq("INBOX");
+	touch_dirs("INBOX", time(NULL) - 80);
+	ck_assert(select_quick("INBOX", &fs));
+	ck_assert_uint_eq(fs.highestmodseq, (uint64_t)modseq);
+	assert_rows_sum("INBOX", "INBOX", "a quick rescan");
+}
+END_TEST
+
+/* A move that fails midway rolls the rows back, and their sums with them:
+ * nothing of it reaches the next commit. */
+START_TEST(test_a_failed_move_leaves_the_rows_sums_as_they_were)
+{
+	struct folder_state fs;
+	uint32_t uids[2], new_uids[2];
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	create_ok("Target");
+	select_ok("Target");
+	select_ok("INBOX");
+	uids[0] = deliver_nth(0, 0, NULL); /* new/ */
+	uids[1] = deliver_nth(1, MF_SEEN, NULL);
+	store_close(store);
+	store = NULL;
+	force_uidnext("Target", UINT32_MAX - 1); /* room for one uid */
+	open_store(LAYOUT_VERBATIM);
+	select_ok("INBOX");
+	ck_assert_int_eq(store->driver->move_msgs(store, uids, 2, "Target", new_uids, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "no uid left"));
+	/* The next commits, in both folders, write only what they changed. */
+	ck_assert_int_eq(
+	    store->driver->set_flags(store, &uids[1], 1, MF_FLAGGED, 0, NULL, NULL, &err), 0);
+	assert_rows_sum("INBOX", "INBOX", "a failed move and set_flags");
+	assert_rows_sum("Target", "Target", "a failed move and set_flags");
+	touch_dirs("INBOX", time(NULL) - 100);
+	ck_assert(select_quick("INBOX", &fs));
+	ck_assert_uint_eq(fs.exists, 2);
+	touch_dirs("Target", time(NULL) - 100);
+	ck_assert(select_quick("Target", &fs));
+	ck_assert_uint_eq(fs.exists, 0);
+	assert_rows_sum("Target", "Target", "a quick rescan");
+}
+END_TEST
+
 /* ---- changes since a modseq (rule 4's cheap listing) ---- */
 
 #define MSG_D "From: d@example.org\r\nSubject: fourth\r\n\r\nNew\r\n"
@@ -1848,7 +2360,7 @@ START_TEST(test_index_upgraded_from_before_tombstones_cannot_tell_older_changes)
 	index_exec(UNDO_SCHEMA_3 "PRAGMA user_version = 2");
 	open_store(LAYOUT_VERBATIM);
 	upgraded = select_ok("INBOX");
-	ck_assert_int_eq(index_int("PRAGMA user_version"), 3);
+	ck_assert_int_eq(index_int("PRAGMA user_version"), 4);
 	ck_assert_uint_gt(upgraded.highestmodseq, before.highestmodseq);
 
 	/* Below the modseq of the upgrade: cannot tell (list in full). */
@@ -2135,6 +2647,12 @@ static Suite *maildir_suite(void)
 	tc = tcase(s, "rescans");
 	tcase_add_test(tc, test_unchanged_old_directories_are_not_read_again);
 	tcase_add_test(tc, test_directories_changed_within_a_second_of_the_scan_are_read_again);
+	tcase_add_test(tc, test_rows_sum_matches_the_files_after_every_change);
+	tcase_add_test(tc, test_rescan_after_own_changes_needs_only_readdir);
+	tcase_add_loop_test(tc, test_changes_of_other_programs_after_own_ones_are_found, 0,
+			    OTHER_COUNT);
+	tcase_add_loop_test(tc, test_unknown_rows_sum_is_set_by_a_full_scan, 0, 2);
+	tcase_add_test(tc, test_a_failed_move_leaves_the_rows_sums_as_they_were);
 
 	tc = tcase(s, "changes since a modseq");
 	tcase_add_test(tc, test_list_changed_tells_own_flag_changes_deliveries_and_deletions);
