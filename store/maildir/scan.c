@@ -154,15 +154,15 @@ static int read_subdir(struct maildir_store *st, int sub, struct entries *e,
 		}
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		folder_name_printable(de->d_name, shown, sizeof(shown));
 		if (de->d_type == DT_DIR || de->d_type == DT_LNK) {
 			log_warn("%s: %s/%s: not a message file: skipped", st->sel.name,
-				 subdir_name[sub], shown);
+				 subdir_name[sub],
+				 folder_name_printable(de->d_name, shown, sizeof(shown)));
 			continue;
 		}
 		if (maildir_name_parse(de->d_name, &parsed, &why) != 0) {
-			log_warn("%s: %s/%s: skipped: %s", st->sel.name, subdir_name[sub], shown,
-				 why);
+			log_warn("%s: %s/%s: skipped: %s", st->sel.name, subdir_name[sub],
+				 folder_name_printable(de->d_name, shown, sizeof(shown)), why);
 			continue;
 		}
 		if (push(e, de->d_name, parsed.uniq_len, sub == SUB_CUR, de->d_ino) != 0) {
