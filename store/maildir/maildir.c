@@ -328,14 +328,10 @@ static void maildir_own_state(struct store *store, const char *name,
 	}
 }
 
-static int maildir_list(struct store *store, struct msg_list *out, struct ferry_error *err)
+/* Appends index rows to a listing as messages (msg_list_push copies the
+ * keywords). -1 when out of memory. */
+static int push_rows(struct msg_list *out, const struct mdindex_msg *v, size_t n)
 {
-	struct maildir_store *st = md(store);
-	struct mdindex_msg *v;
-	size_t n;
-
-	if (need_selected(st, err) != 0 || mdindex_msgs(st->index, st->sel.ix.id, &v, &n, err) != 0)
-		return -1;
 	for (size_t i = 0; i < n; i++) {
 		struct msg m = {
 		    .uid = v[i].uid,
@@ -346,13 +342,24 @@ static int maildir_list(struct store *store, struct msg_list *out, struct ferry_
 		    .id = v[i].id,
 		};
 
-		if (msg_list_push(out, &m) != 0) {
-			mdindex_msgs_free(v, n);
-			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
-		}
+		if (msg_list_push(out, &m) != 0)
+			return -1;
 	}
-	mdindex_msgs_free(v, n);
 	return 0;
+}
+
+static int maildir_list(struct store *store, struct msg_list *out, struct ferry_error *err)
+{
+	struct maildir_store *st = md(store);
+	struct mdindex_msg *v;
+	size_t n;
+	int r;
+
+	if (need_selected(st, err) != 0 || mdindex_msgs(st->index, st->sel.ix.id, &v, &n, err) != 0)
+		return -1;
+	r = push_rows(out, v, n);
+	mdindex_msgs_free(v, n);
+	return r == 0 ? 0 : ferry_error_set(err, FERRY_PARTIAL, "out of memory");
 }
 
 /* Rule 4's cheap listing: the index rows changed since modseq `since` and
@@ -373,19 +380,7 @@ static int maildir_list_changed(struct store *store, uint64_t since, struct msg_
 	r = mdindex_changes(st->index, st->sel.ix.id, since, &v, &n, &gone, &ngone, err);
 	if (r != 0)
 		return r;
-	for (size_t i = 0; r == 0 && i < n; i++) {
-		struct msg m = {
-		    .uid = v[i].uid,
-		    .flags = v[i].flags,
-		    .keywords = v[i].keywords,
-		    .size = v[i].size,
-		    .date = v[i].mtime / 1000000000,
-		    .id = v[i].id,
-		};
-
-		if (msg_list_push(changed, &m) != 0)
-			r = -1;
-	}
+	r = push_rows(changed, v, n);
 	mdindex_msgs_free(v, n);
 	/* Consecutive uids make one range. */
 	uint32_t *ranges = r == 0 && ngone ? malloc(2 * ngone * sizeof(*ranges)) : NULL;
