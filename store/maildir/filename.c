@@ -29,10 +29,15 @@ static size_t emit(const bool seen[256], char *out)
 int maildir_name_parse(const char *name, struct maildir_name *out, const char **why)
 {
 	const char *info;
-	bool seen[256] = {false};
+	bool seen[256], any_other = false;
 	size_t len = strlen(name);
 
-	*out = (struct maildir_name){0};
+	/* Called for every file of a rescan: no zeroing of the 256-byte
+	 * buffers unless a letter other than ferry's appears. */
+	out->uniq_len = 0;
+	out->has_info = false;
+	out->flags = 0;
+	out->other[0] = '\0';
 	if (len == 0) {
 		*why = "empty name";
 		return -1;
@@ -63,12 +68,18 @@ int maildir_name_parse(const char *name, struct maildir_name *out, const char **
 	for (const char *p = info + strlen(MAILDIR_INFO); *p; p++) {
 		unsigned bit = flag_from_letter(*p);
 
-		if (bit)
+		if (bit) {
 			out->flags |= bit;
-		else
-			seen[(unsigned char)*p] = true;
+			continue;
+		}
+		if (!any_other) {
+			memset(seen, 0, sizeof(seen));
+			any_other = true;
+		}
+		seen[(unsigned char)*p] = true;
 	}
-	emit(seen, out->other);
+	if (any_other)
+		emit(seen, out->other);
 	return 0;
 }
 
