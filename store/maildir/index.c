@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/sha.h>
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include "store/dbseal.h"
@@ -538,18 +538,31 @@ void mdindex_rollback(struct mdindex *ix)
 	ix->nsums = 0;
 }
 
-void mdindex_file_hash(bool in_cur, const char *name, uint64_t ino, uint64_t out[2])
+int mdindex_file_hash(bool in_cur, const char *name, uint64_t ino, uint64_t out[2])
 {
-	unsigned char buf[1 + NAME_MAX + 1 + 8], md[SHA256_DIGEST_LENGTH];
+	/* Fetched once: a rescan hashes every file, and an implicit fetch per
+	 * digest (SHA256(), EVP_sha256()) costs more than the hash. */
+	static EVP_MD *md_sha256;
+	static EVP_MD_CTX *ctx;
+	unsigned char buf[1 + NAME_MAX + 1 + 8], md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
 	size_t len = strnlen(name, NAME_MAX);
 
+	if (!md_sha256 && !(md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)))
+		return -1;
+	if (!ctx && !(ctx = EVP_MD_CTX_new()))
+		return -1;
 	buf[0] = in_cur ? 'c' : 'n';
 	memcpy(buf + 1, name, len);
 	buf[1 + len] = '\0';
 	for (int i = 0; i < 8; i++)
 		buf[2 + len + i] = (unsigned char)(ino >> (8 * i));
-	SHA256(buf, 2 + len + 8, md);
+	if (EVP_DigestInit_ex2(ctx, md_sha256, NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, buf, 2 + len + 8) != 1 ||
+	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen < 2 * sizeof(*out))
+		return -1;
 	memcpy(out, md, 2 * sizeof(*out));
+	return 0;
 }
 
 /* The pending sum of a folder, read from its row the first time. */
@@ -628,7 +641,10 @@ static int sum_change(struct mdindex *ix, int64_t folder, bool in_cur, const cha
 
 	if (!s)
 		return -1;
-	mdindex_file_hash(in_cur, name, ino, h);
+	if (mdindex_file_hash(in_cur, name, ino, h) != 0) {
+		ferry_error_set(err, FERRY_PARTIAL, "cannot hash a file name (SHA-256)");
+		return -1;
+	}
 	for (int i = 0; i < 2; i++)
 		s->v[i] = sign > 0 ? s->v[i] + h[i] : s->v[i] - h[i];
 	return ix->in_tx ? 0 : sums_write_through(ix, err);

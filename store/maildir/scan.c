@@ -416,16 +416,20 @@ static int merge(struct maildir_store *st, struct entries *e, struct mdindex_msg
 }
 
 /* Sums mdindex_file_hash over what readdir found. */
-static void entries_sum(const struct entries *e, uint64_t sum[2])
+static int entries_sum(const struct entries *e, uint64_t sum[2], struct ferry_error *err)
 {
 	sum[0] = sum[1] = 0;
 	for (size_t i = 0; i < e->n; i++) {
 		uint64_t h[2];
 
-		mdindex_file_hash(e->v[i].in_cur, e->v[i].name, e->v[i].ino, h);
+		if (mdindex_file_hash(e->v[i].in_cur, e->v[i].name, e->v[i].ino, h) != 0) {
+			ferry_error_set(err, FERRY_PARTIAL, "cannot hash a file name (SHA-256)");
+			return -1;
+		}
 		sum[0] += h[0];
 		sum[1] += h[1];
 	}
+	return 0;
 }
 
 /* The directory changed, but readdir finds exactly the files the index
@@ -440,7 +444,8 @@ static int scan_matches_index(struct maildir_store *st, const struct entries *e,
 
 	if (mdindex_rows_sum(st->index, st->sel.ix.id, &known, want, err) != 0)
 		return -1;
-	entries_sum(e, got);
+	if (entries_sum(e, got, err) != 0)
+		return -1;
 	if (!known || got[0] != want[0] || got[1] != want[1])
 		return 1;
 	if (maildir_tx_begin(st, err) != 0)
@@ -474,7 +479,10 @@ static int scan_now(struct maildir_store *st, int64_t mtime[2], int64_t started,
 	for (size_t i = 0; i < nrows; i++) {
 		uint64_t h[2];
 
-		mdindex_file_hash(rows[i].in_cur, rows[i].name, rows[i].ino, h);
+		if (mdindex_file_hash(rows[i].in_cur, rows[i].name, rows[i].ino, h) != 0) {
+			ferry_error_set(err, FERRY_PARTIAL, "cannot hash a file name (SHA-256)");
+			goto out;
+		}
 		base[0] += h[0];
 		base[1] += h[1];
 	}

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include "store/identity.h"
@@ -1625,7 +1626,7 @@ static void files_sum(const char *dir, uint64_t v[2])
 
 			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 				continue;
-			mdindex_file_hash(in_cur, de->d_name, de->d_ino, h);
+			ck_assert_int_eq(mdindex_file_hash(in_cur, de->d_name, de->d_ino, h), 0);
 			v[0] += h[0];
 			v[1] += h[1];
 		}
@@ -1748,6 +1749,30 @@ static void touch_dirs(const char *dir, time_t when)
 	set_mtime(at("%s/cur", dir), when);
 	set_mtime(at("%s/new", dir), when);
 }
+
+/* Indexes keep sums made by earlier versions: the hash stays the first 16
+ * bytes of SHA-256 over 'c' or 'n', the name, a NUL and the inode (LE). */
+START_TEST(test_file_hash_is_sha256_of_where_name_and_inode)
+{
+	static const unsigned char input[] = "c1700000000.M1P2Q3.host:2,S\0"
+					     "\x08\x07\x06\x05\x04\x03\x02\x01";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	uint64_t want[2], got[2], other[2];
+
+	ck_assert_int_eq(EVP_Digest(input, sizeof(input) - 1, md, &mdlen, EVP_sha256(), NULL), 1);
+	memcpy(want, md, sizeof(want));
+	for (int round = 0; round < 2; round++) { /* the second from the cached context */
+		ck_assert_int_eq(
+		    mdindex_file_hash(true, "1700000000.M1P2Q3.host:2,S", 0x0102030405060708u, got),
+		    0);
+		ck_assert(got[0] == want[0] && got[1] == want[1]);
+	}
+	ck_assert_int_eq(
+	    mdindex_file_hash(false, "1700000000.M1P2Q3.host:2,S", 0x0102030405060708u, other), 0);
+	ck_assert(other[0] != want[0] || other[1] != want[1]);
+}
+END_TEST
 
 START_TEST(test_rows_sum_matches_the_files_after_every_change)
 {
@@ -2634,6 +2659,7 @@ static Suite *maildir_suite(void)
 	tc = tcase(s, "rescans");
 	tcase_add_test(tc, test_unchanged_old_directories_are_not_read_again);
 	tcase_add_test(tc, test_directories_changed_within_a_second_of_the_scan_are_read_again);
+	tcase_add_test(tc, test_file_hash_is_sha256_of_where_name_and_inode);
 	tcase_add_test(tc, test_rows_sum_matches_the_files_after_every_change);
 	tcase_add_test(tc, test_rescan_after_own_changes_needs_only_readdir);
 	tcase_add_loop_test(tc, test_changes_of_other_programs_after_own_ones_are_found, 0,
