@@ -206,11 +206,12 @@ struct store_driver {
 			  struct folder_state *out);
 	/* Readies the next select of each folder names[0..n) and, where since[i]
 	 * is not 0, its next list_changed(since[i]), in one round trip for all
-	 * (IMAP: SELECT and UID FETCH CHANGEDSINCE pipelined). Each answer
-	 * serves once, and only until the next prefetch; a folder whose answers
-	 * failed is selected and listed the usual way. Leaves no folder
-	 * selected. Returns -1 only when the connection is lost. NULL: nothing
-	 * to gain (Maildir). */
+	 * (IMAP: SELECT and UID FETCH CHANGEDSINCE pipelined, and returns before
+	 * the answers come: the caller may do local work meanwhile). Calls add
+	 * up (a folder is asked for once); n 0 drops what was not taken. Each
+	 * answer serves once; a folder whose answers failed is selected and
+	 * listed the usual way. Leaves no folder selected. Returns -1 only when
+	 * the connection is lost. NULL: nothing to gain (Maildir). */
 	int (*prefetch)(struct store *store, const char *const *names, const uint64_t *since,
 			size_t n, struct ferry_error *err);
 	/* Fills id for msgs[0..n) that lack it (headers only, never bodies). */

@@ -749,11 +749,12 @@ int engine_folder_unchanged(struct engine *e, const char *name, const struct fol
 		return 0;
 	if (state_get_folder(e->state, name, &sf, err) != 0)
 		return -1;
-	*unchanged = sf.clean[0] && strcmp(sf.clean, policy) == 0 && sf.far_modseq &&
-		     sf.near_modseq && sf.far_uidvalidity == fs->uidvalidity &&
-		     sf.far_uidnext == fs->uidnext && sf.far_modseq == fs->highestmodseq &&
-		     sf.near_uidvalidity == ns->uidvalidity && sf.near_uidnext == ns->uidnext &&
-		     sf.near_modseq == ns->highestmodseq;
+	*unchanged =
+	    sf.clean[0] && strcmp(sf.clean, policy) == 0 && sf.far_modseq && sf.near_modseq &&
+	    (!fs || (sf.far_uidvalidity == fs->uidvalidity && sf.far_uidnext == fs->uidnext &&
+		     sf.far_modseq == fs->highestmodseq)) &&
+	    (!ns || (sf.near_uidvalidity == ns->uidvalidity && sf.near_uidnext == ns->uidnext &&
+		     sf.near_modseq == ns->highestmodseq));
 	free(sf.name);
 	return 0;
 }

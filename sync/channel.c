@@ -322,88 +322,130 @@ static int ensure_folder(struct engine *e, const struct folder_entry *f, bool *f
 	return 0;
 }
 
-/* Rule 4: asks both stores what each folder on both sides holds (one
- * pipelined round trip on IMAP) and marks skip[i] for those unchanged since
- * a clean sync. Any trouble only means fewer folders skipped. */
-static void find_unchanged(struct engine *e, const struct folder_entry *v, size_t n, bool *skip)
+/* Asks side k's store (if it can) to ready the select and changes of the
+ * folders names[0..m) (indexes at[] into v), marking them sent[]. Any
+ * trouble only means the usual way. */
+static void prefetch_some(struct engine *e, int k, const char *const *names, const size_t *at,
+			  size_t m, bool *sent)
 {
-	const char **names = calloc(n + 1, sizeof(*names));
-	struct folder_state *fs = calloc(n + 1, sizeof(*fs)), *ns = calloc(n + 1, sizeof(*ns));
-	bool *fok = calloc(n + 1, sizeof(*fok)), *nok = calloc(n + 1, sizeof(*nok));
-	size_t *at = calloc(n + 1, sizeof(*at)), m = 0;
+	struct store *s = k ? e->near : e->far;
+	uint64_t *since = calloc(m + 1, sizeof(*since)), other;
 	struct ferry_error err = {0};
 
-	if (!names || !fs || !ns || !fok || !nok || !at || !e->far->driver->status ||
-	    !e->near->driver->status)
+	if (!since || !s->driver->prefetch || !m)
+		goto out;
+	for (size_t j = 0; j < m; j++)
+		if (engine_prefetch_since(e, names[j], k ? &other : &since[j],
+					  k ? &since[j] : &other, &err) != 0) {
+			log_warn("%s", err.msg);
+			goto out;
+		}
+	if (s->driver->prefetch(s, names, since, m, &err) != 0) {
+		log_warn("%s; selecting folders one by one", err.msg);
+		if (reconnect_if_broken(e, &err) != 0)
+			log_warn("%s", err.msg);
+		goto out;
+	}
+	for (size_t j = 0; j < m; j++)
+		sent[at[j]] = true;
+out:
+	free(since);
+}
+
+/* Rule 4: asks both stores what each folder on both sides holds (one
+ * pipelined round trip on IMAP) and marks skip[i] for those unchanged since
+ * a clean sync. A store that can prefetch answers first, and is at once
+ * asked to ready the folders that changed on its side (those are synced
+ * whatever the other side says): the server works on them while the other
+ * store (a Maildir reading the directories that moved) answers. Those go
+ * in sent[side][i]. Any trouble only means fewer folders skipped. */
+static void find_unchanged(struct engine *e, const struct folder_entry *v, size_t n, bool *skip,
+			   bool *sent[2])
+{
+	const char **names = calloc(n + 1, sizeof(*names)), **early = calloc(n + 1, sizeof(*early));
+	struct folder_state *st[2] = {calloc(n + 1, sizeof(*st[0])), calloc(n + 1, sizeof(*st[1]))};
+	bool *ok[2] = {calloc(n + 1, sizeof(*ok[0])), calloc(n + 1, sizeof(*ok[1]))};
+	size_t *at = calloc(n + 1, sizeof(*at)), *early_at = calloc(n + 1, sizeof(*early_at));
+	size_t m = 0, nearly = 0;
+	struct store *side[2] = {e->far, e->near};
+	/* The side that can prefetch goes first (far when both or neither can). */
+	int first = !e->far->driver->prefetch && e->near->driver->prefetch;
+	struct ferry_error err = {0};
+
+	if (!names || !early || !st[0] || !st[1] || !ok[0] || !ok[1] || !at || !early_at ||
+	    !e->far->driver->status || !e->near->driver->status)
 		goto out;
 	for (size_t i = 0; i < n; i++)
 		if (v[i].on_far && v[i].on_near) {
 			at[m] = i;
 			names[m++] = v[i].name;
 		}
-	if (e->far->driver->status(e->far, names, m, fs, fok, &err) != 0 ||
-	    e->near->driver->status(e->near, names, m, ns, nok, &err) != 0) {
-		log_warn("%s; checking every folder in full", err.msg);
-		if (reconnect_if_broken(e, &err) != 0)
+	if (side[first]->driver->status(side[first], names, m, st[first], ok[first], &err) != 0)
+		goto failed;
+	for (size_t k = 0; k < m && side[first]->driver->prefetch; k++) {
+		bool same = false;
+
+		if (ok[first][k] &&
+		    engine_folder_unchanged(e, names[k], first ? NULL : &st[0][k],
+					    first ? &st[1][k] : NULL, &same, &err) != 0) {
 			log_warn("%s", err.msg);
-		goto out;
+			goto out;
+		}
+		if (!same) {
+			early_at[nearly] = at[k];
+			early[nearly++] = names[k];
+		}
 	}
+	prefetch_some(e, first, early, early_at, nearly, sent[first]);
+	if (side[!first]->driver->status(side[!first], names, m, st[!first], ok[!first], &err) != 0)
+		goto failed;
 	for (size_t k = 0; k < m; k++) {
 		bool same = false;
 
-		if (fok[k] && nok[k] &&
-		    engine_folder_unchanged(e, names[k], &fs[k], &ns[k], &same, &err) != 0) {
+		if (ok[0][k] && ok[1][k] &&
+		    engine_folder_unchanged(e, names[k], &st[0][k], &st[1][k], &same, &err) != 0) {
 			log_warn("%s", err.msg);
 			break;
 		}
 		skip[at[k]] = same;
 	}
+	goto out;
+failed:
+	log_warn("%s; checking every folder in full", err.msg);
+	if (reconnect_if_broken(e, &err) != 0)
+		log_warn("%s", err.msg);
 out:
 	free(names);
-	free(fs);
-	free(ns);
-	free(fok);
-	free(nok);
+	free(early);
+	free(st[0]);
+	free(st[1]);
+	free(ok[0]);
+	free(ok[1]);
 	free(at);
+	free(early_at);
 }
 
 /* Asks each store that can to ready the SELECT (and the changes since the
- * last clean sync) of every folder about to be prepared, in one round trip
- * instead of two per folder. Any trouble only means the usual way. */
+ * last clean sync) of every folder about to be prepared and not asked for
+ * yet (sent), in one round trip instead of two per folder. */
 static void prefetch_folders(struct engine *e, const struct folder_entry *v, size_t n,
-			     const bool *skip)
+			     const bool *skip, bool *sent[2])
 {
 	const char **names = calloc(n + 1, sizeof(*names));
-	uint64_t *since[2] = {calloc(n + 1, sizeof(uint64_t)), calloc(n + 1, sizeof(uint64_t))};
-	struct store *side[2] = {e->far, e->near};
-	struct ferry_error err = {0};
-	size_t m = 0;
+	size_t *at = calloc(n + 1, sizeof(*at));
 
-	if (!names || !since[0] || !since[1] ||
-	    (!e->far->driver->prefetch && !e->near->driver->prefetch))
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		if (skip[i] || !v[i].on_far || !v[i].on_near)
-			continue;
-		if (engine_prefetch_since(e, v[i].name, &since[0][m], &since[1][m], &err) != 0) {
-			log_warn("%s", err.msg);
-			goto out;
-		}
-		names[m++] = v[i].name;
+	for (int k = 0; k < 2 && names && at; k++) {
+		size_t m = 0;
+
+		for (size_t i = 0; i < n; i++)
+			if (!skip[i] && v[i].on_far && v[i].on_near && !sent[k][i]) {
+				at[m] = i;
+				names[m++] = v[i].name;
+			}
+		prefetch_some(e, k, names, at, m, sent[k]);
 	}
-	for (int k = 0; k < 2 && m; k++) {
-		if (!side[k]->driver->prefetch ||
-		    side[k]->driver->prefetch(side[k], names, since[k], m, &err) == 0)
-			continue;
-		log_warn("%s; selecting folders one by one", err.msg);
-		if (reconnect_if_broken(e, &err) != 0)
-			log_warn("%s", err.msg);
-		break;
-	}
-out:
 	free(names);
-	free(since[0]);
-	free(since[1]);
+	free(at);
 }
 
 /* What a prefetch brought and the prepare pass did not use is dropped: a
@@ -489,7 +531,7 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 	struct store_folder *ff = NULL, *nfo = NULL;
 	struct folder_entry *v = NULL;
 	struct folder_work *works = NULL;
-	bool *skip = NULL;
+	bool *skip = NULL, *sent[2] = {NULL, NULL};
 	size_t nf = 0, nn = 0, n = 0;
 	struct ferry_error err = {0};
 	enum ferry_status status = FERRY_OK;
@@ -513,13 +555,15 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 	}
 	works = calloc(n + 1, sizeof(*works));
 	skip = calloc(n + 1, sizeof(*skip));
-	if (!works || !skip) {
+	sent[0] = calloc(n + 1, sizeof(*sent[0]));
+	sent[1] = calloc(n + 1, sizeof(*sent[1]));
+	if (!works || !skip || !sent[0] || !sent[1]) {
 		log_error("%s: out of memory", run->ch->name);
 		status = FERRY_PARTIAL;
 		goto out;
 	}
-	find_unchanged(e, v, n, skip);
-	prefetch_folders(e, v, n, skip);
+	find_unchanged(e, v, n, skip, sent);
+	prefetch_folders(e, v, n, skip, sent);
 	/* Every folder is listed before any is changed, so that the move pass
 	 * can see a message leave one folder and arrive in another. A folder
 	 * unchanged on both sides takes part in no move. */
@@ -591,6 +635,8 @@ out:
 		engine_folder_free(&works[i]);
 	free(works);
 	free(skip);
+	free(sent[0]);
+	free(sent[1]);
 	free(v);
 	store_folders_free(ff, nf);
 	store_folders_free(nfo, nn);

@@ -55,7 +55,9 @@ struct folder_work {
 
 /* Rule 4: whether a folder can be skipped, given what both stores' status
  * say of it now: both sides as the last sync of it recorded them, modseqs
- * known on both, and that sync finished clean under the same policy. */
+ * known on both, and that sync finished clean under the same policy. With
+ * fs or ns NULL, that side is not looked at: false then means the folder
+ * will be synced whatever the other side says. */
 int engine_folder_unchanged(struct engine *e, const char *name, const struct folder_state *fs,
 			    const struct folder_state *ns, bool *unchanged,
 			    struct ferry_error *err);

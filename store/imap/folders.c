@@ -13,8 +13,10 @@
 
 int imap_usable(struct imap_store *st, struct ferry_error *err)
 {
-	/* APPENDs still in flight are answered first: their tagged replies
-	 * must not be taken for the next command's. */
+	/* Prefetched answers and APPENDs still in flight are read first: their
+	 * tagged replies must not be taken for the next command's. */
+	if (!st->broken && imap_prefetch_settle(st, err) != 0)
+		return -1;
 	if (!st->broken && imap_appends_settle(st, err) != 0)
 		return -1;
 	if (!st->broken)
@@ -326,11 +328,25 @@ static int list_all(struct imap_store *st, clist **list, struct ferry_error *err
 int imap_server_name(struct imap_store *st, const char *name, const char *what, char **out,
 		     struct ferry_error *err)
 {
+	if (imap_namespace_ready(st, err) != 0)
+		return -1;
+	return imap_map_name(st, name, what, out, err);
+}
+
+int imap_namespace_ready(struct imap_store *st, struct ferry_error *err)
+{
+	if (imap_usable(st, err) != 0 || learn_namespace(st, err) != 0)
+		return -1;
+	return 0;
+}
+
+int imap_map_name(struct imap_store *st, const char *name, const char *what, char **out,
+		  struct ferry_error *err)
+{
 	char shown[512];
 	int status;
 
-	if (imap_usable(st, err) != 0 || learn_namespace(st, err) != 0)
-		return -1;
+	*out = NULL;
 	status = canonical_to_imap_name(name, st->ns_delimiter, st->ns_prefix, out);
 	if (status == IMAP_NAME_NOMEM)
 		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");

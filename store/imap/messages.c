@@ -1909,6 +1909,8 @@ int imap_add_begin(struct store *store, struct store_new_msg **out, struct ferry
 	/* Not need_selected: APPENDs in flight stay so, more may follow. */
 	if (st->broken)
 		return session_gone(st, err);
+	if (imap_prefetch_settle(st, err) != 0)
+		return -1;
 	if (!st->selected)
 		return ferry_error_set(err, FERRY_PARTIAL,
 				       "adding a message: no folder is selected");

@@ -2,10 +2,13 @@
  * engine knows a modseq the UID FETCH ... (CHANGEDSINCE m VANISHED) of its
  * changes, written in one go and read back in order (libetpan.md, section 6).
  * A run whose folders changed a little then costs one round trip for all
- * of them instead of two per folder. The answers wait here until the engine
- * selects each folder and asks for its changes; the folder is then selected
- * only on paper (sel_virtual), and the first command that needs it really
- * selected sends a SELECT (folders.c, imap_need_selected). */
+ * of them instead of two per folder. The answers are read lazily: the
+ * engine goes on with local work (the Maildir's status) while the server
+ * answers, and a select reads only up to its folder's answers. Any other
+ * command reads them all first (imap_usable). They wait here until the
+ * engine selects each folder and asks for its changes; the folder is then
+ * selected only on paper (sel_virtual), and the first command that needs it
+ * really selected sends a SELECT (folders.c, imap_need_selected). */
 #include "store/imap/session.h"
 
 #include <inttypes.h>
@@ -18,10 +21,16 @@
  * install (enable.c, MAILIMAP_ENABLE_TYPE_ENABLE). */
 #define ENABLE_DATA_TYPE 0
 
+/* At most this many folders' answers are left unread while more commands
+ * are written: beyond it, the server could block writing answers nobody
+ * reads while ferry blocks writing commands it does not read. */
+#define PREFETCH_WINDOW 64
+
 struct imap_prefetched {
-	char *name;    /* canonical */
-	char *mb;      /* the server's spelling */
-	bool selected; /* the SELECT answered OK with a UIDVALIDITY; not taken yet */
+	char *name;		/* canonical */
+	char *mb;		/* the server's spelling */
+	int sel_tag, fetch_tag; /* -1: not sent */
+	bool selected;		/* the SELECT answered OK with a UIDVALIDITY; not taken yet */
 	struct folder_state fs;
 	bool exists_known;
 	uint64_t since; /* what the changes are since; 0: none asked for */
@@ -41,8 +50,11 @@ void imap_prefetch_clear(struct imap_store *st)
 	}
 	free(st->pf);
 	st->pf = NULL;
-	st->npf = 0;
+	st->npf = st->pf_read = 0;
+	st->enable_tag = -1;
 }
+
+static int settle_upto(struct imap_store *st, size_t upto, struct ferry_error *err);
 
 static struct imap_prefetched *find(struct imap_store *st, const char *name)
 {
@@ -57,10 +69,13 @@ int imap_prefetched_select(struct imap_store *st, const char *name, struct folde
 {
 	struct imap_prefetched *p = find(st, name);
 
-	if (!p || !p->selected)
+	(void)err; /* select_now reports what went wrong */
+	if (!p || st->broken)
 		return 1;
-	if (imap_usable(st, err) != 0)
-		return 1; /* select_now reports it */
+	/* The answers up to this folder's, not the rest: the server is still
+	 * writing them while the engine works on this one. */
+	if (settle_upto(st, (size_t)(p - st->pf) + 1, NULL) != 0 || !p->selected)
+		return 1;
 	imap_unselect(st);
 	st->selected = strdup(name);
 	st->selected_imap = strdup(p->mb);
@@ -190,114 +205,164 @@ static int read_select(struct imap_store *st, int tag, struct imap_prefetched *p
 	return MAILIMAP_NO_ERROR;
 }
 
+/* Reads the answers of pf[pf_read..upto), ENABLE's first. A folder whose
+ * answers are refused or not trusted is selected and listed the usual way;
+ * -1 only when the session broke (err set where given). */
+static int settle_upto(struct imap_store *st, size_t upto, struct ferry_error *err)
+{
+	struct ferry_error lost = {0};
+	bool ok = false;
+	int r;
+
+	if (!err)
+		err = &lost;
+	if (st->broken)
+		return st->pf_read >= upto && st->enable_tag < 0 ? 0 : imap_usable(st, err);
+	if (st->enable_tag >= 0) {
+		int tag = st->enable_tag;
+
+		st->enable_tag = -1;
+		r = imap_parse_answer(st, tag, &ok);
+		if (r != MAILIMAP_NO_ERROR)
+			return imap_fail(st, r, err, "ENABLE QRESYNC");
+		st->qresync = ok && qresync_enabled(st->imap);
+	}
+	while (st->pf_read < upto && st->pf_read < st->npf) {
+		struct imap_prefetched *p = &st->pf[st->pf_read++];
+		struct ferry_error one = {0};
+
+		if (p->sel_tag < 0)
+			continue;
+		r = read_select(st, p->sel_tag, p);
+		if (r != MAILIMAP_NO_ERROR && imap_error_is_fatal(r))
+			return imap_fail(st, r, err, "folder \"%s\": SELECT", p->name);
+		if (r != MAILIMAP_NO_ERROR)
+			p->selected = false;
+		if (p->fetch_tag < 0)
+			continue;
+		r = imap_read_changes(st, p->fetch_tag, p->fs.uidnext, p->name, &p->changed,
+				      &p->vanished, &p->nvanished, &one);
+		if (r < 0 && st->broken) {
+			*err = one;
+			return -1;
+		}
+		/* Refused or not trusted: list_changed asks again, the usual way. */
+		p->changes = r == 0 && p->selected && st->qresync;
+	}
+	return 0;
+}
+
+int imap_prefetch_settle(struct imap_store *st, struct ferry_error *err)
+{
+	if (st->pf_read >= st->npf && st->enable_tag < 0)
+		return 0;
+	return settle_upto(st, st->npf, err);
+}
+
+/* Writes SELECT and, where since is known, UID FETCH ... CHANGEDSINCE for
+ * p, leaving the answers unread. */
+static int send_one(struct imap_store *st, struct imap_prefetched *p, uint64_t since, bool qresync,
+		    struct ferry_error *err)
+{
+	char line[128], *q = imap_quoted(p->mb);
+
+	if (!q)
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	p->sel_tag =
+	    mailimap_send_current_tag(st->imap) == MAILIMAP_NO_ERROR &&
+		    mailstream_write(st->imap->imap_stream, "SELECT ", 7) == 7 &&
+		    mailstream_write(st->imap->imap_stream, q, strlen(q)) == (ssize_t)strlen(q) &&
+		    mailstream_write(st->imap->imap_stream, " (CONDSTORE)\r\n", 14) == 14
+		? st->imap->imap_tag
+		: -1;
+	free(q);
+	if (p->sel_tag < 0)
+		return imap_fail(st, MAILIMAP_ERROR_STREAM, err, "sending SELECT");
+	if (!since || !qresync)
+		return 0;
+	snprintf(line, sizeof(line),
+		 "UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE) (CHANGEDSINCE %" PRIu64
+		 " VANISHED)\r\n",
+		 since);
+	if ((p->fetch_tag = imap_send_line(st, line)) < 0)
+		return imap_fail(st, MAILIMAP_ERROR_STREAM, err, "sending UID FETCH");
+	p->since = since;
+	return 0;
+}
+
 int imap_prefetch(struct store *store, const char *const *names, const uint64_t *since, size_t n,
 		  struct ferry_error *err)
 {
 	struct imap_store *st = (struct imap_store *)store;
-	int enable_tag = -1, *sel_tag = NULL, *fetch_tag = NULL, r = 0;
-	bool qresync, ok = false;
+	struct imap_prefetched *v;
+	size_t first = st->npf;
+	bool qresync;
+	int r;
 
-	imap_prefetch_clear(st);
-	if (n == 0 || !(st->base.caps & CAP_CONDSTORE))
-		return 0;
-	if (imap_usable(st, err) != 0)
-		return -1;
-	st->pf = calloc(n, sizeof(*st->pf));
-	sel_tag = calloc(n, sizeof(*sel_tag));
-	fetch_tag = calloc(n, sizeof(*fetch_tag));
-	if (!st->pf || !sel_tag || !fetch_tag) {
-		r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
-		goto out;
+	if (n == 0) { /* the drop: what was not taken goes, read first */
+		r = imap_prefetch_settle(st, err);
+		imap_prefetch_clear(st);
+		return r;
 	}
-	st->npf = n;
+	if (!(st->base.caps & CAP_CONDSTORE))
+		return 0;
+	/* Not imap_usable: the answers of an earlier prefetch stay unread. */
+	if (st->broken)
+		return imap_usable(st, err);
+	if (imap_appends_settle(st, err) != 0 ||
+	    (!st->ns_known && imap_namespace_ready(st, err) != 0))
+		return -1;
+	v = realloc(st->pf, (st->npf + n) * sizeof(*v));
+	if (!v)
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	st->pf = v;
+	memset(v + first, 0, n * sizeof(*v));
+	for (size_t i = 0; i < n; i++)
+		v[first + i].sel_tag = v[first + i].fetch_tag = -1;
+	st->npf += n;
 	/* Nothing is selected for the caller from here on: the server's
 	 * selection moves from folder to folder. */
 	imap_unselect(st);
 	/* QRESYNC is enabled before the first SELECT, in the same write. */
-	qresync = st->qresync;
+	qresync = st->qresync || st->enable_tag >= 0;
 	if ((st->base.caps & CAP_QRESYNC) && (st->base.caps & CAP_ENABLE) && !st->enable_sent) {
 		st->enable_sent = true;
-		if ((enable_tag = imap_send_line(st, "ENABLE QRESYNC\r\n")) < 0)
-			goto lost;
+		if ((st->enable_tag = imap_send_line(st, "ENABLE QRESYNC\r\n")) < 0) {
+			r = imap_fail(st, MAILIMAP_ERROR_STREAM, err, "sending ENABLE QRESYNC");
+			goto out;
+		}
 		qresync = true; /* expected; the FETCHes are not sent otherwise */
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct imap_prefetched *p = &st->pf[i];
+		struct imap_prefetched *p = &st->pf[first + i];
 		struct ferry_error one = {0};
-		char line[128], *q;
 
-		sel_tag[i] = fetch_tag[i] = -1;
 		/* A name this server cannot take is selected (and reported) the usual way. */
-		if (imap_server_name(st, names[i], "cannot select", &p->mb, &one) != 0) {
-			if (st->broken)
-				goto lost;
+		if (imap_map_name(st, names[i], "cannot select", &p->mb, &one) != 0)
 			continue;
-		}
-		if (!(p->name = strdup(names[i])) || !(q = imap_quoted(p->mb))) {
+		if (!(p->name = strdup(names[i]))) {
 			r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
 			goto out;
 		}
-		sel_tag[i] =
-		    mailimap_send_current_tag(st->imap) == MAILIMAP_NO_ERROR &&
-			    mailstream_write(st->imap->imap_stream, "SELECT ", 7) == 7 &&
-			    mailstream_write(st->imap->imap_stream, q, strlen(q)) ==
-				(ssize_t)strlen(q) &&
-			    mailstream_write(st->imap->imap_stream, " (CONDSTORE)\r\n", 14) == 14
-			? st->imap->imap_tag
-			: -1;
-		free(q);
-		if (sel_tag[i] < 0)
-			goto lost;
-		if (!since[i] || !qresync)
-			continue;
-		snprintf(line, sizeof(line),
-			 "UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE) (CHANGEDSINCE %" PRIu64
-			 " VANISHED)\r\n",
-			 since[i]);
-		if ((fetch_tag[i] = imap_send_line(st, line)) < 0)
-			goto lost;
-		p->since = since[i];
-	}
-	if (mailstream_flush(st->imap->imap_stream) != 0)
-		goto lost;
-	if (enable_tag >= 0) {
-		r = imap_parse_answer(st, enable_tag, &ok);
-		if (r != MAILIMAP_NO_ERROR) {
-			r = imap_fail(st, r, err, "ENABLE QRESYNC");
+		if (first + i - st->pf_read >= PREFETCH_WINDOW &&
+		    (mailstream_flush(st->imap->imap_stream) != 0 ||
+		     settle_upto(st, first + i - PREFETCH_WINDOW + 1, err) != 0)) {
+			r = st->broken ? -1
+				       : imap_fail(st, MAILIMAP_ERROR_STREAM, err,
+						   "sending SELECT and UID FETCH");
 			goto out;
 		}
-		st->qresync = ok && qresync_enabled(st->imap);
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct imap_prefetched *p = &st->pf[i];
-		struct ferry_error one = {0};
-
-		if (sel_tag[i] < 0)
-			continue;
-		r = read_select(st, sel_tag[i], p);
-		if (r != MAILIMAP_NO_ERROR) {
-			r = imap_fail(st, r, err, "folder \"%s\": SELECT", names[i]);
+		if ((r = send_one(st, p, since[i], qresync, err)) != 0)
 			goto out;
-		}
-		if (fetch_tag[i] < 0)
-			continue;
-		r = imap_read_changes(st, fetch_tag[i], p->fs.uidnext, names[i], &p->changed,
-				      &p->vanished, &p->nvanished, &one);
-		if (r < 0 && st->broken) {
-			*err = one;
-			goto out;
-		}
-		/* Refused or not trusted: list_changed asks again, the usual way. */
-		p->changes = r == 0 && p->selected && st->qresync;
-		r = 0;
 	}
-	goto out;
-lost:
-	r = imap_fail(st, MAILIMAP_ERROR_STREAM, err, "sending SELECT and UID FETCH");
+	r = mailstream_flush(st->imap->imap_stream) == 0
+		? 0
+		: imap_fail(st, MAILIMAP_ERROR_STREAM, err, "sending SELECT and UID FETCH");
 out:
-	if (r != 0)
+	if (r != 0) {
+		/* What was sent is still answered: read it before the next command. */
+		(void)imap_prefetch_settle(st, NULL);
 		imap_prefetch_clear(st);
-	free(sel_tag);
-	free(fetch_tag);
+	}
 	return r;
 }

@@ -408,6 +408,7 @@ static int imap_open(const struct store_conf *conf, const char *secret, struct s
 		return ferry_error_set(err, FERRY_CONNECT, "out of memory");
 	st->base.driver = &imap_driver;
 	st->base.conf = conf;
+	st->enable_tag = -1;
 	low = c->tunnel ? net_tunnel(c->tunnel, c->timeout, err) : net_connect(c, err);
 	if (!low)
 		goto fail;

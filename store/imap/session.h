@@ -41,11 +41,14 @@ struct imap_store {
 	 * in flight (messages.c; NULL until the first). */
 	struct imap_appends *appends;
 
-	/* What the last prefetch brought (prefetch.c), and whether the selected
-	 * folder was selected from it: the server then has another folder
-	 * selected, and the first command that needs this one selects it. */
+	/* What the prefetches since the last drop asked for (prefetch.c), and
+	 * whether the selected folder was selected from it: the server then
+	 * has another folder selected, and the first command that needs this
+	 * one selects it. Answers are read lazily, in order: pf[0..pf_read)
+	 * are read; enable_tag >= 0 while ENABLE's answer is unread. */
 	struct imap_prefetched *pf;
-	size_t npf;
+	size_t npf, pf_read;
+	int enable_tag;
 	bool sel_virtual;
 };
 
@@ -83,6 +86,11 @@ int imap_select_for_real(struct imap_store *st, struct ferry_error *err);
 /* The server's spelling of a canonical name, in *out (caller frees). */
 int imap_server_name(struct imap_store *st, const char *name, const char *what, char **out,
 		     struct ferry_error *err);
+/* imap_server_name in two steps: the session usable and its namespace
+ * known (which may send a command), then the mapping alone (sends none). */
+int imap_namespace_ready(struct imap_store *st, struct ferry_error *err);
+int imap_map_name(struct imap_store *st, const char *name, const char *what, char **out,
+		  struct ferry_error *err);
 /* "name" with \ and " escaped, as libetpan itself sends mailbox names;
  * NULL for a name that cannot go out as a quoted string (or no memory). */
 char *imap_quoted(const char *name);
@@ -106,6 +114,9 @@ int imap_prefetched_select(struct imap_store *st, const char *name, struct folde
 int imap_prefetched_changes(struct imap_store *st, uint64_t since, struct msg_list *changed,
 			    uint32_t **vanished, size_t *nranges);
 void imap_prefetch_clear(struct imap_store *st);
+/* Reads every prefetched answer not read yet, so that the next command's
+ * answer is its own. -1 (err set) when the session broke. */
+int imap_prefetch_settle(struct imap_store *st, struct ferry_error *err);
 /* messages.c: reads the answer to a pipelined UID FETCH ... (CHANGEDSINCE
  * m VANISHED) tagged tag, for folder (canonical name, for messages) whose
  * SELECT gave uidnext: the changed messages below uidnext into changed,

@@ -472,6 +472,7 @@ static int scan_now(struct maildir_store *st, int64_t mtime[2], int64_t started,
 	r = scan_matches_index(st, &e, mtime, started, err);
 	if (r != 1)
 		goto out;
+	log_trace("%s: new/ or cur/ changed: %zu file(s) read again", st->sel.name, e.n);
 	r = -1;
 	if (mdindex_msgs(st->index, st->sel.ix.id, &rows, &nrows, err) != 0)
 		goto out;

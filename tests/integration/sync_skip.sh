@@ -203,5 +203,40 @@ t_contains "many changes: every pair loaded, the far side listed from the state"
 t_equal "many changes: every flag arrived" 69 \
 	"$(find "$(md_dir Big)/cur" -name '*:2,*F*' | wc -l)"
 
+# --- the server works while the Maildir is read ------------------------------------------
+# A folder changed on the server is prefetched (SELECT, UID FETCH) before the Maildir
+# reads its changed directories; a folder changed only locally follows.
+quiet_run
+dovecot_doveadm flags add -u alice '\Answered' mailbox INBOX \
+	uid "$(srv_uid alice INBOX 'INBOX message 1')"
+f=$(md_file Work 'Work message 3')
+mv "$f" "${f%%:2,*}:2,F${f##*:2,}" # another program flags it
+quiet_run
+t_equal "both sides changed: sync exits 0" 0 "$T_RC"
+lines=$(printf '%s\n' "$T_OUT" | grep -nE '^C: [^ ]+ SELECT "?(INBOX|Work)"? |^Work: new/ or cur/ changed: ' |
+	sed -E 's/^([0-9]+):(C: [^ ]+ SELECT "?([A-Za-z]+).*|Work: .*)/\3/; s/^$/scan/' | tr '\n' ' ')
+# Work's second SELECT is the real one its STORE needs (the first was prefetched).
+t_equal "both sides changed: INBOX's SELECT before the Maildir reads Work, then Work's" \
+	"INBOX scan Work Work " "$lines"
+t_equal "both sides changed: INBOX's flag arrived" R "$(md_letters INBOX 'INBOX message 1' | tr -d S)"
+t_contains "both sides changed: Work's flag reached the server" \
+	"$(srv_flags alice Work 'Work message 3')" '\Flagged'
+
+# --- more changed folders than the prefetch leaves unanswered ----------------------------
+for i in $(seq 1 70); do seed 1 "Many/f$i" "Many $i"; done
+quiet_run
+quiet_run
+for i in $(seq 1 70); do dovecot_doveadm flags add -u alice '\Flagged' mailbox "Many/f$i" all; done
+quiet_run
+t_equal "70 changed folders: sync exits 0" 0 "$T_RC"
+t_equal "70 changed folders: 64 SELECTs out before the first answer is read" 64 \
+	"$(printf '%s\n' "$T_OUT" |
+		awk '/^S: [^ ]+ OK \[READ-WRITE\]/ { exit } /^C: [^ ]+ SELECT / { n++ } END { print n + 0 }')"
+t_equal "70 changed folders: each selected once" 70 "$(trace_count "$T_OUT" SELECT)"
+t_equal "70 changed folders: each planned over its prefetched change" 70 \
+	"$(printf '%s\n' "$T_OUT" | grep -cE '^Many/f[0-9]+: planned over 1 changed pair\(s\)')"
+t_equal "70 changed folders: every flag arrived" 70 \
+	"$(find "$MAILDIR" -path '*Many*' -name '*:2,*F*' -type f | wc -l)"
+
 [[ $strace_ok == 1 ]] || t_fail "strace is needed for the directory check (apt-get install strace)"
 t_done
