@@ -198,4 +198,60 @@ t_ok "reconnect: the other folder synced in the same run" \
 all_there "after the reconnect"
 ferry_sync test
 t_is "reconnect: the next run exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | t__indent
+
+# --- cut while prefetched answers are being read --------------------------------------------
+# Flags changed in six folders after a clean sync: their SELECT and UID FETCH ... CHANGEDSINCE
+# go out together and ferry reads the answers lazily, folder by folder, while it reads the
+# Maildir and plans the first folders. The relay cuts the first connection at points spread
+# over such a run: every run ends by itself (0 after reconnecting, or 1 naming a folder),
+# nothing is lost, and a normal run afterwards brings every flag.
+for i in 1 2 3 4 5 6; do
+	seed 1 "Pf$i" "Prefetched $i"
+	seed 2 "Pf$i" "Prefetched $i again"
+done
+ferry_sync test
+ferry_sync test
+pf_op=add
+pf_touch() {
+	local i
+	for i in 1 2 3 4 5 6; do
+		dovecot_doveadm flags "$pf_op" -u alice '\Flagged' mailbox "Pf$i" all
+	done
+}
+pf_touch
+relay_start || exit 1
+relay_conf "$RELAY_PORT" 20
+t_run "$FERRY" -v -c "$RCONF" sync test
+relay_stop
+t_is "prefetch: a run through the relay exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | t__indent
+t_is "prefetch: the six folders were prefetched together" \
+	"$(printf '%s\n' "$T_OUT" | awk '/^S: / && n { exit } /^C: [^ ]+ SELECT "?Pf/ { n++ } END { print n + 0 }')" 6
+pf_total=$(relay_server_bytes)
+reconnects=0
+for pct in 55 65 75 85 95; do
+	[[ $pf_op == add ]] && pf_op=remove || pf_op=add
+	pf_touch
+	relay_start -n $((pf_total * pct / 100)) -c 1 || exit 1
+	relay_conf "$RELAY_PORT" 20
+	t_run "$FERRY" -c "$RCONF" sync test
+	rc=$T_RC out=$T_OUT
+	relay_stop
+	t_ok "prefetch, cut at $pct%: exits 0 or 1 (got $rc)" test "$rc" -le 1
+	t_not_contains "prefetch, cut at $pct%: no crash" "$out" "crashed"
+	grep -q "reconnecting" <<<"$out" && reconnects=$((reconnects + 1))
+done
+t_ok "prefetch: at least one cut fell inside what ferry read (reconnected $reconnects times)" \
+	test "$reconnects" -ge 1
+ferry_sync test
+t_is "prefetch: a normal run afterwards exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | t__indent
+want=$([[ $pf_op == add ]] && echo 12 || echo 0)
+t_is "prefetch: every message has the server's last \\Flagged" \
+	"$(for i in 1 2 3 4 5 6; do find "$(md_dir "Pf$i")" -type f -name '*:2,*F*'; done | wc -l)" "$want"
+t_is "prefetch: every message still here" \
+	"$(for i in 1 2 3 4 5 6; do md_count "Pf$i"; done | awk '{ n += $1 } END { print n }')" 12
+t_is "prefetch: every message still on the server" \
+	"$(for i in 1 2 3 4 5 6; do
+		dovecot_doveadm -f tab search -u alice mailbox "Pf$i" all | sed 1d
+	done | wc -l)" 12
+all_there "after the prefetch cuts"
 t_done
