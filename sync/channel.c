@@ -332,7 +332,7 @@ static void prefetch_some(struct engine *e, int k, const char *const *names, con
 	uint64_t *since = calloc(m + 1, sizeof(*since)), other;
 	struct ferry_error err = {0};
 
-	if (!since || !s->driver->prefetch || !m)
+	if (!since || !s || !s->driver->prefetch || !m)
 		goto out;
 	for (size_t j = 0; j < m; j++)
 		if (engine_prefetch_since(e, names[j], k ? &other : &since[j],
@@ -367,9 +367,9 @@ static void find_unchanged(struct engine *e, const struct folder_entry *v, size_
 	bool *ok[2] = {calloc(n + 1, sizeof(*ok[0])), calloc(n + 1, sizeof(*ok[1]))};
 	size_t *at = calloc(n + 1, sizeof(*at)), *early_at = calloc(n + 1, sizeof(*early_at));
 	size_t m = 0, nearly = 0;
-	struct store *side[2] = {e->far, e->near};
 	/* The side that can prefetch goes first (far when both or neither can). */
 	int first = !e->far->driver->prefetch && e->near->driver->prefetch;
+	struct store *s = first ? e->near : e->far;
 	struct ferry_error err = {0};
 
 	if (!names || !early || !st[0] || !st[1] || !ok[0] || !ok[1] || !at || !early_at ||
@@ -380,9 +380,9 @@ static void find_unchanged(struct engine *e, const struct folder_entry *v, size_
 			at[m] = i;
 			names[m++] = v[i].name;
 		}
-	if (side[first]->driver->status(side[first], names, m, st[first], ok[first], &err) != 0)
+	if (s->driver->status(s, names, m, st[first], ok[first], &err) != 0)
 		goto failed;
-	for (size_t k = 0; k < m && side[first]->driver->prefetch; k++) {
+	for (size_t k = 0; k < m && s->driver->prefetch; k++) {
 		bool same = false;
 
 		if (ok[first][k] &&
@@ -396,8 +396,12 @@ static void find_unchanged(struct engine *e, const struct folder_entry *v, size_
 			early[nearly++] = names[k];
 		}
 	}
+	/* A failed prefetch may have reconnected that side (or lost it): the
+	 * store is looked up again, never kept across. */
 	prefetch_some(e, first, early, early_at, nearly, sent[first]);
-	if (side[!first]->driver->status(side[!first], names, m, st[!first], ok[!first], &err) != 0)
+	s = first ? e->far : e->near;
+	if (!e->far || !e->near ||
+	    s->driver->status(s, names, m, st[!first], ok[!first], &err) != 0)
 		goto failed;
 	for (size_t k = 0; k < m; k++) {
 		bool same = false;
@@ -411,9 +415,11 @@ static void find_unchanged(struct engine *e, const struct folder_entry *v, size_
 	}
 	goto out;
 failed:
-	log_warn("%s; checking every folder in full", err.msg);
-	if (reconnect_if_broken(e, &err) != 0)
-		log_warn("%s", err.msg);
+	if (e->far && e->near) {
+		log_warn("%s; checking every folder in full", err.msg);
+		if (reconnect_if_broken(e, &err) != 0)
+			log_warn("%s", err.msg);
+	}
 out:
 	free(names);
 	free(early);
@@ -564,6 +570,12 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 	}
 	find_unchanged(e, v, n, skip, sent);
 	prefetch_folders(e, v, n, skip, sent);
+	if (!e->far || !e->near) { /* a reconnect on the way failed */
+		ferry_error_set(&err, FERRY_PARTIAL,
+				"%s: connection lost; no reconnect left this run",
+				e->far ? e->ch->near->name : e->ch->far->name);
+		goto lost;
+	}
 	/* Every folder is listed before any is changed, so that the move pass
 	 * can see a message leave one folder and arrive in another. A folder
 	 * unchanged on both sides takes part in no move. */

@@ -242,6 +242,17 @@ for pct in 55 65 75 85 95; do
 done
 t_ok "prefetch: at least one cut fell inside what ferry read (reconnected $reconnects times)" \
 	test "$reconnects" -ge 1
+# The same cut with no second connection to be had: the run stops, failed, not crashed.
+[[ $pf_op == add ]] && pf_op=remove || pf_op=add
+pf_touch
+relay_start -n $((pf_total * 75 / 100)) -m 1 || exit 1
+relay_conf "$RELAY_PORT" 20
+t_run "$FERRY" -c "$RCONF" sync test
+rc=$T_RC out=$T_OUT
+relay_stop
+t_is "prefetch, cut with no reconnect possible: exits 1" "$rc" 1
+t_contains "prefetch, cut with no reconnect possible: says so" "$out" "no reconnect left this run"
+t_not_contains "prefetch, cut with no reconnect possible: no crash" "$out" "crashed"
 ferry_sync test
 t_is "prefetch: a normal run afterwards exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | t__indent
 want=$([[ $pf_op == add ]] && echo 12 || echo 0)
