@@ -538,7 +538,8 @@ void mdindex_rollback(struct mdindex *ix)
 	ix->nsums = 0;
 }
 
-int mdindex_file_hash(bool in_cur, const char *name, uint64_t ino, uint64_t out[2])
+int mdindex_file_hash(bool in_cur, const char *name, uint64_t ino, uint64_t out[2],
+		      struct ferry_error *err)
 {
 	/* Fetched once: a rescan hashes every file, and an implicit fetch per
 	 * digest (SHA256(), EVP_sha256()) costs more than the hash. */
@@ -548,19 +549,16 @@ int mdindex_file_hash(bool in_cur, const char *name, uint64_t ino, uint64_t out[
 	unsigned mdlen = 0;
 	size_t len = strnlen(name, NAME_MAX);
 
-	if (!md_sha256 && !(md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)))
-		return -1;
-	if (!ctx && !(ctx = EVP_MD_CTX_new()))
-		return -1;
 	buf[0] = in_cur ? 'c' : 'n';
 	memcpy(buf + 1, name, len);
 	buf[1 + len] = '\0';
 	for (int i = 0; i < 8; i++)
 		buf[2 + len + i] = (unsigned char)(ino >> (8 * i));
-	if (EVP_DigestInit_ex2(ctx, md_sha256, NULL) != 1 ||
+	if ((!md_sha256 && !(md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL))) ||
+	    (!ctx && !(ctx = EVP_MD_CTX_new())) || EVP_DigestInit_ex2(ctx, md_sha256, NULL) != 1 ||
 	    EVP_DigestUpdate(ctx, buf, 2 + len + 8) != 1 ||
 	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen < 2 * sizeof(*out))
-		return -1;
+		return ferry_error_set(err, FERRY_PARTIAL, "cannot hash a file name (SHA-256)");
 	memcpy(out, md, 2 * sizeof(*out));
 	return 0;
 }
@@ -641,10 +639,8 @@ static int sum_change(struct mdindex *ix, int64_t folder, bool in_cur, const cha
 
 	if (!s)
 		return -1;
-	if (mdindex_file_hash(in_cur, name, ino, h) != 0) {
-		ferry_error_set(err, FERRY_PARTIAL, "cannot hash a file name (SHA-256)");
+	if (mdindex_file_hash(in_cur, name, ino, h, err) != 0)
 		return -1;
-	}
 	for (int i = 0; i < 2; i++)
 		s->v[i] = sign > 0 ? s->v[i] + h[i] : s->v[i] - h[i];
 	return ix->in_tx ? 0 : sums_write_through(ix, err);

@@ -120,8 +120,9 @@ int mdindex_rows_sum(struct mdindex *ix, int64_t folder, bool *known, uint64_t v
 int mdindex_rows_sum_set(struct mdindex *ix, int64_t folder, const uint64_t v[2],
 			 struct ferry_error *err);
 /* The hash of one file as a row or readdir has it: where, name, inode.
- * -1 only when OpenSSL cannot compute SHA-256. */
-int mdindex_file_hash(bool in_cur, const char *name, uint64_t ino, uint64_t out[2]);
+ * -1 (err set) only when OpenSSL cannot compute SHA-256. */
+int mdindex_file_hash(bool in_cur, const char *name, uint64_t ino, uint64_t out[2],
+		      struct ferry_error *err);
 void mdindex_msg_clear(struct mdindex_msg *m);
 void mdindex_msgs_free(struct mdindex_msg *v, size_t n);
 

@@ -422,10 +422,8 @@ static int entries_sum(const struct entries *e, uint64_t sum[2], struct ferry_er
 	for (size_t i = 0; i < e->n; i++) {
 		uint64_t h[2];
 
-		if (mdindex_file_hash(e->v[i].in_cur, e->v[i].name, e->v[i].ino, h) != 0) {
-			ferry_error_set(err, FERRY_PARTIAL, "cannot hash a file name (SHA-256)");
+		if (mdindex_file_hash(e->v[i].in_cur, e->v[i].name, e->v[i].ino, h, err) != 0)
 			return -1;
-		}
 		sum[0] += h[0];
 		sum[1] += h[1];
 	}
@@ -480,10 +478,8 @@ static int scan_now(struct maildir_store *st, int64_t mtime[2], int64_t started,
 	for (size_t i = 0; i < nrows; i++) {
 		uint64_t h[2];
 
-		if (mdindex_file_hash(rows[i].in_cur, rows[i].name, rows[i].ino, h) != 0) {
-			ferry_error_set(err, FERRY_PARTIAL, "cannot hash a file name (SHA-256)");
+		if (mdindex_file_hash(rows[i].in_cur, rows[i].name, rows[i].ino, h, err) != 0)
 			goto out;
-		}
 		base[0] += h[0];
 		base[1] += h[1];
 	}
