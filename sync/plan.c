@@ -367,8 +367,9 @@ static int plan_new_message(struct planner *p, const struct msg *m, enum side_se
 	if (!flows_into(in->sync, other_side(from)))
 		return 0;
 	/* Rule 9: a new message already \Deleted is on its way out; copying it
-	 * would only resurrect it on the other side. */
-	if (m->flags & MF_DELETED)
+	 * to a side that carries out deletions would only resurrect it there.
+	 * A side that does not (a backup) holds everything, flag and all. */
+	if ((m->flags & MF_DELETED) && may_delete_on(in, other_side(from)))
 		return 0;
 	if (in->max_size && m->size > in->max_size) {
 		struct action a = {.kind = ACT_SKIP_SIZE, .size = m->size};

@@ -934,6 +934,56 @@ START_TEST(test_new_message_already_deleted_is_not_copied)
 }
 END_TEST
 
+/* Rule 9, last sentences: a new message already \Deleted goes, with the
+ * flag, only to a side that does not carry out deletions (a backup holds
+ * everything the server holds); a side that deletes never gets it. */
+static const struct deleted_new_case {
+	enum side_set from; /* where the new \Deleted message is */
+	enum sync_dir sync;
+	enum side_set delete;
+	bool copied;
+} deleted_new_cases[] = {
+    {SIDE_FAR, SYNC_BOTH, SIDE_BOTH, false},  {SIDE_FAR, SYNC_BOTH, SIDE_NEAR, false},
+    {SIDE_FAR, SYNC_BOTH, SIDE_FAR, true},    {SIDE_FAR, SYNC_BOTH, SIDE_NONE, true},
+    {SIDE_FAR, SYNC_PULL, SIDE_NONE, true},   {SIDE_FAR, SYNC_PULL, SIDE_FAR, true},
+    {SIDE_FAR, SYNC_PULL, SIDE_BOTH, false},  {SIDE_FAR, SYNC_PUSH, SIDE_NONE, false},
+    {SIDE_NEAR, SYNC_BOTH, SIDE_BOTH, false}, {SIDE_NEAR, SYNC_BOTH, SIDE_FAR, false},
+    {SIDE_NEAR, SYNC_BOTH, SIDE_NEAR, true},  {SIDE_NEAR, SYNC_BOTH, SIDE_NONE, true},
+    {SIDE_NEAR, SYNC_PUSH, SIDE_NONE, true},  {SIDE_NEAR, SYNC_PUSH, SIDE_BOTH, false},
+    {SIDE_NEAR, SYNC_PULL, SIDE_NONE, false},
+};
+
+START_TEST(test_new_deleted_message_is_copied_with_its_flag_only_where_nothing_is_deleted)
+{
+	static const char *const syncs[] = {"both", "pull", "push"};
+	static const char *const sides[] = {"none", "far", "near", "both"};
+	const struct deleted_new_case *c = &deleted_new_cases[_i];
+	bool to_near = c->from == SIDE_FAR;
+	enum action_kind kind = to_near ? ACT_COPY_TO_NEAR : ACT_COPY_TO_FAR;
+	struct folder f;
+	const struct action *a;
+
+	folder_init(&f, 2);
+	f.in.sync = c->sync;
+	f.in.delete = c->delete;
+	if (to_near)
+		add_far(&f, message(3, MF_DELETED | MF_SEEN, "kept", 1));
+	else
+		add_near(&f, message(13, MF_DELETED | MF_SEEN, "kept", 1));
+	run(&f);
+	a = find(&f.plan, kind, to_near ? 3 : 0, to_near ? 0 : 13);
+	ck_assert_msg((a != NULL) == c->copied && f.plan.n == (c->copied ? 1u : 0u),
+		      "new \\Deleted on %s, sync %s, delete %s: %s, plan of %zu", sides[c->from],
+		      syncs[c->sync], sides[c->delete], a ? "copied" : "not copied", f.plan.n);
+	if (a) {
+		ck_assert_uint_eq(a->add, MF_DELETED | MF_SEEN);
+		ck_assert_uint_eq(a->base_flags, MF_DELETED | MF_SEEN);
+		ck_assert_str_eq(a->add_keywords, "kept");
+	}
+	folder_free(&f);
+}
+END_TEST
+
 START_TEST(test_copy_carries_flags_keywords_and_size)
 {
 	struct folder f;
@@ -1462,6 +1512,9 @@ static Suite *plan_suite(void)
 	tcase_add_test(pairing, test_identical_copies_are_counted);
 	tcase_add_test(pairing, test_identity_is_header_hash_and_size);
 	tcase_add_test(pairing, test_new_message_already_deleted_is_not_copied);
+	tcase_add_loop_test(
+	    pairing, test_new_deleted_message_is_copied_with_its_flag_only_where_nothing_is_deleted,
+	    0, (int)(sizeof(deleted_new_cases) / sizeof(deleted_new_cases[0])));
 	tcase_add_test(pairing, test_copy_carries_flags_keywords_and_size);
 	tcase_add_test(pairing, test_oversized_message_is_skipped_then_copied_when_the_limit_rises);
 	tcase_add_test(pairing, test_oversized_local_message_is_skipped_on_push);
