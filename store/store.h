@@ -143,6 +143,10 @@ struct fetch_sink {
 	int (*end)(void *ctx, uint32_t uid, struct ferry_error *err);
 	/* Drops a begun message (connection lost mid-body). */
 	void (*abort)(void *ctx);
+	/* uid was asked for and the answer came, but not its message (DESIGN
+	 * rule 17: BODY[] NIL, no body, a body under another uid); why says
+	 * what came instead. Nothing of it was delivered; fetch goes on. */
+	void (*undelivered)(void *ctx, uint32_t uid, const char *why);
 };
 
 /* A message being added to a folder. */
@@ -216,7 +220,9 @@ struct store_driver {
 			size_t n, struct ferry_error *err);
 	/* Fills id for msgs[0..n) that lack it (headers only, never bodies). */
 	int (*identify)(struct store *store, struct msg *msgs, size_t n, struct ferry_error *err);
-	/* Streams the bodies of uids[0..n) into sink, in any order. */
+	/* Streams the bodies of uids[0..n) into sink, in any order. A uid the
+	 * server answered for without its message goes to sink->undelivered
+	 * (fetch still returns 0); a Maildir file gone meanwhile is skipped. */
 	int (*fetch)(struct store *store, const uint32_t *uids, size_t n,
 		     const struct fetch_sink *sink, struct ferry_error *err);
 

@@ -315,6 +315,8 @@ struct copy {
 		bool settled;
 	} pend[COPY_BATCH];
 	size_t npend, done, unrecorded;
+	const char *folder;
+	size_t undelivered; /* rule 17: asked for, never arrived whole */
 };
 
 static uint32_t src_uid(const struct copy *c, const struct action *a)
@@ -425,6 +427,17 @@ static int copy_settle(struct copy *c, struct ferry_error *err)
 	return r != 0 || rs != 0 ? -1 : 0;
 }
 
+/* Rule 17: the message is not copied, and the folder will not be
+ * recorded clean, so that the next run tries it again. */
+static void copy_undelivered(void *ctx, uint32_t uid, const char *why)
+{
+	struct copy *c = ctx;
+
+	c->undelivered++;
+	log_error("%s: %s uid %u: %s; not copied, the next run tries again", c->folder,
+		  c->to_far ? "near" : "far", uid, why);
+}
+
 static int copy_end(void *ctx, uint32_t uid, struct ferry_error *err)
 {
 	struct copy *c = ctx;
@@ -433,18 +446,33 @@ static int copy_end(void *ctx, uint32_t uid, struct ferry_error *err)
 	struct store_new_msg *cur = c->cur;
 	const char *action = c->to_far ? "upload" : "download";
 	struct msg_id id = {0};
+	uint64_t size = 0;
+	bool header_ended = !c->ident_open || !c->ident.in_header;
 	uint32_t new_uid = 0;
 
 	c->cur = NULL;
 	if (c->ident_open) {
 		c->ident_open = false;
-		if (ident_final(&c->ident, &id, NULL) != 0)
+		if (ident_final(&c->ident, &id, &size) != 0)
 			id.known = false;
 	}
 	if (!a || !m) {
 		/* A FETCH for a uid never asked for: drop it (hostile or buggy server). */
 		log_warn("ignoring a message the server sent unasked (uid %u)", uid);
 		c->to->driver->add_abort(cur);
+		return 0;
+	}
+	/* Shorter than the listing said and not even a whole header: a cut,
+	 * not a message. (A size that is merely off, as some servers announce,
+	 * with a whole header, is taken as it came.) */
+	if (id.known && size < m->size && !header_ended) {
+		char why[128];
+
+		c->to->driver->add_abort(cur);
+		snprintf(why, sizeof(why),
+			 "cut short: %llu of %llu bytes, and no end of its header",
+			 (unsigned long long)size, (unsigned long long)m->size);
+		copy_undelivered(c, uid, why);
 		return 0;
 	}
 	engine_crash_point(action, false);
@@ -485,14 +513,20 @@ static int cmp_copy_near(const void *a, const void *b)
 	return (x->near_uid > y->near_uid) - (x->near_uid < y->near_uid);
 }
 
-static int apply_copies(struct engine *e, int64_t folder_id, const struct plan *p, bool to_far,
-			const struct msg_list *src, size_t *copied, size_t *unrecorded,
-			struct ferry_error *err)
+static int apply_copies(struct engine *e, const char *name, int64_t folder_id, const struct plan *p,
+			bool to_far, const struct msg_list *src, size_t *copied, size_t *unrecorded,
+			size_t *undelivered, struct ferry_error *err)
 {
 	enum action_kind kind = to_far ? ACT_COPY_TO_FAR : ACT_COPY_TO_NEAR;
 	struct store *from = to_far ? e->near : e->far;
-	struct copy c = {.e = e, .folder_id = folder_id, .to_far = to_far, .src = src};
-	struct fetch_sink sink = {&c, copy_begin, copy_write, copy_end, copy_abort};
+	struct copy c = {
+	    .e = e, .folder_id = folder_id, .to_far = to_far, .src = src, .folder = name};
+	struct fetch_sink sink = {.ctx = &c,
+				  .begin = copy_begin,
+				  .write = copy_write,
+				  .end = copy_end,
+				  .abort = copy_abort,
+				  .undelivered = copy_undelivered};
 	struct journal_entry j = {
 	    .folder_id = folder_id, .action = to_far ? J_UPLOAD : J_DOWNLOAD, .to_far = to_far};
 	uint32_t *uids;
@@ -528,6 +562,7 @@ static int apply_copies(struct engine *e, int64_t folder_id, const struct plan *
 		r = -1;
 	*copied += c.done;
 	*unrecorded += c.unrecorded;
+	*undelivered += c.undelivered;
 	free(c.acts);
 	free(uids);
 	return r;
@@ -705,7 +740,7 @@ static void fill_input(struct engine *e, struct plan_input *in, const struct fol
 
 /* Side effects in the plan's order; a failed step stops the folder, and
  * what was committed stays committed. */
-static int apply_plan(struct engine *e, int64_t folder_id, const struct plan *p,
+static int apply_plan(struct engine *e, const char *name, int64_t folder_id, const struct plan *p,
 		      const struct msg_list *far, const struct msg_list *near,
 		      struct folder_report *rep, struct ferry_error *err)
 {
@@ -716,9 +751,10 @@ static int apply_plan(struct engine *e, int64_t folder_id, const struct plan *p,
 		return -1;
 	if (apply_set_base(e, folder_id, p, err) != 0)
 		return -1;
-	if (apply_copies(e, folder_id, p, false, far, &rep->to_near_new, &rep->unrecorded, err) !=
-		0 ||
-	    apply_copies(e, folder_id, p, true, near, &rep->to_far_new, &rep->unrecorded, err) != 0)
+	if (apply_copies(e, name, folder_id, p, false, far, &rep->to_near_new, &rep->unrecorded,
+			 &rep->undelivered, err) != 0 ||
+	    apply_copies(e, name, folder_id, p, true, near, &rep->to_far_new, &rep->unrecorded,
+			 &rep->undelivered, err) != 0)
 		return -1;
 	if (apply_deletes(e, folder_id, p, true, &rep->to_far_deleted, err) != 0 ||
 	    apply_deletes(e, folder_id, p, false, &rep->to_near_deleted, err) != 0)
@@ -1209,7 +1245,7 @@ int engine_finish_folder(struct engine *e, struct folder_work *w, struct ferry_e
 	}
 	if (record_conflicts(e, name, &plan, err) != 0)
 		goto out;
-	if (apply_plan(e, w->sf.id, &plan, &w->far, &w->near, rep, err) != 0) {
+	if (apply_plan(e, name, w->sf.id, &plan, &w->far, &w->near, rep, err) != 0) {
 		ferry_error_prefix(err, "%s", name);
 		goto out;
 	}
@@ -1218,9 +1254,14 @@ int engine_finish_folder(struct engine *e, struct folder_work *w, struct ferry_e
 	w->sf.last_sync = (int64_t)time(NULL);
 	w->sf.clean[0] = '\0';
 	if (plan.blocked_far + plan.blocked_near == 0 && rep->unrecorded == 0 &&
-	    !engine_interrupted)
+	    rep->undelivered == 0 && !engine_interrupted)
 		engine_policy(e, w->sf.clean, sizeof(w->sf.clean));
 	r = state_put_folder(e->state, &w->sf, err);
+	if (r == 0 && rep->undelivered)
+		r = ferry_error_set(err, FERRY_PARTIAL,
+				    "%s: %zu message(s) did not arrive and were not copied (named "
+				    "above); the next run tries again",
+				    name, rep->undelivered);
 out:
 	plan_free(&plan);
 	return r;

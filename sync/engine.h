@@ -24,7 +24,8 @@ struct folder_report {
 	size_t to_far_new, to_far_flags, to_far_deleted;
 	size_t to_near_moved, to_far_moved; /* moved into this folder */
 	size_t paired, skipped_size, conflicts, blocked_deletes, failed;
-	size_t unrecorded; /* copied, but the target gave no uid: paired next run */
+	size_t unrecorded;  /* copied, but the target gave no uid: paired next run */
+	size_t undelivered; /* rule 17: the source did not deliver them; tried next run */
 };
 
 struct engine {

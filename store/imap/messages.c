@@ -856,12 +856,13 @@ struct bodies {
 	struct imap_store *st;
 	const struct fetch_sink *sink;
 	const uint32_t *batch; /* sorted uids asked for in this command */
-	bool *delivered;       /* per batch uid */
+	bool *answered;	       /* per batch uid: delivered, or told undelivered */
 	size_t nbatch;
 	bool begun;  /* sink->begin called, end/abort not yet */
 	bool failed; /* the sink failed: stop delivering */
 	uint32_t failed_uid;
-	size_t unasked; /* bodies the server sent that were not asked for */
+	size_t unasked;	      /* bodies the server sent that were not asked for */
+	uint32_t unasked_uid; /* the last of them */
 	struct ferry_error sink_err;
 };
 
@@ -906,14 +907,20 @@ static void on_body_att(struct mailimap_msg_att *att, void *ctx)
 		}
 		return;
 	}
-	wanted = f.uid && uid_in(c->batch, c->nbatch, f.uid, &at) && !c->delivered[at];
+	wanted = f.uid && uid_in(c->batch, c->nbatch, f.uid, &at) && !c->answered[at];
 	if (!wanted || !f.body->sec_body_part || c->failed) {
 		/* Not asked for, a second copy, or NIL: nothing is delivered. */
 		if (c->begun)
 			c->sink->abort(c->sink->ctx);
 		c->begun = false;
-		if (!wanted)
+		if (!wanted) {
 			c->unasked++;
+			c->unasked_uid = f.uid;
+		} else if (!c->failed) {
+			/* Rule 17: an answer, but not the message. */
+			c->answered[at] = true;
+			c->sink->undelivered(c->sink->ctx, f.uid, "the server sent BODY[] NIL");
+		}
 		return;
 	}
 	if (!c->begun && c->sink->begin(c->sink->ctx, &c->sink_err) != 0) {
@@ -928,7 +935,31 @@ static void on_body_att(struct mailimap_msg_att *att, void *ctx)
 		c->failed_uid = f.uid;
 		return;
 	}
-	c->delivered[at] = true;
+	c->answered[at] = true;
+}
+
+/* Rule 17: a uid the command's OK came without a body for (no FETCH
+ * response, one without BODY[], or its body under another uid) did not
+ * arrive; it may be gone, or the server may have failed to read it. */
+static void report_missing(struct bodies *c)
+{
+	char why[160];
+
+	if (c->unasked == 1)
+		snprintf(why, sizeof(why),
+			 "no body came for it (the server answered OK, and sent one under uid %u, "
+			 "not asked for)",
+			 c->unasked_uid);
+	else if (c->unasked)
+		snprintf(why, sizeof(why),
+			 "no body came for it (the server answered OK, and sent %zu under uids not "
+			 "asked for, the last under uid %u)",
+			 c->unasked, c->unasked_uid);
+	else
+		snprintf(why, sizeof(why), "no body came for it (the server answered OK)");
+	for (size_t i = 0; i < c->nbatch; i++)
+		if (!c->answered[i])
+			c->sink->undelivered(c->sink->ctx, c->batch[i], why);
 }
 
 static int fetch_batch(struct imap_store *st, const uint32_t *uids, size_t n,
@@ -943,13 +974,13 @@ static int fetch_batch(struct imap_store *st, const uint32_t *uids, size_t n,
 	int r;
 
 	c.nbatch = *used;
-	c.delivered = calloc(*used + 1, sizeof(*c.delivered));
-	if (!ft || !set || !c.delivered) {
+	c.answered = calloc(*used + 1, sizeof(*c.answered));
+	if (!ft || !set || !c.answered) {
 		if (ft)
 			mailimap_fetch_type_free(ft);
 		if (set)
 			mailimap_set_free(set);
-		free(c.delivered);
+		free(c.answered);
 		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
 	}
 	r = uid_fetch(st, set, ft, on_body_att, on_body_chunk, &c);
@@ -958,7 +989,9 @@ static int fetch_batch(struct imap_store *st, const uint32_t *uids, size_t n,
 		sink->abort(sink->ctx);
 		c.begun = false;
 	}
-	free(c.delivered);
+	if (r == MAILIMAP_NO_ERROR && !c.failed)
+		report_missing(&c);
+	free(c.answered);
 	if (c.unasked)
 		log_warn("folder \"%s\": ignored %zu message(s) the server sent unasked",
 			 st->selected, c.unasked);

@@ -7,7 +7,8 @@
 # EOF in the middle of a FETCH, a STARTTLS response with data injected after it
 # (CVE-2020-15953), the unterminated PERMANENTFLAGS that crashes libetpan 1.9.4,
 # untagged data before "+ idling", COMPRESS=DEFLATE followed by bytes that are
-# no deflate stream (or by clear text in the same write), a refused COMPRESS.
+# no deflate stream (or by clear text in the same write), a refused COMPRESS,
+# a message's body not delivered (NIL, under another uid, missing, cut short).
 # `--list` prints the scenarios.
 #
 #   server.pl --scenario NAME [--port N] [--port-file FILE] [--log FILE]
@@ -61,6 +62,11 @@ my %scenarios = (
 	'compress-garbage'       => 'COMPRESS answered with OK, then bytes that are not deflate',
 	'compress-inject'        => 'COMPRESS answered with OK plus a clear-text line in the same write',
 	'compress-no'            => 'COMPRESS=DEFLATE offered, COMPRESS answered with NO',
+	'body-nil'               => 'the body FETCH answers uid 2 with BODY[] NIL, then OK',
+	'body-other-uid'         => 'the body FETCH sends uid 2\'s body under UID 5, then OK',
+	'body-missing'           => 'the body FETCH answers uid 2 with FLAGS but no body, then OK',
+	'body-omitted'           => 'the body FETCH says nothing of uid 2, then OK',
+	'body-short'             => 'uid 2\'s body is cut inside its header (30 bytes), then OK',
 );
 
 my %opt = (
@@ -306,6 +312,21 @@ sub body_response {
 	return "* $seq FETCH (UID $uid $what " . literal($data) . ")$CRLF";
 }
 
+# The body FETCH's answer for uid 2 in the body-* scenarios: a message the
+# server does not deliver, with a tagged OK all the same (the listing still
+# announces its full RFC822.SIZE). undef: as usual.
+sub undelivered_response {
+	my ($uid, $what) = @_;
+	return undef unless $uid == 2 && $scenario =~ /^body-/;
+	my $body = body_of($uid);
+	return "* 2 FETCH (UID 2 $what NIL)$CRLF" if $scenario eq 'body-nil';
+	return body_response(2, 5, $what, $body) if $scenario eq 'body-other-uid';
+	return "* 2 FETCH (UID 2 FLAGS ($FLAGS{2}))$CRLF" if $scenario eq 'body-missing';
+	return '' if $scenario eq 'body-omitted';
+	return body_response(2, 2, $what, substr($body, 0, 30)) if $scenario eq 'body-short';
+	return undef;
+}
+
 # UID FETCH <set> (UID BODY.PEEK[HEADER]) or (UID BODY.PEEK[]).
 sub do_bodies {
 	my ($tag, $header, @uids) = @_;
@@ -331,6 +352,11 @@ sub do_bodies {
 	}
 	my $r = '';
 	for my $i (0 .. $#uids) {
+		my $bad = $header ? undef : undelivered_response($uids[$i], $what);
+		if (defined $bad) {
+			$r .= $bad;
+			next;
+		}
 		$r .= body_response($uids[$i], $uids[$i], $what, $of->($uids[$i]));
 		if ($scenario eq 'unasked-fetch' && !$header && $i == 0) {
 			$r .= body_response(9, 99, $what, body_of(99));

@@ -304,6 +304,9 @@ struct collected {
 	size_t lens[MAX_BODIES];
 	size_t max_chunks[MAX_BODIES];
 	size_t fail_after; /* write fails once this many bytes are in (0: never) */
+	int undelivered;   /* uids answered without their message (rule 17) */
+	uint32_t undelivered_uids[MAX_BODIES];
+	char undelivered_why[MAX_BODIES][160];
 };
 
 static int c_begin(void *ctx, struct ferry_error *e)
@@ -360,6 +363,17 @@ static void c_abort(void *ctx)
 	c->aborts++;
 }
 
+static void c_undelivered(void *ctx, uint32_t uid, const char *why)
+{
+	struct collected *c = ctx;
+
+	ck_assert_msg(c->cur == NULL, "undelivered uid %u while a body is begun", uid);
+	ck_assert_int_lt(c->undelivered, MAX_BODIES);
+	c->undelivered_uids[c->undelivered] = uid;
+	snprintf(c->undelivered_why[c->undelivered], sizeof(c->undelivered_why[0]), "%s", why);
+	c->undelivered++;
+}
+
 static int body_of(const struct collected *c, uint32_t uid)
 {
 	for (int i = 0; i < c->ends; i++)
@@ -377,7 +391,7 @@ static void collected_free(struct collected *c)
 
 static int fetch(const uint32_t *uids, size_t n, struct collected *c)
 {
-	struct fetch_sink sink = {c, c_begin, c_write, c_end, c_abort};
+	struct fetch_sink sink = {c, c_begin, c_write, c_end, c_abort, c_undelivered};
 
 	return store->driver->fetch(store, uids, n, &sink, &err);
 }
@@ -603,8 +617,12 @@ START_TEST(test_fetch_streams_bodies_identical_to_what_was_seeded)
 	capture_on();
 	ck_assert_msg(fetch(uids, sizeof(uids) / sizeof(uids[0]), &c) == 0, "%s", err.msg);
 	assert_sent("UID FETCH 1:4,99 (UID BODY.PEEK[])");
-	/* 99 does not exist: not delivered, not an error (rule 12). */
+	/* 99 does not exist: not delivered, not a failed fetch (rule 12), but
+	 * told, as a message that did not arrive (rule 17). */
 	ck_assert_int_eq(c.ends, 4);
+	ck_assert_int_eq(c.undelivered, 1);
+	ck_assert_uint_eq(c.undelivered_uids[0], 99);
+	ck_assert_str_eq(c.undelivered_why[0], "no body came for it (the server answered OK)");
 	ck_assert_int_eq(c.begins, 4);
 	ck_assert_int_eq(c.aborts, 0);
 	for (uint32_t uid = 1; uid <= 4; uid++) {
@@ -1511,9 +1529,12 @@ START_TEST(test_empty_nil_and_unasked_bodies)
 	open_fake("bodies");
 	select_ok("Work");
 	ck_assert_msg(fetch(uids, 4, &c) == 0, "%s", err.msg);
-	/* 1 ({0}) and 2 ("") are empty messages; 3 (NIL) is not delivered;
-	 * 7 was not asked for: begun by its chunk, then dropped. */
+	/* 1 ({0}) and 2 ("") are empty messages; 3 (NIL) is not delivered, and
+	 * told; 7 was not asked for: begun by its chunk, then dropped. */
 	ck_assert_int_eq(c.ends, 3);
+	ck_assert_int_eq(c.undelivered, 1);
+	ck_assert_uint_eq(c.undelivered_uids[0], 3);
+	ck_assert_str_eq(c.undelivered_why[0], "the server sent BODY[] NIL");
 	ck_assert_int_ge(body_of(&c, 1), 0);
 	ck_assert_uint_eq(c.lens[body_of(&c, 1)], 0);
 	ck_assert_int_ge(body_of(&c, 2), 0);
