@@ -76,6 +76,7 @@ seed 3 Archive "Kw back"
 seed 4 INBOX "Kw renamed"
 seed 5 INBOX "Kw moved then read"
 seed 6 Archive "Kw plain"
+seed 7 INBOX "Kw rewritten here"
 kw() { dovecot_doveadm flags add -u alice "$3" mailbox "$1" uid "$(srv_uid alice "$1" "$2")"; }
 kw INBOX "Kw mv" '\Seen $Label1 Important'
 kw INBOX "Kw mutt" '\Seen $Label2'
@@ -83,6 +84,7 @@ kw Archive "Kw back" '\Seen $Label3 $Forwarded'
 kw INBOX "Kw renamed" '\Seen Important'
 kw INBOX "Kw moved then read" '\Seen $Label4 Work'
 kw Archive "Kw plain" '\Seen $Label5'
+kw INBOX "Kw rewritten here" '\Seen $Label6'
 ferry_sync test
 t_equal "initial sync exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
 t_equal "keywords reach the index" '$Label1 Important' "$(idx_keywords INBOX 'Kw mv')"
@@ -92,6 +94,7 @@ md_mv INBOX Archive "Kw mv"
 md_rewrite INBOX Archive "Kw mutt"
 md_rewrite Archive INBOX "Kw back"
 md_mv INBOX Archive "Kw moved then read"
+md_rewrite INBOX INBOX "Kw rewritten here"
 mark=$(dovecot_log_mark)
 ferry_sync test
 t_equal "refile: sync exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
@@ -104,12 +107,15 @@ has_keywords "mutt Archive -> INBOX: the server keeps \$Label3 and \$Forwarded" 
 	alice INBOX "Kw back" '$Label3' '$Forwarded'
 has_keywords "mv INBOX -> Archive: the server keeps \$Label4 and Work" \
 	alice Archive "Kw moved then read" '$Label4' Work
+has_keywords "mutt, same folder: the server keeps \$Label6" alice INBOX "Kw rewritten here" '$Label6'
 t_equal "mv style: the index shows the keywords in Archive" '$Label1 Important' \
 	"$(idx_keywords Archive 'Kw mv')"
 t_equal "mutt style: the index shows the keyword in Archive" '$Label2' \
 	"$(idx_keywords Archive 'Kw mutt')"
 t_equal "mutt style back: the index shows the keyword in INBOX" '$Label3' \
 	"$(idx_keywords INBOX 'Kw back')"
+t_equal "mutt, same folder: the index shows the keyword" '$Label6' \
+	"$(idx_keywords INBOX 'Kw rewritten here')"
 
 ferry_sync test
 t_equal "after the refile: the next sync exits 0" 0 "$T_RC"
