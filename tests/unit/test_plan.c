@@ -842,6 +842,26 @@ START_TEST(test_lost_keywords_are_not_a_change_in_one_direction_either)
 }
 END_TEST
 
+START_TEST(test_rebuilt_index_pairs_again_and_takes_the_far_keywords)
+{
+	struct folder f;
+	const struct action *a;
+
+	/* A lost index: no pair, every local row new, keywords unknown. */
+	folder_init(&f, 2);
+	add_far(&f, message(1, MF_SEEN, "$Label5", 1));
+	add_near(&f, lost_keywords(21, MF_SEEN, 1));
+	f.in.have_state = false;
+	run(&f);
+	ck_assert_ptr_null(find(&f.plan, ACT_FLAGS_FAR, 1, 21));
+	ck_assert(kw_equal(must_find(&f.plan, ACT_PAIR, 1, 21)->base_keywords, "$Label5"));
+	a = must_find(&f.plan, ACT_FLAGS_NEAR, 1, 21);
+	ck_assert(kw_equal(a->add_keywords, "$Label5"));
+	ck_assert_ptr_null(a->remove_keywords);
+	folder_free(&f);
+}
+END_TEST
+
 START_TEST(test_message_with_lost_keywords_copied_back_takes_the_base)
 {
 	struct folder f;
@@ -1541,6 +1561,7 @@ static Suite *plan_suite(void)
 	tcase_add_test(flags, test_keywords_a_store_lost_are_not_removed_but_given_back);
 	tcase_add_test(flags, test_flag_change_on_a_message_with_lost_keywords_removes_no_keyword);
 	tcase_add_test(flags, test_lost_keywords_are_not_a_change_in_one_direction_either);
+	tcase_add_test(flags, test_rebuilt_index_pairs_again_and_takes_the_far_keywords);
 	tcase_add_test(flags, test_message_with_lost_keywords_copied_back_takes_the_base);
 
 	tcase_add_test(del, test_flagged_on_server_while_deleted_locally_is_copied_back);
