@@ -123,6 +123,11 @@ struct msg {
 	uint32_t uid;
 	unsigned flags; /* enum msg_flag bits */
 	char *keywords;
+	/* The store does not know this message's keywords: a Maildir file
+	 * another program wrote or moved into the folder left them behind in
+	 * the index (rule 15). keywords then says nothing (NULL is not "none"):
+	 * the engine keeps what the pair agreed on. */
+	bool keywords_unknown;
 	uint64_t size; /* CRLF size, = RFC822.SIZE */
 	int64_t date;  /* internal date, seconds since the epoch */
 	struct msg_id id;

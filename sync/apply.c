@@ -843,6 +843,7 @@ static int merge_changed(struct msg_list *l, const struct msg_list *changed)
 			return -1;
 		free(m->keywords);
 		m->keywords = kw;
+		m->keywords_unknown = c->keywords_unknown;
 		m->flags = c->flags;
 		m->date = c->date;
 	}

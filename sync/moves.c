@@ -318,6 +318,7 @@ static int follow(struct engine *e, struct folder_work *v, const struct move *mv
 			remove_msg(listing(b, moved_far), mv[i].fresh.uid);
 		}
 		remove_msg(listing(a, !moved_far), mv[i].gone.uid);
+		old = &a->pairs[mv[i].gone.pair]; /* add_pair may have moved it (a == b) */
 		old->far_uid = old->near_uid = 0; /* the plan forgets it */
 		if (moved_far)
 			b->rep.to_near_moved++;

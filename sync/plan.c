@@ -183,10 +183,12 @@ static bool keywords_same(const char *a, const char *b, bool *oom)
 	return same;
 }
 
-/* Rule 9: a side that cannot store keywords has not changed them. */
+/* Rule 9: a side that cannot store keywords has not changed them. Nor has
+ * a message whose store lost them (rule 15: a Maildir file refiled by
+ * another program); plan_flags then gives it back the target's. */
 static const char *side_keywords(const struct side *s, const struct msg *m, const struct pair *pr)
 {
-	return s->keywords_ok ? m->keywords : pr->base_keywords;
+	return s->keywords_ok && !m->keywords_unknown ? m->keywords : pr->base_keywords;
 }
 
 /* ---- building the plan ---- */

@@ -293,7 +293,7 @@ int maildir_add_flush(struct store *store, void (*done)(void *ctx, size_t seq, u
 int maildir_add_commit(struct store_new_msg *m, unsigned flags, const char *keywords, int64_t date,
 		       uint32_t *uid, struct ferry_error *err)
 {
-	struct mdindex_msg row = {.info = ""};
+	struct mdindex_msg row = {.info = "", .keywords_known = true};
 	char name[NAME_MAX + 1], uniq[NAME_MAX + 1];
 	bool oom = false;
 	int r = -1;

@@ -76,6 +76,12 @@ static const char *const migrations[] = {
      * name, inode), so that a rescan can tell from readdir alone that the
      * directory holds exactly what the index says (NULL: not known). */
     "ALTER TABLE folders ADD COLUMN rows_sum BLOB;",
+    /* 4 -> 5: whether a row's keywords are known. A file that another
+     * program wrote or moved into the folder (a scan found it) left its
+     * keywords behind in its old row, so they are not known: the engine
+     * takes the pair's instead of "none" (rule 15). Rows from before this
+     * step count as not known, which never removes a keyword. */
+    "ALTER TABLE messages ADD COLUMN keywords_known INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -111,7 +117,8 @@ enum stmt {
 };
 
 #define MSG_COLUMNS                                                                                \
-	"uid, uniq, name, subdir, info, flags, keywords, size, fsize, mtime, hash, modseq, ino"
+	"uid, uniq, name, subdir, info, flags, keywords, size, fsize, mtime, hash, modseq, ino,"   \
+	" keywords_known"
 
 static const char *const stmt_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -129,10 +136,11 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_MSGS] = "SELECT " MSG_COLUMNS " FROM messages WHERE folder = ?1 ORDER BY uid",
     [S_MSG_GET] = "SELECT " MSG_COLUMNS " FROM messages WHERE folder = ?1 AND uid = ?2",
     [S_MSG_ADD] = "INSERT INTO messages (folder, " MSG_COLUMNS ") VALUES"
-		  " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+		  " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     [S_MSG_UPDATE] = "UPDATE messages SET uniq = ?3, name = ?4, subdir = ?5, info = ?6,"
 		     " flags = ?7, keywords = ?8, size = ?9, fsize = ?10, mtime = ?11,"
-		     " hash = ?12, modseq = ?13, ino = ?14 WHERE folder = ?1 AND uid = ?2",
+		     " hash = ?12, modseq = ?13, ino = ?14, keywords_known = ?15"
+		     " WHERE folder = ?1 AND uid = ?2",
     [S_MSG_DELETE] = "DELETE FROM messages WHERE folder = ?1 AND uid = ?2",
     [S_MSG_COUNT] = "SELECT count(*) FROM messages WHERE folder = ?1",
     [S_MSGS_SINCE] = "SELECT " MSG_COLUMNS " FROM messages WHERE folder = ?1 AND modseq > ?2"
@@ -933,6 +941,7 @@ static int read_msg(sqlite3_stmt *st, struct mdindex_msg *m)
 	}
 	m->modseq = (uint64_t)sqlite3_column_int64(st, 11);
 	m->ino = (uint64_t)sqlite3_column_int64(st, 12);
+	m->keywords_known = sqlite3_column_int64(st, 13) != 0;
 	if (oom || !m->uniq || !m->name || !m->info) {
 		mdindex_msg_clear(m);
 		return -1;
@@ -1035,7 +1044,8 @@ static int bind_msg(sqlite3_stmt *st, int64_t folder, const struct mdindex_msg *
 		      ? sqlite3_bind_blob(st, 12, m->id.hash, sizeof(m->id.hash), SQLITE_STATIC)
 		      : sqlite3_bind_null(st, 12)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(st, 13, (int64_t)m->modseq)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(st, 14, (int64_t)m->ino)) != SQLITE_OK)
+	    (rc = sqlite3_bind_int64(st, 14, (int64_t)m->ino)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int(st, 15, m->keywords_known)) != SQLITE_OK)
 		return rc;
 	return SQLITE_OK;
 }

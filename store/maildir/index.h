@@ -46,6 +46,9 @@ struct mdindex_msg {
 	struct msg_id id;
 	uint64_t modseq; /* the folder's modseq of the last change to this message */
 	uint64_t ino;	 /* inode number as readdir or fstat saw it; 0: unknown */
+	/* false: the file came from another program (a scan found it), and a
+	 * file cannot carry keywords, so keywords says nothing (rule 15) */
+	bool keywords_known;
 };
 
 /* Opens the index of the Maildir at root (which must exist): creates .ferry/

@@ -337,6 +337,7 @@ static int push_rows(struct msg_list *out, const struct mdindex_msg *v, size_t n
 		    .uid = v[i].uid,
 		    .flags = v[i].flags,
 		    .keywords = v[i].keywords,
+		    .keywords_unknown = !v[i].keywords_known,
 		    .size = v[i].size,
 		    .date = v[i].mtime / 1000000000,
 		    .id = v[i].id,
@@ -644,9 +645,12 @@ static int set_flags_one(struct maildir_store *st, uint32_t uid, unsigned add, u
 		r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
 		goto out;
 	}
-	changed = m.flags != before || !kw_equal(kw, m.keywords);
+	/* The engine asks for changes knowing what the message should hold,
+	 * so its keywords are known from here on (rule 15). */
+	changed = m.flags != before || !kw_equal(kw, m.keywords) || !m.keywords_known;
 	free(m.keywords);
 	m.keywords = kw;
+	m.keywords_known = true;
 	kw = NULL;
 	r = 0;
 	if (changed) {

@@ -42,6 +42,8 @@ struct entry {
 	bool in_cur;
 	uint64_t ino;	/* readdir's d_ino */
 	char *keywords; /* carried over when the entry replaces an edited message; borrowed */
+	/* carried over with them */
+	bool keywords_known;
 };
 
 struct entries {
@@ -328,10 +330,13 @@ static int update_known(struct maildir_store *st, const struct entry *e, struct 
 
 /* Indexes a file seen for the first time, reading it once for its identity.
  * A file gone since readdir is just gone; one that cannot be read is skipped
- * with a warning (it was never listed, so nothing is deleted because of it). */
+ * with a warning (it was never listed, so nothing is deleted because of it).
+ * Its keywords are not known: a file refiled by another program (mv, or
+ * rewritten under a new name as mutt does) left them in its old row. */
 static int add_fresh(struct maildir_store *st, const struct entry *e, struct ferry_error *err)
 {
-	struct mdindex_msg m = {.in_cur = e->in_cur, .keywords = e->keywords};
+	struct mdindex_msg m = {
+	    .in_cur = e->in_cur, .keywords = e->keywords, .keywords_known = e->keywords_known};
 	struct maildir_name parsed;
 	const char *why;
 	struct stat sb;
@@ -405,6 +410,7 @@ static int merge(struct maildir_store *st, struct entries *e, struct mdindex_msg
 			}
 			/* Edited in place: the old message goes, the file is new. */
 			e->v[i].keywords = rows[j]->keywords;
+			e->v[i].keywords_known = rows[j]->keywords_known;
 			fresh[(*nfresh)++] = &e->v[i++];
 		}
 		if (mdindex_msg_delete(st->index, st->sel.ix.id, rows[j]->uid,

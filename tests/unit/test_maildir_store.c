@@ -887,8 +887,9 @@ static int64_t index_int(const char *sql)
 }
 
 /* Takes an index back to what ferry wrote before schema 3: no tombstones
- * (nor, from schema 4, rows sums). */
+ * (nor, from schema 4, rows sums, nor, from schema 5, keywords_known). */
 #define UNDO_SCHEMA_3                                                                              \
+	"ALTER TABLE messages DROP COLUMN keywords_known; "                                        \
 	"ALTER TABLE folders DROP COLUMN rows_sum; "                                               \
 	"DROP TABLE expunged; DROP INDEX messages_modseq; "                                        \
 	"ALTER TABLE folders DROP COLUMN expunged_floor; "
@@ -915,7 +916,7 @@ START_TEST(test_index_of_version_1_is_upgraded_and_learns_inodes)
 	free(name);
 	set_mtime(at("INBOX/cur"), time(NULL) + 5);
 	select_ok("INBOX");
-	ck_assert_int_eq(index_int("PRAGMA user_version"), 4);
+	ck_assert_int_eq(index_int("PRAGMA user_version"), 5);
 	list_ok(&l);
 	ck_assert_uint_eq(l.n, 1);
 	ck_assert_uint_eq(l.v[0].uid, uid);
@@ -941,6 +942,31 @@ static struct folder_state own_state_of(const char *name, const struct folder_st
 	store->driver->own_state(store, name, seen, &out);
 	return out;
 }
+
+/* Rows from before schema 5 may be files another program refiled (whose
+ * keywords were left behind), so they count as unknown: taking the pair's
+ * keywords never removes one anywhere (rule 15). */
+START_TEST(test_rows_from_before_schema_5_have_unknown_keywords)
+{
+	struct msg_list l;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	deliver(MSG_A, MF_SEEN, "kw", DATE);
+	store_close(store);
+	store = NULL;
+	index_exec("ALTER TABLE messages DROP COLUMN keywords_known; PRAGMA user_version = 4");
+	open_store(LAYOUT_VERBATIM);
+	select_ok("INBOX");
+	ck_assert_int_eq(index_int("PRAGMA user_version"), 5);
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_str_eq(l.v[0].keywords, "kw");
+	ck_assert(l.v[0].keywords_unknown);
+	msg_list_free(&l);
+}
+END_TEST
 
 START_TEST(test_own_changes_are_told_from_other_programs)
 {
@@ -1055,6 +1081,82 @@ START_TEST(test_set_flags_renames_and_keywords_stay_in_the_index)
 	ck_assert_uint_eq(a.highestmodseq, b.highestmodseq);
 	free(name);
 	free(uniq);
+}
+END_TEST
+
+/* Rule 15: a file name cannot carry keywords. A file another program
+ * refiled (mv into another folder, or rewritten under a new name) arrives
+ * with its keywords unknown, not "none", until ferry sets them; a rename in
+ * place (flags) keeps the row and its keywords. */
+START_TEST(test_keywords_of_files_refiled_by_other_programs_are_unknown_until_set)
+{
+	struct msg_list l;
+	const struct msg *m;
+	char *name;
+	uint32_t ua, ub, moved, dropped;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	create_ok("Archive");
+	select_ok("INBOX");
+	ua = deliver(MSG_A, MF_SEEN, "$Label1 work", DATE);
+	ub = deliver(MSG_B, MF_FLAGGED, "kept", DATE);
+	list_ok(&l);
+	ck_assert(!find_uid(&l, ua)->keywords_unknown);
+	msg_list_free(&l);
+
+	/* A mail reader marks B answered: the same row, keywords known. */
+	name = file_ending(at("INBOX/cur"), ":2,F");
+	ck_assert_ptr_nonnull(name);
+	ck_assert_int_eq(rename(at("INBOX/cur/%s", name),
+				at("INBOX/cur/%.*s:2,FR", (int)(strlen(name) - 4), name)),
+			 0);
+	free(name);
+	set_mtime(at("INBOX/cur"), time(NULL) + 5);
+	select_ok("INBOX");
+	list_ok(&l);
+	m = find_uid(&l, ub);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(m->flags, MF_FLAGGED | MF_ANSWERED);
+	ck_assert_str_eq(m->keywords, "kept");
+	ck_assert(!m->keywords_unknown);
+	msg_list_free(&l);
+
+	/* A is moved to Archive with mv, and another program drops a file. */
+	name = file_ending(at("INBOX/cur"), ":2,S");
+	ck_assert_ptr_nonnull(name);
+	ck_assert_int_eq(rename(at("INBOX/cur/%s", name), at("Archive/cur/%s", name)), 0);
+	free(name);
+	spit(at("Archive/cur/1700000000.M1P1.other:2,S"), MSG_C);
+	select_ok("Archive");
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 2);
+	for (size_t i = 0; i < l.n; i++) {
+		ck_assert_ptr_null(l.v[i].keywords);
+		ck_assert(l.v[i].keywords_unknown);
+	}
+	moved = l.v[0].size == strlen(MSG_A) ? l.v[0].uid : l.v[1].uid;
+	dropped = l.v[0].size == strlen(MSG_A) ? l.v[1].uid : l.v[0].uid;
+	msg_list_free(&l);
+
+	/* ferry gives A its keywords back; a flag change on the other says
+	 * it has none: both known from then on, also after a reopen. */
+	ck_assert_int_eq(
+	    store->driver->set_flags(store, &moved, 1, 0, 0, "$Label1 work", NULL, &err), 0);
+	ck_assert_int_eq(
+	    store->driver->set_flags(store, &dropped, 1, MF_FLAGGED, 0, NULL, NULL, &err), 0);
+	store_close(store);
+	store = NULL;
+	open_store(LAYOUT_VERBATIM);
+	select_ok("Archive");
+	list_ok(&l);
+	m = find_uid(&l, moved);
+	ck_assert_str_eq(m->keywords, "$Label1 work");
+	ck_assert(!m->keywords_unknown);
+	m = find_uid(&l, dropped);
+	ck_assert_ptr_null(m->keywords);
+	ck_assert(!m->keywords_unknown);
+	msg_list_free(&l);
 }
 END_TEST
 
@@ -2051,12 +2153,13 @@ START_TEST(test_unknown_rows_sum_is_set_by_a_full_scan)
 	if (_i == 0)
 		index_exec("UPDATE folders SET rows_sum = NULL");
 	else
-		index_exec("ALTER TABLE folders DROP COLUMN rows_sum; PRAGMA user_version = 3");
+		index_exec("ALTER TABLE messages DROP COLUMN keywords_known; "
+			   "ALTER TABLE folders DROP COLUMN rows_sum; PRAGMA user_version = 3");
 	open_store(LAYOUT_VERBATIM);
 
 	/* Nothing to rescan yet; an own change keeps the sum unknown. */
 	ck_assert(!select_quick("INBOX", &fs));
-	ck_assert_int_eq(index_int("PRAGMA user_version"), 4);
+	ck_assert_int_eq(index_int("PRAGMA user_version"), 5);
 	ck_assert(!index_rows_sum("INBOX", v));
 	ck_assert_int_eq(store->driver->set_flags(store, &a, 1, MF_SEEN, 0, NULL, NULL, &err), 0);
 	ck_assert(!index_rows_sum("INBOX", v));
@@ -2390,7 +2493,7 @@ START_TEST(test_index_upgraded_from_before_tombstones_cannot_tell_older_changes)
 	index_exec(UNDO_SCHEMA_3 "PRAGMA user_version = 2");
 	open_store(LAYOUT_VERBATIM);
 	upgraded = select_ok("INBOX");
-	ck_assert_int_eq(index_int("PRAGMA user_version"), 4);
+	ck_assert_int_eq(index_int("PRAGMA user_version"), 5);
 	ck_assert_uint_gt(upgraded.highestmodseq, before.highestmodseq);
 
 	/* Below the modseq of the upgrade: cannot tell (list in full). */
@@ -2638,11 +2741,13 @@ static Suite *maildir_suite(void)
 	tcase_add_test(tc, test_file_edited_in_place_is_a_new_message);
 	tcase_add_test(tc, test_index_of_version_1_is_upgraded_and_learns_inodes);
 	tcase_add_test(tc, test_own_changes_are_told_from_other_programs);
+	tcase_add_test(tc, test_rows_from_before_schema_5_have_unknown_keywords);
 	tcase_add_test(tc, test_a_batch_of_deliveries_leaves_the_index_writable);
 
 	tc = tcase(s, "messages");
 	tcase_add_test(tc, test_set_flags_renames_and_keywords_stay_in_the_index);
 	tcase_add_test(tc, test_set_flags_after_another_program_renamed_the_file);
+	tcase_add_test(tc, test_keywords_of_files_refiled_by_other_programs_are_unknown_until_set);
 	tcase_add_test(tc, test_delete_unlinks_and_tolerates_files_already_gone);
 	tcase_add_test(tc, test_fetch_streams_files_and_follows_or_skips_vanished_ones);
 	tcase_add_test(tc, test_identify_fills_missing_identities);

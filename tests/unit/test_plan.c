@@ -765,6 +765,122 @@ START_TEST(test_copy_to_a_side_without_keywords_keeps_them_in_the_base)
 }
 END_TEST
 
+/* Rule 15: a message refiled locally by another program (mv, or mutt's
+ * copy and delete) arrives in the Maildir with its keywords unknown; the
+ * move pass gives its pair the far message, keywords intact. */
+static struct msg lost_keywords(uint32_t uid, unsigned flags, unsigned identity)
+{
+	struct msg m = message(uid, flags, NULL, identity);
+
+	m.keywords_unknown = true;
+	return m;
+}
+
+START_TEST(test_keywords_a_store_lost_are_not_removed_but_given_back)
+{
+	struct folder f;
+	const struct action *a;
+
+	folder_init(&f, 2);
+	add_far(&f, message(1, MF_SEEN, "$Label1 Important", 1));
+	add_near(&f, lost_keywords(11, MF_SEEN, 1));
+	add_pair(&f, 1, 11, MF_SEEN, "$Label1 Important");
+	run(&f);
+	ck_assert_uint_eq(f.plan.n, 1);
+	a = must_find(&f.plan, ACT_FLAGS_NEAR, 1, 11);
+	ck_assert_uint_eq(a->add | a->remove, 0);
+	ck_assert(kw_equal(a->add_keywords, "$Label1 Important"));
+	ck_assert_ptr_null(a->remove_keywords);
+	folder_free(&f);
+}
+END_TEST
+
+START_TEST(test_flag_change_on_a_message_with_lost_keywords_removes_no_keyword)
+{
+	struct folder f;
+	const struct action *a;
+
+	/* Read in the mail reader after the refile; meanwhile the server
+	 * dropped "b" and added "c": the server's keyword changes win. */
+	folder_init(&f, 2);
+	add_far(&f, message(1, 0, "a c", 1));
+	add_near(&f, lost_keywords(11, MF_SEEN | MF_ANSWERED, 1));
+	add_pair(&f, 1, 11, 0, "a b");
+	run(&f);
+	a = must_find(&f.plan, ACT_FLAGS_FAR, 1, 11);
+	ck_assert_uint_eq(a->add, MF_SEEN | MF_ANSWERED);
+	ck_assert_ptr_null(a->add_keywords);
+	ck_assert_ptr_null(a->remove_keywords);
+	a = must_find(&f.plan, ACT_FLAGS_NEAR, 1, 11);
+	ck_assert(kw_equal(a->add_keywords, "a c"));
+	ck_assert_ptr_null(a->remove_keywords);
+	a = must_find(&f.plan, ACT_SET_BASE, 1, 11);
+	ck_assert_uint_eq(a->base_flags, MF_SEEN | MF_ANSWERED);
+	ck_assert(kw_equal(a->base_keywords, "a c"));
+	folder_free(&f);
+}
+END_TEST
+
+START_TEST(test_lost_keywords_are_not_a_change_in_one_direction_either)
+{
+	static const enum sync_dir dirs[] = {SYNC_PUSH, SYNC_PULL};
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		struct folder f;
+
+		folder_init(&f, 2);
+		add_far(&f, message(1, 0, "a", 1));
+		add_near(&f, lost_keywords(11, 0, 1));
+		add_pair(&f, 1, 11, 0, "a");
+		f.in.sync = dirs[i];
+		run(&f);
+		ck_assert_ptr_null(find(&f.plan, ACT_FLAGS_FAR, 1, 11));
+		ck_assert_ptr_null(find(&f.plan, ACT_SET_BASE, 1, 11));
+		ck_assert(kw_equal(must_find(&f.plan, ACT_FLAGS_NEAR, 1, 11)->add_keywords, "a"));
+		folder_free(&f);
+	}
+}
+END_TEST
+
+START_TEST(test_rebuilt_index_pairs_again_and_takes_the_far_keywords)
+{
+	struct folder f;
+	const struct action *a;
+
+	/* A lost index: no pair, every local row new, keywords unknown. */
+	folder_init(&f, 2);
+	add_far(&f, message(1, MF_SEEN, "$Label5", 1));
+	add_near(&f, lost_keywords(21, MF_SEEN, 1));
+	f.in.have_state = false;
+	run(&f);
+	ck_assert_ptr_null(find(&f.plan, ACT_FLAGS_FAR, 1, 21));
+	ck_assert(kw_equal(must_find(&f.plan, ACT_PAIR, 1, 21)->base_keywords, "$Label5"));
+	a = must_find(&f.plan, ACT_FLAGS_NEAR, 1, 21);
+	ck_assert(kw_equal(a->add_keywords, "$Label5"));
+	ck_assert_ptr_null(a->remove_keywords);
+	folder_free(&f);
+}
+END_TEST
+
+START_TEST(test_message_with_lost_keywords_copied_back_takes_the_base)
+{
+	struct folder f;
+	const struct action *a;
+
+	/* Expunged on the server, flagged locally after a refile (rule 10):
+	 * it goes back up with the keywords it had. */
+	folder_init(&f, 2);
+	add_near(&f, lost_keywords(11, MF_FLAGGED, 1));
+	add_pair(&f, 1, 11, 0, "$Label2");
+	run(&f);
+	a = must_find(&f.plan, ACT_COPY_TO_FAR, 0, 11);
+	ck_assert(a->conflict);
+	ck_assert(kw_equal(a->add_keywords, "$Label2"));
+	ck_assert(kw_equal(a->base_keywords, "$Label2"));
+	folder_free(&f);
+}
+END_TEST
+
 /* ---- rule 10: deletion against a concurrent change ---- */
 
 START_TEST(test_flagged_on_server_while_deleted_locally_is_copied_back)
@@ -1492,6 +1608,11 @@ static Suite *plan_suite(void)
 	tcase_add_test(flags, test_keywords_compare_case_insensitively);
 	tcase_add_test(flags, test_side_that_cannot_store_keywords_has_not_changed_them);
 	tcase_add_test(flags, test_copy_to_a_side_without_keywords_keeps_them_in_the_base);
+	tcase_add_test(flags, test_keywords_a_store_lost_are_not_removed_but_given_back);
+	tcase_add_test(flags, test_flag_change_on_a_message_with_lost_keywords_removes_no_keyword);
+	tcase_add_test(flags, test_lost_keywords_are_not_a_change_in_one_direction_either);
+	tcase_add_test(flags, test_rebuilt_index_pairs_again_and_takes_the_far_keywords);
+	tcase_add_test(flags, test_message_with_lost_keywords_copied_back_takes_the_base);
 
 	tcase_add_test(del, test_flagged_on_server_while_deleted_locally_is_copied_back);
 	tcase_add_test(del, test_keyword_added_on_server_while_deleted_locally_is_copied_back);
