@@ -84,6 +84,15 @@ bool folder_name_is_inbox(const char *name)
 	return strcasecmp(name, "INBOX") == 0;
 }
 
+unsigned folder_name_depth(const char *name)
+{
+	unsigned levels = 1;
+
+	for (const char *p = name; *p; p++)
+		levels += *p == '/';
+	return levels;
+}
+
 char *folder_name_printable(const char *name, char *buf, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)name;

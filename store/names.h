@@ -20,6 +20,9 @@ bool folder_name_is_safe(const char *canonical, const char **why);
 /* Whether name is INBOX, which matches case-insensitively (RFC 3501 5.1). */
 bool folder_name_is_inbox(const char *name);
 
+/* How many levels a canonical name has: "Work/Projects" has 2. */
+unsigned folder_name_depth(const char *name);
+
 /* Writes name into buf for a message, every byte that is a control
  * character, a non-ASCII byte of invalid UTF-8 or a '"' replaced by '?', so
  * that a hostile name cannot forge log lines. Truncates to len; returns buf. */

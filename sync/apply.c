@@ -10,6 +10,7 @@
 #include "store/flags.h"
 #include "store/identity.h"
 #include "store/log.h"
+#include "store/names.h"
 #include "sync/engine.h"
 #include "sync/plan.h"
 
@@ -1280,12 +1281,14 @@ void engine_folder_free(struct folder_work *w)
 	w->sf.name = NULL;
 }
 
-/* Rule 11: the folder vanished on the other side after a sync; remove it on
- * this side too, but only if every message in it is one that was paired
- * (and so is gone on the other side): mail that never reached the other side
- * is never deleted because of that side. */
-int engine_remove_folder(struct engine *e, const char *name, bool on_far, bool *removed,
-			 struct ferry_error *err)
+/* Rule 11: the uids of a folder that vanished on the other side after a
+ * sync, in *uids (the caller frees it), when every message in it is one that
+ * was paired (and so is gone on the other side): mail that never reached the
+ * other side is never deleted because of that side. *removable is false
+ * otherwise, and for INBOX, which is never removed. Leaves the folder
+ * selected. */
+static int removal_uids(struct engine *e, const char *name, bool on_far, uint32_t **uids, size_t *n,
+			bool *removable, struct ferry_error *err)
 {
 	struct store *s = on_far ? e->far : e->near;
 	struct folder_state fs = {0};
@@ -1293,10 +1296,14 @@ int engine_remove_folder(struct engine *e, const char *name, bool on_far, bool *
 	struct state_folder sf = {0};
 	struct pair *pairs = NULL;
 	size_t npairs = 0, paired = 0, npu = 0;
-	uint32_t *uids = NULL, *pair_uids = NULL;
+	uint32_t *pair_uids = NULL;
 	int r = -1;
 
-	*removed = false;
+	*uids = NULL;
+	*n = 0;
+	*removable = false;
+	if (folder_name_is_inbox(name))
+		return 0;
 	if (s->driver->select(s, name, &fs, err) != 0 || s->driver->list(s, &list, err) != 0 ||
 	    state_get_folder(e->state, name, &sf, err) != 0)
 		goto out;
@@ -1306,9 +1313,9 @@ int engine_remove_folder(struct engine *e, const char *name, bool on_far, bool *
 	}
 	if (state_load_pairs(e->state, sf.id, &pairs, &npairs, err) != 0)
 		goto out;
-	uids = malloc((list.n + 1) * sizeof(*uids));
+	*uids = malloc((list.n + 1) * sizeof(**uids));
 	pair_uids = malloc((npairs + 1) * sizeof(*pair_uids));
-	if (!uids || !pair_uids) {
+	if (!*uids || !pair_uids) {
 		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
 		goto out;
 	}
@@ -1319,18 +1326,53 @@ int engine_remove_folder(struct engine *e, const char *name, bool on_far, bool *
 		qsort(pair_uids, npu, sizeof(*pair_uids), cmp_u32);
 	for (size_t i = 0; i < list.n; i++)
 		if (npu && bsearch(&list.v[i].uid, pair_uids, npu, sizeof(*pair_uids), cmp_u32))
-			uids[paired++] = list.v[i].uid;
+			(*uids)[paired++] = list.v[i].uid;
+	*n = paired;
+	*removable = paired == list.n;
 	r = 0;
-	if (paired != list.n)
+out:
+	if (r != 0) {
+		free(*uids);
+		*uids = NULL;
+	}
+	free(pair_uids);
+	state_pairs_free(pairs, npairs);
+	msg_list_free(&list);
+	free(sf.name);
+	return r;
+}
+
+int engine_folder_removable(struct engine *e, const char *name, bool on_far, bool *removable,
+			    size_t *messages, struct ferry_error *err)
+{
+	uint32_t *uids = NULL;
+	int r = removal_uids(e, name, on_far, &uids, messages, removable, err);
+
+	free(uids);
+	return r;
+}
+
+int engine_remove_folder(struct engine *e, const char *name, bool on_far, bool *removed,
+			 struct ferry_error *err)
+{
+	struct store *s = on_far ? e->far : e->near;
+	uint32_t *uids = NULL;
+	size_t n = 0;
+	bool removable = false;
+	int r;
+
+	*removed = false;
+	r = removal_uids(e, name, on_far, &uids, &n, &removable, err);
+	if (r != 0 || !removable)
 		goto out;
 	if (e->opts->dry_run) {
 		printf("%s: remove folder on %s (%zu messages)\n", name, on_far ? "far" : "near",
-		       list.n);
+		       n);
 		*removed = true;
 		goto out;
 	}
 	r = -1;
-	if ((list.n && s->driver->delete_msgs(s, uids, list.n, err) != 0) ||
+	if ((n && s->driver->delete_msgs(s, uids, n, err) != 0) ||
 	    s->driver->delete_folder(s, name, err) != 0)
 		goto out;
 	if (state_begin(e->state, err) != 0)
@@ -1343,9 +1385,5 @@ int engine_remove_folder(struct engine *e, const char *name, bool on_far, bool *
 	*removed = r == 0;
 out:
 	free(uids);
-	free(pair_uids);
-	state_pairs_free(pairs, npairs);
-	msg_list_free(&list);
-	free(sf.name);
 	return r;
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "store/log.h"
+#include "store/names.h"
 #include "sync/child.h"
 #include "sync/names.h"
 #include "sync/parallel.h"
@@ -158,7 +159,10 @@ struct folder_entry {
 	char *name;
 	bool on_far, on_near;
 	bool listed_only; /* outside CHANNEL:FOLDER: listed for the move pass only */
+	bool held;	  /* its removal exceeds max_delete: neither removed nor recreated */
 	unsigned far_attrs;
+	struct folder_state now[2]; /* far, near: what status said, where now_ok */
+	bool now_ok[2];
 };
 
 static int cmp_entry(const void *a, const void *b)
@@ -209,6 +213,253 @@ static int pair_folders(const struct channel_run *run, struct store_folder *ff, 
 	*out = v;
 	*n = k;
 	return 0;
+}
+
+/* The side whose store lists folders the least deep (0: neither limits). */
+static unsigned depth_limit(const struct engine *e, const char **side, const char **store)
+{
+	unsigned far = e->far->max_depth, near = e->near->max_depth;
+	bool by_near = near && (!far || near <= far);
+
+	*side = by_near ? "near" : "far";
+	*store = by_near ? e->ch->near->name : e->ch->far->name;
+	return by_near ? near : far;
+}
+
+/* Rule 11: one depth limit both ways. A folder deeper than a side can list
+ * would be created there and then, unseen, taken as deleted: it is left out
+ * of the channel altogether, with a warning. */
+static void drop_too_deep(const struct engine *e, struct folder_entry *v, size_t *n)
+{
+	const char *side, *store;
+	unsigned limit = depth_limit(e, &side, &store);
+	size_t k = 0;
+
+	for (size_t i = 0; i < *n; i++) {
+		unsigned depth = folder_name_depth(v[i].name);
+		char shown[512];
+
+		if (limit && depth > limit && (v[i].on_far || v[i].on_near)) {
+			log_warn("%s: %u levels deep, but %s (%s) lists folders only %u levels "
+				 "deep: not synced (neither created there nor taken as deleted)",
+				 folder_name_printable(v[i].name, shown, sizeof(shown)), depth,
+				 side, store, limit);
+			continue;
+		}
+		v[k++] = v[i];
+	}
+	*n = k;
+}
+
+static const struct folder_entry *find_entry(const struct folder_entry *v, size_t n,
+					     const char *name)
+{
+	struct folder_entry key = {.name = (char *)name};
+
+	return bsearch(&key, v, n, sizeof(*v), cmp_entry);
+}
+
+/* Where a store is, for a message: a Maildir's path, a server's host. */
+static const char *store_where(const struct store_conf *c)
+{
+	if (c->kind == STORE_MAILDIR)
+		return c->maildir.path;
+	return c->imap.host ? c->imap.host : "tunnel";
+}
+
+/* Counts in fresh[side] a folder synced last time (sf) that status found
+ * renumbered and never written to (UIDNEXT 1) on that side, though mail was
+ * synced there: a new, empty folder of the same name, as a fresh account
+ * has (Sent, Trash...). A rebuilt Maildir index renumbers too, but keeps the
+ * mail: that is no evidence, and rule 7 pairs it again. */
+static int count_fresh(struct engine *e, const struct folder_entry *f,
+		       const struct state_folder *sf, size_t fresh[2], struct ferry_error *err)
+{
+	const uint32_t was[2] = {sf->far_uidvalidity, sf->near_uidvalidity};
+	size_t held[2] = {0, 0};
+	bool renumbered[2];
+
+	for (int k = 0; k < 2; k++)
+		renumbered[k] = f->now_ok[k] && was[k] && f->now[k].uidvalidity != was[k] &&
+				f->now[k].uidnext <= 1;
+	if (!renumbered[0] && !renumbered[1])
+		return 0;
+	if (state_count_pairs(e->state, sf->id, &held[0], &held[1], err) != 0)
+		return -1;
+	for (int k = 0; k < 2; k++)
+		fresh[k] += renumbered[k] && held[k] > 0;
+	return 0;
+}
+
+/* The error of check_lost_folders for side k (0 far, 1 near). */
+static int lost_folders_error(struct engine *e, int k, bool empty, size_t synced, size_t gone,
+			      size_t fresh, struct ferry_error *err)
+{
+	const struct store_conf *conf = k ? e->ch->near : e->ch->far;
+	char found[64] = "holds none", renumbered[64] = "";
+
+	if (gone < synced)
+		snprintf(found, sizeof(found), "lists only %zu", synced - gone);
+	if (fresh)
+		snprintf(renumbered, sizeof(renumbered), ", %zu of those new and empty", fresh);
+	if (empty)
+		return ferry_error_set(err, FERRY_PARTIAL,
+				       "%s: %s: %s (%s) %s of the %zu folders synced last time; "
+				       "not mounted, or a wrong path? Nothing created or removed. "
+				       "To start it afresh, move the state %s away",
+				       e->ch->name, k ? "near" : "far", conf->name,
+				       store_where(conf), found, synced, e->ch->state);
+	return ferry_error_set(err, FERRY_PARTIAL,
+			       "%s: %s: %s (%s) %s of the %zu folders synced last time%s; a wrong "
+			       "path, or another account? Nothing created or removed. If that is "
+			       "meant, 'ferry sync --force-delete' goes on (and removes or "
+			       "recreates them as `remove` says)",
+			       e->ch->name, k ? "near" : "far", conf->name, store_where(conf),
+			       found, synced, renumbered);
+}
+
+/* Rule 11: a side whose listing lost all or most of the folders synced last
+ * time (plan_folders_lost), gone or found new and empty (count_fresh), is a
+ * Maildir root missing, empty or another tree, or a server listing another
+ * account: the channel stops before anything is created or removed.
+ * --force-delete lets the user confirm deliberate deletions, but never for a
+ * side that lists no folder at all (an unmounted disk is never taken for an
+ * empty account). Folders gone from both sides tell nothing about either
+ * listing and are not counted. */
+static int check_lost_folders(struct engine *e, const struct folder_entry *v, size_t n,
+			      const size_t listed[2], struct ferry_error *err)
+{
+	struct state_folder *sf = NULL;
+	size_t nsf = 0, synced = 0, gone[2] = {0, 0}, fresh[2] = {0, 0};
+	int r = 0;
+
+	if (state_list_folders(e->state, &sf, &nsf, err) != 0)
+		return -1;
+	for (size_t i = 0; i < nsf && r == 0; i++) {
+		const struct folder_entry *f;
+
+		if (!sf[i].last_sync || !names_selected(e->ch, sf[i].name))
+			continue;
+		f = find_entry(v, n, sf[i].name);
+		if (!f || (!f->on_far && !f->on_near))
+			continue;
+		synced++;
+		gone[0] += !f->on_far;
+		gone[1] += !f->on_near;
+		r = count_fresh(e, f, &sf[i], fresh, err);
+	}
+	state_folders_free(sf, nsf);
+	for (int k = 0; k < 2 && r == 0; k++) {
+		bool empty = listed[k] == 0 && synced > 0;
+
+		if (empty ||
+		    (!e->opts->force_delete && plan_folders_lost(synced, gone[k] + fresh[k])))
+			r = lost_folders_error(e, k, empty, synced, gone[k], fresh[k], err);
+	}
+	return r;
+}
+
+/* How many messages the folders synced last time held on each side, by the
+ * state: what max_delete's percentage of folder removals is of. */
+static int synced_messages(struct engine *e, const struct folder_entry *v, size_t n,
+			   size_t *folders, size_t held[2], struct ferry_error *err)
+{
+	struct state_folder *sf = NULL;
+	size_t nsf = 0;
+	int r = 0;
+
+	*folders = held[0] = held[1] = 0;
+	if (state_list_folders(e->state, &sf, &nsf, err) != 0)
+		return -1;
+	for (size_t i = 0; i < nsf && r == 0; i++) {
+		const struct folder_entry *f = find_entry(v, n, sf[i].name);
+		size_t far = 0, near = 0;
+
+		if (!sf[i].last_sync || !names_selected(e->ch, sf[i].name) || !f ||
+		    (!f->on_far && !f->on_near))
+			continue;
+		r = state_count_pairs(e->state, sf[i].id, &far, &near, err);
+		(*folders)++;
+		held[0] += far;
+		held[1] += near;
+	}
+	state_folders_free(sf, nsf);
+	return r;
+}
+
+/* Rule 11: folder removals count against max_delete, per side: each folder
+ * and each message in it, out of the folders synced last time and their
+ * messages. Beyond it every removal on that side is held (neither removed
+ * nor recreated) until --force-delete. Returns how many were held. */
+static size_t hold_removals(struct engine *e, struct folder_entry *v, size_t n)
+{
+	bool *candidate = calloc(n + 1, sizeof(*candidate));
+	size_t folders[2] = {0, 0}, messages[2] = {0, 0}, synced = 0, total[2] = {0, 0}, held = 0;
+	struct ferry_error err = {0};
+	bool unknown = false;
+
+	if (e->opts->force_delete) {
+		free(candidate);
+		return 0;
+	}
+	if (!candidate) {
+		log_error("%s: out of memory", e->ch->name);
+		for (size_t i = 0; i < n; i++) {
+			v[i].held = v[i].on_far != v[i].on_near;
+			held += v[i].held;
+		}
+		return held;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct folder_entry *f = &v[i];
+		enum side_set side = f->on_far ? SIDE_FAR : SIDE_NEAR;
+		bool synced_before = false, removable = false;
+		size_t count = 0;
+
+		if (f->on_far == f->on_near || f->listed_only || !(e->ch->remove & side) ||
+		    folder_name_is_inbox(f->name))
+			continue;
+		ferry_error_clear(&err);
+		if (state_folder_synced(e->state, f->name, &synced_before, &err) != 0 ||
+		    (synced_before && engine_folder_removable(e, f->name, f->on_far, &removable,
+							      &count, &err) != 0)) {
+			log_error("%s: %s; neither removed nor recreated this run", f->name,
+				  err.msg);
+			f->held = true;
+			held++;
+			continue;
+		}
+		if (!removable)
+			continue;
+		candidate[i] = true;
+		folders[f->on_far ? 0 : 1]++;
+		messages[f->on_far ? 0 : 1] += count;
+	}
+	if ((folders[0] || folders[1]) && synced_messages(e, v, n, &synced, total, &err) != 0) {
+		log_error("%s: %s", e->ch->name, err.msg);
+		unknown = true; /* no measure: hold them all */
+	}
+	for (int k = 0; k < 2; k++) {
+		if (!folders[k] || (!unknown && !plan_exceeds_max_delete(
+						    e->ch->max_delete_is_percent, e->ch->max_delete,
+						    folders[k] + messages[k], synced + total[k])))
+			continue;
+		log_error("%s: removing %zu folder(s) holding %zu message(s) on %s is more than "
+			  "max_delete; removing none, and recreating none, until 'ferry sync "
+			  "--force-delete'",
+			  e->ch->name, folders[k], messages[k], k ? "near" : "far");
+		for (size_t i = 0; i < n; i++) {
+			if (!candidate[i] || (v[i].on_far ? 0 : 1) != k)
+				continue;
+			v[i].held = true;
+			held++;
+			log_info(
+			    "%s: deleted on %s; neither removed on %s nor recreated (max_delete)",
+			    v[i].name, k ? "far" : "near", k ? "near" : "far");
+		}
+	}
+	free(candidate);
+	return held;
 }
 
 /* "far->near +new ~flags -deleted", and " >moved" when messages moved in. */
@@ -267,6 +518,10 @@ static int remove_vanished(struct engine *e, const struct folder_entry *f, struc
 	if (!(e->ch->remove & side)) {
 		log_info("%s: deleted on %s; recreating it (remove does not include %s)", f->name,
 			 gone, where);
+		return 0;
+	}
+	if (folder_name_is_inbox(f->name)) {
+		log_warn("INBOX: deleted on %s; INBOX is never removed: recreating it", gone);
 		return 0;
 	}
 	if (engine_remove_folder(e, f->name, remaining_far, &removed, err) != 0) {
@@ -359,7 +614,7 @@ out:
  * whatever the other side says): the server works on them while the other
  * store (a Maildir reading the directories that moved) answers. Those go
  * in sent[side][i]. Any trouble only means fewer folders skipped. */
-static void find_unchanged(struct engine *e, const struct folder_entry *v, size_t n, bool *skip,
+static void find_unchanged(struct engine *e, struct folder_entry *v, size_t n, bool *skip,
 			   bool *sent[2])
 {
 	const char **names = calloc(n + 1, sizeof(*names)), **early = calloc(n + 1, sizeof(*early));
@@ -406,6 +661,10 @@ static void find_unchanged(struct engine *e, const struct folder_entry *v, size_
 	for (size_t k = 0; k < m; k++) {
 		bool same = false;
 
+		for (int side = 0; side < 2; side++) {
+			v[at[k]].now[side] = st[side][k];
+			v[at[k]].now_ok[side] = ok[side][k];
+		}
 		if (ok[0][k] && ok[1][k] &&
 		    engine_folder_unchanged(e, names[k], &st[0][k], &st[1][k], &same, &err) != 0) {
 			log_warn("%s", err.msg);
@@ -549,6 +808,7 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 		status = FERRY_PARTIAL;
 		goto out;
 	}
+	drop_too_deep(e, v, &n);
 	if (run->folder) {
 		size_t named = 0;
 
@@ -568,7 +828,16 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 		status = FERRY_PARTIAL;
 		goto out;
 	}
+	/* Status changes nothing: it comes first so that rule 11's check sees
+	 * folders that are new and empty as well as those gone. */
 	find_unchanged(e, v, n, skip, sent);
+	if (e->far && e->near && check_lost_folders(e, v, n, (size_t[2]){nf, nn}, &err) != 0) {
+		log_error("%s", err.msg);
+		status = FERRY_PARTIAL;
+		goto out;
+	}
+	if (e->far && e->near && hold_removals(e, v, n))
+		status = FERRY_PARTIAL;
 	prefetch_folders(e, v, n, skip, sent);
 	if (!e->far || !e->near) { /* a reconnect on the way failed */
 		ferry_error_set(&err, FERRY_PARTIAL,
@@ -587,7 +856,7 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 			continue; /* a \Noselect parent: it holds folders, not mail */
 		if (skip[i])
 			continue;
-		if (v[i].listed_only && !(v[i].on_far && v[i].on_near))
+		if ((v[i].listed_only && !(v[i].on_far && v[i].on_near)) || v[i].held)
 			continue;
 		ferry_error_clear(&err);
 		r = v[i].listed_only ? 0 : ensure_folder(e, &v[i], &works[i].forget, &err);

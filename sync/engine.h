@@ -95,9 +95,15 @@ int engine_moves(struct engine *e, struct folder_work *v, size_t n, struct ferry
 struct msg *engine_find_msg(const struct msg_list *l, uint32_t uid);
 
 /* Removes a folder that vanished on the other side (rule 11, `remove`) if
- * it holds only messages that were paired; *removed says whether it did. */
+ * it holds only messages that were paired; *removed says whether it did.
+ * INBOX is never removed. */
 int engine_remove_folder(struct engine *e, const char *name, bool on_far, bool *removed,
 			 struct ferry_error *err);
+
+/* Whether engine_remove_folder would remove the folder now (*removable),
+ * and the messages that would go with it, for max_delete. Selects it. */
+int engine_folder_removable(struct engine *e, const char *name, bool on_far, bool *removable,
+			    size_t *messages, struct ferry_error *err);
 
 /* Test-only crash hook (FERRY_CRASH_AT=<action>:<n>[:after]); a no-op unless
  * built with FERRY_TEST_HOOKS. */

@@ -1,6 +1,6 @@
 /* Folder names on the engine's side: which folders a channel syncs. */
-#ifndef FERRY_NAMES_H
-#define FERRY_NAMES_H
+#ifndef FERRY_SYNC_NAMES_H
+#define FERRY_SYNC_NAMES_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -616,15 +616,30 @@ static int copy_unpaired(struct planner *p, enum side_set from)
 
 /* ---- rule 5: max_delete ---- */
 
+bool plan_exceeds_max_delete(bool is_percent, unsigned max_delete, size_t count, size_t total)
+{
+	if (count == 0)
+		return false;
+	if (!is_percent)
+		return count > max_delete;
+	/* Small folders never stop: deleting 6 of 10 is an ordinary day. */
+	return count > 10 && (uint64_t)count * 100 > (uint64_t)max_delete * total;
+}
+
 static bool too_many_deletions(const struct plan_input *in, size_t count, size_t listed)
 {
-	if (in->force_delete || count == 0)
-		return false;
-	if (!in->max_delete_is_percent)
-		return count > in->max_delete;
-	/* Small folders never stop: deleting 6 of 10 is an ordinary day. The
-	 * listing is of the side that deletes, so it is the size before. */
-	return count > 10 && (uint64_t)count * 100 > (uint64_t)in->max_delete * listed;
+	/* The listing is of the side that deletes, so it is the size before. */
+	return !in->force_delete &&
+	       plan_exceeds_max_delete(in->max_delete_is_percent, in->max_delete, count, listed);
+}
+
+/* ---- rule 11: a listing that lost most folders ---- */
+
+bool plan_folders_lost(size_t synced, size_t gone)
+{
+	/* More than half, and at least 3: a 3-folder account may still lose 2
+	 * folders in one run (max_delete then weighs their messages). */
+	return gone >= 3 && gone * 2 > synced;
 }
 
 static size_t count_kind(const struct plan *out, enum action_kind kind)

@@ -102,6 +102,18 @@ int plan_folder(const struct plan_input *in, struct plan *out);
 
 void plan_free(struct plan *p);
 
+/* Rule 5: whether deleting count of total exceeds max_delete (a percentage
+ * of total, never for 10 or fewer; or an absolute count). --force-delete is
+ * the caller's. */
+bool plan_exceeds_max_delete(bool is_percent, unsigned max_delete, size_t count, size_t total);
+
+/* Rule 11: whether a side whose listing lacks gone of the synced folders
+ * synced last time (those still on the other side) lost "all or most" of
+ * them: more than half, and at least 3. Such a listing is a wrong path, an
+ * unmounted disk or another account, not a user's deletions: the channel
+ * stops with nothing created or removed (until --force-delete). */
+bool plan_folders_lost(size_t synced, size_t gone);
+
 /* The merged value of one flag set (rule 9): bits that differ between far
  * and near take the value that is not the base. */
 unsigned plan_merge_flags(unsigned base, unsigned far, unsigned near);

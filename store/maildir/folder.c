@@ -20,10 +20,6 @@
 #include "store/maildir/path.h"
 #include "store/names.h"
 
-/* Verbatim trees are walked recursively; deeper than this is a loop of bind
- * mounts or a mistake, not mail. */
-#define MAX_DEPTH 64
-
 static struct maildir_store *md(struct store *store)
 {
 	return (struct maildir_store *)store;
@@ -371,13 +367,14 @@ static int walk(struct maildir_store *st, int fd, const char *rel, int depth, st
 			continue;
 		if ((child = open_child(st, d, de, child_rel)) < 0)
 			continue;
-		if (is_folder(st, child, child_rel))
-			r = add_candidate(st, c, child_rel, err);
-		if (r == 0 && depth + 1 < MAX_DEPTH)
-			r = walk(st, child, child_rel, depth + 1, c, err);
-		else if (r == 0)
+		/* child_rel is depth + 1 levels deep. */
+		if (depth + 1 > MAILDIR_MAX_DEPTH)
 			log_warn("%s/%s: deeper than %d levels: not listed", st->root, child_rel,
-				 MAX_DEPTH);
+				 MAILDIR_MAX_DEPTH);
+		else if (is_folder(st, child, child_rel))
+			r = add_candidate(st, c, child_rel, err);
+		if (r == 0 && depth + 1 <= MAILDIR_MAX_DEPTH)
+			r = walk(st, child, child_rel, depth + 1, c, err);
 		close(child);
 	}
 	closedir(d);
@@ -535,18 +532,40 @@ out:
 	return r;
 }
 
+/* Whether the root exists and holds nothing at all: an empty mount point
+ * (a disk not mounted) is listed without writing the index into it. */
+static bool root_is_empty(const char *root)
+{
+	DIR *d = opendir(root);
+	struct dirent *de;
+	bool empty = d != NULL;
+
+	while (d && (errno = 0, de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+			empty = false;
+			break;
+		}
+	if (d && errno)
+		empty = false; /* a failed readdir: maildir_ready says why */
+	if (d)
+		closedir(d);
+	return empty;
+}
+
 int maildir_list_folders(struct store *store, struct store_folder **out, size_t *n,
 			 struct ferry_error *err)
 {
 	struct maildir_store *st = md(store);
 	struct candidates c = {0};
 	struct store_folder *v;
-	int r = maildir_settle_adds(st, err) ? -1 : maildir_ready(st, false, err);
+	int r = maildir_settle_adds(st, err) ? -1 : 0;
 
 	*out = NULL;
 	*n = 0;
+	if (r == 0)
+		r = !st->index && root_is_empty(st->root) ? 1 : maildir_ready(st, false, err);
 	if (r != 0)
-		return r < 0 ? -1 : 0; /* no root yet: no folders (the sync creates it) */
+		return r < 0 ? -1 : 0; /* no root yet, or an empty one: no folders */
 	if (st->layout == LAYOUT_VERBATIM)
 		r = walk(st, st->rootfd, "", 0, &c, err);
 	else
@@ -624,6 +643,11 @@ int maildir_create_folder(struct store *store, const char *name, struct ferry_er
 		return -1;
 	if (folder_name_is_inbox(name))
 		name = "INBOX";
+	if (store->max_depth && folder_name_depth(name) > store->max_depth)
+		return ferry_error_set(err, FERRY_PARTIAL,
+				       "cannot create folder %.200s: %u levels deep, deeper than "
+				       "the %u levels a Maildir is listed",
+				       name, folder_name_depth(name), store->max_depth);
 	if (maildir_ready(st, true, err) != 0 || create_dir_for(st, name, &dir, err) != 0)
 		return -1;
 	fd = open_below(st->rootfd, dir, true);

@@ -20,6 +20,11 @@
 
 enum { SUB_NEW = 0, SUB_CUR = 1 };
 
+/* Verbatim trees are walked this many levels deep, no deeper: below is a
+ * loop of bind mounts or a mistake, not mail. The engine learns it from
+ * store.max_depth and neither creates nor removes a deeper folder. */
+#define MAILDIR_MAX_DEPTH 64
+
 /* An open folder: its directories and its index row. */
 struct md_folder {
 	char *name; /* canonical; NULL when no folder is open */

@@ -60,6 +60,8 @@ static int maildir_open(const struct store_conf *conf, const char *secret, struc
 	}
 	st->base.driver = &maildir_driver;
 	st->base.conf = conf;
+	/* maildir++ is flat: its limit is the length of one directory name. */
+	st->base.max_depth = conf->maildir.layout == LAYOUT_VERBATIM ? MAILDIR_MAX_DEPTH : 0;
 	st->root = path;
 	st->layout = conf->maildir.layout;
 	st->rootfd = -1;

@@ -1585,6 +1585,44 @@ START_TEST(test_hundred_thousand_messages_plan_in_n_log_n)
 }
 END_TEST
 
+/* ---- rule 11: folder removals ---- */
+
+START_TEST(test_listing_that_lost_most_folders_is_a_lost_listing)
+{
+	static const struct {
+		size_t synced, gone;
+		bool lost;
+	} cases[] = {
+	    {2, 1, false}, /* a 2-folder account may remove one */
+	    {3, 2, false}, /* fewer than 3 gone never stops */
+	    {4, 3, true},  /* most of them, and 3 */
+	    {6, 3, false}, /* exactly half is not most */
+	    {6, 4, true},     {10, 5, false}, {10, 6, true}, {100, 51, true},
+	    {100, 50, false}, {5, 0, false},  {0, 0, false},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ck_assert_msg(plan_folders_lost(cases[i].synced, cases[i].gone) == cases[i].lost,
+			      "%zu gone of %zu", cases[i].gone, cases[i].synced);
+}
+END_TEST
+
+START_TEST(test_folder_removals_weigh_against_max_delete_like_deletions)
+{
+	/* A percentage never stops 10 or fewer, and is of the total. */
+	ck_assert(!plan_exceeds_max_delete(true, 50, 10, 10));
+	ck_assert(!plan_exceeds_max_delete(true, 50, 11, 22));
+	ck_assert(plan_exceeds_max_delete(true, 50, 12, 22));
+	ck_assert(!plan_exceeds_max_delete(true, 100, 1000, 1000));
+	ck_assert(plan_exceeds_max_delete(true, 0, 11, 1000000));
+	/* An absolute count is a count. */
+	ck_assert(!plan_exceeds_max_delete(false, 4, 4, 5));
+	ck_assert(plan_exceeds_max_delete(false, 4, 5, 1000));
+	ck_assert(!plan_exceeds_max_delete(false, 0, 0, 0));
+	ck_assert(plan_exceeds_max_delete(false, 0, 1, 1));
+}
+END_TEST
+
 static Suite *plan_suite(void)
 {
 	Suite *s = suite_create("plan");
@@ -1628,6 +1666,8 @@ static Suite *plan_suite(void)
 	tcase_add_test(del, test_folder_without_state_deletes_nothing);
 	tcase_add_test(del, test_kept_pair_is_never_copied_and_forgotten_when_its_message_goes);
 	tcase_add_test(del, test_deletion_not_propagated_is_kept_one_sided);
+	tcase_add_test(del, test_listing_that_lost_most_folders_is_a_lost_listing);
+	tcase_add_test(del, test_folder_removals_weigh_against_max_delete_like_deletions);
 
 	tcase_add_test(pairing, test_first_sync_onto_two_full_sides_pairs_instead_of_copying);
 	tcase_add_test(pairing, test_identical_copies_are_counted);
