@@ -38,6 +38,7 @@ verify_unchanged() {
 	before=$(snapshot)
 	t_expect_exit "$code" "$desc: exits $code" "$FERRY" -c "$CONF" verify "$@"
 	local out=$T_OUT
+	printf "%s\n" "$out" | t__indent
 	after=$(snapshot)
 	if [[ $before == "$after" ]]; then
 		t_pass "$desc: nothing changed on either side nor in the state"
@@ -70,12 +71,13 @@ t_contains "clean mirror: Archive counted" "$T_OUT" \
 	"Archive: 2 in step, 0 missing far, 0 missing near, 0 extra far, 0 extra near, 0 different, 0 by policy"
 t_matches "clean mirror: the max_size skip is named as policy" "$T_OUT" \
 	'INBOX: by policy: far uid [0-9]+, near uid -: skipped by max_size; Subject "Too big"'
-t_contains "clean mirror: the summary says in step" "$T_OUT" "test: in step: 2 folders, 6 messages in step, 1 by policy"
+t_contains "clean mirror: the summary says in step" "$T_OUT" "test: in step: 6 folders, 6 messages in step, 1 by policy"
 verify_unchanged 0 "clean mirror, --bodies" --bodies test
 t_contains "clean mirror, --bodies: INBOX counted" "$T_OUT" "INBOX: 4 in step, 0 missing far"
 verify_unchanged 0 "CHANNEL:FOLDER" test:Archive
 t_contains "CHANNEL:FOLDER: Archive counted" "$T_OUT" "Archive: 2 in step"
 t_not_contains "CHANNEL:FOLDER: INBOX left out" "$T_OUT" "INBOX"
+t_contains "CHANNEL:FOLDER: summary" "$T_OUT" "test: in step: 1 folder, 2 messages in step, 0 by policy"
 
 # --- a local file removed ---------------------------------------------------------------
 f=$(md_file INBOX "Verify 2")
@@ -134,7 +136,7 @@ verify_unchanged 1 "edit that grows the file" test
 t_contains "edit that grows the file: counted" "$T_OUT" \
 	"INBOX: 3 in step, 0 missing far, 0 missing near, 0 extra far, 0 extra near, 1 different, 1 by policy"
 t_matches "edit that grows the file: named" "$T_OUT" \
-	'INBOX: different: far uid [0-9]+, near uid [0-9]+: near message changed \(same header, size [0-9]+ -> [0-9]+\)'
+	'INBOX: different: far uid [0-9]+, near uid [0-9]+: near message changed \(same header, size [0-9]+ -> [0-9]+\), now near uid [0-9]+; Subject "Verify 3"'
 verify_unchanged 1 "edit that grows the file, --bodies" --bodies test
 t_contains "edit that grows the file, --bodies: counted" "$T_OUT" \
 	"INBOX: 3 in step, 0 missing far, 0 missing near, 0 extra far, 0 extra near, 1 different, 1 by policy"
