@@ -809,7 +809,10 @@ static int verify_folders(const struct verify_run *run, struct store *store[2], 
 			sum->failed++;
 			folder_check_free(&fc);
 			if (store[FAR]->broken || store[NEAR]->broken) {
-				*err = ferr;
+				ferry_error_set(err, FERRY_PARTIAL,
+						"connection lost at %s: the folders after it were "
+						"not verified",
+						v[i].name);
 				goto out;
 			}
 			continue;
