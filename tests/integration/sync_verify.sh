@@ -169,6 +169,8 @@ t_expect_exit 2 "verify with an unknown option exits 2" "$FERRY" -c "$CONF" veri
 t_expect_exit 2 "verify with two channels exits 2" "$FERRY" -c "$CONF" verify test mirror
 t_expect_exit 0 "verify --help" "$FERRY" verify --help
 t_contains "verify --help names --bodies" "$T_OUT" "--bodies"
+t_expect_exit 0 "help lists the commands" "$FERRY" help
+t_matches "help lists verify" "$T_OUT" '^  verify +compare both sides'
 DOWN=$WORK/down.conf
 sed "s/^port = $DOVECOT_IMAPS_PORT/port = 1/" "$CONF" >"$DOWN"
 chmod 600 "$DOWN"
