@@ -5,7 +5,8 @@
 # behind ferry's back, checked, then repaired with a sync:
 #   a local file removed, a server message expunged (doveadm), a body edited
 #   keeping its size (found with --bodies only: the identity is header + size)
-#   and changing it, a message new on the server, one new locally. Also: a
+#   and changing it, a byte changed in place (same inode: --bodies only), a
+#   message new on the server, one new locally. Also: a
 #   message skipped by max_size is "by policy", not a difference; exit 4 while
 #   the channel is locked, 2 for usage, 3 when the server cannot be reached.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -129,6 +130,23 @@ t_matches "same-size edit, --bodies: named" "$T_OUT" \
 t_contains "same-size edit, --bodies: summary" "$T_OUT" "test: NOT in step: 1 difference (1 different)"
 restore_original
 t_expect_exit 0 "same-size edit undone: --bodies in step" "$FERRY" -c "$CONF" verify --bodies test
+
+# --- a byte of a body changed in place (the same inode, as dd conv=notrunc) --------------
+f=$(md_file INBOX "Verify 4")
+inode=$(stat -c %i "$f")
+offset=$(($(stat -c %s "$f") - 10))
+byte=$(dd if="$f" bs=1 skip="$offset" count=1 2>/dev/null)
+printf '#' | dd of="$f" bs=1 seek="$offset" conv=notrunc 2>/dev/null
+t_equal "in-place edit: the same inode" "$inode" "$(stat -c %i "$f")"
+# Without --bodies a local message is what the Maildir index knows of its
+# file, and a file rewritten in place keeps name and inode.
+verify_unchanged 0 "in-place edit, without --bodies" test
+verify_unchanged 1 "in-place edit, --bodies" --bodies test
+t_matches "in-place edit, --bodies: named" "$T_OUT" \
+	'INBOX: different: far uid [0-9]+, near uid [0-9]+: bodies differ \(same header and size\); Subject "Verify 4"'
+printf '%s' "$byte" | dd of="$f" bs=1 seek="$offset" conv=notrunc 2>/dev/null
+t_expect_exit 0 "in-place edit undone: --bodies in step" "$FERRY" -c "$CONF" verify --bodies test
+f=$(md_file INBOX "Verify 3")
 
 # --- a body edited below the header, growing --------------------------------------------
 perl -i -pe 's/^This is a test/This is a longer test/' "$f"
