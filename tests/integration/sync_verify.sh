@@ -6,7 +6,7 @@
 #   a local file removed, a server message expunged (doveadm), a body edited
 #   keeping its size (found with --bodies only: the identity is header + size)
 #   and changing it, a byte changed in place (same inode: --bodies only), a
-#   message new on the server, one new locally. Also: a
+#   message new on the server, one new locally; after a killed sync. Also: a
 #   message skipped by max_size is "by policy", not a difference; exit 4 while
 #   the channel is locked, 2 for usage, 3 when the server cannot be reached.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -177,6 +177,25 @@ t_contains "new locally: counted" "$T_OUT" \
 t_matches "new locally: named" "$T_OUT" \
 	'INBOX: extra near: far uid -, near uid [0-9]+: not paired, not on far; Subject "New locally"'
 repair "new locally"
+
+# --- after a sync killed mid-download ----------------------------------------------------
+# The killed run leaves its journal and a -wal beside the state: verify reads
+# them (read-only, not as immutable) and says the next sync settles it. The
+# message delivered but not recorded is on both sides with one identity: in
+# step (the next sync pairs it by identity, rule 7), not extra.
+seed 10 Archive "Killed download"
+t_run env FERRY_CRASH_AT=download:1:after "$FERRY" -c "$CONF" sync test
+t_contains "killed sync: ferry was killed" "$T_OUT" "crashed (signal 9"
+t_ok "killed sync: a -wal is left beside the state" test -e "$STATE-wal"
+t_ok "killed sync: the message was delivered" test -n "$(md_file Archive 'Killed download')"
+state_before=$(sha256sum <"$STATE")
+t_expect_exit 0 "after a killed sync: verify exits 0" "$FERRY" -c "$CONF" verify test
+t_contains "after a killed sync: says the last sync was interrupted" "$T_OUT" \
+	"the last sync was interrupted"
+t_contains "after a killed sync: the unrecorded copy is in step by identity" "$T_OUT" \
+	"Archive: 4 in step, 0 missing far, 0 missing near, 0 extra far, 0 extra near"
+t_equal "after a killed sync: the state file's bytes unchanged" "$state_before" "$(sha256sum <"$STATE")"
+repair "killed sync"
 
 # --- locked, usage, unreachable ------------------------------------------------------------
 t_expect_exit 4 "verify while a sync holds the channel lock exits 4" \
