@@ -318,7 +318,11 @@ static int follow(struct engine *e, struct folder_work *v, const struct move *mv
 			remove_msg(listing(b, moved_far), mv[i].fresh.uid);
 		}
 		remove_msg(listing(a, !moved_far), mv[i].gone.uid);
-		old->far_uid = old->near_uid = 0; /* the plan forgets it */
+		/* Not through old: when a message vanished and came back in the
+		 * same folder (a Maildir file replaced), a is b and add_pair
+		 * may have moved a->pairs. */
+		a->pairs[mv[i].gone.pair].far_uid = 0; /* the plan forgets it */
+		a->pairs[mv[i].gone.pair].near_uid = 0;
 		if (moved_far)
 			b->rep.to_near_moved++;
 		else
