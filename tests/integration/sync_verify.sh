@@ -6,7 +6,8 @@
 #   a local file removed, a server message expunged (doveadm), a body edited
 #   keeping its size (found with --bodies only: the identity is header + size)
 #   and changing it, a byte changed in place (same inode: --bodies only), a
-#   message new on the server, one new locally; after a killed sync. Also: a
+#   message new on the server, one new locally; after a killed sync; an
+#   IMAP <-> IMAP channel. Also: a
 #   message skipped by max_size is "by policy", not a difference; exit 4 while
 #   the channel is locked, 2 for usage, 3 when the server cannot be reached.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -196,6 +197,17 @@ t_contains "after a killed sync: the unrecorded copy is in step by identity" "$T
 	"Archive: 4 in step, 0 missing far, 0 missing near, 0 extra far, 0 extra near"
 t_equal "after a killed sync: the state file's bytes unchanged" "$state_before" "$(sha256sum <"$STATE")"
 repair "killed sync"
+
+# --- IMAP <-> IMAP: channel "mirror", alice's account (far) and bob's (near) --------------
+t_run "$FERRY" -c "$CONF" sync mirror
+t_equal "mirror: initial sync exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+t_expect_exit 0 "mirror: in step" "$FERRY" -c "$CONF" verify --bodies mirror
+t_contains "mirror: Archive counted" "$T_OUT" "Archive: 4 in step, 0 missing far, 0 missing near"
+uid=$(srv_uid bob Archive "Archived 6")
+dovecot_doveadm expunge -u bob mailbox Archive uid "$uid"
+t_expect_exit 1 "mirror: a message expunged from bob's account" "$FERRY" -c "$CONF" verify mirror
+t_matches "mirror: named" "$T_OUT" \
+	"Archive: missing near: far uid [0-9]+, near uid $uid: paired in the state, gone from near; Subject \"Archived 6\""
 
 # --- locked, usage, unreachable ------------------------------------------------------------
 t_expect_exit 4 "verify while a sync holds the channel lock exits 4" \
