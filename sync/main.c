@@ -12,6 +12,7 @@
 #include "sync/config.h"
 #include "sync/list.h"
 #include "sync/status.h"
+#include "sync/verify.h"
 #include "version.h"
 
 struct globals {
@@ -254,6 +255,43 @@ static int cmd_watch(const struct globals *g, const struct command *cmd, int arg
 	return cmd_channels(g, cmd, argc, argv, -1, NULL);
 }
 
+enum { OPT_BODIES = 256 };
+
+static void set_verify_opt(int opt, void *ctx)
+{
+	if (opt == OPT_BODIES)
+		*(bool *)ctx = true;
+}
+
+static int cmd_verify(const struct globals *g, const struct command *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"bodies", no_argument, NULL, OPT_BODIES},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	struct config cfg = {0};
+	bool bodies = false;
+	enum ferry_status status;
+	int first = parse_options(cmd, argc, argv, longopts, set_verify_opt, &bodies);
+
+	if (first < 0)
+		return FERRY_USAGE;
+	if (argc - first > 1) {
+		log_error("verify: too many arguments (usage: ferry %s)", cmd->usage);
+		return FERRY_USAGE;
+	}
+	if (load_config(g, &cfg) != 0)
+		return FERRY_USAGE;
+	if (check_channel_args(&cfg, argc - first, argv + first, true) != 0) {
+		config_free(&cfg);
+		return FERRY_USAGE;
+	}
+	status = verify_run(&cfg, argc > first ? argv[first] : NULL, bodies);
+	config_free(&cfg);
+	return status;
+}
+
 static int cmd_help(const struct globals *g, const struct command *cmd, int argc, char **argv);
 
 static const struct command commands[] = {
@@ -277,6 +315,16 @@ static const struct command commands[] = {
      "the root directory. Exit status 3 when a store cannot be reached or refuses login.\n"},
     {"watch", cmd_watch, "watch [CHANNEL...]", "stay connected, sync on change (IDLE)",
      "Stays connected and syncs whenever either side changes.\n"},
+    {"verify", cmd_verify, "verify [--bodies] [CHANNEL[:FOLDER]]",
+     "compare both sides against the state; change nothing",
+     "Reads both sides of every folder pair of the channel (all channels if none is\n"
+     "named) and its state, and reports every message missing, extra or different\n"
+     "on either side: a count per folder, the first differences by uid and Subject,\n"
+     "and a summary. Messages not copied by policy (max_size, delete, sync) are\n"
+     "counted as such. Nothing is changed; the channel's lock is held meanwhile.\n"
+     "Exit status 0 only when both sides are in step, 1 otherwise.\n\n"
+     "  --bodies  also read every message on both sides and compare SHA-256\n"
+     "            (without it, a message is its header hash and size)\n"},
     {"help", cmd_help, "help [COMMAND]", "this help, or a command's", "Prints help.\n"},
 };
 

@@ -332,6 +332,93 @@ fail:
 	return -1;
 }
 
+/* A WAL database opened read-only still creates -wal and -shm files and
+ * leaves them behind. The caller holds the channel's lock, so no ferry
+ * writes meanwhile: with no -wal left by a killed run, the file is all
+ * there is, and SQLite may read it as immutable, creating nothing. */
+static char *readonly_uri(const char *path)
+{
+	size_t len = strlen(path);
+	char *wal = malloc(len + 5), *uri;
+	bool has_wal;
+	const char *p;
+	size_t k = 0;
+
+	if (!wal)
+		return NULL;
+	snprintf(wal, len + 5, "%s-wal", path);
+	has_wal = access(wal, F_OK) == 0;
+	free(wal);
+	/* file: URI: '%', '?' and '#' are escaped; everything else as it is. */
+	uri = malloc(3 * len + 40);
+	if (!uri)
+		return NULL;
+	k += (size_t)sprintf(uri, "file:");
+	for (p = path; *p; p++) {
+		if (*p == '%' || *p == '?' || *p == '#')
+			k += (size_t)sprintf(uri + k, "%%%02X", (unsigned char)*p);
+		else
+			uri[k++] = *p;
+	}
+	sprintf(uri + k, has_wal ? "?mode=ro" : "?mode=ro&immutable=1");
+	return uri;
+}
+
+int state_open_readonly(const char *path, struct state **out, struct ferry_error *err)
+{
+	struct state *st;
+	sqlite3_stmt *stmt;
+	char *uri;
+	int version;
+
+	*out = NULL;
+	if (access(path, F_OK) != 0) {
+		if (errno == ENOENT)
+			return 1;
+		return ferry_error_set(err, FERRY_PARTIAL, "state %s: %s", path, strerror(errno));
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st || !(st->path = strdup(path)) || !(uri = readonly_uri(path))) {
+		if (st)
+			free(st->path);
+		free(st);
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
+	if (sqlite3_open_v2(uri, &st->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) !=
+	    SQLITE_OK) {
+		free(uri);
+		db_error(st, err, "open");
+		goto fail;
+	}
+	free(uri);
+	sqlite3_busy_timeout(st->db, 10000);
+	/* Checked like any open, but the seal is left as it is: nothing writes. */
+	if ((!db_seal_holds(path) && check_integrity(st, err) != 0) || check_ours(st, err) != 0)
+		goto fail;
+	if (prepare(st, "PRAGMA user_version", &stmt, err) != 0)
+		goto fail;
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		release(st, stmt);
+		db_error(st, err, "read schema version");
+		goto fail;
+	}
+	version = sqlite3_column_int(stmt, 0);
+	release(st, stmt);
+	if (version != SCHEMA_VERSION) {
+		ferry_error_set(
+		    err, FERRY_PARTIAL,
+		    "state %s: schema version %d, this ferry reads %d: run `ferry sync` "
+		    "with this version first",
+		    path, version, SCHEMA_VERSION);
+		goto fail;
+	}
+	*out = st;
+	return 0;
+fail:
+	state_close(st);
+	return -1;
+}
+
 void state_close(struct state *st)
 {
 	if (!st)

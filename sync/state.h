@@ -50,6 +50,10 @@ int state_lock(const char *path, int *fd, struct ferry_error *err);
  * file that is not a ferry state database or fails its integrity check is an
  * error naming it. */
 int state_open(const char *path, struct state **out, struct ferry_error *err);
+/* Opens an existing state for reading only (`ferry verify`): no schema
+ * change, no seal touched, no file created beside it. The caller holds the
+ * channel's lock (state_lock). Returns 1 when there is no state file yet. */
+int state_open_readonly(const char *path, struct state **out, struct ferry_error *err);
 void state_close(struct state *st);
 
 int state_begin(struct state *st, struct ferry_error *err);
