@@ -879,7 +879,8 @@ static int merge_changed(struct msg_list *l, const struct msg_list *changed)
 
 /* What changed on one side since the last clean sync, when the cheap way
  * applies (rule 4): nothing when UIDNEXT and modseq stand still, else what
- * list_changed reports (CHANGEDSINCE with VANISHED on IMAP). */
+ * list_changed reports (CHANGEDSINCE with VANISHED on IMAP). Returns 2 when
+ * the side never was at the modseq recorded (rule 16). */
 struct side_changes {
 	bool usable; /* false: list the side in full */
 	struct msg_list changed;
@@ -915,7 +916,7 @@ static int side_changes(struct engine *e, struct folder_work *w, bool far_side,
 		r = s->driver->list_changed(s, rec_mod, &c->changed, &c->van, &c->nvan, err);
 		if (r != 0) {
 			side_changes_free(c);
-			return r < 0 ? -1 : 0;
+			return r == 1 ? 0 : r; /* 2: rule 16 */
 		}
 	}
 	c->usable = true;
@@ -1157,11 +1158,26 @@ int engine_prepare_folder(struct engine *e, struct folder_work *w, struct ferry_
 	if (state_get_folder(e->state, name, &w->sf, err) != 0 ||
 	    check_uidvalidity(e, &w->sf, &w->fs, &w->ns, w->forget, &w->have_state, err) != 0)
 		return -1;
-	for (int side = 0; side < 2; side++)
-		if (side_changes(e, w, side == 0, &c[side], err) != 0) {
+	for (int side = 0; side < 2; side++) {
+		int k = side_changes(e, w, side == 0, &c[side], err);
+
+		if (k < 0) {
 			ferry_error_prefix(err, "%s: listing %s", name, side == 0 ? "far" : "near");
 			goto out;
 		}
+		if (k == 2) {
+			log_warn("%s: the %s side never was where the last sync left it (restored "
+				 "from a backup?); matching messages again by identity, deleting "
+				 "nothing this run",
+				 name, side == 0 ? "far" : "near");
+			side_changes_free(&c[0]);
+			side_changes_free(&c[1]);
+			if (restart_pairing(e, &w->sf, &w->fs, &w->ns, true, err) != 0)
+				goto out;
+			w->have_state = false;
+			break;
+		}
+	}
 	r = prepare_sparse(e, w, c, err);
 	if (r < 0)
 		goto out;

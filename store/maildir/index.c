@@ -76,6 +76,16 @@ static const char *const migrations[] = {
      * name, inode), so that a rescan can tell from readdir alone that the
      * directory holds exactly what the index says (NULL: not known). */
     "ALTER TABLE folders ADD COLUMN rows_sum BLOB;",
+    /* 4 -> 5: the modseqs each folder went through (rule 16). Their lower
+     * bits are random, so a copy of the index restored from a backup, once
+     * it changes, goes through modseqs the original never had: changes
+     * since a modseq the folder never was at are refused, not made up. */
+    "CREATE TABLE modseqs ("
+    "  folder INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,"
+    "  modseq INTEGER NOT NULL,"
+    "  PRIMARY KEY (folder, modseq)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO modseqs (folder, modseq) SELECT id, modseq FROM folders;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -107,6 +117,10 @@ enum stmt {
 	S_MSG_FILE,
 	S_SUM_GET,
 	S_SUM_SET,
+	S_MODSEQ_ADD,
+	S_MODSEQ_TRIM,
+	S_MODSEQ_KNOWN,
+	S_FOLDER_DELETE_MODSEQS,
 	S_COUNT
 };
 
@@ -150,6 +164,13 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_MSG_FILE] = "SELECT subdir, name, ino FROM messages WHERE folder = ?1 AND uid = ?2",
     [S_SUM_GET] = "SELECT rows_sum FROM folders WHERE id = ?1",
     [S_SUM_SET] = "UPDATE folders SET rows_sum = ?2 WHERE id = ?1",
+    [S_MODSEQ_ADD] = "INSERT OR IGNORE INTO modseqs (folder, modseq) VALUES (?1, ?2)",
+    [S_MODSEQ_TRIM] = "DELETE FROM modseqs WHERE folder = ?1 AND modseq < (SELECT modseq FROM"
+		      " modseqs WHERE folder = ?1 ORDER BY modseq DESC LIMIT 1 OFFSET ?2)",
+    /* Whether since is a modseq of the folder's, and the oldest one kept. */
+    [S_MODSEQ_KNOWN] = "SELECT EXISTS (SELECT 1 FROM modseqs WHERE folder = ?1 AND modseq = ?2),"
+		       " (SELECT min(modseq) FROM modseqs WHERE folder = ?1)",
+    [S_FOLDER_DELETE_MODSEQS] = "DELETE FROM modseqs WHERE folder = ?1",
 };
 
 /* Tombstones kept per folder when trimmed (a run whose last sync is older
@@ -157,6 +178,10 @@ static const char *const stmt_sql[S_COUNT] = {
  * pass between checks after a handle's first deletion in a folder. */
 #define EXPUNGED_KEEP	     4096
 #define EXPUNGED_CHECK_EVERY 1024
+/* Modseqs remembered per folder (a run whose last sync is older than that
+ * many changes lists the folder in full), and the random lower bits of each. */
+#define MODSEQS_KEEP	   4096
+#define MODSEQ_RANDOM_BITS 20
 
 /* A folder's rows_sum as this transaction left it: written at commit, in
  * the same transaction as the rows, so the two never disagree. */
@@ -810,7 +835,35 @@ int mdindex_folder_save(struct mdindex *ix, const struct mdindex_folder *f, stru
 	    (rc = sqlite3_bind_int64(st, 6, f->new_mtime)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(st, 7, f->scanned_at)) != SQLITE_OK)
 		return fail(ix, rc, "saving a folder", err);
-	return run(ix, st, "saving a folder", err);
+	if (run(ix, st, "saving a folder", err) != 0)
+		return -1;
+	for (int k = 0; k < 2; k++) {
+		st = stmt(ix, k == 0 ? S_MODSEQ_ADD : S_MODSEQ_TRIM);
+		if ((rc = sqlite3_bind_int64(st, 1, f->id)) != SQLITE_OK ||
+		    (rc = sqlite3_bind_int64(st, 2, k == 0 ? (int64_t)f->modseq : MODSEQS_KEEP)) !=
+			SQLITE_OK)
+			return fail(ix, rc, "saving a folder's modseq", err);
+		if (run(ix, st, "saving a folder's modseq", err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+uint64_t mdindex_modseq_after(uint64_t modseq)
+{
+	uint32_t r = 0;
+
+	/* Never fails: where the kernel cannot give random bytes at once, the
+	 * clock and the pid still make two copies' draws differ. */
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+		struct timespec ts = {0, 0};
+
+		if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+			ts.tv_nsec = 0;
+		r = (uint32_t)ts.tv_nsec ^ ((uint32_t)getpid() << 12);
+	}
+	return (((modseq >> MODSEQ_RANDOM_BITS) + 1) << MODSEQ_RANDOM_BITS) |
+	       (r & ((1u << MODSEQ_RANDOM_BITS) - 1));
 }
 
 int mdindex_folder_delete(struct mdindex *ix, int64_t id, struct ferry_error *err)
@@ -822,8 +875,11 @@ int mdindex_folder_delete(struct mdindex *ix, int64_t id, struct ferry_error *er
 	for (size_t i = 0; i < ix->nsums; i++)
 		if (ix->sums[i].folder == id)
 			ix->sums[i] = ix->sums[--ix->nsums];
-	for (int k = 0; k < 2; k++) {
-		st = stmt(ix, k == 0 ? S_FOLDER_DELETE_MSGS : S_FOLDER_DELETE_EXPUNGED);
+	for (int k = 0; k < 3; k++) {
+		static const enum stmt del[3] = {S_FOLDER_DELETE_MSGS, S_FOLDER_DELETE_EXPUNGED,
+						 S_FOLDER_DELETE_MODSEQS};
+
+		st = stmt(ix, del[k]);
 		if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK)
 			return fail(ix, rc, "deleting a folder", err);
 		if (run(ix, st, "deleting a folder", err) != 0)
@@ -1145,6 +1201,31 @@ int mdindex_msg_delete(struct mdindex *ix, int64_t folder, uint32_t uid, uint64_
 	return trim_expunged(ix, folder, err);
 }
 
+/* 0 when the folder was at modseq since; 1 when that is too old to tell; 2
+ * when it never was (rule 16); -1 on error. */
+static int since_known(struct mdindex *ix, int64_t folder, uint64_t since, struct ferry_error *err)
+{
+	sqlite3_stmt *st = stmt(ix, S_MODSEQ_KNOWN);
+	bool known = false, kept = false;
+	int64_t oldest = 0;
+	int rc;
+
+	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 2, (int64_t)since)) != SQLITE_OK)
+		return fail(ix, rc, "reading changes", err);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		known = sqlite3_column_int64(st, 0) != 0;
+		kept = sqlite3_column_type(st, 1) != SQLITE_NULL;
+		oldest = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return fail(ix, rc, "reading changes", err);
+	if (known)
+		return 0;
+	return !kept || (int64_t)since < oldest ? 1 : 2;
+}
+
 int mdindex_changes(struct mdindex *ix, int64_t folder, uint64_t since, struct mdindex_msg **msgs,
 		    size_t *nmsgs, uint32_t **gone, size_t *ngone, struct ferry_error *err)
 {
@@ -1165,6 +1246,8 @@ int mdindex_changes(struct mdindex *ix, int64_t folder, uint64_t since, struct m
 		return fail(ix, rc, "reading changes", err);
 	if (rc == SQLITE_DONE || since > INT64_MAX || (int64_t)since < floor)
 		return 1;
+	if ((rc = since_known(ix, folder, since, err)) != 0)
+		return rc;
 	st = stmt(ix, S_EXPUNGED_SINCE);
 	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(st, 2, (int64_t)since)) != SQLITE_OK)

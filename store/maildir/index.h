@@ -75,6 +75,10 @@ int mdindex_folder_add(struct mdindex *ix, const char *name, const char *dir,
 /* Writes back dir, uidnext, modseq, the mtimes and scanned_at of f. */
 int mdindex_folder_save(struct mdindex *ix, const struct mdindex_folder *f,
 			struct ferry_error *err);
+/* The modseq a folder's next change takes after modseq (rule 16): one more
+ * in the upper bits, random lower bits. A copy of the index restored from a
+ * backup, once it changes, so goes through modseqs the original never had. */
+uint64_t mdindex_modseq_after(uint64_t modseq);
 /* Forgets a folder and its messages. */
 int mdindex_folder_delete(struct mdindex *ix, int64_t id, struct ferry_error *err);
 void mdindex_folder_clear(struct mdindex_folder *f);
@@ -106,7 +110,9 @@ int mdindex_msg_delete(struct mdindex *ix, int64_t folder, uint32_t uid, uint64_
 /* What changed in a folder after modseq since: its rows with a greater
  * modseq (*msgs, by uid; free with mdindex_msgs_free) and the uids expunged
  * after it (*gone, ascending, malloc'd). 1 when the tombstones do not reach
- * back that far (trimmed, or an index from before they were kept). */
+ * back that far (trimmed, or an index from before they were kept). 2 when
+ * the folder never was at modseq since: the index is an older copy of the
+ * one that gave it (restored from a backup, rule 16). */
 int mdindex_changes(struct mdindex *ix, int64_t folder, uint64_t since, struct mdindex_msg **msgs,
 		    size_t *nmsgs, uint32_t **gone, size_t *ngone, struct ferry_error *err);
 int mdindex_msg_count(struct mdindex *ix, int64_t folder, uint32_t *n, struct ferry_error *err);

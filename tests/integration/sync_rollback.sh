@@ -91,7 +91,7 @@ restore
 md_write "$F" 120 "Written after the restore 120"
 ferry_sync test
 t_equal "behind: the sync exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
-t_contains "behind: the run says why it re-pairs" "$T_OUT" "behind"
+t_contains "behind: the run says why it re-pairs" "$T_OUT" "the near side is behind what the last sync recorded"
 after_restore "$F" 10 "Written after the restore" 120
 
 # The state is usable again: the next runs sync and delete as usual.
@@ -109,28 +109,43 @@ converged "$F" 9 "$F: after a deletion"
 # folder) bring the index's UIDNEXT and modseq up to the state's before the
 # next sync: nothing is behind any more, but the uids given to the new
 # messages are the ones the state paired with the week's mail.
-F=Caught
-BASE=200
-history "$F" "$BASE"
-restore
-STATE_NEXT=$(sql "$STATE" "SELECT near_uidnext FROM folders WHERE name = '$F'")
-STATE_MOD=$(sql "$STATE" "SELECT near_modseq FROM folders WHERE name = '$F'")
-new=()
-for ((k = 0; k < 40; k++)); do
-	next=$(sql "$(md_index)" "SELECT uidnext FROM folders WHERE name = '$F'")
-	mod=$(sql "$(md_index)" "SELECT modseq FROM folders WHERE name = '$F'")
-	((next >= STATE_NEXT && mod >= STATE_MOD)) && break
-	md_write "$F" "$((BASE + 30 + k))" "Since the restore $((BASE + 30 + k))"
-	new+=("$((BASE + 30 + k))")
-	t_run "$FERRY" -c "$CONF" status test
-done
-t_ok "caught up: the index's counters reached the state's ($next/$STATE_NEXT, $mod/$STATE_MOD)" \
-	test "$next" -ge "$STATE_NEXT" -a "$mod" -ge "$STATE_MOD"
-ferry_sync test
-t_equal "caught up: the sync exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
-t_contains "caught up: the run says why it re-pairs" "$T_OUT" "identity"
-after_restore "$F" $((9 + ${#new[@]})) "Since the restore" "${new[@]}"
-ferry_sync test
-converged "$F" $((9 + ${#new[@]})) "$F: the run after"
+# caught_up FOLDER BASE WHY [SYNC_ARGS...]: SYNC_ARGS for the week's last run;
+# WHY: what the sync after the restore says.
+caught_up() {
+	local f=$1 why=$3 k next mod state_next state_mod new=()
+	BASE=$2
+	shift 3
+	history "$f" "$BASE"
+	if (($#)); then
+		ferry_sync "$@"
+		t_equal "$f: the week's last run ($*) exits 0" 0 "$T_RC"
+	fi
+	restore
+	state_next=$(sql "$STATE" "SELECT near_uidnext FROM folders WHERE name = '$f'")
+	state_mod=$(sql "$STATE" "SELECT near_modseq FROM folders WHERE name = '$f'")
+	for ((k = 0; k < 40; k++)); do
+		next=$(sql "$(md_index)" "SELECT uidnext FROM folders WHERE name = '$f'")
+		mod=$(sql "$(md_index)" "SELECT modseq FROM folders WHERE name = '$f'")
+		((next >= state_next && mod >= state_mod)) && break
+		md_write "$f" "$((BASE + 30 + k))" "Since the restore $((BASE + 30 + k))"
+		new+=("$((BASE + 30 + k))")
+		t_run "$FERRY" -c "$CONF" status test
+	done
+	t_ok "$f: the index's counters reached the state's ($next/$state_next, $mod/$state_mod)" \
+		test "$next" -ge "$state_next" -a "$mod" -ge "$state_mod"
+	ferry_sync test
+	t_equal "$f: the sync exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+	t_contains "$f: the run says why it re-pairs" "$T_OUT" "$why"
+	after_restore "$f" $((9 + ${#new[@]})) "Since the restore" "${new[@]}"
+	ferry_sync test
+	converged "$f" $((9 + ${#new[@]})) "$f: the run after"
+}
+
+# After a clean sync the index is asked for its changes since the modseq
+# recorded: a modseq the restored copy never went through.
+caught_up Caught 200 "the near side never was where the last sync left it"
+# After a one-way run the folder is listed in full: a paired uid listed with
+# another message's identity.
+caught_up Unclean 300 "is not the one the last sync paired" --pull test
 
 t_done
