@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "store/dbseal.h"
+#include "store/log.h"
 
 /* "Fery": marks the file as a ferry index, so that a foreign database put
  * there is refused rather than altered. */
@@ -23,6 +25,15 @@
 #define LOCK_WAIT_MS	     30000
 #define LOCK_RETRY_MS	     100
 #define BUSY_TIMEOUT_MS	     10000
+
+/* Plain files of the root, not a directory: Dovecot lists any directory of
+ * a Maildir as a mailbox, in both layouts, and no file. A name starting with
+ * ".." is no folder's directory in either layout (path.c escapes a level's
+ * leading '.' in verbatim, every '.' in maildir++). */
+#define INDEX_FILE "..ferry-index.sqlite"
+#define LOCK_FILE  "..ferry-lock"
+/* Where the index lived before: <root>/.ferry/index.sqlite, and its lock. */
+#define OLD_DIR "/.ferry"
 
 /* Schema migrations: migrations[v] takes a database at user_version v to
  * v + 1. Append only; never edit a released step. */
@@ -346,14 +357,13 @@ static void forget_lock(int fd)
 			held[i] = (struct held_lock){0};
 }
 
-static int lock_root(struct mdindex *ix, const char *root, const char *ferry_dir,
-		     struct ferry_error *err)
+static int lock_root(struct mdindex *ix, const char *root, struct ferry_error *err)
 {
 	char path[PATH_MAX];
 	int waited = 0, shared;
 
-	if (snprintf(path, sizeof(path), "%s/lock", ferry_dir) >= (int)sizeof(path))
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: path too long", ferry_dir);
+	if (snprintf(path, sizeof(path), "%s/" LOCK_FILE, root) >= (int)sizeof(path))
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: path too long", root);
 	ix->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (ix->lockfd < 0)
 		return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", path, strerror(errno));
@@ -381,17 +391,123 @@ static int lock_root(struct mdindex *ix, const char *root, const char *ferry_dir
 	return 0;
 }
 
-/* .ferry/ must be a real directory of the root, never a symlink elsewhere. */
-static int make_ferry_dir(const char *ferry_dir, struct ferry_error *err)
+#ifdef FERRY_TEST_HOOKS
+/* FERRY_CRASH_AT=migrate:<n> kills the process at step n of moving an old
+ * index (1: its -wal folded in, 2: renamed), for the crash tests. */
+static void migrate_crash_point(int step)
 {
+	const char *spec = getenv("FERRY_CRASH_AT");
+
+	if (spec && strncmp(spec, "migrate:", 8) == 0 && atoi(spec + 8) == step)
+		kill(getpid(), SIGKILL);
+}
+#else
+static void migrate_crash_point(int step)
+{
+	(void)step;
+}
+#endif
+
+static int fsync_dir(const char *dir, struct ferry_error *err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = fd >= 0 ? fsync(fd) : -1;
+
+	if (r != 0)
+		ferry_error_set(err, FERRY_PARTIAL, "%s: fsync: %s", dir, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/* Folds the old index's -wal, if any, into its file: the rename that moves
+ * it takes one file, and a committed transaction left in the -wal must
+ * not stay behind. SQLite removes the -wal at the last close. */
+static int fold_wal(const char *old, struct ferry_error *err)
+{
+	char wal[PATH_MAX];
+	struct stat sb;
+	sqlite3 *db = NULL;
+	int rc;
+
+	if (snprintf(wal, sizeof(wal), "%s-wal", old) >= (int)sizeof(wal))
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: path too long", old);
+	if (lstat(wal, &sb) != 0)
+		return errno == ENOENT
+			   ? 0
+			   : ferry_error_set(err, FERRY_PARTIAL, "%s: %s", wal, strerror(errno));
+	rc = sqlite3_open_v2(old, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		ferry_error_set(err, FERRY_PARTIAL, "%s: folding in its -wal: %s", old,
+				db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return -1;
+	}
+	if (sqlite3_close(db) != SQLITE_OK)
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: cannot close", old);
+	if (lstat(wal, &sb) == 0 && sb.st_size != 0)
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: still holds changes", wal);
+	return 0;
+}
+
+/* Removes what is left of the old directory: the lock, the seal (the file
+ * it sealed moved), an empty -wal or -shm. A file ferry did not put there
+ * keeps the directory, said once. */
+static void remove_old_dir(const char *dir)
+{
+	static const char *const left[] = {"index.sqlite-wal", "index.sqlite-shm",
+					   "index.sqlite.seal", "lock"};
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(left) / sizeof(left[0]); i++) {
+		if (snprintf(path, sizeof(path), "%s/%s", dir, left[i]) >= (int)sizeof(path))
+			return; /* move_old_index checked dir/index.sqlite: cannot happen */
+		if (unlink(path) != 0 && errno != ENOENT)
+			log_warn("%s: %s", path, strerror(errno));
+	}
+	if (rmdir(dir) != 0 && errno != ENOENT)
+		log_warn("%s: %s: left as it is (ferry's index is %s now)", dir, strerror(errno),
+			 INDEX_FILE);
+}
+
+/* An index from before this version lives in <root>/.ferry/, which maildir++
+ * readers show as a mailbox: it moves to <root>/INDEX_FILE by one rename(),
+ * under the root's lock. Killed at any point, the next open finds the index
+ * at one of the two places, never both, and goes on from there. */
+static int move_old_index(const char *root, const char *path, struct ferry_error *err)
+{
+	char dir[PATH_MAX], old[PATH_MAX];
 	struct stat sb;
 
-	if (mkdir(ferry_dir, 0700) != 0 && errno != EEXIST)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", ferry_dir, strerror(errno));
-	if (lstat(ferry_dir, &sb) != 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", ferry_dir, strerror(errno));
-	if (!S_ISDIR(sb.st_mode))
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: not a directory", ferry_dir);
+	if (snprintf(dir, sizeof(dir), "%s" OLD_DIR, root) >= (int)sizeof(dir) ||
+	    snprintf(old, sizeof(old), "%s/index.sqlite", dir) >= (int)sizeof(old))
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: path too long", root);
+	if (lstat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		return 0;
+	if (lstat(old, &sb) != 0) {
+		if (errno != ENOENT)
+			return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", old, strerror(errno));
+	} else if (lstat(path, &sb) == 0) {
+		/* Not a move of ours, that leaves one: an older ferry ran since.
+		 * The index here is the one this ferry kept up to date. */
+		log_warn("%s: an index left by an older ferry: removed (%s is the index)", old,
+			 path);
+		if (unlink(old) != 0)
+			return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", old, strerror(errno));
+	} else {
+		if (fold_wal(old, err) != 0)
+			return -1;
+		migrate_crash_point(1);
+		if (rename(old, path) != 0)
+			return ferry_error_set(err, FERRY_PARTIAL, "moving %s to %s: %s", old, path,
+					       strerror(errno));
+		if (fsync_dir(root, err) != 0)
+			return -1;
+		migrate_crash_point(2);
+	}
+	remove_old_dir(dir);
 	return 0;
 }
 
@@ -489,18 +605,16 @@ static int open_db(struct mdindex *ix, struct ferry_error *err)
 int mdindex_open(const char *root, struct mdindex **out, struct ferry_error *err)
 {
 	struct mdindex *ix = calloc(1, sizeof(*ix));
-	char ferry_dir[PATH_MAX];
 
 	if (!ix)
 		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
 	ix->lockfd = -1;
-	if (snprintf(ferry_dir, sizeof(ferry_dir), "%s/.ferry", root) >= (int)sizeof(ferry_dir) ||
-	    asprintf(&ix->path, "%s/index.sqlite", ferry_dir) < 0) {
+	if (asprintf(&ix->path, "%s/" INDEX_FILE, root) < 0) {
 		ix->path = NULL;
 		free(ix);
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: path too long", root);
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
 	}
-	if (make_ferry_dir(ferry_dir, err) != 0 || lock_root(ix, root, ferry_dir, err) != 0 ||
+	if (lock_root(ix, root, err) != 0 || move_old_index(root, ix->path, err) != 0 ||
 	    precreate(ix->path, err) != 0 || open_db(ix, err) != 0) {
 		mdindex_close(ix);
 		return -1;

@@ -1,15 +1,18 @@
-/* The Maildir index, <root>/.ferry/index.sqlite: what makes a Maildir look
+/* The Maildir index, <root>/..ferry-index.sqlite: what makes a Maildir look
  * like an IMAP folder (DESIGN "The shape", rules 4, 14, 15).
  *
  * Per folder it keeps the directory the name came from, UIDVALIDITY,
  * UIDNEXT, a modseq and the cur/ and new/ mtimes read before the last scan;
  * per message a stable uid, where the file is, its flags and other letters,
  * its keywords (which live only here), CRLF size, mtime and header hash. It
- * is a cache of the directory: deleting .ferry/ makes the next run rebuild it
+ * is a cache of the directory: deleting the file makes the next run rebuild it
  * with fresh UIDVALIDITYs, and the engine matches messages again by identity.
  *
- * The index also holds an exclusive flock on <root>/.ferry/lock from open to
- * close: several channels may share a root, one at a time. */
+ * The index also holds an exclusive flock on <root>/..ferry-lock from open to
+ * close: several channels may share a root, one at a time. Both are plain
+ * files of the root, no directory, so that no reader of the Maildir shows
+ * them as a mailbox; an index of an older ferry in <root>/.ferry/ moves
+ * there on the first open. */
 #ifndef FERRY_MAILDIR_INDEX_H
 #define FERRY_MAILDIR_INDEX_H
 
@@ -48,12 +51,12 @@ struct mdindex_msg {
 	uint64_t ino;	 /* inode number as readdir or fstat saw it; 0: unknown */
 };
 
-/* Opens the index of the Maildir at root (which must exist): creates .ferry/
- * (0700) and the database (0600) if missing, takes the lock (waiting up to
- * 30 s, then "maildir ROOT is in use by another ferry", FERRY_LOCKED), and
- * creates or migrates the schema. A file that is not a ferry index or fails
- * its integrity check is an error naming it and saying it may be deleted.
- * Close with mdindex_close. */
+/* Opens the index of the Maildir at root (which must exist): takes the lock
+ * (waiting up to 30 s, then "maildir ROOT is in use by another ferry",
+ * FERRY_LOCKED), moves an index out of an older ferry's .ferry/, creates the
+ * database (0600) if missing, and creates or migrates the schema. A file that is not a ferry index
+ * or fails its integrity check is an error naming it and saying it may be deleted. Close with
+ * mdindex_close. */
 int mdindex_open(const char *root, struct mdindex **out, struct ferry_error *err);
 /* Closes the database and releases the lock. NULL is fine. */
 void mdindex_close(struct mdindex *ix);

@@ -165,8 +165,8 @@ int maildir_tx_uid(struct maildir_store *st, uint32_t *uid, struct ferry_error *
 	if (st->sel.ix.uidnext == 0 || st->sel.ix.uidnext == UINT32_MAX)
 		return ferry_error_set(
 		    err, FERRY_PARTIAL,
-		    "%s: no uid left in this index; delete %s/.ferry to rebuild it", st->sel.name,
-		    st->root);
+		    "%s: no uid left in this index; delete %s/..ferry-index.sqlite to rebuild it",
+		    st->sel.name, st->root);
 	*uid = st->sel.ix.uidnext++;
 	return 0;
 }
@@ -911,8 +911,8 @@ static int index_moved(struct move *mv, const struct mdindex_msg *m, uint32_t *n
 	if (mv->to.ix.uidnext == 0 || mv->to.ix.uidnext == UINT32_MAX)
 		return ferry_error_set(
 		    err, FERRY_PARTIAL,
-		    "%s: no uid left in this index; delete %s/.ferry to rebuild it", mv->to.name,
-		    st->root);
+		    "%s: no uid left in this index; delete %s/..ferry-index.sqlite to rebuild it",
+		    mv->to.name, st->root);
 	if (!mv->to_changed) {
 		mv->to_before = mv->to.ix.modseq;
 		mv->to.ix.modseq = mdindex_modseq_after(mv->to.ix.modseq);

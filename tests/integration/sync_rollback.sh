@@ -17,7 +17,7 @@ sql() {
 	sqlite3 -readonly "$1" "$2"
 }
 md_index() {
-	printf '%s\n' "$MAILDIR/.ferry/index.sqlite"
+	printf '%s\n' "$MAILDIR/..ferry-index.sqlite"
 }
 
 # has_id SIDE FOLDER N SUBJECT: the message make_message N SUBJECT is on SIDE.

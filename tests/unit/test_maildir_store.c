@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -301,10 +302,10 @@ START_TEST(test_verbatim_folders_are_created_and_listed)
 	ck_assert(exists(at("%%2Ehidden/cur")));
 	ck_assert_int_eq(stat(at("Work/Projects/cur"), &sb), 0);
 	ck_assert_int_eq(sb.st_mode & 0777, 0700);
-	/* The index is there, private, and no folder. */
-	ck_assert_int_eq(stat(at(".ferry"), &sb), 0);
-	ck_assert_int_eq(sb.st_mode & 0777, 0700);
-	ck_assert_int_eq(stat(at(".ferry/index.sqlite"), &sb), 0);
+	/* The index is there, private, a file (no directory a reader could
+	 * take for a mailbox). */
+	ck_assert(!exists(at(".ferry")));
+	ck_assert_int_eq(stat(at("..ferry-index.sqlite"), &sb), 0);
 	ck_assert_int_eq(sb.st_mode & 0777, 0600);
 }
 END_TEST
@@ -372,7 +373,7 @@ START_TEST(test_open_alone_writes_nothing)
 {
 	ck_assert_int_eq(mkdir(root, 0700), 0);
 	open_store(LAYOUT_VERBATIM);
-	ck_assert(!exists(at(".ferry"))); /* `ferry check` leaves the Maildir alone */
+	ck_assert(!exists(at("..ferry-index.sqlite"))); /* `ferry check` leaves the Maildir alone */
 }
 END_TEST
 
@@ -866,7 +867,7 @@ static void index_exec(const char *sql)
 	sqlite3 *db;
 	char *msg = NULL;
 
-	ck_assert_int_eq(sqlite3_open(at(".ferry/index.sqlite"), &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(at("..ferry-index.sqlite"), &db), SQLITE_OK);
 	ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK, "%s", msg);
 	ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
 }
@@ -877,7 +878,7 @@ static int64_t index_int(const char *sql)
 	sqlite3_stmt *st;
 	int64_t v;
 
-	ck_assert_int_eq(sqlite3_open(at(".ferry/index.sqlite"), &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(at("..ferry-index.sqlite"), &db), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
 	v = sqlite3_column_int64(st, 0);
@@ -1482,7 +1483,7 @@ static void force_uidnext(const char *name, uint32_t uidnext)
 	sqlite3 *db;
 	sqlite3_stmt *st;
 
-	ck_assert_int_eq(sqlite3_open(at(".ferry/index.sqlite"), &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(at("..ferry-index.sqlite"), &db), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_prepare_v2(db, "UPDATE folders SET uidnext = ?1 WHERE name = ?2",
 					    -1, &st, NULL),
 			 SQLITE_OK);
@@ -1596,7 +1597,7 @@ static bool index_rows_sum(const char *folder, uint64_t v[2])
 	sqlite3_stmt *st;
 	bool known;
 
-	ck_assert_int_eq(sqlite3_open(at(".ferry/index.sqlite"), &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(at("..ferry-index.sqlite"), &db), SQLITE_OK);
 	ck_assert_int_eq(
 	    sqlite3_prepare_v2(db, "SELECT rows_sum FROM folders WHERE name = ?1", -1, &st, NULL),
 	    SQLITE_OK);
@@ -1708,7 +1709,7 @@ static char *file_of(const char *folder, uint32_t uid)
 	sqlite3_stmt *st;
 	char *path;
 
-	ck_assert_int_eq(sqlite3_open(at(".ferry/index.sqlite"), &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(at("..ferry-index.sqlite"), &db), SQLITE_OK);
 	ck_assert_int_eq(
 	    sqlite3_prepare_v2(db,
 			       "SELECT subdir || '/' || name FROM messages WHERE uid = ?2"
@@ -2490,7 +2491,7 @@ START_TEST(test_deleted_index_is_rebuilt_with_a_new_uidvalidity)
 	list_ok(&la);
 	store_close(store);
 	store = NULL;
-	rm_rf(at(".ferry"));
+	rm_rf(at("..ferry-index.sqlite"));
 	open_store(LAYOUT_VERBATIM);
 	ck_assert_str_eq(folders(), "INBOX");
 	b = select_ok("INBOX");
@@ -2536,16 +2537,62 @@ START_TEST(test_index_survives_reopen)
 }
 END_TEST
 
+/* An index from before it moved lives in <root>/.ferry/, which maildir++
+ * readers show as a mailbox; its last transaction may still be in its -wal
+ * (a killed run). The first open moves it to the root whole: same
+ * UIDVALIDITY, the -wal's transaction kept, no .ferry/ left. */
+START_TEST(test_index_in_old_directory_moves_to_the_root)
+{
+	struct folder_state a, b;
+	sqlite3 *db;
+	pid_t pid;
+	int status;
+
+	open_store(LAYOUT_MAILDIRPP);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	deliver(MSG_A, MF_SEEN, NULL, DATE);
+	a = select_ok("INBOX");
+	store_close(store);
+	store = NULL;
+	ck_assert_int_eq(mkdir(at(".ferry"), 0700), 0);
+	ck_assert_int_eq(rename(at("..ferry-index.sqlite"), at(".ferry/index.sqlite")), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		/* Commits to the -wal and dies without the checkpoint of a close. */
+		if (sqlite3_open(at(".ferry/index.sqlite"), &db) != SQLITE_OK ||
+		    sqlite3_exec(db,
+				 "PRAGMA wal_autocheckpoint = 0; "
+				 "UPDATE folders SET uidnext = uidnext + 5",
+				 NULL, NULL, NULL) != SQLITE_OK)
+			_exit(1);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert(exists(at(".ferry/index.sqlite-wal")));
+
+	open_store(LAYOUT_MAILDIRPP);
+	ck_assert_str_eq(folders(), "INBOX");
+	b = select_ok("INBOX");
+	ck_assert_uint_eq(b.uidvalidity, a.uidvalidity);
+	ck_assert_uint_eq(b.uidnext, a.uidnext + 5);
+	ck_assert(!exists(at(".ferry")));
+	ck_assert(exists(at("..ferry-index.sqlite")));
+}
+END_TEST
+
 START_TEST(test_corrupt_index_is_an_error_naming_the_file)
 {
 	open_store(LAYOUT_VERBATIM);
 	create_ok("INBOX");
 	store_close(store);
 	store = NULL;
-	rm_rf(at(".ferry/index.sqlite-wal"));
-	rm_rf(at(".ferry/index.sqlite-shm"));
-	spit(at(".ferry/index.sqlite"), "this is not an SQLite database, not even close......"
-					"................................................");
+	rm_rf(at("..ferry-index.sqlite-wal"));
+	rm_rf(at("..ferry-index.sqlite-shm"));
+	spit(at("..ferry-index.sqlite"), "this is not an SQLite database, not even close......"
+					 "................................................");
 	open_store(LAYOUT_VERBATIM);
 	{
 		struct store_folder *v;
@@ -2563,9 +2610,8 @@ START_TEST(test_unknown_sqlite_database_is_refused)
 	char cmd[PATH_MAX + 128];
 
 	ck_assert_int_eq(mkdir(root, 0700), 0);
-	ck_assert_int_eq(mkdir(at(".ferry"), 0700), 0);
 	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' 'CREATE TABLE t(x)' 2>/dev/null",
-		 at(".ferry/index.sqlite"));
+		 at("..ferry-index.sqlite"));
 	if (system(cmd) != 0)
 		return; /* no sqlite3 shell: nothing to test with */
 	open_store(LAYOUT_VERBATIM);
@@ -2684,6 +2730,7 @@ static Suite *maildir_suite(void)
 	tcase_add_test(tc, test_deleted_index_is_rebuilt_with_a_new_uidvalidity);
 	tcase_add_test(tc, test_index_survives_reopen);
 	tcase_add_test(tc, test_corrupt_index_is_an_error_naming_the_file);
+	tcase_add_test(tc, test_index_in_old_directory_moves_to_the_root);
 	tcase_add_test(tc, test_unknown_sqlite_database_is_refused);
 	return s;
 }
