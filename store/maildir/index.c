@@ -463,7 +463,7 @@ static void remove_old_dir(const char *dir)
 
 	for (size_t i = 0; i < sizeof(left) / sizeof(left[0]); i++) {
 		if (snprintf(path, sizeof(path), "%s/%s", dir, left[i]) >= (int)sizeof(path))
-			return; /* move_old_index checked dir/index.sqlite: cannot happen */
+			return; /* a path that long cannot exist */
 		if (unlink(path) != 0 && errno != ENOENT)
 			log_warn("%s: %s", path, strerror(errno));
 	}
