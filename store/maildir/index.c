@@ -933,6 +933,11 @@ int mdindex_folder_add(struct mdindex *ix, const char *name, const char *dir,
 	if (mdindex_folder_get(ix, name, out, err) != 1)
 		return ferry_error_set(err, FERRY_PARTIAL, "%s: folder %s vanished from the index",
 				       ix->path, name);
+	/* Its first modseq is a point of its history too (rule 16). */
+	if (mdindex_folder_save(ix, out, err) != 0) {
+		mdindex_folder_clear(out);
+		return -1;
+	}
 	return 0;
 }
 

@@ -2373,6 +2373,49 @@ START_TEST(test_list_changed_tells_a_move_as_vanished_here_and_new_there)
 }
 END_TEST
 
+/* Rule 16: a copy of the index restored from a backup, once it changes,
+ * goes through other modseqs than the original did. Changes since a modseq
+ * the copy never was at are refused (2), not made up from its own history;
+ * since its own earlier modseqs they are told as usual. */
+START_TEST(test_restored_index_refuses_changes_since_a_modseq_it_never_had)
+{
+	struct folder_state backed_up, seen;
+	struct msg_list l = {0};
+	uint32_t *van = NULL;
+	size_t nvan = 0;
+	char cmd[2 * PATH_MAX + 32];
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	deliver(MSG_A, 0, NULL, DATE);
+	backed_up = select_ok("INBOX");
+	store_close(store);
+	store = NULL;
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s.backup'", at("..ferry-index.sqlite"), root);
+	ck_assert_int_eq(system(cmd), 0);
+
+	open_store(LAYOUT_VERBATIM);
+	select_ok("INBOX");
+	deliver(MSG_B, 0, NULL, DATE);
+	seen = select_ok("INBOX"); /* what a sync records */
+	store_close(store);
+	store = NULL;
+	snprintf(cmd, sizeof(cmd), "cp '%s.backup' '%s'", root, at("..ferry-index.sqlite"));
+	ck_assert_int_eq(system(cmd), 0);
+
+	open_store(LAYOUT_VERBATIM);
+	select_ok("INBOX");
+	deliver(MSG_C, 0, NULL, DATE);
+	select_ok("INBOX");
+	ck_assert_int_eq(
+	    store->driver->list_changed(store, seen.highestmodseq, &l, &van, &nvan, &err), 2);
+	ck_assert_int_eq(changes_since(backed_up.highestmodseq, &l, &van, &nvan), 0);
+	msg_list_free(&l);
+	free(van);
+}
+END_TEST
+
 START_TEST(test_index_upgraded_from_before_tombstones_cannot_tell_older_changes)
 {
 	struct folder_state before, upgraded;
@@ -2723,6 +2766,7 @@ static Suite *maildir_suite(void)
 	tcase_add_test(tc, test_list_changed_tells_what_other_programs_did_once_a_rescan_saw_it);
 	tcase_add_test(tc, test_list_changed_tells_a_move_as_vanished_here_and_new_there);
 	tcase_add_test(tc, test_index_upgraded_from_before_tombstones_cannot_tell_older_changes);
+	tcase_add_test(tc, test_restored_index_refuses_changes_since_a_modseq_it_never_had);
 	tcase_add_test(tc,
 		       test_list_changed_keeps_the_newest_tombstones_and_cannot_tell_older_ones);
 
