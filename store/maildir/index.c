@@ -964,6 +964,8 @@ int mdindex_folder_save(struct mdindex *ix, const struct mdindex_folder *f, stru
 			return fail(ix, rc, "saving a folder's modseq", err);
 		if (run(ix, st, "saving a folder's modseq", err) != 0)
 			return -1;
+		if (k == 0 && sqlite3_changes(ix->db) == 0)
+			break; /* a modseq it had: nothing to trim */
 	}
 	return 0;
 }
