@@ -10,7 +10,7 @@ FERRY_PACKAGES=(
 	libetpan-dev libssl-dev libsqlite3-dev libinih-dev zlib1g-dev
 	check libsubunit-dev
 	dovecot-imapd dovecot-core openssl libsasl2-modules
-	iproute2 procps ca-certificates time sqlite3 valgrind strace
+	iproute2 procps ca-certificates time sqlite3 valgrind strace notmuch
 	clang-format
 	# The libFuzzer targets (tests/fuzz): clang; libclang-rt-14-dev, the fuzzer and
 	# sanitizer runtimes -fsanitize=fuzzer,address,undefined links, which clang only

@@ -205,7 +205,9 @@ struct store_driver {
 	 * whose flags changed or that arrived (as list gives them), and the uids
 	 * expunged, as ranges vanished[2k]..vanished[2k+1] (*vanished is
 	 * malloc'd). Returns 1 when the store cannot tell (no QRESYNC): list in
-	 * full then. NULL: never. */
+	 * full then; 2 when the folder never was at `since`: the store is an
+	 * older copy of the one that gave it (a Maildir restored from a backup
+	 * with its index, rule 16). NULL: never. */
 	int (*list_changed)(struct store *store, uint64_t since, struct msg_list *changed,
 			    uint32_t **vanished, size_t *nranges, struct ferry_error *err);
 	/* The selected folder's state after the caller's own changes to it: what

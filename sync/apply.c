@@ -680,10 +680,50 @@ static int list_side(struct store *s, const char *side, const char *name, struct
 	return 0;
 }
 
-/* Checks both sides' UIDVALIDITY against the state. A first sync, a lost
- * state or a changed UIDVALIDITY all mean: pair again by identity and
- * delete nothing this run (rule 7). The new values are recorded at once so
- * an interrupted first sync resumes with its pairs. */
+/* Rule 16: a side that shows a lower UIDNEXT or modseq than the state
+ * recorded of it, under the same UIDVALIDITY, is an older copy of what the
+ * last sync saw (a Maildir restored from a backup with its index): its uids
+ * may have been handed out again since. A value the store does not know (0)
+ * tells nothing. */
+static const char *side_behind(const struct state_folder *sf, const struct folder_state *fs,
+			       const struct folder_state *ns)
+{
+	if ((fs->uidnext && fs->uidnext < sf->far_uidnext) ||
+	    (fs->highestmodseq && fs->highestmodseq < sf->far_modseq))
+		return "far";
+	if ((ns->uidnext && ns->uidnext < sf->near_uidnext) ||
+	    (ns->highestmodseq && ns->highestmodseq < sf->near_modseq))
+		return "near";
+	return NULL;
+}
+
+/* Makes the folder one without usable state (rule 7): its pairs dropped,
+ * both sides recorded as they are now, not clean. Committed at once, so that
+ * an interrupted run resumes with the pairs it made since. */
+static int restart_pairing(struct engine *e, struct state_folder *sf, const struct folder_state *fs,
+			   const struct folder_state *ns, bool clear, struct ferry_error *err)
+{
+	sf->far_uidvalidity = fs->uidvalidity;
+	sf->near_uidvalidity = ns->uidvalidity;
+	sf->far_uidnext = fs->uidnext;
+	sf->near_uidnext = ns->uidnext;
+	sf->far_modseq = fs->highestmodseq;
+	sf->near_modseq = ns->highestmodseq;
+	sf->clean[0] = '\0';
+	if (state_begin(e->state, err) != 0)
+		return -1;
+	if ((clear && state_clear_pairs(e->state, sf->id, err) != 0) ||
+	    state_put_folder(e->state, sf, err) != 0) {
+		state_rollback(e->state);
+		return -1;
+	}
+	return state_commit(e->state, err);
+}
+
+/* Checks both sides' UIDVALIDITY, UIDNEXT and modseq against the state. A
+ * first sync, a lost state, a changed UIDVALIDITY or a side behind the state
+ * (rule 16) all mean: pair again by identity and delete nothing this run
+ * (rule 7). */
 static int check_uidvalidity(struct engine *e, struct state_folder *sf,
 			     const struct folder_state *fs, const struct folder_state *ns,
 			     bool forget_state, bool *have_state, struct ferry_error *err)
@@ -691,24 +731,42 @@ static int check_uidvalidity(struct engine *e, struct state_folder *sf,
 	bool first = sf->far_uidvalidity == 0 && sf->near_uidvalidity == 0;
 	bool changed = !first && (sf->far_uidvalidity != fs->uidvalidity ||
 				  sf->near_uidvalidity != ns->uidvalidity);
+	const char *behind = first || changed ? NULL : side_behind(sf, fs, ns);
 
-	*have_state = !first && !changed && !forget_state;
+	*have_state = !first && !changed && !behind && !forget_state;
 	if (*have_state)
 		return 0;
 	if (changed)
 		log_info("%s: UIDVALIDITY changed on the %s side; matching messages again by "
 			 "identity, deleting nothing this run",
 			 sf->name, sf->far_uidvalidity != fs->uidvalidity ? "far" : "near");
-	sf->far_uidvalidity = fs->uidvalidity;
-	sf->near_uidvalidity = ns->uidvalidity;
-	if (state_begin(e->state, err) != 0)
-		return -1;
-	if ((!first && state_clear_pairs(e->state, sf->id, err) != 0) ||
-	    state_put_folder(e->state, sf, err) != 0) {
-		state_rollback(e->state);
-		return -1;
-	}
-	return state_commit(e->state, err);
+	if (behind)
+		log_warn("%s: the %s side is behind what the last sync recorded (restored from "
+			 "a backup?); matching messages again by identity, deleting nothing this "
+			 "run",
+			 sf->name, behind);
+	return restart_pairing(e, sf, fs, ns, !first, err);
+}
+
+/* Rule 16: a pair whose message a listing shows under its uid with another
+ * identity than the state recorded means that side's uids were handed out
+ * again (a restored Maildir index whose counters have caught up since).
+ * Returns the side, or NULL. */
+static const char *pairs_contradicted(const struct folder_work *w)
+{
+	for (size_t i = 0; i < w->npairs; i++)
+		for (int side = 0; side < 2; side++) {
+			const struct pair *p = &w->pairs[i];
+			uint32_t uid = side == 0 ? p->far_uid : p->near_uid;
+			const struct msg_id *id = side == 0 ? &p->far_id : &p->near_id;
+			const struct msg *m =
+			    uid ? engine_find_msg(side == 0 ? &w->far : &w->near, uid) : NULL;
+
+			if (m && m->id.known && id->known &&
+			    memcmp(m->id.hash, id->hash, sizeof(id->hash)) != 0)
+				return side == 0 ? "far" : "near";
+		}
+	return NULL;
 }
 
 static void fill_input(struct engine *e, struct plan_input *in, const struct folder_work *w)
@@ -847,6 +905,10 @@ static int merge_changed(struct msg_list *l, const struct msg_list *changed)
 		m->keywords_unknown = c->keywords_unknown;
 		m->flags = c->flags;
 		m->date = c->date;
+		/* The store's word over the pair's: a differing identity is rule 16's
+		 * sign of uids handed out again. */
+		if (c->id.known)
+			m->id = c->id;
 	}
 	if (l->n > n0)
 		qsort(l->v, l->n, sizeof(*l->v), cmp_msg_uid);
@@ -855,7 +917,8 @@ static int merge_changed(struct msg_list *l, const struct msg_list *changed)
 
 /* What changed on one side since the last clean sync, when the cheap way
  * applies (rule 4): nothing when UIDNEXT and modseq stand still, else what
- * list_changed reports (CHANGEDSINCE with VANISHED on IMAP). */
+ * list_changed reports (CHANGEDSINCE with VANISHED on IMAP). Returns 2 when
+ * the side never was at the modseq recorded (rule 16). */
 struct side_changes {
 	bool usable; /* false: list the side in full */
 	struct msg_list changed;
@@ -891,7 +954,7 @@ static int side_changes(struct engine *e, struct folder_work *w, bool far_side,
 		r = s->driver->list_changed(s, rec_mod, &c->changed, &c->van, &c->nvan, err);
 		if (r != 0) {
 			side_changes_free(c);
-			return r < 0 ? -1 : 0;
+			return r == 1 ? 0 : r; /* 2: rule 16 */
 		}
 	}
 	c->usable = true;
@@ -1088,6 +1151,34 @@ static int prepare_sparse(struct engine *e, struct folder_work *w, struct side_c
 	return 0;
 }
 
+/* Rule 16 once the listings are there: a contradicted pair makes the folder
+ * one without usable state, listed again in full on both sides (a listing
+ * built from the pairs holds what they said). */
+static int relist_if_contradicted(struct engine *e, struct folder_work *w, struct ferry_error *err)
+{
+	const char *side = pairs_contradicted(w);
+
+	if (!side)
+		return 0;
+	log_warn("%s: a message on the %s side is not the one the last sync paired under its "
+		 "uid (restored from a backup?); matching messages again by identity, deleting "
+		 "nothing this run",
+		 w->name, side);
+	if (restart_pairing(e, &w->sf, &w->fs, &w->ns, true, err) != 0)
+		return -1;
+	w->have_state = false;
+	w->sparse = false;
+	state_pairs_free(w->pairs, w->npairs);
+	w->pairs = NULL;
+	w->npairs = 0;
+	msg_list_free(&w->far);
+	msg_list_free(&w->near);
+	if (list_side(e->far, "far", w->name, &w->far, err) != 0 ||
+	    list_side(e->near, "near", w->name, &w->near, err) != 0)
+		return -1;
+	return 0;
+}
+
 int engine_prepare_folder(struct engine *e, struct folder_work *w, struct ferry_error *err)
 {
 	const char *name = w->name;
@@ -1105,11 +1196,26 @@ int engine_prepare_folder(struct engine *e, struct folder_work *w, struct ferry_
 	if (state_get_folder(e->state, name, &w->sf, err) != 0 ||
 	    check_uidvalidity(e, &w->sf, &w->fs, &w->ns, w->forget, &w->have_state, err) != 0)
 		return -1;
-	for (int side = 0; side < 2; side++)
-		if (side_changes(e, w, side == 0, &c[side], err) != 0) {
+	for (int side = 0; side < 2; side++) {
+		int k = side_changes(e, w, side == 0, &c[side], err);
+
+		if (k < 0) {
 			ferry_error_prefix(err, "%s: listing %s", name, side == 0 ? "far" : "near");
 			goto out;
 		}
+		if (k == 2) {
+			log_warn("%s: the %s side never was where the last sync left it (restored "
+				 "from a backup?); matching messages again by identity, deleting "
+				 "nothing this run",
+				 name, side == 0 ? "far" : "near");
+			side_changes_free(&c[0]);
+			side_changes_free(&c[1]);
+			if (restart_pairing(e, &w->sf, &w->fs, &w->ns, true, err) != 0)
+				goto out;
+			w->have_state = false;
+			break;
+		}
+	}
 	r = prepare_sparse(e, w, c, err);
 	if (r < 0)
 		goto out;
@@ -1132,6 +1238,10 @@ int engine_prepare_folder(struct engine *e, struct folder_work *w, struct ferry_
 			r = -1;
 			goto out;
 		}
+	}
+	if (w->have_state && relist_if_contradicted(e, w, err) != 0) {
+		r = -1;
+		goto out;
 	}
 	w->prepared = true;
 	r = 0;

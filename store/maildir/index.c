@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "store/dbseal.h"
+#include "store/log.h"
 
 /* "Fery": marks the file as a ferry index, so that a foreign database put
  * there is refused rather than altered. */
@@ -23,6 +25,15 @@
 #define LOCK_WAIT_MS	     30000
 #define LOCK_RETRY_MS	     100
 #define BUSY_TIMEOUT_MS	     10000
+
+/* Plain files of the root, not a directory: Dovecot lists any directory of
+ * a Maildir as a mailbox, in both layouts, and no file. A name starting with
+ * ".." is no folder's directory in either layout (path.c escapes a level's
+ * leading '.' in verbatim, every '.' in maildir++). */
+#define INDEX_FILE "..ferry-index.sqlite"
+#define LOCK_FILE  "..ferry-lock"
+/* Where the index lived before: <root>/.ferry/index.sqlite, and its lock. */
+#define OLD_DIR "/.ferry"
 
 /* Schema migrations: migrations[v] takes a database at user_version v to
  * v + 1. Append only; never edit a released step. */
@@ -82,6 +93,16 @@ static const char *const migrations[] = {
      * takes the pair's instead of "none" (rule 15). Rows from before this
      * step count as not known, which never removes a keyword. */
     "ALTER TABLE messages ADD COLUMN keywords_known INTEGER NOT NULL DEFAULT 0;",
+    /* 5 -> 6: the modseqs each folder went through (rule 16). Their lower
+     * bits are random, so a copy of the index restored from a backup, once
+     * it changes, goes through modseqs the original never had: changes
+     * since a modseq the folder never was at are refused, not made up. */
+    "CREATE TABLE modseqs ("
+    "  folder INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,"
+    "  modseq INTEGER NOT NULL,"
+    "  PRIMARY KEY (folder, modseq)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO modseqs (folder, modseq) SELECT id, modseq FROM folders;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -113,6 +134,10 @@ enum stmt {
 	S_MSG_FILE,
 	S_SUM_GET,
 	S_SUM_SET,
+	S_MODSEQ_ADD,
+	S_MODSEQ_TRIM,
+	S_MODSEQ_KNOWN,
+	S_FOLDER_DELETE_MODSEQS,
 	S_COUNT
 };
 
@@ -158,6 +183,13 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_MSG_FILE] = "SELECT subdir, name, ino FROM messages WHERE folder = ?1 AND uid = ?2",
     [S_SUM_GET] = "SELECT rows_sum FROM folders WHERE id = ?1",
     [S_SUM_SET] = "UPDATE folders SET rows_sum = ?2 WHERE id = ?1",
+    [S_MODSEQ_ADD] = "INSERT OR IGNORE INTO modseqs (folder, modseq) VALUES (?1, ?2)",
+    [S_MODSEQ_TRIM] = "DELETE FROM modseqs WHERE folder = ?1 AND modseq < (SELECT modseq FROM"
+		      " modseqs WHERE folder = ?1 ORDER BY modseq DESC LIMIT 1 OFFSET ?2)",
+    /* Whether since is a modseq of the folder's, and the oldest one kept. */
+    [S_MODSEQ_KNOWN] = "SELECT EXISTS (SELECT 1 FROM modseqs WHERE folder = ?1 AND modseq = ?2),"
+		       " (SELECT min(modseq) FROM modseqs WHERE folder = ?1)",
+    [S_FOLDER_DELETE_MODSEQS] = "DELETE FROM modseqs WHERE folder = ?1",
 };
 
 /* Tombstones kept per folder when trimmed (a run whose last sync is older
@@ -165,6 +197,10 @@ static const char *const stmt_sql[S_COUNT] = {
  * pass between checks after a handle's first deletion in a folder. */
 #define EXPUNGED_KEEP	     4096
 #define EXPUNGED_CHECK_EVERY 1024
+/* Modseqs remembered per folder (a run whose last sync is older than that
+ * many changes lists the folder in full), and the random lower bits of each. */
+#define MODSEQS_KEEP	   4096
+#define MODSEQ_RANDOM_BITS 20
 
 /* A folder's rows_sum as this transaction left it: written at commit, in
  * the same transaction as the rows, so the two never disagree. */
@@ -329,14 +365,13 @@ static void forget_lock(int fd)
 			held[i] = (struct held_lock){0};
 }
 
-static int lock_root(struct mdindex *ix, const char *root, const char *ferry_dir,
-		     struct ferry_error *err)
+static int lock_root(struct mdindex *ix, const char *root, struct ferry_error *err)
 {
 	char path[PATH_MAX];
 	int waited = 0, shared;
 
-	if (snprintf(path, sizeof(path), "%s/lock", ferry_dir) >= (int)sizeof(path))
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: path too long", ferry_dir);
+	if (snprintf(path, sizeof(path), "%s/" LOCK_FILE, root) >= (int)sizeof(path))
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: path too long", root);
 	ix->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (ix->lockfd < 0)
 		return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", path, strerror(errno));
@@ -364,17 +399,123 @@ static int lock_root(struct mdindex *ix, const char *root, const char *ferry_dir
 	return 0;
 }
 
-/* .ferry/ must be a real directory of the root, never a symlink elsewhere. */
-static int make_ferry_dir(const char *ferry_dir, struct ferry_error *err)
+#ifdef FERRY_TEST_HOOKS
+/* FERRY_CRASH_AT=migrate:<n> kills the process at step n of moving an old
+ * index (1: its -wal folded in, 2: renamed), for the crash tests. */
+static void migrate_crash_point(int step)
 {
+	const char *spec = getenv("FERRY_CRASH_AT");
+
+	if (spec && strncmp(spec, "migrate:", 8) == 0 && atoi(spec + 8) == step)
+		kill(getpid(), SIGKILL);
+}
+#else
+static void migrate_crash_point(int step)
+{
+	(void)step;
+}
+#endif
+
+static int fsync_dir(const char *dir, struct ferry_error *err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = fd >= 0 ? fsync(fd) : -1;
+
+	if (r != 0)
+		ferry_error_set(err, FERRY_PARTIAL, "%s: fsync: %s", dir, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/* Folds the old index's -wal, if any, into its file: the rename that moves
+ * it takes one file, and a committed transaction left in the -wal must
+ * not stay behind. SQLite removes the -wal at the last close. */
+static int fold_wal(const char *old, struct ferry_error *err)
+{
+	char wal[PATH_MAX];
+	struct stat sb;
+	sqlite3 *db = NULL;
+	int rc;
+
+	if (snprintf(wal, sizeof(wal), "%s-wal", old) >= (int)sizeof(wal))
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: path too long", old);
+	if (lstat(wal, &sb) != 0)
+		return errno == ENOENT
+			   ? 0
+			   : ferry_error_set(err, FERRY_PARTIAL, "%s: %s", wal, strerror(errno));
+	rc = sqlite3_open_v2(old, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		ferry_error_set(err, FERRY_PARTIAL, "%s: folding in its -wal: %s", old,
+				db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return -1;
+	}
+	if (sqlite3_close(db) != SQLITE_OK)
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: cannot close", old);
+	if (lstat(wal, &sb) == 0 && sb.st_size != 0)
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: still holds changes", wal);
+	return 0;
+}
+
+/* Removes what is left of the old directory: the lock, the seal (the file
+ * it sealed moved), an empty -wal or -shm. A file ferry did not put there
+ * keeps the directory, said once. */
+static void remove_old_dir(const char *dir)
+{
+	static const char *const left[] = {"index.sqlite-wal", "index.sqlite-shm",
+					   "index.sqlite.seal", "lock"};
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(left) / sizeof(left[0]); i++) {
+		if (snprintf(path, sizeof(path), "%s/%s", dir, left[i]) >= (int)sizeof(path))
+			return; /* a path that long cannot exist */
+		if (unlink(path) != 0 && errno != ENOENT)
+			log_warn("%s: %s", path, strerror(errno));
+	}
+	if (rmdir(dir) != 0 && errno != ENOENT)
+		log_warn("%s: %s: left as it is (ferry's index is %s now)", dir, strerror(errno),
+			 INDEX_FILE);
+}
+
+/* An index from before this version lives in <root>/.ferry/, which maildir++
+ * readers show as a mailbox: it moves to <root>/INDEX_FILE by one rename(),
+ * under the root's lock. Killed at any point, the next open finds the index
+ * at one of the two places, never both, and goes on from there. */
+static int move_old_index(const char *root, const char *path, struct ferry_error *err)
+{
+	char dir[PATH_MAX], old[PATH_MAX];
 	struct stat sb;
 
-	if (mkdir(ferry_dir, 0700) != 0 && errno != EEXIST)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", ferry_dir, strerror(errno));
-	if (lstat(ferry_dir, &sb) != 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", ferry_dir, strerror(errno));
-	if (!S_ISDIR(sb.st_mode))
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: not a directory", ferry_dir);
+	if (snprintf(dir, sizeof(dir), "%s" OLD_DIR, root) >= (int)sizeof(dir) ||
+	    snprintf(old, sizeof(old), "%s/index.sqlite", dir) >= (int)sizeof(old))
+		return ferry_error_set(err, FERRY_PARTIAL, "%s: path too long", root);
+	if (lstat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		return 0;
+	if (lstat(old, &sb) != 0) {
+		if (errno != ENOENT)
+			return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", old, strerror(errno));
+	} else if (lstat(path, &sb) == 0) {
+		/* Not a move of ours, that leaves one: an older ferry ran since.
+		 * The index here is the one this ferry kept up to date. */
+		log_warn("%s: an index left by an older ferry: removed (%s is the index)", old,
+			 path);
+		if (unlink(old) != 0)
+			return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", old, strerror(errno));
+	} else {
+		if (fold_wal(old, err) != 0)
+			return -1;
+		migrate_crash_point(1);
+		if (rename(old, path) != 0)
+			return ferry_error_set(err, FERRY_PARTIAL, "moving %s to %s: %s", old, path,
+					       strerror(errno));
+		if (fsync_dir(root, err) != 0)
+			return -1;
+		migrate_crash_point(2);
+	}
+	remove_old_dir(dir);
 	return 0;
 }
 
@@ -472,18 +613,16 @@ static int open_db(struct mdindex *ix, struct ferry_error *err)
 int mdindex_open(const char *root, struct mdindex **out, struct ferry_error *err)
 {
 	struct mdindex *ix = calloc(1, sizeof(*ix));
-	char ferry_dir[PATH_MAX];
 
 	if (!ix)
 		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
 	ix->lockfd = -1;
-	if (snprintf(ferry_dir, sizeof(ferry_dir), "%s/.ferry", root) >= (int)sizeof(ferry_dir) ||
-	    asprintf(&ix->path, "%s/index.sqlite", ferry_dir) < 0) {
+	if (asprintf(&ix->path, "%s/" INDEX_FILE, root) < 0) {
 		ix->path = NULL;
 		free(ix);
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: path too long", root);
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
 	}
-	if (make_ferry_dir(ferry_dir, err) != 0 || lock_root(ix, root, ferry_dir, err) != 0 ||
+	if (lock_root(ix, root, err) != 0 || move_old_index(root, ix->path, err) != 0 ||
 	    precreate(ix->path, err) != 0 || open_db(ix, err) != 0) {
 		mdindex_close(ix);
 		return -1;
@@ -802,6 +941,11 @@ int mdindex_folder_add(struct mdindex *ix, const char *name, const char *dir,
 	if (mdindex_folder_get(ix, name, out, err) != 1)
 		return ferry_error_set(err, FERRY_PARTIAL, "%s: folder %s vanished from the index",
 				       ix->path, name);
+	/* Its first modseq is a point of its history too (rule 16). */
+	if (mdindex_folder_save(ix, out, err) != 0) {
+		mdindex_folder_clear(out);
+		return -1;
+	}
 	return 0;
 }
 
@@ -818,7 +962,37 @@ int mdindex_folder_save(struct mdindex *ix, const struct mdindex_folder *f, stru
 	    (rc = sqlite3_bind_int64(st, 6, f->new_mtime)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(st, 7, f->scanned_at)) != SQLITE_OK)
 		return fail(ix, rc, "saving a folder", err);
-	return run(ix, st, "saving a folder", err);
+	if (run(ix, st, "saving a folder", err) != 0)
+		return -1;
+	for (int k = 0; k < 2; k++) {
+		st = stmt(ix, k == 0 ? S_MODSEQ_ADD : S_MODSEQ_TRIM);
+		if ((rc = sqlite3_bind_int64(st, 1, f->id)) != SQLITE_OK ||
+		    (rc = sqlite3_bind_int64(st, 2, k == 0 ? (int64_t)f->modseq : MODSEQS_KEEP)) !=
+			SQLITE_OK)
+			return fail(ix, rc, "saving a folder's modseq", err);
+		if (run(ix, st, "saving a folder's modseq", err) != 0)
+			return -1;
+		if (k == 0 && sqlite3_changes(ix->db) == 0)
+			break; /* a modseq it had: nothing to trim */
+	}
+	return 0;
+}
+
+uint64_t mdindex_modseq_after(uint64_t modseq)
+{
+	uint32_t r = 0;
+
+	/* Never fails: where the kernel cannot give random bytes at once, the
+	 * clock and the pid still make two copies' draws differ. */
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+		struct timespec ts = {0, 0};
+
+		if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+			ts.tv_nsec = 0;
+		r = (uint32_t)ts.tv_nsec ^ ((uint32_t)getpid() << 12);
+	}
+	return (((modseq >> MODSEQ_RANDOM_BITS) + 1) << MODSEQ_RANDOM_BITS) |
+	       (r & ((1u << MODSEQ_RANDOM_BITS) - 1));
 }
 
 int mdindex_folder_delete(struct mdindex *ix, int64_t id, struct ferry_error *err)
@@ -830,8 +1004,11 @@ int mdindex_folder_delete(struct mdindex *ix, int64_t id, struct ferry_error *er
 	for (size_t i = 0; i < ix->nsums; i++)
 		if (ix->sums[i].folder == id)
 			ix->sums[i] = ix->sums[--ix->nsums];
-	for (int k = 0; k < 2; k++) {
-		st = stmt(ix, k == 0 ? S_FOLDER_DELETE_MSGS : S_FOLDER_DELETE_EXPUNGED);
+	for (int k = 0; k < 3; k++) {
+		static const enum stmt del[3] = {S_FOLDER_DELETE_MSGS, S_FOLDER_DELETE_EXPUNGED,
+						 S_FOLDER_DELETE_MODSEQS};
+
+		st = stmt(ix, del[k]);
 		if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK)
 			return fail(ix, rc, "deleting a folder", err);
 		if (run(ix, st, "deleting a folder", err) != 0)
@@ -1155,6 +1332,31 @@ int mdindex_msg_delete(struct mdindex *ix, int64_t folder, uint32_t uid, uint64_
 	return trim_expunged(ix, folder, err);
 }
 
+/* 0 when the folder was at modseq since; 1 when that is too old to tell; 2
+ * when it never was (rule 16); -1 on error. */
+static int since_known(struct mdindex *ix, int64_t folder, uint64_t since, struct ferry_error *err)
+{
+	sqlite3_stmt *st = stmt(ix, S_MODSEQ_KNOWN);
+	bool known = false, kept = false;
+	int64_t oldest = 0;
+	int rc;
+
+	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(st, 2, (int64_t)since)) != SQLITE_OK)
+		return fail(ix, rc, "reading changes", err);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		known = sqlite3_column_int64(st, 0) != 0;
+		kept = sqlite3_column_type(st, 1) != SQLITE_NULL;
+		oldest = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return fail(ix, rc, "reading changes", err);
+	if (known)
+		return 0;
+	return !kept || (int64_t)since < oldest ? 1 : 2;
+}
+
 int mdindex_changes(struct mdindex *ix, int64_t folder, uint64_t since, struct mdindex_msg **msgs,
 		    size_t *nmsgs, uint32_t **gone, size_t *ngone, struct ferry_error *err)
 {
@@ -1175,6 +1377,8 @@ int mdindex_changes(struct mdindex *ix, int64_t folder, uint64_t since, struct m
 		return fail(ix, rc, "reading changes", err);
 	if (rc == SQLITE_DONE || since > INT64_MAX || (int64_t)since < floor)
 		return 1;
+	if ((rc = since_known(ix, folder, since, err)) != 0)
+		return rc;
 	st = stmt(ix, S_EXPUNGED_SINCE);
 	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(st, 2, (int64_t)since)) != SQLITE_OK)

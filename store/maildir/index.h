@@ -1,15 +1,18 @@
-/* The Maildir index, <root>/.ferry/index.sqlite: what makes a Maildir look
+/* The Maildir index, <root>/..ferry-index.sqlite: what makes a Maildir look
  * like an IMAP folder (DESIGN "The shape", rules 4, 14, 15).
  *
  * Per folder it keeps the directory the name came from, UIDVALIDITY,
  * UIDNEXT, a modseq and the cur/ and new/ mtimes read before the last scan;
  * per message a stable uid, where the file is, its flags and other letters,
  * its keywords (which live only here), CRLF size, mtime and header hash. It
- * is a cache of the directory: deleting .ferry/ makes the next run rebuild it
+ * is a cache of the directory: deleting the file makes the next run rebuild it
  * with fresh UIDVALIDITYs, and the engine matches messages again by identity.
  *
- * The index also holds an exclusive flock on <root>/.ferry/lock from open to
- * close: several channels may share a root, one at a time. */
+ * The index also holds an exclusive flock on <root>/..ferry-lock from open to
+ * close: several channels may share a root, one at a time. Both are plain
+ * files of the root, no directory, so that no reader of the Maildir shows
+ * them as a mailbox; an index of an older ferry in <root>/.ferry/ moves
+ * there on the first open. */
 #ifndef FERRY_MAILDIR_INDEX_H
 #define FERRY_MAILDIR_INDEX_H
 
@@ -51,12 +54,12 @@ struct mdindex_msg {
 	bool keywords_known;
 };
 
-/* Opens the index of the Maildir at root (which must exist): creates .ferry/
- * (0700) and the database (0600) if missing, takes the lock (waiting up to
- * 30 s, then "maildir ROOT is in use by another ferry", FERRY_LOCKED), and
- * creates or migrates the schema. A file that is not a ferry index or fails
- * its integrity check is an error naming it and saying it may be deleted.
- * Close with mdindex_close. */
+/* Opens the index of the Maildir at root (which must exist): takes the lock
+ * (waiting up to 30 s, then "maildir ROOT is in use by another ferry",
+ * FERRY_LOCKED), moves an index out of an older ferry's .ferry/, creates the
+ * database (0600) if missing, and creates or migrates the schema. A file that is not a ferry index
+ * or fails its integrity check is an error naming it and saying it may be deleted. Close with
+ * mdindex_close. */
 int mdindex_open(const char *root, struct mdindex **out, struct ferry_error *err);
 /* Closes the database and releases the lock. NULL is fine. */
 void mdindex_close(struct mdindex *ix);
@@ -78,6 +81,10 @@ int mdindex_folder_add(struct mdindex *ix, const char *name, const char *dir,
 /* Writes back dir, uidnext, modseq, the mtimes and scanned_at of f. */
 int mdindex_folder_save(struct mdindex *ix, const struct mdindex_folder *f,
 			struct ferry_error *err);
+/* The modseq a folder's next change takes after modseq (rule 16): one more
+ * in the upper bits, random lower bits. A copy of the index restored from a
+ * backup, once it changes, so goes through modseqs the original never had. */
+uint64_t mdindex_modseq_after(uint64_t modseq);
 /* Forgets a folder and its messages. */
 int mdindex_folder_delete(struct mdindex *ix, int64_t id, struct ferry_error *err);
 void mdindex_folder_clear(struct mdindex_folder *f);
@@ -109,7 +116,9 @@ int mdindex_msg_delete(struct mdindex *ix, int64_t folder, uint32_t uid, uint64_
 /* What changed in a folder after modseq since: its rows with a greater
  * modseq (*msgs, by uid; free with mdindex_msgs_free) and the uids expunged
  * after it (*gone, ascending, malloc'd). 1 when the tombstones do not reach
- * back that far (trimmed, or an index from before they were kept). */
+ * back that far (trimmed, or an index from before they were kept). 2 when
+ * the folder never was at modseq since: the index is an older copy of the
+ * one that gave it (restored from a backup, rule 16). */
 int mdindex_changes(struct mdindex *ix, int64_t folder, uint64_t since, struct mdindex_msg **msgs,
 		    size_t *nmsgs, uint32_t **gone, size_t *ngone, struct ferry_error *err);
 int mdindex_msg_count(struct mdindex *ix, int64_t folder, uint32_t *n, struct ferry_error *err);

@@ -156,7 +156,7 @@ void maildir_tx_mark(struct maildir_store *st)
 uint64_t maildir_tx_change(struct maildir_store *st)
 {
 	if (!st->tx.changed) {
-		st->sel.ix.modseq++;
+		st->sel.ix.modseq = mdindex_modseq_after(st->sel.ix.modseq);
 		st->tx.changed = true;
 	}
 	return st->sel.ix.modseq;
@@ -167,8 +167,8 @@ int maildir_tx_uid(struct maildir_store *st, uint32_t *uid, struct ferry_error *
 	if (st->sel.ix.uidnext == 0 || st->sel.ix.uidnext == UINT32_MAX)
 		return ferry_error_set(
 		    err, FERRY_PARTIAL,
-		    "%s: no uid left in this index; delete %s/.ferry to rebuild it", st->sel.name,
-		    st->root);
+		    "%s: no uid left in this index; delete %s/..ferry-index.sqlite to rebuild it",
+		    st->sel.name, st->root);
 	*uid = st->sel.ix.uidnext++;
 	return 0;
 }
@@ -749,7 +749,8 @@ struct move {
 	struct mdindex_msg *done; /* files renamed by this call, to put back on failure */
 	size_t ndone;
 	bool from_touched[2], to_touched[2];
-	bool to_changed; /* the target's modseq was bumped */
+	bool to_changed;    /* the target's modseq was bumped */
+	uint64_t to_before; /* from this */
 };
 
 enum move_result { MOVE_GONE, MOVE_DONE, MOVE_TAKEN };
@@ -916,10 +917,11 @@ static int index_moved(struct move *mv, const struct mdindex_msg *m, uint32_t *n
 	if (mv->to.ix.uidnext == 0 || mv->to.ix.uidnext == UINT32_MAX)
 		return ferry_error_set(
 		    err, FERRY_PARTIAL,
-		    "%s: no uid left in this index; delete %s/.ferry to rebuild it", mv->to.name,
-		    st->root);
+		    "%s: no uid left in this index; delete %s/..ferry-index.sqlite to rebuild it",
+		    mv->to.name, st->root);
 	if (!mv->to_changed) {
-		mv->to.ix.modseq++;
+		mv->to_before = mv->to.ix.modseq;
+		mv->to.ix.modseq = mdindex_modseq_after(mv->to.ix.modseq);
 		mv->to_changed = true;
 	}
 	row.uid = mv->to.ix.uidnext++;
@@ -1041,7 +1043,7 @@ static int maildir_move_msgs(struct store *store, const uint32_t *uids, size_t n
 	if (maildir_tx_commit(st, err) != 0)
 		goto undo; /* rolled back by the commit */
 	if (mv.to_changed)
-		maildir_own_change(st, mv.to.ix.id, mv.to.ix.modseq - 1, mv.to.ix.modseq);
+		maildir_own_change(st, mv.to.ix.id, mv.to_before, mv.to.ix.modseq);
 	r = 0;
 	goto out;
 abort:

@@ -12,9 +12,9 @@
  * The mapping is reversible and collision-free: whatever would be read back
  * differently is escaped as %XX (hex), never split into levels. Verbatim
  * escapes a level named cur, new or tmp (it would be taken for the parent's
- * own subdirectory) and a leading '.' (hidden, and .ferry is the index);
+ * own subdirectory) and a leading '.' (hidden, and .ferry held the index);
  * maildir++ escapes every '.' inside a level (its level separator) and the
- * single level "ferry" (.ferry is the index). Both escape '%'. cur, new and
+ * single level "ferry" (.ferry held the index). Both escape '%'. cur, new and
  * tmp need no escape in maildir++: ".cur" cannot be taken for anything.
  *
  * Decoding is lenient, because other programs made some of the directories:

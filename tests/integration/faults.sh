@@ -56,9 +56,9 @@ converged() {
 	t_equal "$folder: the same messages on both sides" "$s" "$l"
 }
 
-# mail_files ROOT: every file of the Maildir but ferry's own (.ferry/), with its size.
+# mail_files ROOT: every file of the Maildir but ferry's own (..ferry-*), with its size.
 mail_files() {
-	find "$1" -path "$1/.ferry" -prune -o -type f -printf '%P %s\n' | sort
+	find "$1" -name '..ferry-*' -prune -o -type f -printf '%P %s\n' | sort
 }
 
 # sessions_ended MARK: waits (up to 5 s) until every IMAP login since MARK has its
@@ -313,7 +313,7 @@ t_equal "state moved away: every message paired again" "1 2 3 4 5" \
 
 # --- 3. a damaged Maildir index --------------------------------------------------------
 
-INDEX=$MAILDIR/.ferry/index.sqlite
+INDEX=$MAILDIR/..ferry-index.sqlite
 t_ok "index: closed cleanly (no -wal left)" test ! -e "$INDEX-wal"
 t_ok "index: sealed, so the next open skips the full check" test -s "$INDEX.seal"
 cp "$INDEX" "$WORK/index.good"
@@ -340,7 +340,7 @@ cp "$WORK/index.good" "$INDEX"
 truncate -s $(($(stat -c %s "$INDEX") / 2)) "$INDEX"
 refused_index "truncated to half"
 
-rm -rf "$MAILDIR/.ferry"
+rm -f "$INDEX" "$INDEX".seal
 before=$(mail_files "$MAILDIR")
 MARK=$(dovecot_log_mark)
 t_ok "index deleted: the next run exits 0" "$FERRY" -v -c "$CONF" sync test

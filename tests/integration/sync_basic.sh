@@ -39,13 +39,13 @@ t_equal "file mtime = internal date" "$srv_date" "$(stat -c %Y "$(md_file INBOX 
 t_ok "the state file is 0600" test "$(stat -c %a "$STATE")" = 600
 
 # --- a second sync changes nothing ------------------------------------------
-before=$(cd "$MAILDIR" && find . -path ./.ferry -prune -o -type f -print | sort)
+before=$(cd "$MAILDIR" && find . -name '..ferry-*' -prune -o -type f -print | sort)
 mark=$(dovecot_log_mark)
 ferry_sync test
 t_equal "second sync exits 0" 0 "$T_RC"
 t_contains "second sync: nothing moved" "$T_OUT" "far->near +0 ~0 -0, near->far +0 ~0 -0"
 t_equal "second sync: local files untouched" "$before" \
-	"$(cd "$MAILDIR" && find . -path ./.ferry -prune -o -type f -print | sort)"
+	"$(cd "$MAILDIR" && find . -name '..ferry-*' -prune -o -type f -print | sort)"
 t_equal "second sync: nothing saved, copied, expunged or flagged on the server" "" \
 	"$(dovecot_log_since "$mark" | grep -E ': (save|copy|expunge|flag_change|mailbox_create):')"
 

@@ -116,7 +116,7 @@ t_is "its flag change arrived" "$(md_letters "$FOLDER" 'Bulk message 1')" S
 # --- cut at half ------------------------------------------------------------------------
 touch_server 2
 mark=$(dovecot_log_mark)
-files_before=$(cd "$MAILDIR" && find . -path ./.ferry -prune -o -type f -print | sed 's/:2,.*//' | sort)
+files_before=$(cd "$MAILDIR" && find . -name '..ferry-*' -prune -o -type f -print | sed 's/:2,.*//' | sort)
 cut=$((${total:-0} / 2))
 relay_start -n "$cut" || exit 1
 relay_conf "$RELAY_PORT" 20
@@ -132,7 +132,7 @@ t_matches "an error names the folder" "$out" "^ferry: error: .*$FOLDER"
 t_not_contains "the channel did not crash" "$out" "crashed"
 all_there "after the cut"
 t_is "after the cut: not one local file went away" \
-	"$(cd "$MAILDIR" && find . -path ./.ferry -prune -o -type f -print | sed 's/:2,.*//' | sort)" \
+	"$(cd "$MAILDIR" && find . -name '..ferry-*' -prune -o -type f -print | sed 's/:2,.*//' | sort)" \
 	"$files_before"
 t_is "after the cut: nothing expunged on the server" \
 	"$(changes_since "$mark" | grep ': expunge: ')" ""

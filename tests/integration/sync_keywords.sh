@@ -11,7 +11,7 @@
 
 sync_setup
 
-INDEX=$MAILDIR/.ferry/index.sqlite
+INDEX=$MAILDIR/..ferry-index.sqlite
 
 saves_since() {
 	dovecot_log_since "$1" | grep -c ': save:' || true
@@ -136,7 +136,7 @@ t_equal "renamed in place: the index keeps the keyword" Important \
 	"$(idx_keywords INBOX 'Kw renamed')"
 
 # --- the index lost: rebuilt, keywords taken from the server ----------------------------
-rm -rf "$MAILDIR/.ferry"
+rm -f "$MAILDIR"/..ferry-index.sqlite*
 mark=$(dovecot_log_mark)
 ferry_sync test
 t_equal "index lost: sync exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent

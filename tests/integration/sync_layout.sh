@@ -27,7 +27,7 @@ md_dir() {
 
 # tree: the directories under the Maildir root (not the index), sorted.
 tree() {
-	(cd "$MAILDIR" && find . -path ./.ferry -prune -o -type d -print | LC_ALL=C sort)
+	(cd "$MAILDIR" && find . -type d -print | LC_ALL=C sort)
 }
 
 seed 1 INBOX "Inbox one"

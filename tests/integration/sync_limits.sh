@@ -39,7 +39,7 @@ conf_with() {
 
 # local_files: every mail file under the Maildir (not the index), sorted.
 local_files() {
-	(cd "$MAILDIR" && find . -path ./.ferry -prune -o -type f -print | sort)
+	(cd "$MAILDIR" && find . -name '..ferry-*' -prune -o -type f -print | sort)
 }
 
 # server_snapshot USER: every folder with its uids and flags.

@@ -122,7 +122,7 @@ for when in "" ":after"; do
 	t_ok "kill ${when:-before} the move: it is in Archive" \
 		test -n "$(srv_uid alice Archive "Crash move${when}")"
 	t_equal "kill ${when:-before} the move: one copy locally" 1 \
-		"$(grep -rl -F "Subject: Crash move${when}" "$MAILDIR" --exclude-dir=.ferry | wc -l)"
+		"$(grep -rl -F "Subject: Crash move${when}" "$MAILDIR" --exclude='..ferry-*' | wc -l)"
 done
 
 # --- 1,000 local moves into 10 folders: zero uploads -----------------------------
@@ -170,7 +170,7 @@ ferry_sync test
 dovecot_doveadm flags add -u alice '$Label3' mailbox INBOX uid "$(srv_uid alice INBOX Labelled)"
 ferry_sync test
 t_contains "keyword: in the local index" \
-	"$(sqlite3 "$MAILDIR/.ferry/index.sqlite" 'SELECT keywords FROM messages' 2>&1)" '$Label3'
+	"$(sqlite3 "$MAILDIR/..ferry-index.sqlite" 'SELECT keywords FROM messages' 2>&1)" '$Label3'
 ferry_sync mirror
 t_contains "keyword: on the mirrored second account" "$(srv_flags bob INBOX Labelled)" '$Label3'
 

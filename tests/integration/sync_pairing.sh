@@ -5,7 +5,7 @@
 # hold the same 500 messages, and each side has 10 of its own. The sync pairs
 # the 500 by identity: it uploads exactly the 10 local ones (10 saves in the
 # server's log), downloads exactly the 10 server ones (10 bodies in the -v
-# trace), and duplicates nothing. Then the Maildir index (.ferry/) is lost and
+# trace), and duplicates nothing. Then the Maildir index (..ferry-index.sqlite) is lost and
 # a sync rebuilds it: nothing is duplicated and nothing uploaded.
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -88,9 +88,9 @@ t_contains "second sync: nothing to do" "$T_OUT" "test: far->near +0 ~0 -0, near
 t_is "second sync: nothing saved, expunged or flagged" "$(changes_since "$mark")" ""
 
 # --- the Maildir index is lost --------------------------------------------------------
-t_ok "the Maildir index lives in .ferry/" test -d "$MAILDIR/.ferry"
-rm -rf -- "$MAILDIR/.ferry"
-before=$(cd "$MAILDIR" && find . -path ./.ferry -prune -o -type f -print | sed 's/:2,.*//' | sort)
+t_ok "the Maildir index lives in ..ferry-index.sqlite" test -f "$MAILDIR/..ferry-index.sqlite"
+rm -f -- "$MAILDIR"/..ferry-index.sqlite*
+before=$(cd "$MAILDIR" && find . -name '..ferry-*' -prune -o -type f -print | sed 's/:2,.*//' | sort)
 mark=$(dovecot_log_mark)
 t_ok "sync after losing the index exits 0" "$FERRY" -v -c "$CONF" sync test
 trace=$T_OUT
@@ -101,9 +101,9 @@ t_is "after losing the index: nothing expunged or otherwise changed on the serve
 	"$(changes_since "$mark")" ""
 t_is "after losing the index: no body downloaded" "$(bodies "$trace")" 0
 t_is "after losing the index: the same local files (by unique name)" \
-	"$(cd "$MAILDIR" && find . -path ./.ferry -prune -o -type f -print | sed 's/:2,.*//' | sort)" \
+	"$(cd "$MAILDIR" && find . -name '..ferry-*' -prune -o -type f -print | sed 's/:2,.*//' | sort)" \
 	"$before"
-t_ok "the index was rebuilt" test -d "$MAILDIR/.ferry"
+t_ok "the index was rebuilt" test -f "$MAILDIR/..ferry-index.sqlite"
 
 ferry_sync test
 t_contains "and the next sync has nothing to do" "$T_OUT" \

@@ -20,7 +20,7 @@ server_view() {
 
 # tree_view DIR: every file and directory below DIR but ferry's own index.
 tree_view() {
-	(cd "$1" && find . -path ./.ferry -prune -o -print | sort)
+	(cd "$1" && find . -name "..ferry-*" -prune -o -print | sort)
 }
 
 # deep_name ROOT LEVELS: ROOT/b/b/... with LEVELS levels in all.

@@ -20,7 +20,7 @@ sed -i "/^\[channel test\]/a max_size = 20K" "$CONF"
 # folders with their uids, flags, GUIDs and UIDVALIDITY/UIDNEXT, and every
 # file beside the state (its bytes, and no -wal or -shm left behind).
 snapshot() {
-	(cd "$MAILDIR" && find . -path ./.ferry -prune -o -type f -print0 | sort -z |
+	(cd "$MAILDIR" && find . -name "..ferry-*" -prune -o -type f -print0 | sort -z |
 		xargs -0 -r sha256sum)
 	local f
 	while IFS= read -r f; do

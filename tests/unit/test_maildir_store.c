@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -301,10 +302,10 @@ START_TEST(test_verbatim_folders_are_created_and_listed)
 	ck_assert(exists(at("%%2Ehidden/cur")));
 	ck_assert_int_eq(stat(at("Work/Projects/cur"), &sb), 0);
 	ck_assert_int_eq(sb.st_mode & 0777, 0700);
-	/* The index is there, private, and no folder. */
-	ck_assert_int_eq(stat(at(".ferry"), &sb), 0);
-	ck_assert_int_eq(sb.st_mode & 0777, 0700);
-	ck_assert_int_eq(stat(at(".ferry/index.sqlite"), &sb), 0);
+	/* The index is there, private, a file (no directory a reader could
+	 * take for a mailbox). */
+	ck_assert(!exists(at(".ferry")));
+	ck_assert_int_eq(stat(at("..ferry-index.sqlite"), &sb), 0);
 	ck_assert_int_eq(sb.st_mode & 0777, 0600);
 }
 END_TEST
@@ -372,7 +373,7 @@ START_TEST(test_open_alone_writes_nothing)
 {
 	ck_assert_int_eq(mkdir(root, 0700), 0);
 	open_store(LAYOUT_VERBATIM);
-	ck_assert(!exists(at(".ferry"))); /* `ferry check` leaves the Maildir alone */
+	ck_assert(!exists(at("..ferry-index.sqlite"))); /* `ferry check` leaves the Maildir alone */
 }
 END_TEST
 
@@ -866,7 +867,7 @@ static void index_exec(const char *sql)
 	sqlite3 *db;
 	char *msg = NULL;
 
-	ck_assert_int_eq(sqlite3_open(at(".ferry/index.sqlite"), &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(at("..ferry-index.sqlite"), &db), SQLITE_OK);
 	ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK, "%s", msg);
 	ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
 }
@@ -877,7 +878,7 @@ static int64_t index_int(const char *sql)
 	sqlite3_stmt *st;
 	int64_t v;
 
-	ck_assert_int_eq(sqlite3_open(at(".ferry/index.sqlite"), &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(at("..ferry-index.sqlite"), &db), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
 	v = sqlite3_column_int64(st, 0);
@@ -887,9 +888,9 @@ static int64_t index_int(const char *sql)
 }
 
 /* Takes an index back to what ferry wrote before schema 3: no tombstones
- * (nor, from schema 4, rows sums, nor, from schema 5, keywords_known). */
+ * (nor, from schema 4, rows sums, nor, from schema 5, keywords_known, nor, from 6, modseqs). */
 #define UNDO_SCHEMA_3                                                                              \
-	"ALTER TABLE messages DROP COLUMN keywords_known; "                                        \
+	"DROP TABLE modseqs; ALTER TABLE messages DROP COLUMN keywords_known; "                    \
 	"ALTER TABLE folders DROP COLUMN rows_sum; "                                               \
 	"DROP TABLE expunged; DROP INDEX messages_modseq; "                                        \
 	"ALTER TABLE folders DROP COLUMN expunged_floor; "
@@ -916,7 +917,7 @@ START_TEST(test_index_of_version_1_is_upgraded_and_learns_inodes)
 	free(name);
 	set_mtime(at("INBOX/cur"), time(NULL) + 5);
 	select_ok("INBOX");
-	ck_assert_int_eq(index_int("PRAGMA user_version"), 5);
+	ck_assert_int_eq(index_int("PRAGMA user_version"), 6);
 	list_ok(&l);
 	ck_assert_uint_eq(l.n, 1);
 	ck_assert_uint_eq(l.v[0].uid, uid);
@@ -956,10 +957,11 @@ START_TEST(test_rows_from_before_schema_5_have_unknown_keywords)
 	deliver(MSG_A, MF_SEEN, "kw", DATE);
 	store_close(store);
 	store = NULL;
-	index_exec("ALTER TABLE messages DROP COLUMN keywords_known; PRAGMA user_version = 4");
+	index_exec("DROP TABLE modseqs; ALTER TABLE messages DROP COLUMN keywords_known; "
+		   "PRAGMA user_version = 4");
 	open_store(LAYOUT_VERBATIM);
 	select_ok("INBOX");
-	ck_assert_int_eq(index_int("PRAGMA user_version"), 5);
+	ck_assert_int_eq(index_int("PRAGMA user_version"), 6);
 	list_ok(&l);
 	ck_assert_uint_eq(l.n, 1);
 	ck_assert_str_eq(l.v[0].keywords, "kw");
@@ -1397,7 +1399,9 @@ START_TEST(test_move_renames_files_and_keeps_flags_keywords_and_inodes)
 	ck_assert_uint_eq(after.uidvalidity, before.uidvalidity);
 	ck_assert_uint_eq(after.exists, 2);
 	ck_assert_uint_eq(after.uidnext, before.uidnext + 2);
-	ck_assert_uint_eq(after.highestmodseq, before.highestmodseq + 1);
+	/* One change: one more in the modseq's upper bits (above its 20
+	 * random ones). */
+	ck_assert_uint_eq(after.highestmodseq >> 20, (before.highestmodseq >> 20) + 1);
 	list_ok(&l);
 	ck_assert_uint_eq(l.n, 2);
 	m = find_uid(&l, new_uids[0]);
@@ -1582,7 +1586,7 @@ static void force_uidnext(const char *name, uint32_t uidnext)
 	sqlite3 *db;
 	sqlite3_stmt *st;
 
-	ck_assert_int_eq(sqlite3_open(at(".ferry/index.sqlite"), &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(at("..ferry-index.sqlite"), &db), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_prepare_v2(db, "UPDATE folders SET uidnext = ?1 WHERE name = ?2",
 					    -1, &st, NULL),
 			 SQLITE_OK);
@@ -1696,7 +1700,7 @@ static bool index_rows_sum(const char *folder, uint64_t v[2])
 	sqlite3_stmt *st;
 	bool known;
 
-	ck_assert_int_eq(sqlite3_open(at(".ferry/index.sqlite"), &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(at("..ferry-index.sqlite"), &db), SQLITE_OK);
 	ck_assert_int_eq(
 	    sqlite3_prepare_v2(db, "SELECT rows_sum FROM folders WHERE name = ?1", -1, &st, NULL),
 	    SQLITE_OK);
@@ -1808,7 +1812,7 @@ static char *file_of(const char *folder, uint32_t uid)
 	sqlite3_stmt *st;
 	char *path;
 
-	ck_assert_int_eq(sqlite3_open(at(".ferry/index.sqlite"), &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open(at("..ferry-index.sqlite"), &db), SQLITE_OK);
 	ck_assert_int_eq(
 	    sqlite3_prepare_v2(db,
 			       "SELECT subdir || '/' || name FROM messages WHERE uid = ?2"
@@ -2153,13 +2157,13 @@ START_TEST(test_unknown_rows_sum_is_set_by_a_full_scan)
 	if (_i == 0)
 		index_exec("UPDATE folders SET rows_sum = NULL");
 	else
-		index_exec("ALTER TABLE messages DROP COLUMN keywords_known; "
+		index_exec("DROP TABLE modseqs; ALTER TABLE messages DROP COLUMN keywords_known; "
 			   "ALTER TABLE folders DROP COLUMN rows_sum; PRAGMA user_version = 3");
 	open_store(LAYOUT_VERBATIM);
 
 	/* Nothing to rescan yet; an own change keeps the sum unknown. */
 	ck_assert(!select_quick("INBOX", &fs));
-	ck_assert_int_eq(index_int("PRAGMA user_version"), 5);
+	ck_assert_int_eq(index_int("PRAGMA user_version"), 6);
 	ck_assert(!index_rows_sum("INBOX", v));
 	ck_assert_int_eq(store->driver->set_flags(store, &a, 1, MF_SEEN, 0, NULL, NULL, &err), 0);
 	ck_assert(!index_rows_sum("INBOX", v));
@@ -2472,6 +2476,49 @@ START_TEST(test_list_changed_tells_a_move_as_vanished_here_and_new_there)
 }
 END_TEST
 
+/* Rule 16: a copy of the index restored from a backup, once it changes,
+ * goes through other modseqs than the original did. Changes since a modseq
+ * the copy never was at are refused (2), not made up from its own history;
+ * since its own earlier modseqs they are told as usual. */
+START_TEST(test_restored_index_refuses_changes_since_a_modseq_it_never_had)
+{
+	struct folder_state backed_up, seen;
+	struct msg_list l = {0};
+	uint32_t *van = NULL;
+	size_t nvan = 0;
+	char cmd[2 * PATH_MAX + 32];
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	deliver(MSG_A, 0, NULL, DATE);
+	backed_up = select_ok("INBOX");
+	store_close(store);
+	store = NULL;
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s.backup'", at("..ferry-index.sqlite"), root);
+	ck_assert_int_eq(system(cmd), 0);
+
+	open_store(LAYOUT_VERBATIM);
+	select_ok("INBOX");
+	deliver(MSG_B, 0, NULL, DATE);
+	seen = select_ok("INBOX"); /* what a sync records */
+	store_close(store);
+	store = NULL;
+	snprintf(cmd, sizeof(cmd), "cp '%s.backup' '%s'", root, at("..ferry-index.sqlite"));
+	ck_assert_int_eq(system(cmd), 0);
+
+	open_store(LAYOUT_VERBATIM);
+	select_ok("INBOX");
+	deliver(MSG_C, 0, NULL, DATE);
+	select_ok("INBOX");
+	ck_assert_int_eq(
+	    store->driver->list_changed(store, seen.highestmodseq, &l, &van, &nvan, &err), 2);
+	ck_assert_int_eq(changes_since(backed_up.highestmodseq, &l, &van, &nvan), 0);
+	msg_list_free(&l);
+	free(van);
+}
+END_TEST
+
 START_TEST(test_index_upgraded_from_before_tombstones_cannot_tell_older_changes)
 {
 	struct folder_state before, upgraded;
@@ -2493,7 +2540,7 @@ START_TEST(test_index_upgraded_from_before_tombstones_cannot_tell_older_changes)
 	index_exec(UNDO_SCHEMA_3 "PRAGMA user_version = 2");
 	open_store(LAYOUT_VERBATIM);
 	upgraded = select_ok("INBOX");
-	ck_assert_int_eq(index_int("PRAGMA user_version"), 5);
+	ck_assert_int_eq(index_int("PRAGMA user_version"), 6);
 	ck_assert_uint_gt(upgraded.highestmodseq, before.highestmodseq);
 
 	/* Below the modseq of the upgrade: cannot tell (list in full). */
@@ -2590,7 +2637,7 @@ START_TEST(test_deleted_index_is_rebuilt_with_a_new_uidvalidity)
 	list_ok(&la);
 	store_close(store);
 	store = NULL;
-	rm_rf(at(".ferry"));
+	rm_rf(at("..ferry-index.sqlite"));
 	open_store(LAYOUT_VERBATIM);
 	ck_assert_str_eq(folders(), "INBOX");
 	b = select_ok("INBOX");
@@ -2636,16 +2683,62 @@ START_TEST(test_index_survives_reopen)
 }
 END_TEST
 
+/* An index from before it moved lives in <root>/.ferry/, which maildir++
+ * readers show as a mailbox; its last transaction may still be in its -wal
+ * (a killed run). The first open moves it to the root whole: same
+ * UIDVALIDITY, the -wal's transaction kept, no .ferry/ left. */
+START_TEST(test_index_in_old_directory_moves_to_the_root)
+{
+	struct folder_state a, b;
+	sqlite3 *db;
+	pid_t pid;
+	int status;
+
+	open_store(LAYOUT_MAILDIRPP);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	deliver(MSG_A, MF_SEEN, NULL, DATE);
+	a = select_ok("INBOX");
+	store_close(store);
+	store = NULL;
+	ck_assert_int_eq(mkdir(at(".ferry"), 0700), 0);
+	ck_assert_int_eq(rename(at("..ferry-index.sqlite"), at(".ferry/index.sqlite")), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		/* Commits to the -wal and dies without the checkpoint of a close. */
+		if (sqlite3_open(at(".ferry/index.sqlite"), &db) != SQLITE_OK ||
+		    sqlite3_exec(db,
+				 "PRAGMA wal_autocheckpoint = 0; "
+				 "UPDATE folders SET uidnext = uidnext + 5",
+				 NULL, NULL, NULL) != SQLITE_OK)
+			_exit(1);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert(exists(at(".ferry/index.sqlite-wal")));
+
+	open_store(LAYOUT_MAILDIRPP);
+	ck_assert_str_eq(folders(), "INBOX");
+	b = select_ok("INBOX");
+	ck_assert_uint_eq(b.uidvalidity, a.uidvalidity);
+	ck_assert_uint_eq(b.uidnext, a.uidnext + 5);
+	ck_assert(!exists(at(".ferry")));
+	ck_assert(exists(at("..ferry-index.sqlite")));
+}
+END_TEST
+
 START_TEST(test_corrupt_index_is_an_error_naming_the_file)
 {
 	open_store(LAYOUT_VERBATIM);
 	create_ok("INBOX");
 	store_close(store);
 	store = NULL;
-	rm_rf(at(".ferry/index.sqlite-wal"));
-	rm_rf(at(".ferry/index.sqlite-shm"));
-	spit(at(".ferry/index.sqlite"), "this is not an SQLite database, not even close......"
-					"................................................");
+	rm_rf(at("..ferry-index.sqlite-wal"));
+	rm_rf(at("..ferry-index.sqlite-shm"));
+	spit(at("..ferry-index.sqlite"), "this is not an SQLite database, not even close......"
+					 "................................................");
 	open_store(LAYOUT_VERBATIM);
 	{
 		struct store_folder *v;
@@ -2663,9 +2756,8 @@ START_TEST(test_unknown_sqlite_database_is_refused)
 	char cmd[PATH_MAX + 128];
 
 	ck_assert_int_eq(mkdir(root, 0700), 0);
-	ck_assert_int_eq(mkdir(at(".ferry"), 0700), 0);
 	snprintf(cmd, sizeof(cmd), "sqlite3 '%s' 'CREATE TABLE t(x)' 2>/dev/null",
-		 at(".ferry/index.sqlite"));
+		 at("..ferry-index.sqlite"));
 	if (system(cmd) != 0)
 		return; /* no sqlite3 shell: nothing to test with */
 	open_store(LAYOUT_VERBATIM);
@@ -2779,6 +2871,7 @@ static Suite *maildir_suite(void)
 	tcase_add_test(tc, test_list_changed_tells_what_other_programs_did_once_a_rescan_saw_it);
 	tcase_add_test(tc, test_list_changed_tells_a_move_as_vanished_here_and_new_there);
 	tcase_add_test(tc, test_index_upgraded_from_before_tombstones_cannot_tell_older_changes);
+	tcase_add_test(tc, test_restored_index_refuses_changes_since_a_modseq_it_never_had);
 	tcase_add_test(tc,
 		       test_list_changed_keeps_the_newest_tombstones_and_cannot_tell_older_ones);
 
@@ -2786,6 +2879,7 @@ static Suite *maildir_suite(void)
 	tcase_add_test(tc, test_deleted_index_is_rebuilt_with_a_new_uidvalidity);
 	tcase_add_test(tc, test_index_survives_reopen);
 	tcase_add_test(tc, test_corrupt_index_is_an_error_naming_the_file);
+	tcase_add_test(tc, test_index_in_old_directory_moves_to_the_root);
 	tcase_add_test(tc, test_unknown_sqlite_database_is_refused);
 	return s;
 }
