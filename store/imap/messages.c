@@ -2302,7 +2302,7 @@ static int read_back(struct imap_store *st, struct imap_appends *b, struct ferry
 		 * folder's. */
 		if (a->state == APPEND_DONE && a->uid && a->into_selected && st->selected &&
 		    st->uidvalidity == a->uidvalidity) {
-			msgs[n] = (struct msg){.uid = a->uid};
+			msgs[n] = (struct msg){.uid = a->uid, .size = a->size};
 			of[n++] = i;
 		}
 	}
