@@ -11,6 +11,9 @@
 #   3. Another 8-bit message goes up, then the state is lost (deleted): ferry pairs both sides
 #      again, each local file with Cyrus's rewritten copy, and copies nothing on either side;
 #      the good local files stay as they are.
+#   4. A run killed after Cyrus stored two uploads and before ferry recorded them: the next
+#      run pairs them with the local files (by the hash with 8-bit header bytes read as X)
+#      and uploads only the third.
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=../fixtures/cyrus.sh
@@ -175,5 +178,23 @@ ferry_sync
 t_equal "lost state: the next sync exits 0" 0 "$T_RC"
 t_equal "lost state: then still 2 + 1 on each side" "2 1 2 1" \
 	"$(md_files INBOX | grep -c .) $(md_files Archive | grep -c .) $(cyrus_count alice INBOX) $(cyrus_count alice INBOX.Archive)"
+
+# --- 4: killed after APPENDs, before the record: pair again, copy nothing ---------------
+# The run dies before the third message's APPEND: Cyrus has stored the first two (their
+# headers rewritten), the state records none. The next run pairs them with the local files.
+for i in 1 2 3; do
+	umlaut_msg | sed "s/umlaut\\.1@/killed.$i@/" | md_write Killed "1700000100.M${i}P4.laptop"
+done
+killed_sums=$(md_sums Killed)
+t_run env FERRY_CRASH_AT=upload:3 "$FERRY" -c "$CONF" sync test:Killed
+t_contains "kill: the run was killed before the third upload" "$T_OUT" "crashed (signal 9"
+t_ok "kill: Cyrus stored the first two, unrecorded" test "$(cyrus_count alice INBOX.Killed)" -ge 1
+ferry_sync
+t_equal "kill: the next sync exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+t_equal "kill: 3 messages on the server" 3 "$(cyrus_count alice INBOX.Killed)"
+t_equal "kill: each Message-ID once on the server" "<killed.1@ferry.test> <killed.2@ferry.test> <killed.3@ferry.test>" \
+	"$(cyrus_imap alice 'EXAMINE "INBOX.Killed"' 'UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])' |
+		grep -aoE '<killed\.[0-9]@ferry\.test>' | sort | tr '\n' ' ' | sed 's/ $//')"
+t_equal "kill: the 3 local files as they were, nothing downloaded" "$killed_sums" "$(md_sums Killed)"
 
 t_done
