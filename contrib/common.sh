@@ -10,6 +10,10 @@ FERRY_PACKAGES=(
 	libetpan-dev libssl-dev libsqlite3-dev libinih-dev zlib1g-dev
 	check libsubunit-dev
 	dovecot-imapd dovecot-core openssl libsasl2-modules
+	# A second real server for the tests (tests/fixtures/cyrus.sh): Cyrus's master and
+	# saslpasswd2. Never cyrus-imapd: it conflicts with dovecot-imapd (both provide
+	# imap-server); its imapd is unpacked privately instead, see ferry_install_deps.
+	cyrus-common sasl2-bin
 	iproute2 procps ca-certificates time sqlite3 valgrind strace notmuch
 	clang-format
 	# The libFuzzer targets (tests/fuzz): clang; libclang-rt-14-dev, the fuzzer and
@@ -51,7 +55,8 @@ ferry_install_deps() {
 	fi
 	mapfile -t missing < <(ferry_missing_packages "${FERRY_PACKAGES[@]}")
 	if ((${#missing[@]} == 0)); then
-		return 0
+		ferry_unpack_cyrus_imapd
+		return
 	fi
 	if [[ $EUID -ne 0 ]]; then
 		printf 'ferry needs these packages, which are not installed:\n  %s\n' "${missing[*]}" >&2
@@ -60,10 +65,38 @@ ferry_install_deps() {
 		exit 1
 	fi
 	ferry_say "installing ${missing[*]}"
-	# dovecot-core's postinst tries to start the system's Dovecot; in a container that fails
-	# harmlessly. The tests never use it: they run their own (tests/fixtures/dovecot.sh).
-	apt-get update || return 1
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+	ferry_apt_install "${missing[@]}" || return 1
+	ferry_unpack_cyrus_imapd
+}
+
+# Runs apt-get (update, then install ARGS), waiting up to 10 minutes for another apt or dpkg
+# to let go of its lock. Postinst scripts may not start services: dovecot-core's would start
+# the system's Dovecot and cyrus-common's a system Cyrus and Exim on public ports; the tests
+# run their own (tests/fixtures/). A policy-rc.d already there is left as it is.
+ferry_apt_install() {
+	local policy=/usr/sbin/policy-rc.d own_policy=0 rc=0
+	local -a wait=(-o DPkg::Lock::Timeout=600)
+	if [[ ! -e $policy ]]; then
+		printf '#!/bin/sh\n# ferry: no service starts during the install\nexit 101\n' \
+			>"$policy" && chmod 0755 "$policy" && own_policy=1
+	fi
+	apt-get "${wait[@]}" update &&
+		DEBIAN_FRONTEND=noninteractive apt-get "${wait[@]}" install -y \
+			--no-install-recommends "$@" || rc=$?
+	if ((own_policy)); then
+		rm -f "$policy"
+	fi
+	return "$rc"
+}
+
+# Cyrus's imapd comes from the cyrus-imapd .deb of cyrus-common's version, downloaded and
+# unpacked into a cache directory (not installed: see FERRY_PACKAGES); nothing if it is there.
+# Only the tests against Cyrus need it: a failure is a warning.
+ferry_unpack_cyrus_imapd() {
+	if ! bash "$FERRY_ROOT/tests/fixtures/cyrus.sh" unpack-imapd; then
+		ferry_warn "could not unpack Cyrus's imapd; the tests against Cyrus will fail"
+	fi
+	return 0
 }
 
 # ferry_build DIR [CMAKE_ARGS...]: configures and builds ferry in DIR (relative to the

@@ -14,6 +14,49 @@ int ident_init(struct ident *id)
 	return 0;
 }
 
+/* Feeds the munged hash len header bytes with every 8-bit byte as 'X'. */
+static int munged_update(struct ident *id, const char *p, size_t len)
+{
+	char buf[256];
+
+	while (len > 0) {
+		size_t n = len < sizeof(buf) ? len : sizeof(buf);
+
+		for (size_t i = 0; i < n; i++)
+			buf[i] = (unsigned char)p[i] >= 0x80 ? 'X' : p[i];
+		if (EVP_DigestUpdate(id->munged, buf, n) != 1)
+			return -1;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Feeds both hashes header bytes. Until the first 8-bit byte both are the
+ * same, so the munged one starts as a copy of the other there: an ASCII
+ * header costs one hash only. */
+static int digest(struct ident *id, const char *p, size_t len)
+{
+	if (!id->munged) {
+		size_t ascii = 0;
+
+		while (ascii < len && (unsigned char)p[ascii] < 0x80)
+			ascii++;
+		if (EVP_DigestUpdate(id->md, p, ascii) != 1)
+			return -1;
+		if (ascii == len)
+			return 0;
+		id->munged = EVP_MD_CTX_new();
+		if (!id->munged || EVP_MD_CTX_copy_ex(id->munged, id->md) != 1)
+			return -1;
+		p += ascii;
+		len -= ascii;
+	}
+	if (EVP_DigestUpdate(id->md, p, len) != 1)
+		return -1;
+	return munged_update(id, p, len);
+}
+
 /* Hashes header bytes with bare LFs turned into CRLF; stops after the empty
  * line that ends the header block. Returns bytes consumed, or -1. */
 static long hash_header(struct ident *id, const char *buf, size_t len)
@@ -25,8 +68,8 @@ static long hash_header(struct ident *id, const char *buf, size_t len)
 
 		if (c == '\n') {
 			if (!id->prev_cr) {
-				if (EVP_DigestUpdate(id->md, buf + start, i - start) != 1 ||
-				    EVP_DigestUpdate(id->md, "\r", 1) != 1)
+				if (digest(id, buf + start, i - start) != 0 ||
+				    digest(id, "\r", 1) != 0)
 					return -1;
 				start = i;
 			}
@@ -40,7 +83,7 @@ static long hash_header(struct ident *id, const char *buf, size_t len)
 			id->prev_cr = c == '\r';
 		}
 	}
-	if (EVP_DigestUpdate(id->md, buf + start, i - start) != 1)
+	if (digest(id, buf + start, i - start) != 0)
 		return -1;
 	return (long)i;
 }
@@ -70,19 +113,25 @@ int ident_feed(struct ident *id, const char *buf, size_t len)
 
 int ident_final(struct ident *id, struct msg_id *out, uint64_t *crlf_size)
 {
-	unsigned int n = 0;
+	unsigned char munged[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, m = 32;
 	int r = EVP_DigestFinal_ex(id->md, out->hash, &n) == 1 && n == 32 ? 0 : -1;
 
-	out->known = r == 0;
+	if (r == 0 && id->munged)
+		r = EVP_DigestFinal_ex(id->munged, munged, &m) == 1 && m == 32 ? 0 : -1;
+	else
+		memcpy(munged, out->hash, sizeof(out->munged));
+	memcpy(out->munged, munged, sizeof(out->munged));
+	out->known = out->munged_known = r == 0;
 	if (crlf_size)
 		*crlf_size = id->crlf_size;
-	EVP_MD_CTX_free(id->md);
-	id->md = NULL;
+	ident_discard(id);
 	return r;
 }
 
 void ident_discard(struct ident *id)
 {
 	EVP_MD_CTX_free(id->md);
-	id->md = NULL;
+	EVP_MD_CTX_free(id->munged);
+	id->md = id->munged = NULL;
 }

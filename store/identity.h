@@ -18,6 +18,9 @@
 
 struct ident {
 	EVP_MD_CTX *md;
+	/* The munged hash (struct msg_id): NULL until the header's first 8-bit
+	 * byte, then a copy of md from there on, fed 'X' for each 8-bit byte. */
+	EVP_MD_CTX *munged;
 	uint64_t crlf_size; /* size so far, as CRLF */
 	bool in_header;	    /* still inside the header block */
 	bool prev_cr;	    /* last byte seen was CR */

@@ -115,6 +115,14 @@ struct folder_state {
 struct msg_id {
 	unsigned char hash[32];
 	bool known;
+	/* The first bytes of the same hash with every 8-bit byte of the header
+	 * block read as 'X', which is how Cyrus stores a header (munge8bit):
+	 * pairs a local message with a server's rewritten copy where nothing
+	 * else says they are one (rule 7). Equal to hash for an ASCII header.
+	 * Computed with hash, never stored: unknown for ids read back from the
+	 * state or the Maildir index. */
+	bool munged_known;
+	unsigned char munged[8];
 };
 
 /* One message of a listing. keywords: NULL or space-separated, in the
@@ -249,12 +257,19 @@ struct store_driver {
 	 * commit in flight (IMAP pipelines APPENDs with LITERAL+; a Maildir
 	 * defers its directory fsync and index transaction) and report *uid 0
 	 * from add_commit. add_flush waits for them, makes them durable, and
-	 * calls done(ctx, seq, uid) for each, seq counting the add_commits that
-	 * returned 0 since the last flush, from 0; uid 0 when the store cannot
-	 * tell. On error, done was called for those that did settle. The
-	 * engine calls it before it records the new messages in the state, and
-	 * before any other call on the store. NULL: every add_commit is final. */
-	int (*add_flush)(struct store *store, void (*done)(void *ctx, size_t seq, uint32_t uid),
+	 * calls done(ctx, seq, uid, stored) for each, seq counting the
+	 * add_commits that returned 0 since the last flush, from 0; uid 0 when
+	 * the store cannot tell. stored is the identity of the copy the store
+	 * keeps, read back from it, where that may differ from the bytes
+	 * written (a server rewrites messages on APPEND, rule 6); NULL when the
+	 * copy is the bytes written; not known when it could not be read back
+	 * (the message is then found by identity, not by uid). On error, done
+	 * was called for those that did settle. The engine calls it before it
+	 * records the new messages in the state, and before any other call on
+	 * the store. NULL: every add_commit is final. */
+	int (*add_flush)(struct store *store,
+			 void (*done)(void *ctx, size_t seq, uint32_t uid,
+				      const struct msg_id *stored),
 			 void *ctx, struct ferry_error *err);
 
 	/* Adds and removes flags and keywords (space-separated) on uids. */

@@ -96,7 +96,11 @@ static int collect(struct folder_work *v, size_t n, bool moved_far, struct cands
 			if (engine_find_msg(listing(w, moved_far), mine) ||
 			    !engine_find_msg(listing(w, !moved_far), other))
 				continue;
-			c.id = p->near_id.known ? p->near_id : p->far_id;
+			/* The identity on the side it moved on: a server's copy may
+			 * differ from the local file (rule 6). */
+			c.id = moved_far ? p->far_id : p->near_id;
+			if (!c.id.known)
+				c.id = moved_far ? p->near_id : p->far_id;
 			if (c.id.known && push(gone, &c) != 0) {
 				free(paired);
 				return -1;

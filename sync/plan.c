@@ -503,6 +503,16 @@ static int identity_cmp(const struct msg *a, const struct msg *b)
 	return (a->size > b->size) - (a->size < b->size);
 }
 
+/* The same by the munged hash (8-bit header bytes read as 'X'). */
+static int munged_cmp(const struct msg *a, const struct msg *b)
+{
+	int c = memcmp(a->id.munged, b->id.munged, sizeof(a->id.munged));
+
+	if (c)
+		return c;
+	return (a->size > b->size) - (a->size < b->size);
+}
+
 /* For qsort: by identity, then uid, so the k-th copy meets the k-th. */
 static int msg_identity_cmp(const void *a, const void *b)
 {
@@ -512,9 +522,18 @@ static int msg_identity_cmp(const void *a, const void *b)
 	return c ? c : (x->uid > y->uid) - (x->uid < y->uid);
 }
 
-/* The unpaired messages of a side whose identity is known, by identity
- * then uid. *out is malloc'd (NULL when none). */
-static int unpaired_by_identity(const struct side *s, const struct msg ***out, size_t *n)
+static int msg_munged_cmp(const void *a, const void *b)
+{
+	const struct msg *x = *(const struct msg *const *)a, *y = *(const struct msg *const *)b;
+	int c = munged_cmp(x, y);
+
+	return c ? c : (x->uid > y->uid) - (x->uid < y->uid);
+}
+
+/* The unpaired messages of a side whose identity (munged: munged hash) is
+ * known, by it then uid. *out is malloc'd (NULL when none). */
+static int unpaired_by_identity(const struct side *s, bool munged, const struct msg ***out,
+				size_t *n)
 {
 	*out = NULL;
 	*n = 0;
@@ -524,9 +543,9 @@ static int unpaired_by_identity(const struct side *s, const struct msg ***out, s
 	if (!*out)
 		return -1;
 	for (size_t i = 0; i < s->n; i++)
-		if (!s->paired[i] && s->v[i].id.known)
+		if (!s->paired[i] && (munged ? s->v[i].id.munged_known : s->v[i].id.known))
 			(*out)[(*n)++] = &s->v[i];
-	qsort(*out, *n, sizeof(**out), msg_identity_cmp);
+	qsort(*out, *n, sizeof(**out), munged ? msg_munged_cmp : msg_identity_cmp);
 	return 0;
 }
 
@@ -579,18 +598,20 @@ static int plan_match(struct planner *p, const struct msg *far, const struct msg
 
 /* Pairs the k-th far copy of an identity with the k-th near copy, in uid
  * order: identical messages may exist several times on a side (rule 6), and
- * only as many pairs as the smaller side holds are real. */
-static int match_by_identity(struct planner *p)
+ * only as many pairs as the smaller side holds are real. munged: by the
+ * munged hash, for what the exact identity left unpaired (a server that
+ * turned 8-bit header bytes into 'X'). */
+static int match_by_identity(struct planner *p, bool munged)
 {
 	const struct msg **far = NULL, **near = NULL;
 	size_t nfar = 0, nnear = 0, i = 0, j = 0;
 	int rc = 0;
 
-	if (unpaired_by_identity(&p->far, &far, &nfar) < 0 ||
-	    unpaired_by_identity(&p->near, &near, &nnear) < 0)
+	if (unpaired_by_identity(&p->far, munged, &far, &nfar) < 0 ||
+	    unpaired_by_identity(&p->near, munged, &near, &nnear) < 0)
 		rc = -1;
 	while (rc == 0 && i < nfar && j < nnear) {
-		int c = identity_cmp(far[i], near[j]);
+		int c = munged ? munged_cmp(far[i], near[j]) : identity_cmp(far[i], near[j]);
 
 		if (c < 0)
 			i++;
@@ -726,8 +747,8 @@ static int plan_all(struct planner *p)
 	for (size_t i = 0; i < in->npairs; i++)
 		if (plan_pair(p, &in->pairs[i]) < 0)
 			return -1;
-	if (match_by_identity(p) < 0 || copy_unpaired(p, SIDE_FAR) < 0 ||
-	    copy_unpaired(p, SIDE_NEAR) < 0)
+	if (match_by_identity(p, false) < 0 || match_by_identity(p, true) < 0 ||
+	    copy_unpaired(p, SIDE_FAR) < 0 || copy_unpaired(p, SIDE_NEAR) < 0)
 		return -1;
 	return p->oom ? -1 : 0;
 }

@@ -744,6 +744,7 @@ struct identify {
 	struct msg *msgs;
 	const struct wanted *want; /* sorted by uid */
 	size_t nwant;
+	bool sizes;  /* RFC822.SIZE asked for too: it replaces msgs[].size */
 	bool failed; /* OpenSSL failed */
 };
 
@@ -784,12 +785,18 @@ static void on_header_att(struct mailimap_msg_att *att, void *ctx)
 	}
 	out.known = true;
 	c->msgs[w->index].id = out; /* size stays the listing's RFC822.SIZE */
+	if (c->sizes && f.has_size)
+		c->msgs[w->index].size = f.size;
 }
 
-int imap_identify(struct store *store, struct msg *msgs, size_t n, struct ferry_error *err)
+/* Fills the ids of msgs that lack one from their headers, and with sizes
+ * their sizes too, in one UID FETCH per IDENTIFY_BATCH uids. */
+static int identify_msgs(struct imap_store *st, struct msg *msgs, size_t n, bool sizes,
+			 struct ferry_error *err)
 {
-	static struct mailimap_fetch_att *(*const atts[])(void) = {mailimap_fetch_att_new_uid};
-	struct imap_store *st = (struct imap_store *)store;
+	static struct mailimap_fetch_att *(*const atts[])(void) = {
+	    mailimap_fetch_att_new_uid, mailimap_fetch_att_new_rfc822_size};
+	size_t natts = sizes ? 2 : 1;
 	struct wanted *want;
 	uint32_t *uids;
 	size_t nwant = 0;
@@ -811,10 +818,9 @@ int imap_identify(struct store *store, struct msg *msgs, size_t n, struct ferry_
 	for (size_t i = 0; i < nwant; i++)
 		uids[i] = want[i].uid;
 	for (size_t done = 0; done < nwant;) {
-		struct identify c = {.msgs = msgs, .want = want, .nwant = nwant};
+		struct identify c = {.msgs = msgs, .want = want, .nwant = nwant, .sizes = sizes};
 		struct mailimap_section *section = mailimap_section_new_header();
-		struct mailimap_fetch_type *ft =
-		    section ? fetch_type(atts, sizeof(atts) / sizeof(atts[0]), section) : NULL;
+		struct mailimap_fetch_type *ft = section ? fetch_type(atts, natts, section) : NULL;
 		size_t used = 0;
 		struct mailimap_set *set =
 		    uid_set(uids + done, nwant - done, IDENTIFY_BATCH, SET_MAX_RANGES, &used);
@@ -848,6 +854,11 @@ int imap_identify(struct store *store, struct msg *msgs, size_t n, struct ferry_
 	free(want);
 	free(uids);
 	return r;
+}
+
+int imap_identify(struct store *store, struct msg *msgs, size_t n, struct ferry_error *err)
+{
+	return identify_msgs((struct imap_store *)store, msgs, n, false, err);
 }
 
 /* ---- fetch ------------------------------------------------------------ */
@@ -1656,8 +1667,9 @@ struct imap_append {
 	uint32_t uidvalidity; /* the folder's at add_begin */
 	uint32_t uid;	      /* from APPENDUID; 0 when unknown */
 	uint64_t size;
-	bool into_selected; /* appended to the selected folder: counted in exists */
-	char *folder;	    /* canonical, for messages */
+	struct msg_id stored; /* what the server made of it, read back at add_flush */
+	bool into_selected;   /* appended to the selected folder: counted in exists */
+	char *folder;	      /* canonical, for messages */
 };
 
 /* The add_commits since the last add_flush; seq is the index. */
@@ -2298,20 +2310,71 @@ void imap_add_abort(struct store_new_msg *m)
 	new_msg_free(m);
 }
 
-int imap_add_flush(struct store *store, void (*done)(void *ctx, size_t seq, uint32_t uid),
+/* Rule 6: an upload's identity is that of the copy the server stored, which
+ * is not always what was sent (Cyrus turns 8-bit header bytes into 'X').
+ * Reads back the header and size of every settled APPEND with a uid, in
+ * one UID FETCH for the batch. A message not read back keeps an unknown
+ * identity: it is then paired by identity, not by uid. -1 (err set) when
+ * the session is lost. */
+static int read_back(struct imap_store *st, struct imap_appends *b, struct ferry_error *err)
+{
+	struct msg *msgs = malloc((b->n + 1) * sizeof(*msgs));
+	size_t *of = malloc((b->n + 1) * sizeof(*of));
+	size_t n = 0;
+	int r = 0;
+
+	if (!msgs || !of) {
+		free(msgs);
+		free(of);
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		const struct imap_append *a = &b->v[i];
+
+		/* Only into the folder still selected: uids are the selected
+		 * folder's. */
+		if (a->state == APPEND_DONE && a->uid && a->into_selected && st->selected &&
+		    st->uidvalidity == a->uidvalidity) {
+			msgs[n] = (struct msg){.uid = a->uid, .size = a->size};
+			of[n++] = i;
+		}
+	}
+	if (n)
+		r = identify_msgs(st, msgs, n, true, err);
+	for (size_t k = 0; r == 0 && k < n; k++) {
+		struct imap_append *a = &b->v[of[k]];
+
+		a->stored = msgs[k].id;
+		if (a->stored.known && msgs[k].size != a->size)
+			log_warn(
+			    "folder \"%s\": the server stored uid %u with %llu bytes where %llu "
+			    "were sent; a later move of it may not be recognised",
+			    a->folder, a->uid, (unsigned long long)msgs[k].size,
+			    (unsigned long long)a->size);
+	}
+	free(msgs);
+	free(of);
+	return r;
+}
+
+int imap_add_flush(struct store *store,
+		   void (*done)(void *ctx, size_t seq, uint32_t uid, const struct msg_id *stored),
 		   void *ctx, struct ferry_error *err)
 {
 	struct imap_store *st = (struct imap_store *)store;
 	struct imap_appends *b = st->appends;
+	struct ferry_error lost = {0};
 	int r = 0;
 
 	if (!b || b->n == 0)
 		return 0;
 	/* A lost session loses what is in flight; what settled is reported. */
 	(void)imap_appends_settle(st, NULL);
+	if (!st->broken && read_back(st, b, &lost) != 0)
+		batch_failed(b, &lost);
 	for (size_t i = 0; i < b->n; i++)
 		if (b->v[i].state == APPEND_DONE)
-			done(ctx, i, b->v[i].uid);
+			done(ctx, i, b->v[i].uid, &b->v[i].stored);
 	if (b->failed == 1 && err)
 		*err = b->first;
 	else if (b->failed > 1)

@@ -149,7 +149,8 @@ int imap_add_write(struct store_new_msg *m, const char *buf, size_t len, struct 
 int imap_add_commit(struct store_new_msg *m, unsigned flags, const char *keywords, int64_t date,
 		    uint32_t *uid, struct ferry_error *err);
 void imap_add_abort(struct store_new_msg *m);
-int imap_add_flush(struct store *store, void (*done)(void *ctx, size_t seq, uint32_t uid),
+int imap_add_flush(struct store *store,
+		   void (*done)(void *ctx, size_t seq, uint32_t uid, const struct msg_id *stored),
 		   void *ctx, struct ferry_error *err);
 /* Reads the answers to the APPENDs still in flight, keeping their results
  * for add_flush. Every other command must come after them, or libetpan

@@ -275,7 +275,9 @@ int maildir_settle_adds(struct maildir_store *st, struct ferry_error *err)
 	return maildir_tx_commit(st, err);
 }
 
-int maildir_add_flush(struct store *store, void (*done)(void *ctx, size_t seq, uint32_t uid),
+int maildir_add_flush(struct store *store,
+		      void (*done)(void *ctx, size_t seq, uint32_t uid,
+				   const struct msg_id *stored),
 		      void *ctx, struct ferry_error *err)
 {
 	struct maildir_store *st = (struct maildir_store *)store;
@@ -283,9 +285,9 @@ int maildir_add_flush(struct store *store, void (*done)(void *ctx, size_t seq, u
 
 	if (maildir_settle_adds(st, err) != 0)
 		return -1;
-	/* add_commit already gave each its uid. */
+	/* add_commit already gave each its uid; the file is the bytes written. */
 	for (size_t i = 0; i < n; i++)
-		done(ctx, i, 0);
+		done(ctx, i, 0, NULL);
 	return 0;
 }
 

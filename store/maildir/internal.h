@@ -145,7 +145,9 @@ int maildir_add_write(struct store_new_msg *m, const char *buf, size_t len,
 int maildir_add_commit(struct store_new_msg *m, unsigned flags, const char *keywords, int64_t date,
 		       uint32_t *uid, struct ferry_error *err);
 void maildir_add_abort(struct store_new_msg *m);
-int maildir_add_flush(struct store *store, void (*done)(void *ctx, size_t seq, uint32_t uid),
+int maildir_add_flush(struct store *store,
+		      void (*done)(void *ctx, size_t seq, uint32_t uid,
+				   const struct msg_id *stored),
 		      void *ctx, struct ferry_error *err);
 
 #endif

@@ -522,19 +522,27 @@ static int maildir_fetch(struct store *store, const uint32_t *uids, size_t n,
 	return maildir_tx_commit(st, err);
 }
 
-/* Fills the identity of one message: from the index, else from its file. */
+/* Fills the identity of one message from its file, recording it in the
+ * index if the index lacks it. The index keeps the hash only, not the
+ * munged one (struct msg_id), which the engine asks for where a server may
+ * have rewritten its copy: so the file is read even then. */
 static int identify_one(struct maildir_store *st, struct msg *msg, struct ferry_error *err)
 {
 	struct mdindex_msg m;
+	struct msg_id indexed;
 	struct stat sb;
 	int r = mdindex_msg_get(st->index, st->sel.ix.id, msg->uid, &m, err);
 
 	if (r <= 0)
 		return r;
-	for (int attempt = 0; !m.id.known && attempt < 2; attempt++) {
+	indexed = m.id;
+	for (int attempt = 0; !m.id.munged_known && attempt < 2; attempt++) {
 		if (maildir_read_file(st->sel.sub[m.in_cur], m.name, &m.id, &m.size, &sb) == 0) {
 			m.fsize = sb.st_size;
-			r = mdindex_msg_update(st->index, st->sel.ix.id, &m, err);
+			if (!indexed.known)
+				r = mdindex_msg_update(st->index, st->sel.ix.id, &m, err);
+			else if (memcmp(indexed.hash, m.id.hash, sizeof(indexed.hash)) != 0)
+				m.id = indexed; /* changed since: the index's rescan decides */
 			break;
 		}
 		if (errno != ENOENT) {

@@ -672,14 +672,17 @@ struct settled {
 	size_t n;
 	size_t seq[MAX_SETTLED];
 	uint32_t uid[MAX_SETTLED];
+	struct msg_id stored[MAX_SETTLED]; /* read back from the server */
 };
 
-static void on_settled(void *ctx, size_t seq, uint32_t uid)
+static void on_settled(void *ctx, size_t seq, uint32_t uid, const struct msg_id *stored)
 {
 	struct settled *s = ctx;
 
 	ck_assert_uint_lt(s->n, MAX_SETTLED);
+	ck_assert_ptr_nonnull(stored); /* a server may rewrite: always read back */
 	s->seq[s->n] = seq;
+	s->stored[s->n] = *stored;
 	s->uid[s->n++] = uid;
 }
 
@@ -711,6 +714,14 @@ static uint32_t add_message(const char *text, unsigned flags, const char *keywor
 	ck_assert_uint_eq(s.seq[0], 0);
 	ck_assert_msg(uid == 0 || uid == s.uid[0], "add_commit said uid %u, add_flush %u", uid,
 		      s.uid[0]);
+	/* Dovecot stores what it gets: the identity read back is the text's. */
+	struct ident id;
+	struct msg_id written;
+	ck_assert_int_eq(ident_init(&id), 0);
+	ck_assert_int_eq(ident_feed(&id, text, strlen(text)), 0);
+	ck_assert_int_eq(ident_final(&id, &written, NULL), 0);
+	ck_assert(s.stored[0].known);
+	ck_assert_mem_eq(s.stored[0].hash, written.hash, sizeof(written.hash));
 	return s.uid[0];
 }
 

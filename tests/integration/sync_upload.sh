@@ -155,8 +155,12 @@ t_ok "trace: $before_ok APPENDs sent before the first one's tagged OK (pipelined
 	test -n "$ok_line" -a "$before_ok" -gt 1
 t_is "trace: no message text on the client side" \
 	"$(grep -cE '^C: .*(Message-ID|This is a test message|big 150 line)' <<<"$trace" || true)" 0
-t_ok "trace: the literals are shown as <redacted> chunks, not line by line ($(grep -c . <<<"$trace") lines)" \
-	test "$(grep -c . <<<"$trace")" -lt 3000
+# Client lines only: the server's answers now include the headers read back after each batch.
+t_ok "trace: the literals are shown as <redacted> chunks, not line by line ($(grep -c '^C: ' <<<"$trace") client lines)" \
+	test "$(grep -c '^C: ' <<<"$trace")" -lt 3000
+# Rule 6: the stored copies' identities are read back in one UID FETCH per batch of 100.
+t_is "trace: the stored headers are read back once per batch, not per message" \
+	"$(grep -cE '^C: [0-9]+ UID FETCH [0-9:,]+ \(UID RFC822\.SIZE BODY\.PEEK\[HEADER\]\)$' <<<"$trace" || true)" 3
 
 mark=$(dovecot_log_mark)
 ferry_sync test:Upload

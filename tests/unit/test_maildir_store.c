@@ -616,6 +616,37 @@ START_TEST(test_identity_is_the_same_however_the_bytes_are_split)
 }
 END_TEST
 
+/* Cyrus stores a header with each 8-bit byte turned into 'X' (munge8bit):
+ * the munged hash sees through that, and nothing else. */
+START_TEST(test_munged_hash_reads_8bit_header_bytes_as_x)
+{
+	static const char sent[] = "Subject: Gr\xc3\xbc\xc3\x9f"
+				   "e\nFrom: a@b\n\nK\xc3\xb6ln\n";
+	static const char stored[] = "Subject: GrXXXXe\r\nFrom: a@b\r\n\r\nK\xc3\xb6ln\r\n";
+	static const char ascii[] = "Subject: Hello\n\nK\xc3\xb6ln\n";
+	uint64_t sent_size, stored_size;
+	struct msg_id a = identity_of(sent, &sent_size), b = identity_of(stored, &stored_size);
+	struct msg_id c = identity_of(ascii, NULL);
+
+	ck_assert(a.munged_known && b.munged_known && c.munged_known);
+	ck_assert_uint_eq(sent_size, stored_size);
+	ck_assert_mem_ne(a.hash, b.hash, sizeof(a.hash));
+	ck_assert_mem_eq(a.munged, b.munged, sizeof(a.munged));
+	/* An ASCII header: the munged hash is the hash (8-bit in the body counts not). */
+	ck_assert_mem_eq(c.munged, c.hash, sizeof(c.munged));
+	ck_assert_mem_ne(c.munged, a.munged, sizeof(c.munged));
+	/* Fed a byte at a time, 8-bit bytes straddling the feeds: the same. */
+	struct ident id;
+	struct msg_id split;
+	ck_assert_int_eq(ident_init(&id), 0);
+	for (size_t i = 0; i < sizeof(sent) - 1; i++)
+		ck_assert_int_eq(ident_feed(&id, sent + i, 1), 0);
+	ck_assert_int_eq(ident_final(&id, &split, NULL), 0);
+	ck_assert_mem_eq(split.hash, a.hash, sizeof(a.hash));
+	ck_assert_mem_eq(split.munged, a.munged, sizeof(a.munged));
+}
+END_TEST
+
 START_TEST(test_delivery_converts_crlf_split_across_chunks)
 {
 	static const char *const chunks[] = {"Subject: x\r", "\n\r", "\nline\r", "\nbare\rcr\r",
@@ -929,11 +960,12 @@ END_TEST
 
 /* own_state: the folder as it is now, or as seen when anything but this
  * handle's own operations changed it since. */
-static void settled(void *ctx, size_t seq, uint32_t uid)
+static void settled(void *ctx, size_t seq, uint32_t uid, const struct msg_id *stored)
 {
 	(void)ctx;
 	(void)seq;
-	(void)uid; /* a Maildir gave the uid at add_commit */
+	(void)uid;		    /* a Maildir gave the uid at add_commit */
+	ck_assert_ptr_null(stored); /* the file is the bytes written */
 }
 
 static struct folder_state own_state_of(const char *name, const struct folder_state *seen)
@@ -2820,6 +2852,7 @@ static Suite *maildir_suite(void)
 	tcase_add_test(tc, test_delivery_with_flags_lands_in_cur_with_sorted_letters);
 	tcase_add_test(tc, test_delivery_converts_crlf_split_across_chunks);
 	tcase_add_test(tc, test_identity_is_the_same_however_the_bytes_are_split);
+	tcase_add_test(tc, test_munged_hash_reads_8bit_header_bytes_as_x);
 	tcase_add_test(tc, test_delivery_date_zero_means_now);
 	tcase_add_test(tc, test_aborted_delivery_leaves_nothing);
 	tcase_add_test(tc, test_uids_grow_and_select_reports_the_folder);

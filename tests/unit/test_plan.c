@@ -1037,6 +1037,54 @@ START_TEST(test_identity_is_header_hash_and_size)
 }
 END_TEST
 
+/* A message whose header a server rewrote (Cyrus: 8-bit bytes as 'X'):
+ * the exact identities differ, the munged hashes agree (rule 6). */
+static struct msg rewritten(uint32_t uid, unsigned identity, unsigned munged)
+{
+	struct msg m = message(uid, 0, NULL, identity);
+
+	memcpy(m.id.munged, &munged, sizeof(munged));
+	m.id.munged_known = true;
+	return m;
+}
+
+START_TEST(test_rewritten_copy_pairs_by_munged_hash_after_exact_identity)
+{
+	struct folder f;
+
+	folder_init(&f, 4);
+	f.in.have_state = false;	    /* a lost state */
+	add_far(&f, rewritten(1, 7, 70));   /* Cyrus's copy of 11 */
+	add_near(&f, rewritten(11, 8, 70)); /* the local file */
+	add_far(&f, rewritten(2, 9, 90));   /* the same message exactly ... */
+	add_near(&f, rewritten(12, 9, 90));
+	add_near(&f, rewritten(13, 10, 90)); /* ... and one only munged alike: exact first */
+	run(&f);
+	ck_assert_uint_eq(f.plan.n, 3);
+	must_find(&f.plan, ACT_PAIR, 1, 11);
+	must_find(&f.plan, ACT_PAIR, 2, 12);
+	must_find(&f.plan, ACT_COPY_TO_FAR, 0, 13);
+	folder_free(&f);
+}
+END_TEST
+
+START_TEST(test_munged_hash_needs_the_same_size_and_both_hashes_known)
+{
+	struct folder f;
+
+	folder_init(&f, 4);
+	add_far(&f, rewritten(1, 7, 70));
+	add_near(&f, rewritten(11, 8, 70))->size = 1001;
+	add_far(&f, rewritten(2, 9, 0));
+	add_near(&f, message(12, 0, NULL, 10)); /* from the index: no munged hash */
+	run(&f);
+	ck_assert_uint_eq(count(&f.plan, ACT_PAIR), 0);
+	ck_assert_uint_eq(count(&f.plan, ACT_COPY_TO_NEAR), 2);
+	ck_assert_uint_eq(count(&f.plan, ACT_COPY_TO_FAR), 2);
+	folder_free(&f);
+}
+END_TEST
+
 START_TEST(test_new_message_already_deleted_is_not_copied)
 {
 	struct folder f;
@@ -1672,6 +1720,8 @@ static Suite *plan_suite(void)
 	tcase_add_test(pairing, test_first_sync_onto_two_full_sides_pairs_instead_of_copying);
 	tcase_add_test(pairing, test_identical_copies_are_counted);
 	tcase_add_test(pairing, test_identity_is_header_hash_and_size);
+	tcase_add_test(pairing, test_rewritten_copy_pairs_by_munged_hash_after_exact_identity);
+	tcase_add_test(pairing, test_munged_hash_needs_the_same_size_and_both_hashes_known);
 	tcase_add_test(pairing, test_new_message_already_deleted_is_not_copied);
 	tcase_add_loop_test(
 	    pairing, test_new_deleted_message_is_copied_with_its_flag_only_where_nothing_is_deleted,
