@@ -63,12 +63,14 @@ orphan_on() {
 	fi | sed 's/^Subject: //; s/\r$//' | grep -F "$tag" | head -n 1
 }
 
-# kill_then_refile COPY REFILE: two messages in folder A on the source side;
-# the run copying them is killed before the second is written, so the first
-# is on the target side but unpaired. Then REFILE (md_mv, md_rewrite or
+# kill_then_refile COPY REFILE [SPEC]: two messages in folder A on the source
+# side; the run copying them is killed before the second is written, so the
+# first is on the target side but unpaired. Then REFILE (md_mv, md_rewrite or
 # srv_mv) moves the first, on either side, from A to B before the next run.
+# With SPEC, that next run is killed too (FERRY_CRASH_AT=SPEC) before a clean one.
 kill_then_refile() {
-	local copy=$1 refile=$2 a="K-$1-$2" b="K-$1-$2-B" tag="$1 $2" x y
+	local copy=$1 refile=$2 spec=${3:-} a="K-$1-$2${3:+-twice}" b="K-$1-$2${3:+-twice}-B"
+	local tag="$1 $2${3:+ then $3}" x y
 	# An empty folder synced first, so that the killed run is an ordinary one.
 	dovecot_doveadm mailbox create -u alice "$a"
 	ferry_sync test
@@ -92,6 +94,10 @@ kill_then_refile() {
 	y="$tag one"
 	[[ $x == "$y" ]] && y="$tag two"
 	$refile "$a" "$b" "$x"
+	if [[ -n $spec ]]; then
+		t_run env FERRY_CRASH_AT="$spec" "$FERRY" -c "$CONF" sync test
+		t_contains "$tag: the run after the refile was killed too" "$T_OUT" "crashed (signal 9"
+	fi
 	ferry_sync test
 	t_equal "$tag: the next run exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
 	t_equal "$tag: the refiled message once on each side" "1 1" "$(copies "$x")"
@@ -110,4 +116,8 @@ for copy in upload download; do
 		kill_then_refile "$copy" "$refile"
 	done
 done
+# The run after the refile killed before and after moving the copy that
+# stayed: the killed run's batch is still known to the one after.
+kill_then_refile upload md_mv move:1
+kill_then_refile download srv_mv move:1:after
 t_done
