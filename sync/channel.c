@@ -87,9 +87,11 @@ static int reconnect_if_broken(struct engine *e, struct ferry_error *err)
 /* Batches left in the journal by a run that was killed. Rule 13: copies
  * that were not committed are paired by identity (rule 7), flag stores and
  * deletions are replanned; here they are reported and cleared. */
-/* The batches a killed run left open; rule 7 finds what they did. They are
- * cleared once the stores have settled (settle_cut_folders), so a run killed
- * while waiting leaves the wait to the next one. */
+/* The batches a killed run left open; rule 7 finds what they did, and the
+ * move pass where a copy was filed into another folder since. They are
+ * cleared only by a run that synced their folders without error, so a run
+ * killed meanwhile leaves them, and the wait for the stores to settle, to the
+ * next one. */
 static int recover_journal(struct state *state, const char *channel, struct journal_entry **v,
 			   size_t *n, struct ferry_error *err)
 {
@@ -104,13 +106,30 @@ static int recover_journal(struct state *state, const char *channel, struct jour
 	return 0;
 }
 
-static int clear_journal(struct state *state, const struct journal_entry *v, size_t n,
-			 struct ferry_error *err)
+/* Clears the killed run's batches; after a run of one folder
+ * (CHANNEL:FOLDER), only those of that folder. */
+static int clear_journal(struct state *state, const char *folder, const struct journal_entry *v,
+			 size_t n, struct ferry_error *err)
 {
-	for (size_t i = 0; i < n; i++)
-		if (state_journal_done(state, v[i].id, err) != 0)
-			return -1;
-	return 0;
+	struct state_folder *folders = NULL;
+	size_t nfolders = 0;
+	int r = 0;
+
+	if (n == 0)
+		return 0;
+	if (folder && state_list_folders(state, &folders, &nfolders, err) != 0)
+		return -1;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		bool covered = !folder;
+
+		for (size_t k = 0; k < nfolders && !covered; k++)
+			covered =
+			    folders[k].id == v[i].folder_id && strcmp(folders[k].name, folder) == 0;
+		if (covered)
+			r = state_journal_done(state, v[i].id, err);
+	}
+	state_folders_free(folders, nfolders);
+	return r;
 }
 
 /* A run killed with APPENDs in flight leaves the server storing them for a
@@ -958,16 +977,18 @@ static int run_channel(void *arg, struct ferry_error *err)
 		return -1;
 	}
 	settle_cut_folders(&e, cut, ncut);
-	if (clear_journal(e.state, cut, ncut, err) != 0) {
-		free(cut);
-		store_close(e.near);
-		store_close(e.far);
-		state_close(e.state);
-		close(lockfd);
-		return -1;
+	e.cut = cut;
+	e.ncut = ncut;
+	status = sync_folders(&e, run, &sum);
+	if (status == FERRY_OK && !engine_interrupted && !run->opts->dry_run) {
+		struct ferry_error cerr = {0};
+
+		if (clear_journal(e.state, run->folder, cut, ncut, &cerr) != 0) {
+			log_error("%s: %s", ch->name, cerr.msg);
+			status = FERRY_PARTIAL;
+		}
 	}
 	free(cut);
-	status = sync_folders(&e, run, &sum);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	{
 		char far_part[96], near_part[96];

@@ -34,6 +34,10 @@ struct engine {
 	enum sync_dir dir; /* effective for this run */
 	struct store *far, *near;
 	struct state *state;
+	/* The batches a killed run left in the journal: the move pass takes the
+	 * folders they copied or moved into for where unrecorded copies stayed. */
+	const struct journal_entry *cut;
+	size_t ncut;
 };
 
 /* One folder pair through a run: prepared (selected, listed, pairs loaded)

@@ -536,9 +536,199 @@ out:
 	return r;
 }
 
+/* The killed run's batches into prepared folders, as plan_refile_cut reads
+ * them; *n is 0 when there are none. */
+static int cut_batches(const struct engine *e, const struct folder_work *v, size_t n,
+		       struct refile_batch **out, size_t *nout)
+{
+	*nout = 0;
+	*out = malloc((e->ncut + 1) * sizeof(**out));
+	if (!*out)
+		return -1;
+	for (size_t i = 0; i < e->ncut; i++) {
+		const struct journal_entry *j = &e->cut[i];
+
+		if (j->action != J_DOWNLOAD && j->action != J_UPLOAD && j->action != J_MOVE)
+			continue;
+		for (size_t f = 0; f < n; f++)
+			if (v[f].prepared && v[f].sf.id == j->folder_id)
+				(*out)[(*nout)++] =
+				    (struct refile_batch){.folder = f,
+							  .move = j->action == J_MOVE,
+							  .on_far = j->to_far,
+							  .uidnext = j->uidnext};
+	}
+	return 0;
+}
+
+/* Whether the copy that stayed on that side may follow the other: that
+ * direction syncs and that side may delete, as for a move (rule 8). */
+static bool may_refile_on(const struct engine *e, bool on_far)
+{
+	enum sync_dir dir = on_far ? SYNC_PUSH : SYNC_PULL;
+	enum side_set del = on_far ? SIDE_FAR : SIDE_NEAR;
+
+	return (e->dir == SYNC_BOTH || e->dir == dir) && (e->ch->delete &del);
+}
+
+static int to_refile_cands(const struct cands *c, bool on_far, const struct refile_batch *b,
+			   size_t nb, struct refile_cand **out)
+{
+	*out = malloc((c->n + 1) * sizeof(**out));
+	if (!*out)
+		return -1;
+	for (size_t i = 0; i < c->n; i++)
+		(*out)[i] = (struct refile_cand){
+		    .folder = c->v[i].folder,
+		    .uid = c->v[i].uid,
+		    .size = c->v[i].size,
+		    .id = c->v[i].id,
+		    .cut = plan_refile_cut(b, nb, c->v[i].folder, on_far, c->v[i].uid)};
+	return 0;
+}
+
+/* Moves k copies that stayed, all on one side from folder a to folder b,
+ * and puts them in b's listing unpaired: b's plan pairs them by identity
+ * with the copies filed there (rule 7), flags merged as for any new pair. */
+static int refile_group(struct engine *e, struct folder_work *v, const struct refile *rf, size_t k,
+			struct ferry_error *err)
+{
+	bool on_far = rf[0].on_far;
+	struct store *s = on_far ? e->far : e->near;
+	struct folder_work *a = &v[rf[0].from], *b = &v[rf[0].to];
+	struct journal_entry j = {
+	    .folder_id = b->sf.id, .action = J_MOVE, .to_far = on_far, .count = k};
+	uint32_t *uids = malloc(k * sizeof(*uids)), *new_uids = calloc(k, sizeof(*new_uids));
+	struct folder_state fs;
+	int r = -1;
+
+	if (!uids || !new_uids) {
+		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < k; i++)
+		uids[i] = rf[i].uid;
+	if (e->opts->dry_run) {
+		printf("%s: move %zu message(s) on %s from %s (copied by an interrupted run, "
+		       "filed here since)\n",
+		       b->name, k, on_far ? "far" : "near", a->name);
+	} else {
+		j.uidnext = on_far ? b->fs.uidnext : b->ns.uidnext;
+		if (state_journal_add(e->state, &j, err) != 0 ||
+		    s->driver->select(s, a->name, &fs, err) != 0)
+			goto out;
+		if (fs.uidvalidity != (on_far ? a->fs.uidvalidity : a->ns.uidvalidity)) {
+			ferry_error_set(err, FERRY_PARTIAL, "%s: renumbered during the run",
+					a->name);
+			goto out;
+		}
+		engine_crash_point("move", false);
+		if (s->driver->move_msgs(s, uids, k, b->name, new_uids, err) != 0)
+			goto out;
+		engine_crash_point("move", true);
+	}
+	for (size_t i = 0; i < k; i++) {
+		struct msg *m = engine_find_msg(listing(a, on_far), uids[i]);
+		struct msg moved;
+
+		if (!m)
+			continue;
+		moved = *m;
+		moved.uid = new_uids[i];
+		if (new_uids[i] && insert_msg(listing(b, on_far), &moved) != 0) {
+			ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			goto out;
+		}
+		if (!new_uids[i]) {
+			/* Not known where it landed (or a dry run): b's plan must not
+			 * copy the other one there; the next run pairs them. */
+			for (size_t x = 0; x < listing(b, !on_far)->n; x++) {
+				struct msg *o = &listing(b, !on_far)->v[x];
+
+				if (o->id.known && o->size == m->size &&
+				    memcmp(o->id.hash, m->id.hash, sizeof(o->id.hash)) == 0) {
+					remove_msg(listing(b, !on_far), o->uid);
+					break;
+				}
+			}
+		}
+		remove_msg(listing(a, on_far), uids[i]);
+		if (on_far)
+			b->rep.to_far_moved++;
+		else
+			b->rep.to_near_moved++;
+	}
+	r = e->opts->dry_run ? 0 : state_journal_done(e->state, j.id, err);
+out:
+	free(uids);
+	free(new_uids);
+	if (r != 0)
+		ferry_error_prefix(err, "moving from %s to %s", a->name, b->name);
+	return r;
+}
+
+/* Rules 8 and 13: copies a killed run made but did not record, then filed
+ * into another folder on one side. Left to the plans, each folder would
+ * copy its half across and the message would end in both folders on both
+ * sides; instead the copy that stayed follows the one that was filed. Only
+ * after a killed run, so an ordinary run fetches no header for this. */
+static int refile_orphans(struct engine *e, struct folder_work *v, size_t n,
+			  struct ferry_error *err)
+{
+	struct cands unused = {0}, far_new = {0}, near_new = {0};
+	struct refile_cand *fc = NULL, *nc = NULL;
+	struct refile *rf = NULL;
+	struct refile_batch *cut = NULL;
+	size_t nrf = 0, ncut = 0;
+	int r = -1;
+
+	if (cut_batches(e, v, n, &cut, &ncut) != 0)
+		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	if (!ncut) {
+		r = 0;
+		goto out;
+	}
+	if (collect(v, n, true, &unused, &far_new) != 0 ||
+	    collect(v, n, false, &unused, &near_new) != 0) {
+		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		goto out;
+	}
+	/* Only sizes unpaired on the other side can match: identify those. */
+	if (identify_fresh(e, v, true, &near_new, &far_new, err) != 0 ||
+	    identify_fresh(e, v, false, &far_new, &near_new, err) != 0)
+		goto out;
+	if (to_refile_cands(&far_new, true, cut, ncut, &fc) != 0 ||
+	    to_refile_cands(&near_new, false, cut, ncut, &nc) != 0 ||
+	    plan_refiles(fc, far_new.n, nc, near_new.n, &rf, &nrf) != 0) {
+		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		goto out;
+	}
+	r = 0;
+	for (size_t i = 0; i < nrf && r == 0;) {
+		size_t j = i;
+
+		while (j < nrf && rf[j].on_far == rf[i].on_far && rf[j].from == rf[i].from &&
+		       rf[j].to == rf[i].to)
+			j++;
+		if (may_refile_on(e, rf[i].on_far))
+			r = refile_group(e, v, rf + i, j - i, err);
+		i = j;
+	}
+out:
+	free(cut);
+	free(unused.v);
+	free(far_new.v);
+	free(near_new.v);
+	free(fc);
+	free(nc);
+	free(rf);
+	return r;
+}
+
 int engine_moves(struct engine *e, struct folder_work *v, size_t n, struct ferry_error *err)
 {
-	if (moves_of_side(e, v, n, false, err) != 0 || moves_of_side(e, v, n, true, err) != 0)
+	if (moves_of_side(e, v, n, false, err) != 0 || moves_of_side(e, v, n, true, err) != 0 ||
+	    refile_orphans(e, v, n, err) != 0)
 		return -1;
 	return report_split_moves(e, v, n, err);
 }

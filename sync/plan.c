@@ -817,3 +817,108 @@ void plan_free(struct plan *p)
 	free(p->v);
 	*p = (struct plan){0};
 }
+
+bool plan_refile_cut(const struct refile_batch *b, size_t n, size_t folder, bool on_far,
+		     uint32_t uid)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (b[i].folder != folder)
+			continue;
+		if (!b[i].move || (b[i].on_far == on_far && uid >= b[i].uidnext))
+			return true;
+	}
+	return false;
+}
+
+static int cmp_refile_cand(const void *a, const void *b)
+{
+	const struct refile_cand *x = a, *y = b;
+	int c;
+
+	/* Unknown identities last, where the walk below stops. */
+	if (x->id.known != y->id.known)
+		return x->id.known ? -1 : 1;
+	c = memcmp(x->id.hash, y->id.hash, sizeof(x->id.hash));
+	if (c)
+		return c;
+	return (x->size > y->size) - (x->size < y->size);
+}
+
+static int cmp_refile(const void *a, const void *b)
+{
+	const struct refile *x = a, *y = b;
+
+	if (x->on_far != y->on_far)
+		return x->on_far ? -1 : 1;
+	if (x->from != y->from)
+		return x->from < y->from ? -1 : 1;
+	if (x->to != y->to)
+		return x->to < y->to ? -1 : 1;
+	return (x->uid > y->uid) - (x->uid < y->uid);
+}
+
+/* How many candidates from v[i] on share its identity. */
+static size_t same_identity(const struct refile_cand *v, size_t n, size_t i)
+{
+	size_t j = i;
+
+	while (j < n && v[j].id.known && cmp_refile_cand(&v[i], &v[j]) == 0)
+		j++;
+	return j - i;
+}
+
+int plan_refiles(struct refile_cand *far, size_t nfar, struct refile_cand *near, size_t nnear,
+		 struct refile **out, size_t *n)
+{
+	size_t i = 0, j = 0, cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!nfar || !nnear)
+		return 0;
+	qsort(far, nfar, sizeof(*far), cmp_refile_cand);
+	qsort(near, nnear, sizeof(*near), cmp_refile_cand);
+	while (i < nfar && j < nnear && far[i].id.known && near[j].id.known) {
+		int c = cmp_refile_cand(&far[i], &near[j]);
+		size_t fk, nk;
+		const struct refile_cand *stayed, *refiled;
+
+		if (c < 0) {
+			i += same_identity(far, nfar, i);
+			continue;
+		}
+		if (c > 0) {
+			j += same_identity(near, nnear, j);
+			continue;
+		}
+		fk = same_identity(far, nfar, i);
+		nk = same_identity(near, nnear, j);
+		stayed = far[i].cut ? &far[i] : &near[j];
+		refiled = far[i].cut ? &near[j] : &far[i];
+		/* Copies are counted (rule 6): with two of it anywhere, no guess. */
+		if (fk == 1 && nk == 1 && far[i].folder != near[j].folder &&
+		    far[i].cut != near[j].cut) {
+			if (*n == cap) {
+				struct refile *nv =
+				    realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof(*nv));
+
+				if (!nv) {
+					free(*out);
+					*out = NULL;
+					*n = 0;
+					return -1;
+				}
+				*out = nv;
+			}
+			(*out)[(*n)++] = (struct refile){.on_far = stayed == &far[i],
+							 .from = stayed->folder,
+							 .to = refiled->folder,
+							 .uid = stayed->uid};
+		}
+		i += fk;
+		j += nk;
+	}
+	if (*n)
+		qsort(*out, *n, sizeof(**out), cmp_refile);
+	return 0;
+}
