@@ -13,30 +13,6 @@ sync_setup
 
 INDEX=$MAILDIR/..ferry-index.sqlite
 
-saves_since() {
-	dovecot_log_since "$1" | grep -c ': save:' || true
-}
-# md_mv FROM TO SUBJECT: moves the file as `mv` (and notmuch, afew) do: same name.
-md_mv() {
-	local f to
-	f=$(md_file "$1" "$3")
-	to=$(md_dir "$2")
-	mkdir -p "$to/cur" "$to/new" "$to/tmp"
-	mv "$f" "$to/${f#"$(md_dir "$1")"/}"
-}
-# md_rewrite FROM TO SUBJECT: refiles it as mutt does: a new file under a new
-# unique name, the old one deleted.
-md_rewrite() {
-	local f to info name
-	f=$(md_file "$1" "$3")
-	to=$(md_dir "$2")
-	info=${f##*:2,}
-	name="$(date +%s).M${RANDOM}P$$.mutt"
-	mkdir -p "$to/cur" "$to/new" "$to/tmp"
-	cp "$f" "$to/tmp/$name"
-	mv "$to/tmp/$name" "$to/cur/$name:2,$info"
-	rm "$f"
-}
 # md_rename FOLDER SUBJECT INFO: a mail reader changes the flag letters in place.
 md_rename() {
 	local f

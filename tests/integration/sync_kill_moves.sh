@@ -13,25 +13,6 @@ t_contains "--version says test hooks" "$T_OUT" "test hooks"
 
 sync_setup
 
-# md_mv FROM TO SUBJECT: moves the file as `mv` does: same name.
-md_mv() {
-	local f to
-	f=$(md_file "$1" "$3")
-	to=$(md_dir "$2")
-	mkdir -p "$to/cur" "$to/new" "$to/tmp"
-	mv "$f" "$to/${f#"$(md_dir "$1")"/}"
-}
-# md_rewrite FROM TO SUBJECT: moves it as mutt does: a new file, the old one deleted.
-md_rewrite() {
-	local f to info=
-	f=$(md_file "$1" "$3")
-	to=$(md_dir "$2")
-	[[ $f == *:2,* ]] && info=${f##*:2,}
-	mkdir -p "$to/cur" "$to/new" "$to/tmp"
-	cp "$f" "$to/tmp/rewritten.$RANDOM"
-	mv "$to/tmp/rewritten."* "$to/cur/$(date +%s).R$RANDOM.mutt:2,$info"
-	rm "$f"
-}
 # srv_mv FROM TO SUBJECT: another client moves it on the server (UID MOVE).
 srv_mv() {
 	dovecot_has_folder alice "$2" || dovecot_doveadm mailbox create -u alice "$2"

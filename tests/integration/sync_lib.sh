@@ -87,6 +87,36 @@ md_letters() {
 	esac
 }
 
+# md_mv FROM TO SUBJECT: refiles the local message as `mv` (and notmuch, afew) do: the same
+# file name in the other folder.
+md_mv() {
+	local f to
+	f=$(md_file "$1" "$3")
+	to=$(md_dir "$2")
+	mkdir -p "$to/cur" "$to/new" "$to/tmp"
+	mv "$f" "$to/${f#"$(md_dir "$1")"/}"
+}
+
+# md_rewrite FROM TO SUBJECT: refiles it as mutt does: a new file under a new unique name
+# (written in tmp/, then renamed into cur/ with the same flag letters), the old one deleted.
+# FROM and TO may be the same folder.
+md_rewrite() {
+	local f to info='' name
+	f=$(md_file "$1" "$3")
+	to=$(md_dir "$2")
+	[[ $f == *:2,* ]] && info=${f##*:2,}
+	name="$(date +%s).M${RANDOM}P$$.mutt"
+	mkdir -p "$to/cur" "$to/new" "$to/tmp"
+	cp "$f" "$to/tmp/$name"
+	mv "$to/tmp/$name" "$to/cur/$name:2,$info"
+	rm "$f"
+}
+
+# saves_since MARK: uploads (APPEND) the server logged since dovecot_log_mark printed MARK.
+saves_since() {
+	dovecot_log_since "$1" | grep -c ': save:' || true
+}
+
 # srv_uid USER FOLDER SUBJECT: the uid of the server message with that subject.
 srv_uid() {
 	dovecot_doveadm -f tab search -u "$1" mailbox "$2" header Subject "$3" | awk 'NR>1{print $2}' | head -n 1

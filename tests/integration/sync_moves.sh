@@ -12,32 +12,9 @@
 
 sync_setup
 
-# saves_since MARK: uploads (APPEND) the server logged since MARK.
-saves_since() {
-	dovecot_log_since "$1" | grep -c ': save:' || true
-}
 # bodies_fetched OUTPUT: FETCH responses carrying a whole body in a -v trace.
 bodies_fetched() {
 	grep -c 'S: \* [0-9]* FETCH (.*BODY\[\] {' <<<"$1" || true
-}
-# md_mv FROM TO SUBJECT: moves the file as `mv` (and notmuch, afew) do: same name.
-md_mv() {
-	local f to
-	f=$(md_file "$1" "$3")
-	to=$(md_dir "$2")
-	mkdir -p "$to/cur" "$to/new" "$to/tmp"
-	mv "$f" "$to/${f#"$(md_dir "$1")"/}"
-}
-# md_rewrite FROM TO SUBJECT: moves it as mutt does: a new file, the old one deleted.
-md_rewrite() {
-	local f to info
-	f=$(md_file "$1" "$3")
-	to=$(md_dir "$2")
-	info=${f##*:2,}
-	mkdir -p "$to/cur" "$to/new" "$to/tmp"
-	cp "$f" "$to/tmp/rewritten.$RANDOM"
-	mv "$to/tmp/rewritten."* "$to/cur/$(date +%s).R$RANDOM.mutt:2,$info"
-	rm "$f"
 }
 
 for i in 1 2 3 4; do seed "$i" INBOX "Move me $i"; done
