@@ -18,41 +18,17 @@
 set -uo pipefail # not -e: a failed assertion must not hide the ones after it
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/../.." && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
+# shellcheck source=hostile_lib.sh
+. "$here/hostile_lib.sh"
 
-FERRY=${FERRY:-$repo/build/ferry}
-SERVER=$repo/tests/hostile/server.pl
-export LC_ALL=C
+hostile_init hostile
 
-for tool in perl sqlite3; do
-	if ! command -v "$tool" >/dev/null; then
-		t_fail "$tool is installed" "this test needs $tool"
-		t_done
-	fi
-done
-if [[ ! -x $FERRY ]]; then
-	t_fail "the ferry binary exists" "expected an executable at $FERRY (set FERRY=...)"
-	t_done
-fi
-
-top=$(mktemp -d "${TMPDIR:-/tmp}/ferry-hostile.XXXXXX") || exit 1
-SRV_PID=
-# shellcheck disable=SC2317 # run by the trap
-cleanup() {
-	[[ -n $SRV_PID ]] && kill "$SRV_PID" 2>/dev/null && wait "$SRV_PID" 2>/dev/null
-	rm -rf "$top"
-}
-trap cleanup EXIT
-
-# Nothing of the user's, and nothing ferry could write outside $top unseen.
-export HOME=$top/home XDG_CONFIG_HOME=$top/home/.config XDG_STATE_HOME=$top/home/.local/state
 # The harness's own temporary files go to $top/harness, which the snapshots leave out; ferry's
 # TMPDIR is $top/tmp, which they include.
 export TMPDIR=$top/harness
-unset FERRY_CONFIG
-mkdir -p "$HOME" "$TMPDIR" "$top/tmp"
+mkdir -p "$TMPDIR" "$top/tmp"
 ulimit -c 0 # the contained crash must not leave a core file that looks like a stray write
 
 # Each ferry run: killed after T_TIMEOUT, expected to finish within LIMIT seconds, with at most
@@ -81,7 +57,7 @@ case_setup() {
 # with --stdio, writes a config that reaches it through `tunnel =`) and writes $CONF. TLS and
 # COMPRESS, when set, give the config's tls and compress keys.
 server_start() {
-	local scenario=$1 mode=${2:-tcp} tls=${TLS:-none} portfile=$SRVDIR/$1.port i
+	local scenario=$1 mode=${2:-tcp} tls=${TLS:-none}
 	SRV_LOG=$SRVDIR/$scenario.log
 	if [[ $mode == --stdio ]]; then
 		# A script, so the config line stays short whatever the checkout's path
@@ -90,50 +66,12 @@ server_start() {
 			"$SERVER" "$scenario" "$SRV_LOG" "$WORK/absolute" >"$SRVDIR/tunnel.sh"
 		printf '[imap hostile]\ntunnel = sh %q\n' "$SRVDIR/tunnel.sh" >"$CONF"
 	else
-		rm -f "$portfile"
-		perl "$SERVER" --scenario "$scenario" --port-file "$portfile" --log "$SRV_LOG" \
-			--abs "$WORK/absolute" --max-time 40 >/dev/null 2>"$SRVDIR/$scenario.err" &
-		SRV_PID=$!
-		for ((i = 0; i < 200; i++)); do
-			[[ -s $portfile ]] && break
-			sleep 0.05
-		done
-		if [[ ! -s $portfile ]]; then
-			t_fail "$CASE: the scripted server listens" "$(cat "$SRVDIR/$scenario.err")"
-			return 1
-		fi
-		cat >"$CONF" <<EOF
-[imap hostile]
-host = 127.0.0.1
-port = $(cat "$portfile")
-tls = $tls
-user = tester
-password = secret
-EOF
+		hostile_server_start "$SRVDIR" "$scenario" "$tls" --abs "$WORK/absolute" || return 1
 	fi
 	if [[ -n ${COMPRESS:-} ]]; then
 		printf 'compress = %s\n' "$COMPRESS" >>"$CONF"
 	fi
-	cat >>"$CONF" <<EOF
-timeout = 10
-
-[maildir local]
-path = $ROOT
-
-[channel test]
-far = hostile
-near = local
-state = $STATE
-EOF
-	chmod 600 "$CONF"
-}
-
-server_stop() {
-	if [[ -n $SRV_PID ]]; then
-		kill "$SRV_PID" 2>/dev/null
-		wait "$SRV_PID" 2>/dev/null
-	fi
-	SRV_PID=
+	hostile_conf_finish
 }
 
 # --- what a run may change, and what it recorded -----------------------------------------------

@@ -15,79 +15,18 @@
 set -uo pipefail # not -e: a failed assertion must not hide the ones after it
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$here/../.." && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
+# shellcheck source=hostile_lib.sh
+. "$here/hostile_lib.sh"
 
-FERRY=${FERRY:-$repo/build/ferry}
-SERVER=$repo/tests/hostile/server.pl
-export LC_ALL=C
 T_TIMEOUT=45
-
-for tool in perl sqlite3; do
-	if ! command -v "$tool" >/dev/null; then
-		t_fail "$tool is installed" "this test needs $tool"
-		t_done
-	fi
-done
-if [[ ! -x $FERRY ]]; then
-	t_fail "the ferry binary exists" "expected an executable at $FERRY (set FERRY=...)"
-	t_done
-fi
-
-top=$(mktemp -d "${TMPDIR:-/tmp}/ferry-hostile-bodies.XXXXXX") || exit 1
-SRV_PID=
-# shellcheck disable=SC2317 # run by the trap
-cleanup() {
-	[[ -n $SRV_PID ]] && kill "$SRV_PID" 2>/dev/null && wait "$SRV_PID" 2>/dev/null
-	rm -rf "$top"
-}
-trap cleanup EXIT
-export HOME=$top/home XDG_CONFIG_HOME=$top/home/.config XDG_STATE_HOME=$top/home/.local/state
-unset FERRY_CONFIG
-mkdir -p "$HOME"
+hostile_init hostile-bodies
 
 # server_start SCENARIO: the scripted server on a free port of 127.0.0.1, and $CONF for it.
 server_start() {
-	local scenario=$1 portfile=$CASEDIR/$1.port i
-	rm -f "$portfile"
-	perl "$SERVER" --scenario "$scenario" --port-file "$portfile" \
-		--log "$CASEDIR/$scenario.log" --max-time 40 >/dev/null 2>"$CASEDIR/$scenario.err" &
-	SRV_PID=$!
-	for ((i = 0; i < 200; i++)); do
-		[[ -s $portfile ]] && break
-		sleep 0.05
-	done
-	if [[ ! -s $portfile ]]; then
-		t_fail "$CASE: the scripted server listens" "$(cat "$CASEDIR/$scenario.err")"
-		return 1
-	fi
-	cat >"$CONF" <<EOF
-[imap hostile]
-host = 127.0.0.1
-port = $(cat "$portfile")
-tls = none
-user = tester
-password = secret
-timeout = 10
-
-[maildir local]
-path = $ROOT
-
-[channel test]
-far = hostile
-near = local
-state = $STATE
-EOF
-	chmod 600 "$CONF"
-}
-
-server_stop() {
-	if [[ -n $SRV_PID ]]; then
-		kill "$SRV_PID" 2>/dev/null
-		wait "$SRV_PID" 2>/dev/null
-	fi
-	SRV_PID=
+	hostile_server_start "$CASEDIR" "$1" none || return 1
+	hostile_conf_finish
 }
 
 # pairs: the far uids the state records as synced, in order, space-separated.
