@@ -300,7 +300,10 @@ static void check_copy(struct seen *seen, const struct action *a, enum side_set 
 	} else {
 		FUZZ_CHECK(!pr || (!pair_uid(pr, to) && pr->status == PAIR_SKIPPED_SIZE),
 			   "COPY of uid %u which a pair holds", uid);
-		FUZZ_CHECK(!(m->flags & MF_DELETED), "COPY of \\Deleted uid %u", uid);
+		/* Rule 9: a backup (a side that does not carry out deletions)
+		 * holds \Deleted messages too, flag and all. */
+		FUZZ_CHECK(!(m->flags & MF_DELETED) || !(in->delete &to),
+			   "COPY of \\Deleted uid %u to a side that carries out deletions", uid);
 		FUZZ_CHECK(!in->max_size || m->size <= in->max_size, "COPY of uid %u over max_size",
 			   uid);
 	}
@@ -482,11 +485,15 @@ static void check_exclusive_roles(struct seen *seen, enum side_set s, const stru
 }
 
 /* Nothing new is lost: a message no pair holds is paired, copied, skipped
- * by size, or left by design (direction, \Deleted). */
+ * by size, or left by design (direction, \Deleted towards a side that
+ * deletes). */
 static void check_new_message(struct seen *seen, enum side_set s, const struct msg *m)
 {
 	const struct plan_input *in = seen->in;
-	bool wanted = flows_into(in->sync, other(s)) && !(m->flags & MF_DELETED);
+	/* A \Deleted message goes only to a side that does not carry out
+	 * deletions (rule 9: a backup holds everything). */
+	bool wanted =
+	    flows_into(in->sync, other(s)) && (!(m->flags & MF_DELETED) || !(in->delete &other(s)));
 	bool too_big = in->max_size && m->size > in->max_size;
 
 	if (find_pair(in, s, m->uid) || has(seen, s, R_PAIRED, m->uid))
