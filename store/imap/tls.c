@@ -472,9 +472,11 @@ static SSL *tls_handshake(int fd, const struct imap_conf *c, SSL_CTX **ctxp,
 	if (c->has_fingerprint) {
 		unsigned char md[32];
 		char got[100] = "unknown", want[100];
+		bool have = peer_fingerprint(ssl, md) == 0;
 
-		if (peer_fingerprint(ssl, md) != 0 || memcmp(md, c->fingerprint, 32) != 0) {
-			hex_fingerprint(md, got, sizeof(got));
+		if (!have || memcmp(md, c->fingerprint, 32) != 0) {
+			if (have)
+				hex_fingerprint(md, got, sizeof(got));
 			hex_fingerprint(c->fingerprint, want, sizeof(want));
 			ferry_error_set(err, FERRY_CONNECT,
 					"TLS: the certificate of %s (sha256:%s) does not match the "
