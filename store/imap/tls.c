@@ -323,6 +323,32 @@ static int peer_fingerprint(SSL *ssl, unsigned char md[32])
 	return ok ? 0 : -1;
 }
 
+/* The certificate the server sent, as the verify callback saw it. OpenSSL
+ * records the peer certificate in the session only once it has verified, so
+ * after a failed verification SSL_get1_peer_certificate() has nothing, and
+ * the fingerprint the user needs to pin it would be lost. */
+struct seen_cert {
+	unsigned char md[32];
+	bool have;
+};
+
+/* Verify callback: notes the SHA-256 of the server's own certificate (the
+ * one being verified, whichever chain link is at hand) and changes nothing
+ * of the verdict. The SSL's app data points to a struct seen_cert during the
+ * handshake only, NULL after it (a renegotiation verifies again). */
+static int see_cert(int preverify_ok, X509_STORE_CTX *store)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct seen_cert *seen = ssl ? SSL_get_app_data(ssl) : NULL;
+	X509 *cert = X509_STORE_CTX_get0_cert(store);
+	unsigned int len = 0;
+
+	if (seen && !seen->have && cert && X509_digest(cert, EVP_sha256(), seen->md, &len) == 1 &&
+	    len == 32)
+		seen->have = true;
+	return preverify_ok;
+}
+
 static bool is_ip_literal(const char *host)
 {
 	unsigned char buf[sizeof(struct in6_addr)];
@@ -341,14 +367,23 @@ static void openssl_reason(char *buf, size_t len)
 	ERR_clear_error();
 }
 
-static void verify_failure(SSL *ssl, const struct imap_conf *c, struct ferry_error *err)
+/* The fingerprint is printed as the config key `fingerprint` reads it, so
+ * that pinning a self-signed server is one copy and paste. */
+static void verify_failure(SSL *ssl, const struct imap_conf *c, const struct seen_cert *seen,
+			   struct ferry_error *err)
 {
 	long v = SSL_get_verify_result(ssl);
-	unsigned char md[32];
-	char fp[100] = "unknown";
+	char fp[100];
 
-	if (peer_fingerprint(ssl, md) == 0)
-		hex_fingerprint(md, fp, sizeof(fp));
+	if (!seen->have) {
+		ferry_error_set(
+		    err, FERRY_CONNECT,
+		    "TLS: the certificate of %s is not trusted: %s (and its fingerprint "
+		    "could not be read)",
+		    c->host, X509_verify_cert_error_string(v));
+		return;
+	}
+	hex_fingerprint(seen->md, fp, sizeof(fp));
 	if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH)
 		ferry_error_set(err, FERRY_CONNECT,
 				"TLS: the certificate of %s is not valid for that name "
@@ -356,8 +391,8 @@ static void verify_failure(SSL *ssl, const struct imap_conf *c, struct ferry_err
 				c->host, fp);
 	else
 		ferry_error_set(err, FERRY_CONNECT,
-				"TLS: the certificate of %s is not trusted: %s (certificate "
-				"sha256:%s; set ca_file, or pin it with fingerprint = sha256:...)",
+				"TLS: the certificate of %s is not trusted: %s; set ca_file, or "
+				"pin this certificate with: fingerprint = sha256:%s",
 				c->host, X509_verify_cert_error_string(v), fp);
 }
 
@@ -368,6 +403,7 @@ static SSL *tls_handshake(int fd, const struct imap_conf *c, SSL_CTX **ctxp,
 	bool pin_only = c->has_fingerprint && !c->ca_file;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 	SSL *ssl = NULL;
+	struct seen_cert seen = {.have = false};
 	char why[256];
 
 	if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION))
@@ -376,7 +412,7 @@ static SSL *tls_handshake(int fd, const struct imap_conf *c, SSL_CTX **ctxp,
 		/* The pin names the exact certificate: no chain or name to check. */
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 	} else {
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, see_cert);
 		if (c->ca_file) {
 			if (SSL_CTX_load_verify_locations(ctx, c->ca_file, NULL) != 1) {
 				openssl_reason(why, sizeof(why));
@@ -389,7 +425,7 @@ static SSL *tls_handshake(int fd, const struct imap_conf *c, SSL_CTX **ctxp,
 		}
 	}
 	ssl = SSL_new(ctx);
-	if (!ssl || SSL_set_fd(ssl, fd) != 1)
+	if (!ssl || SSL_set_fd(ssl, fd) != 1 || SSL_set_app_data(ssl, &seen) != 1)
 		goto openssl_fail;
 	/* SNI is for names only (RFC 6066); SSL_set1_host checks IP SANs too. */
 	if (!is_ip_literal(c->host) && SSL_set_tlsext_host_name(ssl, c->host) != 1)
@@ -414,7 +450,7 @@ static SSL *tls_handshake(int fd, const struct imap_conf *c, SSL_CTX **ctxp,
 			break;
 		default:
 			if (SSL_get_verify_result(ssl) != X509_V_OK) {
-				verify_failure(ssl, c, err);
+				verify_failure(ssl, c, &seen, err);
 			} else {
 				openssl_reason(why, sizeof(why));
 				ferry_error_set(err, FERRY_CONNECT,
@@ -429,13 +465,18 @@ static SSL *tls_handshake(int fd, const struct imap_conf *c, SSL_CTX **ctxp,
 			goto fail;
 		}
 	}
+	/* seen lives on this stack: a later renegotiation must not write to it. */
+	if (SSL_set_app_data(ssl, NULL) != 1)
+		goto openssl_fail;
 
 	if (c->has_fingerprint) {
 		unsigned char md[32];
 		char got[100] = "unknown", want[100];
+		bool have = peer_fingerprint(ssl, md) == 0;
 
-		if (peer_fingerprint(ssl, md) != 0 || memcmp(md, c->fingerprint, 32) != 0) {
-			hex_fingerprint(md, got, sizeof(got));
+		if (!have || memcmp(md, c->fingerprint, 32) != 0) {
+			if (have)
+				hex_fingerprint(md, got, sizeof(got));
 			hex_fingerprint(c->fingerprint, want, sizeof(want));
 			ferry_error_set(err, FERRY_CONNECT,
 					"TLS: the certificate of %s (sha256:%s) does not match the "
