@@ -347,15 +347,43 @@ static int cmp_move(const void *a, const void *b)
 	return (x->gone.uid > y->gone.uid) - (x->gone.uid < y->gone.uid);
 }
 
+/* Moves uids from folder a to folder b on one side (on_far), journaled as a
+ * move into b first (rule 13): what the move pass replays and what a refile
+ * does. new_uids gets where they landed (0 where not known); the journal
+ * entry in *j stays open until the caller has recorded the result. */
+static int move_on_side(struct engine *e, bool on_far, const struct folder_work *a,
+			const struct folder_work *b, const uint32_t *uids, size_t k,
+			uint32_t *new_uids, struct journal_entry *j, struct ferry_error *err)
+{
+	struct store *s = on_far ? e->far : e->near;
+	struct folder_state fs;
+
+	*j = (struct journal_entry){.folder_id = b->sf.id,
+				    .action = J_MOVE,
+				    .to_far = on_far,
+				    .count = k,
+				    .uidnext = on_far ? b->fs.uidnext : b->ns.uidnext};
+	if (state_journal_add(e->state, j, err) != 0 ||
+	    s->driver->select(s, a->name, &fs, err) != 0)
+		return -1;
+	if (fs.uidvalidity != (on_far ? a->fs.uidvalidity : a->ns.uidvalidity)) {
+		ferry_error_set(err, FERRY_PARTIAL, "%s: renumbered during the run", a->name);
+		return -1;
+	}
+	engine_crash_point("move", false);
+	if (s->driver->move_msgs(s, uids, k, b->name, new_uids, err) != 0)
+		return -1;
+	engine_crash_point("move", true);
+	return 0;
+}
+
 /* Replays a group of moves from folder A to folder B on the other side. */
 static int replay(struct engine *e, struct folder_work *v, struct move *mv, size_t k,
 		  bool moved_far, struct ferry_error *err)
 {
-	struct store *s = moved_far ? e->near : e->far;
 	struct folder_work *a = &v[mv[0].gone.folder], *b = &v[mv[0].fresh.folder];
-	struct journal_entry j = {.folder_id = b->sf.id, .action = J_MOVE, .to_far = !moved_far};
+	struct journal_entry j = {0};
 	uint32_t *uids = malloc(k * sizeof(*uids)), *new_uids = calloc(k, sizeof(*new_uids));
-	struct folder_state fs;
 	int r = -1;
 
 	if (!uids || !new_uids) {
@@ -377,20 +405,8 @@ static int replay(struct engine *e, struct folder_work *v, struct move *mv, size
 		r = follow(e, v, mv, k, moved_far, err);
 		goto out;
 	}
-	j.count = k;
-	j.uidnext = moved_far ? b->ns.uidnext : b->fs.uidnext;
-	if (state_journal_add(e->state, &j, err) != 0)
+	if (move_on_side(e, !moved_far, a, b, uids, k, new_uids, &j, err) != 0)
 		goto out;
-	if (s->driver->select(s, a->name, &fs, err) != 0)
-		goto out;
-	if (fs.uidvalidity != (moved_far ? a->ns.uidvalidity : a->fs.uidvalidity)) {
-		ferry_error_set(err, FERRY_PARTIAL, "%s: renumbered during the run", a->name);
-		goto out;
-	}
-	engine_crash_point("move", false);
-	if (s->driver->move_msgs(s, uids, k, b->name, new_uids, err) != 0)
-		goto out;
-	engine_crash_point("move", true);
 	for (size_t i = 0; i < k; i++)
 		mv[i].new_uid = new_uids[i];
 	if (follow(e, v, mv, k, moved_far, err) != 0)
@@ -594,12 +610,9 @@ static int refile_group(struct engine *e, struct folder_work *v, const struct re
 			struct ferry_error *err)
 {
 	bool on_far = rf[0].on_far;
-	struct store *s = on_far ? e->far : e->near;
 	struct folder_work *a = &v[rf[0].from], *b = &v[rf[0].to];
-	struct journal_entry j = {
-	    .folder_id = b->sf.id, .action = J_MOVE, .to_far = on_far, .count = k};
+	struct journal_entry j = {0};
 	uint32_t *uids = malloc(k * sizeof(*uids)), *new_uids = calloc(k, sizeof(*new_uids));
-	struct folder_state fs;
 	int r = -1;
 
 	if (!uids || !new_uids) {
@@ -612,20 +625,8 @@ static int refile_group(struct engine *e, struct folder_work *v, const struct re
 		printf("%s: move %zu message(s) on %s from %s (copied by an interrupted run, "
 		       "filed here since)\n",
 		       b->name, k, on_far ? "far" : "near", a->name);
-	} else {
-		j.uidnext = on_far ? b->fs.uidnext : b->ns.uidnext;
-		if (state_journal_add(e->state, &j, err) != 0 ||
-		    s->driver->select(s, a->name, &fs, err) != 0)
-			goto out;
-		if (fs.uidvalidity != (on_far ? a->fs.uidvalidity : a->ns.uidvalidity)) {
-			ferry_error_set(err, FERRY_PARTIAL, "%s: renumbered during the run",
-					a->name);
-			goto out;
-		}
-		engine_crash_point("move", false);
-		if (s->driver->move_msgs(s, uids, k, b->name, new_uids, err) != 0)
-			goto out;
-		engine_crash_point("move", true);
+	} else if (move_on_side(e, on_far, a, b, uids, k, new_uids, &j, err) != 0) {
+		goto out;
 	}
 	for (size_t i = 0; i < k; i++) {
 		struct msg *m = engine_find_msg(listing(a, on_far), uids[i]);
