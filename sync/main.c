@@ -231,19 +231,34 @@ static int cmd_status(const struct globals *g, const struct command *cmd, int ar
 	return cmd_channels(g, cmd, argc, argv, 1, status_run);
 }
 
+/* The start of a command that takes at most one argument: its options from
+ * argv, then the configuration. Returns the index of the first argument left
+ * in argv (argc if none), or -1 on a usage or configuration error (already
+ * reported). */
+static int one_arg_command(const struct globals *g, const struct command *cmd, int argc,
+			   char **argv, const struct option *longopts,
+			   void (*set)(int opt, void *ctx), void *ctx, struct config *cfg)
+{
+	int first = parse_options(cmd, argc, argv, longopts, set, ctx);
+
+	if (first < 0)
+		return -1;
+	if (argc - first > 1) {
+		log_error("%s: too many arguments (usage: ferry %s)", cmd->name, cmd->usage);
+		return -1;
+	}
+	if (load_config(g, cfg) != 0)
+		return -1;
+	return first;
+}
+
 static int cmd_check(const struct globals *g, const struct command *cmd, int argc, char **argv)
 {
 	struct config cfg = {0};
-	int first = parse_options(cmd, argc, argv, no_longopts, no_opt, NULL);
+	int first = one_arg_command(g, cmd, argc, argv, no_longopts, no_opt, NULL, &cfg);
 	enum ferry_status status;
 
 	if (first < 0)
-		return FERRY_USAGE;
-	if (argc - first > 1) {
-		log_error("check: too many arguments (usage: ferry %s)", cmd->usage);
-		return FERRY_USAGE;
-	}
-	if (load_config(g, &cfg) != 0)
 		return FERRY_USAGE;
 	status = check_run(&cfg, argc > first ? argv[first] : NULL);
 	config_free(&cfg);
@@ -273,15 +288,9 @@ static int cmd_verify(const struct globals *g, const struct command *cmd, int ar
 	struct config cfg = {0};
 	bool bodies = false;
 	enum ferry_status status;
-	int first = parse_options(cmd, argc, argv, longopts, set_verify_opt, &bodies);
+	int first = one_arg_command(g, cmd, argc, argv, longopts, set_verify_opt, &bodies, &cfg);
 
 	if (first < 0)
-		return FERRY_USAGE;
-	if (argc - first > 1) {
-		log_error("verify: too many arguments (usage: ferry %s)", cmd->usage);
-		return FERRY_USAGE;
-	}
-	if (load_config(g, &cfg) != 0)
 		return FERRY_USAGE;
 	if (check_channel_args(&cfg, argc - first, argv + first, true) != 0) {
 		config_free(&cfg);
