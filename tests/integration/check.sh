@@ -15,11 +15,7 @@ repo=$(cd "$here/../.." && pwd)
 # shellcheck source=../fixtures/dovecot.sh
 . "$repo/tests/fixtures/dovecot.sh"
 
-FERRY=${FERRY:-$repo/build/ferry}
-if [[ ! -x $FERRY ]]; then
-	t_fail "the ferry binary exists" "expected an executable at $FERRY (set FERRY=...)"
-	t_done
-fi
+t_need_ferry
 
 dovecot_start || {
 	t_fail "a throwaway Dovecot starts" "see the messages above"

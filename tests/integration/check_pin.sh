@@ -15,11 +15,7 @@ repo=$(cd "$here/../.." && pwd)
 # shellcheck source=../fixtures/dovecot.sh
 . "$repo/tests/fixtures/dovecot.sh"
 
-FERRY=${FERRY:-$repo/build/ferry}
-if [[ ! -x $FERRY ]]; then
-	t_fail "the ferry binary exists" "expected an executable at $FERRY (set FERRY=...)"
-	t_done
-fi
+t_need_ferry
 
 # Nothing of the user's: no config, state or home directory outside a temp dir.
 home=$(mktemp -d "${TMPDIR:-/tmp}/ferry-check-pin.XXXXXX") || exit 1

@@ -19,10 +19,7 @@ hostile_init() {
 			t_done
 		fi
 	done
-	if [[ ! -x $FERRY ]]; then
-		t_fail "the ferry binary exists" "expected an executable at $FERRY (set FERRY=...)"
-		t_done
-	fi
+	t_need_ferry
 	top=$(mktemp -d "${TMPDIR:-/tmp}/ferry-$1.XXXXXX") || exit 1
 	SRV_PID=
 	trap hostile_cleanup EXIT

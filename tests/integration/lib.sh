@@ -164,6 +164,16 @@ t_equal() {
 	fi
 }
 
+# t_need_ferry: FERRY is the binary under test (default: build/ferry of this repository);
+# without it the script ends at once, failed.
+t_need_ferry() {
+	FERRY=${FERRY:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/ferry}
+	if [[ ! -x $FERRY ]]; then
+		t_fail "the ferry binary exists" "expected an executable at $FERRY (set FERRY=...)"
+		t_done
+	fi
+}
+
 # t_done: the closing line, and the exit status of the script.
 t_done() {
 	if ((T_PASSED + T_FAILED == 0)); then
