@@ -4,13 +4,40 @@
 #include <stdio.h>
 #include <string.h>
 
-int ferry_error_set(struct ferry_error *err, enum ferry_status status, const char *fmt, ...)
+enum ferry_status ferry_cause_status(enum ferry_cause cause)
+{
+	switch (cause) {
+	case FERRY_CAUSE_NONE:
+		return FERRY_OK;
+	case FERRY_CAUSE_CONFIG:
+		return FERRY_USAGE;
+	case FERRY_CAUSE_NETWORK:
+	case FERRY_CAUSE_TLS:
+	case FERRY_CAUSE_AUTH:
+		return FERRY_CONNECT;
+	case FERRY_CAUSE_LOCKED:
+		return FERRY_LOCKED;
+	case FERRY_CAUSE_INTERRUPTED:
+		return FERRY_INTERRUPTED;
+	case FERRY_CAUSE_INTERNAL:
+	case FERRY_CAUSE_PROTOCOL:
+	case FERRY_CAUSE_REFUSED:
+	case FERRY_CAUSE_LOCAL_IO:
+	case FERRY_CAUSE_INCOMPLETE:
+	case FERRY_CAUSE_GUARD:
+		break;
+	}
+	return FERRY_PARTIAL;
+}
+
+int ferry_error_set(struct ferry_error *err, enum ferry_cause cause, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (!err)
 		return -1;
-	err->status = status;
+	err->cause = cause;
+	err->status = ferry_cause_status(cause);
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
@@ -47,8 +74,29 @@ void ferry_error_clear(struct ferry_error *err)
 {
 	if (!err)
 		return;
+	err->cause = FERRY_CAUSE_NONE;
 	err->status = FERRY_OK;
 	err->msg[0] = '\0';
+}
+
+void ferry_error_opening(struct ferry_error *err)
+{
+	if (!err)
+		return;
+	switch (err->cause) {
+	case FERRY_CAUSE_CONFIG:
+	case FERRY_CAUSE_LOCKED:
+	case FERRY_CAUSE_INTERRUPTED:
+	case FERRY_CAUSE_LOCAL_IO:
+		return;
+	default:
+		err->status = FERRY_CONNECT;
+	}
+}
+
+bool ferry_error_retryable(const struct ferry_error *err)
+{
+	return err && err->cause == FERRY_CAUSE_NETWORK;
 }
 
 static int severity(enum ferry_status s)

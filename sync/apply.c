@@ -124,7 +124,7 @@ static int identify_side(struct store *store, struct msg_list *mine, const size_
 	if (!sizes || !want) {
 		free(sizes);
 		free(want);
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	for (size_t i = 0; i < on; i++)
 		sizes[i] = other->v[oidx[i]].size;
@@ -211,7 +211,7 @@ static int munge_side(struct store *store, struct msg_list *mine, const size_t *
 		return 0;
 	want = malloc((n + 1) * sizeof(*want));
 	if (!want)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		const struct msg *m = &mine->v[idx[i]];
 
@@ -258,7 +258,7 @@ static int identify_munged(struct engine *e, struct msg_list *far, const size_t 
 		ns = unmatched_sizes(near, ni, nn, fh, nfh, &nns);
 	}
 	if (!fs || !ns)
-		r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	if (r == 0)
 		r = munge_side(e->far, far, fi, nf, nh, nnh, ns, nns, err);
 	if (r == 0)
@@ -277,7 +277,7 @@ static int identify_unpaired(struct engine *e, const struct plan_input *in, stru
 	int r;
 
 	if (plan_unpaired(in, &fi, &nf, &ni, &nn) != 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	r = identify_side(e->far, far, fi, nf, near, ni, nn, err);
 	if (r == 0)
 		r = identify_side(e->near, near, ni, nn, far, fi, nf, err);
@@ -372,7 +372,7 @@ static int apply_flags(struct engine *e, const struct plan *p, bool to_far, size
 	if (!v || !uids) {
 		free(v);
 		free(uids);
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	for (size_t i = 0; i < p->n; i++)
 		if (p->v[i].kind == kind)
@@ -476,7 +476,7 @@ static int copy_begin(void *ctx, struct ferry_error *err)
 
 	copy_abort(c);
 	if (ident_init(&c->ident) != 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "SHA-256 unavailable");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "SHA-256 unavailable");
 	c->ident_open = true;
 	return c->to->driver->add_begin(c->to, &c->cur, err);
 }
@@ -486,7 +486,7 @@ static int copy_write(void *ctx, const char *buf, size_t len, struct ferry_error
 	struct copy *c = ctx;
 
 	if (ident_feed(&c->ident, buf, len) != 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "SHA-256 failed");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "SHA-256 failed");
 	return c->to->driver->add_write(c->cur, buf, len, err);
 }
 
@@ -674,7 +674,7 @@ static int apply_copies(struct engine *e, const char *name, int64_t folder_id, c
 	if (!c.acts || !uids) {
 		free(c.acts);
 		free(uids);
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	for (size_t i = 0; i < p->n; i++)
 		if (p->v[i].kind == kind)
@@ -714,7 +714,7 @@ static int apply_deletes(struct engine *e, int64_t folder_id, const struct plan 
 	size_t n = 0;
 
 	if (!uids)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	for (size_t i = 0; i < p->n; i++)
 		if (p->v[i].kind == kind)
 			uids[n++] = on_far ? p->v[i].far_uid : p->v[i].near_uid;
@@ -1125,7 +1125,7 @@ static int list_from_changes(struct folder_work *w, bool far_side, const struct 
 		r = -1;
 	if (r != 0) {
 		msg_list_free(out);
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: out of memory", w->name);
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "%s: out of memory", w->name);
 	}
 	if (out->n != now->exists) {
 		log_trace("%s: %s: %zu messages from the state and changes, %u by SELECT; "
@@ -1199,7 +1199,7 @@ static int touch_side(struct engine *e, struct folder_work *w, bool far_side,
 
 			if (!v) {
 				free(p.base_keywords);
-				return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+				return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 			}
 			w->pairs = v;
 			*cap = ncap;
@@ -1263,12 +1263,12 @@ static int prepare_sparse(struct engine *e, struct folder_work *w, struct side_c
 
 			if (uid && !in_ranges(c[side].van, c[side].nvan, uid) &&
 			    msg_list_push(l, &m) != 0)
-				r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+				r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		}
 		if (r == 0 && l->n)
 			qsort(l->v, l->n, sizeof(*l->v), cmp_msg_uid);
 		if (r == 0 && merge_changed(l, &c[side].changed) != 0)
-			r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	if (r != 0) {
 		state_pairs_free(w->pairs, w->npairs);
@@ -1421,7 +1421,7 @@ static int reselect(struct engine *e, struct folder_work *w, struct ferry_error 
 		return -1;
 	}
 	if (fs.uidvalidity != w->fs.uidvalidity || ns.uidvalidity != w->ns.uidvalidity)
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_INCOMPLETE,
 				       "%s: UIDVALIDITY changed during the run; next run re-pairs",
 				       w->name);
 	return 0;
@@ -1476,7 +1476,8 @@ int engine_finish_folder(struct engine *e, struct folder_work *w, struct ferry_e
 		goto out;
 	}
 	if (plan_folder(&in, &plan) != 0) {
-		ferry_error_set(err, FERRY_PARTIAL, "%s: out of memory while planning", name);
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "%s: out of memory while planning",
+				name);
 		goto out;
 	}
 	rep->conflicts += plan.conflicts;
@@ -1505,7 +1506,7 @@ int engine_finish_folder(struct engine *e, struct folder_work *w, struct ferry_e
 		engine_policy(e, w->sf.clean, sizeof(w->sf.clean));
 	r = state_put_folder(e->state, &w->sf, err);
 	if (r == 0 && rep->undelivered)
-		r = ferry_error_set(err, FERRY_PARTIAL,
+		r = ferry_error_set(err, FERRY_CAUSE_INCOMPLETE,
 				    "%s: %zu message(s) did not arrive and were not copied (named "
 				    "above); the next run tries again",
 				    name, rep->undelivered);
@@ -1561,7 +1562,7 @@ static int removal_uids(struct engine *e, const char *name, bool on_far, uint32_
 	*uids = malloc((list.n + 1) * sizeof(**uids));
 	pair_uids = malloc((npairs + 1) * sizeof(*pair_uids));
 	if (!*uids || !pair_uids) {
-		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
 	/* Which listed uids are paired: the pairs' uids sorted, then a lookup each. */

@@ -43,15 +43,17 @@ int channel_open_store(const struct store_conf *conf, struct store **out, struct
 		explicit_bzero(secret, strlen(secret));
 		free(secret);
 	}
-	if (r != 0)
+	if (r != 0) {
+		ferry_error_opening(err);
 		ferry_error_prefix(err, "%s", conf->name);
+	}
 	return r;
 }
 
 /* DESIGN's reconnect policy: after a connection broke, open it again at
- * most 3 times per run, waiting 1, 4 and 16 s; a refused login is not
- * retried. Returns 0 when both stores are usable again; on -1 a store may be
- * NULL and the channel stops. */
+ * most 3 times per run, waiting 1, 4 and 16 s; only a network failure is
+ * retried (not TLS, not a refused login: ferry_error_retryable). Returns 0 when both stores are
+ * usable again; on -1 a store may be NULL and the channel stops. */
 static int reconnect_if_broken(struct engine *e, struct ferry_error *err)
 {
 	static const unsigned delays[] = {1, 4, 16};
@@ -70,13 +72,13 @@ static int reconnect_if_broken(struct engine *e, struct ferry_error *err)
 		for (;;) {
 			if (attempts >= sizeof(delays) / sizeof(delays[0]) || engine_interrupted)
 				return ferry_error_set(
-				    err, FERRY_PARTIAL,
+				    err, FERRY_CAUSE_NETWORK,
 				    "%s: connection lost; no reconnect left this run", conf->name);
 			sleep(delays[attempts++]);
 			log_info("%s: connection lost; reconnecting", conf->name);
 			if (channel_open_store(conf, s, err) == 0)
 				break;
-			if (strstr(err->msg, "login refused"))
+			if (!ferry_error_retryable(err))
 				return -1;
 			log_warn("%s", err->msg);
 		}
@@ -199,7 +201,7 @@ static int pair_folders(const struct channel_run *run, struct store_folder *ff, 
 	size_t k = 0;
 
 	if (!v)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	for (size_t side = 0; side < 2; side++) {
 		struct store_folder *f = side ? nfo : ff;
 		size_t cnt = side ? nn : nf;
@@ -322,13 +324,13 @@ static int lost_folders_error(struct engine *e, int k, bool empty, size_t synced
 	if (fresh)
 		snprintf(renumbered, sizeof(renumbered), ", %zu of those new and empty", fresh);
 	if (empty)
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_GUARD,
 				       "%s: %s: %s (%s) %s of the %zu folders synced last time; "
 				       "not mounted, or a wrong path? Nothing created or removed. "
 				       "To start it afresh, move the state %s away",
 				       e->ch->name, k ? "near" : "far", conf->name,
 				       store_where(conf), found, synced, e->ch->state);
-	return ferry_error_set(err, FERRY_PARTIAL,
+	return ferry_error_set(err, FERRY_CAUSE_GUARD,
 			       "%s: %s: %s (%s) %s of the %zu folders synced last time%s; a wrong "
 			       "path, or another account? Nothing created or removed. If that is "
 			       "meant, 'ferry sync --force-delete' goes on (and removes or "
@@ -859,7 +861,7 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 		status = FERRY_PARTIAL;
 	prefetch_folders(e, v, n, skip, sent);
 	if (!e->far || !e->near) { /* a reconnect on the way failed */
-		ferry_error_set(&err, FERRY_PARTIAL,
+		ferry_error_set(&err, FERRY_CAUSE_NETWORK,
 				"%s: connection lost; no reconnect left this run",
 				e->far ? e->ch->near->name : e->ch->far->name);
 		goto lost;
@@ -1006,13 +1008,13 @@ static int run_channel(void *arg, struct ferry_error *err)
 	state_close(e.state);
 	close(lockfd);
 	if (engine_interrupted)
-		return ferry_error_set(err, FERRY_INTERRUPTED,
+		return ferry_error_set(err, FERRY_CAUSE_INTERRUPTED,
 				       "%s: interrupted; what was done is "
 				       "saved",
 				       ch->name);
 	if (status != FERRY_OK)
-		return ferry_error_set(err, status, "%s: some folders failed (see above)",
-				       ch->name);
+		return ferry_error_set(err, FERRY_CAUSE_INCOMPLETE,
+				       "%s: some folders failed (see above)", ch->name);
 	return 0;
 }
 
@@ -1025,7 +1027,7 @@ enum ferry_status channel_sync(const struct channel_conf *ch, const char *folder
 	/* The parent only waits: Ctrl-C is the child's to handle between batches. */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
-	if (child_run(run_channel, &run, FERRY_PARTIAL, &err) != 0) {
+	if (child_run(run_channel, &run, &err) != 0) {
 		size_t len = strlen(ch->name);
 
 		/* The channel's own errors name it; a crash report from child_run does not. */

@@ -46,7 +46,7 @@ enum ferry_status check_run(const struct config *cfg, const char *name)
 			continue;
 		found = true;
 		/* A hostile server can crash libetpan: keep it in a child. */
-		if (child_run(check_one, conf, FERRY_CONNECT, &err) != 0) {
+		if (child_run(check_one, conf, &err) != 0) {
 			log_error("%s: %s", conf->name, err.msg);
 			worst = ferry_status_worst(worst, err.status);
 		}

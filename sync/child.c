@@ -28,7 +28,7 @@ static size_t read_report(int fd, struct ferry_error *report)
 	return got;
 }
 
-int child_run(child_fn fn, void *arg, enum ferry_status crash_status, struct ferry_error *err)
+int child_run(child_fn fn, void *arg, struct ferry_error *err)
 {
 	struct ferry_error report = {0};
 	int fds[2], status;
@@ -36,14 +36,14 @@ int child_run(child_fn fn, void *arg, enum ferry_status crash_status, struct fer
 	pid_t pid;
 
 	if (pipe2(fds, O_CLOEXEC) != 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "pipe: %s", strerror(errno));
+		return ferry_error_set(err, FERRY_CAUSE_INCOMPLETE, "pipe: %s", strerror(errno));
 	fflush(stdout);
 	fflush(stderr);
 	pid = fork();
 	if (pid < 0) {
 		close(fds[0]);
 		close(fds[1]);
-		return ferry_error_set(err, FERRY_PARTIAL, "fork: %s", strerror(errno));
+		return ferry_error_set(err, FERRY_CAUSE_INCOMPLETE, "fork: %s", strerror(errno));
 	}
 	if (pid == 0) {
 		int r;
@@ -57,8 +57,8 @@ int child_run(child_fn fn, void *arg, enum ferry_status crash_status, struct fer
 		__lsan_do_leak_check();
 #endif
 		if (r != 0) {
-			if (report.status == FERRY_OK)
-				report.status = FERRY_PARTIAL;
+			if (report.cause == FERRY_CAUSE_NONE)
+				ferry_error_set(&report, FERRY_CAUSE_INCOMPLETE, "%s", report.msg);
 			(void)!write(fds[1], &report, sizeof(report));
 			_exit(report.status);
 		}
@@ -69,10 +69,11 @@ int child_run(child_fn fn, void *arg, enum ferry_status crash_status, struct fer
 	close(fds[0]);
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR)
-			return ferry_error_set(err, FERRY_PARTIAL, "waitpid: %s", strerror(errno));
+			return ferry_error_set(err, FERRY_CAUSE_INCOMPLETE, "waitpid: %s",
+					       strerror(errno));
 	}
 	if (WIFSIGNALED(status))
-		return ferry_error_set(err, crash_status, "crashed (signal %d: %s)",
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "crashed (signal %d: %s)",
 				       WTERMSIG(status), strsignal(WTERMSIG(status)));
 	if (WEXITSTATUS(status) == 0)
 		return 0;
@@ -81,5 +82,6 @@ int child_run(child_fn fn, void *arg, enum ferry_status crash_status, struct fer
 		*err = report;
 		return -1;
 	}
-	return ferry_error_set(err, FERRY_PARTIAL, "exited with status %d", WEXITSTATUS(status));
+	return ferry_error_set(err, FERRY_CAUSE_INCOMPLETE, "exited with status %d",
+			       WEXITSTATUS(status));
 }

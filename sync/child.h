@@ -11,6 +11,6 @@ typedef int (*child_fn)(void *arg, struct ferry_error *err);
 /* Runs fn(arg, err) in a child and waits for it. Returns 0 when fn returned 0;
  * otherwise -1 with err holding the child's error, or, when the child died of
  * a signal, "crashed (signal N: NAME)" with status crash_status. */
-int child_run(child_fn fn, void *arg, enum ferry_status crash_status, struct ferry_error *err);
+int child_run(child_fn fn, void *arg, struct ferry_error *err);
 
 #endif

@@ -139,11 +139,12 @@ __attribute__((format(printf, 4, 0))) static int vfail(struct parser *p, int lin
 	p->failed = true;
 	p->fail_line = line;
 	if (line <= 0)
-		ferry_error_set(p->err, FERRY_USAGE, "%s: %s", p->file, reason);
+		ferry_error_set(p->err, FERRY_CAUSE_CONFIG, "%s: %s", p->file, reason);
 	else if (!what)
-		ferry_error_set(p->err, FERRY_USAGE, "%s:%d: %s", p->file, line, reason);
+		ferry_error_set(p->err, FERRY_CAUSE_CONFIG, "%s:%d: %s", p->file, line, reason);
 	else
-		ferry_error_set(p->err, FERRY_USAGE, "%s:%d: %s: %s", p->file, line, what, reason);
+		ferry_error_set(p->err, FERRY_CAUSE_CONFIG, "%s:%d: %s: %s", p->file, line, what,
+				reason);
 	return -1;
 }
 
@@ -228,7 +229,7 @@ static const char *xdg_dir(const char *var)
 
 /* ferry_error_set for functions that return a pointer. */
 __attribute__((format(printf, 3, 4))) static char *
-null_error(struct ferry_error *err, enum ferry_status status, const char *fmt, ...)
+null_error(struct ferry_error *err, enum ferry_cause cause, const char *fmt, ...)
 {
 	va_list ap;
 	char msg[sizeof(err->msg)];
@@ -236,7 +237,7 @@ null_error(struct ferry_error *err, enum ferry_status status, const char *fmt, .
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	ferry_error_set(err, status, "%s", msg);
+	ferry_error_set(err, cause, "%s", msg);
 	return NULL;
 }
 
@@ -1293,7 +1294,7 @@ static int load(const char *name, FILE *in, const char *text, struct config *cfg
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->path = strdup(name);
 	if (!cfg->path)
-		return ferry_error_set(err, FERRY_USAGE, "%s: out of memory", name);
+		return ferry_error_set(err, FERRY_CAUSE_CONFIG, "%s: out of memory", name);
 	p.file = cfg->path;
 	rc = parse_all(&p);
 	parser_free(&p);
@@ -1332,7 +1333,7 @@ int config_load(const char *path, struct config *cfg, struct ferry_error *err)
 
 	if (!f) {
 		memset(cfg, 0, sizeof(*cfg));
-		return ferry_error_set(err, FERRY_USAGE, "%s: cannot read: %s", path,
+		return ferry_error_set(err, FERRY_CAUSE_CONFIG, "%s: cannot read: %s", path,
 				       strerror(errno));
 	}
 	rc = load(path, f, NULL, cfg, err);
@@ -1416,10 +1417,10 @@ char *config_default_path(const char *cli_path, struct ferry_error *err)
 	else if ((home = home_dir()))
 		path = format_string("%s/.config/ferry/config", home);
 	else
-		return null_error(err, FERRY_USAGE,
+		return null_error(err, FERRY_CAUSE_CONFIG,
 				  "cannot find the configuration: $HOME is not set (use -c FILE)");
 	if (!path)
-		return null_error(err, FERRY_USAGE, "out of memory");
+		return null_error(err, FERRY_CAUSE_CONFIG, "out of memory");
 	return path;
 }
 
@@ -1647,31 +1648,33 @@ static char *first_line(const struct store_conf *store, const char *buf, size_t 
 
 	if (n > SECRET_MAX)
 		return null_error(
-		    err, FERRY_CONNECT,
+		    err, FERRY_CAUSE_AUTH,
 		    "store '%s': password_command printed a line longer than %d bytes", store->name,
 		    SECRET_MAX);
 	if (n == 0)
-		return null_error(err, FERRY_CONNECT,
+		return null_error(err, FERRY_CAUSE_AUTH,
 				  "store '%s': password_command printed nothing", store->name);
 	if (!secret_is_safe(buf, n))
-		return null_error(err, FERRY_CONNECT,
+		return null_error(err, FERRY_CAUSE_AUTH,
 				  "store '%s': password_command printed a carriage return or NUL "
 				  "byte, which cannot be sent to the server",
 				  store->name);
 	secret = strndup(buf, n);
 	if (!secret)
-		return null_error(err, FERRY_CONNECT, "store '%s': out of memory", store->name);
+		return null_error(err, FERRY_CAUSE_INTERNAL, "store '%s': out of memory",
+				  store->name);
 	return secret;
 }
 
 static char *command_failed(const struct store_conf *store, int status, struct ferry_error *err)
 {
 	if (WIFSIGNALED(status))
-		return null_error(err, FERRY_CONNECT,
+		return null_error(err, FERRY_CAUSE_AUTH,
 				  "store '%s': password_command was killed by signal %d",
 				  store->name, WTERMSIG(status));
-	return null_error(err, FERRY_CONNECT, "store '%s': password_command exited with status %d",
-			  store->name, WEXITSTATUS(status));
+	return null_error(err, FERRY_CAUSE_AUTH,
+			  "store '%s': password_command exited with status %d", store->name,
+			  WEXITSTATUS(status));
 }
 
 static char *run_password_command(const struct store_conf *store, struct ferry_error *err)
@@ -1683,18 +1686,20 @@ static char *run_password_command(const struct store_conf *store, struct ferry_e
 
 	rc = spawn_shell(store->imap.password_command, &pid, &fd);
 	if (rc != 0)
-		return null_error(err, FERRY_CONNECT, "store '%s': cannot run password_command: %s",
-				  store->name, strerror(rc));
+		return null_error(err, FERRY_CAUSE_AUTH,
+				  "store '%s': cannot run password_command: %s", store->name,
+				  strerror(rc));
 	len = read_all(fd, buf, sizeof(buf));
 	read_errno = errno;
 	close(fd);
 	if (wait_child(pid, &status) < 0)
-		secret = null_error(err, FERRY_CONNECT, "store '%s': password_command: waitpid: %s",
-				    store->name, strerror(errno));
+		secret =
+		    null_error(err, FERRY_CAUSE_AUTH, "store '%s': password_command: waitpid: %s",
+			       store->name, strerror(errno));
 	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		secret = command_failed(store, status, err);
 	else if (len < 0)
-		secret = null_error(err, FERRY_CONNECT,
+		secret = null_error(err, FERRY_CAUSE_AUTH,
 				    "store '%s': cannot read password_command's output: %s",
 				    store->name, strerror(read_errno));
 	else
@@ -1710,20 +1715,21 @@ char *config_password(const struct store_conf *store, struct ferry_error *err)
 	char *secret;
 
 	if (!store || store->kind != STORE_IMAP)
-		return null_error(err, FERRY_USAGE, "store '%s' is not an IMAP store",
+		return null_error(err, FERRY_CAUSE_CONFIG, "store '%s' is not an IMAP store",
 				  store ? store->name : "?");
 	c = &store->imap;
 	if (c->password_command)
 		return run_password_command(store, err);
 	if (!c->password)
-		return null_error(err, FERRY_USAGE,
+		return null_error(err, FERRY_CAUSE_CONFIG,
 				  "store '%s' has neither password nor password_command",
 				  store->name);
 	if (!secret_is_safe(c->password, strlen(c->password)))
-		return null_error(err, FERRY_USAGE,
+		return null_error(err, FERRY_CAUSE_CONFIG,
 				  "store '%s': the password contains a line break", store->name);
 	secret = strdup(c->password);
 	if (!secret)
-		return null_error(err, FERRY_CONNECT, "store '%s': out of memory", store->name);
+		return null_error(err, FERRY_CAUSE_INTERNAL, "store '%s': out of memory",
+				  store->name);
 	return secret;
 }

@@ -71,7 +71,7 @@ static int list_channel(void *arg, struct ferry_error *err)
 		goto out;
 	names = malloc((nf + nn + 1) * sizeof(*names));
 	if (!names) {
-		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < nf; i++)
@@ -99,7 +99,7 @@ enum ferry_status list_run(const struct config *cfg, const char *channel)
 
 		if (channel && strcmp(channel, cfg->channels[i].name) != 0)
 			continue;
-		if (child_run(list_channel, &cfg->channels[i], FERRY_CONNECT, &err) != 0) {
+		if (child_run(list_channel, &cfg->channels[i], &err) != 0) {
 			log_error("%s: %s", cfg->channels[i].name, err.msg);
 			worst = ferry_status_worst(worst, err.status);
 		}

@@ -135,7 +135,7 @@ static int identify_fresh(struct engine *e, struct folder_work *v, bool moved_fa
 	int r = 0;
 
 	if (!sizes || !want || !idx) {
-		r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < gone->n; i++)
@@ -333,7 +333,7 @@ static int follow(struct engine *e, struct folder_work *v, const struct move *mv
 oom:
 	if (!e->opts->dry_run)
 		state_rollback(e->state);
-	return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 }
 
 static int cmp_move(const void *a, const void *b)
@@ -367,7 +367,8 @@ static int move_on_side(struct engine *e, bool on_far, const struct folder_work 
 	    s->driver->select(s, a->name, &fs, err) != 0)
 		return -1;
 	if (fs.uidvalidity != (on_far ? a->fs.uidvalidity : a->ns.uidvalidity)) {
-		ferry_error_set(err, FERRY_PARTIAL, "%s: renumbered during the run", a->name);
+		ferry_error_set(err, FERRY_CAUSE_INCOMPLETE, "%s: renumbered during the run",
+				a->name);
 		return -1;
 	}
 	engine_crash_point("move", false);
@@ -387,7 +388,7 @@ static int replay(struct engine *e, struct folder_work *v, struct move *mv, size
 	int r = -1;
 
 	if (!uids || !new_uids) {
-		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < k; i++)
@@ -436,7 +437,7 @@ static int moves_of_side(struct engine *e, struct folder_work *v, size_t n, bool
 	if ((e->dir != SYNC_BOTH && e->dir != dir) || !(e->ch->delete &del))
 		return 0;
 	if (collect(v, n, moved_far, &gone, &fresh) != 0) {
-		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
 	if (gone.n == 0) {
@@ -446,7 +447,7 @@ static int moves_of_side(struct engine *e, struct folder_work *v, size_t n, bool
 	if (identify_fresh(e, v, moved_far, &gone, &fresh, err) != 0)
 		goto out;
 	if (match(&gone, &fresh, &mv, &nmv) != 0) {
-		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
 	if (nmv)
@@ -518,7 +519,7 @@ static int report_split_moves(struct engine *e, struct folder_work *v, size_t n,
 
 	if (collect_both_gone(v, n, &gone) != 0 || collect(v, n, true, &unused, &far_new) != 0 ||
 	    collect(v, n, false, &unused, &near_new) != 0) {
-		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
 	r = 0;
@@ -616,7 +617,7 @@ static int refile_group(struct engine *e, struct folder_work *v, const struct re
 	int r = -1;
 
 	if (!uids || !new_uids) {
-		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < k; i++)
@@ -637,7 +638,7 @@ static int refile_group(struct engine *e, struct folder_work *v, const struct re
 		moved = *m;
 		moved.uid = new_uids[i];
 		if (new_uids[i] && insert_msg(listing(b, on_far), &moved) != 0) {
-			ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 			goto out;
 		}
 		if (!new_uids[i]) {
@@ -684,14 +685,14 @@ static int refile_orphans(struct engine *e, struct folder_work *v, size_t n,
 	int r = -1;
 
 	if (cut_batches(e, v, n, &cut, &ncut) != 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	if (!ncut) {
 		r = 0;
 		goto out;
 	}
 	if (collect(v, n, true, &unused, &far_new) != 0 ||
 	    collect(v, n, false, &unused, &near_new) != 0) {
-		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
 	/* Only sizes unpaired on the other side can match: identify those. */
@@ -701,7 +702,7 @@ static int refile_orphans(struct engine *e, struct folder_work *v, size_t n,
 	if (to_refile_cands(&far_new, true, cut, ncut, &fc) != 0 ||
 	    to_refile_cands(&near_new, false, cut, ncut, &nc) != 0 ||
 	    plan_refiles(fc, far_new.n, nc, near_new.n, &rf, &nrf) != 0) {
-		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
 	r = 0;

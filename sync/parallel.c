@@ -155,7 +155,7 @@ int parallel_finish(struct engine *e, struct folder_work *works, const size_t *t
 	owner = calloc(n + 1, sizeof(*owner));
 	reported = calloc(n + 1, sizeof(*reported));
 	if (!order || !load || !owner || !wload || !pids || !fds || !reported) {
-		r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
 	/* Largest first, each to the least loaded worker (LPT). */
@@ -208,7 +208,7 @@ int parallel_finish(struct engine *e, struct folder_work *works, const size_t *t
 		nwork++;
 	}
 	if (nwork == 0) {
-		r = ferry_error_set(err, FERRY_PARTIAL, "fork: %s", strerror(errno));
+		r = ferry_error_set(err, FERRY_CAUSE_INCOMPLETE, "fork: %s", strerror(errno));
 		goto out;
 	}
 	log_trace("finishing %zu folders on %zu connections", n, nwork);

@@ -87,7 +87,7 @@ static int db_error(struct state *st, struct ferry_error *err, const char *what)
 
 	if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
 		st->sealable = false;
-	return ferry_error_set(err, FERRY_PARTIAL, "state %s: %s: %s", st->path, what,
+	return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "state %s: %s: %s", st->path, what,
 			       sqlite3_errmsg(st->db));
 }
 
@@ -156,7 +156,7 @@ static int make_parent(const char *path, struct ferry_error *err)
 	int r = 0;
 
 	if (!copy)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	dir = dirname(copy);
 	for (char *p = dir + 1; *p; p++) {
 		if (*p != '/')
@@ -169,7 +169,8 @@ static int make_parent(const char *path, struct ferry_error *err)
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		r = -1;
 	if (r != 0)
-		ferry_error_set(err, FERRY_PARTIAL, "cannot create %s: %s", dir, strerror(errno));
+		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "cannot create %s: %s", dir,
+				strerror(errno));
 	free(copy);
 	return r;
 }
@@ -188,7 +189,7 @@ static int migrate(struct state *st, struct ferry_error *err)
 	version = sqlite3_column_int(stmt, 0);
 	release(st, stmt);
 	if (version > SCHEMA_VERSION)
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
 				       "state %s: schema version %d is newer than this ferry "
 				       "understands (%d); upgrade ferry",
 				       st->path, version, SCHEMA_VERSION);
@@ -222,7 +223,7 @@ static int check_integrity(struct state *st, struct ferry_error *err)
 	if (ok)
 		return 0;
 corrupt:
-	return ferry_error_set(err, FERRY_PARTIAL,
+	return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
 			       "state %s is damaged (%s); move it away and run again: ferry then "
 			       "re-pairs messages by identity, duplicating nothing",
 			       st->path, sqlite3_errmsg(st->db));
@@ -250,7 +251,7 @@ static int check_ours(struct state *st, struct ferry_error *err)
 		return db_error(st, err, "read the schema");
 	if (tables == 0 || ours == 3)
 		return 0;
-	return ferry_error_set(err, FERRY_PARTIAL,
+	return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
 			       "state %s is not ferry's (an SQLite database of something else); "
 			       "check `state =`, or move it away and run again: ferry then "
 			       "re-pairs messages by identity, duplicating nothing",
@@ -263,7 +264,7 @@ int state_lock(const char *path, int *fd, struct ferry_error *err)
 	char *lock = malloc(len);
 
 	if (!lock)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	snprintf(lock, len, "%s.lock", path);
 	if (make_parent(lock, err) != 0) {
 		free(lock);
@@ -271,7 +272,7 @@ int state_lock(const char *path, int *fd, struct ferry_error *err)
 	}
 	*fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (*fd < 0) {
-		ferry_error_set(err, FERRY_PARTIAL, "%s: %s", lock, strerror(errno));
+		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s", lock, strerror(errno));
 		free(lock);
 		return -1;
 	}
@@ -281,10 +282,11 @@ int state_lock(const char *path, int *fd, struct ferry_error *err)
 		close(*fd);
 		*fd = -1;
 		if (e == EWOULDBLOCK)
-			ferry_error_set(err, FERRY_LOCKED,
+			ferry_error_set(err, FERRY_CAUSE_LOCKED,
 					"being synced by another ferry (lock %s)", lock);
 		else
-			ferry_error_set(err, FERRY_PARTIAL, "%s: flock: %s", lock, strerror(e));
+			ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: flock: %s", lock,
+					strerror(e));
 		free(lock);
 		return -1;
 	}
@@ -299,14 +301,14 @@ int state_open(const char *path, struct state **out, struct ferry_error *err)
 
 	if (!st || !(st->path = strdup(path))) {
 		free(st);
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	if (make_parent(path, err) != 0)
 		goto fail;
 	/* Create it 0600 ourselves: SQLite would honour the umask. */
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		ferry_error_set(err, FERRY_PARTIAL, "state %s: %s", path, strerror(errno));
+		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "state %s: %s", path, strerror(errno));
 		goto fail;
 	}
 	close(fd);
@@ -375,14 +377,15 @@ int state_open_readonly(const char *path, struct state **out, struct ferry_error
 	if (access(path, F_OK) != 0) {
 		if (errno == ENOENT)
 			return 1;
-		return ferry_error_set(err, FERRY_PARTIAL, "state %s: %s", path, strerror(errno));
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "state %s: %s", path,
+				       strerror(errno));
 	}
 	st = calloc(1, sizeof(*st));
 	if (!st || !(st->path = strdup(path)) || !(uri = readonly_uri(path))) {
 		if (st)
 			free(st->path);
 		free(st);
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	if (sqlite3_open_v2(uri, &st->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) !=
 	    SQLITE_OK) {
@@ -406,7 +409,7 @@ int state_open_readonly(const char *path, struct state **out, struct ferry_error
 	release(st, stmt);
 	if (version != SCHEMA_VERSION) {
 		ferry_error_set(
-		    err, FERRY_PARTIAL,
+		    err, FERRY_CAUSE_LOCAL_IO,
 		    "state %s: schema version %d, this ferry reads %d: run `ferry sync` "
 		    "with this version first",
 		    path, version, SCHEMA_VERSION);
@@ -491,7 +494,7 @@ int state_get_folder(struct state *st, const char *name, struct state_folder *ou
 	out->name = strdup(name);
 	release(st, stmt);
 	if (!out->name)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	return 0;
 }
 
@@ -585,7 +588,7 @@ int state_list_folders(struct state *st, struct state_folder **out, size_t *n,
 oom:
 	release(st, stmt);
 	state_folders_free(v, *n);
-	return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 }
 
 void state_folders_free(struct state_folder *v, size_t n)
@@ -668,7 +671,7 @@ static int append_pairs(struct state *st, sqlite3_stmt *stmt, struct pair **v, s
 	}
 	release(st, stmt);
 	if (r == SQLITE_ROW)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	return r == SQLITE_DONE ? 0 : db_error(st, err, "load pairs");
 }
 
@@ -804,7 +807,7 @@ int state_get_pair(struct state *st, int64_t folder_id, uint32_t far_uid, uint32
 	if (r == SQLITE_ROW) {
 		if (read_pair(stmt, out) != 0) {
 			release(st, stmt);
-			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		}
 		*found = true;
 	}
@@ -893,7 +896,7 @@ int state_journal_pending(struct state *st, struct journal_entry **out, size_t *
 			if (!nv) {
 				release(st, stmt);
 				free(v);
-				return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+				return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 			}
 			v = nv;
 		}
@@ -966,7 +969,7 @@ int state_list_conflicts(struct state *st, struct state_conflict **out, size_t *
 oom:
 	release(st, stmt);
 	state_conflicts_free(v, *n);
-	return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 }
 
 void state_conflicts_free(struct state_conflict *v, size_t n)

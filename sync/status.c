@@ -92,7 +92,7 @@ static enum ferry_status status_channel(const struct channel_conf *ch)
 	}
 	/* Reading the Maildir takes its lock; not while a sync holds the channel. */
 	if (state_lock(ch->state, &lockfd, &err) != 0) {
-		if (err.status != FERRY_LOCKED)
+		if (err.cause != FERRY_CAUSE_LOCKED)
 			goto fail;
 		printf("%s: a sync is running now\n", ch->name);
 		md_conf = NULL;

@@ -380,7 +380,7 @@ static int body_begin(void *ctx, struct ferry_error *err)
 	b->prev_cr = false;
 	b->md = EVP_MD_CTX_new();
 	if (!b->md || EVP_DigestInit_ex(b->md, EVP_sha256(), NULL) != 1)
-		return ferry_error_set(err, FERRY_PARTIAL, "SHA-256: OpenSSL failed");
+		return ferry_error_set(err, FERRY_CAUSE_INCOMPLETE, "SHA-256: OpenSSL failed");
 	return 0;
 }
 
@@ -395,13 +395,13 @@ static int body_write(void *ctx, const char *buf, size_t len, struct ferry_error
 		if (buf[i] == '\n' && !(i ? buf[i - 1] == '\r' : b->prev_cr)) {
 			if (EVP_DigestUpdate(b->md, buf + start, i - start) != 1 ||
 			    EVP_DigestUpdate(b->md, "\r", 1) != 1)
-				return ferry_error_set(err, FERRY_PARTIAL,
+				return ferry_error_set(err, FERRY_CAUSE_INCOMPLETE,
 						       "SHA-256: OpenSSL failed");
 			start = i;
 		}
 	}
 	if (len && EVP_DigestUpdate(b->md, buf + start, len - start) != 1)
-		return ferry_error_set(err, FERRY_PARTIAL, "SHA-256: OpenSSL failed");
+		return ferry_error_set(err, FERRY_CAUSE_INCOMPLETE, "SHA-256: OpenSSL failed");
 	if (len)
 		b->prev_cr = buf[len - 1] == '\r';
 	return 0;
@@ -417,7 +417,7 @@ static int body_end(void *ctx, uint32_t uid, struct ferry_error *err)
 	EVP_MD_CTX_free(b->md);
 	b->md = NULL;
 	if (!ok)
-		return ferry_error_set(err, FERRY_PARTIAL, "SHA-256: OpenSSL failed");
+		return ferry_error_set(err, FERRY_CAUSE_INCOMPLETE, "SHA-256: OpenSSL failed");
 	/* Few pairs are read per call (see read_bodies): a scan is enough. */
 	for (size_t i = 0; i < b->n; i++)
 		if (b->v[i].uid[b->side] == uid) {
@@ -590,7 +590,7 @@ static int list_side(struct folder_check *fc, int s, struct ferry_error *err)
 		return -1;
 	fc->seen[s] = calloc(fc->list[s].n + 1, sizeof(*fc->seen[s]));
 	if (!fc->seen[s])
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	return 0;
 }
 
@@ -676,11 +676,11 @@ static int verify_folder(struct folder_check *fc, struct state *state,
 	gone[FAR] = malloc((fc->npairs + 1) * sizeof(*gone[FAR]));
 	gone[NEAR] = malloc((fc->npairs + 1) * sizeof(*gone[NEAR]));
 	if (!gone[FAR] || !gone[NEAR]) {
-		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
 	if (check_pairs(fc, bodies, gone, ngone) != 0 || check_unpaired(fc, gone, ngone) != 0) {
-		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
 	if (bodies && read_bodies(fc, err) != 0)
@@ -715,7 +715,7 @@ static int merge_folders(const struct verify_run *run, struct store_folder *f[2]
 	size_t k = 0;
 
 	if (!v)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	for (int s = FAR; s <= NEAR; s++) {
 		for (size_t i = 0; i < nf[s]; i++) {
 			struct folder_entry *hit = NULL;
@@ -792,7 +792,8 @@ static int verify_folders(const struct verify_run *run, struct store *store[2], 
 	    merge_folders(run, f, nf, &v, &n, err) != 0)
 		goto out;
 	if (run->folder && !n) {
-		ferry_error_set(err, FERRY_PARTIAL, "no folder '%s' on either side", run->folder);
+		ferry_error_set(err, FERRY_CAUSE_INCOMPLETE, "no folder '%s' on either side",
+				run->folder);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -809,7 +810,7 @@ static int verify_folders(const struct verify_run *run, struct store *store[2], 
 			sum->failed++;
 			folder_check_free(&fc);
 			if (store[FAR]->broken || store[NEAR]->broken) {
-				ferry_error_set(err, FERRY_PARTIAL,
+				ferry_error_set(err, FERRY_CAUSE_INCOMPLETE,
 						"connection lost at %s: the folders after it were "
 						"not verified",
 						v[i].name);
@@ -870,7 +871,7 @@ static int verify_channel(void *arg, struct ferry_error *err)
 	if (sum.failed)
 		r = -1;
 	if (r != 0) /* the summary said it; no message of its own */
-		ferry_error_set(err, FERRY_PARTIAL, "%s", "");
+		ferry_error_set(err, FERRY_CAUSE_INCOMPLETE, "%s", "");
 out:
 	free(cut);
 	store_close(store[NEAR]);
@@ -894,7 +895,7 @@ enum ferry_status verify_run(const struct config *cfg, const char *arg, bool bod
 			continue;
 		if (arg && arg[len] == ':')
 			run.folder = arg + len + 1;
-		if (child_run(verify_channel, &run, FERRY_PARTIAL, &err) != 0) {
+		if (child_run(verify_channel, &run, &err) != 0) {
 			if (err.msg[0])
 				log_error("%s: %s", cfg->channels[i].name, err.msg);
 			worst = ferry_status_worst(worst, err.status);

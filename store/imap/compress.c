@@ -267,14 +267,15 @@ mailstream_low *compress_open(mailstream_low *inner, struct ferry_error *err)
 	int r;
 
 	if (!z) {
-		ferry_error_set(err, FERRY_CONNECT, "COMPRESS: out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "COMPRESS: out of memory");
 		return NULL;
 	}
 	/* zalloc, zfree, opaque, next_in and avail_in are zero: zlib's
 	 * allocator, and no input yet. */
 	r = inflateInit2(&z->zin, RAW_DEFLATE_BITS);
 	if (r != Z_OK) {
-		ferry_error_set(err, FERRY_CONNECT, "COMPRESS: cannot start zlib's inflate: %s",
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL,
+				"COMPRESS: cannot start zlib's inflate: %s",
 				z->zin.msg ? z->zin.msg : zError(r));
 		zlayer_free(z);
 		return NULL;
@@ -283,7 +284,8 @@ mailstream_low *compress_open(mailstream_low *inner, struct ferry_error *err)
 	r = deflateInit2(&z->zout, DEFLATE_LEVEL, Z_DEFLATED, RAW_DEFLATE_BITS, 8,
 			 Z_DEFAULT_STRATEGY);
 	if (r != Z_OK) {
-		ferry_error_set(err, FERRY_CONNECT, "COMPRESS: cannot start zlib's deflate: %s",
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL,
+				"COMPRESS: cannot start zlib's deflate: %s",
 				z->zout.msg ? z->zout.msg : zError(r));
 		zlayer_free(z);
 		return NULL;
@@ -292,7 +294,7 @@ mailstream_low *compress_open(mailstream_low *inner, struct ferry_error *err)
 	z->inner = inner;
 	low = mailstream_low_new(z, &compress_driver);
 	if (!low) {
-		ferry_error_set(err, FERRY_CONNECT, "COMPRESS: out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "COMPRESS: out of memory");
 		zlayer_free(z);
 		return NULL;
 	}

@@ -21,7 +21,7 @@ int imap_usable(struct imap_store *st, struct ferry_error *err)
 		return -1;
 	if (!st->broken)
 		return 0;
-	return ferry_error_set(err, FERRY_PARTIAL,
+	return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 			       "the IMAP session is no longer usable after an earlier error (%s); "
 			       "reconnect",
 			       st->broken_why);
@@ -32,7 +32,8 @@ int imap_need_selected(struct imap_store *st, const char *what, struct ferry_err
 	if (imap_usable(st, err) != 0)
 		return -1;
 	if (!st->selected)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: no folder is selected", what);
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL, "%s: no folder is selected",
+				       what);
 	if (st->sel_virtual)
 		return imap_select_for_real(st, err);
 	return 0;
@@ -74,17 +75,17 @@ int imap_fail(struct imap_store *st, int r, struct ferry_error *err, const char 
 		snprintf(st->broken_why, sizeof(st->broken_why), "%s", imap_error_text(r));
 		imap_unselect(st);
 		if (r == MAILIMAP_ERROR_PROTOCOL)
-			return ferry_error_set(err, FERRY_PARTIAL,
+			return ferry_error_set(err, imap_cause(r),
 					       "%s: %s: %s; the session is no longer usable",
 					       context, imap_error_text(r),
 					       imap_response_text(st->imap, text, sizeof(text)));
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, imap_cause(r),
 				       "%s: %s; the session is no longer usable", context,
 				       imap_error_text(r));
 	}
 	if (!has_server_text(r))
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", context, imap_error_text(r));
-	return ferry_error_set(err, FERRY_PARTIAL, "%s: %s: %s", context, imap_error_text(r),
+		return ferry_error_set(err, imap_cause(r), "%s: %s", context, imap_error_text(r));
+	return ferry_error_set(err, imap_cause(r), "%s: %s: %s", context, imap_error_text(r),
 			       imap_response_text(st->imap, text, sizeof(text)));
 }
 
@@ -170,10 +171,10 @@ static int take_namespace(struct imap_store *st, const struct mailimap_namespace
 		*delimiter = info->ns_delimiter;
 		*found = true;
 		if (!st->ns_prefix)
-			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	if (ns && (add_foreign(st, ns->ns_other) != 0 || add_foreign(st, ns->ns_shared) != 0))
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	return 0;
 }
 
@@ -198,13 +199,13 @@ static int settle_namespace(struct imap_store *st, char delimiter, bool found,
 		free(st->ns_prefix);
 		st->ns_prefix = strdup("");
 		if (!st->ns_prefix)
-			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	/* The prefix goes into every command: printable ASCII only. */
 	for (const char *p = st->ns_prefix; *p; p++)
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
 			return ferry_error_set(
-			    err, FERRY_PARTIAL,
+			    err, FERRY_CAUSE_PROTOCOL,
 			    "the server's personal namespace prefix \"%s\" is not usable",
 			    imap_sanitize(st->ns_prefix, shown, sizeof(shown)));
 	st->ns_delimiter = delimiter;
@@ -315,7 +316,7 @@ static int list_all(struct imap_store *st, clist **list, struct ferry_error *err
 	*list = st->imap->imap_response_info->rsp_mailbox_list;
 	st->imap->imap_response_info->rsp_mailbox_list = NULL;
 	if (!*list)
-		return ferry_error_set(err, FERRY_PARTIAL, "listing folders: out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "listing folders: out of memory");
 	if (settle_namespace(st, delimiter, found, err) != 0) {
 		mailimap_list_result_free(*list);
 		*list = NULL;
@@ -349,9 +350,9 @@ int imap_map_name(struct imap_store *st, const char *name, const char *what, cha
 	*out = NULL;
 	status = canonical_to_imap_name(name, st->ns_delimiter, st->ns_prefix, out);
 	if (status == IMAP_NAME_NOMEM)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	if (status != IMAP_NAME_OK)
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				       "%s folder \"%s\": the name cannot be used on this server "
 				       "(hierarchy delimiter '%c')",
 				       what, imap_sanitize(name, shown, sizeof(shown)),
@@ -359,7 +360,7 @@ int imap_map_name(struct imap_store *st, const char *name, const char *what, cha
 	if (in_foreign_namespace(st, *out)) {
 		free(*out);
 		*out = NULL;
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				       "%s folder \"%s\": the name belongs to another user's or a "
 				       "shared namespace on this server",
 				       what, imap_sanitize(name, shown, sizeof(shown)));
@@ -506,7 +507,7 @@ oom:
 		free(v[i].server);
 	}
 	free(v);
-	return ferry_error_set(err, FERRY_PARTIAL, "listing folders: out of memory");
+	return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "listing folders: out of memory");
 }
 
 int imap_create_folder(struct store *store, const char *name, struct ferry_error *err)
@@ -587,12 +588,12 @@ static int enable_qresync(struct imap_store *st, struct ferry_error *err)
 		free(name);
 		if (want)
 			mailimap_capability_data_free(want);
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	if (clist_append(want->cap_list, cap) != 0) {
 		mailimap_capability_free(cap);
 		mailimap_capability_data_free(want);
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	r = mailimap_enable(st->imap, want, &got);
 	mailimap_capability_data_free(want);
@@ -635,10 +636,10 @@ int imap_select_for_real(struct imap_store *st, struct ferry_error *err)
 	int r;
 
 	if (!name)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	r = select_now(st, name, &fs, err);
 	if (r == 0 && fs.uidvalidity != uidvalidity)
-		r = ferry_error_set(err, FERRY_PARTIAL,
+		r = ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				    "folder \"%s\": UIDVALIDITY changed during the run; the next "
 				    "run re-pairs",
 				    name);
@@ -675,7 +676,7 @@ static int select_now(struct imap_store *st, const char *name, struct folder_sta
 	info = st->imap->imap_selection_info;
 	if (!info || info->sel_uidvalidity == 0) {
 		free(mb);
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				       "folder \"%s\": the server sent no UIDVALIDITY; its uids "
 				       "cannot be trusted from one session to the next",
 				       name);
@@ -683,7 +684,7 @@ static int select_now(struct imap_store *st, const char *name, struct folder_sta
 	st->selected = strdup(name);
 	if (!st->selected) {
 		free(mb);
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	st->selected_imap = mb;
 	st->uidvalidity = info->sel_uidvalidity;
@@ -792,7 +793,7 @@ int imap_status(struct store *store, const char *const *names, size_t n, struct 
 	if (!mbs || !tags) {
 		free(mbs);
 		free(tags);
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct ferry_error one = {0};
@@ -801,7 +802,7 @@ int imap_status(struct store *store, const char *const *names, size_t n, struct 
 		/* A name this server cannot take is synced (and reported) the long way. */
 		if (imap_server_name(st, names[i], "cannot check", &mb, &one) != 0) {
 			if (st->broken) {
-				r = ferry_error_set(err, FERRY_PARTIAL, "%s", one.msg);
+				r = ferry_error_set(err, FERRY_CAUSE_PROTOCOL, "%s", one.msg);
 				goto out;
 			}
 			continue;

@@ -365,7 +365,7 @@ static int merge_listing(struct listing *l, uint32_t uidnext, const char *folder
 
 			if (e->has_size && to->has_size)
 				return ferry_error_set(
-				    err, FERRY_PARTIAL,
+				    err, FERRY_CAUSE_PROTOCOL,
 				    "folder \"%s\": the server listed uid %u twice "
 				    "(or a uid above 2^32 wrapped around); not "
 				    "trusting this listing",
@@ -401,7 +401,7 @@ static int merge_listing(struct listing *l, uint32_t uidnext, const char *folder
 
 		if (e->m.uid == 0)
 			return ferry_error_set(
-			    err, FERRY_PARTIAL,
+			    err, FERRY_CAUSE_PROTOCOL,
 			    "folder \"%s\": the server listed uid 0; not trusting "
 			    "this listing",
 			    folder);
@@ -413,7 +413,7 @@ static int merge_listing(struct listing *l, uint32_t uidnext, const char *folder
 				e->m.keywords = NULL;
 				continue;
 			}
-			return ferry_error_set(err, FERRY_PARTIAL,
+			return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 					       "folder \"%s\": the server listed uid %u, not below "
 					       "UIDNEXT %u (a uid above 2^32 wrapped around?); not "
 					       "trusting this listing",
@@ -421,7 +421,7 @@ static int merge_listing(struct listing *l, uint32_t uidnext, const char *folder
 		}
 		if (!e->has_size || !e->has_flags || !e->has_date)
 			return ferry_error_set(
-			    err, FERRY_PARTIAL,
+			    err, FERRY_CAUSE_PROTOCOL,
 			    "folder \"%s\": the server's answer for uid %u lacks "
 			    "%s; not trusting this listing",
 			    folder, e->m.uid,
@@ -444,10 +444,10 @@ static int settle_listing(struct listing *l, uint32_t uidnext, const char *folde
 			  struct ferry_error *err)
 {
 	if (l->oom)
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				       "folder \"%s\": listing messages: out of memory", folder);
 	if (l->without_uid)
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				       "folder \"%s\": the server answered UID FETCH without UIDs; "
 				       "not trusting this listing",
 				       folder);
@@ -534,7 +534,7 @@ static int listing_request(struct imap_store *st, struct mailimap_set **set,
 		mailimap_set_free(*set);
 	if (*ft)
 		mailimap_fetch_type_free(*ft);
-	return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 }
 
 int imap_list(struct store *store, struct msg_list *out, struct ferry_error *err)
@@ -570,7 +570,7 @@ int imap_list(struct store *store, struct msg_list *out, struct ferry_error *err
 
 		if (!v) {
 			listing_free(&l);
-			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		}
 		out->v = v;
 		out->cap = cap;
@@ -641,7 +641,7 @@ static int take_changes(struct listing *l, uint32_t uidnext, const char *folder,
 
 	for (size_t i = 0; r == 0 && i < kept; i++)
 		if (msg_list_push(changed, &l->v[i].m) != 0)
-			r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	listing_free(l);
 	if (r != 0) {
 		free(*vanished);
@@ -809,7 +809,7 @@ static int identify_msgs(struct imap_store *st, struct msg *msgs, size_t n, bool
 	if (!want || !uids) {
 		free(want);
 		free(uids);
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	for (size_t i = 0; i < n; i++)
 		if (!msgs[i].id.known && msgs[i].uid)
@@ -830,7 +830,7 @@ static int identify_msgs(struct imap_store *st, struct msg *msgs, size_t n, bool
 				mailimap_fetch_type_free(ft);
 			if (set)
 				mailimap_set_free(set);
-			r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 			break;
 		}
 		r = uid_fetch(st, set, ft, on_header_att, NULL, &c);
@@ -843,7 +843,7 @@ static int identify_msgs(struct imap_store *st, struct msg *msgs, size_t n, bool
 		}
 		if (c.failed) {
 			r = ferry_error_set(
-			    err, FERRY_PARTIAL,
+			    err, FERRY_CAUSE_PROTOCOL,
 			    "folder \"%s\": hashing message headers failed (OpenSSL)",
 			    st->selected);
 			break;
@@ -992,7 +992,7 @@ static int fetch_batch(struct imap_store *st, const uint32_t *uids, size_t n,
 		if (set)
 			mailimap_set_free(set);
 		free(c.answered);
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	r = uid_fetch(st, set, ft, on_body_att, on_body_chunk, &c);
 	if (c.begun) {
@@ -1010,10 +1010,10 @@ static int fetch_batch(struct imap_store *st, const uint32_t *uids, size_t n,
 		bool lost = r != MAILIMAP_NO_ERROR;
 
 		if (c.failed_uid)
-			ferry_error_set(err, FERRY_PARTIAL, "folder \"%s\": uid %u: %s",
+			ferry_error_set(err, FERRY_CAUSE_PROTOCOL, "folder \"%s\": uid %u: %s",
 					st->selected, c.failed_uid, c.sink_err.msg);
 		else
-			ferry_error_set(err, FERRY_PARTIAL,
+			ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 					"folder \"%s\": storing a message: %s%s", st->selected,
 					c.sink_err.msg,
 					lost ? " (the IMAP session had to be given up)" : "");
@@ -1042,7 +1042,7 @@ int imap_fetch(struct store *store, const uint32_t *uids, size_t n, const struct
 		return -1;
 	sorted = sorted_uids(uids, n, &count);
 	if (!sorted)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	for (size_t done = 0; done < count && r == 0;) {
 		size_t used = 0;
 
@@ -1176,7 +1176,7 @@ static int store_flags(struct imap_store *st, const uint32_t *uids, size_t n, bo
 		if (!set) {
 			if (att)
 				mailimap_store_att_flags_free(att);
-			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		}
 		r = mailimap_uid_store(st->imap, set, att);
 		mailimap_set_free(set);
@@ -1197,7 +1197,7 @@ static int check_keywords(const char *set, const char *folder, struct ferry_erro
 
 	if (keywords_valid(set, &bad, &len))
 		return 0;
-	return ferry_error_set(err, FERRY_PARTIAL,
+	return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 			       "folder \"%s\": \"%.*s\" is not a valid IMAP keyword", folder,
 			       (int)(len > 200 ? 200 : len), bad);
 }
@@ -1218,7 +1218,7 @@ int imap_set_flags(struct store *store, const uint32_t *uids, size_t n, unsigned
 		return -1;
 	sorted = sorted_uids(uids, n, &count);
 	if (!sorted)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	if (count && ((add & MF_ALL) || !kw_empty(add_keywords)))
 		r = store_flags(st, sorted, count, true, add & MF_ALL, add_keywords, err);
 	if (r == 0 && count && ((remove & MF_ALL) || !kw_empty(remove_keywords)))
@@ -1243,7 +1243,7 @@ static int expunge_without_uidplus(struct imap_store *st, const uint32_t *uids, 
 	int r;
 
 	if (!key)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	r = mailimap_uid_search(st->imap, NULL, key, &found);
 	mailimap_search_key_free(key);
 	if (r != MAILIMAP_NO_ERROR)
@@ -1260,7 +1260,7 @@ static int expunge_without_uidplus(struct imap_store *st, const uint32_t *uids, 
 		mailimap_search_result_free(found);
 	if (others)
 		return ferry_error_set(
-		    err, FERRY_PARTIAL,
+		    err, FERRY_CAUSE_PROTOCOL,
 		    "folder \"%s\": not expunging: the server has no UIDPLUS and "
 		    "%zu other message(s) (e.g. uid %u) are marked \\Deleted too; "
 		    "ferry's %zu message(s) stay marked \\Deleted",
@@ -1282,7 +1282,7 @@ int imap_delete_msgs(struct store *store, const uint32_t *uids, size_t n, struct
 		return -1;
 	sorted = sorted_uids(uids, n, &count);
 	if (!sorted)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	r = count ? store_flags(st, sorted, count, true, MF_DELETED, NULL, err) : 0;
 	if (r == 0 && count && !(st->base.caps & CAP_UIDPLUS))
 		r = expunge_without_uidplus(st, sorted, count, err);
@@ -1292,7 +1292,7 @@ int imap_delete_msgs(struct store *store, const uint32_t *uids, size_t n, struct
 		    uid_set(sorted + done, count - done, count - done, SET_MAX_RANGES, &used);
 
 		if (!set) {
-			r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 			break;
 		}
 		r = mailimap_uid_expunge(st->imap, set);
@@ -1339,9 +1339,9 @@ static int move_target(struct imap_store *st, const char *name, char **out, stru
 	if (st->ns_known)
 		status = canonical_to_imap_name(name, st->ns_delimiter, st->ns_prefix, out);
 	if (status == IMAP_NAME_NOMEM)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	if (status != IMAP_NAME_OK)
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				       "cannot move to folder \"%s\": the name cannot be used on "
 				       "this server (hierarchy delimiter '%c')",
 				       imap_sanitize(name, shown, sizeof(shown)),
@@ -1349,7 +1349,7 @@ static int move_target(struct imap_store *st, const char *name, char **out, stru
 	if (foreign_mailbox(st, *out)) {
 		free(*out);
 		*out = NULL;
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				       "cannot move to folder \"%s\": the name belongs to another "
 				       "user's or a shared namespace on this server",
 				       imap_sanitize(name, shown, sizeof(shown)));
@@ -1447,7 +1447,7 @@ static int move_failed(struct imap_store *st, int r, const char *verb, const uin
 	/* Only a NO leaves this command's response codes in info. */
 	if ((r == MAILIMAP_ERROR_UID_MOVE || r == MAILIMAP_ERROR_UID_COPY) && info &&
 	    info->rsp_trycreate)
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				       "folder \"%s\": cannot move %zu messages from uid %u to "
 				       "folder \"%s\": that folder does not exist",
 				       st->selected, k, batch[0], to);
@@ -1576,14 +1576,14 @@ int imap_move_msgs(struct store *store, const uint32_t *uids, size_t n, const ch
 		return -1;
 	if (strcmp(to, st->selected) == 0) {
 		free(mailbox);
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				       "folder \"%s\": cannot move messages into the folder itself",
 				       st->selected);
 	}
 	sorted = sorted_uids(uids, n, &count);
 	moved = calloc(count + 1, sizeof(*moved));
 	if (!sorted || !moved) {
-		r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto done;
 	}
 	for (size_t done = 0; done < count && r == 0;) {
@@ -1592,7 +1592,7 @@ int imap_move_msgs(struct store *store, const uint32_t *uids, size_t n, const ch
 		    uid_set(sorted + done, count - done, MOVE_BATCH, SET_MAX_RANGES, &used);
 
 		if (!set) {
-			r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 			break;
 		}
 		r = (by_move ? move_batch : copy_batch)(st, set, mailbox, sorted + done, used,
@@ -1747,7 +1747,7 @@ static struct imap_appends *batch_room(struct imap_store *st)
  * here: it may settle the APPENDs in flight, which is what calls this. */
 static int session_gone(const struct imap_store *st, struct ferry_error *err)
 {
-	return ferry_error_set(err, FERRY_PARTIAL,
+	return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 			       "the IMAP session is no longer usable after an earlier error (%s); "
 			       "reconnect",
 			       st->broken_why);
@@ -1834,7 +1834,7 @@ static void refusal(struct imap_store *st, const char *folder, uint64_t size,
 	const struct mailimap_response_info *info = st->imap->imap_response_info;
 	char text[512];
 
-	ferry_error_set(err, FERRY_PARTIAL,
+	ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 			"folder \"%s\": the server refused to append a message of %llu bytes%s: %s",
 			folder, (unsigned long long)size,
 			info && info->rsp_trycreate ? " (the folder does not exist)" : "",
@@ -1957,11 +1957,11 @@ int imap_add_begin(struct store *store, struct store_new_msg **out, struct ferry
 	if (imap_prefetch_settle(st, err) != 0)
 		return -1;
 	if (!st->selected)
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				       "adding a message: no folder is selected");
 	m = calloc(1, sizeof(*m));
 	if (!m)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	m->st = st;
 	m->fd = -1;
 	m->uidvalidity = st->uidvalidity;
@@ -1969,14 +1969,14 @@ int imap_add_begin(struct store *store, struct store_new_msg **out, struct ferry
 	m->mailbox = strdup(st->selected_imap);
 	if (!m->folder || !m->mailbox) {
 		new_msg_free(m);
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	m->fd = spool_open(&dir);
 	if (m->fd < 0) {
 		int e = errno;
 
 		new_msg_free(m);
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				       "folder \"%s\": cannot create a temporary file in %s: %s",
 				       st->selected, dir, strerror(e));
 	}
@@ -2013,7 +2013,7 @@ int imap_add_write(struct store_new_msg *m, const char *buf, size_t len, struct 
 	size_t o = 0;
 
 	if (m->write_failed)
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				       "folder \"%s\": spooling a message to append failed before",
 				       m->folder);
 	while (len > 0) {
@@ -2033,7 +2033,7 @@ int imap_add_write(struct store_new_msg *m, const char *buf, size_t len, struct 
 	return 0;
 fail:
 	m->write_failed = true;
-	return ferry_error_set(err, FERRY_PARTIAL,
+	return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 			       "folder \"%s\": spooling a message to append: %s", m->folder,
 			       strerror(errno));
 }
@@ -2183,7 +2183,7 @@ static int literal_cut(struct imap_store *st, const struct store_new_msg *m,
 	snprintf(st->broken_why, sizeof(st->broken_why),
 		 "a message could not be read back from its spool file during APPEND");
 	imap_unselect(st);
-	ferry_error_set(&e, FERRY_PARTIAL,
+	ferry_error_set(&e, FERRY_CAUSE_PROTOCOL,
 			"folder \"%s\": reading back the spooled message to append: %s; the "
 			"session is no longer usable",
 			m->folder, strerror(errnum));
@@ -2250,17 +2250,17 @@ static int append(struct store_new_msg *m, unsigned flags, const char *keywords,
 	if (check_keywords(keywords, m->folder, err) != 0)
 		return -1;
 	if (m->write_failed || fstat(m->fd, &sb) != 0 || (uint64_t)sb.st_size != m->size)
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				       "folder \"%s\": the message to append was not spooled whole",
 				       m->folder);
 	b = batch_room(st);
 	r = b ? append_command(m, flags & MF_ALL, keywords, date, nonsync, &cmd) : -1;
 	if (r == -2)
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				       "folder \"%s\": the server's name for it cannot be sent",
 				       m->folder);
 	if (r != 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	while (nonsync && b->in_flight >= APPEND_WINDOW)
 		if (read_oldest(st, err) != 0) {
 			free(cmd);
@@ -2326,7 +2326,7 @@ static int read_back(struct imap_store *st, struct imap_appends *b, struct ferry
 	if (!msgs || !of) {
 		free(msgs);
 		free(of);
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	for (size_t i = 0; i < b->n; i++) {
 		const struct imap_append *a = &b->v[i];
@@ -2378,7 +2378,7 @@ int imap_add_flush(struct store *store,
 	if (b->failed == 1 && err)
 		*err = b->first;
 	else if (b->failed > 1)
-		ferry_error_set(err, FERRY_PARTIAL,
+		ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				"%s (and %zu more message(s) of this batch not appended or not "
 				"confirmed)",
 				b->first.msg, b->failed - 1);

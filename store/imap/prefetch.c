@@ -267,7 +267,7 @@ static int send_one(struct imap_store *st, struct imap_prefetched *p, uint64_t s
 	char line[128], *q = imap_quoted(p->mb);
 
 	if (!q)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	p->sel_tag =
 	    mailimap_send_current_tag(st->imap) == MAILIMAP_NO_ERROR &&
 		    mailstream_write(st->imap->imap_stream, "SELECT ", 7) == 7 &&
@@ -314,7 +314,7 @@ int imap_prefetch(struct store *store, const char *const *names, const uint64_t 
 		return -1;
 	v = realloc(st->pf, (st->npf + n) * sizeof(*v));
 	if (!v)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	st->pf = v;
 	memset(v + first, 0, n * sizeof(*v));
 	for (size_t i = 0; i < n; i++)
@@ -341,7 +341,7 @@ int imap_prefetch(struct store *store, const char *const *names, const uint64_t 
 		if (imap_map_name(st, names[i], "cannot select", &p->mb, &one) != 0)
 			continue;
 		if (!(p->name = strdup(names[i]))) {
-			r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 			goto out;
 		}
 		if (first + i - st->pf_read >= PREFETCH_WINDOW &&

@@ -37,6 +37,32 @@ const char *imap_error_text(int r)
 	}
 }
 
+enum ferry_cause imap_cause(int r)
+{
+	switch (r) {
+	case MAILIMAP_ERROR_STREAM:
+	case MAILIMAP_ERROR_CONNECTION_REFUSED:
+	case MAILIMAP_ERROR_DONT_ACCEPT_CONNECTION:
+		return FERRY_CAUSE_NETWORK;
+	case MAILIMAP_ERROR_PARSE:
+	case MAILIMAP_ERROR_PROTOCOL:
+	case MAILIMAP_ERROR_FATAL:
+		return FERRY_CAUSE_PROTOCOL;
+	case MAILIMAP_ERROR_MEMORY:
+	case MAILIMAP_ERROR_BAD_STATE:
+	case MAILIMAP_ERROR_INVAL:
+		return FERRY_CAUSE_INTERNAL;
+	case MAILIMAP_ERROR_LOGIN:
+	case MAILIMAP_ERROR_SASL:
+		return FERRY_CAUSE_AUTH;
+	case MAILIMAP_ERROR_STARTTLS:
+	case MAILIMAP_ERROR_SSL:
+		return FERRY_CAUSE_TLS;
+	default:
+		return FERRY_CAUSE_REFUSED; /* a NO or BAD to one command */
+	}
+}
+
 bool imap_error_is_fatal(int r)
 {
 	return r == MAILIMAP_ERROR_STREAM || r == MAILIMAP_ERROR_PARSE ||
@@ -81,7 +107,7 @@ static int refresh_capabilities(struct imap_store *st, struct ferry_error *err)
 	int r = mailimap_capability(st->imap, &caps);
 
 	if (r != MAILIMAP_NO_ERROR)
-		return ferry_error_set(err, FERRY_CONNECT, "CAPABILITY: %s", imap_error_text(r));
+		return ferry_error_set(err, imap_cause(r), "CAPABILITY: %s", imap_error_text(r));
 	mailimap_capability_data_free(caps);
 	return 0;
 }
@@ -159,17 +185,17 @@ static int starttls(struct imap_store *st, struct ferry_error *err)
 	}
 	if (!has_cap(st->imap, "STARTTLS"))
 		return ferry_error_set(
-		    err, FERRY_CONNECT,
+		    err, FERRY_CAUSE_TLS,
 		    "%s:%d does not offer STARTTLS; refusing to log in without TLS "
 		    "(use tls = implicit, or tls = none to allow plaintext)",
 		    c->host, c->port);
 	r = mailimap_starttls(st->imap);
 	if (r != MAILIMAP_NO_ERROR)
-		return ferry_error_set(err, FERRY_CONNECT, "STARTTLS: %s", imap_error_text(r));
+		return ferry_error_set(err, FERRY_CAUSE_TLS, "STARTTLS: %s", imap_error_text(r));
 	/* Anything already buffered was sent before the handshake: an injection
 	 * (CVE-2020-15953). */
 	if (st->imap->imap_stream->read_buffer_len != 0)
-		return ferry_error_set(err, FERRY_CONNECT,
+		return ferry_error_set(err, FERRY_CAUSE_TLS,
 				       "STARTTLS: the server sent data before the TLS handshake; "
 				       "refusing the session");
 	plain = mailstream_get_low(st->imap->imap_stream);
@@ -204,7 +230,7 @@ static int authenticate(struct imap_store *st, const char *secret, const char **
 	int r;
 
 	if (!secret)
-		return ferry_error_set(err, FERRY_CONNECT,
+		return ferry_error_set(err, FERRY_CAUSE_AUTH,
 				       "%s asks for a login but no password is configured", where);
 	if (!st->imap->imap_connection_info || !st->imap->imap_connection_info->imap_capability) {
 		if (refresh_capabilities(st, err) != 0)
@@ -225,22 +251,22 @@ static int authenticate(struct imap_store *st, const char *secret, const char **
 	case AUTH_XOAUTH2:
 		*how = "XOAUTH2";
 		if (!mailimap_has_xoauth2(st->imap))
-			return ferry_error_set(err, FERRY_CONNECT, "%s does not offer AUTH=XOAUTH2",
-					       where);
+			return ferry_error_set(err, FERRY_CAUSE_AUTH,
+					       "%s does not offer AUTH=XOAUTH2", where);
 		r = mailimap_oauth2_authenticate(st->imap, c->user, secret);
 		break;
 	case AUTH_PLAIN:
 		*how = "AUTHENTICATE PLAIN";
 		if (!mailimap_has_authentication(st->imap, "PLAIN"))
-			return ferry_error_set(err, FERRY_CONNECT, "%s does not offer AUTH=PLAIN",
-					       where);
+			return ferry_error_set(err, FERRY_CAUSE_AUTH,
+					       "%s does not offer AUTH=PLAIN", where);
 		r = mailimap_authenticate(st->imap, "PLAIN", c->host, NULL, NULL, c->user, c->user,
 					  secret, NULL);
 		break;
 	default:
 		*how = "LOGIN";
 		if (has_cap(st->imap, "LOGINDISABLED"))
-			return ferry_error_set(err, FERRY_CONNECT,
+			return ferry_error_set(err, FERRY_CAUSE_AUTH,
 					       "%s does not allow LOGIN here (LOGINDISABLED)",
 					       where);
 		r = mailimap_login(st->imap, c->user, secret);
@@ -253,10 +279,10 @@ static int authenticate(struct imap_store *st, const char *secret, const char **
 		return 0;
 	}
 	if (r == MAILIMAP_ERROR_LOGIN || r == MAILIMAP_ERROR_SASL)
-		return ferry_error_set(err, FERRY_CONNECT, "login refused for %s at %s: %s",
+		return ferry_error_set(err, FERRY_CAUSE_AUTH, "login refused for %s at %s: %s",
 				       c->user, where,
 				       imap_response_text(st->imap, why, sizeof(why)));
-	return ferry_error_set(err, FERRY_CONNECT, "login as %s at %s: %s", c->user, where,
+	return ferry_error_set(err, imap_cause(r), "login as %s at %s: %s", c->user, where,
 			       imap_error_text(r));
 }
 
@@ -320,10 +346,10 @@ static int send_compress(struct imap_store *st, char *text, size_t textlen, stru
 		r = mailimap_parse_response(st->imap, &resp);
 	if (r != MAILIMAP_NO_ERROR) {
 		if (r == MAILIMAP_ERROR_PROTOCOL)
-			return ferry_error_set(err, FERRY_CONNECT, "COMPRESS DEFLATE: %s: %s",
+			return ferry_error_set(err, imap_cause(r), "COMPRESS DEFLATE: %s: %s",
 					       imap_error_text(r),
 					       imap_response_text(st->imap, text, textlen));
-		return ferry_error_set(err, FERRY_CONNECT, "COMPRESS DEFLATE: %s",
+		return ferry_error_set(err, imap_cause(r), "COMPRESS DEFLATE: %s",
 				       imap_error_text(r));
 	}
 	cond = resp->rsp_resp_done && resp->rsp_resp_done->rsp_data.rsp_tagged &&
@@ -368,7 +394,7 @@ static int start_compress(struct imap_store *st, const char **note, struct ferry
 	 * reason to send any before the next command: bytes already buffered
 	 * were sent as plain text after the OK, an injection as with STARTTLS. */
 	if (stream->read_buffer_len != 0)
-		return ferry_error_set(err, FERRY_CONNECT,
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				       "COMPRESS DEFLATE: the server sent data right after its OK; "
 				       "refusing the session");
 	zlow = compress_open(plain, err);
@@ -383,7 +409,7 @@ static int start_compress(struct imap_store *st, const char **note, struct ferry
 	if (r != MAILIMAP_NO_ERROR) {
 		const char *why = compress_error(zlow);
 
-		return ferry_error_set(err, FERRY_CONNECT,
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				       "COMPRESS DEFLATE: the first command after it failed: %s",
 				       why[0] ? why : imap_error_text(r));
 	}
@@ -405,7 +431,7 @@ static int imap_open(const struct store_conf *conf, const char *secret, struct s
 	int r;
 
 	if (!st)
-		return ferry_error_set(err, FERRY_CONNECT, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	st->base.driver = &imap_driver;
 	st->base.conf = conf;
 	st->enable_tag = -1;
@@ -416,24 +442,24 @@ static int imap_open(const struct store_conf *conf, const char *secret, struct s
 	if (!stream) {
 		mailstream_low_close(low);
 		mailstream_low_free(low);
-		ferry_error_set(err, FERRY_CONNECT, "out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto fail;
 	}
 	st->imap = mailimap_new(0, NULL);
 	if (!st->imap) {
 		mailstream_close(stream);
-		ferry_error_set(err, FERRY_CONNECT, "out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto fail;
 	}
 	r = mailimap_connect(st->imap, stream); /* owns stream from here */
 	if (r != MAILIMAP_NO_ERROR_AUTHENTICATED && r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED) {
-		ferry_error_set(err, FERRY_CONNECT, "%s: no IMAP greeting: %s",
+		ferry_error_set(err, imap_cause(r), "%s: no IMAP greeting: %s",
 				c->tunnel ? "tunnel" : c->host, imap_error_text(r));
 		goto fail;
 	}
 	if (c->tls == TLS_STARTTLS && !c->tunnel) {
 		if (r == MAILIMAP_NO_ERROR_AUTHENTICATED) {
-			ferry_error_set(err, FERRY_CONNECT,
+			ferry_error_set(err, FERRY_CAUSE_TLS,
 					"%s greeted with PREAUTH before STARTTLS; refusing an "
 					"unencrypted session",
 					c->host);
@@ -449,7 +475,8 @@ static int imap_open(const struct store_conf *conf, const char *secret, struct s
 	 * unless the login's answer said them. */
 	if ((!caps_fresh && refresh_capabilities(st, err) != 0) || record_capabilities(st) != 0) {
 		if (!err->msg[0])
-			ferry_error_set(err, FERRY_CONNECT, "no capabilities from the server");
+			ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
+					"no capabilities from the server");
 		goto fail;
 	}
 	if (start_compress(st, &compressed, err) != 0)
@@ -461,7 +488,7 @@ static int imap_open(const struct store_conf *conf, const char *secret, struct s
 			 net_describe(transport(st->imap->imap_stream)), c->user, how, compressed);
 	st->base.description = strdup(desc);
 	if (!st->base.description) {
-		ferry_error_set(err, FERRY_CONNECT, "out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto fail;
 	}
 	*out = &st->base;

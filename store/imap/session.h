@@ -57,6 +57,10 @@ extern const struct store_driver imap_driver;
 /* "connection lost", "unparseable response", ... for a libetpan error code. */
 const char *imap_error_text(int r);
 
+/* The cause a libetpan result stands for: a broken stream is the network,
+ * a NO or BAD to one command is a refusal. */
+enum ferry_cause imap_cause(int r);
+
 /* Whether r leaves the session unusable (see libetpan.md, error handling). */
 bool imap_error_is_fatal(int r);
 

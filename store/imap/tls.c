@@ -235,7 +235,7 @@ static mailstream_low *wrap(int fd, int wfd, SSL_CTX *ctx, SSL *ssl, pid_t pid, 
 	mailstream_low *low;
 
 	if (!n) {
-		ferry_error_set(err, FERRY_CONNECT, "out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		return NULL;
 	}
 	*n = (struct net){.fd = fd,
@@ -248,7 +248,7 @@ static mailstream_low *wrap(int fd, int wfd, SSL_CTX *ctx, SSL *ssl, pid_t pid, 
 	low = mailstream_low_new(n, &net_driver);
 	if (!low) {
 		free(n);
-		ferry_error_set(err, FERRY_CONNECT, "out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		return NULL;
 	}
 	mailstream_low_set_timeout(low, timeout);
@@ -265,7 +265,7 @@ static int tcp_connect(const char *host, int port, int timeout, struct ferry_err
 	snprintf(service, sizeof(service), "%d", port);
 	r = getaddrinfo(host, service, &hints, &res);
 	if (r != 0) {
-		ferry_error_set(err, FERRY_CONNECT, "cannot connect to %s:%d: %s", host, port,
+		ferry_error_set(err, FERRY_CAUSE_NETWORK, "cannot connect to %s:%d: %s", host, port,
 				gai_strerror(r));
 		return -1;
 	}
@@ -296,7 +296,7 @@ static int tcp_connect(const char *host, int port, int timeout, struct ferry_err
 	}
 	freeaddrinfo(res);
 	if (fd < 0)
-		ferry_error_set(err, FERRY_CONNECT, "cannot connect to %s:%d: %s", host, port,
+		ferry_error_set(err, FERRY_CAUSE_NETWORK, "cannot connect to %s:%d: %s", host, port,
 				strerror(last_errno ? last_errno : EHOSTUNREACH));
 	return fd;
 }
@@ -377,7 +377,7 @@ static void verify_failure(SSL *ssl, const struct imap_conf *c, const struct see
 
 	if (!seen->have) {
 		ferry_error_set(
-		    err, FERRY_CONNECT,
+		    err, FERRY_CAUSE_TLS,
 		    "TLS: the certificate of %s is not trusted: %s (and its fingerprint "
 		    "could not be read)",
 		    c->host, X509_verify_cert_error_string(v));
@@ -385,12 +385,12 @@ static void verify_failure(SSL *ssl, const struct imap_conf *c, const struct see
 	}
 	hex_fingerprint(seen->md, fp, sizeof(fp));
 	if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH)
-		ferry_error_set(err, FERRY_CONNECT,
+		ferry_error_set(err, FERRY_CAUSE_TLS,
 				"TLS: the certificate of %s is not valid for that name "
 				"(certificate sha256:%s)",
 				c->host, fp);
 	else
-		ferry_error_set(err, FERRY_CONNECT,
+		ferry_error_set(err, FERRY_CAUSE_TLS,
 				"TLS: the certificate of %s is not trusted: %s; set ca_file, or "
 				"pin this certificate with: fingerprint = sha256:%s",
 				c->host, X509_verify_cert_error_string(v), fp);
@@ -416,7 +416,7 @@ static SSL *tls_handshake(int fd, const struct imap_conf *c, SSL_CTX **ctxp,
 		if (c->ca_file) {
 			if (SSL_CTX_load_verify_locations(ctx, c->ca_file, NULL) != 1) {
 				openssl_reason(why, sizeof(why));
-				ferry_error_set(err, FERRY_CONNECT, "ca_file %s: cannot load: %s",
+				ferry_error_set(err, FERRY_CAUSE_TLS, "ca_file %s: cannot load: %s",
 						c->ca_file, why);
 				goto fail;
 			}
@@ -453,14 +453,14 @@ static SSL *tls_handshake(int fd, const struct imap_conf *c, SSL_CTX **ctxp,
 				verify_failure(ssl, c, &seen, err);
 			} else {
 				openssl_reason(why, sizeof(why));
-				ferry_error_set(err, FERRY_CONNECT,
+				ferry_error_set(err, FERRY_CAUSE_TLS,
 						"TLS handshake with %s:%d failed: %s", c->host,
 						c->port, why);
 			}
 			goto fail;
 		}
 		if (w <= 0) {
-			ferry_error_set(err, FERRY_CONNECT, "TLS handshake with %s:%d timed out",
+			ferry_error_set(err, FERRY_CAUSE_TLS, "TLS handshake with %s:%d timed out",
 					c->host, c->port);
 			goto fail;
 		}
@@ -478,7 +478,7 @@ static SSL *tls_handshake(int fd, const struct imap_conf *c, SSL_CTX **ctxp,
 			if (have)
 				hex_fingerprint(md, got, sizeof(got));
 			hex_fingerprint(c->fingerprint, want, sizeof(want));
-			ferry_error_set(err, FERRY_CONNECT,
+			ferry_error_set(err, FERRY_CAUSE_TLS,
 					"TLS: the certificate of %s (sha256:%s) does not match the "
 					"pinned fingerprint sha256:%s",
 					c->host, got, want);
@@ -490,7 +490,7 @@ static SSL *tls_handshake(int fd, const struct imap_conf *c, SSL_CTX **ctxp,
 
 openssl_fail:
 	openssl_reason(why, sizeof(why));
-	ferry_error_set(err, FERRY_CONNECT, "TLS setup for %s failed: %s", c->host, why);
+	ferry_error_set(err, FERRY_CAUSE_TLS, "TLS setup for %s failed: %s", c->host, why);
 fail:
 	SSL_free(ssl);
 	SSL_CTX_free(ctx);
@@ -549,18 +549,18 @@ mailstream_low *net_tunnel(const char *command, int timeout, struct ferry_error 
 	pid_t pid;
 
 	if (pipe2(in, O_CLOEXEC) != 0) {
-		ferry_error_set(err, FERRY_CONNECT, "tunnel: pipe: %s", strerror(errno));
+		ferry_error_set(err, FERRY_CAUSE_NETWORK, "tunnel: pipe: %s", strerror(errno));
 		return NULL;
 	}
 	if (pipe2(out, O_CLOEXEC) != 0) {
-		ferry_error_set(err, FERRY_CONNECT, "tunnel: pipe: %s", strerror(errno));
+		ferry_error_set(err, FERRY_CAUSE_NETWORK, "tunnel: pipe: %s", strerror(errno));
 		close(in[0]);
 		close(in[1]);
 		return NULL;
 	}
 	pid = fork();
 	if (pid < 0) {
-		ferry_error_set(err, FERRY_CONNECT, "tunnel: fork: %s", strerror(errno));
+		ferry_error_set(err, FERRY_CAUSE_NETWORK, "tunnel: fork: %s", strerror(errno));
 		close(in[0]);
 		close(in[1]);
 		close(out[0]);
@@ -578,7 +578,7 @@ mailstream_low *net_tunnel(const char *command, int timeout, struct ferry_error 
 	close(out[1]);
 	if (fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK) != 0 ||
 	    fcntl(in[1], F_SETFL, fcntl(in[1], F_GETFL) | O_NONBLOCK) != 0) {
-		ferry_error_set(err, FERRY_CONNECT, "tunnel: fcntl: %s", strerror(errno));
+		ferry_error_set(err, FERRY_CAUSE_NETWORK, "tunnel: fcntl: %s", strerror(errno));
 		goto fail;
 	}
 	low = wrap(out[0], in[1], NULL, NULL, pid, timeout, err);

@@ -48,10 +48,10 @@ static int flush(struct store_new_msg *m, struct ferry_error *err)
 	if (m->used == 0)
 		return 0;
 	if (fd_write_all(m->fd, m->buf, m->used) != 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: tmp/%s: %s", m->st->sel.name,
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: tmp/%s: %s", m->st->sel.name,
 				       m->uniq, strerror(errno));
 	if (ident_feed(&m->ident, m->buf, m->used) != 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "hashing a message failed");
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "hashing a message failed");
 	m->written += m->used;
 	m->used = 0;
 	return 0;
@@ -79,15 +79,17 @@ int maildir_add_begin(struct store *store, struct store_new_msg **out_msg, struc
 	struct timespec now;
 
 	if (!st->sel.name)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: no folder selected", st->root);
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: no folder selected",
+				       st->root);
 	if (maildir_folder_tmp(&st->sel, err) != 0)
 		return -1;
 	if (clock_gettime(CLOCK_REALTIME, &now) != 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "clock_gettime: %s", strerror(errno));
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "clock_gettime: %s",
+				       strerror(errno));
 	/* malloc, not calloc: zeroing the 64 KiB buffer per message showed in
 	 * profiles. Every field before buf is set here. */
 	if (!(m = malloc(sizeof(*m))))
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	memset(m, 0, offsetof(struct store_new_msg, buf));
 	m->st = st;
 	m->generation = st->generation;
@@ -95,7 +97,7 @@ int maildir_add_begin(struct store *store, struct store_new_msg **out_msg, struc
 	m->tmp = fcntl(st->sel.tmp, F_DUPFD_CLOEXEC, 0);
 	if (m->tmp < 0) {
 		free(m);
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: tmp/: %s", st->sel.name,
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: tmp/: %s", st->sel.name,
 				       strerror(errno));
 	}
 	/* The counter makes names unique within the process, so EEXIST means
@@ -104,19 +106,20 @@ int maildir_add_begin(struct store *store, struct store_new_msg **out_msg, struc
 		if (maildir_name_unique(m->uniq, sizeof(m->uniq), (int64_t)now.tv_sec,
 					now.tv_nsec / 1000, (long)getpid(), ++deliveries,
 					st->host) < 0) {
-			ferry_error_set(err, FERRY_PARTIAL, "host name too long: %s", st->host);
+			ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "host name too long: %s",
+					st->host);
 			goto fail;
 		}
 		m->fd = openat(m->tmp, m->uniq,
 			       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (m->fd < 0 && (errno != EEXIST || tries >= 100)) {
-			ferry_error_set(err, FERRY_PARTIAL, "%s: tmp/%s: %s", st->sel.name, m->uniq,
-					strerror(errno));
+			ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: tmp/%s: %s", st->sel.name,
+					m->uniq, strerror(errno));
 			goto fail;
 		}
 	}
 	if (ident_init(&m->ident) != 0) {
-		ferry_error_set(err, FERRY_PARTIAL, "hashing a message failed");
+		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "hashing a message failed");
 		goto fail;
 	}
 	m->ident_live = true;
@@ -172,12 +175,12 @@ static int finish_file(struct store_new_msg *m, int64_t date, struct ferry_error
 	struct stat sb;
 
 	if (futimens(fd, times) != 0 || fsync(fd) != 0 || fstat(fd, &sb) != 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: tmp/%s: %s", folder, m->uniq,
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: tmp/%s: %s", folder, m->uniq,
 				       strerror(errno));
 	m->ino = sb.st_ino;
 	m->fd = -1;
 	if (close(fd) != 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: tmp/%s: %s", folder, m->uniq,
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: tmp/%s: %s", folder, m->uniq,
 				       strerror(errno));
 	return 0;
 }
@@ -191,10 +194,10 @@ static int publish(struct store_new_msg *m, unsigned flags, char *name, struct f
 
 	if (maildir_name_build(m->uniq, strlen(m->uniq), flags != 0, flags, "", name,
 			       NAME_MAX + 1) < 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: %s: file name too long", f->name,
-				       m->uniq);
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s: file name too long",
+				       f->name, m->uniq);
 	if (renameat(m->tmp, m->uniq, f->sub[sub], name) != 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: rename tmp/%s: %s", f->name,
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: rename tmp/%s: %s", f->name,
 				       m->uniq, strerror(errno));
 	m->st->add.dirty[sub] = true;
 	return 0;
@@ -215,7 +218,7 @@ static int index_new(struct maildir_store *st, struct mdindex_msg *row, struct f
 		struct mdindex_msg *v = realloc(st->add.rows, cap * sizeof(*v));
 
 		if (!v)
-			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		st->add.rows = v;
 		st->add.cap = cap;
 	}
@@ -230,7 +233,7 @@ static int index_new(struct maildir_store *st, struct mdindex_msg *row, struct f
 	copy->keywords = row->keywords ? strdup(row->keywords) : NULL;
 	if (!copy->uniq || !copy->name || !copy->info || (row->keywords && !copy->keywords)) {
 		mdindex_msg_clear(copy);
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	return 0;
 }
@@ -255,8 +258,8 @@ int maildir_settle_adds(struct maildir_store *st, struct ferry_error *err)
 		if (!st->add.dirty[sub])
 			continue;
 		if (fsync(st->sel.sub[sub]) != 0) {
-			ferry_error_set(err, FERRY_PARTIAL, "%s: fsync %s/: %s", st->sel.name,
-					sub_name[sub], strerror(errno));
+			ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: fsync %s/: %s",
+					st->sel.name, sub_name[sub], strerror(errno));
 			maildir_tx_abort(st);
 			return -1;
 		}
@@ -303,7 +306,7 @@ int maildir_add_commit(struct store_new_msg *m, unsigned flags, const char *keyw
 	*uid = 0;
 	flags &= MF_ALL;
 	if (m->generation != m->st->generation || !m->st->sel.name) {
-		ferry_error_set(err, FERRY_PARTIAL, "a message was begun in another folder");
+		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "a message was begun in another folder");
 		goto out;
 	}
 	if (date == 0)
@@ -312,12 +315,12 @@ int maildir_add_commit(struct store_new_msg *m, unsigned flags, const char *keyw
 		goto out;
 	m->ident_live = false;
 	if (ident_final(&m->ident, &row.id, &row.size) != 0) {
-		ferry_error_set(err, FERRY_PARTIAL, "hashing a message failed");
+		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "hashing a message failed");
 		goto out;
 	}
 	row.keywords = kw_normalize(keywords, &oom);
 	if (oom) {
-		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
 	if (publish(m, flags, name, err) != 0)

@@ -154,7 +154,7 @@ int maildir_folder_open(struct maildir_store *st, const char *name, struct md_fo
 
 	*f = (struct md_folder){.fd = -1, .sub = {-1, -1}, .tmp = -1};
 	if (maildir_path_from_name(name, st->layout, canon, sizeof(canon)) < 0)
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
 				       "folder %.200s: name too long for a path", name);
 	where = canon;
 	known = mdindex_folder_get(st->index, name, &row, err);
@@ -179,11 +179,11 @@ int maildir_folder_open(struct maildir_store *st, const char *name, struct md_fo
 	}
 	if (!dir) {
 		if (e == ENOENT || e == ENOTDIR)
-			ferry_error_set(err, FERRY_PARTIAL, "folder %s does not exist in %s", name,
-					st->root);
+			ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "folder %s does not exist in %s",
+					name, st->root);
 		else
-			ferry_error_set(err, FERRY_PARTIAL, "folder %s: %s/%s: %s", name, st->root,
-					where, open_error(e));
+			ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "folder %s: %s/%s: %s", name,
+					st->root, where, open_error(e));
 		mdindex_folder_clear(&row);
 		return -1;
 	}
@@ -194,7 +194,7 @@ int maildir_folder_open(struct maildir_store *st, const char *name, struct md_fo
 		char *moved = strdup(dir);
 
 		if (!moved) {
-			ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 			goto fail;
 		}
 		free(row.dir);
@@ -204,7 +204,7 @@ int maildir_folder_open(struct maildir_store *st, const char *name, struct md_fo
 	}
 	f->ix = row;
 	if (!(f->name = strdup(name))) {
-		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		maildir_folder_close(f);
 		return -1;
 	}
@@ -221,7 +221,7 @@ int maildir_folder_tmp(struct md_folder *f, struct ferry_error *err)
 		return 0;
 	f->tmp = open_dir_at(f->fd, "tmp", true);
 	if (f->tmp < 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: tmp/: %s", f->name,
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: tmp/: %s", f->name,
 				       open_error(errno));
 	return 0;
 }
@@ -284,7 +284,7 @@ static int add_candidate(struct maildir_store *st, struct candidates *c, const c
 		struct candidate *v = realloc(c->v, cap * sizeof(*v));
 
 		if (!v)
-			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		c->v = v;
 		c->cap = cap;
 	}
@@ -292,7 +292,7 @@ static int add_candidate(struct maildir_store *st, struct candidates *c, const c
 	c->v[c->n].dir = strdup(dir);
 	c->n++;
 	if (!c->v[c->n - 1].name || !c->v[c->n - 1].dir)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	return 0;
 }
 
@@ -346,7 +346,7 @@ static int walk(struct maildir_store *st, int fd, const char *rel, int depth, st
 	int r = 0;
 
 	if (!d)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s/%s: %s", st->root, rel,
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s/%s: %s", st->root, rel,
 				       strerror(errno));
 	while (r == 0) {
 		char child_rel[PATH_MAX];
@@ -355,7 +355,7 @@ static int walk(struct maildir_store *st, int fd, const char *rel, int depth, st
 		errno = 0;
 		if (!(de = readdir(d))) {
 			if (errno)
-				r = ferry_error_set(err, FERRY_PARTIAL, "%s/%s: readdir: %s",
+				r = ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s/%s: readdir: %s",
 						    st->root, rel, strerror(errno));
 			break;
 		}
@@ -390,7 +390,8 @@ static int list_maildirpp(struct maildir_store *st, struct candidates *c, struct
 	int r = 0;
 
 	if (!d)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", st->root, strerror(errno));
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s", st->root,
+				       strerror(errno));
 	if (is_folder(st, st->rootfd, "."))
 		r = add_candidate(st, c, "", err);
 	while (r == 0) {
@@ -399,8 +400,8 @@ static int list_maildirpp(struct maildir_store *st, struct candidates *c, struct
 		errno = 0;
 		if (!(de = readdir(d))) {
 			if (errno)
-				r = ferry_error_set(err, FERRY_PARTIAL, "%s: readdir: %s", st->root,
-						    strerror(errno));
+				r = ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: readdir: %s",
+						    st->root, strerror(errno));
 			break;
 		}
 		if (de->d_name[0] != '.' || !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
@@ -481,7 +482,7 @@ static int remember(struct maildir_store *st, const char *name, const char *dir,
 	free(row.dir);
 	row.dir = strdup(dir);
 	r = row.dir ? mdindex_folder_save(st->index, &row, err)
-		    : ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		    : ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	mdindex_folder_clear(&row);
 	return r;
 }
@@ -579,7 +580,7 @@ int maildir_list_folders(struct store *store, struct store_folder **out, size_t 
 	v = calloc(c.n ? c.n : 1, sizeof(*v));
 	if (!v) {
 		candidates_free(&c);
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	for (size_t i = 0; i < c.n; i++) {
 		v[i].name = c.v[i].name; /* moved */
@@ -600,8 +601,8 @@ static int refuse_unsafe(const char *what, const char *name, struct ferry_error 
 
 	if (folder_name_is_safe(name, &why))
 		return 0;
-	return ferry_error_set(err, FERRY_PARTIAL, "cannot %s folder \"%s\": the name %s", what,
-			       folder_name_printable(name, shown, sizeof(shown)), why);
+	return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "cannot %s folder \"%s\": the name %s",
+			       what, folder_name_printable(name, shown, sizeof(shown)), why);
 }
 
 /* The directory create_folder uses for name: the one the index remembers if
@@ -615,7 +616,7 @@ static int create_dir_for(struct maildir_store *st, const char *name, char **dir
 	int known;
 
 	if (maildir_path_from_name(name, st->layout, canon, sizeof(canon)) < 0)
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
 				       "folder %.200s: name too long for a path", name);
 	known = mdindex_folder_get(st->index, name, &row, err);
 	if (known < 0)
@@ -627,7 +628,7 @@ static int create_dir_for(struct maildir_store *st, const char *name, char **dir
 	}
 	mdindex_folder_clear(&row);
 	if (!(*dir = strdup(canon)))
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	return 0;
 }
 
@@ -644,7 +645,7 @@ int maildir_create_folder(struct store *store, const char *name, struct ferry_er
 	if (folder_name_is_inbox(name))
 		name = "INBOX";
 	if (store->max_depth && folder_name_depth(name) > store->max_depth)
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
 				       "cannot create folder %.200s: %u levels deep, deeper than "
 				       "the %u levels a Maildir is listed",
 				       name, folder_name_depth(name), store->max_depth);
@@ -652,8 +653,8 @@ int maildir_create_folder(struct store *store, const char *name, struct ferry_er
 		return -1;
 	fd = open_below(st->rootfd, dir, true);
 	if (fd < 0) {
-		ferry_error_set(err, FERRY_PARTIAL, "cannot create folder %s: %s/%s: %s", name,
-				st->root, dir, open_error(errno));
+		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "cannot create folder %s: %s/%s: %s",
+				name, st->root, dir, open_error(errno));
 		free(dir);
 		return -1;
 	}
@@ -661,8 +662,9 @@ int maildir_create_folder(struct store *store, const char *name, struct ferry_er
 		int sub = open_dir_at(fd, subs[i], true);
 
 		if (sub < 0) {
-			ferry_error_set(err, FERRY_PARTIAL, "cannot create folder %s: %s/%s/%s: %s",
-					name, st->root, dir, subs[i], open_error(errno));
+			ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
+					"cannot create folder %s: %s/%s/%s: %s", name, st->root,
+					dir, subs[i], open_error(errno));
 			close(fd);
 			free(dir);
 			return -1;
@@ -760,10 +762,10 @@ int maildir_delete_folder(struct store *store, const char *name, struct ferry_er
 	if (maildir_settle_adds(st, err) != 0 || refuse_unsafe("delete", name, err) != 0)
 		return -1;
 	if (folder_name_is_inbox(name))
-		return ferry_error_set(err, FERRY_PARTIAL, "INBOX cannot be deleted");
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "INBOX cannot be deleted");
 	if ((r = maildir_ready(st, false, err)) != 0)
 		return r < 0 ? -1
-			     : ferry_error_set(err, FERRY_PARTIAL,
+			     : ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
 					       "folder %s does not exist: %s is "
 					       "missing",
 					       name, st->root);
@@ -778,12 +780,12 @@ int maildir_delete_folder(struct store *store, const char *name, struct ferry_er
 	}
 	if (r != 0) {
 		if (r > 0)
-			ferry_error_set(err, FERRY_PARTIAL,
+			ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
 					"cannot delete folder %s: %s/ holds "
 					"messages",
 					name, sub);
 		else
-			ferry_error_set(err, FERRY_PARTIAL, "folder %s: %s/: %s", name, sub,
+			ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "folder %s: %s/: %s", name, sub,
 					strerror(errno));
 		maildir_folder_close(&f);
 		return -1;
@@ -791,14 +793,14 @@ int maildir_delete_folder(struct store *store, const char *name, struct ferry_er
 	/* cur/ first: if a message arrives in new/ meanwhile, rmdir fails and
 	 * cur/ comes back, so that nothing is lost or hidden. */
 	if (unlinkat(f.fd, "cur", AT_REMOVEDIR) != 0) {
-		ferry_error_set(err, FERRY_PARTIAL, "cannot delete folder %s: cur/: %s", name,
-				strerror(errno));
+		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "cannot delete folder %s: cur/: %s",
+				name, strerror(errno));
 		maildir_folder_close(&f);
 		return -1;
 	}
 	if (unlinkat(f.fd, "new", AT_REMOVEDIR) != 0) {
-		ferry_error_set(err, FERRY_PARTIAL, "cannot delete folder %s: new/: %s", name,
-				strerror(errno));
+		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "cannot delete folder %s: new/: %s",
+				name, strerror(errno));
 		if (mkdirat(f.fd, "cur", 0700) != 0)
 			log_warn("%s: cannot recreate cur/: %s", name, strerror(errno));
 		maildir_folder_close(&f);

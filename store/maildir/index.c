@@ -233,7 +233,7 @@ static bool is_corrupt(int rc)
 static int corrupt(const char *path, const char *what, struct ferry_error *err)
 {
 	return ferry_error_set(
-	    err, FERRY_PARTIAL,
+	    err, FERRY_CAUSE_LOCAL_IO,
 	    "%s: %s; the index is a cache of the Maildir: delete the file and "
 	    "ferry rebuilds it (local keywords are then taken from the other side)",
 	    path, what);
@@ -245,7 +245,7 @@ static int fail(struct mdindex *ix, int rc, const char *what, struct ferry_error
 		ix->sealable = false;
 	if (is_corrupt(rc))
 		return corrupt(ix->path, sqlite3_errstr(rc), err);
-	return ferry_error_set(err, FERRY_PARTIAL, "%s: %s: %s", ix->path, what,
+	return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s: %s", ix->path, what,
 			       ix->db ? sqlite3_errmsg(ix->db) : sqlite3_errstr(rc));
 }
 
@@ -371,10 +371,10 @@ static int lock_root(struct mdindex *ix, const char *root, struct ferry_error *e
 	int waited = 0, shared;
 
 	if (snprintf(path, sizeof(path), "%s/" LOCK_FILE, root) >= (int)sizeof(path))
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: path too long", root);
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: path too long", root);
 	ix->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (ix->lockfd < 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", path, strerror(errno));
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s", path, strerror(errno));
 	if ((shared = share_inherited_lock(ix->lockfd)) >= 0) {
 		close(ix->lockfd);
 		ix->lockfd = shared;
@@ -388,9 +388,10 @@ static int lock_root(struct mdindex *ix, const char *root, struct ferry_error *e
 		if (errno == EINTR)
 			continue;
 		if (errno != EWOULDBLOCK)
-			return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", path, strerror(errno));
+			return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s", path,
+					       strerror(errno));
 		if (waited >= LOCK_WAIT_MS)
-			return ferry_error_set(err, FERRY_LOCKED,
+			return ferry_error_set(err, FERRY_CAUSE_LOCKED,
 					       "maildir %s is in use by another ferry", root);
 		nanosleep(&pause, NULL);
 		waited += LOCK_RETRY_MS;
@@ -422,7 +423,7 @@ static int fsync_dir(const char *dir, struct ferry_error *err)
 	int r = fd >= 0 ? fsync(fd) : -1;
 
 	if (r != 0)
-		ferry_error_set(err, FERRY_PARTIAL, "%s: fsync: %s", dir, strerror(errno));
+		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: fsync: %s", dir, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	return r;
@@ -439,24 +440,24 @@ static int fold_wal(const char *old, struct ferry_error *err)
 	int rc;
 
 	if (snprintf(wal, sizeof(wal), "%s-wal", old) >= (int)sizeof(wal))
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: path too long", old);
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: path too long", old);
 	if (lstat(wal, &sb) != 0)
-		return errno == ENOENT
-			   ? 0
-			   : ferry_error_set(err, FERRY_PARTIAL, "%s: %s", wal, strerror(errno));
+		return errno == ENOENT ? 0
+				       : ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s", wal,
+							 strerror(errno));
 	rc = sqlite3_open_v2(old, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		ferry_error_set(err, FERRY_PARTIAL, "%s: folding in its -wal: %s", old,
+		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: folding in its -wal: %s", old,
 				db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 		sqlite3_close(db);
 		return -1;
 	}
 	if (sqlite3_close(db) != SQLITE_OK)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: cannot close", old);
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: cannot close", old);
 	if (lstat(wal, &sb) == 0 && sb.st_size != 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: still holds changes", wal);
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: still holds changes", wal);
 	return 0;
 }
 
@@ -491,26 +492,28 @@ static int move_old_index(const char *root, const char *path, struct ferry_error
 
 	if (snprintf(dir, sizeof(dir), "%s" OLD_DIR, root) >= (int)sizeof(dir) ||
 	    snprintf(old, sizeof(old), "%s/index.sqlite", dir) >= (int)sizeof(old))
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: path too long", root);
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: path too long", root);
 	if (lstat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
 		return 0;
 	if (lstat(old, &sb) != 0) {
 		if (errno != ENOENT)
-			return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", old, strerror(errno));
+			return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s", old,
+					       strerror(errno));
 	} else if (lstat(path, &sb) == 0) {
 		/* Not a move of ours, that leaves one: an older ferry ran since.
 		 * The index here is the one this ferry kept up to date. */
 		log_warn("%s: an index left by an older ferry: removed (%s is the index)", old,
 			 path);
 		if (unlink(old) != 0)
-			return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", old, strerror(errno));
+			return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s", old,
+					       strerror(errno));
 	} else {
 		if (fold_wal(old, err) != 0)
 			return -1;
 		migrate_crash_point(1);
 		if (rename(old, path) != 0)
-			return ferry_error_set(err, FERRY_PARTIAL, "moving %s to %s: %s", old, path,
-					       strerror(errno));
+			return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "moving %s to %s: %s",
+					       old, path, strerror(errno));
 		if (fsync_dir(root, err) != 0)
 			return -1;
 		migrate_crash_point(2);
@@ -526,7 +529,7 @@ static int precreate(const char *path, struct ferry_error *err)
 	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 
 	if (fd < 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", path, strerror(errno));
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s", path, strerror(errno));
 	close(fd);
 	return 0;
 }
@@ -542,7 +545,7 @@ static int migrate(struct mdindex *ix, struct ferry_error *err)
 	if ((version == 0 && tables != 0) || (version != 0 && app != INDEX_APPLICATION_ID))
 		return corrupt(ix->path, "not a ferry index", err);
 	if (version > SCHEMA_VERSION)
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
 				       "%s: index version %lld was written by a newer ferry "
 				       "(this one knows up to %d)",
 				       ix->path, (long long)version, SCHEMA_VERSION);
@@ -583,7 +586,7 @@ static int open_db(struct mdindex *ix, struct ferry_error *err)
 	if (pragma_text(ix, "PRAGMA journal_mode = WAL", "wal", &ok, err) != 0)
 		return -1;
 	if (!ok)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: cannot switch to WAL mode",
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: cannot switch to WAL mode",
 				       ix->path);
 	/* The full check only when the file changed since ferry last closed it
 	 * (store/dbseal.h). */
@@ -615,12 +618,12 @@ int mdindex_open(const char *root, struct mdindex **out, struct ferry_error *err
 	struct mdindex *ix = calloc(1, sizeof(*ix));
 
 	if (!ix)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	ix->lockfd = -1;
 	if (asprintf(&ix->path, "%s/" INDEX_FILE, root) < 0) {
 		ix->path = NULL;
 		free(ix);
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	if (lock_root(ix, root, err) != 0 || move_old_index(root, ix->path, err) != 0 ||
 	    precreate(ix->path, err) != 0 || open_db(ix, err) != 0) {
@@ -705,7 +708,8 @@ int mdindex_file_hash(bool in_cur, const char *name, uint64_t ino, uint64_t out[
 	    (!ctx && !(ctx = EVP_MD_CTX_new())) || EVP_DigestInit_ex2(ctx, md_sha256, NULL) != 1 ||
 	    EVP_DigestUpdate(ctx, buf, 2 + len + 8) != 1 ||
 	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen < 2 * sizeof(*out))
-		return ferry_error_set(err, FERRY_PARTIAL, "cannot hash a file name (SHA-256)");
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
+				       "cannot hash a file name (SHA-256)");
 	memcpy(out, md, 2 * sizeof(*out));
 	return 0;
 }
@@ -722,7 +726,7 @@ static struct rows_sum *sum_slot(struct mdindex *ix, int64_t folder, struct ferr
 			return &ix->sums[i];
 	v = realloc(ix->sums, (ix->nsums + 1) * sizeof(*v));
 	if (!v) {
-		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		return NULL;
 	}
 	ix->sums = v;
@@ -898,7 +902,7 @@ int mdindex_folder_get(struct mdindex *ix, const char *name, struct mdindex_fold
 	sqlite3_reset(st);
 	if (oom || !out->dir) {
 		mdindex_folder_clear(out);
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	return 1;
 }
@@ -915,7 +919,7 @@ static int random_uidvalidity(uint32_t *out, struct ferry_error *err)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n != (ssize_t)sizeof(v))
-			return ferry_error_set(err, FERRY_PARTIAL, "getrandom: %s",
+			return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "getrandom: %s",
 					       n < 0 ? strerror(errno) : "short read");
 	}
 	*out = v;
@@ -939,8 +943,8 @@ int mdindex_folder_add(struct mdindex *ix, const char *name, const char *dir,
 	if (run(ix, st, "adding a folder", err) != 0)
 		return -1;
 	if (mdindex_folder_get(ix, name, out, err) != 1)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: folder %s vanished from the index",
-				       ix->path, name);
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
+				       "%s: folder %s vanished from the index", ix->path, name);
 	/* Its first modseq is a point of its history too (rule 16). */
 	if (mdindex_folder_save(ix, out, err) != 0) {
 		mdindex_folder_clear(out);
@@ -1067,7 +1071,7 @@ int mdindex_folder_dirs(struct mdindex *ix, char ***names, char ***dirs, size_t 
 	if (oom || (rc != SQLITE_DONE && rc != SQLITE_ROW)) {
 		mdindex_names_free(vn, vd, count);
 		if (oom)
-			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		return fail(ix, rc, "listing folders", err);
 	}
 	*names = vn;
@@ -1155,7 +1159,7 @@ static int msgs_where(struct mdindex *ix, enum stmt s, int64_t folder, uint64_t 
 	sqlite3_reset(st);
 	if (rc == SQLITE_ROW) {
 		mdindex_msgs_free(v, count);
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	if (rc != SQLITE_DONE) {
 		mdindex_msgs_free(v, count);
@@ -1194,7 +1198,7 @@ int mdindex_msg_get(struct mdindex *ix, int64_t folder, uint32_t uid, struct mdi
 	rc = read_msg(st, out);
 	sqlite3_reset(st);
 	if (rc != 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	return 1;
 }
 
@@ -1326,7 +1330,7 @@ int mdindex_msg_delete(struct mdindex *ix, int64_t folder, uint32_t uid, uint64_
 	int64_t *v = realloc(ix->trimmed, (ix->ntrimmed + 1) * sizeof(*v));
 
 	if (!v)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	ix->trimmed = v;
 	v[ix->ntrimmed++] = folder;
 	return trim_expunged(ix, folder, err);

@@ -43,20 +43,22 @@ static int maildir_open(const struct store_conf *conf, const char *secret, struc
 	(void)secret;
 	if (stat(path, &sb) == 0) {
 		if (!S_ISDIR(sb.st_mode))
-			return ferry_error_set(err, FERRY_PARTIAL, "%s: not a directory", path);
+			return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: not a directory",
+					       path);
 		if (access(path, R_OK | W_OK | X_OK) != 0)
-			return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", path, strerror(errno));
+			return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s", path,
+					       strerror(errno));
 		snprintf(desc, sizeof(desc), "%s (%s layout)", path, layout);
 	} else if (errno == ENOENT) {
 		snprintf(desc, sizeof(desc), "%s (%s layout; does not exist yet, sync creates it)",
 			 path, layout);
 	} else {
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", path, strerror(errno));
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s", path, strerror(errno));
 	}
 	st = calloc(1, sizeof(*st));
 	if (!st || !(st->base.description = strdup(desc))) {
 		free(st);
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	st->base.driver = &maildir_driver;
 	st->base.conf = conf;
@@ -97,7 +99,7 @@ static int mkdir_p(const char *path, struct ferry_error *err)
 	char buf[PATH_MAX];
 
 	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: path too long", path);
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: path too long", path);
 	for (char *p = buf + 1;; p++) {
 		char c = *p;
 
@@ -105,7 +107,8 @@ static int mkdir_p(const char *path, struct ferry_error *err)
 			continue;
 		*p = '\0';
 		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-			return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", buf, strerror(errno));
+			return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s", buf,
+					       strerror(errno));
 		*p = c;
 		if (!c)
 			return 0;
@@ -123,7 +126,7 @@ int maildir_ready(struct maildir_store *st, bool create, struct ferry_error *err
 		if (st->rootfd < 0) {
 			if (errno == ENOENT && !create)
 				return 1;
-			return ferry_error_set(err, FERRY_PARTIAL, "%s: %s", st->root,
+			return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s", st->root,
 					       strerror(errno));
 		}
 	}
@@ -166,7 +169,7 @@ int maildir_tx_uid(struct maildir_store *st, uint32_t *uid, struct ferry_error *
 {
 	if (st->sel.ix.uidnext == 0 || st->sel.ix.uidnext == UINT32_MAX)
 		return ferry_error_set(
-		    err, FERRY_PARTIAL,
+		    err, FERRY_CAUSE_LOCAL_IO,
 		    "%s: no uid left in this index; delete %s/..ferry-index.sqlite to rebuild it",
 		    st->sel.name, st->root);
 	*uid = st->sel.ix.uidnext++;
@@ -237,7 +240,8 @@ void maildir_tx_abort(struct maildir_store *st)
 static int need_selected(struct maildir_store *st, struct ferry_error *err)
 {
 	if (!st->sel.name)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: no folder selected", st->root);
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: no folder selected",
+				       st->root);
 	return maildir_settle_adds(st, err);
 }
 
@@ -257,7 +261,8 @@ static int select_folder(struct store *store, const char *name, struct folder_st
 	maildir_folder_close(&st->sel);
 	st->generation++;
 	if (!folder_name_is_safe(name, &why))
-		return ferry_error_set(err, FERRY_PARTIAL, "folder \"%s\" refused: the name %s",
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
+				       "folder \"%s\" refused: the name %s",
 				       folder_name_printable(name, shown, sizeof(shown)), why);
 	if (folder_name_is_inbox(name))
 		name = "INBOX";
@@ -265,7 +270,7 @@ static int select_folder(struct store *store, const char *name, struct folder_st
 	if (r < 0)
 		return -1;
 	if (r == 1)
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
 				       "folder %s does not exist: %s is missing", name, st->root);
 	if (maildir_folder_open(st, name, &st->sel, err) != 0)
 		return -1;
@@ -362,7 +367,7 @@ static int maildir_list(struct store *store, struct msg_list *out, struct ferry_
 		return -1;
 	r = push_rows(out, v, n);
 	mdindex_msgs_free(v, n);
-	return r == 0 ? 0 : ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+	return r == 0 ? 0 : ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 }
 
 /* Rule 4's cheap listing: the index rows changed since modseq `since` and
@@ -402,7 +407,7 @@ static int maildir_list_changed(struct store *store, uint64_t since, struct msg_
 	if (r != 0) {
 		free(ranges);
 		msg_list_free(changed);
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	*vanished = ranges;
 	*nranges = k;
@@ -432,8 +437,9 @@ static int open_msg(struct maildir_store *st, struct mdindex_msg *m, struct ferr
 		if (errno != ENOENT || attempt > 0) {
 			if (errno == ENOENT)
 				return -2;
-			return ferry_error_set(err, FERRY_PARTIAL, "%s: %s/%s: %s", st->sel.name,
-					       m->in_cur ? "cur" : "new", m->name, strerror(errno));
+			return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s/%s: %s",
+					       st->sel.name, m->in_cur ? "cur" : "new", m->name,
+					       strerror(errno));
 		}
 		r = maildir_refind(st, m, err);
 		if (r <= 0)
@@ -471,7 +477,7 @@ static int fetch_one(struct maildir_store *st, struct mdindex_msg *m, const stru
 		if (sink->write(sink->ctx, buf, (size_t)got, err) != 0)
 			goto abort;
 	if (got < 0) {
-		ferry_error_set(err, FERRY_PARTIAL, "%s: %s/%s: %s", st->sel.name,
+		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s/%s: %s", st->sel.name,
 				m->in_cur ? "cur" : "new", m->name, strerror(errno));
 		goto abort;
 	}
@@ -496,7 +502,7 @@ static int maildir_fetch(struct store *store, const uint32_t *uids, size_t n,
 		return -1;
 	buf = malloc(CHUNK);
 	if (!buf)
-		return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	if (maildir_tx_begin(st, err) != 0) {
 		free(buf);
 		return -1;
@@ -583,8 +589,9 @@ static int sync_dirs(const struct md_folder *f, const bool touched[2], struct fe
 {
 	for (int i = SUB_NEW; i <= SUB_CUR; i++)
 		if (touched[i] && fsync(f->sub[i]) != 0)
-			return ferry_error_set(err, FERRY_PARTIAL, "%s: fsync %s/: %s", f->name,
-					       i == SUB_CUR ? "cur" : "new", strerror(errno));
+			return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: fsync %s/: %s",
+					       f->name, i == SUB_CUR ? "cur" : "new",
+					       strerror(errno));
 	return 0;
 }
 
@@ -603,11 +610,11 @@ static int rename_flags(struct maildir_store *st, struct mdindex_msg *m, unsigne
 			return 1;
 		if (maildir_name_build(m->uniq, strlen(m->uniq), true, flags, m->info, name,
 				       sizeof(name)) < 0)
-			return ferry_error_set(err, FERRY_PARTIAL, "%s: %s: file name too long",
-					       st->sel.name, m->uniq);
+			return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
+					       "%s: %s: file name too long", st->sel.name, m->uniq);
 		if (renameat(st->sel.sub[m->in_cur], m->name, st->sel.sub[SUB_CUR], name) == 0) {
 			if (!(dup = strdup(name)))
-				return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+				return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 			touched[m->in_cur] = touched[SUB_CUR] = true;
 			free(m->name);
 			m->name = dup;
@@ -616,7 +623,7 @@ static int rename_flags(struct maildir_store *st, struct mdindex_msg *m, unsigne
 			return 1;
 		}
 		if (errno != ENOENT)
-			return ferry_error_set(err, FERRY_PARTIAL, "%s: rename %s/%s: %s",
+			return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: rename %s/%s: %s",
 					       st->sel.name, m->in_cur ? "cur" : "new", m->name,
 					       strerror(errno));
 		if (attempt > 0)
@@ -652,7 +659,7 @@ static int set_flags_one(struct maildir_store *st, uint32_t uid, unsigned add, u
 	with = kw_union(m.keywords, add_kw, &oom);
 	kw = oom ? NULL : kw_minus(with, remove_kw, &oom);
 	if (oom) {
-		r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
 	/* The engine asks for changes knowing what the message should hold,
@@ -710,7 +717,7 @@ static int delete_one(struct maildir_store *st, uint32_t uid, bool touched[2],
 			break;
 		}
 		if (errno != ENOENT) {
-			r = ferry_error_set(err, FERRY_PARTIAL, "%s: unlink %s/%s: %s",
+			r = ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: unlink %s/%s: %s",
 					    st->sel.name, m.in_cur ? "cur" : "new", m.name,
 					    strerror(errno));
 			goto out;
@@ -791,7 +798,7 @@ static int take_dir(struct move *mv, int sub, struct ferry_error *err)
 	int r = 0;
 
 	if (!d) {
-		r = ferry_error_set(err, FERRY_PARTIAL, "%s: %s/: %s", mv->to.name, subdir,
+		r = ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s/: %s", mv->to.name, subdir,
 				    strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -806,8 +813,9 @@ static int take_dir(struct move *mv, int sub, struct ferry_error *err)
 		errno = 0;
 		if (!(de = readdir(d))) {
 			if (errno)
-				r = ferry_error_set(err, FERRY_PARTIAL, "%s: %s/: readdir: %s",
-						    mv->to.name, subdir, strerror(errno));
+				r = ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
+						    "%s: %s/: readdir: %s", mv->to.name, subdir,
+						    strerror(errno));
 			break;
 		}
 		/* Names the scan skips (".", "..", dot files) hold no message,
@@ -815,7 +823,7 @@ static int take_dir(struct move *mv, int sub, struct ferry_error *err)
 		if (maildir_name_parse(de->d_name, &parsed, &why) != 0)
 			continue;
 		if (!(uniq = strndup(de->d_name, parsed.uniq_len)) || take_uniq(mv, uniq) != 0) {
-			r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 			break;
 		}
 	}
@@ -842,7 +850,7 @@ static int load_taken(struct move *mv, struct ferry_error *err)
 		if (take_uniq(mv, rows[i].uniq) != 0) {
 			rows[i].uniq = NULL;
 			mdindex_msgs_free(rows, nrows);
-			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		}
 		rows[i].uniq = NULL; /* moved */
 	}
@@ -901,9 +909,9 @@ static int rename_into(struct move *mv, struct mdindex_msg *m, struct ferry_erro
 		if (errno == EEXIST)
 			return MOVE_TAKEN;
 		if (errno != ENOENT)
-			return ferry_error_set(err, FERRY_PARTIAL, "%s: rename %s/%s into %s: %s",
-					       st->sel.name, m->in_cur ? "cur" : "new", m->name,
-					       mv->to.name, strerror(errno));
+			return ferry_error_set(
+			    err, FERRY_CAUSE_LOCAL_IO, "%s: rename %s/%s into %s: %s", st->sel.name,
+			    m->in_cur ? "cur" : "new", m->name, mv->to.name, strerror(errno));
 		if (attempt > 0)
 			return MOVE_GONE;
 		r = maildir_refind(st, m, err);
@@ -924,7 +932,7 @@ static int index_moved(struct move *mv, const struct mdindex_msg *m, uint32_t *n
 
 	if (mv->to.ix.uidnext == 0 || mv->to.ix.uidnext == UINT32_MAX)
 		return ferry_error_set(
-		    err, FERRY_PARTIAL,
+		    err, FERRY_CAUSE_LOCAL_IO,
 		    "%s: no uid left in this index; delete %s/..ferry-index.sqlite to rebuild it",
 		    mv->to.name, st->root);
 	if (!mv->to_changed) {
@@ -1019,7 +1027,7 @@ static int maildir_move_msgs(struct store *store, const uint32_t *uids, size_t n
 	if (need_selected(st, err) != 0)
 		return -1;
 	if (!folder_name_is_safe(to, &why))
-		return ferry_error_set(err, FERRY_PARTIAL,
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
 				       "cannot move to folder \"%s\": the name %s",
 				       folder_name_printable(to, shown, sizeof(shown)), why);
 	if (folder_name_is_inbox(to))
@@ -1027,12 +1035,12 @@ static int maildir_move_msgs(struct store *store, const uint32_t *uids, size_t n
 	if (maildir_folder_open(st, to, &mv.to, err) != 0)
 		return -1;
 	if (mv.to.ix.id == st->sel.ix.id) {
-		ferry_error_set(err, FERRY_PARTIAL,
+		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
 				"%s: cannot move messages into their own folder", st->sel.name);
 		goto out;
 	}
 	if (!(mv.done = calloc(n ? n : 1, sizeof(*mv.done)))) {
-		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
 	if (maildir_tx_begin(st, err) != 0)

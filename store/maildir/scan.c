@@ -139,7 +139,7 @@ static int read_subdir(struct maildir_store *st, int sub, struct entries *e,
 	int r = 0;
 
 	if (!d)
-		return ferry_error_set(err, FERRY_PARTIAL, "%s: %s/: %s", st->sel.name,
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s/: %s", st->sel.name,
 				       subdir_name[sub], strerror(errno));
 	for (;;) {
 		struct maildir_name parsed;
@@ -149,9 +149,9 @@ static int read_subdir(struct maildir_store *st, int sub, struct entries *e,
 		errno = 0;
 		if (!(de = readdir(d))) {
 			if (errno)
-				r = ferry_error_set(err, FERRY_PARTIAL, "%s: %s/: readdir: %s",
-						    st->sel.name, subdir_name[sub],
-						    strerror(errno));
+				r = ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
+						    "%s: %s/: readdir: %s", st->sel.name,
+						    subdir_name[sub], strerror(errno));
 			break;
 		}
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
@@ -168,7 +168,7 @@ static int read_subdir(struct maildir_store *st, int sub, struct entries *e,
 			continue;
 		}
 		if (push(e, de->d_name, parsed.uniq_len, sub == SUB_CUR, de->d_ino) != 0) {
-			r = ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 			break;
 		}
 	}
@@ -278,7 +278,7 @@ static int update_known(struct maildir_store *st, const struct entry *e, struct 
 		if (strcmp(e->name, m->name) == 0 && e->in_cur == m->in_cur)
 			return KNOWN_KEPT;
 		if (take_name(m, e->name, e->in_cur) != 0)
-			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		m->modseq = maildir_tx_change(st);
 		return mdindex_msg_update(st->index, st->sel.ix.id, m, err) ? -1 : KNOWN_KEPT;
 	}
@@ -295,7 +295,7 @@ static int update_known(struct maildir_store *st, const struct entry *e, struct 
 	}
 	if (strcmp(e->name, m->name) != 0 || e->in_cur != m->in_cur) {
 		if (take_name(m, e->name, e->in_cur) != 0)
-			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		changed = true;
 	}
 	if (sb.st_size != m->fsize || ns(&sb.st_mtim) != m->mtime) {
@@ -492,7 +492,7 @@ static int scan_now(struct maildir_store *st, int64_t mtime[2], int64_t started,
 	byuniq = malloc((nrows ? nrows : 1) * sizeof(*byuniq));
 	fresh = malloc((e.n ? e.n : 1) * sizeof(*fresh));
 	if (!byuniq || !fresh) {
-		ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < nrows; i++)
@@ -537,11 +537,12 @@ int maildir_scan(struct maildir_store *st, struct ferry_error *err)
 	/* The clock, then the mtimes, both before readdir (rule 4): a change
 	 * made during the scan leaves a newer mtime and is read next time. */
 	if (clock_gettime(CLOCK_REALTIME, &now) != 0)
-		return ferry_error_set(err, FERRY_PARTIAL, "clock_gettime: %s", strerror(errno));
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "clock_gettime: %s",
+				       strerror(errno));
 	for (int i = SUB_NEW; i <= SUB_CUR; i++) {
 		if (fstat(st->sel.sub[i], &sb[i]) != 0)
-			return ferry_error_set(err, FERRY_PARTIAL, "%s: %s/: %s", st->sel.name,
-					       subdir_name[i], strerror(errno));
+			return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s/: %s",
+					       st->sel.name, subdir_name[i], strerror(errno));
 		mtime[i] = ns(&sb[i].st_mtim);
 	}
 	/* Unchanged, and old enough at the last scan that a change in the same
@@ -595,8 +596,8 @@ int maildir_refind(struct maildir_store *st, struct mdindex_msg *m, struct ferry
 		bool found = false;
 
 		if (!d)
-			return ferry_error_set(err, FERRY_PARTIAL, "%s: %s/: %s", st->sel.name,
-					       subdir_name[sub], strerror(errno));
+			return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s/: %s",
+					       st->sel.name, subdir_name[sub], strerror(errno));
 		for (;;) {
 			errno = 0;
 			if (!(de = readdir(d)))
@@ -612,12 +613,12 @@ int maildir_refind(struct maildir_store *st, struct mdindex_msg *m, struct ferry
 			int saved = errno;
 
 			closedir(d);
-			return ferry_error_set(err, FERRY_PARTIAL, "%s: %s/: readdir: %s",
+			return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s/: readdir: %s",
 					       st->sel.name, subdir_name[sub], strerror(saved));
 		}
 		if (found && take_name(m, de->d_name, sub == SUB_CUR) != 0) {
 			closedir(d);
-			return ferry_error_set(err, FERRY_PARTIAL, "out of memory");
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		}
 		closedir(d);
 		if (found) {

@@ -328,7 +328,7 @@ static int c_write(void *ctx, const char *buf, size_t len, struct ferry_error *e
 
 	ck_assert_msg(c->cur != NULL, "write before begin");
 	if (c->fail_after && c->cur_len + len > c->fail_after)
-		return ferry_error_set(e, FERRY_PARTIAL, "disk full (test)");
+		return ferry_error_set(e, FERRY_CAUSE_INCOMPLETE, "disk full (test)");
 	c->cur = realloc(c->cur, c->cur_len + len + 1);
 	ck_assert_ptr_nonnull(c->cur);
 	memcpy(c->cur + c->cur_len, buf, len);
