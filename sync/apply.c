@@ -11,6 +11,7 @@
 #include "store/identity.h"
 #include "store/log.h"
 #include "store/names.h"
+#include "sync/crashpoint.h"
 #include "sync/engine.h"
 #include "sync/plan.h"
 
@@ -20,62 +21,6 @@
 #define FETCH_BATCH 500
 
 volatile int engine_interrupted;
-
-#ifdef FERRY_TEST_HOOKS
-static const char *crash_channel;
-
-void engine_crash_scope(const char *channel)
-{
-	crash_channel = channel;
-}
-
-static pid_t crash_also; /* the channel's process, seen from a worker */
-
-void engine_crash_scope_worker(void)
-{
-	crash_also = getppid();
-}
-
-/* FERRY_CRASH_AT=<action>:<n>[:after] kills this process before (or after)
- * the n-th batch or message of that action; FERRY_CRASH_CHANNEL limits it to
- * one channel. */
-void engine_crash_point(const char *action, bool after)
-{
-	static long count[2]; /* before, after: batches settle after several befores */
-	const char *spec = getenv("FERRY_CRASH_AT");
-	const char *only = getenv("FERRY_CRASH_CHANNEL");
-	size_t len = strlen(action);
-	char *end;
-	long n;
-
-	if (!spec || strncmp(spec, action, len) != 0 || spec[len] != ':')
-		return;
-	if (only && crash_channel && strcmp(only, crash_channel) != 0)
-		return;
-	n = strtol(spec + len + 1, &end, 10);
-	if (after == (strcmp(end, ":after") == 0) && ++count[after] == n) {
-		fflush(NULL);
-		if (crash_also)
-			kill(crash_also, SIGKILL);
-		kill(getpid(), SIGKILL);
-	}
-}
-#else
-void engine_crash_scope(const char *channel)
-{
-	(void)channel;
-}
-
-void engine_crash_point(const char *action, bool after)
-{
-	(void)action;
-	(void)after;
-}
-
-void engine_crash_scope_worker(void)
-{
-}
-#endif
 
 static int cmp_msg_uid(const void *a, const void *b)
 {
@@ -385,10 +330,10 @@ static int apply_flags(struct engine *e, const struct plan *p, bool to_far, size
 			uids[k++] = to_far ? v[j]->far_uid : v[j]->near_uid;
 			j++;
 		}
-		engine_crash_point("flags", false);
+		crashpoint("flags", false);
 		r = store->driver->set_flags(store, uids, k, v[i]->add, v[i]->remove,
 					     v[i]->add_keywords, v[i]->remove_keywords, err);
-		engine_crash_point("flags", true);
+		crashpoint("flags", true);
 		if (r == 0)
 			*changed += k;
 		i = j;
@@ -557,7 +502,7 @@ static int copy_settle(struct copy *c, struct ferry_error *err)
 		c->done++;
 		c->unrecorded += !c->pend[i].uid;
 		if (rs == 0 && c->pend[i].uid)
-			engine_crash_point(action, true);
+			crashpoint(action, true);
 	}
 	c->npend = 0;
 	return r != 0 || rs != 0 ? -1 : 0;
@@ -611,7 +556,7 @@ static int copy_end(void *ctx, uint32_t uid, struct ferry_error *err)
 		copy_undelivered(c, uid, why);
 		return 0;
 	}
-	engine_crash_point(action, false);
+	crashpoint(action, false);
 	if (c->to->driver->add_commit(cur, a->add, a->add_keywords, m->date, &new_uid, err) != 0)
 		return -1;
 	c->pend[c->npend++] = (struct copied){
@@ -725,10 +670,10 @@ static int apply_deletes(struct engine *e, int64_t folder_id, const struct plan 
 	j.count = n;
 	if (state_journal_add(e->state, &j, err) != 0)
 		goto fail;
-	engine_crash_point("delete", false);
+	crashpoint("delete", false);
 	if (store->driver->delete_msgs(store, uids, n, err) != 0)
 		goto fail;
-	engine_crash_point("delete", true);
+	crashpoint("delete", true);
 	if (state_begin(e->state, err) != 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {

@@ -16,6 +16,7 @@
 #include "store/log.h"
 #include "store/names.h"
 #include "sync/child.h"
+#include "sync/crashpoint.h"
 #include "sync/names.h"
 #include "sync/parallel.h"
 
@@ -961,7 +962,7 @@ static int run_channel(void *arg, struct ferry_error *err)
 	int lockfd = -1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	engine_crash_scope(ch->name);
+	crashpoint_scope(ch->name);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	if (run->opts->has_dir_override)

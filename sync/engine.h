@@ -110,14 +110,6 @@ int engine_remove_folder(struct engine *e, const char *name, bool on_far, bool *
 int engine_folder_removable(struct engine *e, const char *name, bool on_far, bool *removable,
 			    size_t *messages, struct ferry_error *err);
 
-/* Test-only crash hook (FERRY_CRASH_AT=<action>:<n>[:after]); a no-op unless
- * built with FERRY_TEST_HOOKS. */
-void engine_crash_point(const char *action, bool after);
-void engine_crash_scope(const char *channel);
-/* In a parallel worker: the crash hook kills the channel's process too, as
- * a real kill of the run would. */
-void engine_crash_scope_worker(void);
-
 /* Set by SIGINT/SIGTERM: finish the current batch, commit, stop. */
 extern volatile int engine_interrupted;
 

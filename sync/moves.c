@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "store/log.h"
+#include "sync/crashpoint.h"
 #include "sync/engine.h"
 
 /* One side of a message in one folder. For a vanished message, uid is its
@@ -371,10 +372,10 @@ static int move_on_side(struct engine *e, bool on_far, const struct folder_work 
 				a->name);
 		return -1;
 	}
-	engine_crash_point("move", false);
+	crashpoint("move", false);
 	if (s->driver->move_msgs(s, uids, k, b->name, new_uids, err) != 0)
 		return -1;
-	engine_crash_point("move", true);
+	crashpoint("move", true);
 	return 0;
 }
 

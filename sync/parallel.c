@@ -18,6 +18,7 @@
 #include "store/fdio.h"
 #include "store/log.h"
 #include "sync/channel.h"
+#include "sync/crashpoint.h"
 
 /* Below this many messages to copy, the extra logins cost more than they
  * save: the folders are finished one by one on the channel's connections. */
@@ -195,7 +196,7 @@ int parallel_finish(struct engine *e, struct folder_work *works, const size_t *t
 			/* A worker never outlives its channel's run. */
 			if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
 				_exit(1);
-			engine_crash_scope_worker();
+			crashpoint_scope_worker();
 			worker(e, works, mine, nmine, p[1]);
 		}
 		free(mine);
