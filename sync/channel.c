@@ -16,6 +16,7 @@
 #include "store/log.h"
 #include "store/names.h"
 #include "sync/child.h"
+#include "sync/connect.h"
 #include "sync/crashpoint.h"
 #include "sync/names.h"
 #include "sync/parallel.h"
@@ -30,61 +31,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	engine_interrupted = 1;
-}
-
-int channel_open_store(const struct store_conf *conf, struct store **out, struct ferry_error *err)
-{
-	char *secret = NULL;
-	int r;
-
-	if (store_needs_secret(conf) && !(secret = config_password(conf, err)))
-		return -1;
-	r = store_open(conf, secret, out, err);
-	if (secret) {
-		explicit_bzero(secret, strlen(secret));
-		free(secret);
-	}
-	if (r != 0) {
-		ferry_error_opening(err);
-		ferry_error_prefix(err, "%s", conf->name);
-	}
-	return r;
-}
-
-/* DESIGN's reconnect policy: after a connection broke, open it again at
- * most 3 times per run, waiting 1, 4 and 16 s; only a network failure is
- * retried (not TLS, not a refused login: ferry_error_retryable). Returns 0 when both stores are
- * usable again; on -1 a store may be NULL and the channel stops. */
-static int reconnect_if_broken(struct engine *e, struct ferry_error *err)
-{
-	static const unsigned delays[] = {1, 4, 16};
-	static size_t attempts;
-	struct store **sides[] = {&e->store[FAR], &e->store[NEAR]};
-
-	for (size_t i = 0; i < 2; i++) {
-		struct store **s = sides[i];
-		const struct store_conf *conf;
-
-		if (!*s || !(*s)->broken)
-			continue;
-		conf = (*s)->conf;
-		store_close(*s);
-		*s = NULL;
-		for (;;) {
-			if (attempts >= sizeof(delays) / sizeof(delays[0]) || engine_interrupted)
-				return ferry_error_set(
-				    err, FERRY_CAUSE_NETWORK,
-				    "%s: connection lost; no reconnect left this run", conf->name);
-			sleep(delays[attempts++]);
-			log_info("%s: connection lost; reconnecting", conf->name);
-			if (channel_open_store(conf, s, err) == 0)
-				break;
-			if (!ferry_error_retryable(err))
-				return -1;
-			log_warn("%s", err->msg);
-		}
-	}
-	return 0;
 }
 
 /* Batches left in the journal by a run that was killed. Rule 13: copies
@@ -619,7 +565,7 @@ static void prefetch_some(struct engine *e, int k, const char *const *names, con
 		}
 	if (s->driver->prefetch(s, names, since, m, &err) != 0) {
 		log_warn("%s; selecting folders one by one", err.msg);
-		if (reconnect_if_broken(e, &err) != 0)
+		if (connect_again(e->store, &e->reconnects, &err) != 0)
 			log_warn("%s", err.msg);
 		goto out;
 	}
@@ -698,7 +644,7 @@ static void find_unchanged(struct engine *e, struct folder_entry *v, size_t n, b
 failed:
 	if (e->store[FAR] && e->store[NEAR]) {
 		log_warn("%s; checking every folder in full", err.msg);
-		if (reconnect_if_broken(e, &err) != 0)
+		if (connect_again(e->store, &e->reconnects, &err) != 0)
 			log_warn("%s", err.msg);
 	}
 out:
@@ -761,7 +707,7 @@ static int finish_one(struct engine *e, struct folder_work *w, struct folder_rep
 		/* The folder is done for this run (the next one finishes it); the
 		 * others go on over a new connection. */
 		if ((e->store[FAR]->broken || e->store[NEAR]->broken) &&
-		    reconnect_if_broken(e, err) != 0)
+		    connect_again(e->store, &e->reconnects, err) != 0)
 			r = -1;
 	}
 	if (w->rep.blocked_deletes)
@@ -891,7 +837,7 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 			log_warn("%s", err.msg);
 			engine_folder_free(&works[i]);
 			ferry_error_clear(&err);
-			if (reconnect_if_broken(e, &err) != 0) {
+			if (connect_again(e->store, &e->reconnects, &err) != 0) {
 				ferry_error_prefix(&err, "%s: not synced", works[i].name);
 				goto lost;
 			}
@@ -903,7 +849,7 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 			engine_folder_free(&works[i]);
 			works[i].prepared = false;
 			if ((e->store[FAR]->broken || e->store[NEAR]->broken) &&
-			    reconnect_if_broken(e, &err) != 0)
+			    connect_again(e->store, &e->reconnects, &err) != 0)
 				goto lost;
 			continue;
 		}
@@ -973,10 +919,8 @@ static int run_channel(void *arg, struct ferry_error *err)
 	}
 	if (state_open(ch->state, &e.state, err) != 0 ||
 	    recover_journal(e.state, ch->name, &cut, &ncut, err) != 0 ||
-	    channel_open_store(ch->far, &e.store[FAR], err) != 0 ||
-	    channel_open_store(ch->near, &e.store[NEAR], err) != 0) {
+	    connect_both(ch, e.store, err) != 0) {
 		free(cut);
-		store_close(e.store[FAR]);
 		state_close(e.state);
 		close(lockfd);
 		return -1;
@@ -1006,8 +950,7 @@ static int run_channel(void *arg, struct ferry_error *err)
 			 sum.conflicts ? ", conflicts reported" : "",
 			 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	}
-	store_close(e.store[NEAR]);
-	store_close(e.store[FAR]);
+	connect_close_both(e.store);
 	state_close(e.state);
 	close(lockfd);
 	if (engine_interrupted)

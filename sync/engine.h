@@ -35,6 +35,7 @@ struct engine {
 	enum sync_dir dir;	/* effective for this run */
 	struct store *store[2]; /* indexed by enum side */
 	struct state *state;
+	unsigned reconnects; /* made this run: sync/connect.c */
 	/* The batches a killed run left in the journal: the move pass takes the
 	 * folders they copied or moved into for where unrecorded copies stayed. */
 	const struct journal_entry *cut;

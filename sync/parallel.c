@@ -17,7 +17,7 @@
 
 #include "store/fdio.h"
 #include "store/log.h"
-#include "sync/channel.h"
+#include "sync/connect.h"
 #include "sync/crashpoint.h"
 
 /* Below this many messages to copy, the extra logins cost more than they
@@ -94,10 +94,8 @@ static void worker(struct engine *parent, struct folder_work *works, const size_
 	e.store[FAR] = e.store[NEAR] = NULL;
 	e.state = NULL;
 	if (state_open(e.ch->state, &e.state, &err) != 0 ||
-	    channel_open_store(e.ch->far, &e.store[FAR], &err) != 0 ||
-	    channel_open_store(e.ch->near, &e.store[NEAR], &err) != 0) {
+	    connect_both(e.ch, e.store, &err) != 0) {
 		log_error("%s", err.msg);
-		store_close(e.store[FAR]);
 		state_close(e.state);
 		worker_exit(1); /* the parent fails the folders not reported */
 	}
@@ -112,23 +110,15 @@ static void worker(struct engine *parent, struct folder_work *works, const size_
 		res.rep = w->rep;
 		if (fd_write_all(fd, &res, sizeof(res)) != 0)
 			break;
-		/* A broken connection fails this folder; the next ones get a new one. */
-		for (int side = 0; side < 2; side++) {
-			struct store **s = side ? &e.store[NEAR] : &e.store[FAR];
-			const struct store_conf *conf = side ? e.ch->near : e.ch->far;
-
-			if (!*s || !(*s)->broken)
-				continue;
-			store_close(*s);
-			*s = NULL;
-			if (channel_open_store(conf, s, &err) != 0) {
-				log_error("%s", err.msg);
-				k = nmine; /* the rest are reported failed by the parent */
-			}
+		/* A broken connection fails this folder; the next ones get a new
+		 * one, as the channel's run would. */
+		if ((e.store[FAR]->broken || e.store[NEAR]->broken) &&
+		    connect_again(e.store, &e.reconnects, &err) != 0) {
+			log_error("%s", err.msg);
+			break; /* the rest are reported failed by the parent */
 		}
 	}
-	store_close(e.store[NEAR]);
-	store_close(e.store[FAR]);
+	connect_close_both(e.store);
 	state_close(e.state);
 	worker_exit(0);
 }
