@@ -20,6 +20,7 @@
 #include "sync/crashpoint.h"
 #include "sync/names.h"
 #include "sync/parallel.h"
+#include "sync/prepare.h"
 
 struct channel_run {
 	const struct channel_conf *ch;
@@ -123,28 +124,18 @@ static void settle_cut_folders(struct engine *e, const struct journal_entry *cut
 	state_folders_free(folders, nfolders);
 }
 
-struct folder_entry {
-	char *name;
-	bool on_far, on_near;
-	bool listed_only; /* outside CHANNEL:FOLDER: listed for the move pass only */
-	bool held;	  /* its removal exceeds max_delete: neither removed nor recreated */
-	unsigned far_attrs;
-	struct folder_state now[2]; /* far, near: what status said, where now_ok */
-	bool now_ok[2];
-};
-
 static int cmp_entry(const void *a, const void *b)
 {
-	return strcmp(((const struct folder_entry *)a)->name,
-		      ((const struct folder_entry *)b)->name);
+	return strcmp(((const struct channel_folder *)a)->name,
+		      ((const struct channel_folder *)b)->name);
 }
 
 /* Merges both sides' folders into one sorted list of selected names. */
 static int pair_folders(const struct channel_run *run, struct store_folder *ff, size_t nf,
-			struct store_folder *nfo, size_t nn, struct folder_entry **out, size_t *n,
+			struct store_folder *nfo, size_t nn, struct channel_folder **out, size_t *n,
 			struct ferry_error *err)
 {
-	struct folder_entry *v = calloc(nf + nn + 1, sizeof(*v));
+	struct channel_folder *v = calloc(nf + nn + 1, sizeof(*v));
 	size_t k = 0;
 
 	if (!v)
@@ -154,7 +145,7 @@ static int pair_folders(const struct channel_run *run, struct store_folder *ff, 
 		size_t cnt = side ? nn : nf;
 
 		for (size_t i = 0; i < cnt; i++) {
-			struct folder_entry *hit = NULL;
+			struct channel_folder *hit = NULL;
 
 			if (!names_selected(run->ch, f[i].name))
 				continue;
@@ -197,7 +188,7 @@ static unsigned depth_limit(const struct engine *e, const char **side, const cha
 /* Rule 11: one depth limit both ways. A folder deeper than a side can list
  * would be created there and then, unseen, taken as deleted: it is left out
  * of the channel altogether, with a warning. */
-static void drop_too_deep(const struct engine *e, struct folder_entry *v, size_t *n)
+static void drop_too_deep(const struct engine *e, struct channel_folder *v, size_t *n)
 {
 	const char *side, *store;
 	unsigned limit = depth_limit(e, &side, &store);
@@ -219,10 +210,10 @@ static void drop_too_deep(const struct engine *e, struct folder_entry *v, size_t
 	*n = k;
 }
 
-static const struct folder_entry *find_entry(const struct folder_entry *v, size_t n,
-					     const char *name)
+static const struct channel_folder *find_entry(const struct channel_folder *v, size_t n,
+					       const char *name)
 {
-	struct folder_entry key = {.name = (char *)name};
+	struct channel_folder key = {.name = (char *)name};
 
 	return bsearch(&key, v, n, sizeof(*v), cmp_entry);
 }
@@ -240,7 +231,7 @@ static const char *store_where(const struct store_conf *c)
  * synced there: a new, empty folder of the same name, as a fresh account
  * has (Sent, Trash...). A rebuilt Maildir index renumbers too, but keeps the
  * mail: that is no evidence, and rule 7 pairs it again. */
-static int count_fresh(struct engine *e, const struct folder_entry *f,
+static int count_fresh(struct engine *e, const struct channel_folder *f,
 		       const struct state_folder *sf, size_t fresh[2], struct ferry_error *err)
 {
 	const uint32_t was[2] = {sf->far_uidvalidity, sf->near_uidvalidity};
@@ -294,7 +285,7 @@ static int lost_folders_error(struct engine *e, int k, bool empty, size_t synced
  * side that lists no folder at all (an unmounted disk is never taken for an
  * empty account). Folders gone from both sides tell nothing about either
  * listing and are not counted. */
-static int check_lost_folders(struct engine *e, const struct folder_entry *v, size_t n,
+static int check_lost_folders(struct engine *e, const struct channel_folder *v, size_t n,
 			      const size_t listed[2], struct ferry_error *err)
 {
 	struct state_folder *sf = NULL;
@@ -304,7 +295,7 @@ static int check_lost_folders(struct engine *e, const struct folder_entry *v, si
 	if (state_list_folders(e->state, &sf, &nsf, err) != 0)
 		return -1;
 	for (size_t i = 0; i < nsf && r == 0; i++) {
-		const struct folder_entry *f;
+		const struct channel_folder *f;
 
 		if (!sf[i].last_sync || !names_selected(e->ch, sf[i].name))
 			continue;
@@ -329,7 +320,7 @@ static int check_lost_folders(struct engine *e, const struct folder_entry *v, si
 
 /* How many messages the folders synced last time held on each side, by the
  * state: what max_delete's percentage of folder removals is of. */
-static int synced_messages(struct engine *e, const struct folder_entry *v, size_t n,
+static int synced_messages(struct engine *e, const struct channel_folder *v, size_t n,
 			   size_t *folders, size_t held[2], struct ferry_error *err)
 {
 	struct state_folder *sf = NULL;
@@ -340,7 +331,7 @@ static int synced_messages(struct engine *e, const struct folder_entry *v, size_
 	if (state_list_folders(e->state, &sf, &nsf, err) != 0)
 		return -1;
 	for (size_t i = 0; i < nsf && r == 0; i++) {
-		const struct folder_entry *f = find_entry(v, n, sf[i].name);
+		const struct channel_folder *f = find_entry(v, n, sf[i].name);
 		size_t far = 0, near = 0;
 
 		if (!sf[i].last_sync || !names_selected(e->ch, sf[i].name) || !f ||
@@ -359,7 +350,7 @@ static int synced_messages(struct engine *e, const struct folder_entry *v, size_
  * and each message in it, out of the folders synced last time and their
  * messages. Beyond it every removal on that side is held (neither removed
  * nor recreated) until --force-delete. Returns how many were held. */
-static size_t hold_removals(struct engine *e, struct folder_entry *v, size_t n)
+static size_t hold_removals(struct engine *e, struct channel_folder *v, size_t n)
 {
 	bool *candidate = calloc(n + 1, sizeof(*candidate));
 	size_t folders[2] = {0, 0}, messages[2] = {0, 0}, synced = 0, total[2] = {0, 0}, held = 0;
@@ -379,7 +370,7 @@ static size_t hold_removals(struct engine *e, struct folder_entry *v, size_t n)
 		return held;
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct folder_entry *f = &v[i];
+		struct channel_folder *f = &v[i];
 		enum side_set side = f->on_far ? SIDE_FAR : SIDE_NEAR;
 		bool synced_before = false, removable = false;
 		size_t count = 0;
@@ -473,7 +464,8 @@ static void add_report(struct folder_report *sum, const struct folder_report *r)
 /* A folder that vanished on one side after it was synced: with `remove`
  * covering the other side, it goes there too if it holds nothing but paired
  * messages. Returns 1 when it was removed, 0 to recreate it, -1 on error. */
-static int remove_vanished(struct engine *e, const struct folder_entry *f, struct ferry_error *err)
+static int remove_vanished(struct engine *e, const struct channel_folder *f,
+			   struct ferry_error *err)
 {
 	bool remaining_far = f->on_far, synced = false, removed = false;
 	enum side_set side = remaining_far ? SIDE_FAR : SIDE_NEAR;
@@ -513,7 +505,7 @@ static int remove_vanished(struct engine *e, const struct folder_entry *f, struc
  * recreated (rule 11: a vanished folder never deletes its messages) and its
  * pairs matched again by identity. Returns 1 when the folder is to be
  * skipped. */
-static int ensure_folder(struct engine *e, const struct folder_entry *f, bool *forget,
+static int ensure_folder(struct engine *e, const struct channel_folder *f, bool *forget,
 			 struct ferry_error *err)
 {
 	bool to_near = !f->on_near;
@@ -545,154 +537,6 @@ static int ensure_folder(struct engine *e, const struct folder_entry *f, bool *f
 	return 0;
 }
 
-/* Asks side k's store (if it can) to ready the select and changes of the
- * folders names[0..m) (indexes at[] into v), marking them sent[]. Any
- * trouble only means the usual way. */
-static void prefetch_some(struct engine *e, int k, const char *const *names, const size_t *at,
-			  size_t m, bool *sent)
-{
-	struct store *s = k ? e->store[NEAR] : e->store[FAR];
-	uint64_t *since = calloc(m + 1, sizeof(*since)), other;
-	struct ferry_error err = {0};
-
-	if (!since || !s || !s->driver->prefetch || !m)
-		goto out;
-	for (size_t j = 0; j < m; j++)
-		if (engine_prefetch_since(e, names[j], k ? &other : &since[j],
-					  k ? &since[j] : &other, &err) != 0) {
-			log_warn("%s", err.msg);
-			goto out;
-		}
-	if (s->driver->prefetch(s, names, since, m, &err) != 0) {
-		log_warn("%s; selecting folders one by one", err.msg);
-		if (connect_again(e->store, &e->reconnects, &err) != 0)
-			log_warn("%s", err.msg);
-		goto out;
-	}
-	for (size_t j = 0; j < m; j++)
-		sent[at[j]] = true;
-out:
-	free(since);
-}
-
-/* Rule 4: asks both stores what each folder on both sides holds (one
- * pipelined round trip on IMAP) and marks skip[i] for those unchanged since
- * a clean sync. A store that can prefetch answers first, and is at once
- * asked to ready the folders that changed on its side (those are synced
- * whatever the other side says): the server works on them while the other
- * store (a Maildir reading the directories that moved) answers. Those go
- * in sent[side][i]. Any trouble only means fewer folders skipped. */
-static void find_unchanged(struct engine *e, struct folder_entry *v, size_t n, bool *skip,
-			   bool *sent[2])
-{
-	const char **names = calloc(n + 1, sizeof(*names)), **early = calloc(n + 1, sizeof(*early));
-	struct folder_state *st[2] = {calloc(n + 1, sizeof(*st[0])), calloc(n + 1, sizeof(*st[1]))};
-	bool *ok[2] = {calloc(n + 1, sizeof(*ok[0])), calloc(n + 1, sizeof(*ok[1]))};
-	size_t *at = calloc(n + 1, sizeof(*at)), *early_at = calloc(n + 1, sizeof(*early_at));
-	size_t m = 0, nearly = 0;
-	/* The side that can prefetch goes first (far when both or neither can). */
-	int first = !e->store[FAR]->driver->prefetch && e->store[NEAR]->driver->prefetch;
-	struct store *s = first ? e->store[NEAR] : e->store[FAR];
-	struct ferry_error err = {0};
-
-	if (!names || !early || !st[0] || !st[1] || !ok[0] || !ok[1] || !at || !early_at ||
-	    !e->store[FAR]->driver->status || !e->store[NEAR]->driver->status)
-		goto out;
-	for (size_t i = 0; i < n; i++)
-		if (v[i].on_far && v[i].on_near) {
-			at[m] = i;
-			names[m++] = v[i].name;
-		}
-	if (s->driver->status(s, names, m, st[first], ok[first], &err) != 0)
-		goto failed;
-	for (size_t k = 0; k < m && s->driver->prefetch; k++) {
-		bool same = false;
-
-		if (ok[first][k] &&
-		    engine_folder_unchanged(e, names[k], first ? NULL : &st[0][k],
-					    first ? &st[1][k] : NULL, &same, &err) != 0) {
-			log_warn("%s", err.msg);
-			goto out;
-		}
-		if (!same) {
-			early_at[nearly] = at[k];
-			early[nearly++] = names[k];
-		}
-	}
-	/* A failed prefetch may have reconnected that side (or lost it): the
-	 * store is looked up again, never kept across. */
-	prefetch_some(e, first, early, early_at, nearly, sent[first]);
-	s = first ? e->store[FAR] : e->store[NEAR];
-	if (!e->store[FAR] || !e->store[NEAR] ||
-	    s->driver->status(s, names, m, st[!first], ok[!first], &err) != 0)
-		goto failed;
-	for (size_t k = 0; k < m; k++) {
-		bool same = false;
-
-		for (int side = 0; side < 2; side++) {
-			v[at[k]].now[side] = st[side][k];
-			v[at[k]].now_ok[side] = ok[side][k];
-		}
-		if (ok[0][k] && ok[1][k] &&
-		    engine_folder_unchanged(e, names[k], &st[0][k], &st[1][k], &same, &err) != 0) {
-			log_warn("%s", err.msg);
-			break;
-		}
-		skip[at[k]] = same;
-	}
-	goto out;
-failed:
-	if (e->store[FAR] && e->store[NEAR]) {
-		log_warn("%s; checking every folder in full", err.msg);
-		if (connect_again(e->store, &e->reconnects, &err) != 0)
-			log_warn("%s", err.msg);
-	}
-out:
-	free(names);
-	free(early);
-	free(st[0]);
-	free(st[1]);
-	free(ok[0]);
-	free(ok[1]);
-	free(at);
-	free(early_at);
-}
-
-/* Asks each store that can to ready the SELECT (and the changes since the
- * last clean sync) of every folder about to be prepared and not asked for
- * yet (sent), in one round trip instead of two per folder. */
-static void prefetch_folders(struct engine *e, const struct folder_entry *v, size_t n,
-			     const bool *skip, bool *sent[2])
-{
-	const char **names = calloc(n + 1, sizeof(*names));
-	size_t *at = calloc(n + 1, sizeof(*at));
-
-	for (int k = 0; k < 2 && names && at; k++) {
-		size_t m = 0;
-
-		for (size_t i = 0; i < n; i++)
-			if (!skip[i] && v[i].on_far && v[i].on_near && !sent[k][i]) {
-				at[m] = i;
-				names[m++] = v[i].name;
-			}
-		prefetch_some(e, k, names, at, m, sent[k]);
-	}
-	free(names);
-	free(at);
-}
-
-/* What a prefetch brought and the prepare pass did not use is dropped: a
- * later select must ask the server. */
-static void prefetch_drop(struct engine *e)
-{
-	struct ferry_error err = {0};
-
-	if (e->store[FAR]->driver->prefetch)
-		(void)e->store[FAR]->driver->prefetch(e->store[FAR], NULL, NULL, 0, &err);
-	if (e->store[NEAR]->driver->prefetch)
-		(void)e->store[NEAR]->driver->prefetch(e->store[NEAR], NULL, NULL, 0, &err);
-}
-
 /* Finishes one prepared folder and reports it. Returns -1 when the
  * connections are lost for good (err says why). */
 static int finish_one(struct engine *e, struct folder_work *w, struct folder_report *sum,
@@ -722,7 +566,7 @@ static int finish_one(struct engine *e, struct folder_work *w, struct folder_rep
 /* Finishes the prepared folders on several connections when that is worth
  * it (sync/parallel.c). Returns 0 when it did, 1 when the folders are to be
  * finished here one by one. */
-static int finish_parallel(struct engine *e, const struct folder_entry *v,
+static int finish_parallel(struct engine *e, const struct channel_folder *v,
 			   struct folder_work *works, size_t n, struct folder_report *sum,
 			   enum ferry_status *status)
 {
@@ -763,7 +607,7 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 				      struct folder_report *sum)
 {
 	struct store_folder *ff = NULL, *nfo = NULL;
-	struct folder_entry *v = NULL;
+	struct channel_folder *v = NULL;
 	struct folder_work *works = NULL;
 	bool *skip = NULL, *sent[2] = {NULL, NULL};
 	size_t nf = 0, nn = 0, n = 0;
@@ -799,7 +643,7 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 	}
 	/* Status changes nothing: it comes first so that rule 11's check sees
 	 * folders that are new and empty as well as those gone. */
-	find_unchanged(e, v, n, skip, sent);
+	prepare_find_unchanged(e, v, n, skip, sent);
 	if (e->store[FAR] && e->store[NEAR] &&
 	    check_lost_folders(e, v, n, (size_t[2]){nf, nn}, &err) != 0) {
 		log_error("%s", err.msg);
@@ -808,7 +652,7 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 	}
 	if (e->store[FAR] && e->store[NEAR] && hold_removals(e, v, n))
 		status = FERRY_PARTIAL;
-	prefetch_folders(e, v, n, skip, sent);
+	prepare_prefetch(e, v, n, skip, sent);
 	if (!e->store[FAR] || !e->store[NEAR]) { /* a reconnect on the way failed */
 		ferry_error_set(&err, FERRY_CAUSE_NETWORK,
 				"%s: connection lost; no reconnect left this run",
@@ -831,7 +675,7 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 		ferry_error_clear(&err);
 		r = v[i].listed_only ? 0 : ensure_folder(e, &v[i], &works[i].forget, &err);
 		if (r == 0)
-			r = engine_prepare_folder(e, &works[i], &err);
+			r = prepare_folder(e, &works[i], &err);
 		if (r < 0 && (e->store[FAR]->broken || e->store[NEAR]->broken)) {
 			/* Reconnect, then select and list this folder again once. */
 			log_warn("%s", err.msg);
@@ -841,7 +685,7 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 				ferry_error_prefix(&err, "%s: not synced", works[i].name);
 				goto lost;
 			}
-			r = engine_prepare_folder(e, &works[i], &err);
+			r = prepare_folder(e, &works[i], &err);
 		}
 		if (r < 0) {
 			log_error("%s", err.msg);
@@ -854,14 +698,13 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 			continue;
 		}
 		/* Only flags changed here: finish it while it is still selected. */
-		if (!v[i].listed_only && !e->opts->dry_run &&
-		    engine_folder_move_neutral(&works[i])) {
+		if (!v[i].listed_only && !e->opts->dry_run && prepare_move_neutral(&works[i])) {
 			works[i].still_selected = true;
 			if (finish_one(e, &works[i], sum, &status, &err) != 0)
 				goto lost;
 		}
 	}
-	prefetch_drop(e);
+	prepare_prefetch_drop(e);
 	ferry_error_clear(&err);
 	if (!engine_interrupted && engine_moves(e, works, n, &err) != 0) {
 		/* Listings may no longer match the servers: plan nothing this run. */

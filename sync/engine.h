@@ -42,6 +42,17 @@ struct engine {
 	size_t ncut;
 };
 
+/* One folder of the channel, as both sides list it (sync/channel.c). */
+struct channel_folder {
+	char *name;
+	bool on_far, on_near;
+	bool listed_only; /* outside CHANNEL:FOLDER: listed for the move pass only */
+	bool held;	  /* its removal exceeds max_delete: neither removed nor recreated */
+	unsigned far_attrs;
+	struct folder_state now[2]; /* far, near: what status said, where now_ok */
+	bool now_ok[2];
+};
+
 /* One folder pair through a run: prepared (selected, listed, pairs loaded)
  * for every folder first, so the move pass can look across folders, then
  * finished (identified, planned, applied) one by one. */
@@ -60,31 +71,6 @@ struct folder_work {
 	struct folder_report rep;
 };
 
-/* Rule 4: whether a folder can be skipped, given what both stores' status
- * say of it now: both sides as the last sync of it recorded them, modseqs
- * known on both, and that sync finished clean under the same policy. With
- * fs or ns NULL, that side is not looked at: false then means the folder
- * will be synced whatever the other side says. */
-int engine_folder_unchanged(struct engine *e, const char *name, const struct folder_state *fs,
-			    const struct folder_state *ns, bool *unchanged,
-			    struct ferry_error *err);
-
-/* The modseqs rule 4's cheap listing will ask each side about (list_changed
- * since), for the stores' prefetch: 0 when the folder's last sync did not
- * finish clean under the same policy. */
-int engine_prefetch_since(struct engine *e, const char *name, uint64_t *far_since,
-			  uint64_t *near_since, struct ferry_error *err);
-
-/* Selects both sides, checks UIDVALIDITY against the state, lists both
- * sides and loads the pairs. */
-int engine_prepare_folder(struct engine *e, struct folder_work *w, struct ferry_error *err);
-
-/* Whether a prepared folder can take no part in the move pass: every
- * message on both sides is paired and every pair's messages are there, so
- * nothing vanished from it or is new in it (only flags may have changed). Such
- * a folder is finished at once, while it is still selected. */
-bool engine_folder_move_neutral(const struct folder_work *w);
-
 /* Selects both sides again, identifies unpaired messages, plans and applies.
  * On error the folder is reported failed and the state holds what was done. */
 int engine_finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *err);
@@ -99,6 +85,14 @@ int engine_moves(struct engine *e, struct folder_work *v, size_t n, struct ferry
 
 /* Finds a message by uid in a listing sorted by uid; NULL if absent. */
 struct msg *engine_find_msg(const struct msg_list *l, uint32_t uid);
+
+/* Sorts a listing by uid, as engine_find_msg needs it. */
+void engine_sort_msgs(struct msg_list *l);
+
+/* What a clean finish of a folder is recorded under (the settings that
+ * decide what a sync does with an unchanged folder), in buf; false when
+ * this run can finish no folder clean (a one-way run). */
+bool engine_policy(const struct engine *e, char *buf, size_t len);
 
 /* Removes a folder that vanished on the other side (rule 11, `remove`) if
  * it holds only messages that were paired; *removed says whether it did.
