@@ -17,10 +17,12 @@
 #include "store/names.h"
 #include "sync/child.h"
 #include "sync/connect.h"
+#include "sync/finish.h"
 #include "sync/crashpoint.h"
 #include "sync/names.h"
 #include "sync/parallel.h"
 #include "sync/prepare.h"
+#include "sync/remove.h"
 
 struct channel_run {
 	const struct channel_conf *ch;
@@ -380,7 +382,7 @@ static size_t hold_removals(struct engine *e, struct channel_folder *v, size_t n
 			continue;
 		ferry_error_clear(&err);
 		if (state_folder_synced(e->state, f->name, &synced_before, &err) != 0 ||
-		    (synced_before && engine_folder_removable(e, f->name, f->on_far, &removable,
+		    (synced_before && remove_folder_removable(e, f->name, f->on_far, &removable,
 							      &count, &err) != 0)) {
 			log_error("%s: %s; neither removed nor recreated this run", f->name,
 				  err.msg);
@@ -484,7 +486,7 @@ static int remove_vanished(struct engine *e, const struct channel_folder *f,
 		log_warn("INBOX: deleted on %s; INBOX is never removed: recreating it", gone);
 		return 0;
 	}
-	if (engine_remove_folder(e, f->name, remaining_far, &removed, err) != 0) {
+	if (remove_folder(e, f->name, remaining_far, &removed, err) != 0) {
 		ferry_error_prefix(err, "%s: removing on %s", f->name, where);
 		return -1;
 	}
@@ -545,7 +547,7 @@ static int finish_one(struct engine *e, struct folder_work *w, struct folder_rep
 	int r = 0;
 
 	ferry_error_clear(err);
-	if (engine_finish_folder(e, w, err) != 0) {
+	if (finish_folder(e, w, err) != 0) {
 		log_error("%s", err->msg);
 		*status = ferry_status_worst(*status, FERRY_PARTIAL);
 		/* The folder is done for this run (the next one finishes it); the

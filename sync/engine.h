@@ -71,10 +71,8 @@ struct folder_work {
 	struct folder_report rep;
 };
 
-/* Selects both sides again, identifies unpaired messages, plans and applies.
- * On error the folder is reported failed and the state holds what was done. */
-int engine_finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *err);
-
+/* Frees what preparing a folder loaded (pairs, listings); w can be
+ * prepared again. */
 void engine_folder_free(struct folder_work *w);
 
 /* The move pass (rule 8) over every prepared folder: a message that vanished
@@ -93,17 +91,6 @@ void engine_sort_msgs(struct msg_list *l);
  * decide what a sync does with an unchanged folder), in buf; false when
  * this run can finish no folder clean (a one-way run). */
 bool engine_policy(const struct engine *e, char *buf, size_t len);
-
-/* Removes a folder that vanished on the other side (rule 11, `remove`) if
- * it holds only messages that were paired; *removed says whether it did.
- * INBOX is never removed. */
-int engine_remove_folder(struct engine *e, const char *name, bool on_far, bool *removed,
-			 struct ferry_error *err);
-
-/* Whether engine_remove_folder would remove the folder now (*removable),
- * and the messages that would go with it, for max_delete. Selects it. */
-int engine_folder_removable(struct engine *e, const char *name, bool on_far, bool *removable,
-			    size_t *messages, struct ferry_error *err);
 
 /* Set by SIGINT/SIGTERM: finish the current batch, commit, stop. */
 extern volatile int engine_interrupted;

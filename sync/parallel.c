@@ -19,6 +19,7 @@
 #include "store/log.h"
 #include "sync/connect.h"
 #include "sync/crashpoint.h"
+#include "sync/finish.h"
 
 /* Below this many messages to copy, the extra logins cost more than they
  * save: the folders are finished one by one on the channel's connections. */
@@ -104,7 +105,7 @@ static void worker(struct engine *parent, struct folder_work *works, const size_
 		struct result res = {.index = mine[k]};
 
 		ferry_error_clear(&err);
-		res.ok = engine_finish_folder(&e, w, &err) == 0;
+		res.ok = finish_folder(&e, w, &err) == 0;
 		if (!res.ok)
 			log_error("%s", err.msg);
 		res.rep = w->rep;
