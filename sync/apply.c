@@ -12,8 +12,8 @@
 
 /* PAIR, FORGET, KEEP and SKIP_SIZE change only the state: one transaction. */
 static int apply_state_only(struct engine *e, int64_t folder_id, const struct plan *p,
-			    const struct msg_list *far, const struct msg_list *near,
-			    struct folder_report *rep, struct ferry_error *err)
+			    const struct msg_list list[2], struct folder_report *rep,
+			    struct ferry_error *err)
 {
 	if (state_begin(e->state, err) != 0)
 		return -1;
@@ -24,8 +24,9 @@ static int apply_state_only(struct engine *e, int64_t folder_id, const struct pl
 				  .base_flags = a->base_flags,
 				  .base_keywords = a->base_keywords,
 				  .size = a->size};
-		const struct msg *fm = a->far_uid ? engine_find_msg(far, a->far_uid) : NULL;
-		const struct msg *nm = a->near_uid ? engine_find_msg(near, a->near_uid) : NULL;
+		const struct msg *fm = a->far_uid ? engine_find_msg(&list[FAR], a->far_uid) : NULL;
+		const struct msg *nm =
+		    a->near_uid ? engine_find_msg(&list[NEAR], a->near_uid) : NULL;
 		int r = 0;
 
 		if (fm)
@@ -81,11 +82,12 @@ static int cmp_flag_actions(const void *a, const void *b)
 }
 
 /* Flag changes go out grouped by identical change: one STORE per group. */
-static int apply_flags(struct engine *e, const struct plan *p, bool to_far, size_t *changed,
+static int apply_flags(struct engine *e, const struct plan *p, enum side on, size_t *changed,
 		       struct ferry_error *err)
 {
-	enum action_kind kind = to_far ? ACT_FLAGS_FAR : ACT_FLAGS_NEAR;
-	struct store *store = to_far ? e->store[FAR] : e->store[NEAR];
+	static const enum action_kind kinds[2] = {[FAR] = ACT_FLAGS_FAR, [NEAR] = ACT_FLAGS_NEAR};
+	enum action_kind kind = kinds[on];
+	struct store *store = e->store[on];
 	const struct action **v = malloc((p->n + 1) * sizeof(*v));
 	uint32_t *uids = malloc((p->n + 1) * sizeof(*uids));
 	size_t n = 0;
@@ -104,7 +106,7 @@ static int apply_flags(struct engine *e, const struct plan *p, bool to_far, size
 		size_t j = i, k = 0;
 
 		while (j < n && cmp_flag_actions(&v[i], &v[j]) == 0) {
-			uids[k++] = to_far ? v[j]->far_uid : v[j]->near_uid;
+			uids[k++] = side_action_uid(v[j], on);
 			j++;
 		}
 		crashpoint("flags", false);
@@ -138,11 +140,13 @@ static int apply_set_base(struct engine *e, int64_t folder_id, const struct plan
 	return state_commit(e->state, err);
 }
 
-static int apply_deletes(struct engine *e, int64_t folder_id, const struct plan *p, bool on_far,
+static int apply_deletes(struct engine *e, int64_t folder_id, const struct plan *p, enum side on,
 			 size_t *deleted, struct ferry_error *err)
 {
-	enum action_kind kind = on_far ? ACT_DELETE_FAR : ACT_DELETE_NEAR;
-	struct store *store = on_far ? e->store[FAR] : e->store[NEAR];
+	static const enum action_kind kinds[2] = {[FAR] = ACT_DELETE_FAR, [NEAR] = ACT_DELETE_NEAR};
+	enum action_kind kind = kinds[on];
+	struct store *store = e->store[on];
+	bool on_far = on == FAR;
 	struct journal_entry j = {.folder_id = folder_id, .action = J_DELETE, .to_far = on_far};
 	uint32_t *uids = malloc((p->n + 1) * sizeof(*uids));
 	size_t n = 0;
@@ -151,7 +155,7 @@ static int apply_deletes(struct engine *e, int64_t folder_id, const struct plan 
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	for (size_t i = 0; i < p->n; i++)
 		if (p->v[i].kind == kind)
-			uids[n++] = on_far ? p->v[i].far_uid : p->v[i].near_uid;
+			uids[n++] = side_action_uid(&p->v[i], on);
 	if (!n) {
 		free(uids);
 		return 0;
@@ -185,23 +189,27 @@ fail:
 }
 
 int apply_plan(struct engine *e, const char *name, int64_t folder_id, const struct plan *p,
-	       const struct msg_list *far, const struct msg_list *near, struct folder_report *rep,
-	       struct ferry_error *err)
+	       const struct msg_list list[2], struct folder_report *rep, struct ferry_error *err)
 {
-	if (apply_state_only(e, folder_id, p, far, near, rep, err) != 0)
+	/* Copies far->near first, then near->far. */
+	static const enum side copy_to[2] = {NEAR, FAR};
+
+	if (apply_state_only(e, folder_id, p, list, rep, err) != 0)
 		return -1;
-	if (apply_flags(e, p, true, &rep->to_far_flags, err) != 0 ||
-	    apply_flags(e, p, false, &rep->to_near_flags, err) != 0)
-		return -1;
+	for (enum side on = FAR; on <= NEAR; on++)
+		if (apply_flags(e, p, on, &rep->flags[on], err) != 0)
+			return -1;
 	if (apply_set_base(e, folder_id, p, err) != 0)
 		return -1;
-	if (copy_msgs(e, name, folder_id, p, false, far, &rep->to_near_new, &rep->unrecorded,
-		      &rep->undelivered, err) != 0 ||
-	    copy_msgs(e, name, folder_id, p, true, near, &rep->to_far_new, &rep->unrecorded,
-		      &rep->undelivered, err) != 0)
-		return -1;
-	if (apply_deletes(e, folder_id, p, true, &rep->to_far_deleted, err) != 0 ||
-	    apply_deletes(e, folder_id, p, false, &rep->to_near_deleted, err) != 0)
-		return -1;
+	for (size_t k = 0; k < 2; k++) {
+		enum side to = copy_to[k];
+
+		if (copy_msgs(e, name, folder_id, p, to, &list[side_other(to)], &rep->added[to],
+			      &rep->unrecorded, &rep->undelivered, err) != 0)
+			return -1;
+	}
+	for (enum side on = FAR; on <= NEAR; on++)
+		if (apply_deletes(e, folder_id, p, on, &rep->deleted[on], err) != 0)
+			return -1;
 	return 0;
 }

@@ -10,10 +10,9 @@
 /* Applies p in its order: state-only actions, flag stores grouped by
  * identical change, new bases, copies (sync/copy.c), deletions. Each
  * side-effecting batch is journaled first; a failed step stops the folder,
- * and what was committed stays committed. far and near are the folder's
- * listings; rep counts what was done. */
+ * and what was committed stays committed. list holds the folder's
+ * listings, by side; rep counts what was done. */
 int apply_plan(struct engine *e, const char *name, int64_t folder_id, const struct plan *p,
-	       const struct msg_list *far, const struct msg_list *near, struct folder_report *rep,
-	       struct ferry_error *err);
+	       const struct msg_list list[2], struct folder_report *rep, struct ferry_error *err);
 
 #endif

@@ -98,7 +98,7 @@ static void settle_cut_folders(struct engine *e, const struct journal_entry *cut
 	if (ncut == 0 || state_list_folders(e->state, &folders, &nfolders, &err) != 0)
 		return;
 	for (size_t i = 0; i < ncut; i++) {
-		struct store *s = cut[i].to_far ? e->store[FAR] : e->store[NEAR];
+		struct store *s = e->store[cut[i].to_far ? FAR : NEAR];
 		const char *name = NULL;
 		struct folder_state prev = {0}, now;
 		int stable = 0;
@@ -132,21 +132,27 @@ static int cmp_entry(const void *a, const void *b)
 		      ((const struct channel_folder *)b)->name);
 }
 
-/* Merges both sides' folders into one sorted list of selected names. */
-static int pair_folders(const struct channel_run *run, struct store_folder *ff, size_t nf,
-			struct store_folder *nfo, size_t nn, struct channel_folder **out, size_t *n,
+/* The side_set bit of one side. */
+static enum side_set side_bit(enum side side)
+{
+	return side == FAR ? SIDE_FAR : SIDE_NEAR;
+}
+
+/* Merges both sides' folders (listed[side][0..nlisted[side])) into one
+ * sorted list of selected names. */
+static int pair_folders(const struct channel_run *run, struct store_folder *const listed[2],
+			const size_t nlisted[2], struct channel_folder **out, size_t *n,
 			struct ferry_error *err)
 {
-	struct channel_folder *v = calloc(nf + nn + 1, sizeof(*v));
+	struct channel_folder *v = calloc(nlisted[FAR] + nlisted[NEAR] + 1, sizeof(*v));
 	size_t k = 0;
 
 	if (!v)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	for (size_t side = 0; side < 2; side++) {
-		struct store_folder *f = side ? nfo : ff;
-		size_t cnt = side ? nn : nf;
+	for (enum side side = FAR; side <= NEAR; side++) {
+		const struct store_folder *f = listed[side];
 
-		for (size_t i = 0; i < cnt; i++) {
+		for (size_t i = 0; i < nlisted[side]; i++) {
 			struct channel_folder *hit = NULL;
 
 			if (!names_selected(run->ch, f[i].name))
@@ -162,12 +168,7 @@ static int pair_folders(const struct channel_run *run, struct store_folder *ff, 
 				hit->listed_only =
 				    run->folder && strcmp(run->folder, f[i].name) != 0;
 			}
-			if (side) {
-				hit->on_near = !(f[i].attrs & FA_NOSELECT);
-			} else {
-				hit->on_far = !(f[i].attrs & FA_NOSELECT);
-				hit->far_attrs = f[i].attrs;
-			}
+			hit->on[side] = !(f[i].attrs & FA_NOSELECT);
 		}
 	}
 	qsort(v, k, sizeof(*v), cmp_entry);
@@ -180,11 +181,11 @@ static int pair_folders(const struct channel_run *run, struct store_folder *ff, 
 static unsigned depth_limit(const struct engine *e, const char **side, const char **store)
 {
 	unsigned far = e->store[FAR]->max_depth, near = e->store[NEAR]->max_depth;
-	bool by_near = near && (!far || near <= far);
+	enum side by = near && (!far || near <= far) ? NEAR : FAR;
 
-	*side = by_near ? "near" : "far";
-	*store = by_near ? e->ch->near->name : e->ch->far->name;
-	return by_near ? near : far;
+	*side = side_str(by);
+	*store = engine_conf(e, by)->name;
+	return e->store[by]->max_depth;
 }
 
 /* Rule 11: one depth limit both ways. A folder deeper than a side can list
@@ -200,7 +201,7 @@ static void drop_too_deep(const struct engine *e, struct channel_folder *v, size
 		unsigned depth = folder_name_depth(v[i].name);
 		char shown[512];
 
-		if (limit && depth > limit && (v[i].on_far || v[i].on_near)) {
+		if (limit && depth > limit && (v[i].on[FAR] || v[i].on[NEAR])) {
 			log_warn("%s: %u levels deep, but %s (%s) lists folders only %u levels "
 				 "deep: not synced (neither created there nor taken as deleted)",
 				 folder_name_printable(v[i].name, shown, sizeof(shown)), depth,
@@ -240,23 +241,23 @@ static int count_fresh(struct engine *e, const struct channel_folder *f,
 	size_t held[2] = {0, 0};
 	bool renumbered[2];
 
-	for (int k = 0; k < 2; k++)
+	for (enum side k = FAR; k <= NEAR; k++)
 		renumbered[k] = f->now_ok[k] && was[k] && f->now[k].uidvalidity != was[k] &&
 				f->now[k].uidnext <= 1;
-	if (!renumbered[0] && !renumbered[1])
+	if (!renumbered[FAR] && !renumbered[NEAR])
 		return 0;
-	if (state_count_pairs(e->state, sf->id, &held[0], &held[1], err) != 0)
+	if (state_count_pairs(e->state, sf->id, &held[FAR], &held[NEAR], err) != 0)
 		return -1;
-	for (int k = 0; k < 2; k++)
+	for (enum side k = FAR; k <= NEAR; k++)
 		fresh[k] += renumbered[k] && held[k] > 0;
 	return 0;
 }
 
-/* The error of check_lost_folders for side k (0 far, 1 near). */
-static int lost_folders_error(struct engine *e, int k, bool empty, size_t synced, size_t gone,
+/* The error of check_lost_folders for side k. */
+static int lost_folders_error(struct engine *e, enum side k, bool empty, size_t synced, size_t gone,
 			      size_t fresh, struct ferry_error *err)
 {
-	const struct store_conf *conf = k ? e->ch->near : e->ch->far;
+	const struct store_conf *conf = engine_conf(e, k);
 	char found[64] = "holds none", renumbered[64] = "";
 
 	if (gone < synced)
@@ -268,15 +269,15 @@ static int lost_folders_error(struct engine *e, int k, bool empty, size_t synced
 				       "%s: %s: %s (%s) %s of the %zu folders synced last time; "
 				       "not mounted, or a wrong path? Nothing created or removed. "
 				       "To start it afresh, move the state %s away",
-				       e->ch->name, k ? "near" : "far", conf->name,
-				       store_where(conf), found, synced, e->ch->state);
+				       e->ch->name, side_str(k), conf->name, store_where(conf),
+				       found, synced, e->ch->state);
 	return ferry_error_set(err, FERRY_CAUSE_GUARD,
 			       "%s: %s: %s (%s) %s of the %zu folders synced last time%s; a wrong "
 			       "path, or another account? Nothing created or removed. If that is "
 			       "meant, 'ferry sync --force-delete' goes on (and removes or "
 			       "recreates them as `remove` says)",
-			       e->ch->name, k ? "near" : "far", conf->name, store_where(conf),
-			       found, synced, renumbered);
+			       e->ch->name, side_str(k), conf->name, store_where(conf), found,
+			       synced, renumbered);
 }
 
 /* Rule 11: a side whose listing lost all or most of the folders synced last
@@ -302,15 +303,15 @@ static int check_lost_folders(struct engine *e, const struct channel_folder *v, 
 		if (!sf[i].last_sync || !names_selected(e->ch, sf[i].name))
 			continue;
 		f = find_entry(v, n, sf[i].name);
-		if (!f || (!f->on_far && !f->on_near))
+		if (!f || (!f->on[FAR] && !f->on[NEAR]))
 			continue;
 		synced++;
-		gone[0] += !f->on_far;
-		gone[1] += !f->on_near;
+		for (enum side side = FAR; side <= NEAR; side++)
+			gone[side] += !f->on[side];
 		r = count_fresh(e, f, &sf[i], fresh, err);
 	}
 	state_folders_free(sf, nsf);
-	for (int k = 0; k < 2 && r == 0; k++) {
+	for (enum side k = FAR; k <= NEAR && r == 0; k++) {
 		bool empty = listed[k] == 0 && synced > 0;
 
 		if (empty ||
@@ -329,20 +330,20 @@ static int synced_messages(struct engine *e, const struct channel_folder *v, siz
 	size_t nsf = 0;
 	int r = 0;
 
-	*folders = held[0] = held[1] = 0;
+	*folders = held[FAR] = held[NEAR] = 0;
 	if (state_list_folders(e->state, &sf, &nsf, err) != 0)
 		return -1;
 	for (size_t i = 0; i < nsf && r == 0; i++) {
 		const struct channel_folder *f = find_entry(v, n, sf[i].name);
-		size_t far = 0, near = 0;
+		size_t count[2] = {0, 0};
 
 		if (!sf[i].last_sync || !names_selected(e->ch, sf[i].name) || !f ||
-		    (!f->on_far && !f->on_near))
+		    (!f->on[FAR] && !f->on[NEAR]))
 			continue;
-		r = state_count_pairs(e->state, sf[i].id, &far, &near, err);
+		r = state_count_pairs(e->state, sf[i].id, &count[FAR], &count[NEAR], err);
 		(*folders)++;
-		held[0] += far;
-		held[1] += near;
+		for (enum side side = FAR; side <= NEAR; side++)
+			held[side] += count[side];
 	}
 	state_folders_free(sf, nsf);
 	return r;
@@ -366,23 +367,23 @@ static size_t hold_removals(struct engine *e, struct channel_folder *v, size_t n
 	if (!candidate) {
 		log_error("%s: out of memory", e->ch->name);
 		for (size_t i = 0; i < n; i++) {
-			v[i].held = v[i].on_far != v[i].on_near;
+			v[i].held = v[i].on[FAR] != v[i].on[NEAR];
 			held += v[i].held;
 		}
 		return held;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct channel_folder *f = &v[i];
-		enum side_set side = f->on_far ? SIDE_FAR : SIDE_NEAR;
+		enum side remaining = f->on[FAR] ? FAR : NEAR;
 		bool synced_before = false, removable = false;
 		size_t count = 0;
 
-		if (f->on_far == f->on_near || f->listed_only || !(e->ch->remove & side) ||
-		    folder_name_is_inbox(f->name))
+		if (f->on[FAR] == f->on[NEAR] || f->listed_only ||
+		    !(e->ch->remove & side_bit(remaining)) || folder_name_is_inbox(f->name))
 			continue;
 		ferry_error_clear(&err);
 		if (state_folder_synced(e->state, f->name, &synced_before, &err) != 0 ||
-		    (synced_before && remove_folder_removable(e, f->name, f->on_far, &removable,
+		    (synced_before && remove_folder_removable(e, f->name, remaining, &removable,
 							      &count, &err) != 0)) {
 			log_error("%s: %s; neither removed nor recreated this run", f->name,
 				  err.msg);
@@ -393,14 +394,15 @@ static size_t hold_removals(struct engine *e, struct channel_folder *v, size_t n
 		if (!removable)
 			continue;
 		candidate[i] = true;
-		folders[f->on_far ? 0 : 1]++;
-		messages[f->on_far ? 0 : 1] += count;
+		folders[remaining]++;
+		messages[remaining] += count;
 	}
-	if ((folders[0] || folders[1]) && synced_messages(e, v, n, &synced, total, &err) != 0) {
+	if ((folders[FAR] || folders[NEAR]) &&
+	    synced_messages(e, v, n, &synced, total, &err) != 0) {
 		log_error("%s: %s", e->ch->name, err.msg);
 		unknown = true; /* no measure: hold them all */
 	}
-	for (int k = 0; k < 2; k++) {
+	for (enum side k = FAR; k <= NEAR; k++) {
 		if (!folders[k] || (!unknown && !plan_exceeds_max_delete(
 						    e->ch->max_delete_is_percent, e->ch->max_delete,
 						    folders[k] + messages[k], synced + total[k])))
@@ -408,56 +410,53 @@ static size_t hold_removals(struct engine *e, struct channel_folder *v, size_t n
 		log_error("%s: removing %zu folder(s) holding %zu message(s) on %s is more than "
 			  "max_delete; removing none, and recreating none, until 'ferry sync "
 			  "--force-delete'",
-			  e->ch->name, folders[k], messages[k], k ? "near" : "far");
+			  e->ch->name, folders[k], messages[k], side_str(k));
 		for (size_t i = 0; i < n; i++) {
-			if (!candidate[i] || (v[i].on_far ? 0 : 1) != k)
+			if (!candidate[i] || (v[i].on[FAR] ? FAR : NEAR) != k)
 				continue;
 			v[i].held = true;
 			held++;
 			log_info(
 			    "%s: deleted on %s; neither removed on %s nor recreated (max_delete)",
-			    v[i].name, k ? "far" : "near", k ? "near" : "far");
+			    v[i].name, side_str(side_other(k)), side_str(k));
 		}
 	}
 	free(candidate);
 	return held;
 }
 
-/* "far->near +new ~flags -deleted", and " >moved" when messages moved in. */
-static void direction_part(char *buf, size_t len, const char *dir, size_t added, size_t flags,
-			   size_t deleted, size_t moved)
+/* What changed on side `to`: "far->near +new ~flags -deleted", and
+ * " >moved" when messages moved in. */
+static void direction_part(char *buf, size_t len, const struct folder_report *r, enum side to)
 {
-	int o = snprintf(buf, len, "%s +%zu ~%zu -%zu", dir, added, flags, deleted);
+	int o = snprintf(buf, len, "%s +%zu ~%zu -%zu", to == NEAR ? "far->near" : "near->far",
+			 r->added[to], r->flags[to], r->deleted[to]);
 
-	if (moved && o > 0 && (size_t)o < len)
-		snprintf(buf + o, len - (size_t)o, " >%zu", moved);
+	if (r->moved[to] && o > 0 && (size_t)o < len)
+		snprintf(buf + o, len - (size_t)o, " >%zu", r->moved[to]);
 }
 
 static void report_line(const char *name, const struct folder_report *r)
 {
-	char far_part[96] = "", near_part[96] = "";
+	/* far->near (changes on near) first */
+	char part[2][96] = {"", ""};
 
-	if (r->to_near_new || r->to_near_flags || r->to_near_deleted || r->to_near_moved)
-		direction_part(far_part, sizeof(far_part), "far->near", r->to_near_new,
-			       r->to_near_flags, r->to_near_deleted, r->to_near_moved);
-	if (r->to_far_new || r->to_far_flags || r->to_far_deleted || r->to_far_moved)
-		direction_part(near_part, sizeof(near_part), "near->far", r->to_far_new,
-			       r->to_far_flags, r->to_far_deleted, r->to_far_moved);
-	if (far_part[0] || near_part[0])
-		log_info("%s: %s%s%s", name, far_part, far_part[0] && near_part[0] ? ", " : "",
-			 near_part);
+	for (enum side to = FAR; to <= NEAR; to++)
+		if (r->added[to] || r->flags[to] || r->deleted[to] || r->moved[to])
+			direction_part(part[to], sizeof(part[to]), r, to);
+	if (part[NEAR][0] || part[FAR][0])
+		log_info("%s: %s%s%s", name, part[NEAR], part[NEAR][0] && part[FAR][0] ? ", " : "",
+			 part[FAR]);
 }
 
 static void add_report(struct folder_report *sum, const struct folder_report *r)
 {
-	sum->to_near_new += r->to_near_new;
-	sum->to_near_flags += r->to_near_flags;
-	sum->to_near_deleted += r->to_near_deleted;
-	sum->to_far_new += r->to_far_new;
-	sum->to_far_flags += r->to_far_flags;
-	sum->to_far_deleted += r->to_far_deleted;
-	sum->to_near_moved += r->to_near_moved;
-	sum->to_far_moved += r->to_far_moved;
+	for (enum side to = FAR; to <= NEAR; to++) {
+		sum->added[to] += r->added[to];
+		sum->flags[to] += r->flags[to];
+		sum->deleted[to] += r->deleted[to];
+		sum->moved[to] += r->moved[to];
+	}
 	sum->paired += r->paired;
 	sum->conflicts += r->conflicts;
 	sum->blocked_deletes += r->blocked_deletes;
@@ -469,15 +468,15 @@ static void add_report(struct folder_report *sum, const struct folder_report *r)
 static int remove_vanished(struct engine *e, const struct channel_folder *f,
 			   struct ferry_error *err)
 {
-	bool remaining_far = f->on_far, synced = false, removed = false;
-	enum side_set side = remaining_far ? SIDE_FAR : SIDE_NEAR;
-	const char *where = remaining_far ? "far" : "near", *gone = remaining_far ? "near" : "far";
+	enum side remaining = f->on[FAR] ? FAR : NEAR;
+	const char *where = side_str(remaining), *gone = side_str(side_other(remaining));
+	bool synced = false, removed = false;
 
 	if (state_folder_synced(e->state, f->name, &synced, err) != 0)
 		return -1;
 	if (!synced)
 		return 0;
-	if (!(e->ch->remove & side)) {
+	if (!(e->ch->remove & side_bit(remaining))) {
 		log_info("%s: deleted on %s; recreating it (remove does not include %s)", f->name,
 			 gone, where);
 		return 0;
@@ -486,7 +485,7 @@ static int remove_vanished(struct engine *e, const struct channel_folder *f,
 		log_warn("INBOX: deleted on %s; INBOX is never removed: recreating it", gone);
 		return 0;
 	}
-	if (remove_folder(e, f->name, remaining_far, &removed, err) != 0) {
+	if (remove_folder(e, f->name, remaining, &removed, err) != 0) {
 		ferry_error_prefix(err, "%s: removing on %s", f->name, where);
 		return -1;
 	}
@@ -510,31 +509,30 @@ static int remove_vanished(struct engine *e, const struct channel_folder *f,
 static int ensure_folder(struct engine *e, const struct channel_folder *f, bool *forget,
 			 struct ferry_error *err)
 {
-	bool to_near = !f->on_near;
-	struct store *s = to_near ? e->store[NEAR] : e->store[FAR];
-	enum side_set need = to_near ? SIDE_NEAR : SIDE_FAR;
+	enum side missing = f->on[NEAR] ? FAR : NEAR;
+	struct store *s = e->store[missing];
 	int r;
 
-	if (f->on_far && f->on_near)
+	if (f->on[FAR] && f->on[NEAR])
 		return 0;
 	r = remove_vanished(e, f, err);
 	if (r != 0)
 		return r;
-	if (!(e->ch->create & need)) {
+	if (!(e->ch->create & side_bit(missing))) {
 		log_info("%s: exists only on %s; not created (create = %s)", f->name,
-			 to_near ? "far" : "near",
-			 e->ch->create == SIDE_NONE ? "none" : (to_near ? "far" : "near"));
+			 side_str(side_other(missing)),
+			 e->ch->create == SIDE_NONE ? "none" : side_str(side_other(missing)));
 		return 1;
 	}
 	if (e->opts->dry_run) {
-		printf("%s: create folder on %s\n", f->name, to_near ? "near" : "far");
+		printf("%s: create folder on %s\n", f->name, side_str(missing));
 		return 1;
 	}
 	if (s->driver->create_folder(s, f->name, err) != 0) {
-		ferry_error_prefix(err, "%s: creating on %s", f->name, to_near ? "near" : "far");
+		ferry_error_prefix(err, "%s: creating on %s", f->name, side_str(missing));
 		return -1;
 	}
-	log_info("%s: created on %s", f->name, to_near ? "near" : "far");
+	log_info("%s: created on %s", f->name, side_str(missing));
 	*forget = true;
 	return 0;
 }
@@ -552,8 +550,7 @@ static int finish_one(struct engine *e, struct folder_work *w, struct folder_rep
 		*status = ferry_status_worst(*status, FERRY_PARTIAL);
 		/* The folder is done for this run (the next one finishes it); the
 		 * others go on over a new connection. */
-		if ((e->store[FAR]->broken || e->store[NEAR]->broken) &&
-		    connect_again(e->store, &e->reconnects, err) != 0)
+		if (connect_broken(e->store) && connect_again(e->store, &e->reconnects, err) != 0)
 			r = -1;
 	}
 	if (w->rep.blocked_deletes)
@@ -605,20 +602,32 @@ out:
 	return r;
 }
 
+/* Both stores' folders (IMAP: NAMESPACE and LIST in one write). */
+static int list_both(struct engine *e, struct store_folder *listed[2], size_t nlisted[2],
+		     struct ferry_error *err)
+{
+	for (enum side side = FAR; side <= NEAR; side++) {
+		struct store *s = e->store[side];
+
+		if (s->driver->list_folders(s, &listed[side], &nlisted[side], err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 static enum ferry_status sync_folders(struct engine *e, const struct channel_run *run,
 				      struct folder_report *sum)
 {
-	struct store_folder *ff = NULL, *nfo = NULL;
+	struct store_folder *listed[2] = {NULL, NULL};
 	struct channel_folder *v = NULL;
 	struct folder_work *works = NULL;
 	bool *skip = NULL, *sent[2] = {NULL, NULL};
-	size_t nf = 0, nn = 0, n = 0;
+	size_t nlisted[2] = {0, 0}, n = 0;
 	struct ferry_error err = {0};
 	enum ferry_status status = FERRY_OK;
 
-	if (e->store[FAR]->driver->list_folders(e->store[FAR], &ff, &nf, &err) != 0 ||
-	    e->store[NEAR]->driver->list_folders(e->store[NEAR], &nfo, &nn, &err) != 0 ||
-	    pair_folders(run, ff, nf, nfo, nn, &v, &n, &err) != 0) {
+	if (list_both(e, listed, nlisted, &err) != 0 ||
+	    pair_folders(run, listed, nlisted, &v, &n, &err) != 0) {
 		log_error("%s: %s", run->ch->name, err.msg);
 		status = FERRY_PARTIAL;
 		goto out;
@@ -646,8 +655,7 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 	/* Status changes nothing: it comes first so that rule 11's check sees
 	 * folders that are new and empty as well as those gone. */
 	prepare_find_unchanged(e, v, n, skip, sent);
-	if (e->store[FAR] && e->store[NEAR] &&
-	    check_lost_folders(e, v, n, (size_t[2]){nf, nn}, &err) != 0) {
+	if (e->store[FAR] && e->store[NEAR] && check_lost_folders(e, v, n, nlisted, &err) != 0) {
 		log_error("%s", err.msg);
 		status = FERRY_PARTIAL;
 		goto out;
@@ -658,7 +666,7 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 	if (!e->store[FAR] || !e->store[NEAR]) { /* a reconnect on the way failed */
 		ferry_error_set(&err, FERRY_CAUSE_NETWORK,
 				"%s: connection lost; no reconnect left this run",
-				e->store[FAR] ? e->ch->near->name : e->ch->far->name);
+				engine_conf(e, e->store[FAR] ? NEAR : FAR)->name);
 		goto lost;
 	}
 	/* Every folder is listed before any is changed, so that the move pass
@@ -668,17 +676,17 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 		int r;
 
 		works[i].name = v[i].name;
-		if (!v[i].on_far && !v[i].on_near)
+		if (!v[i].on[FAR] && !v[i].on[NEAR])
 			continue; /* a \Noselect parent: it holds folders, not mail */
 		if (skip[i])
 			continue;
-		if ((v[i].listed_only && !(v[i].on_far && v[i].on_near)) || v[i].held)
+		if ((v[i].listed_only && !(v[i].on[FAR] && v[i].on[NEAR])) || v[i].held)
 			continue;
 		ferry_error_clear(&err);
 		r = v[i].listed_only ? 0 : ensure_folder(e, &v[i], &works[i].forget, &err);
 		if (r == 0)
 			r = prepare_folder(e, &works[i], &err);
-		if (r < 0 && (e->store[FAR]->broken || e->store[NEAR]->broken)) {
+		if (r < 0 && connect_broken(e->store)) {
 			/* Reconnect, then select and list this folder again once. */
 			log_warn("%s", err.msg);
 			engine_folder_free(&works[i]);
@@ -694,7 +702,7 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 			status = ferry_status_worst(status, FERRY_PARTIAL);
 			engine_folder_free(&works[i]);
 			works[i].prepared = false;
-			if ((e->store[FAR]->broken || e->store[NEAR]->broken) &&
+			if (connect_broken(e->store) &&
 			    connect_again(e->store, &e->reconnects, &err) != 0)
 				goto lost;
 			continue;
@@ -734,8 +742,8 @@ out:
 	free(sent[0]);
 	free(sent[1]);
 	free(v);
-	store_folders_free(ff, nf);
-	store_folders_free(nfo, nn);
+	for (enum side side = FAR; side <= NEAR; side++)
+		store_folders_free(listed[side], nlisted[side]);
 	return status;
 }
 
@@ -787,10 +795,8 @@ static int run_channel(void *arg, struct ferry_error *err)
 	{
 		char far_part[96], near_part[96];
 
-		direction_part(far_part, sizeof(far_part), "far->near", sum.to_near_new,
-			       sum.to_near_flags, sum.to_near_deleted, sum.to_near_moved);
-		direction_part(near_part, sizeof(near_part), "near->far", sum.to_far_new,
-			       sum.to_far_flags, sum.to_far_deleted, sum.to_far_moved);
+		direction_part(far_part, sizeof(far_part), &sum, NEAR);
+		direction_part(near_part, sizeof(near_part), &sum, FAR);
 		log_info("%s: %s, %s%s (%.1f s)", ch->name, far_part, near_part,
 			 sum.conflicts ? ", conflicts reported" : "",
 			 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);

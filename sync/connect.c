@@ -45,6 +45,11 @@ void connect_close_both(struct store *store[2])
 	store[FAR] = store[NEAR] = NULL;
 }
 
+bool connect_broken(struct store *const store[2])
+{
+	return store[FAR]->broken || store[NEAR]->broken;
+}
+
 int connect_again(struct store *store[2], unsigned *attempts, struct ferry_error *err)
 {
 	static const unsigned delays[] = {1, 4, 16};

@@ -4,6 +4,8 @@
 #ifndef FERRY_CONNECT_H
 #define FERRY_CONNECT_H
 
+#include <stdbool.h>
+
 #include "store/error.h"
 #include "store/store.h"
 #include "sync/config.h"
@@ -18,6 +20,9 @@ int connect_both(const struct channel_conf *ch, struct store *store[2], struct f
 
 /* Closes both stores (either may be NULL) and forgets them. */
 void connect_close_both(struct store *store[2]);
+
+/* Whether either store's connection broke. */
+bool connect_broken(struct store *const store[2]);
 
 /* DESIGN's reconnect policy: each store whose connection broke is opened
  * again, at most 3 times per run (*attempts counts them, for both sides),

@@ -19,7 +19,7 @@
 struct copy {
 	struct engine *e;
 	int64_t folder_id;
-	bool to_far;
+	enum side side; /* the target's */
 	struct store *to;
 	const struct msg_list *src;
 	const struct action **acts; /* sorted by source uid */
@@ -46,7 +46,7 @@ struct copy {
 
 static uint32_t src_uid(const struct copy *c, const struct action *a)
 {
-	return c->to_far ? a->near_uid : a->far_uid;
+	return side_action_uid(a, side_other(c->side));
 }
 
 static const struct action *find_action(const struct copy *c, uint32_t uid)
@@ -114,7 +114,7 @@ static void copy_settled(void *ctx, size_t seq, uint32_t uid, const struct msg_i
  * by identity next run (rule 7). err may be NULL after an earlier error. */
 static int copy_settle(struct copy *c, struct ferry_error *err)
 {
-	const char *action = c->to_far ? "upload" : "download";
+	const char *action = c->side == FAR ? "upload" : "download";
 	struct ferry_error local = {0};
 	struct ferry_error *e = err ? err : &local;
 	int r = 0, rs = 0;
@@ -134,15 +134,15 @@ static int copy_settle(struct copy *c, struct ferry_error *err)
 
 			if (!p->settled || !p->uid)
 				continue;
-			pr = (struct pair){.far_uid = c->to_far ? p->uid : src_uid(c, p->a),
-					   .near_uid = c->to_far ? src_uid(c, p->a) : p->uid,
+			pr = (struct pair){.far_uid = c->side == FAR ? p->uid : src_uid(c, p->a),
+					   .near_uid = c->side == FAR ? src_uid(c, p->a) : p->uid,
 					   .status = PAIR_SYNCED,
 					   .base_flags = p->a->base_flags,
 					   .base_keywords = p->a->base_keywords,
 					   .size = p->m->size};
 			pr.far_id = pr.near_id = p->id.known ? p->id : p->m->id;
 			if (p->stored.known)
-				*(c->to_far ? &pr.far_id : &pr.near_id) = p->stored;
+				*(c->side == FAR ? &pr.far_id : &pr.near_id) = p->stored;
 			rs = state_put_pair(c->e->state, c->folder_id, &pr, r == 0 ? e : &local);
 		}
 		if (rs == 0)
@@ -170,7 +170,7 @@ static void copy_undelivered(void *ctx, uint32_t uid, const char *why)
 
 	c->undelivered++;
 	log_error("%s: %s uid %u: %s; not copied, the next run tries again", c->folder,
-		  c->to_far ? "near" : "far", uid, why);
+		  side_str(side_other(c->side)), uid, why);
 }
 
 static int copy_end(void *ctx, uint32_t uid, struct ferry_error *err)
@@ -179,7 +179,7 @@ static int copy_end(void *ctx, uint32_t uid, struct ferry_error *err)
 	const struct action *a = find_action(c, uid);
 	const struct msg *m = engine_find_msg(c->src, uid);
 	struct store_new_msg *cur = c->cur;
-	const char *action = c->to_far ? "upload" : "download";
+	const char *action = c->side == FAR ? "upload" : "download";
 	struct msg_id id = {0};
 	uint64_t size = 0;
 	bool header_ended = !c->ident_open || !c->ident.in_header;
@@ -249,25 +249,30 @@ static int cmp_copy_near(const void *a, const void *b)
 }
 
 int copy_msgs(struct engine *e, const char *name, int64_t folder_id, const struct plan *p,
-	      bool to_far, const struct msg_list *src, size_t *copied, size_t *unrecorded,
+	      enum side to, const struct msg_list *src, size_t *copied, size_t *unrecorded,
 	      size_t *undelivered, struct ferry_error *err)
 {
-	enum action_kind kind = to_far ? ACT_COPY_TO_FAR : ACT_COPY_TO_NEAR;
-	struct store *from = to_far ? e->store[NEAR] : e->store[FAR];
-	struct copy c = {
-	    .e = e, .folder_id = folder_id, .to_far = to_far, .src = src, .folder = name};
+	static const enum action_kind kinds[2] = {
+	    [FAR] = ACT_COPY_TO_FAR, [NEAR] = ACT_COPY_TO_NEAR};
+	/* The actions sorted by source uid, the order find_action searches. */
+	static int (*const by_source[2])(const void *, const void *) = {
+	    [FAR] = cmp_copy_near, [NEAR] = cmp_copy_far};
+	enum action_kind kind = kinds[to];
+	struct store *from = e->store[side_other(to)];
+	struct copy c = {.e = e, .folder_id = folder_id, .side = to, .src = src, .folder = name};
 	struct fetch_sink sink = {.ctx = &c,
 				  .begin = copy_begin,
 				  .write = copy_write,
 				  .end = copy_end,
 				  .abort = copy_abort,
 				  .undelivered = copy_undelivered};
-	struct journal_entry j = {
-	    .folder_id = folder_id, .action = to_far ? J_UPLOAD : J_DOWNLOAD, .to_far = to_far};
+	struct journal_entry j = {.folder_id = folder_id,
+				  .action = to == FAR ? J_UPLOAD : J_DOWNLOAD,
+				  .to_far = to == FAR};
 	uint32_t *uids;
 	int r = 0;
 
-	c.to = to_far ? e->store[FAR] : e->store[NEAR];
+	c.to = e->store[to];
 	c.acts = malloc((p->n + 1) * sizeof(*c.acts));
 	uids = malloc((p->n + 1) * sizeof(*uids));
 	if (!c.acts || !uids) {
@@ -278,7 +283,7 @@ int copy_msgs(struct engine *e, const char *name, int64_t folder_id, const struc
 	for (size_t i = 0; i < p->n; i++)
 		if (p->v[i].kind == kind)
 			c.acts[c.nacts++] = &p->v[i];
-	qsort(c.acts, c.nacts, sizeof(*c.acts), to_far ? cmp_copy_near : cmp_copy_far);
+	qsort(c.acts, c.nacts, sizeof(*c.acts), by_source[to]);
 	for (size_t i = 0; i < c.nacts; i++)
 		uids[i] = src_uid(&c, c.acts[i]);
 	j.count = c.nacts;

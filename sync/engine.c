@@ -43,8 +43,8 @@ bool engine_policy(const struct engine *e, char *buf, size_t len)
 void engine_folder_free(struct folder_work *w)
 {
 	state_pairs_free(w->pairs, w->npairs);
-	msg_list_free(&w->far);
-	msg_list_free(&w->near);
+	msg_list_free(&w->list[FAR]);
+	msg_list_free(&w->list[NEAR]);
 	free(w->sf.name);
 	w->pairs = NULL;
 	w->npairs = 0;

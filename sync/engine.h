@@ -19,11 +19,11 @@ struct sync_opts {
 	enum sync_dir dir_override;
 };
 
-/* What moved in one folder, for the per-folder line and the summary. */
+/* What moved in one folder, for the per-folder line and the summary. The
+ * arrays are indexed by the side changed: added[NEAR] were copied far->near. */
 struct folder_report {
-	size_t to_near_new, to_near_flags, to_near_deleted;
-	size_t to_far_new, to_far_flags, to_far_deleted;
-	size_t to_near_moved, to_far_moved; /* moved into this folder */
+	size_t added[2], flags[2], deleted[2];
+	size_t moved[2]; /* moved into this folder */
 	size_t paired, skipped_size, conflicts, blocked_deletes, failed;
 	size_t unrecorded;  /* copied, but the target gave no uid: paired next run */
 	size_t undelivered; /* rule 17: the source did not deliver them; tried next run */
@@ -45,10 +45,9 @@ struct engine {
 /* One folder of the channel, as both sides list it (sync/channel.c). */
 struct channel_folder {
 	char *name;
-	bool on_far, on_near;
+	bool on[2];	  /* selectable there, by side */
 	bool listed_only; /* outside CHANNEL:FOLDER: listed for the move pass only */
 	bool held;	  /* its removal exceeds max_delete: neither removed nor recreated */
-	unsigned far_attrs;
 	struct folder_state now[2]; /* far, near: what status said, where now_ok */
 	bool now_ok[2];
 };
@@ -63,9 +62,9 @@ struct folder_work {
 	bool have_state;
 	bool still_selected; /* nothing was selected since prepare: finish need not reselect */
 	bool sparse;	     /* pairs and listings hold only what changed (rule 4) */
-	struct folder_state fs, ns;
+	struct folder_state seen[2]; /* what each side's select said in prepare */
 	struct state_folder sf;
-	struct msg_list far, near;
+	struct msg_list list[2]; /* each side's listing, sorted by uid */
 	struct pair *pairs;
 	size_t npairs;
 	struct folder_report rep;
@@ -80,6 +79,29 @@ void engine_folder_free(struct folder_work *w);
  * other side (UID MOVE, rename) instead of deleted and copied again. Patches
  * the listings and pairs in v so the folders' plans see the moved pairs. */
 int engine_moves(struct engine *e, struct folder_work *v, size_t n, struct ferry_error *err);
+
+/* The configuration of one side's store. */
+static inline const struct store_conf *engine_conf(const struct engine *e, enum side s)
+{
+	return s == FAR ? e->ch->far : e->ch->near;
+}
+
+/* A pair's uid and recorded identity on one side. */
+static inline uint32_t side_uid(const struct pair *p, enum side s)
+{
+	return s == FAR ? p->far_uid : p->near_uid;
+}
+
+static inline const struct msg_id *side_id(const struct pair *p, enum side s)
+{
+	return s == FAR ? &p->far_id : &p->near_id;
+}
+
+/* A plan action's uid on one side. */
+static inline uint32_t side_action_uid(const struct action *a, enum side s)
+{
+	return s == FAR ? a->far_uid : a->near_uid;
+}
 
 /* Finds a message by uid in a listing sorted by uid; NULL if absent. */
 struct msg *engine_find_msg(const struct msg_list *l, uint32_t uid);

@@ -68,8 +68,8 @@ static void print_plan(const char *name, const struct plan *p)
 
 static void fill_input(struct engine *e, struct plan_input *in, const struct folder_work *w)
 {
-	const struct msg_list *far = &w->far, *near = &w->near;
-	const struct folder_state *fs = &w->fs, *ns = &w->ns;
+	const struct msg_list *far = &w->list[FAR], *near = &w->list[NEAR];
+	const struct folder_state *fs = &w->seen[FAR], *ns = &w->seen[NEAR];
 
 	*in = (struct plan_input){
 	    .far = far->v,
@@ -98,17 +98,21 @@ static void fill_input(struct engine *e, struct plan_input *in, const struct fol
  * again, and stop if it was renumbered in between. */
 static int reselect(struct engine *e, struct folder_work *w, struct ferry_error *err)
 {
-	struct folder_state fs, ns;
+	struct folder_state now[2];
 
-	if (e->store[FAR]->driver->select(e->store[FAR], w->name, &fs, err) != 0 ||
-	    e->store[NEAR]->driver->select(e->store[NEAR], w->name, &ns, err) != 0) {
-		ferry_error_prefix(err, "%s", w->name);
-		return -1;
+	for (enum side side = FAR; side <= NEAR; side++) {
+		struct store *s = e->store[side];
+
+		if (s->driver->select(s, w->name, &now[side], err) != 0) {
+			ferry_error_prefix(err, "%s", w->name);
+			return -1;
+		}
 	}
-	if (fs.uidvalidity != w->fs.uidvalidity || ns.uidvalidity != w->ns.uidvalidity)
-		return ferry_error_set(err, FERRY_CAUSE_INCOMPLETE,
-				       "%s: UIDVALIDITY changed during the run; next run re-pairs",
-				       w->name);
+	for (enum side side = FAR; side <= NEAR; side++)
+		if (now[side].uidvalidity != w->seen[side].uidvalidity)
+			return ferry_error_set(
+			    err, FERRY_CAUSE_INCOMPLETE,
+			    "%s: UIDVALIDITY changed during the run; next run re-pairs", w->name);
 	return 0;
 }
 
@@ -156,7 +160,7 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 		return -1;
 	w->still_selected = false;
 	fill_input(e, &in, w);
-	if (identify_unpaired(e, &in, &w->far, &w->near, err) != 0) {
+	if (identify_unpaired(e, &in, w->list, err) != 0) {
 		ferry_error_prefix(err, "%s", name);
 		goto out;
 	}
@@ -178,12 +182,13 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 	}
 	if (record_conflicts(e, name, &plan, err) != 0)
 		goto out;
-	if (apply_plan(e, name, w->sf.id, &plan, &w->far, &w->near, rep, err) != 0) {
+	if (apply_plan(e, name, w->sf.id, &plan, w->list, rep, err) != 0) {
 		ferry_error_prefix(err, "%s", name);
 		goto out;
 	}
-	recorded_state(e->store[FAR], name, &w->fs, &w->sf.far_uidnext, &w->sf.far_modseq);
-	recorded_state(e->store[NEAR], name, &w->ns, &w->sf.near_uidnext, &w->sf.near_modseq);
+	recorded_state(e->store[FAR], name, &w->seen[FAR], &w->sf.far_uidnext, &w->sf.far_modseq);
+	recorded_state(e->store[NEAR], name, &w->seen[NEAR], &w->sf.near_uidnext,
+		       &w->sf.near_modseq);
 	w->sf.last_sync = (int64_t)time(NULL);
 	w->sf.clean[0] = '\0';
 	if (plan.blocked_far + plan.blocked_near == 0 && rep->unrecorded == 0 &&

@@ -149,50 +149,56 @@ static int munge_side(struct store *store, struct msg_list *mine, const size_t *
  * server's copy of it after a lost state or an unrecorded upload. Ids from
  * the state or the Maildir index lack it: those are read again. Costs
  * nothing where identities match. */
-static int identify_munged(struct engine *e, struct msg_list *far, const size_t *fi, size_t nf,
-			   struct msg_list *near, const size_t *ni, size_t nn,
-			   struct ferry_error *err)
+static int identify_munged(struct engine *e, struct msg_list list[2], size_t *const idx[2],
+			   const size_t n[2], struct ferry_error *err)
 {
-	size_t nfh = 0, nnh = 0, nfs = 0, nns = 0;
-	unsigned char *fh = NULL, *nh = NULL;
-	uint64_t *fs = NULL, *ns = NULL;
+	size_t nhashes[2] = {0, 0}, nsizes[2] = {0, 0};
+	unsigned char *hashes[2] = {NULL, NULL};
+	uint64_t *sizes[2] = {NULL, NULL};
 	int r = 0;
 
-	if (!nf || !nn)
+	if (!n[FAR] || !n[NEAR])
 		return 0;
-	fh = sorted_hashes(far, fi, nf, &nfh);
-	nh = sorted_hashes(near, ni, nn, &nnh);
-	if (fh && nh) {
-		fs = unmatched_sizes(far, fi, nf, nh, nnh, &nfs);
-		ns = unmatched_sizes(near, ni, nn, fh, nfh, &nns);
-	}
-	if (!fs || !ns)
+	for (enum side s = FAR; s <= NEAR; s++)
+		hashes[s] = sorted_hashes(&list[s], idx[s], n[s], &nhashes[s]);
+	if (hashes[FAR] && hashes[NEAR])
+		for (enum side s = FAR; s <= NEAR; s++) {
+			enum side o = side_other(s);
+
+			sizes[s] = unmatched_sizes(&list[s], idx[s], n[s], hashes[o], nhashes[o],
+						   &nsizes[s]);
+		}
+	if (!sizes[FAR] || !sizes[NEAR])
 		r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	if (r == 0)
-		r = munge_side(e->store[FAR], far, fi, nf, nh, nnh, ns, nns, err);
-	if (r == 0)
-		r = munge_side(e->store[NEAR], near, ni, nn, fh, nfh, fs, nfs, err);
-	free(fh);
-	free(nh);
-	free(fs);
-	free(ns);
+	for (enum side s = FAR; r == 0 && s <= NEAR; s++) {
+		enum side o = side_other(s);
+
+		r = munge_side(e->store[s], &list[s], idx[s], n[s], hashes[o], nhashes[o], sizes[o],
+			       nsizes[o], err);
+	}
+	for (enum side s = FAR; s <= NEAR; s++) {
+		free(hashes[s]);
+		free(sizes[s]);
+	}
 	return r;
 }
 
-int identify_unpaired(struct engine *e, const struct plan_input *in, struct msg_list *far,
-		      struct msg_list *near, struct ferry_error *err)
+int identify_unpaired(struct engine *e, const struct plan_input *in, struct msg_list list[2],
+		      struct ferry_error *err)
 {
-	size_t *fi = NULL, *ni = NULL, nf = 0, nn = 0;
-	int r;
+	size_t *idx[2] = {NULL, NULL}, n[2] = {0, 0};
+	int r = 0;
 
-	if (plan_unpaired(in, &fi, &nf, &ni, &nn) != 0)
+	if (plan_unpaired(in, &idx[FAR], &n[FAR], &idx[NEAR], &n[NEAR]) != 0)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	r = identify_side(e->store[FAR], far, fi, nf, near, ni, nn, err);
+	for (enum side s = FAR; r == 0 && s <= NEAR; s++) {
+		enum side o = side_other(s);
+
+		r = identify_side(e->store[s], &list[s], idx[s], n[s], &list[o], idx[o], n[o], err);
+	}
 	if (r == 0)
-		r = identify_side(e->store[NEAR], near, ni, nn, far, fi, nf, err);
-	if (r == 0)
-		r = identify_munged(e, far, fi, nf, near, ni, nn, err);
-	free(fi);
-	free(ni);
+		r = identify_munged(e, list, idx, n, err);
+	free(idx[FAR]);
+	free(idx[NEAR]);
 	return r;
 }

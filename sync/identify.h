@@ -5,12 +5,12 @@
 #include "sync/engine.h"
 #include "sync/plan.h"
 
-/* Identifies the unpaired messages of both listings (far, near: the ones in)
+/* Identifies the unpaired messages of both listings (list, by side: in's)
  * that may pair: those whose size also occurs unpaired on the other side
  * (headers only), and, where identities differ but sizes match, their
  * munged hash too, so that plan_folder can pair a message with a server's
  * rewritten copy of it. */
-int identify_unpaired(struct engine *e, const struct plan_input *in, struct msg_list *far,
-		      struct msg_list *near, struct ferry_error *err);
+int identify_unpaired(struct engine *e, const struct plan_input *in, struct msg_list list[2],
+		      struct ferry_error *err);
 
 #endif

@@ -36,14 +36,15 @@ struct result {
  * about (some pair by identity instead). */
 static size_t work_of(const struct folder_work *w)
 {
-	size_t paired_far = 0, paired_near = 0;
+	size_t paired[2] = {0, 0}, unpaired = 0;
 
-	for (size_t i = 0; i < w->npairs; i++) {
-		paired_far += w->pairs[i].far_uid != 0;
-		paired_near += w->pairs[i].near_uid != 0;
-	}
-	return (w->far.n > paired_far ? w->far.n - paired_far : 0) +
-	       (w->near.n > paired_near ? w->near.n - paired_near : 0);
+	for (size_t i = 0; i < w->npairs; i++)
+		for (enum side side = FAR; side <= NEAR; side++)
+			paired[side] += side_uid(&w->pairs[i], side) != 0;
+	for (enum side side = FAR; side <= NEAR; side++)
+		if (w->list[side].n > paired[side])
+			unpaired += w->list[side].n - paired[side];
+	return unpaired;
 }
 
 static unsigned conf_connections(const struct store_conf *c)
@@ -55,7 +56,8 @@ static unsigned conf_connections(const struct store_conf *c)
 unsigned parallel_workers(const struct engine *e, const struct folder_work *works,
 			  const size_t *todo, size_t n)
 {
-	unsigned cap = conf_connections(e->ch->far), near = conf_connections(e->ch->near);
+	unsigned cap = conf_connections(engine_conf(e, FAR)),
+		 near = conf_connections(engine_conf(e, NEAR));
 	size_t total = 0, busy = 0;
 
 	if (near < cap)
@@ -113,8 +115,7 @@ static void worker(struct engine *parent, struct folder_work *works, const size_
 			break;
 		/* A broken connection fails this folder; the next ones get a new
 		 * one, as the channel's run would. */
-		if ((e.store[FAR]->broken || e.store[NEAR]->broken) &&
-		    connect_again(e.store, &e.reconnects, &err) != 0) {
+		if (connect_broken(e.store) && connect_again(e.store, &e.reconnects, &err) != 0) {
 			log_error("%s", err.msg);
 			break; /* the rest are reported failed by the parent */
 		}

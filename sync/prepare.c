@@ -11,11 +11,13 @@
 #include "store/log.h"
 #include "sync/connect.h"
 
-static int list_side(struct store *s, const char *side, const char *name, struct msg_list *out,
+static int list_side(struct engine *e, enum side side, const char *name, struct msg_list *out,
 		     struct ferry_error *err)
 {
+	struct store *s = e->store[side];
+
 	if (s->driver->list(s, out, err) != 0) {
-		ferry_error_prefix(err, "%s: listing %s", name, side);
+		ferry_error_prefix(err, "%s: listing %s", name, side_str(side));
 		return -1;
 	}
 	engine_sort_msgs(out);
@@ -27,9 +29,10 @@ static int list_side(struct store *s, const char *side, const char *name, struct
  * last sync saw (a Maildir restored from a backup with its index): its uids
  * may have been handed out again since. A value the store does not know (0)
  * tells nothing. */
-static const char *side_behind(const struct state_folder *sf, const struct folder_state *fs,
-			       const struct folder_state *ns)
+static const char *side_behind(const struct state_folder *sf, const struct folder_state now[2])
 {
+	const struct folder_state *fs = &now[FAR], *ns = &now[NEAR];
+
 	if ((fs->uidnext && fs->uidnext < sf->far_uidnext) ||
 	    (fs->highestmodseq && fs->highestmodseq < sf->far_modseq))
 		return "far";
@@ -42,9 +45,11 @@ static const char *side_behind(const struct state_folder *sf, const struct folde
 /* Makes the folder one without usable state (rule 7): its pairs dropped,
  * both sides recorded as they are now, not clean. Committed at once, so that
  * an interrupted run resumes with the pairs it made since. */
-static int restart_pairing(struct engine *e, struct state_folder *sf, const struct folder_state *fs,
-			   const struct folder_state *ns, bool clear, struct ferry_error *err)
+static int restart_pairing(struct engine *e, struct state_folder *sf,
+			   const struct folder_state now[2], bool clear, struct ferry_error *err)
 {
+	const struct folder_state *fs = &now[FAR], *ns = &now[NEAR];
+
 	sf->far_uidvalidity = fs->uidvalidity;
 	sf->near_uidvalidity = ns->uidvalidity;
 	sf->far_uidnext = fs->uidnext;
@@ -67,13 +72,14 @@ static int restart_pairing(struct engine *e, struct state_folder *sf, const stru
  * (rule 16) all mean: pair again by identity and delete nothing this run
  * (rule 7). */
 static int check_uidvalidity(struct engine *e, struct state_folder *sf,
-			     const struct folder_state *fs, const struct folder_state *ns,
-			     bool forget_state, bool *have_state, struct ferry_error *err)
+			     const struct folder_state now[2], bool forget_state, bool *have_state,
+			     struct ferry_error *err)
 {
+	const struct folder_state *fs = &now[FAR], *ns = &now[NEAR];
 	bool first = sf->far_uidvalidity == 0 && sf->near_uidvalidity == 0;
 	bool changed = !first && (sf->far_uidvalidity != fs->uidvalidity ||
 				  sf->near_uidvalidity != ns->uidvalidity);
-	const char *behind = first || changed ? NULL : side_behind(sf, fs, ns);
+	const char *behind = first || changed ? NULL : side_behind(sf, now);
 
 	*have_state = !first && !changed && !behind && !forget_state;
 	if (*have_state)
@@ -87,7 +93,7 @@ static int check_uidvalidity(struct engine *e, struct state_folder *sf,
 			 "a backup?); matching messages again by identity, deleting nothing this "
 			 "run",
 			 sf->name, behind);
-	return restart_pairing(e, sf, fs, ns, !first, err);
+	return restart_pairing(e, sf, now, !first, err);
 }
 
 /* Rule 16: a pair whose message a listing shows under its uid with another
@@ -97,23 +103,28 @@ static int check_uidvalidity(struct engine *e, struct state_folder *sf,
 static const char *pairs_contradicted(const struct folder_work *w)
 {
 	for (size_t i = 0; i < w->npairs; i++)
-		for (int side = 0; side < 2; side++) {
-			const struct pair *p = &w->pairs[i];
-			uint32_t uid = side == 0 ? p->far_uid : p->near_uid;
-			const struct msg_id *id = side == 0 ? &p->far_id : &p->near_id;
-			const struct msg *m =
-			    uid ? engine_find_msg(side == 0 ? &w->far : &w->near, uid) : NULL;
+		for (enum side side = FAR; side <= NEAR; side++) {
+			uint32_t uid = side_uid(&w->pairs[i], side);
+			const struct msg_id *id = side_id(&w->pairs[i], side);
+			const struct msg *m = uid ? engine_find_msg(&w->list[side], uid) : NULL;
 
 			if (m && m->id.known && id->known &&
 			    memcmp(m->id.hash, id->hash, sizeof(id->hash)) != 0)
-				return side == 0 ? "far" : "near";
+				return side_str(side);
 		}
 	return NULL;
 }
 
-static int folder_unchanged(struct engine *e, const char *name, const struct folder_state *fs,
-			    const struct folder_state *ns, bool *unchanged, struct ferry_error *err)
+/* Rule 4: whether a folder can be skipped, given what both stores' status
+ * say of it now: both sides as the last sync of it recorded them, modseqs
+ * known on both, and that sync finished clean under the same policy. A side
+ * whose now[] is NULL is not looked at: false then means the folder will be
+ * synced whatever the other side says. */
+static int folder_unchanged(struct engine *e, const char *name,
+			    const struct folder_state *const now[2], bool *unchanged,
+			    struct ferry_error *err)
 {
+	const struct folder_state *fs = now[FAR], *ns = now[NEAR];
 	struct state_folder sf = {0};
 	char policy[sizeof(sf.clean)];
 
@@ -132,20 +143,23 @@ static int folder_unchanged(struct engine *e, const char *name, const struct fol
 	return 0;
 }
 
-static int prefetch_since(struct engine *e, const char *name, uint64_t *far_since,
-			  uint64_t *near_since, struct ferry_error *err)
+/* The modseqs rule 4's cheap listing will ask each side about (list_changed
+ * since), for the stores' prefetch: 0 when the folder's last sync did not
+ * finish clean under the same policy. */
+static int prefetch_since(struct engine *e, const char *name, uint64_t since[2],
+			  struct ferry_error *err)
 {
 	struct state_folder sf = {0};
 	char policy[sizeof(sf.clean)];
 
-	*far_since = *near_since = 0;
+	since[FAR] = since[NEAR] = 0;
 	if (e->opts->force_delete || !engine_policy(e, policy, sizeof(policy)))
 		return 0;
 	if (state_get_folder(e->state, name, &sf, err) != 0)
 		return -1;
 	if (sf.clean[0] && strcmp(sf.clean, policy) == 0) {
-		*far_since = sf.far_modseq;
-		*near_since = sf.near_modseq;
+		since[FAR] = sf.far_modseq;
+		since[NEAR] = sf.near_modseq;
 	}
 	free(sf.name);
 	return 0;
@@ -211,13 +225,13 @@ static void side_changes_free(struct side_changes *c)
 	*c = (struct side_changes){0};
 }
 
-static int side_changes(struct engine *e, struct folder_work *w, bool far_side,
+static int side_changes(struct engine *e, struct folder_work *w, enum side side,
 			struct side_changes *c, struct ferry_error *err)
 {
-	struct store *s = far_side ? e->store[FAR] : e->store[NEAR];
-	const struct folder_state *now = far_side ? &w->fs : &w->ns;
-	uint32_t rec_next = far_side ? w->sf.far_uidnext : w->sf.near_uidnext;
-	uint64_t rec_mod = far_side ? w->sf.far_modseq : w->sf.near_modseq;
+	struct store *s = e->store[side];
+	const struct folder_state *now = &w->seen[side];
+	uint32_t rec_next = side == FAR ? w->sf.far_uidnext : w->sf.near_uidnext;
+	uint64_t rec_mod = side == FAR ? w->sf.far_modseq : w->sf.near_modseq;
 	char policy[sizeof(w->sf.clean)];
 	int r;
 
@@ -239,46 +253,50 @@ static int side_changes(struct engine *e, struct folder_work *w, bool far_side,
 	return 0;
 }
 
+/* A side's listing built from the pairs, less its vanished uids, with its
+ * changes merged in; sorted. -1 when out of memory. */
+static int list_from_pairs(const struct folder_work *w, enum side side,
+			   const struct side_changes *c, struct msg_list *out)
+{
+	for (size_t i = 0; i < w->npairs; i++) {
+		const struct pair *p = &w->pairs[i];
+		uint32_t uid = side_uid(p, side);
+		struct msg m = {.uid = uid,
+				.flags = p->base_flags,
+				.keywords = p->base_keywords,
+				.size = p->size,
+				.id = *side_id(p, side)};
+
+		if (uid && !in_ranges(c->van, c->nvan, uid) && msg_list_push(out, &m) != 0)
+			return -1;
+	}
+	engine_sort_msgs(out);
+	return merge_changed(out, &c->changed);
+}
+
 /* Rule 4's cheap listing of one side from the pairs and its changes. After a
  * clean sync under the same policy, a side holds exactly its paired messages
  * with their base flags, except what changed. The result must count what
  * SELECT counted, or the side is listed in full after all. Returns 1 then,
  * 0 with *out filled, -1 on error. */
-static int list_from_changes(struct folder_work *w, bool far_side, const struct side_changes *c,
+static int list_from_changes(struct folder_work *w, enum side side, const struct side_changes *c,
 			     struct msg_list *out, struct ferry_error *err)
 {
-	const struct folder_state *now = far_side ? &w->fs : &w->ns;
-	int r = 0;
+	const struct folder_state *now = &w->seen[side];
 
-	for (size_t i = 0; r == 0 && i < w->npairs; i++) {
-		const struct pair *p = &w->pairs[i];
-		uint32_t uid = far_side ? p->far_uid : p->near_uid;
-		struct msg m = {.uid = uid,
-				.flags = p->base_flags,
-				.keywords = p->base_keywords,
-				.size = p->size,
-				.id = far_side ? p->far_id : p->near_id};
-
-		if (uid && !in_ranges(c->van, c->nvan, uid) && msg_list_push(out, &m) != 0)
-			r = -1;
-	}
-	if (r == 0)
-		engine_sort_msgs(out);
-	if (r == 0 && merge_changed(out, &c->changed) != 0)
-		r = -1;
-	if (r != 0) {
+	if (list_from_pairs(w, side, c, out) != 0) {
 		msg_list_free(out);
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "%s: out of memory", w->name);
 	}
 	if (out->n != now->exists) {
 		log_trace("%s: %s: %zu messages from the state and changes, %u by SELECT; "
 			  "listing in full",
-			  w->name, far_side ? "far" : "near", out->n, now->exists);
+			  w->name, side_str(side), out->n, now->exists);
 		msg_list_free(out);
 		return 1;
 	}
-	log_trace("%s: %s listed from the state and %zu change(s)", w->name,
-		  far_side ? "far" : "near", c->nvan + c->changed.n);
+	log_trace("%s: %s listed from the state and %zu change(s)", w->name, side_str(side),
+		  c->nvan + c->changed.n);
 	return 0;
 }
 
@@ -312,12 +330,12 @@ static void unique_pairs(struct folder_work *w)
 /* Loads the pairs a side's changes touch: those of its vanished uids and of
  * its changed uids; a changed uid without a pair is new (*fresh counts
  * them). Stops with 1 once more than limit pairs are loaded. */
-static int touch_side(struct engine *e, struct folder_work *w, bool far_side,
+static int touch_side(struct engine *e, struct folder_work *w, enum side side,
 		      const struct side_changes *c, size_t limit, size_t *cap, size_t *fresh,
 		      struct ferry_error *err)
 {
 	for (size_t i = 0; i < c->nvan; i++) {
-		if (state_append_pairs_between(e->state, w->sf.id, far_side, c->van[2 * i],
+		if (state_append_pairs_between(e->state, w->sf.id, side == FAR, c->van[2 * i],
 					       c->van[2 * i + 1], &w->pairs, &w->npairs, cap,
 					       err) != 0)
 			return -1;
@@ -329,8 +347,8 @@ static int touch_side(struct engine *e, struct folder_work *w, bool far_side,
 		struct pair p;
 		bool found;
 
-		if (state_get_pair(e->state, w->sf.id, far_side ? uid : 0, far_side ? 0 : uid, &p,
-				   &found, err) != 0)
+		if (state_get_pair(e->state, w->sf.id, side == FAR ? uid : 0, side == FAR ? 0 : uid,
+				   &p, &found, err) != 0)
 			return -1;
 		if (!found) {
 			(*fresh)++;
@@ -376,49 +394,29 @@ static int prepare_sparse(struct engine *e, struct folder_work *w, struct side_c
 	limit = (paired[0] + paired[1]) / 8;
 	if (limit < 64)
 		limit = 64;
-	for (int side = 0; r == 0 && side < 2; side++)
-		r = touch_side(e, w, side == 0, &c[side], limit, &cap, &fresh[side], err);
+	for (enum side side = FAR; r == 0 && side <= NEAR; side++)
+		r = touch_side(e, w, side, &c[side], limit, &cap, &fresh[side], err);
 	if (r == 0) {
 		unique_pairs(w);
 		for (size_t i = 0; i < w->npairs; i++)
-			for (int side = 0; side < 2; side++) {
-				uint32_t uid =
-				    side == 0 ? w->pairs[i].far_uid : w->pairs[i].near_uid;
+			for (enum side side = FAR; side <= NEAR; side++) {
+				uint32_t uid = side_uid(&w->pairs[i], side);
 
 				gone[side] += uid && in_ranges(c[side].van, c[side].nvan, uid);
 			}
-		for (int side = 0; side < 2; side++)
-			if (paired[side] - gone[side] + fresh[side] !=
-			    (side == 0 ? w->fs.exists : w->ns.exists))
+		for (enum side side = FAR; side <= NEAR; side++)
+			if (paired[side] - gone[side] + fresh[side] != w->seen[side].exists)
 				r = 1;
 	}
-	for (int side = 0; r == 0 && side < 2; side++) {
-		struct msg_list *l = side == 0 ? &w->far : &w->near;
-
-		for (size_t i = 0; r == 0 && i < w->npairs; i++) {
-			const struct pair *p = &w->pairs[i];
-			uint32_t uid = side == 0 ? p->far_uid : p->near_uid;
-			struct msg m = {.uid = uid,
-					.flags = p->base_flags,
-					.keywords = p->base_keywords,
-					.size = p->size,
-					.id = side == 0 ? p->far_id : p->near_id};
-
-			if (uid && !in_ranges(c[side].van, c[side].nvan, uid) &&
-			    msg_list_push(l, &m) != 0)
-				r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-		}
-		if (r == 0)
-			engine_sort_msgs(l);
-		if (r == 0 && merge_changed(l, &c[side].changed) != 0)
+	for (enum side side = FAR; r == 0 && side <= NEAR; side++)
+		if (list_from_pairs(w, side, &c[side], &w->list[side]) != 0)
 			r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	}
 	if (r != 0) {
 		state_pairs_free(w->pairs, w->npairs);
 		w->pairs = NULL;
 		w->npairs = 0;
-		msg_list_free(&w->far);
-		msg_list_free(&w->near);
+		for (enum side side = FAR; side <= NEAR; side++)
+			msg_list_free(&w->list[side]);
 		return r;
 	}
 	w->sparse = true;
@@ -434,26 +432,26 @@ static int prepare_sparse(struct engine *e, struct folder_work *w, struct side_c
  * built from the pairs holds what they said). */
 static int relist_if_contradicted(struct engine *e, struct folder_work *w, struct ferry_error *err)
 {
-	const char *side = pairs_contradicted(w);
+	const char *contradicted = pairs_contradicted(w);
 
-	if (!side)
+	if (!contradicted)
 		return 0;
 	log_warn("%s: a message on the %s side is not the one the last sync paired under its "
 		 "uid (restored from a backup?); matching messages again by identity, deleting "
 		 "nothing this run",
-		 w->name, side);
-	if (restart_pairing(e, &w->sf, &w->fs, &w->ns, true, err) != 0)
+		 w->name, contradicted);
+	if (restart_pairing(e, &w->sf, w->seen, true, err) != 0)
 		return -1;
 	w->have_state = false;
 	w->sparse = false;
 	state_pairs_free(w->pairs, w->npairs);
 	w->pairs = NULL;
 	w->npairs = 0;
-	msg_list_free(&w->far);
-	msg_list_free(&w->near);
-	if (list_side(e->store[FAR], "far", w->name, &w->far, err) != 0 ||
-	    list_side(e->store[NEAR], "near", w->name, &w->near, err) != 0)
-		return -1;
+	for (enum side side = FAR; side <= NEAR; side++)
+		msg_list_free(&w->list[side]);
+	for (enum side side = FAR; side <= NEAR; side++)
+		if (list_side(e, side, w->name, &w->list[side], err) != 0)
+			return -1;
 	return 0;
 }
 
@@ -463,32 +461,32 @@ int prepare_folder(struct engine *e, struct folder_work *w, struct ferry_error *
 	struct side_changes c[2] = {0};
 	int r = -1;
 
-	if (e->store[FAR]->driver->select(e->store[FAR], name, &w->fs, err) != 0) {
-		ferry_error_prefix(err, "%s: far", name);
-		return -1;
-	}
-	if (e->store[NEAR]->driver->select(e->store[NEAR], name, &w->ns, err) != 0) {
-		ferry_error_prefix(err, "%s: near", name);
-		return -1;
+	for (enum side side = FAR; side <= NEAR; side++) {
+		struct store *s = e->store[side];
+
+		if (s->driver->select(s, name, &w->seen[side], err) != 0) {
+			ferry_error_prefix(err, "%s: %s", name, side_str(side));
+			return -1;
+		}
 	}
 	if (state_get_folder(e->state, name, &w->sf, err) != 0 ||
-	    check_uidvalidity(e, &w->sf, &w->fs, &w->ns, w->forget, &w->have_state, err) != 0)
+	    check_uidvalidity(e, &w->sf, w->seen, w->forget, &w->have_state, err) != 0)
 		return -1;
-	for (int side = 0; side < 2; side++) {
-		int k = side_changes(e, w, side == 0, &c[side], err);
+	for (enum side side = FAR; side <= NEAR; side++) {
+		int k = side_changes(e, w, side, &c[side], err);
 
 		if (k < 0) {
-			ferry_error_prefix(err, "%s: listing %s", name, side == 0 ? "far" : "near");
+			ferry_error_prefix(err, "%s: listing %s", name, side_str(side));
 			goto out;
 		}
 		if (k == 2) {
 			log_warn("%s: the %s side never was where the last sync left it (restored "
 				 "from a backup?); matching messages again by identity, deleting "
 				 "nothing this run",
-				 name, side == 0 ? "far" : "near");
-			side_changes_free(&c[0]);
-			side_changes_free(&c[1]);
-			if (restart_pairing(e, &w->sf, &w->fs, &w->ns, true, err) != 0)
+				 name, side_str(side));
+			side_changes_free(&c[FAR]);
+			side_changes_free(&c[NEAR]);
+			if (restart_pairing(e, &w->sf, w->seen, true, err) != 0)
 				goto out;
 			w->have_state = false;
 			break;
@@ -501,18 +499,16 @@ int prepare_folder(struct engine *e, struct folder_work *w, struct ferry_error *
 		r = -1;
 		goto out;
 	}
-	for (int side = 0; r == 1 && side < 2; side++) {
-		bool far_side = side == 0;
-		struct msg_list *l = far_side ? &w->far : &w->near;
-		int k = c[side].usable ? list_from_changes(w, far_side, &c[side], l, err) : 1;
+	for (enum side side = FAR; r == 1 && side <= NEAR; side++) {
+		struct msg_list *l = &w->list[side];
+		int k = c[side].usable ? list_from_changes(w, side, &c[side], l, err) : 1;
 
 		if (k < 0) {
-			ferry_error_prefix(err, "%s: listing %s", name, far_side ? "far" : "near");
+			ferry_error_prefix(err, "%s: listing %s", name, side_str(side));
 			r = -1;
 			goto out;
 		}
-		if (k == 1 && list_side(far_side ? e->store[FAR] : e->store[NEAR],
-					far_side ? "far" : "near", name, l, err) != 0) {
+		if (k == 1 && list_side(e, side, name, l, err) != 0) {
 			r = -1;
 			goto out;
 		}
@@ -524,18 +520,18 @@ int prepare_folder(struct engine *e, struct folder_work *w, struct ferry_error *
 	w->prepared = true;
 	r = 0;
 out:
-	side_changes_free(&c[0]);
-	side_changes_free(&c[1]);
+	side_changes_free(&c[FAR]);
+	side_changes_free(&c[NEAR]);
 	return r;
 }
 
-static bool side_neutral(const struct msg_list *l, const struct pair *pairs, size_t npairs,
-			 bool far_side)
+static bool side_neutral(const struct folder_work *w, enum side side)
 {
+	const struct msg_list *l = &w->list[side];
 	size_t paired = 0;
 
-	for (size_t i = 0; i < npairs; i++) {
-		uint32_t uid = far_side ? pairs[i].far_uid : pairs[i].near_uid;
+	for (size_t i = 0; i < w->npairs; i++) {
+		uint32_t uid = side_uid(&w->pairs[i], side);
 
 		if (!uid)
 			continue;
@@ -548,28 +544,28 @@ static bool side_neutral(const struct msg_list *l, const struct pair *pairs, siz
 
 bool prepare_move_neutral(const struct folder_work *w)
 {
-	return w->prepared && w->have_state && side_neutral(&w->far, w->pairs, w->npairs, true) &&
-	       side_neutral(&w->near, w->pairs, w->npairs, false);
+	return w->prepared && w->have_state && side_neutral(w, FAR) && side_neutral(w, NEAR);
 }
 
 /* Asks side k's store (if it can) to ready the select and changes of the
  * folders names[0..m) (indexes at[] into v), marking them sent[]. Any
  * trouble only means the usual way. */
-static void prefetch_some(struct engine *e, int k, const char *const *names, const size_t *at,
+static void prefetch_some(struct engine *e, enum side k, const char *const *names, const size_t *at,
 			  size_t m, bool *sent)
 {
-	struct store *s = k ? e->store[NEAR] : e->store[FAR];
-	uint64_t *since = calloc(m + 1, sizeof(*since)), other;
+	struct store *s = e->store[k];
+	uint64_t *since = calloc(m + 1, sizeof(*since)), both[2];
 	struct ferry_error err = {0};
 
 	if (!since || !s || !s->driver->prefetch || !m)
 		goto out;
-	for (size_t j = 0; j < m; j++)
-		if (prefetch_since(e, names[j], k ? &other : &since[j], k ? &since[j] : &other,
-				   &err) != 0) {
+	for (size_t j = 0; j < m; j++) {
+		if (prefetch_since(e, names[j], both, &err) != 0) {
 			log_warn("%s", err.msg);
 			goto out;
 		}
+		since[j] = both[k];
+	}
 	if (s->driver->prefetch(s, names, since, m, &err) != 0) {
 		log_warn("%s; selecting folders one by one", err.msg);
 		if (connect_again(e->store, &e->reconnects, &err) != 0)
@@ -598,25 +594,27 @@ void prepare_find_unchanged(struct engine *e, struct channel_folder *v, size_t n
 	size_t *at = calloc(n + 1, sizeof(*at)), *early_at = calloc(n + 1, sizeof(*early_at));
 	size_t m = 0, nearly = 0;
 	/* The side that can prefetch goes first (far when both or neither can). */
-	int first = !e->store[FAR]->driver->prefetch && e->store[NEAR]->driver->prefetch;
-	struct store *s = first ? e->store[NEAR] : e->store[FAR];
+	enum side first =
+	    !e->store[FAR]->driver->prefetch && e->store[NEAR]->driver->prefetch ? NEAR : FAR;
+	struct store *s = e->store[first];
 	struct ferry_error err = {0};
 
 	if (!names || !early || !st[0] || !st[1] || !ok[0] || !ok[1] || !at || !early_at ||
 	    !e->store[FAR]->driver->status || !e->store[NEAR]->driver->status)
 		goto out;
 	for (size_t i = 0; i < n; i++)
-		if (v[i].on_far && v[i].on_near) {
+		if (v[i].on[FAR] && v[i].on[NEAR]) {
 			at[m] = i;
 			names[m++] = v[i].name;
 		}
 	if (s->driver->status(s, names, m, st[first], ok[first], &err) != 0)
 		goto failed;
 	for (size_t k = 0; k < m && s->driver->prefetch; k++) {
+		const struct folder_state *now[2] = {NULL, NULL};
 		bool same = false;
 
-		if (ok[first][k] && folder_unchanged(e, names[k], first ? NULL : &st[0][k],
-						     first ? &st[1][k] : NULL, &same, &err) != 0) {
+		now[first] = &st[first][k];
+		if (ok[first][k] && folder_unchanged(e, names[k], now, &same, &err) != 0) {
 			log_warn("%s", err.msg);
 			goto out;
 		}
@@ -628,19 +626,20 @@ void prepare_find_unchanged(struct engine *e, struct channel_folder *v, size_t n
 	/* A failed prefetch may have reconnected that side (or lost it): the
 	 * store is looked up again, never kept across. */
 	prefetch_some(e, first, early, early_at, nearly, sent[first]);
-	s = first ? e->store[FAR] : e->store[NEAR];
+	s = e->store[side_other(first)];
 	if (!e->store[FAR] || !e->store[NEAR] ||
-	    s->driver->status(s, names, m, st[!first], ok[!first], &err) != 0)
+	    s->driver->status(s, names, m, st[side_other(first)], ok[side_other(first)], &err) != 0)
 		goto failed;
 	for (size_t k = 0; k < m; k++) {
+		const struct folder_state *now[2] = {&st[FAR][k], &st[NEAR][k]};
 		bool same = false;
 
-		for (int side = 0; side < 2; side++) {
+		for (enum side side = FAR; side <= NEAR; side++) {
 			v[at[k]].now[side] = st[side][k];
 			v[at[k]].now_ok[side] = ok[side][k];
 		}
-		if (ok[0][k] && ok[1][k] &&
-		    folder_unchanged(e, names[k], &st[0][k], &st[1][k], &same, &err) != 0) {
+		if (ok[FAR][k] && ok[NEAR][k] &&
+		    folder_unchanged(e, names[k], now, &same, &err) != 0) {
 			log_warn("%s", err.msg);
 			break;
 		}
@@ -673,11 +672,11 @@ void prepare_prefetch(struct engine *e, const struct channel_folder *v, size_t n
 	const char **names = calloc(n + 1, sizeof(*names));
 	size_t *at = calloc(n + 1, sizeof(*at));
 
-	for (int k = 0; k < 2 && names && at; k++) {
+	for (enum side k = FAR; k <= NEAR && names && at; k++) {
 		size_t m = 0;
 
 		for (size_t i = 0; i < n; i++)
-			if (!skip[i] && v[i].on_far && v[i].on_near && !sent[k][i]) {
+			if (!skip[i] && v[i].on[FAR] && v[i].on[NEAR] && !sent[k][i]) {
 				at[m] = i;
 				names[m++] = v[i].name;
 			}
@@ -693,8 +692,10 @@ void prepare_prefetch_drop(struct engine *e)
 {
 	struct ferry_error err = {0};
 
-	if (e->store[FAR]->driver->prefetch)
-		(void)e->store[FAR]->driver->prefetch(e->store[FAR], NULL, NULL, 0, &err);
-	if (e->store[NEAR]->driver->prefetch)
-		(void)e->store[NEAR]->driver->prefetch(e->store[NEAR], NULL, NULL, 0, &err);
+	for (enum side side = FAR; side <= NEAR; side++) {
+		struct store *s = e->store[side];
+
+		if (s->driver->prefetch)
+			(void)s->driver->prefetch(s, NULL, NULL, 0, &err);
+	}
 }

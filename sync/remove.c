@@ -20,10 +20,10 @@ static int cmp_u32(const void *a, const void *b)
  * other side is never deleted because of that side. *removable is false
  * otherwise, and for INBOX, which is never removed. Leaves the folder
  * selected. */
-static int removal_uids(struct engine *e, const char *name, bool on_far, uint32_t **uids, size_t *n,
-			bool *removable, struct ferry_error *err)
+static int removal_uids(struct engine *e, const char *name, enum side side, uint32_t **uids,
+			size_t *n, bool *removable, struct ferry_error *err)
 {
-	struct store *s = on_far ? e->store[FAR] : e->store[NEAR];
+	struct store *s = e->store[side];
 	struct folder_state fs = {0};
 	struct msg_list list = {0};
 	struct state_folder sf = {0};
@@ -40,7 +40,7 @@ static int removal_uids(struct engine *e, const char *name, bool on_far, uint32_
 	if (s->driver->select(s, name, &fs, err) != 0 || s->driver->list(s, &list, err) != 0 ||
 	    state_get_folder(e->state, name, &sf, err) != 0)
 		goto out;
-	if ((on_far ? sf.far_uidvalidity : sf.near_uidvalidity) != fs.uidvalidity) {
+	if ((side == FAR ? sf.far_uidvalidity : sf.near_uidvalidity) != fs.uidvalidity) {
 		r = 0; /* renumbered since: nothing here is known to be paired */
 		goto out;
 	}
@@ -54,7 +54,7 @@ static int removal_uids(struct engine *e, const char *name, bool on_far, uint32_
 	}
 	/* Which listed uids are paired: the pairs' uids sorted, then a lookup each. */
 	for (size_t j = 0; j < npairs; j++)
-		pair_uids[npu++] = on_far ? pairs[j].far_uid : pairs[j].near_uid;
+		pair_uids[npu++] = side_uid(&pairs[j], side);
 	if (npu)
 		qsort(pair_uids, npu, sizeof(*pair_uids), cmp_u32);
 	for (size_t i = 0; i < list.n; i++)
@@ -75,32 +75,31 @@ out:
 	return r;
 }
 
-int remove_folder_removable(struct engine *e, const char *name, bool on_far, bool *removable,
+int remove_folder_removable(struct engine *e, const char *name, enum side side, bool *removable,
 			    size_t *messages, struct ferry_error *err)
 {
 	uint32_t *uids = NULL;
-	int r = removal_uids(e, name, on_far, &uids, messages, removable, err);
+	int r = removal_uids(e, name, side, &uids, messages, removable, err);
 
 	free(uids);
 	return r;
 }
 
-int remove_folder(struct engine *e, const char *name, bool on_far, bool *removed,
+int remove_folder(struct engine *e, const char *name, enum side side, bool *removed,
 		  struct ferry_error *err)
 {
-	struct store *s = on_far ? e->store[FAR] : e->store[NEAR];
+	struct store *s = e->store[side];
 	uint32_t *uids = NULL;
 	size_t n = 0;
 	bool removable = false;
 	int r;
 
 	*removed = false;
-	r = removal_uids(e, name, on_far, &uids, &n, &removable, err);
+	r = removal_uids(e, name, side, &uids, &n, &removable, err);
 	if (r != 0 || !removable)
 		goto out;
 	if (e->opts->dry_run) {
-		printf("%s: remove folder on %s (%zu messages)\n", name, on_far ? "far" : "near",
-		       n);
+		printf("%s: remove folder on %s (%zu messages)\n", name, side_str(side), n);
 		*removed = true;
 		goto out;
 	}
