@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "store/log.h"
-#include "sync/connect.h"
 #include "sync/child.h"
+#include "sync/connect.h"
 #include "sync/names.h"
 
 static int cmp_name(const void *a, const void *b)

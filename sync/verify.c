@@ -17,8 +17,8 @@
 #include <openssl/evp.h>
 
 #include "store/log.h"
-#include "sync/connect.h"
 #include "sync/child.h"
+#include "sync/connect.h"
 #include "sync/engine.h"
 #include "sync/names.h"
 #include "sync/state.h"
