@@ -23,8 +23,6 @@
 #include "sync/names.h"
 #include "sync/state.h"
 
-enum { FAR, NEAR };
-
 static const char *const side_name[2] = {"far", "near"};
 
 enum verdict {
