@@ -110,8 +110,8 @@ static int apply_flags(struct engine *e, const struct plan *p, enum side on, siz
 			j++;
 		}
 		crashpoint("flags", false);
-		r = store->driver->set_flags(store, uids, k, v[i]->add, v[i]->remove,
-					     v[i]->add_keywords, v[i]->remove_keywords, err);
+		r = store_set_flags(store, uids, k, v[i]->add, v[i]->remove, v[i]->add_keywords,
+				    v[i]->remove_keywords, err);
 		crashpoint("flags", true);
 		if (r == 0)
 			*changed += k;
@@ -164,7 +164,7 @@ static int apply_deletes(struct engine *e, int64_t folder_id, const struct plan 
 	if (state_journal_add(e->state, &j, err) != 0)
 		goto fail;
 	crashpoint("delete", false);
-	if (store->driver->delete_msgs(store, uids, n, err) != 0)
+	if (store_delete_msgs(store, uids, n, err) != 0)
 		goto fail;
 	crashpoint("delete", true);
 	if (state_begin(e->state, err) != 0)

@@ -108,12 +108,11 @@ static void settle_cut_folders(struct engine *e, const struct journal_entry *cut
 		for (size_t k = 0; k < nfolders && !name; k++)
 			if (folders[k].id == cut[i].folder_id)
 				name = folders[k].name;
-		for (int round = 0; name && s->driver->status && round < 40 && stable < 2;
-		     round++) {
+		for (int round = 0; name && round < 40 && stable < 2; round++) {
 			struct timespec pause = {0, 150 * 1000 * 1000};
 			bool ok = false;
 
-			if (s->driver->status(s, &name, 1, &now, &ok, &err) != 0 || !ok)
+			if (store_status(s, &name, 1, &now, &ok, &err) != 0 || !ok)
 				break;
 			stable = round && now.uidnext == prev.uidnext && now.exists == prev.exists
 				     ? stable + 1
@@ -528,7 +527,7 @@ static int ensure_folder(struct engine *e, const struct channel_folder *f, bool 
 		printf("%s: create folder on %s\n", f->name, side_str(missing));
 		return 1;
 	}
-	if (s->driver->create_folder(s, f->name, err) != 0) {
+	if (store_create_folder(s, f->name, err) != 0) {
 		ferry_error_prefix(err, "%s: creating on %s", f->name, side_str(missing));
 		return -1;
 	}
@@ -609,7 +608,7 @@ static int list_both(struct engine *e, struct store_folder *listed[2], size_t nl
 	for (enum side side = FAR; side <= NEAR; side++) {
 		struct store *s = e->store[side];
 
-		if (s->driver->list_folders(s, &listed[side], &nlisted[side], err) != 0)
+		if (store_list_folders(s, &listed[side], &nlisted[side], err) != 0)
 			return -1;
 	}
 	return 0;

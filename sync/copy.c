@@ -77,7 +77,7 @@ static int copy_begin(void *ctx, struct ferry_error *err)
 	if (ident_init(&c->ident) != 0)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "SHA-256 unavailable");
 	c->ident_open = true;
-	return c->to->driver->add_begin(c->to, &c->cur, err);
+	return store_add_begin(c->to, &c->cur, err);
 }
 
 static int copy_write(void *ctx, const char *buf, size_t len, struct ferry_error *err)
@@ -86,7 +86,7 @@ static int copy_write(void *ctx, const char *buf, size_t len, struct ferry_error
 
 	if (ident_feed(&c->ident, buf, len) != 0)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "SHA-256 failed");
-	return c->to->driver->add_write(c->cur, buf, len, err);
+	return store_add_write(c->to, c->cur, buf, len, err);
 }
 
 static void copy_settled(void *ctx, size_t seq, uint32_t uid, const struct msg_id *stored)
@@ -122,8 +122,7 @@ static int copy_settle(struct copy *c, struct ferry_error *err)
 
 	if (c->npend == 0)
 		return 0;
-	if (c->to->driver->add_flush)
-		r = c->to->driver->add_flush(c->to, copy_settled, c, e);
+	r = store_add_flush(c->to, copy_settled, c, e);
 	for (size_t i = 0; i < c->npend; i++)
 		recorded += c->pend[i].settled && c->pend[i].uid;
 	if (recorded) {
@@ -194,7 +193,7 @@ static int copy_end(void *ctx, uint32_t uid, struct ferry_error *err)
 	if (!a || !m) {
 		/* A FETCH for a uid never asked for: drop it (hostile or buggy server). */
 		log_warn("ignoring a message the server sent unasked (uid %u)", uid);
-		c->to->driver->add_abort(cur);
+		store_add_abort(c->to, cur);
 		return 0;
 	}
 	/* Shorter than the listing said and not even a whole header: a cut,
@@ -203,7 +202,7 @@ static int copy_end(void *ctx, uint32_t uid, struct ferry_error *err)
 	if (id.known && size < m->size && !header_ended) {
 		char why[128];
 
-		c->to->driver->add_abort(cur);
+		store_add_abort(c->to, cur);
 		snprintf(why, sizeof(why),
 			 "cut short: %llu of %llu bytes, and no end of its header",
 			 (unsigned long long)size, (unsigned long long)m->size);
@@ -211,10 +210,10 @@ static int copy_end(void *ctx, uint32_t uid, struct ferry_error *err)
 		return 0;
 	}
 	crashpoint(action, false);
-	if (c->to->driver->add_commit(cur, a->add, a->add_keywords, m->date, &new_uid, err) != 0)
+	if (store_add_commit(c->to, cur, a->add, a->add_keywords, m->date, &new_uid, err) != 0)
 		return -1;
 	c->pend[c->npend++] = (struct copied){
-	    .a = a, .m = m, .id = id, .uid = new_uid, .settled = !c->to->driver->add_flush};
+	    .a = a, .m = m, .id = id, .uid = new_uid, .settled = !store_add_deferred(c->to)};
 	if (c->npend == COPY_BATCH)
 		return copy_settle(c, err);
 	return 0;
@@ -228,7 +227,7 @@ static void copy_abort(void *ctx)
 		ident_discard(&c->ident);
 	c->ident_open = false;
 	if (c->cur)
-		c->to->driver->add_abort(c->cur);
+		store_add_abort(c->to, c->cur);
 	c->cur = NULL;
 }
 
@@ -292,7 +291,7 @@ int copy_msgs(struct engine *e, const char *name, int64_t folder_id, const struc
 	for (size_t i = 0; r == 0 && i < c.nacts && !engine_interrupted; i += FETCH_BATCH) {
 		size_t n = c.nacts - i < FETCH_BATCH ? c.nacts - i : FETCH_BATCH;
 
-		r = from->driver->fetch(from, uids + i, n, &sink, err);
+		r = store_fetch(from, uids + i, n, &sink, err);
 		copy_abort(&c);
 		/* What arrived whole is recorded even when the fetch failed. */
 		if (copy_settle(&c, r == 0 ? err : NULL) != 0)

@@ -103,7 +103,7 @@ static int reselect(struct engine *e, struct folder_work *w, struct ferry_error 
 	for (enum side side = FAR; side <= NEAR; side++) {
 		struct store *s = e->store[side];
 
-		if (s->driver->select(s, w->name, &now[side], err) != 0) {
+		if (store_select(s, w->name, &now[side], err) != 0) {
 			ferry_error_prefix(err, "%s", w->name);
 			return -1;
 		}
@@ -142,8 +142,7 @@ static void recorded_state(struct store *s, const char *name, const struct folde
 {
 	struct folder_state now = *seen;
 
-	if (s->driver->own_state)
-		s->driver->own_state(s, name, seen, &now);
+	store_own_state(s, name, seen, &now);
 	*uidnext = now.uidnext;
 	*modseq = now.highestmodseq;
 }

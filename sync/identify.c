@@ -45,7 +45,7 @@ static int identify_side(struct store *store, struct msg_list *mine, const size_
 			want[nwant++] = *m; /* shallow: identify only fills id */
 	}
 	if (nwant)
-		r = store->driver->identify(store, want, nwant, err);
+		r = store_identify(store, want, nwant, err);
 	for (size_t i = 0; r == 0 && i < nwant; i++) {
 		struct msg *m = engine_find_msg(mine, want[i].uid);
 
@@ -131,7 +131,7 @@ static int munge_side(struct store *store, struct msg_list *mine, const size_t *
 		}
 	}
 	if (nwant)
-		r = store->driver->identify(store, want, nwant, err);
+		r = store_identify(store, want, nwant, err);
 	for (size_t i = 0; r == 0 && i < nwant; i++) {
 		struct msg *m = engine_find_msg(mine, want[i].uid);
 

@@ -16,7 +16,7 @@ static int list_side(struct engine *e, enum side side, const char *name, struct 
 {
 	struct store *s = e->store[side];
 
-	if (s->driver->list(s, out, err) != 0) {
+	if (store_list(s, out, err) != 0) {
 		ferry_error_prefix(err, "%s: listing %s", name, side_str(side));
 		return -1;
 	}
@@ -241,12 +241,10 @@ static int side_changes(struct engine *e, struct folder_work *w, enum side side,
 	    !now->keywords_ok)
 		return 0;
 	if (now->uidnext != rec_next || now->highestmodseq != rec_mod) {
-		if (!s->driver->list_changed)
-			return 0;
-		r = s->driver->list_changed(s, rec_mod, &c->changed, &c->van, &c->nvan, err);
+		r = store_list_changed(s, rec_mod, &c->changed, &c->van, &c->nvan, err);
 		if (r != 0) {
 			side_changes_free(c);
-			return r == 1 ? 0 : r; /* 2: rule 16 */
+			return r == 1 ? 0 : r; /* 1: cannot tell, list in full; 2: rule 16 */
 		}
 	}
 	c->usable = true;
@@ -464,7 +462,7 @@ int prepare_folder(struct engine *e, struct folder_work *w, struct ferry_error *
 	for (enum side side = FAR; side <= NEAR; side++) {
 		struct store *s = e->store[side];
 
-		if (s->driver->select(s, name, &w->seen[side], err) != 0) {
+		if (store_select(s, name, &w->seen[side], err) != 0) {
 			ferry_error_prefix(err, "%s: %s", name, side_str(side));
 			return -1;
 		}
@@ -557,7 +555,7 @@ static void prefetch_some(struct engine *e, enum side k, const char *const *name
 	uint64_t *since = calloc(m + 1, sizeof(*since)), both[2];
 	struct ferry_error err = {0};
 
-	if (!since || !s || !s->driver->prefetch || !m)
+	if (!since || !s || !store_can_prefetch(s) || !m)
 		goto out;
 	for (size_t j = 0; j < m; j++) {
 		if (prefetch_since(e, names[j], both, &err) != 0) {
@@ -566,7 +564,7 @@ static void prefetch_some(struct engine *e, enum side k, const char *const *name
 		}
 		since[j] = both[k];
 	}
-	if (s->driver->prefetch(s, names, since, m, &err) != 0) {
+	if (store_prefetch(s, names, since, m, &err) != 0) {
 		log_warn("%s; selecting folders one by one", err.msg);
 		if (connect_again(e->store, &e->reconnects, &err) != 0)
 			log_warn("%s", err.msg);
@@ -595,21 +593,20 @@ void prepare_find_unchanged(struct engine *e, struct channel_folder *v, size_t n
 	size_t m = 0, nearly = 0;
 	/* The side that can prefetch goes first (far when both or neither can). */
 	enum side first =
-	    !e->store[FAR]->driver->prefetch && e->store[NEAR]->driver->prefetch ? NEAR : FAR;
+	    !store_can_prefetch(e->store[FAR]) && store_can_prefetch(e->store[NEAR]) ? NEAR : FAR;
 	struct store *s = e->store[first];
 	struct ferry_error err = {0};
 
-	if (!names || !early || !st[0] || !st[1] || !ok[0] || !ok[1] || !at || !early_at ||
-	    !e->store[FAR]->driver->status || !e->store[NEAR]->driver->status)
+	if (!names || !early || !st[0] || !st[1] || !ok[0] || !ok[1] || !at || !early_at)
 		goto out;
 	for (size_t i = 0; i < n; i++)
 		if (v[i].on[FAR] && v[i].on[NEAR]) {
 			at[m] = i;
 			names[m++] = v[i].name;
 		}
-	if (s->driver->status(s, names, m, st[first], ok[first], &err) != 0)
+	if (store_status(s, names, m, st[first], ok[first], &err) != 0)
 		goto failed;
-	for (size_t k = 0; k < m && s->driver->prefetch; k++) {
+	for (size_t k = 0; k < m && store_can_prefetch(s); k++) {
 		const struct folder_state *now[2] = {NULL, NULL};
 		bool same = false;
 
@@ -628,7 +625,7 @@ void prepare_find_unchanged(struct engine *e, struct channel_folder *v, size_t n
 	prefetch_some(e, first, early, early_at, nearly, sent[first]);
 	s = e->store[side_other(first)];
 	if (!e->store[FAR] || !e->store[NEAR] ||
-	    s->driver->status(s, names, m, st[side_other(first)], ok[side_other(first)], &err) != 0)
+	    store_status(s, names, m, st[side_other(first)], ok[side_other(first)], &err) != 0)
 		goto failed;
 	for (size_t k = 0; k < m; k++) {
 		const struct folder_state *now[2] = {&st[FAR][k], &st[NEAR][k]};
@@ -695,7 +692,6 @@ void prepare_prefetch_drop(struct engine *e)
 	for (enum side side = FAR; side <= NEAR; side++) {
 		struct store *s = e->store[side];
 
-		if (s->driver->prefetch)
-			(void)s->driver->prefetch(s, NULL, NULL, 0, &err);
+		(void)store_prefetch(s, NULL, NULL, 0, &err);
 	}
 }

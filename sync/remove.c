@@ -37,7 +37,7 @@ static int removal_uids(struct engine *e, const char *name, enum side side, uint
 	*removable = false;
 	if (folder_name_is_inbox(name))
 		return 0;
-	if (s->driver->select(s, name, &fs, err) != 0 || s->driver->list(s, &list, err) != 0 ||
+	if (store_select(s, name, &fs, err) != 0 || store_list(s, &list, err) != 0 ||
 	    state_get_folder(e->state, name, &sf, err) != 0)
 		goto out;
 	if ((side == FAR ? sf.far_uidvalidity : sf.near_uidvalidity) != fs.uidvalidity) {
@@ -104,8 +104,8 @@ int remove_folder(struct engine *e, const char *name, enum side side, bool *remo
 		goto out;
 	}
 	r = -1;
-	if ((n && s->driver->delete_msgs(s, uids, n, err) != 0) ||
-	    s->driver->delete_folder(s, name, err) != 0)
+	if ((n && store_delete_msgs(s, uids, n, err) != 0) ||
+	    store_delete_folder(s, name, err) != 0)
 		goto out;
 	if (state_begin(e->state, err) != 0)
 		goto out;
