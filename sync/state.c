@@ -15,8 +15,6 @@
 
 #include "store/dbseal.h"
 
-#define SCHEMA_VERSION 2
-
 /* Statements kept prepared, by SQL text: a sync runs the same few for every
  * message (three per recorded copy), and preparing costs more than running. */
 #define STMT_CACHE 32
@@ -78,8 +76,10 @@ static const char schema_v2[] = "ALTER TABLE folders ADD COLUMN clean TEXT NOT N
  * with their number times the account's size). */
 static const char schema_v3[] = "CREATE INDEX pairs_folder ON pairs(folder_id);";
 
-/* Migrations, index = version they lead from. */
+/* Migrations, index = version they lead from. Append only: the version is
+ * the array's length, so a step cannot be added without being run. */
 static const char *const migrations[] = {schema_v1, schema_v2, schema_v3};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 static int db_error(struct state *st, struct ferry_error *err, const char *what)
 {
