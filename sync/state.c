@@ -16,6 +16,10 @@
 #include "store/base/db.h"
 #include "store/base/grow.h"
 
+/* The two sides of a pair, as its columns name them. */
+enum { FAR, NEAR, SIDES };
+static const char *const uid_column[SIDES] = {[FAR] = "far_uid", [NEAR] = "near_uid"};
+
 /* Statements kept prepared, by SQL text: a sync runs the same few for every
  * message (three per recorded copy), and preparing costs more than running. */
 #define STMT_CACHE 32
@@ -531,14 +535,15 @@ int state_append_pairs_between(struct state *st, int64_t folder_id, bool far_sid
 			       uint32_t hi, struct pair **v, size_t *n, size_t *cap,
 			       struct ferry_error *err)
 {
+	static const char *const between[SIDES] = {
+	    [FAR] = "SELECT " PAIR_COLUMNS " FROM pairs WHERE folder_id = ?"
+		    " AND far_uid BETWEEN ? AND ?",
+	    [NEAR] = "SELECT " PAIR_COLUMNS " FROM pairs WHERE folder_id = ?"
+		     " AND near_uid BETWEEN ? AND ?",
+	};
 	sqlite3_stmt *stmt;
 
-	if (prepare(st,
-		    far_side ? "SELECT " PAIR_COLUMNS " FROM pairs WHERE folder_id = ?"
-			       " AND far_uid BETWEEN ? AND ?"
-			     : "SELECT " PAIR_COLUMNS " FROM pairs WHERE folder_id = ?"
-			       " AND near_uid BETWEEN ? AND ?",
-		    &stmt, err) != 0)
+	if (prepare(st, between[far_side ? FAR : NEAR], &stmt, err) != 0)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, folder_id);
 	sqlite3_bind_int64(stmt, 2, lo);
@@ -612,14 +617,15 @@ static int prepare_by_uid(struct state *st, const char *head, int64_t folder_id,
 			  uint32_t near_uid, int first_col, sqlite3_stmt **stmt,
 			  struct ferry_error *err)
 {
+	const uint32_t uid[SIDES] = {[FAR] = far_uid, [NEAR] = near_uid};
+	const int side = far_uid ? FAR : NEAR;
 	char sql[256];
 
-	snprintf(sql, sizeof(sql), "%s WHERE folder_id = ? AND %s = ?", head,
-		 far_uid ? "far_uid" : "near_uid");
+	snprintf(sql, sizeof(sql), "%s WHERE folder_id = ? AND %s = ?", head, uid_column[side]);
 	if (prepare(st, sql, stmt, err) != 0)
 		return -1;
 	sqlite3_bind_int64(*stmt, first_col, folder_id);
-	sqlite3_bind_int64(*stmt, first_col + 1, far_uid ? far_uid : near_uid);
+	sqlite3_bind_int64(*stmt, first_col + 1, uid[side]);
 	return 0;
 }
 
