@@ -128,7 +128,7 @@ static int collect(struct folder_work *v, size_t n, bool moved_far, struct cands
 static int identify_fresh(struct engine *e, struct folder_work *v, bool moved_far,
 			  const struct cands *gone, struct cands *fresh, struct ferry_error *err)
 {
-	struct store *s = moved_far ? e->far : e->near;
+	struct store *s = moved_far ? e->store[FAR] : e->store[NEAR];
 	uint64_t *sizes = malloc((gone->n + 1) * sizeof(*sizes));
 	struct msg *want = malloc((fresh->n + 1) * sizeof(*want));
 	size_t *idx = malloc((fresh->n + 1) * sizeof(*idx));
@@ -355,7 +355,7 @@ static int move_on_side(struct engine *e, bool on_far, const struct folder_work 
 			const struct folder_work *b, const uint32_t *uids, size_t k,
 			uint32_t *new_uids, struct journal_entry *j, struct ferry_error *err)
 {
-	struct store *s = on_far ? e->far : e->near;
+	struct store *s = on_far ? e->store[FAR] : e->store[NEAR];
 	struct folder_state fs;
 
 	*j = (struct journal_entry){.folder_id = b->sf.id,
