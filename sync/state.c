@@ -15,10 +15,10 @@
 
 #include "store/base/db.h"
 #include "store/base/grow.h"
+#include "sync/side.h"
 
 /* The two sides of a pair, as its columns name them. */
-enum { FAR, NEAR, SIDES };
-static const char *const uid_column[SIDES] = {[FAR] = "far_uid", [NEAR] = "near_uid"};
+static const char *const uid_column[2] = {[FAR] = "far_uid", [NEAR] = "near_uid"};
 
 /* Statements kept prepared, by SQL text: a sync runs the same few for every
  * message (three per recorded copy), and preparing costs more than running. */
@@ -535,7 +535,7 @@ int state_append_pairs_between(struct state *st, int64_t folder_id, bool far_sid
 			       uint32_t hi, struct pair **v, size_t *n, size_t *cap,
 			       struct ferry_error *err)
 {
-	static const char *const between[SIDES] = {
+	static const char *const between[2] = {
 	    [FAR] = "SELECT " PAIR_COLUMNS " FROM pairs WHERE folder_id = ?"
 		    " AND far_uid BETWEEN ? AND ?",
 	    [NEAR] = "SELECT " PAIR_COLUMNS " FROM pairs WHERE folder_id = ?"
@@ -617,8 +617,8 @@ static int prepare_by_uid(struct state *st, const char *head, int64_t folder_id,
 			  uint32_t near_uid, int first_col, sqlite3_stmt **stmt,
 			  struct ferry_error *err)
 {
-	const uint32_t uid[SIDES] = {[FAR] = far_uid, [NEAR] = near_uid};
-	const int side = far_uid ? FAR : NEAR;
+	const uint32_t uid[2] = {[FAR] = far_uid, [NEAR] = near_uid};
+	const enum side side = far_uid ? FAR : NEAR;
 	char sql[256];
 
 	snprintf(sql, sizeof(sql), "%s WHERE folder_id = ? AND %s = ?", head, uid_column[side]);
