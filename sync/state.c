@@ -395,6 +395,15 @@ int state_drop_folder(struct state *st, const char *name, struct ferry_error *er
 	return step_done(st, stmt, err);
 }
 
+static int read_folder_row(sqlite3_stmt *stmt, void *elem)
+{
+	struct state_folder *f = elem;
+
+	*f = (struct state_folder){0};
+	read_folder(stmt, f);
+	return (f->name = strdup((const char *)sqlite3_column_text(stmt, 1))) ? 0 : -1;
+}
+
 int state_list_folders(struct state *st, struct state_folder **out, size_t *n,
 		       struct ferry_error *err)
 {
@@ -406,29 +415,14 @@ int state_list_folders(struct state *st, struct state_folder **out, size_t *n,
 	*n = 0;
 	if (prepare(st, "SELECT " FOLDER_COLUMNS " FROM folders ORDER BY name", &stmt, err) != 0)
 		return -1;
-	while ((r = sqlite3_step(stmt)) == SQLITE_ROW) {
-		struct state_folder *nv = grow_array(v, &cap, *n + 1, sizeof(*v));
-
-		if (!nv)
-			goto oom;
-		v = nv;
-		v[*n] = (struct state_folder){0};
-		read_folder(stmt, &v[*n]);
-		if (!(v[*n].name = strdup((const char *)sqlite3_column_text(stmt, 1))))
-			goto oom;
-		(*n)++;
-	}
+	r = db_rows(st->db, stmt, &v, n, &cap, sizeof(*v), read_folder_row, "list folders", err);
 	release(st, stmt);
-	if (r != SQLITE_DONE) {
+	if (r != 0) {
 		state_folders_free(v, *n);
-		return db_error(st, err, "list folders");
+		return -1;
 	}
 	*out = v;
 	return 0;
-oom:
-	release(st, stmt);
-	state_folders_free(v, *n);
-	return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 }
 
 void state_folders_free(struct state_folder *v, size_t n)
@@ -449,10 +443,12 @@ static void read_id(sqlite3_stmt *stmt, int col, struct msg_id *id)
 
 #define PAIR_COLUMNS "far_uid, near_uid, status, base_flags, base_keywords, size, far_id, near_id"
 
-/* One row of PAIR_COLUMNS; -1 on allocation failure (nothing to free). */
-static int read_pair(sqlite3_stmt *stmt, struct pair *p)
+/* One row of PAIR_COLUMNS into a struct pair; -1 on allocation failure
+ * (nothing to free). */
+static int read_pair(sqlite3_stmt *stmt, void *elem)
 {
 	const unsigned char *kw = sqlite3_column_text(stmt, 4);
+	struct pair *p = elem;
 
 	*p = (struct pair){
 	    .far_uid = (uint32_t)sqlite3_column_int64(stmt, 0),
@@ -493,22 +489,10 @@ int state_count_pairs(struct state *st, int64_t folder_id, size_t *far, size_t *
 static int append_pairs(struct state *st, sqlite3_stmt *stmt, struct pair **v, size_t *n,
 			size_t *cap, struct ferry_error *err)
 {
-	int r;
+	int r = db_rows(st->db, stmt, v, n, cap, sizeof(**v), read_pair, "load pairs", err);
 
-	while ((r = sqlite3_step(stmt)) == SQLITE_ROW) {
-		struct pair *nv = grow_array(*v, cap, *n + 1, sizeof(*nv));
-
-		if (!nv)
-			break;
-		*v = nv;
-		if (read_pair(stmt, &(*v)[*n]) != 0)
-			break;
-		(*n)++;
-	}
 	release(st, stmt);
-	if (r == SQLITE_ROW)
-		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	return r == SQLITE_DONE ? 0 : db_error(st, err, "load pairs");
+	return r;
 }
 
 int state_load_pairs(struct state *st, int64_t folder_id, struct pair **out, size_t *n,
@@ -713,6 +697,19 @@ int state_journal_done(struct state *st, int64_t id, struct ferry_error *err)
 	return step_done(st, stmt, err);
 }
 
+static int read_journal_entry(sqlite3_stmt *stmt, void *elem)
+{
+	*(struct journal_entry *)elem = (struct journal_entry){
+	    .id = sqlite3_column_int64(stmt, 0),
+	    .folder_id = sqlite3_column_int64(stmt, 1),
+	    .action = (enum journal_action)sqlite3_column_int(stmt, 2),
+	    .to_far = sqlite3_column_int(stmt, 3) != 0,
+	    .uidnext = (uint32_t)sqlite3_column_int64(stmt, 4),
+	    .count = (size_t)sqlite3_column_int64(stmt, 5),
+	};
+	return 0;
+}
+
 int state_journal_pending(struct state *st, struct journal_entry **out, size_t *n,
 			  struct ferry_error *err)
 {
@@ -726,28 +723,12 @@ int state_journal_pending(struct state *st, struct journal_entry **out, size_t *
 		    "SELECT id, folder_id, action, to_far, uidnext, count FROM journal ORDER BY id",
 		    &stmt, err) != 0)
 		return -1;
-	while ((r = sqlite3_step(stmt)) == SQLITE_ROW) {
-		struct journal_entry *nv = grow_array(v, &cap, *n + 1, sizeof(*v));
-
-		if (!nv) {
-			release(st, stmt);
-			free(v);
-			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-		}
-		v = nv;
-		v[(*n)++] = (struct journal_entry){
-		    .id = sqlite3_column_int64(stmt, 0),
-		    .folder_id = sqlite3_column_int64(stmt, 1),
-		    .action = (enum journal_action)sqlite3_column_int(stmt, 2),
-		    .to_far = sqlite3_column_int(stmt, 3) != 0,
-		    .uidnext = (uint32_t)sqlite3_column_int64(stmt, 4),
-		    .count = (size_t)sqlite3_column_int64(stmt, 5),
-		};
-	}
+	r = db_rows(st->db, stmt, &v, n, &cap, sizeof(*v), read_journal_entry, "read journal", err);
 	release(st, stmt);
-	if (r != SQLITE_DONE) {
+	if (r != 0) {
 		free(v);
-		return db_error(st, err, "read journal");
+		*n = 0;
+		return -1;
 	}
 	*out = v;
 	return 0;
@@ -766,6 +747,20 @@ int state_add_conflict(struct state *st, const char *folder, const char *text,
 	return step_done(st, stmt, err);
 }
 
+static int read_conflict(sqlite3_stmt *stmt, void *elem)
+{
+	struct state_conflict *c = elem;
+
+	c->folder = strdup((const char *)sqlite3_column_text(stmt, 0));
+	c->text = strdup((const char *)sqlite3_column_text(stmt, 1));
+	c->at = sqlite3_column_int64(stmt, 2);
+	if (c->folder && c->text)
+		return 0;
+	free(c->folder);
+	free(c->text);
+	return -1;
+}
+
 int state_list_conflicts(struct state *st, struct state_conflict **out, size_t *n,
 			 struct ferry_error *err)
 {
@@ -778,30 +773,14 @@ int state_list_conflicts(struct state *st, struct state_conflict **out, size_t *
 	*out = NULL;
 	if (prepare(st, "SELECT folder, text, at FROM conflicts ORDER BY id", &stmt, err) != 0)
 		return -1;
-	while ((r = sqlite3_step(stmt)) == SQLITE_ROW) {
-		struct state_conflict *nv = grow_array(v, &cap, *n + 1, sizeof(*v));
-
-		if (!nv)
-			goto oom;
-		v = nv;
-		v[*n].folder = strdup((const char *)sqlite3_column_text(stmt, 0));
-		v[*n].text = strdup((const char *)sqlite3_column_text(stmt, 1));
-		v[*n].at = sqlite3_column_int64(stmt, 2);
-		(*n)++;
-		if (!v[*n - 1].folder || !v[*n - 1].text)
-			goto oom;
-	}
+	r = db_rows(st->db, stmt, &v, n, &cap, sizeof(*v), read_conflict, "read conflicts", err);
 	release(st, stmt);
-	if (r != SQLITE_DONE) {
+	if (r != 0) {
 		state_conflicts_free(v, *n);
-		return db_error(st, err, "read conflicts");
+		return -1;
 	}
 	*out = v;
 	return 0;
-oom:
-	release(st, stmt);
-	state_conflicts_free(v, *n);
-	return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 }
 
 void state_conflicts_free(struct state_conflict *v, size_t n)

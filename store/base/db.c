@@ -94,6 +94,32 @@ int db_step_row(struct db *db, sqlite3_stmt *stmt, const char *what, struct ferr
 	return rc == SQLITE_DONE ? 0 : db_fail(db, rc, what, err);
 }
 
+int db_rows(struct db *db, sqlite3_stmt *stmt, void *arrayp, size_t *n, size_t *cap, size_t size,
+	    int (*read)(sqlite3_stmt *stmt, void *elem), const char *what, struct ferry_error *err)
+{
+	char *v;
+	int rc;
+
+	/* The caller's typed pointer, read and written as bytes: one function
+	 * for arrays of any element type. */
+	memcpy(&v, arrayp, sizeof(v));
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		char *nv = grow_array(v, cap, *n + 1, size);
+
+		if (!nv)
+			break;
+		v = nv;
+		memcpy(arrayp, &v, sizeof(v));
+		if (read(stmt, v + *n * size) != 0)
+			break;
+		(*n)++;
+	}
+	sqlite3_reset(stmt);
+	if (rc == SQLITE_ROW)
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	return rc == SQLITE_DONE ? 0 : db_fail(db, rc, what, err);
+}
+
 int db_exec(struct db *db, const char *sql, const char *what, struct ferry_error *err)
 {
 	int rc = sqlite3_exec(db->h, sql, NULL, NULL, NULL);

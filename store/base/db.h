@@ -76,6 +76,13 @@ int db_run(struct db *db, sqlite3_stmt *stmt, const char *what, struct ferry_err
  * (the caller resets the statement after), 0 when there is none, -1 on
  * error (both reset). */
 int db_step_row(struct db *db, sqlite3_stmt *stmt, const char *what, struct ferry_error *err);
+/* Appends the rows of stmt to an array: arrayp is the address of its
+ * pointer (struct x **), *n elements used and *cap allocated (grow_array),
+ * each element size bytes and filled by read, which returns -1 when out of
+ * memory, leaving nothing in its element to free. The statement is reset.
+ * On error the rows read so far stay in the array for the caller to free. */
+int db_rows(struct db *db, sqlite3_stmt *stmt, void *arrayp, size_t *n, size_t *cap, size_t size,
+	    int (*read)(sqlite3_stmt *stmt, void *elem), const char *what, struct ferry_error *err);
 /* Runs SQL text (one or more statements, no rows wanted). */
 int db_exec(struct db *db, const char *sql, const char *what, struct ferry_error *err);
 /* The integer in the first column of the one row sql returns. */

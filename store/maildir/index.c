@@ -947,8 +947,9 @@ void mdindex_msgs_free(struct mdindex_msg *v, size_t n)
 }
 
 /* Reads the MSG_COLUMNS of the current row; -1 on allocation failure. */
-static int read_msg(sqlite3_stmt *st, struct mdindex_msg *m)
+static int read_msg(sqlite3_stmt *st, void *elem)
 {
+	struct mdindex_msg *m = elem;
 	const unsigned char *subdir;
 	bool oom = false;
 	const void *hash;
@@ -992,24 +993,10 @@ static int msgs_where(struct mdindex *ix, enum stmt s, int64_t folder, uint64_t 
 	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
 	    (s == S_MSGS_SINCE && (rc = sqlite3_bind_int64(st, 2, (int64_t)since)) != SQLITE_OK))
 		return fail(ix, rc, "listing messages", err);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct mdindex_msg *nv = grow_array(v, &cap, count + 1, sizeof(*nv));
-
-		if (!nv)
-			break;
-		v = nv;
-		if (read_msg(st, &v[count]) != 0)
-			break;
-		count++;
-	}
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW) {
+	if (db_rows(ix->db, st, &v, &count, &cap, sizeof(*v), read_msg, "listing messages", err) !=
+	    0) {
 		mdindex_msgs_free(v, count);
-		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	}
-	if (rc != SQLITE_DONE) {
-		mdindex_msgs_free(v, count);
-		return fail(ix, rc, "listing messages", err);
+		return -1;
 	}
 	*out = v;
 	*n = count;
@@ -1100,38 +1087,46 @@ int mdindex_msg_update(struct mdindex *ix, int64_t folder, const struct mdindex_
 	return found ? sum_change(ix, folder, m->in_cur, m->name, m->ino, 1, err) : 0;
 }
 
+/* The integer statement s answers for folder (and arg, its ?2 if it has
+ * one): 1 with *out, 0 when it returns no row, -1 on error. */
+static int folder_int(struct mdindex *ix, enum stmt s, int64_t folder, int64_t arg, int64_t *out,
+		      const char *what, struct ferry_error *err)
+{
+	sqlite3_stmt *st = stmt(ix, s);
+	int rc;
+
+	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
+	    (sqlite3_bind_parameter_count(st) > 1 &&
+	     (rc = sqlite3_bind_int64(st, 2, arg)) != SQLITE_OK))
+		return fail(ix, rc, what, err);
+	if ((rc = db_step_row(ix->db, st, what, err)) == 1) {
+		*out = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+	}
+	return rc;
+}
+
 /* Keeps a folder's newest EXPUNGED_KEEP tombstones once it has twice as
  * many, and raises its floor to the newest modseq trimmed. */
 static int trim_expunged(struct mdindex *ix, int64_t folder, struct ferry_error *err)
 {
-	sqlite3_stmt *st = stmt(ix, S_EXPUNGED_COUNT);
+	const char *what = "trimming tombstones";
 	int64_t count = 0, cut = 0;
+	sqlite3_stmt *st;
 	int rc;
 
-	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK)
-		return fail(ix, rc, "trimming tombstones", err);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		count = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW)
-		return fail(ix, rc, "trimming tombstones", err);
+	if (folder_int(ix, S_EXPUNGED_COUNT, folder, 0, &count, what, err) < 0)
+		return -1;
 	if (count <= 2 * EXPUNGED_KEEP)
 		return 0;
-	st = stmt(ix, S_EXPUNGED_NTH);
-	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(st, 2, EXPUNGED_KEEP)) != SQLITE_OK)
-		return fail(ix, rc, "trimming tombstones", err);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		cut = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW)
-		return fail(ix, rc, "trimming tombstones", err);
+	if (folder_int(ix, S_EXPUNGED_NTH, folder, EXPUNGED_KEEP, &cut, what, err) < 0)
+		return -1;
 	for (int k = 0; k < 2; k++) {
 		st = stmt(ix, k == 0 ? S_EXPUNGED_TRIM : S_EXPUNGED_RAISE);
 		if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
 		    (rc = sqlite3_bind_int64(st, 2, cut)) != SQLITE_OK)
-			return fail(ix, rc, "trimming tombstones", err);
-		if (run(ix, st, "trimming tombstones", err) != 0)
+			return fail(ix, rc, what, err);
+		if (run(ix, st, what, err) != 0)
 			return -1;
 	}
 	return 0;
@@ -1200,10 +1195,16 @@ static int since_known(struct mdindex *ix, int64_t folder, uint64_t since, struc
 	return !kept || (int64_t)since < oldest ? 1 : 2;
 }
 
+static int read_uid(sqlite3_stmt *st, void *elem)
+{
+	*(uint32_t *)elem = (uint32_t)sqlite3_column_int64(st, 0);
+	return 0;
+}
+
 int mdindex_changes(struct mdindex *ix, int64_t folder, uint64_t since, struct mdindex_msg **msgs,
 		    size_t *nmsgs, uint32_t **gone, size_t *ngone, struct ferry_error *err)
 {
-	sqlite3_stmt *st = stmt(ix, S_EXPUNGED_FLOOR);
+	sqlite3_stmt *st;
 	size_t cap = 0;
 	int64_t floor = INT64_MAX;
 	int rc;
@@ -1211,14 +1212,10 @@ int mdindex_changes(struct mdindex *ix, int64_t folder, uint64_t since, struct m
 	*msgs = NULL;
 	*gone = NULL;
 	*nmsgs = *ngone = 0;
-	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK)
-		return fail(ix, rc, "reading changes", err);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		floor = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return fail(ix, rc, "reading changes", err);
-	if (rc == SQLITE_DONE || since > INT64_MAX || (int64_t)since < floor)
+	rc = folder_int(ix, S_EXPUNGED_FLOOR, folder, 0, &floor, "reading changes", err);
+	if (rc < 0)
+		return -1;
+	if (rc == 0 || since > INT64_MAX || (int64_t)since < floor)
 		return 1;
 	if ((rc = since_known(ix, folder, since, err)) != 0)
 		return rc;
@@ -1226,23 +1223,9 @@ int mdindex_changes(struct mdindex *ix, int64_t folder, uint64_t since, struct m
 	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(st, 2, (int64_t)since)) != SQLITE_OK)
 		return fail(ix, rc, "reading changes", err);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		uint32_t *v = grow_array(*gone, &cap, *ngone + 1, sizeof(*v));
-
-		if (!v) {
-			rc = SQLITE_NOMEM;
-			break;
-		}
-		*gone = v;
-		(*gone)[(*ngone)++] = (uint32_t)sqlite3_column_int64(st, 0);
-	}
-	sqlite3_reset(st);
-	if (rc == SQLITE_DONE)
-		rc = msgs_where(ix, S_MSGS_SINCE, folder, since, msgs, nmsgs, err) == 0 ? SQLITE_OK
-											: -1;
-	else
-		rc = fail(ix, rc, "reading changes", err);
-	if (rc != SQLITE_OK) {
+	if (db_rows(ix->db, st, gone, ngone, &cap, sizeof(**gone), read_uid, "reading changes",
+		    err) != 0 ||
+	    msgs_where(ix, S_MSGS_SINCE, folder, since, msgs, nmsgs, err) != 0) {
 		free(*gone);
 		*gone = NULL;
 		*ngone = 0;
@@ -1253,16 +1236,10 @@ int mdindex_changes(struct mdindex *ix, int64_t folder, uint64_t since, struct m
 
 int mdindex_msg_count(struct mdindex *ix, int64_t folder, uint32_t *n, struct ferry_error *err)
 {
-	sqlite3_stmt *st = stmt(ix, S_MSG_COUNT);
-	int rc;
+	int64_t count = 0;
 
-	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK)
-		return fail(ix, rc, "counting messages", err);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*n = (uint32_t)sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW)
-		return fail(ix, rc, "counting messages", err);
+	if (folder_int(ix, S_MSG_COUNT, folder, 0, &count, "counting messages", err) < 0)
+		return -1;
+	*n = (uint32_t)count;
 	return 0;
 }
