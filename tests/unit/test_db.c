@@ -209,6 +209,44 @@ START_TEST(step_row_tells_one_row_from_none)
 }
 END_TEST
 
+static int read_x(sqlite3_stmt *st, void *elem)
+{
+	*(int *)elem = sqlite3_column_int(st, 0);
+	return 0;
+}
+
+START_TEST(rows_fill_a_growing_array)
+{
+	struct db_kind k = kind(two_steps, 2);
+	struct ferry_error err = {0};
+	sqlite3_stmt *st;
+	struct db *db;
+	int *v = NULL;
+	size_t n = 0, cap = 0;
+
+	ck_assert_msg(db_open(path, &k, DB_WRITE, &db, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(db_exec(db,
+				 "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c"
+				 " WHERE i < 1000) INSERT INTO t (x) SELECT i FROM c",
+				 "insert", &err),
+			 0);
+	ck_assert_int_eq(db_prepare(db, "SELECT x FROM t ORDER BY x", false, &st, &err), 0);
+	ck_assert_msg(db_rows(db, st, &v, &n, &cap, sizeof(*v), read_x, "list", &err) == 0, "%s",
+		      err.msg);
+	ck_assert_uint_eq(n, 1000);
+	ck_assert_uint_ge(cap, n);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(v[i], (int)i + 1);
+	/* appends after what the array holds */
+	ck_assert_int_eq(db_rows(db, st, &v, &n, &cap, sizeof(*v), read_x, "list", &err), 0);
+	ck_assert_uint_eq(n, 2000);
+	ck_assert_int_eq(v[1000], 1);
+	sqlite3_finalize(st);
+	free(v);
+	db_close(db);
+}
+END_TEST
+
 START_TEST(read_only_open_leaves_nothing_beside_the_file)
 {
 	struct db_kind k = kind(two_steps, 2), k3 = kind(three_steps, 3);
@@ -248,6 +286,7 @@ int main(void)
 	tcase_add_test(tc, foreign_file_is_refused_before_any_write);
 	tcase_add_test(tc, rollback_undoes_the_transaction);
 	tcase_add_test(tc, step_row_tells_one_row_from_none);
+	tcase_add_test(tc, rows_fill_a_growing_array);
 	tcase_add_test(tc, read_only_open_leaves_nothing_beside_the_file);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
