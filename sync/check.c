@@ -6,25 +6,14 @@
 
 #include "store/log.h"
 #include "sync/child.h"
+#include "sync/connect.h"
 
 static int check_one(void *arg, struct ferry_error *err)
 {
 	const struct store_conf *conf = arg;
 	struct store *store;
-	char *secret = NULL;
-	int r;
 
-	if (store_needs_secret(conf)) {
-		secret = config_password(conf, err);
-		if (!secret)
-			return -1;
-	}
-	r = store_open(conf, secret, &store, err);
-	if (secret) {
-		explicit_bzero(secret, strlen(secret));
-		free(secret);
-	}
-	if (r != 0)
+	if (connect_open(conf, &store, err) != 0)
 		return -1;
 	printf("%s: %s %s\n", conf->name, store_kind(store), store->description);
 	if (store->capabilities)

@@ -8,7 +8,7 @@
 #include "store/log.h"
 #include "sync/engine.h"
 
-int connect_store(const struct store_conf *conf, struct store **out, struct ferry_error *err)
+int connect_open(const struct store_conf *conf, struct store **out, struct ferry_error *err)
 {
 	char *secret = NULL;
 	int r;
@@ -20,11 +20,18 @@ int connect_store(const struct store_conf *conf, struct store **out, struct ferr
 		explicit_bzero(secret, strlen(secret));
 		free(secret);
 	}
-	if (r != 0) {
+	if (r != 0)
 		ferry_error_opening(err);
-		ferry_error_prefix(err, "%s", conf->name);
-	}
 	return r;
+}
+
+int connect_store(const struct store_conf *conf, struct store **out, struct ferry_error *err)
+{
+	if (connect_open(conf, out, err) != 0) {
+		ferry_error_prefix(err, "%s", conf->name);
+		return -1;
+	}
+	return 0;
 }
 
 int connect_both(const struct channel_conf *ch, struct store *store[2], struct ferry_error *err)

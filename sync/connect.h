@@ -10,8 +10,12 @@
 #include "store/store.h"
 #include "sync/config.h"
 
-/* Opens a store with its password or token (password_command run here);
- * the error is prefixed with the store's name. */
+/* Opens a store with its password or token (password_command run here).
+ * A store that cannot be opened is exit 3 unless the cause is local or the
+ * configuration (ferry_error_opening). */
+int connect_open(const struct store_conf *conf, struct store **out, struct ferry_error *err);
+
+/* connect_open, the error prefixed with the store's name. */
 int connect_store(const struct store_conf *conf, struct store **out, struct ferry_error *err);
 
 /* Opens both stores of a channel, indexed by side (sync/side.h); on error
