@@ -11,31 +11,27 @@
 #include "store/imap/utf7.h"
 #include "store/log.h"
 
-/* LIST "" "*" into *list. The first time, on a server with NAMESPACE, both
- * go out in one write and cost one round trip; the LIST does not depend on
- * the answer, which only tells which listed names are the account's own. */
-static int list_all(struct imap_store *st, clist **list, struct ferry_error *err)
-{
-	static const char ns_cmd[] = "NAMESPACE\r\n", list_cmd[] = "LIST \"\" \"*\"\r\n";
-	const struct mailimap_namespace_data *ns = NULL;
-	char delimiter = 0;
-	bool found = false, ok = false;
-	int ns_tag, list_tag, r;
+/* What the answers to NAMESPACE and LIST "" "*" brought. */
+struct listing_answers {
+	char delimiter;
+	bool found;
+	clist *list;
+	bool failed; /* err holds a failure that left the session usable */
+	struct ferry_error err;
+};
 
-	*list = NULL;
-	if (st->ns_known || !(st->base.caps & CAP_NAMESPACE)) {
-		if (imap_namespace_ready(st, err) != 0)
-			return -1;
-		r = mailimap_list(st->imap, "", "*", list);
-		return r == MAILIMAP_NO_ERROR ? 0 : imap_fail(st, r, err, "LIST \"\" \"*\"");
-	}
-	ns_tag = imap_queue_write(st, ns_cmd);
-	list_tag = ns_tag < 0 ? -1 : imap_queue_write(st, list_cmd);
-	if (list_tag < 0 || mailstream_flush(st->imap->imap_stream) != 0)
-		return imap_fail(st, MAILIMAP_ERROR_STREAM, err, "sending NAMESPACE and LIST");
-	/* A BAD or a reply that does not parse leaves the LIST answer unread:
-	 * the session cannot go on (imap_fail marks it broken). */
-	r = imap_parse_answer(st, ns_tag, false, &ok);
+/* A BAD or a reply that does not parse leaves the LIST answer unread: the
+ * session cannot go on (imap_fail marks it broken). */
+static int read_namespace(struct imap_store *st, int tag, void *ctx, size_t arg,
+			  struct ferry_error *err)
+{
+	struct listing_answers *c = ctx;
+	const struct mailimap_namespace_data *ns = NULL;
+	bool ok = false;
+	int r;
+
+	(void)arg;
+	r = imap_parse_answer(st, tag, false, &ok);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_fail(st, r, err, "NAMESPACE");
 	for (clistiter *it = st->imap->imap_response_info->rsp_extension_list
@@ -50,22 +46,80 @@ static int list_all(struct imap_store *st, clist **list, struct ferry_error *err
 			ns = ext->ext_data;
 	}
 	/* Read in place: the next parse frees the extension data. */
-	if (imap_take_namespace(st, ns, &delimiter, &found, err) != 0)
-		return -1;
-	r = imap_parse_answer(st, list_tag, false, &ok);
+	if (!c->failed && imap_take_namespace(st, ns, &c->delimiter, &c->found, &c->err) != 0)
+		c->failed = true;
+	return 0;
+}
+
+static int read_list(struct imap_store *st, int tag, void *ctx, size_t arg, struct ferry_error *err)
+{
+	struct listing_answers *c = ctx;
+	bool ok = false;
+	int r;
+
+	(void)arg;
+	r = imap_parse_answer(st, tag, false, &ok);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_fail(st, r, err, "LIST \"\" \"*\"");
-	if (!ok)
-		return imap_fail(st, MAILIMAP_ERROR_LIST, err, "LIST \"\" \"*\"");
-	*list = st->imap->imap_response_info->rsp_mailbox_list;
+	if (c->failed)
+		return 0;
+	if (!ok) {
+		imap_fail(st, MAILIMAP_ERROR_LIST, &c->err, "LIST \"\" \"*\"");
+		c->failed = true;
+		return 0;
+	}
+	c->list = st->imap->imap_response_info->rsp_mailbox_list;
 	st->imap->imap_response_info->rsp_mailbox_list = NULL;
-	if (!*list)
-		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "listing folders: out of memory");
-	if (imap_settle_namespace(st, delimiter, found, err) != 0) {
-		mailimap_list_result_free(*list);
-		*list = NULL;
+	if (!c->list) {
+		ferry_error_set(&c->err, FERRY_CAUSE_INTERNAL, "listing folders: out of memory");
+		c->failed = true;
+	}
+	return 0;
+}
+
+static const struct imap_handler namespace_answer = {.read = read_namespace};
+static const struct imap_handler list_answer = {.read = read_list};
+
+/* LIST "" "*" into *list. The first time, on a server with NAMESPACE, both
+ * go out in one write and cost one round trip; the LIST does not depend on
+ * the answer, which only tells which listed names are the account's own. */
+static int list_all(struct imap_store *st, clist **list, struct ferry_error *err)
+{
+	static const char ns_cmd[] = "NAMESPACE\r\n", list_cmd[] = "LIST \"\" \"*\"\r\n";
+	static const char what[] = "NAMESPACE and LIST";
+	struct listing_answers c = {0};
+	int r;
+
+	*list = NULL;
+	if (st->ns_known || !(st->base.caps & CAP_NAMESPACE)) {
+		if (imap_namespace_ready(st, err) != 0)
+			return -1;
+		r = mailimap_list(st->imap, "", "*", list);
+		return r == MAILIMAP_NO_ERROR ? 0 : imap_fail(st, r, err, "LIST \"\" \"*\"");
+	}
+	r = imap_queue_send(st, ns_cmd, &namespace_answer, &c, 0, what, err) < 0 ||
+		    imap_queue_send(st, list_cmd, &list_answer, &c, 0, what, err) < 0 ||
+		    imap_queue_flush(st, what, err) != 0
+		? -1
+		: 0;
+	/* Read before c goes, whatever happened. */
+	if (imap_queue_settle(st, r == 0 ? err : NULL) != 0 || r != 0) {
+		if (c.list)
+			mailimap_list_result_free(c.list);
 		return -1;
 	}
+	if (c.failed) {
+		if (c.list)
+			mailimap_list_result_free(c.list);
+		if (err)
+			*err = c.err;
+		return -1;
+	}
+	if (imap_settle_namespace(st, c.delimiter, c.found, err) != 0) {
+		mailimap_list_result_free(c.list);
+		return -1;
+	}
+	*list = c.list;
 	return 0;
 }
 
@@ -299,18 +353,70 @@ static void status_values(const struct mailimap_mailbox_data_status *s, struct f
 	*ok = uv && un && ms && msgs && out->uidvalidity != 0;
 }
 
+/* Where the STATUS answers go. */
+struct status_answers {
+	struct folder_state *out;
+	bool *ok;
+	size_t sent;
+};
+
+/* The answer to the STATUS of folder i. A reply that does not parse (or a
+ * BAD) leaves the others unread: the session cannot go on. */
+static int read_status(struct imap_store *st, int tag, void *ctx, size_t i, struct ferry_error *err)
+{
+	struct status_answers *c = ctx;
+	const struct mailimap_response_info *info;
+	bool ok = false;
+	int r;
+
+	r = imap_parse_answer(st, tag, false, &ok);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(st, r, err, "STATUS of %zu folders", c->sent);
+	info = st->imap->imap_response_info;
+	if (ok && info)
+		status_values(info->rsp_status, &c->out[i], &c->ok[i]);
+	return 0;
+}
+
+static const struct imap_handler status_answer = {.read = read_status};
+
+/* Writes the STATUS of mbs[i] for every folder the server can take. */
+static int send_status(struct imap_store *st, char *const *mbs, size_t n, struct status_answers *c,
+		       struct ferry_error *err)
+{
+	static const char atts[] = " (UIDVALIDITY UIDNEXT MESSAGES HIGHESTMODSEQ)\r\n";
+
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		char *line;
+		int tag;
+
+		if (!mbs[i])
+			continue;
+		len = 7 + strlen(mbs[i]) + sizeof(atts);
+		line = malloc(len);
+		if (!line)
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+		snprintf(line, len, "STATUS %s%s", mbs[i], atts);
+		tag = imap_queue_send(st, line, &status_answer, c, i, "STATUS", err);
+		free(line);
+		if (tag < 0)
+			return -1;
+		c->sent++;
+	}
+	return 0;
+}
+
 /* All STATUS commands are written before the first reply is read: one
- * round trip for every folder (libetpan.md, "Pipelining works": each
- * reply is parsed with imap_tag set to its command's tag). Without
- * CONDSTORE a STATUS cannot see flag changes, so nothing is known. */
+ * round trip for every folder. Without CONDSTORE a STATUS cannot see flag
+ * changes, so nothing is known. */
 int imap_status(struct store *store, const char *const *names, size_t n, struct folder_state *out,
 		bool *ok, struct ferry_error *err)
 {
 	struct imap_store *st = (struct imap_store *)store;
-	static const char atts[] = " (UIDVALIDITY UIDNEXT MESSAGES HIGHESTMODSEQ)\r\n";
+	struct status_answers c = {.out = out, .ok = ok};
 	char **mbs = NULL;
-	int *tags = NULL, last_tag, r = 0;
-	size_t sent = 0;
+	int r = 0;
 
 	for (size_t i = 0; i < n; i++)
 		ok[i] = false;
@@ -319,12 +425,8 @@ int imap_status(struct store *store, const char *const *names, size_t n, struct 
 	if (imap_usable(st, err) != 0)
 		return -1;
 	mbs = calloc(n, sizeof(*mbs));
-	tags = calloc(n, sizeof(*tags));
-	if (!mbs || !tags) {
-		free(mbs);
-		free(tags);
+	if (!mbs)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	}
 	for (size_t i = 0; i < n; i++) {
 		struct ferry_error one = {0};
 		char *mb = NULL;
@@ -340,66 +442,15 @@ int imap_status(struct store *store, const char *const *names, size_t n, struct 
 		mbs[i] = imap_quoted(mb);
 		free(mb);
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (!mbs[i])
-			continue;
-		r = mailimap_send_current_tag(st->imap);
-		if (r == MAILIMAP_NO_ERROR &&
-		    (mailstream_write(st->imap->imap_stream, "STATUS ", 7) != 7 ||
-		     mailstream_write(st->imap->imap_stream, mbs[i], strlen(mbs[i])) !=
-			 (ssize_t)strlen(mbs[i]) ||
-		     mailstream_write(st->imap->imap_stream, atts, sizeof(atts) - 1) !=
-			 (ssize_t)(sizeof(atts) - 1)))
-			r = MAILIMAP_ERROR_STREAM;
-		if (r != MAILIMAP_NO_ERROR) {
-			r = imap_fail(st, r, err, "sending STATUS");
-			goto out;
-		}
-		tags[i] = st->imap->imap_tag;
-		sent++;
-	}
-	if (sent == 0)
-		goto out;
-	if (mailstream_flush(st->imap->imap_stream) != 0) {
-		r = imap_fail(st, MAILIMAP_ERROR_STREAM, err, "sending STATUS");
-		goto out;
-	}
-	last_tag = st->imap->imap_tag;
-	for (size_t i = 0; i < n; i++) {
-		struct mailimap_response *resp = NULL;
-		const struct mailimap_response_info *info;
-		int cond;
-
-		if (!mbs[i])
-			continue;
-		st->imap->imap_tag = tags[i];
-		if (!mailimap_read_line(st->imap))
-			r = MAILIMAP_ERROR_STREAM;
-		else
-			r = mailimap_parse_response(st->imap, &resp);
-		if (r != MAILIMAP_NO_ERROR) {
-			/* A reply that does not parse (or a BAD) leaves the others
-			 * unread: the session cannot go on. */
-			st->imap->imap_tag = last_tag;
-			r = imap_fail(st, r == MAILIMAP_NO_ERROR ? MAILIMAP_ERROR_PROTOCOL : r, err,
-				      "STATUS of %zu folders", sent);
-			goto out;
-		}
-		cond = resp->rsp_resp_done && resp->rsp_resp_done->rsp_data.rsp_tagged &&
-			       resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state
-			   ? resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type
-			   : MAILIMAP_RESP_COND_STATE_BAD;
-		info = st->imap->imap_response_info;
-		if (cond == MAILIMAP_RESP_COND_STATE_OK && info)
-			status_values(info->rsp_status, &out[i], &ok[i]);
-		mailimap_response_free(resp);
-	}
-	st->imap->imap_tag = last_tag;
-	r = 0;
+	r = send_status(st, mbs, n, &c, err);
+	if (r == 0 && c.sent)
+		r = imap_queue_flush(st, "STATUS", err);
+	/* Read before c goes, whatever happened. */
+	if (imap_queue_settle(st, r == 0 ? err : NULL) != 0)
+		r = -1;
 out:
 	for (size_t i = 0; i < n; i++)
 		free(mbs[i]);
 	free(mbs);
-	free(tags);
 	return r;
 }
