@@ -7,33 +7,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "store/base/grow.h"
 #include "store/flags.h"
 #include "store/imap/fetchresp.h"
 #include "store/imap/queue.h"
 #include "store/imap/select.h"
-
-/* Appends a word and a space to a growing keyword buffer; -1 on allocation
- * failure. */
-static int words_add(char **buf, size_t *len, size_t *cap, const char *w, size_t n)
-{
-	if (*len + n + 2 > *cap) {
-		size_t c = *cap ? *cap * 2 : 64;
-		char *b;
-
-		while (c < *len + n + 2)
-			c *= 2;
-		b = realloc(*buf, c);
-		if (!b)
-			return -1;
-		*buf = b;
-		*cap = c;
-	}
-	memcpy(*buf + *len, w, n);
-	*len += n;
-	(*buf)[(*len)++] = ' ';
-	(*buf)[*len] = '\0';
-	return 0;
-}
 
 /* Flag bits and the normalised keyword set (NULL when none) of a FETCH
  * FLAGS list. \Recent and system flags ferry does not manage are ignored,
@@ -48,8 +26,7 @@ static int read_flags(clist *list, unsigned *flags, char **keywords)
 	    {MAILIMAP_FLAG_DELETED, MF_DELETED},   {MAILIMAP_FLAG_SEEN, MF_SEEN},
 	    {MAILIMAP_FLAG_DRAFT, MF_DRAFT},
 	};
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
+	struct strbuf words = {0};
 	bool oom = false;
 
 	*flags = 0;
@@ -67,23 +44,25 @@ static int read_flags(clist *list, unsigned *flags, char **keywords)
 			const char *kw = fl->fl_data.fl_keyword;
 			unsigned bit = flag_from_imap(kw); /* $Forwarded */
 
-			if (bit)
+			if (bit) {
 				*flags |= bit;
-			else if (kw_valid(kw, strlen(kw)) &&
-				 words_add(&buf, &len, &cap, kw, strlen(kw)) != 0)
-				goto oom;
+			} else if (kw_valid(kw, strlen(kw))) {
+				strbuf_adds(&words, kw);
+				strbuf_adds(&words, " ");
+			}
 		}
 	}
-	if (buf) {
-		*keywords = kw_normalize(buf, &oom);
-		free(buf);
+	if (words.oom) {
+		strbuf_free(&words);
+		return -1;
+	}
+	if (words.s) {
+		*keywords = kw_normalize(words.s, &oom);
+		strbuf_free(&words);
 		if (oom)
 			return -1;
 	}
 	return 0;
-oom:
-	free(buf);
-	return -1;
 }
 
 static int64_t date_to_epoch(const struct mailimap_date_time *d)
@@ -131,7 +110,7 @@ static void on_list_att(struct mailimap_msg_att *att, void *ctx)
 {
 	struct listing *l = ctx;
 	struct imap_fetched f;
-	struct entry e = {0};
+	struct entry e = {0}, *v;
 
 	imap_read_items(att, &f);
 	if (!f.has_uid) {
@@ -143,17 +122,12 @@ static void on_list_att(struct mailimap_msg_att *att, void *ctx)
 	}
 	if (l->oom)
 		return;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		struct entry *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v) {
-			l->oom = true;
-			return;
-		}
-		l->v = v;
-		l->cap = cap;
+	v = grow_array(l->v, &l->cap, l->n + 1, sizeof(*v));
+	if (!v) {
+		l->oom = true;
+		return;
 	}
+	l->v = v;
 	e.m.uid = f.uid;
 	e.arrival = (uint32_t)l->n;
 	e.has_flags = f.has_flags;
@@ -364,15 +338,11 @@ static int vanished_add(const struct mailimap_set *set, uint32_t **v, size_t *n,
 		const struct mailimap_set_item *item = clist_content(it);
 		uint32_t a = item->set_first, b = item->set_last;
 
-		if (*n == *cap) {
-			size_t c = *cap ? *cap * 2 : 16;
-			uint32_t *nv = realloc(*v, 2 * c * sizeof(**v));
+		uint32_t *nv = grow_array(*v, cap, *n + 1, 2 * sizeof(**v)); /* a range: 2 uids */
 
-			if (!nv)
-				return -1;
-			*v = nv;
-			*cap = c;
-		}
+		if (!nv)
+			return -1;
+		*v = nv;
 		/* "*" is 0 in libetpan; a range means the same either way round. */
 		(*v)[2 * *n] = a < b || b == 0 ? a : b;
 		(*v)[2 * *n + 1] = b == 0 ? UINT32_MAX : (a < b ? b : a);
