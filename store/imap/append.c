@@ -602,7 +602,7 @@ static int append(struct store_new_msg *m, unsigned flags, const char *keywords,
 				       m->folder);
 	if (r != 0)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	while (nonsync && b->in_flight >= APPEND_WINDOW)
+	while (nonsync && b->in_flight >= APPEND_WINDOW && imap_queue_unread(st) > 0)
 		if (imap_queue_read_one(st, err) != 0) {
 			free(cmd);
 			return -1;
