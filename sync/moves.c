@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "store/log.h"
+#include "sync/crashpoint.h"
 #include "sync/engine.h"
 
 /* One side of a message in one folder. For a vanished message, uid is its
@@ -66,7 +67,7 @@ static uint32_t uid_on(const struct pair *p, bool far)
 
 static struct msg_list *listing(struct folder_work *w, bool far)
 {
-	return far ? &w->far : &w->near;
+	return &w->list[far ? FAR : NEAR];
 }
 
 /* Vanished and new messages of one side in every prepared folder. */
@@ -128,7 +129,7 @@ static int collect(struct folder_work *v, size_t n, bool moved_far, struct cands
 static int identify_fresh(struct engine *e, struct folder_work *v, bool moved_far,
 			  const struct cands *gone, struct cands *fresh, struct ferry_error *err)
 {
-	struct store *s = moved_far ? e->far : e->near;
+	struct store *s = moved_far ? e->store[FAR] : e->store[NEAR];
 	uint64_t *sizes = malloc((gone->n + 1) * sizeof(*sizes));
 	struct msg *want = malloc((fresh->n + 1) * sizeof(*want));
 	size_t *idx = malloc((fresh->n + 1) * sizeof(*idx));
@@ -325,9 +326,9 @@ static int follow(struct engine *e, struct folder_work *v, const struct move *mv
 		old = &a->pairs[mv[i].gone.pair]; /* add_pair may have moved it (a == b) */
 		old->far_uid = old->near_uid = 0; /* the plan forgets it */
 		if (moved_far)
-			b->rep.to_near_moved++;
+			b->rep.moved[NEAR]++;
 		else
-			b->rep.to_far_moved++;
+			b->rep.moved[FAR]++;
 	}
 	return e->opts->dry_run ? 0 : state_commit(e->state, err);
 oom:
@@ -355,26 +356,26 @@ static int move_on_side(struct engine *e, bool on_far, const struct folder_work 
 			const struct folder_work *b, const uint32_t *uids, size_t k,
 			uint32_t *new_uids, struct journal_entry *j, struct ferry_error *err)
 {
-	struct store *s = on_far ? e->far : e->near;
+	struct store *s = on_far ? e->store[FAR] : e->store[NEAR];
 	struct folder_state fs;
 
 	*j = (struct journal_entry){.folder_id = b->sf.id,
 				    .action = J_MOVE,
 				    .to_far = on_far,
 				    .count = k,
-				    .uidnext = on_far ? b->fs.uidnext : b->ns.uidnext};
+				    .uidnext = b->seen[on_far ? FAR : NEAR].uidnext};
 	if (state_journal_add(e->state, j, err) != 0 ||
 	    s->driver->select(s, a->name, &fs, err) != 0)
 		return -1;
-	if (fs.uidvalidity != (on_far ? a->fs.uidvalidity : a->ns.uidvalidity)) {
+	if (fs.uidvalidity != a->seen[on_far ? FAR : NEAR].uidvalidity) {
 		ferry_error_set(err, FERRY_CAUSE_INCOMPLETE, "%s: renumbered during the run",
 				a->name);
 		return -1;
 	}
-	engine_crash_point("move", false);
+	crashpoint("move", false);
 	if (s->driver->move_msgs(s, uids, k, b->name, new_uids, err) != 0)
 		return -1;
-	engine_crash_point("move", true);
+	crashpoint("move", true);
 	return 0;
 }
 
@@ -482,8 +483,8 @@ static int collect_both_gone(struct folder_work *v, size_t n, struct cands *gone
 			struct cand c = {.size = p->size, .folder = f, .pair = i};
 
 			if (p->status != PAIR_SYNCED || !p->far_uid || !p->near_uid ||
-			    engine_find_msg(&w->far, p->far_uid) ||
-			    engine_find_msg(&w->near, p->near_uid))
+			    engine_find_msg(&w->list[FAR], p->far_uid) ||
+			    engine_find_msg(&w->list[NEAR], p->near_uid))
 				continue;
 			c.id = p->near_id.known ? p->near_id : p->far_id;
 			if (c.id.known && push(gone, &c) != 0)
@@ -656,9 +657,9 @@ static int refile_group(struct engine *e, struct folder_work *v, const struct re
 		}
 		remove_msg(listing(a, on_far), uids[i]);
 		if (on_far)
-			b->rep.to_far_moved++;
+			b->rep.moved[FAR]++;
 		else
-			b->rep.to_near_moved++;
+			b->rep.moved[NEAR]++;
 	}
 	r = e->opts->dry_run ? 0 : state_journal_done(e->state, j.id, err);
 out:
