@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/imap/session.h"
+#include "store/imap/driver.h"
 #include "store/maildir/maildir.h"
 
 static const struct store_driver *driver_for(const struct store_conf *conf)

@@ -1,297 +1,37 @@
-/* IMAP folders: the personal namespace, LIST, CREATE, DELETE, SELECT; and the
- * error and state helpers the message operations share. */
-#include "store/imap/session.h"
+/* IMAP folders: LIST, CREATE, DELETE, and STATUS of many at once. */
+#include "store/imap/folders.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "store/imap/namespace.h"
+#include "store/imap/queue.h"
 #include "store/imap/utf7.h"
 #include "store/log.h"
 
-int imap_usable(struct imap_store *st, struct ferry_error *err)
+/* What the answers to NAMESPACE and LIST "" "*" brought. */
+struct listing_answers {
+	char delimiter;
+	bool found;
+	clist *list;
+	bool failed; /* err holds a failure that left the session usable */
+	struct ferry_error err;
+};
+
+/* A BAD or a reply that does not parse leaves the LIST answer unread: the
+ * session cannot go on (imap_fail marks it broken). */
+static int read_namespace(struct imap_store *st, int tag, void *ctx, size_t arg,
+			  struct ferry_error *err)
 {
-	/* Prefetched answers and APPENDs still in flight are read first: their
-	 * tagged replies must not be taken for the next command's. */
-	if (!st->broken && imap_prefetch_settle(st, err) != 0)
-		return -1;
-	if (!st->broken && imap_appends_settle(st, err) != 0)
-		return -1;
-	if (!st->broken)
-		return 0;
-	return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
-			       "the IMAP session is no longer usable after an earlier error (%s); "
-			       "reconnect",
-			       st->broken_why);
-}
-
-int imap_need_selected(struct imap_store *st, const char *what, struct ferry_error *err)
-{
-	if (imap_usable(st, err) != 0)
-		return -1;
-	if (!st->selected)
-		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL, "%s: no folder is selected",
-				       what);
-	if (st->sel_virtual)
-		return imap_select_for_real(st, err);
-	return 0;
-}
-
-void imap_unselect(struct imap_store *st)
-{
-	free(st->selected);
-	free(st->selected_imap);
-	st->selected = NULL;
-	st->selected_imap = NULL;
-	st->uidvalidity = st->uidnext = st->exists = 0;
-	st->exists_known = false;
-	st->sel_virtual = false;
-}
-
-/* Errors libetpan detects before or without a server response: the text in
- * imap_response is then an older command's. */
-static bool has_server_text(int r)
-{
-	return r != MAILIMAP_ERROR_BAD_STATE && r != MAILIMAP_ERROR_INVAL &&
-	       r != MAILIMAP_ERROR_MEMORY && r != MAILIMAP_ERROR_STREAM &&
-	       r != MAILIMAP_ERROR_PARSE && r != MAILIMAP_ERROR_FATAL;
-}
-
-int imap_fail(struct imap_store *st, int r, struct ferry_error *err, const char *fmt, ...)
-{
-	char context[512], text[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(context, sizeof(context), fmt, ap);
-	va_end(ap);
-	if (imap_error_is_fatal(r)) {
-		/* libetpan never marks a session dead and keeps imap_state as it
-		 * was: from here on ferry refuses to send on it. */
-		st->broken = true;
-		st->base.broken = true;
-		snprintf(st->broken_why, sizeof(st->broken_why), "%s", imap_error_text(r));
-		imap_unselect(st);
-		if (r == MAILIMAP_ERROR_PROTOCOL)
-			return ferry_error_set(err, imap_cause(r),
-					       "%s: %s: %s; the session is no longer usable",
-					       context, imap_error_text(r),
-					       imap_response_text(st->imap, text, sizeof(text)));
-		return ferry_error_set(err, imap_cause(r),
-				       "%s: %s; the session is no longer usable", context,
-				       imap_error_text(r));
-	}
-	if (!has_server_text(r))
-		return ferry_error_set(err, imap_cause(r), "%s: %s", context, imap_error_text(r));
-	return ferry_error_set(err, imap_cause(r), "%s: %s: %s", context, imap_error_text(r),
-			       imap_response_text(st->imap, text, sizeof(text)));
-}
-
-const char *imap_sanitize(const char *s, char *buf, size_t len)
-{
-	size_t o = 0;
-
-	for (; s && *s && o + 5 < len; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c >= 0x20 && c < 0x7f && c != '\\')
-			buf[o++] = (char)c;
-		else
-			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", c);
-	}
-	if (s && *s && o + 4 < len)
-		o += (size_t)snprintf(buf + o, len - o, "...");
-	buf[o] = '\0';
-	return buf;
-}
-
-/* Appends the non-empty prefixes of a namespace item to st->ns_foreign;
- * -1 on allocation failure. */
-static int add_foreign(struct imap_store *st, const struct mailimap_namespace_item *item)
-{
-	size_t n = 0;
-
-	if (!item || !item->ns_data_list)
-		return 0;
-	while (st->ns_foreign && st->ns_foreign[n])
-		n++;
-	for (clistiter *it = clist_begin(item->ns_data_list); it; it = clist_next(it)) {
-		const struct mailimap_namespace_info *info = clist_content(it);
-		char **v;
-
-		if (!info->ns_prefix || !*info->ns_prefix)
-			continue;
-		v = realloc(st->ns_foreign, (n + 2) * sizeof(*v));
-		if (!v)
-			return -1;
-		st->ns_foreign = v;
-		v[n] = strdup(info->ns_prefix);
-		v[n + 1] = NULL;
-		if (!v[n])
-			return -1;
-		n++;
-	}
-	return 0;
-}
-
-/* Whether a server name lies in another user's or a shared namespace (or is
- * the root of one): with Dovecot's personal prefix "" such names would
- * otherwise pass for the account's own folders. */
-static bool in_foreign_namespace(const struct imap_store *st, const char *name)
-{
-	size_t own = strlen(st->ns_prefix ? st->ns_prefix : "");
-
-	for (char **p = st->ns_foreign; p && *p; p++) {
-		size_t len = strlen(*p);
-
-		if (len <= own)
-			continue;
-		if (strncmp(name, *p, len) == 0)
-			return true;
-		if (strncmp(name, *p, len - 1) == 0 && name[len - 1] == '\0')
-			return true; /* "Users" for "Users/" */
-	}
-	return false;
-}
-
-/* Takes the personal prefix and delimiter, and the foreign prefixes, from a
- * NAMESPACE answer; *found when it named a personal namespace. */
-static int take_namespace(struct imap_store *st, const struct mailimap_namespace_data *ns,
-			  char *delimiter, bool *found, struct ferry_error *err)
-{
-	if (ns && ns->ns_personal && ns->ns_personal->ns_data_list &&
-	    clist_begin(ns->ns_personal->ns_data_list)) {
-		struct mailimap_namespace_info *info =
-		    clist_content(clist_begin(ns->ns_personal->ns_data_list));
-
-		free(st->ns_prefix);
-		st->ns_prefix = strdup(info->ns_prefix ? info->ns_prefix : "");
-		*delimiter = info->ns_delimiter;
-		*found = true;
-		if (!st->ns_prefix)
-			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	}
-	if (ns && (add_foreign(st, ns->ns_other) != 0 || add_foreign(st, ns->ns_shared) != 0))
-		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	return 0;
-}
-
-/* Settles what take_namespace learnt: without a personal namespace, the
- * prefix is "" and the delimiter comes from LIST "" "" (RFC 3501 6.3.8). */
-static int settle_namespace(struct imap_store *st, char delimiter, bool found,
-			    struct ferry_error *err)
-{
-	char shown[256];
-	clist *list = NULL;
-	int r;
-
-	if (!found) {
-		r = mailimap_list(st->imap, "", "", &list);
-		if (r != MAILIMAP_NO_ERROR)
-			return imap_fail(st, r, err, "LIST \"\" \"\" (the hierarchy delimiter)");
-		if (list && clist_begin(list))
-			delimiter =
-			    ((struct mailimap_mailbox_list *)clist_content(clist_begin(list)))
-				->mb_delimiter;
-		mailimap_list_result_free(list);
-		free(st->ns_prefix);
-		st->ns_prefix = strdup("");
-		if (!st->ns_prefix)
-			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	}
-	/* The prefix goes into every command: printable ASCII only. */
-	for (const char *p = st->ns_prefix; *p; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-			return ferry_error_set(
-			    err, FERRY_CAUSE_PROTOCOL,
-			    "the server's personal namespace prefix \"%s\" is not usable",
-			    imap_sanitize(st->ns_prefix, shown, sizeof(shown)));
-	st->ns_delimiter = delimiter;
-	st->ns_known = true;
-	return 0;
-}
-
-/* Learns the personal namespace prefix and the hierarchy delimiter once:
- * NAMESPACE where offered, else LIST "" "". */
-static int learn_namespace(struct imap_store *st, struct ferry_error *err)
-{
-	char delimiter = 0;
-	bool found = false;
-	int r;
-
-	if (st->ns_known)
-		return 0;
-	if (st->base.caps & CAP_NAMESPACE) {
-		struct mailimap_namespace_data *ns = NULL;
-
-		r = mailimap_namespace(st->imap, &ns);
-		if (r != MAILIMAP_NO_ERROR && imap_error_is_fatal(r))
-			return imap_fail(st, r, err, "NAMESPACE");
-		r = take_namespace(st, r == MAILIMAP_NO_ERROR ? ns : NULL, &delimiter, &found, err);
-		if (ns)
-			mailimap_namespace_data_free(ns);
-		if (r != 0)
-			return -1;
-	}
-	return settle_namespace(st, delimiter, found, err);
-}
-
-int imap_send_line(struct imap_store *st, const char *line)
-{
-	size_t len = strlen(line);
-
-	if (mailimap_send_current_tag(st->imap) != MAILIMAP_NO_ERROR ||
-	    mailstream_write(st->imap->imap_stream, line, len) != (ssize_t)len)
-		return -1;
-	return st->imap->imap_tag;
-}
-
-int imap_parse_answer(struct imap_store *st, int tag, bool *ok)
-{
-	struct mailimap_response *resp = NULL;
-	int last = st->imap->imap_tag, r;
-
-	st->imap->imap_tag = tag;
-	if (!mailimap_read_line(st->imap))
-		r = MAILIMAP_ERROR_STREAM;
-	else
-		r = mailimap_parse_response(st->imap, &resp);
-	st->imap->imap_tag = last;
-	if (r != MAILIMAP_NO_ERROR)
-		return r;
-	*ok = resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type ==
-	      MAILIMAP_RESP_COND_STATE_OK;
-	mailimap_response_free(resp);
-	return MAILIMAP_NO_ERROR;
-}
-
-/* LIST "" "*" into *list. The first time, on a server with NAMESPACE, both
- * go out in one write and cost one round trip; the LIST does not depend on
- * the answer, which only tells which listed names are the account's own. */
-static int list_all(struct imap_store *st, clist **list, struct ferry_error *err)
-{
-	static const char ns_cmd[] = "NAMESPACE\r\n", list_cmd[] = "LIST \"\" \"*\"\r\n";
+	struct listing_answers *c = ctx;
 	const struct mailimap_namespace_data *ns = NULL;
-	char delimiter = 0;
-	bool found = false, ok = false;
-	int ns_tag, list_tag, r;
+	bool ok = false;
+	int r;
 
-	*list = NULL;
-	if (st->ns_known || !(st->base.caps & CAP_NAMESPACE)) {
-		if (learn_namespace(st, err) != 0)
-			return -1;
-		r = mailimap_list(st->imap, "", "*", list);
-		return r == MAILIMAP_NO_ERROR ? 0 : imap_fail(st, r, err, "LIST \"\" \"*\"");
-	}
-	ns_tag = imap_send_line(st, ns_cmd);
-	list_tag = ns_tag < 0 ? -1 : imap_send_line(st, list_cmd);
-	if (list_tag < 0 || mailstream_flush(st->imap->imap_stream) != 0)
-		return imap_fail(st, MAILIMAP_ERROR_STREAM, err, "sending NAMESPACE and LIST");
-	/* A BAD or a reply that does not parse leaves the LIST answer unread:
-	 * the session cannot go on (imap_fail marks it broken). */
-	r = imap_parse_answer(st, ns_tag, &ok);
+	(void)arg;
+	r = imap_parse_answer(st, tag, false, &ok);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_fail(st, r, err, "NAMESPACE");
 	for (clistiter *it = st->imap->imap_response_info->rsp_extension_list
@@ -306,65 +46,80 @@ static int list_all(struct imap_store *st, clist **list, struct ferry_error *err
 			ns = ext->ext_data;
 	}
 	/* Read in place: the next parse frees the extension data. */
-	if (take_namespace(st, ns, &delimiter, &found, err) != 0)
-		return -1;
-	r = imap_parse_answer(st, list_tag, &ok);
+	if (!c->failed && imap_take_namespace(st, ns, &c->delimiter, &c->found, &c->err) != 0)
+		c->failed = true;
+	return 0;
+}
+
+static int read_list(struct imap_store *st, int tag, void *ctx, size_t arg, struct ferry_error *err)
+{
+	struct listing_answers *c = ctx;
+	bool ok = false;
+	int r;
+
+	(void)arg;
+	r = imap_parse_answer(st, tag, false, &ok);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_fail(st, r, err, "LIST \"\" \"*\"");
-	if (!ok)
-		return imap_fail(st, MAILIMAP_ERROR_LIST, err, "LIST \"\" \"*\"");
-	*list = st->imap->imap_response_info->rsp_mailbox_list;
+	if (c->failed)
+		return 0;
+	if (!ok) {
+		imap_fail(st, MAILIMAP_ERROR_LIST, &c->err, "LIST \"\" \"*\"");
+		c->failed = true;
+		return 0;
+	}
+	c->list = st->imap->imap_response_info->rsp_mailbox_list;
 	st->imap->imap_response_info->rsp_mailbox_list = NULL;
-	if (!*list)
-		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "listing folders: out of memory");
-	if (settle_namespace(st, delimiter, found, err) != 0) {
-		mailimap_list_result_free(*list);
-		*list = NULL;
-		return -1;
+	if (!c->list) {
+		ferry_error_set(&c->err, FERRY_CAUSE_INTERNAL, "listing folders: out of memory");
+		c->failed = true;
 	}
 	return 0;
 }
 
-/* The server's spelling of a canonical name, in *out (caller frees). */
-int imap_server_name(struct imap_store *st, const char *name, const char *what, char **out,
-		     struct ferry_error *err)
-{
-	if (imap_namespace_ready(st, err) != 0)
-		return -1;
-	return imap_map_name(st, name, what, out, err);
-}
+static const struct imap_handler namespace_answer = {.read = read_namespace};
+static const struct imap_handler list_answer = {.read = read_list};
 
-int imap_namespace_ready(struct imap_store *st, struct ferry_error *err)
+/* LIST "" "*" into *list. The first time, on a server with NAMESPACE, both
+ * go out in one write and cost one round trip; the LIST does not depend on
+ * the answer, which only tells which listed names are the account's own. */
+static int list_all(struct imap_store *st, clist **list, struct ferry_error *err)
 {
-	if (imap_usable(st, err) != 0 || learn_namespace(st, err) != 0)
-		return -1;
-	return 0;
-}
+	static const char ns_cmd[] = "NAMESPACE\r\n", list_cmd[] = "LIST \"\" \"*\"\r\n";
+	static const char what[] = "NAMESPACE and LIST";
+	struct listing_answers c = {0};
+	int r;
 
-int imap_map_name(struct imap_store *st, const char *name, const char *what, char **out,
-		  struct ferry_error *err)
-{
-	char shown[512];
-	int status;
-
-	*out = NULL;
-	status = canonical_to_imap_name(name, st->ns_delimiter, st->ns_prefix, out);
-	if (status == IMAP_NAME_NOMEM)
-		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	if (status != IMAP_NAME_OK)
-		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
-				       "%s folder \"%s\": the name cannot be used on this server "
-				       "(hierarchy delimiter '%c')",
-				       what, imap_sanitize(name, shown, sizeof(shown)),
-				       st->ns_delimiter ? st->ns_delimiter : ' ');
-	if (in_foreign_namespace(st, *out)) {
-		free(*out);
-		*out = NULL;
-		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
-				       "%s folder \"%s\": the name belongs to another user's or a "
-				       "shared namespace on this server",
-				       what, imap_sanitize(name, shown, sizeof(shown)));
+	*list = NULL;
+	if (st->ns_known || !(st->base.caps & CAP_NAMESPACE)) {
+		if (imap_namespace_ready(st, err) != 0)
+			return -1;
+		r = mailimap_list(st->imap, "", "*", list);
+		return r == MAILIMAP_NO_ERROR ? 0 : imap_fail(st, r, err, "LIST \"\" \"*\"");
 	}
+	r = imap_queue_send(st, ns_cmd, &namespace_answer, &c, 0, what, err) < 0 ||
+		    imap_queue_send(st, list_cmd, &list_answer, &c, 0, what, err) < 0 ||
+		    imap_queue_flush(st, what, err) != 0
+		? -1
+		: 0;
+	/* Read before c goes, whatever happened. */
+	if (imap_queue_settle(st, r == 0 ? err : NULL) != 0 || r != 0) {
+		if (c.list)
+			mailimap_list_result_free(c.list);
+		return -1;
+	}
+	if (c.failed) {
+		if (c.list)
+			mailimap_list_result_free(c.list);
+		if (err)
+			*err = c.err;
+		return -1;
+	}
+	if (imap_settle_namespace(st, c.delimiter, c.found, err) != 0) {
+		mailimap_list_result_free(c.list);
+		return -1;
+	}
+	*list = c.list;
 	return 0;
 }
 
@@ -424,7 +179,7 @@ static int map_entry(struct imap_store *st, const struct mailimap_mailbox_list *
 	char shown[512];
 	int status;
 
-	if (in_foreign_namespace(st, mb->mb_name))
+	if (imap_in_foreign_namespace(st, mb->mb_name))
 		return 1; /* other users' or shared folders */
 	status =
 	    imap_name_to_canonical(mb->mb_name, mb->mb_delimiter, st->ns_prefix, &out->folder.name);
@@ -556,177 +311,6 @@ int imap_delete_folder(struct store *store, const char *name, struct ferry_error
 	return 0;
 }
 
-/* \* in PERMANENTFLAGS: new keywords are kept. Without PERMANENTFLAGS at all
- * nothing says they are, so they count as not storable (rule 9). */
-bool imap_keywords_storable(const struct mailimap_selection_info *info)
-{
-	if (!info->sel_perm_flags || info->sel_perm == MAILIMAP_MAILBOX_READONLY)
-		return false;
-	for (clistiter *it = clist_begin(info->sel_perm_flags); it; it = clist_next(it)) {
-		const struct mailimap_flag_perm *f = clist_content(it);
-
-		if (f->fl_type == MAILIMAP_FLAG_PERM_ALL)
-			return true;
-	}
-	return false;
-}
-
-/* QRESYNC makes UID FETCH ... (CHANGEDSINCE m VANISHED) report expunges;
- * it has to be enabled before the first SELECT. A refusal only costs full
- * listings. */
-static int enable_qresync(struct imap_store *st, struct ferry_error *err)
-{
-	struct mailimap_capability_data *want = mailimap_capability_data_new(clist_new());
-	struct mailimap_capability_data *got = NULL;
-	struct mailimap_capability *cap = NULL;
-	char *name = strdup("QRESYNC");
-	int r;
-
-	st->enable_sent = true;
-	if (!want || !want->cap_list || !name ||
-	    !(cap = mailimap_capability_new(MAILIMAP_CAPABILITY_NAME, NULL, name))) {
-		free(name);
-		if (want)
-			mailimap_capability_data_free(want);
-		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	}
-	if (clist_append(want->cap_list, cap) != 0) {
-		mailimap_capability_free(cap);
-		mailimap_capability_data_free(want);
-		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	}
-	r = mailimap_enable(st->imap, want, &got);
-	mailimap_capability_data_free(want);
-	if (r != MAILIMAP_NO_ERROR) {
-		if (imap_error_is_fatal(r))
-			return imap_fail(st, r, err, "ENABLE QRESYNC");
-		return 0;
-	}
-	for (clistiter *it = got && got->cap_list ? clist_begin(got->cap_list) : NULL; it;
-	     it = clist_next(it)) {
-		const struct mailimap_capability *c = clist_content(it);
-
-		if (c->cap_type == MAILIMAP_CAPABILITY_NAME && c->cap_data.cap_name &&
-		    strcasecmp(c->cap_data.cap_name, "QRESYNC") == 0)
-			st->qresync = true;
-	}
-	if (got)
-		mailimap_capability_data_free(got);
-	return 0;
-}
-
-static int select_now(struct imap_store *st, const char *name, struct folder_state *out,
-		      struct ferry_error *err);
-
-int imap_select(struct store *store, const char *name, struct folder_state *out,
-		struct ferry_error *err)
-{
-	struct imap_store *st = (struct imap_store *)store;
-
-	if (imap_prefetched_select(st, name, out, err) == 0)
-		return 0;
-	return select_now(st, name, out, err);
-}
-
-int imap_select_for_real(struct imap_store *st, struct ferry_error *err)
-{
-	struct folder_state fs;
-	uint32_t uidvalidity = st->uidvalidity;
-	char *name = strdup(st->selected);
-	int r;
-
-	if (!name)
-		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	r = select_now(st, name, &fs, err);
-	if (r == 0 && fs.uidvalidity != uidvalidity)
-		r = ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
-				    "folder \"%s\": UIDVALIDITY changed during the run; the next "
-				    "run re-pairs",
-				    name);
-	free(name);
-	return r;
-}
-
-/* SELECT (CONDSTORE where offered), then what it said. */
-static int select_now(struct imap_store *st, const char *name, struct folder_state *out,
-		      struct ferry_error *err)
-{
-	const struct mailimap_selection_info *info;
-	uint64_t modseq = 0;
-	char *mb = NULL;
-	int r;
-
-	if (imap_server_name(st, name, "cannot select", &mb, err) != 0)
-		return -1;
-	/* A SELECT that fails leaves no folder selected on the server either. */
-	imap_unselect(st);
-	if ((st->base.caps & CAP_QRESYNC) && (st->base.caps & CAP_ENABLE) && !st->enable_sent &&
-	    enable_qresync(st, err) != 0) {
-		free(mb);
-		return -1;
-	}
-	if (st->base.caps & CAP_CONDSTORE)
-		r = mailimap_select_condstore(st->imap, mb, &modseq);
-	else
-		r = mailimap_select(st->imap, mb);
-	if (r != MAILIMAP_NO_ERROR) {
-		free(mb);
-		return imap_fail(st, r, err, "cannot select folder \"%s\"", name);
-	}
-	info = st->imap->imap_selection_info;
-	if (!info || info->sel_uidvalidity == 0) {
-		free(mb);
-		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
-				       "folder \"%s\": the server sent no UIDVALIDITY; its uids "
-				       "cannot be trusted from one session to the next",
-				       name);
-	}
-	st->selected = strdup(name);
-	if (!st->selected) {
-		free(mb);
-		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	}
-	st->selected_imap = mb;
-	st->uidvalidity = info->sel_uidvalidity;
-	st->uidnext = info->sel_uidnext; /* 0: the server did not say */
-	st->exists = info->sel_exists;
-	st->exists_known = info->sel_has_exists;
-	*out = (struct folder_state){
-	    .uidvalidity = info->sel_uidvalidity,
-	    .uidnext = info->sel_uidnext,
-	    .highestmodseq = modseq,
-	    .exists = info->sel_exists,
-	    .keywords_ok = imap_keywords_storable(info),
-	};
-	return 0;
-}
-
-/* "name" with \ and " escaped, as libetpan itself sends mailbox names;
- * NULL for a name that cannot go out as a quoted string. */
-char *imap_quoted(const char *name)
-{
-	size_t len = strlen(name), o = 0;
-	char *q = malloc(2 * len + 3);
-
-	if (!q)
-		return NULL;
-	q[o++] = '"';
-	for (const char *p = name; *p; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (c < 0x20 || c >= 0x7f) {
-			free(q);
-			return NULL;
-		}
-		if (c == '"' || c == '\\')
-			q[o++] = '\\';
-		q[o++] = (char)c;
-	}
-	q[o++] = '"';
-	q[o] = '\0';
-	return q;
-}
-
 /* Reads one STATUS reply into *out; *ok only when it gave all four values. */
 static void status_values(const struct mailimap_mailbox_data_status *s, struct folder_state *out,
 			  bool *ok)
@@ -769,18 +353,70 @@ static void status_values(const struct mailimap_mailbox_data_status *s, struct f
 	*ok = uv && un && ms && msgs && out->uidvalidity != 0;
 }
 
+/* Where the STATUS answers go. */
+struct status_answers {
+	struct folder_state *out;
+	bool *ok;
+	size_t sent;
+};
+
+/* The answer to the STATUS of folder i. A reply that does not parse (or a
+ * BAD) leaves the others unread: the session cannot go on. */
+static int read_status(struct imap_store *st, int tag, void *ctx, size_t i, struct ferry_error *err)
+{
+	struct status_answers *c = ctx;
+	const struct mailimap_response_info *info;
+	bool ok = false;
+	int r;
+
+	r = imap_parse_answer(st, tag, false, &ok);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(st, r, err, "STATUS of %zu folders", c->sent);
+	info = st->imap->imap_response_info;
+	if (ok && info)
+		status_values(info->rsp_status, &c->out[i], &c->ok[i]);
+	return 0;
+}
+
+static const struct imap_handler status_answer = {.read = read_status};
+
+/* Writes the STATUS of mbs[i] for every folder the server can take. */
+static int send_status(struct imap_store *st, char *const *mbs, size_t n, struct status_answers *c,
+		       struct ferry_error *err)
+{
+	static const char atts[] = " (UIDVALIDITY UIDNEXT MESSAGES HIGHESTMODSEQ)\r\n";
+
+	for (size_t i = 0; i < n; i++) {
+		size_t len;
+		char *line;
+		int tag;
+
+		if (!mbs[i])
+			continue;
+		len = 7 + strlen(mbs[i]) + sizeof(atts);
+		line = malloc(len);
+		if (!line)
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+		snprintf(line, len, "STATUS %s%s", mbs[i], atts);
+		tag = imap_queue_send(st, line, &status_answer, c, i, "STATUS", err);
+		free(line);
+		if (tag < 0)
+			return -1;
+		c->sent++;
+	}
+	return 0;
+}
+
 /* All STATUS commands are written before the first reply is read: one
- * round trip for every folder (libetpan.md, "Pipelining works": each
- * reply is parsed with imap_tag set to its command's tag). Without
- * CONDSTORE a STATUS cannot see flag changes, so nothing is known. */
+ * round trip for every folder. Without CONDSTORE a STATUS cannot see flag
+ * changes, so nothing is known. */
 int imap_status(struct store *store, const char *const *names, size_t n, struct folder_state *out,
 		bool *ok, struct ferry_error *err)
 {
 	struct imap_store *st = (struct imap_store *)store;
-	static const char atts[] = " (UIDVALIDITY UIDNEXT MESSAGES HIGHESTMODSEQ)\r\n";
+	struct status_answers c = {.out = out, .ok = ok};
 	char **mbs = NULL;
-	int *tags = NULL, last_tag, r = 0;
-	size_t sent = 0;
+	int r = 0;
 
 	for (size_t i = 0; i < n; i++)
 		ok[i] = false;
@@ -789,12 +425,8 @@ int imap_status(struct store *store, const char *const *names, size_t n, struct 
 	if (imap_usable(st, err) != 0)
 		return -1;
 	mbs = calloc(n, sizeof(*mbs));
-	tags = calloc(n, sizeof(*tags));
-	if (!mbs || !tags) {
-		free(mbs);
-		free(tags);
+	if (!mbs)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	}
 	for (size_t i = 0; i < n; i++) {
 		struct ferry_error one = {0};
 		char *mb = NULL;
@@ -810,66 +442,15 @@ int imap_status(struct store *store, const char *const *names, size_t n, struct 
 		mbs[i] = imap_quoted(mb);
 		free(mb);
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (!mbs[i])
-			continue;
-		r = mailimap_send_current_tag(st->imap);
-		if (r == MAILIMAP_NO_ERROR &&
-		    (mailstream_write(st->imap->imap_stream, "STATUS ", 7) != 7 ||
-		     mailstream_write(st->imap->imap_stream, mbs[i], strlen(mbs[i])) !=
-			 (ssize_t)strlen(mbs[i]) ||
-		     mailstream_write(st->imap->imap_stream, atts, sizeof(atts) - 1) !=
-			 (ssize_t)(sizeof(atts) - 1)))
-			r = MAILIMAP_ERROR_STREAM;
-		if (r != MAILIMAP_NO_ERROR) {
-			r = imap_fail(st, r, err, "sending STATUS");
-			goto out;
-		}
-		tags[i] = st->imap->imap_tag;
-		sent++;
-	}
-	if (sent == 0)
-		goto out;
-	if (mailstream_flush(st->imap->imap_stream) != 0) {
-		r = imap_fail(st, MAILIMAP_ERROR_STREAM, err, "sending STATUS");
-		goto out;
-	}
-	last_tag = st->imap->imap_tag;
-	for (size_t i = 0; i < n; i++) {
-		struct mailimap_response *resp = NULL;
-		const struct mailimap_response_info *info;
-		int cond;
-
-		if (!mbs[i])
-			continue;
-		st->imap->imap_tag = tags[i];
-		if (!mailimap_read_line(st->imap))
-			r = MAILIMAP_ERROR_STREAM;
-		else
-			r = mailimap_parse_response(st->imap, &resp);
-		if (r != MAILIMAP_NO_ERROR) {
-			/* A reply that does not parse (or a BAD) leaves the others
-			 * unread: the session cannot go on. */
-			st->imap->imap_tag = last_tag;
-			r = imap_fail(st, r == MAILIMAP_NO_ERROR ? MAILIMAP_ERROR_PROTOCOL : r, err,
-				      "STATUS of %zu folders", sent);
-			goto out;
-		}
-		cond = resp->rsp_resp_done && resp->rsp_resp_done->rsp_data.rsp_tagged &&
-			       resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state
-			   ? resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type
-			   : MAILIMAP_RESP_COND_STATE_BAD;
-		info = st->imap->imap_response_info;
-		if (cond == MAILIMAP_RESP_COND_STATE_OK && info)
-			status_values(info->rsp_status, &out[i], &ok[i]);
-		mailimap_response_free(resp);
-	}
-	st->imap->imap_tag = last_tag;
-	r = 0;
+	r = send_status(st, mbs, n, &c, err);
+	if (r == 0 && c.sent)
+		r = imap_queue_flush(st, "STATUS", err);
+	/* Read before c goes, whatever happened. */
+	if (imap_queue_settle(st, r == 0 ? err : NULL) != 0)
+		r = -1;
 out:
 	for (size_t i = 0; i < n; i++)
 		free(mbs[i]);
 	free(mbs);
-	free(tags);
 	return r;
 }

@@ -8,14 +8,23 @@
  * command reads them all first (imap_usable). They wait here until the
  * engine selects each folder and asks for its changes; the folder is then
  * selected only on paper (sel_virtual), and the first command that needs it
- * really selected sends a SELECT (folders.c, imap_need_selected). */
-#include "store/imap/session.h"
+ * really selected sends a SELECT (select.c, imap_need_selected).
+ *
+ * The commands go through the queue (queue.c) with a handler each, ENABLE
+ * QRESYNC ahead of the first SELECT. */
+#include "store/imap/prefetch.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "store/base/grow.h"
+#include "store/imap/listing.h"
+#include "store/imap/namespace.h"
+#include "store/imap/queue.h"
+#include "store/imap/select.h"
 
 /* libetpan's ENABLE data has one type, 0, in an enum its headers do not
  * install (enable.c, MAILIMAP_ENABLE_TYPE_ENABLE). */
@@ -50,8 +59,7 @@ void imap_prefetch_clear(struct imap_store *st)
 	}
 	free(st->pf);
 	st->pf = NULL;
-	st->npf = st->pf_read = 0;
-	st->enable_tag = -1;
+	st->npf = st->pf_read = st->pf_cap = 0;
 }
 
 static int settle_upto(struct imap_store *st, size_t upto, struct ferry_error *err);
@@ -64,12 +72,12 @@ static struct imap_prefetched *find(struct imap_store *st, const char *name)
 	return NULL;
 }
 
-int imap_prefetched_select(struct imap_store *st, const char *name, struct folder_state *out,
-			   struct ferry_error *err)
+/* The prefetched answer to the SELECT of name: 0 when taken from the
+ * prefetch, 1 when not prefetched (or not usable). */
+static int prefetched_select(struct imap_store *st, const char *name, struct folder_state *out)
 {
 	struct imap_prefetched *p = find(st, name);
 
-	(void)err; /* select_now reports what went wrong */
 	if (!p || st->broken)
 		return 1;
 	/* The answers up to this folder's, not the rest: the server is still
@@ -93,8 +101,10 @@ int imap_prefetched_select(struct imap_store *st, const char *name, struct folde
 	return 0;
 }
 
-int imap_prefetched_changes(struct imap_store *st, uint64_t since, struct msg_list *changed,
-			    uint32_t **vanished, size_t *nranges)
+/* The prefetched changes of the selected folder since since, as
+ * prefetched_select. */
+static int prefetched_changes(struct imap_store *st, uint64_t since, struct msg_list *changed,
+			      uint32_t **vanished, size_t *nranges)
 {
 	struct imap_prefetched *p = find(st, st->selected);
 
@@ -190,7 +200,7 @@ static int read_select(struct imap_store *st, int tag, struct imap_prefetched *p
 	imap->imap_selection_info = mailimap_selection_info_new();
 	if (!imap->imap_selection_info)
 		return MAILIMAP_ERROR_MEMORY;
-	r = imap_parse_answer(st, tag, &ok);
+	r = imap_parse_answer(st, tag, false, &ok);
 	if (r != MAILIMAP_NO_ERROR)
 		return r;
 	if (ok) {
@@ -205,89 +215,123 @@ static int read_select(struct imap_store *st, int tag, struct imap_prefetched *p
 	return MAILIMAP_NO_ERROR;
 }
 
-/* Reads the answers of pf[pf_read..upto), ENABLE's first. A folder whose
- * answers are refused or not trusted is selected and listed the usual way;
- * -1 only when the session broke (err set where given). */
-static int settle_upto(struct imap_store *st, size_t upto, struct ferry_error *err)
+/* The answer to ENABLE QRESYNC. */
+static int read_enable(struct imap_store *st, int tag, void *ctx, size_t arg,
+		       struct ferry_error *err)
 {
-	struct ferry_error lost = {0};
 	bool ok = false;
 	int r;
 
-	if (!err)
-		err = &lost;
-	if (st->broken)
-		return st->pf_read >= upto && st->enable_tag < 0 ? 0 : imap_usable(st, err);
-	if (st->enable_tag >= 0) {
-		int tag = st->enable_tag;
+	(void)ctx;
+	(void)arg;
+	st->enable_unread = false;
+	r = imap_parse_answer(st, tag, false, &ok);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(st, r, err, "ENABLE QRESYNC");
+	st->qresync = ok && qresync_enabled(st->imap);
+	return 0;
+}
 
-		st->enable_tag = -1;
-		r = imap_parse_answer(st, tag, &ok);
-		if (r != MAILIMAP_NO_ERROR)
-			return imap_fail(st, r, err, "ENABLE QRESYNC");
-		st->qresync = ok && qresync_enabled(st->imap);
+static void lost_enable(struct imap_store *st, void *ctx, size_t arg, const struct ferry_error *why)
+{
+	(void)ctx;
+	(void)arg;
+	(void)why;
+	st->enable_unread = false;
+}
+
+/* The answer to pf[arg]'s SELECT. A folder whose answers are refused or not
+ * trusted is selected and listed the usual way; -1 only when the session
+ * broke. */
+static int read_prefetched_select(struct imap_store *st, int tag, void *ctx, size_t arg,
+				  struct ferry_error *err)
+{
+	struct imap_prefetched *p = &st->pf[arg];
+	int r;
+
+	(void)ctx;
+	r = read_select(st, tag, p);
+	if (r != MAILIMAP_NO_ERROR && imap_error_is_fatal(r))
+		return imap_fail(st, r, err, "folder \"%s\": SELECT", p->name);
+	if (r != MAILIMAP_NO_ERROR)
+		p->selected = false;
+	if (p->fetch_tag < 0)
+		st->pf_read = arg + 1;
+	return 0;
+}
+
+/* The answer to pf[arg]'s UID FETCH ... (CHANGEDSINCE m VANISHED). */
+static int read_prefetched_changes(struct imap_store *st, int tag, void *ctx, size_t arg,
+				   struct ferry_error *err)
+{
+	struct imap_prefetched *p = &st->pf[arg];
+	struct ferry_error one = {0};
+	int r;
+
+	(void)ctx;
+	r = imap_read_changes(st, tag, p->fs.uidnext, p->name, &p->changed, &p->vanished,
+			      &p->nvanished, &one);
+	if (r < 0 && st->broken) {
+		*err = one;
+		return -1;
 	}
-	while (st->pf_read < upto && st->pf_read < st->npf) {
-		struct imap_prefetched *p = &st->pf[st->pf_read++];
-		struct ferry_error one = {0};
+	/* Refused or not trusted: list_changed asks again, the usual way. */
+	p->changes = r == 0 && p->selected && st->qresync;
+	st->pf_read = arg + 1;
+	return 0;
+}
 
-		if (p->sel_tag < 0)
-			continue;
-		r = read_select(st, p->sel_tag, p);
-		if (r != MAILIMAP_NO_ERROR && imap_error_is_fatal(r))
-			return imap_fail(st, r, err, "folder \"%s\": SELECT", p->name);
-		if (r != MAILIMAP_NO_ERROR)
-			p->selected = false;
-		if (p->fetch_tag < 0)
-			continue;
-		r = imap_read_changes(st, p->fetch_tag, p->fs.uidnext, p->name, &p->changed,
-				      &p->vanished, &p->nvanished, &one);
-		if (r < 0 && st->broken) {
-			*err = one;
-			return -1;
-		}
-		/* Refused or not trusted: list_changed asks again, the usual way. */
-		p->changes = r == 0 && p->selected && st->qresync;
+static const struct imap_handler enable_answer = {.read = read_enable, .lost = lost_enable};
+static const struct imap_handler select_answer = {.read = read_prefetched_select};
+static const struct imap_handler changes_answer = {.read = read_prefetched_changes};
+
+/* Reads the answers in flight up to those of pf[upto - 1] (the last folder
+ * before it that was sent), ENABLE's and all before them too. -1 only when
+ * the session broke (err set where given). */
+static int settle_upto(struct imap_store *st, size_t upto, struct ferry_error *err)
+{
+	for (size_t i = upto; i-- > st->pf_read;) {
+		const struct imap_prefetched *p = &st->pf[i];
+		int tag = p->fetch_tag >= 0 ? p->fetch_tag : p->sel_tag;
+
+		if (tag >= 0)
+			return imap_queue_settle_through(st, tag, err);
 	}
 	return 0;
 }
 
-int imap_prefetch_settle(struct imap_store *st, struct ferry_error *err)
-{
-	if (st->pf_read >= st->npf && st->enable_tag < 0)
-		return 0;
-	return settle_upto(st, st->npf, err);
-}
-
 /* Writes SELECT and, where since is known, UID FETCH ... CHANGEDSINCE for
- * p, leaving the answers unread. */
-static int send_one(struct imap_store *st, struct imap_prefetched *p, uint64_t since, bool qresync,
+ * pf[i], leaving the answers unread. */
+static int send_one(struct imap_store *st, size_t i, uint64_t since, bool qresync,
 		    struct ferry_error *err)
 {
-	char line[128], *q = imap_quoted(p->mb);
+	struct imap_prefetched *p = &st->pf[i];
+	char line[128], *q = imap_quoted(p->mb), *select;
+	size_t len;
 
 	if (!q)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	p->sel_tag =
-	    mailimap_send_current_tag(st->imap) == MAILIMAP_NO_ERROR &&
-		    mailstream_write(st->imap->imap_stream, "SELECT ", 7) == 7 &&
-		    mailstream_write(st->imap->imap_stream, q, strlen(q)) == (ssize_t)strlen(q) &&
-		    mailstream_write(st->imap->imap_stream, " (CONDSTORE)\r\n", 14) == 14
-		? st->imap->imap_tag
-		: -1;
+	len = strlen(q) + 32;
+	select = malloc(len);
+	if (!select) {
+		free(q);
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	}
+	snprintf(select, len, "SELECT %s (CONDSTORE)\r\n", q);
 	free(q);
+	p->sel_tag = imap_queue_send(st, select, &select_answer, NULL, i, "SELECT", err);
+	free(select);
 	if (p->sel_tag < 0)
-		return imap_fail(st, MAILIMAP_ERROR_STREAM, err, "sending SELECT");
+		return -1;
 	if (!since || !qresync)
 		return 0;
 	snprintf(line, sizeof(line),
 		 "UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE) (CHANGEDSINCE %" PRIu64
 		 " VANISHED)\r\n",
 		 since);
-	if ((p->fetch_tag = imap_send_line(st, line)) < 0)
-		return imap_fail(st, MAILIMAP_ERROR_STREAM, err, "sending UID FETCH");
 	p->since = since;
-	return 0;
+	p->fetch_tag = imap_queue_send(st, line, &changes_answer, NULL, i, "UID FETCH", err);
+	return p->fetch_tag < 0 ? -1 : 0;
 }
 
 int imap_prefetch(struct store *store, const char *const *names, const uint64_t *since, size_t n,
@@ -300,7 +344,7 @@ int imap_prefetch(struct store *store, const char *const *names, const uint64_t 
 	int r;
 
 	if (n == 0) { /* the drop: what was not taken goes, read first */
-		r = imap_prefetch_settle(st, err);
+		r = imap_queue_settle(st, err);
 		imap_prefetch_clear(st);
 		return r;
 	}
@@ -308,11 +352,10 @@ int imap_prefetch(struct store *store, const char *const *names, const uint64_t 
 		return 0;
 	/* Not imap_usable: the answers of an earlier prefetch stay unread. */
 	if (st->broken)
-		return imap_usable(st, err);
-	if (imap_appends_settle(st, err) != 0 ||
-	    (!st->ns_known && imap_namespace_ready(st, err) != 0))
+		return imap_session_gone(st, err);
+	if (!st->ns_known && imap_namespace_ready(st, err) != 0)
 		return -1;
-	v = realloc(st->pf, (st->npf + n) * sizeof(*v));
+	v = grow_array(st->pf, &st->pf_cap, st->npf + n, sizeof(*v));
 	if (!v)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	st->pf = v;
@@ -324,13 +367,15 @@ int imap_prefetch(struct store *store, const char *const *names, const uint64_t 
 	 * selection moves from folder to folder. */
 	imap_unselect(st);
 	/* QRESYNC is enabled before the first SELECT, in the same write. */
-	qresync = st->qresync || st->enable_tag >= 0;
+	qresync = st->qresync || st->enable_unread;
 	if ((st->base.caps & CAP_QRESYNC) && (st->base.caps & CAP_ENABLE) && !st->enable_sent) {
 		st->enable_sent = true;
-		if ((st->enable_tag = imap_send_line(st, "ENABLE QRESYNC\r\n")) < 0) {
-			r = imap_fail(st, MAILIMAP_ERROR_STREAM, err, "sending ENABLE QRESYNC");
+		if (imap_queue_send(st, "ENABLE QRESYNC\r\n", &enable_answer, NULL, 0,
+				    "ENABLE QRESYNC", err) < 0) {
+			r = -1;
 			goto out;
 		}
+		st->enable_unread = true;
 		qresync = true; /* expected; the FETCHes are not sent otherwise */
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -345,24 +390,44 @@ int imap_prefetch(struct store *store, const char *const *names, const uint64_t 
 			goto out;
 		}
 		if (first + i - st->pf_read >= PREFETCH_WINDOW &&
-		    (mailstream_flush(st->imap->imap_stream) != 0 ||
+		    (imap_queue_flush(st, "SELECT and UID FETCH", err) != 0 ||
 		     settle_upto(st, first + i - PREFETCH_WINDOW + 1, err) != 0)) {
-			r = st->broken ? -1
-				       : imap_fail(st, MAILIMAP_ERROR_STREAM, err,
-						   "sending SELECT and UID FETCH");
+			r = -1;
 			goto out;
 		}
-		if ((r = send_one(st, p, since[i], qresync, err)) != 0)
+		if ((r = send_one(st, first + i, since[i], qresync, err)) != 0)
 			goto out;
 	}
-	r = mailstream_flush(st->imap->imap_stream) == 0
-		? 0
-		: imap_fail(st, MAILIMAP_ERROR_STREAM, err, "sending SELECT and UID FETCH");
+	r = imap_queue_flush(st, "SELECT and UID FETCH", err);
 out:
 	if (r != 0) {
 		/* What was sent is still answered: read it before the next command. */
-		(void)imap_prefetch_settle(st, NULL);
+		(void)imap_queue_settle(st, NULL);
 		imap_prefetch_clear(st);
 	}
 	return r;
+}
+
+/* The driver's select and list_changed: what a prefetch brought, once, else
+ * asked of the server. */
+int imap_select(struct store *store, const char *name, struct folder_state *out,
+		struct ferry_error *err)
+{
+	struct imap_store *st = (struct imap_store *)store;
+
+	if (prefetched_select(st, name, out) == 0)
+		return 0;
+	return imap_select_now(st, name, out, err);
+}
+
+int imap_list_changed(struct store *store, uint64_t since, struct msg_list *changed,
+		      uint32_t **vanished, size_t *nranges, struct ferry_error *err)
+{
+	struct imap_store *st = (struct imap_store *)store;
+
+	*vanished = NULL;
+	*nranges = 0;
+	if (st->selected && prefetched_changes(st, since, changed, vanished, nranges) == 0)
+		return 0;
+	return imap_list_changes(store, since, changed, vanished, nranges, err);
 }

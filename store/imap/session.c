@@ -1,5 +1,6 @@
 #include "store/imap/session.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -418,8 +419,8 @@ static int start_compress(struct imap_store *st, const char **note, struct ferry
 	return 0;
 }
 
-static int imap_open(const struct store_conf *conf, const char *secret, struct store **out,
-		     struct ferry_error *err)
+int imap_session_open(const struct store_conf *conf, const char *secret, struct store **out,
+		      struct ferry_error *err)
 {
 	const struct imap_conf *c = &conf->imap;
 	struct imap_store *st = calloc(1, sizeof(*st));
@@ -432,9 +433,7 @@ static int imap_open(const struct store_conf *conf, const char *secret, struct s
 
 	if (!st)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	st->base.driver = &imap_driver;
 	st->base.conf = conf;
-	st->enable_tag = -1;
 	low = c->tunnel ? net_tunnel(c->tunnel, c->timeout, err) : net_connect(c, err);
 	if (!low)
 		goto fail;
@@ -500,11 +499,84 @@ fail:
 	return -1;
 }
 
-static void imap_close(struct store *store)
+void imap_unselect(struct imap_store *st)
 {
-	struct imap_store *st = (struct imap_store *)store;
+	free(st->selected);
+	free(st->selected_imap);
+	st->selected = NULL;
+	st->selected_imap = NULL;
+	st->uidvalidity = st->uidnext = st->exists = 0;
+	st->exists_known = false;
+	st->sel_virtual = false;
+}
 
-	imap_appends_close(st); /* LOGOUT's answer must not be taken for an APPEND's */
+/* Errors libetpan detects before or without a server response: the text in
+ * imap_response is then an older command's. */
+static bool has_server_text(int r)
+{
+	return r != MAILIMAP_ERROR_BAD_STATE && r != MAILIMAP_ERROR_INVAL &&
+	       r != MAILIMAP_ERROR_MEMORY && r != MAILIMAP_ERROR_STREAM &&
+	       r != MAILIMAP_ERROR_PARSE && r != MAILIMAP_ERROR_FATAL;
+}
+
+int imap_fail(struct imap_store *st, int r, struct ferry_error *err, const char *fmt, ...)
+{
+	char context[512], text[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(context, sizeof(context), fmt, ap);
+	va_end(ap);
+	if (imap_error_is_fatal(r)) {
+		/* libetpan never marks a session dead and keeps imap_state as it
+		 * was: from here on ferry refuses to send on it. */
+		st->broken = true;
+		st->base.broken = true;
+		snprintf(st->broken_why, sizeof(st->broken_why), "%s", imap_error_text(r));
+		imap_unselect(st);
+		if (r == MAILIMAP_ERROR_PROTOCOL)
+			return ferry_error_set(err, imap_cause(r),
+					       "%s: %s: %s; the session is no longer usable",
+					       context, imap_error_text(r),
+					       imap_response_text(st->imap, text, sizeof(text)));
+		return ferry_error_set(err, imap_cause(r),
+				       "%s: %s; the session is no longer usable", context,
+				       imap_error_text(r));
+	}
+	if (!has_server_text(r))
+		return ferry_error_set(err, imap_cause(r), "%s: %s", context, imap_error_text(r));
+	return ferry_error_set(err, imap_cause(r), "%s: %s: %s", context, imap_error_text(r),
+			       imap_response_text(st->imap, text, sizeof(text)));
+}
+
+const char *imap_sanitize(const char *s, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	for (; s && *s && o + 5 < len; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			buf[o++] = (char)c;
+		else
+			o += (size_t)snprintf(buf + o, len - o, "\\x%02x", c);
+	}
+	if (s && *s && o + 4 < len)
+		o += (size_t)snprintf(buf + o, len - o, "...");
+	buf[o] = '\0';
+	return buf;
+}
+
+int imap_session_gone(const struct imap_store *st, struct ferry_error *err)
+{
+	return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
+			       "the IMAP session is no longer usable after an earlier error (%s); "
+			       "reconnect",
+			       st->broken_why);
+}
+
+void imap_session_close(struct imap_store *st)
+{
 	/* LOGOUT is sent but its answer not awaited: it changes nothing, and
 	 * waiting costs a round trip at the end of every run. */
 	if (!st->broken && st->imap && st->imap->imap_stream &&
@@ -520,30 +592,5 @@ static void imap_close(struct store *store)
 	free(st->ns_foreign);
 	free(st->selected);
 	free(st->selected_imap);
-	imap_prefetch_clear(st);
 	free(st);
 }
-
-const struct store_driver imap_driver = {
-    .kind = "imap",
-    .open = imap_open,
-    .close = imap_close,
-    .list_folders = imap_list_folders,
-    .create_folder = imap_create_folder,
-    .delete_folder = imap_delete_folder,
-    .status = imap_status,
-    .select = imap_select,
-    .list = imap_list,
-    .list_changed = imap_list_changed,
-    .prefetch = imap_prefetch,
-    .identify = imap_identify,
-    .fetch = imap_fetch,
-    .add_begin = imap_add_begin,
-    .add_write = imap_add_write,
-    .add_commit = imap_add_commit,
-    .add_abort = imap_add_abort,
-    .add_flush = imap_add_flush,
-    .set_flags = imap_set_flags,
-    .delete_msgs = imap_delete_msgs,
-    .move_msgs = imap_move_msgs,
-};

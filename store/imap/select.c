@@ -1,0 +1,154 @@
+/* SELECT: the folder the message operations work on, QRESYNC enabled
+ * before the first, and the real SELECT of a folder a prefetch selected only
+ * on paper. */
+#include "store/imap/select.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "store/imap/namespace.h"
+#include "store/imap/queue.h"
+
+int imap_need_selected(struct imap_store *st, const char *what, struct ferry_error *err)
+{
+	if (imap_usable(st, err) != 0)
+		return -1;
+	if (!st->selected)
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL, "%s: no folder is selected",
+				       what);
+	if (st->sel_virtual)
+		return imap_select_for_real(st, err);
+	return 0;
+}
+
+/* \* in PERMANENTFLAGS: new keywords are kept. Without PERMANENTFLAGS at all
+ * nothing says they are, so they count as not storable (rule 9). */
+bool imap_keywords_storable(const struct mailimap_selection_info *info)
+{
+	if (!info->sel_perm_flags || info->sel_perm == MAILIMAP_MAILBOX_READONLY)
+		return false;
+	for (clistiter *it = clist_begin(info->sel_perm_flags); it; it = clist_next(it)) {
+		const struct mailimap_flag_perm *f = clist_content(it);
+
+		if (f->fl_type == MAILIMAP_FLAG_PERM_ALL)
+			return true;
+	}
+	return false;
+}
+
+/* QRESYNC makes UID FETCH ... (CHANGEDSINCE m VANISHED) report expunges;
+ * it has to be enabled before the first SELECT. A refusal only costs full
+ * listings. */
+static int enable_qresync(struct imap_store *st, struct ferry_error *err)
+{
+	struct mailimap_capability_data *want = mailimap_capability_data_new(clist_new());
+	struct mailimap_capability_data *got = NULL;
+	struct mailimap_capability *cap = NULL;
+	char *name = strdup("QRESYNC");
+	int r;
+
+	st->enable_sent = true;
+	if (!want || !want->cap_list || !name ||
+	    !(cap = mailimap_capability_new(MAILIMAP_CAPABILITY_NAME, NULL, name))) {
+		free(name);
+		if (want)
+			mailimap_capability_data_free(want);
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	}
+	if (clist_append(want->cap_list, cap) != 0) {
+		mailimap_capability_free(cap);
+		mailimap_capability_data_free(want);
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	}
+	r = mailimap_enable(st->imap, want, &got);
+	mailimap_capability_data_free(want);
+	if (r != MAILIMAP_NO_ERROR) {
+		if (imap_error_is_fatal(r))
+			return imap_fail(st, r, err, "ENABLE QRESYNC");
+		return 0;
+	}
+	for (clistiter *it = got && got->cap_list ? clist_begin(got->cap_list) : NULL; it;
+	     it = clist_next(it)) {
+		const struct mailimap_capability *c = clist_content(it);
+
+		if (c->cap_type == MAILIMAP_CAPABILITY_NAME && c->cap_data.cap_name &&
+		    strcasecmp(c->cap_data.cap_name, "QRESYNC") == 0)
+			st->qresync = true;
+	}
+	if (got)
+		mailimap_capability_data_free(got);
+	return 0;
+}
+
+int imap_select_for_real(struct imap_store *st, struct ferry_error *err)
+{
+	struct folder_state fs;
+	uint32_t uidvalidity = st->uidvalidity;
+	char *name = strdup(st->selected);
+	int r;
+
+	if (!name)
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	r = imap_select_now(st, name, &fs, err);
+	if (r == 0 && fs.uidvalidity != uidvalidity)
+		r = ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
+				    "folder \"%s\": UIDVALIDITY changed during the run; the next "
+				    "run re-pairs",
+				    name);
+	free(name);
+	return r;
+}
+
+int imap_select_now(struct imap_store *st, const char *name, struct folder_state *out,
+		    struct ferry_error *err)
+{
+	const struct mailimap_selection_info *info;
+	uint64_t modseq = 0;
+	char *mb = NULL;
+	int r;
+
+	if (imap_server_name(st, name, "cannot select", &mb, err) != 0)
+		return -1;
+	/* A SELECT that fails leaves no folder selected on the server either. */
+	imap_unselect(st);
+	if ((st->base.caps & CAP_QRESYNC) && (st->base.caps & CAP_ENABLE) && !st->enable_sent &&
+	    enable_qresync(st, err) != 0) {
+		free(mb);
+		return -1;
+	}
+	if (st->base.caps & CAP_CONDSTORE)
+		r = mailimap_select_condstore(st->imap, mb, &modseq);
+	else
+		r = mailimap_select(st->imap, mb);
+	if (r != MAILIMAP_NO_ERROR) {
+		free(mb);
+		return imap_fail(st, r, err, "cannot select folder \"%s\"", name);
+	}
+	info = st->imap->imap_selection_info;
+	if (!info || info->sel_uidvalidity == 0) {
+		free(mb);
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
+				       "folder \"%s\": the server sent no UIDVALIDITY; its uids "
+				       "cannot be trusted from one session to the next",
+				       name);
+	}
+	st->selected = strdup(name);
+	if (!st->selected) {
+		free(mb);
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	}
+	st->selected_imap = mb;
+	st->uidvalidity = info->sel_uidvalidity;
+	st->uidnext = info->sel_uidnext; /* 0: the server did not say */
+	st->exists = info->sel_exists;
+	st->exists_known = info->sel_has_exists;
+	*out = (struct folder_state){
+	    .uidvalidity = info->sel_uidvalidity,
+	    .uidnext = info->sel_uidnext,
+	    .highestmodseq = modseq,
+	    .exists = info->sel_exists,
+	    .keywords_ok = imap_keywords_storable(info),
+	};
+	return 0;
+}
