@@ -18,6 +18,7 @@
 #include "sync/child.h"
 #include "sync/names.h"
 #include "sync/parallel.h"
+#include "sync/plan.h"
 
 struct channel_run {
 	const struct channel_conf *ch;

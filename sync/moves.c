@@ -12,6 +12,7 @@
 
 #include "store/log.h"
 #include "sync/engine.h"
+#include "sync/plan.h"
 
 /* One side of a message in one folder. For a vanished message, uid is its
  * pair's uid on the other side (the message to move there); for a new one,

@@ -53,7 +53,7 @@ static bool flows_into(enum sync_dir sync, enum side_set to)
 /* Whether the `delete` policy lets deletions be carried out on side s. */
 static bool may_delete_on(const struct plan_input *in, enum side_set s)
 {
-	enum side_set allowed = in->delete; /* clang-format reads "delete &" as C++ */
+	enum side_set allowed = in->policy.delete; /* clang-format reads "delete &" as C++ */
 
 	return (allowed & s) != 0;
 }
@@ -287,7 +287,7 @@ static int plan_both_flags(struct planner *p, const struct action *uids, const s
 static void targets_with_base(struct planner *p, const struct pair *pr, const struct msg *far,
 			      const struct msg *near, struct flag_targets *t)
 {
-	enum sync_dir sync = p->in->sync;
+	enum sync_dir sync = p->in->policy.sync;
 	const char *fk = side_keywords(&p->far, far, pr), *nk = side_keywords(&p->near, near, pr);
 	const char *bk = pr->base_keywords;
 
@@ -366,14 +366,14 @@ static int plan_new_message(struct planner *p, const struct msg *m, enum side_se
 {
 	const struct plan_input *in = p->in;
 
-	if (!flows_into(in->sync, other_side(from)))
+	if (!flows_into(in->policy.sync, other_side(from)))
 		return 0;
 	/* Rule 9: a new message already \Deleted is on its way out; copying it
 	 * to a side that carries out deletions would only resurrect it there.
 	 * A side that does not (a backup) holds everything, flag and all. */
 	if ((m->flags & MF_DELETED) && may_delete_on(in, other_side(from)))
 		return 0;
-	if (in->max_size && m->size > in->max_size) {
+	if (in->policy.max_size && m->size > in->policy.max_size) {
 		struct action a = {.kind = ACT_SKIP_SIZE, .size = m->size};
 
 		action_set_uid(&a, from, m->uid);
@@ -431,12 +431,12 @@ static int plan_one_gone(struct planner *p, const struct pair *pr, const struct 
 	 * without usable state deletes nothing. Wait for a better run. */
 	if (!side_of(p, gone)->complete || !in->have_state)
 		return 0;
-	if (!flows_into(in->sync, kept) || !may_delete_on(in, kept))
+	if (!flows_into(in->policy.sync, kept) || !may_delete_on(in, kept))
 		return plan_pair_action(p, ACT_KEEP, pr, gone);
 	/* Only a deletion that would go through can lose a marked message:
 	 * otherwise the survivor is kept above, and nothing is copied back. */
 	if (survivor_marked(p, pr, survivor, kept)) {
-		if (!flows_into(in->sync, gone))
+		if (!flows_into(in->policy.sync, gone))
 			return plan_pair_action(p, ACT_KEEP, pr, gone);
 		return plan_copy(p, survivor, side_keywords(side_of(p, kept), survivor, pr), kept,
 				 true);
@@ -461,7 +461,7 @@ static int plan_one_sided(struct planner *p, const struct pair *pr, enum side_se
 {
 	const struct side *side = side_of(p, s);
 	const struct msg *m = side_find(side, pair_uid(pr, s));
-	uint64_t max_size = p->in->max_size;
+	uint64_t max_size = p->in->policy.max_size;
 
 	if (!m)
 		return side->complete ? plan_pair_action(p, ACT_FORGET, pr, SIDE_NONE) : 0;
@@ -555,7 +555,7 @@ static int unpaired_by_identity(const struct side *s, bool munged, const struct 
 static void targets_without_base(struct planner *p, const struct msg *far, const struct msg *near,
 				 struct flag_targets *t)
 {
-	enum sync_dir sync = p->in->sync;
+	enum sync_dir sync = p->in->policy.sync;
 	unsigned both = far->flags & near->flags;
 	unsigned far_gets = near->flags & ~MF_DELETED, near_gets = far->flags & ~MF_DELETED;
 
@@ -650,8 +650,9 @@ bool plan_exceeds_max_delete(bool is_percent, unsigned max_delete, size_t count,
 static bool too_many_deletions(const struct plan_input *in, size_t count, size_t listed)
 {
 	/* The listing is of the side that deletes, so it is the size before. */
-	return !in->force_delete &&
-	       plan_exceeds_max_delete(in->max_delete_is_percent, in->max_delete, count, listed);
+	return !in->policy.force_delete &&
+	       plan_exceeds_max_delete(in->policy.max_delete_is_percent, in->policy.max_delete,
+				       count, listed);
 }
 
 /* ---- rule 11: a listing that lost most folders ---- */

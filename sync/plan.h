@@ -16,23 +16,8 @@
 #include <stdint.h>
 
 #include "store/store.h"
-#include "sync/config.h"
-
-enum pair_status {
-	PAIR_SYNCED = 0,       /* both sides agreed at the last sync */
-	PAIR_SKIPPED_SIZE = 1, /* far or near copy skipped: larger than max_size */
-	PAIR_KEPT = 2,	       /* one side gone, deliberately not propagated (policy) */
-};
-
-/* One message pair from the state. A uid of 0 means "none on that side". */
-struct pair {
-	uint32_t far_uid, near_uid;
-	enum pair_status status;
-	unsigned base_flags; /* flags both sides agreed on */
-	char *base_keywords; /* keyword set both sides agreed on (NULL: none) */
-	uint64_t size;	     /* CRLF size */
-	struct msg_id far_id, near_id;
-};
+#include "sync/pair.h"
+#include "sync/policy.h"
 
 struct plan_input {
 	const struct msg *far, *near; /* listings, sorted by uid */
@@ -42,12 +27,7 @@ struct plan_input {
 	bool far_complete, near_complete; /* listing finished: may delete from it */
 	bool have_state; /* false: first sync, lost state, UIDVALIDITY change: delete nothing */
 	bool far_keywords_ok, near_keywords_ok;
-	enum sync_dir sync;   /* effective direction of this run */
-	enum side_set delete; /* sides where deletions may be carried out */
-	uint64_t max_size;    /* 0: no limit */
-	bool max_delete_is_percent;
-	unsigned max_delete;
-	bool force_delete;
+	struct sync_policy policy;
 	/* How many messages each side holds, when the listings hold only the
 	 * changed ones (max_delete's percentage is of these); 0: the listing's
 	 * length. */

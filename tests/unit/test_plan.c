@@ -38,10 +38,10 @@ static void folder_init(struct folder *f, size_t cap)
 	    .have_state = true,
 	    .far_keywords_ok = true,
 	    .near_keywords_ok = true,
-	    .sync = SYNC_BOTH,
-	    .delete = SIDE_BOTH,
-	    .max_delete_is_percent = true,
-	    .max_delete = 50,
+	    .policy = {.sync = SYNC_BOTH,
+		       .delete = SIDE_BOTH,
+		       .max_delete_is_percent = true,
+		       .max_delete = 50},
 	};
 }
 
@@ -429,8 +429,8 @@ static void build_single(const struct single *c, struct folder *f)
 	f->in.far_complete = c->far_complete;
 	f->in.near_complete = c->near_complete;
 	f->in.have_state = c->have_state;
-	f->in.sync = c->sync;
-	f->in.delete = c->delete;
+	f->in.policy.sync = c->sync;
+	f->in.policy.delete = c->delete;
 }
 
 static void check_single(int i)
@@ -618,14 +618,14 @@ START_TEST(test_pull_never_changes_far_and_takes_its_flags_as_base)
 	add_far(&f, message(1, MF_SEEN, NULL, 1));
 	add_near(&f, message(11, MF_FLAGGED, NULL, 1));
 	add_pair(&f, 1, 11, 0, NULL);
-	f.in.sync = SYNC_PULL;
+	f.in.policy.sync = SYNC_PULL;
 	run(&f);
 	ck_assert_uint_eq(f.plan.n, 2);
 	ck_assert_uint_eq(must_find(&f.plan, ACT_FLAGS_NEAR, 1, 11)->add, MF_SEEN);
 	ck_assert_uint_eq(must_find(&f.plan, ACT_SET_BASE, 1, 11)->base_flags, MF_SEEN);
 
 	/* Push is the mirror image. */
-	f.in.sync = SYNC_PUSH;
+	f.in.policy.sync = SYNC_PUSH;
 	run(&f);
 	ck_assert_uint_eq(f.plan.n, 2);
 	ck_assert_uint_eq(must_find(&f.plan, ACT_FLAGS_FAR, 1, 11)->add, MF_FLAGGED);
@@ -642,7 +642,7 @@ START_TEST(test_pull_pairing_takes_far_as_base_and_gives_near_the_union)
 	folder_init(&f, 2);
 	add_far(&f, message(1, MF_SEEN | MF_DELETED, "a", 1));
 	add_near(&f, message(11, MF_FLAGGED, "b", 1));
-	f.in.sync = SYNC_PULL;
+	f.in.policy.sync = SYNC_PULL;
 	f.in.have_state = false;
 	run(&f);
 	ck_assert_uint_eq(f.plan.n, 2);
@@ -832,7 +832,7 @@ START_TEST(test_lost_keywords_are_not_a_change_in_one_direction_either)
 		add_far(&f, message(1, 0, "a", 1));
 		add_near(&f, lost_keywords(11, 0, 1));
 		add_pair(&f, 1, 11, 0, "a");
-		f.in.sync = dirs[i];
+		f.in.policy.sync = dirs[i];
 		run(&f);
 		ck_assert_ptr_null(find(&f.plan, ACT_FLAGS_FAR, 1, 11));
 		ck_assert_ptr_null(find(&f.plan, ACT_SET_BASE, 1, 11));
@@ -1128,8 +1128,8 @@ START_TEST(test_new_deleted_message_is_copied_with_its_flag_only_where_nothing_i
 	const struct action *a;
 
 	folder_init(&f, 2);
-	f.in.sync = c->sync;
-	f.in.delete = c->delete;
+	f.in.policy.sync = c->sync;
+	f.in.policy.delete = c->delete;
 	if (to_near)
 		add_far(&f, message(3, MF_DELETED | MF_SEEN, "kept", 1));
 	else
@@ -1195,7 +1195,7 @@ START_TEST(test_deleting_more_than_max_delete_stops_until_forced)
 	must_find(&f.plan, ACT_SET_BASE, 100, 1100);
 	ck_assert_uint_eq(f.plan.n, 2);
 
-	f.in.force_delete = true;
+	f.in.policy.force_delete = true;
 	run(&f);
 	ck_assert_uint_eq(count(&f.plan, ACT_DELETE_FAR), 60);
 	ck_assert_uint_eq(f.plan.blocked_far, 0);
@@ -1288,15 +1288,15 @@ START_TEST(test_absolute_max_delete_is_a_count)
 	struct folder f;
 
 	folder_with_near_deletions(&f, 100, 5);
-	f.in.max_delete_is_percent = false;
-	f.in.max_delete = 5;
+	f.in.policy.max_delete_is_percent = false;
+	f.in.policy.max_delete = 5;
 	run(&f);
 	ck_assert_uint_eq(count(&f.plan, ACT_DELETE_FAR), 5);
 	folder_free(&f);
 
 	folder_with_near_deletions(&f, 100, 6);
-	f.in.max_delete_is_percent = false;
-	f.in.max_delete = 5;
+	f.in.policy.max_delete_is_percent = false;
+	f.in.policy.max_delete = 5;
 	run(&f);
 	ck_assert_uint_eq(count(&f.plan, ACT_DELETE_FAR), 0);
 	ck_assert_uint_eq(f.plan.blocked_far, 6);
@@ -1370,7 +1370,7 @@ START_TEST(test_deletion_not_propagated_is_kept_one_sided)
 	struct folder f;
 
 	folder_with_near_deletions(&f, 2, 1);
-	f.in.delete = SIDE_NEAR; /* far may not delete */
+	f.in.policy.delete = SIDE_NEAR; /* far may not delete */
 	run(&f);
 	ck_assert_uint_eq(f.plan.n, 1);
 	must_find(&f.plan, ACT_KEEP, 1, 0);
@@ -1386,7 +1386,7 @@ START_TEST(test_oversized_message_is_skipped_then_copied_when_the_limit_rises)
 
 	folder_init(&f, 2);
 	add_far(&f, message(5, MF_SEEN, NULL, 1))->size = 5000;
-	f.in.max_size = 1000;
+	f.in.policy.max_size = 1000;
 	run(&f);
 	ck_assert_uint_eq(f.plan.n, 1);
 	a = must_find(&f.plan, ACT_SKIP_SIZE, 5, 0);
@@ -1398,15 +1398,15 @@ START_TEST(test_oversized_message_is_skipped_then_copied_when_the_limit_rises)
 	pr->size = 5000;
 	run(&f);
 	ck_assert_uint_eq(f.plan.n, 0);
-	f.in.max_size = 5000;
+	f.in.policy.max_size = 5000;
 	run(&f);
 	ck_assert_uint_eq(f.plan.n, 1);
 	a = must_find(&f.plan, ACT_COPY_TO_NEAR, 5, 0);
 	ck_assert_uint_eq(a->add, MF_SEEN);
-	f.in.max_size = 0;
+	f.in.policy.max_size = 0;
 	run(&f);
 	must_find(&f.plan, ACT_COPY_TO_NEAR, 5, 0);
-	f.in.sync = SYNC_PUSH; /* not this direction any more */
+	f.in.policy.sync = SYNC_PUSH; /* not this direction any more */
 	run(&f);
 	ck_assert_uint_eq(f.plan.n, 0);
 	f.nfar = 0; /* gone meanwhile */
@@ -1422,11 +1422,11 @@ START_TEST(test_oversized_local_message_is_skipped_on_push)
 
 	folder_init(&f, 2);
 	add_near(&f, message(15, 0, NULL, 1))->size = 5000;
-	f.in.max_size = 4999;
-	f.in.sync = SYNC_PUSH;
+	f.in.policy.max_size = 4999;
+	f.in.policy.sync = SYNC_PUSH;
 	run(&f);
 	must_find(&f.plan, ACT_SKIP_SIZE, 0, 15);
-	f.in.sync = SYNC_PULL;
+	f.in.policy.sync = SYNC_PULL;
 	run(&f);
 	ck_assert_uint_eq(f.plan.n, 0);
 	folder_free(&f);
@@ -1467,8 +1467,8 @@ START_TEST(test_actions_come_in_the_documented_order)
 
 	/* Everything listed and paired in descending uid order. */
 	folder_init(&f, 32);
-	f.in.delete = SIDE_NEAR;
-	f.in.max_size = 5000;
+	f.in.policy.delete = SIDE_NEAR;
+	f.in.policy.max_size = 5000;
 	add_near(&f, message(520, 0, NULL, 0))->size = 9000; /* SKIP_SIZE */
 	add_far(&f, message(220, 0, NULL, 0))->size = 9000;  /* SKIP_SIZE */
 	add_near(&f, message(510, 0, NULL, 8));		     /* COPY_TO_FAR */
