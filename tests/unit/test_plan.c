@@ -1671,142 +1671,12 @@ START_TEST(test_folder_removals_weigh_against_max_delete_like_deletions)
 }
 END_TEST
 
-/* ---- refiles across folders after a kill (plan_refiles) ---- */
-
-/* An unpaired message of 1000 bytes in folder, identity as message() has it. */
-static struct refile_cand candidate(size_t folder, uint32_t uid, unsigned identity, bool cut)
-{
-	struct msg m = message(uid, 0, NULL, identity);
-
-	return (struct refile_cand){
-	    .folder = folder, .uid = uid, .size = m.size, .id = m.id, .cut = cut};
-}
-
-START_TEST(test_refile_after_kill_moves_the_copy_that_stayed_in_the_cut_folder)
-{
-	/* Uploaded into folder 0 by a killed run (far uid 7, unrecorded), then
-	 * moved locally into folder 3: far follows, from 0 to 3. */
-	struct refile_cand far[] = {candidate(0, 7, 42, true)};
-	struct refile_cand near[] = {candidate(3, 12, 42, false)};
-	struct refile *r;
-	size_t n;
-
-	ck_assert_int_eq(plan_refiles(far, 1, near, 1, &r, &n), 0);
-	ck_assert_uint_eq(n, 1);
-	ck_assert(r[0].on_far);
-	ck_assert_uint_eq(r[0].from, 0);
-	ck_assert_uint_eq(r[0].to, 3);
-	ck_assert_uint_eq(r[0].uid, 7);
-	free(r);
-
-	/* The same, moved on the server instead: near follows. */
-	far[0] = candidate(3, 9, 42, false);
-	near[0] = candidate(0, 5, 42, true);
-	ck_assert_int_eq(plan_refiles(far, 1, near, 1, &r, &n), 0);
-	ck_assert_uint_eq(n, 1);
-	ck_assert(!r[0].on_far);
-	ck_assert_uint_eq(r[0].from, 0);
-	ck_assert_uint_eq(r[0].to, 3);
-	ck_assert_uint_eq(r[0].uid, 5);
-	free(r);
-}
-END_TEST
-
-START_TEST(test_refile_makes_no_guess_without_exactly_one_cut_folder)
-{
-	struct refile_cand far[] = {candidate(0, 7, 42, false)};
-	struct refile_cand near[] = {candidate(3, 12, 42, false)};
-	struct refile *r;
-	size_t n;
-
-	/* Neither folder had a killed batch: which side refiled is unknown. */
-	ck_assert_int_eq(plan_refiles(far, 1, near, 1, &r, &n), 0);
-	ck_assert_uint_eq(n, 0);
-	ck_assert_ptr_null(r);
-	/* Both had one: unknown too. */
-	far[0].cut = near[0].cut = true;
-	ck_assert_int_eq(plan_refiles(far, 1, near, 1, &r, &n), 0);
-	ck_assert_uint_eq(n, 0);
-}
-END_TEST
-
-START_TEST(test_refile_leaves_same_folder_copies_and_unknown_identities_to_the_plan)
-{
-	struct refile_cand far[] = {candidate(0, 7, 42, true), candidate(1, 8, 0, true)};
-	struct refile_cand near[] = {candidate(0, 12, 42, true), candidate(2, 13, 0, false)};
-	struct refile *r;
-	size_t n;
-
-	/* Same folder: rule 7 pairs them there. No identity: nothing to match. */
-	ck_assert_int_eq(plan_refiles(far, 2, near, 2, &r, &n), 0);
-	ck_assert_uint_eq(n, 0);
-}
-END_TEST
-
-START_TEST(test_refile_makes_no_guess_when_copies_are_counted)
-{
-	/* Two unpaired copies on near (rule 6 counts copies): no guess. */
-	struct refile_cand far[] = {candidate(0, 7, 42, true)};
-	struct refile_cand near[] = {candidate(3, 12, 42, false), candidate(4, 2, 42, false)};
-	struct refile *r;
-	size_t n;
-
-	ck_assert_int_eq(plan_refiles(far, 1, near, 2, &r, &n), 0);
-	ck_assert_uint_eq(n, 0);
-	ck_assert_int_eq(plan_refiles(near, 2, far, 1, &r, &n), 0);
-	ck_assert_uint_eq(n, 0);
-}
-END_TEST
-
-START_TEST(test_refile_cut_is_where_the_killed_batch_left_a_message)
-{
-	/* A copy (upload, near -> far) into folder 2, far UIDNEXT 50 before it;
-	 * a move on near into folder 5, near UIDNEXT 9 before it. */
-	struct refile_batch b[] = {{.folder = 2, .move = false, .on_far = true, .uidnext = 50},
-				   {.folder = 5, .move = true, .on_far = false, .uidnext = 9}};
-
-	/* The copy's folder, either side, any uid: the source was there too. */
-	ck_assert(plan_refile_cut(b, 2, 2, true, 50));
-	ck_assert(plan_refile_cut(b, 2, 2, true, 3));
-	ck_assert(plan_refile_cut(b, 2, 2, false, 7));
-	/* The move's folder: only what it moved there, on the side it changed. */
-	ck_assert(plan_refile_cut(b, 2, 5, false, 9));
-	ck_assert(!plan_refile_cut(b, 2, 5, false, 8));
-	ck_assert(!plan_refile_cut(b, 2, 5, true, 100));
-	/* Other folders. */
-	ck_assert(!plan_refile_cut(b, 2, 3, true, 100));
-	ck_assert(!plan_refile_cut(b, 0, 2, true, 100));
-}
-END_TEST
-
-START_TEST(test_refiles_come_sorted_by_side_and_folders)
-{
-	struct refile_cand far[] = {candidate(5, 30, 3, false), candidate(0, 7, 2, true),
-				    candidate(0, 6, 1, true), candidate(1, 9, 4, false),
-				    candidate(2, 1, 9, false)};
-	struct refile_cand near[] = {candidate(2, 12, 1, false), candidate(2, 11, 2, false),
-				     candidate(1, 40, 3, true), candidate(6, 41, 4, true),
-				     candidate(7, 1, 8, true)};
-	struct refile *r;
-	size_t n;
-
-	ck_assert_int_eq(plan_refiles(far, 5, near, 5, &r, &n), 0);
-	ck_assert_uint_eq(n, 4);
-	ck_assert(r[0].on_far && r[0].from == 0 && r[0].to == 2 && r[0].uid == 6);
-	ck_assert(r[1].on_far && r[1].from == 0 && r[1].to == 2 && r[1].uid == 7);
-	ck_assert(!r[2].on_far && r[2].from == 1 && r[2].to == 5 && r[2].uid == 40);
-	ck_assert(!r[3].on_far && r[3].from == 6 && r[3].to == 1 && r[3].uid == 41);
-	free(r);
-}
-END_TEST
-
 static Suite *plan_suite(void)
 {
 	Suite *s = suite_create("plan");
 	TCase *every = tcase_create("every case of one message");
 	TCase *flags = tcase_create("flags and keywords"), *del = tcase_create("deletions");
 	TCase *pairing = tcase_create("pairing and copies"), *misc = tcase_create("plan");
-	TCase *refile = tcase_create("refiles after a kill");
 
 	tcase_add_loop_test(every, test_every_case_of_one_message_follows_the_rules, 0, NSETTINGS);
 
@@ -1867,13 +1737,6 @@ static Suite *plan_suite(void)
 	tcase_add_test(misc, test_unpaired_lists_messages_without_a_pair);
 	tcase_add_test(misc, test_empty_folder_plans_nothing_and_frees_twice);
 	tcase_add_test(misc, test_hundred_thousand_messages_plan_in_n_log_n);
-	tcase_add_test(refile, test_refile_after_kill_moves_the_copy_that_stayed_in_the_cut_folder);
-	tcase_add_test(refile, test_refile_makes_no_guess_without_exactly_one_cut_folder);
-	tcase_add_test(refile,
-		       test_refile_leaves_same_folder_copies_and_unknown_identities_to_the_plan);
-	tcase_add_test(refile, test_refile_makes_no_guess_when_copies_are_counted);
-	tcase_add_test(refile, test_refile_cut_is_where_the_killed_batch_left_a_message);
-	tcase_add_test(refile, test_refiles_come_sorted_by_side_and_folders);
 	tcase_set_timeout(misc, 60);
 	tcase_set_timeout(flags, 60);
 
@@ -1882,7 +1745,6 @@ static Suite *plan_suite(void)
 	suite_add_tcase(s, del);
 	suite_add_tcase(s, pairing);
 	suite_add_tcase(s, misc);
-	suite_add_tcase(s, refile);
 	return s;
 }
 

@@ -1,0 +1,9 @@
+/* The two sides of a channel. What the engine keeps per side is an array
+ * indexed by side, so code that treats both alike loops instead of
+ * choosing with a ternary. */
+#ifndef FERRY_SIDE_H
+#define FERRY_SIDE_H
+
+enum side { FAR = 0, NEAR = 1 };
+
+#endif
