@@ -53,13 +53,6 @@ static int push(struct move_cands *c, const struct move_cand *x)
 	return 0;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return (x > y) - (x < y);
-}
-
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -67,8 +60,8 @@ static int cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Whether the listing (sorted by uid) holds uid. */
-static bool listed(const struct movematch_listing *l, uint32_t uid)
+/* Where the listing (sorted by uid) holds uid, or l->n. */
+static size_t find(const struct movematch_listing *l, uint32_t uid)
 {
 	size_t lo = 0, hi = l->n;
 
@@ -76,13 +69,18 @@ static bool listed(const struct movematch_listing *l, uint32_t uid)
 		size_t mid = lo + (hi - lo) / 2;
 
 		if (l->v[mid].uid == uid)
-			return true;
+			return mid;
 		if (l->v[mid].uid < uid)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return false;
+	return l->n;
+}
+
+static bool listed(const struct movematch_listing *l, uint32_t uid)
+{
+	return find(l, uid) < l->n;
 }
 
 /* The vanished pair i of folder f on side moved, if it is one, into gone. */
@@ -111,22 +109,23 @@ static int collect_vanished(const struct movematch_folder *w, size_t f, size_t i
 static int collect_unpaired(const struct movematch_folder *w, size_t f, enum side moved,
 			    struct move_cands *fresh)
 {
-	uint32_t *paired = malloc((w->npairs + 1) * sizeof(*paired));
 	const struct movematch_listing *l = &w->side[moved];
-	size_t np = 0;
+	bool *paired = calloc(l->n + 1, sizeof(*paired));
 	int r = 0;
 
 	if (!paired)
 		return -1;
-	for (size_t i = 0; i < w->npairs; i++)
-		if (pair_uid(&w->pairs[i], moved))
-			paired[np++] = pair_uid(&w->pairs[i], moved);
-	qsort(paired, np, sizeof(*paired), cmp_u32);
+	for (size_t i = 0; i < w->npairs; i++) {
+		uint32_t uid = pair_uid(&w->pairs[i], moved);
+
+		if (uid)
+			paired[find(l, uid)] = true; /* l->n when not listed: a spare slot */
+	}
 	for (size_t i = 0; i < l->n && r == 0; i++) {
 		const struct msg *m = &l->v[i];
 		struct move_cand c = {.id = m->id, .size = m->size, .folder = f, .uid = m->uid};
 
-		if (!np || !bsearch(&m->uid, paired, np, sizeof(*paired), cmp_u32))
+		if (!paired[i])
 			r = push(fresh, &c);
 	}
 	free(paired);

@@ -157,6 +157,38 @@ static int add_pair(struct folder_work *w, const struct pair *p)
 	return 0;
 }
 
+/* A batch of k messages moved on one side from folder a to folder b. */
+struct batch {
+	struct folder_work *a, *b;
+	size_t k;
+	uint32_t *uids;	    /* in a */
+	uint32_t *new_uids; /* in b; 0: not known */
+	struct journal_entry j;
+};
+
+static int batch_begin(struct batch *bt, struct folder_work *a, struct folder_work *b, size_t k,
+		       struct ferry_error *err)
+{
+	*bt = (struct batch){.a = a,
+			     .b = b,
+			     .k = k,
+			     .uids = malloc(k * sizeof(*bt->uids)),
+			     .new_uids = calloc(k, sizeof(*bt->new_uids))};
+	if (!bt->uids || !bt->new_uids)
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	return 0;
+}
+
+/* Frees the batch and names it in an error; returns r. */
+static int batch_end(struct batch *bt, int r, struct ferry_error *err)
+{
+	free(bt->uids);
+	free(bt->new_uids);
+	if (r != 0)
+		ferry_error_prefix(err, "moving from %s to %s", bt->a->name, bt->b->name);
+	return r;
+}
+
 /* Records the moves in the state and patches the listings and pairs so the
  * folders' plans see the pair in its new folder. new_uids[i]: where move i
  * landed on the other side (0: not known). */
@@ -209,23 +241,22 @@ oom:
 	return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 }
 
-/* Moves uids from folder a to folder b on side s, journaled as a move into
- * b first (rule 13): what the move pass replays and what a refile does.
- * new_uids gets where they landed (0 where not known); the journal entry in
- * *j stays open until the caller has recorded the result. */
-static int move_on_side(struct engine *e, enum side s, const struct folder_work *a,
-			const struct folder_work *b, const uint32_t *uids, size_t k,
-			uint32_t *new_uids, struct journal_entry *j, struct ferry_error *err)
+/* Moves bt's uids from folder a to folder b on side s, journaled as a move
+ * into b first (rule 13): what the move pass replays and what a refile
+ * does. bt->new_uids gets where they landed (0 where not known); the
+ * journal entry bt->j stays open until the caller has recorded the result. */
+static int move_on_side(struct engine *e, enum side s, struct batch *bt, struct ferry_error *err)
 {
+	const struct folder_work *a = bt->a, *b = bt->b;
 	struct store *st = store_on(e, s);
 	struct folder_state fs;
 
-	*j = (struct journal_entry){.folder_id = b->sf.id,
-				    .action = J_MOVE,
-				    .to_far = s == FAR,
-				    .count = k,
-				    .uidnext = status_on(b, s)->uidnext};
-	if (state_journal_add(e->state, j, err) != 0 ||
+	bt->j = (struct journal_entry){.folder_id = b->sf.id,
+				       .action = J_MOVE,
+				       .to_far = s == FAR,
+				       .count = bt->k,
+				       .uidnext = status_on(b, s)->uidnext};
+	if (state_journal_add(e->state, &bt->j, err) != 0 ||
 	    st->driver->select(st, a->name, &fs, err) != 0)
 		return -1;
 	if (fs.uidvalidity != status_on(a, s)->uidvalidity) {
@@ -234,10 +265,28 @@ static int move_on_side(struct engine *e, enum side s, const struct folder_work 
 		return -1;
 	}
 	engine_crash_point("move", false);
-	if (st->driver->move_msgs(st, uids, k, b->name, new_uids, err) != 0)
+	if (st->driver->move_msgs(st, bt->uids, bt->k, b->name, bt->new_uids, err) != 0)
 		return -1;
 	engine_crash_point("move", true);
 	return 0;
+}
+
+/* Replays bt, moves mv made on side `moved`, on the other side. */
+static int replay_batch(struct engine *e, struct folder_work *v, const struct move *mv,
+			struct batch *bt, enum side moved, struct ferry_error *err)
+{
+	if (e->opts->dry_run) {
+		printf("%s: move %zu message(s) on %s from %s\n", bt->b->name, bt->k,
+		       side_name(other_side(moved)), bt->a->name);
+		return follow(e, v, mv, bt->new_uids, bt->k, moved, err);
+	}
+	/* Rewritten under a new name in the same folder: only the pair moves. */
+	if (bt->a == bt->b)
+		return follow(e, v, mv, bt->uids, bt->k, moved, err);
+	if (move_on_side(e, other_side(moved), bt, err) != 0 ||
+	    follow(e, v, mv, bt->new_uids, bt->k, moved, err) != 0)
+		return -1;
+	return state_journal_done(e->state, bt->j.id, err);
 }
 
 /* Replays a group of moves made on side `moved` from folder A to folder B
@@ -245,38 +294,14 @@ static int move_on_side(struct engine *e, enum side s, const struct folder_work 
 static int replay(struct engine *e, struct folder_work *v, const struct move *mv, size_t k,
 		  enum side moved, struct ferry_error *err)
 {
-	struct folder_work *a = &v[mv[0].gone.folder], *b = &v[mv[0].fresh.folder];
-	struct journal_entry j = {0};
-	uint32_t *uids = malloc(k * sizeof(*uids)), *new_uids = calloc(k, sizeof(*new_uids));
-	int r = -1;
+	struct batch bt;
+	int r = batch_begin(&bt, &v[mv[0].gone.folder], &v[mv[0].fresh.folder], k, err);
 
-	if (!uids || !new_uids) {
-		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < k; i++)
-		uids[i] = mv[i].gone.uid;
-	if (e->opts->dry_run) {
-		printf("%s: move %zu message(s) on %s from %s\n", b->name, k,
-		       side_name(other_side(moved)), a->name);
-		r = follow(e, v, mv, new_uids, k, moved, err);
-		goto out;
-	}
-	if (a == b) {
-		/* Rewritten under a new name in the same folder: only the pair moves. */
-		r = follow(e, v, mv, uids, k, moved, err);
-		goto out;
-	}
-	if (move_on_side(e, other_side(moved), a, b, uids, k, new_uids, &j, err) != 0 ||
-	    follow(e, v, mv, new_uids, k, moved, err) != 0)
-		goto out;
-	r = state_journal_done(e->state, j.id, err);
-out:
-	free(uids);
-	free(new_uids);
-	if (r != 0)
-		ferry_error_prefix(err, "moving from %s to %s", a->name, b->name);
-	return r;
+	for (size_t i = 0; r == 0 && i < k; i++)
+		bt.uids[i] = mv[i].gone.uid;
+	if (r == 0)
+		r = replay_batch(e, v, mv, &bt, moved, err);
+	return batch_end(&bt, r, err);
 }
 
 /* Finds and replays the moves made on side `moved`. */
@@ -417,55 +442,49 @@ static void drop_other_copy(struct folder_work *b, enum side s, const struct msg
 	}
 }
 
-/* Moves k copies that stayed, all on one side from folder a to folder b,
- * and puts them in b's listing unpaired: b's plan pairs them by identity
- * with the copies filed there (rule 7), flags merged as for any new pair. */
-static int refile_group(struct engine *e, struct folder_work *v, const struct refile *rf, size_t k,
-			struct ferry_error *err)
+/* Moves bt's copies that stayed, on side s from folder a to folder b, and
+ * puts them in b's listing unpaired: b's plan pairs them by identity with
+ * the copies filed there (rule 7), flags merged as for any new pair. */
+static int refile_copies(struct engine *e, enum side s, struct batch *bt, struct ferry_error *err)
 {
-	enum side s = rf[0].on_far ? FAR : NEAR;
-	struct folder_work *a = &v[rf[0].from], *b = &v[rf[0].to];
-	struct journal_entry j = {0};
-	uint32_t *uids = malloc(k * sizeof(*uids)), *new_uids = calloc(k, sizeof(*new_uids));
-	int r = -1;
+	struct folder_work *a = bt->a, *b = bt->b;
 
-	if (!uids || !new_uids) {
-		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < k; i++)
-		uids[i] = rf[i].uid;
-	if (e->opts->dry_run) {
+	if (e->opts->dry_run)
 		printf("%s: move %zu message(s) on %s from %s (copied by an interrupted run, "
 		       "filed here since)\n",
-		       b->name, k, side_name(s), a->name);
-	} else if (move_on_side(e, s, a, b, uids, k, new_uids, &j, err) != 0) {
-		goto out;
-	}
-	for (size_t i = 0; i < k; i++) {
-		struct msg *m = engine_find_msg(listing(a, s), uids[i]);
+		       b->name, bt->k, side_name(s), a->name);
+	else if (move_on_side(e, s, bt, err) != 0)
+		return -1;
+	for (size_t i = 0; i < bt->k; i++) {
+		struct msg *m = engine_find_msg(listing(a, s), bt->uids[i]);
 		struct msg moved;
 
 		if (!m)
 			continue;
 		moved = *m;
-		moved.uid = new_uids[i];
-		if (new_uids[i] && insert_msg(listing(b, s), &moved) != 0) {
-			ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-			goto out;
-		}
-		if (!new_uids[i])
+		moved.uid = bt->new_uids[i];
+		if (moved.uid && insert_msg(listing(b, s), &moved) != 0)
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+		if (!moved.uid)
 			drop_other_copy(b, s, m);
-		remove_msg(listing(a, s), uids[i]);
+		remove_msg(listing(a, s), bt->uids[i]);
 		(*moved_into(b, s))++;
 	}
-	r = e->opts->dry_run ? 0 : state_journal_done(e->state, j.id, err);
-out:
-	free(uids);
-	free(new_uids);
-	if (r != 0)
-		ferry_error_prefix(err, "moving from %s to %s", a->name, b->name);
-	return r;
+	return e->opts->dry_run ? 0 : state_journal_done(e->state, bt->j.id, err);
+}
+
+/* A group of refiles, all on one side from one folder to another. */
+static int refile_group(struct engine *e, struct folder_work *v, const struct refile *rf, size_t k,
+			struct ferry_error *err)
+{
+	struct batch bt;
+	int r = batch_begin(&bt, &v[rf[0].from], &v[rf[0].to], k, err);
+
+	for (size_t i = 0; r == 0 && i < k; i++)
+		bt.uids[i] = rf[i].uid;
+	if (r == 0)
+		r = refile_copies(e, rf[0].on_far ? FAR : NEAR, &bt, err);
+	return batch_end(&bt, r, err);
 }
 
 /* Rules 8 and 13: copies a killed run made but did not record, then filed

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/base/grow.h"
 #include "store/flags.h"
 #include "sync/side.h"
 
@@ -214,13 +215,11 @@ static int emit(struct planner *p, struct action *a)
 	if (p->oom)
 		goto fail;
 	if (out->n == out->cap) {
-		size_t cap = out->cap ? out->cap * 2 : 64;
-		struct action *v = realloc(out->v, cap * sizeof(*v));
+		struct action *v = grow_array(out->v, &out->cap, out->n + 1, sizeof(*v));
 
 		if (!v)
 			goto fail;
 		out->v = v;
-		out->cap = cap;
 	}
 	out->v[out->n++] = *a;
 	return 0;
