@@ -61,3 +61,159 @@ void msg_list_free(struct msg_list *list)
 	free(list->v);
 	*list = (struct msg_list){0};
 }
+
+const char *store_kind(const struct store *s)
+{
+	return s->driver->kind;
+}
+
+/* The error of an operation the driver does not have. */
+static int unsupported(const struct store *s, const char *what, struct ferry_error *err)
+{
+	return ferry_error_set(err, FERRY_CAUSE_REFUSED, "%s: a %s store cannot %s",
+			       s->conf ? s->conf->name : s->driver->kind, s->driver->kind, what);
+}
+
+int store_list_folders(struct store *s, struct store_folder **out, size_t *n,
+		       struct ferry_error *err)
+{
+	return s->driver->list_folders(s, out, n, err);
+}
+
+int store_create_folder(struct store *s, const char *name, struct ferry_error *err)
+{
+	if (!s->driver->create_folder)
+		return unsupported(s, "create folders", err);
+	return s->driver->create_folder(s, name, err);
+}
+
+int store_delete_folder(struct store *s, const char *name, struct ferry_error *err)
+{
+	if (!s->driver->delete_folder)
+		return unsupported(s, "delete folders", err);
+	return s->driver->delete_folder(s, name, err);
+}
+
+int store_status(struct store *s, const char *const *names, size_t n, struct folder_state *out,
+		 bool *ok, struct ferry_error *err)
+{
+	if (!s->driver->status) {
+		for (size_t i = 0; i < n; i++)
+			ok[i] = false;
+		return 0;
+	}
+	return s->driver->status(s, names, n, out, ok, err);
+}
+
+int store_select(struct store *s, const char *name, struct folder_state *out,
+		 struct ferry_error *err)
+{
+	return s->driver->select(s, name, out, err);
+}
+
+int store_list(struct store *s, struct msg_list *out, struct ferry_error *err)
+{
+	return s->driver->list(s, out, err);
+}
+
+int store_list_changed(struct store *s, uint64_t since, struct msg_list *changed,
+		       uint32_t **vanished, size_t *nranges, struct ferry_error *err)
+{
+	if (!s->driver->list_changed) {
+		*vanished = NULL;
+		*nranges = 0;
+		return 1;
+	}
+	return s->driver->list_changed(s, since, changed, vanished, nranges, err);
+}
+
+void store_own_state(struct store *s, const char *name, const struct folder_state *seen,
+		     struct folder_state *out)
+{
+	if (!s->driver->own_state) {
+		*out = *seen;
+		return;
+	}
+	s->driver->own_state(s, name, seen, out);
+}
+
+bool store_can_prefetch(const struct store *s)
+{
+	return s->driver->prefetch != NULL;
+}
+
+int store_prefetch(struct store *s, const char *const *names, const uint64_t *since, size_t n,
+		   struct ferry_error *err)
+{
+	if (!s->driver->prefetch)
+		return 0;
+	return s->driver->prefetch(s, names, since, n, err);
+}
+
+int store_identify(struct store *s, struct msg *msgs, size_t n, struct ferry_error *err)
+{
+	return s->driver->identify(s, msgs, n, err);
+}
+
+int store_fetch(struct store *s, const uint32_t *uids, size_t n, const struct fetch_sink *sink,
+		struct ferry_error *err)
+{
+	return s->driver->fetch(s, uids, n, sink, err);
+}
+
+int store_add_begin(struct store *s, struct store_new_msg **out, struct ferry_error *err)
+{
+	if (!s->driver->add_begin)
+		return unsupported(s, "take new messages", err);
+	return s->driver->add_begin(s, out, err);
+}
+
+int store_add_write(struct store *s, struct store_new_msg *m, const char *buf, size_t len,
+		    struct ferry_error *err)
+{
+	return s->driver->add_write(m, buf, len, err);
+}
+
+int store_add_commit(struct store *s, struct store_new_msg *m, unsigned flags, const char *keywords,
+		     int64_t date, uint32_t *uid, struct ferry_error *err)
+{
+	return s->driver->add_commit(m, flags, keywords, date, uid, err);
+}
+
+void store_add_abort(struct store *s, struct store_new_msg *m)
+{
+	s->driver->add_abort(m);
+}
+
+bool store_add_deferred(const struct store *s)
+{
+	return s->driver->add_flush != NULL;
+}
+
+int store_add_flush(struct store *s,
+		    void (*done)(void *ctx, size_t seq, uint32_t uid, const struct msg_id *stored),
+		    void *ctx, struct ferry_error *err)
+{
+	if (!s->driver->add_flush)
+		return 0;
+	return s->driver->add_flush(s, done, ctx, err);
+}
+
+int store_set_flags(struct store *s, const uint32_t *uids, size_t n, unsigned add, unsigned remove,
+		    const char *add_keywords, const char *remove_keywords, struct ferry_error *err)
+{
+	return s->driver->set_flags(s, uids, n, add, remove, add_keywords, remove_keywords, err);
+}
+
+int store_delete_msgs(struct store *s, const uint32_t *uids, size_t n, struct ferry_error *err)
+{
+	return s->driver->delete_msgs(s, uids, n, err);
+}
+
+int store_move_msgs(struct store *s, const uint32_t *uids, size_t n, const char *to,
+		    uint32_t *new_uids, struct ferry_error *err)
+{
+	if (!s->driver->move_msgs)
+		return unsupported(s, "move messages", err);
+	return s->driver->move_msgs(s, uids, n, to, new_uids, err);
+}

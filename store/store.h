@@ -288,6 +288,70 @@ struct store_driver {
 			 uint32_t *new_uids, struct ferry_error *err);
 };
 
+/* The interface as functions: sync/ calls these, never the driver table.
+ * Each passes its arguments to the driver's operation of the same name (see
+ * struct store_driver for what it does); an operation a driver leaves NULL
+ * gets the default written here, so the engine never tests for one. */
+
+/* The driver's kind, "imap" or "maildir", for messages. */
+const char *store_kind(const struct store *s);
+
+int store_list_folders(struct store *s, struct store_folder **out, size_t *n,
+		       struct ferry_error *err);
+/* Without the operation: FERRY_CAUSE_REFUSED, the store has fixed folders. */
+int store_create_folder(struct store *s, const char *name, struct ferry_error *err);
+int store_delete_folder(struct store *s, const char *name, struct ferry_error *err);
+
+/* Without the operation: 0 with every ok[i] false (sync each folder the long
+ * way). */
+int store_status(struct store *s, const char *const *names, size_t n, struct folder_state *out,
+		 bool *ok, struct ferry_error *err);
+int store_select(struct store *s, const char *name, struct folder_state *out,
+		 struct ferry_error *err);
+int store_list(struct store *s, struct msg_list *out, struct ferry_error *err);
+/* Without the operation: 1, the store cannot tell (list in full), with
+ * *changed, *vanished and *nranges left empty. */
+int store_list_changed(struct store *s, uint64_t since, struct msg_list *changed,
+		       uint32_t **vanished, size_t *nranges, struct ferry_error *err);
+/* Without the operation: *out = *seen (the store cannot tell). */
+void store_own_state(struct store *s, const char *name, const struct folder_state *seen,
+		     struct folder_state *out);
+
+/* Whether prefetch saves anything on this store: the engine asks such a
+ * store first, so that the server works while the other side answers. */
+bool store_can_prefetch(const struct store *s);
+/* Without the operation: 0, nothing readied (select and list_changed then
+ * work as usual). */
+int store_prefetch(struct store *s, const char *const *names, const uint64_t *since, size_t n,
+		   struct ferry_error *err);
+
+int store_identify(struct store *s, struct msg *msgs, size_t n, struct ferry_error *err);
+int store_fetch(struct store *s, const uint32_t *uids, size_t n, const struct fetch_sink *sink,
+		struct ferry_error *err);
+
+/* Without add_begin: FERRY_CAUSE_REFUSED, the store takes no new messages.
+ * m must come from store_add_begin on the same s. */
+int store_add_begin(struct store *s, struct store_new_msg **out, struct ferry_error *err);
+int store_add_write(struct store *s, struct store_new_msg *m, const char *buf, size_t len,
+		    struct ferry_error *err);
+int store_add_commit(struct store *s, struct store_new_msg *m, unsigned flags, const char *keywords,
+		     int64_t date, uint32_t *uid, struct ferry_error *err);
+void store_add_abort(struct store *s, struct store_new_msg *m);
+/* Whether an add_commit may stay unsettled until store_add_flush: when
+ * false, each commit is final and its uid the one add_commit gave. */
+bool store_add_deferred(const struct store *s);
+/* Without the operation: 0, done never called (every commit was final). */
+int store_add_flush(struct store *s,
+		    void (*done)(void *ctx, size_t seq, uint32_t uid, const struct msg_id *stored),
+		    void *ctx, struct ferry_error *err);
+
+int store_set_flags(struct store *s, const uint32_t *uids, size_t n, unsigned add, unsigned remove,
+		    const char *add_keywords, const char *remove_keywords, struct ferry_error *err);
+int store_delete_msgs(struct store *s, const uint32_t *uids, size_t n, struct ferry_error *err);
+/* Without the operation: FERRY_CAUSE_REFUSED, nothing moved. */
+int store_move_msgs(struct store *s, const uint32_t *uids, size_t n, const char *to,
+		    uint32_t *new_uids, struct ferry_error *err);
+
 /* Whether opening conf needs a password or token (call config_password first). */
 bool store_needs_secret(const struct store_conf *conf);
 

@@ -260,9 +260,9 @@ static int identify_munged(struct engine *e, struct msg_list *far, const size_t 
 	if (!fs || !ns)
 		r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	if (r == 0)
-		r = munge_side(e->far, far, fi, nf, nh, nnh, ns, nns, err);
+		r = munge_side(e->store[FAR], far, fi, nf, nh, nnh, ns, nns, err);
 	if (r == 0)
-		r = munge_side(e->near, near, ni, nn, fh, nfh, fs, nfs, err);
+		r = munge_side(e->store[NEAR], near, ni, nn, fh, nfh, fs, nfs, err);
 	free(fh);
 	free(nh);
 	free(fs);
@@ -278,9 +278,9 @@ static int identify_unpaired(struct engine *e, const struct plan_input *in, stru
 
 	if (plan_unpaired(in, &fi, &nf, &ni, &nn) != 0)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	r = identify_side(e->far, far, fi, nf, near, ni, nn, err);
+	r = identify_side(e->store[FAR], far, fi, nf, near, ni, nn, err);
 	if (r == 0)
-		r = identify_side(e->near, near, ni, nn, far, fi, nf, err);
+		r = identify_side(e->store[NEAR], near, ni, nn, far, fi, nf, err);
 	if (r == 0)
 		r = identify_munged(e, far, fi, nf, near, ni, nn, err);
 	free(fi);
@@ -363,7 +363,7 @@ static int apply_flags(struct engine *e, const struct plan *p, bool to_far, size
 		       struct ferry_error *err)
 {
 	enum action_kind kind = to_far ? ACT_FLAGS_FAR : ACT_FLAGS_NEAR;
-	struct store *store = to_far ? e->far : e->near;
+	struct store *store = to_far ? e->store[FAR] : e->store[NEAR];
 	const struct action **v = malloc((p->n + 1) * sizeof(*v));
 	uint32_t *uids = malloc((p->n + 1) * sizeof(*uids));
 	size_t n = 0;
@@ -654,7 +654,7 @@ static int apply_copies(struct engine *e, const char *name, int64_t folder_id, c
 			size_t *undelivered, struct ferry_error *err)
 {
 	enum action_kind kind = to_far ? ACT_COPY_TO_FAR : ACT_COPY_TO_NEAR;
-	struct store *from = to_far ? e->near : e->far;
+	struct store *from = to_far ? e->store[NEAR] : e->store[FAR];
 	struct copy c = {
 	    .e = e, .folder_id = folder_id, .to_far = to_far, .src = src, .folder = name};
 	struct fetch_sink sink = {.ctx = &c,
@@ -668,7 +668,7 @@ static int apply_copies(struct engine *e, const char *name, int64_t folder_id, c
 	uint32_t *uids;
 	int r = 0;
 
-	c.to = to_far ? e->far : e->near;
+	c.to = to_far ? e->store[FAR] : e->store[NEAR];
 	c.acts = malloc((p->n + 1) * sizeof(*c.acts));
 	uids = malloc((p->n + 1) * sizeof(*uids));
 	if (!c.acts || !uids) {
@@ -708,7 +708,7 @@ static int apply_deletes(struct engine *e, int64_t folder_id, const struct plan 
 			 size_t *deleted, struct ferry_error *err)
 {
 	enum action_kind kind = on_far ? ACT_DELETE_FAR : ACT_DELETE_NEAR;
-	struct store *store = on_far ? e->far : e->near;
+	struct store *store = on_far ? e->store[FAR] : e->store[NEAR];
 	struct journal_entry j = {.folder_id = folder_id, .action = J_DELETE, .to_far = on_far};
 	uint32_t *uids = malloc((p->n + 1) * sizeof(*uids));
 	size_t n = 0;
@@ -1066,7 +1066,7 @@ static void side_changes_free(struct side_changes *c)
 static int side_changes(struct engine *e, struct folder_work *w, bool far_side,
 			struct side_changes *c, struct ferry_error *err)
 {
-	struct store *s = far_side ? e->far : e->near;
+	struct store *s = far_side ? e->store[FAR] : e->store[NEAR];
 	const struct folder_state *now = far_side ? &w->fs : &w->ns;
 	uint32_t rec_next = far_side ? w->sf.far_uidnext : w->sf.near_uidnext;
 	uint64_t rec_mod = far_side ? w->sf.far_modseq : w->sf.near_modseq;
@@ -1303,8 +1303,8 @@ static int relist_if_contradicted(struct engine *e, struct folder_work *w, struc
 	w->npairs = 0;
 	msg_list_free(&w->far);
 	msg_list_free(&w->near);
-	if (list_side(e->far, "far", w->name, &w->far, err) != 0 ||
-	    list_side(e->near, "near", w->name, &w->near, err) != 0)
+	if (list_side(e->store[FAR], "far", w->name, &w->far, err) != 0 ||
+	    list_side(e->store[NEAR], "near", w->name, &w->near, err) != 0)
 		return -1;
 	return 0;
 }
@@ -1315,11 +1315,11 @@ int engine_prepare_folder(struct engine *e, struct folder_work *w, struct ferry_
 	struct side_changes c[2] = {0};
 	int r = -1;
 
-	if (e->far->driver->select(e->far, name, &w->fs, err) != 0) {
+	if (e->store[FAR]->driver->select(e->store[FAR], name, &w->fs, err) != 0) {
 		ferry_error_prefix(err, "%s: far", name);
 		return -1;
 	}
-	if (e->near->driver->select(e->near, name, &w->ns, err) != 0) {
+	if (e->store[NEAR]->driver->select(e->store[NEAR], name, &w->ns, err) != 0) {
 		ferry_error_prefix(err, "%s: near", name);
 		return -1;
 	}
@@ -1363,8 +1363,8 @@ int engine_prepare_folder(struct engine *e, struct folder_work *w, struct ferry_
 			r = -1;
 			goto out;
 		}
-		if (k == 1 && list_side(far_side ? e->far : e->near, far_side ? "far" : "near",
-					name, l, err) != 0) {
+		if (k == 1 && list_side(far_side ? e->store[FAR] : e->store[NEAR],
+					far_side ? "far" : "near", name, l, err) != 0) {
 			r = -1;
 			goto out;
 		}
@@ -1410,8 +1410,8 @@ static int reselect(struct engine *e, struct folder_work *w, struct ferry_error 
 {
 	struct folder_state fs, ns;
 
-	if (e->far->driver->select(e->far, w->name, &fs, err) != 0 ||
-	    e->near->driver->select(e->near, w->name, &ns, err) != 0) {
+	if (e->store[FAR]->driver->select(e->store[FAR], w->name, &fs, err) != 0 ||
+	    e->store[NEAR]->driver->select(e->store[NEAR], w->name, &ns, err) != 0) {
 		ferry_error_prefix(err, "%s", w->name);
 		return -1;
 	}
@@ -1492,8 +1492,8 @@ int engine_finish_folder(struct engine *e, struct folder_work *w, struct ferry_e
 		ferry_error_prefix(err, "%s", name);
 		goto out;
 	}
-	recorded_state(e->far, name, &w->fs, &w->sf.far_uidnext, &w->sf.far_modseq);
-	recorded_state(e->near, name, &w->ns, &w->sf.near_uidnext, &w->sf.near_modseq);
+	recorded_state(e->store[FAR], name, &w->fs, &w->sf.far_uidnext, &w->sf.far_modseq);
+	recorded_state(e->store[NEAR], name, &w->ns, &w->sf.near_uidnext, &w->sf.near_modseq);
 	w->sf.last_sync = (int64_t)time(NULL);
 	w->sf.clean[0] = '\0';
 	if (plan.blocked_far + plan.blocked_near == 0 && rep->unrecorded == 0 &&
@@ -1531,7 +1531,7 @@ void engine_folder_free(struct folder_work *w)
 static int removal_uids(struct engine *e, const char *name, bool on_far, uint32_t **uids, size_t *n,
 			bool *removable, struct ferry_error *err)
 {
-	struct store *s = on_far ? e->far : e->near;
+	struct store *s = on_far ? e->store[FAR] : e->store[NEAR];
 	struct folder_state fs = {0};
 	struct msg_list list = {0};
 	struct state_folder sf = {0};
@@ -1596,7 +1596,7 @@ int engine_folder_removable(struct engine *e, const char *name, bool on_far, boo
 int engine_remove_folder(struct engine *e, const char *name, bool on_far, bool *removed,
 			 struct ferry_error *err)
 {
-	struct store *s = on_far ? e->far : e->near;
+	struct store *s = on_far ? e->store[FAR] : e->store[NEAR];
 	uint32_t *uids = NULL;
 	size_t n = 0;
 	bool removable = false;

@@ -59,7 +59,7 @@ static int reconnect_if_broken(struct engine *e, struct ferry_error *err)
 {
 	static const unsigned delays[] = {1, 4, 16};
 	static size_t attempts;
-	struct store **sides[] = {&e->far, &e->near};
+	struct store **sides[] = {&e->store[FAR], &e->store[NEAR]};
 
 	for (size_t i = 0; i < 2; i++) {
 		struct store **s = sides[i];
@@ -149,7 +149,7 @@ static void settle_cut_folders(struct engine *e, const struct journal_entry *cut
 	if (ncut == 0 || state_list_folders(e->state, &folders, &nfolders, &err) != 0)
 		return;
 	for (size_t i = 0; i < ncut; i++) {
-		struct store *s = cut[i].to_far ? e->far : e->near;
+		struct store *s = cut[i].to_far ? e->store[FAR] : e->store[NEAR];
 		const char *name = NULL;
 		struct folder_state prev = {0}, now;
 		int stable = 0;
@@ -240,7 +240,7 @@ static int pair_folders(const struct channel_run *run, struct store_folder *ff, 
 /* The side whose store lists folders the least deep (0: neither limits). */
 static unsigned depth_limit(const struct engine *e, const char **side, const char **store)
 {
-	unsigned far = e->far->max_depth, near = e->near->max_depth;
+	unsigned far = e->store[FAR]->max_depth, near = e->store[NEAR]->max_depth;
 	bool by_near = near && (!far || near <= far);
 
 	*side = by_near ? "near" : "far";
@@ -571,7 +571,7 @@ static int ensure_folder(struct engine *e, const struct folder_entry *f, bool *f
 			 struct ferry_error *err)
 {
 	bool to_near = !f->on_near;
-	struct store *s = to_near ? e->near : e->far;
+	struct store *s = to_near ? e->store[NEAR] : e->store[FAR];
 	enum side_set need = to_near ? SIDE_NEAR : SIDE_FAR;
 	int r;
 
@@ -605,7 +605,7 @@ static int ensure_folder(struct engine *e, const struct folder_entry *f, bool *f
 static void prefetch_some(struct engine *e, int k, const char *const *names, const size_t *at,
 			  size_t m, bool *sent)
 {
-	struct store *s = k ? e->near : e->far;
+	struct store *s = k ? e->store[NEAR] : e->store[FAR];
 	uint64_t *since = calloc(m + 1, sizeof(*since)), other;
 	struct ferry_error err = {0};
 
@@ -645,12 +645,12 @@ static void find_unchanged(struct engine *e, struct folder_entry *v, size_t n, b
 	size_t *at = calloc(n + 1, sizeof(*at)), *early_at = calloc(n + 1, sizeof(*early_at));
 	size_t m = 0, nearly = 0;
 	/* The side that can prefetch goes first (far when both or neither can). */
-	int first = !e->far->driver->prefetch && e->near->driver->prefetch;
-	struct store *s = first ? e->near : e->far;
+	int first = !e->store[FAR]->driver->prefetch && e->store[NEAR]->driver->prefetch;
+	struct store *s = first ? e->store[NEAR] : e->store[FAR];
 	struct ferry_error err = {0};
 
 	if (!names || !early || !st[0] || !st[1] || !ok[0] || !ok[1] || !at || !early_at ||
-	    !e->far->driver->status || !e->near->driver->status)
+	    !e->store[FAR]->driver->status || !e->store[NEAR]->driver->status)
 		goto out;
 	for (size_t i = 0; i < n; i++)
 		if (v[i].on_far && v[i].on_near) {
@@ -676,8 +676,8 @@ static void find_unchanged(struct engine *e, struct folder_entry *v, size_t n, b
 	/* A failed prefetch may have reconnected that side (or lost it): the
 	 * store is looked up again, never kept across. */
 	prefetch_some(e, first, early, early_at, nearly, sent[first]);
-	s = first ? e->far : e->near;
-	if (!e->far || !e->near ||
+	s = first ? e->store[FAR] : e->store[NEAR];
+	if (!e->store[FAR] || !e->store[NEAR] ||
 	    s->driver->status(s, names, m, st[!first], ok[!first], &err) != 0)
 		goto failed;
 	for (size_t k = 0; k < m; k++) {
@@ -696,7 +696,7 @@ static void find_unchanged(struct engine *e, struct folder_entry *v, size_t n, b
 	}
 	goto out;
 failed:
-	if (e->far && e->near) {
+	if (e->store[FAR] && e->store[NEAR]) {
 		log_warn("%s; checking every folder in full", err.msg);
 		if (reconnect_if_broken(e, &err) != 0)
 			log_warn("%s", err.msg);
@@ -741,10 +741,10 @@ static void prefetch_drop(struct engine *e)
 {
 	struct ferry_error err = {0};
 
-	if (e->far->driver->prefetch)
-		(void)e->far->driver->prefetch(e->far, NULL, NULL, 0, &err);
-	if (e->near->driver->prefetch)
-		(void)e->near->driver->prefetch(e->near, NULL, NULL, 0, &err);
+	if (e->store[FAR]->driver->prefetch)
+		(void)e->store[FAR]->driver->prefetch(e->store[FAR], NULL, NULL, 0, &err);
+	if (e->store[NEAR]->driver->prefetch)
+		(void)e->store[NEAR]->driver->prefetch(e->store[NEAR], NULL, NULL, 0, &err);
 }
 
 /* Finishes one prepared folder and reports it. Returns -1 when the
@@ -760,7 +760,8 @@ static int finish_one(struct engine *e, struct folder_work *w, struct folder_rep
 		*status = ferry_status_worst(*status, FERRY_PARTIAL);
 		/* The folder is done for this run (the next one finishes it); the
 		 * others go on over a new connection. */
-		if ((e->far->broken || e->near->broken) && reconnect_if_broken(e, err) != 0)
+		if ((e->store[FAR]->broken || e->store[NEAR]->broken) &&
+		    reconnect_if_broken(e, err) != 0)
 			r = -1;
 	}
 	if (w->rep.blocked_deletes)
@@ -823,8 +824,8 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 	struct ferry_error err = {0};
 	enum ferry_status status = FERRY_OK;
 
-	if (e->far->driver->list_folders(e->far, &ff, &nf, &err) != 0 ||
-	    e->near->driver->list_folders(e->near, &nfo, &nn, &err) != 0 ||
+	if (e->store[FAR]->driver->list_folders(e->store[FAR], &ff, &nf, &err) != 0 ||
+	    e->store[NEAR]->driver->list_folders(e->store[NEAR], &nfo, &nn, &err) != 0 ||
 	    pair_folders(run, ff, nf, nfo, nn, &v, &n, &err) != 0) {
 		log_error("%s: %s", run->ch->name, err.msg);
 		status = FERRY_PARTIAL;
@@ -853,18 +854,19 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 	/* Status changes nothing: it comes first so that rule 11's check sees
 	 * folders that are new and empty as well as those gone. */
 	find_unchanged(e, v, n, skip, sent);
-	if (e->far && e->near && check_lost_folders(e, v, n, (size_t[2]){nf, nn}, &err) != 0) {
+	if (e->store[FAR] && e->store[NEAR] &&
+	    check_lost_folders(e, v, n, (size_t[2]){nf, nn}, &err) != 0) {
 		log_error("%s", err.msg);
 		status = FERRY_PARTIAL;
 		goto out;
 	}
-	if (e->far && e->near && hold_removals(e, v, n))
+	if (e->store[FAR] && e->store[NEAR] && hold_removals(e, v, n))
 		status = FERRY_PARTIAL;
 	prefetch_folders(e, v, n, skip, sent);
-	if (!e->far || !e->near) { /* a reconnect on the way failed */
+	if (!e->store[FAR] || !e->store[NEAR]) { /* a reconnect on the way failed */
 		ferry_error_set(&err, FERRY_CAUSE_NETWORK,
 				"%s: connection lost; no reconnect left this run",
-				e->far ? e->ch->near->name : e->ch->far->name);
+				e->store[FAR] ? e->ch->near->name : e->ch->far->name);
 		goto lost;
 	}
 	/* Every folder is listed before any is changed, so that the move pass
@@ -884,7 +886,7 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 		r = v[i].listed_only ? 0 : ensure_folder(e, &v[i], &works[i].forget, &err);
 		if (r == 0)
 			r = engine_prepare_folder(e, &works[i], &err);
-		if (r < 0 && (e->far->broken || e->near->broken)) {
+		if (r < 0 && (e->store[FAR]->broken || e->store[NEAR]->broken)) {
 			/* Reconnect, then select and list this folder again once. */
 			log_warn("%s", err.msg);
 			engine_folder_free(&works[i]);
@@ -900,7 +902,7 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 			status = ferry_status_worst(status, FERRY_PARTIAL);
 			engine_folder_free(&works[i]);
 			works[i].prepared = false;
-			if ((e->far->broken || e->near->broken) &&
+			if ((e->store[FAR]->broken || e->store[NEAR]->broken) &&
 			    reconnect_if_broken(e, &err) != 0)
 				goto lost;
 			continue;
@@ -971,10 +973,10 @@ static int run_channel(void *arg, struct ferry_error *err)
 	}
 	if (state_open(ch->state, &e.state, err) != 0 ||
 	    recover_journal(e.state, ch->name, &cut, &ncut, err) != 0 ||
-	    channel_open_store(ch->far, &e.far, err) != 0 ||
-	    channel_open_store(ch->near, &e.near, err) != 0) {
+	    channel_open_store(ch->far, &e.store[FAR], err) != 0 ||
+	    channel_open_store(ch->near, &e.store[NEAR], err) != 0) {
 		free(cut);
-		store_close(e.far);
+		store_close(e.store[FAR]);
 		state_close(e.state);
 		close(lockfd);
 		return -1;
@@ -1004,8 +1006,8 @@ static int run_channel(void *arg, struct ferry_error *err)
 			 sum.conflicts ? ", conflicts reported" : "",
 			 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	}
-	store_close(e.near);
-	store_close(e.far);
+	store_close(e.store[NEAR]);
+	store_close(e.store[FAR]);
 	state_close(e.state);
 	close(lockfd);
 	if (engine_interrupted)

@@ -26,7 +26,7 @@ static int check_one(void *arg, struct ferry_error *err)
 	}
 	if (r != 0)
 		return -1;
-	printf("%s: %s %s\n", conf->name, store->driver->kind, store->description);
+	printf("%s: %s %s\n", conf->name, store_kind(store), store->description);
 	if (store->capabilities)
 		printf("%s: capabilities: %s\n", conf->name, store->capabilities);
 	store_close(store);

@@ -9,6 +9,7 @@
 
 #include "store/store.h"
 #include "sync/config.h"
+#include "sync/side.h"
 #include "sync/state.h"
 
 struct sync_opts {
@@ -31,8 +32,8 @@ struct folder_report {
 struct engine {
 	const struct channel_conf *ch;
 	const struct sync_opts *opts;
-	enum sync_dir dir; /* effective for this run */
-	struct store *far, *near;
+	enum sync_dir dir;	/* effective for this run */
+	struct store *store[2]; /* indexed by enum side */
 	struct state *state;
 	/* The batches a killed run left in the journal: the move pass takes the
 	 * folders they copied or moved into for where unrecorded copies stayed. */

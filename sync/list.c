@@ -66,8 +66,8 @@ static int list_channel(void *arg, struct ferry_error *err)
 	if (channel_open_store(ch->far, &far, err) != 0 ||
 	    channel_open_store(ch->near, &near, err) != 0)
 		goto out;
-	if (far->driver->list_folders(far, &ff, &nf, err) != 0 ||
-	    near->driver->list_folders(near, &nfo, &nn, err) != 0)
+	if (store_list_folders(far, &ff, &nf, err) != 0 ||
+	    store_list_folders(near, &nfo, &nn, err) != 0)
 		goto out;
 	names = malloc((nf + nn + 1) * sizeof(*names));
 	if (!names) {

@@ -23,11 +23,6 @@ static struct msg_list *listing(struct folder_work *w, enum side s)
 	return s == FAR ? &w->far : &w->near;
 }
 
-static struct store *store_on(const struct engine *e, enum side s)
-{
-	return s == FAR ? e->far : e->near;
-}
-
 static const struct folder_state *status_on(const struct folder_work *w, enum side s)
 {
 	return s == FAR ? &w->fs : &w->ns;
@@ -83,7 +78,7 @@ static int identify_fresh(struct engine *e, struct folder_work *v, enum side mov
 			  const struct move_cands *sizes, struct move_cands *fresh,
 			  struct ferry_error *err)
 {
-	struct store *s = store_on(e, moved);
+	struct store *s = e->store[moved];
 	size_t *idx = NULL, nidx = 0;
 	struct msg *want = NULL;
 	int r = 0;
@@ -248,7 +243,7 @@ oom:
 static int move_on_side(struct engine *e, enum side s, struct batch *bt, struct ferry_error *err)
 {
 	const struct folder_work *a = bt->a, *b = bt->b;
-	struct store *st = store_on(e, s);
+	struct store *st = e->store[s];
 	struct folder_state fs;
 
 	bt->j = (struct journal_entry){.folder_id = b->sf.id,

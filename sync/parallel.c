@@ -90,13 +90,13 @@ static void worker(struct engine *parent, struct folder_work *works, const size_
 	struct engine e = *parent;
 	struct ferry_error err = {0};
 
-	e.far = e.near = NULL;
+	e.store[FAR] = e.store[NEAR] = NULL;
 	e.state = NULL;
 	if (state_open(e.ch->state, &e.state, &err) != 0 ||
-	    channel_open_store(e.ch->far, &e.far, &err) != 0 ||
-	    channel_open_store(e.ch->near, &e.near, &err) != 0) {
+	    channel_open_store(e.ch->far, &e.store[FAR], &err) != 0 ||
+	    channel_open_store(e.ch->near, &e.store[NEAR], &err) != 0) {
 		log_error("%s", err.msg);
-		store_close(e.far);
+		store_close(e.store[FAR]);
 		state_close(e.state);
 		worker_exit(1); /* the parent fails the folders not reported */
 	}
@@ -113,7 +113,7 @@ static void worker(struct engine *parent, struct folder_work *works, const size_
 			break;
 		/* A broken connection fails this folder; the next ones get a new one. */
 		for (int side = 0; side < 2; side++) {
-			struct store **s = side ? &e.near : &e.far;
+			struct store **s = side ? &e.store[NEAR] : &e.store[FAR];
 			const struct store_conf *conf = side ? e.ch->near : e.ch->far;
 
 			if (!*s || !(*s)->broken)
@@ -126,8 +126,8 @@ static void worker(struct engine *parent, struct folder_work *works, const size_
 			}
 		}
 	}
-	store_close(e.near);
-	store_close(e.far);
+	store_close(e.store[NEAR]);
+	store_close(e.store[FAR]);
 	state_close(e.state);
 	worker_exit(0);
 }

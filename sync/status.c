@@ -36,8 +36,7 @@ static int local_pending(struct store *md, bool is_far, const struct state_folde
 	struct pair *pairs = NULL;
 	size_t npairs = 0, fresh = 0, gone = 0, flags = 0, paired = 0;
 
-	if (md->driver->select(md, sf->name, &fs, err) != 0 ||
-	    md->driver->list(md, &list, err) != 0 ||
+	if (store_select(md, sf->name, &fs, err) != 0 || store_list(md, &list, err) != 0 ||
 	    state_load_pairs(state, sf->id, &pairs, &npairs, err) != 0) {
 		msg_list_free(&list);
 		return -1;

@@ -23,8 +23,6 @@
 #include "sync/names.h"
 #include "sync/state.h"
 
-enum { FAR, NEAR };
-
 static const char *const side_name[2] = {"far", "near"};
 
 enum verdict {
@@ -453,7 +451,7 @@ static int read_bodies(struct folder_check *fc, struct ferry_error *err)
 
 			for (size_t i = 0; i < n; i++)
 				uids[i] = fc->bodies[done + i].uid[s];
-			r = fc->store[s]->driver->fetch(fc->store[s], uids, n, &sink, err);
+			r = store_fetch(fc->store[s], uids, n, &sink, err);
 			EVP_MD_CTX_free(b.md);
 			if (r != 0)
 				return -1;
@@ -565,7 +563,7 @@ static void read_subjects(struct folder_check *fc)
 		m = engine_find_msg(&fc->list[s], n->from_uid);
 		if (!m || m->size > SUBJECT_READ_MAX)
 			continue;
-		if (fc->store[s]->driver->fetch(fc->store[s], &n->from_uid, 1, &sink, &err) == 0)
+		if (store_fetch(fc->store[s], &n->from_uid, 1, &sink, &err) == 0)
 			find_subject(&h, n->subject, sizeof(n->subject));
 	}
 }
@@ -579,14 +577,13 @@ static int list_side(struct folder_check *fc, int s, struct ferry_error *err)
 
 	if (!fc->present[s])
 		return 0;
-	if (st->driver->select(st, fc->name, &fs, err) != 0 ||
-	    st->driver->list(st, &fc->list[s], err) != 0)
+	if (store_select(st, fc->name, &fs, err) != 0 || store_list(st, &fc->list[s], err) != 0)
 		return -1;
 	fc->uidvalidity[s] = fs.uidvalidity;
 	if (fc->list[s].n)
 		qsort(fc->list[s].v, fc->list[s].n, sizeof(*fc->list[s].v), cmp_msg_uid);
 	/* Headers only (a Maildir has them in its index): never bodies. */
-	if (fc->list[s].n && st->driver->identify(st, fc->list[s].v, fc->list[s].n, err) != 0)
+	if (fc->list[s].n && store_identify(st, fc->list[s].v, fc->list[s].n, err) != 0)
 		return -1;
 	fc->seen[s] = calloc(fc->list[s].n + 1, sizeof(*fc->seen[s]));
 	if (!fc->seen[s])
@@ -786,8 +783,8 @@ static int verify_folders(const struct verify_run *run, struct store *store[2], 
 	struct folder_entry *v = NULL;
 	int r = -1;
 
-	if (store[FAR]->driver->list_folders(store[FAR], &f[FAR], &nf[FAR], err) != 0 ||
-	    store[NEAR]->driver->list_folders(store[NEAR], &f[NEAR], &nf[NEAR], err) != 0 ||
+	if (store_list_folders(store[FAR], &f[FAR], &nf[FAR], err) != 0 ||
+	    store_list_folders(store[NEAR], &f[NEAR], &nf[NEAR], err) != 0 ||
 	    (state && state_list_folders(state, &sf, &nsf, err) != 0) ||
 	    merge_folders(run, f, nf, &v, &n, err) != 0)
 		goto out;

@@ -24,8 +24,17 @@ T_TIMEOUT=120
 COUNT=3000
 FOLDER=Big
 
-# The relay is stopped on exit too (dovecot_start adds its own stop to this trap).
-trap relay_stop EXIT
+# The relay and the TLS server are stopped on exit too (dovecot_start adds its own stop to
+# this trap).
+TLS_PID=
+tls_stop() {
+	if [[ -n $TLS_PID ]]; then
+		kill "$TLS_PID" 2>/dev/null
+		wait "$TLS_PID" 2>/dev/null
+		TLS_PID=
+	fi
+}
+trap 'relay_stop; tls_stop' EXIT
 # shellcheck disable=SC2119 # its argument is the layout, not this script's
 sync_setup
 
@@ -265,4 +274,36 @@ t_is "prefetch: every message still on the server" \
 		dovecot_doveadm -f tab search -u alice mailbox "Pf$i" all | sed 1d
 	done | wc -l)" 12
 all_there "after the prefetch cuts"
+
+# --- a reconnect that meets a certificate ferry does not trust ------------------------------
+# DESIGN's reconnect policy retries a lost connection, never a TLS failure: the server that
+# answers the reconnect shows another certificate, so trying again (1, 4, 16 s) could only
+# wait for nothing or talk to the wrong server. One cut, one reconnect, then the run stops.
+tls_port=$(instance_free_port dovecot) || exit 1
+openssl s_server -quiet -accept "127.0.0.1:$tls_port" -cert "$DOVECOT_DIR/wrong-cert.pem" \
+	-key "$DOVECOT_DIR/wrong-key.pem" >"$WORK/s_server.log" 2>&1 </dev/null &
+TLS_PID=$!
+for ((i = 0; i < 50; i++)); do
+	instance__port_open "$tls_port" && break
+	sleep 0.1
+done
+touch_server 5
+relay_start -n "$cut" -c 1 -r "$tls_port" || exit 1
+relay_conf "$RELAY_PORT" 20
+start=$(date +%s.%N)
+t_run "$FERRY" -c "$RCONF" sync test
+rc=$T_RC out=$T_OUT
+elapsed=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+relay_stop
+tls_stop
+echo "# reconnect to an untrusted certificate: exit $rc after $elapsed s:"
+printf '%s\n' "$out" | t__indent
+t_ok "TLS on reconnect: the relay cut the first connection" grep -q "(cut)" "$RELAY_OUT"
+t_is "TLS on reconnect: one reconnect, not retried after the TLS failure" \
+	"$(grep -c 'reconnecting' <<<"$out")" 1
+t_is "TLS on reconnect: two connections in all" "$(grep -c '^conn ' "$RELAY_OUT")" 2
+t_matches "TLS on reconnect: the error says what TLS refused" "$out" "certificate|TLS"
+t_ok "TLS on reconnect: exits non-zero (got $rc)" test "$rc" -ne 0
+t_ok "TLS on reconnect: and not by a crash or a timeout (got $rc)" test "$rc" -lt 124
+all_there "after the TLS failure on reconnect"
 t_done

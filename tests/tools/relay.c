@@ -3,7 +3,8 @@
  * sent a given number of bytes. TLS passes through untouched (it relays
  * bytes), so the certificate still verifies for 127.0.0.1.
  *
- *	relay [-l PORT] [-n BYTES [-s] [-c CONNS]] [-m CONNS] [-t SECONDS] TARGET_PORT
+ *	relay [-l PORT] [-n BYTES [-s] [-c CONNS]] [-r PORT] [-m CONNS] [-t SECONDS]
+ *	      TARGET_PORT
  *
  *	-l PORT     listen on 127.0.0.1:PORT (default: an ephemeral port)
  *	-n BYTES    per connection: once the server has sent BYTES bytes (they are
@@ -12,6 +13,9 @@
  *	            sockets open until the client goes away)
  *	-c CONNS    with -n: cut or stall only the first CONNS connections; later
  *	            ones pass untouched (a client that reconnects gets through)
+ *	-r PORT     with -c: later connections go to 127.0.0.1:PORT instead (a
+ *	            reconnect reaches another server, e.g. one with a certificate
+ *	            the client does not trust)
  *	-m CONNS    accept at most CONNS connections, then stop listening (later
  *	            connections are refused); default no limit
  *	-t SECONDS  exit after this long whatever happens (default 120), so the
@@ -60,16 +64,17 @@ struct conn {
 };
 
 static struct conn conns[MAX_CONNS];
-static uint64_t limit;	   /* -n; 0: none */
-static bool stall_mode;	   /* -s */
-static unsigned cut_conns; /* -c; 0: every connection */
-static unsigned max_conns; /* -m; 0: no limit */
+static uint64_t limit;	      /* -n; 0: none */
+static bool stall_mode;	      /* -s */
+static unsigned cut_conns;    /* -c; 0: every connection */
+static unsigned max_conns;    /* -m; 0: no limit */
+static uint64_t later_target; /* -r; 0: the same target */
 static unsigned accepted;
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: relay [-l PORT] [-n BYTES [-s] [-c CONNS]] [-m CONNS] [-t SECONDS] "
-			"TARGET_PORT\n");
+	fprintf(stderr, "usage: relay [-l PORT] [-n BYTES [-s] [-c CONNS]] [-r PORT] [-m CONNS] "
+			"[-t SECONDS] TARGET_PORT\n");
 }
 
 static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -138,6 +143,8 @@ static void accept_one(int lfd, int target)
 	for (size_t i = 0; i < MAX_CONNS && !c; i++)
 		if (!conns[i].used)
 			c = &conns[i];
+	if (later_target && cut_conns && accepted + 1 > cut_conns)
+		target = (int)later_target;
 	sfd = c ? connect_target(target) : -1;
 	if (sfd < 0) {
 		fprintf(stderr, "relay: %s\n",
@@ -292,7 +299,7 @@ int main(int argc, char **argv)
 	int opt, lfd, port;
 
 	signal(SIGPIPE, SIG_IGN);
-	while ((opt = getopt(argc, argv, "l:n:sc:m:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "l:n:sc:r:m:t:")) != -1) {
 		switch (opt) {
 		case 'l':
 			if (!parse_u64(optarg, 65535, &listen_port)) {
@@ -315,6 +322,12 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			cut_conns = (unsigned)v;
+			break;
+		case 'r':
+			if (!parse_u64(optarg, 65535, &later_target) || later_target == 0) {
+				usage();
+				return 2;
+			}
 			break;
 		case 'm':
 			if (!parse_u64(optarg, MAX_CONNS * 1000, &v)) {
