@@ -16,9 +16,14 @@
 #include "store/log.h"
 #include "store/names.h"
 #include "sync/child.h"
+#include "sync/connect.h"
+#include "sync/crashpoint.h"
+#include "sync/finish.h"
 #include "sync/names.h"
 #include "sync/parallel.h"
 #include "sync/plan.h"
+#include "sync/prepare.h"
+#include "sync/remove.h"
 
 struct channel_run {
 	const struct channel_conf *ch;
@@ -30,61 +35,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	engine_interrupted = 1;
-}
-
-int channel_open_store(const struct store_conf *conf, struct store **out, struct ferry_error *err)
-{
-	char *secret = NULL;
-	int r;
-
-	if (store_needs_secret(conf) && !(secret = config_password(conf, err)))
-		return -1;
-	r = store_open(conf, secret, out, err);
-	if (secret) {
-		explicit_bzero(secret, strlen(secret));
-		free(secret);
-	}
-	if (r != 0) {
-		ferry_error_opening(err);
-		ferry_error_prefix(err, "%s", conf->name);
-	}
-	return r;
-}
-
-/* DESIGN's reconnect policy: after a connection broke, open it again at
- * most 3 times per run, waiting 1, 4 and 16 s; only a network failure is
- * retried (not TLS, not a refused login: ferry_error_retryable). Returns 0 when both stores are
- * usable again; on -1 a store may be NULL and the channel stops. */
-static int reconnect_if_broken(struct engine *e, struct ferry_error *err)
-{
-	static const unsigned delays[] = {1, 4, 16};
-	static size_t attempts;
-	struct store **sides[] = {&e->store[FAR], &e->store[NEAR]};
-
-	for (size_t i = 0; i < 2; i++) {
-		struct store **s = sides[i];
-		const struct store_conf *conf;
-
-		if (!*s || !(*s)->broken)
-			continue;
-		conf = (*s)->conf;
-		store_close(*s);
-		*s = NULL;
-		for (;;) {
-			if (attempts >= sizeof(delays) / sizeof(delays[0]) || engine_interrupted)
-				return ferry_error_set(
-				    err, FERRY_CAUSE_NETWORK,
-				    "%s: connection lost; no reconnect left this run", conf->name);
-			sleep(delays[attempts++]);
-			log_info("%s: connection lost; reconnecting", conf->name);
-			if (channel_open_store(conf, s, err) == 0)
-				break;
-			if (!ferry_error_retryable(err))
-				return -1;
-			log_warn("%s", err->msg);
-		}
-	}
-	return 0;
 }
 
 /* Batches left in the journal by a run that was killed. Rule 13: copies
@@ -149,7 +99,7 @@ static void settle_cut_folders(struct engine *e, const struct journal_entry *cut
 	if (ncut == 0 || state_list_folders(e->state, &folders, &nfolders, &err) != 0)
 		return;
 	for (size_t i = 0; i < ncut; i++) {
-		struct store *s = cut[i].to_far ? e->store[FAR] : e->store[NEAR];
+		struct store *s = e->store[cut[i].to_far ? FAR : NEAR];
 		const char *name = NULL;
 		struct folder_state prev = {0}, now;
 		int stable = 0;
@@ -159,12 +109,11 @@ static void settle_cut_folders(struct engine *e, const struct journal_entry *cut
 		for (size_t k = 0; k < nfolders && !name; k++)
 			if (folders[k].id == cut[i].folder_id)
 				name = folders[k].name;
-		for (int round = 0; name && s->driver->status && round < 40 && stable < 2;
-		     round++) {
+		for (int round = 0; name && round < 40 && stable < 2; round++) {
 			struct timespec pause = {0, 150 * 1000 * 1000};
 			bool ok = false;
 
-			if (s->driver->status(s, &name, 1, &now, &ok, &err) != 0 || !ok)
+			if (store_status(s, &name, 1, &now, &ok, &err) != 0 || !ok)
 				break;
 			stable = round && now.uidnext == prev.uidnext && now.exists == prev.exists
 				     ? stable + 1
@@ -177,38 +126,34 @@ static void settle_cut_folders(struct engine *e, const struct journal_entry *cut
 	state_folders_free(folders, nfolders);
 }
 
-struct folder_entry {
-	char *name;
-	bool on_far, on_near;
-	bool listed_only; /* outside CHANNEL:FOLDER: listed for the move pass only */
-	bool held;	  /* its removal exceeds max_delete: neither removed nor recreated */
-	unsigned far_attrs;
-	struct folder_state now[2]; /* far, near: what status said, where now_ok */
-	bool now_ok[2];
-};
-
 static int cmp_entry(const void *a, const void *b)
 {
-	return strcmp(((const struct folder_entry *)a)->name,
-		      ((const struct folder_entry *)b)->name);
+	return strcmp(((const struct channel_folder *)a)->name,
+		      ((const struct channel_folder *)b)->name);
 }
 
-/* Merges both sides' folders into one sorted list of selected names. */
-static int pair_folders(const struct channel_run *run, struct store_folder *ff, size_t nf,
-			struct store_folder *nfo, size_t nn, struct folder_entry **out, size_t *n,
+/* The side_set bit of one side. */
+static enum side_set side_bit(enum side side)
+{
+	return side == FAR ? SIDE_FAR : SIDE_NEAR;
+}
+
+/* Merges both sides' folders (listed[side][0..nlisted[side])) into one
+ * sorted list of selected names. */
+static int pair_folders(const struct channel_run *run, struct store_folder *const listed[2],
+			const size_t nlisted[2], struct channel_folder **out, size_t *n,
 			struct ferry_error *err)
 {
-	struct folder_entry *v = calloc(nf + nn + 1, sizeof(*v));
+	struct channel_folder *v = calloc(nlisted[FAR] + nlisted[NEAR] + 1, sizeof(*v));
 	size_t k = 0;
 
 	if (!v)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	for (size_t side = 0; side < 2; side++) {
-		struct store_folder *f = side ? nfo : ff;
-		size_t cnt = side ? nn : nf;
+	for (enum side side = FAR; side <= NEAR; side++) {
+		const struct store_folder *f = listed[side];
 
-		for (size_t i = 0; i < cnt; i++) {
-			struct folder_entry *hit = NULL;
+		for (size_t i = 0; i < nlisted[side]; i++) {
+			struct channel_folder *hit = NULL;
 
 			if (!names_selected(run->ch, f[i].name))
 				continue;
@@ -223,12 +168,7 @@ static int pair_folders(const struct channel_run *run, struct store_folder *ff, 
 				hit->listed_only =
 				    run->folder && strcmp(run->folder, f[i].name) != 0;
 			}
-			if (side) {
-				hit->on_near = !(f[i].attrs & FA_NOSELECT);
-			} else {
-				hit->on_far = !(f[i].attrs & FA_NOSELECT);
-				hit->far_attrs = f[i].attrs;
-			}
+			hit->on[side] = !(f[i].attrs & FA_NOSELECT);
 		}
 	}
 	qsort(v, k, sizeof(*v), cmp_entry);
@@ -241,17 +181,17 @@ static int pair_folders(const struct channel_run *run, struct store_folder *ff, 
 static unsigned depth_limit(const struct engine *e, const char **side, const char **store)
 {
 	unsigned far = e->store[FAR]->max_depth, near = e->store[NEAR]->max_depth;
-	bool by_near = near && (!far || near <= far);
+	enum side by = near && (!far || near <= far) ? NEAR : FAR;
 
-	*side = by_near ? "near" : "far";
-	*store = by_near ? e->ch->near->name : e->ch->far->name;
-	return by_near ? near : far;
+	*side = side_str(by);
+	*store = engine_conf(e, by)->name;
+	return e->store[by]->max_depth;
 }
 
 /* Rule 11: one depth limit both ways. A folder deeper than a side can list
  * would be created there and then, unseen, taken as deleted: it is left out
  * of the channel altogether, with a warning. */
-static void drop_too_deep(const struct engine *e, struct folder_entry *v, size_t *n)
+static void drop_too_deep(const struct engine *e, struct channel_folder *v, size_t *n)
 {
 	const char *side, *store;
 	unsigned limit = depth_limit(e, &side, &store);
@@ -261,7 +201,7 @@ static void drop_too_deep(const struct engine *e, struct folder_entry *v, size_t
 		unsigned depth = folder_name_depth(v[i].name);
 		char shown[512];
 
-		if (limit && depth > limit && (v[i].on_far || v[i].on_near)) {
+		if (limit && depth > limit && (v[i].on[FAR] || v[i].on[NEAR])) {
 			log_warn("%s: %u levels deep, but %s (%s) lists folders only %u levels "
 				 "deep: not synced (neither created there nor taken as deleted)",
 				 folder_name_printable(v[i].name, shown, sizeof(shown)), depth,
@@ -273,10 +213,10 @@ static void drop_too_deep(const struct engine *e, struct folder_entry *v, size_t
 	*n = k;
 }
 
-static const struct folder_entry *find_entry(const struct folder_entry *v, size_t n,
-					     const char *name)
+static const struct channel_folder *find_entry(const struct channel_folder *v, size_t n,
+					       const char *name)
 {
-	struct folder_entry key = {.name = (char *)name};
+	struct channel_folder key = {.name = (char *)name};
 
 	return bsearch(&key, v, n, sizeof(*v), cmp_entry);
 }
@@ -294,30 +234,30 @@ static const char *store_where(const struct store_conf *c)
  * synced there: a new, empty folder of the same name, as a fresh account
  * has (Sent, Trash...). A rebuilt Maildir index renumbers too, but keeps the
  * mail: that is no evidence, and rule 7 pairs it again. */
-static int count_fresh(struct engine *e, const struct folder_entry *f,
+static int count_fresh(struct engine *e, const struct channel_folder *f,
 		       const struct state_folder *sf, size_t fresh[2], struct ferry_error *err)
 {
 	const uint32_t was[2] = {sf->far_uidvalidity, sf->near_uidvalidity};
 	size_t held[2] = {0, 0};
 	bool renumbered[2];
 
-	for (int k = 0; k < 2; k++)
+	for (enum side k = FAR; k <= NEAR; k++)
 		renumbered[k] = f->now_ok[k] && was[k] && f->now[k].uidvalidity != was[k] &&
 				f->now[k].uidnext <= 1;
-	if (!renumbered[0] && !renumbered[1])
+	if (!renumbered[FAR] && !renumbered[NEAR])
 		return 0;
-	if (state_count_pairs(e->state, sf->id, &held[0], &held[1], err) != 0)
+	if (state_count_pairs(e->state, sf->id, &held[FAR], &held[NEAR], err) != 0)
 		return -1;
-	for (int k = 0; k < 2; k++)
+	for (enum side k = FAR; k <= NEAR; k++)
 		fresh[k] += renumbered[k] && held[k] > 0;
 	return 0;
 }
 
-/* The error of check_lost_folders for side k (0 far, 1 near). */
-static int lost_folders_error(struct engine *e, int k, bool empty, size_t synced, size_t gone,
+/* The error of check_lost_folders for side k. */
+static int lost_folders_error(struct engine *e, enum side k, bool empty, size_t synced, size_t gone,
 			      size_t fresh, struct ferry_error *err)
 {
-	const struct store_conf *conf = k ? e->ch->near : e->ch->far;
+	const struct store_conf *conf = engine_conf(e, k);
 	char found[64] = "holds none", renumbered[64] = "";
 
 	if (gone < synced)
@@ -329,15 +269,15 @@ static int lost_folders_error(struct engine *e, int k, bool empty, size_t synced
 				       "%s: %s: %s (%s) %s of the %zu folders synced last time; "
 				       "not mounted, or a wrong path? Nothing created or removed. "
 				       "To start it afresh, move the state %s away",
-				       e->ch->name, k ? "near" : "far", conf->name,
-				       store_where(conf), found, synced, e->ch->state);
+				       e->ch->name, side_str(k), conf->name, store_where(conf),
+				       found, synced, e->ch->state);
 	return ferry_error_set(err, FERRY_CAUSE_GUARD,
 			       "%s: %s: %s (%s) %s of the %zu folders synced last time%s; a wrong "
 			       "path, or another account? Nothing created or removed. If that is "
 			       "meant, 'ferry sync --force-delete' goes on (and removes or "
 			       "recreates them as `remove` says)",
-			       e->ch->name, k ? "near" : "far", conf->name, store_where(conf),
-			       found, synced, renumbered);
+			       e->ch->name, side_str(k), conf->name, store_where(conf), found,
+			       synced, renumbered);
 }
 
 /* Rule 11: a side whose listing lost all or most of the folders synced last
@@ -348,7 +288,7 @@ static int lost_folders_error(struct engine *e, int k, bool empty, size_t synced
  * side that lists no folder at all (an unmounted disk is never taken for an
  * empty account). Folders gone from both sides tell nothing about either
  * listing and are not counted. */
-static int check_lost_folders(struct engine *e, const struct folder_entry *v, size_t n,
+static int check_lost_folders(struct engine *e, const struct channel_folder *v, size_t n,
 			      const size_t listed[2], struct ferry_error *err)
 {
 	struct state_folder *sf = NULL;
@@ -358,20 +298,20 @@ static int check_lost_folders(struct engine *e, const struct folder_entry *v, si
 	if (state_list_folders(e->state, &sf, &nsf, err) != 0)
 		return -1;
 	for (size_t i = 0; i < nsf && r == 0; i++) {
-		const struct folder_entry *f;
+		const struct channel_folder *f;
 
 		if (!sf[i].last_sync || !names_selected(e->ch, sf[i].name))
 			continue;
 		f = find_entry(v, n, sf[i].name);
-		if (!f || (!f->on_far && !f->on_near))
+		if (!f || (!f->on[FAR] && !f->on[NEAR]))
 			continue;
 		synced++;
-		gone[0] += !f->on_far;
-		gone[1] += !f->on_near;
+		for (enum side side = FAR; side <= NEAR; side++)
+			gone[side] += !f->on[side];
 		r = count_fresh(e, f, &sf[i], fresh, err);
 	}
 	state_folders_free(sf, nsf);
-	for (int k = 0; k < 2 && r == 0; k++) {
+	for (enum side k = FAR; k <= NEAR && r == 0; k++) {
 		bool empty = listed[k] == 0 && synced > 0;
 
 		if (empty ||
@@ -383,27 +323,27 @@ static int check_lost_folders(struct engine *e, const struct folder_entry *v, si
 
 /* How many messages the folders synced last time held on each side, by the
  * state: what max_delete's percentage of folder removals is of. */
-static int synced_messages(struct engine *e, const struct folder_entry *v, size_t n,
+static int synced_messages(struct engine *e, const struct channel_folder *v, size_t n,
 			   size_t *folders, size_t held[2], struct ferry_error *err)
 {
 	struct state_folder *sf = NULL;
 	size_t nsf = 0;
 	int r = 0;
 
-	*folders = held[0] = held[1] = 0;
+	*folders = held[FAR] = held[NEAR] = 0;
 	if (state_list_folders(e->state, &sf, &nsf, err) != 0)
 		return -1;
 	for (size_t i = 0; i < nsf && r == 0; i++) {
-		const struct folder_entry *f = find_entry(v, n, sf[i].name);
-		size_t far = 0, near = 0;
+		const struct channel_folder *f = find_entry(v, n, sf[i].name);
+		size_t count[2] = {0, 0};
 
 		if (!sf[i].last_sync || !names_selected(e->ch, sf[i].name) || !f ||
-		    (!f->on_far && !f->on_near))
+		    (!f->on[FAR] && !f->on[NEAR]))
 			continue;
-		r = state_count_pairs(e->state, sf[i].id, &far, &near, err);
+		r = state_count_pairs(e->state, sf[i].id, &count[FAR], &count[NEAR], err);
 		(*folders)++;
-		held[0] += far;
-		held[1] += near;
+		for (enum side side = FAR; side <= NEAR; side++)
+			held[side] += count[side];
 	}
 	state_folders_free(sf, nsf);
 	return r;
@@ -413,7 +353,7 @@ static int synced_messages(struct engine *e, const struct folder_entry *v, size_
  * and each message in it, out of the folders synced last time and their
  * messages. Beyond it every removal on that side is held (neither removed
  * nor recreated) until --force-delete. Returns how many were held. */
-static size_t hold_removals(struct engine *e, struct folder_entry *v, size_t n)
+static size_t hold_removals(struct engine *e, struct channel_folder *v, size_t n)
 {
 	bool *candidate = calloc(n + 1, sizeof(*candidate));
 	size_t folders[2] = {0, 0}, messages[2] = {0, 0}, synced = 0, total[2] = {0, 0}, held = 0;
@@ -427,23 +367,23 @@ static size_t hold_removals(struct engine *e, struct folder_entry *v, size_t n)
 	if (!candidate) {
 		log_error("%s: out of memory", e->ch->name);
 		for (size_t i = 0; i < n; i++) {
-			v[i].held = v[i].on_far != v[i].on_near;
+			v[i].held = v[i].on[FAR] != v[i].on[NEAR];
 			held += v[i].held;
 		}
 		return held;
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct folder_entry *f = &v[i];
-		enum side_set side = f->on_far ? SIDE_FAR : SIDE_NEAR;
+		struct channel_folder *f = &v[i];
+		enum side remaining = f->on[FAR] ? FAR : NEAR;
 		bool synced_before = false, removable = false;
 		size_t count = 0;
 
-		if (f->on_far == f->on_near || f->listed_only || !(e->ch->remove & side) ||
-		    folder_name_is_inbox(f->name))
+		if (f->on[FAR] == f->on[NEAR] || f->listed_only ||
+		    !(e->ch->remove & side_bit(remaining)) || folder_name_is_inbox(f->name))
 			continue;
 		ferry_error_clear(&err);
 		if (state_folder_synced(e->state, f->name, &synced_before, &err) != 0 ||
-		    (synced_before && engine_folder_removable(e, f->name, f->on_far, &removable,
+		    (synced_before && remove_folder_removable(e, f->name, remaining, &removable,
 							      &count, &err) != 0)) {
 			log_error("%s: %s; neither removed nor recreated this run", f->name,
 				  err.msg);
@@ -454,14 +394,15 @@ static size_t hold_removals(struct engine *e, struct folder_entry *v, size_t n)
 		if (!removable)
 			continue;
 		candidate[i] = true;
-		folders[f->on_far ? 0 : 1]++;
-		messages[f->on_far ? 0 : 1] += count;
+		folders[remaining]++;
+		messages[remaining] += count;
 	}
-	if ((folders[0] || folders[1]) && synced_messages(e, v, n, &synced, total, &err) != 0) {
+	if ((folders[FAR] || folders[NEAR]) &&
+	    synced_messages(e, v, n, &synced, total, &err) != 0) {
 		log_error("%s: %s", e->ch->name, err.msg);
 		unknown = true; /* no measure: hold them all */
 	}
-	for (int k = 0; k < 2; k++) {
+	for (enum side k = FAR; k <= NEAR; k++) {
 		if (!folders[k] || (!unknown && !plan_exceeds_max_delete(
 						    e->ch->max_delete_is_percent, e->ch->max_delete,
 						    folders[k] + messages[k], synced + total[k])))
@@ -469,56 +410,53 @@ static size_t hold_removals(struct engine *e, struct folder_entry *v, size_t n)
 		log_error("%s: removing %zu folder(s) holding %zu message(s) on %s is more than "
 			  "max_delete; removing none, and recreating none, until 'ferry sync "
 			  "--force-delete'",
-			  e->ch->name, folders[k], messages[k], k ? "near" : "far");
+			  e->ch->name, folders[k], messages[k], side_str(k));
 		for (size_t i = 0; i < n; i++) {
-			if (!candidate[i] || (v[i].on_far ? 0 : 1) != k)
+			if (!candidate[i] || (v[i].on[FAR] ? FAR : NEAR) != k)
 				continue;
 			v[i].held = true;
 			held++;
 			log_info(
 			    "%s: deleted on %s; neither removed on %s nor recreated (max_delete)",
-			    v[i].name, k ? "far" : "near", k ? "near" : "far");
+			    v[i].name, side_str(side_other(k)), side_str(k));
 		}
 	}
 	free(candidate);
 	return held;
 }
 
-/* "far->near +new ~flags -deleted", and " >moved" when messages moved in. */
-static void direction_part(char *buf, size_t len, const char *dir, size_t added, size_t flags,
-			   size_t deleted, size_t moved)
+/* What changed on side `to`: "far->near +new ~flags -deleted", and
+ * " >moved" when messages moved in. */
+static void direction_part(char *buf, size_t len, const struct folder_report *r, enum side to)
 {
-	int o = snprintf(buf, len, "%s +%zu ~%zu -%zu", dir, added, flags, deleted);
+	int o = snprintf(buf, len, "%s +%zu ~%zu -%zu", to == NEAR ? "far->near" : "near->far",
+			 r->added[to], r->flags[to], r->deleted[to]);
 
-	if (moved && o > 0 && (size_t)o < len)
-		snprintf(buf + o, len - (size_t)o, " >%zu", moved);
+	if (r->moved[to] && o > 0 && (size_t)o < len)
+		snprintf(buf + o, len - (size_t)o, " >%zu", r->moved[to]);
 }
 
 static void report_line(const char *name, const struct folder_report *r)
 {
-	char far_part[96] = "", near_part[96] = "";
+	/* far->near (changes on near) first */
+	char part[2][96] = {"", ""};
 
-	if (r->to_near_new || r->to_near_flags || r->to_near_deleted || r->to_near_moved)
-		direction_part(far_part, sizeof(far_part), "far->near", r->to_near_new,
-			       r->to_near_flags, r->to_near_deleted, r->to_near_moved);
-	if (r->to_far_new || r->to_far_flags || r->to_far_deleted || r->to_far_moved)
-		direction_part(near_part, sizeof(near_part), "near->far", r->to_far_new,
-			       r->to_far_flags, r->to_far_deleted, r->to_far_moved);
-	if (far_part[0] || near_part[0])
-		log_info("%s: %s%s%s", name, far_part, far_part[0] && near_part[0] ? ", " : "",
-			 near_part);
+	for (enum side to = FAR; to <= NEAR; to++)
+		if (r->added[to] || r->flags[to] || r->deleted[to] || r->moved[to])
+			direction_part(part[to], sizeof(part[to]), r, to);
+	if (part[NEAR][0] || part[FAR][0])
+		log_info("%s: %s%s%s", name, part[NEAR], part[NEAR][0] && part[FAR][0] ? ", " : "",
+			 part[FAR]);
 }
 
 static void add_report(struct folder_report *sum, const struct folder_report *r)
 {
-	sum->to_near_new += r->to_near_new;
-	sum->to_near_flags += r->to_near_flags;
-	sum->to_near_deleted += r->to_near_deleted;
-	sum->to_far_new += r->to_far_new;
-	sum->to_far_flags += r->to_far_flags;
-	sum->to_far_deleted += r->to_far_deleted;
-	sum->to_near_moved += r->to_near_moved;
-	sum->to_far_moved += r->to_far_moved;
+	for (enum side to = FAR; to <= NEAR; to++) {
+		sum->added[to] += r->added[to];
+		sum->flags[to] += r->flags[to];
+		sum->deleted[to] += r->deleted[to];
+		sum->moved[to] += r->moved[to];
+	}
 	sum->paired += r->paired;
 	sum->conflicts += r->conflicts;
 	sum->blocked_deletes += r->blocked_deletes;
@@ -527,17 +465,18 @@ static void add_report(struct folder_report *sum, const struct folder_report *r)
 /* A folder that vanished on one side after it was synced: with `remove`
  * covering the other side, it goes there too if it holds nothing but paired
  * messages. Returns 1 when it was removed, 0 to recreate it, -1 on error. */
-static int remove_vanished(struct engine *e, const struct folder_entry *f, struct ferry_error *err)
+static int remove_vanished(struct engine *e, const struct channel_folder *f,
+			   struct ferry_error *err)
 {
-	bool remaining_far = f->on_far, synced = false, removed = false;
-	enum side_set side = remaining_far ? SIDE_FAR : SIDE_NEAR;
-	const char *where = remaining_far ? "far" : "near", *gone = remaining_far ? "near" : "far";
+	enum side remaining = f->on[FAR] ? FAR : NEAR;
+	const char *where = side_str(remaining), *gone = side_str(side_other(remaining));
+	bool synced = false, removed = false;
 
 	if (state_folder_synced(e->state, f->name, &synced, err) != 0)
 		return -1;
 	if (!synced)
 		return 0;
-	if (!(e->ch->remove & side)) {
+	if (!(e->ch->remove & side_bit(remaining))) {
 		log_info("%s: deleted on %s; recreating it (remove does not include %s)", f->name,
 			 gone, where);
 		return 0;
@@ -546,7 +485,7 @@ static int remove_vanished(struct engine *e, const struct folder_entry *f, struc
 		log_warn("INBOX: deleted on %s; INBOX is never removed: recreating it", gone);
 		return 0;
 	}
-	if (engine_remove_folder(e, f->name, remaining_far, &removed, err) != 0) {
+	if (remove_folder(e, f->name, remaining, &removed, err) != 0) {
 		ferry_error_prefix(err, "%s: removing on %s", f->name, where);
 		return -1;
 	}
@@ -567,184 +506,35 @@ static int remove_vanished(struct engine *e, const struct folder_entry *f, struc
  * recreated (rule 11: a vanished folder never deletes its messages) and its
  * pairs matched again by identity. Returns 1 when the folder is to be
  * skipped. */
-static int ensure_folder(struct engine *e, const struct folder_entry *f, bool *forget,
+static int ensure_folder(struct engine *e, const struct channel_folder *f, bool *forget,
 			 struct ferry_error *err)
 {
-	bool to_near = !f->on_near;
-	struct store *s = to_near ? e->store[NEAR] : e->store[FAR];
-	enum side_set need = to_near ? SIDE_NEAR : SIDE_FAR;
+	enum side missing = f->on[NEAR] ? FAR : NEAR;
+	struct store *s = e->store[missing];
 	int r;
 
-	if (f->on_far && f->on_near)
+	if (f->on[FAR] && f->on[NEAR])
 		return 0;
 	r = remove_vanished(e, f, err);
 	if (r != 0)
 		return r;
-	if (!(e->ch->create & need)) {
+	if (!(e->ch->create & side_bit(missing))) {
 		log_info("%s: exists only on %s; not created (create = %s)", f->name,
-			 to_near ? "far" : "near",
-			 e->ch->create == SIDE_NONE ? "none" : (to_near ? "far" : "near"));
+			 side_str(side_other(missing)),
+			 e->ch->create == SIDE_NONE ? "none" : side_str(side_other(missing)));
 		return 1;
 	}
 	if (e->opts->dry_run) {
-		printf("%s: create folder on %s\n", f->name, to_near ? "near" : "far");
+		printf("%s: create folder on %s\n", f->name, side_str(missing));
 		return 1;
 	}
-	if (s->driver->create_folder(s, f->name, err) != 0) {
-		ferry_error_prefix(err, "%s: creating on %s", f->name, to_near ? "near" : "far");
+	if (store_create_folder(s, f->name, err) != 0) {
+		ferry_error_prefix(err, "%s: creating on %s", f->name, side_str(missing));
 		return -1;
 	}
-	log_info("%s: created on %s", f->name, to_near ? "near" : "far");
+	log_info("%s: created on %s", f->name, side_str(missing));
 	*forget = true;
 	return 0;
-}
-
-/* Asks side k's store (if it can) to ready the select and changes of the
- * folders names[0..m) (indexes at[] into v), marking them sent[]. Any
- * trouble only means the usual way. */
-static void prefetch_some(struct engine *e, int k, const char *const *names, const size_t *at,
-			  size_t m, bool *sent)
-{
-	struct store *s = k ? e->store[NEAR] : e->store[FAR];
-	uint64_t *since = calloc(m + 1, sizeof(*since)), other;
-	struct ferry_error err = {0};
-
-	if (!since || !s || !s->driver->prefetch || !m)
-		goto out;
-	for (size_t j = 0; j < m; j++)
-		if (engine_prefetch_since(e, names[j], k ? &other : &since[j],
-					  k ? &since[j] : &other, &err) != 0) {
-			log_warn("%s", err.msg);
-			goto out;
-		}
-	if (s->driver->prefetch(s, names, since, m, &err) != 0) {
-		log_warn("%s; selecting folders one by one", err.msg);
-		if (reconnect_if_broken(e, &err) != 0)
-			log_warn("%s", err.msg);
-		goto out;
-	}
-	for (size_t j = 0; j < m; j++)
-		sent[at[j]] = true;
-out:
-	free(since);
-}
-
-/* Rule 4: asks both stores what each folder on both sides holds (one
- * pipelined round trip on IMAP) and marks skip[i] for those unchanged since
- * a clean sync. A store that can prefetch answers first, and is at once
- * asked to ready the folders that changed on its side (those are synced
- * whatever the other side says): the server works on them while the other
- * store (a Maildir reading the directories that moved) answers. Those go
- * in sent[side][i]. Any trouble only means fewer folders skipped. */
-static void find_unchanged(struct engine *e, struct folder_entry *v, size_t n, bool *skip,
-			   bool *sent[2])
-{
-	const char **names = calloc(n + 1, sizeof(*names)), **early = calloc(n + 1, sizeof(*early));
-	struct folder_state *st[2] = {calloc(n + 1, sizeof(*st[0])), calloc(n + 1, sizeof(*st[1]))};
-	bool *ok[2] = {calloc(n + 1, sizeof(*ok[0])), calloc(n + 1, sizeof(*ok[1]))};
-	size_t *at = calloc(n + 1, sizeof(*at)), *early_at = calloc(n + 1, sizeof(*early_at));
-	size_t m = 0, nearly = 0;
-	/* The side that can prefetch goes first (far when both or neither can). */
-	int first = !e->store[FAR]->driver->prefetch && e->store[NEAR]->driver->prefetch;
-	struct store *s = first ? e->store[NEAR] : e->store[FAR];
-	struct ferry_error err = {0};
-
-	if (!names || !early || !st[0] || !st[1] || !ok[0] || !ok[1] || !at || !early_at ||
-	    !e->store[FAR]->driver->status || !e->store[NEAR]->driver->status)
-		goto out;
-	for (size_t i = 0; i < n; i++)
-		if (v[i].on_far && v[i].on_near) {
-			at[m] = i;
-			names[m++] = v[i].name;
-		}
-	if (s->driver->status(s, names, m, st[first], ok[first], &err) != 0)
-		goto failed;
-	for (size_t k = 0; k < m && s->driver->prefetch; k++) {
-		bool same = false;
-
-		if (ok[first][k] &&
-		    engine_folder_unchanged(e, names[k], first ? NULL : &st[0][k],
-					    first ? &st[1][k] : NULL, &same, &err) != 0) {
-			log_warn("%s", err.msg);
-			goto out;
-		}
-		if (!same) {
-			early_at[nearly] = at[k];
-			early[nearly++] = names[k];
-		}
-	}
-	/* A failed prefetch may have reconnected that side (or lost it): the
-	 * store is looked up again, never kept across. */
-	prefetch_some(e, first, early, early_at, nearly, sent[first]);
-	s = first ? e->store[FAR] : e->store[NEAR];
-	if (!e->store[FAR] || !e->store[NEAR] ||
-	    s->driver->status(s, names, m, st[!first], ok[!first], &err) != 0)
-		goto failed;
-	for (size_t k = 0; k < m; k++) {
-		bool same = false;
-
-		for (int side = 0; side < 2; side++) {
-			v[at[k]].now[side] = st[side][k];
-			v[at[k]].now_ok[side] = ok[side][k];
-		}
-		if (ok[0][k] && ok[1][k] &&
-		    engine_folder_unchanged(e, names[k], &st[0][k], &st[1][k], &same, &err) != 0) {
-			log_warn("%s", err.msg);
-			break;
-		}
-		skip[at[k]] = same;
-	}
-	goto out;
-failed:
-	if (e->store[FAR] && e->store[NEAR]) {
-		log_warn("%s; checking every folder in full", err.msg);
-		if (reconnect_if_broken(e, &err) != 0)
-			log_warn("%s", err.msg);
-	}
-out:
-	free(names);
-	free(early);
-	free(st[0]);
-	free(st[1]);
-	free(ok[0]);
-	free(ok[1]);
-	free(at);
-	free(early_at);
-}
-
-/* Asks each store that can to ready the SELECT (and the changes since the
- * last clean sync) of every folder about to be prepared and not asked for
- * yet (sent), in one round trip instead of two per folder. */
-static void prefetch_folders(struct engine *e, const struct folder_entry *v, size_t n,
-			     const bool *skip, bool *sent[2])
-{
-	const char **names = calloc(n + 1, sizeof(*names));
-	size_t *at = calloc(n + 1, sizeof(*at));
-
-	for (int k = 0; k < 2 && names && at; k++) {
-		size_t m = 0;
-
-		for (size_t i = 0; i < n; i++)
-			if (!skip[i] && v[i].on_far && v[i].on_near && !sent[k][i]) {
-				at[m] = i;
-				names[m++] = v[i].name;
-			}
-		prefetch_some(e, k, names, at, m, sent[k]);
-	}
-	free(names);
-	free(at);
-}
-
-/* What a prefetch brought and the prepare pass did not use is dropped: a
- * later select must ask the server. */
-static void prefetch_drop(struct engine *e)
-{
-	struct ferry_error err = {0};
-
-	if (e->store[FAR]->driver->prefetch)
-		(void)e->store[FAR]->driver->prefetch(e->store[FAR], NULL, NULL, 0, &err);
-	if (e->store[NEAR]->driver->prefetch)
-		(void)e->store[NEAR]->driver->prefetch(e->store[NEAR], NULL, NULL, 0, &err);
 }
 
 /* Finishes one prepared folder and reports it. Returns -1 when the
@@ -755,13 +545,12 @@ static int finish_one(struct engine *e, struct folder_work *w, struct folder_rep
 	int r = 0;
 
 	ferry_error_clear(err);
-	if (engine_finish_folder(e, w, err) != 0) {
+	if (finish_folder(e, w, err) != 0) {
 		log_error("%s", err->msg);
 		*status = ferry_status_worst(*status, FERRY_PARTIAL);
 		/* The folder is done for this run (the next one finishes it); the
 		 * others go on over a new connection. */
-		if ((e->store[FAR]->broken || e->store[NEAR]->broken) &&
-		    reconnect_if_broken(e, err) != 0)
+		if (connect_broken(e->store) && connect_again(e->store, &e->reconnects, err) != 0)
 			r = -1;
 	}
 	if (w->rep.blocked_deletes)
@@ -776,7 +565,7 @@ static int finish_one(struct engine *e, struct folder_work *w, struct folder_rep
 /* Finishes the prepared folders on several connections when that is worth
  * it (sync/parallel.c). Returns 0 when it did, 1 when the folders are to be
  * finished here one by one. */
-static int finish_parallel(struct engine *e, const struct folder_entry *v,
+static int finish_parallel(struct engine *e, const struct channel_folder *v,
 			   struct folder_work *works, size_t n, struct folder_report *sum,
 			   enum ferry_status *status)
 {
@@ -813,20 +602,32 @@ out:
 	return r;
 }
 
+/* Both stores' folders (IMAP: NAMESPACE and LIST in one write). */
+static int list_both(struct engine *e, struct store_folder *listed[2], size_t nlisted[2],
+		     struct ferry_error *err)
+{
+	for (enum side side = FAR; side <= NEAR; side++) {
+		struct store *s = e->store[side];
+
+		if (store_list_folders(s, &listed[side], &nlisted[side], err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 static enum ferry_status sync_folders(struct engine *e, const struct channel_run *run,
 				      struct folder_report *sum)
 {
-	struct store_folder *ff = NULL, *nfo = NULL;
-	struct folder_entry *v = NULL;
+	struct store_folder *listed[2] = {NULL, NULL};
+	struct channel_folder *v = NULL;
 	struct folder_work *works = NULL;
 	bool *skip = NULL, *sent[2] = {NULL, NULL};
-	size_t nf = 0, nn = 0, n = 0;
+	size_t nlisted[2] = {0, 0}, n = 0;
 	struct ferry_error err = {0};
 	enum ferry_status status = FERRY_OK;
 
-	if (e->store[FAR]->driver->list_folders(e->store[FAR], &ff, &nf, &err) != 0 ||
-	    e->store[NEAR]->driver->list_folders(e->store[NEAR], &nfo, &nn, &err) != 0 ||
-	    pair_folders(run, ff, nf, nfo, nn, &v, &n, &err) != 0) {
+	if (list_both(e, listed, nlisted, &err) != 0 ||
+	    pair_folders(run, listed, nlisted, &v, &n, &err) != 0) {
 		log_error("%s: %s", run->ch->name, err.msg);
 		status = FERRY_PARTIAL;
 		goto out;
@@ -853,20 +654,19 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 	}
 	/* Status changes nothing: it comes first so that rule 11's check sees
 	 * folders that are new and empty as well as those gone. */
-	find_unchanged(e, v, n, skip, sent);
-	if (e->store[FAR] && e->store[NEAR] &&
-	    check_lost_folders(e, v, n, (size_t[2]){nf, nn}, &err) != 0) {
+	prepare_find_unchanged(e, v, n, skip, sent);
+	if (e->store[FAR] && e->store[NEAR] && check_lost_folders(e, v, n, nlisted, &err) != 0) {
 		log_error("%s", err.msg);
 		status = FERRY_PARTIAL;
 		goto out;
 	}
 	if (e->store[FAR] && e->store[NEAR] && hold_removals(e, v, n))
 		status = FERRY_PARTIAL;
-	prefetch_folders(e, v, n, skip, sent);
+	prepare_prefetch(e, v, n, skip, sent);
 	if (!e->store[FAR] || !e->store[NEAR]) { /* a reconnect on the way failed */
 		ferry_error_set(&err, FERRY_CAUSE_NETWORK,
 				"%s: connection lost; no reconnect left this run",
-				e->store[FAR] ? e->ch->near->name : e->ch->far->name);
+				engine_conf(e, e->store[FAR] ? NEAR : FAR)->name);
 		goto lost;
 	}
 	/* Every folder is listed before any is changed, so that the move pass
@@ -876,46 +676,45 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 		int r;
 
 		works[i].name = v[i].name;
-		if (!v[i].on_far && !v[i].on_near)
+		if (!v[i].on[FAR] && !v[i].on[NEAR])
 			continue; /* a \Noselect parent: it holds folders, not mail */
 		if (skip[i])
 			continue;
-		if ((v[i].listed_only && !(v[i].on_far && v[i].on_near)) || v[i].held)
+		if ((v[i].listed_only && !(v[i].on[FAR] && v[i].on[NEAR])) || v[i].held)
 			continue;
 		ferry_error_clear(&err);
 		r = v[i].listed_only ? 0 : ensure_folder(e, &v[i], &works[i].forget, &err);
 		if (r == 0)
-			r = engine_prepare_folder(e, &works[i], &err);
-		if (r < 0 && (e->store[FAR]->broken || e->store[NEAR]->broken)) {
+			r = prepare_folder(e, &works[i], &err);
+		if (r < 0 && connect_broken(e->store)) {
 			/* Reconnect, then select and list this folder again once. */
 			log_warn("%s", err.msg);
 			engine_folder_free(&works[i]);
 			ferry_error_clear(&err);
-			if (reconnect_if_broken(e, &err) != 0) {
+			if (connect_again(e->store, &e->reconnects, &err) != 0) {
 				ferry_error_prefix(&err, "%s: not synced", works[i].name);
 				goto lost;
 			}
-			r = engine_prepare_folder(e, &works[i], &err);
+			r = prepare_folder(e, &works[i], &err);
 		}
 		if (r < 0) {
 			log_error("%s", err.msg);
 			status = ferry_status_worst(status, FERRY_PARTIAL);
 			engine_folder_free(&works[i]);
 			works[i].prepared = false;
-			if ((e->store[FAR]->broken || e->store[NEAR]->broken) &&
-			    reconnect_if_broken(e, &err) != 0)
+			if (connect_broken(e->store) &&
+			    connect_again(e->store, &e->reconnects, &err) != 0)
 				goto lost;
 			continue;
 		}
 		/* Only flags changed here: finish it while it is still selected. */
-		if (!v[i].listed_only && !e->opts->dry_run &&
-		    engine_folder_move_neutral(&works[i])) {
+		if (!v[i].listed_only && !e->opts->dry_run && prepare_move_neutral(&works[i])) {
 			works[i].still_selected = true;
 			if (finish_one(e, &works[i], sum, &status, &err) != 0)
 				goto lost;
 		}
 	}
-	prefetch_drop(e);
+	prepare_prefetch_drop(e);
 	ferry_error_clear(&err);
 	if (!engine_interrupted && engine_moves(e, works, n, &err) != 0) {
 		/* Listings may no longer match the servers: plan nothing this run. */
@@ -943,8 +742,8 @@ out:
 	free(sent[0]);
 	free(sent[1]);
 	free(v);
-	store_folders_free(ff, nf);
-	store_folders_free(nfo, nn);
+	for (enum side side = FAR; side <= NEAR; side++)
+		store_folders_free(listed[side], nlisted[side]);
 	return status;
 }
 
@@ -962,7 +761,7 @@ static int run_channel(void *arg, struct ferry_error *err)
 	int lockfd = -1;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	engine_crash_scope(ch->name);
+	crashpoint_scope(ch->name);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	if (run->opts->has_dir_override)
@@ -973,10 +772,8 @@ static int run_channel(void *arg, struct ferry_error *err)
 	}
 	if (state_open(ch->state, &e.state, err) != 0 ||
 	    recover_journal(e.state, ch->name, &cut, &ncut, err) != 0 ||
-	    channel_open_store(ch->far, &e.store[FAR], err) != 0 ||
-	    channel_open_store(ch->near, &e.store[NEAR], err) != 0) {
+	    connect_both(ch, e.store, err) != 0) {
 		free(cut);
-		store_close(e.store[FAR]);
 		state_close(e.state);
 		close(lockfd);
 		return -1;
@@ -998,16 +795,13 @@ static int run_channel(void *arg, struct ferry_error *err)
 	{
 		char far_part[96], near_part[96];
 
-		direction_part(far_part, sizeof(far_part), "far->near", sum.to_near_new,
-			       sum.to_near_flags, sum.to_near_deleted, sum.to_near_moved);
-		direction_part(near_part, sizeof(near_part), "near->far", sum.to_far_new,
-			       sum.to_far_flags, sum.to_far_deleted, sum.to_far_moved);
+		direction_part(far_part, sizeof(far_part), &sum, NEAR);
+		direction_part(near_part, sizeof(near_part), &sum, FAR);
 		log_info("%s: %s, %s%s (%.1f s)", ch->name, far_part, near_part,
 			 sum.conflicts ? ", conflicts reported" : "",
 			 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	}
-	store_close(e.store[NEAR]);
-	store_close(e.store[FAR]);
+	connect_close_both(e.store);
 	state_close(e.state);
 	close(lockfd);
 	if (engine_interrupted)

@@ -11,8 +11,4 @@
 enum ferry_status channel_sync(const struct channel_conf *ch, const char *folder,
 			       const struct sync_opts *opts);
 
-/* Opens a store with its password or token (password_command run here);
- * the error is prefixed with the store's name. */
-int channel_open_store(const struct store_conf *conf, struct store **out, struct ferry_error *err);
-
 #endif

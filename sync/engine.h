@@ -9,6 +9,7 @@
 
 #include "store/store.h"
 #include "sync/config.h"
+#include "sync/plan.h"
 #include "sync/side.h"
 #include "sync/state.h"
 
@@ -19,11 +20,11 @@ struct sync_opts {
 	enum sync_dir dir_override;
 };
 
-/* What moved in one folder, for the per-folder line and the summary. */
+/* What moved in one folder, for the per-folder line and the summary. The
+ * arrays are indexed by the side changed: added[NEAR] were copied far->near. */
 struct folder_report {
-	size_t to_near_new, to_near_flags, to_near_deleted;
-	size_t to_far_new, to_far_flags, to_far_deleted;
-	size_t to_near_moved, to_far_moved; /* moved into this folder */
+	size_t added[2], flags[2], deleted[2];
+	size_t moved[2]; /* moved into this folder */
 	size_t paired, skipped_size, conflicts, blocked_deletes, failed;
 	size_t unrecorded;  /* copied, but the target gave no uid: paired next run */
 	size_t undelivered; /* rule 17: the source did not deliver them; tried next run */
@@ -35,10 +36,21 @@ struct engine {
 	enum sync_dir dir;	/* effective for this run */
 	struct store *store[2]; /* indexed by enum side */
 	struct state *state;
+	unsigned reconnects; /* made this run: sync/connect.c */
 	/* The batches a killed run left in the journal: the move pass takes the
 	 * folders they copied or moved into for where unrecorded copies stayed. */
 	const struct journal_entry *cut;
 	size_t ncut;
+};
+
+/* One folder of the channel, as both sides list it (sync/channel.c). */
+struct channel_folder {
+	char *name;
+	bool on[2];	  /* selectable there, by side */
+	bool listed_only; /* outside CHANNEL:FOLDER: listed for the move pass only */
+	bool held;	  /* its removal exceeds max_delete: neither removed nor recreated */
+	struct folder_state now[2]; /* far, near: what status said, where now_ok */
+	bool now_ok[2];
 };
 
 /* One folder pair through a run: prepared (selected, listed, pairs loaded)
@@ -51,43 +63,16 @@ struct folder_work {
 	bool have_state;
 	bool still_selected; /* nothing was selected since prepare: finish need not reselect */
 	bool sparse;	     /* pairs and listings hold only what changed (rule 4) */
-	struct folder_state fs, ns;
+	struct folder_state seen[2]; /* what each side's select said in prepare */
 	struct state_folder sf;
-	struct msg_list far, near;
+	struct msg_list list[2]; /* each side's listing, sorted by uid */
 	struct pair *pairs;
 	size_t npairs;
 	struct folder_report rep;
 };
 
-/* Rule 4: whether a folder can be skipped, given what both stores' status
- * say of it now: both sides as the last sync of it recorded them, modseqs
- * known on both, and that sync finished clean under the same policy. With
- * fs or ns NULL, that side is not looked at: false then means the folder
- * will be synced whatever the other side says. */
-int engine_folder_unchanged(struct engine *e, const char *name, const struct folder_state *fs,
-			    const struct folder_state *ns, bool *unchanged,
-			    struct ferry_error *err);
-
-/* The modseqs rule 4's cheap listing will ask each side about (list_changed
- * since), for the stores' prefetch: 0 when the folder's last sync did not
- * finish clean under the same policy. */
-int engine_prefetch_since(struct engine *e, const char *name, uint64_t *far_since,
-			  uint64_t *near_since, struct ferry_error *err);
-
-/* Selects both sides, checks UIDVALIDITY against the state, lists both
- * sides and loads the pairs. */
-int engine_prepare_folder(struct engine *e, struct folder_work *w, struct ferry_error *err);
-
-/* Whether a prepared folder can take no part in the move pass: every
- * message on both sides is paired and every pair's messages are there, so
- * nothing vanished from it or is new in it (only flags may have changed). Such
- * a folder is finished at once, while it is still selected. */
-bool engine_folder_move_neutral(const struct folder_work *w);
-
-/* Selects both sides again, identifies unpaired messages, plans and applies.
- * On error the folder is reported failed and the state holds what was done. */
-int engine_finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *err);
-
+/* Frees what preparing a folder loaded (pairs, listings); w can be
+ * prepared again. */
 void engine_folder_free(struct folder_work *w);
 
 /* The move pass (rule 8) over every prepared folder: a message that vanished
@@ -96,27 +81,39 @@ void engine_folder_free(struct folder_work *w);
  * the listings and pairs in v so the folders' plans see the moved pairs. */
 int engine_moves(struct engine *e, struct folder_work *v, size_t n, struct ferry_error *err);
 
+/* The configuration of one side's store. */
+static inline const struct store_conf *engine_conf(const struct engine *e, enum side s)
+{
+	return s == FAR ? e->ch->far : e->ch->near;
+}
+
+/* A pair's uid and recorded identity on one side. */
+static inline uint32_t side_uid(const struct pair *p, enum side s)
+{
+	return s == FAR ? p->far_uid : p->near_uid;
+}
+
+static inline const struct msg_id *side_id(const struct pair *p, enum side s)
+{
+	return s == FAR ? &p->far_id : &p->near_id;
+}
+
+/* A plan action's uid on one side. */
+static inline uint32_t side_action_uid(const struct action *a, enum side s)
+{
+	return s == FAR ? a->far_uid : a->near_uid;
+}
+
 /* Finds a message by uid in a listing sorted by uid; NULL if absent. */
 struct msg *engine_find_msg(const struct msg_list *l, uint32_t uid);
 
-/* Removes a folder that vanished on the other side (rule 11, `remove`) if
- * it holds only messages that were paired; *removed says whether it did.
- * INBOX is never removed. */
-int engine_remove_folder(struct engine *e, const char *name, bool on_far, bool *removed,
-			 struct ferry_error *err);
+/* Sorts a listing by uid, as engine_find_msg needs it. */
+void engine_sort_msgs(struct msg_list *l);
 
-/* Whether engine_remove_folder would remove the folder now (*removable),
- * and the messages that would go with it, for max_delete. Selects it. */
-int engine_folder_removable(struct engine *e, const char *name, bool on_far, bool *removable,
-			    size_t *messages, struct ferry_error *err);
-
-/* Test-only crash hook (FERRY_CRASH_AT=<action>:<n>[:after]); a no-op unless
- * built with FERRY_TEST_HOOKS. */
-void engine_crash_point(const char *action, bool after);
-void engine_crash_scope(const char *channel);
-/* In a parallel worker: the crash hook kills the channel's process too, as
- * a real kill of the run would. */
-void engine_crash_scope_worker(void);
+/* What a clean finish of a folder is recorded under (the settings that
+ * decide what a sync does with an unchanged folder), in buf; false when
+ * this run can finish no folder clean (a one-way run). */
+bool engine_policy(const struct engine *e, char *buf, size_t len);
 
 /* Set by SIGINT/SIGTERM: finish the current batch, commit, stop. */
 extern volatile int engine_interrupted;

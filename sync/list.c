@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "store/log.h"
-#include "sync/channel.h"
 #include "sync/child.h"
+#include "sync/connect.h"
 #include "sync/names.h"
 
 static int cmp_name(const void *a, const void *b)
@@ -63,8 +63,7 @@ static int list_channel(void *arg, struct ferry_error *err)
 	char **names = NULL;
 	int r = -1;
 
-	if (channel_open_store(ch->far, &far, err) != 0 ||
-	    channel_open_store(ch->near, &near, err) != 0)
+	if (connect_store(ch->far, &far, err) != 0 || connect_store(ch->near, &near, err) != 0)
 		goto out;
 	if (store_list_folders(far, &ff, &nf, err) != 0 ||
 	    store_list_folders(near, &nfo, &nn, err) != 0)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "store/log.h"
+#include "sync/crashpoint.h"
 #include "sync/engine.h"
 #include "sync/movematch.h"
 
@@ -18,26 +19,7 @@ static enum side other_side(enum side s)
 	return s == FAR ? NEAR : FAR;
 }
 
-static struct msg_list *listing(struct folder_work *w, enum side s)
-{
-	return s == FAR ? &w->far : &w->near;
-}
-
-static const struct folder_state *status_on(const struct folder_work *w, enum side s)
-{
-	return s == FAR ? &w->fs : &w->ns;
-}
-
-/* The moves counted into a folder's report on side s. */
-static size_t *moved_into(struct folder_work *w, enum side s)
-{
-	return s == FAR ? &w->rep.to_far_moved : &w->rep.to_near_moved;
-}
-
-static const char *side_name(enum side s)
-{
-	return s == FAR ? "far" : "near";
-}
+static const char *const side_name[2] = {[FAR] = "far", [NEAR] = "near"};
 
 /* The folders as the matcher reads them. Replays patch the listings, so a
  * view lasts only until the next replay. Free with free(). */
@@ -48,12 +30,12 @@ static struct movematch_folder *match_view(struct folder_work *v, size_t n)
 	if (!m)
 		return NULL;
 	for (size_t f = 0; f < n; f++)
-		m[f] = (struct movematch_folder){
-		    .side = {{v[f].far.v, v[f].far.n}, {v[f].near.v, v[f].near.n}},
-		    .pairs = v[f].pairs,
-		    .npairs = v[f].npairs,
-		    .prepared = v[f].prepared,
-		    .have_state = v[f].have_state};
+		m[f] = (struct movematch_folder){.side = {{v[f].list[FAR].v, v[f].list[FAR].n},
+							  {v[f].list[NEAR].v, v[f].list[NEAR].n}},
+						 .pairs = v[f].pairs,
+						 .npairs = v[f].npairs,
+						 .prepared = v[f].prepared,
+						 .have_state = v[f].have_state};
 	return m;
 }
 
@@ -94,13 +76,13 @@ static int identify_fresh(struct engine *e, struct folder_work *v, enum side mov
 		struct folder_state fs;
 
 		for (; i + k < nidx && fresh->v[idx[i + k]].folder == f; k++)
-			want[k] = *engine_find_msg(listing(&v[f], moved), fresh->v[idx[i + k]].uid);
-		r = s->driver->select(s, v[f].name, &fs, err);
+			want[k] = *engine_find_msg(&v[f].list[moved], fresh->v[idx[i + k]].uid);
+		r = store_select(s, v[f].name, &fs, err);
 		if (r == 0)
-			r = s->driver->identify(s, want, k, err);
+			r = store_identify(s, want, k, err);
 		for (size_t x = 0; r == 0 && x < k; x++) {
 			fresh->v[idx[i + x]].id = want[x].id;
-			engine_find_msg(listing(&v[f], moved), want[x].uid)->id = want[x].id;
+			engine_find_msg(&v[f].list[moved], want[x].uid)->id = want[x].id;
 		}
 		i += k;
 	}
@@ -198,7 +180,7 @@ static int follow(struct engine *e, struct folder_work *v, const struct move *mv
 		struct folder_work *a = &v[mv[i].gone.folder], *b = &v[mv[i].fresh.folder];
 		struct pair *old = &a->pairs[mv[i].gone.pair];
 		struct pair moved_pair = *old;
-		struct msg *m = engine_find_msg(listing(a, other), mv[i].gone.uid);
+		struct msg *m = engine_find_msg(&a->list[other], mv[i].gone.uid);
 		struct msg copy;
 		int r = 0;
 
@@ -216,18 +198,18 @@ static int follow(struct engine *e, struct folder_work *v, const struct move *mv
 		if (new_uids[i] && m) {
 			copy = *m;
 			copy.uid = new_uids[i];
-			if (insert_msg(listing(b, other), &copy) != 0 ||
+			if (insert_msg(&b->list[other], &copy) != 0 ||
 			    add_pair(b, &moved_pair) != 0)
 				goto oom;
 		} else {
 			/* Not known where it landed: leave it to next run's rule 7
 			 * pairing rather than copy it a second time now. */
-			remove_msg(listing(b, moved), mv[i].fresh.uid);
+			remove_msg(&b->list[moved], mv[i].fresh.uid);
 		}
-		remove_msg(listing(a, other), mv[i].gone.uid);
+		remove_msg(&a->list[other], mv[i].gone.uid);
 		old = &a->pairs[mv[i].gone.pair]; /* add_pair may have moved it (a == b) */
 		old->far_uid = old->near_uid = 0; /* the plan forgets it */
-		(*moved_into(b, other))++;
+		b->rep.moved[other]++;
 	}
 	return e->opts->dry_run ? 0 : state_commit(e->state, err);
 oom:
@@ -250,19 +232,19 @@ static int move_on_side(struct engine *e, enum side s, struct batch *bt, struct 
 				       .action = J_MOVE,
 				       .to_far = s == FAR,
 				       .count = bt->k,
-				       .uidnext = status_on(b, s)->uidnext};
+				       .uidnext = b->seen[s].uidnext};
 	if (state_journal_add(e->state, &bt->j, err) != 0 ||
-	    st->driver->select(st, a->name, &fs, err) != 0)
+	    store_select(st, a->name, &fs, err) != 0)
 		return -1;
-	if (fs.uidvalidity != status_on(a, s)->uidvalidity) {
+	if (fs.uidvalidity != a->seen[s].uidvalidity) {
 		ferry_error_set(err, FERRY_CAUSE_INCOMPLETE, "%s: renumbered during the run",
 				a->name);
 		return -1;
 	}
-	engine_crash_point("move", false);
-	if (st->driver->move_msgs(st, bt->uids, bt->k, b->name, bt->new_uids, err) != 0)
+	crashpoint("move", false);
+	if (store_move_msgs(st, bt->uids, bt->k, b->name, bt->new_uids, err) != 0)
 		return -1;
-	engine_crash_point("move", true);
+	crashpoint("move", true);
 	return 0;
 }
 
@@ -272,7 +254,7 @@ static int replay_batch(struct engine *e, struct folder_work *v, const struct mo
 {
 	if (e->opts->dry_run) {
 		printf("%s: move %zu message(s) on %s from %s\n", bt->b->name, bt->k,
-		       side_name(other_side(moved)), bt->a->name);
+		       side_name[other_side(moved)], bt->a->name);
 		return follow(e, v, mv, bt->new_uids, bt->k, moved, err);
 	}
 	/* Rewritten under a new name in the same folder: only the pair moves. */
@@ -424,7 +406,7 @@ static int cut_batches(const struct engine *e, const struct folder_work *v, size
  * one's new uid is not known (or in a dry run): the next run pairs them. */
 static void drop_other_copy(struct folder_work *b, enum side s, const struct msg *m)
 {
-	struct msg_list *l = listing(b, other_side(s));
+	struct msg_list *l = &b->list[other_side(s)];
 
 	for (size_t x = 0; x < l->n; x++) {
 		struct msg *o = &l->v[x];
@@ -447,23 +429,23 @@ static int refile_copies(struct engine *e, enum side s, struct batch *bt, struct
 	if (e->opts->dry_run)
 		printf("%s: move %zu message(s) on %s from %s (copied by an interrupted run, "
 		       "filed here since)\n",
-		       b->name, bt->k, side_name(s), a->name);
+		       b->name, bt->k, side_name[s], a->name);
 	else if (move_on_side(e, s, bt, err) != 0)
 		return -1;
 	for (size_t i = 0; i < bt->k; i++) {
-		struct msg *m = engine_find_msg(listing(a, s), bt->uids[i]);
+		struct msg *m = engine_find_msg(&a->list[s], bt->uids[i]);
 		struct msg moved;
 
 		if (!m)
 			continue;
 		moved = *m;
 		moved.uid = bt->new_uids[i];
-		if (moved.uid && insert_msg(listing(b, s), &moved) != 0)
+		if (moved.uid && insert_msg(&b->list[s], &moved) != 0)
 			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		if (!moved.uid)
 			drop_other_copy(b, s, m);
-		remove_msg(listing(a, s), bt->uids[i]);
-		(*moved_into(b, s))++;
+		remove_msg(&a->list[s], bt->uids[i]);
+		b->rep.moved[s]++;
 	}
 	return e->opts->dry_run ? 0 : state_journal_done(e->state, bt->j.id, err);
 }

@@ -17,7 +17,9 @@
 
 #include "store/fdio.h"
 #include "store/log.h"
-#include "sync/channel.h"
+#include "sync/connect.h"
+#include "sync/crashpoint.h"
+#include "sync/finish.h"
 
 /* Below this many messages to copy, the extra logins cost more than they
  * save: the folders are finished one by one on the channel's connections. */
@@ -34,14 +36,15 @@ struct result {
  * about (some pair by identity instead). */
 static size_t work_of(const struct folder_work *w)
 {
-	size_t paired_far = 0, paired_near = 0;
+	size_t paired[2] = {0, 0}, unpaired = 0;
 
-	for (size_t i = 0; i < w->npairs; i++) {
-		paired_far += w->pairs[i].far_uid != 0;
-		paired_near += w->pairs[i].near_uid != 0;
-	}
-	return (w->far.n > paired_far ? w->far.n - paired_far : 0) +
-	       (w->near.n > paired_near ? w->near.n - paired_near : 0);
+	for (size_t i = 0; i < w->npairs; i++)
+		for (enum side side = FAR; side <= NEAR; side++)
+			paired[side] += side_uid(&w->pairs[i], side) != 0;
+	for (enum side side = FAR; side <= NEAR; side++)
+		if (w->list[side].n > paired[side])
+			unpaired += w->list[side].n - paired[side];
+	return unpaired;
 }
 
 static unsigned conf_connections(const struct store_conf *c)
@@ -53,7 +56,8 @@ static unsigned conf_connections(const struct store_conf *c)
 unsigned parallel_workers(const struct engine *e, const struct folder_work *works,
 			  const size_t *todo, size_t n)
 {
-	unsigned cap = conf_connections(e->ch->far), near = conf_connections(e->ch->near);
+	unsigned cap = conf_connections(engine_conf(e, FAR)),
+		 near = conf_connections(engine_conf(e, NEAR));
 	size_t total = 0, busy = 0;
 
 	if (near < cap)
@@ -93,10 +97,8 @@ static void worker(struct engine *parent, struct folder_work *works, const size_
 	e.store[FAR] = e.store[NEAR] = NULL;
 	e.state = NULL;
 	if (state_open(e.ch->state, &e.state, &err) != 0 ||
-	    channel_open_store(e.ch->far, &e.store[FAR], &err) != 0 ||
-	    channel_open_store(e.ch->near, &e.store[NEAR], &err) != 0) {
+	    connect_both(e.ch, e.store, &err) != 0) {
 		log_error("%s", err.msg);
-		store_close(e.store[FAR]);
 		state_close(e.state);
 		worker_exit(1); /* the parent fails the folders not reported */
 	}
@@ -105,29 +107,20 @@ static void worker(struct engine *parent, struct folder_work *works, const size_
 		struct result res = {.index = mine[k]};
 
 		ferry_error_clear(&err);
-		res.ok = engine_finish_folder(&e, w, &err) == 0;
+		res.ok = finish_folder(&e, w, &err) == 0;
 		if (!res.ok)
 			log_error("%s", err.msg);
 		res.rep = w->rep;
 		if (fd_write_all(fd, &res, sizeof(res)) != 0)
 			break;
-		/* A broken connection fails this folder; the next ones get a new one. */
-		for (int side = 0; side < 2; side++) {
-			struct store **s = side ? &e.store[NEAR] : &e.store[FAR];
-			const struct store_conf *conf = side ? e.ch->near : e.ch->far;
-
-			if (!*s || !(*s)->broken)
-				continue;
-			store_close(*s);
-			*s = NULL;
-			if (channel_open_store(conf, s, &err) != 0) {
-				log_error("%s", err.msg);
-				k = nmine; /* the rest are reported failed by the parent */
-			}
+		/* A broken connection fails this folder; the next ones get a new
+		 * one, as the channel's run would. */
+		if (connect_broken(e.store) && connect_again(e.store, &e.reconnects, &err) != 0) {
+			log_error("%s", err.msg);
+			break; /* the rest are reported failed by the parent */
 		}
 	}
-	store_close(e.store[NEAR]);
-	store_close(e.store[FAR]);
+	connect_close_both(e.store);
 	state_close(e.state);
 	worker_exit(0);
 }
@@ -195,7 +188,7 @@ int parallel_finish(struct engine *e, struct folder_work *works, const size_t *t
 			/* A worker never outlives its channel's run. */
 			if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
 				_exit(1);
-			engine_crash_scope_worker();
+			crashpoint_scope_worker();
 			worker(e, works, mine, nmine, p[1]);
 		}
 		free(mine);

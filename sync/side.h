@@ -6,4 +6,15 @@
 
 enum side { FAR = 0, NEAR = 1 };
 
+static inline enum side side_other(enum side s)
+{
+	return s == FAR ? NEAR : FAR;
+}
+
+/* The side's name in messages. */
+static inline const char *side_str(enum side s)
+{
+	return s == FAR ? "far" : "near";
+}
+
 #endif

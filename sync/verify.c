@@ -17,8 +17,8 @@
 #include <openssl/evp.h>
 
 #include "store/log.h"
-#include "sync/channel.h"
 #include "sync/child.h"
+#include "sync/connect.h"
 #include "sync/engine.h"
 #include "sync/names.h"
 #include "sync/state.h"
@@ -855,8 +855,8 @@ static int verify_channel(void *arg, struct ferry_error *err)
 	if (ncut)
 		log_warn("%s: the last sync was interrupted; the next one settles what it left",
 			 ch->name);
-	if (channel_open_store(ch->far, &store[FAR], err) != 0 ||
-	    channel_open_store(ch->near, &store[NEAR], err) != 0)
+	if (connect_store(ch->far, &store[FAR], err) != 0 ||
+	    connect_store(ch->near, &store[NEAR], err) != 0)
 		goto out;
 	if (verify_folders(run, store, state, &sum, err) != 0)
 		goto out;

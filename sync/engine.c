@@ -1,0 +1,53 @@
+/* What every step of a channel's run shares (sync/engine.h): the stop
+ * flag, lookups in listings, the policy a clean finish is recorded under,
+ * and freeing a folder's work. */
+#include "sync/engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+volatile int engine_interrupted;
+
+static int cmp_msg_uid(const void *a, const void *b)
+{
+	const struct msg *x = a, *y = b;
+
+	return (x->uid > y->uid) - (x->uid < y->uid);
+}
+
+void engine_sort_msgs(struct msg_list *l)
+{
+	if (l->n) /* qsort(NULL, 0, ...) is undefined */
+		qsort(l->v, l->n, sizeof(*l->v), cmp_msg_uid);
+}
+
+struct msg *engine_find_msg(const struct msg_list *l, uint32_t uid)
+{
+	struct msg key = {.uid = uid};
+
+	return l->n ? bsearch(&key, l->v, l->n, sizeof(*l->v), cmp_msg_uid) : NULL;
+}
+
+/* What a clean finish is recorded under: the settings that decide what a
+ * sync does with an unchanged folder. A one-way run leaves the other
+ * direction's changes behind, so it is never clean. */
+bool engine_policy(const struct engine *e, char *buf, size_t len)
+{
+	if (e->dir != SYNC_BOTH || e->opts->has_dir_override)
+		return false;
+	snprintf(buf, len, "v1 delete=%d max_size=%llu", (int)e->ch->delete,
+		 (unsigned long long)e->ch->max_size);
+	return true;
+}
+
+void engine_folder_free(struct folder_work *w)
+{
+	state_pairs_free(w->pairs, w->npairs);
+	msg_list_free(&w->list[FAR]);
+	msg_list_free(&w->list[NEAR]);
+	free(w->sf.name);
+	w->pairs = NULL;
+	w->npairs = 0;
+	w->sparse = false;
+	w->sf.name = NULL;
+}
