@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "store/error.h"
+#include "store/message.h"
 
 enum tls_mode { TLS_IMPLICIT, TLS_STARTTLS, TLS_NONE };
 enum auth_mech { AUTH_AUTO, AUTH_PLAIN, AUTH_LOGIN, AUTH_XOAUTH2 };
@@ -72,18 +73,6 @@ enum store_cap {
 	CAP_NAMESPACE = 1u << 12,
 };
 
-/* The flags ferry manages, one bit each, in the order of their Maildir
- * letters (D F P R S T) so that a loop over the table yields sorted suffixes. */
-enum msg_flag {
-	MF_DRAFT = 1u << 0,	/* \Draft, D */
-	MF_FLAGGED = 1u << 1,	/* \Flagged, F */
-	MF_FORWARDED = 1u << 2, /* $Forwarded, P */
-	MF_ANSWERED = 1u << 3,	/* \Answered, R */
-	MF_SEEN = 1u << 4,	/* \Seen, S */
-	MF_DELETED = 1u << 5,	/* \Deleted, T */
-};
-#define MF_ALL 0x3fu
-
 /* Folder attributes from LIST (special-use) or the Maildir tree. */
 enum folder_attr {
 	FA_NOSELECT = 1u << 0,
@@ -99,51 +88,6 @@ enum folder_attr {
 struct store_folder {
 	char *name;
 	unsigned attrs;
-};
-
-/* What SELECT (or a Maildir scan) says about a folder. */
-struct folder_state {
-	uint32_t uidvalidity;
-	uint32_t uidnext;
-	uint64_t highestmodseq; /* 0 when the store has no modseqs */
-	uint32_t exists;
-	bool keywords_ok; /* arbitrary keywords can be stored (\* in PERMANENTFLAGS) */
-};
-
-/* Identity of a message (DESIGN rule 6): SHA-256 of the header block with
- * line endings normalised to CRLF, and the CRLF size of the whole message. */
-struct msg_id {
-	unsigned char hash[32];
-	bool known;
-	/* The first bytes of the same hash with every 8-bit byte of the header
-	 * block read as 'X', which is how Cyrus stores a header (munge8bit):
-	 * pairs a local message with a server's rewritten copy where nothing
-	 * else says they are one (rule 7). Equal to hash for an ASCII header.
-	 * Computed with hash, never stored: unknown for ids read back from the
-	 * state or the Maildir index. */
-	bool munged_known;
-	unsigned char munged[8];
-};
-
-/* One message of a listing. keywords: NULL or space-separated, in the
- * case the store gave, sorted case-insensitively; owned by the list. */
-struct msg {
-	uint32_t uid;
-	unsigned flags; /* enum msg_flag bits */
-	char *keywords;
-	/* The store does not know this message's keywords: a Maildir file
-	 * another program wrote or moved into the folder left them behind in
-	 * the index (rule 15). keywords then says nothing (NULL is not "none"):
-	 * the engine keeps what the pair agreed on. */
-	bool keywords_unknown;
-	uint64_t size; /* CRLF size, = RFC822.SIZE */
-	int64_t date;  /* internal date, seconds since the epoch */
-	struct msg_id id;
-};
-
-struct msg_list {
-	struct msg *v;
-	size_t n, cap;
 };
 
 /* Where fetched bodies go. libetpan streams a body before the rest of its
