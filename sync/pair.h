@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "store/store.h"
+#include "store/message.h"
 
 enum pair_status {
 	PAIR_SYNCED = 0,       /* both sides agreed at the last sync */

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store/store.h"
+#include "store/message.h"
 #include "sync/pair.h"
 #include "sync/policy.h"
 

@@ -31,7 +31,7 @@
 #include <string.h>
 
 #include "store/flags.h"
-#include "store/store.h"
+#include "store/message.h"
 #include "sync/plan.h"
 #include "tests/fuzz/fuzz.h"
 
