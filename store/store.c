@@ -11,6 +11,25 @@ static const struct store_driver *driver_for(const struct store_conf *conf)
 	return conf->kind == STORE_IMAP ? &imap_driver : &maildir_driver;
 }
 
+const char *store_conf_place(const struct store_conf *conf)
+{
+	if (conf->kind == STORE_MAILDIR)
+		return conf->maildir.path;
+	return conf->imap.host ? conf->imap.host : "tunnel";
+}
+
+unsigned store_conf_connections(const struct store_conf *conf)
+{
+	return conf->kind == STORE_IMAP && conf->imap.connections > 0
+		   ? (unsigned)conf->imap.connections
+		   : UINT32_MAX;
+}
+
+bool store_conf_local(const struct store_conf *conf)
+{
+	return conf->kind == STORE_MAILDIR;
+}
+
 bool store_needs_secret(const struct store_conf *conf)
 {
 	return conf->kind == STORE_IMAP && (conf->imap.password || conf->imap.password_command);
@@ -33,33 +52,6 @@ void store_folders_free(struct store_folder *folders, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(folders[i].name);
 	free(folders);
-}
-
-int msg_list_push(struct msg_list *list, const struct msg *m)
-{
-	struct msg copy = *m;
-
-	if (list->n == list->cap) {
-		size_t cap = list->cap ? list->cap * 2 : 64;
-		struct msg *v = realloc(list->v, cap * sizeof(*v));
-
-		if (!v)
-			return -1;
-		list->v = v;
-		list->cap = cap;
-	}
-	if (m->keywords && !(copy.keywords = strdup(m->keywords)))
-		return -1;
-	list->v[list->n++] = copy;
-	return 0;
-}
-
-void msg_list_free(struct msg_list *list)
-{
-	for (size_t i = 0; i < list->n; i++)
-		free(list->v[i].keywords);
-	free(list->v);
-	*list = (struct msg_list){0};
 }
 
 const char *store_kind(const struct store *s)

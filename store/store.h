@@ -1,8 +1,9 @@
 /* The one interface every kind of mailbox implements.
  *
- * sync/ sees stores only through this header. This first part describes how
- * a store is configured and opened; listing, fetching and changing messages
- * come with the sync engine. */
+ * sync/ sees stores only through this header, and calls the store_*()
+ * functions at its end, never the driver table. What a store is configured
+ * with belongs to its driver (store/imap/conf.h, store/maildir/conf.h);
+ * messages and listings are in store/message.h. */
 #ifndef FERRY_STORE_H
 #define FERRY_STORE_H
 
@@ -11,40 +12,15 @@
 #include <stdint.h>
 
 #include "store/error.h"
+#include "store/imap/conf.h"
+#include "store/maildir/conf.h"
 #include "store/message.h"
-
-enum tls_mode { TLS_IMPLICIT, TLS_STARTTLS, TLS_NONE };
-enum auth_mech { AUTH_AUTO, AUTH_PLAIN, AUTH_LOGIN, AUTH_XOAUTH2 };
-enum compress_mode { COMPRESS_AUTO, COMPRESS_YES, COMPRESS_NO };
-enum maildir_layout { LAYOUT_VERBATIM, LAYOUT_MAILDIRPP };
-
-/* An [imap NAME] section. Strings are owned by the struct config that holds it. */
-struct imap_conf {
-	char *host; /* NULL when tunnel is set */
-	int port;   /* 993 implicit, 143 starttls/none unless given */
-	enum tls_mode tls;
-	char *user;
-	char *password;		/* literal password, or NULL */
-	char *password_command; /* run by /bin/sh -c; first line of stdout */
-	enum auth_mech auth;
-	char *ca_file;	      /* NULL: the system's trust store */
-	bool has_fingerprint; /* pin: SHA-256 of the certificate (DER) */
-	unsigned char fingerprint[32];
-	char *tunnel; /* command speaking IMAP (PREAUTH) on stdin/stdout */
-	int connections;
-	int timeout; /* seconds, for every read and write */
-	/* COMPRESS=DEFLATE: auto is on except to loopback and through tunnels */
-	enum compress_mode compress;
-};
-
-/* A [maildir NAME] section. */
-struct maildir_conf {
-	char *path; /* expanded: no ~ or $VAR left */
-	enum maildir_layout layout;
-};
 
 enum store_kind { STORE_IMAP, STORE_MAILDIR };
 
+/* A store section of the configuration. The union is the driver's part:
+ * sync/config.c fills it, the driver reads it, the engine asks the
+ * store_conf_*() functions below. */
 struct store_conf {
 	enum store_kind kind;
 	char *name;
@@ -54,23 +30,6 @@ struct store_conf {
 		struct imap_conf imap;
 		struct maildir_conf maildir;
 	};
-};
-
-/* Capabilities a store reports, so the engine can pick the best path. */
-enum store_cap {
-	CAP_UIDPLUS = 1u << 0,
-	CAP_MOVE = 1u << 1,
-	CAP_CONDSTORE = 1u << 2,
-	CAP_QRESYNC = 1u << 3,
-	CAP_IDLE = 1u << 4,
-	CAP_LIST_STATUS = 1u << 5,
-	CAP_SPECIAL_USE = 1u << 6,
-	CAP_LITERAL_PLUS = 1u << 7,
-	CAP_MULTIAPPEND = 1u << 8,
-	CAP_COMPRESS = 1u << 9,
-	CAP_OBJECTID = 1u << 10,
-	CAP_ENABLE = 1u << 11,
-	CAP_NAMESPACE = 1u << 12,
 };
 
 /* Folder attributes from LIST (special-use) or the Maildir tree. */
@@ -113,7 +72,7 @@ struct store_new_msg;
 struct store {
 	const struct store_driver *driver;
 	const struct store_conf *conf;
-	unsigned caps;	    /* enum store_cap bits */
+	unsigned caps;	    /* the driver's own capability bits; the engine never reads them */
 	char *description;  /* "127.0.0.1:993, TLSv1.3 ..., logged in as alice (LOGIN)" */
 	char *capabilities; /* the server's own words, space-separated; NULL for Maildir */
 	bool broken;	    /* the connection is dead: close and open again to go on */
@@ -296,6 +255,16 @@ int store_delete_msgs(struct store *s, const uint32_t *uids, size_t n, struct fe
 int store_move_msgs(struct store *s, const uint32_t *uids, size_t n, const char *to,
 		    uint32_t *new_uids, struct ferry_error *err);
 
+/* Where the store is, for messages: a Maildir's path, a server's host
+ * ("tunnel" for a command). */
+const char *store_conf_place(const struct store_conf *conf);
+/* How many connections to it the store allows at once: UINT32_MAX for no
+ * limit (a local store). */
+unsigned store_conf_connections(const struct store_conf *conf);
+/* Whether the store is on this machine: opening it needs no network, so
+ * `ferry status` may read it. */
+bool store_conf_local(const struct store_conf *conf);
+
 /* Whether opening conf needs a password or token (call config_password first). */
 bool store_needs_secret(const struct store_conf *conf);
 
@@ -308,9 +277,5 @@ int store_open(const struct store_conf *conf, const char *secret, struct store *
 void store_close(struct store *store);
 
 void store_folders_free(struct store_folder *folders, size_t n);
-
-/* Appends a copy of m (keywords duplicated); -1 on allocation failure. */
-int msg_list_push(struct msg_list *list, const struct msg *m);
-void msg_list_free(struct msg_list *list);
 
 #endif

@@ -221,14 +221,6 @@ static const struct channel_folder *find_entry(const struct channel_folder *v, s
 	return bsearch(&key, v, n, sizeof(*v), cmp_entry);
 }
 
-/* Where a store is, for a message: a Maildir's path, a server's host. */
-static const char *store_where(const struct store_conf *c)
-{
-	if (c->kind == STORE_MAILDIR)
-		return c->maildir.path;
-	return c->imap.host ? c->imap.host : "tunnel";
-}
-
 /* Counts in fresh[side] a folder synced last time (sf) that status found
  * renumbered and never written to (UIDNEXT 1) on that side, though mail was
  * synced there: a new, empty folder of the same name, as a fresh account
@@ -269,14 +261,14 @@ static int lost_folders_error(struct engine *e, enum side k, bool empty, size_t 
 				       "%s: %s: %s (%s) %s of the %zu folders synced last time; "
 				       "not mounted, or a wrong path? Nothing created or removed. "
 				       "To start it afresh, move the state %s away",
-				       e->ch->name, side_str(k), conf->name, store_where(conf),
+				       e->ch->name, side_str(k), conf->name, store_conf_place(conf),
 				       found, synced, e->ch->state);
 	return ferry_error_set(err, FERRY_CAUSE_GUARD,
 			       "%s: %s: %s (%s) %s of the %zu folders synced last time%s; a wrong "
 			       "path, or another account? Nothing created or removed. If that is "
 			       "meant, 'ferry sync --force-delete' goes on (and removes or "
 			       "recreates them as `remove` says)",
-			       e->ch->name, side_str(k), conf->name, store_where(conf), found,
+			       e->ch->name, side_str(k), conf->name, store_conf_place(conf), found,
 			       synced, renumbered);
 }
 

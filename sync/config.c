@@ -30,7 +30,9 @@
 
 #include <ini.h>
 
+#include "store/imap/conf.h"
 #include "store/log.h"
+#include "store/maildir/conf.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 

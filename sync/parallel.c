@@ -47,17 +47,11 @@ static size_t work_of(const struct folder_work *w)
 	return unpaired;
 }
 
-static unsigned conf_connections(const struct store_conf *c)
-{
-	return c->kind == STORE_IMAP && c->imap.connections > 0 ? (unsigned)c->imap.connections
-								: UINT32_MAX;
-}
-
 unsigned parallel_workers(const struct engine *e, const struct folder_work *works,
 			  const size_t *todo, size_t n)
 {
-	unsigned cap = conf_connections(engine_conf(e, FAR)),
-		 near = conf_connections(engine_conf(e, NEAR));
+	unsigned cap = store_conf_connections(engine_conf(e, FAR)),
+		 near = store_conf_connections(engine_conf(e, NEAR));
 	size_t total = 0, busy = 0;
 
 	if (near < cap)

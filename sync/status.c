@@ -71,9 +71,9 @@ static int local_pending(struct store *md, bool is_far, const struct state_folde
 
 static enum ferry_status status_channel(const struct channel_conf *ch)
 {
-	const struct store_conf *md_conf = ch->near->kind == STORE_MAILDIR  ? ch->near
-					   : ch->far->kind == STORE_MAILDIR ? ch->far
-									    : NULL;
+	const struct store_conf *md_conf = store_conf_local(ch->near)  ? ch->near
+					   : store_conf_local(ch->far) ? ch->far
+								       : NULL;
 	struct ferry_error err = {0};
 	struct state_folder *folders = NULL;
 	struct state_conflict *conflicts = NULL;

@@ -9,6 +9,7 @@
 
 #include <libetpan/libetpan.h>
 
+#include "store/imap/caps.h"
 #include "store/store.h"
 
 struct imap_store {
