@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "store/base/grow.h"
 #include "store/store.h"
 
 const struct flag_name flag_table[] = {
@@ -62,16 +63,14 @@ static int word_cmp(const void *a, const void *b)
 /* Splits s into words; returns the count, or -1 on allocation failure. */
 static long split(const char *s, struct word **out)
 {
-	size_t n = 0, cap = 8;
-	struct word *v;
+	size_t n = 0, cap = 0;
+	struct word *v = NULL;
 
 	*out = NULL;
 	if (!s)
 		return 0;
-	v = malloc(cap * sizeof(*v));
-	if (!v)
-		return -1;
 	while (*s) {
+		struct word *nv;
 		size_t len;
 
 		while (*s == ' ')
@@ -79,15 +78,12 @@ static long split(const char *s, struct word **out)
 		len = strcspn(s, " ");
 		if (!len)
 			break;
-		if (n == cap) {
-			struct word *nv = realloc(v, (cap *= 2) * sizeof(*v));
-
-			if (!nv) {
-				free(v);
-				return -1;
-			}
-			v = nv;
+		nv = grow_array(v, &cap, n + 1, sizeof(*v));
+		if (!nv) {
+			free(v);
+			return -1;
 		}
+		v = nv;
 		v[n++] = (struct word){s, len};
 		s += len;
 	}

@@ -4,8 +4,8 @@
  * stores and the engine refuse a name that could not be a safe relative path
  * before it reaches the file system or the wire, so that nothing is ever
  * written outside a Maildir root, whatever a server sends. */
-#ifndef FERRY_NAMES_H
-#define FERRY_NAMES_H
+#ifndef FERRY_STORE_NAMES_H
+#define FERRY_STORE_NAMES_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -30,6 +30,7 @@
 
 #include <ini.h>
 
+#include "store/base/grow.h"
 #include "store/imap/conf.h"
 #include "store/log.h"
 #include "store/maildir/conf.h"
@@ -106,6 +107,8 @@ struct parser {
 	int key_line[MAX_KEYS];	   /* 0: not given in this section */
 	const char *key;	   /* the key being parsed */
 	struct channel_refs *refs; /* parallel to cfg->channels */
+	/* Capacities of cfg->stores, cfg->channels and refs (grow_array). */
+	size_t stores_cap, channels_cap, refs_cap;
 };
 
 typedef int (*key_parser)(struct parser *p, const char *value);
@@ -671,9 +674,11 @@ static int parse_near(struct parser *p, const char *value)
 
 static int add_pattern(struct channel_conf *ch, char *glob, bool exclude)
 {
-	struct folder_pattern *f;
+	/* The channel keeps no capacity: patterns are few, each one grows the
+	 * array from its exact size. */
+	size_t cap = ch->nfolders;
+	struct folder_pattern *f = grow_array(ch->folders, &cap, ch->nfolders + 1, sizeof(*f));
 
-	f = realloc(ch->folders, (ch->nfolders + 1) * sizeof(*f));
 	if (!f)
 		return -1;
 	ch->folders = f;
@@ -903,7 +908,7 @@ static int begin_store(struct parser *p, const char *name, enum store_kind kind)
 
 	if (check_store_name(p, name) < 0)
 		return -1;
-	stores = realloc(cfg->stores, (cfg->nstores + 1) * sizeof(*stores));
+	stores = grow_array(cfg->stores, &p->stores_cap, cfg->nstores + 1, sizeof(*stores));
 	if (!stores)
 		return fail_section(p, "out of memory");
 	cfg->stores = stores;
@@ -946,11 +951,11 @@ static int grow_channels(struct parser *p)
 	struct channel_conf *channels;
 	struct channel_refs *refs;
 
-	channels = realloc(cfg->channels, n * sizeof(*channels));
+	channels = grow_array(cfg->channels, &p->channels_cap, n, sizeof(*channels));
 	if (!channels)
 		return -1;
 	cfg->channels = channels;
-	refs = realloc(p->refs, n * sizeof(*refs));
+	refs = grow_array(p->refs, &p->refs_cap, n, sizeof(*refs));
 	if (!refs)
 		return -1;
 	p->refs = refs;
@@ -1428,32 +1433,6 @@ char *config_default_path(const char *cli_path, struct ferry_error *err)
 
 /* ---- path expansion ---- */
 
-struct strbuf {
-	char *s;
-	size_t len, cap;
-	bool oom;
-};
-
-static void sb_add(struct strbuf *sb, const char *s, size_t n)
-{
-	if (sb->oom)
-		return;
-	if (sb->len + n + 1 > sb->cap) {
-		size_t cap = (sb->len + n + 1) * 2;
-		char *grown = realloc(sb->s, cap);
-
-		if (!grown) {
-			sb->oom = true;
-			return;
-		}
-		sb->s = grown;
-		sb->cap = cap;
-	}
-	memcpy(sb->s + sb->len, s, n);
-	sb->len += n;
-	sb->s[sb->len] = '\0';
-}
-
 static size_t var_name_len(const char *s)
 {
 	size_t n = 0;
@@ -1488,7 +1467,7 @@ static int expand_var(struct strbuf *sb, const char **sp, const char **why)
 		*sp = s + len;
 		/* A '$' not followed by a name is an ordinary character. */
 		if (len == 0) {
-			sb_add(sb, "$", 1);
+			strbuf_add(sb, "$", 1);
 			return 0;
 		}
 	}
@@ -1504,7 +1483,7 @@ static int expand_var(struct strbuf *sb, const char **sp, const char **why)
 		*why = why_buf;
 		return -1;
 	}
-	sb_add(sb, value, strlen(value));
+	strbuf_add(sb, value, strlen(value));
 	return 0;
 }
 
@@ -1522,26 +1501,26 @@ char *config_expand_path(const char *in, const char **why)
 			*why = "~: $HOME is not set";
 			return NULL;
 		}
-		sb_add(&sb, home, strlen(home));
+		strbuf_add(&sb, home, strlen(home));
 		s++;
 	}
-	sb_add(&sb, "", 0); /* "" in, "" out, not NULL */
+	strbuf_add(&sb, "", 0); /* "" in, "" out, not NULL */
 	while (*s) {
 		size_t n = strcspn(s, "$");
 
-		sb_add(&sb, s, n);
+		strbuf_add(&sb, s, n);
 		s += n;
 		if (*s == '$' && expand_var(&sb, &s, why) < 0) {
-			free(sb.s);
+			strbuf_free(&sb);
 			return NULL;
 		}
 	}
 	if (sb.oom) {
-		free(sb.s);
+		strbuf_free(&sb);
 		*why = "out of memory";
 		return NULL;
 	}
-	return sb.s;
+	return strbuf_take(&sb);
 }
 
 /* ---- passwords ---- */

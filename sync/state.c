@@ -13,18 +13,19 @@
 
 #include <sqlite3.h>
 
-#include "store/dbseal.h"
+#include "store/base/db.h"
+#include "store/base/grow.h"
+#include "sync/side.h"
 
-#define SCHEMA_VERSION 2
+/* The two sides of a pair, as its columns name them. */
+static const char *const uid_column[2] = {[FAR] = "far_uid", [NEAR] = "near_uid"};
 
 /* Statements kept prepared, by SQL text: a sync runs the same few for every
  * message (three per recorded copy), and preparing costs more than running. */
 #define STMT_CACHE 32
 
 struct state {
-	sqlite3 *db;
-	char *path;
-	bool sealable; /* opened and checked, no damage seen since */
+	struct db *db;
 	struct {
 		char *sql; /* NULL: a free slot */
 		sqlite3_stmt *stmt;
@@ -78,24 +79,24 @@ static const char schema_v2[] = "ALTER TABLE folders ADD COLUMN clean TEXT NOT N
  * with their number times the account's size). */
 static const char schema_v3[] = "CREATE INDEX pairs_folder ON pairs(folder_id);";
 
-/* Migrations, index = version they lead from. */
+/* Migrations, index = version they lead from. Append only: the version is
+ * the array's length, so a step cannot be added without being run. */
 static const char *const migrations[] = {schema_v1, schema_v2, schema_v3};
+
+static int check_ours(struct db *db, struct ferry_error *err);
+
+static const struct db_kind state_kind = {
+    .noun = "state",
+    .recover = "move it away and run again: ferry then re-pairs messages by identity, "
+	       "duplicating nothing",
+    .check_ours = check_ours,
+    .migrations = migrations,
+    .nmigrations = sizeof(migrations) / sizeof(migrations[0]),
+};
 
 static int db_error(struct state *st, struct ferry_error *err, const char *what)
 {
-	int rc = sqlite3_errcode(st->db);
-
-	if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)
-		st->sealable = false;
-	return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "state %s: %s: %s", st->path, what,
-			       sqlite3_errmsg(st->db));
-}
-
-static int exec(struct state *st, const char *sql, struct ferry_error *err)
-{
-	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		return db_error(st, err, sql);
-	return 0;
+	return db_fail(st->db, 0, what, err);
 }
 
 /* A statement for sql, from the cache when one is there and not in use (a
@@ -115,9 +116,8 @@ static int prepare(struct state *st, const char *sql, sqlite3_stmt **stmt, struc
 			return 0;
 		}
 	}
-	if (sqlite3_prepare_v3(st->db, sql, -1, slot >= 0 ? SQLITE_PREPARE_PERSISTENT : 0, stmt,
-			       NULL) != SQLITE_OK)
-		return db_error(st, err, "prepare");
+	if (db_prepare(st->db, sql, slot >= 0, stmt, err) != 0)
+		return -1;
 	if (slot >= 0 && (st->cache[slot].sql = strdup(sql))) {
 		st->cache[slot].stmt = *stmt;
 		st->cache[slot].busy = true;
@@ -145,7 +145,7 @@ static int step_done(struct state *st, sqlite3_stmt *stmt, struct ferry_error *e
 
 	release(st, stmt);
 	if (r != SQLITE_DONE)
-		return db_error(st, err, "write");
+		return db_fail(st->db, r, "write", err);
 	return 0;
 }
 
@@ -175,87 +175,25 @@ static int make_parent(const char *path, struct ferry_error *err)
 	return r;
 }
 
-static int migrate(struct state *st, struct ferry_error *err)
-{
-	sqlite3_stmt *stmt;
-	int version;
-
-	if (prepare(st, "PRAGMA user_version", &stmt, err) != 0)
-		return -1;
-	if (sqlite3_step(stmt) != SQLITE_ROW) {
-		release(st, stmt);
-		return db_error(st, err, "read schema version");
-	}
-	version = sqlite3_column_int(stmt, 0);
-	release(st, stmt);
-	if (version > SCHEMA_VERSION)
-		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
-				       "state %s: schema version %d is newer than this ferry "
-				       "understands (%d); upgrade ferry",
-				       st->path, version, SCHEMA_VERSION);
-	for (; version < SCHEMA_VERSION; version++) {
-		char bump[64];
-
-		snprintf(bump, sizeof(bump), "PRAGMA user_version = %d", version + 1);
-		if (exec(st, "BEGIN IMMEDIATE", err) != 0)
-			return -1;
-		if (exec(st, migrations[version], err) != 0 || exec(st, bump, err) != 0) {
-			state_rollback(st);
-			return -1;
-		}
-		if (exec(st, "COMMIT", err) != 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* A damaged database must be named, never used silently. */
-static int check_integrity(struct state *st, struct ferry_error *err)
-{
-	sqlite3_stmt *stmt;
-	int ok;
-
-	if (sqlite3_prepare_v2(st->db, "PRAGMA quick_check", -1, &stmt, NULL) != SQLITE_OK)
-		goto corrupt;
-	ok = sqlite3_step(stmt) == SQLITE_ROW &&
-	     strcmp((const char *)sqlite3_column_text(stmt, 0), "ok") == 0;
-	release(st, stmt);
-	if (ok)
-		return 0;
-corrupt:
-	return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
-			       "state %s is damaged (%s); move it away and run again: ferry then "
-			       "re-pairs messages by identity, duplicating nothing",
-			       st->path, sqlite3_errmsg(st->db));
-}
-
 /* Another program's database (a wrong `state =`) is refused before anything
  * writes to it: an empty file is a new state, anything else needs ferry's tables. */
-static int check_ours(struct state *st, struct ferry_error *err)
+static int check_ours(struct db *db, struct ferry_error *err)
 {
-	sqlite3_stmt *stmt;
-	int r, tables = 0, ours = 0;
+	int64_t ours = 0, tables = 0;
 
-	if (prepare(st,
-		    "SELECT count(*), count(CASE WHEN type = 'table' AND name IN"
-		    " ('folders', 'pairs', 'journal') THEN 1 END) FROM sqlite_master",
-		    &stmt, err) != 0)
+	if (db_int(db, "SELECT count(*) FROM sqlite_master", &tables, err) != 0 ||
+	    db_int(db,
+		   "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN"
+		   " ('folders', 'pairs', 'journal')",
+		   &ours, err) != 0)
 		return -1;
-	r = sqlite3_step(stmt);
-	if (r == SQLITE_ROW) {
-		tables = sqlite3_column_int(stmt, 0);
-		ours = sqlite3_column_int(stmt, 1);
-	}
-	release(st, stmt);
-	if (r != SQLITE_ROW)
-		return db_error(st, err, "read the schema");
 	if (tables == 0 || ours == 3)
 		return 0;
 	return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
 			       "state %s is not ferry's (an SQLite database of something else); "
 			       "check `state =`, or move it away and run again: ferry then "
 			       "re-pairs messages by identity, duplicating nothing",
-			       st->path);
+			       db_path(db));
 }
 
 int state_lock(const char *path, int *fd, struct ferry_error *err)
@@ -294,85 +232,31 @@ int state_lock(const char *path, int *fd, struct ferry_error *err)
 	return 0;
 }
 
-int state_open(const char *path, struct state **out, struct ferry_error *err)
+static int open_as(const char *path, enum db_mode mode, struct state **out, struct ferry_error *err)
 {
 	struct state *st = calloc(1, sizeof(*st));
-	int fd;
 
-	if (!st || !(st->path = strdup(path))) {
-		free(st);
+	*out = NULL;
+	if (!st)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	if (db_open(path, &state_kind, mode, &st->db, err) != 0) {
+		free(st);
+		return -1;
 	}
-	if (make_parent(path, err) != 0)
-		goto fail;
-	/* Create it 0600 ourselves: SQLite would honour the umask. */
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "state %s: %s", path, strerror(errno));
-		goto fail;
-	}
-	close(fd);
-	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-		db_error(st, err, "open");
-		goto fail;
-	}
-	sqlite3_busy_timeout(st->db, 10000);
-	/* The full check only when the file changed since ferry last closed it
-	 * (store/dbseal.h). */
-	if ((!db_seal_holds(path) && check_integrity(st, err) != 0) || check_ours(st, err) != 0)
-		goto fail;
-	db_seal_break(path);
-	st->sealable = true;
-	if (exec(st, "PRAGMA journal_mode=WAL", err) != 0 ||
-	    exec(st, "PRAGMA synchronous=NORMAL", err) != 0 ||
-	    exec(st, "PRAGMA foreign_keys=ON", err) != 0 || migrate(st, err) != 0)
-		goto fail;
 	*out = st;
 	return 0;
-fail:
-	state_close(st);
-	return -1;
 }
 
-/* A WAL database opened read-only still creates -wal and -shm files and
- * leaves them behind. The caller holds the channel's lock, so no ferry
- * writes meanwhile: with no -wal left by a killed run, the file is all
- * there is, and SQLite may read it as immutable, creating nothing. */
-static char *readonly_uri(const char *path)
+int state_open(const char *path, struct state **out, struct ferry_error *err)
 {
-	size_t len = strlen(path);
-	char *wal = malloc(len + 5), *uri;
-	bool has_wal;
-	const char *p;
-	size_t k = 0;
-
-	if (!wal)
-		return NULL;
-	snprintf(wal, len + 5, "%s-wal", path);
-	has_wal = access(wal, F_OK) == 0;
-	free(wal);
-	/* file: URI: '%', '?' and '#' are escaped; everything else as it is. */
-	uri = malloc(3 * len + 40);
-	if (!uri)
-		return NULL;
-	k += (size_t)sprintf(uri, "file:");
-	for (p = path; *p; p++) {
-		if (*p == '%' || *p == '?' || *p == '#')
-			k += (size_t)sprintf(uri + k, "%%%02X", (unsigned char)*p);
-		else
-			uri[k++] = *p;
-	}
-	sprintf(uri + k, has_wal ? "?mode=ro" : "?mode=ro&immutable=1");
-	return uri;
+	*out = NULL;
+	if (make_parent(path, err) != 0)
+		return -1;
+	return open_as(path, DB_WRITE, out, err);
 }
 
 int state_open_readonly(const char *path, struct state **out, struct ferry_error *err)
 {
-	struct state *st;
-	sqlite3_stmt *stmt;
-	char *uri;
-	int version;
-
 	*out = NULL;
 	if (access(path, F_OK) != 0) {
 		if (errno == ENOENT)
@@ -380,46 +264,7 @@ int state_open_readonly(const char *path, struct state **out, struct ferry_error
 		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "state %s: %s", path,
 				       strerror(errno));
 	}
-	st = calloc(1, sizeof(*st));
-	if (!st || !(st->path = strdup(path)) || !(uri = readonly_uri(path))) {
-		if (st)
-			free(st->path);
-		free(st);
-		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	}
-	if (sqlite3_open_v2(uri, &st->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) !=
-	    SQLITE_OK) {
-		free(uri);
-		db_error(st, err, "open");
-		goto fail;
-	}
-	free(uri);
-	sqlite3_busy_timeout(st->db, 10000);
-	/* Checked like any open, but the seal is left as it is: nothing writes. */
-	if ((!db_seal_holds(path) && check_integrity(st, err) != 0) || check_ours(st, err) != 0)
-		goto fail;
-	if (prepare(st, "PRAGMA user_version", &stmt, err) != 0)
-		goto fail;
-	if (sqlite3_step(stmt) != SQLITE_ROW) {
-		release(st, stmt);
-		db_error(st, err, "read schema version");
-		goto fail;
-	}
-	version = sqlite3_column_int(stmt, 0);
-	release(st, stmt);
-	if (version != SCHEMA_VERSION) {
-		ferry_error_set(
-		    err, FERRY_CAUSE_LOCAL_IO,
-		    "state %s: schema version %d, this ferry reads %d: run `ferry sync` "
-		    "with this version first",
-		    path, version, SCHEMA_VERSION);
-		goto fail;
-	}
-	*out = st;
-	return 0;
-fail:
-	state_close(st);
-	return -1;
+	return open_as(path, DB_READ, out, err);
 }
 
 void state_close(struct state *st)
@@ -431,25 +276,23 @@ void state_close(struct state *st)
 			sqlite3_finalize(st->cache[i].stmt);
 		free(st->cache[i].sql);
 	}
-	if (sqlite3_close(st->db) == SQLITE_OK && st->sealable)
-		db_seal_make(st->path);
-	free(st->path);
+	db_close(st->db);
 	free(st);
 }
 
 int state_begin(struct state *st, struct ferry_error *err)
 {
-	return exec(st, "BEGIN IMMEDIATE", err);
+	return db_begin(st->db, err);
 }
 
 int state_commit(struct state *st, struct ferry_error *err)
 {
-	return exec(st, "COMMIT", err);
+	return db_commit(st->db, err);
 }
 
 void state_rollback(struct state *st)
 {
-	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	db_rollback(st->db);
 }
 
 static void read_folder(sqlite3_stmt *stmt, struct state_folder *f)
@@ -552,6 +395,15 @@ int state_drop_folder(struct state *st, const char *name, struct ferry_error *er
 	return step_done(st, stmt, err);
 }
 
+static int read_folder_row(sqlite3_stmt *stmt, void *elem)
+{
+	struct state_folder *f = elem;
+
+	*f = (struct state_folder){0};
+	read_folder(stmt, f);
+	return (f->name = strdup((const char *)sqlite3_column_text(stmt, 1))) ? 0 : -1;
+}
+
 int state_list_folders(struct state *st, struct state_folder **out, size_t *n,
 		       struct ferry_error *err)
 {
@@ -563,32 +415,14 @@ int state_list_folders(struct state *st, struct state_folder **out, size_t *n,
 	*n = 0;
 	if (prepare(st, "SELECT " FOLDER_COLUMNS " FROM folders ORDER BY name", &stmt, err) != 0)
 		return -1;
-	while ((r = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (*n == cap) {
-			struct state_folder *nv =
-			    realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
-
-			if (!nv)
-				goto oom;
-			v = nv;
-		}
-		v[*n] = (struct state_folder){0};
-		read_folder(stmt, &v[*n]);
-		if (!(v[*n].name = strdup((const char *)sqlite3_column_text(stmt, 1))))
-			goto oom;
-		(*n)++;
-	}
+	r = db_rows(st->db, stmt, &v, n, &cap, sizeof(*v), read_folder_row, "list folders", err);
 	release(st, stmt);
-	if (r != SQLITE_DONE) {
+	if (r != 0) {
 		state_folders_free(v, *n);
-		return db_error(st, err, "list folders");
+		return -1;
 	}
 	*out = v;
 	return 0;
-oom:
-	release(st, stmt);
-	state_folders_free(v, *n);
-	return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 }
 
 void state_folders_free(struct state_folder *v, size_t n)
@@ -609,10 +443,12 @@ static void read_id(sqlite3_stmt *stmt, int col, struct msg_id *id)
 
 #define PAIR_COLUMNS "far_uid, near_uid, status, base_flags, base_keywords, size, far_id, near_id"
 
-/* One row of PAIR_COLUMNS; -1 on allocation failure (nothing to free). */
-static int read_pair(sqlite3_stmt *stmt, struct pair *p)
+/* One row of PAIR_COLUMNS into a struct pair; -1 on allocation failure
+ * (nothing to free). */
+static int read_pair(sqlite3_stmt *stmt, void *elem)
 {
 	const unsigned char *kw = sqlite3_column_text(stmt, 4);
+	struct pair *p = elem;
 
 	*p = (struct pair){
 	    .far_uid = (uint32_t)sqlite3_column_int64(stmt, 0),
@@ -653,26 +489,10 @@ int state_count_pairs(struct state *st, int64_t folder_id, size_t *far, size_t *
 static int append_pairs(struct state *st, sqlite3_stmt *stmt, struct pair **v, size_t *n,
 			size_t *cap, struct ferry_error *err)
 {
-	int r;
+	int r = db_rows(st->db, stmt, v, n, cap, sizeof(**v), read_pair, "load pairs", err);
 
-	while ((r = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (*n == *cap) {
-			size_t ncap = *cap ? *cap * 2 : 256;
-			struct pair *nv = realloc(*v, ncap * sizeof(*nv));
-
-			if (!nv)
-				break;
-			*v = nv;
-			*cap = ncap;
-		}
-		if (read_pair(stmt, &(*v)[*n]) != 0)
-			break;
-		(*n)++;
-	}
 	release(st, stmt);
-	if (r == SQLITE_ROW)
-		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	return r == SQLITE_DONE ? 0 : db_error(st, err, "load pairs");
+	return r;
 }
 
 int state_load_pairs(struct state *st, int64_t folder_id, struct pair **out, size_t *n,
@@ -699,14 +519,15 @@ int state_append_pairs_between(struct state *st, int64_t folder_id, bool far_sid
 			       uint32_t hi, struct pair **v, size_t *n, size_t *cap,
 			       struct ferry_error *err)
 {
+	static const char *const between[2] = {
+	    [FAR] = "SELECT " PAIR_COLUMNS " FROM pairs WHERE folder_id = ?"
+		    " AND far_uid BETWEEN ? AND ?",
+	    [NEAR] = "SELECT " PAIR_COLUMNS " FROM pairs WHERE folder_id = ?"
+		     " AND near_uid BETWEEN ? AND ?",
+	};
 	sqlite3_stmt *stmt;
 
-	if (prepare(st,
-		    far_side ? "SELECT " PAIR_COLUMNS " FROM pairs WHERE folder_id = ?"
-			       " AND far_uid BETWEEN ? AND ?"
-			     : "SELECT " PAIR_COLUMNS " FROM pairs WHERE folder_id = ?"
-			       " AND near_uid BETWEEN ? AND ?",
-		    &stmt, err) != 0)
+	if (prepare(st, between[far_side ? FAR : NEAR], &stmt, err) != 0)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, folder_id);
 	sqlite3_bind_int64(stmt, 2, lo);
@@ -780,14 +601,15 @@ static int prepare_by_uid(struct state *st, const char *head, int64_t folder_id,
 			  uint32_t near_uid, int first_col, sqlite3_stmt **stmt,
 			  struct ferry_error *err)
 {
+	const uint32_t uid[2] = {[FAR] = far_uid, [NEAR] = near_uid};
+	const enum side side = far_uid ? FAR : NEAR;
 	char sql[256];
 
-	snprintf(sql, sizeof(sql), "%s WHERE folder_id = ? AND %s = ?", head,
-		 far_uid ? "far_uid" : "near_uid");
+	snprintf(sql, sizeof(sql), "%s WHERE folder_id = ? AND %s = ?", head, uid_column[side]);
 	if (prepare(st, sql, stmt, err) != 0)
 		return -1;
 	sqlite3_bind_int64(*stmt, first_col, folder_id);
-	sqlite3_bind_int64(*stmt, first_col + 1, far_uid ? far_uid : near_uid);
+	sqlite3_bind_int64(*stmt, first_col + 1, uid[side]);
 	return 0;
 }
 
@@ -861,7 +683,7 @@ int state_journal_add(struct state *st, struct journal_entry *e, struct ferry_er
 	sqlite3_bind_int64(stmt, 6, (sqlite3_int64)time(NULL));
 	if (step_done(st, stmt, err) != 0)
 		return -1;
-	e->id = sqlite3_last_insert_rowid(st->db);
+	e->id = sqlite3_last_insert_rowid(db_handle(st->db));
 	return 0;
 }
 
@@ -873,6 +695,19 @@ int state_journal_done(struct state *st, int64_t id, struct ferry_error *err)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, id);
 	return step_done(st, stmt, err);
+}
+
+static int read_journal_entry(sqlite3_stmt *stmt, void *elem)
+{
+	*(struct journal_entry *)elem = (struct journal_entry){
+	    .id = sqlite3_column_int64(stmt, 0),
+	    .folder_id = sqlite3_column_int64(stmt, 1),
+	    .action = (enum journal_action)sqlite3_column_int(stmt, 2),
+	    .to_far = sqlite3_column_int(stmt, 3) != 0,
+	    .uidnext = (uint32_t)sqlite3_column_int64(stmt, 4),
+	    .count = (size_t)sqlite3_column_int64(stmt, 5),
+	};
+	return 0;
 }
 
 int state_journal_pending(struct state *st, struct journal_entry **out, size_t *n,
@@ -888,31 +723,12 @@ int state_journal_pending(struct state *st, struct journal_entry **out, size_t *
 		    "SELECT id, folder_id, action, to_far, uidnext, count FROM journal ORDER BY id",
 		    &stmt, err) != 0)
 		return -1;
-	while ((r = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (*n == cap) {
-			struct journal_entry *nv =
-			    realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
-
-			if (!nv) {
-				release(st, stmt);
-				free(v);
-				return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-			}
-			v = nv;
-		}
-		v[(*n)++] = (struct journal_entry){
-		    .id = sqlite3_column_int64(stmt, 0),
-		    .folder_id = sqlite3_column_int64(stmt, 1),
-		    .action = (enum journal_action)sqlite3_column_int(stmt, 2),
-		    .to_far = sqlite3_column_int(stmt, 3) != 0,
-		    .uidnext = (uint32_t)sqlite3_column_int64(stmt, 4),
-		    .count = (size_t)sqlite3_column_int64(stmt, 5),
-		};
-	}
+	r = db_rows(st->db, stmt, &v, n, &cap, sizeof(*v), read_journal_entry, "read journal", err);
 	release(st, stmt);
-	if (r != SQLITE_DONE) {
+	if (r != 0) {
 		free(v);
-		return db_error(st, err, "read journal");
+		*n = 0;
+		return -1;
 	}
 	*out = v;
 	return 0;
@@ -931,6 +747,20 @@ int state_add_conflict(struct state *st, const char *folder, const char *text,
 	return step_done(st, stmt, err);
 }
 
+static int read_conflict(sqlite3_stmt *stmt, void *elem)
+{
+	struct state_conflict *c = elem;
+
+	c->folder = strdup((const char *)sqlite3_column_text(stmt, 0));
+	c->text = strdup((const char *)sqlite3_column_text(stmt, 1));
+	c->at = sqlite3_column_int64(stmt, 2);
+	if (c->folder && c->text)
+		return 0;
+	free(c->folder);
+	free(c->text);
+	return -1;
+}
+
 int state_list_conflicts(struct state *st, struct state_conflict **out, size_t *n,
 			 struct ferry_error *err)
 {
@@ -943,33 +773,14 @@ int state_list_conflicts(struct state *st, struct state_conflict **out, size_t *
 	*out = NULL;
 	if (prepare(st, "SELECT folder, text, at FROM conflicts ORDER BY id", &stmt, err) != 0)
 		return -1;
-	while ((r = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (*n == cap) {
-			struct state_conflict *nv =
-			    realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
-
-			if (!nv)
-				goto oom;
-			v = nv;
-		}
-		v[*n].folder = strdup((const char *)sqlite3_column_text(stmt, 0));
-		v[*n].text = strdup((const char *)sqlite3_column_text(stmt, 1));
-		v[*n].at = sqlite3_column_int64(stmt, 2);
-		(*n)++;
-		if (!v[*n - 1].folder || !v[*n - 1].text)
-			goto oom;
-	}
+	r = db_rows(st->db, stmt, &v, n, &cap, sizeof(*v), read_conflict, "read conflicts", err);
 	release(st, stmt);
-	if (r != SQLITE_DONE) {
+	if (r != 0) {
 		state_conflicts_free(v, *n);
-		return db_error(st, err, "read conflicts");
+		return -1;
 	}
 	*out = v;
 	return 0;
-oom:
-	release(st, stmt);
-	state_conflicts_free(v, *n);
-	return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 }
 
 void state_conflicts_free(struct state_conflict *v, size_t n)

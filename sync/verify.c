@@ -16,6 +16,7 @@
 
 #include <openssl/evp.h>
 
+#include "store/base/grow.h"
 #include "store/log.h"
 #include "sync/child.h"
 #include "sync/connect.h"
@@ -82,7 +83,7 @@ struct folder_check {
 	struct named named[NAMED_MAX];
 	size_t nnamed;
 	struct body_pair *bodies;
-	size_t nbodies;
+	size_t nbodies, bodies_cap;
 };
 
 struct verify_run {
@@ -162,14 +163,12 @@ static const char *pair_difference(const struct pair *p, const struct msg *m[2],
 
 static int add_body_pair(struct folder_check *fc, uint32_t far_uid, uint32_t near_uid)
 {
-	struct body_pair *nv;
+	struct body_pair *nv =
+	    grow_array(fc->bodies, &fc->bodies_cap, fc->nbodies + 1, sizeof(*nv));
 
-	if ((fc->nbodies & (fc->nbodies - 1)) == 0) { /* 0, 1, 2, 4...: grow */
-		nv = realloc(fc->bodies, (fc->nbodies ? 2 * fc->nbodies : 1) * sizeof(*nv));
-		if (!nv)
-			return -1;
-		fc->bodies = nv;
-	}
+	if (!nv)
+		return -1;
+	fc->bodies = nv;
 	fc->bodies[fc->nbodies++] = (struct body_pair){.uid = {far_uid, near_uid}};
 	return 0;
 }
@@ -191,20 +190,14 @@ static int check_pairs(struct folder_check *fc, bool bodies, size_t *gone[2], si
 			if (m[s])
 				fc->seen[s][msg_index(&fc->list[s], m[s])] = true;
 		}
-		if (p->status == PAIR_SKIPPED_SIZE) {
+		if (p->status == PAIR_SKIPPED_SIZE || p->status == PAIR_KEPT) {
 			note(fc, V_POLICY, uid[FAR], uid[NEAR],
 			     m[FAR]    ? FAR
 			     : m[NEAR] ? NEAR
 				       : -1,
-			     "skipped by max_size");
-			continue;
-		}
-		if (p->status == PAIR_KEPT) {
-			note(fc, V_POLICY, uid[FAR], uid[NEAR],
-			     m[FAR]    ? FAR
-			     : m[NEAR] ? NEAR
-				       : -1,
-			     "kept on one side: its deletion is not carried out (delete)");
+			     p->status == PAIR_KEPT
+				 ? "kept on one side: its deletion is not carried out (delete)"
+				 : "skipped by max_size");
 			continue;
 		}
 		if (!m[FAR] && !m[NEAR])

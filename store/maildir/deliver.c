@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store/base/grow.h"
 #include "store/fdio.h"
 #include "store/flags.h"
 #include "store/identity.h"
@@ -207,21 +208,16 @@ static int publish(struct store_new_msg *m, unsigned flags, char *name, struct f
  * beginning one with the first delivery. */
 static int index_new(struct maildir_store *st, struct mdindex_msg *row, struct ferry_error *err)
 {
-	struct mdindex_msg *copy;
+	struct mdindex_msg *rows, *copy;
 
 	if (!st->add.open) {
 		maildir_tx_mark(st);
 		st->add.open = true;
 	}
-	if (st->add.n == st->add.cap) {
-		size_t cap = st->add.cap ? st->add.cap * 2 : 128;
-		struct mdindex_msg *v = realloc(st->add.rows, cap * sizeof(*v));
-
-		if (!v)
-			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-		st->add.rows = v;
-		st->add.cap = cap;
-	}
+	rows = grow_array(st->add.rows, &st->add.cap, st->add.n + 1, sizeof(*rows));
+	if (!rows)
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	st->add.rows = rows;
 	if (maildir_tx_uid(st, &row->uid, err) != 0)
 		return -1;
 	row->modseq = maildir_tx_change(st);

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/base/grow.h"
 #include "store/log.h"
 #include "store/maildir/internal.h"
 #include "store/maildir/path.h"
@@ -272,6 +273,7 @@ static int add_candidate(struct maildir_store *st, struct candidates *c, const c
 {
 	char name[PATH_MAX], shown[PATH_MAX];
 	const char *why = "is too long";
+	struct candidate *v;
 
 	if (maildir_path_to_name(dir, st->layout, name, sizeof(name)) < 0 ||
 	    !folder_name_is_safe(name, &why)) {
@@ -279,15 +281,10 @@ static int add_candidate(struct maildir_store *st, struct candidates *c, const c
 			 folder_name_printable(dir, shown, sizeof(shown)), why);
 		return 0;
 	}
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 32;
-		struct candidate *v = realloc(c->v, cap * sizeof(*v));
-
-		if (!v)
-			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-		c->v = v;
-		c->cap = cap;
-	}
+	v = grow_array(c->v, &c->cap, c->n + 1, sizeof(*v));
+	if (!v)
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	c->v = v;
 	c->v[c->n].name = strdup(name);
 	c->v[c->n].dir = strdup(dir);
 	c->n++;
@@ -321,7 +318,7 @@ static int open_child(struct maildir_store *st, DIR *d, const struct dirent *de,
 	return -1;
 }
 
-static DIR *open_dir_stream(int fd)
+DIR *maildir_dir_stream(int fd)
 {
 	int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = own >= 0 ? fdopendir(own) : NULL;
@@ -341,7 +338,7 @@ static DIR *open_dir_stream(int fd)
 static int walk(struct maildir_store *st, int fd, const char *rel, int depth, struct candidates *c,
 		struct ferry_error *err)
 {
-	DIR *d = open_dir_stream(fd);
+	DIR *d = maildir_dir_stream(fd);
 	struct dirent *de;
 	int r = 0;
 
@@ -385,7 +382,7 @@ static int walk(struct maildir_store *st, int fd, const char *rel, int depth, st
  * folder; the tree is flat. */
 static int list_maildirpp(struct maildir_store *st, struct candidates *c, struct ferry_error *err)
 {
-	DIR *d = open_dir_stream(st->rootfd);
+	DIR *d = maildir_dir_stream(st->rootfd);
 	struct dirent *de;
 	int r = 0;
 

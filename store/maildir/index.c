@@ -16,15 +16,18 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
-#include "store/dbseal.h"
+#include "store/base/db.h"
+#include "store/base/grow.h"
 #include "store/log.h"
 
 /* "Fery": marks the file as a ferry index, so that a foreign database put
- * there is refused rather than altered. */
-#define INDEX_APPLICATION_ID 0x46657279
-#define LOCK_WAIT_MS	     30000
-#define LOCK_RETRY_MS	     100
-#define BUSY_TIMEOUT_MS	     10000
+ * there is refused rather than altered. Stamped by every migration step. */
+#define INDEX_APPLICATION_ID 1181053561
+_Static_assert(INDEX_APPLICATION_ID == 0x46657279, "the application_id spells Fery");
+#define STRINGIFY(x)  #x
+#define STAMP(id)     "PRAGMA application_id = " STRINGIFY(id)
+#define LOCK_WAIT_MS  30000
+#define LOCK_RETRY_MS 100
 
 /* Plain files of the root, not a directory: Dovecot lists any directory of
  * a Maildir as a mailbox, in both layouts, and no file. A name starting with
@@ -104,12 +107,19 @@ static const char *const migrations[] = {
     ") WITHOUT ROWID;"
     "INSERT INTO modseqs (folder, modseq) SELECT id, modseq FROM folders;",
 };
-#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static int check_ours(struct db *db, struct ferry_error *err);
+
+static const struct db_kind index_kind = {
+    .recover = "the index is a cache of the Maildir: delete the file and ferry rebuilds it "
+	       "(local keywords are then taken from the other side)",
+    .check_ours = check_ours,
+    .stamp = STAMP(INDEX_APPLICATION_ID),
+    .migrations = migrations,
+    .nmigrations = sizeof(migrations) / sizeof(migrations[0]),
+};
 
 enum stmt {
-	S_BEGIN,
-	S_COMMIT,
-	S_ROLLBACK,
 	S_FOLDER_GET,
 	S_FOLDER_ADD,
 	S_FOLDER_SAVE,
@@ -146,9 +156,6 @@ enum stmt {
 	" keywords_known"
 
 static const char *const stmt_sql[S_COUNT] = {
-    [S_BEGIN] = "BEGIN IMMEDIATE",
-    [S_COMMIT] = "COMMIT",
-    [S_ROLLBACK] = "ROLLBACK",
     [S_FOLDER_GET] = "SELECT id, dir, uidvalidity, uidnext, modseq, cur_mtime, new_mtime,"
 		     " scanned_at FROM folders WHERE name = ?1",
     [S_FOLDER_ADD] = "INSERT INTO folders (name, dir, uidvalidity, uidnext, modseq, cur_mtime,"
@@ -211,42 +218,21 @@ struct rows_sum {
 };
 
 struct mdindex {
-	sqlite3 *db;
-	char *path; /* of index.sqlite, for messages */
+	struct db *db;
+	char *path; /* of the index file, for messages */
 	int lockfd;
 	bool in_tx;
-	bool sealable;	  /* opened and checked, no damage seen since */
 	unsigned deletes; /* counts toward the next tombstone trim */
 	int64_t *trimmed; /* folders whose tombstones this handle checked */
-	size_t ntrimmed;
+	size_t ntrimmed, trimmed_cap;
 	struct rows_sum *sums; /* of the folders this transaction changed */
-	size_t nsums;
+	size_t nsums, sums_cap;
 	sqlite3_stmt *stmt[S_COUNT];
 };
 
-static bool is_corrupt(int rc)
-{
-	return (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB;
-}
-
-/* The index is a cache: when it is damaged, say so and how to get a new one. */
-static int corrupt(const char *path, const char *what, struct ferry_error *err)
-{
-	return ferry_error_set(
-	    err, FERRY_CAUSE_LOCAL_IO,
-	    "%s: %s; the index is a cache of the Maildir: delete the file and "
-	    "ferry rebuilds it (local keywords are then taken from the other side)",
-	    path, what);
-}
-
 static int fail(struct mdindex *ix, int rc, const char *what, struct ferry_error *err)
 {
-	if (is_corrupt(rc))
-		ix->sealable = false;
-	if (is_corrupt(rc))
-		return corrupt(ix->path, sqlite3_errstr(rc), err);
-	return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s: %s", ix->path, what,
-			       ix->db ? sqlite3_errmsg(ix->db) : sqlite3_errstr(rc));
+	return db_fail(ix->db, rc, what, err);
 }
 
 static sqlite3_stmt *stmt(struct mdindex *ix, enum stmt s)
@@ -261,59 +247,7 @@ static sqlite3_stmt *stmt(struct mdindex *ix, enum stmt s)
 /* Runs a statement that returns no rows. */
 static int run(struct mdindex *ix, sqlite3_stmt *st, const char *what, struct ferry_error *err)
 {
-	int rc = sqlite3_step(st);
-
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		return fail(ix, rc, what, err);
-	return 0;
-}
-
-static int exec(struct mdindex *ix, const char *sql, const char *what, struct ferry_error *err)
-{
-	int rc = sqlite3_exec(ix->db, sql, NULL, NULL, NULL);
-
-	if (rc != SQLITE_OK)
-		return fail(ix, rc, what, err);
-	return 0;
-}
-
-/* Runs a one-row, one-column pragma; *out is its integer value. */
-static int pragma_int(struct mdindex *ix, const char *sql, int64_t *out, struct ferry_error *err)
-{
-	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(ix->db, sql, -1, &st, NULL);
-
-	if (rc != SQLITE_OK)
-		return fail(ix, rc, sql, err);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*out = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW)
-		return fail(ix, rc, sql, err);
-	return 0;
-}
-
-/* Runs a one-row pragma and compares its text result to want. */
-static int pragma_text(struct mdindex *ix, const char *sql, const char *want, bool *equal,
-		       struct ferry_error *err)
-{
-	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(ix->db, sql, -1, &st, NULL);
-
-	if (rc != SQLITE_OK)
-		return fail(ix, rc, sql, err);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		const unsigned char *v = sqlite3_column_text(st, 0);
-
-		*equal = v && strcmp((const char *)v, want) == 0;
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW)
-		return fail(ix, rc, sql, err);
-	return 0;
+	return db_run(ix->db, st, what, err);
 }
 
 /* The roots this process locked. A sync's parallel workers are forked
@@ -522,94 +456,28 @@ static int move_old_index(const char *root, const char *path, struct ferry_error
 	return 0;
 }
 
-/* SQLite creates files with 0644 less the umask, and gives its -wal and -shm
- * files the mode of the database: creating the file first makes all 0600. */
-static int precreate(const char *path, struct ferry_error *err)
-{
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-
-	if (fd < 0)
-		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s", path, strerror(errno));
-	close(fd);
-	return 0;
-}
-
-static int migrate(struct mdindex *ix, struct ferry_error *err)
+/* A file that is not a ferry index is refused before anything writes to
+ * it: an empty one is new, any other needs the application_id. */
+static int check_ours(struct db *db, struct ferry_error *err)
 {
 	int64_t version, app, tables;
 
-	if (pragma_int(ix, "PRAGMA user_version", &version, err) != 0 ||
-	    pragma_int(ix, "PRAGMA application_id", &app, err) != 0 ||
-	    pragma_int(ix, "SELECT count(*) FROM sqlite_master", &tables, err) != 0)
+	if (db_int(db, "PRAGMA user_version", &version, err) != 0 ||
+	    db_int(db, "PRAGMA application_id", &app, err) != 0 ||
+	    db_int(db, "SELECT count(*) FROM sqlite_master", &tables, err) != 0)
 		return -1;
 	if ((version == 0 && tables != 0) || (version != 0 && app != INDEX_APPLICATION_ID))
-		return corrupt(ix->path, "not a ferry index", err);
-	if (version > SCHEMA_VERSION)
-		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
-				       "%s: index version %lld was written by a newer ferry "
-				       "(this one knows up to %d)",
-				       ix->path, (long long)version, SCHEMA_VERSION);
-	for (int v = (int)version; v < SCHEMA_VERSION; v++) {
-		char pragmas[128];
-
-		snprintf(pragmas, sizeof(pragmas),
-			 "PRAGMA user_version = %d; "
-			 "PRAGMA application_id = %d",
-			 v + 1, INDEX_APPLICATION_ID);
-		if (exec(ix, "BEGIN IMMEDIATE", "migrating the index", err) != 0)
-			return -1;
-		if (exec(ix, migrations[v], "migrating the index", err) != 0 ||
-		    exec(ix, pragmas, "migrating the index", err) != 0 ||
-		    exec(ix, "COMMIT", "migrating the index", err) != 0) {
-			sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
-			return -1;
-		}
-	}
+		return db_damaged(db, "not a ferry index", err);
 	return 0;
 }
 
 static int open_db(struct mdindex *ix, struct ferry_error *err)
 {
-	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW;
-	bool ok = false;
-	int rc;
-
-	rc = sqlite3_open_v2(ix->path, &ix->db, flags, NULL);
-	if (rc != SQLITE_OK)
-		return fail(ix, rc, "cannot open", err);
-	sqlite3_extended_result_codes(ix->db, 1);
-	rc = sqlite3_busy_timeout(ix->db, BUSY_TIMEOUT_MS);
-	if (rc != SQLITE_OK)
-		return fail(ix, rc, "busy_timeout", err);
-	/* The first read of the file is here: a file that is not a database
-	 * fails now, with SQLITE_NOTADB. */
-	if (pragma_text(ix, "PRAGMA journal_mode = WAL", "wal", &ok, err) != 0)
+	if (db_open(ix->path, &index_kind, DB_WRITE_NOFOLLOW, &ix->db, err) != 0)
 		return -1;
-	if (!ok)
-		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: cannot switch to WAL mode",
-				       ix->path);
-	/* The full check only when the file changed since ferry last closed it
-	 * (store/dbseal.h). */
-	if (!db_seal_holds(ix->path)) {
-		if (pragma_text(ix, "PRAGMA quick_check", "ok", &ok, err) != 0)
+	for (int i = 0; i < S_COUNT; i++)
+		if (db_prepare(ix->db, stmt_sql[i], true, &ix->stmt[i], err) != 0)
 			return -1;
-		if (!ok)
-			return corrupt(ix->path, "the integrity check failed", err);
-	}
-	db_seal_break(ix->path);
-	/* The index can be rebuilt: NORMAL keeps it consistent across a crash,
-	 * and only the state database needs to be durable (DESIGN rule 13). */
-	if (exec(ix, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", "pragmas", err) != 0)
-		return -1;
-	if (migrate(ix, err) != 0)
-		return -1;
-	for (int i = 0; i < S_COUNT; i++) {
-		rc = sqlite3_prepare_v3(ix->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-					&ix->stmt[i], NULL);
-		if (rc != SQLITE_OK)
-			return fail(ix, rc, "preparing statements", err);
-	}
-	ix->sealable = true;
 	return 0;
 }
 
@@ -626,7 +494,7 @@ int mdindex_open(const char *root, struct mdindex **out, struct ferry_error *err
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	if (lock_root(ix, root, err) != 0 || move_old_index(root, ix->path, err) != 0 ||
-	    precreate(ix->path, err) != 0 || open_db(ix, err) != 0) {
+	    open_db(ix, err) != 0) {
 		mdindex_close(ix);
 		return -1;
 	}
@@ -640,10 +508,7 @@ void mdindex_close(struct mdindex *ix)
 		return;
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(ix->stmt[i]);
-	/* Closing may fail only with statements left open, and all are
-	 * finalized above; the WAL is checkpointed by the last close. */
-	if (sqlite3_close(ix->db) == SQLITE_OK && ix->sealable)
-		db_seal_make(ix->path);
+	db_close(ix->db);
 	if (ix->lockfd >= 0) {
 		/* Releases the flock, unless a parent still holds it (a worker's
 		 * copy goes without touching the lock). */
@@ -658,7 +523,7 @@ void mdindex_close(struct mdindex *ix)
 
 int mdindex_begin(struct mdindex *ix, struct ferry_error *err)
 {
-	if (run(ix, stmt(ix, S_BEGIN), "begin", err) != 0)
+	if (db_begin(ix->db, err) != 0)
 		return -1;
 	ix->in_tx = true;
 	return 0;
@@ -668,7 +533,7 @@ static int sums_flush(struct mdindex *ix, struct ferry_error *err);
 
 int mdindex_commit(struct mdindex *ix, struct ferry_error *err)
 {
-	if (sums_flush(ix, err) != 0 || run(ix, stmt(ix, S_COMMIT), "commit", err) != 0) {
+	if (sums_flush(ix, err) != 0 || db_commit(ix->db, err) != 0) {
 		mdindex_rollback(ix);
 		return -1;
 	}
@@ -680,10 +545,7 @@ void mdindex_rollback(struct mdindex *ix)
 {
 	if (!ix->in_tx)
 		return;
-	/* A failed ROLLBACK leaves nothing to do: SQLite rolls back itself when
-	 * the statement that failed has already ended the transaction. */
-	sqlite3_step(stmt(ix, S_ROLLBACK));
-	sqlite3_reset(ix->stmt[S_ROLLBACK]);
+	db_rollback(ix->db);
 	ix->in_tx = false;
 	ix->nsums = 0;
 }
@@ -724,7 +586,7 @@ static struct rows_sum *sum_slot(struct mdindex *ix, int64_t folder, struct ferr
 	for (size_t i = 0; i < ix->nsums; i++)
 		if (ix->sums[i].folder == folder)
 			return &ix->sums[i];
-	v = realloc(ix->sums, (ix->nsums + 1) * sizeof(*v));
+	v = grow_array(ix->sums, &ix->sums_cap, ix->nsums + 1, sizeof(*v));
 	if (!v) {
 		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		return NULL;
@@ -882,15 +744,8 @@ int mdindex_folder_get(struct mdindex *ix, const char *name, struct mdindex_fold
 	*out = (struct mdindex_folder){0};
 	if ((rc = sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC)) != SQLITE_OK)
 		return fail(ix, rc, "folder lookup", err);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) {
-		sqlite3_reset(st);
-		return 0;
-	}
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return fail(ix, rc, "folder lookup", err);
-	}
+	if ((rc = db_step_row(ix->db, st, "folder lookup", err)) <= 0)
+		return rc;
 	out->id = sqlite3_column_int64(st, 0);
 	out->dir = column_strdup(st, 1, &oom);
 	out->uidvalidity = (uint32_t)sqlite3_column_int64(st, 2);
@@ -976,7 +831,7 @@ int mdindex_folder_save(struct mdindex *ix, const struct mdindex_folder *f, stru
 			return fail(ix, rc, "saving a folder's modseq", err);
 		if (run(ix, st, "saving a folder's modseq", err) != 0)
 			return -1;
-		if (k == 0 && sqlite3_changes(ix->db) == 0)
+		if (k == 0 && sqlite3_changes(db_handle(ix->db)) == 0)
 			break; /* a modseq it had: nothing to trim */
 	}
 	return 0;
@@ -1039,28 +894,23 @@ int mdindex_folder_dirs(struct mdindex *ix, char ***names, char ***dirs, size_t 
 {
 	sqlite3_stmt *st = stmt(ix, S_FOLDER_DIRS);
 	char **vn = NULL, **vd = NULL;
-	size_t count = 0, cap = 0;
+	size_t count = 0, capn = 0, capd = 0;
 	bool oom = false;
 	int rc;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (count == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			char **a = realloc(vn, ncap * sizeof(*a));
+		char **a = grow_array(vn, &capn, count + 1, sizeof(*a));
 
-			if (!a) {
-				oom = true;
-				break;
-			}
-			vn = a;
-			a = realloc(vd, ncap * sizeof(*a));
-			if (!a) {
-				oom = true;
-				break;
-			}
-			vd = a;
-			cap = ncap;
+		if (!a) {
+			oom = true;
+			break;
 		}
+		vn = a;
+		if (!(a = grow_array(vd, &capd, count + 1, sizeof(*a)))) {
+			oom = true;
+			break;
+		}
+		vd = a;
 		vn[count] = column_strdup(st, 0, &oom);
 		vd[count] = column_strdup(st, 1, &oom);
 		count++;
@@ -1097,8 +947,9 @@ void mdindex_msgs_free(struct mdindex_msg *v, size_t n)
 }
 
 /* Reads the MSG_COLUMNS of the current row; -1 on allocation failure. */
-static int read_msg(sqlite3_stmt *st, struct mdindex_msg *m)
+static int read_msg(sqlite3_stmt *st, void *elem)
 {
+	struct mdindex_msg *m = elem;
 	const unsigned char *subdir;
 	bool oom = false;
 	const void *hash;
@@ -1142,28 +993,10 @@ static int msgs_where(struct mdindex *ix, enum stmt s, int64_t folder, uint64_t 
 	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
 	    (s == S_MSGS_SINCE && (rc = sqlite3_bind_int64(st, 2, (int64_t)since)) != SQLITE_OK))
 		return fail(ix, rc, "listing messages", err);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (count == cap) {
-			size_t ncap = cap ? cap * 2 : 256;
-			struct mdindex_msg *nv = realloc(v, ncap * sizeof(*nv));
-
-			if (!nv)
-				break;
-			v = nv;
-			cap = ncap;
-		}
-		if (read_msg(st, &v[count]) != 0)
-			break;
-		count++;
-	}
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW) {
+	if (db_rows(ix->db, st, &v, &count, &cap, sizeof(*v), read_msg, "listing messages", err) !=
+	    0) {
 		mdindex_msgs_free(v, count);
-		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	}
-	if (rc != SQLITE_DONE) {
-		mdindex_msgs_free(v, count);
-		return fail(ix, rc, "listing messages", err);
+		return -1;
 	}
 	*out = v;
 	*n = count;
@@ -1186,15 +1019,8 @@ int mdindex_msg_get(struct mdindex *ix, int64_t folder, uint32_t uid, struct mdi
 	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(st, 2, uid)) != SQLITE_OK)
 		return fail(ix, rc, "reading a message", err);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) {
-		sqlite3_reset(st);
-		return 0;
-	}
-	if (rc != SQLITE_ROW) {
-		sqlite3_reset(st);
-		return fail(ix, rc, "reading a message", err);
-	}
+	if ((rc = db_step_row(ix->db, st, "reading a message", err)) <= 0)
+		return rc;
 	rc = read_msg(st, out);
 	sqlite3_reset(st);
 	if (rc != 0)
@@ -1261,38 +1087,46 @@ int mdindex_msg_update(struct mdindex *ix, int64_t folder, const struct mdindex_
 	return found ? sum_change(ix, folder, m->in_cur, m->name, m->ino, 1, err) : 0;
 }
 
+/* The integer statement s answers for folder (and arg, its ?2 if it has
+ * one): 1 with *out, 0 when it returns no row, -1 on error. */
+static int folder_int(struct mdindex *ix, enum stmt s, int64_t folder, int64_t arg, int64_t *out,
+		      const char *what, struct ferry_error *err)
+{
+	sqlite3_stmt *st = stmt(ix, s);
+	int rc;
+
+	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
+	    (sqlite3_bind_parameter_count(st) > 1 &&
+	     (rc = sqlite3_bind_int64(st, 2, arg)) != SQLITE_OK))
+		return fail(ix, rc, what, err);
+	if ((rc = db_step_row(ix->db, st, what, err)) == 1) {
+		*out = sqlite3_column_int64(st, 0);
+		sqlite3_reset(st);
+	}
+	return rc;
+}
+
 /* Keeps a folder's newest EXPUNGED_KEEP tombstones once it has twice as
  * many, and raises its floor to the newest modseq trimmed. */
 static int trim_expunged(struct mdindex *ix, int64_t folder, struct ferry_error *err)
 {
-	sqlite3_stmt *st = stmt(ix, S_EXPUNGED_COUNT);
+	const char *what = "trimming tombstones";
 	int64_t count = 0, cut = 0;
+	sqlite3_stmt *st;
 	int rc;
 
-	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK)
-		return fail(ix, rc, "trimming tombstones", err);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		count = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW)
-		return fail(ix, rc, "trimming tombstones", err);
+	if (folder_int(ix, S_EXPUNGED_COUNT, folder, 0, &count, what, err) < 0)
+		return -1;
 	if (count <= 2 * EXPUNGED_KEEP)
 		return 0;
-	st = stmt(ix, S_EXPUNGED_NTH);
-	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(st, 2, EXPUNGED_KEEP)) != SQLITE_OK)
-		return fail(ix, rc, "trimming tombstones", err);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		cut = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW)
-		return fail(ix, rc, "trimming tombstones", err);
+	if (folder_int(ix, S_EXPUNGED_NTH, folder, EXPUNGED_KEEP, &cut, what, err) < 0)
+		return -1;
 	for (int k = 0; k < 2; k++) {
 		st = stmt(ix, k == 0 ? S_EXPUNGED_TRIM : S_EXPUNGED_RAISE);
 		if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
 		    (rc = sqlite3_bind_int64(st, 2, cut)) != SQLITE_OK)
-			return fail(ix, rc, "trimming tombstones", err);
-		if (run(ix, st, "trimming tombstones", err) != 0)
+			return fail(ix, rc, what, err);
+		if (run(ix, st, what, err) != 0)
 			return -1;
 	}
 	return 0;
@@ -1327,7 +1161,7 @@ int mdindex_msg_delete(struct mdindex *ix, int64_t folder, uint32_t uid, uint64_
 			return ++ix->deletes % EXPUNGED_CHECK_EVERY
 				   ? 0
 				   : trim_expunged(ix, folder, err);
-	int64_t *v = realloc(ix->trimmed, (ix->ntrimmed + 1) * sizeof(*v));
+	int64_t *v = grow_array(ix->trimmed, &ix->trimmed_cap, ix->ntrimmed + 1, sizeof(*v));
 
 	if (!v)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
@@ -1361,10 +1195,16 @@ static int since_known(struct mdindex *ix, int64_t folder, uint64_t since, struc
 	return !kept || (int64_t)since < oldest ? 1 : 2;
 }
 
+static int read_uid(sqlite3_stmt *st, void *elem)
+{
+	*(uint32_t *)elem = (uint32_t)sqlite3_column_int64(st, 0);
+	return 0;
+}
+
 int mdindex_changes(struct mdindex *ix, int64_t folder, uint64_t since, struct mdindex_msg **msgs,
 		    size_t *nmsgs, uint32_t **gone, size_t *ngone, struct ferry_error *err)
 {
-	sqlite3_stmt *st = stmt(ix, S_EXPUNGED_FLOOR);
+	sqlite3_stmt *st;
 	size_t cap = 0;
 	int64_t floor = INT64_MAX;
 	int rc;
@@ -1372,14 +1212,10 @@ int mdindex_changes(struct mdindex *ix, int64_t folder, uint64_t since, struct m
 	*msgs = NULL;
 	*gone = NULL;
 	*nmsgs = *ngone = 0;
-	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK)
-		return fail(ix, rc, "reading changes", err);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		floor = sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return fail(ix, rc, "reading changes", err);
-	if (rc == SQLITE_DONE || since > INT64_MAX || (int64_t)since < floor)
+	rc = folder_int(ix, S_EXPUNGED_FLOOR, folder, 0, &floor, "reading changes", err);
+	if (rc < 0)
+		return -1;
+	if (rc == 0 || since > INT64_MAX || (int64_t)since < floor)
 		return 1;
 	if ((rc = since_known(ix, folder, since, err)) != 0)
 		return rc;
@@ -1387,27 +1223,9 @@ int mdindex_changes(struct mdindex *ix, int64_t folder, uint64_t since, struct m
 	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_int64(st, 2, (int64_t)since)) != SQLITE_OK)
 		return fail(ix, rc, "reading changes", err);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (*ngone == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			uint32_t *v = realloc(*gone, ncap * sizeof(*v));
-
-			if (!v) {
-				rc = SQLITE_NOMEM;
-				break;
-			}
-			*gone = v;
-			cap = ncap;
-		}
-		(*gone)[(*ngone)++] = (uint32_t)sqlite3_column_int64(st, 0);
-	}
-	sqlite3_reset(st);
-	if (rc == SQLITE_DONE)
-		rc = msgs_where(ix, S_MSGS_SINCE, folder, since, msgs, nmsgs, err) == 0 ? SQLITE_OK
-											: -1;
-	else
-		rc = fail(ix, rc, "reading changes", err);
-	if (rc != SQLITE_OK) {
+	if (db_rows(ix->db, st, gone, ngone, &cap, sizeof(**gone), read_uid, "reading changes",
+		    err) != 0 ||
+	    msgs_where(ix, S_MSGS_SINCE, folder, since, msgs, nmsgs, err) != 0) {
 		free(*gone);
 		*gone = NULL;
 		*ngone = 0;
@@ -1418,16 +1236,10 @@ int mdindex_changes(struct mdindex *ix, int64_t folder, uint64_t since, struct m
 
 int mdindex_msg_count(struct mdindex *ix, int64_t folder, uint32_t *n, struct ferry_error *err)
 {
-	sqlite3_stmt *st = stmt(ix, S_MSG_COUNT);
-	int rc;
+	int64_t count = 0;
 
-	if ((rc = sqlite3_bind_int64(st, 1, folder)) != SQLITE_OK)
-		return fail(ix, rc, "counting messages", err);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*n = (uint32_t)sqlite3_column_int64(st, 0);
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW)
-		return fail(ix, rc, "counting messages", err);
+	if (folder_int(ix, S_MSG_COUNT, folder, 0, &count, "counting messages", err) < 0)
+		return -1;
+	*n = (uint32_t)count;
 	return 0;
 }

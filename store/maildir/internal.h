@@ -11,6 +11,7 @@
 #ifndef FERRY_MAILDIR_INTERNAL_H
 #define FERRY_MAILDIR_INTERNAL_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -61,7 +62,7 @@ struct maildir_store {
 		int64_t folder;
 		uint64_t from, to;
 	} * own;
-	size_t nown;
+	size_t nown, own_cap;
 
 	/* Deliveries since the last add_flush: one fsync per directory and one
 	 * short index transaction for the batch, not per message. The rows wait
@@ -118,6 +119,9 @@ int maildir_folder_open(struct maildir_store *st, const char *name, struct md_fo
 void maildir_folder_close(struct md_folder *f);
 /* Opens tmp/ of f, creating it if missing. */
 int maildir_folder_tmp(struct md_folder *f, struct ferry_error *err);
+/* A directory stream on a descriptor of its own, so that closedir() leaves
+ * fd open; NULL with errno on failure. */
+DIR *maildir_dir_stream(int fd);
 
 /* ---- scan.c ---- */
 

@@ -1,6 +1,7 @@
 /* The Maildir store: the driver table, opening, and the operations on the
  * messages of the selected folder. Folders are in folder.c, reading a folder
  * into the index in scan.c, delivery in deliver.c. */
+#include "store/base/grow.h"
 #include "store/maildir/maildir.h"
 
 #include <dirent.h>
@@ -196,7 +197,7 @@ static struct own_span *own_find(struct maildir_store *st, int64_t folder, bool 
 	for (size_t i = 0; i < st->nown; i++)
 		if (st->own[i].folder == folder)
 			return &st->own[i];
-	if (!create || !(v = realloc(st->own, (st->nown + 1) * sizeof(*v))))
+	if (!create || !(v = grow_array(st->own, &st->own_cap, st->nown + 1, sizeof(*v))))
 		return NULL;
 	st->own = v;
 	v[st->nown] = (struct own_span){.folder = folder, .from = 0, .to = 0};
@@ -634,10 +635,38 @@ static int rename_flags(struct maildir_store *st, struct mdindex_msg *m, unsigne
 	}
 }
 
-static int set_flags_one(struct maildir_store *st, uint32_t uid, unsigned add, unsigned remove,
-			 const char *add_kw, const char *remove_kw, bool touched[2],
+/* One set_flags call's change, for each of its messages. */
+struct flag_change {
+	unsigned add, remove;
+	const char *add_kw, *remove_kw;
+};
+
+/* Runs one() on each uid of the selected folder in one index transaction,
+ * then makes the renames and unlinks it did (touched) durable. */
+static int each_msg(struct maildir_store *st, const uint32_t *uids, size_t n,
+		    int (*one)(struct maildir_store *st, uint32_t uid, const void *arg,
+			       bool touched[2], struct ferry_error *err),
+		    const void *arg, struct ferry_error *err)
+{
+	bool touched[2] = {false, false};
+
+	if (need_selected(st, err) != 0 || maildir_tx_begin(st, err) != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (one(st, uids[i], arg, touched, err) != 0)
+			goto fail;
+	if (sync_dirs(&st->sel, touched, err) != 0)
+		goto fail;
+	return maildir_tx_commit(st, err);
+fail:
+	maildir_tx_abort(st);
+	return -1;
+}
+
+static int set_flags_one(struct maildir_store *st, uint32_t uid, const void *arg, bool touched[2],
 			 struct ferry_error *err)
 {
+	const struct flag_change *c = arg;
 	struct mdindex_msg m;
 	unsigned before;
 	char *kw = NULL, *with = NULL;
@@ -651,13 +680,13 @@ static int set_flags_one(struct maildir_store *st, uint32_t uid, unsigned add, u
 		return r;
 	}
 	before = m.flags;
-	r = rename_flags(st, &m, add, remove, touched, err);
+	r = rename_flags(st, &m, c->add, c->remove, touched, err);
 	if (r == 0)
 		log_warn("%s: uid %u (%s) vanished: flags not set", st->sel.name, uid, m.uniq);
 	if (r <= 0)
 		goto out;
-	with = kw_union(m.keywords, add_kw, &oom);
-	kw = oom ? NULL : kw_minus(with, remove_kw, &oom);
+	with = kw_union(m.keywords, c->add_kw, &oom);
+	kw = oom ? NULL : kw_minus(with, c->remove_kw, &oom);
 	if (oom) {
 		r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
@@ -686,29 +715,18 @@ static int maildir_set_flags(struct store *store, const uint32_t *uids, size_t n
 			     unsigned remove, const char *add_keywords, const char *remove_keywords,
 			     struct ferry_error *err)
 {
-	struct maildir_store *st = md(store);
-	bool touched[2] = {false, false};
+	const struct flag_change c = {add, remove, add_keywords, remove_keywords};
 
-	if (need_selected(st, err) != 0 || maildir_tx_begin(st, err) != 0)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (set_flags_one(st, uids[i], add, remove, add_keywords, remove_keywords, touched,
-				  err) != 0)
-			goto fail;
-	if (sync_dirs(&st->sel, touched, err) != 0)
-		goto fail;
-	return maildir_tx_commit(st, err);
-fail:
-	maildir_tx_abort(st);
-	return -1;
+	return each_msg(md(store), uids, n, set_flags_one, &c, err);
 }
 
-static int delete_one(struct maildir_store *st, uint32_t uid, bool touched[2],
+static int delete_one(struct maildir_store *st, uint32_t uid, const void *arg, bool touched[2],
 		      struct ferry_error *err)
 {
 	struct mdindex_msg m;
 	int r = mdindex_msg_get(st->index, st->sel.ix.id, uid, &m, err);
 
+	(void)arg;
 	if (r <= 0)
 		return r; /* already gone: deleting is idempotent */
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -737,20 +755,7 @@ out:
 static int maildir_delete_msgs(struct store *store, const uint32_t *uids, size_t n,
 			       struct ferry_error *err)
 {
-	struct maildir_store *st = md(store);
-	bool touched[2] = {false, false};
-
-	if (need_selected(st, err) != 0 || maildir_tx_begin(st, err) != 0)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (delete_one(st, uids[i], touched, err) != 0)
-			goto fail;
-	if (sync_dirs(&st->sel, touched, err) != 0)
-		goto fail;
-	return maildir_tx_commit(st, err);
-fail:
-	maildir_tx_abort(st);
-	return -1;
+	return each_msg(md(store), uids, n, delete_one, NULL, err);
 }
 
 /* ---- moving between folders (DESIGN rule 8: a move is a rename) ---- */
@@ -773,17 +778,13 @@ enum move_result { MOVE_GONE, MOVE_DONE, MOVE_TAKEN };
 /* Adds a unique part to mv->taken (sorted later); it is mv's from now on. */
 static int take_uniq(struct move *mv, char *uniq)
 {
-	if (mv->ntaken == mv->captaken) {
-		size_t cap = mv->captaken ? mv->captaken * 2 : 256;
-		char **v = realloc(mv->taken, cap * sizeof(*v));
+	char **v = grow_array(mv->taken, &mv->captaken, mv->ntaken + 1, sizeof(*v));
 
-		if (!v) {
-			free(uniq);
-			return -1;
-		}
-		mv->taken = v;
-		mv->captaken = cap;
+	if (!v) {
+		free(uniq);
+		return -1;
 	}
+	mv->taken = v;
 	mv->taken[mv->ntaken++] = uniq;
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store/base/grow.h"
 #include "store/identity.h"
 #include "store/log.h"
 #include "store/maildir/filename.h"
@@ -96,31 +97,13 @@ static int fresh_cmp(const void *a, const void *b)
 	return strverscmp(x->name, y->name);
 }
 
-static DIR *open_stream(int fd)
-{
-	int own = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = own >= 0 ? fdopendir(own) : NULL;
-
-	if (!d && own >= 0) {
-		int saved = errno;
-
-		close(own);
-		errno = saved;
-	}
-	return d;
-}
-
 static int push(struct entries *e, const char *name, size_t uniq_len, bool in_cur, uint64_t ino)
 {
-	if (e->n == e->cap) {
-		size_t cap = e->cap ? e->cap * 2 : 256;
-		struct entry *v = realloc(e->v, cap * sizeof(*v));
+	struct entry *v = grow_array(e->v, &e->cap, e->n + 1, sizeof(*v));
 
-		if (!v)
-			return -1;
-		e->v = v;
-		e->cap = cap;
-	}
+	if (!v)
+		return -1;
+	e->v = v;
 	e->v[e->n] = (struct entry){
 	    .name = strdup(name), .uniq_len = uniq_len, .in_cur = in_cur, .ino = ino};
 	if (!e->v[e->n].name)
@@ -134,7 +117,7 @@ static int push(struct entries *e, const char *name, size_t uniq_len, bool in_cu
 static int read_subdir(struct maildir_store *st, int sub, struct entries *e,
 		       struct ferry_error *err)
 {
-	DIR *d = open_stream(st->sel.sub[sub]);
+	DIR *d = maildir_dir_stream(st->sel.sub[sub]);
 	struct dirent *de;
 	int r = 0;
 
@@ -591,7 +574,7 @@ int maildir_refind(struct maildir_store *st, struct mdindex_msg *m, struct ferry
 	size_t len = strlen(m->uniq);
 
 	for (int sub = SUB_CUR; sub >= SUB_NEW; sub--) {
-		DIR *d = open_stream(st->sel.sub[sub]);
+		DIR *d = maildir_dir_stream(st->sel.sub[sub]);
 		struct dirent *de;
 		bool found = false;
 

@@ -1,0 +1,171 @@
+/* The state database's schema (sync/state.c): a fresh state carries every
+ * migration, and an older one gets the steps it lacks when opened. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "sync/state.h"
+
+/* The schema's steps so far; a new migration raises it. */
+#define STATE_VERSION 3
+
+static char dir[] = "/tmp/ferry-test-state-XXXXXX";
+static char path[sizeof(dir) + 32];
+
+static void setup(void)
+{
+	ck_assert_ptr_nonnull(mkdtemp(strcpy(dir, "/tmp/ferry-test-state-XXXXXX")));
+	snprintf(path, sizeof(path), "%s/state.db", dir);
+}
+
+static void teardown(void)
+{
+	char cmd[sizeof(dir) + 16];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void db_exec(const char *sql)
+{
+	sqlite3 *db;
+	char *msg = NULL;
+
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK, "%s", msg);
+	ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+}
+
+static int64_t db_int(const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v;
+
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+	return v;
+}
+
+static void open_and_close(void)
+{
+	struct ferry_error err = {0};
+	struct state *st = NULL;
+
+	ck_assert_msg(state_open(path, &st, &err) == 0, "%s", err.msg);
+	state_close(st);
+}
+
+static void assert_every_migration(void)
+{
+	ck_assert_int_eq(db_int("PRAGMA user_version"), STATE_VERSION);
+	/* v3: loading a folder's pairs must not scan every folder's. */
+	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_master"
+				" WHERE type = 'index' AND name = 'pairs_folder'"),
+			 1);
+	/* v2: the clean mark that lets rule 4 skip a folder. */
+	ck_assert_int_eq(db_int("SELECT count(*) FROM pragma_table_info('folders')"
+				" WHERE name = 'clean'"),
+			 1);
+}
+
+START_TEST(fresh_state_carries_every_migration)
+{
+	open_and_close();
+	assert_every_migration();
+}
+END_TEST
+
+START_TEST(state_at_version_2_gets_the_pairs_folder_index)
+{
+	open_and_close();
+	db_exec("DROP INDEX IF EXISTS pairs_folder; PRAGMA user_version = 2");
+	open_and_close();
+	assert_every_migration();
+}
+END_TEST
+
+START_TEST(newer_state_is_refused)
+{
+	struct ferry_error err = {0};
+	struct state *st = NULL;
+
+	open_and_close();
+	db_exec("PRAGMA user_version = 99");
+	ck_assert_int_eq(state_open(path, &st, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, path));
+	ck_assert_int_eq(err.cause, FERRY_CAUSE_LOCAL_IO);
+}
+END_TEST
+
+START_TEST(readonly_open_wants_the_current_version)
+{
+	struct ferry_error err = {0};
+	struct state *st = NULL;
+
+	ck_assert_int_eq(state_open_readonly(path, &st, &err), 1); /* no file yet */
+	open_and_close();
+	ck_assert_msg(state_open_readonly(path, &st, &err) == 0, "%s", err.msg);
+	state_close(st);
+	db_exec("PRAGMA user_version = 2");
+	ck_assert_int_eq(state_open_readonly(path, &st, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "run `ferry sync`"));
+}
+END_TEST
+
+START_TEST(state_file_is_private)
+{
+	char cmd[sizeof(path) + 32];
+
+	open_and_close();
+	snprintf(cmd, sizeof(cmd), "test \"$(stat -c %%a %s)\" = 600", path);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+START_TEST(foreign_database_is_refused)
+{
+	struct ferry_error err = {0};
+	struct state *st = NULL;
+
+	db_exec("CREATE TABLE t (x)");
+	ck_assert_int_eq(state_open(path, &st, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err.msg, "is not ferry's"));
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 0); /* left alone */
+}
+END_TEST
+
+static Suite *state_suite(void)
+{
+	Suite *s = suite_create("state");
+	TCase *tc = tcase_create("schema");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, fresh_state_carries_every_migration);
+	tcase_add_test(tc, state_at_version_2_gets_the_pairs_folder_index);
+	tcase_add_test(tc, newer_state_is_refused);
+	tcase_add_test(tc, readonly_open_wants_the_current_version);
+	tcase_add_test(tc, state_file_is_private);
+	tcase_add_test(tc, foreign_database_is_refused);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(state_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
