@@ -21,6 +21,7 @@
 #include "sync/finish.h"
 #include "sync/names.h"
 #include "sync/parallel.h"
+#include "sync/plan.h"
 #include "sync/prepare.h"
 #include "sync/remove.h"
 

@@ -7,12 +7,7 @@
 #include <stdint.h>
 
 #include "store/store.h"
-
-/* Which sides an action may touch: create, delete, remove. */
-enum side_set { SIDE_NONE = 0, SIDE_FAR = 1, SIDE_NEAR = 2, SIDE_BOTH = 3 };
-
-/* The directions a channel copies in. */
-enum sync_dir { SYNC_BOTH, SYNC_PULL, SYNC_PUSH };
+#include "sync/policy.h"
 
 /* A folder pattern of `folders`: a glob on canonical names, `!` excludes. */
 struct folder_pattern {

@@ -9,6 +9,7 @@
 
 #include "store/store.h"
 #include "sync/config.h"
+#include "sync/plan.h"
 #include "sync/side.h"
 #include "sync/state.h"
 

@@ -83,12 +83,7 @@ static void fill_input(struct engine *e, struct plan_input *in, const struct fol
 	    .have_state = w->have_state,
 	    .far_keywords_ok = fs->keywords_ok,
 	    .near_keywords_ok = ns->keywords_ok,
-	    .sync = e->dir,
-	    .delete = e->ch->delete,
-	    .max_size = e->ch->max_size,
-	    .max_delete_is_percent = e->ch->max_delete_is_percent,
-	    .max_delete = e->ch->max_delete,
-	    .force_delete = e->opts->force_delete,
+	    .policy = sync_policy_of(e->ch, e->dir, e->opts->force_delete),
 	    .far_size = w->sparse ? fs->exists : 0,
 	    .near_size = w->sparse ? ns->exists : 0,
 	};

@@ -1,11 +1,10 @@
-/* The move pass (DESIGN rule 8). After every folder of a channel has been
- * listed, a message that vanished from folder A and appeared in folder B on
- * one side, with the same identity (header hash + size) and exactly one
- * candidate each way, is one move: it is replayed on the other side as a
- * move (UID MOVE there, rename() in a Maildir), its pair follows it from A to
- * B, and the in-memory listings are patched so that A's and B's plans see
- * neither a deletion nor a new message. Everything else is left to the
- * per-folder plans: no candidate or several means no move. */
+/* The replay half of the move pass (DESIGN rule 8). sync/movematch.c finds
+ * the moves from the prepared folders' listings and pairs; this file fetches
+ * the headers the matcher asks for, replays each move on the other side as
+ * a journaled move (UID MOVE there, rename() in a Maildir), moves its pair
+ * in the state from folder A to folder B, and patches the in-memory
+ * listings so that A's and B's plans see neither a deletion nor a new
+ * message. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,229 +12,84 @@
 #include "store/log.h"
 #include "sync/crashpoint.h"
 #include "sync/engine.h"
+#include "sync/movematch.h"
 
-/* One side of a message in one folder. For a vanished message, uid is its
- * pair's uid on the other side (the message to move there); for a new one,
- * the uid on this side. */
-struct cand {
-	struct msg_id id;
-	uint64_t size;
-	size_t folder;
-	uint32_t uid;
-	size_t pair; /* vanished only: index into v[folder].pairs */
-};
-
-struct cands {
-	struct cand *v;
-	size_t n, cap;
-};
-
-static int push(struct cands *c, const struct cand *x)
+static enum side other_side(enum side s)
 {
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 64;
-		struct cand *nv = realloc(c->v, cap * sizeof(*nv));
-
-		if (!nv)
-			return -1;
-		c->v = nv;
-		c->cap = cap;
-	}
-	c->v[c->n++] = *x;
-	return 0;
+	return s == FAR ? NEAR : FAR;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+static const char *const side_name[2] = {[FAR] = "far", [NEAR] = "near"};
 
-	return (x > y) - (x < y);
+/* The folders as the matcher reads them. Replays patch the listings, so a
+ * view lasts only until the next replay. Free with free(). */
+static struct movematch_folder *match_view(struct folder_work *v, size_t n)
+{
+	struct movematch_folder *m = calloc(n + 1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	for (size_t f = 0; f < n; f++)
+		m[f] = (struct movematch_folder){.side = {{v[f].list[FAR].v, v[f].list[FAR].n},
+							  {v[f].list[NEAR].v, v[f].list[NEAR].n}},
+						 .pairs = v[f].pairs,
+						 .npairs = v[f].npairs,
+						 .prepared = v[f].prepared,
+						 .have_state = v[f].have_state};
+	return m;
 }
 
-static int cmp_u64(const void *a, const void *b)
+/* Collects the candidates of side `moved` (and of its fresh only, when
+ * gone is NULL). */
+static int collect(struct folder_work *v, size_t n, enum side moved, struct move_cands *gone,
+		   struct move_cands *fresh)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	struct move_cands unused = {0};
+	struct movematch_folder *view = match_view(v, n);
+	int r = view ? movematch_collect(view, n, moved, gone ? gone : &unused, fresh) : -1;
 
-	return (x > y) - (x < y);
-}
-
-/* side_far: the side the messages moved on is far (replayed on near). */
-static uint32_t uid_on(const struct pair *p, bool far)
-{
-	return far ? p->far_uid : p->near_uid;
-}
-
-static struct msg_list *listing(struct folder_work *w, bool far)
-{
-	return &w->list[far ? FAR : NEAR];
-}
-
-/* Vanished and new messages of one side in every prepared folder. */
-static int collect(struct folder_work *v, size_t n, bool moved_far, struct cands *gone,
-		   struct cands *fresh)
-{
-	for (size_t f = 0; f < n; f++) {
-		struct folder_work *w = &v[f];
-		uint32_t *paired;
-		size_t np = 0;
-
-		if (!w->prepared)
-			continue;
-		paired = malloc((w->npairs + 1) * sizeof(*paired));
-		if (!paired)
-			return -1;
-		for (size_t i = 0; i < w->npairs; i++) {
-			const struct pair *p = &w->pairs[i];
-			uint32_t mine = uid_on(p, moved_far), other = uid_on(p, !moved_far);
-			struct cand c = {.size = p->size, .folder = f, .uid = other, .pair = i};
-
-			if (mine)
-				paired[np++] = mine;
-			/* Only a folder with usable state says what vanished (rule 7). */
-			if (!w->have_state || p->status != PAIR_SYNCED || !mine || !other)
-				continue;
-			if (engine_find_msg(listing(w, moved_far), mine) ||
-			    !engine_find_msg(listing(w, !moved_far), other))
-				continue;
-			/* The identity on the side it moved on: a server's copy may
-			 * differ from the local file (rule 6). */
-			c.id = moved_far ? p->far_id : p->near_id;
-			if (!c.id.known)
-				c.id = moved_far ? p->near_id : p->far_id;
-			if (c.id.known && push(gone, &c) != 0) {
-				free(paired);
-				return -1;
-			}
-		}
-		qsort(paired, np, sizeof(*paired), cmp_u32);
-		for (size_t i = 0; i < listing(w, moved_far)->n; i++) {
-			const struct msg *m = &listing(w, moved_far)->v[i];
-			struct cand c = {.id = m->id, .size = m->size, .folder = f, .uid = m->uid};
-
-			if (np && bsearch(&m->uid, paired, np, sizeof(*paired), cmp_u32))
-				continue;
-			if (push(fresh, &c) != 0) {
-				free(paired);
-				return -1;
-			}
-		}
-		free(paired);
-	}
-	return 0;
-}
-
-/* Identifies new messages whose size some vanished message has: only those
- * can be moves, so the common case costs no header fetch at all. */
-static int identify_fresh(struct engine *e, struct folder_work *v, bool moved_far,
-			  const struct cands *gone, struct cands *fresh, struct ferry_error *err)
-{
-	struct store *s = moved_far ? e->store[FAR] : e->store[NEAR];
-	uint64_t *sizes = malloc((gone->n + 1) * sizeof(*sizes));
-	struct msg *want = malloc((fresh->n + 1) * sizeof(*want));
-	size_t *idx = malloc((fresh->n + 1) * sizeof(*idx));
-	int r = 0;
-
-	if (!sizes || !want || !idx) {
-		r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < gone->n; i++)
-		sizes[i] = gone->v[i].size;
-	qsort(sizes, gone->n, sizeof(*sizes), cmp_u64);
-	for (size_t i = 0; i < fresh->n && r == 0;) {
-		size_t f = fresh->v[i].folder, k = 0, j;
-		struct folder_state fs;
-
-		for (j = i; j < fresh->n && fresh->v[j].folder == f; j++) {
-			const struct cand *c = &fresh->v[j];
-
-			if (!c->id.known && gone->n &&
-			    bsearch(&c->size, sizes, gone->n, sizeof(*sizes), cmp_u64)) {
-				want[k] = *engine_find_msg(listing(&v[f], moved_far), c->uid);
-				idx[k++] = j;
-			}
-		}
-		if (k) {
-			r = s->driver->select(s, v[f].name, &fs, err);
-			if (r == 0)
-				r = s->driver->identify(s, want, k, err);
-			for (size_t x = 0; r == 0 && x < k; x++) {
-				fresh->v[idx[x]].id = want[x].id;
-				engine_find_msg(listing(&v[f], moved_far), want[x].uid)->id =
-				    want[x].id;
-			}
-		}
-		i = j;
-	}
-out:
-	free(sizes);
-	free(want);
-	free(idx);
+	move_cands_free(&unused);
+	free(view);
 	return r;
 }
 
-static int cmp_cand(const void *a, const void *b)
+/* Identifies the new messages of side `moved` whose size some candidate of
+ * `sizes` has (the matcher's choice: the common case fetches no header),
+ * in fresh and in their listings. */
+static int identify_fresh(struct engine *e, struct folder_work *v, enum side moved,
+			  const struct move_cands *sizes, struct move_cands *fresh,
+			  struct ferry_error *err)
 {
-	const struct cand *x = a, *y = b;
-	int c = memcmp(x->id.hash, y->id.hash, sizeof(x->id.hash));
+	struct store *s = e->store[moved];
+	size_t *idx = NULL, nidx = 0;
+	struct msg *want = NULL;
+	int r = 0;
 
-	if (c)
-		return c;
-	return (x->size > y->size) - (x->size < y->size);
-}
-
-/* A move found: vanished g (in folder g.folder) and new f (in f.folder). */
-struct move {
-	struct cand gone, fresh;
-	uint32_t new_uid; /* on the other side, in the target folder; 0 unknown */
-};
-
-/* Keys with exactly one vanished and exactly one new message. */
-static int match(struct cands *gone, struct cands *fresh, struct move **out, size_t *n)
-{
-	size_t i = 0, j = 0, cap = 0;
-
-	*out = NULL;
-	*n = 0;
-	if (!gone->n || !fresh->n) /* also keeps NULL away from qsort */
-		return 0;
-	qsort(gone->v, gone->n, sizeof(*gone->v), cmp_cand);
-	qsort(fresh->v, fresh->n, sizeof(*fresh->v), cmp_cand);
-	while (i < gone->n && j < fresh->n) {
-		int c = fresh->v[j].id.known ? cmp_cand(&gone->v[i], &fresh->v[j]) : 1;
-		size_t gi, fj;
-
-		if (!fresh->v[j].id.known) {
-			j++;
-			continue;
-		}
-		if (c < 0) {
-			i++;
-			continue;
-		}
-		if (c > 0) {
-			j++;
-			continue;
-		}
-		for (gi = i; gi < gone->n && cmp_cand(&gone->v[i], &gone->v[gi]) == 0; gi++)
-			;
-		for (fj = j; fj < fresh->n && cmp_cand(&fresh->v[j], &fresh->v[fj]) == 0; fj++)
-			;
-		if (gi - i == 1 && fj - j == 1) {
-			if (*n == cap) {
-				struct move *nv =
-				    realloc(*out, (cap = cap ? cap * 2 : 32) * sizeof(*nv));
-
-				if (!nv)
-					return -1;
-				*out = nv;
-			}
-			(*out)[(*n)++] = (struct move){gone->v[i], fresh->v[j], 0};
-		}
-		i = gi;
-		j = fj;
+	if (movematch_to_identify(sizes, fresh, &idx, &nidx) != 0 ||
+	    !(want = malloc((nidx + 1) * sizeof(*want)))) {
+		r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+		goto out;
 	}
-	return 0;
+	/* idx comes in fresh's order, which is by folder: one select each. */
+	for (size_t i = 0; i < nidx && r == 0;) {
+		size_t f = fresh->v[idx[i]].folder, k = 0;
+		struct folder_state fs;
+
+		for (; i + k < nidx && fresh->v[idx[i + k]].folder == f; k++)
+			want[k] = *engine_find_msg(&v[f].list[moved], fresh->v[idx[i + k]].uid);
+		r = store_select(s, v[f].name, &fs, err);
+		if (r == 0)
+			r = store_identify(s, want, k, err);
+		for (size_t x = 0; r == 0 && x < k; x++) {
+			fresh->v[idx[i + x]].id = want[x].id;
+			engine_find_msg(&v[f].list[moved], want[x].uid)->id = want[x].id;
+		}
+		i += k;
+	}
+out:
+	free(idx);
+	free(want);
+	return r;
 }
 
 static int insert_msg(struct msg_list *l, const struct msg *m)
@@ -280,55 +134,82 @@ static int add_pair(struct folder_work *w, const struct pair *p)
 	return 0;
 }
 
-/* Records the moves in the state and patches the listings and pairs so the
- * folders' plans see the pair in its new folder. */
-static int follow(struct engine *e, struct folder_work *v, const struct move *mv, size_t k,
-		  bool moved_far, struct ferry_error *err)
+/* A batch of k messages moved on one side from folder a to folder b. */
+struct batch {
+	struct folder_work *a, *b;
+	size_t k;
+	uint32_t *uids;	    /* in a */
+	uint32_t *new_uids; /* in b; 0: not known */
+	struct journal_entry j;
+};
+
+static int batch_begin(struct batch *bt, struct folder_work *a, struct folder_work *b, size_t k,
+		       struct ferry_error *err)
 {
+	*bt = (struct batch){.a = a,
+			     .b = b,
+			     .k = k,
+			     .uids = malloc(k * sizeof(*bt->uids)),
+			     .new_uids = calloc(k, sizeof(*bt->new_uids))};
+	if (!bt->uids || !bt->new_uids)
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	return 0;
+}
+
+/* Frees the batch and names it in an error; returns r. */
+static int batch_end(struct batch *bt, int r, struct ferry_error *err)
+{
+	free(bt->uids);
+	free(bt->new_uids);
+	if (r != 0)
+		ferry_error_prefix(err, "moving from %s to %s", bt->a->name, bt->b->name);
+	return r;
+}
+
+/* Records the moves in the state and patches the listings and pairs so the
+ * folders' plans see the pair in its new folder. new_uids[i]: where move i
+ * landed on the other side (0: not known). */
+static int follow(struct engine *e, struct folder_work *v, const struct move *mv,
+		  const uint32_t *new_uids, size_t k, enum side moved, struct ferry_error *err)
+{
+	enum side other = other_side(moved);
+
 	if (!e->opts->dry_run && state_begin(e->state, err) != 0)
 		return -1;
 	for (size_t i = 0; i < k; i++) {
 		struct folder_work *a = &v[mv[i].gone.folder], *b = &v[mv[i].fresh.folder];
 		struct pair *old = &a->pairs[mv[i].gone.pair];
-		struct pair moved = *old;
-		struct msg *m = engine_find_msg(listing(a, !moved_far), mv[i].gone.uid);
+		struct pair moved_pair = *old;
+		struct msg *m = engine_find_msg(&a->list[other], mv[i].gone.uid);
 		struct msg copy;
 		int r = 0;
 
-		if (moved_far) {
-			moved.far_uid = mv[i].fresh.uid;
-			moved.near_uid = mv[i].new_uid;
-		} else {
-			moved.near_uid = mv[i].fresh.uid;
-			moved.far_uid = mv[i].new_uid;
-		}
+		moved_pair.far_uid = moved == FAR ? mv[i].fresh.uid : new_uids[i];
+		moved_pair.near_uid = moved == FAR ? new_uids[i] : mv[i].fresh.uid;
 		if (!e->opts->dry_run) {
 			r = state_forget_pair(e->state, a->sf.id, old->far_uid, old->near_uid, err);
-			if (r == 0 && mv[i].new_uid)
-				r = state_put_pair(e->state, b->sf.id, &moved, err);
+			if (r == 0 && new_uids[i])
+				r = state_put_pair(e->state, b->sf.id, &moved_pair, err);
 		}
 		if (r != 0) {
 			state_rollback(e->state);
 			return -1;
 		}
-		if (mv[i].new_uid && m) {
+		if (new_uids[i] && m) {
 			copy = *m;
-			copy.uid = mv[i].new_uid;
-			if (insert_msg(listing(b, !moved_far), &copy) != 0 ||
-			    add_pair(b, &moved) != 0)
+			copy.uid = new_uids[i];
+			if (insert_msg(&b->list[other], &copy) != 0 ||
+			    add_pair(b, &moved_pair) != 0)
 				goto oom;
 		} else {
 			/* Not known where it landed: leave it to next run's rule 7
 			 * pairing rather than copy it a second time now. */
-			remove_msg(listing(b, moved_far), mv[i].fresh.uid);
+			remove_msg(&b->list[moved], mv[i].fresh.uid);
 		}
-		remove_msg(listing(a, !moved_far), mv[i].gone.uid);
+		remove_msg(&a->list[other], mv[i].gone.uid);
 		old = &a->pairs[mv[i].gone.pair]; /* add_pair may have moved it (a == b) */
 		old->far_uid = old->near_uid = 0; /* the plan forgets it */
-		if (moved_far)
-			b->rep.moved[NEAR]++;
-		else
-			b->rep.moved[FAR]++;
+		b->rep.moved[other]++;
 	}
 	return e->opts->dry_run ? 0 : state_commit(e->state, err);
 oom:
@@ -337,107 +218,84 @@ oom:
 	return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 }
 
-static int cmp_move(const void *a, const void *b)
+/* Moves bt's uids from folder a to folder b on side s, journaled as a move
+ * into b first (rule 13): what the move pass replays and what a refile
+ * does. bt->new_uids gets where they landed (0 where not known); the
+ * journal entry bt->j stays open until the caller has recorded the result. */
+static int move_on_side(struct engine *e, enum side s, struct batch *bt, struct ferry_error *err)
 {
-	const struct move *x = a, *y = b;
-
-	if (x->gone.folder != y->gone.folder)
-		return x->gone.folder < y->gone.folder ? -1 : 1;
-	if (x->fresh.folder != y->fresh.folder)
-		return x->fresh.folder < y->fresh.folder ? -1 : 1;
-	return (x->gone.uid > y->gone.uid) - (x->gone.uid < y->gone.uid);
-}
-
-/* Moves uids from folder a to folder b on one side (on_far), journaled as a
- * move into b first (rule 13): what the move pass replays and what a refile
- * does. new_uids gets where they landed (0 where not known); the journal
- * entry in *j stays open until the caller has recorded the result. */
-static int move_on_side(struct engine *e, bool on_far, const struct folder_work *a,
-			const struct folder_work *b, const uint32_t *uids, size_t k,
-			uint32_t *new_uids, struct journal_entry *j, struct ferry_error *err)
-{
-	struct store *s = on_far ? e->store[FAR] : e->store[NEAR];
+	const struct folder_work *a = bt->a, *b = bt->b;
+	struct store *st = e->store[s];
 	struct folder_state fs;
 
-	*j = (struct journal_entry){.folder_id = b->sf.id,
-				    .action = J_MOVE,
-				    .to_far = on_far,
-				    .count = k,
-				    .uidnext = b->seen[on_far ? FAR : NEAR].uidnext};
-	if (state_journal_add(e->state, j, err) != 0 ||
-	    s->driver->select(s, a->name, &fs, err) != 0)
+	bt->j = (struct journal_entry){.folder_id = b->sf.id,
+				       .action = J_MOVE,
+				       .to_far = s == FAR,
+				       .count = bt->k,
+				       .uidnext = b->seen[s].uidnext};
+	if (state_journal_add(e->state, &bt->j, err) != 0 ||
+	    store_select(st, a->name, &fs, err) != 0)
 		return -1;
-	if (fs.uidvalidity != a->seen[on_far ? FAR : NEAR].uidvalidity) {
+	if (fs.uidvalidity != a->seen[s].uidvalidity) {
 		ferry_error_set(err, FERRY_CAUSE_INCOMPLETE, "%s: renumbered during the run",
 				a->name);
 		return -1;
 	}
 	crashpoint("move", false);
-	if (s->driver->move_msgs(s, uids, k, b->name, new_uids, err) != 0)
+	if (store_move_msgs(st, bt->uids, bt->k, b->name, bt->new_uids, err) != 0)
 		return -1;
 	crashpoint("move", true);
 	return 0;
 }
 
-/* Replays a group of moves from folder A to folder B on the other side. */
-static int replay(struct engine *e, struct folder_work *v, struct move *mv, size_t k,
-		  bool moved_far, struct ferry_error *err)
+/* Replays bt, moves mv made on side `moved`, on the other side. */
+static int replay_batch(struct engine *e, struct folder_work *v, const struct move *mv,
+			struct batch *bt, enum side moved, struct ferry_error *err)
 {
-	struct folder_work *a = &v[mv[0].gone.folder], *b = &v[mv[0].fresh.folder];
-	struct journal_entry j = {0};
-	uint32_t *uids = malloc(k * sizeof(*uids)), *new_uids = calloc(k, sizeof(*new_uids));
-	int r = -1;
-
-	if (!uids || !new_uids) {
-		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < k; i++)
-		uids[i] = mv[i].gone.uid;
 	if (e->opts->dry_run) {
-		printf("%s: move %zu message(s) on %s from %s\n", b->name, k,
-		       moved_far ? "near" : "far", a->name);
-		r = follow(e, v, mv, k, moved_far, err);
-		goto out;
+		printf("%s: move %zu message(s) on %s from %s\n", bt->b->name, bt->k,
+		       side_name[other_side(moved)], bt->a->name);
+		return follow(e, v, mv, bt->new_uids, bt->k, moved, err);
 	}
-	if (a == b) {
-		/* Rewritten under a new name in the same folder: only the pair moves. */
-		for (size_t i = 0; i < k; i++)
-			mv[i].new_uid = mv[i].gone.uid;
-		r = follow(e, v, mv, k, moved_far, err);
-		goto out;
-	}
-	if (move_on_side(e, !moved_far, a, b, uids, k, new_uids, &j, err) != 0)
-		goto out;
-	for (size_t i = 0; i < k; i++)
-		mv[i].new_uid = new_uids[i];
-	if (follow(e, v, mv, k, moved_far, err) != 0)
-		goto out;
-	r = state_journal_done(e->state, j.id, err);
-out:
-	free(uids);
-	free(new_uids);
-	if (r != 0)
-		ferry_error_prefix(err, "moving from %s to %s", a->name, b->name);
-	return r;
+	/* Rewritten under a new name in the same folder: only the pair moves. */
+	if (bt->a == bt->b)
+		return follow(e, v, mv, bt->uids, bt->k, moved, err);
+	if (move_on_side(e, other_side(moved), bt, err) != 0 ||
+	    follow(e, v, mv, bt->new_uids, bt->k, moved, err) != 0)
+		return -1;
+	return state_journal_done(e->state, bt->j.id, err);
 }
 
-/* Finds and replays the moves made on one side. */
-static int moves_of_side(struct engine *e, struct folder_work *v, size_t n, bool moved_far,
+/* Replays a group of moves made on side `moved` from folder A to folder B
+ * on the other side. */
+static int replay(struct engine *e, struct folder_work *v, const struct move *mv, size_t k,
+		  enum side moved, struct ferry_error *err)
+{
+	struct batch bt;
+	int r = batch_begin(&bt, &v[mv[0].gone.folder], &v[mv[0].fresh.folder], k, err);
+
+	for (size_t i = 0; r == 0 && i < k; i++)
+		bt.uids[i] = mv[i].gone.uid;
+	if (r == 0)
+		r = replay_batch(e, v, mv, &bt, moved, err);
+	return batch_end(&bt, r, err);
+}
+
+/* Finds and replays the moves made on side `moved`. */
+static int moves_of_side(struct engine *e, struct folder_work *v, size_t n, enum side moved,
 			 struct ferry_error *err)
 {
-	enum side_set del = moved_far ? SIDE_NEAR : SIDE_FAR;
-	enum sync_dir dir = moved_far ? SYNC_PULL : SYNC_PUSH;
-	struct cands gone = {0}, fresh = {0};
+	struct sync_policy policy = sync_policy_of(e->ch, e->dir, e->opts->force_delete);
+	struct move_cands gone = {0}, fresh = {0};
 	struct move *mv = NULL;
 	size_t nmv = 0;
 	int r = -1;
 
 	/* Replayed only where that direction syncs and that side may delete;
 	 * otherwise the plans make it a copy (rule 8). */
-	if ((e->dir != SYNC_BOTH && e->dir != dir) || !(e->ch->delete &del))
+	if (!movematch_may_move_on(&policy, other_side(moved)))
 		return 0;
-	if (collect(v, n, moved_far, &gone, &fresh) != 0) {
+	if (collect(v, n, moved, &gone, &fresh) != 0) {
 		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
@@ -445,14 +303,12 @@ static int moves_of_side(struct engine *e, struct folder_work *v, size_t n, bool
 		r = 0;
 		goto out;
 	}
-	if (identify_fresh(e, v, moved_far, &gone, &fresh, err) != 0)
+	if (identify_fresh(e, v, moved, &gone, &fresh, err) != 0)
 		goto out;
-	if (match(&gone, &fresh, &mv, &nmv) != 0) {
+	if (movematch_moves(&gone, &fresh, &mv, &nmv) != 0) {
 		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
-	if (nmv)
-		qsort(mv, nmv, sizeof(*mv), cmp_move);
 	r = 0;
 	for (size_t i = 0; i < nmv && r == 0;) {
 		size_t j = i;
@@ -460,53 +316,14 @@ static int moves_of_side(struct engine *e, struct folder_work *v, size_t n, bool
 		while (j < nmv && mv[j].gone.folder == mv[i].gone.folder &&
 		       mv[j].fresh.folder == mv[i].fresh.folder)
 			j++;
-		r = replay(e, v, mv + i, j - i, moved_far, err);
+		r = replay(e, v, mv + i, j - i, moved, err);
 		i = j;
 	}
 out:
-	free(gone.v);
-	free(fresh.v);
+	move_cands_free(&gone);
+	move_cands_free(&fresh);
 	free(mv);
 	return r;
-}
-
-/* Pairs whose message left folder A on both sides. */
-static int collect_both_gone(struct folder_work *v, size_t n, struct cands *gone)
-{
-	for (size_t f = 0; f < n; f++) {
-		struct folder_work *w = &v[f];
-
-		if (!w->prepared || !w->have_state)
-			continue;
-		for (size_t i = 0; i < w->npairs; i++) {
-			const struct pair *p = &w->pairs[i];
-			struct cand c = {.size = p->size, .folder = f, .pair = i};
-
-			if (p->status != PAIR_SYNCED || !p->far_uid || !p->near_uid ||
-			    engine_find_msg(&w->list[FAR], p->far_uid) ||
-			    engine_find_msg(&w->list[NEAR], p->near_uid))
-				continue;
-			c.id = p->near_id.known ? p->near_id : p->far_id;
-			if (c.id.known && push(gone, &c) != 0)
-				return -1;
-		}
-	}
-	return 0;
-}
-
-/* The one new message with gone's identity in fresh, or NULL. */
-static const struct cand *unique_match(const struct cands *fresh, const struct cand *gone)
-{
-	const struct cand *hit = NULL;
-
-	for (size_t i = 0; i < fresh->n; i++) {
-		if (!fresh->v[i].id.known || cmp_cand(gone, &fresh->v[i]) != 0)
-			continue;
-		if (hit)
-			return NULL;
-		hit = &fresh->v[i];
-	}
-	return hit;
 }
 
 /* Rule 8: both sides moved a message, to different folders. Nothing is
@@ -515,47 +332,53 @@ static const struct cand *unique_match(const struct cands *fresh, const struct c
 static int report_split_moves(struct engine *e, struct folder_work *v, size_t n,
 			      struct ferry_error *err)
 {
-	struct cands gone = {0}, far_new = {0}, near_new = {0}, unused = {0};
+	struct move_cands gone = {0}, fresh[2] = {{0}};
+	struct movematch_folder *view = match_view(v, n);
+	struct split_move *split = NULL;
+	size_t nsplit = 0;
 	int r = -1;
 
-	if (collect_both_gone(v, n, &gone) != 0 || collect(v, n, true, &unused, &far_new) != 0 ||
-	    collect(v, n, false, &unused, &near_new) != 0) {
+	if (!view || movematch_collect_both_gone(view, n, &gone) != 0 ||
+	    collect(v, n, FAR, NULL, &fresh[FAR]) != 0 ||
+	    collect(v, n, NEAR, NULL, &fresh[NEAR]) != 0) {
 		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
 	r = 0;
 	if (!gone.n)
 		goto out;
-	if (identify_fresh(e, v, true, &gone, &far_new, err) != 0 ||
-	    identify_fresh(e, v, false, &gone, &near_new, err) != 0) {
+	if (identify_fresh(e, v, FAR, &gone, &fresh[FAR], err) != 0 ||
+	    identify_fresh(e, v, NEAR, &gone, &fresh[NEAR], err) != 0) {
 		r = -1;
 		goto out;
 	}
-	for (size_t i = 0; i < gone.n && r == 0; i++) {
-		const struct cand *f = unique_match(&far_new, &gone.v[i]);
-		const struct cand *nn = unique_match(&near_new, &gone.v[i]);
+	if (movematch_split_moves(&gone, fresh, &split, &nsplit) != 0) {
+		r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < nsplit && r == 0; i++) {
 		char text[600];
 
-		if (!f || !nn || f->folder == nn->folder)
-			continue;
 		snprintf(text, sizeof(text),
 			 "a message of %s was moved to %s on far and to %s on near; kept in both",
-			 v[gone.v[i].folder].name, v[f->folder].name, v[nn->folder].name);
+			 v[split[i].from].name, v[split[i].to[FAR]].name,
+			 v[split[i].to[NEAR]].name);
 		log_warn("conflict: %s", text);
-		v[f->folder].rep.conflicts++;
+		v[split[i].to[FAR]].rep.conflicts++;
 		if (!e->opts->dry_run)
-			r = state_add_conflict(e->state, v[gone.v[i].folder].name, text, err);
+			r = state_add_conflict(e->state, v[split[i].from].name, text, err);
 	}
 out:
-	free(gone.v);
-	free(far_new.v);
-	free(near_new.v);
-	free(unused.v);
+	free(view);
+	free(split);
+	move_cands_free(&gone);
+	move_cands_free(&fresh[FAR]);
+	move_cands_free(&fresh[NEAR]);
 	return r;
 }
 
-/* The killed run's batches into prepared folders, as plan_refile_cut reads
- * them; *n is 0 when there are none. */
+/* The killed run's batches into prepared folders, as movematch_refile_cut
+ * reads them; *nout is 0 when there are none. */
 static int cut_batches(const struct engine *e, const struct folder_work *v, size_t n,
 		       struct refile_batch **out, size_t *nout)
 {
@@ -579,95 +402,66 @@ static int cut_batches(const struct engine *e, const struct folder_work *v, size
 	return 0;
 }
 
-/* Whether the copy that stayed on that side may follow the other: that
- * direction syncs and that side may delete, as for a move (rule 8). */
-static bool may_refile_on(const struct engine *e, bool on_far)
+/* b's plan must not copy the other side's copy of m there when the refiled
+ * one's new uid is not known (or in a dry run): the next run pairs them. */
+static void drop_other_copy(struct folder_work *b, enum side s, const struct msg *m)
 {
-	enum sync_dir dir = on_far ? SYNC_PUSH : SYNC_PULL;
-	enum side_set del = on_far ? SIDE_FAR : SIDE_NEAR;
+	struct msg_list *l = &b->list[other_side(s)];
 
-	return (e->dir == SYNC_BOTH || e->dir == dir) && (e->ch->delete &del);
-}
+	for (size_t x = 0; x < l->n; x++) {
+		struct msg *o = &l->v[x];
 
-static int to_refile_cands(const struct cands *c, bool on_far, const struct refile_batch *b,
-			   size_t nb, struct refile_cand **out)
-{
-	*out = malloc((c->n + 1) * sizeof(**out));
-	if (!*out)
-		return -1;
-	for (size_t i = 0; i < c->n; i++)
-		(*out)[i] = (struct refile_cand){
-		    .folder = c->v[i].folder,
-		    .uid = c->v[i].uid,
-		    .size = c->v[i].size,
-		    .id = c->v[i].id,
-		    .cut = plan_refile_cut(b, nb, c->v[i].folder, on_far, c->v[i].uid)};
-	return 0;
-}
-
-/* Moves k copies that stayed, all on one side from folder a to folder b,
- * and puts them in b's listing unpaired: b's plan pairs them by identity
- * with the copies filed there (rule 7), flags merged as for any new pair. */
-static int refile_group(struct engine *e, struct folder_work *v, const struct refile *rf, size_t k,
-			struct ferry_error *err)
-{
-	bool on_far = rf[0].on_far;
-	struct folder_work *a = &v[rf[0].from], *b = &v[rf[0].to];
-	struct journal_entry j = {0};
-	uint32_t *uids = malloc(k * sizeof(*uids)), *new_uids = calloc(k, sizeof(*new_uids));
-	int r = -1;
-
-	if (!uids || !new_uids) {
-		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-		goto out;
+		if (o->id.known && o->size == m->size &&
+		    memcmp(o->id.hash, m->id.hash, sizeof(o->id.hash)) == 0) {
+			remove_msg(l, o->uid);
+			return;
+		}
 	}
-	for (size_t i = 0; i < k; i++)
-		uids[i] = rf[i].uid;
-	if (e->opts->dry_run) {
+}
+
+/* Moves bt's copies that stayed, on side s from folder a to folder b, and
+ * puts them in b's listing unpaired: b's plan pairs them by identity with
+ * the copies filed there (rule 7), flags merged as for any new pair. */
+static int refile_copies(struct engine *e, enum side s, struct batch *bt, struct ferry_error *err)
+{
+	struct folder_work *a = bt->a, *b = bt->b;
+
+	if (e->opts->dry_run)
 		printf("%s: move %zu message(s) on %s from %s (copied by an interrupted run, "
 		       "filed here since)\n",
-		       b->name, k, on_far ? "far" : "near", a->name);
-	} else if (move_on_side(e, on_far, a, b, uids, k, new_uids, &j, err) != 0) {
-		goto out;
-	}
-	for (size_t i = 0; i < k; i++) {
-		struct msg *m = engine_find_msg(listing(a, on_far), uids[i]);
+		       b->name, bt->k, side_name[s], a->name);
+	else if (move_on_side(e, s, bt, err) != 0)
+		return -1;
+	for (size_t i = 0; i < bt->k; i++) {
+		struct msg *m = engine_find_msg(&a->list[s], bt->uids[i]);
 		struct msg moved;
 
 		if (!m)
 			continue;
 		moved = *m;
-		moved.uid = new_uids[i];
-		if (new_uids[i] && insert_msg(listing(b, on_far), &moved) != 0) {
-			ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-			goto out;
-		}
-		if (!new_uids[i]) {
-			/* Not known where it landed (or a dry run): b's plan must not
-			 * copy the other one there; the next run pairs them. */
-			for (size_t x = 0; x < listing(b, !on_far)->n; x++) {
-				struct msg *o = &listing(b, !on_far)->v[x];
-
-				if (o->id.known && o->size == m->size &&
-				    memcmp(o->id.hash, m->id.hash, sizeof(o->id.hash)) == 0) {
-					remove_msg(listing(b, !on_far), o->uid);
-					break;
-				}
-			}
-		}
-		remove_msg(listing(a, on_far), uids[i]);
-		if (on_far)
-			b->rep.moved[FAR]++;
-		else
-			b->rep.moved[NEAR]++;
+		moved.uid = bt->new_uids[i];
+		if (moved.uid && insert_msg(&b->list[s], &moved) != 0)
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+		if (!moved.uid)
+			drop_other_copy(b, s, m);
+		remove_msg(&a->list[s], bt->uids[i]);
+		b->rep.moved[s]++;
 	}
-	r = e->opts->dry_run ? 0 : state_journal_done(e->state, j.id, err);
-out:
-	free(uids);
-	free(new_uids);
-	if (r != 0)
-		ferry_error_prefix(err, "moving from %s to %s", a->name, b->name);
-	return r;
+	return e->opts->dry_run ? 0 : state_journal_done(e->state, bt->j.id, err);
+}
+
+/* A group of refiles, all on one side from one folder to another. */
+static int refile_group(struct engine *e, struct folder_work *v, const struct refile *rf, size_t k,
+			struct ferry_error *err)
+{
+	struct batch bt;
+	int r = batch_begin(&bt, &v[rf[0].from], &v[rf[0].to], k, err);
+
+	for (size_t i = 0; r == 0 && i < k; i++)
+		bt.uids[i] = rf[i].uid;
+	if (r == 0)
+		r = refile_copies(e, rf[0].on_far ? FAR : NEAR, &bt, err);
+	return batch_end(&bt, r, err);
 }
 
 /* Rules 8 and 13: copies a killed run made but did not record, then filed
@@ -678,7 +472,8 @@ out:
 static int refile_orphans(struct engine *e, struct folder_work *v, size_t n,
 			  struct ferry_error *err)
 {
-	struct cands unused = {0}, far_new = {0}, near_new = {0};
+	struct sync_policy policy = sync_policy_of(e->ch, e->dir, e->opts->force_delete);
+	struct move_cands fresh[2] = {{0}};
 	struct refile_cand *fc = NULL, *nc = NULL;
 	struct refile *rf = NULL;
 	struct refile_batch *cut = NULL;
@@ -691,18 +486,18 @@ static int refile_orphans(struct engine *e, struct folder_work *v, size_t n,
 		r = 0;
 		goto out;
 	}
-	if (collect(v, n, true, &unused, &far_new) != 0 ||
-	    collect(v, n, false, &unused, &near_new) != 0) {
+	if (collect(v, n, FAR, NULL, &fresh[FAR]) != 0 ||
+	    collect(v, n, NEAR, NULL, &fresh[NEAR]) != 0) {
 		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
 	/* Only sizes unpaired on the other side can match: identify those. */
-	if (identify_fresh(e, v, true, &near_new, &far_new, err) != 0 ||
-	    identify_fresh(e, v, false, &far_new, &near_new, err) != 0)
+	if (identify_fresh(e, v, FAR, &fresh[NEAR], &fresh[FAR], err) != 0 ||
+	    identify_fresh(e, v, NEAR, &fresh[FAR], &fresh[NEAR], err) != 0)
 		goto out;
-	if (to_refile_cands(&far_new, true, cut, ncut, &fc) != 0 ||
-	    to_refile_cands(&near_new, false, cut, ncut, &nc) != 0 ||
-	    plan_refiles(fc, far_new.n, nc, near_new.n, &rf, &nrf) != 0) {
+	if (movematch_refile_cands(&fresh[FAR], true, cut, ncut, &fc) != 0 ||
+	    movematch_refile_cands(&fresh[NEAR], false, cut, ncut, &nc) != 0 ||
+	    movematch_refiles(fc, fresh[FAR].n, nc, fresh[NEAR].n, &rf, &nrf) != 0) {
 		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
@@ -713,15 +508,14 @@ static int refile_orphans(struct engine *e, struct folder_work *v, size_t n,
 		while (j < nrf && rf[j].on_far == rf[i].on_far && rf[j].from == rf[i].from &&
 		       rf[j].to == rf[i].to)
 			j++;
-		if (may_refile_on(e, rf[i].on_far))
+		if (movematch_may_move_on(&policy, rf[i].on_far ? FAR : NEAR))
 			r = refile_group(e, v, rf + i, j - i, err);
 		i = j;
 	}
 out:
 	free(cut);
-	free(unused.v);
-	free(far_new.v);
-	free(near_new.v);
+	move_cands_free(&fresh[FAR]);
+	move_cands_free(&fresh[NEAR]);
 	free(fc);
 	free(nc);
 	free(rf);
@@ -730,7 +524,7 @@ out:
 
 int engine_moves(struct engine *e, struct folder_work *v, size_t n, struct ferry_error *err)
 {
-	if (moves_of_side(e, v, n, false, err) != 0 || moves_of_side(e, v, n, true, err) != 0 ||
+	if (moves_of_side(e, v, n, NEAR, err) != 0 || moves_of_side(e, v, n, FAR, err) != 0 ||
 	    refile_orphans(e, v, n, err) != 0)
 		return -1;
 	return report_split_moves(e, v, n, err);

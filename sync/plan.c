@@ -4,16 +4,19 @@
  * can walk them all.
  *
  * Most rules are symmetric between far and near, so the code names a side by
- * enum side_set (SIDE_FAR or SIDE_NEAR) and writes each rule once. */
+ * enum side (FAR or NEAR), keeps what it knows of both in arrays indexed by
+ * it, and writes each rule once. */
 #include "sync/plan.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/base/grow.h"
 #include "store/flags.h"
+#include "sync/side.h"
 
 /* One side's listing, indexed by uid for the pairs of the state. */
-struct side {
+struct listing {
 	const struct msg *v;
 	size_t n;
 	const struct msg **by_uid; /* v in uid order, for binary search */
@@ -24,43 +27,43 @@ struct side {
 
 struct planner {
 	const struct plan_input *in;
-	struct side far, near;
+	struct listing side[2]; /* indexed by enum side */
 	struct plan *out;
 	bool oom; /* set by the kw_* helpers when a keyword set cannot be built */
 };
 
 /* ---- sides and directions ---- */
 
-static struct side *side_of(struct planner *p, enum side_set s)
+static enum side other_side(enum side s)
 {
-	return s == SIDE_FAR ? &p->far : &p->near;
+	return s == FAR ? NEAR : FAR;
 }
 
-static enum side_set other_side(enum side_set s)
-{
-	return s == SIDE_FAR ? SIDE_NEAR : SIDE_FAR;
-}
+/* The one direction that carries changes into a side, besides both. */
+static const enum sync_dir one_way_into[2] = {[FAR] = SYNC_PUSH, [NEAR] = SYNC_PULL};
+static const enum side_set side_bit[2] = {[FAR] = SIDE_FAR, [NEAR] = SIDE_NEAR};
+static const enum action_kind flags_on[2] = {[FAR] = ACT_FLAGS_FAR, [NEAR] = ACT_FLAGS_NEAR};
+static const enum action_kind copy_into[2] = {[FAR] = ACT_COPY_TO_FAR, [NEAR] = ACT_COPY_TO_NEAR};
+static const enum action_kind delete_on[2] = {[FAR] = ACT_DELETE_FAR, [NEAR] = ACT_DELETE_NEAR};
 
 /* Whether this run's direction lets changes (new messages, flags,
  * deletions) travel into side `to`: pull only into near, push only into far. */
-static bool flows_into(enum sync_dir sync, enum side_set to)
+static bool flows_into(enum sync_dir sync, enum side to)
 {
-	if (sync == SYNC_BOTH)
-		return true;
-	return to == SIDE_NEAR ? sync == SYNC_PULL : sync == SYNC_PUSH;
+	return sync == SYNC_BOTH || sync == one_way_into[to];
 }
 
 /* Whether the `delete` policy lets deletions be carried out on side s. */
-static bool may_delete_on(const struct plan_input *in, enum side_set s)
+static bool may_delete_on(const struct plan_input *in, enum side s)
 {
-	enum side_set allowed = in->delete; /* clang-format reads "delete &" as C++ */
+	enum side_set allowed = in->policy.delete; /* clang-format reads "delete &" as C++ */
 
-	return (allowed & s) != 0;
+	return (allowed & side_bit[s]) != 0;
 }
 
-static uint32_t pair_uid(const struct pair *pr, enum side_set s)
+static uint32_t pair_uid(const struct pair *pr, enum side s)
 {
-	return s == SIDE_FAR ? pr->far_uid : pr->near_uid;
+	return s == FAR ? pr->far_uid : pr->near_uid;
 }
 
 /* ---- indexing the listings ---- */
@@ -75,9 +78,10 @@ static int msg_uid_cmp(const void *a, const void *b)
 /* plan.h promises listings in uid order, but a listing out of order would make
  * a binary search miss present messages, and a missed message looks deleted:
  * so the index is sorted here rather than trusted. */
-static int side_init(struct side *s, const struct msg *v, size_t n, bool complete, bool keywords_ok)
+static int side_init(struct listing *s, const struct msg *v, size_t n, bool complete,
+		     bool keywords_ok)
 {
-	*s = (struct side){v, n, NULL, NULL, complete, keywords_ok};
+	*s = (struct listing){v, n, NULL, NULL, complete, keywords_ok};
 	if (n == 0)
 		return 0;
 	s->by_uid = malloc(n * sizeof(*s->by_uid));
@@ -90,14 +94,14 @@ static int side_init(struct side *s, const struct msg *v, size_t n, bool complet
 	return 0;
 }
 
-static void side_free(struct side *s)
+static void side_free(struct listing *s)
 {
 	free(s->by_uid);
 	free(s->paired);
 }
 
 /* The message with that uid in the listing, or NULL (uid 0: none). */
-static const struct msg *side_find(const struct side *s, uint32_t uid)
+static const struct msg *side_find(const struct listing *s, uint32_t uid)
 {
 	size_t lo = 0, hi = s->n;
 
@@ -116,8 +120,8 @@ static const struct msg *side_find(const struct side *s, uint32_t uid)
 	return NULL;
 }
 
-static void side_mark_pairs(struct side *s, const struct pair *pairs, size_t npairs,
-			    enum side_set which)
+static void side_mark_pairs(struct listing *s, const struct pair *pairs, size_t npairs,
+			    enum side which)
 {
 	for (size_t i = 0; i < npairs; i++) {
 		const struct msg *m = side_find(s, pair_uid(&pairs[i], which));
@@ -130,18 +134,20 @@ static void side_mark_pairs(struct side *s, const struct pair *pairs, size_t npa
 static int planner_init(struct planner *p, const struct plan_input *in, struct plan *out)
 {
 	*p = (struct planner){.in = in, .out = out};
-	if (side_init(&p->far, in->far, in->nfar, in->far_complete, in->far_keywords_ok) < 0 ||
-	    side_init(&p->near, in->near, in->nnear, in->near_complete, in->near_keywords_ok) < 0)
+	if (side_init(&p->side[FAR], in->far, in->nfar, in->far_complete, in->far_keywords_ok) <
+		0 ||
+	    side_init(&p->side[NEAR], in->near, in->nnear, in->near_complete,
+		      in->near_keywords_ok) < 0)
 		return -1;
-	side_mark_pairs(&p->far, in->pairs, in->npairs, SIDE_FAR);
-	side_mark_pairs(&p->near, in->pairs, in->npairs, SIDE_NEAR);
+	side_mark_pairs(&p->side[FAR], in->pairs, in->npairs, FAR);
+	side_mark_pairs(&p->side[NEAR], in->pairs, in->npairs, NEAR);
 	return 0;
 }
 
 static void planner_free(struct planner *p)
 {
-	side_free(&p->far);
-	side_free(&p->near);
+	side_free(&p->side[FAR]);
+	side_free(&p->side[NEAR]);
 }
 
 /* ---- flags and keyword sets ---- */
@@ -186,7 +192,8 @@ static bool keywords_same(const char *a, const char *b, bool *oom)
 /* Rule 9: a side that cannot store keywords has not changed them. Nor has
  * a message whose store lost them (rule 15: a Maildir file refiled by
  * another program); plan_flags then gives it back the target's. */
-static const char *side_keywords(const struct side *s, const struct msg *m, const struct pair *pr)
+static const char *side_keywords(const struct listing *s, const struct msg *m,
+				 const struct pair *pr)
 {
 	return s->keywords_ok && !m->keywords_unknown ? m->keywords : pr->base_keywords;
 }
@@ -208,13 +215,11 @@ static int emit(struct planner *p, struct action *a)
 	if (p->oom)
 		goto fail;
 	if (out->n == out->cap) {
-		size_t cap = out->cap ? out->cap * 2 : 64;
-		struct action *v = realloc(out->v, cap * sizeof(*v));
+		struct action *v = grow_array(out->v, &out->cap, out->n + 1, sizeof(*v));
 
 		if (!v)
 			goto fail;
 		out->v = v;
-		out->cap = cap;
 	}
 	out->v[out->n++] = *a;
 	return 0;
@@ -224,9 +229,9 @@ fail:
 	return -1;
 }
 
-static void action_set_uid(struct action *a, enum side_set s, uint32_t uid)
+static void action_set_uid(struct action *a, enum side s, uint32_t uid)
 {
-	if (s == SIDE_FAR)
+	if (s == FAR)
 		a->far_uid = uid;
 	else
 		a->near_uid = uid;
@@ -235,11 +240,11 @@ static void action_set_uid(struct action *a, enum side_set s, uint32_t uid)
 /* Brings side s's message m (of the pair far_uid/near_uid) to the flags
  * `target` and the keywords `target_kw`. A side that cannot store keywords
  * is never asked to. */
-static int plan_flags(struct planner *p, enum side_set s, const struct action *pair_uids,
+static int plan_flags(struct planner *p, enum side s, const struct action *pair_uids,
 		      const struct msg *m, unsigned target, const char *target_kw)
 {
 	struct action a = {
-	    .kind = s == SIDE_FAR ? ACT_FLAGS_FAR : ACT_FLAGS_NEAR,
+	    .kind = flags_on[s],
 	    .far_uid = pair_uids->far_uid,
 	    .near_uid = pair_uids->near_uid,
 	    .add = target & ~m->flags,
@@ -247,7 +252,7 @@ static int plan_flags(struct planner *p, enum side_set s, const struct action *p
 	    .size = m->size,
 	};
 
-	if (side_of(p, s)->keywords_ok) {
+	if (p->side[s].keywords_ok) {
 		a.add_keywords = kw_minus(target_kw, m->keywords, &p->oom);
 		a.remove_keywords = kw_minus(m->keywords, target_kw, &p->oom);
 	}
@@ -258,24 +263,36 @@ static int plan_flags(struct planner *p, enum side_set s, const struct action *p
 
 /* Where the flags of one pair go: each side's target and the new base. */
 struct flag_targets {
-	unsigned far, near, base;
-	char *far_kw, *near_kw, *base_kw; /* malloc'd */
+	unsigned flags[2]; /* indexed by enum side */
+	char *kw[2];	   /* malloc'd */
+	unsigned base;
+	char *base_kw; /* malloc'd */
 };
 
 static void flag_targets_free(struct flag_targets *t)
 {
-	free(t->far_kw);
-	free(t->near_kw);
+	free(t->kw[FAR]);
+	free(t->kw[NEAR]);
 	free(t->base_kw);
 }
 
-/* The flag actions of both sides, far first (the action order). */
-static int plan_both_flags(struct planner *p, const struct action *uids, const struct msg *far,
-			   const struct msg *near, const struct flag_targets *t)
+/* In one direction the base is the source side's value (see below). */
+static void targets_base(struct planner *p, struct flag_targets *t)
 {
-	if (plan_flags(p, SIDE_FAR, uids, far, t->far, t->far_kw) < 0)
+	enum side source = p->in->policy.sync == SYNC_PUSH ? NEAR : FAR;
+
+	t->base = t->flags[source];
+	t->base_kw = kw_normalize(t->kw[source], &p->oom);
+}
+
+/* The flag actions of both sides, far first (the action order); m is
+ * indexed by enum side. */
+static int plan_both_flags(struct planner *p, const struct action *uids,
+			   const struct msg *const m[2], const struct flag_targets *t)
+{
+	if (plan_flags(p, FAR, uids, m[FAR], t->flags[FAR], t->kw[FAR]) < 0)
 		return -1;
-	return plan_flags(p, SIDE_NEAR, uids, near, t->near, t->near_kw);
+	return plan_flags(p, NEAR, uids, m[NEAR], t->flags[NEAR], t->kw[NEAR]);
 }
 
 /* ---- pairs present on both sides: rule 9 with a base ---- */
@@ -284,35 +301,36 @@ static int plan_both_flags(struct planner *p, const struct action *uids, const s
  * The new base is what both now hold; in one direction it is the source
  * side's value, so the target's own changes stay pending (they go out if
  * the channel is later switched to both). */
-static void targets_with_base(struct planner *p, const struct pair *pr, const struct msg *far,
-			      const struct msg *near, struct flag_targets *t)
+static void targets_with_base(struct planner *p, const struct pair *pr,
+			      const struct msg *const m[2], struct flag_targets *t)
 {
-	enum sync_dir sync = p->in->sync;
-	const char *fk = side_keywords(&p->far, far, pr), *nk = side_keywords(&p->near, near, pr);
-	const char *bk = pr->base_keywords;
+	enum sync_dir sync = p->in->policy.sync;
+	const char *kw[2] = {side_keywords(&p->side[FAR], m[FAR], pr),
+			     side_keywords(&p->side[NEAR], m[NEAR], pr)};
 
-	t->far = flows_into(sync, SIDE_FAR) ? apply_flags(far->flags, near->flags, pr->base_flags)
-					    : far->flags;
-	t->near = flows_into(sync, SIDE_NEAR) ? apply_flags(near->flags, far->flags, pr->base_flags)
-					      : near->flags;
-	t->far_kw = flows_into(sync, SIDE_FAR) ? apply_keywords(fk, nk, bk, &p->oom)
-					       : kw_normalize(fk, &p->oom);
-	t->near_kw = flows_into(sync, SIDE_NEAR) ? apply_keywords(nk, fk, bk, &p->oom)
-						 : kw_normalize(nk, &p->oom);
-	t->base = sync == SYNC_PUSH ? t->near : t->far;
-	t->base_kw = kw_normalize(sync == SYNC_PUSH ? t->near_kw : t->far_kw, &p->oom);
+	for (enum side s = FAR; s <= NEAR; s++) {
+		enum side o = other_side(s);
+
+		if (flows_into(sync, s)) {
+			t->flags[s] = apply_flags(m[s]->flags, m[o]->flags, pr->base_flags);
+			t->kw[s] = apply_keywords(kw[s], kw[o], pr->base_keywords, &p->oom);
+		} else {
+			t->flags[s] = m[s]->flags;
+			t->kw[s] = kw_normalize(kw[s], &p->oom);
+		}
+	}
+	targets_base(p, t);
 }
 
-static int plan_synced(struct planner *p, const struct pair *pr, const struct msg *far,
-		       const struct msg *near)
+static int plan_synced(struct planner *p, const struct pair *pr, const struct msg *const m[2])
 {
 	struct flag_targets t = {0};
 	struct action uids = {.far_uid = pr->far_uid, .near_uid = pr->near_uid};
 	bool base_moved;
 	int rc;
 
-	targets_with_base(p, pr, far, near, &t);
-	rc = plan_both_flags(p, &uids, far, near, &t);
+	targets_with_base(p, pr, m, &t);
+	rc = plan_both_flags(p, &uids, m, &t);
 	base_moved =
 	    t.base != pr->base_flags || !keywords_same(t.base_kw, pr->base_keywords, &p->oom);
 	if (rc == 0 && base_moved) {
@@ -337,12 +355,12 @@ static int plan_synced(struct planner *p, const struct pair *pr, const struct ms
 /* Copies m from side `from` to the other side with its flags, which become
  * the base. A side that cannot store keywords gets none, but the base keeps
  * them: that side counts as holding the base (rule 9). */
-static int plan_copy(struct planner *p, const struct msg *m, const char *keywords,
-		     enum side_set from, bool conflict)
+static int plan_copy(struct planner *p, const struct msg *m, const char *keywords, enum side from,
+		     bool conflict)
 {
-	enum side_set to = other_side(from);
+	enum side to = other_side(from);
 	struct action a = {
-	    .kind = to == SIDE_NEAR ? ACT_COPY_TO_NEAR : ACT_COPY_TO_FAR,
+	    .kind = copy_into[to],
 	    .add = m->flags,
 	    .base_flags = m->flags,
 	    .base_keywords = kw_normalize(keywords, &p->oom),
@@ -351,7 +369,7 @@ static int plan_copy(struct planner *p, const struct msg *m, const char *keyword
 	};
 
 	action_set_uid(&a, from, m->uid);
-	if (side_of(p, to)->keywords_ok)
+	if (p->side[to].keywords_ok)
 		a.add_keywords = kw_normalize(keywords, &p->oom);
 	if (emit(p, &a) < 0)
 		return -1;
@@ -362,18 +380,18 @@ static int plan_copy(struct planner *p, const struct msg *m, const char *keyword
 
 /* A message of side `from` that the other side never had (unpaired, or
  * skipped by size before). */
-static int plan_new_message(struct planner *p, const struct msg *m, enum side_set from)
+static int plan_new_message(struct planner *p, const struct msg *m, enum side from)
 {
 	const struct plan_input *in = p->in;
 
-	if (!flows_into(in->sync, other_side(from)))
+	if (!flows_into(in->policy.sync, other_side(from)))
 		return 0;
 	/* Rule 9: a new message already \Deleted is on its way out; copying it
 	 * to a side that carries out deletions would only resurrect it there.
 	 * A side that does not (a backup) holds everything, flag and all. */
 	if ((m->flags & MF_DELETED) && may_delete_on(in, other_side(from)))
 		return 0;
-	if (in->max_size && m->size > in->max_size) {
+	if (in->policy.max_size && m->size > in->policy.max_size) {
 		struct action a = {.kind = ACT_SKIP_SIZE, .size = m->size};
 
 		action_set_uid(&a, from, m->uid);
@@ -384,35 +402,45 @@ static int plan_new_message(struct planner *p, const struct msg *m, enum side_se
 
 /* ---- pairs present on one side: deletions, rule 10 ---- */
 
-static int plan_pair_action(struct planner *p, enum action_kind kind, const struct pair *pr,
-			    enum side_set gone)
+static struct action pair_action(enum action_kind kind, const struct pair *pr)
 {
-	struct action a = {
+	return (struct action){
 	    .kind = kind,
 	    .far_uid = pr->far_uid,
 	    .near_uid = pr->near_uid,
 	    .base_flags = pr->base_flags,
 	    .size = pr->size,
 	};
+}
 
-	/* KEEP records the pair one-sided: the gone side's uid is dropped so
-	 * the survivor is never copied back. */
-	if (kind == ACT_KEEP)
-		action_set_uid(&a, gone, 0);
+static int plan_pair_action(struct planner *p, enum action_kind kind, const struct pair *pr)
+{
+	struct action a = pair_action(kind, pr);
+
+	return emit(p, &a);
+}
+
+/* KEEP records the pair one-sided: the gone side's uid is dropped so the
+ * survivor is never copied back. */
+static int plan_keep(struct planner *p, const struct pair *pr, enum side gone)
+{
+	struct action a = pair_action(ACT_KEEP, pr);
+
+	action_set_uid(&a, gone, 0);
 	return emit(p, &a);
 }
 
 /* Rule 10's exception: the survivor newly set \Flagged or added a keyword
  * since the last sync, which someone meant to keep. */
 static bool survivor_marked(struct planner *p, const struct pair *pr, const struct msg *m,
-			    enum side_set s)
+			    enum side s)
 {
 	char *added;
 	bool marked;
 
 	if ((m->flags & MF_FLAGGED) && !(pr->base_flags & MF_FLAGGED))
 		return true;
-	if (!side_of(p, s)->keywords_ok)
+	if (!p->side[s].keywords_ok)
 		return false;
 	added = kw_minus(m->keywords, pr->base_keywords, &p->oom);
 	marked = added != NULL;
@@ -422,26 +450,26 @@ static bool survivor_marked(struct planner *p, const struct pair *pr, const stru
 
 /* The pair's message was deleted on side `gone` and is still on the other. */
 static int plan_one_gone(struct planner *p, const struct pair *pr, const struct msg *survivor,
-			 enum side_set gone)
+			 enum side gone)
 {
 	const struct plan_input *in = p->in;
-	enum side_set kept = other_side(gone);
+	enum side kept = other_side(gone);
 
 	/* Rule 5: only a complete listing proves a deletion; rule 7: a folder
 	 * without usable state deletes nothing. Wait for a better run. */
-	if (!side_of(p, gone)->complete || !in->have_state)
+	if (!p->side[gone].complete || !in->have_state)
 		return 0;
-	if (!flows_into(in->sync, kept) || !may_delete_on(in, kept))
-		return plan_pair_action(p, ACT_KEEP, pr, gone);
+	if (!flows_into(in->policy.sync, kept) || !may_delete_on(in, kept))
+		return plan_keep(p, pr, gone);
 	/* Only a deletion that would go through can lose a marked message:
 	 * otherwise the survivor is kept above, and nothing is copied back. */
 	if (survivor_marked(p, pr, survivor, kept)) {
-		if (!flows_into(in->sync, gone))
-			return plan_pair_action(p, ACT_KEEP, pr, gone);
-		return plan_copy(p, survivor, side_keywords(side_of(p, kept), survivor, pr), kept,
+		if (!flows_into(in->policy.sync, gone))
+			return plan_keep(p, pr, gone);
+		return plan_copy(p, survivor, side_keywords(&p->side[kept], survivor, pr), kept,
 				 true);
 	}
-	return plan_pair_action(p, kept == SIDE_FAR ? ACT_DELETE_FAR : ACT_DELETE_NEAR, pr, gone);
+	return plan_pair_action(p, delete_on[kept], pr);
 }
 
 /* ---- one pair of the state ---- */
@@ -451,20 +479,20 @@ static int plan_one_gone(struct planner *p, const struct pair *pr, const struct 
  * unpaired message next run, copied back over the other side's deletion. */
 static int plan_both_gone(struct planner *p, const struct pair *pr)
 {
-	if (!p->far.complete || !p->near.complete)
+	if (!p->side[FAR].complete || !p->side[NEAR].complete)
 		return 0;
-	return plan_pair_action(p, ACT_FORGET, pr, SIDE_NONE);
+	return plan_pair_action(p, ACT_FORGET, pr);
 }
 
 /* A pair with a message on side s only, by policy (KEPT) or size (SKIPPED). */
-static int plan_one_sided(struct planner *p, const struct pair *pr, enum side_set s)
+static int plan_one_sided(struct planner *p, const struct pair *pr, enum side s)
 {
-	const struct side *side = side_of(p, s);
+	const struct listing *side = &p->side[s];
 	const struct msg *m = side_find(side, pair_uid(pr, s));
-	uint64_t max_size = p->in->max_size;
+	uint64_t max_size = p->in->policy.max_size;
 
 	if (!m)
-		return side->complete ? plan_pair_action(p, ACT_FORGET, pr, SIDE_NONE) : 0;
+		return side->complete ? plan_pair_action(p, ACT_FORGET, pr) : 0;
 	if (pr->status != PAIR_SKIPPED_SIZE)
 		return 0;
 	/* Retried when the limit changed (DESIGN: the state per pair). */
@@ -475,19 +503,18 @@ static int plan_one_sided(struct planner *p, const struct pair *pr, enum side_se
 
 static int plan_pair(struct planner *p, const struct pair *pr)
 {
-	const struct msg *far = side_find(&p->far, pr->far_uid);
-	const struct msg *near = side_find(&p->near, pr->near_uid);
+	const struct msg *m[2] = {side_find(&p->side[FAR], pr->far_uid),
+				  side_find(&p->side[NEAR], pr->near_uid)};
 
 	if (!pr->far_uid && !pr->near_uid)
-		return plan_pair_action(p, ACT_FORGET, pr, SIDE_NONE);
+		return plan_pair_action(p, ACT_FORGET, pr);
 	if (!pr->far_uid || !pr->near_uid)
-		return plan_one_sided(p, pr, pr->far_uid ? SIDE_FAR : SIDE_NEAR);
-	if (far && near)
-		return plan_synced(p, pr, far, near);
-	if (far)
-		return plan_one_gone(p, pr, far, SIDE_NEAR);
-	if (near)
-		return plan_one_gone(p, pr, near, SIDE_FAR);
+		return plan_one_sided(p, pr, pr->far_uid ? FAR : NEAR);
+	if (m[FAR] && m[NEAR])
+		return plan_synced(p, pr, m);
+	for (enum side s = FAR; s <= NEAR; s++)
+		if (m[s])
+			return plan_one_gone(p, pr, m[s], other_side(s));
 	return plan_both_gone(p, pr);
 }
 
@@ -532,7 +559,7 @@ static int msg_munged_cmp(const void *a, const void *b)
 
 /* The unpaired messages of a side whose identity (munged: munged hash) is
  * known, by it then uid. *out is malloc'd (NULL when none). */
-static int unpaired_by_identity(const struct side *s, bool munged, const struct msg ***out,
+static int unpaired_by_identity(const struct listing *s, bool munged, const struct msg ***out,
 				size_t *n)
 {
 	*out = NULL;
@@ -552,46 +579,45 @@ static int unpaired_by_identity(const struct side *s, bool munged, const struct 
 /* No base yet: the union, except \Deleted which needs both sides (rule 9).
  * In one direction the target side takes the union and the source side
  * stays as it is, which is also the base, as for a synced pair. */
-static void targets_without_base(struct planner *p, const struct msg *far, const struct msg *near,
+static void targets_without_base(struct planner *p, const struct msg *const m[2],
 				 struct flag_targets *t)
 {
-	enum sync_dir sync = p->in->sync;
-	unsigned both = far->flags & near->flags;
-	unsigned far_gets = near->flags & ~MF_DELETED, near_gets = far->flags & ~MF_DELETED;
+	enum sync_dir sync = p->in->policy.sync;
+	unsigned both = m[FAR]->flags & m[NEAR]->flags;
 
-	if (sync == SYNC_BOTH) {
-		t->far = t->near = (far->flags | near->flags) & ~MF_DELETED;
-		t->far |= both & MF_DELETED;
-		t->near |= both & MF_DELETED;
-	} else {
-		t->far = far->flags | (sync == SYNC_PUSH ? far_gets : 0);
-		t->near = near->flags | (sync == SYNC_PULL ? near_gets : 0);
+	for (enum side s = FAR; s <= NEAR; s++) {
+		const struct msg *mine = m[s], *theirs = m[other_side(s)];
+
+		if (sync == SYNC_BOTH)
+			t->flags[s] =
+			    ((mine->flags | theirs->flags) & ~MF_DELETED) | (both & MF_DELETED);
+		else
+			t->flags[s] =
+			    mine->flags | (flows_into(sync, s) ? theirs->flags & ~MF_DELETED : 0);
+		t->kw[s] = flows_into(sync, s) ? kw_union(mine->keywords, theirs->keywords, &p->oom)
+					       : kw_normalize(mine->keywords, &p->oom);
 	}
-	t->far_kw = flows_into(sync, SIDE_FAR) ? kw_union(far->keywords, near->keywords, &p->oom)
-					       : kw_normalize(far->keywords, &p->oom);
-	t->near_kw = flows_into(sync, SIDE_NEAR) ? kw_union(near->keywords, far->keywords, &p->oom)
-						 : kw_normalize(near->keywords, &p->oom);
-	t->base = sync == SYNC_PUSH ? t->near : t->far;
-	t->base_kw = kw_normalize(sync == SYNC_PUSH ? t->near_kw : t->far_kw, &p->oom);
+	targets_base(p, t);
 }
 
 /* Rule 7: far and near hold the same message; record the pair. */
 static int plan_match(struct planner *p, const struct msg *far, const struct msg *near)
 {
+	const struct msg *const m[2] = {far, near};
 	struct flag_targets t = {0};
 	struct action a = {.kind = ACT_PAIR, .far_uid = far->uid, .near_uid = near->uid};
 	int rc;
 
-	p->far.paired[far - p->far.v] = true;
-	p->near.paired[near - p->near.v] = true;
-	targets_without_base(p, far, near, &t);
+	for (enum side s = FAR; s <= NEAR; s++)
+		p->side[s].paired[m[s] - p->side[s].v] = true;
+	targets_without_base(p, m, &t);
 	a.base_flags = t.base;
 	a.base_keywords = t.base_kw;
 	t.base_kw = NULL; /* handed to the action */
 	a.size = far->size;
 	rc = emit(p, &a);
 	if (rc == 0)
-		rc = plan_both_flags(p, &a, far, near, &t);
+		rc = plan_both_flags(p, &a, m, &t);
 	flag_targets_free(&t);
 	return rc;
 }
@@ -607,8 +633,8 @@ static int match_by_identity(struct planner *p, bool munged)
 	size_t nfar = 0, nnear = 0, i = 0, j = 0;
 	int rc = 0;
 
-	if (unpaired_by_identity(&p->far, munged, &far, &nfar) < 0 ||
-	    unpaired_by_identity(&p->near, munged, &near, &nnear) < 0)
+	if (unpaired_by_identity(&p->side[FAR], munged, &far, &nfar) < 0 ||
+	    unpaired_by_identity(&p->side[NEAR], munged, &near, &nnear) < 0)
 		rc = -1;
 	while (rc == 0 && i < nfar && j < nnear) {
 		int c = munged ? munged_cmp(far[i], near[j]) : identity_cmp(far[i], near[j]);
@@ -625,9 +651,9 @@ static int match_by_identity(struct planner *p, bool munged)
 	return rc;
 }
 
-static int copy_unpaired(struct planner *p, enum side_set from)
+static int copy_unpaired(struct planner *p, enum side from)
 {
-	const struct side *s = side_of(p, from);
+	const struct listing *s = &p->side[from];
 
 	for (size_t i = 0; i < s->n; i++)
 		if (!s->paired[i] && plan_new_message(p, &s->v[i], from) < 0)
@@ -650,8 +676,9 @@ bool plan_exceeds_max_delete(bool is_percent, unsigned max_delete, size_t count,
 static bool too_many_deletions(const struct plan_input *in, size_t count, size_t listed)
 {
 	/* The listing is of the side that deletes, so it is the size before. */
-	return !in->force_delete &&
-	       plan_exceeds_max_delete(in->max_delete_is_percent, in->max_delete, count, listed);
+	return !in->policy.force_delete &&
+	       plan_exceeds_max_delete(in->policy.max_delete_is_percent, in->policy.max_delete,
+				       count, listed);
 }
 
 /* ---- rule 11: a listing that lost most folders ---- */
@@ -748,7 +775,7 @@ static int plan_all(struct planner *p)
 		if (plan_pair(p, &in->pairs[i]) < 0)
 			return -1;
 	if (match_by_identity(p, false) < 0 || match_by_identity(p, true) < 0 ||
-	    copy_unpaired(p, SIDE_FAR) < 0 || copy_unpaired(p, SIDE_NEAR) < 0)
+	    copy_unpaired(p, FAR) < 0 || copy_unpaired(p, NEAR) < 0)
 		return -1;
 	return p->oom ? -1 : 0;
 }
@@ -772,7 +799,7 @@ int plan_folder(const struct plan_input *in, struct plan *out)
 }
 
 /* The indexes of the unmarked messages of a side; malloc'd (NULL when none). */
-static int unpaired_indexes(const struct side *s, size_t **idx, size_t *n)
+static int unpaired_indexes(const struct listing *s, size_t **idx, size_t *n)
 {
 	*idx = NULL;
 	*n = 0;
@@ -797,8 +824,8 @@ int plan_unpaired(const struct plan_input *in, size_t **far_idx, size_t *nfar, s
 	*far_idx = *near_idx = NULL;
 	*nfar = *nnear = 0;
 	rc = planner_init(&p, in, &unused);
-	if (rc == 0 && (unpaired_indexes(&p.far, far_idx, nfar) < 0 ||
-			unpaired_indexes(&p.near, near_idx, nnear) < 0))
+	if (rc == 0 && (unpaired_indexes(&p.side[FAR], far_idx, nfar) < 0 ||
+			unpaired_indexes(&p.side[NEAR], near_idx, nnear) < 0))
 		rc = -1;
 	planner_free(&p);
 	if (rc < 0) {
@@ -816,109 +843,4 @@ void plan_free(struct plan *p)
 		action_clear(&p->v[i]);
 	free(p->v);
 	*p = (struct plan){0};
-}
-
-bool plan_refile_cut(const struct refile_batch *b, size_t n, size_t folder, bool on_far,
-		     uint32_t uid)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (b[i].folder != folder)
-			continue;
-		if (!b[i].move || (b[i].on_far == on_far && uid >= b[i].uidnext))
-			return true;
-	}
-	return false;
-}
-
-static int cmp_refile_cand(const void *a, const void *b)
-{
-	const struct refile_cand *x = a, *y = b;
-	int c;
-
-	/* Unknown identities last, where the walk below stops. */
-	if (x->id.known != y->id.known)
-		return x->id.known ? -1 : 1;
-	c = memcmp(x->id.hash, y->id.hash, sizeof(x->id.hash));
-	if (c)
-		return c;
-	return (x->size > y->size) - (x->size < y->size);
-}
-
-static int cmp_refile(const void *a, const void *b)
-{
-	const struct refile *x = a, *y = b;
-
-	if (x->on_far != y->on_far)
-		return x->on_far ? -1 : 1;
-	if (x->from != y->from)
-		return x->from < y->from ? -1 : 1;
-	if (x->to != y->to)
-		return x->to < y->to ? -1 : 1;
-	return (x->uid > y->uid) - (x->uid < y->uid);
-}
-
-/* How many candidates from v[i] on share its identity. */
-static size_t same_identity(const struct refile_cand *v, size_t n, size_t i)
-{
-	size_t j = i;
-
-	while (j < n && v[j].id.known && cmp_refile_cand(&v[i], &v[j]) == 0)
-		j++;
-	return j - i;
-}
-
-int plan_refiles(struct refile_cand *far, size_t nfar, struct refile_cand *near, size_t nnear,
-		 struct refile **out, size_t *n)
-{
-	size_t i = 0, j = 0, cap = 0;
-
-	*out = NULL;
-	*n = 0;
-	if (!nfar || !nnear)
-		return 0;
-	qsort(far, nfar, sizeof(*far), cmp_refile_cand);
-	qsort(near, nnear, sizeof(*near), cmp_refile_cand);
-	while (i < nfar && j < nnear && far[i].id.known && near[j].id.known) {
-		int c = cmp_refile_cand(&far[i], &near[j]);
-		size_t fk, nk;
-		const struct refile_cand *stayed, *refiled;
-
-		if (c < 0) {
-			i += same_identity(far, nfar, i);
-			continue;
-		}
-		if (c > 0) {
-			j += same_identity(near, nnear, j);
-			continue;
-		}
-		fk = same_identity(far, nfar, i);
-		nk = same_identity(near, nnear, j);
-		stayed = far[i].cut ? &far[i] : &near[j];
-		refiled = far[i].cut ? &near[j] : &far[i];
-		/* Copies are counted (rule 6): with two of it anywhere, no guess. */
-		if (fk == 1 && nk == 1 && far[i].folder != near[j].folder &&
-		    far[i].cut != near[j].cut) {
-			if (*n == cap) {
-				struct refile *nv =
-				    realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof(*nv));
-
-				if (!nv) {
-					free(*out);
-					*out = NULL;
-					*n = 0;
-					return -1;
-				}
-				*out = nv;
-			}
-			(*out)[(*n)++] = (struct refile){.on_far = stayed == &far[i],
-							 .from = stayed->folder,
-							 .to = refiled->folder,
-							 .uid = stayed->uid};
-		}
-		i += fk;
-		j += nk;
-	}
-	if (*n)
-		qsort(*out, *n, sizeof(**out), cmp_refile);
-	return 0;
 }

@@ -15,24 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store/store.h"
-#include "sync/config.h"
-
-enum pair_status {
-	PAIR_SYNCED = 0,       /* both sides agreed at the last sync */
-	PAIR_SKIPPED_SIZE = 1, /* far or near copy skipped: larger than max_size */
-	PAIR_KEPT = 2,	       /* one side gone, deliberately not propagated (policy) */
-};
-
-/* One message pair from the state. A uid of 0 means "none on that side". */
-struct pair {
-	uint32_t far_uid, near_uid;
-	enum pair_status status;
-	unsigned base_flags; /* flags both sides agreed on */
-	char *base_keywords; /* keyword set both sides agreed on (NULL: none) */
-	uint64_t size;	     /* CRLF size */
-	struct msg_id far_id, near_id;
-};
+#include "store/message.h"
+#include "sync/pair.h"
+#include "sync/policy.h"
 
 struct plan_input {
 	const struct msg *far, *near; /* listings, sorted by uid */
@@ -42,12 +27,7 @@ struct plan_input {
 	bool far_complete, near_complete; /* listing finished: may delete from it */
 	bool have_state; /* false: first sync, lost state, UIDVALIDITY change: delete nothing */
 	bool far_keywords_ok, near_keywords_ok;
-	enum sync_dir sync;   /* effective direction of this run */
-	enum side_set delete; /* sides where deletions may be carried out */
-	uint64_t max_size;    /* 0: no limit */
-	bool max_delete_is_percent;
-	unsigned max_delete;
-	bool force_delete;
+	struct sync_policy policy;
 	/* How many messages each side holds, when the listings hold only the
 	 * changed ones (max_delete's percentage is of these); 0: the listing's
 	 * length. */
@@ -117,49 +97,5 @@ bool plan_folders_lost(size_t synced, size_t gone);
 /* The merged value of one flag set (rule 9): bits that differ between far
  * and near take the value that is not the base. */
 unsigned plan_merge_flags(unsigned base, unsigned far, unsigned near);
-
-/* Rules 8 and 13 together: a copy a killed run made but did not record,
- * then filed into another folder on one side before this run. Both copies
- * are unpaired, in different folders. The one still where the killed run
- * left it ("cut") is the one that stayed: it follows the other into its
- * folder. One unpaired message of one side, across the channel's folders: */
-struct refile_cand {
-	size_t folder; /* the caller's index */
-	uint32_t uid;
-	uint64_t size;
-	struct msg_id id; /* not known: takes no part */
-	bool cut;	  /* plan_refile_cut */
-};
-
-/* A batch a killed run left in the journal, into one folder. */
-struct refile_batch {
-	size_t folder;	  /* the caller's index */
-	bool move;	  /* a move (rule 8); else a copy (download, upload) */
-	bool on_far;	  /* the side it changed */
-	uint32_t uidnext; /* that side's UIDNEXT before it */
-};
-
-/* Whether a killed run left the message where it is: in the folder of a
- * copy batch, on either side (the source was there, the copy was made
- * there); or, for a move batch, on the side it changed at a uid from its
- * UIDNEXT on (the move was made; the other side's copy in that folder is
- * the one the move followed, or was filed there since). */
-bool plan_refile_cut(const struct refile_batch *b, size_t n, size_t folder, bool on_far,
-		     uint32_t uid);
-
-/* Move uid, on far (on_far) or near, from folder from to folder to. */
-struct refile {
-	bool on_far;
-	size_t from, to;
-	uint32_t uid;
-};
-
-/* The refiles among the unpaired messages of both sides: an identity held
- * by exactly one unpaired message on each side, in different folders, one
- * of them cut and the other not (otherwise no guess: the plans copy).
- * *out (malloc'd, NULL when none) comes sorted by side, from, to, uid.
- * Sorts far and near in place. Returns 0, or -1 on allocation failure. */
-int plan_refiles(struct refile_cand *far, size_t nfar, struct refile_cand *near, size_t nnear,
-		 struct refile **out, size_t *n);
 
 #endif

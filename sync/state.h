@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "store/error.h"
-#include "sync/plan.h"
+#include "sync/pair.h"
 
 struct state;
 

@@ -31,7 +31,7 @@
 #include <string.h>
 
 #include "store/flags.h"
-#include "store/store.h"
+#include "store/message.h"
 #include "sync/plan.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -140,12 +140,12 @@ static void read_folder(struct reader *r, struct folder *f)
 	    .have_state = options & 4,
 	    .far_keywords_ok = options & 8,
 	    .near_keywords_ok = options & 16,
-	    .sync = (enum sync_dir)((policy & 3) % 3),
-	    .delete = (enum side_set)((policy >> 2) & 3),
-	    .max_size = max_sizes[(policy >> 4) & 3],
-	    .max_delete_is_percent = percent,
-	    .max_delete = percent ? max_delete % 101 : max_delete,
-	    .force_delete = options & 64,
+	    .policy = {.sync = (enum sync_dir)((policy & 3) % 3),
+		       .delete = (enum side_set)((policy >> 2) & 3),
+		       .max_size = max_sizes[(policy >> 4) & 3],
+		       .max_delete_is_percent = percent,
+		       .max_delete = percent ? max_delete % 101 : max_delete,
+		       .force_delete = options & 64},
 	};
 	f->in.nfar = read_listing(r, f->far, nfar, options & 128);
 	f->in.nnear = read_listing(r, f->near, nnear, options & 128);
@@ -282,7 +282,7 @@ static void check_copy(struct seen *seen, const struct action *a, enum side_set 
 	const struct msg *m = find_msg(in, from, uid);
 	const struct pair *pr = find_pair(in, from, uid);
 
-	FUZZ_CHECK(flows_into(in->sync, to), "COPY against sync %d", (int)in->sync);
+	FUZZ_CHECK(flows_into(in->policy.sync, to), "COPY against sync %d", (int)in->policy.sync);
 	FUZZ_CHECK(m, "COPY of missing uid %u", uid);
 	FUZZ_CHECK(uid_on(a, to) == 0, "COPY of uid %u names a target uid", uid);
 	FUZZ_CHECK(a->add == m->flags && a->base_flags == m->flags,
@@ -294,7 +294,7 @@ static void check_copy(struct seen *seen, const struct action *a, enum side_set 
 		/* Rule 10: the survivor of a proven deletion, copied back. */
 		FUZZ_CHECK(pr && pair_uid(pr, to) && in->have_state && complete(in, to),
 			   "conflict COPY of uid %u without a proven deletion", uid);
-		FUZZ_CHECK(flows_into(in->sync, from) && (in->delete &from),
+		FUZZ_CHECK(flows_into(in->policy.sync, from) && (in->policy.delete &from),
 			   "conflict COPY of uid %u where the deletion could not go", uid);
 		seen->conflicts++;
 	} else {
@@ -302,10 +302,10 @@ static void check_copy(struct seen *seen, const struct action *a, enum side_set 
 			   "COPY of uid %u which a pair holds", uid);
 		/* Rule 9: a backup (a side that does not carry out deletions)
 		 * holds \Deleted messages too, flag and all. */
-		FUZZ_CHECK(!(m->flags & MF_DELETED) || !(in->delete &to),
+		FUZZ_CHECK(!(m->flags & MF_DELETED) || !(in->policy.delete &to),
 			   "COPY of \\Deleted uid %u to a side that carries out deletions", uid);
-		FUZZ_CHECK(!in->max_size || m->size <= in->max_size, "COPY of uid %u over max_size",
-			   uid);
+		FUZZ_CHECK(!in->policy.max_size || m->size <= in->policy.max_size,
+			   "COPY of uid %u over max_size", uid);
 	}
 	note(seen, from, R_COPIED, uid);
 }
@@ -319,7 +319,7 @@ static void check_flags(struct seen *seen, const struct action *a, enum side_set
 	const struct msg *m = find_msg(in, s, uid);
 	bool keywords_ok = s == SIDE_FAR ? in->far_keywords_ok : in->near_keywords_ok;
 
-	FUZZ_CHECK(flows_into(in->sync, s), "FLAGS against sync %d", (int)in->sync);
+	FUZZ_CHECK(flows_into(in->policy.sync, s), "FLAGS against sync %d", (int)in->policy.sync);
 	FUZZ_CHECK(m && find_msg(in, other(s), other_uid), "FLAGS on %u/%u, not both present",
 		   a->far_uid, a->near_uid);
 	FUZZ_CHECK(find_exact_pair(in, a->far_uid, a->near_uid) ||
@@ -352,8 +352,8 @@ static void check_delete(struct seen *seen, const struct action *a, enum side_se
 	FUZZ_CHECK(in->have_state, "DELETE without a usable state");
 	FUZZ_CHECK(complete(in, gone), "DELETE on %s from an incomplete listing",
 		   s == SIDE_FAR ? "far" : "near");
-	FUZZ_CHECK(flows_into(in->sync, s), "DELETE against sync %d", (int)in->sync);
-	FUZZ_CHECK(in->delete &s, "DELETE against delete policy %d", (int)in->delete);
+	FUZZ_CHECK(flows_into(in->policy.sync, s), "DELETE against sync %d", (int)in->policy.sync);
+	FUZZ_CHECK(in->policy.delete &s, "DELETE against delete policy %d", (int)in->policy.delete);
 	FUZZ_CHECK(find_msg(in, s, uid_on(a, s)), "DELETE of missing uid %u", uid_on(a, s));
 	FUZZ_CHECK(find_exact_pair(in, a->far_uid, a->near_uid) && uid_on(a, gone) &&
 		       !find_msg(in, gone, uid_on(a, gone)),
@@ -409,9 +409,10 @@ static void check_skip(struct seen *seen, const struct action *a)
 	const struct msg *m = find_msg(in, s, uid_on(a, s));
 
 	FUZZ_CHECK(!a->far_uid != !a->near_uid, "SKIP_SIZE %u/%u", a->far_uid, a->near_uid);
-	FUZZ_CHECK(m && in->max_size && m->size > in->max_size && a->size == m->size,
+	FUZZ_CHECK(m && in->policy.max_size && m->size > in->policy.max_size && a->size == m->size,
 		   "SKIP_SIZE of uid %u within the limit", uid_on(a, s));
-	FUZZ_CHECK(flows_into(in->sync, other(s)), "SKIP_SIZE against sync %d", (int)in->sync);
+	FUZZ_CHECK(flows_into(in->policy.sync, other(s)), "SKIP_SIZE against sync %d",
+		   (int)in->policy.sync);
 	note(seen, s, R_SKIPPED, uid_on(a, s));
 }
 
@@ -492,9 +493,9 @@ static void check_new_message(struct seen *seen, enum side_set s, const struct m
 	const struct plan_input *in = seen->in;
 	/* A \Deleted message goes only to a side that does not carry out
 	 * deletions (rule 9: a backup holds everything). */
-	bool wanted =
-	    flows_into(in->sync, other(s)) && (!(m->flags & MF_DELETED) || !(in->delete &other(s)));
-	bool too_big = in->max_size && m->size > in->max_size;
+	bool wanted = flows_into(in->policy.sync, other(s)) &&
+		      (!(m->flags & MF_DELETED) || !(in->policy.delete &other(s)));
+	bool too_big = in->policy.max_size && m->size > in->policy.max_size;
 
 	if (find_pair(in, s, m->uid) || has(seen, s, R_PAIRED, m->uid))
 		return;
@@ -528,10 +529,10 @@ static void check_converged(struct seen *seen, uint32_t far_uid, uint32_t near_u
 	unsigned far = seen->flags_after[0][far_uid], near = seen->flags_after[1][near_uid];
 	unsigned base = based ? seen->base_after[far_uid] : old_base;
 
-	if (in->sync == SYNC_BOTH)
+	if (in->policy.sync == SYNC_BOTH)
 		FUZZ_CHECK(far == near, "pair %u/%u ends with %#x / %#x", far_uid, near_uid, far,
 			   near);
-	FUZZ_CHECK(base == (in->sync == SYNC_PUSH ? near : far),
+	FUZZ_CHECK(base == (in->policy.sync == SYNC_PUSH ? near : far),
 		   "pair %u/%u: base %#x, flags %#x / %#x", far_uid, near_uid, base, far, near);
 }
 
@@ -584,16 +585,17 @@ static void check_max_delete(const struct plan_input *in, size_t count, size_t l
 			     size_t blocked)
 {
 	if (blocked)
-		FUZZ_CHECK(count == 0 && !in->force_delete, "blocked %zu, deleting %zu", blocked,
-			   count);
-	if (in->force_delete || count == 0)
+		FUZZ_CHECK(count == 0 && !in->policy.force_delete, "blocked %zu, deleting %zu",
+			   blocked, count);
+	if (in->policy.force_delete || count == 0)
 		return;
-	if (in->max_delete_is_percent)
-		FUZZ_CHECK(count <= 10 || count * 100 <= (size_t)in->max_delete * listed,
-			   "%zu of %zu deleted, max_delete %u%%", count, listed, in->max_delete);
+	if (in->policy.max_delete_is_percent)
+		FUZZ_CHECK(count <= 10 || count * 100 <= (size_t)in->policy.max_delete * listed,
+			   "%zu of %zu deleted, max_delete %u%%", count, listed,
+			   in->policy.max_delete);
 	else
-		FUZZ_CHECK(count <= in->max_delete, "%zu deleted, max_delete %u", count,
-			   in->max_delete);
+		FUZZ_CHECK(count <= in->policy.max_delete, "%zu deleted, max_delete %u", count,
+			   in->policy.max_delete);
 }
 
 static void check_plan(struct seen *seen, const struct plan *plan)

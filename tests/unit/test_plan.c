@@ -38,10 +38,10 @@ static void folder_init(struct folder *f, size_t cap)
 	    .have_state = true,
 	    .far_keywords_ok = true,
 	    .near_keywords_ok = true,
-	    .sync = SYNC_BOTH,
-	    .delete = SIDE_BOTH,
-	    .max_delete_is_percent = true,
-	    .max_delete = 50,
+	    .policy = {.sync = SYNC_BOTH,
+		       .delete = SIDE_BOTH,
+		       .max_delete_is_percent = true,
+		       .max_delete = 50},
 	};
 }
 
@@ -429,8 +429,8 @@ static void build_single(const struct single *c, struct folder *f)
 	f->in.far_complete = c->far_complete;
 	f->in.near_complete = c->near_complete;
 	f->in.have_state = c->have_state;
-	f->in.sync = c->sync;
-	f->in.delete = c->delete;
+	f->in.policy.sync = c->sync;
+	f->in.policy.delete = c->delete;
 }
 
 static void check_single(int i)
@@ -618,14 +618,14 @@ START_TEST(test_pull_never_changes_far_and_takes_its_flags_as_base)
 	add_far(&f, message(1, MF_SEEN, NULL, 1));
 	add_near(&f, message(11, MF_FLAGGED, NULL, 1));
 	add_pair(&f, 1, 11, 0, NULL);
-	f.in.sync = SYNC_PULL;
+	f.in.policy.sync = SYNC_PULL;
 	run(&f);
 	ck_assert_uint_eq(f.plan.n, 2);
 	ck_assert_uint_eq(must_find(&f.plan, ACT_FLAGS_NEAR, 1, 11)->add, MF_SEEN);
 	ck_assert_uint_eq(must_find(&f.plan, ACT_SET_BASE, 1, 11)->base_flags, MF_SEEN);
 
 	/* Push is the mirror image. */
-	f.in.sync = SYNC_PUSH;
+	f.in.policy.sync = SYNC_PUSH;
 	run(&f);
 	ck_assert_uint_eq(f.plan.n, 2);
 	ck_assert_uint_eq(must_find(&f.plan, ACT_FLAGS_FAR, 1, 11)->add, MF_FLAGGED);
@@ -642,7 +642,7 @@ START_TEST(test_pull_pairing_takes_far_as_base_and_gives_near_the_union)
 	folder_init(&f, 2);
 	add_far(&f, message(1, MF_SEEN | MF_DELETED, "a", 1));
 	add_near(&f, message(11, MF_FLAGGED, "b", 1));
-	f.in.sync = SYNC_PULL;
+	f.in.policy.sync = SYNC_PULL;
 	f.in.have_state = false;
 	run(&f);
 	ck_assert_uint_eq(f.plan.n, 2);
@@ -832,7 +832,7 @@ START_TEST(test_lost_keywords_are_not_a_change_in_one_direction_either)
 		add_far(&f, message(1, 0, "a", 1));
 		add_near(&f, lost_keywords(11, 0, 1));
 		add_pair(&f, 1, 11, 0, "a");
-		f.in.sync = dirs[i];
+		f.in.policy.sync = dirs[i];
 		run(&f);
 		ck_assert_ptr_null(find(&f.plan, ACT_FLAGS_FAR, 1, 11));
 		ck_assert_ptr_null(find(&f.plan, ACT_SET_BASE, 1, 11));
@@ -1128,8 +1128,8 @@ START_TEST(test_new_deleted_message_is_copied_with_its_flag_only_where_nothing_i
 	const struct action *a;
 
 	folder_init(&f, 2);
-	f.in.sync = c->sync;
-	f.in.delete = c->delete;
+	f.in.policy.sync = c->sync;
+	f.in.policy.delete = c->delete;
 	if (to_near)
 		add_far(&f, message(3, MF_DELETED | MF_SEEN, "kept", 1));
 	else
@@ -1195,7 +1195,7 @@ START_TEST(test_deleting_more_than_max_delete_stops_until_forced)
 	must_find(&f.plan, ACT_SET_BASE, 100, 1100);
 	ck_assert_uint_eq(f.plan.n, 2);
 
-	f.in.force_delete = true;
+	f.in.policy.force_delete = true;
 	run(&f);
 	ck_assert_uint_eq(count(&f.plan, ACT_DELETE_FAR), 60);
 	ck_assert_uint_eq(f.plan.blocked_far, 0);
@@ -1288,15 +1288,15 @@ START_TEST(test_absolute_max_delete_is_a_count)
 	struct folder f;
 
 	folder_with_near_deletions(&f, 100, 5);
-	f.in.max_delete_is_percent = false;
-	f.in.max_delete = 5;
+	f.in.policy.max_delete_is_percent = false;
+	f.in.policy.max_delete = 5;
 	run(&f);
 	ck_assert_uint_eq(count(&f.plan, ACT_DELETE_FAR), 5);
 	folder_free(&f);
 
 	folder_with_near_deletions(&f, 100, 6);
-	f.in.max_delete_is_percent = false;
-	f.in.max_delete = 5;
+	f.in.policy.max_delete_is_percent = false;
+	f.in.policy.max_delete = 5;
 	run(&f);
 	ck_assert_uint_eq(count(&f.plan, ACT_DELETE_FAR), 0);
 	ck_assert_uint_eq(f.plan.blocked_far, 6);
@@ -1370,7 +1370,7 @@ START_TEST(test_deletion_not_propagated_is_kept_one_sided)
 	struct folder f;
 
 	folder_with_near_deletions(&f, 2, 1);
-	f.in.delete = SIDE_NEAR; /* far may not delete */
+	f.in.policy.delete = SIDE_NEAR; /* far may not delete */
 	run(&f);
 	ck_assert_uint_eq(f.plan.n, 1);
 	must_find(&f.plan, ACT_KEEP, 1, 0);
@@ -1386,7 +1386,7 @@ START_TEST(test_oversized_message_is_skipped_then_copied_when_the_limit_rises)
 
 	folder_init(&f, 2);
 	add_far(&f, message(5, MF_SEEN, NULL, 1))->size = 5000;
-	f.in.max_size = 1000;
+	f.in.policy.max_size = 1000;
 	run(&f);
 	ck_assert_uint_eq(f.plan.n, 1);
 	a = must_find(&f.plan, ACT_SKIP_SIZE, 5, 0);
@@ -1398,15 +1398,15 @@ START_TEST(test_oversized_message_is_skipped_then_copied_when_the_limit_rises)
 	pr->size = 5000;
 	run(&f);
 	ck_assert_uint_eq(f.plan.n, 0);
-	f.in.max_size = 5000;
+	f.in.policy.max_size = 5000;
 	run(&f);
 	ck_assert_uint_eq(f.plan.n, 1);
 	a = must_find(&f.plan, ACT_COPY_TO_NEAR, 5, 0);
 	ck_assert_uint_eq(a->add, MF_SEEN);
-	f.in.max_size = 0;
+	f.in.policy.max_size = 0;
 	run(&f);
 	must_find(&f.plan, ACT_COPY_TO_NEAR, 5, 0);
-	f.in.sync = SYNC_PUSH; /* not this direction any more */
+	f.in.policy.sync = SYNC_PUSH; /* not this direction any more */
 	run(&f);
 	ck_assert_uint_eq(f.plan.n, 0);
 	f.nfar = 0; /* gone meanwhile */
@@ -1422,11 +1422,11 @@ START_TEST(test_oversized_local_message_is_skipped_on_push)
 
 	folder_init(&f, 2);
 	add_near(&f, message(15, 0, NULL, 1))->size = 5000;
-	f.in.max_size = 4999;
-	f.in.sync = SYNC_PUSH;
+	f.in.policy.max_size = 4999;
+	f.in.policy.sync = SYNC_PUSH;
 	run(&f);
 	must_find(&f.plan, ACT_SKIP_SIZE, 0, 15);
-	f.in.sync = SYNC_PULL;
+	f.in.policy.sync = SYNC_PULL;
 	run(&f);
 	ck_assert_uint_eq(f.plan.n, 0);
 	folder_free(&f);
@@ -1467,8 +1467,8 @@ START_TEST(test_actions_come_in_the_documented_order)
 
 	/* Everything listed and paired in descending uid order. */
 	folder_init(&f, 32);
-	f.in.delete = SIDE_NEAR;
-	f.in.max_size = 5000;
+	f.in.policy.delete = SIDE_NEAR;
+	f.in.policy.max_size = 5000;
 	add_near(&f, message(520, 0, NULL, 0))->size = 9000; /* SKIP_SIZE */
 	add_far(&f, message(220, 0, NULL, 0))->size = 9000;  /* SKIP_SIZE */
 	add_near(&f, message(510, 0, NULL, 8));		     /* COPY_TO_FAR */
@@ -1671,142 +1671,12 @@ START_TEST(test_folder_removals_weigh_against_max_delete_like_deletions)
 }
 END_TEST
 
-/* ---- refiles across folders after a kill (plan_refiles) ---- */
-
-/* An unpaired message of 1000 bytes in folder, identity as message() has it. */
-static struct refile_cand candidate(size_t folder, uint32_t uid, unsigned identity, bool cut)
-{
-	struct msg m = message(uid, 0, NULL, identity);
-
-	return (struct refile_cand){
-	    .folder = folder, .uid = uid, .size = m.size, .id = m.id, .cut = cut};
-}
-
-START_TEST(test_refile_after_kill_moves_the_copy_that_stayed_in_the_cut_folder)
-{
-	/* Uploaded into folder 0 by a killed run (far uid 7, unrecorded), then
-	 * moved locally into folder 3: far follows, from 0 to 3. */
-	struct refile_cand far[] = {candidate(0, 7, 42, true)};
-	struct refile_cand near[] = {candidate(3, 12, 42, false)};
-	struct refile *r;
-	size_t n;
-
-	ck_assert_int_eq(plan_refiles(far, 1, near, 1, &r, &n), 0);
-	ck_assert_uint_eq(n, 1);
-	ck_assert(r[0].on_far);
-	ck_assert_uint_eq(r[0].from, 0);
-	ck_assert_uint_eq(r[0].to, 3);
-	ck_assert_uint_eq(r[0].uid, 7);
-	free(r);
-
-	/* The same, moved on the server instead: near follows. */
-	far[0] = candidate(3, 9, 42, false);
-	near[0] = candidate(0, 5, 42, true);
-	ck_assert_int_eq(plan_refiles(far, 1, near, 1, &r, &n), 0);
-	ck_assert_uint_eq(n, 1);
-	ck_assert(!r[0].on_far);
-	ck_assert_uint_eq(r[0].from, 0);
-	ck_assert_uint_eq(r[0].to, 3);
-	ck_assert_uint_eq(r[0].uid, 5);
-	free(r);
-}
-END_TEST
-
-START_TEST(test_refile_makes_no_guess_without_exactly_one_cut_folder)
-{
-	struct refile_cand far[] = {candidate(0, 7, 42, false)};
-	struct refile_cand near[] = {candidate(3, 12, 42, false)};
-	struct refile *r;
-	size_t n;
-
-	/* Neither folder had a killed batch: which side refiled is unknown. */
-	ck_assert_int_eq(plan_refiles(far, 1, near, 1, &r, &n), 0);
-	ck_assert_uint_eq(n, 0);
-	ck_assert_ptr_null(r);
-	/* Both had one: unknown too. */
-	far[0].cut = near[0].cut = true;
-	ck_assert_int_eq(plan_refiles(far, 1, near, 1, &r, &n), 0);
-	ck_assert_uint_eq(n, 0);
-}
-END_TEST
-
-START_TEST(test_refile_leaves_same_folder_copies_and_unknown_identities_to_the_plan)
-{
-	struct refile_cand far[] = {candidate(0, 7, 42, true), candidate(1, 8, 0, true)};
-	struct refile_cand near[] = {candidate(0, 12, 42, true), candidate(2, 13, 0, false)};
-	struct refile *r;
-	size_t n;
-
-	/* Same folder: rule 7 pairs them there. No identity: nothing to match. */
-	ck_assert_int_eq(plan_refiles(far, 2, near, 2, &r, &n), 0);
-	ck_assert_uint_eq(n, 0);
-}
-END_TEST
-
-START_TEST(test_refile_makes_no_guess_when_copies_are_counted)
-{
-	/* Two unpaired copies on near (rule 6 counts copies): no guess. */
-	struct refile_cand far[] = {candidate(0, 7, 42, true)};
-	struct refile_cand near[] = {candidate(3, 12, 42, false), candidate(4, 2, 42, false)};
-	struct refile *r;
-	size_t n;
-
-	ck_assert_int_eq(plan_refiles(far, 1, near, 2, &r, &n), 0);
-	ck_assert_uint_eq(n, 0);
-	ck_assert_int_eq(plan_refiles(near, 2, far, 1, &r, &n), 0);
-	ck_assert_uint_eq(n, 0);
-}
-END_TEST
-
-START_TEST(test_refile_cut_is_where_the_killed_batch_left_a_message)
-{
-	/* A copy (upload, near -> far) into folder 2, far UIDNEXT 50 before it;
-	 * a move on near into folder 5, near UIDNEXT 9 before it. */
-	struct refile_batch b[] = {{.folder = 2, .move = false, .on_far = true, .uidnext = 50},
-				   {.folder = 5, .move = true, .on_far = false, .uidnext = 9}};
-
-	/* The copy's folder, either side, any uid: the source was there too. */
-	ck_assert(plan_refile_cut(b, 2, 2, true, 50));
-	ck_assert(plan_refile_cut(b, 2, 2, true, 3));
-	ck_assert(plan_refile_cut(b, 2, 2, false, 7));
-	/* The move's folder: only what it moved there, on the side it changed. */
-	ck_assert(plan_refile_cut(b, 2, 5, false, 9));
-	ck_assert(!plan_refile_cut(b, 2, 5, false, 8));
-	ck_assert(!plan_refile_cut(b, 2, 5, true, 100));
-	/* Other folders. */
-	ck_assert(!plan_refile_cut(b, 2, 3, true, 100));
-	ck_assert(!plan_refile_cut(b, 0, 2, true, 100));
-}
-END_TEST
-
-START_TEST(test_refiles_come_sorted_by_side_and_folders)
-{
-	struct refile_cand far[] = {candidate(5, 30, 3, false), candidate(0, 7, 2, true),
-				    candidate(0, 6, 1, true), candidate(1, 9, 4, false),
-				    candidate(2, 1, 9, false)};
-	struct refile_cand near[] = {candidate(2, 12, 1, false), candidate(2, 11, 2, false),
-				     candidate(1, 40, 3, true), candidate(6, 41, 4, true),
-				     candidate(7, 1, 8, true)};
-	struct refile *r;
-	size_t n;
-
-	ck_assert_int_eq(plan_refiles(far, 5, near, 5, &r, &n), 0);
-	ck_assert_uint_eq(n, 4);
-	ck_assert(r[0].on_far && r[0].from == 0 && r[0].to == 2 && r[0].uid == 6);
-	ck_assert(r[1].on_far && r[1].from == 0 && r[1].to == 2 && r[1].uid == 7);
-	ck_assert(!r[2].on_far && r[2].from == 1 && r[2].to == 5 && r[2].uid == 40);
-	ck_assert(!r[3].on_far && r[3].from == 6 && r[3].to == 1 && r[3].uid == 41);
-	free(r);
-}
-END_TEST
-
 static Suite *plan_suite(void)
 {
 	Suite *s = suite_create("plan");
 	TCase *every = tcase_create("every case of one message");
 	TCase *flags = tcase_create("flags and keywords"), *del = tcase_create("deletions");
 	TCase *pairing = tcase_create("pairing and copies"), *misc = tcase_create("plan");
-	TCase *refile = tcase_create("refiles after a kill");
 
 	tcase_add_loop_test(every, test_every_case_of_one_message_follows_the_rules, 0, NSETTINGS);
 
@@ -1867,13 +1737,6 @@ static Suite *plan_suite(void)
 	tcase_add_test(misc, test_unpaired_lists_messages_without_a_pair);
 	tcase_add_test(misc, test_empty_folder_plans_nothing_and_frees_twice);
 	tcase_add_test(misc, test_hundred_thousand_messages_plan_in_n_log_n);
-	tcase_add_test(refile, test_refile_after_kill_moves_the_copy_that_stayed_in_the_cut_folder);
-	tcase_add_test(refile, test_refile_makes_no_guess_without_exactly_one_cut_folder);
-	tcase_add_test(refile,
-		       test_refile_leaves_same_folder_copies_and_unknown_identities_to_the_plan);
-	tcase_add_test(refile, test_refile_makes_no_guess_when_copies_are_counted);
-	tcase_add_test(refile, test_refile_cut_is_where_the_killed_batch_left_a_message);
-	tcase_add_test(refile, test_refiles_come_sorted_by_side_and_folders);
 	tcase_set_timeout(misc, 60);
 	tcase_set_timeout(flags, 60);
 
@@ -1882,7 +1745,6 @@ static Suite *plan_suite(void)
 	suite_add_tcase(s, del);
 	suite_add_tcase(s, pairing);
 	suite_add_tcase(s, misc);
-	suite_add_tcase(s, refile);
 	return s;
 }
 

@@ -1,0 +1,31 @@
+/* What a channel lets a run do, as plain values: the planner and the move
+ * matcher read these, never the configuration they came from. */
+#ifndef FERRY_POLICY_H
+#define FERRY_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Which sides an action may touch: create, delete, remove. */
+enum side_set { SIDE_NONE = 0, SIDE_FAR = 1, SIDE_NEAR = 2, SIDE_BOTH = 3 };
+
+/* The directions a channel copies in. */
+enum sync_dir { SYNC_BOTH, SYNC_PULL, SYNC_PUSH };
+
+/* One run's policy for a channel's folders. */
+struct sync_policy {
+	enum sync_dir sync;   /* effective direction of this run */
+	enum side_set delete; /* sides where deletions may be carried out */
+	uint64_t max_size;    /* 0: no limit */
+	bool max_delete_is_percent;
+	unsigned max_delete;
+	bool force_delete;
+};
+
+struct channel_conf;
+
+/* A channel's policy for a run in direction dir (its own, or --pull/--push). */
+struct sync_policy sync_policy_of(const struct channel_conf *ch, enum sync_dir dir,
+				  bool force_delete);
+
+#endif
