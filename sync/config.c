@@ -1714,3 +1714,17 @@ char *config_password(const struct store_conf *store, struct ferry_error *err)
 				  store->name);
 	return secret;
 }
+
+/* The planner's policy for a run of channel ch in direction dir. */
+struct sync_policy channel_policy(const struct channel_conf *ch, enum sync_dir dir,
+				  bool force_delete)
+{
+	return (struct sync_policy){
+	    .sync = dir,
+	    .delete = ch->delete,
+	    .max_size = ch->max_size,
+	    .max_delete_is_percent = ch->max_delete_is_percent,
+	    .max_delete = ch->max_delete,
+	    .force_delete = force_delete,
+	};
+}

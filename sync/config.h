@@ -68,4 +68,8 @@ char *config_password(const struct store_conf *store, struct ferry_error *err);
  * or NULL with why set to a static reason ("$FOO is not set"). */
 char *config_expand_path(const char *in, const char **why);
 
+/* A channel's policy for a run in direction dir (its own, or --pull/--push). */
+struct sync_policy channel_policy(const struct channel_conf *ch, enum sync_dir dir,
+				  bool force_delete);
+
 #endif

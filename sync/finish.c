@@ -83,7 +83,7 @@ static void fill_input(struct engine *e, struct plan_input *in, const struct fol
 	    .have_state = w->have_state,
 	    .far_keywords_ok = fs->keywords_ok,
 	    .near_keywords_ok = ns->keywords_ok,
-	    .policy = sync_policy_of(e->ch, e->dir, e->opts->force_delete),
+	    .policy = channel_policy(e->ch, e->dir, e->opts->force_delete),
 	    .far_size = w->sparse ? fs->exists : 0,
 	    .near_size = w->sparse ? ns->exists : 0,
 	};

@@ -285,7 +285,7 @@ static int replay(struct engine *e, struct folder_work *v, const struct move *mv
 static int moves_of_side(struct engine *e, struct folder_work *v, size_t n, enum side moved,
 			 struct ferry_error *err)
 {
-	struct sync_policy policy = sync_policy_of(e->ch, e->dir, e->opts->force_delete);
+	struct sync_policy policy = channel_policy(e->ch, e->dir, e->opts->force_delete);
 	struct move_cands gone = {0}, fresh = {0};
 	struct move *mv = NULL;
 	size_t nmv = 0;
@@ -472,7 +472,7 @@ static int refile_group(struct engine *e, struct folder_work *v, const struct re
 static int refile_orphans(struct engine *e, struct folder_work *v, size_t n,
 			  struct ferry_error *err)
 {
-	struct sync_policy policy = sync_policy_of(e->ch, e->dir, e->opts->force_delete);
+	struct sync_policy policy = channel_policy(e->ch, e->dir, e->opts->force_delete);
 	struct move_cands fresh[2] = {{0}};
 	struct refile_cand *fc = NULL, *nc = NULL;
 	struct refile *rf = NULL;

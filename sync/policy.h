@@ -22,10 +22,4 @@ struct sync_policy {
 	bool force_delete;
 };
 
-struct channel_conf;
-
-/* A channel's policy for a run in direction dir (its own, or --pull/--push). */
-struct sync_policy sync_policy_of(const struct channel_conf *ch, enum sync_dir dir,
-				  bool force_delete);
-
 #endif
