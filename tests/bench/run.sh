@@ -183,6 +183,13 @@ say "starting Dovecot"
 dovecot_start "$WORK/dovecot" >/dev/null || die "Dovecot did not start"
 # A third account, only for this run: the fixture has alice and bob.
 printf '%s\n' 'carol:{PLAIN}secret::::::' >>"$DOVECOT_DIR/users"
+if [[ $SIZE == huge ]]; then
+	# Seen: Dovecot's imap process ran out of its default 256 MB (vsz_limit) syncing the
+	# uidlist of a Maildir folder of 880,000 messages. Room for it, before any client.
+	printf 'service imap {\n  vsz_limit = 2G\n}\n' >>"$DOVECOT_CONF"
+	dovecot_doveadm reload || die "Dovecot did not reload"
+	sleep 1
+fi
 
 say "seeding the $SIZE corpus for: ${tools[*]}"
 for t in "${tools[@]}"; do
