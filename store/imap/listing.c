@@ -254,8 +254,13 @@ static int settle_listing(struct listing *l, uint32_t uidnext, const char *folde
 				       "folder \"%s\": the server answered UID FETCH without UIDs; "
 				       "not trusting this listing",
 				       folder);
-	if (l->n)
-		qsort(l->v, l->n, sizeof(*l->v), cmp_entry);
+	/* Answers come in uid order as a rule: no qsort, and none of its
+	 * scratch memory for a listing of a million messages. */
+	for (size_t i = 1; i < l->n; i++)
+		if (cmp_entry(&l->v[i - 1], &l->v[i]) > 0) {
+			qsort(l->v, l->n, sizeof(*l->v), cmp_entry);
+			break;
+		}
 	return merge_listing(l, uidnext, folder, kept, err);
 }
 
