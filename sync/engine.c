@@ -17,8 +17,13 @@ static int cmp_msg_uid(const void *a, const void *b)
 
 void engine_sort_msgs(struct msg_list *l)
 {
-	if (l->n) /* qsort(NULL, 0, ...) is undefined */
-		qsort(l->v, l->n, sizeof(*l->v), cmp_msg_uid);
+	/* Stores list in uid order as a rule: sorting is then skipped, and with
+	 * it qsort's scratch memory for a listing of a million messages. */
+	for (size_t i = 1; i < l->n; i++)
+		if (l->v[i - 1].uid > l->v[i].uid) {
+			qsort(l->v, l->n, sizeof(*l->v), cmp_msg_uid);
+			break;
+		}
 }
 
 struct msg *engine_find_msg(const struct msg_list *l, uint32_t uid)

@@ -105,27 +105,43 @@ static int collect_vanished(const struct movematch_folder *w, size_t f, size_t i
 	return c.id.known ? push(gone, &c) : 0;
 }
 
-/* The messages of side moved in folder f that no pair holds, into fresh. */
-static int collect_unpaired(const struct movematch_folder *w, size_t f, enum side moved,
-			    struct move_cands *fresh)
+/* Which messages of w's listing on side s a pair holds, by index
+ * (malloc'd); NULL on allocation failure. */
+static bool *paired_uids(const struct movematch_folder *w, enum side s)
 {
-	const struct movematch_listing *l = &w->side[moved];
+	const struct movematch_listing *l = &w->side[s];
 	bool *paired = calloc(l->n + 1, sizeof(*paired));
-	int r = 0;
 
-	if (!paired)
-		return -1;
-	for (size_t i = 0; i < w->npairs; i++) {
-		uint32_t uid = pair_uid(&w->pairs[i], moved);
+	for (size_t i = 0; paired && i < w->npairs; i++) {
+		uint32_t uid = pair_uid(&w->pairs[i], s);
 
 		if (uid)
 			paired[find(l, uid)] = true; /* l->n when not listed: a spare slot */
 	}
+	return paired;
+}
+
+static bool has_size(const uint64_t *sizes, size_t nsizes, uint64_t size)
+{
+	return bsearch(&size, sizes, nsizes, sizeof(*sizes), cmp_u64) != NULL;
+}
+
+/* The messages of side moved in folder f that no pair holds, into fresh;
+ * with sizes, only those of a size among them. */
+static int collect_unpaired(const struct movematch_folder *w, size_t f, enum side moved,
+			    const uint64_t *sizes, size_t nsizes, struct move_cands *fresh)
+{
+	const struct movematch_listing *l = &w->side[moved];
+	bool *paired = paired_uids(w, moved);
+	int r = 0;
+
+	if (!paired)
+		return -1;
 	for (size_t i = 0; i < l->n && r == 0; i++) {
 		const struct msg *m = &l->v[i];
 		struct move_cand c = {.id = m->id, .size = m->size, .folder = f, .uid = m->uid};
 
-		if (!paired[i])
+		if (!paired[i] && (!sizes || has_size(sizes, nsizes, m->size)))
 			r = push(fresh, &c);
 	}
 	free(paired);
@@ -141,9 +157,78 @@ int movematch_collect(const struct movematch_folder *v, size_t n, enum side move
 		for (size_t i = 0; i < v[f].npairs; i++)
 			if (collect_vanished(&v[f], f, i, moved, gone) != 0)
 				return -1;
-		if (collect_unpaired(&v[f], f, moved, fresh) != 0)
+		if (collect_unpaired(&v[f], f, moved, NULL, 0, fresh) != 0)
 			return -1;
 	}
+	return 0;
+}
+
+int movematch_collect_gone(const struct movematch_folder *v, size_t n, enum side moved,
+			   struct move_cands *gone)
+{
+	for (size_t f = 0; f < n; f++)
+		for (size_t i = 0; v[f].prepared && i < v[f].npairs; i++)
+			if (collect_vanished(&v[f], f, i, moved, gone) != 0)
+				return -1;
+	return 0;
+}
+
+int movematch_sizes(const struct move_cands *c, uint64_t **sizes, size_t *n)
+{
+	*n = 0;
+	*sizes = NULL;
+	if (!c->n)
+		return 0;
+	if (!(*sizes = malloc(c->n * sizeof(**sizes))))
+		return -1;
+	for (size_t i = 0; i < c->n; i++)
+		(*sizes)[(*n)++] = c->v[i].size;
+	qsort(*sizes, *n, sizeof(**sizes), cmp_u64);
+	return 0;
+}
+
+int movematch_unpaired_sizes(const struct movematch_folder *v, size_t n, enum side s,
+			     uint64_t **sizes, size_t *nsizes)
+{
+	size_t cap = 0;
+
+	*sizes = NULL;
+	*nsizes = 0;
+	for (size_t f = 0; f < n; f++) {
+		const struct movematch_listing *l = &v[f].side[s];
+		bool *paired;
+
+		if (!v[f].prepared)
+			continue;
+		if (!(paired = paired_uids(&v[f], s)))
+			return -1;
+		for (size_t i = 0; i < l->n; i++) {
+			uint64_t *nv;
+
+			if (paired[i])
+				continue;
+			if (!(nv = grow_array(*sizes, &cap, *nsizes + 1, sizeof(*nv)))) {
+				free(paired);
+				return -1;
+			}
+			*sizes = nv;
+			(*sizes)[(*nsizes)++] = l->v[i].size;
+		}
+		free(paired);
+	}
+	if (*nsizes)
+		qsort(*sizes, *nsizes, sizeof(**sizes), cmp_u64);
+	return 0;
+}
+
+int movematch_collect_fresh(const struct movematch_folder *v, size_t n, enum side moved,
+			    const uint64_t *sizes, size_t nsizes, struct move_cands *fresh)
+{
+	if (!nsizes)
+		return 0;
+	for (size_t f = 0; f < n; f++)
+		if (v[f].prepared && collect_unpaired(&v[f], f, moved, sizes, nsizes, fresh) != 0)
+			return -1;
 	return 0;
 }
 

@@ -74,6 +74,23 @@ bool movematch_may_move_on(const struct sync_policy *policy, enum side s);
 int movematch_collect(const struct movematch_folder *v, size_t n, enum side moved,
 		      struct move_cands *gone, struct move_cands *fresh);
 
+/* The same in steps, so that a large account is not copied whole into
+ * candidates: a new message can only match one of its own size (the
+ * identity includes it). movematch_collect_gone appends the vanished pairs
+ * of side `moved`; movematch_sizes gives the sizes of some candidates,
+ * sorted, and movematch_unpaired_sizes those of the unpaired messages of
+ * side s (*sizes malloc'd, NULL when none); movematch_collect_fresh appends
+ * the unpaired messages of side `moved` whose size is among sizes (none
+ * when there are none), in folder order. Each returns 0, or -1 on
+ * allocation failure. */
+int movematch_collect_gone(const struct movematch_folder *v, size_t n, enum side moved,
+			   struct move_cands *gone);
+int movematch_sizes(const struct move_cands *c, uint64_t **sizes, size_t *n);
+int movematch_unpaired_sizes(const struct movematch_folder *v, size_t n, enum side s,
+			     uint64_t **sizes, size_t *nsizes);
+int movematch_collect_fresh(const struct movematch_folder *v, size_t n, enum side moved,
+			    const uint64_t *sizes, size_t nsizes, struct move_cands *fresh);
+
 /* Appends the pairs whose message left their folder on both sides (rule 8's
  * split: each side moved it, to different folders). */
 int movematch_collect_both_gone(const struct movematch_folder *v, size_t n,

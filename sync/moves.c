@@ -39,17 +39,18 @@ static struct movematch_folder *match_view(struct folder_work *v, size_t n)
 	return m;
 }
 
-/* Collects the candidates of side `moved` (and of its fresh only, when
- * gone is NULL). */
-static int collect(struct folder_work *v, size_t n, enum side moved, struct move_cands *gone,
-		   struct move_cands *fresh)
+/* The new messages of side `moved` whose size some candidate of `sizes`
+ * has, into fresh: no other can match one of them. */
+static int collect_fresh(const struct movematch_folder *view, size_t n, enum side moved,
+			 const struct move_cands *sizes, struct move_cands *fresh)
 {
-	struct move_cands unused = {0};
-	struct movematch_folder *view = match_view(v, n);
-	int r = view ? movematch_collect(view, n, moved, gone ? gone : &unused, fresh) : -1;
+	uint64_t *v = NULL;
+	size_t nv = 0;
+	int r = movematch_sizes(sizes, &v, &nv);
 
-	move_cands_free(&unused);
-	free(view);
+	if (r == 0)
+		r = movematch_collect_fresh(view, n, moved, v, nv, fresh);
+	free(v);
 	return r;
 }
 
@@ -287,6 +288,7 @@ static int moves_of_side(struct engine *e, struct folder_work *v, size_t n, enum
 {
 	struct sync_policy policy = channel_policy(e->ch, e->dir, e->opts->force_delete);
 	struct move_cands gone = {0}, fresh = {0};
+	struct movematch_folder *view = NULL;
 	struct move *mv = NULL;
 	size_t nmv = 0;
 	int r = -1;
@@ -295,7 +297,9 @@ static int moves_of_side(struct engine *e, struct folder_work *v, size_t n, enum
 	 * otherwise the plans make it a copy (rule 8). */
 	if (!movematch_may_move_on(&policy, other_side(moved)))
 		return 0;
-	if (collect(v, n, moved, &gone, &fresh) != 0) {
+	/* Vanished pairs first: without one (a first sync) no new message is
+	 * gathered, and with some only those of their sizes. */
+	if (!(view = match_view(v, n)) || movematch_collect_gone(view, n, moved, &gone) != 0) {
 		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
@@ -303,6 +307,13 @@ static int moves_of_side(struct engine *e, struct folder_work *v, size_t n, enum
 		r = 0;
 		goto out;
 	}
+	if (collect_fresh(view, n, moved, &gone, &fresh) != 0) {
+		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+		goto out;
+	}
+	/* The replay below changes the listings the view points into. */
+	free(view);
+	view = NULL;
 	if (identify_fresh(e, v, moved, &gone, &fresh, err) != 0)
 		goto out;
 	if (movematch_moves(&gone, &fresh, &mv, &nmv) != 0) {
@@ -320,6 +331,7 @@ static int moves_of_side(struct engine *e, struct folder_work *v, size_t n, enum
 		i = j;
 	}
 out:
+	free(view);
 	move_cands_free(&gone);
 	move_cands_free(&fresh);
 	free(mv);
@@ -338,15 +350,18 @@ static int report_split_moves(struct engine *e, struct folder_work *v, size_t n,
 	size_t nsplit = 0;
 	int r = -1;
 
-	if (!view || movematch_collect_both_gone(view, n, &gone) != 0 ||
-	    collect(v, n, FAR, NULL, &fresh[FAR]) != 0 ||
-	    collect(v, n, NEAR, NULL, &fresh[NEAR]) != 0) {
+	if (!view || movematch_collect_both_gone(view, n, &gone) != 0) {
 		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
 	r = 0;
 	if (!gone.n)
 		goto out;
+	if (collect_fresh(view, n, FAR, &gone, &fresh[FAR]) != 0 ||
+	    collect_fresh(view, n, NEAR, &gone, &fresh[NEAR]) != 0) {
+		r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+		goto out;
+	}
 	if (identify_fresh(e, v, FAR, &gone, &fresh[FAR], err) != 0 ||
 	    identify_fresh(e, v, NEAR, &gone, &fresh[NEAR], err) != 0) {
 		r = -1;
@@ -477,7 +492,9 @@ static int refile_orphans(struct engine *e, struct folder_work *v, size_t n,
 	struct refile_cand *fc = NULL, *nc = NULL;
 	struct refile *rf = NULL;
 	struct refile_batch *cut = NULL;
-	size_t nrf = 0, ncut = 0;
+	struct movematch_folder *view = NULL;
+	uint64_t *sizes[2] = {NULL, NULL};
+	size_t nrf = 0, ncut = 0, nsizes[2] = {0, 0};
 	int r = -1;
 
 	if (cut_batches(e, v, n, &cut, &ncut) != 0)
@@ -486,12 +503,17 @@ static int refile_orphans(struct engine *e, struct folder_work *v, size_t n,
 		r = 0;
 		goto out;
 	}
-	if (collect(v, n, FAR, NULL, &fresh[FAR]) != 0 ||
-	    collect(v, n, NEAR, NULL, &fresh[NEAR]) != 0) {
+	/* Only sizes unpaired on the other side can match: gather those. */
+	if (!(view = match_view(v, n)) ||
+	    movematch_unpaired_sizes(view, n, FAR, &sizes[FAR], &nsizes[FAR]) != 0 ||
+	    movematch_unpaired_sizes(view, n, NEAR, &sizes[NEAR], &nsizes[NEAR]) != 0 ||
+	    movematch_collect_fresh(view, n, FAR, sizes[NEAR], nsizes[NEAR], &fresh[FAR]) != 0 ||
+	    movematch_collect_fresh(view, n, NEAR, sizes[FAR], nsizes[FAR], &fresh[NEAR]) != 0) {
 		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto out;
 	}
-	/* Only sizes unpaired on the other side can match: identify those. */
+	free(view);
+	view = NULL;
 	if (identify_fresh(e, v, FAR, &fresh[NEAR], &fresh[FAR], err) != 0 ||
 	    identify_fresh(e, v, NEAR, &fresh[FAR], &fresh[NEAR], err) != 0)
 		goto out;
@@ -514,6 +536,9 @@ static int refile_orphans(struct engine *e, struct folder_work *v, size_t n,
 	}
 out:
 	free(cut);
+	free(view);
+	free(sizes[FAR]);
+	free(sizes[NEAR]);
 	move_cands_free(&fresh[FAR]);
 	move_cands_free(&fresh[NEAR]);
 	free(fc);

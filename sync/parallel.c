@@ -183,6 +183,10 @@ int parallel_finish(struct engine *e, struct folder_work *works, const size_t *t
 			if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
 				_exit(1);
 			crashpoint_scope_worker();
+			/* Others' listings are not this worker's to hold. */
+			for (size_t k = 0; k < n; k++)
+				if (owner[order[k]] != w)
+					engine_folder_free(&works[todo[order[k]]]);
 			worker(e, works, mine, nmine, p[1]);
 		}
 		free(mine);
@@ -199,6 +203,10 @@ int parallel_finish(struct engine *e, struct folder_work *works, const size_t *t
 		goto out;
 	}
 	log_trace("finishing %zu folders on %zu connections", n, nwork);
+	/* The workers have the folders now (those of a worker that did not
+	 * start fail this run): the listings need not wait here meanwhile. */
+	for (size_t k = 0; k < n; k++)
+		engine_folder_free(&works[todo[k]]);
 	/* Folders of workers that could not be started stay unreported: they
 	 * fail this run, below. */
 	for (size_t w = 0; w < nwork; w++) {

@@ -48,16 +48,18 @@ enum action_kind {
 	ACT_KEEP,	  /* record the pair as one-sided: deletion not propagated */
 };
 
+/* Members by size, widest first: a first sync plans one action a message
+ * (64 bytes, not 72). */
 struct action {
-	enum action_kind kind;
-	uint32_t far_uid, near_uid;
-	unsigned add, remove;  /* FLAGS: bits to add/remove. COPY: add = flags to give */
 	char *add_keywords;    /* FLAGS/COPY: keywords to add/give */
 	char *remove_keywords; /* FLAGS: keywords to remove */
-	unsigned base_flags;   /* PAIR, SET_BASE, COPY: the new base */
 	char *base_keywords;
 	uint64_t size;
-	bool conflict; /* rule 10: kept and copied back; reported */
+	enum action_kind kind;
+	uint32_t far_uid, near_uid;
+	unsigned add, remove; /* FLAGS: bits to add/remove. COPY: add = flags to give */
+	unsigned base_flags;  /* PAIR, SET_BASE, COPY: the new base */
+	bool conflict;	      /* rule 10: kept and copied back; reported */
 };
 
 struct plan {

@@ -254,9 +254,39 @@ static int settle_listing(struct listing *l, uint32_t uidnext, const char *folde
 				       "folder \"%s\": the server answered UID FETCH without UIDs; "
 				       "not trusting this listing",
 				       folder);
-	if (l->n)
-		qsort(l->v, l->n, sizeof(*l->v), cmp_entry);
+	/* Answers come in uid order as a rule: no qsort, and none of its
+	 * scratch memory for a listing of a million messages. */
+	for (size_t i = 1; i < l->n; i++)
+		if (cmp_entry(&l->v[i - 1], &l->v[i]) > 0) {
+			qsort(l->v, l->n, sizeof(*l->v), cmp_entry);
+			break;
+		}
 	return merge_listing(l, uidnext, folder, kept, err);
+}
+
+/* Hands l->v[0..kept) over to an empty out as messages, in the same memory:
+ * a listing of a million messages is not held twice (rule 5 needs it whole
+ * before it is trusted, so it cannot be built in out directly). Each
+ * message moves down to its place in an array of struct msg, which is never
+ * beyond its entry, the entries above it not yet moved. */
+static void listing_to_msgs(struct listing *l, size_t kept, struct msg_list *out)
+{
+	struct msg *v = (struct msg *)(void *)l->v, *shrunk;
+
+	_Static_assert(sizeof(struct msg) <= sizeof(struct entry), "a msg fits in an entry");
+	for (size_t i = 0; i < kept; i++)
+		memmove(&v[i], &l->v[i].m, sizeof(*v));
+	/* Shrinking gives the entries' tail back; failing to is harmless. */
+	shrunk = kept ? realloc(v, kept * sizeof(*v)) : NULL;
+	if (shrunk)
+		v = shrunk;
+	else if (!kept) {
+		free(v);
+		v = NULL;
+	}
+	msg_list_free(out);
+	*out = (struct msg_list){.v = v, .n = kept, .cap = kept};
+	*l = (struct listing){0};
 }
 
 /* What a listing asks for: UID FLAGS RFC822.SIZE INTERNALDATE of
@@ -310,6 +340,10 @@ int imap_list(struct store *store, struct msg_list *out, struct ferry_error *err
 	if (settle_listing(&l, st->uidnext, st->selected, &kept, err) != 0) {
 		listing_free(&l);
 		return -1;
+	}
+	if (out->n == 0) {
+		listing_to_msgs(&l, kept, out);
+		return 0;
 	}
 	if (out->n + kept > out->cap) {
 		size_t cap = out->n + kept;

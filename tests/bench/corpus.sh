@@ -9,7 +9,10 @@
 # or sourced (after tests/fixtures/dovecot.sh): corpus_seed SIZE USER, corpus_count SIZE.
 #
 # Sizes: small = 2,000 messages in 10 folders, medium = 20,000 in 20, large = 100,000 in 40
-# (about 29 KB a message on average: 60 MB, 585 MB, 2.7 GB). The messages come from
+# (about 29 KB a message on average: 60 MB, 585 MB, 2.7 GB); huge = 1,000,000 small messages
+# (1.8 KB on average, 1.8 GB) in 10 folders, 88% of them in Archive, like a Gmail archive's
+# "All Mail". CORPUS_MESSAGES in the environment sets another count for any size (e.g. a
+# 200,000-message huge to try things faster). The messages come from
 # corpusgen.c (built here with cc into a temporary directory): 97% are 2-20 KB, 3% carry a
 # base64 attachment of 100 KB-2 MB; flags by folder kind (INBOX mostly read, the newest
 # partly unread and left in new/; Sent and Trash read; Drafts \Draft; some \Flagged and
@@ -25,6 +28,21 @@ CORPUS_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Archive/2023 (run.sh's move scenario).
 corpus_folders() {
 	local size=$1
+	if [[ $size == huge ]]; then
+		# Nearly everything in one folder, as in a Gmail archive's "All Mail".
+		printf '%s\t%s\t%s\n' \
+			4 inbox INBOX \
+			88 normal Archive \
+			0.5 normal Archive/2023 \
+			4 sent Sent \
+			0.1 drafts Drafts \
+			0.5 trash Trash \
+			0.4 junk Junk \
+			1 lists Lists/ferry-dev \
+			1 normal Work/Projects \
+			0.5 normal 'Reçus'
+		return 0
+	fi
 	# 10 folders: the special-use ones, a nested pair, a list, a non-ASCII name.
 	printf '%s\t%s\t%s\n' \
 		10 inbox INBOX \
@@ -77,15 +95,18 @@ corpus_folders() {
 
 # corpus_count SIZE: the number of messages.
 corpus_count() {
+	local n
 	case $1 in
-	small) echo 2000 ;;
-	medium) echo 20000 ;;
-	large) echo 100000 ;;
+	small) n=2000 ;;
+	medium) n=20000 ;;
+	large) n=100000 ;;
+	huge) n=1000000 ;;
 	*)
-		echo "corpus: unknown size $1 (small, medium, large)" >&2
+		echo "corpus: unknown size $1 (small, medium, large, huge)" >&2
 		return 1
 		;;
 	esac
+	echo "${CORPUS_MESSAGES:-$n}"
 }
 
 # corpus_disk_name NAME: the maildir++ directory of a folder: "." + levels in modified
@@ -114,9 +135,10 @@ corpus_build_gen() {
 # corpus into its Maildir. Prints "COUNT BYTES NAME" per folder on stdout.
 corpus_seed() {
 	local size=$1 user=$2 gendir=${3:-} count root gen weight kind name disk spec="" out
-	local seedno
+	local seedno mix=""
+	[[ $size == huge ]] && mix=small
 	count=$(corpus_count "$size") || return 1
-	case $size in small) seedno=1 ;; medium) seedno=2 ;; large) seedno=3 ;; esac
+	case $size in small) seedno=1 ;; medium) seedno=2 ;; large) seedno=3 ;; huge) seedno=4 ;; esac
 	: "${DOVECOT_DIR:?dovecot_start first}" "${DOVECOT_CONF:?dovecot_start first}"
 	if [[ -z $gendir ]]; then
 		gendir=$(mktemp -d "${TMPDIR:-/tmp}/ferry-corpusgen.XXXXXX") || return 1
@@ -140,7 +162,7 @@ corpus_seed() {
 		fi
 		spec+="$weight"$'\t'"$kind"$'\t'"$root${disk:+/$disk}"$'\n'
 	done < <(corpus_folders "$size")
-	out=$(printf '%s' "$spec" | "$gen" gen "$count" "$seedno") || return 1
+	out=$(printf '%s' "$spec" | "$gen" gen "$count" "$seedno" ${mix:+"$mix"}) || return 1
 	chown -R nobody:nogroup "$root" || return 1
 	# COUNT BYTES DIR -> COUNT BYTES NAME, in the order of the table.
 	paste <(printf '%s\n' "$out" | cut -f1,2) <(corpus_folders "$size" | cut -f3)
@@ -167,7 +189,7 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
 		done
 		;;
 	*)
-		echo "usage: $0 folders SIZE | seed SIZE USER...   (SIZE: small, medium, large)" >&2
+		echo "usage: $0 folders SIZE | seed SIZE USER...   (SIZE: small, medium, large, huge)" >&2
 		exit 2
 		;;
 	esac

@@ -1,12 +1,12 @@
 /* corpusgen: a deterministic mail corpus for ferry's benchmark (tests/bench).
  * Built and run by tests/bench/corpus.sh; not part of the ferry build.
  *
- *	corpusgen gen COUNT SEED < FOLDERS
+ *	corpusgen gen COUNT SEED [small] < FOLDERS
  *	    FOLDERS: one line per folder, "WEIGHT<TAB>KIND<TAB>DIR", DIR a Maildir
  *	    folder (cur/ new/ tmp/ are made if missing), KIND one of inbox, normal,
  *	    sent, drafts, trash, junk (it picks the flags). Writes COUNT messages,
  *	    each in a folder drawn by weight, and prints "COUNT<TAB>BYTES<TAB>DIR"
- *	    per folder.
+ *	    per folder. "small": the small mix below instead of the usual one.
  *	corpusgen local DIR FIRST COUNT new|sent
  *	    COUNT messages numbered from FIRST, as a mail client writes them into
  *	    a Maildir folder: "new" into new/ without flags, "sent" into cur/ with
@@ -18,7 +18,10 @@
  *
  * Size mix: 3% of the messages carry a base64 attachment of 100 KiB to 2 MiB
  * (log-uniform, encoded size); the others are 2 to 20 KiB in all (log-uniform),
- * a quarter of them multipart/alternative (text + HTML). Headers look like
+ * a quarter of them multipart/alternative (text + HTML). The small mix (an
+ * archive of a million messages whose size is the count, not the bytes): no
+ * attachment, 0.5 to 2 KiB of target (log-uniform; the headers alone take
+ * about 1 KiB, so most land at 1-2 KiB). Headers look like
  * delivered mail (Received, DKIM-Signature, sometimes Cc, In-Reply-To,
  * List-Id), some with RFC 2047 non-ASCII names and subjects. Files use LF line
  * endings, as Dovecot's Maildir does; mtime is the Date: header (Dovecot takes
@@ -243,6 +246,9 @@ struct msg {
 	int in_cur;
 };
 
+/* Set by "gen ... small": no attachments, 0.5-2 KiB. */
+static int small_mix;
+
 static void make_message(struct buf *b, struct msg *m, uint64_t seed)
 {
 	uint64_t s = seed ^ (m->n * 0xd1342543de82ef95ULL);
@@ -255,7 +261,10 @@ static void make_message(struct buf *b, struct msg *m, uint64_t seed)
 	size_t target;
 
 	b->len = 0;
-	if (attachment)
+	if (small_mix) {
+		attachment = 0;
+		target = log_uniform(&s, 512.0, 2048.0);
+	} else if (attachment)
 		target = log_uniform(&s, 100 * 1024.0, 2048 * 1024.0);
 	else
 		target = log_uniform(&s, 2 * 1024.0, 20 * 1024.0);
@@ -595,12 +604,15 @@ int main(int argc, char **argv)
 {
 	const uint64_t seed = 0x66657272792d6231ULL; /* "ferry-b1" */
 
-	if (argc == 4 && strcmp(argv[1], "gen") == 0)
+	if ((argc == 4 || (argc == 5 && strcmp(argv[4], "small") == 0)) &&
+	    strcmp(argv[1], "gen") == 0) {
+		small_mix = argc == 5;
 		return cmd_gen(strtoull(argv[2], NULL, 10), seed ^ strtoull(argv[3], NULL, 10));
+	}
 	if (argc == 6 && strcmp(argv[1], "local") == 0)
 		return cmd_local(argv[2], strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10),
 				 argv[5], seed);
-	fprintf(stderr, "usage: corpusgen gen COUNT SEED < FOLDERS\n"
+	fprintf(stderr, "usage: corpusgen gen COUNT SEED [small] < FOLDERS\n"
 			"       corpusgen local DIR FIRST COUNT new|sent\n");
 	return 2;
 }

@@ -3,9 +3,10 @@
 #
 #   tests/bench/run.sh SIZE [--latency MS] [--runs N] [--runs-for TOOL=N]
 #                      [--tools ferry,mbsync,offlineimap] [--scenarios LIST]
-#                      [--ferry PATH] [--out DIR] [--timeout S] [--keep]
+#                      [--ferry PATH] [--out DIR] [--timeout S] [--keep] [--messages N]
 #
-# SIZE: small (2,000 messages), medium (20,000), large (100,000); see corpus.sh.
+# SIZE: small (2,000 messages), medium (20,000), large (100,000), huge (1,000,000 small
+# ones, most in one folder; --messages N for fewer while trying things); see corpus.sh.
 # Runs as root (Dovecot needs it). Installs isync and offlineimap with apt-get if missing.
 # Not part of ctest. README.md in this directory explains the scenarios and the table.
 #
@@ -33,6 +34,7 @@
 #                      table.md; nothing of it belongs in git
 #   --timeout S        a timed run taking longer is killed and marked failed (default 3600)
 #   --keep             keep the work directory (Maildirs, Dovecot) after the run
+#   --messages N       N messages instead of the size's count, same folders and mix
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # The command as recorded with the results: --ferry and --out name paths of this machine and
@@ -61,7 +63,7 @@ die() {
 }
 
 SIZE=${1:-}
-[[ $SIZE == small || $SIZE == medium || $SIZE == large ]] || usage
+[[ $SIZE =~ ^(small|medium|large|huge)$ ]] || usage
 shift
 LATENCY=0
 RUNS=3
@@ -83,11 +85,13 @@ while [[ $# -gt 0 ]]; do
 	--out) OUT=${2:?}; shift 2 ;;
 	--timeout) TIMEOUT=${2:?}; shift 2 ;;
 	--keep) KEEP=1; shift ;;
+	--messages) export CORPUS_MESSAGES=${2:?}; shift 2 ;;
 	*) usage ;;
 	esac
 done
 [[ $LATENCY =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "--latency wants milliseconds"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "--runs wants a positive number"
+[[ ${CORPUS_MESSAGES:-1} =~ ^[1-9][0-9]*$ ]] || die "--messages wants a positive number"
 IFS=, read -r -a tools <<<"$TOOLS"
 IFS=, read -r -a scenarios <<<"$SCENARIOS"
 for t in "${tools[@]}"; do
@@ -179,6 +183,13 @@ say "starting Dovecot"
 dovecot_start "$WORK/dovecot" >/dev/null || die "Dovecot did not start"
 # A third account, only for this run: the fixture has alice and bob.
 printf '%s\n' 'carol:{PLAIN}secret::::::' >>"$DOVECOT_DIR/users"
+if [[ $SIZE == huge ]]; then
+	# Seen: Dovecot's imap process ran out of its default 256 MB (vsz_limit) syncing the
+	# uidlist of a Maildir folder of 880,000 messages. Room for it, before any client.
+	printf 'service imap {\n  vsz_limit = 2G\n}\n' >>"$DOVECOT_CONF"
+	dovecot_doveadm reload || die "Dovecot did not reload"
+	sleep 1
+fi
 
 say "seeding the $SIZE corpus for: ${tools[*]}"
 for t in "${tools[@]}"; do

@@ -327,6 +327,54 @@ START_TEST(test_moves_follow_the_table)
 }
 END_TEST
 
+/* The moves of side `moved` as the engine gathers them: the vanished pairs
+ * first, then only the new messages of their sizes. */
+static void stepped_moves(const struct channel *ch, enum side moved, struct move **mv, size_t *n)
+{
+	struct move_cands gone = {0}, fresh = {0};
+	uint64_t *sizes;
+	size_t nsizes;
+
+	ck_assert_int_eq(movematch_collect_gone(ch->v, MAX_FOLDERS, moved, &gone), 0);
+	ck_assert_int_eq(movematch_sizes(&gone, &sizes, &nsizes), 0);
+	ck_assert_int_eq(movematch_collect_fresh(ch->v, MAX_FOLDERS, moved, sizes, nsizes, &fresh),
+			 0);
+	ck_assert_int_eq(movematch_moves(&gone, &fresh, mv, n), 0);
+	free(sizes);
+	move_cands_free(&gone);
+	move_cands_free(&fresh);
+}
+
+/* Gathering fewer candidates loses no move. */
+START_TEST(test_stepped_collection_finds_the_same_moves)
+{
+	const struct match_case *c = &match_cases[_i];
+	struct channel ch;
+
+	build(&ch, c->folders);
+	for (enum side moved = FAR; moved <= NEAR; moved++) {
+		struct move_cands gone = {0}, fresh = {0};
+		struct move *all = NULL, *mv = NULL;
+		size_t nall = 0, n = 0;
+
+		ck_assert_int_eq(movematch_collect(ch.v, MAX_FOLDERS, moved, &gone, &fresh), 0);
+		ck_assert_int_eq(movematch_moves(&gone, &fresh, &all, &nall), 0);
+		stepped_moves(&ch, moved, &mv, &n);
+		ck_assert_msg(n == nall, "%s: %zu moves stepped, %zu whole", c->what, n, nall);
+		for (size_t i = 0; i < n; i++)
+			ck_assert_msg(mv[i].gone.folder == all[i].gone.folder &&
+					  mv[i].fresh.folder == all[i].fresh.folder &&
+					  mv[i].gone.uid == all[i].gone.uid &&
+					  mv[i].fresh.uid == all[i].fresh.uid,
+				      "%s: move %zu differs", c->what, i);
+		free(all);
+		free(mv);
+		move_cands_free(&gone);
+		move_cands_free(&fresh);
+	}
+}
+END_TEST
+
 /* ---- the policy ---- */
 
 START_TEST(test_a_move_is_carried_out_only_where_changes_flow_and_deletions_may)
@@ -393,6 +441,39 @@ START_TEST(test_unpaired_messages_are_collected_in_folder_order)
 	ck_assert(fresh.v[1].folder == 2 && fresh.v[1].uid == 1);
 	move_cands_free(&gone);
 	move_cands_free(&fresh);
+}
+END_TEST
+
+START_TEST(test_only_new_messages_of_a_wanted_size_are_collected)
+{
+	static const struct row_folder rows[MAX_FOLDERS] = {
+	    {.listing = {{{1, 7, 0}, {2, 8, 2000}}, {{1, 7, 0}, {5, 9, 3000}}},
+	     .pairs = {SYNCED_PAIR}},
+	    {.listing = {{{4, 9, 1000}}, {{0}}}},
+	};
+	static const uint64_t want[] = {1000, 1500};
+	struct channel ch;
+	struct move_cands fresh = {0};
+	uint64_t *sizes;
+	size_t n;
+
+	build(&ch, rows);
+	ck_assert_int_eq(movematch_collect_fresh(ch.v, MAX_FOLDERS, FAR, want, 2, &fresh), 0);
+	ck_assert_uint_eq(fresh.n, 1);
+	ck_assert(fresh.v[0].folder == 1 && fresh.v[0].uid == 4);
+	move_cands_free(&fresh);
+	/* No size wanted: nothing gathered (a first sync copies no listing). */
+	ck_assert_int_eq(movematch_collect_fresh(ch.v, MAX_FOLDERS, FAR, want, 0, &fresh), 0);
+	ck_assert_uint_eq(fresh.n, 0);
+	/* The sizes near has unpaired, sorted. */
+	ck_assert_int_eq(movematch_unpaired_sizes(ch.v, MAX_FOLDERS, NEAR, &sizes, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(sizes[0], 3000);
+	free(sizes);
+	ck_assert_int_eq(movematch_unpaired_sizes(ch.v, MAX_FOLDERS, FAR, &sizes, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert(sizes[0] == 1000 && sizes[1] == 2000);
+	free(sizes);
 }
 END_TEST
 
@@ -585,9 +666,12 @@ static Suite *movematch_suite(void)
 
 	tcase_add_loop_test(table, test_moves_follow_the_table, 0,
 			    (int)(sizeof(match_cases) / sizeof(match_cases[0])));
+	tcase_add_loop_test(table, test_stepped_collection_finds_the_same_moves, 0,
+			    (int)(sizeof(match_cases) / sizeof(match_cases[0])));
 	tcase_add_test(table, test_a_move_is_carried_out_only_where_changes_flow_and_deletions_may);
 	tcase_add_test(rest, test_only_new_messages_of_a_vanished_size_are_identified);
 	tcase_add_test(rest, test_unpaired_messages_are_collected_in_folder_order);
+	tcase_add_test(rest, test_only_new_messages_of_a_wanted_size_are_collected);
 	tcase_add_test(rest, test_moved_to_different_folders_on_each_side_is_a_split_move);
 	tcase_add_test(refile, test_refile_after_kill_moves_the_copy_that_stayed_in_the_cut_folder);
 	tcase_add_test(refile, test_refile_makes_no_guess_without_exactly_one_cut_folder);
