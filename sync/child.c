@@ -57,8 +57,12 @@ int child_run(child_fn fn, void *arg, struct ferry_error *err)
 		__lsan_do_leak_check();
 #endif
 		if (r != 0) {
-			if (report.cause == FERRY_CAUSE_NONE)
-				ferry_error_set(&report, FERRY_CAUSE_INCOMPLETE, "%s", report.msg);
+			/* A failure that named no cause keeps its text: the
+			 * message cannot be formatted from itself. */
+			if (report.cause == FERRY_CAUSE_NONE) {
+				report.cause = FERRY_CAUSE_INCOMPLETE;
+				report.status = ferry_cause_status(report.cause);
+			}
 			(void)!write(fds[1], &report, sizeof(report));
 			_exit(report.status);
 		}
