@@ -19,6 +19,7 @@
 #include "sync/connect.h"
 #include "sync/crashpoint.h"
 #include "sync/finish.h"
+#include "sync/hook.h"
 #include "sync/names.h"
 #include "sync/parallel.h"
 #include "sync/plan.h"
@@ -441,6 +442,19 @@ static void report_line(const char *name, const struct folder_report *r)
 			 part[FAR]);
 }
 
+static void add_report(struct folder_report *sum, const struct folder_report *r);
+
+/* One folder done: its line, the sum, and where new mail arrived. */
+static void tally(struct engine *e, struct folder_report *sum, const struct folder_work *w)
+{
+	report_line(w->name, &w->rep);
+	add_report(sum, &w->rep);
+	for (enum side to = FAR; to <= NEAR; to++)
+		if (w->rep.added[to])
+			strbuf_addf(&e->arrived[to], "%s%s", e->arrived[to].len ? "\n" : "",
+				    w->name);
+}
+
 static void add_report(struct folder_report *sum, const struct folder_report *r)
 {
 	for (enum side to = FAR; to <= NEAR; to++) {
@@ -547,8 +561,7 @@ static int finish_one(struct engine *e, struct folder_work *w, struct folder_rep
 	}
 	if (w->rep.blocked_deletes)
 		*status = ferry_status_worst(*status, FERRY_PARTIAL);
-	report_line(w->name, &w->rep);
-	add_report(sum, &w->rep);
+	tally(e, sum, w);
 	engine_folder_free(w);
 	w->prepared = false;
 	return r;
@@ -584,8 +597,7 @@ static int finish_parallel(struct engine *e, const struct channel_folder *v,
 
 		if (failed[todo[k]] || w->rep.blocked_deletes)
 			*status = ferry_status_worst(*status, FERRY_PARTIAL);
-		report_line(w->name, &w->rep);
-		add_report(sum, &w->rep);
+		tally(e, sum, w);
 	}
 	r = 0;
 out:
@@ -739,6 +751,28 @@ out:
 	return status;
 }
 
+/* A hook that indexes a big mail store the first time may take minutes; one
+ * that hangs must not hold the channel (and `watch`) for ever. */
+#define POST_SYNC_TIMEOUT 600
+
+/* After the lock is released, so that the hook may run ferry itself. */
+static void run_post_sync(struct engine *e, const struct folder_report *sum, bool complete)
+{
+	struct hook_run run = {
+	    .channel = e->ch->name, .command = e->ch->post_sync, .sum = sum, .complete = complete};
+	struct ferry_error err = {0};
+
+	if (e->ch->post_sync && !e->opts->dry_run && !engine_interrupted &&
+	    hook_worth_running(sum)) {
+		for (enum side s = FAR; s <= NEAR; s++)
+			run.arrived[s] = e->arrived[s].oom ? "" : e->arrived[s].s;
+		if (hook_run(&run, POST_SYNC_TIMEOUT, &err) != 0)
+			log_warn("%s: %s", e->ch->name, err.msg);
+	}
+	for (enum side s = FAR; s <= NEAR; s++)
+		strbuf_free(&e->arrived[s]);
+}
+
 static int run_channel(void *arg, struct ferry_error *err)
 {
 	const struct channel_run *run = arg;
@@ -796,6 +830,7 @@ static int run_channel(void *arg, struct ferry_error *err)
 	connect_close_both(e.store);
 	state_close(e.state);
 	close(lockfd);
+	run_post_sync(&e, &sum, status == FERRY_OK);
 	if (engine_interrupted)
 		return ferry_error_set(err, FERRY_CAUSE_INTERRUPTED,
 				       "%s: interrupted; what was done is "

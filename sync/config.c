@@ -69,6 +69,7 @@ enum channel_key {
 	CHANNEL_REMOVE,
 	CHANNEL_STATE,
 	CHANNEL_MAX_SIZE,
+	CHANNEL_POST_SYNC,
 	CHANNEL_NKEYS
 };
 
@@ -829,6 +830,11 @@ static int parse_state(struct parser *p, const char *value)
 	return parse_path(p, value, &cur_channel(p)->state);
 }
 
+static int parse_post_sync(struct parser *p, const char *value)
+{
+	return dup_value(p, value, &cur_channel(p)->post_sync);
+}
+
 static const struct key_def channel_keys[CHANNEL_NKEYS] = {
     [CHANNEL_FAR] = {"far", parse_far},
     [CHANNEL_NEAR] = {"near", parse_near},
@@ -840,6 +846,7 @@ static const struct key_def channel_keys[CHANNEL_NKEYS] = {
     [CHANNEL_REMOVE] = {"remove", parse_remove},
     [CHANNEL_STATE] = {"state", parse_state},
     [CHANNEL_MAX_SIZE] = {"max_size", parse_max_size},
+    [CHANNEL_POST_SYNC] = {"post_sync", parse_post_sync},
 };
 
 /* $XDG_STATE_HOME/ferry/<channel>.sqlite. Malloc'd; NULL with why set. */
@@ -1384,6 +1391,7 @@ void config_free(struct config *cfg)
 			free(ch->folders[j].glob);
 		free(ch->folders);
 		free(ch->state);
+		free(ch->post_sync);
 	}
 	free(cfg->channels);
 	free(cfg->path);

@@ -29,6 +29,7 @@ struct channel_conf {
 	unsigned max_delete;
 	char *state;	   /* path of the state database, expanded */
 	uint64_t max_size; /* bytes; 0 = no limit */
+	char *post_sync;   /* run by /bin/sh -c after a sync that changed something */
 };
 
 struct config {

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "store/base/grow.h"
 #include "store/store.h"
 #include "sync/config.h"
 #include "sync/plan.h"
@@ -41,6 +42,9 @@ struct engine {
 	 * folders they copied or moved into for where unrecorded copies stayed. */
 	const struct journal_entry *cut;
 	size_t ncut;
+	/* Per side, the folders that received new messages this run, one name
+	 * per line: for the post_sync hook. */
+	struct strbuf arrived[2];
 };
 
 /* One folder of the channel, as both sides list it (sync/channel.c). */

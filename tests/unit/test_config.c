@@ -1077,6 +1077,15 @@ START_TEST(test_max_size_takes_1024_based_suffixes)
 }
 END_TEST
 
+START_TEST(test_post_sync_is_kept_as_written)
+{
+	ck_assert_ptr_null(load_channel("max_size = 0")->post_sync);
+	ck_assert_str_eq(load_channel("post_sync = notmuch new; echo \"done\"")->post_sync,
+			 "notmuch new; echo \"done\"");
+	expect_channel_error("post_sync =", "t.conf:10: post_sync: no value");
+}
+END_TEST
+
 START_TEST(test_bad_max_size_is_rejected)
 {
 	static const char *bad[] = {"25MB", "-1", "1T", "M", "1.5M", "25 M", "99999999999999G",
@@ -1557,6 +1566,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_max_delete_as_a_count);
 	tcase_add_test(tc, test_bad_max_delete_is_rejected);
 	tcase_add_test(tc, test_max_size_takes_1024_based_suffixes);
+	tcase_add_test(tc, test_post_sync_is_kept_as_written);
 	tcase_add_test(tc, test_bad_max_size_is_rejected);
 	tcase_add_test(tc, test_find_store_and_channel_by_name);
 
