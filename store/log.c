@@ -4,6 +4,12 @@
 #include <stdio.h>
 
 static enum log_level level = LOG_NORMAL;
+static void (*before)(void);
+
+void log_set_before(void (*fn)(void))
+{
+	before = fn;
+}
 
 void log_set_level(enum log_level l)
 {
@@ -21,6 +27,8 @@ static void emit(FILE *f, const char *prefix, const char *fmt, va_list ap)
 	char line[4096];
 
 	vsnprintf(line, sizeof(line), fmt, ap);
+	if (before)
+		before();
 	fprintf(f, "%s%s\n", prefix, line);
 	if (f == stdout)
 		fflush(f); /* keep the order with stderr, and nothing lost if killed */

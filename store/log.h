@@ -8,6 +8,10 @@
 enum log_level { LOG_QUIET = 0, LOG_NORMAL = 1, LOG_VERBOSE = 2 };
 
 void log_set_level(enum log_level level);
+
+/* A function run before each line is printed (the progress line takes
+ * itself off the terminal); NULL for none. */
+void log_set_before(void (*fn)(void));
 enum log_level log_get_level(void);
 
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -24,6 +24,7 @@
 #include "sync/parallel.h"
 #include "sync/plan.h"
 #include "sync/prepare.h"
+#include "sync/progress.h"
 #include "sync/remove.h"
 
 struct channel_run {
@@ -562,9 +563,45 @@ static int finish_one(struct engine *e, struct folder_work *w, struct folder_rep
 	if (w->rep.blocked_deletes)
 		*status = ferry_status_worst(*status, FERRY_PARTIAL);
 	tally(e, sum, w);
+	progress_folder_done();
 	engine_folder_free(w);
 	w->prepared = false;
 	return r;
+}
+
+/* The progress line's totals: each folder's unpaired messages, at the
+ * average size of its listing, until its plan says exactly. */
+static void start_progress(struct engine *e, const struct channel_folder *v,
+			   const struct folder_work *works, size_t n)
+{
+	size_t nfolders = 0;
+
+	for (size_t i = 0; i < n; i++)
+		nfolders += works[i].prepared && !v[i].listed_only;
+	if (e->opts->dry_run || nfolders == 0)
+		return;
+	progress_start(e->ch->name, nfolders);
+	for (size_t i = 0; i < n; i++) {
+		const struct folder_work *w = &works[i];
+		uint64_t msgs = 0, bytes = 0;
+
+		if (!w->prepared || v[i].listed_only)
+			continue;
+		for (enum side s = FAR; s <= NEAR; s++) {
+			size_t paired = 0;
+			uint64_t sum = 0;
+
+			for (size_t k = 0; k < w->npairs; k++)
+				paired += side_uid(&w->pairs[k], s) != 0;
+			if (w->list[s].n <= paired)
+				continue;
+			for (size_t k = 0; k < w->list[s].n; k++)
+				sum += w->list[s].v[k].size;
+			msgs += w->list[s].n - paired;
+			bytes += sum / w->list[s].n * (w->list[s].n - paired);
+		}
+		progress_estimate(w->sf.id, msgs, bytes);
+	}
 }
 
 /* Finishes the prepared folders on several connections when that is worth
@@ -726,6 +763,7 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 		status = ferry_status_worst(status, FERRY_PARTIAL);
 		goto out;
 	}
+	start_progress(e, v, works, n);
 	if (!engine_interrupted && finish_parallel(e, v, works, n, sum, &status) == 0)
 		goto out;
 	for (size_t i = 0; i < n && !engine_interrupted; i++) {
@@ -827,6 +865,7 @@ static int run_channel(void *arg, struct ferry_error *err)
 			 sum.conflicts ? ", conflicts reported" : "",
 			 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	}
+	progress_end();
 	connect_close_both(e.store);
 	state_close(e.state);
 	close(lockfd);

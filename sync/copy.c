@@ -9,6 +9,7 @@
 #include "store/identity.h"
 #include "store/log.h"
 #include "sync/crashpoint.h"
+#include "sync/progress.h"
 
 /* Messages committed to the state per transaction while copying. */
 #define COPY_BATCH 100
@@ -212,6 +213,7 @@ static int copy_end(void *ctx, uint32_t uid, struct ferry_error *err)
 	crashpoint(action, false);
 	if (store_add_commit(c->to, cur, a->add, a->add_keywords, m->date, &new_uid, err) != 0)
 		return -1;
+	progress_copied(size);
 	c->pend[c->npend++] = (struct copied){
 	    .a = a, .m = m, .id = id, .uid = new_uid, .settled = !store_add_deferred(c->to)};
 	if (c->npend == COPY_BATCH)
@@ -269,6 +271,7 @@ int copy_msgs(struct engine *e, const char *name, int64_t folder_id, const struc
 				  .action = to == FAR ? J_UPLOAD : J_DOWNLOAD,
 				  .to_far = to == FAR};
 	uint32_t *uids;
+	uint64_t bytes = 0;
 	int r = 0;
 
 	c.to = e->store[to];
@@ -283,8 +286,15 @@ int copy_msgs(struct engine *e, const char *name, int64_t folder_id, const struc
 		if (p->v[i].kind == kind)
 			c.acts[c.nacts++] = &p->v[i];
 	qsort(c.acts, c.nacts, sizeof(*c.acts), by_source[to]);
-	for (size_t i = 0; i < c.nacts; i++)
+	for (size_t i = 0; i < c.nacts; i++) {
+		const struct msg *m;
+
 		uids[i] = src_uid(&c, c.acts[i]);
+		if ((m = engine_find_msg(src, uids[i])))
+			bytes += m->size;
+	}
+	if (c.nacts)
+		progress_planned(folder_id, c.nacts, bytes);
 	j.count = c.nacts;
 	if (c.nacts && state_journal_add(e->state, &j, err) != 0)
 		r = -1;

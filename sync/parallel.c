@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -20,17 +21,27 @@
 #include "sync/connect.h"
 #include "sync/crashpoint.h"
 #include "sync/finish.h"
+#include "sync/progress.h"
 
 /* Below this many messages to copy, the extra logins cost more than they
  * save: the folders are finished one by one on the channel's connections. */
 #define PARALLEL_MIN_COPIES 200
 
-/* What a worker sends back per folder. */
+/* What a worker sends back: per folder, or counts for the progress line. */
 struct result {
+	bool is_progress;
+	struct progress_event ev; /* is_progress */
 	size_t index;
 	int ok;
 	struct folder_report rep;
 };
+
+static void send_progress(int fd, const struct progress_event *ev)
+{
+	struct result res = {.is_progress = true, .ev = *ev};
+
+	(void)!fd_write_all(fd, &res, sizeof(res)); /* a lost count only makes the line lag */
+}
 
 /* Messages of a folder without a pair on either side: what it will copy,
  * about (some pair by identity instead). */
@@ -90,6 +101,7 @@ static void worker(struct engine *parent, struct folder_work *works, const size_
 
 	e.store[FAR] = e.store[NEAR] = NULL;
 	e.state = NULL;
+	progress_send_to(fd, send_progress);
 	if (state_open(e.ch->state, &e.state, &err) != 0 ||
 	    connect_both(e.ch, e.store, &err) != 0) {
 		log_error("%s", err.msg);
@@ -105,6 +117,7 @@ static void worker(struct engine *parent, struct folder_work *works, const size_
 		if (!res.ok)
 			log_error("%s", err.msg);
 		res.rep = w->rep;
+		progress_flush(); /* its counts before its result */
 		if (fd_write_all(fd, &res, sizeof(res)) != 0)
 			break;
 		/* A broken connection fails this folder; the next ones get a new
@@ -126,6 +139,75 @@ static int cmp_by_load(const void *a, const void *b)
 	size_t x = sort_load[*(const size_t *)a], y = sort_load[*(const size_t *)b];
 
 	return (x < y) - (x > y); /* largest first */
+}
+
+/* One whole result from a worker. */
+static void take_result(const struct result *res, struct folder_work *works, const size_t *todo,
+			size_t n, bool *reported, bool *failed)
+{
+	if (res->is_progress) {
+		progress_receive(&res->ev);
+		return;
+	}
+	progress_folder_done();
+	for (size_t k = 0; k < n; k++)
+		if (todo[k] == res->index && !reported[k]) {
+			reported[k] = true;
+			works[res->index].rep = res->rep;
+			failed[res->index] = !res->ok;
+		}
+}
+
+/* Reads every worker's pipe until each is closed. */
+static int read_results(int *fds, size_t nwork, struct folder_work *works, const size_t *todo,
+			size_t n, bool *reported, bool *failed)
+{
+	struct pollfd *pfd = calloc(nwork + 1, sizeof(*pfd));
+	struct result *res = calloc(nwork + 1, sizeof(*res));
+	size_t *got = calloc(nwork + 1, sizeof(*got)), open = nwork;
+	int r = 0;
+
+	if (!pfd || !res || !got) {
+		r = -1;
+		goto out;
+	}
+	for (size_t w = 0; w < nwork; w++)
+		pfd[w] = (struct pollfd){.fd = fds[w], .events = POLLIN};
+	/* Each worker ends by its own timeouts, or dies with this process. */
+	while (open > 0) {
+		if (poll(pfd, nwork, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -1;
+			break;
+		}
+		for (size_t w = 0; w < nwork; w++) {
+			ssize_t rd;
+
+			if (pfd[w].fd < 0 || !pfd[w].revents)
+				continue;
+			rd = read(fds[w], (char *)&res[w] + got[w], sizeof(res[w]) - got[w]);
+			if (rd < 0 && errno == EINTR)
+				continue;
+			if (rd <= 0) {
+				pfd[w].fd = -1;
+				open--;
+				continue;
+			}
+			got[w] += (size_t)rd;
+			if (got[w] < sizeof(res[w]))
+				continue;
+			got[w] = 0;
+			take_result(&res[w], works, todo, n, reported, failed);
+		}
+	}
+out:
+	for (size_t w = 0; w < nwork; w++)
+		close(fds[w]);
+	free(pfd);
+	free(res);
+	free(got);
+	return r;
 }
 
 int parallel_finish(struct engine *e, struct folder_work *works, const size_t *todo, size_t n,
@@ -208,31 +290,10 @@ int parallel_finish(struct engine *e, struct folder_work *works, const size_t *t
 	for (size_t k = 0; k < n; k++)
 		engine_folder_free(&works[todo[k]]);
 	/* Folders of workers that could not be started stay unreported: they
-	 * fail this run, below. */
-	for (size_t w = 0; w < nwork; w++) {
-		struct result res;
-		size_t got = 0;
-
-		for (;;) {
-			ssize_t rd = read(fds[w], (char *)&res + got, sizeof(res) - got);
-
-			if (rd < 0 && errno == EINTR)
-				continue;
-			if (rd <= 0)
-				break;
-			got += (size_t)rd;
-			if (got < sizeof(res))
-				continue;
-			got = 0;
-			for (size_t k = 0; k < n; k++)
-				if (todo[k] == res.index && !reported[k]) {
-					reported[k] = true;
-					works[res.index].rep = res.rep;
-					failed[res.index] = !res.ok;
-				}
-		}
-		close(fds[w]);
-	}
+	 * fail this run, below. All pipes are read as data comes, so that no
+	 * worker waits on a full pipe for the one before it to finish. */
+	if (read_results(fds, nwork, works, todo, n, reported, failed) != 0)
+		r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "poll: %s", strerror(errno));
 	for (size_t w = 0; w < nwork; w++) {
 		int status;
 
