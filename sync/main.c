@@ -2,6 +2,7 @@
  * front ends; the work is in the modules they call. */
 #include <errno.h>
 #include <getopt.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -414,6 +415,9 @@ int main(int argc, char **argv)
 	int opt;
 
 	keep_secrets_in_memory();
+	/* The user's character set, for the display width of names in columns;
+	 * only LC_CTYPE: messages and numbers stay as they are. */
+	setlocale(LC_CTYPE, "");
 	/* A peer that closes first must give EPIPE, not kill us (libetpan.md). */
 	signal(SIGPIPE, SIG_IGN);
 	/* A file size limit (RLIMIT_FSIZE) must give EFBIG, reported, not kill us. */
