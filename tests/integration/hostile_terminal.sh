@@ -70,4 +70,33 @@ for v in "" -v; do
 done
 server_stop
 
+# Folder names from disk: a Maildir folder whose name holds U+009B (valid UTF-8, a C1 control)
+# next to a clean one, Maildir against Maildir. The dry run prints the plan with the names.
+CASE=disk
+mkdir -p "$top/disk/a/Clean"/{cur,new,tmp} "$top/disk/a/c1"$'\xc2\x9b'"2J"/{cur,new,tmp} \
+	"$top/disk/b"
+CONF=$top/disk/ferry.conf
+cat >"$CONF" <<CONF
+[maildir a]
+path = $top/disk/a
+
+[maildir b]
+path = $top/disk/b
+
+[channel disk]
+far = a
+near = b
+state = $top/disk/state.sqlite
+CONF
+for v in "" -v; do
+	run_clean "sync --dry-run $v of a name with U+009B" ${v:+"$v"} sync --dry-run
+	t_contains "sync --dry-run $v: the clean folder is planned" "$OUT" "Clean"
+done
+run_clean "sync of a name with U+009B" sync
+t_contains "sync: the name is named, escaped" "$OUT" 'c1\xc2\x9b2J'
+t_equal "sync: the folder was not copied" no \
+	"$([[ -e $top/disk/b/c1$'\xc2\x9b'2J ]] && echo yes || echo no)"
+run_clean "list with a name with U+009B" list
+run_clean "status with a name with U+009B" status
+
 t_done
