@@ -160,6 +160,14 @@ t_expect_exit 1 "a dangling symbolic link at the lock path is refused" "$FERRY" 
 t_equal "its target was not created" no "$([[ -e $dir/victim-lock2 ]] && echo yes || echo no)"
 rm -f "$dir/state/ab.sqlite.lock"
 
+# SQLite opens the -wal beside the state by itself, and already refuses a link
+# there (it did before ferry asked for NOFOLLOW): a guard that it stays so.
+rm -f "$dir/state/ab.sqlite"
+ln -s "$dir/victim-wal" "$dir/state/ab.sqlite-wal"
+t_expect_exit 1 "a symbolic link at the state's -wal path is refused" "$FERRY" -c "$md" sync
+t_equal "its target was not created" no "$([[ -e $dir/victim-wal ]] && echo yes || echo no)"
+rm -f "$dir/state/ab.sqlite-wal" "$dir/state/ab.sqlite"
+
 t_ok "without the links the sync runs" "$FERRY" -c "$md" sync
 t_equal "the state file is private" 600 "$(stat -c %a "$dir/state/ab.sqlite")"
 t_equal "the lock file is private" 600 "$(stat -c %a "$dir/state/ab.sqlite.lock")"
