@@ -1626,9 +1626,10 @@ static int spawn_shell(const char *command, pid_t *pid, int *out)
 
 static long long now_ms(void)
 {
-	struct timespec ts;
+	struct timespec ts = {0};
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	/* Fails only for a clock Linux always has. */
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -1697,7 +1698,7 @@ static int read_until_exit(pid_t pid, int fd, char *buf, size_t cap, size_t *len
 	}
 	/* The shell only: its own children keep the terminal's process group,
 	 * so that pinentry can still ask; ferry does not wait for them. */
-	kill(pid, SIGKILL);
+	(void)kill(pid, SIGKILL); /* ESRCH: it exited meanwhile; reaped below */
 	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
 		;
 	return 1;
