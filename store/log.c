@@ -3,6 +3,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "store/base/termsafe.h"
+
 static enum log_level level = LOG_NORMAL;
 static void (*before)(void);
 
@@ -24,12 +26,19 @@ enum log_level log_get_level(void)
 static void emit(FILE *f, const char *prefix, const char *fmt, va_list ap)
 {
 	/* One fprintf per line keeps lines whole when child processes share a stream. */
-	char line[4096];
+	char line[4096], safe[TERMSAFE_ROOM(sizeof(line))];
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
 
-	vsnprintf(line, sizeof(line), fmt, ap);
+	if (n < 0)
+		return;
+	/* Every message may quote the outside (a server's text, a folder name):
+	 * escaped here, where all of them pass, so that none reaches the
+	 * terminal raw. */
+	termsafe_escape(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1, safe,
+			sizeof(safe));
 	if (before)
 		before();
-	fprintf(f, "%s%s\n", prefix, line);
+	fprintf(f, "%s%s\n", prefix, safe);
 	if (f == stdout)
 		fflush(f); /* keep the order with stderr, and nothing lost if killed */
 }

@@ -75,6 +75,9 @@ bool folder_name_is_safe(const char *canonical, const char **why)
 
 		if (n == 0)
 			return set_why(why, "is not valid UTF-8");
+		/* U+0080..U+009F: C1 controls, refused as the IMAP side does. */
+		if (n == 2 && s[0] == 0xc2 && s[1] <= 0x9f)
+			return set_why(why, "contains a control character");
 		s += n;
 	}
 }

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -1340,15 +1342,41 @@ static void warn_if_readable(FILE *f, const struct config *cfg)
 			 cfg->path, cfg->path);
 }
 
+/* The config names commands ferry runs (password_command, tunnel): a file
+ * another user can change is theirs to run code as this user, so it is
+ * refused, as ssh refuses such a config. root may own it (a system file). */
+static int check_owner_only(FILE *f, const char *path, struct ferry_error *err)
+{
+	struct stat st;
+
+	if (fstat(fileno(f), &st) < 0)
+		return ferry_error_set(err, FERRY_CAUSE_CONFIG, "%s: cannot stat: %s", path,
+				       strerror(errno));
+	if (st.st_uid != geteuid() && st.st_uid != 0)
+		return ferry_error_set(err, FERRY_CAUSE_CONFIG,
+				       "%s: owned by another user (uid %ld), who could make ferry "
+				       "run any command; refused (run: chown %ld %s)",
+				       path, (long)st.st_uid, (long)geteuid(), path);
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return ferry_error_set(err, FERRY_CAUSE_CONFIG,
+				       "%s: other users can write it and so make ferry run any "
+				       "command; refused (run: chmod go-w %s)",
+				       path, path);
+	return 0;
+}
+
 int config_load(const char *path, struct config *cfg, struct ferry_error *err)
 {
 	FILE *f = fopen(path, "re");
 	int rc;
 
-	if (!f) {
-		memset(cfg, 0, sizeof(*cfg));
+	memset(cfg, 0, sizeof(*cfg));
+	if (!f)
 		return ferry_error_set(err, FERRY_CAUSE_CONFIG, "%s: cannot read: %s", path,
 				       strerror(errno));
+	if (check_owner_only(f, path, err) != 0) {
+		fclose(f);
+		return -1;
 	}
 	rc = load(path, f, NULL, cfg, err);
 	if (rc == 0)
@@ -1598,33 +1626,90 @@ static int spawn_shell(const char *command, pid_t *pid, int *out)
 	return rc;
 }
 
-/* Reads fd to the end, so that the command never dies of SIGPIPE, keeping
- * the first cap bytes in buf. Returns the total length, or -1 with errno. */
-static ssize_t read_all(int fd, char *buf, size_t cap)
-{
-	char discard[512];
-	size_t total = 0;
-	ssize_t n;
+/* How long password_command may take: pinentry waits for a person, but a
+ * command that never exits must not hang a run started by a timer. */
+#define PASSWORD_COMMAND_TIMEOUT_MS 30000
+/* How often a command that closed its stdout is asked whether it exited. */
+#define EXIT_POLL_MS 20
 
-	do {
-		if (total < cap)
-			n = read(fd, buf + total, cap - total);
-		else
-			n = read(fd, discard, sizeof(discard));
-		if (n > 0)
-			total += (size_t)n;
-	} while (n > 0 || (n < 0 && errno == EINTR));
-	explicit_bzero(discard, sizeof(discard));
-	return n < 0 ? -1 : (ssize_t)total;
+static long long now_ms(void)
+{
+	struct timespec ts = {0};
+
+	/* Fails only for a clock Linux always has. */
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int wait_child(pid_t pid, int *status)
+/* Keeps the first cap bytes of the command's output in buf, counting the
+ * rest in *total. Returns read(2)'s result. */
+static ssize_t read_some(int fd, char *buf, size_t cap, size_t *total)
 {
-	while (waitpid(pid, status, 0) < 0) {
-		if (errno != EINTR)
+	char discard[512];
+	ssize_t n;
+
+	if (*total < cap)
+		n = read(fd, buf + *total, cap - *total);
+	else
+		n = read(fd, discard, sizeof(discard));
+	if (n > 0)
+		*total += (size_t)n;
+	explicit_bzero(discard, sizeof(discard));
+	return n;
+}
+
+/* What is left in the pipe once the command exited, without waiting: a
+ * process it left behind may hold the pipe open for ever (gpg-agent). */
+static int drain(int fd, char *buf, size_t cap, size_t *total, long long deadline)
+{
+	ssize_t n;
+
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+		return -1;
+	do {
+		n = read_some(fd, buf, cap, total);
+	} while ((n > 0 || (n < 0 && errno == EINTR)) && now_ms() < deadline);
+	return n < 0 && errno != EAGAIN && errno != EINTR ? -1 : 0;
+}
+
+/* Reads the command's stdout until the command itself exits (not until
+ * EOF, which a background grandchild can hold off), keeping the first cap
+ * bytes in buf; reads on while it runs, so that it never blocks on a full
+ * pipe. Returns 0 with *status and *len, 1 when the command did not exit
+ * within the timeout (it is killed and reaped), or -1 with errno. */
+static int read_until_exit(pid_t pid, int fd, char *buf, size_t cap, size_t *len, int *status)
+{
+	long long deadline = now_ms() + PASSWORD_COMMAND_TIMEOUT_MS;
+	bool eof = false;
+
+	*len = 0;
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		pid_t r = waitpid(pid, status, WNOHANG);
+		long long left = deadline - now_ms();
+		int slice = left < EXIT_POLL_MS ? (int)left : EXIT_POLL_MS;
+
+		if (r == pid)
+			return eof ? 0 : drain(fd, buf, cap, len, deadline);
+		if (r < 0 && errno != EINTR)
 			return -1;
+		if (left <= 0)
+			break;
+		if (poll(eof ? NULL : &pfd, eof ? 0 : 1, slice) > 0) {
+			ssize_t n = read_some(fd, buf, cap, len);
+
+			if (n == 0)
+				eof = true;
+			else if (n < 0 && errno != EINTR)
+				return -1;
+		}
 	}
-	return 0;
+	/* The shell only: its own children keep the terminal's process group,
+	 * so that pinentry can still ask; ferry does not wait for them. */
+	(void)kill(pid, SIGKILL); /* ESRCH: it exited meanwhile; reaped below */
+	while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+		;
+	return 1;
 }
 
 /* The first line of the command's output; buf holds its first kept bytes. */
@@ -1669,7 +1754,7 @@ static char *command_failed(const struct store_conf *store, int status, struct f
 static char *run_password_command(const struct store_conf *store, struct ferry_error *err)
 {
 	char buf[SECRET_MAX + 1], *secret;
-	ssize_t len;
+	size_t len;
 	int fd = -1, rc, status, read_errno;
 	pid_t pid;
 
@@ -1678,22 +1763,22 @@ static char *run_password_command(const struct store_conf *store, struct ferry_e
 		return null_error(err, FERRY_CAUSE_AUTH,
 				  "store '%s': cannot run password_command: %s", store->name,
 				  strerror(rc));
-	len = read_all(fd, buf, sizeof(buf));
+	rc = read_until_exit(pid, fd, buf, sizeof(buf), &len, &status);
 	read_errno = errno;
 	close(fd);
-	if (wait_child(pid, &status) < 0)
-		secret =
-		    null_error(err, FERRY_CAUSE_AUTH, "store '%s': password_command: waitpid: %s",
-			       store->name, strerror(errno));
-	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		secret = command_failed(store, status, err);
-	else if (len < 0)
+	if (rc > 0)
+		secret = null_error(err, FERRY_CAUSE_AUTH,
+				    "%s:%d: store '%s': password_command did not exit within %d s",
+				    store->file, store->line, store->name,
+				    PASSWORD_COMMAND_TIMEOUT_MS / 1000);
+	else if (rc < 0)
 		secret = null_error(err, FERRY_CAUSE_AUTH,
 				    "store '%s': cannot read password_command's output: %s",
 				    store->name, strerror(read_errno));
+	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		secret = command_failed(store, status, err);
 	else
-		secret = first_line(store, buf,
-				    (size_t)len < sizeof(buf) ? (size_t)len : sizeof(buf), err);
+		secret = first_line(store, buf, len < sizeof(buf) ? len : sizeof(buf), err);
 	explicit_bzero(buf, sizeof(buf));
 	return secret;
 }

@@ -7,10 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/base/termsafe.h"
 #include "store/log.h"
 #include "sync/child.h"
 #include "sync/connect.h"
 #include "sync/names.h"
+
+/* The folder column: names are padded by the columns they take on the
+ * terminal, not by bytes, so that "Entwürfe" lines up with "Sent". */
+#define NAME_COLUMNS 40
 
 static int cmp_name(const void *a, const void *b)
 {
@@ -36,10 +41,11 @@ static void print_folders(const struct channel_conf *ch, const struct store_fold
 			  const struct store_folder *nfo, size_t nn, char **names, size_t n)
 {
 	printf("%s: far = %s, near = %s\n", ch->name, ch->far->name, ch->near->name);
-	printf("  %-40s %-9s %s\n", "folder", "far", "near");
+	printf("  %-*s %-9s %s\n", NAME_COLUMNS, "folder", "far", "near");
 	for (size_t i = 0; i < n; i++) {
 		const struct store_folder *f = find(ff, nf, names[i]), *g = find(nfo, nn, names[i]);
 		const char *note = "";
+		char *col;
 
 		if (i && strcmp(names[i], names[i - 1]) == 0)
 			continue;
@@ -49,8 +55,10 @@ static void print_folders(const struct channel_conf *ch, const struct store_fold
 			note = "holds folders only";
 		else if (!f || !g)
 			note = "created on the other side at the next sync (as create allows)";
-		printf("  %-40s %-9s %-9s%s%s\n", names[i], presence(f), presence(g),
-		       note[0] ? " " : "", note);
+		col = termsafe_column(names[i], NAME_COLUMNS);
+		printf("  %s %-9s %-9s%s%s\n", col ? col : "(out of memory)", presence(f),
+		       presence(g), note[0] ? " " : "", note);
+		free(col);
 	}
 }
 

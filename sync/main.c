@@ -1,10 +1,14 @@
 /* ferry's command line: global options, then one command. Commands are thin
  * front ends; the work is in the modules they call. */
+#include <errno.h>
 #include <getopt.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "store/log.h"
 #include "sync/channel.h"
@@ -385,6 +389,20 @@ static int cmd_help(const struct globals *g, const struct command *self, int arg
 	return 0;
 }
 
+/* Every ferry process may hold a password or token: the config's, or one a
+ * password_command printed. A core file would keep it on disk, and a dumpable
+ * process lets any program of the same user read its memory (ptrace,
+ * /proc/PID/mem). Set before anything is read; forked children inherit both. */
+static void keep_secrets_in_memory(void)
+{
+	struct rlimit none = {0, 0};
+
+	if (setrlimit(RLIMIT_CORE, &none) != 0)
+		log_warn("cannot switch core dumps off (setrlimit): %s", strerror(errno));
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		log_warn("cannot make this process non-dumpable (prctl): %s", strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -396,6 +414,10 @@ int main(int argc, char **argv)
 	const struct command *cmd;
 	int opt;
 
+	keep_secrets_in_memory();
+	/* The user's character set, for the display width of names in columns;
+	 * only LC_CTYPE: messages and numbers stay as they are. */
+	setlocale(LC_CTYPE, "");
 	/* A peer that closes first must give EPIPE, not kill us (libetpan.md). */
 	signal(SIGPIPE, SIG_IGN);
 	/* A file size limit (RLIMIT_FSIZE) must give EFBIG, reported, not kill us. */

@@ -208,9 +208,15 @@ int state_lock(const char *path, int *fd, struct ferry_error *err)
 		free(lock);
 		return -1;
 	}
-	*fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	*fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (*fd < 0) {
-		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s", lock, strerror(errno));
+		if (errno == ELOOP)
+			ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
+					"%s: is a symbolic link; refused (ferry writes its files "
+					"only where it was told, never through a link)",
+					lock);
+		else
+			ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s", lock, strerror(errno));
 		free(lock);
 		return -1;
 	}
@@ -252,7 +258,8 @@ int state_open(const char *path, struct state **out, struct ferry_error *err)
 	*out = NULL;
 	if (make_parent(path, err) != 0)
 		return -1;
-	return open_as(path, DB_WRITE, out, err);
+	/* A link planted at the state path would make ferry write elsewhere. */
+	return open_as(path, DB_WRITE_NOFOLLOW, out, err);
 }
 
 int state_open_readonly(const char *path, struct state **out, struct ferry_error *err)

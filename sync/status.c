@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store/base/termsafe.h"
 #include "store/log.h"
 #include "sync/engine.h"
 #include "sync/state.h"
@@ -69,6 +70,31 @@ static int local_pending(struct store *md, bool is_far, const struct state_folde
 	return 0;
 }
 
+/* Names and texts in the state came from the stores (a server's folder
+ * name, the text of a conflict): escaped, and the name column padded by the
+ * columns it takes on the terminal, so that non-ASCII names line up. */
+#define NAME_COLUMNS 40
+
+static void print_folder(const char *name, const char *when, const char *pending)
+{
+	char *col = termsafe_column(name, NAME_COLUMNS), *safe = termsafe_column(pending, 0);
+
+	printf("  %s synced %s%s%s\n", col ? col : "(out of memory)", when, pending[0] ? "; " : "",
+	       safe ? safe : "");
+	free(col);
+	free(safe);
+}
+
+static void print_conflict(const char *when, const char *folder, const char *text)
+{
+	char *f = termsafe_column(folder, 0), *t = termsafe_column(text, 0);
+
+	printf("  conflict %s in %s: %s\n", when, f ? f : "(out of memory)",
+	       t ? t : "(out of memory)");
+	free(f);
+	free(t);
+}
+
 static enum ferry_status status_channel(const struct channel_conf *ch)
 {
 	const struct store_conf *md_conf = store_conf_local(ch->near)  ? ch->near
@@ -117,12 +143,11 @@ static enum ferry_status status_channel(const struct channel_conf *ch)
 			snprintf(pending, sizeof(pending), "cannot read: %.100s", err.msg);
 			status = ferry_status_worst(status, FERRY_PARTIAL);
 		}
-		printf("  %-40s synced %s%s%s\n", folders[i].name, buf, pending[0] ? "; " : "",
-		       pending);
+		print_folder(folders[i].name, buf, pending);
 	}
 	for (size_t i = 0; i < nconflicts; i++) {
 		when(conflicts[i].at, buf, sizeof(buf));
-		printf("  conflict %s in %s: %s\n", buf, conflicts[i].folder, conflicts[i].text);
+		print_conflict(buf, conflicts[i].folder, conflicts[i].text);
 	}
 	goto out;
 fail:

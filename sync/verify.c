@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 
 #include "store/base/grow.h"
+#include "store/base/termsafe.h"
 #include "store/log.h"
 #include "sync/child.h"
 #include "sync/connect.h"
@@ -527,10 +528,14 @@ static void find_subject(const struct header_sink *h, char *out, size_t len)
 			p += 8;
 			p += strspn(p, " \t");
 			n = strcspn(p, "\r\n");
-			snprintf(out, len, "%.*s", (int)n, p);
-			for (char *c = out; *c; c++)
+			char raw[sizeof(((struct named *)NULL)->subject)];
+
+			snprintf(raw, sizeof(raw), "%.*s", (int)n, p);
+			for (char *c = raw; *c; c++)
 				if ((unsigned char)*c < 0x20 || *c == 0x7f || *c == '"')
 					*c = '?';
+			/* 8-bit bytes too: C1 controls, raw or as UTF-8. */
+			termsafe_escape(raw, strlen(raw), out, len);
 			return;
 		}
 		p += strcspn(p, "\n");

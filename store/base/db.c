@@ -305,6 +305,12 @@ static int create_private(struct db *db, bool nofollow, struct ferry_error *err)
 {
 	int fd = open(db->path, O_RDWR | O_CREAT | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0), 0600);
 
+	if (fd < 0 && nofollow && errno == ELOOP)
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
+				       NAME_FMT
+				       ": is a symbolic link; refused (ferry writes its "
+				       "files only where it was told, never through a link)",
+				       NAME_ARGS(db));
 	if (fd < 0)
 		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, NAME_FMT ": %s", NAME_ARGS(db),
 				       strerror(errno));

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "store/base/termsafe.h"
 #include "store/log.h"
 
 /* Done by ferry because Debian's libetpan is built without its own stream
@@ -13,13 +14,14 @@ static void trace_chunk(char dir, const char *str, size_t size)
 		const char *nl = memchr(str, '\n', size);
 		size_t n = nl ? (size_t)(nl - str) + 1 : size;
 		size_t show = n;
-		char line[304];
+		char line[TERMSAFE_ROOM(300)];
 		char *cmd;
 
 		while (show > 0 && (str[show - 1] == '\n' || str[show - 1] == '\r'))
 			show--;
-		/* A bounded, NUL-terminated copy: the chunk is not a C string. */
-		snprintf(line, sizeof(line), "%.*s", (int)(show < 300 ? show : 300), str);
+		/* A bounded, NUL-terminated copy, escaped from the bytes themselves:
+		 * the chunk is not a C string, and a NUL in it must show. */
+		termsafe_escape(str, show < 300 ? show : 300, line, sizeof(line));
 		cmd = dir == 'C' ? strcasestr(line, " LOGIN ") : NULL;
 		if (!cmd && dir == 'C')
 			cmd = strcasestr(line, " AUTHENTICATE ");

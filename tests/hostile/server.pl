@@ -67,6 +67,8 @@ my %scenarios = (
 	'body-missing'           => 'the body FETCH answers uid 2 with FLAGS but no body, then OK',
 	'body-omitted'           => 'the body FETCH says nothing of uid 2, then OK',
 	'body-short'             => 'uid 2\'s body is cut inside its header (30 bytes), then OK',
+	'terminal-escapes'       => 'greeting, ALERT, folder names and a NO carry ESC/OSC/CSI sequences',
+	'terminal-login-no'      => 'greeting and the NO to LOGIN carry ESC/OSC/CSI sequences',
 );
 
 my %opt = (
@@ -395,6 +397,36 @@ sub do_idle {
 	return say_lines("$tag OK IDLE terminated");
 }
 
+# ---- terminal-escapes, terminal-login-no: text a terminal would obey -------------------------
+
+# Sets the window title (OSC 0 ... BEL), then clears the screen (CSI 2 J), then
+# twice more with the C1 CSI: as UTF-8 (U+009B) and as the raw byte 0x9b.
+my $PWNED = "\e]0;pwned\a\e[2J\xc2\x9b2J\x9b2J";
+
+# The commands these scenarios answer their own way; undef for the others.
+sub terminal_command {
+	my ($tag, $cmd, $args) = @_;
+	if ($cmd eq 'LOGIN' || $cmd eq 'AUTHENTICATE') {
+		return say_lines("$tag NO [AUTHENTICATIONFAILED] $PWNED no entry")
+		    if $scenario eq 'terminal-login-no';
+		return say_lines("* OK [ALERT] $PWNED read this",
+			"$tag OK [CAPABILITY " . capabilities() . '] logged in');
+	}
+	if ($cmd eq 'LIST' && $args !~ /^"" ""$/) {
+		# Raw ESC in a quoted name; ESC, and the C1 CSI U+009B, in
+		# modified UTF-7 (&ABs- is ESC, &AJs- is U+009B).
+		return say_lines('* LIST (\HasNoChildren) "/" INBOX',
+			"* LIST (\\HasNoChildren) \"/\" \"osc$PWNED\"",
+			'* LIST (\HasNoChildren) "/" utf7&ABs-]0;pwned',
+			'* LIST (\HasNoChildren) "/" c1&AJs-2J',
+			'* LIST (\HasNoChildren) "/" Refused', "$tag OK LIST done");
+	}
+	if (($cmd eq 'SELECT' || $cmd eq 'EXAMINE') && $args =~ /Refused/) {
+		return say_lines("$tag NO $PWNED cannot select");
+	}
+	return undef;
+}
+
 sub session {
 	$rbuf = '';
 	if ($scenario eq 'greeting-garbage') {
@@ -407,12 +439,16 @@ sub session {
 	}
 	# A tunnel is logged in already (PREAUTH), as `ssh host imap` would be.
 	say_lines('* ' . ($opt{stdio} ? 'PREAUTH' : 'OK') . ' [CAPABILITY ' . capabilities()
-		    . '] hostile test server ready');
+		    . '] ' . ($scenario =~ /^terminal-/ ? "$PWNED " : '') . 'hostile test server ready');
 	while (defined(my $line = read_command())) {
 		my ($tag, $cmd, $args) = split / /, $line, 3;
 		$cmd  = uc($cmd // '');
 		$args //= '';
 		my $r;
+		if ($scenario =~ /^terminal-/ && defined($r = terminal_command($tag, $cmd, $args))) {
+			return 'hangup' if !$r || $r eq 'hangup';
+			next;
+		}
 		if ($cmd eq 'CAPABILITY') {
 			$r = say_lines('* CAPABILITY ' . capabilities(), "$tag OK CAPABILITY done");
 		} elsif ($cmd eq 'LOGIN' || $cmd eq 'AUTHENTICATE') {

@@ -105,4 +105,47 @@ far = work
 near = m
 max_delete = lots"
 
+# Columns line up by display width, not bytes, with non-ASCII folder names (a
+# Maildir on both sides: no server). col2 prints, per folder line, the display
+# column where the text after the name starts.
+col2() { # col2 OUTPUT NAME...
+	python3 - "$@" <<'PY'
+import sys, unicodedata
+def width(s):
+    return sum(0 if unicodedata.combining(c) else
+               2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in s)
+out, names = sys.argv[1], sys.argv[2:]
+for line in out.splitlines():
+    for n in names:
+        if line.startswith("  " + n + " "):
+            rest = line[2 + len(n):]
+            print(width("  " + n) + len(rest) - len(rest.lstrip(" ")))
+PY
+}
+wide=$dir/wide.conf
+mkdir -p "$dir/wa" "$dir/wb"
+for f in INBOX Sent Entwürfe 送信済み Ελληνικά; do
+	mkdir -p "$dir/wa/$f"/{cur,new,tmp}
+done
+cat >"$wide" <<CONF
+[maildir wa]
+path = $dir/wa
+
+[maildir wb]
+path = $dir/wb
+
+[channel wide]
+far = wa
+near = wb
+state = $dir/wide.sqlite
+CONF
+t_ok "a sync of non-ASCII folder names" "$FERRY" -c "$wide" sync
+for cmd in list status; do
+	t_ok "$cmd with non-ASCII folder names" env LC_ALL=C.UTF-8 "$FERRY" -c "$wide" "$cmd"
+	t_equal "$cmd: the second column starts at the same place on every line" 1 \
+		"$(col2 "$T_OUT" INBOX Sent Entwürfe 送信済み Ελληνικά | sort -u | wc -l)"
+	t_equal "$cmd: every folder has its line" 5 \
+		"$(col2 "$T_OUT" INBOX Sent Entwürfe 送信済み Ελληνικά | wc -l)"
+done
+
 t_done

@@ -337,6 +337,12 @@ START_TEST(test_decoded_unsafe_names_are_caught_by_the_safety_check)
 	ck_assert(!folder_name_is_safe(buf, NULL));
 	ck_assert_int_ge(maildir_path_to_name(".%0A", LAYOUT_MAILDIRPP, buf, sizeof(buf)), 0);
 	ck_assert(!folder_name_is_safe(buf, NULL));
+	/* C1 controls as UTF-8 (U+009B is CSI), refused as the IMAP side does. */
+	ck_assert(!folder_name_is_safe("c1\xc2\x9b"
+				       "2J",
+				       NULL));
+	ck_assert(!folder_name_is_safe("nel\xc2\x85", NULL));
+	ck_assert(folder_name_is_safe("nbsp\xc2\xa0", NULL));
 }
 END_TEST
 
