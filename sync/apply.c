@@ -205,7 +205,7 @@ int apply_plan(struct engine *e, const char *name, int64_t folder_id, const stru
 		enum side to = copy_to[k];
 
 		if (copy_msgs(e, name, folder_id, p, to, &list[side_other(to)], &rep->added[to],
-			      &rep->unrecorded, &rep->undelivered, err) != 0)
+			      &rep->unrecorded, &rep->undelivered, &rep->refused, err) != 0)
 			return -1;
 	}
 	for (enum side on = FAR; on <= NEAR; on++)

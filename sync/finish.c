@@ -186,7 +186,7 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 	w->sf.last_sync = (int64_t)time(NULL);
 	w->sf.clean[0] = '\0';
 	if (plan.blocked_far + plan.blocked_near == 0 && rep->unrecorded == 0 &&
-	    rep->undelivered == 0 && !engine_interrupted)
+	    rep->undelivered == 0 && rep->refused == 0 && !engine_interrupted)
 		engine_policy(e, w->sf.clean, sizeof(w->sf.clean));
 	r = state_put_folder(e->state, &w->sf, err);
 	if (r == 0 && rep->undelivered)
@@ -194,6 +194,12 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 				    "%s: %zu message(s) did not arrive and were not copied (named "
 				    "above); the next run tries again",
 				    name, rep->undelivered);
+	if (r == 0 && rep->refused)
+		r = ferry_error_set(
+		    err, FERRY_CAUSE_INCOMPLETE,
+		    "%s: %zu message(s) refused by the server and not copied (named "
+		    "above); the next run tries again",
+		    name, rep->refused);
 out:
 	plan_free(&plan);
 	return r;

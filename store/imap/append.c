@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,6 +62,7 @@ struct imap_append {
 	struct msg_id stored; /* what the server made of it, read back at add_flush */
 	bool into_selected;   /* appended to the selected folder: counted in exists */
 	char *folder;	      /* canonical, for messages */
+	char *why;	      /* APPEND_REFUSED: the refusal, with the server's words */
 };
 
 /* The add_commits since the last add_flush; seq is the index. */
@@ -69,6 +71,7 @@ struct imap_appends {
 	size_t n, cap;
 	size_t in_flight;
 	size_t failed;		  /* refused, or lost with the session */
+	size_t lost;		  /* of those, lost: the server may have stored them */
 	struct ferry_error first; /* why the first of them failed */
 };
 
@@ -85,14 +88,18 @@ static void new_msg_free(struct store_new_msg *m)
 
 static void batch_reset(struct imap_appends *b)
 {
-	for (size_t i = 0; i < b->n; i++)
+	for (size_t i = 0; i < b->n; i++) {
 		free(b->v[i].folder);
-	b->n = b->in_flight = b->failed = 0;
+		free(b->v[i].why);
+	}
+	b->n = b->in_flight = b->failed = b->lost = 0;
 	ferry_error_clear(&b->first);
 }
 
 static void batch_failed(struct imap_appends *b, const struct ferry_error *why)
 {
+	if (why->cause != FERRY_CAUSE_REFUSED)
+		b->lost++;
 	if (b->failed++ == 0)
 		b->first = *why;
 }
@@ -177,7 +184,9 @@ static void refusal(struct imap_store *st, const char *folder, uint64_t size,
 	const struct mailimap_response_info *info = st->imap->imap_response_info;
 	char text[512];
 
-	ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
+	/* A NO: the server stored nothing of it, so the engine may forget it
+	 * and try again next run. */
+	ferry_error_set(err, FERRY_CAUSE_REFUSED,
 			"folder \"%s\": the server refused to append a message of %llu bytes%s: %s",
 			folder, (unsigned long long)size,
 			info && info->rsp_trycreate ? " (the folder does not exist)" : "",
@@ -232,6 +241,7 @@ static int read_append(struct imap_store *st, int tag, void *ctx, size_t arg,
 	}
 	a->state = APPEND_REFUSED;
 	refusal(st, a->folder, a->size, &e);
+	a->why = strdup(e.msg); /* NULL: said in the batch's error only */
 	batch_failed(b, &e);
 	return 0;
 }
@@ -574,6 +584,29 @@ static int append_sync(struct imap_store *st, const struct store_new_msg *m, int
 	return 0;
 }
 
+/* The largest message the server takes, from APPENDLIMIT=N in its
+ * capabilities (RFC 7889); 0 when it did not say. */
+static uint64_t append_limit(const struct imap_store *st)
+{
+	static const char word[] = "APPENDLIMIT=";
+	const char *caps = st->base.capabilities;
+
+	for (const char *p = caps ? caps : ""; *p;) {
+		size_t len = strcspn(p, " ");
+
+		if (len > sizeof(word) - 1 && strncasecmp(p, word, sizeof(word) - 1) == 0) {
+			char *end;
+			unsigned long long n = strtoull(p + sizeof(word) - 1, &end, 10);
+
+			if (end == p + len && n > 0)
+				return n;
+		}
+		p += len;
+		p += strspn(p, " ");
+	}
+	return 0;
+}
+
 /* The APPEND itself; m stays the caller's. */
 static int append(struct store_new_msg *m, unsigned flags, const char *keywords, int64_t date,
 		  uint32_t *uid, struct ferry_error *err)
@@ -584,12 +617,22 @@ static int append(struct store_new_msg *m, unsigned flags, const char *keywords,
 	struct imap_appends *b;
 	struct stat sb;
 	char *cmd = NULL;
+	uint64_t limit;
 	int r;
 
 	if (st->broken)
 		return imap_session_gone(st, err);
 	if (imap_check_keywords(keywords, m->folder, err) != 0)
 		return -1;
+	/* Never sent: a literal over the limit may cost the session (Cyrus drops
+	 * the connection on a LITERAL+ one), and the answer would be NO anyway. */
+	limit = append_limit(st);
+	if (limit && m->size > limit)
+		return ferry_error_set(err, FERRY_CAUSE_REFUSED,
+				       "folder \"%s\": a message of %llu bytes is larger than the "
+				       "server takes (APPENDLIMIT=%llu); not sent",
+				       m->folder, (unsigned long long)m->size,
+				       (unsigned long long)limit);
 	if (m->write_failed || fstat(m->fd, &sb) != 0 || (uint64_t)sb.st_size != m->size)
 		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				       "folder \"%s\": the message to append was not spooled whole",
@@ -702,7 +745,8 @@ static int read_back(struct imap_store *st, struct imap_appends *b, struct ferry
 
 int imap_add_flush(struct store *store,
 		   void (*done)(void *ctx, size_t seq, uint32_t uid, const struct msg_id *stored),
-		   void *ctx, struct ferry_error *err)
+		   void (*refused)(void *ctx, size_t seq, const char *why), void *ctx,
+		   struct ferry_error *err)
 {
 	struct imap_store *st = (struct imap_store *)store;
 	struct imap_appends *b = st->appends;
@@ -713,13 +757,24 @@ int imap_add_flush(struct store *store,
 		return 0;
 	/* A lost session loses what is in flight; what settled is reported. */
 	(void)imap_queue_settle(st, NULL);
-	if (!st->broken && read_back(st, b, &lost) != 0)
+	if (!st->broken && read_back(st, b, &lost) != 0) {
 		batch_failed(b, &lost);
+		/* Not a refusal of a message: every APPEND of the batch settled. */
+		b->lost += lost.cause == FERRY_CAUSE_REFUSED;
+	}
 	for (size_t i = 0; i < b->n; i++)
 		if (b->v[i].state == APPEND_DONE)
 			done(ctx, i, b->v[i].uid, &b->v[i].stored);
+		else if (b->v[i].state == APPEND_REFUSED && refused)
+			refused(ctx, i, b->v[i].why ? b->v[i].why : b->first.msg);
+	/* REFUSED only when each failure was a NO: add_flush's contract says the
+	 * store then holds none of the messages done was not called for. */
 	if (b->failed == 1 && err)
 		*err = b->first;
+	else if (b->failed > 1 && b->lost == 0)
+		ferry_error_set(err, FERRY_CAUSE_REFUSED,
+				"%s (and %zu more message(s) of this batch refused)", b->first.msg,
+				b->failed - 1);
 	else if (b->failed > 1)
 		ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				"%s (and %zu more message(s) of this batch not appended or not "
