@@ -192,6 +192,11 @@ int store_add_flush(struct store *s,
 	return s->driver->add_flush(s, done, refused, ctx, err);
 }
 
+const char *store_keywords_dropped(struct store *s)
+{
+	return s->driver->keywords_dropped ? s->driver->keywords_dropped(s) : NULL;
+}
+
 int store_set_flags(struct store *s, const uint32_t *uids, size_t n, unsigned add, unsigned remove,
 		    const char *add_keywords, const char *remove_keywords, struct ferry_error *err)
 {

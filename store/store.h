@@ -194,6 +194,11 @@ struct store_driver {
 	 * store cannot tell (no COPYUID). The selected folder stays selected. */
 	int (*move_msgs)(struct store *store, const uint32_t *uids, size_t n, const char *to,
 			 uint32_t *new_uids, struct ferry_error *err);
+	/* The keywords the selected folder took no more of since it was
+	 * selected (a server's limit per folder: a command with them was
+	 * refused, and went through without them), space-separated, the
+	 * store's until the next call on it; NULL: none. NULL: never. */
+	const char *(*keywords_dropped)(struct store *store);
 };
 
 /* The interface as functions: sync/ calls these, never the driver table.
@@ -257,6 +262,8 @@ int store_add_flush(struct store *s,
 int store_set_flags(struct store *s, const uint32_t *uids, size_t n, unsigned add, unsigned remove,
 		    const char *add_keywords, const char *remove_keywords, struct ferry_error *err);
 int store_delete_msgs(struct store *s, const uint32_t *uids, size_t n, struct ferry_error *err);
+/* Without the operation: NULL, nothing dropped. */
+const char *store_keywords_dropped(struct store *s);
 /* Without the operation: FERRY_CAUSE_REFUSED, nothing moved. */
 int store_move_msgs(struct store *s, const uint32_t *uids, size_t n, const char *to,
 		    uint32_t *new_uids, struct ferry_error *err);

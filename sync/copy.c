@@ -216,6 +216,12 @@ static int copy_settle(struct copy *c, struct ferry_error *err)
 		recorded += c->pend[i].settled && c->pend[i].uid;
 	if (recorded) {
 		rs = state_begin(c->e->state, r == 0 ? e : &local);
+		/* In the pairs' transaction: their bases hold keywords the
+		 * target may have taken no more of (rule 9). */
+		if (rs == 0)
+			rs = state_add_dropped_keywords(c->e->state, c->folder_id, c->side,
+							store_keywords_dropped(c->to),
+							r == 0 ? e : &local);
 		for (size_t i = 0; rs == 0 && i < c->npend; i++) {
 			const struct copied *p = &c->pend[i];
 			struct pair pr;

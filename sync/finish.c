@@ -5,6 +5,7 @@
 #include "sync/finish.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "store/flags.h"
@@ -148,12 +149,18 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 	const char *name = w->name;
 	struct plan plan = {0};
 	struct plan_input in;
+	char *dropped[2] = {NULL, NULL};
 	int r = -1;
 
 	if (!e->opts->dry_run && !w->still_selected && reselect(e, w, err) != 0)
 		return -1;
 	w->still_selected = false;
 	fill_input(e, &in, w);
+	if (state_dropped_keywords(e->state, w->sf.id, FAR, &dropped[FAR], err) != 0 ||
+	    state_dropped_keywords(e->state, w->sf.id, NEAR, &dropped[NEAR], err) != 0)
+		goto out;
+	in.far_kw_dropped = dropped[FAR];
+	in.near_kw_dropped = dropped[NEAR];
 	if (identify_unpaired(e, &in, w->list, err) != 0) {
 		ferry_error_prefix(err, "%s", name);
 		goto out;
@@ -202,5 +209,7 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 		    name, rep->refused);
 out:
 	plan_free(&plan);
+	free(dropped[FAR]);
+	free(dropped[NEAR]);
 	return r;
 }

@@ -9,6 +9,14 @@
 #   2. The next run tries the three again, once each, without "resuming an interrupted
 #      upload" and without waiting for the server to settle; nothing is uploaded twice.
 #   3. With the quota raised, the next run uploads the message that was over it, once.
+#   4. Keyword limit: Cyrus keeps 100 keywords per mailbox (a NO "Too many user flags" for
+#      more, although PERMANENTFLAGS says \*). Six local messages with 20 keywords each, 120
+#      in all: the run uploads all six with the keywords that fit, warns once naming the
+#      others and exits 0; the local messages keep all their keywords, and the next run is
+#      quiet: nothing copied, nothing removed on either side, no warning.
+#   5. The same for a STORE: a server folder that holds 100 keywords already and a message
+#      that pairs with a local one (by identity) carrying keywords the folder takes no more
+#      of: the run stores those that fit, warns once, exits 0; the next run is quiet.
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=../fixtures/cyrus.sh
@@ -132,5 +140,78 @@ ferry_sync
 t_equal "raised: without the refused files, the run exits 0" 0 "$T_RC" ||
 	printf '%s\n' "$T_OUT" | t__indent
 t_equal "raised: still six on the server" 6 "$(cyrus_count alice INBOX)"
+
+# --- 4: more keywords than the folder takes ---------------------------------------------
+INDEX=$MAILDIR/..ferry-index.sqlite
+for i in 1 2 3 4 5 6; do
+	msg "tags.$i" | md_write Tags "1700000100.M${i}P1.laptop"
+done
+# Keywords live in the Maildir index (rule 15): the files are indexed by a dry run (the
+# folder on both sides), then given keywords there, as ferry would have recorded them.
+cyrus_create alice INBOX.Tags || t_fail "INBOX.Tags created" "CREATE refused"
+ferry_sync --dry-run
+for i in 1 2 3 4 5 6; do
+	kws=$(seq -f "tag%03g" $(((i - 1) * 20 + 1)) $((i * 20)) | tr '\n' ' ')
+	# The last one also carries one that fits: it must arrive.
+	[[ $i == 6 ]] && kws="tag001 $kws"
+	sqlite3 "$INDEX" "UPDATE messages SET keywords = '${kws% }', keywords_known = 1
+		WHERE uniq = '1700000100.M${i}P1.laptop';"
+done
+local_kws() {
+	sqlite3 "$INDEX" "SELECT group_concat(m.keywords, ' ') FROM messages m JOIN folders f
+		ON f.id = m.folder WHERE f.name = 'Tags';" | tr ' ' '\n' | sed '/^$/d' | sort -u | wc -l
+}
+# server_kws: the distinct keywords the server's Tags messages carry.
+server_kws() {
+	cyrus_imap alice 'EXAMINE "INBOX.Tags"' 'UID FETCH 1:* (FLAGS)' | grep -a 'FETCH' |
+		grep -aoE 'tag[0-9]+' | sort -u | wc -l
+}
+t_equal "keywords: 120 distinct keywords on the local messages" 120 "$(local_kws)"
+ferry_sync
+t_equal "keywords: the run exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+t_equal "keywords: all six messages are on the server" 6 "$(cyrus_count alice INBOX.Tags)"
+t_equal "keywords: the 100 keywords that fit are on the server" 100 "$(server_kws)"
+t_equal "keywords: one warning names the keywords left out" 1 \
+	"$(grep -c 'tag120' <<<"$T_OUT")"
+t_contains "keywords: the warning names the folder" "$(grep 'tag120' <<<"$T_OUT")" Tags
+t_equal "keywords: the local messages keep all 120" 120 "$(local_kws)"
+t_matches "keywords: the message over the limit carries the keyword that fits" \
+	"$(cyrus_imap alice 'EXAMINE "INBOX.Tags"' 'UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])' |
+		tr -d '\r' | tr '\n' ' ' | grep -aoE 'FLAGS \([^)]*\)[^*]*tags\.6@')" 'FLAGS \((.* )?tag001[ )]'
+ferry_sync
+t_equal "keywords: the next run exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+t_not_contains "keywords: the next run warns no more" "$T_OUT" "tag1"
+t_not_contains "keywords: the next run copies nothing" "$T_OUT" "Tags: "
+t_equal "keywords: still six on the server" 6 "$(cyrus_count alice INBOX.Tags)"
+t_equal "keywords: the local messages still keep all 120" 120 "$(local_kws)"
+t_equal "keywords: the server still has 100" 100 "$(server_kws)"
+
+# --- 5: a STORE of keywords the folder takes no more of ---------------------------------
+all=$(seq -f "tag%03g" 1 100 | tr '\n' ' ')
+msg full | sed 's/$/\r/' >"$WORK/full.eml"
+msg pairme | sed 's/$/\r/' >"$WORK/pairme.eml"
+cyrus_create alice INBOX.Tags2 &&
+	cyrus_imap alice "APPEND \"INBOX.Tags2\" (${all% }) {0+}" "@$WORK/full.eml" >/dev/null &&
+	cyrus_imap alice 'APPEND "INBOX.Tags2" () {0+}' "@$WORK/pairme.eml" >/dev/null ||
+	t_fail "Tags2 seeded" "CREATE or APPEND refused"
+msg pairme | md_write Tags2 1700000200.M1P1.laptop
+ferry_sync --dry-run
+sqlite3 "$INDEX" "UPDATE messages SET keywords = 'tag001 tag201 tag202', keywords_known = 1
+	WHERE uniq = '1700000200.M1P1.laptop';"
+pairme_kws() {
+	sqlite3 "$INDEX" "SELECT keywords FROM messages WHERE uniq = '1700000200.M1P1.laptop';"
+}
+ferry_sync
+t_equal "store: the run exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+t_equal "store: one warning names the keywords left out" 1 "$(grep -c 'tag201 tag202' <<<"$T_OUT")"
+t_matches "store: the keyword that fits is stored on the server" \
+	"$(cyrus_imap alice 'EXAMINE "INBOX.Tags2"' 'UID FETCH 2 (FLAGS)' | grep -a FETCH)" \
+	'FLAGS \((.* )?tag001[ )]'
+t_equal "store: the local message keeps all three" "tag001 tag201 tag202" "$(pairme_kws)"
+ferry_sync
+t_equal "store: the next run exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+t_not_contains "store: the next run warns no more" "$T_OUT" "tag201"
+t_not_contains "store: the next run changes nothing in Tags2" "$T_OUT" "Tags2: "
+t_equal "store: the local message still keeps all three" "tag001 tag201 tag202" "$(pairme_kws)"
 
 t_done
