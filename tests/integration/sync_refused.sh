@@ -7,7 +7,8 @@
 #      the server's words, the run exits 1, the five small ones are uploaded and recorded,
 #      and the journal holds nothing.
 #   2. The next run tries the three again, once each, without "resuming an interrupted
-#      upload" and without waiting for the server to settle; nothing is uploaded twice.
+#      upload" (nor the wait for the server to settle that goes with it); nothing is
+#      uploaded twice.
 #   3. With the quota raised, the next run uploads the message that was over it, once.
 #   4. Keyword limit: Cyrus keeps 100 keywords per mailbox (a NO "Too many user flags" for
 #      more, although PERMANENTFLAGS says \*). Six local messages with 20 keywords each, 120
@@ -115,13 +116,10 @@ t_equal "refused: the five are recorded" 5 "$(pairs INBOX)"
 t_equal "refused: the journal holds nothing" 0 "$(journal_rows)"
 
 # --- 2: the next run tries again, once, without waiting -------------------------------
-start=$(date +%s%N)
 ferry_sync
-took=$((($(date +%s%N) - start) / 1000000))
 t_equal "again: the run exits 1" 1 "$T_RC"
 t_not_contains "again: no interrupted upload to resume" "$T_OUT" "resuming an interrupted"
 t_matches "again: the message over quota is tried again" "$T_OUT" '<quota@ferry\.test>'
-t_ok "again: no wait for the server to settle (${took} ms)" test "$took" -lt 3000
 t_equal "again: nothing uploaded twice" 5 "$(cyrus_count alice INBOX)"
 t_equal "again: the journal holds nothing" 0 "$(journal_rows)"
 
