@@ -184,11 +184,17 @@ bool store_add_deferred(const struct store *s)
 
 int store_add_flush(struct store *s,
 		    void (*done)(void *ctx, size_t seq, uint32_t uid, const struct msg_id *stored),
-		    void *ctx, struct ferry_error *err)
+		    void (*refused)(void *ctx, size_t seq, const char *why), void *ctx,
+		    struct ferry_error *err)
 {
 	if (!s->driver->add_flush)
 		return 0;
-	return s->driver->add_flush(s, done, ctx, err);
+	return s->driver->add_flush(s, done, refused, ctx, err);
+}
+
+const char *store_keywords_dropped(struct store *s)
+{
+	return s->driver->keywords_dropped ? s->driver->keywords_dropped(s) : NULL;
 }
 
 int store_set_flags(struct store *s, const uint32_t *uids, size_t n, unsigned add, unsigned remove,

@@ -167,13 +167,18 @@ struct store_driver {
 	 * written (a server rewrites messages on APPEND, rule 6); NULL when the
 	 * copy is the bytes written; not known when it could not be read back
 	 * (the message is then found by identity, not by uid). On error, done
-	 * was called for those that did settle. The engine calls it before it
-	 * records the new messages in the state, and before any other call on
-	 * the store. NULL: every add_commit is final. */
+	 * was called for those that did settle, and refused(ctx, seq, why)
+	 * (refused may be NULL) for each the store refused (an IMAP NO: over
+	 * quota, too large), with the store's words: it holds nothing of those.
+	 * The error's cause is FERRY_CAUSE_REFUSED when every failure was such
+	 * a refusal. The engine calls it before it records the new messages in
+	 * the state, and before any other call on the store. NULL: every
+	 * add_commit is final. */
 	int (*add_flush)(struct store *store,
 			 void (*done)(void *ctx, size_t seq, uint32_t uid,
 				      const struct msg_id *stored),
-			 void *ctx, struct ferry_error *err);
+			 void (*refused)(void *ctx, size_t seq, const char *why), void *ctx,
+			 struct ferry_error *err);
 
 	/* Adds and removes flags and keywords (space-separated) on uids. */
 	int (*set_flags)(struct store *store, const uint32_t *uids, size_t n, unsigned add,
@@ -189,6 +194,11 @@ struct store_driver {
 	 * store cannot tell (no COPYUID). The selected folder stays selected. */
 	int (*move_msgs)(struct store *store, const uint32_t *uids, size_t n, const char *to,
 			 uint32_t *new_uids, struct ferry_error *err);
+	/* The keywords the selected folder took no more of since it was
+	 * selected (a server's limit per folder: a command with them was
+	 * refused, and went through without them), space-separated, the
+	 * store's until the next call on it; NULL: none. NULL: never. */
+	const char *(*keywords_dropped)(struct store *store);
 };
 
 /* The interface as functions: sync/ calls these, never the driver table.
@@ -246,11 +256,14 @@ bool store_add_deferred(const struct store *s);
 /* Without the operation: 0, done never called (every commit was final). */
 int store_add_flush(struct store *s,
 		    void (*done)(void *ctx, size_t seq, uint32_t uid, const struct msg_id *stored),
-		    void *ctx, struct ferry_error *err);
+		    void (*refused)(void *ctx, size_t seq, const char *why), void *ctx,
+		    struct ferry_error *err);
 
 int store_set_flags(struct store *s, const uint32_t *uids, size_t n, unsigned add, unsigned remove,
 		    const char *add_keywords, const char *remove_keywords, struct ferry_error *err);
 int store_delete_msgs(struct store *s, const uint32_t *uids, size_t n, struct ferry_error *err);
+/* Without the operation: NULL, nothing dropped. */
+const char *store_keywords_dropped(struct store *s);
 /* Without the operation: FERRY_CAUSE_REFUSED, nothing moved. */
 int store_move_msgs(struct store *s, const uint32_t *uids, size_t n, const char *to,
 		    uint32_t *new_uids, struct ferry_error *err);

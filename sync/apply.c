@@ -81,9 +81,12 @@ static int cmp_flag_actions(const void *a, const void *b)
 		      y->remove_keywords ? y->remove_keywords : "");
 }
 
-/* Flag changes go out grouped by identical change: one STORE per group. */
-static int apply_flags(struct engine *e, const struct plan *p, enum side on, size_t *changed,
-		       struct ferry_error *err)
+/* Flag changes go out grouped by identical change: one STORE per group.
+ * Keywords the folder took no more of are recorded before the bases that
+ * hold them, so that the next run does not take their absence for a
+ * removal (rule 9). */
+static int apply_flags(struct engine *e, int64_t folder_id, const struct plan *p, enum side on,
+		       size_t *changed, struct ferry_error *err)
 {
 	static const enum action_kind kinds[2] = {[FAR] = ACT_FLAGS_FAR, [NEAR] = ACT_FLAGS_NEAR};
 	enum action_kind kind = kinds[on];
@@ -117,6 +120,9 @@ static int apply_flags(struct engine *e, const struct plan *p, enum side on, siz
 			*changed += k;
 		i = j;
 	}
+	if (r == 0 && n)
+		r = state_add_dropped_keywords(e->state, folder_id, on,
+					       store_keywords_dropped(store), err);
 	free(v);
 	free(uids);
 	return r;
@@ -197,7 +203,7 @@ int apply_plan(struct engine *e, const char *name, int64_t folder_id, const stru
 	if (apply_state_only(e, folder_id, p, list, rep, err) != 0)
 		return -1;
 	for (enum side on = FAR; on <= NEAR; on++)
-		if (apply_flags(e, p, on, &rep->flags[on], err) != 0)
+		if (apply_flags(e, folder_id, p, on, &rep->flags[on], err) != 0)
 			return -1;
 	if (apply_set_base(e, folder_id, p, err) != 0)
 		return -1;
@@ -205,7 +211,7 @@ int apply_plan(struct engine *e, const char *name, int64_t folder_id, const stru
 		enum side to = copy_to[k];
 
 		if (copy_msgs(e, name, folder_id, p, to, &list[side_other(to)], &rep->added[to],
-			      &rep->unrecorded, &rep->undelivered, err) != 0)
+			      &rep->unrecorded, &rep->undelivered, &rep->refused, err) != 0)
 			return -1;
 	}
 	for (enum side on = FAR; on <= NEAR; on++)

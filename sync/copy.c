@@ -5,6 +5,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "store/identity.h"
 #include "store/log.h"
@@ -15,6 +17,8 @@
 #define COPY_BATCH 100
 /* Uids per fetch command: bounds a batch's work lost to an interruption. */
 #define FETCH_BATCH 500
+/* The start of each message kept to name it when the target refuses it. */
+#define HEAD_KEPT 4096
 
 /* Copying: the source streams bodies into the target's add_* calls. */
 struct copy {
@@ -39,10 +43,15 @@ struct copy {
 		struct msg_id stored; /* the target's copy, where it differs (rule 6) */
 		uint32_t uid;
 		bool settled;
+		bool refused;
+		char label[224]; /* Message-ID and Subject, to name it if refused */
 	} pend[COPY_BATCH];
 	size_t npend, done, unrecorded;
 	const char *folder;
 	size_t undelivered; /* rule 17: asked for, never arrived whole */
+	size_t refused;	    /* the target said no: not stored, tried again next run */
+	char head[HEAD_KEPT];
+	size_t nhead;
 };
 
 static uint32_t src_uid(const struct copy *c, const struct action *a)
@@ -75,6 +84,7 @@ static int copy_begin(void *ctx, struct ferry_error *err)
 	struct copy *c = ctx;
 
 	copy_abort(c);
+	c->nhead = 0;
 	if (ident_init(&c->ident) != 0)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "SHA-256 unavailable");
 	c->ident_open = true;
@@ -87,7 +97,80 @@ static int copy_write(void *ctx, const char *buf, size_t len, struct ferry_error
 
 	if (ident_feed(&c->ident, buf, len) != 0)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "SHA-256 failed");
+	if (c->nhead < sizeof(c->head)) {
+		size_t n = len < sizeof(c->head) - c->nhead ? len : sizeof(c->head) - c->nhead;
+
+		memcpy(c->head + c->nhead, buf, n);
+		c->nhead += n;
+	}
 	return store_add_write(c->to, c->cur, buf, len, err);
+}
+
+/* The value of header field `name` in the first bytes of a message, up to
+ * the end of its first line, at most outlen - 1 bytes with control
+ * characters as '?'; "" when it is not there. */
+static void header_field(const char *head, size_t len, const char *name, char *out, size_t outlen)
+{
+	size_t nlen = strlen(name), o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < len;) {
+		const char *eol = memchr(head + i, '\n', len - i);
+		size_t end = eol ? (size_t)(eol - head) : len;
+
+		if (end == i || (end == i + 1 && head[i] == '\r'))
+			return; /* the end of the header */
+		if (end - i > nlen && head[i + nlen] == ':' &&
+		    strncasecmp(head + i, name, nlen) == 0) {
+			size_t v = i + nlen + 1;
+
+			while (v < end && (head[v] == ' ' || head[v] == '\t'))
+				v++;
+			while (v < end && head[end - 1] == '\r')
+				end--;
+			for (; v < end && o + 1 < outlen; v++)
+				out[o++] = (unsigned char)head[v] < 0x20 || head[v] == 0x7f
+					       ? '?'
+					       : head[v];
+			out[o] = '\0';
+			return;
+		}
+		i = end + 1;
+	}
+}
+
+/* "Message-ID <x@y>, Subject \"...\"" of the message just streamed, what of it
+ * there is, for naming it in an error. */
+static void copy_label(const struct copy *c, char *out, size_t outlen)
+{
+	char id[100], subject[80];
+
+	header_field(c->head, c->nhead, "Message-ID", id, sizeof(id));
+	header_field(c->head, c->nhead, "Subject", subject, sizeof(subject));
+	snprintf(out, outlen, "%s%s%s%s%s%s", id[0] ? "Message-ID " : "", id,
+		 id[0] && subject[0] ? ", " : "", subject[0] ? "Subject \"" : "", subject,
+		 subject[0] ? "\"" : "");
+}
+
+/* The target refused the message (a NO: over quota, too large, a NUL in
+ * it): it holds nothing of it, so it is not recorded, and the next run
+ * tries again. Named here, as only the engine knows where it came from. */
+static void copy_refused(struct copy *c, uint32_t src, const char *label, const char *why)
+{
+	c->refused++;
+	log_error("%s: %s uid %u%s%s%s not copied: %s; the next run tries again", c->folder,
+		  side_str(side_other(c->side)), src, label[0] ? " (" : "", label,
+		  label[0] ? ")" : "", why);
+}
+
+static void copy_refused_at(void *ctx, size_t seq, const char *why)
+{
+	struct copy *c = ctx;
+
+	if (seq >= c->npend || c->pend[seq].settled || c->pend[seq].refused)
+		return; /* a driver bug; never index past the batch */
+	c->pend[seq].refused = true;
+	copy_refused(c, src_uid(c, c->pend[seq].a), c->pend[seq].label, why);
 }
 
 static void copy_settled(void *ctx, size_t seq, uint32_t uid, const struct msg_id *stored)
@@ -123,11 +206,23 @@ static int copy_settle(struct copy *c, struct ferry_error *err)
 
 	if (c->npend == 0)
 		return 0;
-	r = store_add_flush(c->to, copy_settled, c, e);
+	r = store_add_flush(c->to, copy_settled, copy_refused_at, c, e);
+	/* Refusals only (add_flush's contract): the store holds none of them,
+	 * each was named, and the rest of the copy goes on. */
+	if (r != 0 && e->cause == FERRY_CAUSE_REFUSED && !c->to->broken) {
+		r = 0;
+		ferry_error_clear(e);
+	}
 	for (size_t i = 0; i < c->npend; i++)
 		recorded += c->pend[i].settled && c->pend[i].uid;
 	if (recorded) {
 		rs = state_begin(c->e->state, r == 0 ? e : &local);
+		/* In the pairs' transaction: their bases hold keywords the
+		 * target may have taken no more of (rule 9). */
+		if (rs == 0)
+			rs = state_add_dropped_keywords(c->e->state, c->folder_id, c->side,
+							store_keywords_dropped(c->to),
+							r == 0 ? e : &local);
 		for (size_t i = 0; rs == 0 && i < c->npend; i++) {
 			const struct copied *p = &c->pend[i];
 			struct pair pr;
@@ -181,6 +276,7 @@ static int copy_end(void *ctx, uint32_t uid, struct ferry_error *err)
 	struct store_new_msg *cur = c->cur;
 	const char *action = c->side == FAR ? "upload" : "download";
 	struct msg_id id = {0};
+	char label[sizeof(c->pend[0].label)];
 	uint64_t size = 0;
 	bool header_ended = !c->ident_open || !c->ident.in_header;
 	uint32_t new_uid = 0;
@@ -211,11 +307,18 @@ static int copy_end(void *ctx, uint32_t uid, struct ferry_error *err)
 		return 0;
 	}
 	crashpoint(action, false);
-	if (store_add_commit(c->to, cur, a->add, a->add_keywords, m->date, &new_uid, err) != 0)
-		return -1;
+	copy_label(c, label, sizeof(label));
+	if (store_add_commit(c->to, cur, a->add, a->add_keywords, m->date, &new_uid, err) != 0) {
+		if (err->cause != FERRY_CAUSE_REFUSED || c->to->broken)
+			return -1;
+		copy_refused(c, uid, label, err->msg);
+		ferry_error_clear(err);
+		return 0;
+	}
 	progress_copied(size);
-	c->pend[c->npend++] = (struct copied){
+	c->pend[c->npend] = (struct copied){
 	    .a = a, .m = m, .id = id, .uid = new_uid, .settled = !store_add_deferred(c->to)};
+	memcpy(c->pend[c->npend++].label, label, sizeof(label));
 	if (c->npend == COPY_BATCH)
 		return copy_settle(c, err);
 	return 0;
@@ -251,7 +354,7 @@ static int cmp_copy_near(const void *a, const void *b)
 
 int copy_msgs(struct engine *e, const char *name, int64_t folder_id, const struct plan *p,
 	      enum side to, const struct msg_list *src, size_t *copied, size_t *unrecorded,
-	      size_t *undelivered, struct ferry_error *err)
+	      size_t *undelivered, size_t *refused, struct ferry_error *err)
 {
 	static const enum action_kind kinds[2] = {
 	    [FAR] = ACT_COPY_TO_FAR, [NEAR] = ACT_COPY_TO_NEAR};
@@ -312,6 +415,7 @@ int copy_msgs(struct engine *e, const char *name, int64_t folder_id, const struc
 	*copied += c.done;
 	*unrecorded += c.unrecorded;
 	*undelivered += c.undelivered;
+	*refused += c.refused;
 	free(c.acts);
 	free(uids);
 	return r;

@@ -15,9 +15,11 @@
  * in the state. The batch is journaled first; pairs are recorded per batch
  * of 100, once the target settled them. What arrived whole is recorded even
  * when the fetch failed; what never arrived whole is counted in
- * *undelivered (rule 17), what settled without a uid in *unrecorded. */
+ * *undelivered (rule 17), what settled without a uid in *unrecorded, what
+ * the target refused (named, not stored: tried again next run) in *refused;
+ * neither stops the copy, and the batch leaves the journal. */
 int copy_msgs(struct engine *e, const char *name, int64_t folder_id, const struct plan *p,
 	      enum side to, const struct msg_list *src, size_t *copied, size_t *unrecorded,
-	      size_t *undelivered, struct ferry_error *err);
+	      size_t *undelivered, size_t *refused, struct ferry_error *err);
 
 #endif

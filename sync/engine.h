@@ -29,6 +29,7 @@ struct folder_report {
 	size_t paired, skipped_size, conflicts, blocked_deletes, failed;
 	size_t unrecorded;  /* copied, but the target gave no uid: paired next run */
 	size_t undelivered; /* rule 17: the source did not deliver them; tried next run */
+	size_t refused;	    /* the target said no (quota, size); tried next run */
 };
 
 struct engine {

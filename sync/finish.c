@@ -5,6 +5,7 @@
 #include "sync/finish.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "store/flags.h"
@@ -148,12 +149,18 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 	const char *name = w->name;
 	struct plan plan = {0};
 	struct plan_input in;
+	char *dropped[2] = {NULL, NULL};
 	int r = -1;
 
 	if (!e->opts->dry_run && !w->still_selected && reselect(e, w, err) != 0)
 		return -1;
 	w->still_selected = false;
 	fill_input(e, &in, w);
+	if (state_dropped_keywords(e->state, w->sf.id, FAR, &dropped[FAR], err) != 0 ||
+	    state_dropped_keywords(e->state, w->sf.id, NEAR, &dropped[NEAR], err) != 0)
+		goto out;
+	in.far_kw_dropped = dropped[FAR];
+	in.near_kw_dropped = dropped[NEAR];
 	if (identify_unpaired(e, &in, w->list, err) != 0) {
 		ferry_error_prefix(err, "%s", name);
 		goto out;
@@ -186,7 +193,7 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 	w->sf.last_sync = (int64_t)time(NULL);
 	w->sf.clean[0] = '\0';
 	if (plan.blocked_far + plan.blocked_near == 0 && rep->unrecorded == 0 &&
-	    rep->undelivered == 0 && !engine_interrupted)
+	    rep->undelivered == 0 && rep->refused == 0 && !engine_interrupted)
 		engine_policy(e, w->sf.clean, sizeof(w->sf.clean));
 	r = state_put_folder(e->state, &w->sf, err);
 	if (r == 0 && rep->undelivered)
@@ -194,7 +201,15 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 				    "%s: %zu message(s) did not arrive and were not copied (named "
 				    "above); the next run tries again",
 				    name, rep->undelivered);
+	if (r == 0 && rep->refused)
+		r = ferry_error_set(
+		    err, FERRY_CAUSE_INCOMPLETE,
+		    "%s: %zu message(s) refused by the server and not copied (named "
+		    "above); the next run tries again",
+		    name, rep->refused);
 out:
 	plan_free(&plan);
+	free(dropped[FAR]);
+	free(dropped[NEAR]);
 	return r;
 }

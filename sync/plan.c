@@ -23,6 +23,7 @@ struct listing {
 	bool *paired;		   /* v[i] belongs to a pair (state or rule 7) */
 	bool complete;		   /* the listing finished: absence means deleted */
 	bool keywords_ok;	   /* the side can store keywords */
+	const char *dropped;	   /* keywords it took no more of (a limit per folder) */
 };
 
 struct planner {
@@ -79,9 +80,9 @@ static int msg_uid_cmp(const void *a, const void *b)
  * a binary search miss present messages, and a missed message looks deleted:
  * so the index is sorted here rather than trusted. */
 static int side_init(struct listing *s, const struct msg *v, size_t n, bool complete,
-		     bool keywords_ok)
+		     bool keywords_ok, const char *dropped)
 {
-	*s = (struct listing){v, n, NULL, NULL, complete, keywords_ok};
+	*s = (struct listing){v, n, NULL, NULL, complete, keywords_ok, dropped};
 	if (n == 0)
 		return 0;
 	s->by_uid = malloc(n * sizeof(*s->by_uid));
@@ -134,10 +135,10 @@ static void side_mark_pairs(struct listing *s, const struct pair *pairs, size_t 
 static int planner_init(struct planner *p, const struct plan_input *in, struct plan *out)
 {
 	*p = (struct planner){.in = in, .out = out};
-	if (side_init(&p->side[FAR], in->far, in->nfar, in->far_complete, in->far_keywords_ok) <
-		0 ||
-	    side_init(&p->side[NEAR], in->near, in->nnear, in->near_complete,
-		      in->near_keywords_ok) < 0)
+	if (side_init(&p->side[FAR], in->far, in->nfar, in->far_complete, in->far_keywords_ok,
+		      in->far_kw_dropped) < 0 ||
+	    side_init(&p->side[NEAR], in->near, in->nnear, in->near_complete, in->near_keywords_ok,
+		      in->near_kw_dropped) < 0)
 		return -1;
 	side_mark_pairs(&p->side[FAR], in->pairs, in->npairs, FAR);
 	side_mark_pairs(&p->side[NEAR], in->pairs, in->npairs, NEAR);
@@ -191,11 +192,29 @@ static bool keywords_same(const char *a, const char *b, bool *oom)
 
 /* Rule 9: a side that cannot store keywords has not changed them. Nor has
  * a message whose store lost them (rule 15: a Maildir file refiled by
- * another program); plan_flags then gives it back the target's. */
-static const char *side_keywords(const struct listing *s, const struct msg *m,
-				 const struct pair *pr)
+ * another program); plan_flags then gives it back the target's. Nor has a
+ * side those keywords it took no more of (a server's limit per folder)
+ * are missing from: the base's stand. malloc'd, NULL when none. */
+static char *side_keywords(struct planner *p, enum side s, const struct msg *m,
+			   const struct pair *pr)
 {
-	return s->keywords_ok && !m->keywords_unknown ? m->keywords : pr->base_keywords;
+	const struct listing *l = &p->side[s];
+	char *kept, *held;
+
+	if (!l->keywords_ok || m->keywords_unknown)
+		return kw_normalize(pr->base_keywords, &p->oom);
+	if (kw_empty(l->dropped))
+		return kw_normalize(m->keywords, &p->oom);
+	kept = kw_intersect(pr->base_keywords, l->dropped, &p->oom);
+	held = kw_union(m->keywords, kept, &p->oom);
+	free(kept);
+	return held;
+}
+
+/* target_kw less what side s took no more of; malloc'd, NULL when none. */
+static char *side_takes(struct planner *p, enum side s, const char *target_kw)
+{
+	return kw_minus(target_kw, p->side[s].dropped, &p->oom);
 }
 
 /* ---- building the plan ---- */
@@ -253,8 +272,11 @@ static int plan_flags(struct planner *p, enum side s, const struct action *pair_
 	};
 
 	if (p->side[s].keywords_ok) {
-		a.add_keywords = kw_minus(target_kw, m->keywords, &p->oom);
+		char *takes = side_takes(p, s, target_kw);
+
+		a.add_keywords = kw_minus(takes, m->keywords, &p->oom);
 		a.remove_keywords = kw_minus(m->keywords, target_kw, &p->oom);
+		free(takes);
 	}
 	if (!a.add && !a.remove && !a.add_keywords && !a.remove_keywords && !p->oom)
 		return 0;
@@ -305,8 +327,7 @@ static void targets_with_base(struct planner *p, const struct pair *pr,
 			      const struct msg *const m[2], struct flag_targets *t)
 {
 	enum sync_dir sync = p->in->policy.sync;
-	const char *kw[2] = {side_keywords(&p->side[FAR], m[FAR], pr),
-			     side_keywords(&p->side[NEAR], m[NEAR], pr)};
+	char *kw[2] = {side_keywords(p, FAR, m[FAR], pr), side_keywords(p, NEAR, m[NEAR], pr)};
 
 	for (enum side s = FAR; s <= NEAR; s++) {
 		enum side o = other_side(s);
@@ -319,6 +340,8 @@ static void targets_with_base(struct planner *p, const struct pair *pr,
 			t->kw[s] = kw_normalize(kw[s], &p->oom);
 		}
 	}
+	free(kw[FAR]);
+	free(kw[NEAR]);
 	targets_base(p, t);
 }
 
@@ -370,7 +393,7 @@ static int plan_copy(struct planner *p, const struct msg *m, const char *keyword
 
 	action_set_uid(&a, from, m->uid);
 	if (p->side[to].keywords_ok)
-		a.add_keywords = kw_normalize(keywords, &p->oom);
+		a.add_keywords = side_takes(p, to, keywords);
 	if (emit(p, &a) < 0)
 		return -1;
 	if (conflict)
@@ -464,10 +487,15 @@ static int plan_one_gone(struct planner *p, const struct pair *pr, const struct 
 	/* Only a deletion that would go through can lose a marked message:
 	 * otherwise the survivor is kept above, and nothing is copied back. */
 	if (survivor_marked(p, pr, survivor, kept)) {
+		char *kw;
+		int r;
+
 		if (!flows_into(in->policy.sync, gone))
 			return plan_keep(p, pr, gone);
-		return plan_copy(p, survivor, side_keywords(&p->side[kept], survivor, pr), kept,
-				 true);
+		kw = side_keywords(p, kept, survivor, pr);
+		r = plan_copy(p, survivor, kw, kept, true);
+		free(kw);
+		return r;
 	}
 	return plan_pair_action(p, delete_on[kept], pr);
 }

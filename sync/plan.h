@@ -27,6 +27,9 @@ struct plan_input {
 	bool far_complete, near_complete; /* listing finished: may delete from it */
 	bool have_state; /* false: first sync, lost state, UIDVALIDITY change: delete nothing */
 	bool far_keywords_ok, near_keywords_ok;
+	/* Keywords the side took no more of in this folder (a server's limit):
+	 * there their absence is not a removal, and they are not sent. */
+	const char *far_kw_dropped, *near_kw_dropped;
 	struct sync_policy policy;
 	/* How many messages each side holds, when the listings hold only the
 	 * changed ones (max_delete's percentage is of these); 0: the listing's

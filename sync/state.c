@@ -15,6 +15,7 @@
 
 #include "store/base/db.h"
 #include "store/base/grow.h"
+#include "store/flags.h"
 #include "sync/side.h"
 
 /* The two sides of a pair, as its columns name them. */
@@ -81,7 +82,17 @@ static const char schema_v3[] = "CREATE INDEX pairs_folder ON pairs(folder_id);"
 
 /* Migrations, index = version they lead from. Append only: the version is
  * the array's length, so a step cannot be added without being run. */
-static const char *const migrations[] = {schema_v1, schema_v2, schema_v3};
+/* v4: per folder and side, the keywords that side took no more of (a
+ * server's limit of keywords per folder): there, their absence is not a
+ * removal (rule 9), and they are not sent again. */
+static const char schema_v4[] =
+    "CREATE TABLE IF NOT EXISTS dropped_keywords ("
+    " folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,"
+    " side INTEGER NOT NULL,"
+    " keywords TEXT NOT NULL,"
+    " PRIMARY KEY (folder_id, side));";
+
+static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4};
 
 static int check_ours(struct db *db, struct ferry_error *err);
 
@@ -671,6 +682,63 @@ int state_set_base(struct state *st, int64_t folder_id, uint32_t far_uid, uint32
 	else
 		sqlite3_bind_null(stmt, 2);
 	return step_done(st, stmt, err);
+}
+
+int state_dropped_keywords(struct state *st, int64_t folder_id, enum side side, char **out,
+			   struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+	int r;
+
+	*out = NULL;
+	if (prepare(st, "SELECT keywords FROM dropped_keywords WHERE folder_id = ? AND side = ?",
+		    &stmt, err) != 0)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, folder_id);
+	sqlite3_bind_int(stmt, 2, (int)side);
+	r = sqlite3_step(stmt);
+	if (r == SQLITE_ROW && sqlite3_column_text(stmt, 0) &&
+	    !(*out = strdup((const char *)sqlite3_column_text(stmt, 0)))) {
+		release(st, stmt);
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	}
+	release(st, stmt);
+	if (r != SQLITE_ROW && r != SQLITE_DONE)
+		return db_fail(st->db, r, "read dropped keywords", err);
+	return 0;
+}
+
+int state_add_dropped_keywords(struct state *st, int64_t folder_id, enum side side,
+			       const char *keywords, struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+	char *had = NULL, *now;
+	bool oom = false;
+	int r;
+
+	if (kw_empty(keywords))
+		return 0;
+	if (state_dropped_keywords(st, folder_id, side, &had, err) != 0)
+		return -1;
+	now = kw_union(had, keywords, &oom);
+	free(had);
+	if (oom || !now) {
+		free(now);
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	}
+	if (prepare(st,
+		    "INSERT OR REPLACE INTO dropped_keywords(folder_id, side, keywords) "
+		    "VALUES (?,?,?)",
+		    &stmt, err) != 0) {
+		free(now);
+		return -1;
+	}
+	sqlite3_bind_int64(stmt, 1, folder_id);
+	sqlite3_bind_int(stmt, 2, (int)side);
+	sqlite3_bind_text(stmt, 3, now, -1, SQLITE_TRANSIENT);
+	r = step_done(st, stmt, err);
+	free(now);
+	return r;
 }
 
 int state_journal_add(struct state *st, struct journal_entry *e, struct ferry_error *err)

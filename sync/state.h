@@ -14,6 +14,7 @@
 
 #include "store/error.h"
 #include "sync/pair.h"
+#include "sync/side.h"
 
 struct state;
 
@@ -100,6 +101,15 @@ int state_forget_pair(struct state *st, int64_t folder_id, uint32_t far_uid, uin
 		      struct ferry_error *err);
 int state_set_base(struct state *st, int64_t folder_id, uint32_t far_uid, uint32_t near_uid,
 		   unsigned flags, const char *keywords, struct ferry_error *err);
+
+/* The keywords side of a folder took no more of, as state_add_dropped_keywords
+ * recorded them: *out malloc'd (caller frees), NULL when none. */
+int state_dropped_keywords(struct state *st, int64_t folder_id, enum side side, char **out,
+			   struct ferry_error *err);
+/* Adds keywords (space-separated) to those side of a folder took no more of:
+ * there their absence is not a removal (rule 9) and they are not sent. */
+int state_add_dropped_keywords(struct state *st, int64_t folder_id, enum side side,
+			       const char *keywords, struct ferry_error *err);
 
 int state_journal_add(struct state *st, struct journal_entry *e, struct ferry_error *err);
 int state_journal_done(struct state *st, int64_t id, struct ferry_error *err);

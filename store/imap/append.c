@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include "store/imap/fetch.h"
 #include "store/imap/flags.h"
 #include "store/imap/queue.h"
+#include "store/imap/select.h"
 #include "store/log.h"
 
 /* APPENDs in flight at most; then add_commit first reads the oldest
@@ -61,6 +63,13 @@ struct imap_append {
 	struct msg_id stored; /* what the server made of it, read back at add_flush */
 	bool into_selected;   /* appended to the selected folder: counted in exists */
 	char *folder;	      /* canonical, for messages */
+	char *why;	      /* APPEND_REFUSED: the refusal, with the server's words */
+	/* With keywords: the message kept until its answer, to be sent again
+	 * without those the folder takes no more of, should that be the NO. */
+	struct store_new_msg *spool;
+	unsigned flags;
+	char *keywords;
+	int64_t date;
 };
 
 /* The add_commits since the last add_flush; seq is the index. */
@@ -69,6 +78,7 @@ struct imap_appends {
 	size_t n, cap;
 	size_t in_flight;
 	size_t failed;		  /* refused, or lost with the session */
+	size_t lost;		  /* of those, lost: the server may have stored them */
 	struct ferry_error first; /* why the first of them failed */
 };
 
@@ -85,14 +95,20 @@ static void new_msg_free(struct store_new_msg *m)
 
 static void batch_reset(struct imap_appends *b)
 {
-	for (size_t i = 0; i < b->n; i++)
+	for (size_t i = 0; i < b->n; i++) {
 		free(b->v[i].folder);
-	b->n = b->in_flight = b->failed = 0;
+		free(b->v[i].why);
+		new_msg_free(b->v[i].spool);
+		free(b->v[i].keywords);
+	}
+	b->n = b->in_flight = b->failed = b->lost = 0;
 	ferry_error_clear(&b->first);
 }
 
 static void batch_failed(struct imap_appends *b, const struct ferry_error *why)
 {
+	if (why->cause != FERRY_CAUSE_REFUSED)
+		b->lost++;
 	if (b->failed++ == 0)
 		b->first = *why;
 }
@@ -177,7 +193,9 @@ static void refusal(struct imap_store *st, const char *folder, uint64_t size,
 	const struct mailimap_response_info *info = st->imap->imap_response_info;
 	char text[512];
 
-	ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
+	/* A NO: the server stored nothing of it, so the engine may forget it
+	 * and try again next run. */
+	ferry_error_set(err, FERRY_CAUSE_REFUSED,
 			"folder \"%s\": the server refused to append a message of %llu bytes%s: %s",
 			folder, (unsigned long long)size,
 			info && info->rsp_trycreate ? " (the folder does not exist)" : "",
@@ -232,6 +250,7 @@ static int read_append(struct imap_store *st, int tag, void *ctx, size_t arg,
 	}
 	a->state = APPEND_REFUSED;
 	refusal(st, a->folder, a->size, &e);
+	a->why = strdup(e.msg); /* NULL: said in the batch's error only */
 	batch_failed(b, &e);
 	return 0;
 }
@@ -252,6 +271,9 @@ static const struct imap_handler append_answer = {.read = read_append, .lost = l
 
 void imap_appends_close(struct imap_store *st)
 {
+	free(st->kw_dropped);
+	free(st->kw_dropped_folder);
+	st->kw_dropped = st->kw_dropped_folder = NULL;
 	if (!st->appends)
 		return;
 	/* The answers are lost with the results; the server still gets to
@@ -574,9 +596,116 @@ static int append_sync(struct imap_store *st, const struct store_new_msg *m, int
 	return 0;
 }
 
-/* The APPEND itself; m stays the caller's. */
+/* The largest message the server takes, from APPENDLIMIT=N in its
+ * capabilities (RFC 7889); 0 when it did not say. */
+static uint64_t append_limit(const struct imap_store *st)
+{
+	static const char word[] = "APPENDLIMIT=";
+	const char *caps = st->base.capabilities;
+
+	for (const char *p = caps ? caps : ""; *p;) {
+		size_t len = strcspn(p, " ");
+
+		if (len > sizeof(word) - 1 && strncasecmp(p, word, sizeof(word) - 1) == 0) {
+			char *end;
+			unsigned long long n = strtoull(p + sizeof(word) - 1, &end, 10);
+
+			if (end == p + len && n > 0)
+				return n;
+		}
+		p += len;
+		p += strspn(p, " ");
+	}
+	return 0;
+}
+
+/* After a NO to an APPEND of m with keywords: a folder that takes no more
+ * keywords (Cyrus: 100 a folder, although PERMANENTFLAGS says \*) refuses
+ * the message for them. Selected again, the folder shows those it defines
+ * now; if some of the message's are not among them, it is sent again
+ * without those (*dropped, malloc'd). 0 when stored (a settled); 1 when that
+ * was not it or the server still says no (err: its answer, if it came); -1
+ * when the session is lost. */
+static int append_without_new_keywords(struct imap_store *st, struct store_new_msg *m,
+				       struct imap_append *a, unsigned flags, const char *keywords,
+				       int64_t date, char **dropped, struct ferry_error *err)
+{
+	struct ferry_error e = {0};
+	char *defined = NULL, *kept = NULL, *cmd = NULL;
+	int tag;
+
+	*dropped = NULL;
+	if (imap_defined_keywords(st, &defined, &e) != 0) {
+		if (!st->broken)
+			return 1;
+		*err = e;
+		return -1;
+	}
+	if (imap_split_keywords(keywords, defined, &kept, dropped) != 0 || !*dropped ||
+	    append_command(m, flags, kept, date, false, &cmd) != 0) {
+		free(defined);
+		free(kept);
+		free(*dropped);
+		*dropped = NULL;
+		return 1;
+	}
+	free(defined);
+	free(kept);
+	tag = imap_queue_write(st, cmd);
+	free(cmd);
+	if (tag < 0 || append_sync(st, m, tag, a, &e) != 0) {
+		free(*dropped);
+		*dropped = NULL;
+		if (tag < 0)
+			return append_lost(st, MAILIMAP_ERROR_STREAM, m, err);
+		*err = e;
+		return st->broken ? -1 : 1;
+	}
+	return 0;
+}
+
+/* At add_flush: each APPEND refused that kept its message goes again
+ * without the keywords its folder takes no more of; one warning names
+ * them all. */
+static void retry_refused_keywords(struct imap_store *st, struct imap_appends *b)
+{
+	char *all = NULL;
+	bool oom = false;
+
+	for (size_t i = 0; i < b->n && !st->broken; i++) {
+		struct imap_append *a = &b->v[i];
+		struct ferry_error e = {0};
+		char *dropped = NULL, *grown;
+		int r;
+
+		if (a->state != APPEND_REFUSED || !a->spool || !st->selected_imap ||
+		    strcmp(st->selected_imap, a->spool->mailbox) != 0)
+			continue;
+		a->spool->folder = a->folder; /* borrowed, for messages */
+		r = append_without_new_keywords(st, a->spool, a, a->flags, a->keywords, a->date,
+						&dropped, &e);
+		a->spool->folder = NULL;
+		if (r == 0) {
+			b->failed--;
+			grown = kw_union(all, dropped, &oom);
+			free(all);
+			all = grown;
+		} else if (r < 0) {
+			a->state = APPEND_LOST;
+			b->lost++;
+		} else if (e.cause == FERRY_CAUSE_REFUSED) {
+			free(a->why);
+			a->why = strdup(e.msg);
+		}
+		free(dropped);
+	}
+	imap_keywords_note_dropped(st, all);
+	free(all);
+}
+
+/* The APPEND itself; m stays the caller's unless *kept (then the batch's). */
 static int append(struct store_new_msg *m, unsigned flags, const char *keywords, int64_t date,
-		  uint32_t *uid, struct ferry_error *err)
+		  uint32_t *uid, bool *kept, struct ferry_error *err)
 {
 	struct imap_store *st = m->st;
 	bool nonsync = (st->base.caps & CAP_LITERAL_PLUS) != 0;
@@ -584,12 +713,22 @@ static int append(struct store_new_msg *m, unsigned flags, const char *keywords,
 	struct imap_appends *b;
 	struct stat sb;
 	char *cmd = NULL;
+	uint64_t limit;
 	int r;
 
 	if (st->broken)
 		return imap_session_gone(st, err);
 	if (imap_check_keywords(keywords, m->folder, err) != 0)
 		return -1;
+	/* Never sent: a literal over the limit may cost the session (Cyrus drops
+	 * the connection on a LITERAL+ one), and the answer would be NO anyway. */
+	limit = append_limit(st);
+	if (limit && m->size > limit)
+		return ferry_error_set(err, FERRY_CAUSE_REFUSED,
+				       "folder \"%s\": a message of %llu bytes is larger than the "
+				       "server takes (APPENDLIMIT=%llu); not sent",
+				       m->folder, (unsigned long long)m->size,
+				       (unsigned long long)limit);
 	if (m->write_failed || fstat(m->fd, &sb) != 0 || (uint64_t)sb.st_size != m->size)
 		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				       "folder \"%s\": the message to append was not spooled whole",
@@ -626,7 +765,23 @@ static int append(struct store_new_msg *m, unsigned flags, const char *keywords,
 		a.state = APPEND_IN_FLIGHT;
 		b->in_flight++;
 	} else if (append_sync(st, m, a.tag, &a, err) != 0) {
-		return -1;
+		char *dropped = NULL;
+
+		if (err->cause != FERRY_CAUSE_REFUSED || st->broken || kw_empty(keywords) ||
+		    append_without_new_keywords(st, m, &a, flags & MF_ALL, keywords, date, &dropped,
+						err) != 0)
+			return -1;
+		imap_keywords_note_dropped(st, dropped);
+		free(dropped);
+	}
+	if (nonsync && !kw_empty(keywords)) {
+		a.keywords = strdup(keywords);
+		if (a.keywords) {
+			a.spool = m;
+			a.flags = flags & MF_ALL;
+			a.date = date;
+			*kept = true;
+		}
 	}
 	a.folder = m->folder; /* changes owner */
 	m->folder = NULL;
@@ -640,11 +795,13 @@ static int append(struct store_new_msg *m, unsigned flags, const char *keywords,
 int imap_add_commit(struct store_new_msg *m, unsigned flags, const char *keywords, int64_t date,
 		    uint32_t *uid, struct ferry_error *err)
 {
+	bool kept = false;
 	int r;
 
 	*uid = 0;
-	r = append(m, flags, keywords, date, uid, err);
-	new_msg_free(m); /* committed or not, m is used up */
+	r = append(m, flags, keywords, date, uid, &kept, err);
+	if (!kept)
+		new_msg_free(m); /* committed or not, m is used up */
 	return r;
 }
 
@@ -702,7 +859,8 @@ static int read_back(struct imap_store *st, struct imap_appends *b, struct ferry
 
 int imap_add_flush(struct store *store,
 		   void (*done)(void *ctx, size_t seq, uint32_t uid, const struct msg_id *stored),
-		   void *ctx, struct ferry_error *err)
+		   void (*refused)(void *ctx, size_t seq, const char *why), void *ctx,
+		   struct ferry_error *err)
 {
 	struct imap_store *st = (struct imap_store *)store;
 	struct imap_appends *b = st->appends;
@@ -713,13 +871,26 @@ int imap_add_flush(struct store *store,
 		return 0;
 	/* A lost session loses what is in flight; what settled is reported. */
 	(void)imap_queue_settle(st, NULL);
-	if (!st->broken && read_back(st, b, &lost) != 0)
+	if (!st->broken)
+		retry_refused_keywords(st, b);
+	if (!st->broken && read_back(st, b, &lost) != 0) {
 		batch_failed(b, &lost);
+		/* Not a refusal of a message: every APPEND of the batch settled. */
+		b->lost += lost.cause == FERRY_CAUSE_REFUSED;
+	}
 	for (size_t i = 0; i < b->n; i++)
 		if (b->v[i].state == APPEND_DONE)
 			done(ctx, i, b->v[i].uid, &b->v[i].stored);
+		else if (b->v[i].state == APPEND_REFUSED && refused)
+			refused(ctx, i, b->v[i].why ? b->v[i].why : b->first.msg);
+	/* REFUSED only when each failure was a NO: add_flush's contract says the
+	 * store then holds none of the messages done was not called for. */
 	if (b->failed == 1 && err)
 		*err = b->first;
+	else if (b->failed > 1 && b->lost == 0)
+		ferry_error_set(err, FERRY_CAUSE_REFUSED,
+				"%s (and %zu more message(s) of this batch refused)", b->first.msg,
+				b->failed - 1);
 	else if (b->failed > 1)
 		ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				"%s (and %zu more message(s) of this batch not appended or not "

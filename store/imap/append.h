@@ -16,7 +16,8 @@ int imap_add_commit(struct store_new_msg *m, unsigned flags, const char *keyword
 void imap_add_abort(struct store_new_msg *m);
 int imap_add_flush(struct store *store,
 		   void (*done)(void *ctx, size_t seq, uint32_t uid, const struct msg_id *stored),
-		   void *ctx, struct ferry_error *err);
+		   void (*refused)(void *ctx, size_t seq, const char *why), void *ctx,
+		   struct ferry_error *err);
 
 /* For the driver's close: reads the answers to the APPENDs still in flight
  * if the session still works, and frees st->appends. */

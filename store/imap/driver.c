@@ -11,6 +11,7 @@
 #include "store/imap/move.h"
 #include "store/imap/prefetch.h"
 #include "store/imap/queue.h"
+#include "store/imap/select.h"
 #include "store/imap/session.h"
 
 static int imap_open(const struct store_conf *conf, const char *secret, struct store **out,
@@ -51,6 +52,7 @@ const struct store_driver imap_driver = {
     .add_commit = imap_add_commit,
     .add_abort = imap_add_abort,
     .add_flush = imap_add_flush,
+    .keywords_dropped = imap_keywords_dropped,
     .set_flags = imap_set_flags,
     .delete_msgs = imap_delete_msgs,
     .move_msgs = imap_move_msgs,

@@ -147,6 +147,66 @@ int imap_store_flags(struct imap_store *st, const uint32_t *uids, size_t n, bool
 	return 0;
 }
 
+/* Sets *kept to the words of keywords the folder defines (or that name
+ * flags) and *dropped to the others; malloc'd, NULL when none. -1 out of
+ * memory. */
+int imap_split_keywords(const char *keywords, const char *defined, char **kept, char **dropped)
+{
+	const char *w;
+	size_t len;
+	bool oom = false;
+
+	*kept = *dropped = NULL;
+	for (const char *p = keywords ? keywords : ""; (len = imap_next_word(&p, &w)) > 0;) {
+		char *word = strndup(w, len), **into, *grown;
+
+		if (!word)
+			oom = true;
+		into = imap_word_flag(w, len) || kw_contains(defined, w, len) ? kept : dropped;
+		grown = word ? kw_union(*into, word, &oom) : NULL;
+		free(word);
+		if (oom)
+			break;
+		free(*into);
+		*into = grown;
+	}
+	if (!oom)
+		return 0;
+	free(*kept);
+	free(*dropped);
+	*kept = *dropped = NULL;
+	return -1;
+}
+
+/* After a NO to a STORE that adds keywords: a folder that takes no more
+ * keywords (Cyrus: 100 a folder) refuses it for them. If some are not
+ * among those the folder defines (selected again), the STORE goes again
+ * without those, and a warning names them; err stays set otherwise. */
+static int store_without_new_keywords(struct imap_store *st, const uint32_t *uids, size_t n,
+				      unsigned flags, const char *keywords, struct ferry_error *err)
+{
+	struct ferry_error e = {0};
+	char *defined = NULL, *kept = NULL, *dropped = NULL;
+	int r = -1;
+
+	if (imap_defined_keywords(st, &defined, &e) != 0) {
+		if (st->broken)
+			*err = e;
+		return -1;
+	}
+	if (imap_split_keywords(keywords, defined, &kept, &dropped) == 0 && dropped) {
+		r = flags || kept ? imap_store_flags(st, uids, n, true, flags, kept, &e) : 0;
+		if (r == 0)
+			imap_keywords_note_dropped(st, dropped);
+		else
+			*err = e;
+	}
+	free(defined);
+	free(kept);
+	free(dropped);
+	return r;
+}
+
 int imap_check_keywords(const char *set, const char *folder, struct ferry_error *err)
 {
 	const char *bad = NULL;
@@ -178,6 +238,9 @@ int imap_set_flags(struct store *store, const uint32_t *uids, size_t n, unsigned
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	if (count && ((add & MF_ALL) || !kw_empty(add_keywords)))
 		r = imap_store_flags(st, sorted, count, true, add & MF_ALL, add_keywords, err);
+	if (r != 0 && !st->broken && err && err->cause == FERRY_CAUSE_REFUSED &&
+	    !kw_empty(add_keywords))
+		r = store_without_new_keywords(st, sorted, count, add & MF_ALL, add_keywords, err);
 	if (r == 0 && count && ((remove & MF_ALL) || !kw_empty(remove_keywords)))
 		r = imap_store_flags(st, sorted, count, false, remove & MF_ALL, remove_keywords,
 				     err);

@@ -28,6 +28,10 @@ int imap_expunge_deleted(struct imap_store *st, const uint32_t *uids, size_t n,
 
 /* -1 (err set, naming folder) unless every word of a keyword set is a
  * valid atom. */
+/* Sets *kept to the words of keywords the set defined holds (or that name
+ * flags) and *dropped to the others; malloc'd, NULL when none. -1 out of
+ * memory. */
+int imap_split_keywords(const char *keywords, const char *defined, char **kept, char **dropped);
 int imap_check_keywords(const char *set, const char *folder, struct ferry_error *err);
 /* The next space-separated word of a keyword set at *p, or 0 at the end. */
 size_t imap_next_word(const char **p, const char **word);

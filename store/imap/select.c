@@ -7,8 +7,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "store/flags.h"
 #include "store/imap/namespace.h"
 #include "store/imap/queue.h"
+#include "store/log.h"
 
 int imap_need_selected(struct imap_store *st, const char *what, struct ferry_error *err)
 {
@@ -35,6 +37,97 @@ bool imap_keywords_storable(const struct mailimap_selection_info *info)
 			return true;
 	}
 	return false;
+}
+
+/* Adds a flag's keyword to the set *set (space-separated); -1 out of memory. */
+static int add_defined(char **set, const struct mailimap_flag *f)
+{
+	bool oom = false;
+	char *grown;
+
+	if (!f || f->fl_type != MAILIMAP_FLAG_KEYWORD || !f->fl_data.fl_keyword ||
+	    !kw_valid(f->fl_data.fl_keyword, strlen(f->fl_data.fl_keyword)))
+		return 0;
+	grown = kw_union(*set, f->fl_data.fl_keyword, &oom);
+	if (oom)
+		return -1;
+	free(*set);
+	*set = grown;
+	return 0;
+}
+
+int imap_defined_keywords(struct imap_store *st, char **out, struct ferry_error *err)
+{
+	const struct mailimap_selection_info *info;
+	char *set = NULL;
+	int r = 0;
+
+	*out = NULL;
+	/* Selected again: a refused command may have defined some (Cyrus
+	 * defines what fits of a refused APPEND's keywords). */
+	if (!st->selected)
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
+				       "reading the folder's keywords: no folder is selected");
+	if (imap_usable(st, err) != 0 || imap_select_for_real(st, err) != 0)
+		return -1;
+	info = st->imap->imap_selection_info;
+	for (clistiter *it = info && info->sel_perm_flags ? clist_begin(info->sel_perm_flags)
+							  : NULL;
+	     it && r == 0; it = clist_next(it)) {
+		const struct mailimap_flag_perm *f = clist_content(it);
+
+		if (f && f->fl_type == MAILIMAP_FLAG_PERM_FLAG)
+			r = add_defined(&set, f->fl_flag);
+	}
+	for (clistiter *it = info && info->sel_flags && info->sel_flags->fl_list
+				 ? clist_begin(info->sel_flags->fl_list)
+				 : NULL;
+	     it && r == 0; it = clist_next(it))
+		r = add_defined(&set, clist_content(it));
+	if (r != 0) {
+		free(set);
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	}
+	*out = set;
+	return 0;
+}
+
+void imap_keywords_note_dropped(struct imap_store *st, const char *words)
+{
+	bool oom = false;
+	char *fresh, *all;
+
+	if (kw_empty(words) || !st->selected)
+		return;
+	if (!st->kw_dropped_folder || strcmp(st->kw_dropped_folder, st->selected) != 0) {
+		free(st->kw_dropped);
+		free(st->kw_dropped_folder);
+		st->kw_dropped = NULL;
+		st->kw_dropped_folder = strdup(st->selected);
+	}
+	fresh = kw_minus(words, st->kw_dropped, &oom);
+	all = kw_union(st->kw_dropped, words, &oom);
+	if (fresh)
+		log_warn("folder \"%s\": the server takes no more keywords there; messages are "
+			 "stored without %s (kept on the other side)",
+			 st->selected, fresh);
+	if (st->kw_dropped_folder && !oom) {
+		free(st->kw_dropped);
+		st->kw_dropped = all;
+		all = NULL;
+	}
+	free(fresh);
+	free(all);
+}
+
+const char *imap_keywords_dropped(struct store *store)
+{
+	const struct imap_store *st = (const struct imap_store *)store;
+
+	if (!st->selected || !st->kw_dropped_folder ||
+	    strcmp(st->kw_dropped_folder, st->selected) != 0)
+		return NULL;
+	return st->kw_dropped;
 }
 
 /* QRESYNC makes UID FETCH ... (CHANGEDSINCE m VANISHED) report expunges;

@@ -16,6 +16,14 @@ int imap_need_selected(struct imap_store *st, const char *what, struct ferry_err
 /* Selects the folder a prefetch selected only on paper, and checks that
  * its UIDVALIDITY still stands. */
 int imap_select_for_real(struct imap_store *st, struct ferry_error *err);
+/* The keywords the selected folder defines now, from a new SELECT of it
+ * (FLAGS and PERMANENTFLAGS list them): *out malloc'd, NULL when none. */
+int imap_defined_keywords(struct imap_store *st, char **out, struct ferry_error *err);
+/* The selected folder took no more of `words` (a limit of keywords per
+ * folder): remembered, and a warning names those not named before. */
+void imap_keywords_note_dropped(struct imap_store *st, const char *words);
+/* The driver's keywords_dropped: what the selected folder took no more of. */
+const char *imap_keywords_dropped(struct store *store);
 /* \* in PERMANENTFLAGS of a SELECT's answer. */
 bool imap_keywords_storable(const struct mailimap_selection_info *info);
 

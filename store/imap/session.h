@@ -52,6 +52,9 @@ struct imap_store {
 	/* The add_commits since the last add_flush, some of them APPENDs still
 	 * in flight (append.c; NULL until the first). */
 	struct imap_appends *appends;
+	/* Keywords the folder kw_dropped_folder took no more of this session
+	 * (select.c): left off the messages ferry stored there. */
+	char *kw_dropped, *kw_dropped_folder;
 
 	/* What the prefetches since the last drop asked for (prefetch.c), and
 	 * whether the selected folder was selected from it: the server then

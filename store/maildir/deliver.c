@@ -277,11 +277,13 @@ int maildir_settle_adds(struct maildir_store *st, struct ferry_error *err)
 int maildir_add_flush(struct store *store,
 		      void (*done)(void *ctx, size_t seq, uint32_t uid,
 				   const struct msg_id *stored),
-		      void *ctx, struct ferry_error *err)
+		      void (*refused)(void *ctx, size_t seq, const char *why), void *ctx,
+		      struct ferry_error *err)
 {
 	struct maildir_store *st = (struct maildir_store *)store;
 	size_t n = st->add.n;
 
+	(void)refused; /* a Maildir refuses no message at the flush */
 	if (maildir_settle_adds(st, err) != 0)
 		return -1;
 	/* add_commit already gave each its uid; the file is the bytes written. */

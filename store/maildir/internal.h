@@ -152,6 +152,7 @@ void maildir_add_abort(struct store_new_msg *m);
 int maildir_add_flush(struct store *store,
 		      void (*done)(void *ctx, size_t seq, uint32_t uid,
 				   const struct msg_id *stored),
-		      void *ctx, struct ferry_error *err);
+		      void (*refused)(void *ctx, size_t seq, const char *why), void *ctx,
+		      struct ferry_error *err);
 
 #endif

@@ -709,7 +709,8 @@ static uint32_t add_message(const char *text, unsigned flags, const char *keywor
 	struct settled s = {0};
 	uint32_t uid = commit_message(text, strlen(text), flags, keywords, date);
 
-	ck_assert_msg(store->driver->add_flush(store, on_settled, &s, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store->driver->add_flush(store, on_settled, NULL, &s, &err) == 0, "%s",
+		      err.msg);
 	ck_assert_uint_eq(s.n, 1);
 	ck_assert_uint_eq(s.seq[0], 0);
 	ck_assert_msg(uid == 0 || uid == s.uid[0], "add_commit said uid %u, add_flush %u", uid,
@@ -893,7 +894,8 @@ START_TEST(test_appends_are_pipelined_and_settle_in_order)
 	assert_sent(want);
 	assert_sent(" \"13-Sep-2020 12:26:40 +0000\" {");
 
-	ck_assert_msg(store->driver->add_flush(store, on_settled, &s, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store->driver->add_flush(store, on_settled, NULL, &s, &err) == 0, "%s",
+		      err.msg);
 	ck_assert_uint_eq(s.n, BATCH);
 	for (size_t i = 0; i < s.n; i++) {
 		ck_assert_uint_eq(s.seq[i], i);
@@ -902,7 +904,7 @@ START_TEST(test_appends_are_pipelined_and_settle_in_order)
 			ck_assert_uint_gt(s.uid[i], s.uid[i - 1]);
 	}
 	/* Nothing left to settle: a second flush reports nothing. */
-	ck_assert_int_eq(store->driver->add_flush(store, on_settled, &s, &err), 0);
+	ck_assert_int_eq(store->driver->add_flush(store, on_settled, NULL, &s, &err), 0);
 	ck_assert_uint_eq(s.n, BATCH);
 
 	/* list shows them without a new SELECT, with their CRLF sizes, flags
@@ -962,7 +964,7 @@ START_TEST(test_a_refused_append_fails_only_that_message)
 	/* Dovecot refuses an empty message, with a NO for that APPEND only. */
 	ck_assert_uint_eq(commit_message("", 0, 0, NULL, 0), 0);
 	ck_assert_uint_eq(commit_message(b, strlen(b), 0, NULL, 0), 0);
-	assert_error(store->driver->add_flush(store, on_settled, &s, &err),
+	assert_error(store->driver->add_flush(store, on_settled, NULL, &s, &err),
 		     "folder \"Pipe2\": the server refused to append a message of 0 bytes");
 	ck_assert_msg(strstr(err.msg, "zero byte"), "the server's reason: %s", err.msg);
 	ck_assert_uint_eq(s.n, 2);
@@ -989,14 +991,15 @@ START_TEST(test_other_calls_settle_appends_in_flight_first)
 	/* Their answers are read before the listing's, and kept for add_flush. */
 	list_ok(&l);
 	ck_assert_uint_eq(l.n, 3);
-	ck_assert_msg(store->driver->add_flush(store, on_settled, &s, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store->driver->add_flush(store, on_settled, NULL, &s, &err) == 0, "%s",
+		      err.msg);
 	ck_assert_uint_eq(s.n, 3);
 	for (size_t i = 0; i < 3; i++)
 		ck_assert_uint_eq(s.uid[i], l.v[i].uid);
 	msg_list_free(&l);
 	/* Nothing committed: add_flush does nothing. */
 	s.n = 0;
-	ck_assert_int_eq(store->driver->add_flush(store, on_settled, &s, &err), 0);
+	ck_assert_int_eq(store->driver->add_flush(store, on_settled, NULL, &s, &err), 0);
 	ck_assert_uint_eq(s.n, 0);
 }
 END_TEST
@@ -1013,7 +1016,7 @@ START_TEST(test_an_append_to_a_missing_folder_says_it_does_not_exist)
 	free(st->selected_imap);
 	st->selected_imap = strdup("Nowhere");
 	ck_assert_uint_eq(commit_message(text, strlen(text), 0, NULL, 0), 0);
-	assert_error(store->driver->add_flush(store, on_settled, &s, &err),
+	assert_error(store->driver->add_flush(store, on_settled, NULL, &s, &err),
 		     "folder \"Pipe4\": the server refused to append a message of 26 bytes (the "
 		     "folder does not exist)");
 	ck_assert_uint_eq(s.n, 0);
@@ -1043,7 +1046,8 @@ START_TEST(test_without_literal_plus_each_append_waits_for_its_answer)
 	second = commit_message(text, strlen(text), 0, NULL, 0);
 	ck_assert_uint_gt(second, first);
 	/* add_flush reports what add_commit already said. */
-	ck_assert_msg(store->driver->add_flush(store, on_settled, &s, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store->driver->add_flush(store, on_settled, NULL, &s, &err) == 0, "%s",
+		      err.msg);
 	ck_assert_uint_eq(s.n, 2);
 	ck_assert_uint_eq(s.seq[0], 0);
 	ck_assert_uint_eq(s.uid[0], first);

@@ -171,7 +171,8 @@ static void add_all(const char *const *msgs, size_t n, unsigned flags, const cha
 					       &s.uid[i], &err) == 0,
 			      "add_commit: %s", err.msg);
 	}
-	ck_assert_msg(store_add_flush(store, on_settled, &s, &err) == 0, "add_flush: %s", err.msg);
+	ck_assert_msg(store_add_flush(store, on_settled, NULL, &s, &err) == 0, "add_flush: %s",
+		      err.msg);
 	if (store_add_deferred(store))
 		ck_assert_uint_eq(s.n, n);
 	for (size_t i = 0; i < n; i++)

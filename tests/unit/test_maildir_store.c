@@ -1013,13 +1013,15 @@ START_TEST(test_own_changes_are_told_from_other_programs)
 	select_ok("INBOX");
 	a = deliver(MSG_A, 0, NULL, DATE);
 	b = deliver(MSG_B, 0, NULL, DATE);
-	ck_assert_msg(store->driver->add_flush(store, settled, NULL, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store->driver->add_flush(store, settled, NULL, NULL, &err) == 0, "%s",
+		      err.msg);
 
 	/* Only its own changes since the select: the state now. */
 	seen = select_ok("INBOX");
 	ck_assert_int_eq(store->driver->set_flags(store, &a, 1, MF_SEEN, 0, NULL, NULL, &err), 0);
 	deliver(MSG_C, MF_SEEN, NULL, DATE);
-	ck_assert_msg(store->driver->add_flush(store, settled, NULL, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store->driver->add_flush(store, settled, NULL, NULL, &err) == 0, "%s",
+		      err.msg);
 	now = own_state_of("INBOX", &seen);
 	ck_assert_uint_gt(now.highestmodseq, seen.highestmodseq);
 	ck_assert_uint_eq(now.uidnext, seen.uidnext + 1);
@@ -1877,7 +1879,8 @@ static uint32_t deliver_nth(int nth, unsigned flags, const char *keywords)
 	snprintf(text, sizeof(text),
 		 "From: n%d@example.org\r\nSubject: number %d\r\n\r\nBody %d\r\n", nth, nth, nth);
 	uid = deliver(text, flags, keywords, DATE);
-	ck_assert_msg(store->driver->add_flush(store, settled, NULL, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store->driver->add_flush(store, settled, NULL, NULL, &err) == 0, "%s",
+		      err.msg);
 	return uid;
 }
 
@@ -2361,7 +2364,8 @@ START_TEST(test_list_changed_tells_own_flag_changes_deliveries_and_deletions)
 	mid = select_ok("INBOX");
 	ck_assert_uint_gt(mid.highestmodseq, seen.highestmodseq);
 	d = deliver(MSG_D, MF_SEEN | MF_ANSWERED, "new", DATE);
-	ck_assert_msg(store->driver->add_flush(store, settled, NULL, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store->driver->add_flush(store, settled, NULL, NULL, &err) == 0, "%s",
+		      err.msg);
 	ck_assert_int_eq(store->driver->delete_msgs(store, &b, 1, &err), 0);
 
 	/* Since the select: the flagged and the delivered one as they are now,

@@ -748,6 +748,41 @@ START_TEST(test_side_that_cannot_store_keywords_has_not_changed_them)
 }
 END_TEST
 
+START_TEST(test_keywords_a_side_took_no_more_of_are_not_removed_nor_sent)
+{
+	struct folder f;
+	const struct action *a;
+
+	/* The server took "a" but not "b" (its limit of keywords per folder):
+	 * the base holds both, far lists only "a". Not a removal of "b". */
+	folder_init(&f, 3);
+	add_far(&f, message(1, 0, "a", 1));
+	add_near(&f, message(11, 0, "a b", 1));
+	add_pair(&f, 1, 11, 0, "a b");
+	f.in.far_kw_dropped = "b";
+	run(&f);
+	ck_assert_uint_eq(f.plan.n, 0);
+
+	/* A keyword added near goes up, less the ones far took no more of. */
+	plan_free(&f.plan);
+	f.near[0].keywords = "a b c d";
+	f.in.far_kw_dropped = "b d";
+	run(&f);
+	a = must_find(&f.plan, ACT_FLAGS_FAR, 1, 11);
+	ck_assert_str_eq(a->add_keywords, "c");
+	ck_assert(kw_equal(must_find(&f.plan, ACT_SET_BASE, 1, 11)->base_keywords, "a b c d"));
+
+	/* A new message goes up without them, and keeps them in the base. */
+	plan_free(&f.plan);
+	add_near(&f, message(12, 0, "b c", 2));
+	run(&f);
+	a = must_find(&f.plan, ACT_COPY_TO_FAR, 0, 12);
+	ck_assert_str_eq(a->add_keywords, "c");
+	ck_assert(kw_equal(a->base_keywords, "b c"));
+	folder_free(&f);
+}
+END_TEST
+
 START_TEST(test_copy_to_a_side_without_keywords_keeps_them_in_the_base)
 {
 	struct folder f;
@@ -1693,6 +1728,7 @@ static Suite *plan_suite(void)
 	tcase_add_test(flags, test_keyword_removed_on_one_side_is_removed_on_the_other);
 	tcase_add_test(flags, test_keywords_compare_case_insensitively);
 	tcase_add_test(flags, test_side_that_cannot_store_keywords_has_not_changed_them);
+	tcase_add_test(flags, test_keywords_a_side_took_no_more_of_are_not_removed_nor_sent);
 	tcase_add_test(flags, test_copy_to_a_side_without_keywords_keeps_them_in_the_base);
 	tcase_add_test(flags, test_keywords_a_store_lost_are_not_removed_but_given_back);
 	tcase_add_test(flags, test_flag_change_on_a_message_with_lost_keywords_removes_no_keyword);
