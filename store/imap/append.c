@@ -816,6 +816,14 @@ void imap_add_abort(struct store_new_msg *m)
  * one UID FETCH for the batch. A message not read back keeps an unknown
  * identity: it is then paired by identity, not by uid. -1 (err set) when
  * the session is lost. */
+static bool all_known(const struct msg *msgs, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (!msgs[k].id.known)
+			return false;
+	return true;
+}
+
 static int read_back(struct imap_store *st, struct imap_appends *b, struct ferry_error *err)
 {
 	struct msg *msgs = malloc((b->n + 1) * sizeof(*msgs));
@@ -841,6 +849,19 @@ static int read_back(struct imap_store *st, struct imap_appends *b, struct ferry
 	}
 	if (n)
 		r = imap_identify_msgs(st, msgs, n, true, err);
+	if (r == 0 && n && !all_known(msgs, n)) {
+		/* Courier tells a session of an APPENDed message only at its next
+		 * command that checks the mailbox (RFC 3501 6.3.11 only recommends
+		 * the EXISTS before the OK): until then a UID FETCH of the new uid
+		 * answers nothing, and the upload would stay unpaired for a run.
+		 * One NOOP lets the server catch up. */
+		int nr = mailimap_noop(st->imap);
+
+		r = nr == MAILIMAP_NO_ERROR
+			? imap_identify_msgs(st, msgs, n, true, err)
+			: imap_fail(st, nr, err, "folder \"%s\": NOOP after APPEND",
+				    b->v[of[0]].folder);
+	}
 	for (size_t k = 0; r == 0 && k < n; k++) {
 		struct imap_append *a = &b->v[of[k]];
 
