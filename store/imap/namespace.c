@@ -128,7 +128,7 @@ static int learn_namespace(struct imap_store *st, struct ferry_error *err)
 	if (st->base.caps & CAP_NAMESPACE) {
 		struct mailimap_namespace_data *ns = NULL;
 
-		r = mailimap_namespace(st->imap, &ns);
+		r = imap_result(st, mailimap_namespace(st->imap, &ns));
 		if (r != MAILIMAP_NO_ERROR && imap_error_is_fatal(r))
 			return imap_fail(st, r, err, "NAMESPACE");
 		r = imap_take_namespace(st, r == MAILIMAP_NO_ERROR ? ns : NULL, &delimiter, &found,
