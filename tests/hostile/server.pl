@@ -67,7 +67,7 @@ my %scenarios = (
 	'body-missing'           => 'the body FETCH answers uid 2 with FLAGS but no body, then OK',
 	'body-omitted'           => 'the body FETCH says nothing of uid 2, then OK',
 	'body-short'             => 'uid 2\'s body is cut inside its header (30 bytes), then OK',
-	'folders-noselect'       => 'LIST has a \\Noselect Parent (with a child) and a \\NonExistent Gone',
+	'folders-noselect'       => 'LIST has \\Noselect Parent (with a child) and Hollow, \\NonExistent Gone',
 	'folders-select-bad'     => 'SELECT of Weird and the listing FETCH in FetchBad answered BAD',
 	'folders-modseq-nil'     => 'CONDSTORE, and SELECT says [HIGHESTMODSEQ NIL]',
 	'folders-spelled'        => 'namespace "INBOX/", LIST spells Inbox/Sub2 and INBOX/Other.Sub (".")',
@@ -492,7 +492,7 @@ sub folders_capabilities {
 sub folders_listed {
 	if ($scenario eq 'folders-noselect') {
 		return ('(\Noselect \HasChildren) "/" Parent', '(\HasNoChildren) "/" Parent/Child',
-			'(\NonExistent) "/" Gone');
+			'(\NonExistent) "/" Gone', '(\Noselect) "/" Hollow');
 	} elsif ($scenario eq 'folders-select-bad') {
 		return ('(\HasNoChildren) "/" Good', '(\HasNoChildren) "/" Weird',
 			'(\HasNoChildren) "/" FetchBad');

@@ -5,6 +5,7 @@
 # - folders-noselect: a \Noselect Parent (with a child) and a \NonExistent Gone, each with a
 #   local folder of the same name holding mail: never CREATEd, never SELECTed, one error each
 #   per run saying the server's folder holds no mail, the local mail kept; the child syncs.
+#   A \Noselect Hollow whose local twin is empty is skipped quietly.
 # - folders-select-bad: a BAD to one SELECT and to one listing FETCH fails that folder with the
 #   server's text; the other folders sync over the same connection (no reconnect).
 # - folders-modseq-nil: SELECT says [HIGHESTMODSEQ NIL]: no modseq, quietly; no reconnect, and
@@ -64,6 +65,7 @@ put_local() {
 case_start folders-noselect || t_done
 put_local "$ROOT/Parent" parent1
 put_local "$ROOT/Gone" gone1
+mkdir -p "$ROOT/Hollow/cur" "$ROOT/Hollow/new" "$ROOT/Hollow/tmp"
 for run in 1 2; do
 	t_expect_exit 1 "$CASE: run $run exits 1" "$FERRY" -c "$CONF" sync
 	t_equal "$CASE: run $run: one error for Parent" 1 \
@@ -72,9 +74,11 @@ for run in 1 2; do
 		'^ferry: error: Parent: .*cannot hold mail.*\\Noselect'
 	t_equal "$CASE: run $run: one error for Gone" 1 \
 		"$(grep -c '^ferry: error: Gone: ' <<<"$T_OUT")"
+	t_equal "$CASE: run $run: no error for Hollow (empty here)" 0 \
+		"$(grep -c 'Hollow' <<<"$T_OUT")"
 	t_equal "$CASE: run $run: nothing CREATEd" "" "$(commands CREATE)"
-	t_equal "$CASE: run $run: neither placeholder SELECTed" "" \
-		"$(commands SELECT | grep -E '^(Parent|Gone)$')"
+	t_equal "$CASE: run $run: no placeholder SELECTed" "" \
+		"$(commands SELECT | grep -E '^(Parent|Gone|Hollow)$')"
 	t_equal "$CASE: run $run: the local mail of Parent is kept" 1 "$(count "$ROOT/Parent")"
 	t_equal "$CASE: run $run: the local mail of Gone is kept" 1 "$(count "$ROOT/Gone")"
 	t_equal "$CASE: run $run: Parent/Child synced" 3 "$(count "$ROOT/Parent/Child")"
