@@ -524,14 +524,12 @@ static int placeholder_twin(struct engine *e, const struct channel_folder *f, en
 	}
 	if (!mail)
 		return 1;
-	return ferry_error_set(
-	    err, FERRY_CAUSE_REFUSED,
-	    "%s: the folder on %s (%s) cannot hold mail (\\Noselect or "
-	    "\\NonExistent): the messages on %s stay there, not synced, and it "
-	    "is not created on %s (the name exists). Move them to another folder, "
-	    "or make it a folder that holds mail on the server",
-	    f->name, side_str(missing), engine_conf(e, missing)->name, side_str(other),
-	    side_str(missing));
+	return ferry_error_set(err, FERRY_CAUSE_REFUSED,
+			       "%s: on %s (%s) this folder cannot hold mail (\\Noselect or "
+			       "\\NonExistent): not created there, and its messages on %s are not "
+			       "synced; move them to another folder",
+			       f->name, side_str(missing), engine_conf(e, missing)->name,
+			       side_str(other));
 }
 
 /* Creates a folder missing on one side, as `create` allows. A folder the
