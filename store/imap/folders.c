@@ -92,7 +92,7 @@ static int list_all(struct imap_store *st, clist **list, struct ferry_error *err
 
 	*list = NULL;
 	if (st->ns_known || !(st->base.caps & CAP_NAMESPACE)) {
-		if (imap_namespace_ready(st, err) != 0)
+		if (imap_usable(st, err) != 0 || imap_learn_namespace(st, err) != 0)
 			return -1;
 		r = mailimap_list(st->imap, "", "*", list);
 		return r == MAILIMAP_NO_ERROR ? 0 : imap_fail(st, r, err, "LIST \"\" \"*\"");
@@ -216,6 +216,10 @@ int imap_list_folders(struct store *store, struct store_folder **out, size_t *n,
 	/* Plain LIST only: 1.9.4 cannot parse LIST-EXTENDED items. */
 	if (imap_usable(st, err) != 0 || list_all(st, &list, err) != 0)
 		return -1;
+	if (imap_take_spellings(st, list, err) != 0) {
+		mailimap_list_result_free(list);
+		return -1;
+	}
 	v = calloc((size_t)clist_count(list) + 1, sizeof(*v));
 	if (!v)
 		goto oom;

@@ -17,6 +17,7 @@
 struct imap_queue;	/* queue.c */
 struct imap_prefetched; /* prefetch.c */
 struct imap_appends;	/* append.c */
+struct imap_spelling;	/* namespace.c */
 
 struct imap_store {
 	struct store base;
@@ -37,6 +38,12 @@ struct imap_store {
 	/* Other users' and shared namespace prefixes ("Users/", "#shared."),
 	 * NULL-terminated or NULL: their folders are not this account's. */
 	char **ns_foreign;
+	/* How the last LIST spelled each of the account's folders (namespace.c),
+	 * sorted by canonical name: commands name a listed folder exactly so.
+	 * spell_known: listed in this session. */
+	struct imap_spelling *spell;
+	size_t nspell;
+	bool spell_known;
 
 	/* The selected folder (NULL: none), and what its SELECT said. uidnext
 	 * and exists also count what ferry appended to it since. */

@@ -502,8 +502,10 @@ sub folders_listed {
 	return ();
 }
 
+my %folders_created;
+
 sub folders_selectable {
-	my %ok = (INBOX => 1);
+	my %ok = (INBOX => 1, %folders_created);
 	for (folders_listed()) {
 		my ($attrs, $name) = /^\(([^)]*)\) "." (.*)$/;
 		$ok{$name} = 1 unless $attrs =~ /\\(Noselect|NonExistent)/;
@@ -548,6 +550,7 @@ sub folders_command {
 		my $name = folders_unquote($args);
 		return say_lines("$tag NO [ALREADYEXISTS] $name exists")
 		    if grep { /"." \Q$name\E$/ } folders_listed();
+		$folders_created{$name} = 1;
 		return undef;
 	} elsif ($cmd eq 'UID' && $args =~ /^FETCH /i && $folders_selected eq 'FetchBad'
 		&& $args !~ /BODY/i) {

@@ -125,9 +125,15 @@ server_stop
 
 # --- names as the server spells them -----------------------------------------------------------
 case_start folders-spelled || t_done
+put_local "$ROOT/Sub2/New" new1
+put_local "$ROOT/Other/Sub/Deep" deep1
 t_expect_exit 0 "$CASE: the run exits 0" "$FERRY" -c "$CONF" sync
-t_equal "$CASE: each SELECT names a folder exactly as LIST spelled it" \
-	"INBOX INBOX/Other.Sub Inbox/Sub2" "$(commands SELECT | sort -u | tr '\n' ' ' | sed 's/ $//')"
+t_equal "$CASE: each SELECT names a folder exactly as LIST spelled it (or its parent)" \
+	"INBOX INBOX/Other.Sub INBOX/Other.Sub.Deep Inbox/Sub2 Inbox/Sub2/New" \
+	"$(commands SELECT | sort -u | tr '\n' ' ' | sed 's/ $//')"
+t_equal "$CASE: a child is created below its parent as LIST spelled the parent" \
+	"INBOX/Other.Sub.Deep Inbox/Sub2/New" "$(commands CREATE | sort | tr '\n' ' ' | sed 's/ $//')"
+t_equal "$CASE: two APPENDs" 2 "$(commands APPEND | wc -l | tr -d ' ')"
 t_equal "$CASE: Sub2 synced" 3 "$(count "$ROOT/Sub2")"
 t_equal "$CASE: Other/Sub synced" 3 "$(count "$ROOT/Other/Sub")"
 server_stop
