@@ -89,14 +89,14 @@ sub answer {
 	}
 }
 
-# Untagged OK lines may come before the greeting (Courier's [ALERT] when file notification
-# fails): printed, then skipped.
 my $greeting = line();
-while ($greeting =~ /^\* OK /) {
-	print $greeting;
-	$greeting = line();
-}
 if (defined $tunnel) {
+	# Untagged OK lines may come before PREAUTH (Courier's [ALERT] when file notification
+	# fails): printed, then skipped.
+	while ($greeting =~ /^\* OK /) {
+		print $greeting;
+		$greeting = line();
+	}
 	$greeting =~ /^\* PREAUTH/ or do { print STDERR "imapc.pl: no PREAUTH: $greeting"; finish(2) };
 } else {
 	my $q = sub { my $v = shift; $v =~ s/(["\\])/\\$1/g; "\"$v\"" };
