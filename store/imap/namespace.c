@@ -105,6 +105,16 @@ int imap_settle_namespace(struct imap_store *st, char delimiter, bool found,
 		if (!st->ns_prefix)
 			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
+	/* A configured prefix wins over the server's: it is there for servers
+	 * without NAMESPACE (RFC 3501 only: Courier's INBOX.), and one that has
+	 * NAMESPACE but names the wrong place is better overruled than obeyed.
+	 * The delimiter stays the server's. */
+	if (st->base.conf->imap.prefix) {
+		free(st->ns_prefix);
+		st->ns_prefix = strdup(st->base.conf->imap.prefix);
+		if (!st->ns_prefix)
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	}
 	/* The prefix goes into every command: printable ASCII only. */
 	for (const char *p = st->ns_prefix; *p; p++)
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
