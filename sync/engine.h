@@ -46,12 +46,13 @@ struct engine {
 /* One folder of the channel, as both sides list it (sync/channel.c). */
 struct channel_folder {
 	char *name;
-	bool on[2];	     /* selectable there, by side */
-	bool placeholder[2]; /* listed there, but \Noselect or \NonExistent: it holds no mail */
-	bool listed_only;    /* outside CHANNEL:FOLDER: listed for the move pass only */
-	bool held;	     /* its removal exceeds max_delete: neither removed nor recreated */
+	bool on[2];	  /* selectable there, by side */
+	bool listed_only; /* outside CHANNEL:FOLDER: listed for the move pass only */
+	bool held;	  /* its removal exceeds max_delete: neither removed nor recreated */
 	struct folder_state now[2]; /* far, near: what status said, where now_ok */
 	bool now_ok[2];
+	/* Listed there, but \Noselect or \NonExistent: it holds no mail. */
+	bool placeholder[2];
 };
 
 /* One folder pair through a run: prepared (selected, listed, pairs loaded)
