@@ -516,8 +516,11 @@ static int placeholder_twin(struct engine *e, const struct channel_folder *f, en
 			    struct ferry_error *err)
 {
 	enum side other = side_other(missing);
+	enum sync_dir into = missing == FAR ? SYNC_PUSH : SYNC_PULL;
 	bool mail = true;
 
+	if (e->dir != SYNC_BOTH && e->dir != into)
+		return 1; /* nothing would be copied there anyway */
 	if (holds_mail(e->store[other], f->name, &mail, err) != 0) {
 		ferry_error_prefix(err, "%s: %s", f->name, side_str(other));
 		return -1;

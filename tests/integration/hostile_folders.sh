@@ -5,6 +5,7 @@
 # - folders-noselect: a \Noselect Parent (with a child) and a \NonExistent Gone, each with a
 #   local folder of the same name holding mail: never CREATEd, never SELECTed, one error each
 #   per run saying the server's folder holds no mail, the local mail kept; the child syncs.
+#   With --pull nothing would go up: no error.
 #   A \Noselect Hollow whose local twin is empty is skipped quietly.
 # - folders-select-bad: a BAD to one SELECT and to one listing FETCH fails that folder with the
 #   server's text; the other folders sync over the same connection (no reconnect).
@@ -86,6 +87,9 @@ for run in 1 2; do
 	t_equal "$CASE: run $run: nothing APPENDed" "" "$(commands APPEND)"
 done
 t_not_contains "$CASE: no reconnect" "$T_OUT" 'reconnecting'
+t_expect_exit 0 "$CASE: --pull (nothing would go up) exits 0" "$FERRY" -c "$CONF" sync --pull
+t_equal "$CASE: --pull: no error" "" "$(grep '^ferry: error' <<<"$T_OUT")"
+t_equal "$CASE: --pull: still nothing CREATEd" "" "$(commands CREATE)"
 server_stop
 
 # --- a BAD to one command ----------------------------------------------------------------------
