@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Folders a server names oddly or cannot use, and survivable nonsense (issue 13, items 8-10),
 # against the scripted server (tests/hostile/server.pl, scenarios folders-*):
 #
