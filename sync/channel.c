@@ -171,6 +171,7 @@ static int pair_folders(const struct channel_run *run, struct store_folder *cons
 				    run->folder && strcmp(run->folder, f[i].name) != 0;
 			}
 			hit->on[side] = !(f[i].attrs & FA_NOSELECT);
+			hit->placeholder[side] = !hit->on[side];
 		}
 	}
 	qsort(v, k, sizeof(*v), cmp_entry);
@@ -507,6 +508,48 @@ static int remove_vanished(struct engine *e, const struct channel_folder *f,
 	return 0;
 }
 
+/* Whether the folder name holds messages on store s (a select: a status
+ * need not count them). -1 on error. */
+static int holds_mail(struct store *s, const char *name, bool *mail, struct ferry_error *err)
+{
+	struct folder_state now = {0};
+
+	if (store_select(s, name, &now, err) != 0)
+		return -1;
+	*mail = now.exists > 0;
+	return 0;
+}
+
+/* A folder selectable on one side whose twin on side `missing` is listed
+ * but cannot hold mail (\Noselect, \NonExistent; Courier leaves the parent
+ * of a nested CREATE so): it is neither created there (the name exists, and
+ * a CREATE would be refused, or accepted and changing nothing, on every
+ * run) nor removed on the other side. Its messages stay where they are:
+ * one error a run says so while there are any; an empty twin is skipped
+ * quietly (`ferry list` shows the folder as a parent). */
+static int placeholder_twin(struct engine *e, const struct channel_folder *f, enum side missing,
+			    struct ferry_error *err)
+{
+	enum side other = side_other(missing);
+	enum sync_dir into = missing == FAR ? SYNC_PUSH : SYNC_PULL;
+	bool mail = true;
+
+	if (e->dir != SYNC_BOTH && e->dir != into)
+		return 1; /* nothing would be copied there anyway */
+	if (holds_mail(e->store[other], f->name, &mail, err) != 0) {
+		ferry_error_prefix(err, "%s: %s", f->name, side_str(other));
+		return -1;
+	}
+	if (!mail)
+		return 1;
+	return ferry_error_set(err, FERRY_CAUSE_REFUSED,
+			       "%s: on %s (%s) this folder cannot hold mail (\\Noselect or "
+			       "\\NonExistent): not created there, and its messages on %s are not "
+			       "synced; move them to another folder",
+			       f->name, side_str(missing), engine_conf(e, missing)->name,
+			       side_str(other));
+}
+
 /* Creates a folder missing on one side, as `create` allows. A folder the
  * state knows was synced before has vanished on that side: it is removed on
  * the other side if `remove` says so (and nothing unsynced is in it), else
@@ -522,6 +565,8 @@ static int ensure_folder(struct engine *e, const struct channel_folder *f, bool 
 
 	if (f->on[FAR] && f->on[NEAR])
 		return 0;
+	if (f->placeholder[missing])
+		return placeholder_twin(e, f, missing, err);
 	r = remove_vanished(e, f, err);
 	if (r != 0)
 		return r;

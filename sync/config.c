@@ -55,6 +55,7 @@ enum imap_key {
 	IMAP_CONNECTIONS,
 	IMAP_TIMEOUT,
 	IMAP_COMPRESS,
+	IMAP_PREFIX,
 	IMAP_NKEYS
 };
 
@@ -520,6 +521,22 @@ static int parse_compress(struct parser *p, const char *value)
 	return 0;
 }
 
+/* The prefix goes into every command that names a folder, as the server
+ * spells it: printable ASCII (modified UTF-7 for the rest), and no LIST
+ * wildcard, which would make LIST match what it should not. */
+static int parse_prefix(struct parser *p, const char *value)
+{
+	for (const char *c = value; *c; c++) {
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+			return fail_key(p, "only printable ASCII, as the server spells it "
+					   "(modified UTF-7 for other characters)");
+		if (*c == '*' || *c == '%')
+			return fail_key(p, "'*' and '%%' are LIST wildcards, not part of a "
+					   "folder name");
+	}
+	return dup_value(p, value, &cur_imap(p)->prefix);
+}
+
 static const struct key_def imap_keys[IMAP_NKEYS] = {
     [IMAP_HOST] = {"host", parse_host},
     [IMAP_PORT] = {"port", parse_port},
@@ -534,6 +551,7 @@ static const struct key_def imap_keys[IMAP_NKEYS] = {
     [IMAP_CONNECTIONS] = {"connections", parse_connections},
     [IMAP_TIMEOUT] = {"timeout", parse_timeout},
     [IMAP_COMPRESS] = {"compress", parse_compress},
+    [IMAP_PREFIX] = {"prefix", parse_prefix},
 };
 
 /* Of two keys that exclude each other, the one given last is the mistake. */
@@ -1409,6 +1427,7 @@ void config_free(struct config *cfg)
 		free(s->imap.password_command);
 		free(s->imap.ca_file);
 		free(s->imap.tunnel);
+		free(s->imap.prefix);
 	}
 	free(cfg->stores);
 	for (size_t i = 0; i < cfg->nchannels; i++) {

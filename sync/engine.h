@@ -56,6 +56,8 @@ struct channel_folder {
 	bool held;	  /* its removal exceeds max_delete: neither removed nor recreated */
 	struct folder_state now[2]; /* far, near: what status said, where now_ok */
 	bool now_ok[2];
+	/* Listed there, but \Noselect or \NonExistent: it holds no mail. */
+	bool placeholder[2];
 };
 
 /* One folder pair through a run: prepared (selected, listed, pairs loaded)

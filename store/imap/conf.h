@@ -28,6 +28,9 @@ struct imap_conf {
 	int timeout; /* seconds, for every read and write */
 	/* COMPRESS=DEFLATE: auto is on except to loopback and through tunnels */
 	enum compress_mode compress;
+	/* The server's spelling of the folder prefix ("INBOX."), for a server
+	 * without NAMESPACE; it wins over NAMESPACE's. NULL: the server's. */
+	char *prefix;
 };
 
 #endif

@@ -9,6 +9,7 @@
 #include "store/imap/folders.h"
 #include "store/imap/listing.h"
 #include "store/imap/move.h"
+#include "store/imap/namespace.h"
 #include "store/imap/prefetch.h"
 #include "store/imap/queue.h"
 #include "store/imap/select.h"
@@ -30,6 +31,7 @@ static void imap_close(struct store *store)
 	imap_appends_close(st); /* LOGOUT's answer must not be taken for an APPEND's */
 	imap_prefetch_clear(st);
 	imap_queue_free(st);
+	imap_spellings_clear(st);
 	imap_session_close(st);
 }
 

@@ -92,7 +92,7 @@ static int list_all(struct imap_store *st, clist **list, struct ferry_error *err
 
 	*list = NULL;
 	if (st->ns_known || !(st->base.caps & CAP_NAMESPACE)) {
-		if (imap_namespace_ready(st, err) != 0)
+		if (imap_usable(st, err) != 0 || imap_learn_namespace(st, err) != 0)
 			return -1;
 		r = mailimap_list(st->imap, "", "*", list);
 		return r == MAILIMAP_NO_ERROR ? 0 : imap_fail(st, r, err, "LIST \"\" \"*\"");
@@ -216,6 +216,10 @@ int imap_list_folders(struct store *store, struct store_folder **out, size_t *n,
 	/* Plain LIST only: 1.9.4 cannot parse LIST-EXTENDED items. */
 	if (imap_usable(st, err) != 0 || list_all(st, &list, err) != 0)
 		return -1;
+	if (imap_take_spellings(st, list, err) != 0) {
+		mailimap_list_result_free(list);
+		return -1;
+	}
 	v = calloc((size_t)clist_count(list) + 1, sizeof(*v));
 	if (!v)
 		goto oom;
@@ -360,8 +364,36 @@ struct status_answers {
 	size_t sent;
 };
 
-/* The answer to the STATUS of folder i. A reply that does not parse (or a
- * BAD) leaves the others unread: the session cannot go on. */
+/* Drops "HIGHESTMODSEQ NIL" from a STATUS line just read (the stream
+ * buffer): libetpan's parser fails the whole response on it, and with it
+ * the session, though it only means that the folder has no modseq. Looked
+ * for after the last "(" only: a folder's name may hold anything. */
+static void drop_nil_modseq(mailimap *imap)
+{
+	static const char item[] = "HIGHESTMODSEQ NIL";
+	MMAPString *b = imap->imap_stream_buffer;
+	const char *open;
+
+	if (!b || !b->str || strncasecmp(b->str, "* STATUS ", 9) != 0 ||
+	    !(open = strrchr(b->str, '(')))
+		return;
+	for (const char *p = open + 1; *p && *p != ')'; p++) {
+		size_t pos = (size_t)(p - b->str), len = sizeof(item) - 1;
+
+		if ((p[-1] != ' ' && p[-1] != '(') || strncasecmp(p, item, len) != 0 ||
+		    (p[len] != ' ' && p[len] != ')'))
+			continue;
+		if (p[len] == ' ')
+			len++; /* "(HIGHESTMODSEQ NIL UIDNEXT 4)" */
+		else if (p[-1] == ' ')
+			pos--, len++; /* "(UIDNEXT 4 HIGHESTMODSEQ NIL)" */
+		mmap_string_erase(b, pos, len);
+		return;
+	}
+}
+
+/* The answer to the STATUS of folder i. A reply that does not parse leaves
+ * the others unread: the session cannot go on. */
 static int read_status(struct imap_store *st, int tag, void *ctx, size_t i, struct ferry_error *err)
 {
 	struct status_answers *c = ctx;
@@ -369,7 +401,10 @@ static int read_status(struct imap_store *st, int tag, void *ctx, size_t i, stru
 	bool ok = false;
 	int r;
 
-	r = imap_parse_answer(st, tag, false, &ok);
+	if (!mailimap_read_line(st->imap))
+		return imap_fail(st, MAILIMAP_ERROR_STREAM, err, "STATUS of %zu folders", c->sent);
+	drop_nil_modseq(st->imap);
+	r = imap_parse_answer(st, tag, true, &ok);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_fail(st, r, err, "STATUS of %zu folders", c->sent);
 	info = st->imap->imap_response_info;

@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "store/imap/queue.h"
 #include "store/imap/utf7.h"
+#include "store/names.h"
 
 /* Appends the non-empty prefixes of a namespace item to st->ns_foreign;
  * -1 on allocation failure. */
@@ -103,6 +105,16 @@ int imap_settle_namespace(struct imap_store *st, char delimiter, bool found,
 		if (!st->ns_prefix)
 			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
+	/* A configured prefix wins over the server's: it is there for servers
+	 * without NAMESPACE (RFC 3501 only: Courier's INBOX.), and one that has
+	 * NAMESPACE but names the wrong place is better overruled than obeyed.
+	 * The delimiter stays the server's. */
+	if (st->base.conf->imap.prefix) {
+		free(st->ns_prefix);
+		st->ns_prefix = strdup(st->base.conf->imap.prefix);
+		if (!st->ns_prefix)
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	}
 	/* The prefix goes into every command: printable ASCII only. */
 	for (const char *p = st->ns_prefix; *p; p++)
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
@@ -113,6 +125,144 @@ int imap_settle_namespace(struct imap_store *st, char delimiter, bool found,
 	st->ns_delimiter = delimiter;
 	st->ns_known = true;
 	return 0;
+}
+
+/* One listed folder: its canonical name, and the server's. */
+struct imap_spelling {
+	char *name;
+	char *server;
+	char delimiter;
+	size_t order; /* in the server's answer: the first listed wins */
+};
+
+static int cmp_spelling(const void *a, const void *b)
+{
+	const struct imap_spelling *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c)
+		return c;
+	return (x->order > y->order) - (x->order < y->order);
+}
+
+void imap_spellings_clear(struct imap_store *st)
+{
+	for (size_t i = 0; i < st->nspell; i++) {
+		free(st->spell[i].name);
+		free(st->spell[i].server);
+	}
+	free(st->spell);
+	st->spell = NULL;
+	st->nspell = 0;
+	st->spell_known = false;
+}
+
+int imap_take_spellings(struct imap_store *st, clist *list, struct ferry_error *err)
+{
+	struct imap_spelling *v;
+	size_t n = 0, order = 0, kept = 0;
+
+	imap_spellings_clear(st);
+	v = calloc((list ? (size_t)clist_count(list) : 0) + 1, sizeof(*v));
+	if (!v)
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	for (clistiter *it = list ? clist_begin(list) : NULL; it; it = clist_next(it), order++) {
+		const struct mailimap_mailbox_list *mb = clist_content(it);
+		char *name = NULL;
+		int status;
+
+		if (!mb->mb_name || imap_in_foreign_namespace(st, mb->mb_name))
+			continue;
+		status =
+		    imap_name_to_canonical(mb->mb_name, mb->mb_delimiter, st->ns_prefix, &name);
+		if (status == IMAP_NAME_NOMEM)
+			goto oom;
+		if (status != IMAP_NAME_OK)
+			continue; /* folders.c warns of it */
+		v[n] = (struct imap_spelling){.name = name,
+					      .server = strdup(mb->mb_name),
+					      .delimiter = mb->mb_delimiter,
+					      .order = order};
+		if (!v[n++].server)
+			goto oom;
+	}
+	qsort(v, n, sizeof(*v), cmp_spelling);
+	for (size_t i = 0; i < n; i++) {
+		if (kept && strcmp(v[kept - 1].name, v[i].name) == 0) {
+			free(v[i].name);
+			free(v[i].server);
+			continue;
+		}
+		v[kept++] = v[i];
+	}
+	st->spell = v;
+	st->nspell = kept;
+	st->spell_known = true;
+	return 0;
+oom:
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].server);
+	}
+	free(v);
+	return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+}
+
+static const struct imap_spelling *find_spelling(const struct imap_store *st, const char *name,
+						 size_t len)
+{
+	size_t lo = 0, hi = st->nspell;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strncmp(st->spell[mid].name, name, len);
+
+		if (c == 0 && st->spell[mid].name[len])
+			c = 1;
+		if (c == 0)
+			return &st->spell[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* The spelling of a folder below a listed one (not the inbox): the
+ * parent's server name, its delimiter, the rest encoded; NULL when there
+ * is none, or the result would not read back as name. */
+static char *spell_below_parent(const struct imap_store *st, const char *name)
+{
+	for (size_t len = strlen(name); len > 0; len--) {
+		const struct imap_spelling *p;
+		char *rest = NULL, *out, *back = NULL;
+		size_t size;
+		bool same;
+
+		if (name[len] != '/' || !(p = find_spelling(st, name, len)) ||
+		    folder_name_is_inbox(p->name))
+			continue;
+		if (!p->delimiter || strncasecmp(name + len + 1, "INBOX", 5) == 0 ||
+		    canonical_to_imap_name(name + len + 1, p->delimiter, "", &rest) != IMAP_NAME_OK)
+			return NULL;
+		size = strlen(p->server) + strlen(rest) + 2;
+		out = malloc(size);
+		if (out)
+			snprintf(out, size, "%s%c%s", p->server, p->delimiter, rest);
+		free(rest);
+		same = out &&
+		       imap_name_to_canonical(out, p->delimiter, st->ns_prefix, &back) ==
+			   IMAP_NAME_OK &&
+		       strcmp(back, name) == 0;
+		free(back);
+		if (!same) {
+			free(out);
+			return NULL;
+		}
+		return out;
+	}
+	return NULL;
 }
 
 /* Learns the personal namespace prefix and the hierarchy delimiter once:
@@ -128,7 +278,7 @@ static int learn_namespace(struct imap_store *st, struct ferry_error *err)
 	if (st->base.caps & CAP_NAMESPACE) {
 		struct mailimap_namespace_data *ns = NULL;
 
-		r = mailimap_namespace(st->imap, &ns);
+		r = imap_result(st, mailimap_namespace(st->imap, &ns));
 		if (r != MAILIMAP_NO_ERROR && imap_error_is_fatal(r))
 			return imap_fail(st, r, err, "NAMESPACE");
 		r = imap_take_namespace(st, r == MAILIMAP_NO_ERROR ? ns : NULL, &delimiter, &found,
@@ -149,11 +299,28 @@ int imap_server_name(struct imap_store *st, const char *name, const char *what, 
 	return imap_map_name(st, name, what, out, err);
 }
 
+int imap_learn_namespace(struct imap_store *st, struct ferry_error *err)
+{
+	return learn_namespace(st, err);
+}
+
+/* A session that has not listed (a reconnect, a parallel worker) lists
+ * once, so that it names folders as the server spells them. */
 int imap_namespace_ready(struct imap_store *st, struct ferry_error *err)
 {
+	clist *list = NULL;
+	int r;
+
 	if (imap_usable(st, err) != 0 || learn_namespace(st, err) != 0)
 		return -1;
-	return 0;
+	if (st->spell_known)
+		return 0;
+	r = mailimap_list(st->imap, "", "*", &list);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(st, r, err, "LIST \"\" \"*\"");
+	r = imap_take_spellings(st, list, err);
+	mailimap_list_result_free(list);
+	return r;
 }
 
 int imap_map_name(struct imap_store *st, const char *name, const char *what, char **out,
@@ -163,6 +330,18 @@ int imap_map_name(struct imap_store *st, const char *name, const char *what, cha
 	int status;
 
 	*out = NULL;
+	/* As listed: the canonical name pairs, the server's names the folder
+	 * ("Inbox/Sub2" below "INBOX/"; a delimiter other than the namespace's). */
+	if (!folder_name_is_inbox(name)) {
+		const struct imap_spelling *sp = find_spelling(st, name, strlen(name));
+
+		if (sp)
+			*out = strdup(sp->server);
+		else
+			*out = spell_below_parent(st, name);
+		if (*out)
+			return 0;
+	}
 	status = canonical_to_imap_name(name, st->ns_delimiter, st->ns_prefix, out);
 	if (status == IMAP_NAME_NOMEM)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");

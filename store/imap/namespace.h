@@ -7,11 +7,14 @@
 
 #include "store/imap/session.h"
 
-/* The server's spelling of a canonical name, in *out (caller frees). */
+/* The server's spelling of a canonical name, in *out (caller frees): as
+ * LIST spelled it, or below a listed parent as that parent is spelled, else
+ * built from the namespace. */
 int imap_server_name(struct imap_store *st, const char *name, const char *what, char **out,
 		     struct ferry_error *err);
-/* imap_server_name in two steps: the session usable and its namespace
- * known (which may send a command), then the mapping alone (sends none). */
+/* imap_server_name in two steps: the session usable, its namespace and
+ * its folders' spellings known (which may send NAMESPACE and LIST), then
+ * the mapping alone (sends none). */
 int imap_namespace_ready(struct imap_store *st, struct ferry_error *err);
 int imap_map_name(struct imap_store *st, const char *name, const char *what, char **out,
 		  struct ferry_error *err);
@@ -28,6 +31,16 @@ int imap_take_namespace(struct imap_store *st, const struct mailimap_namespace_d
 			char *delimiter, bool *found, struct ferry_error *err);
 int imap_settle_namespace(struct imap_store *st, char delimiter, bool found,
 			  struct ferry_error *err);
+
+/* The namespace alone, without the LIST imap_namespace_ready adds when no
+ * listing was read in this session (folders.c lists itself). */
+int imap_learn_namespace(struct imap_store *st, struct ferry_error *err);
+
+/* Takes the spellings of the account's folders from a LIST "" "*" answer
+ * (the namespace known): for each canonical name, the server's name and
+ * delimiter, the first listed winning. The list stays the caller's. */
+int imap_take_spellings(struct imap_store *st, clist *list, struct ferry_error *err);
+void imap_spellings_clear(struct imap_store *st);
 
 /* "name" with \ and " escaped, as libetpan itself sends mailbox names;
  * NULL for a name that cannot go out as a quoted string (or no memory). */

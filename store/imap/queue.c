@@ -32,8 +32,12 @@ int imap_parse_answer(struct imap_store *st, int tag, bool have_line, bool *ok)
 	if (!have_line && !mailimap_read_line(imap))
 		r = MAILIMAP_ERROR_STREAM;
 	else
-		r = mailimap_parse_response(imap, &resp);
+		r = imap_result(st, mailimap_parse_response(imap, &resp));
 	imap->imap_tag = last;
+	/* A BAD fails this command only, as a NO does: the next answer is
+	 * still in step (libetpan.md, point 7). */
+	if (r == IMAP_ERROR_BAD)
+		return MAILIMAP_NO_ERROR;
 	if (r != MAILIMAP_NO_ERROR)
 		return r;
 	*ok = resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type ==

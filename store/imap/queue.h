@@ -73,8 +73,9 @@ int imap_usable(struct imap_store *st, struct ferry_error *err);
 
 /* Parses the answer to the command tagged tag, and whatever untagged data
  * comes before it (kept in imap_response_info until the next parse).
- * have_line: its first line is read already. *ok tells OK from NO; a BAD
- * is MAILIMAP_ERROR_PROTOCOL. */
+ * have_line: its first line is read already. *ok tells OK from NO or BAD
+ * (the server's text is in imap_response); an answer under another tag is
+ * IMAP_ERROR_TAG, which leaves the session unusable. */
 int imap_parse_answer(struct imap_store *st, int tag, bool have_line, bool *ok);
 
 #endif

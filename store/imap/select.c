@@ -154,7 +154,7 @@ static int enable_qresync(struct imap_store *st, struct ferry_error *err)
 		mailimap_capability_data_free(want);
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
-	r = mailimap_enable(st->imap, want, &got);
+	r = imap_result(st, mailimap_enable(st->imap, want, &got));
 	mailimap_capability_data_free(want);
 	if (r != MAILIMAP_NO_ERROR) {
 		if (imap_error_is_fatal(r))

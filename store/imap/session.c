@@ -25,6 +25,10 @@ const char *imap_error_text(int r)
 		return "the server closed the session (BYE)";
 	case MAILIMAP_ERROR_PROTOCOL:
 		return "the server answered BAD or out of order";
+	case IMAP_ERROR_BAD:
+		return "the server answered BAD";
+	case IMAP_ERROR_TAG:
+		return "the server answered out of order";
 	case MAILIMAP_ERROR_MEMORY:
 		return "out of memory or aborted while reading a response";
 	case MAILIMAP_ERROR_DONT_ACCEPT_CONNECTION:
@@ -48,6 +52,7 @@ enum ferry_cause imap_cause(int r)
 	case MAILIMAP_ERROR_PARSE:
 	case MAILIMAP_ERROR_PROTOCOL:
 	case MAILIMAP_ERROR_FATAL:
+	case IMAP_ERROR_TAG:
 		return FERRY_CAUSE_PROTOCOL;
 	case MAILIMAP_ERROR_MEMORY:
 	case MAILIMAP_ERROR_BAD_STATE:
@@ -67,9 +72,35 @@ enum ferry_cause imap_cause(int r)
 bool imap_error_is_fatal(int r)
 {
 	return r == MAILIMAP_ERROR_STREAM || r == MAILIMAP_ERROR_PARSE ||
-	       r == MAILIMAP_ERROR_FATAL || r == MAILIMAP_ERROR_PROTOCOL ||
+	       r == MAILIMAP_ERROR_FATAL || r == MAILIMAP_ERROR_PROTOCOL || r == IMAP_ERROR_TAG ||
 	       r == MAILIMAP_ERROR_MEMORY || r == MAILIMAP_ERROR_STARTTLS ||
 	       r == MAILIMAP_ERROR_DONT_ACCEPT_CONNECTION;
+}
+
+int imap_result(struct imap_store *st, int r)
+{
+	const MMAPString *buf = st->imap ? st->imap->imap_stream_buffer : NULL;
+	char tag[24];
+	size_t end, start, taglen;
+
+	if (r != MAILIMAP_ERROR_PROTOCOL)
+		return r;
+	/* The response just parsed is in the stream buffer, its tagged line
+	 * last: libetpan compared its tag and found it BAD, or another tag. */
+	if (!buf || !buf->str || buf->len == 0)
+		return IMAP_ERROR_TAG;
+	end = buf->len;
+	while (end > 0 && (buf->str[end - 1] == '\n' || buf->str[end - 1] == '\r'))
+		end--;
+	start = end;
+	while (start > 0 && buf->str[start - 1] != '\n')
+		start--;
+	taglen = (size_t)snprintf(tag, sizeof(tag), "%d ", st->imap->imap_tag);
+	if (end - start >= taglen + 3 && memcmp(buf->str + start, tag, taglen) == 0 &&
+	    strncasecmp(buf->str + start + taglen, "BAD", 3) == 0 &&
+	    (end - start == taglen + 3 || buf->str[start + taglen + 3] == ' '))
+		return IMAP_ERROR_BAD;
+	return IMAP_ERROR_TAG;
 }
 
 const char *imap_response_text(mailimap *imap, char *buf, size_t len)
@@ -527,6 +558,7 @@ int imap_fail(struct imap_store *st, int r, struct ferry_error *err, const char 
 	va_start(ap, fmt);
 	vsnprintf(context, sizeof(context), fmt, ap);
 	va_end(ap);
+	r = imap_result(st, r);
 	if (imap_error_is_fatal(r)) {
 		/* libetpan never marks a session dead and keeps imap_state as it
 		 * was: from here on ferry refuses to send on it. */
@@ -534,7 +566,7 @@ int imap_fail(struct imap_store *st, int r, struct ferry_error *err, const char 
 		st->base.broken = true;
 		snprintf(st->broken_why, sizeof(st->broken_why), "%s", imap_error_text(r));
 		imap_unselect(st);
-		if (r == MAILIMAP_ERROR_PROTOCOL)
+		if (r == MAILIMAP_ERROR_PROTOCOL || r == IMAP_ERROR_TAG)
 			return ferry_error_set(err, imap_cause(r),
 					       "%s: %s: %s; the session is no longer usable",
 					       context, imap_error_text(r),

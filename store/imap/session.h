@@ -17,6 +17,7 @@
 struct imap_queue;	/* queue.c */
 struct imap_prefetched; /* prefetch.c */
 struct imap_appends;	/* append.c */
+struct imap_spelling;	/* namespace.c */
 
 struct imap_store {
 	struct store base;
@@ -37,6 +38,12 @@ struct imap_store {
 	/* Other users' and shared namespace prefixes ("Users/", "#shared."),
 	 * NULL-terminated or NULL: their folders are not this account's. */
 	char **ns_foreign;
+	/* How the last LIST spelled each of the account's folders (namespace.c),
+	 * sorted by canonical name: commands name a listed folder exactly so.
+	 * spell_known: listed in this session. */
+	struct imap_spelling *spell;
+	size_t nspell;
+	bool spell_known;
 
 	/* The selected folder (NULL: none), and what its SELECT said. uidnext
 	 * and exists also count what ferry appended to it since. */
@@ -73,6 +80,20 @@ int imap_session_open(const struct store_conf *conf, const char *secret, struct 
 /* Sends LOGOUT (not awaiting it), drops the connection and frees st with
  * what this module keeps in it. The other modules free theirs first. */
 void imap_session_close(struct imap_store *st);
+
+/* ferry's own results beside libetpan's, for what libetpan reports alike
+ * as MAILIMAP_ERROR_PROTOCOL: a tagged BAD to the command just sent, which
+ * fails that command and leaves the session usable, and a tagged answer
+ * under another tag, after which it is not (libetpan.md, point 7). */
+enum {
+	IMAP_ERROR_BAD = 1000,
+	IMAP_ERROR_TAG = 1001,
+};
+
+/* r, with MAILIMAP_ERROR_PROTOCOL told apart into IMAP_ERROR_BAD or
+ * IMAP_ERROR_TAG by the tagged line libetpan just parsed for the command
+ * tagged imap->imap_tag. To be called before the next command is sent. */
+int imap_result(struct imap_store *st, int r);
 
 /* "connection lost", "unparseable response", ... for a libetpan error code. */
 const char *imap_error_text(int r);

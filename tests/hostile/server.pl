@@ -69,6 +69,10 @@ my %scenarios = (
 	'body-short'             => 'uid 2\'s body is cut inside its header (30 bytes), then OK',
 	'terminal-escapes'       => 'greeting, ALERT, folder names and a NO carry ESC/OSC/CSI sequences',
 	'terminal-login-no'      => 'greeting and the NO to LOGIN carry ESC/OSC/CSI sequences',
+	'folders-noselect'       => 'LIST has \\Noselect Parent (with a child) and Hollow, \\NonExistent Gone',
+	'folders-select-bad'     => 'SELECT of Weird and the listing FETCH in FetchBad answered BAD',
+	'folders-modseq-nil'     => 'CONDSTORE, and SELECT says [HIGHESTMODSEQ NIL]',
+	'folders-spelled'        => 'namespace "INBOX/", LIST spells Inbox/Sub2 and INBOX/Other.Sub (".")',
 );
 
 my %opt = (
@@ -201,6 +205,7 @@ sub hang_up {
 }
 
 sub capabilities {
+	return folders_capabilities() if $scenario =~ /^folders-/;
 	return 'IMAP4rev1 STARTTLS LOGINDISABLED' if $scenario =~ /^starttls-inject/;
 	return 'IMAP4rev1 UIDPLUS IDLE COMPRESS=DEFLATE' if $scenario =~ /^compress-/;
 	return 'IMAP4rev1 UIDPLUS IDLE';
@@ -449,6 +454,10 @@ sub session {
 			return 'hangup' if !$r || $r eq 'hangup';
 			next;
 		}
+		if ($scenario =~ /^folders-/ && defined($r = folders_command($tag, $cmd, $args))) {
+			return 'hangup' if !$r || $r eq 'hangup';
+			next;
+		}
 		if ($cmd eq 'CAPABILITY') {
 			$r = say_lines('* CAPABILITY ' . capabilities(), "$tag OK CAPABILITY done");
 		} elsif ($cmd eq 'LOGIN' || $cmd eq 'AUTHENTICATE') {
@@ -503,6 +512,91 @@ sub session {
 		return 'hangup' if !$r || $r eq 'hangup';
 	}
 	return 'eof';
+}
+
+# ---- the folders-* scenarios: folders a server names oddly or cannot use -----------------------
+
+my $folders_selected = '';
+
+sub folders_capabilities {
+	return 'IMAP4rev1 UIDPLUS IDLE CONDSTORE' if $scenario eq 'folders-modseq-nil';
+	return 'IMAP4rev1 UIDPLUS IDLE NAMESPACE' if $scenario eq 'folders-spelled';
+	return 'IMAP4rev1 UIDPLUS IDLE';
+}
+
+# The LIST "" "*" entries, and the names SELECT takes (exactly as listed).
+sub folders_listed {
+	if ($scenario eq 'folders-noselect') {
+		return ('(\Noselect \HasChildren) "/" Parent', '(\HasNoChildren) "/" Parent/Child',
+			'(\NonExistent) "/" Gone', '(\Noselect) "/" Hollow');
+	} elsif ($scenario eq 'folders-select-bad') {
+		return ('(\HasNoChildren) "/" Good', '(\HasNoChildren) "/" Weird',
+			'(\HasNoChildren) "/" FetchBad');
+	} elsif ($scenario eq 'folders-spelled') {
+		return ('(\HasNoChildren) "/" Inbox/Sub2', '(\HasNoChildren) "." INBOX/Other.Sub');
+	}
+	return ();
+}
+
+my %folders_created;
+
+sub folders_selectable {
+	my %ok = (INBOX => 1, %folders_created);
+	for (folders_listed()) {
+		my ($attrs, $name) = /^\(([^)]*)\) "." (.*)$/;
+		$ok{$name} = 1 unless $attrs =~ /\\(Noselect|NonExistent)/;
+	}
+	return %ok;
+}
+
+sub folders_unquote {
+	my ($s) = @_;
+	return $s unless $s =~ /^"(.*)"$/;
+	($s = $1) =~ s/\\(.)/$1/g;
+	return $s;
+}
+
+# Answers what the folders-* scenarios change; undef: as usual.
+sub folders_command {
+	my ($tag, $cmd, $args) = @_;
+	if ($cmd eq 'CAPABILITY') {
+		return say_lines('* CAPABILITY ' . capabilities(), "$tag OK CAPABILITY done");
+	} elsif ($cmd eq 'NAMESPACE' && $scenario eq 'folders-spelled') {
+		return say_lines('* NAMESPACE (("INBOX/" "/")) NIL NIL', "$tag OK NAMESPACE done");
+	} elsif ($cmd eq 'LIST' && $args !~ /^"" ""$/) {
+		return say_lines('* LIST (\HasChildren) "/" INBOX',
+			(map { "* LIST $_" } folders_listed()), "$tag OK LIST done");
+	} elsif ($cmd eq 'SELECT' || $cmd eq 'EXAMINE') {
+		my ($name) = $args =~ /^("(?:[^"\\]|\\.)*"|\S+)/;
+		$name = folders_unquote($name // '');
+		my %ok = folders_selectable();
+		$folders_selected = '';
+		return say_lines("$tag BAD [CLIENTBUG] weird mailbox name")
+		    if $scenario eq 'folders-select-bad' && $name eq 'Weird';
+		return say_lines("$tag NO [NONEXISTENT] no such mailbox (or not selectable)")
+		    unless $ok{$name};
+		$folders_selected = $name;
+		return do_select($tag) unless $scenario eq 'folders-modseq-nil';
+		return say_lines('* 3 EXISTS', '* 0 RECENT',
+			'* FLAGS (\Answered \Flagged \Deleted \Seen \Draft)',
+			'* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] ok',
+			'* OK [UIDVALIDITY 1234] ok', "* OK [UIDNEXT $UIDNEXT] ok",
+			'* OK [HIGHESTMODSEQ NIL] no modseq here', "$tag OK [READ-WRITE] SELECT done");
+	} elsif ($cmd eq 'CREATE') {
+		my $name = folders_unquote($args);
+		return say_lines("$tag NO [ALREADYEXISTS] $name exists")
+		    if grep { /"." \Q$name\E$/ } folders_listed();
+		$folders_created{$name} = 1;
+		return undef;
+	} elsif ($cmd eq 'UID' && $args =~ /^FETCH /i && $folders_selected eq 'FetchBad'
+		&& $args !~ /BODY/i) {
+		return say_lines("$tag BAD unknown FETCH item");
+	} elsif ($cmd eq 'STATUS' && $scenario eq 'folders-modseq-nil') {
+		my $name = folders_unquote((split / /, $args, 2)[0]);
+		return say_lines("* STATUS $name (MESSAGES 3 UIDNEXT $UIDNEXT UIDVALIDITY 1234 "
+			    . 'HIGHESTMODSEQ NIL)', "$tag OK STATUS done");
+	}
+	return undef;
 }
 
 # ---- main -------------------------------------------------------------------------------------

@@ -352,6 +352,28 @@ START_TEST(test_compress_is_auto_yes_or_no)
 }
 END_TEST
 
+START_TEST(test_prefix_is_kept_as_written)
+{
+	load_work("prefix = INBOX.");
+	ck_assert_str_eq(imap("work")->prefix, "INBOX.");
+	load_work("prefix = Mail/Sub dir/");
+	ck_assert_str_eq(imap("work")->prefix, "Mail/Sub dir/");
+	load_work("timeout = 5");
+	ck_assert_ptr_null(imap("work")->prefix);
+}
+END_TEST
+
+START_TEST(test_prefix_that_cannot_go_into_a_command_is_rejected)
+{
+	expect_work_error("prefix = INBOX.*", "t.conf:5: prefix: '*' and '%' are LIST wildcards");
+	expect_work_error("prefix = %.", "t.conf:5: prefix: '*' and '%' are LIST wildcards");
+	expect_work_error("prefix = Entw\xc3\xbcrfe.",
+			  "t.conf:5: prefix: only printable ASCII, as the server spells it");
+	expect_error("[imap work]\nhost = h\nuser = u\npassword = p\nprefix = INBOX\r.\n",
+		     "t.conf:5: prefix: control character in the value");
+}
+END_TEST
+
 START_TEST(test_unknown_compress_mode_is_rejected)
 {
 	expect_work_error("compress = on", "t.conf:5: compress: 'on' is not one of: auto, yes, no");
@@ -1487,6 +1509,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_timeout_must_be_from_1_to_3600_seconds);
 	tcase_add_test(tc, test_compress_is_auto_yes_or_no);
 	tcase_add_test(tc, test_unknown_compress_mode_is_rejected);
+	tcase_add_test(tc, test_prefix_is_kept_as_written);
+	tcase_add_test(tc, test_prefix_that_cannot_go_into_a_command_is_rejected);
 	tcase_add_test(tc, test_tunnel_may_ask_for_compression);
 	tcase_add_test(tc, test_fingerprint_as_openssl_prints_it_is_read);
 	tcase_add_test(tc, test_fingerprint_as_plain_hex_in_any_case_is_read);
