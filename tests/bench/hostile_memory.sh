@@ -13,7 +13,7 @@ FERRY=${1:-${FERRY:-$here/../../build/ferry}}
 KILL_KB=524288
 KILL_TIME=30
 SCENARIOS=(endless-greeting endless-list endless-fetch body-over-size huge-header-literal
-	exists-flood)
+	exists-flood fetch-flood)
 # shellcheck source=../integration/lib.sh
 . "$here/../integration/lib.sh"
 # shellcheck source=../integration/hostile_lib.sh

@@ -76,6 +76,7 @@ my %scenarios = (
 	'alert-preauth'          => '"* OK [ALERT] ..." before the real greeting, a PREAUTH (as Courier)',
 	'no-then-ok'             => 'an untagged NO line before the real greeting, an OK',
 	'alerts'                 => 'an [ALERT] greeting (valid on its own), another [ALERT] in SELECT',
+	'fetch-flood'            => 'the listing comes after 1,000,000 unsolicited "* 1 FETCH (FLAGS (\\Seen))"',
 );
 
 my %opt = (
@@ -312,6 +313,9 @@ sub do_listing {
 		@l = map { listing_line($_, $_) } reverse @uids;
 	} elsif ($scenario eq 'uid-above-uidnext') {
 		@l = ((map { listing_line($_, $_) } @uids), listing_line(4, 7, ''));
+	} elsif ($scenario eq 'fetch-flood') {
+		put("* 1 FETCH (FLAGS (\\Seen))$CRLF" x 1_000_000) or return 'hangup';
+		@l = map { listing_line($_, $_) } @uids;
 	} elsif ($scenario eq 'endless-fetch') {
 		return endless('* 1 FETCH (UID 1 FLAGS (\\Seen', ' $kw');
 	} elsif ($scenario eq 'huge-header-literal') {
