@@ -579,6 +579,18 @@ int imap_session_open(const struct store_conf *conf, const char *secret, struct 
 	*out = &st->base;
 	return 0;
 fail:
+	/* The guard cut the stream, which libetpan reports as a lost
+	 * connection: say what the server did, and have it not retried. */
+	if (st->imap && imap_guard_error(st)[0] && err->cause != FERRY_CAUSE_PROTOCOL) {
+		char was[sizeof(err->msg)], *lost;
+
+		snprintf(was, sizeof(was), "%s", err->msg);
+		lost = strstr(was, imap_error_text(MAILIMAP_ERROR_STREAM));
+		if (lost)
+			*lost = '\0';
+		ferry_error_set(err, FERRY_CAUSE_PROTOCOL, "%s%s%s", was, lost ? "" : ": ",
+				imap_guard_error(st));
+	}
 	drop(st->imap);
 	free(st->base.capabilities);
 	free(st);

@@ -76,6 +76,7 @@ my %scenarios = (
 	'alert-preauth'          => '"* OK [ALERT] ..." before the real greeting, a PREAUTH (as Courier)',
 	'no-then-ok'             => 'an untagged NO line before the real greeting, an OK',
 	'alerts'                 => 'an [ALERT] greeting (valid on its own), another [ALERT] in SELECT',
+	'endless-capability'     => 'a greeting without capabilities, and a CAPABILITY line that never ends',
 	'fetch-flood'            => 'the listing comes after 1,000,000 unsolicited "* 1 FETCH (FLAGS (\\Seen))"',
 );
 
@@ -527,6 +528,11 @@ sub endless {
 sub guard_greeting {
 	if ($scenario eq 'endless-greeting') {
 		return endless('* OK [CAPABILITY IMAP4rev1] ', 'G');
+	}
+	if ($scenario eq 'endless-capability') {
+		say_lines('* OK hostile test server ready');
+		read_command() // return 'hangup';
+		return endless('* CAPABILITY IMAP4rev1', ' X-ENDLESS');
 	}
 	if ($scenario eq 'alert-preauth') {
 		# Courier-IMAP when its file-notification setup fails.

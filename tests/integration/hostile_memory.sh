@@ -156,6 +156,9 @@ bounded() {
 
 bounded endless-greeting 3 \
 	'^ferry: error: test: hostile: 127\.0\.0\.1: no IMAP greeting: the server sent a response line over 2 MB'
+bounded endless-capability 3 \
+	'^ferry: error: test: hostile: CAPABILITY: the server sent a response line over 2 MB'
+t_equal "$CASE: one connection only" 1 "$(grep -c '^# connection' "$CASEDIR/$CASE.log")"
 bounded endless-list 1 \
 	'LIST.*: the server sent a response line over 2 MB; the session is no longer usable'
 bounded endless-fetch 1 \
