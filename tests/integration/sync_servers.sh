@@ -513,7 +513,7 @@ changes() {
 		pick "${FOLDERS[@]}"
 		f=$REPLY
 		sv_new "$f" "$n" || say "FAILED: sv_new $f $n"
-		WHERE[$n]=$f FLAGS[$n]= TOUCHED[$n]=new
+		WHERE[$n]=$f FLAGS[$n]='' TOUCHED[$n]=new
 		say "new server $n in $f"
 	done
 	for ((i = 0; i < 4; i++)); do
@@ -604,7 +604,7 @@ for ((round = 1; KILLS < WANT_KILLS && round <= WANT_KILLS * 4; round++)); do
 	l=$(md_lines | sort)
 	s=$(sv_lines | sort)
 	SNAP_L=$l SNAP_S=$s
-	if [[ $m != "$l" || $m != "$s" ]]; then
+	if [[ $m != "$l" ]] || [[ $m != "$s" ]]; then
 		t_fail "kills: round $round: both sides as the model says" "$(tail -n 30 "$ACTIONS")" \
 			"local:" "$(diff <(echo "$m") <(echo "$l"))" "server:" \
 			"$(diff <(echo "$m") <(echo "$s"))"
