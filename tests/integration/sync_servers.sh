@@ -332,11 +332,15 @@ snap() {
 	SNAP_L=$(md_lines | sort)
 	SNAP_S=$(sv_lines | sort)
 }
-# both FOLDER N LETTERS WHAT: message N is in FOLDER on both sides, with those flags (snap).
+# both FOLDER N LETTERS WHAT: message N is in FOLDER on both sides, with those flags (snap);
+# LETTERS "*": whatever its flags.
 both() {
-	local line="$1 $2 $3"
-	t_contains "$4: locally" $'\n'"$SNAP_L"$'\n' $'\n'"$line"$'\n'
-	t_contains "$4: on the server" $'\n'"$SNAP_S"$'\n' $'\n'"$line"$'\n'
+	local line="$1 $2 $3" end=$'\n'
+	if [[ $3 == "*" ]]; then
+		line="$1 $2 " end=
+	fi
+	t_contains "$4: locally" $'\n'"$SNAP_L"$'\n' $'\n'"$line$end"
+	t_contains "$4: on the server" $'\n'"$SNAP_S"$'\n' $'\n'"$line$end"
 }
 # neither FOLDER N WHAT: message N is in FOLDER on neither side (snap).
 neither() {
@@ -383,12 +387,17 @@ same_sides "new"
 echo "# case 2 at ${SECONDS} s"
 t_ok "flags: the server flags message 1" sv_store INBOX 1 +FLAGS '\Flagged'
 t_ok "flags: the server sets a keyword on message 3" sv_store Work 3 +FLAGS '$Label1'
+# 5 went up in the last run. Courier: its \Seen comes back, the same ferry bug as in case 3:
+# the upload was not recorded as a pair, and a first pairing merges the flags of both sides.
+t_ok "flags: the server clears \Seen on message 5 (uploaded in the last run)" \
+	sv_store Work 5 -FLAGS '\Seen'
 t_ok "flags: message 4 is read locally" md_setflags INBOX 4 S
 t_ok "flags: message 2 is flagged and marked replied locally" md_setflags INBOX 2 FRS
 sync_ok "flags"
 both INBOX 1 F "flags: server's \\Flagged on 1"
 both INBOX 4 S "flags: local seen on 4"
 both INBOX 2 FRS "flags: local flagged and replied on 2"
+both Work 5 - "flags: server's removal of \Seen on 5"
 t_contains "flags: the keyword stays on the server" "$(sv_fetch Work)" '$Label1'
 kw=$(sqlite3 "$MAILDIR/..ferry-index.sqlite" "SELECT coalesce(m.keywords, '') FROM messages m
 	JOIN folders f ON f.id = m.folder WHERE f.name = 'Work'" 2>&1)
@@ -425,7 +434,7 @@ t_ok "moves: message 5 is moved into INBOX locally" md_move Work 5 INBOX
 sync_ok "moves"
 both Work 1 F "moves: 1 in Work"
 neither INBOX 1 "moves: 1 out of INBOX"
-both INBOX 5 S "moves: 5 in INBOX"
+both INBOX 5 "*" "moves: 5 in INBOX"
 neither Work 5 "moves: 5 out of Work"
 t_equal "moves: the local file of 1 was renamed, not downloaded again" "$before" \
 	"$(basename "$(md_path Work 1)")"
@@ -466,8 +475,22 @@ t_equal "uidvalidity: nothing lost or duplicated locally" "$want" "$SNAP_L"
 t_equal "uidvalidity: nothing lost or duplicated on the server" "$want" "$SNAP_S"
 sync_ok "uidvalidity: the next run"
 same_sides "uidvalidity: the next run"
+if [[ $SERVER == courier ]]; then
+	# Courier's own way: its uid database of the folder removed, the folder renumbered.
+	old=$(sv_uidvalidity Work)
+	t_ok "uidvalidity: Courier's courierimapuiddb of Work removed" \
+		rm "$COURIER_MAILDIR/.Work/courierimapuiddb"
+	new=$(sv_uidvalidity Work)
+	t_ok "uidvalidity: a new UIDVALIDITY ($old -> $new)" test -n "$new" -a "$old" != "$new"
+	sync_ok "uidvalidity: uiddb"
+	t_equal "uidvalidity: uiddb: nothing lost or duplicated locally" "$want" "$SNAP_L"
+	t_equal "uidvalidity: uiddb: nothing lost or duplicated on the server" "$want" "$SNAP_S"
+fi
 
 # --- 7: kills with work both ways -----------------------------------------------------------
+# Courier: a round may fail with a flag change on the server lost (the model says "-", both
+# sides "S"), by the ferry bug of cases 2 and 3: a message uploaded in the last round is not
+# paired yet, and its first pairing merges the flags of both sides.
 echo "# case 7 at ${SECONDS} s"
 FOLDERS=(INBOX Work Lists/Dev)
 declare -A WHERE=() FLAGS=() TOUCHED=()
