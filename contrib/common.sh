@@ -56,6 +56,7 @@ ferry_install_deps() {
 	mapfile -t missing < <(ferry_missing_packages "${FERRY_PACKAGES[@]}")
 	if ((${#missing[@]} == 0)); then
 		ferry_unpack_cyrus_imapd
+		ferry_unpack_courier
 		return
 	fi
 	if [[ $EUID -ne 0 ]]; then
@@ -67,6 +68,7 @@ ferry_install_deps() {
 	ferry_say "installing ${missing[*]}"
 	ferry_apt_install "${missing[@]}" || return 1
 	ferry_unpack_cyrus_imapd
+	ferry_unpack_courier
 }
 
 # Runs apt-get (update, then install ARGS), waiting up to 10 minutes for another apt or dpkg
@@ -95,6 +97,16 @@ ferry_apt_install() {
 ferry_unpack_cyrus_imapd() {
 	if ! bash "$FERRY_ROOT/tests/fixtures/cyrus.sh" unpack-imapd; then
 		ferry_warn "could not unpack Cyrus's imapd; the tests against Cyrus will fail"
+	fi
+	return 0
+}
+
+# Courier-IMAP (tests/fixtures/courier.sh) comes from its .debs, downloaded and unpacked into
+# a cache directory, never installed: courier-imap conflicts with dovecot-imapd. Nothing if it
+# is there. Only the tests against Courier need it: a failure is a warning.
+ferry_unpack_courier() {
+	if ! bash "$FERRY_ROOT/tests/fixtures/courier.sh" unpack; then
+		ferry_warn "could not unpack Courier-IMAP; the tests against Courier will fail"
 	fi
 	return 0
 }
