@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Benchmark: ferry against each endless or flooding scenario of the scripted hostile server
 # (tests/hostile/server.pl), one run each; prints scenario, exit status, seconds and the peak
 # RSS of ferry and its children (GNU time's %M: the largest ru_maxrss of ferry and the
@@ -29,6 +30,7 @@ done
 	echo "$0: no ferry at $FERRY" >&2
 	exit 2
 }
+# shellcheck disable=SC2034 # SRV_PID, CASE, ROOT and STATE are hostile_lib.sh's
 top=$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench-hostile.XXXXXX") || exit 1
 SRV_PID=
 trap hostile_cleanup EXIT
