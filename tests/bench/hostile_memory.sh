@@ -13,7 +13,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 FERRY=${1:-${FERRY:-$here/../../build/ferry}}
 KILL_KB=524288
 KILL_TIME=30
-SCENARIOS=(endless-greeting endless-list endless-fetch body-over-size huge-header-literal
+SCENARIOS=(endless-greeting endless-capability endless-list endless-fetch body-over-size huge-header-literal
 	exists-flood fetch-flood)
 # shellcheck source=../integration/lib.sh
 . "$here/../integration/lib.sh"
