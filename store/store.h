@@ -76,6 +76,9 @@ struct store {
 	char *description;  /* "127.0.0.1:993, TLSv1.3 ..., logged in as alice (LOGIN)" */
 	char *capabilities; /* the server's own words, space-separated; NULL for Maildir */
 	bool broken;	    /* the connection is dead: close and open again to go on */
+	/* ... by the server's own doing (an endless line, a flood): a new
+	 * connection would meet the same, so none is opened this run. */
+	bool hostile;
 	/* The deepest folder, in levels, list_folders can show (0: no limit):
 	 * the engine neither creates a deeper one here nor takes it as deleted. */
 	unsigned max_depth;

@@ -68,6 +68,12 @@ int connect_again(struct store *store[2], unsigned *attempts, struct ferry_error
 		if (!*s || !(*s)->broken)
 			continue;
 		conf = (*s)->conf;
+		if ((*s)->hostile)
+			return ferry_error_set(
+			    err, FERRY_CAUSE_PROTOCOL,
+			    "%s: not reconnecting: the server broke the protocol "
+			    "(see above)",
+			    conf->name);
 		store_close(*s);
 		*s = NULL;
 		for (;;) {

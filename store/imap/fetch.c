@@ -8,6 +8,7 @@
 
 #include "store/identity.h"
 #include "store/imap/fetchresp.h"
+#include "store/imap/guard.h"
 #include "store/imap/select.h"
 #include "store/imap/uidset.h"
 #include "store/log.h"
@@ -279,7 +280,12 @@ static int fetch_batch(struct imap_store *st, const uint32_t *uids, size_t n,
 		free(c.answered);
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
+	/* A body is no larger than the RFC822.SIZE it was listed with; the
+	 * slack is for servers whose sizes are estimates. */
+	imap_expect_sections(st, st->size_max ? 2 * (uint64_t)st->size_max + (1u << 20)
+					      : GUARD_LITERAL_HARD_MAX);
 	r = imap_uid_fetch(st, set, ft, on_body_att, on_body_chunk, &c);
+	imap_expect_sections(st, 0);
 	if (c.begun) {
 		/* Cut off inside a literal: the partial message is dropped. */
 		sink->abort(sink->ctx);

@@ -7,8 +7,12 @@
 #include <strings.h>
 
 #include "store/flags.h"
+#include "store/imap/guard.h"
 #include "store/imap/select.h"
 #include "store/imap/uidset.h"
+
+/* Uids per UID EXPUNGE: half the untagged responses the guard allows. */
+#define EXPUNGE_BATCH (GUARD_UNTAGGED_MAX / 2)
 
 /* Flags and keywords. */
 
@@ -286,7 +290,10 @@ int imap_expunge_deleted(struct imap_store *st, const uint32_t *uids, size_t n,
 		    "%zu other message(s) (e.g. uid %u) are marked \\Deleted too; "
 		    "ferry's %zu message(s) stay marked \\Deleted",
 		    st->selected, others, example, n);
+	/* One "* N EXPUNGE" for each of ferry's n, beyond the guard's default. */
+	imap_expect_untagged(st, n + GUARD_UNTAGGED_MAX);
 	r = mailimap_expunge(st->imap);
+	imap_expect_untagged(st, 0);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_fail(st, r, err, "folder \"%s\": EXPUNGE", st->selected);
 	return 0;
@@ -309,8 +316,10 @@ int imap_delete_msgs(struct store *store, const uint32_t *uids, size_t n, struct
 		r = imap_expunge_deleted(st, sorted, count, err);
 	for (size_t done = 0; r == 0 && count && (st->base.caps & CAP_UIDPLUS) && done < count;) {
 		size_t used = 0;
+		/* Each uid expunged is a "* N EXPUNGE" libetpan keeps until the
+		 * tagged answer: batches stay under the guard's cap. */
 		struct mailimap_set *set =
-		    imap_uid_set(sorted + done, count - done, count - done, SET_MAX_RANGES, &used);
+		    imap_uid_set(sorted + done, count - done, EXPUNGE_BATCH, SET_MAX_RANGES, &used);
 
 		if (!set) {
 			r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");

@@ -95,7 +95,8 @@ struct listing {
 	struct entry *v;
 	size_t n, cap;
 	bool oom;
-	bool without_uid; /* an answer carried RFC822.SIZE but no UID */
+	bool without_uid;   /* an answer carried RFC822.SIZE but no UID */
+	uint32_t *size_max; /* the session's largest RFC822.SIZE, raised here */
 };
 
 static void listing_free(struct listing *l)
@@ -103,7 +104,7 @@ static void listing_free(struct listing *l)
 	for (size_t i = 0; i < l->n; i++)
 		free(l->v[i].m.keywords);
 	free(l->v);
-	*l = (struct listing){0};
+	*l = (struct listing){.size_max = l->size_max};
 }
 
 static void on_list_att(struct mailimap_msg_att *att, void *ctx)
@@ -120,6 +121,8 @@ static void on_list_att(struct mailimap_msg_att *att, void *ctx)
 			l->without_uid = true;
 		return;
 	}
+	if (f.has_size && l->size_max && f.size > *l->size_max)
+		*l->size_max = f.size;
 	if (l->oom)
 		return;
 	v = grow_array(l->v, &l->cap, l->n + 1, sizeof(*v));
@@ -317,7 +320,7 @@ static int listing_request(struct imap_store *st, struct mailimap_set **set,
 int imap_list(struct store *store, struct msg_list *out, struct ferry_error *err)
 {
 	struct imap_store *st = (struct imap_store *)store;
-	struct listing l = {0};
+	struct listing l = {.size_max = &st->size_max};
 	struct mailimap_fetch_type *ft;
 	struct mailimap_set *set;
 	size_t kept = 0;
@@ -433,7 +436,7 @@ int imap_list_changes(struct store *store, uint64_t since, struct msg_list *chan
 {
 	struct imap_store *st = (struct imap_store *)store;
 	struct mailimap_qresync_vanished *first = NULL;
-	struct listing l = {0};
+	struct listing l = {.size_max = &st->size_max};
 	struct mailimap_fetch_type *ft;
 	struct mailimap_set *set;
 	clist *result = NULL;
@@ -481,7 +484,7 @@ int imap_read_changes(struct imap_store *st, int tag, uint32_t uidnext, const ch
 		      struct msg_list *changed, uint32_t **vanished, size_t *nranges,
 		      struct ferry_error *err)
 {
-	struct listing l = {0};
+	struct listing l = {.size_max = &st->size_max};
 	size_t cap = 0;
 	bool ok = false;
 	int r;

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "store/imap/compress.h"
+#include "store/imap/guard.h"
 #include "store/imap/tls.h"
 #include "store/log.h"
 
@@ -128,6 +129,8 @@ static void drop(mailimap *imap)
 	mailimap_free(imap);
 }
 
+static mailstream_low *transport(mailstream *stream);
+
 static bool has_cap(mailimap *imap, const char *name)
 {
 	return mailimap_has_extension(imap, (char *)name) != 0;
@@ -226,15 +229,15 @@ static int starttls(struct imap_store *st, struct ferry_error *err)
 		return ferry_error_set(err, FERRY_CAUSE_TLS, "STARTTLS: %s", imap_error_text(r));
 	/* Anything already buffered was sent before the handshake: an injection
 	 * (CVE-2020-15953). */
-	if (st->imap->imap_stream->read_buffer_len != 0)
+	if (st->imap->imap_stream->read_buffer_len != 0 || imap_guard_pending(st))
 		return ferry_error_set(err, FERRY_CAUSE_TLS,
 				       "STARTTLS: the server sent data before the TLS handshake; "
 				       "refusing the session");
-	plain = mailstream_get_low(st->imap->imap_stream);
+	plain = transport(st->imap->imap_stream);
 	tls = net_starttls(plain, c, err);
 	if (!tls)
 		return -1;
-	mailstream_set_low(st->imap->imap_stream, tls);
+	guard_set_inner(mailstream_get_low(st->imap->imap_stream), tls);
 	mailstream_low_free(plain); /* keeps the fd, now owned by tls */
 	/* Pre-TLS capabilities are not to be trusted, and libetpan keeps them. */
 	return refresh_capabilities(st, err);
@@ -318,12 +321,58 @@ static int authenticate(struct imap_store *st, const char *secret, const char **
 			       imap_error_text(r));
 }
 
-/* The transport (tls.c) under the deflate layer, if there is one. */
-static mailstream_low *transport(mailstream *stream)
+/* The guard (guard.c), on top of every session's stack. */
+static mailstream_low *guard_of(mailstream *stream)
+{
+	mailstream_low *low = stream ? mailstream_get_low(stream) : NULL;
+
+	return guard_is_layer(low) ? low : NULL;
+}
+
+/* The layer under the guard: the deflate layer, or the transport. */
+static mailstream_low *under_guard(mailstream *stream)
 {
 	mailstream_low *low = mailstream_get_low(stream);
 
+	return guard_is_layer(low) ? guard_inner(low) : low;
+}
+
+/* The transport (tls.c) under the guard and the deflate layer. */
+static mailstream_low *transport(mailstream *stream)
+{
+	mailstream_low *low = under_guard(stream);
+
 	return compress_is_layer(low) ? compress_inner(low) : low;
+}
+
+bool imap_guard_pending(struct imap_store *st)
+{
+	mailstream_low *g = guard_of(st->imap ? st->imap->imap_stream : NULL);
+
+	return g && guard_pending(g);
+}
+
+const char *imap_guard_error(struct imap_store *st)
+{
+	mailstream_low *g = guard_of(st->imap ? st->imap->imap_stream : NULL);
+
+	return g ? guard_error(g) : "";
+}
+
+void imap_expect_sections(struct imap_store *st, uint64_t max)
+{
+	mailstream_low *g = guard_of(st->imap ? st->imap->imap_stream : NULL);
+
+	if (g)
+		guard_expect_sections(g, max);
+}
+
+void imap_expect_untagged(struct imap_store *st, size_t max)
+{
+	mailstream_low *g = guard_of(st->imap ? st->imap->imap_stream : NULL);
+
+	if (g)
+		guard_expect_untagged(g, max);
 }
 
 bool imap_data_pending(struct imap_store *st)
@@ -333,9 +382,9 @@ bool imap_data_pending(struct imap_store *st)
 
 	if (!stream)
 		return false;
-	if (stream->read_buffer_len > 0)
+	if (stream->read_buffer_len > 0 || imap_guard_pending(st))
 		return true;
-	low = mailstream_get_low(stream);
+	low = under_guard(stream);
 	if (compress_is_layer(low) && compress_pending(low))
 		return true;
 	return net_pending(transport(stream)) > 0;
@@ -400,7 +449,7 @@ static int start_compress(struct imap_store *st, const char **note, struct ferry
 {
 	const struct imap_conf *c = &st->base.conf->imap;
 	mailstream *stream = st->imap->imap_stream;
-	mailstream_low *plain = mailstream_get_low(stream), *zlow;
+	mailstream_low *plain = under_guard(stream), *zlow;
 	char text[256];
 	int r;
 
@@ -425,7 +474,7 @@ static int start_compress(struct imap_store *st, const char **note, struct ferry
 	/* Everything after the OK is deflate data, and the server has no
 	 * reason to send any before the next command: bytes already buffered
 	 * were sent as plain text after the OK, an injection as with STARTTLS. */
-	if (stream->read_buffer_len != 0)
+	if (stream->read_buffer_len != 0 || imap_guard_pending(st))
 		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				       "COMPRESS DEFLATE: the server sent data right after its OK; "
 				       "refusing the session");
@@ -433,7 +482,8 @@ static int start_compress(struct imap_store *st, const char **note, struct ferry
 	if (!zlow)
 		return -1;
 	net_set_trace(plain, false); /* the deflate layer traces the text now */
-	mailstream_set_low(stream, zlow);
+	/* Under the guard, which must see the inflated text. */
+	guard_set_inner(mailstream_get_low(stream), zlow);
 	/* One round trip proves both directions, so a server that cannot
 	 * deflate fails here with its reason rather than as a lost connection
 	 * in the middle of a sync. */
@@ -441,6 +491,8 @@ static int start_compress(struct imap_store *st, const char **note, struct ferry
 	if (r != MAILIMAP_NO_ERROR) {
 		const char *why = compress_error(zlow);
 
+		if (!why[0])
+			why = imap_guard_error(st);
 		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
 				       "COMPRESS DEFLATE: the first command after it failed: %s",
 				       why[0] ? why : imap_error_text(r));
@@ -450,12 +502,31 @@ static int start_compress(struct imap_store *st, const char **note, struct ferry
 	return 0;
 }
 
+/* A greeting of "* OK" may be followed by the real one, "* PREAUTH"
+ * (Courier, guard.c): the answer to the first command tells. Without
+ * capabilities from the greeting that command is CAPABILITY, which STARTTLS
+ * and the login need anyway; with them a server does not greet late. */
+static int late_greeting(struct imap_store *st, struct ferry_error *err)
+{
+	mailstream_low *g = guard_of(st->imap->imap_stream);
+
+	if (!g || !guard_awaiting_first_answer(g))
+		return 0;
+	if (!st->imap->imap_connection_info || !st->imap->imap_connection_info->imap_capability) {
+		if (refresh_capabilities(st, err) != 0)
+			return -1;
+	}
+	if (guard_late_preauth(g))
+		st->imap->imap_state = MAILIMAP_STATE_AUTHENTICATED;
+	return 0;
+}
+
 int imap_session_open(const struct store_conf *conf, const char *secret, struct store **out,
 		      struct ferry_error *err)
 {
 	const struct imap_conf *c = &conf->imap;
 	struct imap_store *st = calloc(1, sizeof(*st));
-	mailstream_low *low;
+	mailstream_low *low, *top;
 	mailstream *stream;
 	const char *how = "PREAUTH", *compressed;
 	bool caps_fresh = false;
@@ -468,10 +539,17 @@ int imap_session_open(const struct store_conf *conf, const char *secret, struct 
 	low = c->tunnel ? net_tunnel(c->tunnel, c->timeout, err) : net_connect(c, err);
 	if (!low)
 		goto fail;
-	stream = mailstream_new(low, STREAM_BUFFER_SIZE);
-	if (!stream) {
+	top = guard_open(low, err);
+	if (!top) {
 		mailstream_low_close(low);
 		mailstream_low_free(low);
+		goto fail;
+	}
+	guard_set_name(top, conf->name);
+	stream = mailstream_new(top, STREAM_BUFFER_SIZE);
+	if (!stream) {
+		mailstream_low_close(top);
+		mailstream_low_free(top);
 		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		goto fail;
 	}
@@ -483,10 +561,18 @@ int imap_session_open(const struct store_conf *conf, const char *secret, struct 
 	}
 	r = mailimap_connect(st->imap, stream); /* owns stream from here */
 	if (r != MAILIMAP_NO_ERROR_AUTHENTICATED && r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED) {
-		ferry_error_set(err, imap_cause(r), "%s: no IMAP greeting: %s",
-				c->tunnel ? "tunnel" : c->host, imap_error_text(r));
+		if (guard_error(top)[0])
+			ferry_error_set(err, FERRY_CAUSE_PROTOCOL, "%s: no IMAP greeting: %s",
+					c->tunnel ? "tunnel" : c->host, guard_error(top));
+		else
+			ferry_error_set(err, imap_cause(r), "%s: no IMAP greeting: %s",
+					c->tunnel ? "tunnel" : c->host, imap_error_text(r));
 		goto fail;
 	}
+	if (r == MAILIMAP_NO_ERROR_NON_AUTHENTICATED && late_greeting(st, err) != 0)
+		goto fail;
+	if (guard_late_preauth(top))
+		r = MAILIMAP_NO_ERROR_AUTHENTICATED;
 	if (c->tls == TLS_STARTTLS && !c->tunnel) {
 		if (r == MAILIMAP_NO_ERROR_AUTHENTICATED) {
 			ferry_error_set(err, FERRY_CAUSE_TLS,
@@ -524,6 +610,18 @@ int imap_session_open(const struct store_conf *conf, const char *secret, struct 
 	*out = &st->base;
 	return 0;
 fail:
+	/* The guard cut the stream, which libetpan reports as a lost
+	 * connection: say what the server did, and have it not retried. */
+	if (st->imap && imap_guard_error(st)[0] && err->cause != FERRY_CAUSE_PROTOCOL) {
+		char was[sizeof(err->msg)], *lost;
+
+		snprintf(was, sizeof(was), "%s", err->msg);
+		lost = strstr(was, imap_error_text(MAILIMAP_ERROR_STREAM));
+		if (lost)
+			*lost = '\0';
+		ferry_error_set(err, FERRY_CAUSE_PROTOCOL, "%s%s%s", was, lost ? "" : ": ",
+				imap_guard_error(st));
+	}
 	drop(st->imap);
 	free(st->base.capabilities);
 	free(st);
@@ -560,12 +658,22 @@ int imap_fail(struct imap_store *st, int r, struct ferry_error *err, const char 
 	va_end(ap);
 	r = imap_result(st, r);
 	if (imap_error_is_fatal(r)) {
+		const char *guarded = imap_guard_error(st);
+
 		/* libetpan never marks a session dead and keeps imap_state as it
 		 * was: from here on ferry refuses to send on it. */
 		st->broken = true;
 		st->base.broken = true;
-		snprintf(st->broken_why, sizeof(st->broken_why), "%s", imap_error_text(r));
+		snprintf(st->broken_why, sizeof(st->broken_why), "%s",
+			 guarded[0] ? guarded : imap_error_text(r));
 		imap_unselect(st);
+		/* The guard cut the stream: the server broke the protocol, and
+		 * trying again would meet the same. */
+		st->base.hostile = guarded[0] != '\0';
+		if (guarded[0])
+			return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
+					       "%s: %s; the session is no longer usable", context,
+					       guarded);
 		if (r == MAILIMAP_ERROR_PROTOCOL || r == IMAP_ERROR_TAG)
 			return ferry_error_set(err, imap_cause(r),
 					       "%s: %s: %s; the session is no longer usable",

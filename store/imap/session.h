@@ -70,6 +70,10 @@ struct imap_store {
 	struct imap_prefetched *pf;
 	size_t npf, pf_cap, pf_read;
 	bool sel_virtual;
+
+	/* The largest RFC822.SIZE listed in this session: a body fetch may
+	 * receive no more (with slack; guard.c), whichever folder it is in. */
+	uint32_t size_max;
 };
 
 /* The driver's open: connects, secures, logs in, learns the capabilities
@@ -112,6 +116,16 @@ const char *imap_response_text(mailimap *imap, char *buf, size_t len);
  * inflate's, TLS's) that poll() on the socket would not see: IDLE must
  * look here before it waits. */
 bool imap_data_pending(struct imap_store *st);
+
+/* The guard (guard.c) on top of the session's stream: whether it holds
+ * bytes not passed on yet, and why it cut the stream ("" if it did not). */
+bool imap_guard_pending(struct imap_store *st);
+const char *imap_guard_error(struct imap_store *st);
+/* Tell the guard what the next answers may hold, around a command whose
+ * answer may legitimately exceed its defaults: FETCH body sections of up to
+ * max bytes, up to max untagged responses (0: the defaults again). */
+void imap_expect_sections(struct imap_store *st, uint64_t max);
+void imap_expect_untagged(struct imap_store *st, size_t max);
 
 /* Sets err to "<context>: <what r means>[: <server text>]" and, when r leaves
  * the session unusable, marks it broken. Returns -1. */

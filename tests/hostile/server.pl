@@ -73,6 +73,17 @@ my %scenarios = (
 	'folders-select-bad'     => 'SELECT of Weird and the listing FETCH in FetchBad answered BAD',
 	'folders-modseq-nil'     => 'CONDSTORE, and SELECT says [HIGHESTMODSEQ NIL]',
 	'folders-spelled'        => 'namespace "INBOX/", LIST spells Inbox/Sub2 and INBOX/Other.Sub (".")',
+	'endless-greeting'       => 'a greeting line that never ends',
+	'endless-list'           => 'a LIST response line that never ends',
+	'endless-fetch'          => 'a listing FETCH response line that never ends',
+	'body-over-size'         => 'uid 1\'s body literal is 64 MB, its RFC822.SIZE a few hundred bytes',
+	'huge-header-literal'    => 'the listing carries a 200 MB BODY[HEADER] literal nobody asked for',
+	'exists-flood'           => 'SELECT answered with 1,000,000 "* N EXISTS" before its OK',
+	'alert-preauth'          => '"* OK [ALERT] ..." before the real greeting, a PREAUTH (as Courier)',
+	'no-then-ok'             => 'an untagged NO line before the real greeting, an OK',
+	'alerts'                 => 'an [ALERT] greeting (valid on its own), another [ALERT] in SELECT',
+	'endless-capability'     => 'a greeting without capabilities, and a CAPABILITY line that never ends',
+	'fetch-flood'            => 'the listing comes after 1,000,000 unsolicited "* 1 FETCH (FLAGS (\\Seen))"',
 );
 
 my %opt = (
@@ -259,6 +270,8 @@ sub do_list {
 		    '* LIST (\HasNoChildren) "/" "del' . "\x7f" . 'name"',
 		    '* LIST (\HasNoChildren) "." "..dots"',
 		    '* LIST (\HasNoChildren) "/" Good';
+	} elsif ($scenario eq 'endless-list') {
+		return endless('* LIST (\\HasNoChildren) "/" "INBOX', 'L');
 	} elsif ($scenario eq 'crlf-name') {
 		say_lines(@l);
 		put('* LIST (\HasNoChildren) "/" '
@@ -277,6 +290,11 @@ sub do_select {
 		'* 0 RECENT',
 		'* FLAGS (\Answered \Flagged \Deleted \Seen \Draft)',
 	);
+	if ($scenario eq 'exists-flood') {
+		put("* 3 EXISTS$CRLF" x 1_000_000) or return 'hangup';
+	} elsif ($scenario eq 'alerts') {
+		push @l, "* OK [ALERT] select alert: quota \x1b[31mexceeded\x07";
+	}
 	if ($scenario eq 'permanentflags') {
 		push @l, '* OK [PERMANENTFLAGS (';
 	} else {
@@ -303,6 +321,20 @@ sub do_listing {
 		@l = map { listing_line($_, $_) } reverse @uids;
 	} elsif ($scenario eq 'uid-above-uidnext') {
 		@l = ((map { listing_line($_, $_) } @uids), listing_line(4, 7, ''));
+	} elsif ($scenario eq 'fetch-flood') {
+		put("* 1 FETCH (FLAGS (\\Seen))$CRLF" x 1_000_000) or return 'hangup';
+		@l = map { listing_line($_, $_) } @uids;
+	} elsif ($scenario eq 'endless-fetch') {
+		return endless('* 1 FETCH (UID 1 FLAGS (\\Seen', ' $kw');
+	} elsif ($scenario eq 'huge-header-literal') {
+		say_lines(map { listing_line($_, $_) } @uids);
+		put("* 1 FETCH (UID 1 BODY[HEADER] {200000000}$CRLF") or return 'hangup';
+		my $chunk = 'H' x 1_000_000;
+		for (1 .. 200) {
+			put($chunk) or return 'hangup';
+		}
+		put(")$CRLF");
+		@l = ();
 	} elsif ($scenario eq 'huge-literal-body') {
 		@l = map { listing_line($_, $_) } @uids;
 		say_lines(@l);
@@ -351,6 +383,13 @@ sub do_bodies {
 			my $next = $uids[1] // $uids[0];
 			put("* $next FETCH (UID $next $what {500}$CRLF" . substr($of->($next), 0, 20));
 			return hang_up();
+		} elsif ($scenario eq 'body-over-size' && @uids) {
+			put("* $uids[0] FETCH (UID $uids[0] $what {64000000}$CRLF") or return 'hangup';
+			my $chunk = "Subject: big$CRLF" . ('B' x 63984) . $CRLF;
+			for (1 .. 1000) {
+				put($chunk) or return 'hangup';
+			}
+			return put(")$CRLF$tag OK FETCH done$CRLF");
 		} elsif ($scenario eq 'literal-4g' && @uids) {
 			put("* $uids[0] FETCH (UID $uids[0] $what {4000000000}$CRLF"
 				    . $of->($uids[0]));
@@ -442,9 +481,12 @@ sub session {
 		say_lines('* BYE [UNAVAILABLE] go away, hostile test server');
 		return hang_up();
 	}
+	my $g = guard_greeting();
+	return $g if defined $g && $g eq 'hangup';
 	# A tunnel is logged in already (PREAUTH), as `ssh host imap` would be.
 	say_lines('* ' . ($opt{stdio} ? 'PREAUTH' : 'OK') . ' [CAPABILITY ' . capabilities()
-		    . '] ' . ($scenario =~ /^terminal-/ ? "$PWNED " : '') . 'hostile test server ready');
+		    . '] ' . ($scenario =~ /^terminal-/ ? "$PWNED " : '') . 'hostile test server ready')
+		    unless defined $g;
 	while (defined(my $line = read_command())) {
 		my ($tag, $cmd, $args) = split / /, $line, 3;
 		$cmd  = uc($cmd // '');
@@ -595,6 +637,49 @@ sub folders_command {
 		my $name = folders_unquote((split / /, $args, 2)[0]);
 		return say_lines("* STATUS $name (MESSAGES 3 UIDNEXT $UIDNEXT UIDVALIDITY 1234 "
 			    . 'HIGHESTMODSEQ NIL)', "$tag OK STATUS done");
+	}
+	return undef;
+}
+
+# ---- the guard scenarios: endless input, and what comes before the greeting -------------------
+
+# endless PREFIX UNIT: PREFIX, then UNIT over and over in 64 KiB writes, never a CRLF, until the
+# client goes away (or --max-time).
+sub endless {
+	my ($prefix, $unit) = @_;
+	put($prefix) or return 'hangup';
+	my $chunk = $unit x int(65536 / length $unit);
+	for (;;) {
+		put($chunk) or return 'hangup';
+	}
+}
+
+# The greeting of the guard scenarios: undef when the usual one is to be sent (after what was
+# sent here), 'hangup', or 1 when this sent the greeting.
+sub guard_greeting {
+	if ($scenario eq 'endless-greeting') {
+		return endless('* OK [CAPABILITY IMAP4rev1] ', 'G');
+	}
+	if ($scenario eq 'endless-capability') {
+		say_lines('* OK hostile test server ready');
+		read_command() // return 'hangup';
+		return endless('* CAPABILITY IMAP4rev1', ' X-ENDLESS');
+	}
+	if ($scenario eq 'alert-preauth') {
+		# Courier-IMAP when its file-notification setup fails.
+		say_lines('* OK [ALERT] Filesystem notification initialization error -- '
+			    . 'contact your mail administrator');
+		say_lines('* PREAUTH [CAPABILITY ' . capabilities() . '] hostile test server ready');
+		return 1;
+	}
+	if ($scenario eq 'no-then-ok') {
+		say_lines('* NO [ALERT] the index is being rebuilt');
+		return undef;
+	}
+	if ($scenario eq 'alerts') {
+		# No capabilities in it: the client asks, and logs in afterwards.
+		say_lines("* OK [ALERT] greeting alert: maintenance at \x1b]0;midnight\x07");
+		return 1;
 	}
 	return undef;
 }
