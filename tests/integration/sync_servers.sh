@@ -610,10 +610,11 @@ killed_run() {
 		sleep "$(printf '0.%03d' "$ms")"
 		if kill -9 -- "-$pid" 2>/dev/null; then
 			KILLS=$((KILLS + 1))
-			say "kill -9 after $ms ms"
+			KILLED="kill -9 after $ms ms"
 		else
-			say "kill -9 came too late ($ms ms)"
+			KILLED="kill -9 came too late ($ms ms)"
 		fi
+		say "$KILLED"
 		wait "$pid" 2>/dev/null
 		# A killed run's child may still hold the channel lock for a moment.
 		flock -w 10 "$WORK/state/test.sqlite.lock" true
@@ -626,10 +627,11 @@ killed_run() {
 	t_run env FERRY_CRASH_AT="$spec" "$FERRY" -q -c "$CONF" sync test
 	if [[ $T_OUT == *"crashed (signal 9"* ]]; then
 		KILLS=$((KILLS + 1))
-		say "killed at $spec"
+		KILLED="killed at $spec"
 	else
-		say "not killed at $spec (exit $T_RC)"
+		KILLED="not killed at $spec (exit $T_RC)"
 	fi
+	say "$KILLED"
 }
 for ((round = 1; KILLS < WANT_KILLS && round <= WANT_KILLS * 4; round++)); do
 	say "--- round $round"
@@ -653,7 +655,7 @@ for ((round = 1; KILLS < WANT_KILLS && round <= WANT_KILLS * 4; round++)); do
 			"$(diff <(echo "$m") <(echo "$s"))"
 		break
 	fi
-	t_pass "kills: round $round ($(tail -n 1 "$ACTIONS" | cut -d' ' -f2-)): nothing lost, nothing duplicated, both sides as the model says"
+	t_pass "kills: round $round ($KILLED): nothing lost, nothing duplicated, both sides as the model says"
 done
 t_ok "kills: at least $WANT_KILLS runs were killed ($KILLS in $((round - 1)) rounds)" \
 	test "$KILLS" -ge "$WANT_KILLS"
