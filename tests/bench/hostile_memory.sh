@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # Benchmark: ferry against each endless or flooding scenario of the scripted hostile server
 # (tests/hostile/server.pl), one run each; prints scenario, exit status, seconds and the peak
 # RSS of ferry and its children (GNU time's %M: the largest ru_maxrss of ferry and the
@@ -12,7 +13,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 FERRY=${1:-${FERRY:-$here/../../build/ferry}}
 KILL_KB=524288
 KILL_TIME=30
-SCENARIOS=(endless-greeting endless-list endless-fetch body-over-size huge-header-literal
+SCENARIOS=(endless-greeting endless-capability endless-list endless-fetch body-over-size huge-header-literal
 	exists-flood fetch-flood)
 # shellcheck source=../integration/lib.sh
 . "$here/../integration/lib.sh"
@@ -29,6 +30,7 @@ done
 	echo "$0: no ferry at $FERRY" >&2
 	exit 2
 }
+# shellcheck disable=SC2034 # SRV_PID, CASE, ROOT and STATE are hostile_lib.sh's
 top=$(mktemp -d "${TMPDIR:-/tmp}/ferry-bench-hostile.XXXXXX") || exit 1
 SRV_PID=
 trap hostile_cleanup EXIT
