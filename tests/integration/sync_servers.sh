@@ -389,8 +389,8 @@ same_sides "new"
 echo "# case 2 at ${SECONDS} s"
 t_ok "flags: the server flags message 1" sv_store INBOX 1 +FLAGS '\Flagged'
 t_ok "flags: the server sets a keyword on message 3" sv_store Work 3 +FLAGS '$Label1'
-# 5 went up in the last run. Courier: its \Seen comes back, the same ferry bug as in case 3:
-# the upload was not recorded as a pair, and a first pairing merges the flags of both sides.
+# 5 went up in the last run: its pair must be recorded then (on Courier too, whose APPEND
+# announces nothing: case 3), or a first pairing now would merge the flags of both sides.
 t_ok "flags: the server clears \Seen on message 5 (uploaded in the last run)" \
 	sv_store Work 5 -FLAGS '\Seen'
 t_ok "flags: message 4 is read locally" md_setflags INBOX 4 S
@@ -412,12 +412,10 @@ same_sides "flags"
 
 # --- 3: deletions both ways ---------------------------------------------------------------
 echo "# case 3 at ${SECONDS} s"
-# Courier: 7 comes back, a ferry bug (store/imap/append.c), left failing for the lead. Courier
-# tells a session of an APPENDed message only at its next command that checks the mailbox (no
-# "* N EXISTS" before the APPEND's OK, RFC 3501 6.3.11 says SHOULD); ferry's UID FETCH of the
-# APPENDUID's uid right after gets no FETCH answer, so the upload of 7 in the set-up run is not
-# recorded as a pair, and after the local deletion the next run downloads 7 again. A NOOP
-# before that UID FETCH (or a FETCH in the next run) would see it.
+# 7 goes up in the set-up run and is deleted locally: the next run deletes it on the server.
+# Courier tells a session of an APPENDed message only at its next command that checks the
+# mailbox (no "* N EXISTS" before the APPEND's OK; RFC 3501 6.3.11 says SHOULD): ferry's read
+# back of the upload needs a NOOP first there, or 7 stays unpaired and comes back.
 sv_new INBOX 6
 md_new INBOX 7
 sync_ok "deletions: setup"
@@ -490,9 +488,6 @@ if [[ $SERVER == courier ]]; then
 fi
 
 # --- 7: kills with work both ways -----------------------------------------------------------
-# Courier: a round may fail with a flag change on the server lost (the model says "-", both
-# sides "S"), by the ferry bug of cases 2 and 3: a message uploaded in the last round is not
-# paired yet, and its first pairing merges the flags of both sides.
 echo "# case 7 at ${SECONDS} s"
 FOLDERS=(INBOX Work Lists/Dev)
 declare -A WHERE=() FLAGS=() TOUCHED=()
