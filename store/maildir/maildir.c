@@ -560,8 +560,11 @@ static int identify_one(struct maildir_store *st, struct msg *msg, struct ferry_
 		if (attempt > 0 || (r = maildir_refind(st, &m, err)) <= 0)
 			break;
 	}
-	if (r >= 0 && m.id.known)
+	if (r >= 0 && m.id.known) {
 		msg->id = m.id;
+		if (!indexed.known) /* read from the file: the identity's size */
+			msg->size = m.size;
+	}
 	mdindex_msg_clear(&m);
 	return r < 0 ? -1 : 0;
 }
