@@ -187,6 +187,22 @@ static long hash_header(struct ident *id, const char *buf, size_t len)
 	return (long)i;
 }
 
+bool ident_size_near(const uint64_t *sorted, size_t n, uint64_t size)
+{
+	uint64_t lo = size > IDENT_ADDED_MAX ? size - IDENT_ADDED_MAX : 0;
+	size_t a = 0, b = n;
+
+	while (a < b) { /* the first >= lo */
+		size_t mid = a + (b - a) / 2;
+
+		if (sorted[mid] < lo)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	return a < n && sorted[a] <= size + IDENT_ADDED_MAX;
+}
+
 uint64_t ident_dropped(const struct ident *id)
 {
 	return id->dropped;

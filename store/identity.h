@@ -44,6 +44,16 @@ struct ident {
 	uint64_t dropped;
 };
 
+/* How much larger than its identity's size a store's size of a message
+ * may be: the header lines version 2 leaves out (mbsync's X-TUID line is
+ * 22 bytes, offlineimap's X-OfflineIMAP about 50). A server's listing gives
+ * its size, so a size this close to another may still be the same message. */
+#define IDENT_ADDED_MAX 256
+
+/* Whether sorted[0..n) holds a size within IDENT_ADDED_MAX of size, either
+ * way: either side may be the one with the added lines. */
+bool ident_size_near(const uint64_t *sorted, size_t n, uint64_t size);
+
 /* Returns 0, or -1 if OpenSSL fails. */
 int ident_init(struct ident *id);
 /* Feeds bytes of the message, in any line-ending convention. */

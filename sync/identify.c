@@ -7,36 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/identity.h"
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
 	return (x > y) - (x < y);
-}
-
-/* How much larger than its identity's size a store's size of a message may
- * be: the header lines identity version 2 leaves out (rule 6; mbsync's
- * X-TUID line is 22 bytes, offlineimap's X-OfflineIMAP about 50). A
- * listing's size is the store's, so a size up to this much above one of the
- * other side's may still pair. */
-#define ADDED_LINES_MAX 256
-
-/* Whether sorted[0..n) holds a size in [size - ADDED_LINES_MAX, size +
- * ADDED_LINES_MAX]: either side may be the one with the added lines. */
-static bool size_near(const uint64_t *sorted, size_t n, uint64_t size)
-{
-	uint64_t lo = size > ADDED_LINES_MAX ? size - ADDED_LINES_MAX : 0;
-	size_t a = 0, b = n;
-
-	while (a < b) { /* the first >= lo */
-		size_t mid = a + (b - a) / 2;
-
-		if (sorted[mid] < lo)
-			a = mid + 1;
-		else
-			b = mid;
-	}
-	return a < n && sorted[a] <= size + ADDED_LINES_MAX;
 }
 
 /* Identifies the unpaired messages of one side whose size also occurs among
@@ -67,7 +44,7 @@ static int identify_side(struct store *store, struct msg_list *mine, const size_
 	for (size_t i = 0; i < n; i++) {
 		const struct msg *m = &mine->v[idx[i]];
 
-		if (!m->id.known && size_near(sizes, on, m->size))
+		if (!m->id.known && ident_size_near(sizes, on, m->size))
 			want[nwant++] = *m; /* shallow: identify fills id and size */
 	}
 	if (nwant)

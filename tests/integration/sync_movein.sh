@@ -303,7 +303,145 @@ CONF
 	t_run "$FERRY" -c "$WORK/$style.conf" sync test
 	t_contains "$style: a second ferry sync has nothing to do" "$T_OUT" \
 		"test: far->near +0 ~0 -0, near->far +0 ~0 -0"
+
+	# Moves of the messages whose copies differ by the tool's line, each way:
+	# moved on the other side too, nothing sent again.
+	dovecot_doveadm move -u alice Work mailbox Work/Projects header Subject "Local to projects"
+	s=$(local_file "$(dir "$style" "$root" INBOX)" "Inbox one")
+	d=$(dir "$style" "$root" Work)
+	mv "$s" "$d/cur/$(basename "$s")"
+	mark=$(dovecot_log_mark)
+	t_run "$FERRY" -v -c "$WORK/$style.conf" sync test
+	trace=$T_OUT
+	t_equal "$style: moves: ferry exits 0" 0 "$T_RC" || printf '%s\n' "$trace" | tail | t__indent
+	t_equal "$style: moves: no APPEND" 0 "$(grep -cE '^C: [^ ]+ (UID )?APPEND' <<<"$trace" || true)"
+	t_equal "$style: moves: no body" 0 \
+		"$(grep -cE '^C: .*BODY(\.PEEK)?\[\]' <<<"$trace" || true)" ||
+		grep -E '^C: .*(BODY|FETCH|MOVE)|test:' <<<"$trace" | t__indent
+	t_ok "$style: moves: the server's move was made locally" \
+		test -n "$(local_file "$d" "Local to projects")"
+	t_ok "$style: moves: the local move was made on the server" \
+		test -n "$(srv_uid alice Work 'Inbox one')"
+	t_equal "$style: moves: counts" "INBOX: server 2, local 2
+Work: server 3, local 3
+Work/Projects: server 2, local 2" "$(snapshot "$style" "$root")"
 }
+
+# v1_identity FILE: "HASH SIZE" of identity version 1 (rule 6 before the
+# lines of other synchronisers were left out): SHA-256 of the CRLF header
+# block and the CRLF size, every line counted.
+v1_identity() {
+	local hash size
+	hash=$(sed -e 's/\r$//' "$1" | sed -n '1,/^$/p' | sed 's/$/\r/' | sha256sum)
+	size=$(sed -e 's/\r$//' "$1" | sed 's/$/\r/' | wc -c)
+	printf '%s %s\n' "${hash:0:64}" "$size"
+}
+
+# as_written_by_main ROOT STATE: the index and the state as the ferry before
+# identity version 2 wrote them (schemas 6 and 3, version 1 identities), from
+# what this ferry wrote. FERRY_OLD, a ferry built from before, writes them
+# for real instead.
+as_written_by_main() {
+	local root=$1 state=$2 index=$1/..ferry-index.sqlite folder dir uid name sub v
+	while IFS='|' read -r folder dir uid name sub; do
+		v=$(v1_identity "$root/$dir/$sub/$name")
+		sqlite3 "$index" "UPDATE messages SET hash = X'${v% *}', size = ${v#* }
+			WHERE uid = $uid AND folder = (SELECT id FROM folders WHERE name = '$folder')"
+		sqlite3 "$state" "UPDATE pairs SET far_id = X'${v% *}', near_id = X'${v% *}',
+			size = ${v#* } WHERE near_uid = $uid
+			AND folder_id = (SELECT id FROM folders WHERE name = '$folder')"
+	done < <(sqlite3 "$index" "SELECT f.name, f.dir, m.uid, m.name, m.subdir
+		FROM messages m JOIN folders f ON f.id = m.folder")
+	sqlite3 "$index" "PRAGMA user_version = 6"
+	sqlite3 "$state" "ALTER TABLE pairs DROP COLUMN id_version; PRAGMA user_version = 3"
+}
+
+# A state and an index of the ferry before identity version 2, holding
+# messages with X-TUID lines (mbsync's uploads, downloaded by that ferry):
+# this ferry copies, deletes and duplicates nothing, and a move on the
+# server still loses nothing.
+upgrade() {
+	local root=$WORK/upgrade conf=$WORK/upgrade.conf state=$WORK/upgrade.sqlite mark trace
+	reset_server
+	for n in 31 32 33; do
+		make_message "$n" "Tuid $n" | sed "1a X-TUID: tuid${n}abcdefg" |
+			dovecot_seed alice "$([[ $n == 33 ]] && echo Work || echo INBOX)"
+	done
+	seed 34 INBOX "Plain 34"
+	cat >"$conf" <<CONF
+[imap server]
+host = 127.0.0.1
+port = $DOVECOT_IMAPS_PORT
+user = alice
+password = secret
+ca_file = $DOVECOT_CA
+timeout = 20
+
+[maildir laptop]
+path = $root
+
+[channel test]
+far = server
+near = laptop
+state = $state
+CONF
+	chmod 600 "$conf"
+	if [[ -n ${FERRY_OLD:-} ]]; then
+		t_run "$FERRY_OLD" -c "$conf" sync test
+	else
+		t_run "$FERRY" -c "$conf" sync test
+	fi
+	t_equal "upgrade: the first sync exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+	[[ -n ${FERRY_OLD:-} ]] || as_written_by_main "$root" "$state"
+	t_equal "upgrade: the old state is at schema 3" 3 \
+		"$(sqlite3 "$state" 'PRAGMA user_version')"
+	t_equal "upgrade: the old index is at schema 6" 6 \
+		"$(sqlite3 "$root/..ferry-index.sqlite" 'PRAGMA user_version')"
+	before="INBOX: server 3, local 3
+Work: server 1, local 1"
+
+	mark=$(dovecot_log_mark)
+	t_run "$FERRY" -v -c "$conf" sync test
+	trace=$T_OUT
+	t_equal "upgrade: the new ferry exits 0" 0 "$T_RC" || printf '%s\n' "$trace" | tail | t__indent
+	t_contains "upgrade: nothing to do" "$trace" "test: far->near +0 ~0 -0, near->far +0 ~0 -0"
+	t_equal "upgrade: no APPEND" 0 "$(grep -cE '^C: [^ ]+ (UID )?APPEND' <<<"$trace" || true)"
+	t_equal "upgrade: no body" 0 "$(grep -cE '^C: .*BODY(\.PEEK)?\[\]' <<<"$trace" || true)"
+	t_equal "upgrade: nothing saved or expunged on the server" "" \
+		"$(dovecot_log_since "$mark" | grep -E ': (save|expunge):')"
+	FOLDERS=(INBOX Work)
+	t_equal "upgrade: counts unchanged" "$before" "$(snapshot verbatim "$root")"
+	t_equal "upgrade: the state is at the new schema" 4 "$(sqlite3 "$state" 'PRAGMA user_version')"
+
+	# A move on the server and a flag locally, with pairs of version 1.
+	dovecot_doveadm move -u alice Work mailbox INBOX header Subject "Tuid 31"
+	set_local_letters "$root/Work" "Tuid 33" FS
+	t_run "$FERRY" -c "$conf" sync test
+	t_equal "upgrade: a sync after a move exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+	t_equal "upgrade: after the move, one copy of each on both sides" "INBOX: server 2, local 2
+Work: server 2, local 2" "$(snapshot verbatim "$root")"
+	t_ok "upgrade: the moved message is in the local Work" \
+		test -n "$(local_file "$root/Work" "Tuid 31")"
+	t_equal "upgrade: the local flags reached the server" '\Flagged \Seen' \
+		"$(server_flags Work "Tuid 33")"
+
+	# The state lost (its documented recovery: move it away): rule 7 pairs
+	# again by identity, which the index must not give in version 1.
+	mv "$state" "$state.lost"
+	mark=$(dovecot_log_mark)
+	t_run "$FERRY" -v -c "$conf" sync test
+	trace=$T_OUT
+	t_equal "upgrade: without the state, ferry exits 0" 0 "$T_RC" ||
+		printf '%s\n' "$trace" | tail | t__indent
+	t_equal "upgrade: without the state, no APPEND" 0 \
+		"$(grep -cE '^C: [^ ]+ (UID )?APPEND' <<<"$trace" || true)"
+	t_equal "upgrade: without the state, no body" 0 \
+		"$(grep -cE '^C: .*BODY(\.PEEK)?\[\]' <<<"$trace" || true)"
+	t_equal "upgrade: without the state, one copy of each on both sides" "INBOX: server 2, local 2
+Work: server 2, local 2" "$(snapshot verbatim "$root")"
+	FOLDERS=(INBOX Work Work/Projects)
+}
+upgrade
 
 MARKER=X-TUID
 for style in verbatim maildir++ legacy; do
