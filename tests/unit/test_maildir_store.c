@@ -328,6 +328,40 @@ START_TEST(test_maildirpp_folders_are_created_and_listed)
 }
 END_TEST
 
+/* mbsync's SubFolders Legacy: later levels are .Name inside their parent. */
+START_TEST(test_legacy_folders_are_created_and_listed)
+{
+	open_store(LAYOUT_LEGACY);
+	create_ok("inbox");
+	create_ok("Work/Projects/2024");
+	create_ok("v1.2");
+	ck_assert(exists(at("INBOX/cur")));
+	ck_assert(exists(at("Work/.Projects/.2024/cur")));
+	ck_assert(exists(at("v1.2/new")));
+	ck_assert(!exists(at("cur")));
+	/* a directory mbsync would not make there is no folder of the layout */
+	make_maildir(at("Work/Plain"));
+	ck_assert_str_eq(folders(), "INBOX|Work/Projects/2024|v1.2");
+}
+END_TEST
+
+/* offlineimap (sep = .): one directory per folder under the root. */
+START_TEST(test_offlineimap_folders_are_created_and_listed)
+{
+	open_store(LAYOUT_OFFLINEIMAP);
+	create_ok("INBOX");
+	create_ok("Work/Projects");
+	create_ok("v1.2");
+	ck_assert(exists(at("INBOX/cur")));
+	ck_assert(exists(at("Work.Projects/cur")));
+	ck_assert(!exists(at("Work")));
+	ck_assert(exists(at("v1%%2E2/cur")));
+	ck_assert(!exists(at("cur")));
+	make_maildir(at(".Hidden"));
+	ck_assert_str_eq(folders(), "INBOX|Work/Projects|v1.2");
+}
+END_TEST
+
 START_TEST(test_intermediate_directories_are_no_folders_but_their_children_are)
 {
 	open_store(LAYOUT_VERBATIM);
@@ -2873,6 +2907,8 @@ static Suite *maildir_suite(void)
 
 	tcase_add_test(tc, test_verbatim_folders_are_created_and_listed);
 	tcase_add_test(tc, test_maildirpp_folders_are_created_and_listed);
+	tcase_add_test(tc, test_legacy_folders_are_created_and_listed);
+	tcase_add_test(tc, test_offlineimap_folders_are_created_and_listed);
 	tcase_add_test(tc, test_intermediate_directories_are_no_folders_but_their_children_are);
 	tcase_add_test(tc, test_create_is_idempotent_and_keeps_uidvalidity);
 	tcase_add_test(tc, test_missing_root_lists_nothing_and_is_created_by_create_folder);
