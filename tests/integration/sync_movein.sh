@@ -6,8 +6,14 @@
 # server holds their X-TUID / X-OfflineIMAP copies); then ferry, pointed at
 # the same server and the same Maildir with the matching layout and no state,
 # pairs every message: no APPEND, no body fetched, counts unchanged on both
-# sides, and the flags of each message the same on both. For mbsync with each
-# SubFolders style (Verbatim, Maildir++, Legacy) and for offlineimap3.
+# sides, and the flags of each message the same on both; then a move each
+# way of the messages whose copies differ by such a line is a move. For
+# mbsync with each SubFolders style (Verbatim, Maildir++, Legacy) and for
+# offlineimap3. First, a state and an index from before identity version 2
+# (rule 6) holding X-TUID messages: nothing copied, deleted or duplicated,
+# also after a move and after the state is lost. FERRY_OLD=<a ferry built
+# from before> writes them for real; without it they are made by rewriting
+# this ferry's into the old schemas with version 1 identities.
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=sync_lib.sh
