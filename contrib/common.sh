@@ -14,6 +14,8 @@ FERRY_PACKAGES=(
 	# saslpasswd2. Never cyrus-imapd: it conflicts with dovecot-imapd (both provide
 	# imap-server); its imapd is unpacked privately instead, see ferry_install_deps.
 	cyrus-common sasl2-bin
+	# The synchronisers people move in from (tests/integration/sync_movein.sh).
+	isync offlineimap3
 	iproute2 procps ca-certificates time sqlite3 valgrind strace notmuch
 	clang-format
 	# The libFuzzer targets (tests/fuzz): clang; libclang-rt-14-dev, the fuzzer and

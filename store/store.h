@@ -142,7 +142,9 @@ struct store_driver {
 	 * the connection is lost. NULL: nothing to gain (Maildir). */
 	int (*prefetch)(struct store *store, const char *const *names, const uint64_t *since,
 			size_t n, struct ferry_error *err);
-	/* Fills id for msgs[0..n) that lack it (headers only, never bodies). */
+	/* Fills id for msgs[0..n) that lack it (headers only, never bodies),
+	 * and size with the identity's size (rule 6: without the header lines
+	 * identity version 2 leaves out). */
 	int (*identify)(struct store *store, struct msg *msgs, size_t n, struct ferry_error *err);
 	/* Streams the bodies of uids[0..n) into sink, in any order. A uid the
 	 * server answered for without its message goes to sink->undelivered

@@ -639,6 +639,8 @@ static int finish_imap(struct parser *p)
 static const struct word layout_words[] = {
     {"verbatim", LAYOUT_VERBATIM},
     {"maildir++", LAYOUT_MAILDIRPP},
+    {"legacy", LAYOUT_LEGACY},
+    {"offlineimap", LAYOUT_OFFLINEIMAP},
 };
 
 static int parse_maildir_path(struct parser *p, const char *value)

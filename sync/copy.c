@@ -41,6 +41,7 @@ struct copy {
 		const struct msg *m;
 		struct msg_id id;
 		struct msg_id stored; /* the target's copy, where it differs (rule 6) */
+		uint64_t size;	      /* id's size: without the lines rule 6 leaves out */
 		uint32_t uid;
 		bool settled;
 		bool refused;
@@ -234,7 +235,7 @@ static int copy_settle(struct copy *c, struct ferry_error *err)
 					   .status = PAIR_SYNCED,
 					   .base_flags = p->a->base_flags,
 					   .base_keywords = p->a->base_keywords,
-					   .size = p->m->size};
+					   .size = p->id.known ? p->size : p->m->size};
 			pr.far_id = pr.near_id = p->id.known ? p->id : p->m->id;
 			if (p->stored.known)
 				*(c->side == FAR ? &pr.far_id : &pr.near_id) = p->stored;
@@ -316,8 +317,12 @@ static int copy_end(void *ctx, uint32_t uid, struct ferry_error *err)
 		return 0;
 	}
 	progress_copied(size);
-	c->pend[c->npend] = (struct copied){
-	    .a = a, .m = m, .id = id, .uid = new_uid, .settled = !store_add_deferred(c->to)};
+	c->pend[c->npend] = (struct copied){.a = a,
+					    .m = m,
+					    .id = id,
+					    .size = size,
+					    .uid = new_uid,
+					    .settled = !store_add_deferred(c->to)};
 	memcpy(c->pend[c->npend++].label, label, sizeof(label));
 	if (c->npend == COPY_BATCH)
 		return copy_settle(c, err);

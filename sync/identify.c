@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/identity.h"
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -15,8 +17,9 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Identifies the unpaired messages of one side whose size also occurs among
- * the other side's unpaired messages: only those can pair (rule 7), and the
- * common case, new mail on one side only, then costs no header fetch. */
+ * the other side's unpaired messages, give or take the lines identity
+ * version 2 leaves out: only those can pair (rule 7), and the common case,
+ * new mail on one side only, then costs no header fetch. */
 static int identify_side(struct store *store, struct msg_list *mine, const size_t *idx, size_t n,
 			 const struct msg_list *other, const size_t *oidx, size_t on,
 			 struct ferry_error *err)
@@ -41,16 +44,18 @@ static int identify_side(struct store *store, struct msg_list *mine, const size_
 	for (size_t i = 0; i < n; i++) {
 		const struct msg *m = &mine->v[idx[i]];
 
-		if (!m->id.known && bsearch(&m->size, sizes, on, sizeof(*sizes), cmp_u64))
-			want[nwant++] = *m; /* shallow: identify only fills id */
+		if (!m->id.known && ident_size_near(sizes, on, m->size))
+			want[nwant++] = *m; /* shallow: identify fills id and size */
 	}
 	if (nwant)
 		r = store_identify(store, want, nwant, err);
 	for (size_t i = 0; r == 0 && i < nwant; i++) {
 		struct msg *m = engine_find_msg(mine, want[i].uid);
 
-		if (m)
+		if (m) {
 			m->id = want[i].id;
+			m->size = want[i].size; /* the identity's (rule 6) */
+		}
 	}
 	free(sizes);
 	free(want);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "store/base/grow.h"
+#include "store/identity.h"
 
 static enum side other_side(enum side s)
 {
@@ -121,13 +122,15 @@ static bool *paired_uids(const struct movematch_folder *w, enum side s)
 	return paired;
 }
 
+/* A listing's size may still count the header lines the identity leaves
+ * out (rule 6), so a size near one of sizes may be the same message. */
 static bool has_size(const uint64_t *sizes, size_t nsizes, uint64_t size)
 {
-	return bsearch(&size, sizes, nsizes, sizeof(*sizes), cmp_u64) != NULL;
+	return ident_size_near(sizes, nsizes, size);
 }
 
 /* The messages of side moved in folder f that no pair holds, into fresh;
- * with sizes, only those of a size among them. */
+ * with sizes, only those of a size near one of them. */
 static int collect_unpaired(const struct movematch_folder *w, size_t f, enum side moved,
 			    const uint64_t *sizes, size_t nsizes, struct move_cands *fresh)
 {
@@ -278,7 +281,7 @@ int movematch_to_identify(const struct move_cands *sizes, const struct move_cand
 	for (size_t i = 0; i < fresh->n; i++) {
 		const struct move_cand *c = &fresh->v[i];
 
-		if (!c->id.known && bsearch(&c->size, sorted, sizes->n, sizeof(*sorted), cmp_u64))
+		if (!c->id.known && has_size(sorted, sizes->n, c->size))
 			(*idx)[(*n)++] = i;
 	}
 	free(sorted);

@@ -82,8 +82,10 @@ static int identify_fresh(struct engine *e, struct folder_work *v, enum side mov
 		if (r == 0)
 			r = store_identify(s, want, k, err);
 		for (size_t x = 0; r == 0 && x < k; x++) {
-			fresh->v[idx[i + x]].id = want[x].id;
-			engine_find_msg(&v[f].list[moved], want[x].uid)->id = want[x].id;
+			struct msg *m = engine_find_msg(&v[f].list[moved], want[x].uid);
+
+			fresh->v[idx[i + x]].id = m->id = want[x].id;
+			fresh->v[idx[i + x]].size = m->size = want[x].size; /* the identity's */
 		}
 		i += k;
 	}

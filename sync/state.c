@@ -16,6 +16,7 @@
 #include "store/base/db.h"
 #include "store/base/grow.h"
 #include "store/flags.h"
+#include "store/identity.h"
 #include "sync/side.h"
 
 /* The two sides of a pair, as its columns name them. */
@@ -80,8 +81,6 @@ static const char schema_v2[] = "ALTER TABLE folders ADD COLUMN clean TEXT NOT N
  * with their number times the account's size). */
 static const char schema_v3[] = "CREATE INDEX pairs_folder ON pairs(folder_id);";
 
-/* Migrations, index = version they lead from. Append only: the version is
- * the array's length, so a step cannot be added without being run. */
 /* v4: per folder and side, the keywords that side took no more of (a
  * server's limit of keywords per folder): there, their absence is not a
  * removal (rule 9), and they are not sent again. */
@@ -92,7 +91,19 @@ static const char schema_v4[] =
     " keywords TEXT NOT NULL,"
     " PRIMARY KEY (folder_id, side));";
 
-static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4};
+/* v5: the identity version (rule 6) each pair's far_id, near_id and size
+ * were computed in; pairs from before are version 1. Version 2 leaves out
+ * the header lines other synchronisers add, so a version 1 identity differs
+ * only for a message with such a line, and then matches no message of
+ * version 2 at all: it can miss a move (seen as a deletion and a new
+ * message, nothing lost), never make a wrong one. The pairs themselves go
+ * by uid and stay good. */
+static const char schema_v5[] =
+    "ALTER TABLE pairs ADD COLUMN id_version INTEGER NOT NULL DEFAULT 1;";
+
+/* Migrations, index = version they lead from. Append only: the version is
+ * the array's length, so a step cannot be added without being run. */
+static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5};
 
 static int check_ours(struct db *db, struct ferry_error *err);
 
@@ -596,7 +607,8 @@ int state_put_pair(struct state *st, int64_t folder_id, const struct pair *p,
 		return -1;
 	if (prepare(st,
 		    "INSERT INTO pairs(folder_id, far_uid, near_uid, status, base_flags, "
-		    "base_keywords, size, far_id, near_id) VALUES (?,?,?,?,?,?,?,?,?)",
+		    "base_keywords, size, far_id, near_id, id_version) "
+		    "VALUES (?,?,?,?,?,?,?,?,?,?)",
 		    &stmt, err) != 0)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, folder_id);
@@ -611,6 +623,7 @@ int state_put_pair(struct state *st, int64_t folder_id, const struct pair *p,
 	sqlite3_bind_int64(stmt, 7, (sqlite3_int64)p->size);
 	bind_id(stmt, 8, &p->far_id);
 	bind_id(stmt, 9, &p->near_id);
+	sqlite3_bind_int(stmt, 10, IDENT_VERSION);
 	return step_done(st, stmt, err);
 }
 

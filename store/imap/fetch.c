@@ -47,6 +47,7 @@ static void on_header_att(struct mailimap_msg_att *att, void *ctx)
 	struct imap_fetched f;
 	struct ident id;
 	struct msg_id out;
+	uint64_t dropped;
 
 	imap_read_items(att, &f);
 	if (!f.uid || !f.body || !f.body->sec_body_part)
@@ -64,14 +65,19 @@ static void on_header_att(struct mailimap_msg_att *att, void *ctx)
 		c->failed = true;
 		return;
 	}
+	dropped = ident_dropped(&id);
 	if (ident_final(&id, &out, NULL) != 0) {
 		c->failed = true;
 		return;
 	}
 	out.known = true;
-	c->msgs[w->index].id = out; /* size stays the listing's RFC822.SIZE */
+	c->msgs[w->index].id = out;
 	if (c->sizes && f.has_size)
 		c->msgs[w->index].size = f.size;
+	/* The identity's size: RFC822.SIZE without the header lines it leaves
+	 * out (rule 6, version 2). */
+	if (c->msgs[w->index].size >= dropped)
+		c->msgs[w->index].size -= dropped;
 }
 
 /* Fills the ids of msgs that lack one from their headers, and with sizes

@@ -3,7 +3,10 @@
 #ifndef FERRY_MAILDIR_CONF_H
 #define FERRY_MAILDIR_CONF_H
 
-enum maildir_layout { LAYOUT_VERBATIM, LAYOUT_MAILDIRPP };
+/* verbatim and maildir++ are ferry's; legacy is mbsync's SubFolders Legacy
+ * (mbsync's Verbatim and Maildir++ are ferry's verbatim and maildir++),
+ * offlineimap offlineimap's Maildir with sep = . (path.h). */
+enum maildir_layout { LAYOUT_VERBATIM, LAYOUT_MAILDIRPP, LAYOUT_LEGACY, LAYOUT_OFFLINEIMAP };
 
 /* A [maildir NAME] section. */
 struct maildir_conf {

@@ -379,17 +379,19 @@ static int walk(struct maildir_store *st, int fd, const char *rel, int depth, st
 }
 
 /* maildir++: the root is INBOX, every .Name directory of the root another
- * folder; the tree is flat. */
+ * folder; the tree is flat. offlineimap: the same without the root, and
+ * with Name directories. */
 static int list_maildirpp(struct maildir_store *st, struct candidates *c, struct ferry_error *err)
 {
 	DIR *d = maildir_dir_stream(st->rootfd);
+	bool dotted = st->layout == LAYOUT_MAILDIRPP;
 	struct dirent *de;
 	int r = 0;
 
 	if (!d)
 		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s", st->root,
 				       strerror(errno));
-	if (is_folder(st, st->rootfd, "."))
+	if (dotted && is_folder(st, st->rootfd, "."))
 		r = add_candidate(st, c, "", err);
 	while (r == 0) {
 		int child;
@@ -401,8 +403,9 @@ static int list_maildirpp(struct maildir_store *st, struct candidates *c, struct
 						    st->root, strerror(errno));
 			break;
 		}
-		if (de->d_name[0] != '.' || !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-		    !strcmp(de->d_name, ".ferry"))
+		if ((de->d_name[0] == '.') != dotted || !strcmp(de->d_name, ".") ||
+		    !strcmp(de->d_name, "..") || !strcmp(de->d_name, ".ferry") ||
+		    is_maildir_subdir(de->d_name))
 			continue;
 		if ((child = open_child(st, d, de, de->d_name)) < 0)
 			continue;
@@ -564,7 +567,7 @@ int maildir_list_folders(struct store *store, struct store_folder **out, size_t 
 		r = !st->index && root_is_empty(st->root) ? 1 : maildir_ready(st, false, err);
 	if (r != 0)
 		return r < 0 ? -1 : 0; /* no root yet, or an empty one: no folders */
-	if (st->layout == LAYOUT_VERBATIM)
+	if (st->layout == LAYOUT_VERBATIM || st->layout == LAYOUT_LEGACY)
 		r = walk(st, st->rootfd, "", 0, &c, err);
 	else
 		r = list_maildirpp(st, &c, err);

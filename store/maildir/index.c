@@ -106,6 +106,12 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (folder, modseq)"
     ") WITHOUT ROWID;"
     "INSERT INTO modseqs (folder, modseq) SELECT id, modseq FROM folders;",
+    /* 6 -> 7: hashes and sizes from here on are of identity version 2
+     * (rule 6), which leaves out the header lines other synchronisers add.
+     * Older hashes are dropped: a file with such a line would keep one
+     * that matches nothing. The next look at each file that needs its
+     * identity reads it again (its row's size with it). */
+    "UPDATE messages SET hash = NULL;",
 };
 
 static int check_ours(struct db *db, struct ferry_error *err);

@@ -36,7 +36,11 @@ static int maildir_open(const struct store_conf *conf, const char *secret, struc
 			struct ferry_error *err)
 {
 	const char *path = conf->maildir.path;
-	const char *layout = conf->maildir.layout == LAYOUT_MAILDIRPP ? "maildir++" : "verbatim";
+	static const char *const layouts[] = {[LAYOUT_VERBATIM] = "verbatim",
+					      [LAYOUT_MAILDIRPP] = "maildir++",
+					      [LAYOUT_LEGACY] = "legacy",
+					      [LAYOUT_OFFLINEIMAP] = "offlineimap"};
+	const char *layout = layouts[conf->maildir.layout];
 	struct maildir_store *st;
 	struct stat sb;
 	char desc[4200];
@@ -63,8 +67,12 @@ static int maildir_open(const struct store_conf *conf, const char *secret, struc
 	}
 	st->base.driver = &maildir_driver;
 	st->base.conf = conf;
-	/* maildir++ is flat: its limit is the length of one directory name. */
-	st->base.max_depth = conf->maildir.layout == LAYOUT_VERBATIM ? MAILDIR_MAX_DEPTH : 0;
+	/* maildir++ and offlineimap are flat: their limit is the length of one
+	 * directory name. */
+	st->base.max_depth =
+	    conf->maildir.layout == LAYOUT_VERBATIM || conf->maildir.layout == LAYOUT_LEGACY
+		? MAILDIR_MAX_DEPTH
+		: 0;
 	st->root = path;
 	st->layout = conf->maildir.layout;
 	st->rootfd = -1;
@@ -560,8 +568,11 @@ static int identify_one(struct maildir_store *st, struct msg *msg, struct ferry_
 		if (attempt > 0 || (r = maildir_refind(st, &m, err)) <= 0)
 			break;
 	}
-	if (r >= 0 && m.id.known)
+	if (r >= 0 && m.id.known) {
 		msg->id = m.id;
+		if (!indexed.known) /* read from the file: the identity's size */
+			msg->size = m.size;
+	}
 	mdindex_msg_clear(&m);
 	return r < 0 ? -1 : 0;
 }

@@ -39,9 +39,10 @@ static bool is_maildir_subdir(const char *level, size_t n)
 	       (!memcmp(level, "cur", 3) || !memcmp(level, "new", 3) || !memcmp(level, "tmp", 3));
 }
 
-/* Encodes one level; returns its encoded length (for the NAME_MAX check). */
+/* Encodes one level (the first of the name or a later one); returns its
+ * encoded length (for the NAME_MAX check). */
 static size_t encode_level(struct out *w, const char *level, size_t n, enum maildir_layout layout,
-			   bool only_level)
+			   bool only_level, bool first)
 {
 	size_t start = w->o;
 
@@ -49,11 +50,23 @@ static size_t encode_level(struct out *w, const char *level, size_t n, enum mail
 		unsigned char c = (unsigned char)level[i];
 		bool esc = c == '%';
 
-		if (layout == LAYOUT_VERBATIM)
+		switch (layout) {
+		case LAYOUT_VERBATIM:
 			esc = esc || (i == 0 && (c == '.' || is_maildir_subdir(level, n)));
-		else
+			break;
+		case LAYOUT_LEGACY: /* later levels follow a '.' of the layout's own */
+			esc =
+			    esc || (i == 0 && (c == '.' || (first && is_maildir_subdir(level, n))));
+			break;
+		case LAYOUT_MAILDIRPP:
 			esc = esc || c == '.' ||
 			      (i == 0 && only_level && n == 5 && !memcmp(level, "ferry", 5));
+			break;
+		case LAYOUT_OFFLINEIMAP:
+			esc = esc || c == '.' ||
+			      (i == 0 && only_level && is_maildir_subdir(level, n));
+			break;
+		}
 		if (esc)
 			put_escaped(w, c);
 		else
@@ -71,7 +84,7 @@ int maildir_path_from_name(const char *name, enum maildir_layout layout, char *b
 	if (len > 0)
 		buf[0] = '\0';
 	if (folder_name_is_inbox(name)) {
-		if (layout == LAYOUT_VERBATIM)
+		if (layout != LAYOUT_MAILDIRPP)
 			put(&w, "INBOX", 5);
 		return w.ok ? (int)w.o : -1;
 	}
@@ -82,7 +95,7 @@ int maildir_path_from_name(const char *name, enum maildir_layout layout, char *b
 	for (const char *p = name;;) {
 		size_t n = strcspn(p, "/");
 
-		component += encode_level(&w, p, n, layout, only_level);
+		component += encode_level(&w, p, n, layout, only_level, p == name);
 		if (component > NAME_MAX)
 			return -1;
 		if (!p[n])
@@ -90,6 +103,9 @@ int maildir_path_from_name(const char *name, enum maildir_layout layout, char *b
 		if (layout == LAYOUT_VERBATIM) {
 			put(&w, "/", 1);
 			component = 0;
+		} else if (layout == LAYOUT_LEGACY) {
+			put(&w, "/.", 2);
+			component = 1;
 		} else {
 			put(&w, ".", 1);
 			component++;
@@ -130,7 +146,7 @@ static void decode_level(struct out *w, const char *s, size_t n)
 int maildir_path_to_name(const char *dir, enum maildir_layout layout, char *buf, size_t len)
 {
 	struct out w = {buf, len, 0, len > 0};
-	char sep = layout == LAYOUT_VERBATIM ? '/' : '.';
+	char sep = layout == LAYOUT_VERBATIM || layout == LAYOUT_LEGACY ? '/' : '.';
 	const char *p = dir;
 
 	if (len > 0)
@@ -144,6 +160,12 @@ int maildir_path_to_name(const char *dir, enum maildir_layout layout, char *buf,
 			return -1;
 		p++;
 	}
+	/* The tools' layouts: the root is no folder; offlineimap's are flat
+	 * and not hidden. */
+	if ((layout == LAYOUT_LEGACY || layout == LAYOUT_OFFLINEIMAP) && !*dir)
+		return -1;
+	if (layout == LAYOUT_OFFLINEIMAP && (dir[0] == '.' || strchr(dir, '/')))
+		return -1;
 	for (;;) {
 		const char *end = strchr(p, sep);
 		size_t n = end ? (size_t)(end - p) : strlen(p);
@@ -153,6 +175,11 @@ int maildir_path_to_name(const char *dir, enum maildir_layout layout, char *buf,
 			break;
 		put(&w, "/", 1);
 		p = end + 1;
+		if (layout == LAYOUT_LEGACY) { /* a later level: .name */
+			if (*p != '.')
+				return -1;
+			p++;
+		}
 	}
 	if (w.ok && folder_name_is_inbox(buf)) {
 		w.o = 0;

@@ -1,4 +1,4 @@
-/* Folder names <-> directories under the Maildir root, for both layouts.
+/* Folder names <-> directories under the Maildir root, for every layout.
  * Pure functions (DESIGN rule 3).
  *
  *   canonical        verbatim             maildir++
@@ -21,7 +21,18 @@
  * a '%' not followed by two hex digits stays literal, and so do %00 and %2F
  * (a NUL or a '/' inside a level could not be encoded back). Such
  * directories decode to names that encode to a different directory; the
- * index remembers where each name came from. */
+ * index remembers where each name came from.
+ *
+ * Two more layouts are those of the tools people move in from:
+ *
+ *   canonical        legacy (mbsync)      offlineimap (sep = .)
+ *   INBOX            INBOX/               INBOX/
+ *   Work/Projects    Work/.Projects/      Work.Projects/
+ *   v1.2             v1.2/                v1%2E2/
+ *
+ * legacy escapes as verbatim does in the first level, and a leading '.' in
+ * later ones (each follows the layout's own '.'); offlineimap escapes every
+ * '.' inside a level, and cur, new and tmp as the only level. */
 #ifndef FERRY_MAILDIR_PATH_H
 #define FERRY_MAILDIR_PATH_H
 

@@ -607,6 +607,32 @@ START_TEST(test_identify_hashes_headers_as_identity_h_does)
 }
 END_TEST
 
+/* A server's copy with mbsync's X-TUID line: the identity leaves the line
+ * out of the hash and out of the size, which is RFC822.SIZE less its 22
+ * bytes (rule 6, version 2). */
+START_TEST(test_identify_leaves_out_the_lines_other_synchronisers_add)
+{
+	struct msg_list l;
+	struct msg_id want;
+	uint64_t listed;
+	size_t len;
+	char *body = seeded("Tuid", 1, &len);
+
+	ident_of(body, len, &want);
+	select_ok("Tuid");
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 1);
+	listed = l.v[0].size;
+	ck_assert_uint_eq(listed, len);
+	ck_assert_msg(store->driver->identify(store, l.v, l.n, &err) == 0, "%s", err.msg);
+	ck_assert(l.v[0].id.known);
+	ck_assert_mem_eq(l.v[0].id.hash, want.hash, sizeof(want.hash));
+	ck_assert_uint_eq(l.v[0].size, listed - 22);
+	msg_list_free(&l);
+	free(body);
+}
+END_TEST
+
 START_TEST(test_fetch_streams_bodies_identical_to_what_was_seeded)
 {
 	const uint32_t uids[] = {4, 3, 1, 2, 99, 3};
@@ -1657,6 +1683,7 @@ static Suite *imap_store_suite(void)
 	tcase_add_test(dovecot, test_list_gives_flags_keywords_sizes_and_dates);
 	tcase_add_test(dovecot, test_list_of_an_empty_folder_sends_nothing);
 	tcase_add_test(dovecot, test_identify_hashes_headers_as_identity_h_does);
+	tcase_add_test(dovecot, test_identify_leaves_out_the_lines_other_synchronisers_add);
 	tcase_add_test(dovecot, test_fetch_streams_bodies_identical_to_what_was_seeded);
 	tcase_add_test(dovecot, test_a_failing_sink_aborts_the_fetch_and_gives_up_the_session);
 	tcase_add_test(dovecot, test_add_appends_with_flags_keyword_and_date);

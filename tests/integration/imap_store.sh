@@ -251,7 +251,17 @@ seeding() {
 		seed Move4 Move4 26 "a" && seed Move4 Move4 27 "b" && seed Move4 Move4 28 "c" &&
 		seed Move4 Move4 29 "d" &&
 		dovecot_doveadm mailbox create -u alice Up Empty 'Ablage/Übersicht/日本' Moved2 Moved4 \
-			Pipe Pipe2 Pipe3 Pipe4 Sync
+			Pipe Pipe2 Pipe3 Pipe4 Sync &&
+		seed_tuid
+}
+
+# seed_tuid: a message as mbsync uploads it, with its X-TUID line (identity version 2).
+# shellcheck disable=SC2317 # run by seeding
+seed_tuid() {
+	mkdir -p "$SEED_DIR/Tuid" &&
+		make_message 30 "Uploaded by mbsync" | sed '1a X-TUID: abcdefghijkl' \
+			>"$SEED_DIR/Tuid/1.eml" &&
+		dovecot_seed alice Tuid "$SEED_DIR/Tuid/1.eml"
 }
 
 IMAP_STORE_TEST=${IMAP_STORE_TEST:-${FERRY_BUILD:-$repo/build}/tests/imap_store_test}

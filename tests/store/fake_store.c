@@ -413,6 +413,7 @@ static int fake_identify(struct store *s, struct msg *msgs, size_t n, struct fer
 		}
 		if (ident_final(&id, &msgs[i].id, &size) != 0)
 			return oom(err);
+		msgs[i].size = size;
 	}
 	return 0;
 }

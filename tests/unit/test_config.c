@@ -795,10 +795,21 @@ START_TEST(test_maildir_layout_defaults_to_verbatim)
 }
 END_TEST
 
+/* The layouts of mbsync (SubFolders Legacy) and offlineimap. */
+START_TEST(test_maildir_layouts_of_the_tools)
+{
+	load_ok("[maildir m]\npath = /m\nlayout = legacy\n"
+		"[maildir n]\npath = /n\nlayout = offlineimap\n");
+	ck_assert_int_eq(maildir("m")->layout, LAYOUT_LEGACY);
+	ck_assert_int_eq(maildir("n")->layout, LAYOUT_OFFLINEIMAP);
+}
+END_TEST
+
 START_TEST(test_unknown_layout_is_rejected)
 {
 	expect_error("[maildir m]\npath = /m\nlayout = mh\n",
-		     "t.conf:3: layout: 'mh' is not one of: verbatim, maildir++");
+		     "t.conf:3: layout: 'mh' is not one of: verbatim, maildir++, legacy, "
+		     "offlineimap");
 }
 END_TEST
 
@@ -1559,6 +1570,7 @@ static Suite *config_suite(void)
 	tc = tcase(s, "maildir");
 	tcase_add_test(tc, test_maildir_path_is_required);
 	tcase_add_test(tc, test_maildir_layout_defaults_to_verbatim);
+	tcase_add_test(tc, test_maildir_layouts_of_the_tools);
 	tcase_add_test(tc, test_unknown_layout_is_rejected);
 	tcase_add_test(tc, test_tilde_in_path_expands_to_home);
 	tcase_add_test(tc, test_tilde_without_home_uses_the_password_database);

@@ -265,6 +265,76 @@ START_TEST(test_inbox_in_any_case_is_inbox)
 }
 END_TEST
 
+/* The layouts of mbsync (SubFolders Legacy: Path/top/.sub/.subsub) and of
+ * offlineimap (sep = .: one directory per folder under the root, INBOX a
+ * directory of that name), both ways. */
+static const struct {
+	const char *name;
+	const char *legacy;
+	const char *offlineimap;
+} tool_paths[] = {
+    {"INBOX", "INBOX", "INBOX"},
+    {"Work", "Work", "Work"},
+    {"Work/Projects", "Work/.Projects", "Work.Projects"},
+    {"a/b/c", "a/.b/.c", "a.b.c"},
+    {"INBOX/Sub", "INBOX/.Sub", "INBOX.Sub"},
+    {"Entwürfe", "Entwürfe", "Entwürfe"},
+    {"v1.2", "v1.2", "v1%2E2"},
+    {"a/v1.2", "a/.v1.2", "a.v1%2E2"},
+    {"a/.b", "a/.%2Eb", "a.%2Eb"},
+    {".hidden", "%2Ehidden", "%2Ehidden"},
+    {"cur", "%63ur", "%63ur"},
+    {"a/cur", "a/.cur", "a.cur"},
+    {"100%", "100%25", "100%25"},
+    {"Sent Items", "Sent Items", "Sent Items"},
+};
+
+START_TEST(test_name_maps_to_the_tools_directories)
+{
+	char buf[PATH_MAX];
+
+	ck_assert_int_ge(
+	    maildir_path_from_name(tool_paths[_i].name, LAYOUT_LEGACY, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, tool_paths[_i].legacy);
+	ck_assert_int_ge(
+	    maildir_path_from_name(tool_paths[_i].name, LAYOUT_OFFLINEIMAP, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, tool_paths[_i].offlineimap);
+}
+END_TEST
+
+START_TEST(test_the_tools_directories_map_back_to_names)
+{
+	char buf[PATH_MAX];
+
+	ck_assert_int_ge(
+	    maildir_path_to_name(tool_paths[_i].legacy, LAYOUT_LEGACY, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, tool_paths[_i].name);
+	ck_assert_int_ge(
+	    maildir_path_to_name(tool_paths[_i].offlineimap, LAYOUT_OFFLINEIMAP, buf, sizeof(buf)),
+	    0);
+	ck_assert_str_eq(buf, tool_paths[_i].name);
+}
+END_TEST
+
+/* What the tools never write is no folder of their layout. */
+START_TEST(test_other_directories_are_no_folders_of_the_tools_layouts)
+{
+	char buf[PATH_MAX];
+
+	ck_assert_int_eq(maildir_path_to_name("Work/Projects", LAYOUT_LEGACY, buf, sizeof(buf)),
+			 -1);
+	ck_assert_int_eq(maildir_path_to_name("", LAYOUT_LEGACY, buf, sizeof(buf)), -1);
+	ck_assert_int_eq(
+	    maildir_path_to_name("Work/Projects", LAYOUT_OFFLINEIMAP, buf, sizeof(buf)), -1);
+	ck_assert_int_eq(maildir_path_to_name(".Work", LAYOUT_OFFLINEIMAP, buf, sizeof(buf)), -1);
+	ck_assert_int_eq(maildir_path_to_name("", LAYOUT_OFFLINEIMAP, buf, sizeof(buf)), -1);
+	ck_assert_int_ge(maildir_path_to_name("inbox", LAYOUT_OFFLINEIMAP, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "INBOX");
+	ck_assert_int_ge(maildir_path_from_name("inbox", LAYOUT_LEGACY, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "INBOX");
+}
+END_TEST
+
 /* Names that stress the escapes: every one must come back unchanged and
  * land in one directory component per level (verbatim) or one entry
  * (maildir++) that is neither hidden in verbatim nor the index. */
@@ -276,7 +346,7 @@ static const char *const round_trip[] = {
 
 START_TEST(test_safe_names_round_trip_in_both_layouts)
 {
-	for (int layout = LAYOUT_VERBATIM; layout <= LAYOUT_MAILDIRPP; layout++) {
+	for (int layout = LAYOUT_VERBATIM; layout <= LAYOUT_OFFLINEIMAP; layout++) {
 		char dir[PATH_MAX], back[PATH_MAX];
 
 		ck_assert(folder_name_is_safe(round_trip[_i], NULL));
@@ -284,7 +354,13 @@ START_TEST(test_safe_names_round_trip_in_both_layouts)
 				 0);
 		ck_assert_int_ge(maildir_path_to_name(dir, layout, back, sizeof(back)), 0);
 		ck_assert_str_eq(back, round_trip[_i]);
-		if (layout == LAYOUT_VERBATIM) {
+		if (layout == LAYOUT_LEGACY || layout == LAYOUT_OFFLINEIMAP) {
+			/* no level hidden but by the layout's own dot, none the index */
+			ck_assert_int_ne(dir[0], '.');
+			ck_assert_ptr_null(strstr(dir, "/.."));
+			if (layout == LAYOUT_OFFLINEIMAP)
+				ck_assert_ptr_null(strchr(dir, '/'));
+		} else if (layout == LAYOUT_VERBATIM) {
 			/* No component hidden, none a Maildir subdirectory. */
 			for (char *p = dir; p; p = strchr(p, '/') ? strchr(p, '/') + 1 : NULL) {
 				ck_assert_int_ne(*p, '.');
@@ -476,6 +552,9 @@ static Suite *names_suite(void)
 	tcase_add_loop_test(tc, test_name_maps_to_maildirpp_directory, 0, N(paths));
 	tcase_add_loop_test(tc, test_directory_maps_back_to_name_in_both_layouts, 0, N(paths));
 	tcase_add_test(tc, test_inbox_in_any_case_is_inbox);
+	tcase_add_loop_test(tc, test_name_maps_to_the_tools_directories, 0, N(tool_paths));
+	tcase_add_loop_test(tc, test_the_tools_directories_map_back_to_names, 0, N(tool_paths));
+	tcase_add_test(tc, test_other_directories_are_no_folders_of_the_tools_layouts);
 	tcase_add_loop_test(tc, test_safe_names_round_trip_in_both_layouts, 0, N(round_trip));
 	tcase_add_test(tc, test_decoding_is_lenient);
 	tcase_add_test(tc, test_decoded_unsafe_names_are_caught_by_the_safety_check);

@@ -328,6 +328,40 @@ START_TEST(test_maildirpp_folders_are_created_and_listed)
 }
 END_TEST
 
+/* mbsync's SubFolders Legacy: later levels are .Name inside their parent. */
+START_TEST(test_legacy_folders_are_created_and_listed)
+{
+	open_store(LAYOUT_LEGACY);
+	create_ok("inbox");
+	create_ok("Work/Projects/2024");
+	create_ok("v1.2");
+	ck_assert(exists(at("INBOX/cur")));
+	ck_assert(exists(at("Work/.Projects/.2024/cur")));
+	ck_assert(exists(at("v1.2/new")));
+	ck_assert(!exists(at("cur")));
+	/* a directory mbsync would not make there is no folder of the layout */
+	make_maildir(at("Work/Plain"));
+	ck_assert_str_eq(folders(), "INBOX|Work/Projects/2024|v1.2");
+}
+END_TEST
+
+/* offlineimap (sep = .): one directory per folder under the root. */
+START_TEST(test_offlineimap_folders_are_created_and_listed)
+{
+	open_store(LAYOUT_OFFLINEIMAP);
+	create_ok("INBOX");
+	create_ok("Work/Projects");
+	create_ok("v1.2");
+	ck_assert(exists(at("INBOX/cur")));
+	ck_assert(exists(at("Work.Projects/cur")));
+	ck_assert(!exists(at("Work")));
+	ck_assert(exists(at("v1%%2E2/cur")));
+	ck_assert(!exists(at("cur")));
+	make_maildir(at(".Hidden"));
+	ck_assert_str_eq(folders(), "INBOX|Work/Projects|v1.2");
+}
+END_TEST
+
 START_TEST(test_intermediate_directories_are_no_folders_but_their_children_are)
 {
 	open_store(LAYOUT_VERBATIM);
@@ -948,7 +982,7 @@ START_TEST(test_index_of_version_1_is_upgraded_and_learns_inodes)
 	free(name);
 	set_mtime(at("INBOX/cur"), time(NULL) + 5);
 	select_ok("INBOX");
-	ck_assert_int_eq(index_int("PRAGMA user_version"), 6);
+	ck_assert_int_eq(index_int("PRAGMA user_version"), 7);
 	list_ok(&l);
 	ck_assert_uint_eq(l.n, 1);
 	ck_assert_uint_eq(l.v[0].uid, uid);
@@ -993,12 +1027,50 @@ START_TEST(test_rows_from_before_schema_5_have_unknown_keywords)
 		   "PRAGMA user_version = 4");
 	open_store(LAYOUT_VERBATIM);
 	select_ok("INBOX");
-	ck_assert_int_eq(index_int("PRAGMA user_version"), 6);
+	ck_assert_int_eq(index_int("PRAGMA user_version"), 7);
 	list_ok(&l);
 	ck_assert_uint_eq(l.n, 1);
 	ck_assert_str_eq(l.v[0].keywords, "kw");
 	ck_assert(l.v[0].keywords_unknown);
 	msg_list_free(&l);
+}
+END_TEST
+
+/* Hashes from before schema 7 are of identity version 1, which counted
+ * the header lines mbsync and offlineimap add (rule 6): they are dropped,
+ * and the file is read again for its version 2 identity and size. */
+START_TEST(test_index_from_before_identity_version_2_reads_files_again)
+{
+	static const char with_tuid[] = "From: a@example.org\nX-TUID: abcdefghijkl\n"
+					"Subject: moved in\n\nbody\n";
+	static const char without[] = "From: a@example.org\nSubject: moved in\n\nbody\n";
+	uint64_t want_size;
+	struct msg_id want = identity_of(without, &want_size);
+	struct msg_list l;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	deliver(with_tuid, MF_SEEN, NULL, DATE);
+	store_close(store);
+	store = NULL;
+	/* what schema 6 held: the hash and size with the X-TUID line */
+	index_exec("UPDATE messages SET hash = zeroblob(32), size = size + 22; "
+		   "PRAGMA user_version = 6");
+	open_store(LAYOUT_VERBATIM);
+	select_ok("INBOX");
+	ck_assert_int_eq(index_int("PRAGMA user_version"), 7);
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert(!l.v[0].id.known);
+	ck_assert_int_eq(store_identify(store, l.v, l.n, &err), 0);
+	ck_assert(l.v[0].id.known);
+	ck_assert_mem_eq(l.v[0].id.hash, want.hash, sizeof(want.hash));
+	ck_assert_uint_eq(l.v[0].size, want_size);
+	msg_list_free(&l);
+	/* and the index has them now */
+	ck_assert_int_eq(index_int("SELECT size FROM messages"), (int64_t)want_size);
+	ck_assert_int_eq(index_int("SELECT count(*) FROM messages WHERE hash IS NOT NULL"), 1);
 }
 END_TEST
 
@@ -2198,7 +2270,7 @@ START_TEST(test_unknown_rows_sum_is_set_by_a_full_scan)
 
 	/* Nothing to rescan yet; an own change keeps the sum unknown. */
 	ck_assert(!select_quick("INBOX", &fs));
-	ck_assert_int_eq(index_int("PRAGMA user_version"), 6);
+	ck_assert_int_eq(index_int("PRAGMA user_version"), 7);
 	ck_assert(!index_rows_sum("INBOX", v));
 	ck_assert_int_eq(store->driver->set_flags(store, &a, 1, MF_SEEN, 0, NULL, NULL, &err), 0);
 	ck_assert(!index_rows_sum("INBOX", v));
@@ -2576,7 +2648,7 @@ START_TEST(test_index_upgraded_from_before_tombstones_cannot_tell_older_changes)
 	index_exec(UNDO_SCHEMA_3 "PRAGMA user_version = 2");
 	open_store(LAYOUT_VERBATIM);
 	upgraded = select_ok("INBOX");
-	ck_assert_int_eq(index_int("PRAGMA user_version"), 6);
+	ck_assert_int_eq(index_int("PRAGMA user_version"), 7);
 	ck_assert_uint_gt(upgraded.highestmodseq, before.highestmodseq);
 
 	/* Below the modseq of the upgrade: cannot tell (list in full). */
@@ -2839,6 +2911,8 @@ static Suite *maildir_suite(void)
 
 	tcase_add_test(tc, test_verbatim_folders_are_created_and_listed);
 	tcase_add_test(tc, test_maildirpp_folders_are_created_and_listed);
+	tcase_add_test(tc, test_legacy_folders_are_created_and_listed);
+	tcase_add_test(tc, test_offlineimap_folders_are_created_and_listed);
 	tcase_add_test(tc, test_intermediate_directories_are_no_folders_but_their_children_are);
 	tcase_add_test(tc, test_create_is_idempotent_and_keeps_uidvalidity);
 	tcase_add_test(tc, test_missing_root_lists_nothing_and_is_created_by_create_folder);
@@ -2871,6 +2945,7 @@ static Suite *maildir_suite(void)
 	tcase_add_test(tc, test_index_of_version_1_is_upgraded_and_learns_inodes);
 	tcase_add_test(tc, test_own_changes_are_told_from_other_programs);
 	tcase_add_test(tc, test_rows_from_before_schema_5_have_unknown_keywords);
+	tcase_add_test(tc, test_index_from_before_identity_version_2_reads_files_again);
 	tcase_add_test(tc, test_a_batch_of_deliveries_leaves_the_index_writable);
 
 	tc = tcase(s, "messages");

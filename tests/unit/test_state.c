@@ -71,6 +71,10 @@ static void assert_every_migration(void)
 	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_master"
 				" WHERE type = 'index' AND name = 'pairs_folder'"),
 			 1);
+	/* v4: the identity version of each pair's ids (rule 6). */
+	ck_assert_int_eq(db_int("SELECT count(*) FROM pragma_table_info('pairs')"
+				" WHERE name = 'id_version'"),
+			 1);
 	/* v2: the clean mark that lets rule 4 skip a folder. */
 	ck_assert_int_eq(db_int("SELECT count(*) FROM pragma_table_info('folders')"
 				" WHERE name = 'clean'"),
@@ -87,9 +91,41 @@ END_TEST
 START_TEST(state_at_version_2_gets_the_pairs_folder_index)
 {
 	open_and_close();
-	db_exec("DROP INDEX IF EXISTS pairs_folder; PRAGMA user_version = 2");
+	db_exec("DROP INDEX IF EXISTS pairs_folder; ALTER TABLE pairs DROP COLUMN id_version; "
+		"PRAGMA user_version = 2");
 	open_and_close();
 	assert_every_migration();
+}
+END_TEST
+
+/* A state from before v4: its pairs and their ids stay, recorded as of
+ * identity version 1; pairs written now are of the current version. */
+START_TEST(state_at_version_3_keeps_its_pairs_as_identity_version_1)
+{
+	struct ferry_error err = {0};
+	struct state *st = NULL;
+	struct pair *pairs = NULL, p = {.far_uid = 8, .near_uid = 9, .size = 100};
+	size_t n = 0;
+
+	open_and_close();
+	db_exec("ALTER TABLE pairs DROP COLUMN id_version;"
+		"INSERT INTO folders(id, name) VALUES (1, 'INBOX');"
+		"INSERT INTO pairs(folder_id, far_uid, near_uid, status, base_flags, size, far_id,"
+		" near_id) VALUES (1, 5, 6, 0, 0, 42, zeroblob(32), zeroblob(32));"
+		"PRAGMA user_version = 3");
+	ck_assert_msg(state_open(path, &st, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(state_load_pairs(st, 1, &pairs, &n, &err), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert(pairs[0].far_id.known && pairs[0].near_id.known);
+	ck_assert_uint_eq(pairs[0].size, 42);
+	state_pairs_free(pairs, n);
+	ck_assert_int_eq(state_begin(st, &err), 0);
+	ck_assert_int_eq(state_put_pair(st, 1, &p, &err), 0);
+	ck_assert_int_eq(state_commit(st, &err), 0);
+	state_close(st);
+	assert_every_migration();
+	ck_assert_int_eq(db_int("SELECT id_version FROM pairs WHERE far_uid = 5"), 1);
+	ck_assert_int_eq(db_int("SELECT id_version FROM pairs WHERE far_uid = 8"), 2);
 }
 END_TEST
 
@@ -151,6 +187,7 @@ static Suite *state_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, fresh_state_carries_every_migration);
 	tcase_add_test(tc, state_at_version_2_gets_the_pairs_folder_index);
+	tcase_add_test(tc, state_at_version_3_keeps_its_pairs_as_identity_version_1);
 	tcase_add_test(tc, newer_state_is_refused);
 	tcase_add_test(tc, readonly_open_wants_the_current_version);
 	tcase_add_test(tc, state_file_is_private);
