@@ -11,7 +11,7 @@
 #include "sync/state.h"
 
 /* The schema's steps so far; a new migration raises it. */
-#define STATE_VERSION 4
+#define STATE_VERSION 5
 
 static char dir[] = "/tmp/ferry-test-state-XXXXXX";
 static char path[sizeof(dir) + 32];
@@ -98,7 +98,7 @@ START_TEST(state_at_version_2_gets_the_pairs_folder_index)
 }
 END_TEST
 
-/* A state from before v4: its pairs and their ids stay, recorded as of
+/* A state from before v5: its pairs and their ids stay, recorded as of
  * identity version 1; pairs written now are of the current version. */
 START_TEST(state_at_version_3_keeps_its_pairs_as_identity_version_1)
 {
