@@ -14,6 +14,7 @@
 #include "sync/channel.h"
 #include "sync/check.h"
 #include "sync/config.h"
+#include "sync/import.h"
 #include "sync/list.h"
 #include "sync/status.h"
 #include "sync/verify.h"
@@ -305,6 +306,47 @@ static int cmd_verify(const struct globals *g, const struct command *cmd, int ar
 	return status;
 }
 
+/* No configuration is read: the point is to write one. */
+static int cmd_import(const struct globals *g, const struct command *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"output", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	const char *out = NULL;
+	int opt;
+
+	(void)g;
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+ho:", longopts, NULL)) != -1) {
+		if (opt == 'h') {
+			printf("usage: ferry %s\n\n%s", cmd->usage, cmd->help);
+			return 0;
+		}
+		if (opt == 'o') {
+			out = optarg;
+			continue;
+		}
+		log_error("%s: %s '%s' (usage: ferry %s)", cmd->name,
+			  optopt == 'o' ? "option needs a file:" : "unknown option",
+			  argv[optind - 1], cmd->usage);
+		return FERRY_USAGE;
+	}
+	if (optind >= argc ||
+	    (strcmp(argv[optind], "mbsync") != 0 && strcmp(argv[optind], "offlineimap") != 0)) {
+		log_error("%s: name the tool: mbsync or offlineimap (usage: ferry %s)", cmd->name,
+			  cmd->usage);
+		return FERRY_USAGE;
+	}
+	if (argc - optind > 2) {
+		log_error("%s: too many arguments (usage: ferry %s)", cmd->name, cmd->usage);
+		return FERRY_USAGE;
+	}
+	return import_run(argv[optind], argc - optind == 2 ? argv[optind + 1] : NULL, out);
+}
+
 static int cmd_help(const struct globals *g, const struct command *cmd, int argc, char **argv);
 
 static const struct command commands[] = {
@@ -338,6 +380,14 @@ static const struct command commands[] = {
      "Exit status 0 only when both sides are in step, 1 otherwise.\n\n"
      "  --bodies  also read every message on both sides and compare SHA-256\n"
      "            (without it, a message is its header hash and size)\n"},
+    {"import", cmd_import, "import [-o OUT] mbsync|offlineimap [FILE]",
+     "convert an mbsync or offlineimap configuration",
+     "Prints the ferry configuration equivalent to FILE (default ~/.mbsyncrc or\n"
+     "~/.offlineimaprc), or writes it to OUT (created 0600, never overwritten).\n"
+     "Every setting that could not be mapped is listed on stderr, with the line and\n"
+     "the reason, and as a comment at the top of the result. Exit status 1: ferry\n"
+     "would refuse the result as it stands (a password to add, say).\n\n"
+     "  -o, --output OUT  write to OUT instead of standard output\n"},
     {"help", cmd_help, "help [COMMAND]", "this help, or a command's", "Prints help.\n"},
 };
 
