@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# `ferry watch` against the fixture Dovecot, started as a service's ExecStart line would start
+# it (`ferry -c CONFIG watch CHANNEL`): a first sync, then a server delivery (IDLE) and a local
+# write (inotify) each reach the other side within seconds, flags both ways; SIGHUP reads the
+# configuration again (a bad one is refused and the old one kept); a cut connection and a
+# restarted Dovecot are survived; SIGTERM ends it with exit 143 and nothing left to sync.
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=sync_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/sync_lib.sh"
+
+sync_setup
+
+WPID=
+WLOG=$WORK/watch.log
+# ferry watch is stopped before Dovecot, even when an assertion failed or the script dies.
+watch_kill() {
+	if [[ -n $WPID ]]; then
+		kill -KILL "$WPID" 2>/dev/null
+		wait "$WPID" 2>/dev/null
+		WPID=
+	fi
+}
+old_trap=$(trap -p EXIT)
+eval "old_words=($old_trap)"
+# shellcheck disable=SC2064 # expand now: the fixture's command is kept as it was
+trap "watch_kill; ${old_words[2]:-}" EXIT
+
+# The interval is long: whatever arrives within seconds came by IDLE or inotify.
+sed -i "/^\[channel test\]/a interval = 1h" "$CONF"
+
+watch_start() {
+	"$FERRY" -c "$CONF" watch test >>"$WLOG" 2>&1 </dev/null &
+	WPID=$!
+}
+
+# within SECONDS CMD...: CMD succeeds within SECONDS (checked every 0.1 s).
+within() {
+	local limit=$(($1 * 10)) i
+	shift
+	for ((i = 0; i < limit; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+has_local() { [[ -n $(md_file "$1" "$2") ]]; }
+has_server() { [[ -n $(srv_uid alice "$1" "$2") ]]; }
+local_letters_have() { [[ $(md_letters "$1" "$2") == *"$3"* ]]; }
+server_flags_have() { [[ $(srv_flags alice "$1" "$2") == *"$3"* ]]; }
+alive() { kill -0 "$WPID" 2>/dev/null; }
+
+seed 1 INBOX "before watch"
+watch_start
+t_ok "the first sync brings the server's message" within 20 has_local INBOX "before watch"
+
+seed 2 INBOX "server two"
+t_ok "a server delivery arrives locally within 10 s (IDLE)" within 10 has_local INBOX "server two"
+
+md_write INBOX 3 "local three"
+t_ok "a local write reaches the server within 10 s (inotify)" within 10 has_server INBOX "local three"
+
+uid=$(srv_uid alice INBOX "server two")
+dovecot_doveadm flags add -u alice '\Flagged' mailbox INBOX uid "$uid"
+t_ok "a flag set on the server arrives within 10 s" within 10 local_letters_have INBOX "server two" F
+
+f=$(md_file INBOX "local three")
+mv "$f" "$(md_dir INBOX)/cur/$(basename "${f%%:2,*}"):2,S"
+t_ok "a flag set locally reaches the server within 10 s" within 10 server_flags_have INBOX "local three" '\Seen'
+
+# Work is not watched yet: a delivery there waits for the interval.
+seed 4 Work "work four"
+sleep 3
+t_ok "a folder outside watch is not synced on its change" test -z "$(md_file Work "work four")"
+
+# SIGHUP with Work added to `watch`: the new configuration syncs at once and watches Work.
+sed -i "/^\[channel test\]/a watch = INBOX Work" "$CONF"
+kill -HUP "$WPID"
+t_ok "after SIGHUP the channel is synced" within 10 has_local Work "work four"
+t_contains "the reload is logged" "$(cat "$WLOG")" "configuration read again"
+seed 5 Work "work five"
+t_ok "and Work is watched now" within 10 has_local Work "work five"
+
+# A broken configuration is refused; the one in use stays.
+cp "$CONF" "$WORK/good.conf"
+printf '[channel test]\nbogus = 1\n' >>"$CONF"
+kill -HUP "$WPID"
+t_ok "a bad configuration is reported" within 10 grep -q "keeping the configuration in use" "$WLOG"
+t_ok "and watch goes on" alive
+seed 6 INBOX "after bad config"
+t_ok "with the old configuration" within 10 has_local INBOX "after bad config"
+cp "$WORK/good.conf" "$CONF"
+
+# The server cuts every connection of alice's: the watchers reconnect and sync.
+dovecot_doveadm kick alice >/dev/null 2>&1
+sleep 1
+seed 7 INBOX "after kick"
+t_ok "after a cut connection a delivery arrives within 15 s" within 15 has_local INBOX "after kick"
+
+# Dovecot restarted on the same ports.
+dovecot__stop_master "$DOVECOT_DIR"
+md_write INBOX 8 "local while down"
+sleep 2
+dovecot__launch "$DOVECOT_DIR" "$DOVECOT_IMAP_PORT" "$DOVECOT_IMAPS_PORT"
+t_ok "after a restart, what was written while it was down reaches the server" \
+	within 20 has_server INBOX "local while down"
+seed 9 INBOX "after restart"
+t_ok "and a delivery arrives" within 10 has_local INBOX "after restart"
+t_ok "watch is still running" alive
+
+# SIGTERM: exit 143, and a sync afterwards finds nothing to do.
+kill -TERM "$WPID"
+if within 30 eval '! alive'; then
+	wait "$WPID"
+	rc=$?
+	WPID=
+else
+	rc=timeout
+fi
+t_equal "SIGTERM ends watch with 143" 143 "$rc"
+ferry_sync test
+t_equal "a sync afterwards exits 0" 0 "$T_RC"
+t_contains "and changes nothing" "$T_OUT" "far->near +0 ~0 -0, near->far +0 ~0 -0"
+converged INBOX 7 "after watch"
+converged Work 2 "Work after watch"
+t_not_contains "no crash was reported" "$(cat "$WLOG")" "crashed"
+if [[ $T_FAILED -gt 0 ]]; then
+	echo "# watch's log:"
+	t__indent <"$WLOG"
+fi
+
+t_done
