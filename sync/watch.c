@@ -264,7 +264,7 @@ static void plan_watchers(struct watch *wt)
 
 static void start_sync(struct watch *wt, struct wchan *c)
 {
-	struct sync_opts opts = {0};
+	struct sync_opts opts = {.quiet_unchanged = true};
 	pid_t pid;
 
 	fflush(stdout);

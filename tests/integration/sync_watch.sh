@@ -126,6 +126,10 @@ t_contains "and changes nothing" "$T_OUT" "far->near +0 ~0 -0, near->far +0 ~0 -
 converged INBOX 7 "after watch"
 converged Work 2 "Work after watch"
 t_not_contains "no crash was reported" "$(cat "$WLOG")" "crashed"
+# Its own deliveries wake the other side's watcher; those syncs change nothing and say nothing.
+t_not_contains "a sync that changed nothing logs no line" "$(cat "$WLOG")" \
+	"far->near +0 ~0 -0, near->far +0 ~0 -0"
+t_contains "a sync that changed something logs its line" "$(cat "$WLOG")" "INBOX: far->near +1"
 if [[ $T_FAILED -gt 0 ]]; then
 	echo "# watch's log:"
 	t__indent <"$WLOG"
