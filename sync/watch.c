@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@
 #include "sync/side.h"
 
 #define DEBOUNCE_MS	 1000
+#define DEBOUNCE_MAX_MS	 10000		  /* a stream of local events waits at most this */
 #define IDLE_REFRESH_MS	 (25 * 60 * 1000) /* RFC 2177: re-issue before 29 min */
 #define BACKOFF_MAX_MS	 (5 * 60 * 1000)
 #define DEFAULT_INTERVAL 900
@@ -59,6 +61,7 @@ struct wchan {
 	pid_t sync;	/* 0: no sync running */
 	long due;	/* when to sync (monotonic ms), 0: not due */
 	long next_full; /* when the interval is up (boottime ms) */
+	long first;	/* the first change the due sync is for */
 	unsigned fails; /* syncs failed in a row, for the backoff */
 	bool again;	/* a change came while its sync ran */
 };
@@ -337,12 +340,20 @@ static void reap(struct watch *wt)
 
 static void mark(struct wchan *c, long delay)
 {
-	long at = now_ms() + delay;
+	long now = now_ms(), at = now + delay;
 
-	if (c->sync)
+	if (c->sync) {
 		c->again = true;
-	else if (!c->due || delay >= DEBOUNCE_MS || at < c->due)
-		c->due = at; /* a local event moves the debounced sync on */
+		return;
+	}
+	if (!c->due)
+		c->first = now;
+	/* A local event moves the debounced sync on, but a stream of them
+	 * (a big import) waits at most DEBOUNCE_MAX_MS. */
+	if (delay >= DEBOUNCE_MS && at > c->first + DEBOUNCE_MAX_MS)
+		at = c->first + DEBOUNCE_MAX_MS;
+	if (!c->due || delay >= DEBOUNCE_MS || at < c->due)
+		c->due = at;
 }
 
 static void read_watcher(struct watch *wt, struct watcher *w)
@@ -350,6 +361,12 @@ static void read_watcher(struct watch *wt, struct watcher *w)
 	char buf[64];
 	ssize_t n = read(w->fd, buf, sizeof(buf));
 
+	if (n == 0) {
+		/* It is ending: poll no more on its pipe until it is reaped. */
+		close(w->fd);
+		w->fd = -1;
+		return;
+	}
 	for (ssize_t i = 0; i < n; i++) {
 		struct wchan *c = &wt->ch[w->ch];
 
@@ -431,9 +448,9 @@ static bool syncing(const struct watch *wt)
 /* The next time anything is due, as a poll timeout (-1: none). */
 static int next_timeout(const struct watch *wt, bool stopping)
 {
-	long now = now_ms(), boot = clock_ms(CLOCK_BOOTTIME), t = -1;
+	long now = now_ms(), boot = clock_ms(CLOCK_BOOTTIME), t = LONG_MAX;
 
-#define SOONER(at) ((t) = (t) < 0 || (at) < (t) ? (at) : (t))
+#define SOONER(in) ((t) = (in) < (t) ? (in) : (t))
 	for (size_t i = 0; i < wt->nold; i++)
 		SOONER(wt->old[i].kill_at - now);
 	if (!stopping) {
@@ -442,16 +459,17 @@ static int next_timeout(const struct watch *wt, bool stopping)
 				continue;
 			if (wt->ch[i].due)
 				SOONER(wt->ch[i].due - now);
-			SOONER(wt->ch[i].next_full - boot);
+			if (wt->ch[i].next_full)
+				SOONER(wt->ch[i].next_full - boot);
 		}
 		for (size_t i = 0; i < wt->nw; i++)
 			if (!wt->w[i].pid)
 				SOONER(wt->w[i].start_at - now);
 	}
 #undef SOONER
-	if (t < 0)
+	if (t == LONG_MAX)
 		return -1;
-	return t > 24L * 3600 * 1000 ? 24 * 3600 * 1000 : (int)t;
+	return t < 0 ? 0 : t > 24L * 3600 * 1000 ? 24 * 3600 * 1000 : (int)t;
 }
 
 static void due_work(struct watch *wt)
