@@ -24,8 +24,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -126,6 +129,29 @@ static void child_setup(struct watch *wt, int keep_a, int keep_b)
 	}
 	signal(SIGHUP, SIG_IGN);
 	sigprocmask(SIG_SETMASK, &wt->orig_mask, NULL);
+}
+
+/* Type=notify without libsystemd: one datagram to $NOTIFY_SOCKET (a path,
+ * or an abstract name after '@'). Nothing to tell when it is not set. */
+static void sd_notify_send(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t len = path ? strlen(path) : 0;
+	int fd;
+
+	if (len < 2 || len >= sizeof(sa.sun_path) || (path[0] != '/' && path[0] != '@'))
+		return;
+	memcpy(sa.sun_path, path, len);
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0';
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (const struct sockaddr *)&sa,
+		   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+		log_trace("watch: NOTIFY_SOCKET %s: %s", path, strerror(errno));
+	close(fd);
 }
 
 /* ---- watchers ---- */
@@ -510,7 +536,9 @@ static int loop(struct watch *wt)
 
 		if (hup && !syncing(wt)) {
 			hup = false;
+			sd_notify_send("RELOADING=1");
 			reload(wt);
+			sd_notify_send("READY=1");
 		}
 		for (size_t i = 0; i < wt->nold; i++)
 			if (wt->old[i].kill_at <= now_ms())
@@ -547,6 +575,8 @@ static int loop(struct watch *wt)
 					continue;
 				}
 				/* SIGTERM, SIGINT: the running syncs end their batch. */
+				if (!stop_sig)
+					sd_notify_send("STOPPING=1");
 				stop_sig = stop_sig ? stop_sig : sig;
 				for (size_t i = 0; i < wt->nch; i++)
 					if (wt->ch[i].sync)
@@ -590,6 +620,9 @@ int watch_run(const char *config_path, struct config *cfg, char **names, size_t 
 	}
 	wt.last_jump = clock_ms(CLOCK_BOOTTIME) - now_ms();
 	plan_watchers(&wt);
+	/* Ready once watching begins: a first sync of a big account may take
+	 * longer than a service manager waits for a start. */
+	sd_notify_send("READY=1");
 	status = loop(&wt);
 	close(wt.sigfd);
 	free(wt.ch);

@@ -25,13 +25,27 @@ watch_kill() {
 old_trap=$(trap -p EXIT)
 eval "old_words=($old_trap)"
 # shellcheck disable=SC2064 # expand now: the fixture's command is kept as it was
-trap "watch_kill; ${old_words[2]:-}" EXIT
+trap "watch_kill; [[ -n \${NPID:-} ]] && kill \$NPID 2>/dev/null; ${old_words[2]:-}" EXIT
 
 # The interval is long: whatever arrives within seconds came by IDLE or inotify.
 sed -i "/^\[channel test\]/a interval = 1h" "$CONF"
 
+# A service manager's notify socket (Type=notify): what ferry sends there is kept in
+# $WORK/notify.out, one message a line. The receiver ends by itself after 300 s.
+NOTIFY_SOCK=$WORK/notify.sock
+perl -MIO::Socket::UNIX -e '
+	my $s = IO::Socket::UNIX->new(Type => SOCK_DGRAM(), Local => $ARGV[0]) or die "$!";
+	alarm 300;
+	$| = 1;
+	while (defined $s->recv(my $m, 4096)) { print "$m\n" }' "$NOTIFY_SOCK" >"$WORK/notify.out" 2>&1 &
+NPID=$!
+for ((i = 0; i < 50; i++)); do
+	[[ -S $NOTIFY_SOCK ]] && break
+	sleep 0.1
+done
+
 watch_start() {
-	"$FERRY" -c "$CONF" watch test >>"$WLOG" 2>&1 </dev/null &
+	NOTIFY_SOCKET=$NOTIFY_SOCK "$FERRY" -c "$CONF" watch test >>"$WLOG" 2>&1 </dev/null &
 	WPID=$!
 }
 
@@ -55,6 +69,7 @@ alive() { kill -0 "$WPID" 2>/dev/null; }
 seed 1 INBOX "before watch"
 watch_start
 t_ok "the first sync brings the server's message" within 20 has_local INBOX "before watch"
+t_ok "the service manager is told it is ready (READY=1)" within 10 grep -q '^READY=1' "$WORK/notify.out"
 
 seed 2 INBOX "server two"
 t_ok "a server delivery arrives locally within 10 s (IDLE)" within 10 has_local INBOX "server two"
@@ -70,7 +85,9 @@ f=$(md_file INBOX "local three")
 mv "$f" "$(md_dir INBOX)/cur/$(basename "${f%%:2,*}"):2,S"
 t_ok "a flag set locally reaches the server within 10 s" within 10 server_flags_have INBOX "local three" '\Seen'
 
-# Work is not watched yet: a delivery there waits for the interval.
+# Work is not watched yet: a delivery there waits for the interval. (First the syncs that
+# the flag changes' own echoes started are let finish: one of them would take Work along.)
+sleep 3
 seed 4 Work "work four"
 sleep 3
 t_ok "a folder outside watch is not synced on its change" test -z "$(md_file Work "work four")"
@@ -120,6 +137,7 @@ else
 	rc=timeout
 fi
 t_equal "SIGTERM ends watch with 143" 143 "$rc"
+t_ok "and it said it was stopping (STOPPING=1)" grep -q '^STOPPING=1' "$WORK/notify.out"
 ferry_sync test
 t_equal "a sync afterwards exits 0" 0 "$T_RC"
 t_contains "and changes nothing" "$T_OUT" "far->near +0 ~0 -0, near->far +0 ~0 -0"
