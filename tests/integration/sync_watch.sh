@@ -143,6 +143,36 @@ t_equal "a sync afterwards exits 0" 0 "$T_RC"
 t_contains "and changes nothing" "$T_OUT" "far->near +0 ~0 -0, near->far +0 ~0 -0"
 converged INBOX 7 "after watch"
 converged Work 2 "Work after watch"
+
+# SIGTERM in the middle of a sync (SIGHUP starts a full one, which finds Big's 3000
+# messages): the channel's process finishes its batch, watch ends with 143, and the next
+# sync takes up where it stopped, without duplicates.
+dovecot_bulk_seed alice Big 3000 1000 8000
+watch_start
+t_ok "watch started again" within 20 has_local INBOX "after restart"
+kill -HUP "$WPID"
+within 60 test -d "$(md_dir Big)/cur"
+for ((i = 0; i < 300; i++)); do
+	[[ $(md_count Big) -gt 0 ]] && break
+	sleep 0.05
+done
+kill -TERM "$WPID"
+if within 60 eval '! alive'; then
+	wait "$WPID"
+	rc=$?
+	WPID=
+else
+	rc=timeout
+fi
+t_equal "SIGTERM during a sync ends watch with 143" 143 "$rc"
+got=$(md_count Big)
+t_ok "the sync was cut short ($got of 3000 copied)" test "$got" -lt 3000
+t_contains "the channel's process said so" "$(cat "$WLOG")" "interrupted; what was done is saved"
+ferry_sync test
+t_equal "the next sync exits 0" 0 "$T_RC"
+converged Big 3000 "Big after the interrupted sync"
+ferry_sync test
+t_contains "and the one after changes nothing" "$T_OUT" "far->near +0 ~0 -0, near->far +0 ~0 -0"
 t_not_contains "no crash was reported" "$(cat "$WLOG")" "crashed"
 # Its own deliveries wake the other side's watcher; those syncs change nothing and say nothing.
 t_not_contains "a sync that changed nothing logs no line" "$(cat "$WLOG")" \
