@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -86,6 +87,7 @@ struct watch {
 	struct retired old[MAX_WATCHERS];
 	size_t nold;
 	int sigfd;
+	int timerfd; /* CLOCK_BOOTTIME, at the next interval: it fires on a resume past it */
 	sigset_t orig_mask;
 	long last_jump; /* BOOTTIME - MONOTONIC, ms */
 };
@@ -121,6 +123,7 @@ static long backoff_ms(unsigned fails)
 static void child_setup(struct watch *wt, int keep_a, int keep_b)
 {
 	close(wt->sigfd);
+	close(wt->timerfd);
 	for (size_t i = 0; i < wt->nw; i++) {
 		if (wt->w[i].fd >= 0 && wt->w[i].fd != keep_a && wt->w[i].fd != keep_b)
 			close(wt->w[i].fd);
@@ -471,10 +474,30 @@ static bool syncing(const struct watch *wt)
 	return false;
 }
 
+/* The interval's timer: at the earliest next full sync, on CLOCK_BOOTTIME,
+ * so that it fires at once on a resume from a suspend that went past it. */
+static void arm_interval(const struct watch *wt, bool stopping)
+{
+	struct itimerspec its = {0};
+	long at = LONG_MAX;
+
+	for (size_t i = 0; i < wt->nch && !stopping; i++)
+		if (!wt->ch[i].sync && wt->ch[i].next_full && wt->ch[i].next_full < at)
+			at = wt->ch[i].next_full;
+	if (at != LONG_MAX) {
+		/* 0 disarms: a deadline already past is 1 ms. */
+		at = at > 0 ? at : 1;
+		its.it_value.tv_sec = at / 1000;
+		its.it_value.tv_nsec = (at % 1000) * 1000000L;
+	}
+	if (timerfd_settime(wt->timerfd, TFD_TIMER_ABSTIME, &its, NULL) != 0)
+		log_warn("watch: timerfd: %s", strerror(errno));
+}
+
 /* The next time anything is due, as a poll timeout (-1: none). */
 static int next_timeout(const struct watch *wt, bool stopping)
 {
-	long now = now_ms(), boot = clock_ms(CLOCK_BOOTTIME), t = LONG_MAX;
+	long now = now_ms(), t = LONG_MAX;
 
 #define SOONER(in) ((t) = (in) < (t) ? (in) : (t))
 	for (size_t i = 0; i < wt->nold; i++)
@@ -485,8 +508,6 @@ static int next_timeout(const struct watch *wt, bool stopping)
 				continue;
 			if (wt->ch[i].due)
 				SOONER(wt->ch[i].due - now);
-			if (wt->ch[i].next_full)
-				SOONER(wt->ch[i].next_full - boot);
 		}
 		for (size_t i = 0; i < wt->nw; i++)
 			if (!wt->w[i].pid)
@@ -507,6 +528,17 @@ static void due_work(struct watch *wt)
 		log_info("watch: resumed from suspend: syncing");
 		for (size_t i = 0; i < wt->nch; i++)
 			mark(&wt->ch[i], 0);
+		/* Their connections died with the suspend, unseen: a peer that
+		 * went away sends nothing. Open them again now. */
+		for (size_t i = 0; i < wt->nw; i++) {
+			const struct channel_conf *ch = wt->ch[wt->w[i].ch].conf;
+
+			if (wt->w[i].pid &&
+			    !store_conf_local(wt->w[i].side == FAR ? ch->far : ch->near)) {
+				retire(wt, &wt->w[i]);
+				wt->w[i].start_at = now;
+			}
+		}
 	}
 	wt->last_jump = jump;
 	for (size_t i = 0; i < wt->nw; i++)
@@ -530,7 +562,7 @@ static int loop(struct watch *wt)
 	bool hup = false;
 
 	for (;;) {
-		struct pollfd p[1 + MAX_WATCHERS];
+		struct pollfd p[2 + MAX_WATCHERS];
 		size_t np = 1;
 		int r;
 
@@ -552,7 +584,9 @@ static int loop(struct watch *wt)
 			if (wt->nold == 0)
 				return 128 + stop_sig;
 		}
+		arm_interval(wt, stop_sig != 0);
 		p[0] = (struct pollfd){.fd = wt->sigfd, .events = POLLIN};
+		p[np++] = (struct pollfd){.fd = wt->timerfd, .events = POLLIN};
 		for (size_t i = 0; i < wt->nw; i++)
 			p[np++] = (struct pollfd){.fd = wt->w[i].fd, .events = POLLIN};
 		r = poll(p, np, next_timeout(wt, stop_sig != 0));
@@ -584,8 +618,13 @@ static int loop(struct watch *wt)
 			}
 			reap(wt);
 		}
-		for (size_t i = 0; i < wt->nw && i + 1 < np; i++)
-			if (wt->w[i].fd >= 0 && p[i + 1].fd == wt->w[i].fd && p[i + 1].revents)
+		if (p[1].revents) {
+			uint64_t expired;
+
+			(void)!read(wt->timerfd, &expired, sizeof(expired));
+		}
+		for (size_t i = 0; i < wt->nw && i + 2 < np; i++)
+			if (wt->w[i].fd >= 0 && p[i + 2].fd == wt->w[i].fd && p[i + 2].revents)
 				read_watcher(wt, &wt->w[i]);
 	}
 }
@@ -612,8 +651,13 @@ int watch_run(const char *config_path, struct config *cfg, char **names, size_t 
 	sigaddset(&mask, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &mask, &wt.orig_mask);
 	wt.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (wt.sigfd < 0) {
-		log_error("watch: signalfd: %s", strerror(errno));
+	wt.timerfd = timerfd_create(CLOCK_BOOTTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (wt.sigfd < 0 || wt.timerfd < 0) {
+		log_error("watch: signalfd, timerfd: %s", strerror(errno));
+		if (wt.sigfd >= 0)
+			close(wt.sigfd);
+		if (wt.timerfd >= 0)
+			close(wt.timerfd);
 		free(wt.ch);
 		config_free(&wt.cfg);
 		return FERRY_PARTIAL;
@@ -625,6 +669,7 @@ int watch_run(const char *config_path, struct config *cfg, char **names, size_t 
 	sd_notify_send("READY=1");
 	status = loop(&wt);
 	close(wt.sigfd);
+	close(wt.timerfd);
 	free(wt.ch);
 	config_free(&wt.cfg);
 	return status;

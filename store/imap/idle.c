@@ -7,10 +7,13 @@
 #include "store/imap/idle.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "store/imap/prefetch.h"
@@ -182,6 +185,20 @@ static int begin(struct imap_store *st, MMAPString *line, bool *changed, const c
 	}
 }
 
+/* A connection that died unseen (a suspend, a NAT that forgot it) would
+ * leave IDLE waiting for its refresh: the kernel probes it after 2 idle
+ * minutes instead. Not a socket (a tunnel's pipe): nothing to do. */
+static void keepalive(int fd)
+{
+	int on = 1, idle = 120, intvl = 30, cnt = 4;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) != 0)
+		return;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
 /* Waits in IDLE: 1 a change, 0 timeout or stop, 2 the server ended IDLE. */
 static int idle_wait(struct imap_store *st, MMAPString *line, long deadline, int stop_fd,
 		     const char *folder, struct ferry_error *err)
@@ -249,6 +266,7 @@ int imap_wait(struct store *store, const char *folder, int timeout_ms, int stop_
 	line = mmap_string_new("");
 	if (!line)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	keepalive(mailstream_low_get_fd(mailstream_get_low(st->imap->imap_stream)));
 	r = begin(st, line, &changed, folder, err);
 	if (r == 0) {
 		int w = changed ? 1 : idle_wait(st, line, deadline, stop_fd, folder, err);

@@ -173,6 +173,21 @@ t_equal "the next sync exits 0" 0 "$T_RC"
 converged Big 3000 "Big after the interrupted sync"
 ferry_sync test
 t_contains "and the one after changes nothing" "$T_OUT" "far->near +0 ~0 -0, near->far +0 ~0 -0"
+
+# `interval`: a folder nobody watches is synced when the interval is up.
+# With 6 s: the first sync at once, the delivery 2 s later, the next sync 4 s after it.
+sed -i 's/^interval = 1h$/interval = 6s/' "$CONF"
+watch_start
+sleep 2
+seed 20 Other "other one"
+sleep 1
+t_ok "a delivery to an unwatched folder waits for the interval" test -z "$(md_file Other "other one")"
+t_ok "with interval = 6s it is synced within 10 s" within 10 has_local Other "other one"
+kill -TERM "$WPID"
+within 30 eval '! alive'
+wait "$WPID"
+t_equal "and SIGTERM ends it with 143" 143 "$?"
+WPID=
 t_not_contains "no crash was reported" "$(cat "$WLOG")" "crashed"
 # Its own deliveries wake the other side's watcher; those syncs change nothing and say nothing.
 t_not_contains "a sync that changed nothing logs no line" "$(cat "$WLOG")" \
