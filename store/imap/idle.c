@@ -98,7 +98,10 @@ static enum line_kind classify(struct imap_store *st, const char *line)
 		return LINE_NOTHING; /* another tag: not ours to read */
 	if (strncasecmp(line + 2, "BYE", 3) == 0)
 		return LINE_BYE;
-	if (strncasecmp(line + 2, "VANISHED", 8) == 0)
+	/* VANISHED: expunges with QRESYNC; STATUS and LIST: NOTIFY's news of
+	 * the other folders (new messages, flags, a folder made or gone). */
+	if (strncasecmp(line + 2, "VANISHED", 8) == 0 || strncasecmp(line + 2, "STATUS ", 7) == 0 ||
+	    strncasecmp(line + 2, "LIST ", 5) == 0)
 		return LINE_CHANGE;
 	if (sscanf(line + 2, "%lu %15s", &n, word) != 2)
 		return LINE_NOTHING; /* OK "still here", FLAGS, CAPABILITY */
@@ -185,6 +188,46 @@ static int begin(struct imap_store *st, MMAPString *line, bool *changed, const c
 	}
 }
 
+/* Whether the server's capabilities name word. */
+static bool offers(const struct imap_store *st, const char *word)
+{
+	const char *caps = st->base.capabilities, *p = caps;
+	size_t len = strlen(word);
+
+	while (caps && (p = strcasestr(p, word))) {
+		if ((p == caps || p[-1] == ' ') && (p[len] == ' ' || p[len] == '\0'))
+			return true;
+		p += len;
+	}
+	return false;
+}
+
+/* NOTIFY (RFC 5465) where offered, once a connection: the changes of every
+ * personal folder come to this one, during IDLE, as STATUS and LIST lines,
+ * so one connection watches them all. A refusal leaves IDLE on the selected
+ * folder, as without it. */
+static int notify_set(struct imap_store *st, MMAPString *line, const char *folder,
+		      struct ferry_error *err)
+{
+	static const char cmd[] = "notify NOTIFY SET (selected (MessageNew MessageExpunge "
+				  "FlagChange)) (personal (MessageNew MessageExpunge FlagChange "
+				  "MailboxName))\r\n";
+
+	st->notify_sent = true;
+	if (send_raw(st, cmd, "sending NOTIFY", err) != 0)
+		return -1;
+	for (;;) {
+		if (read_line(st, line) != 0)
+			return imap_fail(st, MAILIMAP_ERROR_STREAM, err, "NOTIFY for \"%s\"",
+					 folder);
+		if (strncmp(line->str, "notify ", 7) == 0)
+			return 0; /* OK, or NO: IDLE on the selected folder is what is left */
+		if (classify(st, line->str) == LINE_BYE)
+			return imap_fail(st, MAILIMAP_ERROR_STREAM, err,
+					 "NOTIFY for \"%s\": the server said BYE", folder);
+	}
+}
+
 /* A connection that died unseen (a suspend, a NAT that forgot it) would
  * leave IDLE waiting for its refresh: the kernel probes it after 2 idle
  * minutes instead. Not a socket (a tunnel's pipe): nothing to do. */
@@ -267,6 +310,10 @@ int imap_wait(struct store *store, const char *folder, int timeout_ms, int stop_
 	if (!line)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	keepalive(mailstream_low_get_fd(mailstream_get_low(st->imap->imap_stream)));
+	if (!st->notify_sent && offers(st, "NOTIFY") && notify_set(st, line, folder, err) != 0) {
+		mmap_string_free(line);
+		return -1;
+	}
 	r = begin(st, line, &changed, folder, err);
 	if (r == 0) {
 		int w = changed ? 1 : idle_wait(st, line, deadline, stop_fd, folder, err);
