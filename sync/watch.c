@@ -48,6 +48,7 @@
 #define RETIRE_MS	 2000 /* a watcher told to stop is killed after this */
 #define SUSPEND_JUMP_MS	 5000 /* BOOTTIME ahead of MONOTONIC by more: a resume */
 #define MAX_WATCHERS	 256
+#define STEADY_MS	 60000 /* a watcher up this long had no trouble */
 
 struct watcher {
 	size_t ch; /* index into the channels */
@@ -58,6 +59,7 @@ struct watcher {
 	int stop;	    /* closing it tells the watcher to stop */
 	unsigned fails;	    /* in a row, for the backoff */
 	long start_at;	    /* when to start it again (monotonic ms) */
+	long started;	    /* when it was last started */
 };
 
 struct wchan {
@@ -132,6 +134,7 @@ static void child_setup(struct watch *wt, int keep_a, int keep_b)
 	}
 	signal(SIGHUP, SIG_IGN);
 	sigprocmask(SIG_SETMASK, &wt->orig_mask, NULL);
+	unsetenv("NOTIFY_SOCKET"); /* the service is this process, not a hook */
 }
 
 /* Type=notify without libsystemd: one datagram to $NOTIFY_SOCKET (a path,
@@ -231,6 +234,7 @@ static int start_watcher(struct watch *wt, struct watcher *w)
 	close(out[1]);
 	close(stop[0]);
 	w->pid = pid;
+	w->started = now_ms();
 	w->fd = out[0];
 	w->stop = stop[1];
 	return 0;
@@ -345,7 +349,9 @@ static void watcher_ended(struct watcher *w)
 	close(w->stop);
 	w->fd = w->stop = -1;
 	w->pid = 0;
-	w->fails++;
+	/* One that connects and then fails at once (a `watch` folder that
+	 * does not exist) backs off too; one that watched a while starts over. */
+	w->fails = now_ms() - w->started > STEADY_MS ? 1 : w->fails + 1;
 	w->start_at = now_ms() + backoff_ms(w->fails);
 }
 
@@ -401,10 +407,7 @@ static void read_watcher(struct watch *wt, struct watcher *w)
 
 		if (buf[i] == 'u' && w->fails > 0) {
 			/* Back after a loss: what changed meanwhile was not seen. */
-			w->fails = 0;
 			mark(c, 0);
-		} else if (buf[i] == 'u') {
-			w->fails = 0;
 		} else if (buf[i] == 'c') {
 			mark(c, store_conf_local(w->side == FAR ? c->conf->far : c->conf->near)
 				    ? DEBOUNCE_MS
