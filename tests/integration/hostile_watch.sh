@@ -30,6 +30,7 @@ hostile_conf_finish
 SLOG=$SRVDIR/idle-untagged.log
 
 WPID=
+# shellcheck disable=SC2317 # run by the trap
 watch_kill() {
 	if [[ -n $WPID ]]; then
 		kill -KILL "$WPID" 2>/dev/null

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
+# shellcheck disable=SC2317 # helpers run by within, eval and the trap
 # `ferry watch` against the fixture Dovecot, started as a service's ExecStart line would start
 # it (`ferry -c CONFIG watch CHANNEL`): a first sync, then a server delivery (IDLE) and a local
 # write (inotify) each reach the other side within seconds, flags both ways; SIGHUP reads the
@@ -15,6 +16,7 @@ sync_setup
 WPID=
 WLOG=$WORK/watch.log
 # ferry watch is stopped before Dovecot, even when an assertion failed or the script dies.
+# shellcheck disable=SC2317 # run by the trap
 watch_kill() {
 	if [[ -n $WPID ]]; then
 		kill -KILL "$WPID" 2>/dev/null
