@@ -1,5 +1,7 @@
 #include "store/store.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -214,4 +216,23 @@ int store_move_msgs(struct store *s, const uint32_t *uids, size_t n, const char 
 	if (!s->driver->move_msgs)
 		return unsupported(s, "move messages", err);
 	return s->driver->move_msgs(s, uids, n, to, new_uids, err);
+}
+
+bool store_can_wait(const struct store *s)
+{
+	return s->driver->wait != NULL;
+}
+
+int store_wait(struct store *s, const char *folder, int timeout_ms, int stop_fd,
+	       struct ferry_error *err)
+{
+	struct pollfd p = {.fd = stop_fd, .events = POLLIN};
+
+	if (s->driver->wait)
+		return s->driver->wait(s, folder, timeout_ms, stop_fd, err);
+	while (poll(&p, 1, timeout_ms) < 0)
+		if (errno != EINTR)
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "poll: %s",
+					       strerror(errno));
+	return 0;
 }

@@ -204,6 +204,18 @@ struct store_driver {
 	 * refused, and went through without them), space-separated, the
 	 * store's until the next call on it; NULL: none. NULL: never. */
 	const char *(*keywords_dropped)(struct store *store);
+
+	/* Waits until something may have changed (`ferry watch`): in folder
+	 * `folder` (a store that watches one folder per handle: IMAP IDLE),
+	 * or anywhere in the store, new folders included (a store that
+	 * watches all at once ignores folder: Maildir, inotify). Returns 1
+	 * when something may have changed, 0 when timeout_ms passed or stop_fd
+	 * became readable or hung up, -1 with err (a lost connection is
+	 * FERRY_CAUSE_NETWORK). The first call starts watching; a change made
+	 * between two calls is reported by the next. A hint only: the caller
+	 * syncs to learn what changed. */
+	int (*wait)(struct store *store, const char *folder, int timeout_ms, int stop_fd,
+		    struct ferry_error *err);
 };
 
 /* The interface as functions: sync/ calls these, never the driver table.
@@ -272,6 +284,13 @@ const char *store_keywords_dropped(struct store *s);
 /* Without the operation: FERRY_CAUSE_REFUSED, nothing moved. */
 int store_move_msgs(struct store *s, const uint32_t *uids, size_t n, const char *to,
 		    uint32_t *new_uids, struct ferry_error *err);
+
+/* Whether store_wait can tell this store's changes. */
+bool store_can_wait(const struct store *s);
+/* Without the operation: waits timeout_ms or until stop_fd (returns 0):
+ * the caller's periodic sync is all there is. */
+int store_wait(struct store *s, const char *folder, int timeout_ms, int stop_fd,
+	       struct ferry_error *err);
 
 /* Where the store is, for messages: a Maildir's path, a server's host
  * ("tunnel" for a command). */

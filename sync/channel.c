@@ -901,7 +901,7 @@ static int run_channel(void *arg, struct ferry_error *err)
 	}
 	free(cut);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	{
+	if (!run->opts->quiet_unchanged || status != FERRY_OK || hook_worth_running(&sum)) {
 		char far_part[96], near_part[96];
 
 		direction_part(far_part, sizeof(far_part), &sum, NEAR);

@@ -73,6 +73,8 @@ enum channel_key {
 	CHANNEL_STATE,
 	CHANNEL_MAX_SIZE,
 	CHANNEL_POST_SYNC,
+	CHANNEL_WATCH,
+	CHANNEL_INTERVAL,
 	CHANNEL_NKEYS
 };
 
@@ -857,6 +859,63 @@ static int parse_post_sync(struct parser *p, const char *value)
 	return dup_value(p, value, &cur_channel(p)->post_sync);
 }
 
+/* `watch`: folder names as `folders` spells them (quotes for blanks), no
+ * patterns: each one is a connection of its own. */
+static int parse_watch(struct parser *p, const char *value)
+{
+	struct channel_conf *ch = cur_channel(p);
+
+	for (const char *s = value + strspn(value, " \t"); *s; s += strspn(s, " \t")) {
+		char *name = NULL, **v;
+
+		if (next_pattern(p, &s, &name) < 0)
+			return -1;
+		if (!*name || strpbrk(name, "*?[!")) {
+			free(name);
+			return fail_key(p, "expected folder names (INBOX \"Sent Items\"), not "
+					   "patterns or empty names");
+		}
+		v = realloc(ch->watch, (ch->nwatch + 1) * sizeof(*v));
+		if (!v) {
+			free(name);
+			return fail_key(p, "out of memory");
+		}
+		ch->watch = v;
+		v[ch->nwatch++] = name;
+	}
+	if (ch->nwatch == 0)
+		return fail_key(p, "expected at least one folder name (INBOX)");
+	return 0;
+}
+
+/* `interval`: seconds, or a number with s, m or h (15m, 900, 1h). */
+static int parse_interval(struct parser *p, const char *value)
+{
+	static const struct {
+		char unit;
+		unsigned mult;
+	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}};
+	size_t len = strlen(value);
+	unsigned mult = 1;
+	uint64_t n;
+
+	for (size_t i = 0; len > 0 && i < NELEM(units); i++) {
+		if (tolower((unsigned char)value[len - 1]) == units[i].unit) {
+			mult = units[i].mult;
+			len--;
+			break;
+		}
+	}
+	/* At most a week: beyond, a full sync never comes. */
+	if (!parse_digits(value, len, 7 * 24 * 3600 / mult, &n) || n == 0)
+		return fail_key(p,
+				"expected a time from 1 s to a week: seconds (900) or a number "
+				"with s, m or h (15m, 1h), not '%s'",
+				value);
+	cur_channel(p)->interval = (unsigned)n * mult;
+	return 0;
+}
+
 static const struct key_def channel_keys[CHANNEL_NKEYS] = {
     [CHANNEL_FAR] = {"far", parse_far},
     [CHANNEL_NEAR] = {"near", parse_near},
@@ -869,6 +928,8 @@ static const struct key_def channel_keys[CHANNEL_NKEYS] = {
     [CHANNEL_STATE] = {"state", parse_state},
     [CHANNEL_MAX_SIZE] = {"max_size", parse_max_size},
     [CHANNEL_POST_SYNC] = {"post_sync", parse_post_sync},
+    [CHANNEL_WATCH] = {"watch", parse_watch},
+    [CHANNEL_INTERVAL] = {"interval", parse_interval},
 };
 
 /* $XDG_STATE_HOME/ferry/<channel>.sqlite. Malloc'd; NULL with why set. */
@@ -1441,6 +1502,9 @@ void config_free(struct config *cfg)
 		free(ch->folders);
 		free(ch->state);
 		free(ch->post_sync);
+		for (size_t j = 0; j < ch->nwatch; j++)
+			free(ch->watch[j]);
+		free(ch->watch);
 	}
 	free(cfg->channels);
 	free(cfg->path);

@@ -30,6 +30,11 @@ struct channel_conf {
 	char *state;	   /* path of the state database, expanded */
 	uint64_t max_size; /* bytes; 0 = no limit */
 	char *post_sync;   /* run by /bin/sh -c after a sync that changed something */
+	/* `ferry watch`: the folders whose server side is watched (IDLE), NULL
+	 * for INBOX alone; and the seconds between full syncs (0: the default). */
+	char **watch;
+	size_t nwatch;
+	unsigned interval;
 };
 
 struct config {

@@ -19,6 +19,7 @@ struct sync_opts {
 	bool force_delete;
 	bool has_dir_override; /* --pull / --push */
 	enum sync_dir dir_override;
+	bool quiet_unchanged; /* `watch`: no summary line for a run that changed nothing */
 };
 
 /* What moved in one folder, for the per-folder line and the summary. The

@@ -18,6 +18,7 @@
 #include "sync/list.h"
 #include "sync/status.h"
 #include "sync/verify.h"
+#include "sync/watch.h"
 #include "version.h"
 
 struct globals {
@@ -272,7 +273,33 @@ static int cmd_check(const struct globals *g, const struct command *cmd, int arg
 
 static int cmd_watch(const struct globals *g, const struct command *cmd, int argc, char **argv)
 {
-	return cmd_channels(g, cmd, argc, argv, -1, NULL);
+	struct ferry_error err = {0};
+	struct config cfg = {0};
+	int first = parse_options(cmd, argc, argv, no_longopts, no_opt, NULL);
+	char *path;
+	int status;
+
+	if (first < 0)
+		return FERRY_USAGE;
+	/* SIGHUP reads the same file again. */
+	path = config_default_path(g->config_path, &err);
+	if (!path) {
+		log_error("%s", err.msg);
+		return FERRY_USAGE;
+	}
+	if (config_load(path, &cfg, &err) != 0) {
+		log_error("%s", err.msg);
+		free(path);
+		return FERRY_USAGE;
+	}
+	if (check_channel_args(&cfg, argc - first, argv + first, false) != 0) {
+		config_free(&cfg);
+		free(path);
+		return FERRY_USAGE;
+	}
+	status = watch_run(path, &cfg, argv + first, (size_t)(argc - first));
+	free(path);
+	return status;
 }
 
 enum { OPT_BODIES = 256 };
@@ -369,7 +396,12 @@ static const struct command commands[] = {
      "checked), logs in and prints the server's capabilities. Maildir stores: checks\n"
      "the root directory. Exit status 3 when a store cannot be reached or refuses login.\n"},
     {"watch", cmd_watch, "watch [CHANNEL...]", "stay connected, sync on change (IDLE)",
-     "Stays connected and syncs whenever either side changes.\n"},
+     "Syncs each channel (all of them if none is named), then stays connected and\n"
+     "syncs a channel again whenever either side changes: IDLE on the server\n"
+     "folders of its `watch` key (INBOX), inotify on the whole Maildir (1 s after\n"
+     "the last change), and every `interval` (15m). SIGHUP reads the configuration\n"
+     "again; SIGTERM and SIGINT end it once the running batch is saved (exit 143,\n"
+     "130).\n"},
     {"verify", cmd_verify, "verify [--bodies] [CHANNEL[:FOLDER]]",
      "compare both sides against the state; change nothing",
      "Reads both sides of every folder pair of the channel (all channels if none is\n"

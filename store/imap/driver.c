@@ -7,6 +7,7 @@
 #include "store/imap/fetch.h"
 #include "store/imap/flags.h"
 #include "store/imap/folders.h"
+#include "store/imap/idle.h"
 #include "store/imap/listing.h"
 #include "store/imap/move.h"
 #include "store/imap/namespace.h"
@@ -58,4 +59,5 @@ const struct store_driver imap_driver = {
     .set_flags = imap_set_flags,
     .delete_msgs = imap_delete_msgs,
     .move_msgs = imap_move_msgs,
+    .wait = imap_wait,
 };

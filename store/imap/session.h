@@ -55,6 +55,8 @@ struct imap_store {
 	 * qresync: the server enabled it, so CHANGEDSINCE brings VANISHED;
 	 * enable_unread: ENABLE went out in a prefetch, its answer unread. */
 	bool enable_sent, qresync, enable_unread;
+	/* idle.c: NOTIFY SET (RFC 5465) was sent on this connection. */
+	bool notify_sent;
 
 	/* The add_commits since the last add_flush, some of them APPENDs still
 	 * in flight (append.c; NULL until the first). */

@@ -44,6 +44,7 @@ struct maildir_store {
 	struct md_folder sel;	  /* the selected folder */
 	unsigned long generation; /* bumped by each select; a delivery checks it */
 	char host[256];		  /* gethostname(), for unique names */
+	struct md_notify *notify; /* `ferry watch`'s inotify (notify.c); NULL until waited on */
 
 	/* sel's counters when the open transaction began, restored if it rolls
 	 * back, and whether it changed anything (one modseq bump per change). */

@@ -18,6 +18,7 @@
 #include "store/log.h"
 #include "store/maildir/filename.h"
 #include "store/maildir/internal.h"
+#include "store/maildir/notify.h"
 #include "store/names.h"
 
 #define CHUNK 65536
@@ -92,6 +93,7 @@ static void maildir_close(struct store *store)
 	if (maildir_settle_adds(st, &err) != 0)
 		log_warn("%s", err.msg);
 
+	md_notify_free(st->notify);
 	maildir_folder_close(&st->sel);
 	mdindex_close(st->index);
 	if (st->rootfd >= 0)
@@ -1113,4 +1115,5 @@ const struct store_driver maildir_driver = {
     .set_flags = maildir_set_flags,
     .delete_msgs = maildir_delete_msgs,
     .move_msgs = maildir_move_msgs,
+    .wait = maildir_wait,
 };

@@ -456,9 +456,8 @@ server_stop
 follow_up 3 "1 2 3"
 
 # --- IDLE ----------------------------------------------------------------------------------------
-# The server has an idle-untagged scenario (untagged data before "+ idling", which makes 1.9.4
-# block until the read timeout), but ferry sends no IDLE yet (no `watch`): nothing to run.
-echo "# idle-untagged: not run: ferry sends no IDLE yet"
+# The idle-untagged scenario (untagged data before "+ idling") needs `ferry watch`, which
+# sends IDLE: hostile_watch.sh runs it.
 
 awk -v a="$started" -v b="$EPOCHREALTIME" 'BEGIN { printf "# took %.1f s\n", b - a }'
 t_done

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store/flags.h"
@@ -645,6 +646,65 @@ START_TEST(test_select_of_a_missing_folder_fails)
 }
 END_TEST
 
+static long mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* `ferry watch`'s door: nothing changed is 0 after the timeout, a stop
+ * descriptor that hangs up is 0 at once, and a message added through another
+ * handle between two waits is 1 from the next. A store without the operation
+ * only waits (its default). */
+START_TEST(test_wait_tells_another_handles_change)
+{
+	const char *name = folder("wait");
+	struct store *mine = store, *other = NULL;
+	uint32_t uid;
+	int pipefd[2];
+	long t0;
+
+	create(name);
+	select_ok(name);
+	t0 = mono_ms();
+	ck_assert_msg(store_wait(store, name, 300, -1, &err) == 0, "wait: %s", err.msg);
+	ck_assert_int_ge(mono_ms() - t0, 250);
+	ck_assert_int_eq(pipe(pipefd), 0);
+	close(pipefd[1]);
+	t0 = mono_ms();
+	ck_assert_msg(store_wait(store, name, 10000, pipefd[0], &err) == 0, "wait: %s", err.msg);
+	ck_assert_int_lt(mono_ms() - t0, 3000);
+	close(pipefd[0]);
+	if (!store_can_wait(store))
+		return;
+	if (strcmp(backend, "maildir") == 0) {
+		/* Another program's delivery: a second handle could not take
+		 * the index's lock while this one holds it. */
+		char path[256];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/%s/new/1.another.host", root, name);
+		f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		fputs(MSGS[0], f);
+		ck_assert_int_eq(fclose(f), 0);
+	} else {
+		ck_assert_msg(store_open(&conf, getenv("CONFORMANCE_PASSWORD"), &other, &err) == 0,
+			      "store_open: %s", err.msg);
+		store = other;
+		select_ok(name);
+		add_all(MSGS, 1, 0, NULL, &uid);
+		store_close(other);
+		store = mine;
+	}
+	t0 = mono_ms();
+	ck_assert_msg(store_wait(store, name, 10000, -1, &err) == 1, "wait: %s", err.msg);
+	ck_assert_int_lt(mono_ms() - t0, 5000);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
 	Suite *s;
@@ -674,6 +734,7 @@ int main(int argc, char **argv)
 	tcase_add_test(tc, test_own_state_is_what_select_saw_or_after_own_changes);
 	tcase_add_test(tc, test_fetch_of_a_missing_uid_delivers_nothing_for_it);
 	tcase_add_test(tc, test_select_of_a_missing_folder_fails);
+	tcase_add_test(tc, test_wait_tells_another_handles_change);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

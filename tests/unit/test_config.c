@@ -1119,6 +1119,30 @@ START_TEST(test_post_sync_is_kept_as_written)
 }
 END_TEST
 
+START_TEST(test_watch_and_interval)
+{
+	const struct channel_conf *ch = load_channel("max_size = 0");
+
+	ck_assert_uint_eq(ch->nwatch, 0);
+	ck_assert_uint_eq(ch->interval, 0);
+	ch = load_channel("watch = INBOX \"Sent Items\" Work/Sub");
+	ck_assert_uint_eq(ch->nwatch, 3);
+	ck_assert_str_eq(ch->watch[0], "INBOX");
+	ck_assert_str_eq(ch->watch[1], "Sent Items");
+	ck_assert_str_eq(ch->watch[2], "Work/Sub");
+	ck_assert_uint_eq(load_channel("interval = 900")->interval, 900);
+	ck_assert_uint_eq(load_channel("interval = 15m")->interval, 900);
+	ck_assert_uint_eq(load_channel("interval = 1h")->interval, 3600);
+	ck_assert_uint_eq(load_channel("interval = 30s")->interval, 30);
+	expect_channel_error("interval = 0", "t.conf:10: interval: expected a time");
+	expect_channel_error("interval = 5d", "t.conf:10: interval: expected a time");
+	expect_channel_error("interval = 200h", "t.conf:10: interval: expected a time");
+	expect_channel_error("interval = m", "t.conf:10: interval: expected a time");
+	expect_channel_error("watch = *", "t.conf:10: watch: expected folder names");
+	expect_channel_error("watch = \"\"", "t.conf:10: watch: expected folder names");
+}
+END_TEST
+
 START_TEST(test_bad_max_size_is_rejected)
 {
 	static const char *bad[] = {"25MB", "-1", "1T", "M", "1.5M", "25 M", "99999999999999G",
@@ -1603,6 +1627,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_bad_max_delete_is_rejected);
 	tcase_add_test(tc, test_max_size_takes_1024_based_suffixes);
 	tcase_add_test(tc, test_post_sync_is_kept_as_written);
+	tcase_add_test(tc, test_watch_and_interval);
 	tcase_add_test(tc, test_bad_max_size_is_rejected);
 	tcase_add_test(tc, test_find_store_and_channel_by_name);
 

@@ -1,0 +1,221 @@
+/* inotify on the Maildir tree. Messages change in new/ and cur/ (a delivery
+ * renamed in from tmp/, a flag renamed, a file removed or written in
+ * place); folders appear and vanish as directories anywhere in the tree.
+ * Files beside the folders (the index, its journal) are ferry's own and not
+ * watched for. */
+#include "store/maildir/notify.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/maildir/internal.h"
+
+/* Messages: renamed in or out, created, written, removed. */
+#define LEAF_MASK                                                                                  \
+	(IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR |       \
+	 IN_DONT_FOLLOW)
+/* Folders: directories created, renamed or removed (files are filtered out). */
+#define TREE_MASK                                                                                  \
+	(IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR | IN_DONT_FOLLOW)
+
+struct md_notify {
+	int fd;
+	int *leaf; /* the watch descriptors of new/ and cur/ directories */
+	size_t nleaf, cap;
+};
+
+static long now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static bool is_leaf(const struct md_notify *n, int wd)
+{
+	for (size_t i = 0; i < n->nleaf; i++)
+		if (n->leaf[i] == wd)
+			return true;
+	return false;
+}
+
+static int add(struct md_notify *n, const char *path, bool leaf, struct ferry_error *err)
+{
+	int wd = inotify_add_watch(n->fd, path, leaf ? LEAF_MASK : TREE_MASK);
+
+	if (wd < 0) {
+		/* Gone meanwhile, or not a directory: nothing to watch there. */
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return ferry_error_set(
+		    err, FERRY_CAUSE_LOCAL_IO, "%s: cannot watch: %s%s", path, strerror(errno),
+		    errno == ENOSPC ? " (raise fs.inotify.max_user_watches)" : "");
+	}
+	if (leaf && !is_leaf(n, wd)) {
+		if (n->nleaf == n->cap) {
+			size_t cap = n->cap ? n->cap * 2 : 16;
+			int *v = realloc(n->leaf, cap * sizeof(*v));
+
+			if (!v)
+				return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+			n->leaf = v;
+			n->cap = cap;
+		}
+		n->leaf[n->nleaf++] = wd;
+	}
+	return 0;
+}
+
+/* Watches dir and everything below it; re-adding a watched directory
+ * changes nothing, so a new folder is taken in by walking again. */
+static int walk(struct md_notify *n, const char *dir, unsigned depth, struct ferry_error *err)
+{
+	DIR *d;
+	struct dirent *de;
+	int r = 0;
+
+	if (depth > MAILDIR_MAX_DEPTH)
+		return 0;
+	if (add(n, dir, false, err) != 0)
+		return -1;
+	d = opendir(dir);
+	if (!d)
+		return errno == ENOENT || errno == ENOTDIR
+			   ? 0
+			   : ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s", dir,
+					     strerror(errno));
+	while (r == 0 && (de = readdir(d))) {
+		char path[PATH_MAX];
+
+		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+			continue; /* never a symlink: ferry does not follow them either */
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    strcmp(de->d_name, "tmp") == 0)
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= sizeof(path))
+			continue;
+		if (strcmp(de->d_name, "new") == 0 || strcmp(de->d_name, "cur") == 0)
+			r = add(n, path, true, err);
+		else
+			r = walk(n, path, depth + 1, err);
+	}
+	closedir(d);
+	return r;
+}
+
+void md_notify_free(struct md_notify *n)
+{
+	if (!n)
+		return;
+	if (n->fd >= 0)
+		close(n->fd);
+	free(n->leaf);
+	free(n);
+}
+
+static int setup(struct maildir_store *st, struct ferry_error *err)
+{
+	struct md_notify *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	n->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (n->fd < 0) {
+		free(n);
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "inotify: %s", strerror(errno));
+	}
+	if (walk(n, st->root, 0, err) != 0) {
+		md_notify_free(n);
+		return -1;
+	}
+	st->notify = n;
+	return 0;
+}
+
+/* Reads the queued events. 1: one of them is a change; *rewalk: a directory
+ * came or the queue overflowed. */
+static int drain(struct md_notify *n, bool *rewalk, struct ferry_error *err)
+{
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+	int changed = 0;
+
+	for (;;) {
+		ssize_t len = read(n->fd, buf, sizeof(buf));
+
+		if (len < 0 && errno == EINTR)
+			continue;
+		if (len < 0 && errno == EAGAIN)
+			return changed;
+		if (len <= 0)
+			return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "inotify: %s",
+					       len < 0 ? strerror(errno) : "end of file");
+		for (char *p = buf; p < buf + len;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+
+			if (ev->mask & IN_Q_OVERFLOW) {
+				*rewalk = true;
+				changed = 1;
+			} else if (ev->mask & IN_ISDIR) {
+				*rewalk = *rewalk || (ev->mask & (IN_CREATE | IN_MOVED_TO));
+				changed = 1;
+			} else if (!(ev->mask & IN_IGNORED) && is_leaf(n, ev->wd)) {
+				changed = 1;
+			}
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+}
+
+int maildir_wait(struct store *store, const char *folder, int timeout_ms, int stop_fd,
+		 struct ferry_error *err)
+{
+	struct maildir_store *st = (struct maildir_store *)store;
+	long deadline = now_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
+
+	(void)folder;
+	if (!st->notify && access(st->root, F_OK) != 0 && errno == ENOENT) {
+		/* The first sync creates the root: look again in a second. */
+		struct pollfd p = {.fd = stop_fd, .events = POLLIN};
+
+		if (poll(&p, stop_fd >= 0 ? 1 : 0, timeout_ms < 1000 ? timeout_ms : 1000) < 0 &&
+		    errno != EINTR)
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "poll: %s",
+					       strerror(errno));
+		return 0;
+	}
+	if (!st->notify && setup(st, err) != 0)
+		return -1;
+	for (;;) {
+		struct pollfd p[2] = {{.fd = st->notify->fd, .events = POLLIN},
+				      {.fd = stop_fd, .events = POLLIN}};
+		long left = deadline - now_ms();
+		bool rewalk = false;
+		int r;
+
+		if (left <= 0)
+			return 0;
+		r = poll(p, stop_fd >= 0 ? 2 : 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "poll: %s",
+					       strerror(errno));
+		if (r == 0 || (p[1].revents && !p[0].revents))
+			return 0;
+		r = drain(st->notify, &rewalk, err);
+		if (r >= 0 && rewalk && walk(st->notify, st->root, 0, err) != 0)
+			r = -1;
+		if (r != 0)
+			return r;
+	}
+}
