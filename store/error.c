@@ -109,6 +109,7 @@ static int severity(enum ferry_status s)
 	case FERRY_LOCKED:
 		return 3;
 	case FERRY_INTERRUPTED:
+	case FERRY_TERMINATED:
 		return 2;
 	case FERRY_PARTIAL:
 		return 1;

@@ -12,11 +12,12 @@
 /* Exit codes, documented in DESIGN.md and ferry(1). */
 enum ferry_status {
 	FERRY_OK = 0,
-	FERRY_PARTIAL = 1, /* some folders or messages failed, the rest synced */
-	FERRY_USAGE = 2,   /* usage or configuration error */
-	FERRY_CONNECT = 3, /* cannot connect, TLS failure, login refused */
-	FERRY_LOCKED = 4,  /* the channel is locked by another run */
-	FERRY_INTERRUPTED = 130,
+	FERRY_PARTIAL = 1,	 /* some folders or messages failed, the rest synced */
+	FERRY_USAGE = 2,	 /* usage or configuration error */
+	FERRY_CONNECT = 3,	 /* cannot connect, TLS failure, login refused */
+	FERRY_LOCKED = 4,	 /* the channel is locked by another run */
+	FERRY_INTERRUPTED = 130, /* SIGINT: 128 + 2, as a shell reports it */
+	FERRY_TERMINATED = 143,	 /* SIGTERM: 128 + 15 */
 };
 
 /* What went wrong, as the engine needs to know it. */

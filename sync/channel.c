@@ -33,9 +33,12 @@ struct channel_run {
 	const struct sync_opts *opts;
 };
 
+static volatile sig_atomic_t stopped_by;
+
 static void on_signal(int sig)
 {
-	(void)sig;
+	if (!stopped_by)
+		stopped_by = sig;
 	engine_interrupted = 1;
 }
 
@@ -915,11 +918,14 @@ static int run_channel(void *arg, struct ferry_error *err)
 	state_close(e.state);
 	close(lockfd);
 	run_post_sync(&e, &sum, status == FERRY_OK);
-	if (engine_interrupted)
-		return ferry_error_set(err, FERRY_CAUSE_INTERRUPTED,
-				       "%s: interrupted; what was done is "
-				       "saved",
-				       ch->name);
+	if (engine_interrupted) {
+		ferry_error_set(err, FERRY_CAUSE_INTERRUPTED,
+				"%s: interrupted; what was done is "
+				"saved",
+				ch->name);
+		err->status = child_stop_status(stopped_by);
+		return -1;
+	}
 	if (status != FERRY_OK)
 		return ferry_error_set(err, FERRY_CAUSE_INCOMPLETE,
 				       "%s: some folders failed (see above)", ch->name);
@@ -932,9 +938,8 @@ enum ferry_status channel_sync(const struct channel_conf *ch, const char *folder
 	struct channel_run run = {ch, folder, opts};
 	struct ferry_error err = {0};
 
-	/* The parent only waits: Ctrl-C is the child's to handle between batches. */
-	signal(SIGINT, SIG_IGN);
-	signal(SIGTERM, SIG_IGN);
+	/* The parent only waits: a stop signal is passed on to the child
+	 * (child_run), which handles it between batches. */
 	if (child_run(run_channel, &run, &err) != 0) {
 		size_t len = strlen(ch->name);
 

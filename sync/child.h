@@ -13,4 +13,13 @@ typedef int (*child_fn)(void *arg, struct ferry_error *err);
  * a signal, "crashed (signal N: NAME)" with status crash_status. */
 int child_run(child_fn fn, void *arg, struct ferry_error *err);
 
+/* SIGINT or SIGTERM, once ferry's own process got one while a child ran (it
+ * is passed on to the child, which stops after its current batch), else 0.
+ * The caller then starts nothing more. A child that died of that signal is
+ * reported as interrupted (exit 130 or 143), not as a crash. */
+int child_stop_signal(void);
+
+/* The exit status for a stop by sig: 130 for SIGINT, 143 for SIGTERM. */
+enum ferry_status child_stop_status(int sig);
+
 #endif

@@ -13,6 +13,7 @@
 #include "store/log.h"
 #include "sync/channel.h"
 #include "sync/check.h"
+#include "sync/child.h"
 #include "sync/config.h"
 #include "sync/import.h"
 #include "sync/list.h"
@@ -116,16 +117,19 @@ static enum ferry_status run_sync(const struct config *cfg, const struct cli_syn
 	enum ferry_status worst = FERRY_OK;
 
 	if (argc == 0) {
-		for (size_t i = 0; i < cfg->nchannels; i++)
+		for (size_t i = 0; i < cfg->nchannels && !child_stop_signal(); i++)
 			worst =
 			    ferry_status_worst(worst, channel_sync(&cfg->channels[i], NULL, &opts));
+		if (child_stop_signal())
+			return child_stop_status(child_stop_signal());
 		if (cfg->nchannels == 0) {
 			log_error("%s: no channels configured", cfg->path);
 			return FERRY_USAGE;
 		}
 		return worst;
 	}
-	for (int i = 0; i < argc; i++) {
+	/* A stop signal stops the whole run, not only the channel it met. */
+	for (int i = 0; i < argc && !child_stop_signal(); i++) {
 		size_t len = strcspn(argv[i], ":");
 		char name[256];
 
@@ -134,7 +138,7 @@ static enum ferry_status run_sync(const struct config *cfg, const struct cli_syn
 		    worst, channel_sync(config_find_channel(cfg, name),
 					argv[i][len] ? argv[i] + len + 1 : NULL, &opts));
 	}
-	return worst;
+	return child_stop_signal() ? child_stop_status(child_stop_signal()) : worst;
 }
 
 enum { OPT_DRY_RUN = 256, OPT_PULL, OPT_PUSH, OPT_FORCE_DELETE };

@@ -159,12 +159,13 @@ static void take_result(const struct result *res, struct folder_work *works, con
 }
 
 /* Reads every worker's pipe until each is closed. */
-static int read_results(int *fds, size_t nwork, struct folder_work *works, const size_t *todo,
-			size_t n, bool *reported, bool *failed)
+static int read_results(int *fds, const pid_t *pids, size_t nwork, struct folder_work *works,
+			const size_t *todo, size_t n, bool *reported, bool *failed)
 {
 	struct pollfd *pfd = calloc(nwork + 1, sizeof(*pfd));
 	struct result *res = calloc(nwork + 1, sizeof(*res));
 	size_t *got = calloc(nwork + 1, sizeof(*got)), open = nwork;
+	bool told = false;
 	int r = 0;
 
 	if (!pfd || !res || !got) {
@@ -175,6 +176,13 @@ static int read_results(int *fds, size_t nwork, struct folder_work *works, const
 		pfd[w] = (struct pollfd){.fd = fds[w], .events = POLLIN};
 	/* Each worker ends by its own timeouts, or dies with this process. */
 	while (open > 0) {
+		/* A stop signal sent to ferry reaches this process only: the
+		 * workers stop after their current batch too. */
+		if (engine_interrupted && !told) {
+			for (size_t w = 0; w < nwork; w++)
+				kill(pids[w], SIGTERM);
+			told = true;
+		}
 		if (poll(pfd, nwork, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -292,7 +300,7 @@ int parallel_finish(struct engine *e, struct folder_work *works, const size_t *t
 	/* Folders of workers that could not be started stay unreported: they
 	 * fail this run, below. All pipes are read as data comes, so that no
 	 * worker waits on a full pipe for the one before it to finish. */
-	if (read_results(fds, nwork, works, todo, n, reported, failed) != 0)
+	if (read_results(fds, pids, nwork, works, todo, n, reported, failed) != 0)
 		r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "poll: %s", strerror(errno));
 	for (size_t w = 0; w < nwork; w++) {
 		int status;
