@@ -174,10 +174,15 @@ for d in $(pkg-config --variable pc_path pkg-config | tr : ' '); do
 			ln -s "$pc" "$dir/pc/${pc##*/}"
 	done
 done
+# Check is hidden indeed: with the tests, the configure step fails.
+T_TIMEOUT=120 t_expect_exit 1 "configure with the tests but no Check fails" \
+	env PKG_CONFIG_LIBDIR="$dir/pc" PKG_CONFIG_PATH= cmake -S "$src" -B "$dir/with-tests"
+t_contains "configure with the tests: Check is what is missing" "$T_OUT" "'check'"
 T_TIMEOUT=120 t_ok "configure with -DFERRY_TESTS=OFF and no Check" \
 	env PKG_CONFIG_LIBDIR="$dir/pc" PKG_CONFIG_PATH= cmake -S "$src" -B "$dir/build" \
 	-DFERRY_TESTS=OFF -DCMAKE_INSTALL_PREFIX="$dir/inst"
-t_not_contains "the configure step looked for no Check" "$T_OUT" "check"
+t_not_contains "the configure step looked for no Check" "$T_OUT" "'check'"
+t_equal "no Check in the cache" "" "$(grep '^CHECK_' "$dir/build/CMakeCache.txt")"
 T_TIMEOUT=500 t_ok "build with -DFERRY_TESTS=OFF" cmake --build "$dir/build" -j2
 t_ok "install" cmake --install "$dir/build"
 t_ok "the installed ferry runs" "$dir/inst/bin/ferry" --version
