@@ -18,6 +18,9 @@ FERRY_PACKAGES=(
 	isync offlineimap3
 	iproute2 procps ca-certificates time sqlite3 valgrind strace notmuch
 	clang-format
+	# tests/integration/packaging.sh: systemd-analyze verify on contrib/systemd (not run as
+	# init, only the tool), and the zsh and fish completions parsed by their shells.
+	systemd zsh fish
 	# The libFuzzer targets (tests/fuzz): clang; libclang-rt-14-dev, the fuzzer and
 	# sanitizer runtimes -fsanitize=fuzzer,address,undefined links, which clang only
 	# recommends (and recommends are not installed here); libfuzzer-14-dev, libFuzzer as a
