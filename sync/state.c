@@ -898,7 +898,7 @@ int state_set_held(struct state *st, const char *folder, enum side side, enum he
 {
 	sqlite3_stmt *stmt;
 
-	if (count == 0) {
+	if (count == 0 && kind == HELD_DELETIONS) {
 		if (prepare(st, "DELETE FROM held WHERE folder = ? AND side = ? AND kind = ?",
 			    &stmt, err) != 0)
 			return -1;
@@ -911,7 +911,7 @@ int state_set_held(struct state *st, const char *folder, enum side side, enum he
 	sqlite3_bind_text(stmt, 1, folder, -1, SQLITE_STATIC);
 	sqlite3_bind_int(stmt, 2, (int)side);
 	sqlite3_bind_int(stmt, 3, (int)kind);
-	if (count) {
+	if (count || kind == HELD_REMOVAL) {
 		sqlite3_bind_int64(stmt, 4, (sqlite3_int64)count);
 		sqlite3_bind_int64(stmt, 5, (sqlite3_int64)time(NULL));
 	}

@@ -142,7 +142,8 @@ struct state_held {
 	size_t count;
 	int64_t at;
 };
-/* Records a hold on folder's side; a count of 0 clears it. */
+/* Records a hold on folder's side; for deletions a count of 0 clears it
+ * (removals are cleared all at once by state_clear_held_removals). */
 int state_set_held(struct state *st, const char *folder, enum side side, enum held_kind kind,
 		   size_t count, struct ferry_error *err);
 /* Clears every held removal: each run decides its folder removals anew. */

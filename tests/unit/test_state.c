@@ -197,6 +197,15 @@ START_TEST(held_deletions_are_replaced_and_removals_cleared)
 	ck_assert_int_eq(state_set_held(st, "Work", FAR, HELD_DELETIONS, 12, &err), 0);
 	ck_assert_int_eq(state_set_held(st, "Work", NEAR, HELD_DELETIONS, 0, &err), 0);
 	ck_assert_int_eq(state_set_held(st, "Old", NEAR, HELD_REMOVAL, 3, &err), 0);
+	ck_assert_int_eq(state_set_held(st, "Empty", FAR, HELD_REMOVAL, 0, &err), 0);
+	ck_assert_msg(state_list_held(st, &v, &n, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(v[0].folder, "Empty"); /* an empty folder's removal is held too */
+	ck_assert_uint_eq(v[0].count, 0);
+	state_held_free(v, n);
+	ck_assert_int_eq(state_set_held(st, "Empty", FAR, HELD_DELETIONS, 0, &err), 0);
+	ck_assert_int_eq(state_clear_held_removals(st, &err), 0);
+	ck_assert_int_eq(state_set_held(st, "Old", NEAR, HELD_REMOVAL, 3, &err), 0);
 	ck_assert_msg(state_list_held(st, &v, &n, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(n, 2);
 	ck_assert_str_eq(v[0].folder, "Old");
