@@ -474,6 +474,23 @@ static int print_json(const struct facts *f, struct ferry_error *err)
 
 /* ---- one channel ---- */
 
+/* Held deletions of a folder the state dropped since (removed on both
+ * sides) concern nothing any more. */
+static void drop_stale_holds(struct facts *f)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < f->nheld; i++) {
+		if (f->held[i].kind == HELD_DELETIONS &&
+		    !state_folder_named(f, f->held[i].folder)) {
+			free(f->held[i].folder);
+			continue;
+		}
+		f->held[k++] = f->held[i];
+	}
+	f->nheld = k;
+}
+
 static int read_state(struct facts *f, struct state **state, struct ferry_error *err)
 {
 	if (state_open(f->ch->state, state, err) != 0 ||
@@ -482,6 +499,7 @@ static int read_state(struct facts *f, struct state **state, struct ferry_error 
 	    state_list_held(*state, &f->held, &f->nheld, err) != 0 ||
 	    state_list_conflicts(*state, &f->conflicts, &f->nconflicts, err) != 0)
 		return -1;
+	drop_stale_holds(f);
 	f->local = calloc(f->nfolders + 1, sizeof(*f->local));
 	if (!f->local)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
