@@ -347,6 +347,33 @@ static int synced_messages(struct engine *e, const struct channel_folder *v, siz
 	return r;
 }
 
+/* Each run that sees every folder decides its removals anew: those it
+ * holds are recorded again for `ferry status`. A run of one folder
+ * (CHANNEL:FOLDER, the others listed only) leaves the record alone. */
+static void forget_held_removals(struct engine *e, const struct channel_folder *v, size_t n)
+{
+	struct ferry_error err = {0};
+
+	if (e->opts->dry_run)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (v[i].listed_only)
+			return;
+	if (state_clear_held_removals(e->state, &err) != 0)
+		log_warn("%s: %s", e->ch->name, err.msg);
+}
+
+/* A removal held on side k of folder `name` (holding `messages`), for
+ * `ferry status`; not being able to record it stops nothing. */
+static void record_held_removal(struct engine *e, const char *name, enum side k, size_t messages)
+{
+	struct ferry_error err = {0};
+
+	if (!e->opts->dry_run &&
+	    state_set_held(e->state, name, k, HELD_REMOVAL, messages, &err) != 0)
+		log_warn("%s: %s", e->ch->name, err.msg);
+}
+
 /* Rule 11: folder removals count against max_delete, per side: each folder
  * and each message in it, out of the folders synced last time and their
  * messages. Beyond it every removal on that side is held (neither removed
@@ -354,15 +381,20 @@ static int synced_messages(struct engine *e, const struct channel_folder *v, siz
 static size_t hold_removals(struct engine *e, struct channel_folder *v, size_t n)
 {
 	bool *candidate = calloc(n + 1, sizeof(*candidate));
+	size_t *in_folder = calloc(n + 1, sizeof(*in_folder));
 	size_t folders[2] = {0, 0}, messages[2] = {0, 0}, synced = 0, total[2] = {0, 0}, held = 0;
 	struct ferry_error err = {0};
 	bool unknown = false;
 
+	forget_held_removals(e, v, n);
 	if (e->opts->force_delete) {
 		free(candidate);
+		free(in_folder);
 		return 0;
 	}
-	if (!candidate) {
+	if (!candidate || !in_folder) {
+		free(in_folder);
+		free(candidate);
 		log_error("%s: out of memory", e->ch->name);
 		for (size_t i = 0; i < n; i++) {
 			v[i].held = v[i].on[FAR] != v[i].on[NEAR];
@@ -392,6 +424,7 @@ static size_t hold_removals(struct engine *e, struct channel_folder *v, size_t n
 		if (!removable)
 			continue;
 		candidate[i] = true;
+		in_folder[i] = count;
 		folders[remaining]++;
 		messages[remaining] += count;
 	}
@@ -417,9 +450,11 @@ static size_t hold_removals(struct engine *e, struct channel_folder *v, size_t n
 			log_info(
 			    "%s: deleted on %s; neither removed on %s nor recreated (max_delete)",
 			    v[i].name, side_str(side_other(k)), side_str(k));
+			record_held_removal(e, v[i].name, k, in_folder[i]);
 		}
 	}
 	free(candidate);
+	free(in_folder);
 	return held;
 }
 

@@ -131,6 +131,17 @@ static int record_conflicts(struct engine *e, const char *name, const struct pla
 	return 0;
 }
 
+/* What max_delete held back stays for `ferry status` until a run plans
+ * this folder again (then it is replaced, or cleared). */
+static int record_held(struct engine *e, const char *name, const struct plan *plan,
+		       struct ferry_error *err)
+{
+	if (state_set_held(e->state, name, FAR, HELD_DELETIONS, plan->blocked_far, err) != 0 ||
+	    state_set_held(e->state, name, NEAR, HELD_DELETIONS, plan->blocked_near, err) != 0)
+		return -1;
+	return 0;
+}
+
 /* What a side is recorded at: what its select said, or what it holds now
  * where the store can tell that every change since was this run's. */
 static void recorded_state(struct store *s, const char *name, const struct folder_state *seen,
@@ -181,7 +192,7 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 		r = 0;
 		goto out;
 	}
-	if (record_conflicts(e, name, &plan, err) != 0)
+	if (record_conflicts(e, name, &plan, err) != 0 || record_held(e, name, &plan, err) != 0)
 		goto out;
 	if (apply_plan(e, name, w->sf.id, &plan, w->list, rep, err) != 0) {
 		ferry_error_prefix(err, "%s", name);

@@ -1,6 +1,6 @@
 /* `ferry list`: the folders of both stores of each channel and how they
- * pair, as the next sync would see them. Each channel in a child process,
- * like every network session. */
+ * pair, as the next sync would see them, as text or JSON (schema in
+ * ferry(1)). Each channel in a child process, like every network session. */
 #include "sync/list.h"
 
 #include <stdio.h>
@@ -8,9 +8,11 @@
 #include <string.h>
 
 #include "store/base/termsafe.h"
+#include "store/base/grow.h"
 #include "store/log.h"
 #include "sync/child.h"
 #include "sync/connect.h"
+#include "sync/json.h"
 #include "sync/names.h"
 
 /* The folder column: names are padded by the columns they take on the
@@ -37,6 +39,45 @@ static const char *presence(const struct store_folder *f)
 	return f->attrs & FA_NOSELECT ? "(parent)" : "yes";
 }
 
+/* How a folder pairs, as the next sync sees it; names[] and the JSON
+ * `pairing` values in one table. */
+enum pairing { PAIRED, EXCLUDED, PARENT, PLACEHOLDER, CREATE_FAR, CREATE_NEAR, ONE_SIDE };
+
+static const char *const pairing_key[] = {
+    [PAIRED] = "paired",	   [EXCLUDED] = "excluded",	[PARENT] = "parent",
+    [PLACEHOLDER] = "placeholder", [CREATE_FAR] = "create-far", [CREATE_NEAR] = "create-near",
+    [ONE_SIDE] = "one-side",
+};
+
+static const char *const pairing_note[] = {
+    [PAIRED] = "",
+    [EXCLUDED] = "excluded by folders",
+    [PARENT] = "holds folders only",
+    [PLACEHOLDER] = "a placeholder (\\Noselect) on one side: not synced",
+    [CREATE_FAR] = "created on the other side at the next sync (as create allows)",
+    [CREATE_NEAR] = "created on the other side at the next sync (as create allows)",
+    [ONE_SIDE] = "on one side only; not created on the other (create)",
+};
+
+static bool selectable(const struct store_folder *f)
+{
+	return f && !(f->attrs & FA_NOSELECT);
+}
+
+static enum pairing pairing_of(const struct channel_conf *ch, const char *name,
+			       const struct store_folder *f, const struct store_folder *g)
+{
+	if (!names_selected(ch, name))
+		return EXCLUDED;
+	if (!selectable(f) && !selectable(g))
+		return PARENT;
+	if (f && g)
+		return selectable(f) && selectable(g) ? PAIRED : PLACEHOLDER;
+	if (!g)
+		return ch->create & SIDE_NEAR ? CREATE_NEAR : ONE_SIDE;
+	return ch->create & SIDE_FAR ? CREATE_FAR : ONE_SIDE;
+}
+
 static void print_folders(const struct channel_conf *ch, const struct store_folder *ff, size_t nf,
 			  const struct store_folder *nfo, size_t nn, char **names, size_t n)
 {
@@ -44,17 +85,12 @@ static void print_folders(const struct channel_conf *ch, const struct store_fold
 	printf("  %-*s %-9s %s\n", NAME_COLUMNS, "folder", "far", "near");
 	for (size_t i = 0; i < n; i++) {
 		const struct store_folder *f = find(ff, nf, names[i]), *g = find(nfo, nn, names[i]);
-		const char *note = "";
+		const char *note;
 		char *col;
 
 		if (i && strcmp(names[i], names[i - 1]) == 0)
 			continue;
-		if (!names_selected(ch, names[i]))
-			note = "excluded by folders";
-		else if ((!f || f->attrs & FA_NOSELECT) && (!g || g->attrs & FA_NOSELECT))
-			note = "holds folders only";
-		else if (!f || !g)
-			note = "created on the other side at the next sync (as create allows)";
+		note = pairing_note[pairing_of(ch, names[i], f, g)];
 		col = termsafe_column(names[i], NAME_COLUMNS);
 		printf("  %s %-9s %-9s%s%s\n", col ? col : "(out of memory)", presence(f),
 		       presence(g), note[0] ? " " : "", note);
@@ -62,9 +98,57 @@ static void print_folders(const struct channel_conf *ch, const struct store_fold
 	}
 }
 
+/* One object, one line: {"channel", "far", "near", "folders": [{"name",
+ * "on_far", "on_near", "far_noselect", "near_noselect", "pairing"}]}. */
+static int print_json(const struct channel_conf *ch, const struct store_folder *ff, size_t nf,
+		      const struct store_folder *nfo, size_t nn, char **names, size_t n,
+		      struct ferry_error *err)
+{
+	struct strbuf sb = {0};
+	bool first = true;
+	char *out;
+
+	strbuf_adds(&sb, "{\"channel\":");
+	json_add_string(&sb, ch->name);
+	strbuf_adds(&sb, ",\"far\":");
+	json_add_string(&sb, ch->far->name);
+	strbuf_adds(&sb, ",\"near\":");
+	json_add_string(&sb, ch->near->name);
+	strbuf_adds(&sb, ",\"folders\":[");
+	for (size_t i = 0; i < n; i++) {
+		const struct store_folder *f = find(ff, nf, names[i]), *g = find(nfo, nn, names[i]);
+
+		if (i && strcmp(names[i], names[i - 1]) == 0)
+			continue;
+		strbuf_adds(&sb, first ? "{\"name\":" : ",{\"name\":");
+		first = false;
+		json_add_string(&sb, names[i]);
+		strbuf_addf(&sb,
+			    ",\"on_far\":%s,\"on_near\":%s,\"far_noselect\":%s,"
+			    "\"near_noselect\":%s,\"pairing\":\"%s\"}",
+			    f ? "true" : "false", g ? "true" : "false",
+			    f && !selectable(f) ? "true" : "false",
+			    g && !selectable(g) ? "true" : "false",
+			    pairing_key[pairing_of(ch, names[i], f, g)]);
+	}
+	strbuf_adds(&sb, "]}\n");
+	out = strbuf_take(&sb);
+	if (!out)
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	fputs(out, stdout);
+	free(out);
+	return 0;
+}
+
+struct list_run {
+	const struct channel_conf *ch;
+	bool json;
+};
+
 static int list_channel(void *arg, struct ferry_error *err)
 {
-	const struct channel_conf *ch = arg;
+	const struct list_run *run = arg;
+	const struct channel_conf *ch = run->ch;
 	struct store *far = NULL, *near = NULL;
 	struct store_folder *ff = NULL, *nfo = NULL;
 	size_t nf = 0, nn = 0, n = 0;
@@ -86,8 +170,12 @@ static int list_channel(void *arg, struct ferry_error *err)
 	for (size_t i = 0; i < nn; i++)
 		names[n++] = nfo[i].name;
 	qsort(names, n, sizeof(*names), cmp_name);
-	print_folders(ch, ff, nf, nfo, nn, names, n);
-	r = 0;
+	if (run->json)
+		r = print_json(ch, ff, nf, nfo, nn, names, n, err);
+	else {
+		print_folders(ch, ff, nf, nfo, nn, names, n);
+		r = 0;
+	}
 out:
 	free(names);
 	store_folders_free(ff, nf);
@@ -97,16 +185,17 @@ out:
 	return r;
 }
 
-enum ferry_status list_run(const struct config *cfg, const char *channel)
+enum ferry_status list_run(const struct config *cfg, const char *channel, bool json)
 {
 	enum ferry_status worst = FERRY_OK;
 
 	for (size_t i = 0; i < cfg->nchannels; i++) {
+		struct list_run run = {&cfg->channels[i], json};
 		struct ferry_error err = {0};
 
 		if (channel && strcmp(channel, cfg->channels[i].name) != 0)
 			continue;
-		if (child_run(list_channel, &cfg->channels[i], &err) != 0) {
+		if (child_run(list_channel, &run, &err) != 0) {
 			log_error("%s: %s", cfg->channels[i].name, err.msg);
 			worst = ferry_status_worst(worst, err.status);
 		}

@@ -73,12 +73,6 @@ static int check_channel_args(const struct config *cfg, int argc, char **argv, b
 	return 0;
 }
 
-static int not_built(const char *what)
-{
-	log_error("'ferry %s' is not built yet in this version", what);
-	return FERRY_USAGE;
-}
-
 /* Parses a command's own options; returns optind or -1 after a usage error. */
 static int parse_options(const struct command *cmd, int argc, char **argv,
 			 const struct option *longopts, void (*set)(int opt, void *ctx), void *ctx)
@@ -204,18 +198,32 @@ static int cmd_sync(const struct globals *g, const struct command *cmd, int argc
 	return status;
 }
 
-/* list, status and watch: options, at most max_args channel names (-1: any),
- * the config, then run(cfg, first channel or NULL); run NULL: not built yet. */
-static int cmd_channels(const struct globals *g, const struct command *cmd, int argc, char **argv,
-			int max_args, enum ferry_status (*run)(const struct config *, const char *))
+enum { OPT_JSON = 256 };
+
+static void set_json_opt(int opt, void *ctx)
 {
+	if (opt == OPT_JSON)
+		*(bool *)ctx = true;
+}
+
+/* list and status: --json, at most one channel name, the config, then
+ * run(cfg, the channel or NULL, json). */
+static int cmd_channels(const struct globals *g, const struct command *cmd, int argc, char **argv,
+			enum ferry_status (*run)(const struct config *, const char *, bool))
+{
+	static const struct option longopts[] = {
+	    {"json", no_argument, NULL, OPT_JSON},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
 	struct config cfg = {0};
-	int first = parse_options(cmd, argc, argv, no_longopts, no_opt, NULL);
+	bool json = false;
+	int first = parse_options(cmd, argc, argv, longopts, set_json_opt, &json);
 	enum ferry_status status;
 
 	if (first < 0)
 		return FERRY_USAGE;
-	if (max_args >= 0 && argc - first > max_args) {
+	if (argc - first > 1) {
 		log_error("%s: too many arguments (usage: ferry %s)", cmd->name, cmd->usage);
 		return FERRY_USAGE;
 	}
@@ -225,20 +233,19 @@ static int cmd_channels(const struct globals *g, const struct command *cmd, int 
 		config_free(&cfg);
 		return FERRY_USAGE;
 	}
-	status = run ? run(&cfg, argc > first ? argv[first] : NULL)
-		     : (enum ferry_status)not_built(cmd->name);
+	status = run(&cfg, argc > first ? argv[first] : NULL, json);
 	config_free(&cfg);
 	return status;
 }
 
 static int cmd_list(const struct globals *g, const struct command *cmd, int argc, char **argv)
 {
-	return cmd_channels(g, cmd, argc, argv, 1, list_run);
+	return cmd_channels(g, cmd, argc, argv, list_run);
 }
 
 static int cmd_status(const struct globals *g, const struct command *cmd, int argc, char **argv)
 {
-	return cmd_channels(g, cmd, argc, argv, 1, status_run);
+	return cmd_channels(g, cmd, argc, argv, status_run);
 }
 
 /* The start of a command that takes at most one argument: its options from
@@ -390,10 +397,14 @@ static const struct command commands[] = {
      "  --pull          copy far -> near only, this run\n"
      "  --push          copy near -> far only, this run\n"
      "  --force-delete  carry out deletions beyond max_delete, this run\n"},
-    {"list", cmd_list, "list [CHANNEL]", "folders on both sides and how they pair",
-     "Lists the folders of both stores of each channel and how they pair up.\n"},
-    {"status", cmd_status, "status [CHANNEL]", "last sync, pending local changes, counts",
-     "Shows when each channel last synced, what changed locally since, and counts.\n"},
+    {"list", cmd_list, "list [--json] [CHANNEL]", "folders on both sides and how they pair",
+     "Lists the folders of both stores of each channel and how they pair up.\n\n"
+     "  --json  one JSON object per channel and line (schema in ferry(1))\n"},
+    {"status", cmd_status, "status [--json] [CHANNEL]", "last sync, pending local changes, counts",
+     "Shows when each channel last synced, what changed locally since, folders a\n"
+     "killed run did not finish, what max_delete held back, folders waiting to be\n"
+     "created or removed, and conflicts. Offline: reads the state and any Maildir.\n\n"
+     "  --json  one JSON object per channel and line (schema in ferry(1))\n"},
     {"check", cmd_check, "check [STORE]", "check config, connection, TLS, login",
      "Validates the config, then for each store (or the one named) connects, verifies\n"
      "the TLS certificate (system store, ca_file, or fingerprint pin; host name\n"

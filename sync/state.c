@@ -101,9 +101,22 @@ static const char schema_v4[] =
 static const char schema_v5[] =
     "ALTER TABLE pairs ADD COLUMN id_version INTEGER NOT NULL DEFAULT 1;";
 
+/* v6: what a run held back under max_delete, for `ferry status`: per folder
+ * and side, messages not deleted (rule 5) or the folder not removed (rule
+ * 11). By name, as conflicts are: a removal concerns a folder that may have
+ * no row by the time it is shown. */
+static const char schema_v6[] = "CREATE TABLE IF NOT EXISTS held ("
+				" folder TEXT NOT NULL,"
+				" side INTEGER NOT NULL,"
+				" kind INTEGER NOT NULL,"
+				" count INTEGER NOT NULL,"
+				" at INTEGER NOT NULL,"
+				" PRIMARY KEY (folder, side, kind));";
+
 /* Migrations, index = version they lead from. Append only: the version is
  * the array's length, so a step cannot be added without being run. */
-static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4, schema_v5};
+static const char *const migrations[] = {schema_v1, schema_v2, schema_v3,
+					 schema_v4, schema_v5, schema_v6};
 
 static int check_ours(struct db *db, struct ferry_error *err);
 
@@ -877,5 +890,86 @@ void state_conflicts_free(struct state_conflict *v, size_t n)
 		free(v[i].folder);
 		free(v[i].text);
 	}
+	free(v);
+}
+
+int state_set_held(struct state *st, const char *folder, enum side side, enum held_kind kind,
+		   size_t count, struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+
+	if (count == 0 && kind == HELD_DELETIONS) {
+		if (prepare(st, "DELETE FROM held WHERE folder = ? AND side = ? AND kind = ?",
+			    &stmt, err) != 0)
+			return -1;
+	} else if (prepare(st,
+			   "INSERT OR REPLACE INTO held(folder, side, kind, count, at) "
+			   "VALUES (?,?,?,?,?)",
+			   &stmt, err) != 0) {
+		return -1;
+	}
+	sqlite3_bind_text(stmt, 1, folder, -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 2, (int)side);
+	sqlite3_bind_int(stmt, 3, (int)kind);
+	if (count || kind == HELD_REMOVAL) {
+		sqlite3_bind_int64(stmt, 4, (sqlite3_int64)count);
+		sqlite3_bind_int64(stmt, 5, (sqlite3_int64)time(NULL));
+	}
+	return step_done(st, stmt, err);
+}
+
+int state_clear_held_removals(struct state *st, struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+
+	if (prepare(st, "DELETE FROM held WHERE kind = ?", &stmt, err) != 0)
+		return -1;
+	sqlite3_bind_int(stmt, 1, (int)HELD_REMOVAL);
+	return step_done(st, stmt, err);
+}
+
+static int read_held(sqlite3_stmt *stmt, void *elem)
+{
+	struct state_held *h = elem;
+
+	*h = (struct state_held){
+	    .folder = strdup((const char *)sqlite3_column_text(stmt, 0)),
+	    .side = sqlite3_column_int(stmt, 1) == (int)FAR ? FAR : NEAR,
+	    .kind =
+		sqlite3_column_int(stmt, 2) == (int)HELD_REMOVAL ? HELD_REMOVAL : HELD_DELETIONS,
+	    .count = (size_t)sqlite3_column_int64(stmt, 3),
+	    .at = sqlite3_column_int64(stmt, 4),
+	};
+	return h->folder ? 0 : -1;
+}
+
+int state_list_held(struct state *st, struct state_held **out, size_t *n, struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+	struct state_held *v = NULL;
+	size_t cap = 0;
+	int r;
+
+	*n = 0;
+	*out = NULL;
+	if (prepare(st,
+		    "SELECT folder, side, kind, count, at FROM held ORDER BY folder, kind, side",
+		    &stmt, err) != 0)
+		return -1;
+	r = db_rows(st->db, stmt, &v, n, &cap, sizeof(*v), read_held, "read held deletions", err);
+	release(st, stmt);
+	if (r != 0) {
+		state_held_free(v, *n);
+		*n = 0;
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+void state_held_free(struct state_held *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].folder);
 	free(v);
 }

@@ -129,4 +129,27 @@ void state_conflicts_free(struct state_conflict *v, size_t n);
 int state_add_conflict(struct state *st, const char *folder, const char *text,
 		       struct ferry_error *err);
 
+/* What max_delete held back (rules 5 and 11), kept for `ferry status`
+ * until a run plans that folder again. */
+enum held_kind {
+	HELD_DELETIONS, /* count messages not deleted on side */
+	HELD_REMOVAL,	/* the folder not removed on side; count its messages */
+};
+struct state_held {
+	char *folder;
+	enum side side;
+	enum held_kind kind;
+	size_t count;
+	int64_t at;
+};
+/* Records a hold on folder's side; for deletions a count of 0 clears it
+ * (removals are cleared all at once by state_clear_held_removals). */
+int state_set_held(struct state *st, const char *folder, enum side side, enum held_kind kind,
+		   size_t count, struct ferry_error *err);
+/* Clears every held removal: each run decides its folder removals anew. */
+int state_clear_held_removals(struct state *st, struct ferry_error *err);
+/* Every hold, by folder; free with state_held_free. */
+int state_list_held(struct state *st, struct state_held **out, size_t *n, struct ferry_error *err);
+void state_held_free(struct state_held *v, size_t n);
+
 #endif

@@ -11,7 +11,7 @@
 #include "sync/state.h"
 
 /* The schema's steps so far; a new migration raises it. */
-#define STATE_VERSION 5
+#define STATE_VERSION 6
 
 static char dir[] = "/tmp/ferry-test-state-XXXXXX";
 static char path[sizeof(dir) + 32];
@@ -74,6 +74,10 @@ static void assert_every_migration(void)
 	/* v4: the identity version of each pair's ids (rule 6). */
 	ck_assert_int_eq(db_int("SELECT count(*) FROM pragma_table_info('pairs')"
 				" WHERE name = 'id_version'"),
+			 1);
+	/* v6: what max_delete held back, for `ferry status`. */
+	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_master"
+				" WHERE type = 'table' AND name = 'held'"),
 			 1);
 	/* v2: the clean mark that lets rule 4 skip a folder. */
 	ck_assert_int_eq(db_int("SELECT count(*) FROM pragma_table_info('folders')"
@@ -179,6 +183,51 @@ START_TEST(foreign_database_is_refused)
 }
 END_TEST
 
+/* A run records what max_delete held back; the next run that plans the
+ * folder replaces it, and `ferry status` lists what is left. */
+START_TEST(held_deletions_are_replaced_and_removals_cleared)
+{
+	struct ferry_error err = {0};
+	struct state_held *v = NULL;
+	struct state *st = NULL;
+	size_t n = 0;
+
+	ck_assert_msg(state_open(path, &st, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(state_set_held(st, "Work", FAR, HELD_DELETIONS, 11, &err), 0);
+	ck_assert_int_eq(state_set_held(st, "Work", FAR, HELD_DELETIONS, 12, &err), 0);
+	ck_assert_int_eq(state_set_held(st, "Work", NEAR, HELD_DELETIONS, 0, &err), 0);
+	ck_assert_int_eq(state_set_held(st, "Old", NEAR, HELD_REMOVAL, 3, &err), 0);
+	ck_assert_int_eq(state_set_held(st, "Empty", FAR, HELD_REMOVAL, 0, &err), 0);
+	ck_assert_msg(state_list_held(st, &v, &n, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(v[0].folder, "Empty"); /* an empty folder's removal is held too */
+	ck_assert_uint_eq(v[0].count, 0);
+	state_held_free(v, n);
+	ck_assert_int_eq(state_set_held(st, "Empty", FAR, HELD_DELETIONS, 0, &err), 0);
+	ck_assert_int_eq(state_clear_held_removals(st, &err), 0);
+	ck_assert_int_eq(state_set_held(st, "Old", NEAR, HELD_REMOVAL, 3, &err), 0);
+	ck_assert_msg(state_list_held(st, &v, &n, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(v[0].folder, "Old");
+	ck_assert_int_eq(v[0].kind, HELD_REMOVAL);
+	ck_assert_int_eq(v[0].side, NEAR);
+	ck_assert_uint_eq(v[0].count, 3);
+	ck_assert_str_eq(v[1].folder, "Work");
+	ck_assert_int_eq(v[1].kind, HELD_DELETIONS);
+	ck_assert_int_eq(v[1].side, FAR);
+	ck_assert_uint_eq(v[1].count, 12);
+	ck_assert_int_ne(v[1].at, 0);
+	state_held_free(v, n);
+
+	ck_assert_int_eq(state_clear_held_removals(st, &err), 0);
+	ck_assert_int_eq(state_set_held(st, "Work", FAR, HELD_DELETIONS, 0, &err), 0);
+	ck_assert_msg(state_list_held(st, &v, &n, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(n, 0);
+	state_held_free(v, n);
+	state_close(st);
+}
+END_TEST
+
 static Suite *state_suite(void)
 {
 	Suite *s = suite_create("state");
@@ -192,6 +241,7 @@ static Suite *state_suite(void)
 	tcase_add_test(tc, readonly_open_wants_the_current_version);
 	tcase_add_test(tc, state_file_is_private);
 	tcase_add_test(tc, foreign_database_is_refused);
+	tcase_add_test(tc, held_deletions_are_replaced_and_removals_cleared);
 	suite_add_tcase(s, tc);
 	return s;
 }
