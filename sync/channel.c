@@ -907,7 +907,10 @@ static int run_channel(void *arg, struct ferry_error *err)
 	sigaction(SIGTERM, &sa, NULL);
 	if (run->opts->has_dir_override)
 		e.dir = run->opts->dir_override;
-	if (state_lock(ch->state, &lockfd, err) != 0) {
+	/* A dry run before the first sync creates neither the state's
+	 * directory nor its lock: with no state there is nothing to guard. */
+	if (!(run->opts->dry_run && access(ch->state, F_OK) != 0 && errno == ENOENT) &&
+	    state_lock(ch->state, &lockfd, err) != 0) {
 		ferry_error_prefix(err, "channel '%s'", ch->name);
 		return -1;
 	}
@@ -919,7 +922,8 @@ static int run_channel(void *arg, struct ferry_error *err)
 	    connect_both(ch, e.store, err) != 0) {
 		free(cut);
 		state_close(e.state);
-		close(lockfd);
+		if (lockfd >= 0)
+			close(lockfd);
 		return -1;
 	}
 	if (run->opts->dry_run)
@@ -953,7 +957,8 @@ static int run_channel(void *arg, struct ferry_error *err)
 	progress_end();
 	connect_close_both(e.store);
 	state_close(e.state);
-	close(lockfd);
+	if (lockfd >= 0)
+		close(lockfd);
 	run_post_sync(&e, &sum, status == FERRY_OK);
 	if (engine_interrupted)
 		return ferry_error_set(err, FERRY_CAUSE_INTERRUPTED,

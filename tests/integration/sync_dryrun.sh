@@ -135,4 +135,28 @@ t_equal "idle dry run: nothing but the channel's line" \
 t_equal "idle dry run: the Maildir unchanged" "$maildir_before" "$(tree_state "$MAILDIR")"
 t_equal "idle dry run: the state unchanged" "$state_before" "$(tree_state "$(dirname "$STATE")")"
 
+# --- a first dry run, before any sync: it creates nothing, not even the state's directory
+cat >>"$CONF" <<CONF
+
+[maildir fresh]
+path = $WORK/Fresh
+
+[channel fresh]
+far = server
+near = fresh
+state = $WORK/fresh-state/fresh.sqlite
+CONF
+t_run "$FERRY" -c "$CONF" sync --dry-run fresh
+t_equal "first dry run exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+dry=$T_OUT
+t_ok "first dry run: no Maildir created" test ! -e "$WORK/Fresh"
+t_ok "first dry run: no state directory created" test ! -e "$WORK/fresh-state"
+t_matches "first dry run: INBOX to create" "$dry" '^INBOX: created on near \[dry run\]$'
+t_matches "first dry run: INBOX's messages to copy" "$dry" \
+	'^INBOX: far->near \+4 ~0 -0 \[dry run: copies [0-9.]+ [KM]?B far->near\]$'
+ferry_sync fresh
+t_equal "first real run exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+t_equal "first run: the dry run's lines are the real run's" "$(folder_lines "$T_OUT")" \
+	"$(folder_lines "$dry")"
+
 t_done
