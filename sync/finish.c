@@ -14,6 +14,7 @@
 #include "sync/apply.h"
 #include "sync/identify.h"
 #include "sync/plan.h"
+#include "sync/subject.h"
 
 /* A size as people read it: "512 B", "2.1 KB", "3.4 MB". */
 static void size_text(uint64_t bytes, char *buf, size_t len)
@@ -68,18 +69,21 @@ static void say_flags(const char *name, const struct action *a, enum side on)
 /* --dry-run -v: one action in plain words. State-only bookkeeping that
  * changes no message (new bases, the pairs the move pass took along) is
  * left out. */
-static void say_action(const char *name, const struct action *a)
+static void say_action(const char *name, const struct action *a, const struct subjects subj[2])
 {
 	char size[32], uids[64];
 	enum side from = a->kind == ACT_COPY_TO_NEAR ? FAR : NEAR;
+	const char *subject = subjects_find(&subj[from], side_action_uid(a, from));
 
 	size_text(a->size, size, sizeof(size));
 	uids_text(a, uids, sizeof(uids));
 	switch (a->kind) {
 	case ACT_COPY_TO_NEAR:
 	case ACT_COPY_TO_FAR:
-		log_info("%s: would copy %s uid %u (%s) to %s%s", name, side_str(from),
-			 side_action_uid(a, from), size, side_str(side_other(from)),
+		log_info("%s: would copy %s uid %u (%s%s%s%s) to %s%s", name, side_str(from),
+			 side_action_uid(a, from), subject ? "Subject \"" : "",
+			 subject ? subject : "", subject ? "\", " : "", size,
+			 side_str(side_other(from)),
 			 a->conflict ? ": deleted there, but flagged or labelled here since (a "
 				       "conflict)"
 				     : "");
@@ -115,12 +119,40 @@ static void say_action(const char *name, const struct action *a)
 	}
 }
 
+/* --dry-run -v names the copies by Subject, which costs their bodies: only
+ * of messages up to this size, and this many a folder and side. */
+#define SUBJECT_SIZE_MAX (64 * 1024)
+#define SUBJECTS_MAX	 50
+
+/* The Subjects of the copies p would make from each side, within those
+ * bounds; a store that cannot tell leaves them out. */
+static void read_copy_subjects(struct engine *e, const struct plan *p, struct subjects subj[2])
+{
+	for (enum side from = FAR; from <= NEAR; from++) {
+		enum action_kind kind = from == FAR ? ACT_COPY_TO_NEAR : ACT_COPY_TO_FAR;
+		uint32_t uids[SUBJECTS_MAX];
+		struct ferry_error err = {0};
+		size_t n = 0;
+
+		for (size_t i = 0; i < p->n && n < SUBJECTS_MAX; i++)
+			if (p->v[i].kind == kind && p->v[i].size <= SUBJECT_SIZE_MAX)
+				uids[n++] = side_action_uid(&p->v[i], from);
+		if (subjects_read(e->store[from], uids, n, &subj[from], &err) != 0)
+			log_trace("Subjects not read: %s", err.msg);
+	}
+}
+
 /* --dry-run: what the plan would do, counted as the real run counts what
  * it did (apply.c, copy.c), so the folder's line is the one the real run
  * prints; at -v each action in plain words. */
-static void count_plan(const char *name, const struct plan *p, struct folder_report *rep)
+static void count_plan(struct engine *e, const char *name, const struct plan *p,
+		       struct folder_report *rep)
 {
 	bool verbose = log_get_level() >= LOG_VERBOSE;
+	struct subjects subj[2] = {{0}, {0}};
+
+	if (verbose)
+		read_copy_subjects(e, p, subj);
 
 	for (size_t i = 0; i < p->n; i++) {
 		const struct action *a = &p->v[i];
@@ -152,8 +184,10 @@ static void count_plan(const char *name, const struct plan *p, struct folder_rep
 			break;
 		}
 		if (verbose)
-			say_action(name, a);
+			say_action(name, a, subj);
 	}
+	subjects_free(&subj[FAR]);
+	subjects_free(&subj[NEAR]);
 }
 
 static void fill_input(struct engine *e, struct plan_input *in, const struct folder_work *w)
@@ -269,7 +303,7 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 			  "max_delete; deleting none until 'ferry sync --force-delete'",
 			  name, plan.blocked_far, plan.blocked_near);
 	if (e->opts->dry_run) {
-		count_plan(name, &plan, rep);
+		count_plan(e, name, &plan, rep);
 		r = 0;
 		goto out;
 	}

@@ -92,7 +92,7 @@ t_equal "dry run: the server unchanged" "$server_before" "$(server_snapshot)"
 t_equal "dry run: the server's log shows no change" "" "$(changes_since "$mark")"
 t_not_contains "dry run: no plan line in the planner's terms" "$dry" "uid 0"
 t_matches "dry run -v: a copy in plain words" "$dry" \
-	'^INBOX: would copy far uid [0-9]+ \([0-9.]+ [KM]?B\) to near'
+	'^INBOX: would copy far uid [0-9]+ \(Subject "New on the server", [0-9.]+ [KM]?B\) to near$'
 t_matches "dry run -v: a deletion in plain words" "$dry" '^INBOX: would delete near uid [0-9]+'
 t_matches "dry run -v: a flag change in plain words" "$dry" \
 	'^INBOX: would add \\Flagged to near uid [0-9]+'
