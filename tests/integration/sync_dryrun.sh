@@ -13,6 +13,7 @@
 # shellcheck source=sync_lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/sync_lib.sh"
 
+# shellcheck disable=SC2119 # its argument is the layout, not this script's
 sync_setup
 sed -i 's/^state = \(.*test.sqlite\)$/state = \1\nremove = both/' "$CONF"
 

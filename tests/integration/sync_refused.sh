@@ -51,7 +51,7 @@ state = $STATE
 CONF
 
 ferry_sync() {
-	t_run "$FERRY" -c "$CONF" sync "$@"
+	t_run "$FERRY" -c "$CONF" sync
 }
 
 # md_write FOLDER NAME: stdin becomes a new local message, written as a mail client would.
