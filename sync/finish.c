@@ -242,14 +242,15 @@ static int record_conflicts(struct engine *e, const char *name, const struct pla
 			    struct ferry_error *err)
 {
 	for (size_t i = 0; i < plan->n; i++) {
-		char text[160];
+		char text[160], uids[64];
 
 		if (!plan->v[i].conflict)
 			continue;
+		uids_text(&plan->v[i], uids, sizeof(uids));
 		snprintf(text, sizeof(text),
-			 "far uid %u / near uid %u: deleted on one side, flagged or "
-			 "labelled on the other; kept and copied back",
-			 plan->v[i].far_uid, plan->v[i].near_uid);
+			 "%s: deleted on one side, flagged or labelled on the other; kept and "
+			 "copied back",
+			 uids);
 		log_warn("%s: conflict: %s", name, text);
 		if (state_add_conflict(e->state, name, text, err) != 0)
 			return -1;
@@ -302,13 +303,15 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 		log_error("%s: would delete %zu message(s) on far and %zu on near, more than "
 			  "max_delete; deleting none until 'ferry sync --force-delete'",
 			  name, plan.blocked_far, plan.blocked_near);
+	/* Conflicts are said as the real run says them (a dry run records
+	 * them in its copy of the state only). */
+	if (record_conflicts(e, name, &plan, err) != 0)
+		goto out;
 	if (e->opts->dry_run) {
 		count_plan(e, name, &plan, rep);
 		r = 0;
 		goto out;
 	}
-	if (record_conflicts(e, name, &plan, err) != 0)
-		goto out;
 	if (apply_plan(e, name, w->sf.id, &plan, w->list, rep, err) != 0) {
 		ferry_error_prefix(err, "%s", name);
 		goto out;

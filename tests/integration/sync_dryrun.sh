@@ -44,9 +44,9 @@ changes_since() {
 }
 
 # folder_lines OUTPUT: the per-folder lines of a run (what it did to each folder: counts,
-# folders created or removed), the dry run's mark taken off, sorted.
+# folders created or removed, conflicts), the dry run's mark taken off, sorted.
 folder_lines() {
-	grep -E '^[A-Za-z]+: ((far->near|near->far) \+|created on|removed on)' <<<"$1" |
+	grep -E '^(ferry: warning: )?[A-Za-z]+: ((far->near|near->far) \+|created on|removed on|conflict: )' <<<"$1" |
 		sed -e 's/ \[dry run[^]]*\]$//' -e 's/ ([0-9.]* s)$//' | sort
 }
 
@@ -56,6 +56,7 @@ seed 8 OldFar "Old far 1"
 seed 9 OldFar "Old far 2"
 seed 10 OldNear "Old near 1"
 seed 11 OldNear "Old near 2"
+seed 12 Clash "Clash 1"
 ferry_sync test
 t_equal "first sync exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
 converged INBOX 6 "first sync"
@@ -76,6 +77,9 @@ seed 22 NewFar "In a new server folder"
 md_write NewNear 23 "In a new local folder"
 dovecot_doveadm mailbox delete -u alice OldFar
 rm -r "$(md_dir OldNear)"
+# Rule 10's conflict: deleted locally, flagged on the server since: kept and copied back.
+rm "$(md_file Clash 'Clash 1')"
+dovecot_doveadm flags add -u alice '\Flagged' mailbox Clash uid "$(srv_uid alice Clash 'Clash 1')"
 
 maildir_before=$(tree_state "$MAILDIR")
 state_before=$(tree_state "$(dirname "$STATE")")
@@ -117,6 +121,8 @@ t_contains "real run: INBOX as expected" "$real" "INBOX: far->near +1 ~1 -1, nea
 t_contains "real run: the server's move replayed locally" "$real" "Work: far->near +0 ~0 -0 >1"
 t_contains "real run: NewFar created locally" "$real" "NewFar: created on near"
 t_contains "real run: OldFar removed locally" "$real" "OldFar: removed on near"
+t_contains "real run: the conflict copied back" "$real" "Clash: far->near +1 ~0 -0"
+t_contains "real run: the conflict reported" "$real" "Clash: conflict: "
 t_equal "the dry run's per-folder lines are the real run's" "$(folder_lines "$real")" \
 	"$(folder_lines "$dry")"
 converged INBOX 4 "after the real run"
