@@ -330,6 +330,34 @@ START_TEST(scratch_copy_writes_in_memory_only)
 }
 END_TEST
 
+/* A run killed mid-write leaves a -wal: the copy holds what it committed,
+ * and neither file is written. */
+START_TEST(scratch_copy_reads_through_a_wal_left_behind)
+{
+	struct db_kind k = kind(two_steps, 2);
+	struct ferry_error err = {0};
+	char wal[160], *before, *after;
+	long nbefore, nafter;
+	struct db *writer, *db;
+
+	ck_assert_msg(db_open(path, &k, DB_WRITE, &writer, &err) == 0, "%s", err.msg);
+	ck_assert_msg(db_exec(writer, "INSERT INTO t (x) VALUES (7)", "insert", &err) == 0, "%s",
+		      err.msg);
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	ck_assert_int_eq(access(wal, F_OK), 0);
+	before = slurp(wal, &nbefore);
+	ck_assert_msg(db_open(path, &k, DB_SCRATCH, &db, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(query(db, "SELECT count(*) FROM t WHERE x = 7"), 1);
+	db_close(db);
+	after = slurp(wal, &nafter);
+	ck_assert_int_eq(nafter, nbefore);
+	ck_assert_int_eq(memcmp(before, after, (size_t)nbefore), 0);
+	free(before);
+	free(after);
+	db_close(writer);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("db");
@@ -349,6 +377,7 @@ int main(void)
 	tcase_add_test(tc, rows_fill_a_growing_array);
 	tcase_add_test(tc, read_only_open_leaves_nothing_beside_the_file);
 	tcase_add_test(tc, scratch_copy_writes_in_memory_only);
+	tcase_add_test(tc, scratch_copy_reads_through_a_wal_left_behind);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
