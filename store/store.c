@@ -74,8 +74,23 @@ int store_list_folders(struct store *s, struct store_folder **out, size_t *n,
 	return s->driver->list_folders(s, out, n, err);
 }
 
+/* A store set read-only (--dry-run) refuses every change: reaching one is
+ * the engine's bug, and a loud one rather than a silent write. */
+static int refused_read_only(struct store *s, const char *what, struct ferry_error *err)
+{
+	return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "%s: asked to %s during a dry run",
+			       s->conf->name, what);
+}
+
+void store_set_read_only(struct store *s)
+{
+	s->read_only = true;
+}
+
 int store_create_folder(struct store *s, const char *name, struct ferry_error *err)
 {
+	if (s->read_only)
+		return refused_read_only(s, "create a folder", err);
 	if (!s->driver->create_folder)
 		return unsupported(s, "create folders", err);
 	return s->driver->create_folder(s, name, err);
@@ -83,6 +98,8 @@ int store_create_folder(struct store *s, const char *name, struct ferry_error *e
 
 int store_delete_folder(struct store *s, const char *name, struct ferry_error *err)
 {
+	if (s->read_only)
+		return refused_read_only(s, "delete a folder", err);
 	if (!s->driver->delete_folder)
 		return unsupported(s, "delete folders", err);
 	return s->driver->delete_folder(s, name, err);
@@ -157,6 +174,8 @@ int store_fetch(struct store *s, const uint32_t *uids, size_t n, const struct fe
 
 int store_add_begin(struct store *s, struct store_new_msg **out, struct ferry_error *err)
 {
+	if (s->read_only)
+		return refused_read_only(s, "add a message", err);
 	if (!s->driver->add_begin)
 		return unsupported(s, "take new messages", err);
 	return s->driver->add_begin(s, out, err);
@@ -202,17 +221,23 @@ const char *store_keywords_dropped(struct store *s)
 int store_set_flags(struct store *s, const uint32_t *uids, size_t n, unsigned add, unsigned remove,
 		    const char *add_keywords, const char *remove_keywords, struct ferry_error *err)
 {
+	if (s->read_only)
+		return refused_read_only(s, "change flags", err);
 	return s->driver->set_flags(s, uids, n, add, remove, add_keywords, remove_keywords, err);
 }
 
 int store_delete_msgs(struct store *s, const uint32_t *uids, size_t n, struct ferry_error *err)
 {
+	if (s->read_only)
+		return refused_read_only(s, "delete messages", err);
 	return s->driver->delete_msgs(s, uids, n, err);
 }
 
 int store_move_msgs(struct store *s, const uint32_t *uids, size_t n, const char *to,
 		    uint32_t *new_uids, struct ferry_error *err)
 {
+	if (s->read_only)
+		return refused_read_only(s, "move messages", err);
 	if (!s->driver->move_msgs)
 		return unsupported(s, "move messages", err);
 	return s->driver->move_msgs(s, uids, n, to, new_uids, err);

@@ -82,6 +82,9 @@ struct store {
 	/* The deepest folder, in levels, list_folders can show (0: no limit):
 	 * the engine neither creates a deeper one here nor takes it as deleted. */
 	unsigned max_depth;
+	/* --dry-run (store_set_read_only): nothing changes, not even what the
+	 * store keeps for itself (a Maildir's index lives in memory). */
+	bool read_only;
 };
 
 /* Every function returns 0, or -1 with err set. Messages are addressed by
@@ -312,6 +315,12 @@ int store_open(const struct store_conf *conf, const char *secret, struct store *
 	       struct ferry_error *err);
 
 void store_close(struct store *store);
+
+/* For --dry-run, right after store_open: the store changes nothing from
+ * now on. Its operations that change messages or folders fail (the engine
+ * must not call them), and what it would write for itself is kept in memory
+ * (a Maildir's index: a copy of it; no stray tmp/ file removed). */
+void store_set_read_only(struct store *s);
 
 void store_folders_free(struct store_folder *folders, size_t n);
 

@@ -469,17 +469,47 @@ static void direction_part(char *buf, size_t len, const struct folder_report *r,
 		snprintf(buf + o, len - (size_t)o, " >%zu", r->moved[to]);
 }
 
-static void report_line(const char *name, const struct folder_report *r)
+/* --dry-run: the mark on a line that says what the real run would do, with
+ * the bytes its copies would move ("" on a real run). */
+static void dry_mark(const struct engine *e, const struct folder_report *r, char *buf, size_t len)
+{
+	char size[2][24];
+
+	buf[0] = '\0';
+	if (!e->opts->dry_run)
+		return;
+	for (enum side to = FAR; to <= NEAR; to++) {
+		uint64_t b = r->bytes[to];
+
+		if (b < 1024)
+			snprintf(size[to], sizeof(size[to]), "%llu B", (unsigned long long)b);
+		else if (b < 1024 * 1024)
+			snprintf(size[to], sizeof(size[to]), "%.1f KB", (double)b / 1024);
+		else
+			snprintf(size[to], sizeof(size[to]), "%.1f MB", (double)b / (1024 * 1024));
+	}
+	if (r->added[NEAR] && r->added[FAR])
+		snprintf(buf, len, " [dry run: copies %s far->near, %s near->far]", size[NEAR],
+			 size[FAR]);
+	else if (r->added[NEAR] || r->added[FAR])
+		snprintf(buf, len, " [dry run: copies %s %s]", size[r->added[NEAR] ? NEAR : FAR],
+			 r->added[NEAR] ? "far->near" : "near->far");
+	else
+		snprintf(buf, len, " [dry run]");
+}
+
+static void report_line(const struct engine *e, const char *name, const struct folder_report *r)
 {
 	/* far->near (changes on near) first */
-	char part[2][96] = {"", ""};
+	char part[2][96] = {"", ""}, mark[128];
 
 	for (enum side to = FAR; to <= NEAR; to++)
 		if (r->added[to] || r->flags[to] || r->deleted[to] || r->moved[to])
 			direction_part(part[to], sizeof(part[to]), r, to);
+	dry_mark(e, r, mark, sizeof(mark));
 	if (part[NEAR][0] || part[FAR][0])
-		log_info("%s: %s%s%s", name, part[NEAR], part[NEAR][0] && part[FAR][0] ? ", " : "",
-			 part[FAR]);
+		log_info("%s: %s%s%s%s", name, part[NEAR],
+			 part[NEAR][0] && part[FAR][0] ? ", " : "", part[FAR], mark);
 }
 
 static void add_report(struct folder_report *sum, const struct folder_report *r);
@@ -487,7 +517,7 @@ static void add_report(struct folder_report *sum, const struct folder_report *r)
 /* One folder done: its line, the sum, and where new mail arrived. */
 static void tally(struct engine *e, struct folder_report *sum, const struct folder_work *w)
 {
-	report_line(w->name, &w->rep);
+	report_line(e, w->name, &w->rep);
 	add_report(sum, &w->rep);
 	for (enum side to = FAR; to <= NEAR; to++)
 		if (w->rep.added[to])
@@ -502,6 +532,7 @@ static void add_report(struct folder_report *sum, const struct folder_report *r)
 		sum->flags[to] += r->flags[to];
 		sum->deleted[to] += r->deleted[to];
 		sum->moved[to] += r->moved[to];
+		sum->bytes[to] += r->bytes[to];
 	}
 	sum->paired += r->paired;
 	sum->conflicts += r->conflicts;
@@ -536,8 +567,8 @@ static int remove_vanished(struct engine *e, const struct channel_folder *f,
 		return -1;
 	}
 	if (removed) {
-		if (!e->opts->dry_run)
-			log_info("%s: removed on %s (it was deleted on %s)", f->name, where, gone);
+		log_info("%s: removed on %s (it was deleted on %s)%s", f->name, where, gone,
+			 e->opts->dry_run ? " [dry run]" : "");
 		return 1;
 	}
 	log_warn("%s: deleted on %s, but the %s folder holds messages that were never synced; "
@@ -594,7 +625,7 @@ static int placeholder_twin(struct engine *e, const struct channel_folder *f, en
  * recreated (rule 11: a vanished folder never deletes its messages) and its
  * pairs matched again by identity. Returns 1 when the folder is to be
  * skipped. */
-static int ensure_folder(struct engine *e, const struct channel_folder *f, bool *forget,
+static int ensure_folder(struct engine *e, const struct channel_folder *f, struct folder_work *w,
 			 struct ferry_error *err)
 {
 	enum side missing = f->on[NEAR] ? FAR : NEAR;
@@ -614,16 +645,17 @@ static int ensure_folder(struct engine *e, const struct channel_folder *f, bool 
 			 e->ch->create == SIDE_NONE ? "none" : side_str(side_other(missing)));
 		return 1;
 	}
-	if (e->opts->dry_run) {
-		printf("%s: create folder on %s\n", f->name, side_str(missing));
-		return 1;
-	}
-	if (store_create_folder(s, f->name, err) != 0) {
+	/* A dry run plans the folder as the real run would find it once
+	 * created: empty on that side. */
+	if (e->opts->dry_run)
+		w->absent[missing] = true;
+	else if (store_create_folder(s, f->name, err) != 0) {
 		ferry_error_prefix(err, "%s: creating on %s", f->name, side_str(missing));
 		return -1;
 	}
-	log_info("%s: created on %s", f->name, side_str(missing));
-	*forget = true;
+	log_info("%s: created on %s%s", f->name, side_str(missing),
+		 e->opts->dry_run ? " [dry run]" : "");
+	w->forget = true;
 	return 0;
 }
 
@@ -807,7 +839,7 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 		if ((v[i].listed_only && !(v[i].on[FAR] && v[i].on[NEAR])) || v[i].held)
 			continue;
 		ferry_error_clear(&err);
-		r = v[i].listed_only ? 0 : ensure_folder(e, &v[i], &works[i].forget, &err);
+		r = v[i].listed_only ? 0 : ensure_folder(e, &v[i], &works[i], &err);
 		if (r == 0)
 			r = prepare_folder(e, &works[i], &err);
 		if (r < 0 && connect_broken(e->store)) {
@@ -913,18 +945,28 @@ static int run_channel(void *arg, struct ferry_error *err)
 	sigaction(SIGTERM, &sa, NULL);
 	if (run->opts->has_dir_override)
 		e.dir = run->opts->dir_override;
-	if (state_lock(ch->state, &lockfd, err) != 0) {
+	/* A dry run before the first sync creates neither the state's
+	 * directory nor its lock: with no state there is nothing to guard. */
+	if (!(run->opts->dry_run && access(ch->state, F_OK) != 0 && errno == ENOENT) &&
+	    state_lock(ch->state, &lockfd, err) != 0) {
 		ferry_error_prefix(err, "channel '%s'", ch->name);
 		return -1;
 	}
-	if (state_open(ch->state, &e.state, err) != 0 ||
+	/* A dry run goes through every step on a copy of the state in memory,
+	 * and the stores change nothing (store_set_read_only). */
+	if ((run->opts->dry_run ? state_open_scratch(ch->state, &e.state, err)
+				: state_open(ch->state, &e.state, err)) != 0 ||
 	    recover_journal(e.state, ch->name, &cut, &ncut, err) != 0 ||
 	    connect_both(ch, e.store, err) != 0) {
 		free(cut);
 		state_close(e.state);
-		close(lockfd);
+		if (lockfd >= 0)
+			close(lockfd);
 		return -1;
 	}
+	if (run->opts->dry_run)
+		for (enum side side = FAR; side <= NEAR; side++)
+			store_set_read_only(e.store[side]);
 	settle_cut_folders(&e, cut, ncut);
 	e.cut = cut;
 	e.ncut = ncut;
@@ -940,18 +982,21 @@ static int run_channel(void *arg, struct ferry_error *err)
 	free(cut);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (!run->opts->quiet_unchanged || status != FERRY_OK || hook_worth_running(&sum)) {
-		char far_part[96], near_part[96];
+		char far_part[96], near_part[96], mark[128];
 
 		direction_part(far_part, sizeof(far_part), &sum, NEAR);
 		direction_part(near_part, sizeof(near_part), &sum, FAR);
-		log_info("%s: %s, %s%s (%.1f s)", ch->name, far_part, near_part,
+		dry_mark(&e, &sum, mark, sizeof(mark));
+		log_info("%s: %s, %s%s (%.1f s)%s", ch->name, far_part, near_part,
 			 sum.conflicts ? ", conflicts reported" : "",
-			 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+			 (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+			 mark);
 	}
 	progress_end();
 	connect_close_both(e.store);
 	state_close(e.state);
-	close(lockfd);
+	if (lockfd >= 0)
+		close(lockfd);
 	run_post_sync(&e, &sum, status == FERRY_OK);
 	if (engine_interrupted) {
 		ferry_error_set(err, FERRY_CAUSE_INTERRUPTED,

@@ -64,10 +64,12 @@ int connect_again(struct store *store[2], unsigned *attempts, struct ferry_error
 	for (int side = FAR; side <= NEAR; side++) {
 		struct store **s = &store[side];
 		const struct store_conf *conf;
+		bool read_only;
 
 		if (!*s || !(*s)->broken)
 			continue;
 		conf = (*s)->conf;
+		read_only = (*s)->read_only;
 		if ((*s)->hostile)
 			return ferry_error_set(
 			    err, FERRY_CAUSE_PROTOCOL,
@@ -83,8 +85,11 @@ int connect_again(struct store *store[2], unsigned *attempts, struct ferry_error
 				    "%s: connection lost; no reconnect left this run", conf->name);
 			sleep(delays[(*attempts)++]);
 			log_info("%s: connection lost; reconnecting", conf->name);
-			if (connect_store(conf, s, err) == 0)
+			if (connect_store(conf, s, err) == 0) {
+				if (read_only)
+					store_set_read_only(*s);
 				break;
+			}
 			if (!ferry_error_retryable(err))
 				return -1;
 			log_warn("%s", err->msg);

@@ -26,7 +26,8 @@ struct sync_opts {
  * arrays are indexed by the side changed: added[NEAR] were copied far->near. */
 struct folder_report {
 	size_t added[2], flags[2], deleted[2];
-	size_t moved[2]; /* moved into this folder */
+	size_t moved[2];   /* moved into this folder */
+	uint64_t bytes[2]; /* --dry-run: the size of the copies planned, by side */
 	size_t paired, skipped_size, conflicts, blocked_deletes, failed;
 	size_t unrecorded;  /* copied, but the target gave no uid: paired next run */
 	size_t undelivered; /* rule 17: the source did not deliver them; tried next run */
@@ -71,6 +72,9 @@ struct folder_work {
 	bool have_state;
 	bool still_selected; /* nothing was selected since prepare: finish need not reselect */
 	bool sparse;	     /* pairs and listings hold only what changed (rule 4) */
+	/* --dry-run: the folder is missing on that side, which the real run
+	 * would create first; planned as empty there, never selected. */
+	bool absent[2];
 	struct folder_state seen[2]; /* what each side's select said in prepare */
 	struct state_folder sf;
 	struct msg_list list[2]; /* each side's listing, sorted by uid */

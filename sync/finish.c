@@ -8,63 +8,186 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "store/base/grow.h"
 #include "store/flags.h"
 #include "store/log.h"
 #include "sync/apply.h"
 #include "sync/identify.h"
 #include "sync/plan.h"
+#include "sync/subject.h"
 
-static const char *kind_name(enum action_kind k)
+/* A size as people read it: "512 B", "2.1 KB", "3.4 MB". */
+static void size_text(uint64_t bytes, char *buf, size_t len)
 {
-	static const char *const names[] = {
-	    [ACT_PAIR] = "pair",
-	    [ACT_COPY_TO_NEAR] = "copy far->near",
-	    [ACT_COPY_TO_FAR] = "copy near->far",
-	    [ACT_FLAGS_FAR] = "flags on far",
-	    [ACT_FLAGS_NEAR] = "flags on near",
-	    [ACT_DELETE_FAR] = "delete on far",
-	    [ACT_DELETE_NEAR] = "delete on near",
-	    [ACT_FORGET] = "forget pair",
-	    [ACT_SET_BASE] = "record flags",
-	    [ACT_SKIP_SIZE] = "skip (max_size)",
-	    [ACT_KEEP] = "keep one side",
-	};
-
-	return names[k];
+	if (bytes < 1024)
+		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+	else if (bytes < 1024 * 1024)
+		snprintf(buf, len, "%.1f KB", (double)bytes / 1024);
+	else
+		snprintf(buf, len, "%.1f MB", (double)bytes / (1024 * 1024));
 }
 
-static void flags_text(unsigned flags, char *buf, size_t len)
+/* The IMAP names of flags and the keywords, space-separated. */
+static void flag_names(unsigned flags, const char *keywords, struct strbuf *out)
 {
-	size_t o = 0;
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < flag_table_len && o + 1 < len; i++)
+	for (size_t i = 0; i < flag_table_len; i++)
 		if (flags & flag_table[i].bit)
-			buf[o++] = flag_table[i].letter;
-	buf[o] = '\0';
+			strbuf_addf(out, "%s%s", out->len ? " " : "", flag_table[i].imap);
+	if (keywords && *keywords)
+		strbuf_addf(out, "%s%s", out->len ? " " : "", keywords);
 }
 
-/* --dry-run: the plan itself, one line per action that changes something. */
-static void print_plan(const char *name, const struct plan *p)
+/* "far uid 3", "near uid 5", or both: a plan's uid 0 means "none there". */
+static void uids_text(const struct action *a, char *buf, size_t len)
 {
+	if (a->far_uid && a->near_uid)
+		snprintf(buf, len, "far uid %u and near uid %u", a->far_uid, a->near_uid);
+	else
+		snprintf(buf, len, "%s uid %u", a->far_uid ? "far" : "near",
+			 a->far_uid ? a->far_uid : a->near_uid);
+}
+
+/* "add \Seen to", "remove \Flagged from", or both, before the uid. */
+static void say_flags(const char *name, const struct action *a, enum side on)
+{
+	struct strbuf add = {0}, rm = {0}, what = {0};
+
+	flag_names(a->add, a->add_keywords, &add);
+	flag_names(a->remove, a->remove_keywords, &rm);
+	if (add.len)
+		strbuf_addf(&what, "add %s to", add.s);
+	if (rm.len)
+		strbuf_addf(&what, "%sremove %s from", what.len ? " and " : "", rm.s);
+	if (!add.oom && !rm.oom && !what.oom && what.len)
+		log_info("%s: would %s %s uid %u", name, what.s, side_str(on),
+			 side_action_uid(a, on));
+	strbuf_free(&add);
+	strbuf_free(&rm);
+	strbuf_free(&what);
+}
+
+/* --dry-run -v: one action in plain words. State-only bookkeeping that
+ * changes no message (new bases, the pairs the move pass took along) is
+ * left out. */
+static void say_action(const char *name, const struct action *a, const struct subjects subj[2])
+{
+	char size[32], uids[64];
+	enum side from = a->kind == ACT_COPY_TO_NEAR ? FAR : NEAR;
+	const char *subject = subjects_find(&subj[from], side_action_uid(a, from));
+
+	size_text(a->size, size, sizeof(size));
+	uids_text(a, uids, sizeof(uids));
+	switch (a->kind) {
+	case ACT_COPY_TO_NEAR:
+	case ACT_COPY_TO_FAR:
+		log_info("%s: would copy %s uid %u (%s%s%s%s) to %s%s", name, side_str(from),
+			 side_action_uid(a, from), subject ? "Subject \"" : "",
+			 subject ? subject : "", subject ? "\", " : "", size,
+			 side_str(side_other(from)),
+			 a->conflict ? ": deleted there, but flagged or labelled here since (a "
+				       "conflict)"
+				     : "");
+		break;
+	case ACT_FLAGS_FAR:
+	case ACT_FLAGS_NEAR:
+		say_flags(name, a, a->kind == ACT_FLAGS_FAR ? FAR : NEAR);
+		break;
+	case ACT_DELETE_FAR:
+	case ACT_DELETE_NEAR: {
+		enum side on = a->kind == ACT_DELETE_FAR ? FAR : NEAR;
+
+		log_info("%s: would delete %s uid %u (deleted on %s)", name, side_str(on),
+			 side_action_uid(a, on), side_str(side_other(on)));
+		break;
+	}
+	case ACT_PAIR:
+		log_info("%s: would pair %s: the same message on both sides", name, uids);
+		break;
+	case ACT_FORGET:
+		if (a->far_uid || a->near_uid)
+			log_info("%s: would forget %s: gone from both sides", name, uids);
+		break;
+	case ACT_KEEP:
+		log_info("%s: would keep %s, not deleting it there (the `delete` setting)", name,
+			 uids);
+		break;
+	case ACT_SKIP_SIZE:
+		log_info("%s: would skip %s (%s, larger than max_size)", name, uids, size);
+		break;
+	case ACT_SET_BASE:
+		break;
+	}
+}
+
+/* --dry-run -v names the copies by Subject, which costs their bodies: only
+ * of messages up to this size, and this many a folder and side. */
+#define SUBJECT_SIZE_MAX (64 * 1024)
+#define SUBJECTS_MAX	 50
+
+/* The Subjects of the copies p would make from each side, within those
+ * bounds; a store that cannot tell leaves them out. */
+static void read_copy_subjects(struct engine *e, const struct plan *p, struct subjects subj[2])
+{
+	for (enum side from = FAR; from <= NEAR; from++) {
+		enum action_kind kind = from == FAR ? ACT_COPY_TO_NEAR : ACT_COPY_TO_FAR;
+		uint32_t uids[SUBJECTS_MAX];
+		struct ferry_error err = {0};
+		size_t n = 0;
+
+		for (size_t i = 0; i < p->n && n < SUBJECTS_MAX; i++)
+			if (p->v[i].kind == kind && p->v[i].size <= SUBJECT_SIZE_MAX)
+				uids[n++] = side_action_uid(&p->v[i], from);
+		if (subjects_read(e->store[from], uids, n, &subj[from], &err) != 0)
+			log_trace("Subjects not read: %s", err.msg);
+	}
+}
+
+/* --dry-run: what the plan would do, counted as the real run counts what
+ * it did (apply.c, copy.c), so the folder's line is the one the real run
+ * prints; at -v each action in plain words. */
+static void count_plan(struct engine *e, const char *name, const struct plan *p,
+		       struct folder_report *rep)
+{
+	bool verbose = log_get_level() >= LOG_VERBOSE;
+	struct subjects subj[2] = {{0}, {0}};
+
+	if (verbose)
+		read_copy_subjects(e, p, subj);
+
 	for (size_t i = 0; i < p->n; i++) {
 		const struct action *a = &p->v[i];
-		char add[16], rm[16];
 
-		if (a->kind == ACT_SET_BASE)
-			continue;
-		flags_text(a->add, add, sizeof(add));
-		flags_text(a->remove, rm, sizeof(rm));
-		printf("%s: %s far uid %u near uid %u", name, kind_name(a->kind), a->far_uid,
-		       a->near_uid);
-		if (add[0] || a->add_keywords)
-			printf(" +%s%s%s", add, a->add_keywords ? " " : "",
-			       a->add_keywords ? a->add_keywords : "");
-		if (rm[0] || a->remove_keywords)
-			printf(" -%s%s%s", rm, a->remove_keywords ? " " : "",
-			       a->remove_keywords ? a->remove_keywords : "");
-		printf("%s\n", a->conflict ? " (conflict)" : "");
+		switch (a->kind) {
+		case ACT_COPY_TO_NEAR:
+		case ACT_COPY_TO_FAR: {
+			enum side to = a->kind == ACT_COPY_TO_NEAR ? NEAR : FAR;
+
+			rep->added[to]++;
+			rep->bytes[to] += a->size;
+			break;
+		}
+		case ACT_FLAGS_FAR:
+		case ACT_FLAGS_NEAR:
+			rep->flags[a->kind == ACT_FLAGS_FAR ? FAR : NEAR]++;
+			break;
+		case ACT_DELETE_FAR:
+		case ACT_DELETE_NEAR:
+			rep->deleted[a->kind == ACT_DELETE_FAR ? FAR : NEAR]++;
+			break;
+		case ACT_PAIR:
+			rep->paired++;
+			break;
+		case ACT_SKIP_SIZE:
+			rep->skipped_size++;
+			break;
+		default:
+			break;
+		}
+		if (verbose)
+			say_action(name, a, subj);
 	}
+	subjects_free(&subj[FAR]);
+	subjects_free(&subj[NEAR]);
 }
 
 static void fill_input(struct engine *e, struct plan_input *in, const struct folder_work *w)
@@ -99,6 +222,9 @@ static int reselect(struct engine *e, struct folder_work *w, struct ferry_error 
 	for (enum side side = FAR; side <= NEAR; side++) {
 		struct store *s = e->store[side];
 
+		now[side] = w->seen[side];
+		if (w->absent[side]) /* a dry run's folder yet to be created there */
+			continue;
 		if (store_select(s, w->name, &now[side], err) != 0) {
 			ferry_error_prefix(err, "%s", w->name);
 			return -1;
@@ -116,14 +242,15 @@ static int record_conflicts(struct engine *e, const char *name, const struct pla
 			    struct ferry_error *err)
 {
 	for (size_t i = 0; i < plan->n; i++) {
-		char text[160];
+		char text[160], uids[64];
 
 		if (!plan->v[i].conflict)
 			continue;
+		uids_text(&plan->v[i], uids, sizeof(uids));
 		snprintf(text, sizeof(text),
-			 "far uid %u / near uid %u: deleted on one side, flagged or "
-			 "labelled on the other; kept and copied back",
-			 plan->v[i].far_uid, plan->v[i].near_uid);
+			 "%s: deleted on one side, flagged or labelled on the other; kept and "
+			 "copied back",
+			 uids);
 		log_warn("%s: conflict: %s", name, text);
 		if (state_add_conflict(e->state, name, text, err) != 0)
 			return -1;
@@ -163,7 +290,7 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 	char *dropped[2] = {NULL, NULL};
 	int r = -1;
 
-	if (!e->opts->dry_run && !w->still_selected && reselect(e, w, err) != 0)
+	if (!w->still_selected && reselect(e, w, err) != 0)
 		return -1;
 	w->still_selected = false;
 	fill_input(e, &in, w);
@@ -187,13 +314,15 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 		log_error("%s: would delete %zu message(s) on far and %zu on near, more than "
 			  "max_delete; deleting none until 'ferry sync --force-delete'",
 			  name, plan.blocked_far, plan.blocked_near);
+	/* Conflicts are said as the real run says them (a dry run records
+	 * them in its copy of the state only). */
+	if (record_conflicts(e, name, &plan, err) != 0 || record_held(e, name, &plan, err) != 0)
+		goto out;
 	if (e->opts->dry_run) {
-		print_plan(name, &plan);
+		count_plan(e, name, &plan, rep);
 		r = 0;
 		goto out;
 	}
-	if (record_conflicts(e, name, &plan, err) != 0 || record_held(e, name, &plan, err) != 0)
-		goto out;
 	if (apply_plan(e, name, w->sf.id, &plan, w->list, rep, err) != 0) {
 		ferry_error_prefix(err, "%s", name);
 		goto out;

@@ -256,8 +256,10 @@ static int replay_batch(struct engine *e, struct folder_work *v, const struct mo
 			struct batch *bt, enum side moved, struct ferry_error *err)
 {
 	if (e->opts->dry_run) {
-		printf("%s: move %zu message(s) on %s from %s\n", bt->b->name, bt->k,
-		       side_name[other_side(moved)], bt->a->name);
+		if (log_get_level() >= LOG_VERBOSE)
+			log_info("%s: would move %zu message(s) on %s from %s, as on %s",
+				 bt->b->name, bt->k, side_name[other_side(moved)], bt->a->name,
+				 side_name[moved]);
 		return follow(e, v, mv, bt->new_uids, bt->k, moved, err);
 	}
 	/* Rewritten under a new name in the same folder: only the pair moves. */
@@ -443,11 +445,12 @@ static int refile_copies(struct engine *e, enum side s, struct batch *bt, struct
 {
 	struct folder_work *a = bt->a, *b = bt->b;
 
-	if (e->opts->dry_run)
-		printf("%s: move %zu message(s) on %s from %s (copied by an interrupted run, "
-		       "filed here since)\n",
-		       b->name, bt->k, side_name[s], a->name);
-	else if (move_on_side(e, s, bt, err) != 0)
+	if (e->opts->dry_run) {
+		if (log_get_level() >= LOG_VERBOSE)
+			log_info("%s: would move %zu message(s) on %s from %s (copied by an "
+				 "interrupted run, filed here since)",
+				 b->name, bt->k, side_name[s], a->name);
+	} else if (move_on_side(e, s, bt, err) != 0)
 		return -1;
 	for (size_t i = 0; i < bt->k; i++) {
 		struct msg *m = engine_find_msg(&a->list[s], bt->uids[i]);

@@ -462,6 +462,11 @@ int prepare_folder(struct engine *e, struct folder_work *w, struct ferry_error *
 	for (enum side side = FAR; side <= NEAR; side++) {
 		struct store *s = e->store[side];
 
+		/* A dry run's folder yet to be created there: as a new one is. */
+		if (w->absent[side]) {
+			w->seen[side] = (struct folder_state){.uidnext = 1, .keywords_ok = true};
+			continue;
+		}
 		if (store_select(s, name, &w->seen[side], err) != 0) {
 			ferry_error_prefix(err, "%s: %s", name, side_str(side));
 			return -1;
@@ -506,7 +511,7 @@ int prepare_folder(struct engine *e, struct folder_work *w, struct ferry_error *
 			r = -1;
 			goto out;
 		}
-		if (k == 1 && list_side(e, side, name, l, err) != 0) {
+		if (k == 1 && !w->absent[side] && list_side(e, side, name, l, err) != 0) {
 			r = -1;
 			goto out;
 		}

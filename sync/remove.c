@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "store/log.h"
 #include "store/names.h"
 
 static int cmp_u32(const void *a, const void *b)
@@ -99,7 +100,9 @@ int remove_folder(struct engine *e, const char *name, enum side side, bool *remo
 	if (r != 0 || !removable)
 		goto out;
 	if (e->opts->dry_run) {
-		printf("%s: remove folder on %s (%zu messages)\n", name, side_str(side), n);
+		if (log_get_level() >= LOG_VERBOSE)
+			log_info("%s: would remove the folder on %s with its %zu message(s)", name,
+				 side_str(side), n);
 		*removed = true;
 		goto out;
 	}

@@ -297,6 +297,12 @@ int state_open(const char *path, struct state **out, struct ferry_error *err)
 	return open_as(path, DB_WRITE_NOFOLLOW, out, err);
 }
 
+int state_open_scratch(const char *path, struct state **out, struct ferry_error *err)
+{
+	*out = NULL;
+	return open_as(path, DB_SCRATCH, out, err);
+}
+
 int state_open_readonly(const char *path, struct state **out, struct ferry_error *err)
 {
 	*out = NULL;

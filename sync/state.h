@@ -55,6 +55,10 @@ int state_open(const char *path, struct state **out, struct ferry_error *err);
  * change, no seal touched, no file created beside it. The caller holds the
  * channel's lock (state_lock). Returns 1 when there is no state file yet. */
 int state_open_readonly(const char *path, struct state **out, struct ferry_error *err);
+/* Opens a copy in memory of the state as it is (empty when there is none):
+ * a --dry-run goes through every step of a run, writes included, and the
+ * file is never written. */
+int state_open_scratch(const char *path, struct state **out, struct ferry_error *err);
 void state_close(struct state *st);
 
 int state_begin(struct state *st, struct ferry_error *err);

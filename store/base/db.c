@@ -318,12 +318,59 @@ static int create_private(struct db *db, bool nofollow, struct ferry_error *err)
 	return 0;
 }
 
+/* DB_SCRATCH: the file, if there is one, copied into a database in memory
+ * (SQLite's online backup reads it through its -wal, if any, unchanged). */
+static int open_scratch(struct db *db, struct ferry_error *err)
+{
+	sqlite3 *src = NULL;
+	sqlite3_backup *b;
+	char *uri;
+	int rc;
+
+	rc = sqlite3_open_v2(":memory:", &db->h, SQLITE_OPEN_READWRITE, NULL);
+	if (rc != SQLITE_OK)
+		return db_fail(db, rc, "cannot open a copy in memory", err);
+	sqlite3_extended_result_codes(db->h, 1);
+	if (access(db->path, F_OK) != 0) {
+		if (errno == ENOENT)
+			return 0; /* nothing yet: an empty copy, as a first run starts */
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, NAME_FMT ": %s", NAME_ARGS(db),
+				       strerror(errno));
+	}
+	if (!(uri = readonly_uri(db->path)))
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	rc = sqlite3_open_v2(uri, &src, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+	free(uri);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_busy_timeout(src, BUSY_TIMEOUT_MS);
+	if (rc == SQLITE_OK) {
+		if (!(b = sqlite3_backup_init(db->h, "main", src, "main")))
+			rc = sqlite3_extended_errcode(db->h);
+		else if ((rc = sqlite3_backup_step(b, -1)) == SQLITE_DONE)
+			rc = sqlite3_backup_finish(b);
+		else
+			(void)sqlite3_backup_finish(b);
+	}
+	if (rc != SQLITE_OK) {
+		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, NAME_FMT ": reading it: %s",
+				NAME_ARGS(db), src ? sqlite3_errmsg(src) : sqlite3_errstr(rc));
+		sqlite3_close(src);
+		return -1;
+	}
+	if (sqlite3_close(src) != SQLITE_OK)
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, NAME_FMT ": cannot close",
+				       NAME_ARGS(db));
+	return 0;
+}
+
 static int open_file(struct db *db, enum db_mode mode, struct ferry_error *err)
 {
 	char *uri = NULL;
 	int flags, rc;
 
 	switch (mode) {
+	case DB_SCRATCH:
+		return open_scratch(db, err);
 	case DB_READ:
 		if (!(uri = readonly_uri(db->path)))
 			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
@@ -374,7 +421,7 @@ int db_open(const char *path, const struct db_kind *kind, enum db_mode mode, str
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	db->kind = kind;
-	db->writable = mode != DB_READ;
+	db->writable = mode == DB_WRITE || mode == DB_WRITE_NOFOLLOW;
 	if (open_file(db, mode, err) != 0)
 		goto fail;
 	/* The full check only when the file changed since ferry last closed it. */
@@ -384,6 +431,11 @@ int db_open(const char *path, const struct db_kind *kind, enum db_mode mode, str
 		goto fail;
 	if (mode == DB_READ) {
 		if (check_version(db, err) != 0)
+			goto fail;
+	} else if (mode == DB_SCRATCH) {
+		/* In memory: no WAL, no seal; the schema brought up to date there. */
+		if (migrate(db, err) != 0 ||
+		    db_exec(db, "PRAGMA foreign_keys = ON", "pragmas", err) != 0)
 			goto fail;
 	} else {
 		/* Broken before the first write: a run killed from here on leaves

@@ -47,6 +47,11 @@ enum db_mode {
 	 * written, no seal touched, no -wal or -shm left beside it (the caller
 	 * keeps writers away). */
 	DB_READ,
+	/* A copy in memory of the file as it is (empty when there is none),
+	 * migrated there, for a run that must write nothing (--dry-run): it
+	 * reads and writes as usual, the file is read once and never written,
+	 * no seal touched, no -wal or -shm left beside it. */
+	DB_SCRATCH,
 };
 
 /* Opens path as kind; *out to db_close(). On error *out is NULL. */

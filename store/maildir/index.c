@@ -305,14 +305,18 @@ static void forget_lock(int fd)
 			held[i] = (struct held_lock){0};
 }
 
-static int lock_root(struct mdindex *ix, const char *root, struct ferry_error *err)
+static int lock_root(struct mdindex *ix, const char *root, bool scratch, struct ferry_error *err)
 {
 	char path[PATH_MAX];
 	int waited = 0, shared;
 
 	if (snprintf(path, sizeof(path), "%s/" LOCK_FILE, root) >= (int)sizeof(path))
 		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: path too long", root);
-	ix->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* A dry run creates no lock file: where there is none, no ferry ever
+	 * wrote the index, and a dry run writes nothing to guard. */
+	ix->lockfd = open(path, O_RDWR | (scratch ? 0 : O_CREAT) | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (ix->lockfd < 0 && scratch && errno == ENOENT)
+		return 0;
 	if (ix->lockfd < 0)
 		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s", path, strerror(errno));
 	if ((shared = share_inherited_lock(ix->lockfd)) >= 0) {
@@ -477,9 +481,10 @@ static int check_ours(struct db *db, struct ferry_error *err)
 	return 0;
 }
 
-static int open_db(struct mdindex *ix, struct ferry_error *err)
+static int open_db(struct mdindex *ix, bool scratch, struct ferry_error *err)
 {
-	if (db_open(ix->path, &index_kind, DB_WRITE_NOFOLLOW, &ix->db, err) != 0)
+	if (db_open(ix->path, &index_kind, scratch ? DB_SCRATCH : DB_WRITE_NOFOLLOW, &ix->db,
+		    err) != 0)
 		return -1;
 	for (int i = 0; i < S_COUNT; i++)
 		if (db_prepare(ix->db, stmt_sql[i], true, &ix->stmt[i], err) != 0)
@@ -487,7 +492,7 @@ static int open_db(struct mdindex *ix, struct ferry_error *err)
 	return 0;
 }
 
-int mdindex_open(const char *root, struct mdindex **out, struct ferry_error *err)
+int mdindex_open(const char *root, bool scratch, struct mdindex **out, struct ferry_error *err)
 {
 	struct mdindex *ix = calloc(1, sizeof(*ix));
 
@@ -499,8 +504,11 @@ int mdindex_open(const char *root, struct mdindex **out, struct ferry_error *err
 		free(ix);
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
-	if (lock_root(ix, root, err) != 0 || move_old_index(root, ix->path, err) != 0 ||
-	    open_db(ix, err) != 0) {
+	/* A dry run leaves an older ferry's index where it is: it reads the
+	 * index a real run would have moved, or none. */
+	if (lock_root(ix, root, scratch, err) != 0 ||
+	    (!scratch && move_old_index(root, ix->path, err) != 0) ||
+	    open_db(ix, scratch, err) != 0) {
 		mdindex_close(ix);
 		return -1;
 	}

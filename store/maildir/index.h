@@ -60,7 +60,9 @@ struct mdindex_msg {
  * database (0600) if missing, and creates or migrates the schema. A file that is not a ferry index
  * or fails its integrity check is an error naming it and saying it may be deleted. Close with
  * mdindex_close. */
-int mdindex_open(const char *root, struct mdindex **out, struct ferry_error *err);
+/* With scratch (--dry-run), the index is a copy in memory of the file and
+ * nothing is written into the Maildir: no file created, moved or sealed. */
+int mdindex_open(const char *root, bool scratch, struct mdindex **out, struct ferry_error *err);
 /* Closes the database and releases the lock. NULL is fine. */
 void mdindex_close(struct mdindex *ix);
 

@@ -141,7 +141,7 @@ int maildir_ready(struct maildir_store *st, bool create, struct ferry_error *err
 					       strerror(errno));
 		}
 	}
-	if (mdindex_open(st->root, &st->index, err) != 0) {
+	if (mdindex_open(st->root, st->base.read_only, &st->index, err) != 0) {
 		st->index = NULL;
 		return -1;
 	}
@@ -291,7 +291,8 @@ static int select_folder(struct store *store, const char *name, struct folder_st
 		maildir_folder_close(&st->sel);
 		return -1;
 	}
-	maildir_clean_tmp(st);
+	if (!st->base.read_only)
+		maildir_clean_tmp(st);
 	own_seen(st, st->sel.ix.id, st->sel.ix.modseq);
 	*out = (struct folder_state){
 	    .uidvalidity = st->sel.ix.uidvalidity,

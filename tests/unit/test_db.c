@@ -270,6 +270,94 @@ START_TEST(read_only_open_leaves_nothing_beside_the_file)
 }
 END_TEST
 
+/* The file as bytes, to compare before and after; malloc'd. */
+static char *slurp(const char *file, long *len)
+{
+	FILE *f = fopen(file, "rb");
+	char *buf;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	*len = ftell(f);
+	rewind(f);
+	buf = malloc((size_t)*len + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(fread(buf, 1, (size_t)*len, f), (size_t)*len);
+	fclose(f);
+	return buf;
+}
+
+START_TEST(scratch_copy_writes_in_memory_only)
+{
+	struct db_kind k = kind(two_steps, 2), k3 = kind(three_steps, 3);
+	struct ferry_error err = {0};
+	char other[160], *before, *after;
+	long nbefore, nafter;
+	struct db *db;
+
+	/* no file: an empty copy with the schema, and still no file */
+	ck_assert_msg(db_open(path, &k, DB_SCRATCH, &db, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(query(db, "PRAGMA user_version"), 2);
+	db_close(db);
+	ck_assert_int_ne(access(path, F_OK), 0);
+
+	ck_assert_msg(db_open(path, &k, DB_WRITE, &db, &err) == 0, "%s", err.msg);
+	ck_assert_msg(db_exec(db, "INSERT INTO t (x) VALUES (1)", "insert", &err) == 0, "%s",
+		      err.msg);
+	db_close(db);
+	before = slurp(path, &nbefore);
+
+	/* an older file is migrated in the copy; writes land there only */
+	ck_assert_msg(db_open(path, &k3, DB_SCRATCH, &db, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(query(db, "SELECT count(*) FROM t"), 1);
+	ck_assert_int_eq(query(db, "PRAGMA user_version"), 3);
+	ck_assert_msg(db_begin(db, &err) == 0, "%s", err.msg);
+	ck_assert_msg(db_exec(db, "INSERT INTO t (x) VALUES (2)", "insert", &err) == 0, "%s",
+		      err.msg);
+	ck_assert_msg(db_commit(db, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(query(db, "SELECT count(*) FROM t"), 2);
+	db_close(db);
+
+	after = slurp(path, &nafter);
+	ck_assert_int_eq(nafter, nbefore);
+	ck_assert_int_eq(memcmp(before, after, (size_t)nbefore), 0);
+	snprintf(other, sizeof(other), "%s-wal", path);
+	ck_assert_int_ne(access(other, F_OK), 0);
+	snprintf(other, sizeof(other), "%s-shm", path);
+	ck_assert_int_ne(access(other, F_OK), 0);
+	free(before);
+	free(after);
+}
+END_TEST
+
+/* A run killed mid-write leaves a -wal: the copy holds what it committed,
+ * and neither file is written. */
+START_TEST(scratch_copy_reads_through_a_wal_left_behind)
+{
+	struct db_kind k = kind(two_steps, 2);
+	struct ferry_error err = {0};
+	char wal[160], *before, *after;
+	long nbefore, nafter;
+	struct db *writer, *db;
+
+	ck_assert_msg(db_open(path, &k, DB_WRITE, &writer, &err) == 0, "%s", err.msg);
+	ck_assert_msg(db_exec(writer, "INSERT INTO t (x) VALUES (7)", "insert", &err) == 0, "%s",
+		      err.msg);
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	ck_assert_int_eq(access(wal, F_OK), 0);
+	before = slurp(wal, &nbefore);
+	ck_assert_msg(db_open(path, &k, DB_SCRATCH, &db, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(query(db, "SELECT count(*) FROM t WHERE x = 7"), 1);
+	db_close(db);
+	after = slurp(wal, &nafter);
+	ck_assert_int_eq(nafter, nbefore);
+	ck_assert_int_eq(memcmp(before, after, (size_t)nbefore), 0);
+	free(before);
+	free(after);
+	db_close(writer);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("db");
@@ -288,6 +376,8 @@ int main(void)
 	tcase_add_test(tc, step_row_tells_one_row_from_none);
 	tcase_add_test(tc, rows_fill_a_growing_array);
 	tcase_add_test(tc, read_only_open_leaves_nothing_beside_the_file);
+	tcase_add_test(tc, scratch_copy_writes_in_memory_only);
+	tcase_add_test(tc, scratch_copy_reads_through_a_wal_left_behind);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

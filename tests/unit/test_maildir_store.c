@@ -411,6 +411,49 @@ START_TEST(test_open_alone_writes_nothing)
 }
 END_TEST
 
+/* --dry-run: a read-only store scans and lists as usual, into a copy of
+ * its index in memory; the index file, the lock and the files stay as they
+ * are, and every change is refused. */
+START_TEST(test_read_only_store_writes_nothing_and_refuses_changes)
+{
+	struct folder_state fs;
+	struct msg_list l = {0};
+	struct stat before, after;
+	char *index_before, *index_after;
+	uint32_t uid;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	uid = deliver("Subject: one\n\nbody\n", 0, NULL, 1700000000);
+	reopen(); /* closed: the index is sealed as a sync leaves it */
+	spit(at("INBOX/new/1700000001.M1P1.other"), "Subject: two\n\nbody\n");
+	reopen();
+	store_set_read_only(store);
+	index_before = slurp(at("..ferry-index.sqlite"));
+	ck_assert_int_eq(stat(at("INBOX/new"), &before), 0);
+	fs = select_ok("INBOX");
+	ck_assert_uint_eq(fs.exists, 2); /* the new file scanned, in memory */
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 2);
+	msg_list_free(&l);
+	ck_assert_int_eq(store_set_flags(store, &uid, 1, MF_SEEN, 0, NULL, NULL, &err), -1);
+	ck_assert_int_eq(err.cause, FERRY_CAUSE_INTERNAL);
+	ck_assert_int_eq(store_delete_msgs(store, &uid, 1, &err), -1);
+	ck_assert_int_eq(store_create_folder(store, "Other", &err), -1);
+	ck_assert(!exists(at("Other")));
+	store_close(store);
+	store = NULL;
+	index_after = slurp(at("..ferry-index.sqlite"));
+	ck_assert_int_eq(memcmp(index_after, index_before, 1 << 16), 0);
+	ck_assert_int_eq(stat(at("INBOX/new"), &after), 0);
+	ck_assert_int_eq(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+	ck_assert(!exists(at("..ferry-index.sqlite-wal")));
+	free(index_before);
+	free(index_after);
+}
+END_TEST
+
 START_TEST(test_selecting_a_missing_folder_is_an_error)
 {
 	struct folder_state fs;
@@ -2917,6 +2960,7 @@ static Suite *maildir_suite(void)
 	tcase_add_test(tc, test_create_is_idempotent_and_keeps_uidvalidity);
 	tcase_add_test(tc, test_missing_root_lists_nothing_and_is_created_by_create_folder);
 	tcase_add_test(tc, test_open_alone_writes_nothing);
+	tcase_add_test(tc, test_read_only_store_writes_nothing_and_refuses_changes);
 	tcase_add_test(tc, test_selecting_a_missing_folder_is_an_error);
 	tcase_add_test(tc, test_delete_folder_only_when_empty_and_never_its_children);
 	tcase_add_loop_test(tc, test_unsafe_names_are_refused_and_nothing_leaves_the_root, 0,
