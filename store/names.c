@@ -4,39 +4,13 @@
 #include <string.h>
 #include <strings.h>
 
-/* Length of the UTF-8 sequence at s (1-4), or 0 if it is not valid UTF-8.
- * The ranges are those of RFC 3629 section 4, which leave out overlong
- * forms, UTF-16 surrogates and everything above U+10FFFF. */
+#include "store/base/termsafe.h"
+
+/* Length of the UTF-8 sequence at s (1-4, NUL-terminated), or 0 if it is
+ * not valid UTF-8 (RFC 3629's ranges, termsafe_utf8_seq). */
 static size_t utf8_len(const unsigned char *s)
 {
-	unsigned char c = s[0];
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	if (c == 0xe0)
-		lo = 0xa0;
-	else if (c == 0xed)
-		hi = 0x9f;
-	else if (c == 0xf0)
-		lo = 0x90;
-	else if (c == 0xf4)
-		hi = 0x8f;
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (s[i] < 0x80 || s[i] > 0xbf)
-			return 0;
-	return n;
+	return s[0] < 0x80 ? 1 : termsafe_utf8_seq(s, strlen((const char *)s));
 }
 
 static bool set_why(const char **why, const char *text)

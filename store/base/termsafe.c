@@ -9,7 +9,7 @@
 /* Length of the valid UTF-8 sequence at s (2-4 bytes, at most len), or 0.
  * RFC 3629's ranges: no overlong forms, surrogates, or code points above
  * U+10FFFF. */
-static size_t utf8_seq(const unsigned char *s, size_t len)
+size_t termsafe_utf8_seq(const unsigned char *s, size_t len)
 {
 	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
 	size_t n;
@@ -69,7 +69,7 @@ size_t termsafe_escape(const char *s, size_t len, char *out, size_t cap)
 	if (cap == 0)
 		return 0;
 	while (i < len && room) {
-		size_t n = u[i] < 0x80 ? 1 : utf8_seq(u + i, len - i);
+		size_t n = u[i] < 0x80 ? 1 : termsafe_utf8_seq(u + i, len - i);
 
 		if (n == 0 || u[i] < 0x20 || u[i] == 0x7f) {
 			room = put_hex(out, cap, &at, u[i]);

@@ -30,4 +30,8 @@ size_t termsafe_width(const char *s);
  * when out of memory. */
 char *termsafe_column(const char *s, size_t width);
 
+/* Length of the valid UTF-8 sequence of 2-4 bytes at s (at most len), or 0
+ * (RFC 3629: no overlong forms, surrogates or code points above U+10FFFF). */
+size_t termsafe_utf8_seq(const unsigned char *s, size_t len);
+
 #endif

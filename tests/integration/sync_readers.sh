@@ -44,12 +44,14 @@ done
 
 # --- notmuch ---------------------------------------------------------------------
 # notmuch_new ROOT [plain]: `notmuch new` over ROOT with the man page's
-# new.ignore (plain: without).
+# new.ignore (plain: without), into a new database each time. The database
+# lives outside ROOT: one left in ROOT/.notmuch by an earlier call would see
+# the directories unchanged and read no file at all.
 notmuch_new() {
 	local db=$WORK/notmuch
 	rm -rf "$db"
-	mkdir -p "$db"
-	printf '[database]\npath=%s\n' "$1" >"$db/config"
+	mkdir -p "$db/db"
+	printf '[database]\npath=%s\nmail_root=%s\n' "$db/db" "$1" >"$db/config"
 	[[ ${2-} == plain ]] || NOTMUCH_CONFIG=$db/config notmuch config set new.ignore '/[.][.]ferry-/'
 	NOTMUCH_CONFIG=$db/config notmuch new 2>&1
 	NOTMUCH_CONFIG=$db/config notmuch new 2>&1

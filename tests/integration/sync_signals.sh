@@ -16,11 +16,16 @@ sync_setup
 # ("pid": ferry's pid only; "group": its process group, as a terminal's Ctrl-C does), and
 # waits for it (60 s at most). Sets RC and OUT.
 run_and_signal() {
-	local what=$1 sig=$2 pid i
-	setsid "$FERRY" -c "$CONF" sync >"$WORK/run.out" 2>&1 &
+	local what=$1 sig=$2 pid i start
+	start=$(($(md_count INBOX) + $(md_count Work)))
+	# A shell without job control starts a background command with SIGINT ignored; perl
+	# gives ferry the default back, as a terminal or systemd would.
+	perl -e '$SIG{INT} = "DEFAULT"; exec @ARGV or die' setsid "$FERRY" -c "$CONF" sync \
+		>"$WORK/run.out" 2>&1 &
 	pid=$!
+	# Signalled once it is copying (its handlers are set by then).
 	for ((i = 0; i < 300; i++)); do
-		(($(md_count INBOX) + $(md_count Work) > 20)) && break
+		(($(md_count INBOX) + $(md_count Work) > start + 20)) && break
 		sleep 0.1
 	done
 	if [[ $what == group ]]; then

@@ -150,9 +150,12 @@ converged Work 2 "Work after watch"
 # SIGTERM in the middle of a sync (SIGHUP starts a full one, which finds Big's 3000
 # messages): the channel's process finishes its batch, watch ends with 143, and the next
 # sync takes up where it stopped, without duplicates.
-dovecot_bulk_seed alice Big 3000 1000 8000
+readies=$(grep -c '^READY=1' "$WORK/notify.out")
 watch_start
-t_ok "watch started again" within 20 has_local INBOX "after restart"
+# Ready (its signals handled, its first sync done) before the SIGHUP, as systemd waits for
+# READY=1 too; Big's messages arrive after that, for the SIGHUP's sync to find.
+t_ok "watch started again" within 30 eval '(($(grep -c "^READY=1" "$WORK/notify.out") > readies))'
+dovecot_bulk_seed alice Big 3000 1000 8000
 kill -HUP "$WPID"
 within 60 test -d "$(md_dir Big)/cur"
 for ((i = 0; i < 300; i++)); do
