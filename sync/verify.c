@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -24,6 +23,7 @@
 #include "sync/engine.h"
 #include "sync/names.h"
 #include "sync/state.h"
+#include "sync/subject.h"
 
 static const char *const side_name[2] = {"far", "near"};
 
@@ -470,78 +470,17 @@ static int read_bodies(struct folder_check *fc, struct ferry_error *err)
 
 /* ---- naming the differences ----------------------------------------- */
 
-struct header_sink {
-	char buf[4096];
-	size_t len;
-	bool done; /* the header block ended, or the buffer is full */
-};
-
-static int header_begin(void *ctx, struct ferry_error *err)
+/* A Subject as the report prints it: quotes wrap it, so none inside; 8-bit
+ * bytes too are made safe (C1 controls, raw or as UTF-8). */
+static void quote_subject(const char *subject, char *out, size_t len)
 {
-	struct header_sink *h = ctx;
+	char raw[SUBJECT_LEN];
 
-	(void)err;
-	h->len = 0;
-	h->done = false;
-	return 0;
-}
-
-static int header_write(void *ctx, const char *buf, size_t len, struct ferry_error *err)
-{
-	struct header_sink *h = ctx;
-	size_t room = sizeof(h->buf) - 1 - h->len, take = len < room ? len : room;
-
-	(void)err;
-	if (h->done)
-		return 0;
-	memcpy(h->buf + h->len, buf, take);
-	h->len += take;
-	h->buf[h->len] = '\0';
-	h->done =
-	    h->len == sizeof(h->buf) - 1 || strstr(h->buf, "\n\n") || strstr(h->buf, "\r\n\r\n");
-	return 0;
-}
-
-static int header_end(void *ctx, uint32_t uid, struct ferry_error *err)
-{
-	(void)ctx;
-	(void)uid;
-	(void)err;
-	return 0;
-}
-
-static void header_abort(void *ctx)
-{
-	((struct header_sink *)ctx)->len = 0;
-}
-
-/* The first line of the Subject: header field in the header block of buf. */
-static void find_subject(const struct header_sink *h, char *out, size_t len)
-{
-	const char *p = h->buf;
-
-	out[0] = '\0';
-	while (*p && *p != '\n' && !(p[0] == '\r' && p[1] == '\n')) {
-		if (strncasecmp(p, "Subject:", 8) == 0) {
-			size_t n;
-
-			p += 8;
-			p += strspn(p, " \t");
-			n = strcspn(p, "\r\n");
-			char raw[sizeof(((struct named *)NULL)->subject)];
-
-			snprintf(raw, sizeof(raw), "%.*s", (int)n, p);
-			for (char *c = raw; *c; c++)
-				if ((unsigned char)*c < 0x20 || *c == 0x7f || *c == '"')
-					*c = '?';
-			/* 8-bit bytes too: C1 controls, raw or as UTF-8. */
-			termsafe_escape(raw, strlen(raw), out, len);
-			return;
-		}
-		p += strcspn(p, "\n");
-		if (*p)
-			p++;
-	}
+	snprintf(raw, sizeof(raw), "%s", subject);
+	for (char *c = raw; *c; c++)
+		if (*c == '"')
+			*c = '?';
+	termsafe_escape(raw, strlen(raw), out, len);
 }
 
 /* The Subject of each named message, read from the side that holds it;
@@ -550,10 +489,10 @@ static void read_subjects(struct folder_check *fc)
 {
 	for (size_t i = 0; i < fc->nnamed; i++) {
 		struct named *n = &fc->named[i];
-		struct header_sink h = {0};
-		struct fetch_sink sink = {&h, header_begin, header_write, header_end, header_abort};
 		struct ferry_error err = {0};
+		struct subjects read;
 		const struct msg *m;
+		const char *subject;
 		int s = n->from;
 
 		if (s < 0 || !n->from_uid || fc->store[s]->broken)
@@ -561,8 +500,12 @@ static void read_subjects(struct folder_check *fc)
 		m = engine_find_msg(&fc->list[s], n->from_uid);
 		if (!m || m->size > SUBJECT_READ_MAX)
 			continue;
-		if (store_fetch(fc->store[s], &n->from_uid, 1, &sink, &err) == 0)
-			find_subject(&h, n->subject, sizeof(n->subject));
+		if (subjects_read(fc->store[s], &n->from_uid, 1, &read, &err) != 0)
+			continue;
+		subject = subjects_find(&read, n->from_uid);
+		if (subject)
+			quote_subject(subject, n->subject, sizeof(n->subject));
+		subjects_free(&read);
 	}
 }
 
