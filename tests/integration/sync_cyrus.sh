@@ -14,50 +14,8 @@
 #   4. A run killed after Cyrus stored two uploads and before ferry recorded them: the next
 #      run pairs them with the local files (by the hash with 8-bit header bytes read as X)
 #      and uploads only the third.
-# shellcheck source=lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# shellcheck source=../fixtures/cyrus.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../fixtures/cyrus.sh"
-
-: "${FERRY:?FERRY must point at the ferry binary}"
-T_TIMEOUT=120
-
-cyrus_start || exit 1
-WORK=$CYRUS_DIR/work
-MAILDIR=$WORK/Mail
-STATE=$WORK/state/test.sqlite
-CONF=$WORK/ferry.conf
-mkdir -p "$WORK"
-# Nothing in the config says "Cyrus": ferry takes the INBOX. prefix and the "." separator
-# from NAMESPACE.
-cat >"$CONF" <<CONF
-[imap cyrus]
-host = 127.0.0.1
-port = $CYRUS_IMAPS_PORT
-user = alice
-password = secret
-ca_file = $CYRUS_CA
-timeout = 20
-
-[maildir laptop]
-path = $MAILDIR
-
-[channel test]
-far = cyrus
-near = laptop
-state = $STATE
-CONF
-
-ferry_sync() {
-	t_run "$FERRY" -c "$CONF" sync
-}
-
-# md_write FOLDER NAME: stdin becomes a new local message, written as a mail client would.
-md_write() {
-	local d=$MAILDIR/$1
-	mkdir -p "$d/tmp" "$d/cur" "$d/new"
-	cat >"$d/tmp/$2" && mv "$d/tmp/$2" "$d/new/$2"
-}
+# shellcheck source=cyrus_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/cyrus_lib.sh"
 
 # md_files FOLDER: the local message files of a folder, one a line.
 md_files() {

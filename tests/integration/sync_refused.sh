@@ -18,48 +18,8 @@
 #   5. The same for a STORE: a server folder that holds 100 keywords already and a message
 #      that pairs with a local one (by identity) carrying keywords the folder takes no more
 #      of: the run stores those that fit, warns once, exits 0; the next run is quiet.
-# shellcheck source=lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# shellcheck source=../fixtures/cyrus.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../fixtures/cyrus.sh"
-
-: "${FERRY:?FERRY must point at the ferry binary}"
-T_TIMEOUT=120
-
-CYRUS_EXTRA_CONF="maxmessagesize: 20000" cyrus_start || exit 1
-WORK=$CYRUS_DIR/work
-MAILDIR=$WORK/Mail
-STATE=$WORK/state/test.sqlite
-CONF=$WORK/ferry.conf
-mkdir -p "$WORK"
-cat >"$CONF" <<CONF
-[imap cyrus]
-host = 127.0.0.1
-port = $CYRUS_IMAPS_PORT
-user = alice
-password = secret
-ca_file = $CYRUS_CA
-timeout = 20
-
-[maildir laptop]
-path = $MAILDIR
-
-[channel test]
-far = cyrus
-near = laptop
-state = $STATE
-CONF
-
-ferry_sync() {
-	t_run "$FERRY" -c "$CONF" sync
-}
-
-# md_write FOLDER NAME: stdin becomes a new local message, written as a mail client would.
-md_write() {
-	local d=$MAILDIR/$1
-	mkdir -p "$d/tmp" "$d/cur" "$d/new"
-	cat >"$d/tmp/$2" && mv "$d/tmp/$2" "$d/new/$2"
-}
+# shellcheck source=cyrus_lib.sh
+CYRUS_EXTRA_CONF="maxmessagesize: 20000" . "$(dirname "${BASH_SOURCE[0]}")/cyrus_lib.sh"
 
 # msg ID [BODY_BYTES]: a message with Message-ID <ID@ferry.test>, its body BODY_BYTES long
 # (lines of 71 bytes; default one short line).
