@@ -41,6 +41,25 @@ static long now_ms(void)
 	return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+#ifdef FERRY_TEST_HOOKS
+/* FERRY_TEST_WATCH_LATE_MS=<n>: the watches are set up n ms after the wait
+ * that would set them up began, as after a slow walk of a big tree or a
+ * poll that came late; for the tests of what is written before then. */
+static void late_setup(int stop_fd)
+{
+	const char *v = getenv("FERRY_TEST_WATCH_LATE_MS");
+	struct pollfd p = {.fd = stop_fd, .events = POLLIN};
+
+	if (v && atoi(v) > 0)
+		(void)poll(&p, stop_fd >= 0 ? 1 : 0, atoi(v));
+}
+#else
+static void late_setup(int stop_fd)
+{
+	(void)stop_fd;
+}
+#endif
+
 static bool is_leaf(const struct md_notify *n, int wd)
 {
 	for (size_t i = 0; i < n->nleaf; i++)
@@ -193,6 +212,8 @@ int maildir_wait(struct store *store, const char *folder, int timeout_ms, int st
 					       strerror(errno));
 		return 0;
 	}
+	if (!st->notify)
+		late_setup(stop_fd);
 	if (!st->notify && setup(st, err) != 0)
 		return -1;
 	for (;;) {
