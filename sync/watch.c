@@ -49,6 +49,7 @@
 #define SUSPEND_JUMP_MS	 5000 /* BOOTTIME ahead of MONOTONIC by more: a resume */
 #define MAX_WATCHERS	 256
 #define STEADY_MS	 60000 /* a watcher up this long had no trouble */
+#define UP_WAIT_MS	 2000  /* a sync waits this long for a local watcher to watch */
 
 struct watcher {
 	size_t ch; /* index into the channels */
@@ -57,6 +58,7 @@ struct watcher {
 	pid_t pid;	    /* 0: not running */
 	int fd;		    /* its reports: 'u' up, 'c' a change */
 	int stop;	    /* closing it tells the watcher to stop */
+	bool up;	    /* it said 'u' since it was started */
 	unsigned fails;	    /* in a row, for the backoff */
 	long start_at;	    /* when to start it again (monotonic ms) */
 	long started;	    /* when it was last started */
@@ -176,19 +178,26 @@ static bool stopped(int stop)
 }
 
 /* The watcher's process: its store opened (password_command run for this
- * login), then waits until told to stop or the connection breaks. */
+ * login), then waits until told to stop or the connection breaks. A local
+ * store says 'u' only once it watches (a first wait that returns at once
+ * sets the watches up): what is written before is a sync's to find. */
 static void watcher_main(const struct store_conf *conf, const char *folder, int out, int stop)
 {
 	struct ferry_error err = {0};
 	struct store *s = NULL;
-	int r;
+	int r = 0;
 
 	if (connect_store(conf, &s, &err) != 0) {
 		log_error("watch: %s", err.msg);
 		_exit(err.status ? err.status : FERRY_CONNECT);
 	}
-	report(out, 'u');
-	while ((r = store_wait(s, folder, IDLE_REFRESH_MS, stop, &err)) >= 0) {
+	if (store_conf_local(conf))
+		r = store_wait(s, folder, 0, stop, &err);
+	if (r >= 0)
+		report(out, 'u');
+	if (r == 1)
+		report(out, 'c');
+	while (r >= 0 && (r = store_wait(s, folder, IDLE_REFRESH_MS, stop, &err)) >= 0) {
 		if (r == 1)
 			report(out, 'c');
 		else if (stopped(stop))
@@ -234,6 +243,7 @@ static int start_watcher(struct watch *wt, struct watcher *w)
 	close(out[1]);
 	close(stop[0]);
 	w->pid = pid;
+	w->up = false;
 	w->started = now_ms();
 	w->fd = out[0];
 	w->stop = stop[1];
@@ -404,14 +414,18 @@ static void read_watcher(struct watch *wt, struct watcher *w)
 	}
 	for (ssize_t i = 0; i < n; i++) {
 		struct wchan *c = &wt->ch[w->ch];
+		bool local = store_conf_local(w->side == FAR ? c->conf->far : c->conf->near);
 
-		if (buf[i] == 'u' && w->fails > 0) {
-			/* Back after a loss: what changed meanwhile was not seen. */
-			mark(c, 0);
+		if (buf[i] == 'u') {
+			w->up = true;
+			/* Back after a loss: what changed meanwhile was not seen. A
+			 * local watcher watches from now on: a sync that began
+			 * before may have missed what was written in between,
+			 * unless one is still to begin. */
+			if (w->fails > 0 || (local && (c->sync || !c->due)))
+				mark(c, 0);
 		} else if (buf[i] == 'c') {
-			mark(c, store_conf_local(w->side == FAR ? c->conf->far : c->conf->near)
-				    ? DEBOUNCE_MS
-				    : 0);
+			mark(c, local ? DEBOUNCE_MS : 0);
 		}
 	}
 }
@@ -469,6 +483,25 @@ static void reload(struct watch *wt)
 	log_info("watch: configuration read again from %s", wt->config_path);
 }
 
+/* Until when channel ch's syncs wait for its local watchers to watch (at
+ * most UP_WAIT_MS from their start), so that a sync's scan comes after the
+ * watch began and nothing falls in between; 0: no wait. */
+static long held_until(const struct watch *wt, size_t ch)
+{
+	const struct channel_conf *conf = wt->ch[ch].conf;
+	long until = 0;
+
+	for (size_t i = 0; i < wt->nw; i++) {
+		const struct watcher *w = &wt->w[i];
+
+		if (w->ch == ch && w->pid && !w->up &&
+		    store_conf_local(w->side == FAR ? conf->far : conf->near) &&
+		    w->started + UP_WAIT_MS > until)
+			until = w->started + UP_WAIT_MS;
+	}
+	return until;
+}
+
 static bool syncing(const struct watch *wt)
 {
 	for (size_t i = 0; i < wt->nch; i++)
@@ -507,9 +540,13 @@ static int next_timeout(const struct watch *wt, bool stopping)
 		SOONER(wt->old[i].kill_at - now);
 	if (!stopping) {
 		for (size_t i = 0; i < wt->nch; i++) {
+			long hold = held_until(wt, i);
+
 			if (wt->ch[i].sync)
 				continue;
-			if (wt->ch[i].due)
+			if (hold > now)
+				SOONER(hold - now); /* or sooner, when the watcher says 'u' */
+			else if (wt->ch[i].due)
 				SOONER(wt->ch[i].due - now);
 		}
 		for (size_t i = 0; i < wt->nw; i++)
@@ -553,7 +590,7 @@ static void due_work(struct watch *wt)
 	for (size_t i = 0; i < wt->nch; i++) {
 		struct wchan *c = &wt->ch[i];
 
-		if (!c->sync &&
+		if (!c->sync && held_until(wt, i) <= now &&
 		    ((c->due && c->due <= now) || (c->next_full && c->next_full <= boot)))
 			start_sync(wt, c);
 	}

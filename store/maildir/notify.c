@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store/log.h"
 #include "store/maildir/internal.h"
 
 /* Messages: renamed in or out, created, written, removed. */
@@ -28,7 +29,8 @@
 	(IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR | IN_DONT_FOLLOW)
 
 struct md_notify {
-	int fd;
+	int fd;	   /* -1: not watching yet (no root) */
+	bool late; /* a wait returned before the watches were set up */
 	int *leaf; /* the watch descriptors of new/ and cur/ directories */
 	size_t nleaf, cap;
 };
@@ -40,6 +42,25 @@ static long now_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
+
+#ifdef FERRY_TEST_HOOKS
+/* FERRY_TEST_WATCH_LATE_MS=<n>: the watches are set up n ms after the wait
+ * that would set them up began, as after a slow walk of a big tree or a
+ * poll that came late; for the tests of what is written before then. */
+static void late_setup(int stop_fd)
+{
+	const char *v = getenv("FERRY_TEST_WATCH_LATE_MS");
+	struct pollfd p = {.fd = stop_fd, .events = POLLIN};
+
+	if (v && atoi(v) > 0)
+		(void)poll(&p, stop_fd >= 0 ? 1 : 0, atoi(v));
+}
+#else
+static void late_setup(int stop_fd)
+{
+	(void)stop_fd;
+}
+#endif
 
 static bool is_leaf(const struct md_notify *n, int wd)
 {
@@ -123,22 +144,18 @@ void md_notify_free(struct md_notify *n)
 	free(n);
 }
 
-static int setup(struct maildir_store *st, struct ferry_error *err)
+static int setup(struct md_notify *n, const char *root, struct ferry_error *err)
 {
-	struct md_notify *n = calloc(1, sizeof(*n));
-
-	if (!n)
-		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	n->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (n->fd < 0) {
-		free(n);
+	if (n->fd < 0)
 		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "inotify: %s", strerror(errno));
-	}
-	if (walk(n, st->root, 0, err) != 0) {
-		md_notify_free(n);
+	if (walk(n, root, 0, err) != 0) {
+		close(n->fd);
+		n->fd = -1;
+		n->nleaf = 0;
 		return -1;
 	}
-	st->notify = n;
+	log_trace("%s: watched (%zu new/ and cur/ directories)", root, n->nleaf);
 	return 0;
 }
 
@@ -183,18 +200,32 @@ int maildir_wait(struct store *store, const char *folder, int timeout_ms, int st
 	long deadline = now_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
 
 	(void)folder;
-	if (!st->notify && access(st->root, F_OK) != 0 && errno == ENOENT) {
-		/* The first sync creates the root: look again in a second. */
-		struct pollfd p = {.fd = stop_fd, .events = POLLIN};
-
-		if (poll(&p, stop_fd >= 0 ? 1 : 0, timeout_ms < 1000 ? timeout_ms : 1000) < 0 &&
-		    errno != EINTR)
-			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "poll: %s",
-					       strerror(errno));
-		return 0;
+	if (!st->notify) {
+		if (!(st->notify = calloc(1, sizeof(*st->notify))))
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+		st->notify->fd = -1;
 	}
-	if (!st->notify && setup(st, err) != 0)
-		return -1;
+	if (st->notify->fd < 0) {
+		if (access(st->root, F_OK) != 0 && errno == ENOENT) {
+			/* The first sync creates the root: look again in a second. */
+			struct pollfd p = {.fd = stop_fd, .events = POLLIN};
+			int wait_ms = timeout_ms < 1000 ? timeout_ms : 1000;
+
+			st->notify->late = true;
+			if (poll(&p, stop_fd >= 0 ? 1 : 0, wait_ms) < 0 && errno != EINTR)
+				return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "poll: %s",
+						       strerror(errno));
+			return 0;
+		}
+		late_setup(stop_fd);
+		if (setup(st->notify, st->root, err) != 0)
+			return -1;
+		/* What was written since the last wait returned went unseen, and
+		 * a sync that began before may have missed it: a change made
+		 * between two calls is reported by the next (store.h). */
+		if (st->notify->late)
+			return 1;
+	}
 	for (;;) {
 		struct pollfd p[2] = {{.fd = st->notify->fd, .events = POLLIN},
 				      {.fd = stop_fd, .events = POLLIN}};

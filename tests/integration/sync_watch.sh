@@ -67,6 +67,17 @@ has_server() { [[ -n $(srv_uid alice "$1" "$2") ]]; }
 local_letters_have() { [[ $(md_letters "$1" "$2") == *"$3"* ]]; }
 server_flags_have() { [[ $(srv_flags alice "$1" "$2") == *"$3"* ]]; }
 alive() { kill -0 "$WPID" 2>/dev/null; }
+# syncing: one of watch's syncs runs (a child of watch's in a process group of its own).
+syncing() { ps -o pid=,pgid= --ppid "$WPID" | awk '$1 == $2 { found = 1 } END { exit !found }'; }
+# settled: no sync ran for 1.5 s (a local change's sync starts 1 s after it).
+settled() {
+	local i
+	for ((i = 0; i < 15; i++)); do
+		syncing && return 1
+		sleep 0.1
+	done
+	return 0
+}
 
 seed 1 INBOX "before watch"
 watch_start
@@ -182,16 +193,16 @@ t_contains "and the one after changes nothing" "$T_OUT" "far->near +0 ~0 -0, nea
 
 # `interval`: a folder nobody watches is synced when the interval is up.
 # A file put straight into the server's Maildir is news to Dovecot only when the folder is next
-# looked at: neither IDLE nor NOTIFY tells it. With 6 s: the first sync at once, the file 2 s
-# later, the next sync 4 s after it.
-sed -i 's/^interval = 1h$/interval = 6s/' "$CONF"
+# looked at: neither IDLE nor NOTIFY tells it. With 8 s: the first sync at once (and the syncs
+# its own changes start), the file once they are over, the next sync 8 s after the last.
+sed -i 's/^interval = 1h$/interval = 8s/' "$CONF"
 dovecot_doveadm mailbox create -u alice Other
 watch_start
-sleep 2
+t_ok "watch's first syncs are over" within 30 settled
 dovecot_bulk_seed alice Other 1 9000
 sleep 1
 t_ok "a message no watch sees waits for the interval" test -z "$(md_file Other "Bulk message 9000")"
-t_ok "with interval = 6s it is synced within 10 s" within 10 has_local Other "Bulk message 9000"
+t_ok "with interval = 8s it is synced within 12 s" within 12 has_local Other "Bulk message 9000"
 kill -TERM "$WPID"
 within 30 eval '! alive'
 wait "$WPID"
