@@ -17,7 +17,7 @@ t_contains "--version says test hooks" "$T_OUT" "test hooks"
 
 sync_setup
 
-LATE_MS=6000
+LATE_MS=10000
 WPID=
 WLOG=$WORK/watch.log
 # shellcheck disable=SC2317 # run by the trap
