@@ -75,6 +75,7 @@ enum channel_key {
 	CHANNEL_POST_SYNC,
 	CHANNEL_WATCH,
 	CHANNEL_INTERVAL,
+	CHANNEL_MAX_AGE,
 	CHANNEL_NKEYS
 };
 
@@ -916,6 +917,34 @@ static int parse_interval(struct parser *p, const char *value)
 	return 0;
 }
 
+/* Days (90, 90d), weeks (12w) or years (2y); 0: no window. At most 100
+ * years: a window wider than mail has existed is none. */
+static int parse_max_age(struct parser *p, const char *value)
+{
+	static const struct {
+		char unit;
+		unsigned days;
+	} units[] = {{'d', 1}, {'w', 7}, {'y', 365}};
+	size_t len = strlen(value);
+	unsigned mult = 1;
+	uint64_t n;
+
+	for (size_t i = 0; len > 0 && i < NELEM(units); i++) {
+		if (tolower((unsigned char)value[len - 1]) == units[i].unit) {
+			mult = units[i].days;
+			len--;
+			break;
+		}
+	}
+	if (!parse_digits(value, len, 100 * 365 / mult, &n))
+		return fail_key(p,
+				"expected an age in days (90), or a number with d, w or y (90d, "
+				"12w, 2y), or 0 for all messages, not '%s'",
+				value);
+	cur_channel(p)->max_age = (unsigned)n * mult;
+	return 0;
+}
+
 static const struct key_def channel_keys[CHANNEL_NKEYS] = {
     [CHANNEL_FAR] = {"far", parse_far},
     [CHANNEL_NEAR] = {"near", parse_near},
@@ -930,6 +959,7 @@ static const struct key_def channel_keys[CHANNEL_NKEYS] = {
     [CHANNEL_POST_SYNC] = {"post_sync", parse_post_sync},
     [CHANNEL_WATCH] = {"watch", parse_watch},
     [CHANNEL_INTERVAL] = {"interval", parse_interval},
+    [CHANNEL_MAX_AGE] = {"max_age", parse_max_age},
 };
 
 /* $XDG_STATE_HOME/ferry/<channel>.sqlite. Malloc'd; NULL with why set. */
@@ -1901,6 +1931,7 @@ struct sync_policy channel_policy(const struct channel_conf *ch, enum sync_dir d
 	    .sync = dir,
 	    .delete = ch->delete,
 	    .max_size = ch->max_size,
+	    .min_date = ch->max_age ? (int64_t)time(NULL) - (int64_t)ch->max_age * 86400 : 0,
 	    .max_delete_is_percent = ch->max_delete_is_percent,
 	    .max_delete = ch->max_delete,
 	    .force_delete = force_delete,

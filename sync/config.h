@@ -29,6 +29,7 @@ struct channel_conf {
 	unsigned max_delete;
 	char *state;	   /* path of the state database, expanded */
 	uint64_t max_size; /* bytes; 0 = no limit */
+	unsigned max_age;  /* days: older messages are neither copied nor deleted; 0: all */
 	char *post_sync;   /* run by /bin/sh -c after a sync that changed something */
 	/* `ferry watch`: the folders whose server side is watched (IDLE), NULL
 	 * for INBOX alone; and the seconds between full syncs (0: the default). */

@@ -40,8 +40,15 @@ bool engine_policy(const struct engine *e, char *buf, size_t len)
 {
 	if (e->dir != SYNC_BOTH || e->opts->has_dir_override)
 		return false;
-	snprintf(buf, len, "v1 delete=%d max_size=%llu", (int)e->ch->delete,
-		 (unsigned long long)e->ch->max_size);
+	/* max_age only when set: a state written before the key existed stays
+	 * clean. A window that moves with the clock keeps the same policy: a
+	 * message that ages out of it changes nothing on either side. */
+	if (e->ch->max_age)
+		snprintf(buf, len, "v1 delete=%d max_size=%llu max_age=%u", (int)e->ch->delete,
+			 (unsigned long long)e->ch->max_size, e->ch->max_age);
+	else
+		snprintf(buf, len, "v1 delete=%d max_size=%llu", (int)e->ch->delete,
+			 (unsigned long long)e->ch->max_size);
 	return true;
 }
 

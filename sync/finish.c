@@ -309,6 +309,9 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 		goto out;
 	}
 	rep->conflicts += plan.conflicts;
+	if (plan.outside_window)
+		log_trace("%s: %zu message(s) older than max_age (%u days) left alone", name,
+			  plan.outside_window, e->ch->max_age);
 	rep->blocked_deletes += plan.blocked_far + plan.blocked_near;
 	if (plan.blocked_far + plan.blocked_near)
 		log_error("%s: would delete %zu message(s) on far and %zu on near, more than "

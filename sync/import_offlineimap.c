@@ -231,17 +231,15 @@ static const struct {
     {"cert_fingerprint", "ferry pins a SHA-256 fingerprint: `ferry check` prints the line"},
     {"ssl_version", "ferry uses OpenSSL's defaults (TLS 1.2 and later)"},
     {"tls_level", "ferry uses OpenSSL's defaults (TLS 1.2 and later)"},
-    {"autorefresh", "run ferry from a timer (ferry watch is not built yet)"},
     {"quick", "ferry's unchanged folders are always quick"},
     {"synclabels", "Gmail labels are not synced"},
     {"labelsheader", "Gmail labels are not synced"},
-    {"maxage", "ferry syncs every message"},
     {"startdate", "ferry syncs every message"},
     {"presynchook", "ferry has a post_sync hook only"},
     {"status_backend", "not needed: ferry keeps its own state"},
     {"holdconnectionopen", "ferry connects for each run"},
     {"keepalive", "ferry connects for each run"},
-    {"idlefolders", "ferry watch is not built yet"},
+    {"idlefolders", "Python code: list the folders in the channel's watch key"},
     {"usecompression", "ferry's compress key defaults to auto"},
     {"oauth2_client_id", "use an OAuth2 helper in password_command with auth = xoauth2"},
     {"oauth2_client_secret", "use an OAuth2 helper in password_command with auth = xoauth2"},
@@ -424,7 +422,7 @@ static void write_account(struct import_result *res, struct oi_file *f, const ch
 {
 	char title[128];
 	struct oi_section *a, *repo[2];
-	struct oi_key *k[2], *hook, *size;
+	struct oi_key *k[2], *hook, *size, *age;
 	static const char *const keys[2] = {"remoterepository", "localrepository"};
 	int del = 3, create = 3;
 
@@ -500,6 +498,29 @@ static void write_account(struct import_result *res, struct oi_file *f, const ch
 		import_note(res, f->file, size->line, "maxsize", "'%s' is not a size", size->value);
 	if ((hook = key(a, "postsynchook")))
 		import_key(res, f->file, hook->line, "post_sync", hook->value);
+	/* maxage: days, as ferry's max_age counts them. */
+	if ((age = key(a, "maxage")) && age->value[0] &&
+	    strspn(age->value, "0123456789") == strlen(age->value) && strlen(age->value) <= 5)
+		import_key(res, f->file, age->line, "max_age", age->value);
+	else if (age)
+		import_note(res, f->file, age->line, "maxage",
+			    "'%s' is not a number of days: set max_age by hand", age->value);
+	/* autorefresh: minutes between syncs, which is ferry watch's interval. */
+	if ((age = key(a, "autorefresh"))) {
+		double min = strtod(age->value, NULL);
+		char v[32];
+
+		if (min >= 1.0 / 60 && min <= 7 * 24 * 60) {
+			snprintf(v, sizeof(v), "%lds", (long)(min * 60 + 0.5));
+			import_key(res, f->file, age->line, "interval", v);
+			import_note(res, f->file, age->line, "autorefresh",
+				    "the interval of `ferry watch`, which stays running as "
+				    "offlineimap did");
+		} else {
+			import_note(res, f->file, age->line, "autorefresh",
+				    "'%s' is not a number of minutes (up to a week)", age->value);
+		}
+	}
 }
 
 int import_offlineimap(const char *file, const char *text, struct import_result *res,

@@ -401,6 +401,13 @@ static int plan_copy(struct planner *p, const struct msg *m, const char *keyword
 	return 0;
 }
 
+/* max_age: a message dated before the window. One whose date is not known
+ * is inside: nothing says it is old. */
+static bool outside_window(const struct plan_input *in, const struct msg *m)
+{
+	return in->policy.min_date && m->date > 0 && m->date < in->policy.min_date;
+}
+
 /* A message of side `from` that the other side never had (unpaired, or
  * skipped by size before). */
 static int plan_new_message(struct planner *p, const struct msg *m, enum side from)
@@ -414,6 +421,10 @@ static int plan_new_message(struct planner *p, const struct msg *m, enum side fr
 	 * A side that does not (a backup) holds everything, flag and all. */
 	if ((m->flags & MF_DELETED) && may_delete_on(in, other_side(from)))
 		return 0;
+	if (outside_window(in, m)) {
+		p->out->outside_window++;
+		return 0;
+	}
 	if (in->policy.max_size && m->size > in->policy.max_size) {
 		struct action a = {.kind = ACT_SKIP_SIZE, .size = m->size};
 
@@ -484,6 +495,12 @@ static int plan_one_gone(struct planner *p, const struct pair *pr, const struct 
 		return 0;
 	if (!flows_into(in->policy.sync, kept) || !may_delete_on(in, kept))
 		return plan_keep(p, pr, gone);
+	/* max_age: an old message deleted on one side (a laptop making room)
+	 * stays on the other, and is not copied back. */
+	if (outside_window(in, survivor)) {
+		p->out->outside_window++;
+		return plan_keep(p, pr, gone);
+	}
 	/* Only a deletion that would go through can lose a marked message:
 	 * otherwise the survivor is kept above, and nothing is copied back. */
 	if (survivor_marked(p, pr, survivor, kept)) {

@@ -72,6 +72,7 @@ struct plan {
 	 * they exceed max_delete (the folder stops until --force-delete). */
 	size_t blocked_far, blocked_near;
 	size_t conflicts;
+	size_t outside_window; /* older than max_age: left alone, neither copied nor deleted */
 };
 
 /* Which messages lack a pair; the caller identifies those (store identify)

@@ -153,7 +153,8 @@ static int prefetch_since(struct engine *e, const char *name, uint64_t since[2],
 	char policy[sizeof(sf.clean)];
 
 	since[FAR] = since[NEAR] = 0;
-	if (e->opts->force_delete || !engine_policy(e, policy, sizeof(policy)))
+	/* max_age lists changed folders in full (side_changes says why). */
+	if (e->ch->max_age || e->opts->force_delete || !engine_policy(e, policy, sizeof(policy)))
 		return 0;
 	if (state_get_folder(e->state, name, &sf, err) != 0)
 		return -1;
@@ -236,9 +237,11 @@ static int side_changes(struct engine *e, struct folder_work *w, enum side side,
 	int r;
 
 	*c = (struct side_changes){0};
-	if (!w->have_state || e->opts->force_delete || !engine_policy(e, policy, sizeof(policy)) ||
-	    strcmp(w->sf.clean, policy) != 0 || !rec_mod || !now->highestmodseq ||
-	    !now->keywords_ok)
+	/* max_age needs every message's date, which the pairs do not keep:
+	 * a folder that changed is listed in full. */
+	if (e->ch->max_age || !w->have_state || e->opts->force_delete ||
+	    !engine_policy(e, policy, sizeof(policy)) || strcmp(w->sf.clean, policy) != 0 ||
+	    !rec_mod || !now->highestmodseq || !now->keywords_ok)
 		return 0;
 	if (now->uidnext != rec_next || now->highestmodseq != rec_mod) {
 		r = store_list_changed(s, rec_mod, &c->changed, &c->van, &c->nvan, err);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1119,6 +1120,28 @@ START_TEST(test_post_sync_is_kept_as_written)
 }
 END_TEST
 
+START_TEST(test_max_age)
+{
+	struct sync_policy pol;
+
+	ck_assert_uint_eq(load_channel("max_size = 0")->max_age, 0);
+	ck_assert_uint_eq(load_channel("max_age = 90")->max_age, 90);
+	ck_assert_uint_eq(load_channel("max_age = 90d")->max_age, 90);
+	ck_assert_uint_eq(load_channel("max_age = 12w")->max_age, 84);
+	ck_assert_uint_eq(load_channel("max_age = 2Y")->max_age, 730);
+	ck_assert_uint_eq(load_channel("max_age = 0")->max_age, 0);
+	expect_channel_error("max_age = 90m", "t.conf:10: max_age: expected an age in days");
+	expect_channel_error("max_age = d", "t.conf:10: max_age: expected an age in days");
+	expect_channel_error("max_age = 101y", "t.conf:10: max_age: expected an age in days");
+	expect_channel_error("max_age = -1", "t.conf:10: max_age: expected an age in days");
+	/* The planner gets the window's start, from the clock. */
+	pol = channel_policy(load_channel("max_age = 10d"), SYNC_BOTH, false);
+	ck_assert(pol.min_date <= (int64_t)time(NULL) - 10 * 86400);
+	ck_assert(pol.min_date > (int64_t)time(NULL) - 10 * 86400 - 60);
+	ck_assert_int_eq(channel_policy(load_channel("max_age = 0"), SYNC_BOTH, false).min_date, 0);
+}
+END_TEST
+
 START_TEST(test_watch_and_interval)
 {
 	const struct channel_conf *ch = load_channel("max_size = 0");
@@ -1628,6 +1651,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_max_size_takes_1024_based_suffixes);
 	tcase_add_test(tc, test_post_sync_is_kept_as_written);
 	tcase_add_test(tc, test_watch_and_interval);
+	tcase_add_test(tc, test_max_age);
 	tcase_add_test(tc, test_bad_max_size_is_rejected);
 	tcase_add_test(tc, test_find_store_and_channel_by_name);
 

@@ -205,7 +205,8 @@ START_TEST(test_offlineimap_account)
 	    "remoteuser = me\nremotepass = pa;ss word\nsslcacertfile = /etc/ca.pem\n"
 	    "folderfilter = lambda f: f != 'Junk'\nreadonly = yes\n"
 	    "  # a comment inside\nmaxconnections = 2\n\n"
-	    "[Account Other]\nlocalrepository = L2\nremoterepository = R2\n\n"
+	    "[Account Other]\nlocalrepository = L2\nremoterepository = R2\nmaxage = 90\n"
+	    "autorefresh = 5\n\n"
 	    "[Repository L2]\ntype = Maildir\nlocalfolders = ~/Other\nsep = /\n\n"
 	    "[Repository R2]\ntype = Gmail\nremoteuser = me@gmail.com\nremotepassfile = "
 	    "~/.gpass\nssl = no\nstarttls = yes\nsync_deletes = no\n");
@@ -219,7 +220,9 @@ START_TEST(test_offlineimap_account)
 	       "password_command = cat ~/'.gpass'\n");
 	HAS(c, "[maildir L2]\npath = ~/Other\nlayout = verbatim\n");
 	/* Deletions made on R2 do not travel: nothing is deleted on near. */
-	HAS(c, "[channel Other]\nfar = R2\nnear = L2\nsync = both\ncreate = both\ndelete = far\n");
+	HAS(c, "[channel Other]\nfar = R2\nnear = L2\nsync = both\ncreate = both\ndelete = far\n"
+	       "max_age = 90\ninterval = 300s\n");
+	HAS(notes(), "autorefresh: the interval of `ferry watch`");
 }
 END_TEST
 

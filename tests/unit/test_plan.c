@@ -1451,6 +1451,61 @@ START_TEST(test_oversized_message_is_skipped_then_copied_when_the_limit_rises)
 }
 END_TEST
 
+/* max_age: a window. Older messages are neither copied nor deleted; one of
+ * unknown date (0) counts as inside. */
+START_TEST(test_max_age_copies_only_messages_inside_the_window)
+{
+	struct folder f;
+
+	folder_init(&f, 4);
+	add_far(&f, message(1, 0, NULL, 1))->date = 1000;	 /* old */
+	add_far(&f, message(2, 0, NULL, 2))->date = 5000;	 /* inside */
+	add_far(&f, message(3, 0, NULL, 3))->date = 0;		 /* unknown */
+	add_near(&f, message(11, MF_SEEN, NULL, 4))->date = 999; /* old, local */
+	f.in.policy.min_date = 2000;
+	run(&f);
+	ck_assert_ptr_null(find(&f.plan, ACT_COPY_TO_NEAR, 1, 0));
+	must_find(&f.plan, ACT_COPY_TO_NEAR, 2, 0);
+	must_find(&f.plan, ACT_COPY_TO_NEAR, 3, 0);
+	ck_assert_ptr_null(find(&f.plan, ACT_COPY_TO_FAR, 0, 11));
+	ck_assert_uint_eq(f.plan.outside_window, 2);
+	ck_assert_uint_eq(f.plan.n, 2);
+	f.in.policy.min_date = 0; /* no window: all of them */
+	run(&f);
+	ck_assert_uint_eq(count(&f.plan, ACT_COPY_TO_NEAR), 3);
+	ck_assert_uint_eq(count(&f.plan, ACT_COPY_TO_FAR), 1);
+	ck_assert_uint_eq(f.plan.outside_window, 0);
+	folder_free(&f);
+}
+END_TEST
+
+START_TEST(test_max_age_keeps_an_old_message_deleted_on_the_other_side)
+{
+	struct folder f;
+
+	folder_with_near_deletions(&f, 4, 2); /* pairs 1 and 2 gone near */
+	f.far[0].date = 1000;		      /* 1: old */
+	f.far[1].date = 5000;		      /* 2: inside */
+	f.in.policy.min_date = 2000;
+	f.in.policy.max_delete = 100;
+	run(&f);
+	must_find(&f.plan, ACT_KEEP, 1, 0);
+	must_find(&f.plan, ACT_DELETE_FAR, 2, 1002);
+	ck_assert_ptr_null(find(&f.plan, ACT_DELETE_FAR, 1, 1001));
+	ck_assert_uint_eq(f.plan.outside_window, 1);
+	folder_free(&f);
+	/* Old on the far side and gone there: the local copy stays too. */
+	folder_init(&f, 2);
+	add_near(&f, message(1001, 0, NULL, 1))->date = 1000;
+	add_pair(&f, 1, 1001, 0, NULL);
+	f.in.policy.min_date = 2000;
+	run(&f);
+	must_find(&f.plan, ACT_KEEP, 0, 1001);
+	ck_assert_uint_eq(count(&f.plan, ACT_DELETE_NEAR), 0);
+	folder_free(&f);
+}
+END_TEST
+
 START_TEST(test_oversized_local_message_is_skipped_on_push)
 {
 	struct folder f;
@@ -1765,6 +1820,8 @@ static Suite *plan_suite(void)
 	tcase_add_test(pairing, test_copy_carries_flags_keywords_and_size);
 	tcase_add_test(pairing, test_oversized_message_is_skipped_then_copied_when_the_limit_rises);
 	tcase_add_test(pairing, test_oversized_local_message_is_skipped_on_push);
+	tcase_add_test(pairing, test_max_age_copies_only_messages_inside_the_window);
+	tcase_add_test(pairing, test_max_age_keeps_an_old_message_deleted_on_the_other_side);
 
 	tcase_add_test(misc, test_actions_come_in_the_documented_order);
 	tcase_add_test(misc, test_far_deletions_come_before_near_deletions);
