@@ -17,6 +17,7 @@
 
 #include "store/base/grow.h"
 #include "store/log.h"
+#include "store/maildir/filename.h"
 #include "store/maildir/internal.h"
 #include "store/maildir/path.h"
 #include "store/names.h"
@@ -487,6 +488,107 @@ static int remember(struct maildir_store *st, const char *name, const char *dir,
 	return r;
 }
 
+/* Sums mdindex_file_hash over the message files of the folder directory
+ * dir, as a scan reads them; *files counts them. */
+static int dir_sum(struct maildir_store *st, const char *dir, uint64_t sum[2], size_t *files,
+		   struct ferry_error *err)
+{
+	struct md_folder f = {.fd = -1, .sub = {-1, -1}, .tmp = -1};
+	int r = 0;
+
+	sum[0] = sum[1] = 0;
+	*files = 0;
+	if (open_folder_dir(st, dir, &f) != 0)
+		return 1;
+	for (int sub = SUB_NEW; r == 0 && sub <= SUB_CUR; sub++) {
+		DIR *d = maildir_dir_stream(f.sub[sub]);
+		struct dirent *de;
+
+		if (!d) {
+			r = 1;
+			break;
+		}
+		while (r == 0 && (errno = 0, de = readdir(d))) {
+			struct maildir_name parsed;
+			const char *why;
+			uint64_t h[2];
+
+			if (de->d_name[0] == '.' || de->d_type == DT_DIR || de->d_type == DT_LNK ||
+			    maildir_name_parse(de->d_name, &parsed, &why) != 0)
+				continue;
+			if (mdindex_file_hash(sub == SUB_CUR, de->d_name, de->d_ino, h, err) != 0)
+				r = -1;
+			sum[0] += h[0];
+			sum[1] += h[1];
+			(*files)++;
+		}
+		if (r == 0 && errno)
+			r = 1;
+		closedir(d);
+	}
+	maildir_folder_close(&f);
+	return r;
+}
+
+/* Whether name is listed now (c->v[0..n) sorted by name). */
+static bool listed_now(const struct candidates *c, const char *name)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->v[i].name, name))
+			return true;
+	return false;
+}
+
+/* A directory another program moved within the root (mv Work Old/Work)
+ * keeps its files, their names and inodes: when the files of dir, a name
+ * new to the index, are exactly those of one indexed folder no longer
+ * listed (by its rows sum), dir is that folder under a new name, and keeps
+ * its row: its UIDVALIDITY and uids, as a server keeps them across RENAME,
+ * so that the engine can rename it on the other side (rule 11). A folder
+ * with no message says nothing. 1 when adopted, 0 when not, -1 on error. */
+static int adopt_moved(struct maildir_store *st, const struct candidates *c, char **names,
+		       size_t nknown, const char *name, const char *dir, struct ferry_error *err)
+{
+	int64_t hit = 0;
+	uint64_t got[2];
+	size_t files, matches = 0, orphans = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < nknown; i++)
+		orphans += !listed_now(c, names[i]);
+	if (orphans == 0)
+		return 0; /* the usual case: nothing to read */
+	if ((r = dir_sum(st, dir, got, &files, err)) != 0 || files == 0)
+		return r < 0 ? -1 : 0;
+	for (size_t i = 0; i < nknown; i++) {
+		struct mdindex_folder row;
+		uint64_t want[2];
+		bool known = false;
+
+		if (listed_now(c, names[i]))
+			continue;
+		if ((r = mdindex_folder_get(st->index, names[i], &row, err)) <= 0) {
+			if (r < 0)
+				return -1;
+			continue; /* adopted by another directory already */
+		}
+		if (mdindex_rows_sum(st->index, row.id, &known, want, err) != 0) {
+			mdindex_folder_clear(&row);
+			return -1;
+		}
+		if (known && want[0] == got[0] && want[1] == got[1]) {
+			matches++;
+			hit = row.id;
+		}
+		mdindex_folder_clear(&row);
+	}
+	if (matches != 1)
+		return 0;
+	log_trace("%s/%s: the directory of a folder moved: it keeps its UIDVALIDITY", st->root,
+		  dir);
+	return mdindex_folder_rename(st->index, hit, name, dir, err) == 0 ? 1 : -1;
+}
+
 /* Keeps one directory per name (warning about the others) and records the
  * choice; the survivors are moved to the front of c, sorted by name. */
 static int resolve(struct maildir_store *st, struct candidates *c, struct ferry_error *err)
@@ -513,7 +615,12 @@ static int resolve(struct maildir_store *st, struct candidates *c, struct ferry_
 			if (k != keep)
 				log_warn("%s/%s: skipped: folder %s is %s/%s", st->root,
 					 c->v[k].dir, c->v[k].name, st->root, c->v[keep].dir);
-		r = remember(st, c->v[keep].name, c->v[keep].dir, known, err);
+		if (!known)
+			r = adopt_moved(st, c, names, nknown, c->v[keep].name, c->v[keep].dir, err);
+		if (r == 0)
+			r = remember(st, c->v[keep].name, c->v[keep].dir, known, err);
+		else if (r == 1)
+			r = 0;
 		kept = c->v[keep];
 		c->v[keep] = c->v[out];
 		c->v[out++] = kept;
