@@ -98,4 +98,46 @@ ferry_sync test
 t_contains "after the kill: the next sync changes nothing" "$T_OUT" \
 	"far->near +0 ~0 -0, near->far +0 ~0 -0"
 
+# --- maildir++: each folder its own directory of the root --------------------------
+cat >>"$CONF" <<CONF
+
+[maildir flat]
+path = $WORK/Flat
+layout = maildir++
+
+[channel flat]
+far = mirror
+near = flat
+state = $WORK/state/flat.sqlite
+CONF
+make_message 70 "Team one" 0 | dovecot_seed bob Team
+make_message 71 "Team two" 0 | dovecot_seed bob Team
+make_message 72 "Team sub" 0 | dovecot_seed bob Team/Sub
+ferry_sync flat
+t_equal "maildir++: initial sync exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+before=$(inodes "$WORK/Flat/.Team.Sub")
+mv "$WORK/Flat/.Team" "$WORK/Flat/.Crew"
+mv "$WORK/Flat/.Team.Sub" "$WORK/Flat/.Crew.Sub"
+mark=$(dovecot_log_mark)
+ferry_sync flat
+t_equal "maildir++ local rename: sync exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+t_contains "maildir++ local rename: said" "$T_OUT" "Team: renamed to Crew on near; renaming it on far"
+t_equal "maildir++ local rename: nothing uploaded" 0 "$(saves_since "$mark")"
+t_equal "maildir++ local rename: on the server" "2 1" \
+	"$(dovecot_count bob Crew) $(dovecot_count bob Crew/Sub)"
+t_equal "maildir++ local rename: Team gone on the server" no \
+	"$(dovecot_has_folder bob Team && echo yes || echo no)"
+dovecot_doveadm mailbox rename -u bob Crew Group
+t_run "$FERRY" -v -c "$CONF" sync flat
+t_equal "maildir++ server rename: sync exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+t_equal "maildir++ server rename: no body downloaded" 0 "$(bodies_fetched "$T_OUT")"
+t_ok "maildir++ server rename: .Crew is gone" test ! -e "$WORK/Flat/.Crew"
+t_equal "maildir++ server rename: the child's files moved" "$before" \
+	"$(inodes "$WORK/Flat/.Group.Sub")"
+t_equal "maildir++ server rename: .Group holds two" 2 \
+	"$(find "$WORK/Flat/.Group/cur" "$WORK/Flat/.Group/new" -type f | wc -l)"
+ferry_sync flat
+t_contains "maildir++: the next sync changes nothing" "$T_OUT" \
+	"far->near +0 ~0 -0, near->far +0 ~0 -0"
+
 t_done
