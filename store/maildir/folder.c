@@ -516,8 +516,10 @@ static int dir_sum(struct maildir_store *st, const char *dir, uint64_t sum[2], s
 			if (de->d_name[0] == '.' || de->d_type == DT_DIR || de->d_type == DT_LNK ||
 			    maildir_name_parse(de->d_name, &parsed, &why) != 0)
 				continue;
-			if (mdindex_file_hash(sub == SUB_CUR, de->d_name, de->d_ino, h, err) != 0)
+			if (mdindex_file_hash(sub == SUB_CUR, de->d_name, de->d_ino, h, err) != 0) {
 				r = -1;
+				break;
+			}
 			sum[0] += h[0];
 			sum[1] += h[1];
 			(*files)++;
@@ -1079,7 +1081,7 @@ int maildir_rename_folder(struct store *store, const char *from, const char *to,
 				       "cannot rename folder %s to %s: %s/%s exists", from, to,
 				       st->root, to_dir);
 	}
-	if (st->sel.name)
+	if (st->sel.name && in_subtree(st->sel.name, from))
 		maildir_folder_close(&st->sel);
 	if (maildir_folder_open(st, from, &f, err) != 0)
 		return -1;
