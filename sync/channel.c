@@ -792,7 +792,7 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 	drop_too_deep(e, v, &n);
 	/* Rule 11: folders renamed on one side are renamed on the other first,
 	 * and both sides listed again. */
-	if (!run->folder && rename_replay(e, v, n) > 0) {
+	if (!run->folder && rename_replay(e, v, n) > 0 && e->store[FAR] && e->store[NEAR]) {
 		free(v);
 		v = NULL;
 		for (enum side side = FAR; side <= NEAR; side++) {
@@ -807,6 +807,11 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 			goto out;
 		}
 		drop_too_deep(e, v, &n);
+	}
+	if (!e->store[FAR] || !e->store[NEAR]) { /* a reconnect while renaming failed */
+		ferry_error_set(&err, FERRY_CAUSE_NETWORK,
+				"%s: connection lost; no reconnect left this run", run->ch->name);
+		goto lost;
 	}
 	if (run->folder) {
 		size_t named = 0;

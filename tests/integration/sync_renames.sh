@@ -98,6 +98,15 @@ ferry_sync test
 t_contains "after the kill: the next sync changes nothing" "$T_OUT" \
 	"far->near +0 ~0 -0, near->far +0 ~0 -0"
 
+# --- moved locally and written to before the sync: not the same files, no guess ---------
+mv "$MAILDIR/Kept" "$MAILDIR/Moved"
+md_write Moved 80 "Written after the move"
+ferry_sync test
+t_equal "moved and written: sync exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+t_not_contains "moved and written: no rename" "$T_OUT" "renamed to"
+converged Moved 3 "moved and written, the new folder"
+converged Kept 2 "moved and written, the old folder recreated"
+
 # --- maildir++: each folder its own directory of the root --------------------------
 cat >>"$CONF" <<CONF
 
