@@ -107,6 +107,21 @@ t_not_contains "moved and written: no rename" "$T_OUT" "renamed to"
 converged Moved 3 "moved and written, the new folder"
 converged Kept 2 "moved and written, the old folder recreated"
 
+# --- moved locally, killed after the server's RENAME and before its record ----------------
+mv "$MAILDIR/Moved" "$MAILDIR/Again"
+t_run env FERRY_CRASH_AT=rename:1:after "$FERRY" -c "$CONF" sync test
+t_ok "kill after RENAME: the run was killed" test "$T_RC" -ne 0
+t_equal "kill after RENAME: renamed on the server before the kill" 3 "$(dovecot_count alice Again)"
+mark=$(dovecot_log_mark)
+ferry_sync test
+t_equal "after the kill after RENAME: sync exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+t_contains "after the kill after RENAME: the state follows" "$T_OUT" \
+	"Moved: renamed to Again on both sides"
+t_equal "after the kill after RENAME: nothing uploaded" 0 "$(saves_since "$mark")"
+t_equal "after the kill after RENAME: Moved is not recreated" no \
+	"$(dovecot_has_folder alice Moved && echo yes || echo no)"
+converged Again 3 "after the kill after RENAME"
+
 # --- maildir++: each folder its own directory of the root --------------------------
 cat >>"$CONF" <<CONF
 
