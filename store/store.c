@@ -105,6 +105,15 @@ int store_delete_folder(struct store *s, const char *name, struct ferry_error *e
 	return s->driver->delete_folder(s, name, err);
 }
 
+int store_rename_folder(struct store *s, const char *from, const char *to, struct ferry_error *err)
+{
+	if (s->read_only)
+		return refused_read_only(s, "rename a folder", err);
+	if (!s->driver->rename_folder)
+		return unsupported(s, "rename folders", err);
+	return s->driver->rename_folder(s, from, to, err);
+}
+
 int store_status(struct store *s, const char *const *names, size_t n, struct folder_state *out,
 		 bool *ok, struct ferry_error *err)
 {

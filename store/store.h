@@ -101,6 +101,11 @@ struct store_driver {
 			    struct ferry_error *err);
 	int (*create_folder)(struct store *store, const char *name, struct ferry_error *err);
 	int (*delete_folder)(struct store *store, const char *name, struct ferry_error *err);
+	/* Renames folder `from` to `to`, its children with it, keeping its
+	 * UIDVALIDITY and uids (IMAP RENAME; a Maildir's directories moved
+	 * within the root, the index following). `to` must not exist. */
+	int (*rename_folder)(struct store *store, const char *from, const char *to,
+			     struct ferry_error *err);
 
 	/* What each folder names[0..n) holds, as cheaply as the store can tell
 	 * (IMAP: pipelined STATUS; Maildir: its index, rescanning only folders
@@ -234,6 +239,9 @@ int store_list_folders(struct store *s, struct store_folder **out, size_t *n,
 /* Without the operation: FERRY_CAUSE_REFUSED, the store has fixed folders. */
 int store_create_folder(struct store *s, const char *name, struct ferry_error *err);
 int store_delete_folder(struct store *s, const char *name, struct ferry_error *err);
+/* Without the operation: FERRY_CAUSE_REFUSED, nothing renamed (the engine
+ * then syncs the folders as if there had been no rename). */
+int store_rename_folder(struct store *s, const char *from, const char *to, struct ferry_error *err);
 
 /* Without the operation: 0 with every ok[i] false (sync each folder the long
  * way). */

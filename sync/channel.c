@@ -26,6 +26,7 @@
 #include "sync/prepare.h"
 #include "sync/progress.h"
 #include "sync/remove.h"
+#include "sync/rename_replay.h"
 
 struct channel_run {
 	const struct channel_conf *ch;
@@ -789,6 +790,29 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 		goto out;
 	}
 	drop_too_deep(e, v, &n);
+	/* Rule 11: folders renamed on one side are renamed on the other first,
+	 * and both sides listed again. */
+	if (!run->folder && rename_replay(e, v, n) > 0 && e->store[FAR] && e->store[NEAR]) {
+		free(v);
+		v = NULL;
+		for (enum side side = FAR; side <= NEAR; side++) {
+			store_folders_free(listed[side], nlisted[side]);
+			listed[side] = NULL;
+			nlisted[side] = 0;
+		}
+		if (list_both(e, listed, nlisted, &err) != 0 ||
+		    pair_folders(run, listed, nlisted, &v, &n, &err) != 0) {
+			log_error("%s: %s", run->ch->name, err.msg);
+			status = FERRY_PARTIAL;
+			goto out;
+		}
+		drop_too_deep(e, v, &n);
+	}
+	if (!e->store[FAR] || !e->store[NEAR]) { /* a reconnect while renaming failed */
+		ferry_error_set(&err, FERRY_CAUSE_NETWORK,
+				"%s: connection lost; no reconnect left this run", run->ch->name);
+		goto lost;
+	}
 	if (run->folder) {
 		size_t named = 0;
 

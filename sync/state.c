@@ -443,6 +443,32 @@ int state_drop_folder(struct state *st, const char *name, struct ferry_error *er
 	return step_done(st, stmt, err);
 }
 
+int state_rename_folder(struct state *st, const char *from, const char *to, struct ferry_error *err)
+{
+	static const char *const sql[] = {
+	    /* A row of the new name from a sync that never finished: its
+	     * pairs, if any, are found again by identity (rule 7). */
+	    "DELETE FROM pairs WHERE folder_id IN (SELECT id FROM folders WHERE name = ?2)",
+	    "DELETE FROM folders WHERE name = ?2",
+	    "UPDATE folders SET name = ?2 WHERE name = ?1",
+	    "UPDATE conflicts SET folder = ?2 WHERE folder = ?1",
+	    /* Held removals are decided anew by every run. */
+	    "DELETE FROM held WHERE folder = ?1",
+	};
+
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		sqlite3_stmt *stmt;
+
+		if (prepare(st, sql[i], &stmt, err) != 0)
+			return -1;
+		sqlite3_bind_text(stmt, 1, from, -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 2, to, -1, SQLITE_STATIC);
+		if (step_done(st, stmt, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int read_folder_row(sqlite3_stmt *stmt, void *elem)
 {
 	struct state_folder *f = elem;

@@ -73,6 +73,10 @@ int state_put_folder(struct state *st, const struct state_folder *f, struct ferr
 int state_folder_synced(struct state *st, const char *name, bool *synced, struct ferry_error *err);
 /* Drops a folder row with its pairs (the folder was removed on both sides). */
 int state_drop_folder(struct state *st, const char *name, struct ferry_error *err);
+/* The folder from is now called to (rule 11's renames): its row, pairs
+ * and conflicts follow; a row already named to is dropped first. */
+int state_rename_folder(struct state *st, const char *from, const char *to,
+			struct ferry_error *err);
 /* Every folder row (for `ferry list`, `status`, and vanished folders). */
 int state_list_folders(struct state *st, struct state_folder **out, size_t *n,
 		       struct ferry_error *err);

@@ -43,6 +43,7 @@ const struct store_driver imap_driver = {
     .list_folders = imap_list_folders,
     .create_folder = imap_create_folder,
     .delete_folder = imap_delete_folder,
+    .rename_folder = imap_rename_folder,
     .status = imap_status,
     .select = imap_select,
     .list = imap_list,

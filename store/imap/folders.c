@@ -315,6 +315,41 @@ int imap_delete_folder(struct store *store, const char *name, struct ferry_error
 	return 0;
 }
 
+int imap_rename_folder(struct store *store, const char *from, const char *to,
+		       struct ferry_error *err)
+{
+	struct imap_store *st = (struct imap_store *)store;
+	char *old = NULL, *new = NULL;
+	int r;
+
+	if (imap_server_name(st, from, "cannot rename", &old, err) != 0)
+		return -1;
+	if (imap_server_name(st, to, "cannot rename to", &new, err) != 0) {
+		free(old);
+		return -1;
+	}
+	/* The selection would follow the folder on one server and not on
+	 * another: nothing stays selected across a RENAME (as for a DELETE,
+	 * EXAMINE moves the selection away without an expunge). */
+	if (st->selected_imap && strcmp(st->selected_imap, old) == 0) {
+		imap_unselect(st);
+		r = mailimap_examine(st->imap, "INBOX");
+		if (r != MAILIMAP_NO_ERROR) {
+			free(old);
+			free(new);
+			return imap_fail(st, r, err, "cannot rename folder \"%s\": EXAMINE INBOX",
+					 from);
+		}
+		imap_unselect(st);
+	}
+	r = mailimap_rename(st->imap, old, new);
+	free(old);
+	free(new);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(st, r, err, "cannot rename folder \"%s\" to \"%s\"", from, to);
+	return 0;
+}
+
 /* Reads one STATUS reply into *out; *ok only when it gave all four values. */
 static void status_values(const struct mailimap_mailbox_data_status *s, struct folder_state *out,
 			  bool *ok)

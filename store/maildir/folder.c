@@ -17,6 +17,7 @@
 
 #include "store/base/grow.h"
 #include "store/log.h"
+#include "store/maildir/filename.h"
 #include "store/maildir/internal.h"
 #include "store/maildir/path.h"
 #include "store/names.h"
@@ -487,6 +488,109 @@ static int remember(struct maildir_store *st, const char *name, const char *dir,
 	return r;
 }
 
+/* Sums mdindex_file_hash over the message files of the folder directory
+ * dir, as a scan reads them; *files counts them. */
+static int dir_sum(struct maildir_store *st, const char *dir, uint64_t sum[2], size_t *files,
+		   struct ferry_error *err)
+{
+	struct md_folder f = {.fd = -1, .sub = {-1, -1}, .tmp = -1};
+	int r = 0;
+
+	sum[0] = sum[1] = 0;
+	*files = 0;
+	if (open_folder_dir(st, dir, &f) != 0)
+		return 1;
+	for (int sub = SUB_NEW; r == 0 && sub <= SUB_CUR; sub++) {
+		DIR *d = maildir_dir_stream(f.sub[sub]);
+		struct dirent *de;
+
+		if (!d) {
+			r = 1;
+			break;
+		}
+		while (r == 0 && (errno = 0, de = readdir(d))) {
+			struct maildir_name parsed;
+			const char *why;
+			uint64_t h[2];
+
+			if (de->d_name[0] == '.' || de->d_type == DT_DIR || de->d_type == DT_LNK ||
+			    maildir_name_parse(de->d_name, &parsed, &why) != 0)
+				continue;
+			if (mdindex_file_hash(sub == SUB_CUR, de->d_name, de->d_ino, h, err) != 0) {
+				r = -1;
+				break;
+			}
+			sum[0] += h[0];
+			sum[1] += h[1];
+			(*files)++;
+		}
+		if (r == 0 && errno)
+			r = 1;
+		closedir(d);
+	}
+	maildir_folder_close(&f);
+	return r;
+}
+
+/* Whether name is listed now (c->v[0..n) sorted by name). */
+static bool listed_now(const struct candidates *c, const char *name)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->v[i].name, name))
+			return true;
+	return false;
+}
+
+/* A directory another program moved within the root (mv Work Old/Work)
+ * keeps its files, their names and inodes: when the files of dir, a name
+ * new to the index, are exactly those of one indexed folder no longer
+ * listed (by its rows sum), dir is that folder under a new name, and keeps
+ * its row: its UIDVALIDITY and uids, as a server keeps them across RENAME,
+ * so that the engine can rename it on the other side (rule 11). A folder
+ * with no message says nothing. 1 when adopted, 0 when not, -1 on error. */
+static int adopt_moved(struct maildir_store *st, const struct candidates *c, char **names,
+		       size_t nknown, const char *name, const char *dir, struct ferry_error *err)
+{
+	int64_t hit = 0;
+	uint64_t got[2];
+	size_t files, matches = 0, orphans = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < nknown; i++)
+		orphans += !listed_now(c, names[i]);
+	if (orphans == 0)
+		return 0; /* the usual case: nothing to read */
+	if ((r = dir_sum(st, dir, got, &files, err)) != 0 || files == 0)
+		return r < 0 ? -1 : 0;
+	for (size_t i = 0; i < nknown; i++) {
+		struct mdindex_folder row;
+		uint64_t want[2];
+		bool known = false;
+
+		if (listed_now(c, names[i]))
+			continue;
+		if ((r = mdindex_folder_get(st->index, names[i], &row, err)) <= 0) {
+			if (r < 0)
+				return -1;
+			continue; /* adopted by another directory already */
+		}
+		if (mdindex_rows_sum(st->index, row.id, &known, want, err) != 0) {
+			mdindex_folder_clear(&row);
+			return -1;
+		}
+		if (known && want[0] == got[0] && want[1] == got[1]) {
+			matches++;
+			hit = row.id;
+		}
+		mdindex_folder_clear(&row);
+	}
+	if (matches != 1)
+		return 0;
+	log_trace("%s/%s: the directory of a folder moved: it keeps its UIDVALIDITY", st->root,
+		  dir);
+	return mdindex_folder_rename(st->index, hit, name, dir, err) == 0 ? 1 : -1;
+}
+
 /* Keeps one directory per name (warning about the others) and records the
  * choice; the survivors are moved to the front of c, sorted by name. */
 static int resolve(struct maildir_store *st, struct candidates *c, struct ferry_error *err)
@@ -513,7 +617,12 @@ static int resolve(struct maildir_store *st, struct candidates *c, struct ferry_
 			if (k != keep)
 				log_warn("%s/%s: skipped: folder %s is %s/%s", st->root,
 					 c->v[k].dir, c->v[k].name, st->root, c->v[keep].dir);
-		r = remember(st, c->v[keep].name, c->v[keep].dir, known, err);
+		if (!known)
+			r = adopt_moved(st, c, names, nknown, c->v[keep].name, c->v[keep].dir, err);
+		if (r == 0)
+			r = remember(st, c->v[keep].name, c->v[keep].dir, known, err);
+		else if (r == 1)
+			r = 0;
 		kept = c->v[keep];
 		c->v[keep] = c->v[out];
 		c->v[out++] = kept;
@@ -811,6 +920,216 @@ int maildir_delete_folder(struct store *store, const char *name, struct ferry_er
 		log_warn("%s: maildirfolder: %s", name, strerror(errno));
 	remove_folder_dir(st, f.ix.dir);
 	r = mdindex_folder_delete(st->index, f.ix.id, err);
+	maildir_folder_close(&f);
+	return r;
+}
+
+/* ---- renaming ---- */
+
+/* Splits rel into its parent ("" for the root) and its last component. */
+static int split_dir(const char *rel, char *parent, size_t len, const char **last)
+{
+	const char *slash = strrchr(rel, '/');
+
+	*last = slash ? slash + 1 : rel;
+	return snprintf(parent, len, "%.*s", slash ? (int)(slash - rel) : 0, rel) < (int)len ? 0
+											     : -1;
+}
+
+/* Moves the directory from to to (both relative to the root, never
+ * replacing anything), creating to's parents; fsyncs both parents. */
+static int move_dir(struct maildir_store *st, const char *from, const char *to,
+		    struct ferry_error *err)
+{
+	char from_parent[PATH_MAX], to_parent[PATH_MAX];
+	const char *from_last, *to_last;
+	int ffd = -1, tfd = -1, r = -1;
+
+	if (!*from || !*to || split_dir(from, from_parent, sizeof(from_parent), &from_last) != 0 ||
+	    split_dir(to, to_parent, sizeof(to_parent), &to_last) != 0)
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "cannot move %s/%s to %s/%s",
+				       st->root, from, st->root, to);
+	if ((ffd = open_below(st->rootfd, from_parent, false)) < 0 ||
+	    (tfd = open_below(st->rootfd, to_parent, true)) < 0) {
+		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "cannot move %s/%s to %s/%s: %s",
+				st->root, from, st->root, to, open_error(errno));
+		goto out;
+	}
+	if (renameat2(ffd, from_last, tfd, to_last, RENAME_NOREPLACE) != 0) {
+		struct stat sb;
+
+		/* A file system without RENAME_NOREPLACE: a look first; the
+		 * root is locked against other ferries. */
+		if ((errno != EINVAL && errno != ENOSYS) ||
+		    fstatat(tfd, to_last, &sb, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT ||
+		    renameat(ffd, from_last, tfd, to_last) != 0) {
+			ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "cannot move %s/%s to %s/%s: %s",
+					st->root, from, st->root, to,
+					errno == ENOENT ? "the target exists" : strerror(errno));
+			goto out;
+		}
+	}
+	if (fsync(tfd) != 0 || fsync(ffd) != 0) {
+		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: fsync after moving %s to %s: %s",
+				st->root, from, to, strerror(errno));
+		goto out;
+	}
+	r = 0;
+out:
+	if (ffd >= 0)
+		close(ffd);
+	if (tfd >= 0)
+		close(tfd);
+	return r;
+}
+
+/* The new name of old (from or below it) once from is to: *out is malloc'd. */
+static int renamed_name(const char *old, const char *from, const char *to, char **out,
+			struct ferry_error *err)
+{
+	size_t flen = strlen(from);
+
+	if (asprintf(out, "%s%s", to, old + flen) < 0) {
+		*out = NULL;
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	}
+	return 0;
+}
+
+/* Whether name is from or below it. */
+static bool in_subtree(const char *name, const char *from)
+{
+	size_t len = strlen(from);
+
+	return strncmp(name, from, len) == 0 && (name[len] == '\0' || name[len] == '/');
+}
+
+/* The index row of old (moved to name, dir) follows; a stale row already
+ * holding the new name (a directory gone behind ferry's back) goes first. */
+static int index_follows(struct maildir_store *st, const char *old, const char *name,
+			 const char *dir, struct ferry_error *err)
+{
+	struct mdindex_folder row;
+	int known = mdindex_folder_get(st->index, name, &row, err);
+	int r = 0;
+
+	if (known < 0)
+		return -1;
+	if (known) {
+		r = mdindex_folder_delete(st->index, row.id, err);
+		mdindex_folder_clear(&row);
+		if (r != 0)
+			return -1;
+	}
+	known = mdindex_folder_get(st->index, old, &row, err);
+	if (known <= 0)
+		return known; /* never indexed: found anew by the next listing */
+	r = mdindex_folder_rename(st->index, row.id, name, dir, err);
+	mdindex_folder_clear(&row);
+	return r;
+}
+
+/* The directory of new name `name` for a folder whose directory was old_dir
+ * below from_dir: in a tree layout the children moved with their parent. */
+static int renamed_dir(struct maildir_store *st, const char *name, const char *old_dir,
+		       const char *from_dir, const char *to_dir, char *out, size_t len)
+{
+	size_t flen = strlen(from_dir);
+	bool tree = st->layout == LAYOUT_VERBATIM || st->layout == LAYOUT_LEGACY;
+
+	if (tree && strncmp(old_dir, from_dir, flen) == 0 &&
+	    (old_dir[flen] == '/' || old_dir[flen] == '\0'))
+		return snprintf(out, len, "%s%s", to_dir, old_dir + flen) < (int)len ? 0 : -1;
+	return maildir_path_from_name(name, st->layout, out, len) < 0 ? -1 : 0;
+}
+
+/* Renames from to to with its children. A tree layout (verbatim, legacy)
+ * moves one directory; a flat one (maildir++, offlineimap) moves each
+ * folder's. The directories move first, then the index rows follow in one
+ * transaction: a kill between the two leaves directories the index knows by
+ * their files (maildir_list_folders finds them moved). */
+int maildir_rename_folder(struct store *store, const char *from, const char *to,
+			  struct ferry_error *err)
+{
+	struct maildir_store *st = md(store);
+	bool tree = st->layout == LAYOUT_VERBATIM || st->layout == LAYOUT_LEGACY;
+	char **names = NULL, **dirs = NULL, to_dir[PATH_MAX];
+	struct md_folder f;
+	size_t n = 0;
+	int r, probe;
+
+	if (maildir_settle_adds(st, err) != 0 || refuse_unsafe("rename", from, err) != 0 ||
+	    refuse_unsafe("rename to", to, err) != 0)
+		return -1;
+	if (folder_name_is_inbox(from) || folder_name_is_inbox(to))
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "INBOX cannot be renamed");
+	if (in_subtree(to, from))
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
+				       "cannot rename folder %s into itself (%s)", from, to);
+	if (maildir_path_from_name(to, st->layout, to_dir, sizeof(to_dir)) < 0)
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
+				       "folder %.200s: name too long for a path", to);
+	if ((r = maildir_ready(st, false, err)) != 0)
+		return r < 0 ? -1
+			     : ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
+					       "folder %s does not exist: %s is missing", from,
+					       st->root);
+	if ((probe = open_below(st->rootfd, to_dir, false)) >= 0 || errno != ENOENT) {
+		if (probe >= 0)
+			close(probe);
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
+				       "cannot rename folder %s to %s: %s/%s exists", from, to,
+				       st->root, to_dir);
+	}
+	if (st->sel.name && in_subtree(st->sel.name, from))
+		maildir_folder_close(&st->sel);
+	if (maildir_folder_open(st, from, &f, err) != 0)
+		return -1;
+	r = mdindex_folder_dirs(st->index, &names, &dirs, &n, err);
+	if (r == 0)
+		r = move_dir(st, f.ix.dir, to_dir, err);
+	for (size_t i = 0; r == 0 && !tree && i < n; i++) {
+		char *name = NULL, dir[PATH_MAX];
+
+		if (!in_subtree(names[i], from) || !strcmp(names[i], from))
+			continue;
+		if ((r = renamed_name(names[i], from, to, &name, err)) != 0)
+			break;
+		if (maildir_path_from_name(name, st->layout, dir, sizeof(dir)) < 0)
+			r = ferry_error_set(err, FERRY_CAUSE_LOCAL_IO,
+					    "folder %.200s: name too long for a path", name);
+		else
+			r = move_dir(st, dirs[i], dir, err);
+		free(name);
+	}
+	/* What moved is recorded even when a later move failed. */
+	if (mdindex_begin(st->index, err) == 0) {
+		int ir = 0;
+
+		for (size_t i = 0; ir == 0 && i < n; i++) {
+			char *name = NULL, dir[PATH_MAX];
+			struct stat sb;
+
+			if (!in_subtree(names[i], from))
+				continue;
+			if ((ir = renamed_name(names[i], from, to, &name, err)) != 0)
+				break;
+			if (renamed_dir(st, name, dirs[i], f.ix.dir, to_dir, dir, sizeof(dir)) ==
+				0 &&
+			    fstatat(st->rootfd, dir, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+				ir = index_follows(st, names[i], name, dir, err);
+			free(name);
+		}
+		if (ir == 0)
+			ir = mdindex_commit(st->index, err);
+		else
+			mdindex_rollback(st->index);
+		if (r == 0)
+			r = ir;
+	} else if (r == 0) {
+		r = -1;
+	}
+	mdindex_names_free(names, dirs, n);
 	maildir_folder_close(&f);
 	return r;
 }

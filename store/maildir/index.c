@@ -154,6 +154,7 @@ enum stmt {
 	S_MODSEQ_TRIM,
 	S_MODSEQ_KNOWN,
 	S_FOLDER_DELETE_MODSEQS,
+	S_FOLDER_RENAME,
 	S_COUNT
 };
 
@@ -203,6 +204,7 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_MODSEQ_KNOWN] = "SELECT EXISTS (SELECT 1 FROM modseqs WHERE folder = ?1 AND modseq = ?2),"
 		       " (SELECT min(modseq) FROM modseqs WHERE folder = ?1)",
     [S_FOLDER_DELETE_MODSEQS] = "DELETE FROM modseqs WHERE folder = ?1",
+    [S_FOLDER_RENAME] = "UPDATE folders SET name = ?2, dir = ?3 WHERE id = ?1",
 };
 
 /* Tombstones kept per folder when trimmed (a run whose last sync is older
@@ -891,6 +893,19 @@ int mdindex_folder_delete(struct mdindex *ix, int64_t id, struct ferry_error *er
 	if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK)
 		return fail(ix, rc, "deleting a folder", err);
 	return run(ix, st, "deleting a folder", err);
+}
+
+int mdindex_folder_rename(struct mdindex *ix, int64_t id, const char *name, const char *dir,
+			  struct ferry_error *err)
+{
+	sqlite3_stmt *st = stmt(ix, S_FOLDER_RENAME);
+	int rc;
+
+	if ((rc = sqlite3_bind_int64(st, 1, id)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 3, dir, -1, SQLITE_TRANSIENT)) != SQLITE_OK)
+		return fail(ix, rc, "renaming a folder", err);
+	return run(ix, st, "renaming a folder", err);
 }
 
 void mdindex_names_free(char **names, char **dirs, size_t n)

@@ -90,6 +90,10 @@ uint64_t mdindex_modseq_after(uint64_t modseq);
 /* Forgets a folder and its messages. */
 int mdindex_folder_delete(struct mdindex *ix, int64_t id, struct ferry_error *err);
 void mdindex_folder_clear(struct mdindex_folder *f);
+/* Gives folder id a new name and directory; its UIDVALIDITY, uids and
+ * messages stay (a folder renamed, or its directory moved). */
+int mdindex_folder_rename(struct mdindex *ix, int64_t id, const char *name, const char *dir,
+			  struct ferry_error *err);
 
 /* Every folder name the index knows with its directory: names[i] came from
  * dirs[i]. Both arrays and their strings are malloc'd and the caller's; free

@@ -112,6 +112,8 @@ int maildir_list_folders(struct store *store, struct store_folder **out, size_t 
 			 struct ferry_error *err);
 int maildir_create_folder(struct store *store, const char *name, struct ferry_error *err);
 int maildir_delete_folder(struct store *store, const char *name, struct ferry_error *err);
+int maildir_rename_folder(struct store *store, const char *from, const char *to,
+			  struct ferry_error *err);
 
 /* Opens the existing folder name (canonical, safe) into *f, with its index
  * row (added on first sight). A folder is a directory with cur/ and new/. */

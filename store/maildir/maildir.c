@@ -1101,6 +1101,7 @@ const struct store_driver maildir_driver = {
     .list_folders = maildir_list_folders,
     .create_folder = maildir_create_folder,
     .delete_folder = maildir_delete_folder,
+    .rename_folder = maildir_rename_folder,
     .status = maildir_status,
     .select = maildir_select,
     .list = maildir_list,

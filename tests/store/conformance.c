@@ -343,6 +343,45 @@ START_TEST(test_created_folders_are_listed_and_deleted_ones_are_gone)
 }
 END_TEST
 
+/* Rule 11's renames rest on this: the folder keeps its UIDVALIDITY and
+ * uids, so the state's pairs stay good, and its children go with it. */
+START_TEST(test_renamed_folders_keep_uidvalidity_uids_and_children)
+{
+	const char *a = folder("ren"), *b = folder("renamed");
+	char child[96], moved[96];
+	struct folder_state before, after;
+	struct msg_list l;
+	uint32_t uid;
+	int r;
+
+	snprintf(child, sizeof(child), "%s/kid", a);
+	snprintf(moved, sizeof(moved), "%s/kid", b);
+	create(a);
+	create(child);
+	before = select_ok(a);
+	add_found(MSGS, 1, MF_FLAGGED, NULL, &uid);
+	r = store_rename_folder(store, a, b, &err);
+	if (!store->driver->rename_folder) { /* declared: the engine falls back */
+		ck_assert_int_eq(r, -1);
+		ck_assert_int_eq(err.cause, FERRY_CAUSE_REFUSED);
+		return;
+	}
+	ck_assert_msg(r == 0, "rename: %s", err.msg);
+	ck_assert(!has_folder(a));
+	ck_assert(!has_folder(child));
+	ck_assert(has_folder(b));
+	ck_assert(has_folder(moved));
+	after = select_ok(b);
+	ck_assert_uint_eq(after.uidvalidity, before.uidvalidity);
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.v[0].uid, uid);
+	ck_assert_uint_eq(l.v[0].flags, MF_FLAGGED);
+	msg_list_free(&l);
+	select_ok(moved);
+}
+END_TEST
+
 START_TEST(test_added_messages_read_back_byte_for_byte)
 {
 	const char *a = folder("add");
@@ -723,6 +762,7 @@ int main(int argc, char **argv)
 	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_created_folders_are_listed_and_deleted_ones_are_gone);
+	tcase_add_test(tc, test_renamed_folders_keep_uidvalidity_uids_and_children);
 	tcase_add_test(tc, test_added_messages_read_back_byte_for_byte);
 	tcase_add_test(tc, test_aborted_add_leaves_nothing);
 	tcase_add_test(tc, test_flags_and_keywords_are_set_cleared_and_listed);

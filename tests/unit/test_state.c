@@ -228,6 +228,44 @@ START_TEST(held_deletions_are_replaced_and_removals_cleared)
 }
 END_TEST
 
+START_TEST(a_renamed_folder_keeps_its_row_and_pairs)
+{
+	struct ferry_error err = {0};
+	struct state_folder work = {0}, stale = {0}, got = {0};
+	struct pair p = {.far_uid = 7, .near_uid = 9, .size = 100};
+	struct state *st = NULL;
+	bool synced = false;
+	size_t far = 0, near = 0;
+
+	ck_assert_msg(state_open(path, &st, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(state_get_folder(st, "Work", &work, &err), 0);
+	work.far_uidvalidity = 11;
+	work.last_sync = 1;
+	ck_assert_int_eq(state_put_folder(st, &work, &err), 0);
+	ck_assert_int_eq(state_put_pair(st, work.id, &p, &err), 0);
+	ck_assert_int_eq(state_add_conflict(st, "Work", "kept", &err), 0);
+	/* A row of the new name from a sync that never finished goes. */
+	ck_assert_int_eq(state_get_folder(st, "Old/Work", &stale, &err), 0);
+	ck_assert_int_eq(state_put_pair(st, stale.id, &p, &err), 0);
+
+	ck_assert_msg(state_rename_folder(st, "Work", "Old/Work", &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(state_folder_synced(st, "Work", &synced, &err), 0);
+	ck_assert(!synced);
+	ck_assert_int_eq(state_get_folder(st, "Old/Work", &got, &err), 0);
+	ck_assert_int_eq(got.id, work.id);
+	ck_assert_uint_eq(got.far_uidvalidity, 11);
+	ck_assert_int_eq(state_count_pairs(st, got.id, &far, &near, &err), 0);
+	ck_assert_uint_eq(far, 1);
+	ck_assert_int_eq(state_count_pairs(st, stale.id, &far, &near, &err), 0);
+	ck_assert_uint_eq(far, 0);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM conflicts WHERE folder = 'Old/Work'"), 1);
+	free(work.name);
+	free(stale.name);
+	free(got.name);
+	state_close(st);
+}
+END_TEST
+
 static Suite *state_suite(void)
 {
 	Suite *s = suite_create("state");
@@ -242,6 +280,7 @@ static Suite *state_suite(void)
 	tcase_add_test(tc, state_file_is_private);
 	tcase_add_test(tc, foreign_database_is_refused);
 	tcase_add_test(tc, held_deletions_are_replaced_and_removals_cleared);
+	tcase_add_test(tc, a_renamed_folder_keeps_its_row_and_pairs);
 	suite_add_tcase(s, tc);
 	return s;
 }
