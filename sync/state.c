@@ -459,10 +459,22 @@ int state_rename_folder(struct state *st, const char *from, const char *to, stru
 	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
 		sqlite3_stmt *stmt;
 
+		int n, rc = SQLITE_OK;
+
 		if (prepare(st, sql[i], &stmt, err) != 0)
 			return -1;
-		sqlite3_bind_text(stmt, 1, from, -1, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 2, to, -1, SQLITE_STATIC);
+		/* ?1 and ?2 as each statement has them (a count of 1: only ?1). */
+		n = sqlite3_bind_parameter_count(stmt);
+		if (n >= 1)
+			rc = sqlite3_bind_text(stmt, 1, from, -1, SQLITE_STATIC);
+		if (rc == SQLITE_OK && n >= 2)
+			rc = sqlite3_bind_text(stmt, 2, to, -1, SQLITE_STATIC);
+		if (rc != SQLITE_OK) {
+			int r = db_error(st, err, "rename folder");
+
+			release(st, stmt);
+			return r;
+		}
 		if (step_done(st, stmt, err) != 0)
 			return -1;
 	}
