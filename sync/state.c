@@ -33,6 +33,7 @@ struct state {
 		sqlite3_stmt *stmt;
 		bool busy; /* handed out and not released yet */
 	} cache[STMT_CACHE];
+	int bind_rc; /* the first bind that failed since the last step, or SQLITE_OK */
 };
 
 static const char schema_v1[] =
@@ -174,9 +175,36 @@ static void release(struct state *st, sqlite3_stmt *stmt)
 }
 
 /* Runs a statement that returns no rows and releases it. */
+/* Every bind goes through bind(): one that fails (out of memory, a value
+ * too big) is remembered, and the next step fails with it (step(),
+ * bound()) instead of running the statement with that parameter NULL. */
+static void bind(struct state *st, int rc)
+{
+	if (rc != SQLITE_OK && st->bind_rc == SQLITE_OK)
+		st->bind_rc = rc;
+}
+
+/* 0, or the failed bind's error (forgotten once told). */
+static int bound(struct state *st, struct ferry_error *err)
+{
+	int rc = st->bind_rc;
+
+	st->bind_rc = SQLITE_OK;
+	return rc == SQLITE_OK ? 0 : db_fail(st->db, rc, "bind", err);
+}
+
+/* sqlite3_step, unless a bind for it failed: then that bind's code. */
+static int step(struct state *st, sqlite3_stmt *stmt)
+{
+	int rc = st->bind_rc;
+
+	st->bind_rc = SQLITE_OK;
+	return rc == SQLITE_OK ? sqlite3_step(stmt) : rc;
+}
+
 static int step_done(struct state *st, sqlite3_stmt *stmt, struct ferry_error *err)
 {
-	int r = sqlite3_step(stmt);
+	int r = step(st, stmt);
 
 	release(st, stmt);
 	if (r != SQLITE_DONE)
@@ -369,13 +397,13 @@ int state_get_folder(struct state *st, const char *name, struct state_folder *ou
 
 	if (prepare(st, "INSERT OR IGNORE INTO folders(name) VALUES (?)", &stmt, err) != 0)
 		return -1;
-	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	bind(st, sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC));
 	if (step_done(st, stmt, err) != 0)
 		return -1;
 	if (prepare(st, "SELECT " FOLDER_COLUMNS " FROM folders WHERE name = ?", &stmt, err) != 0)
 		return -1;
-	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
-	r = sqlite3_step(stmt);
+	bind(st, sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC));
+	r = step(st, stmt);
 	if (r != SQLITE_ROW) {
 		release(st, stmt);
 		return db_error(st, err, "read folder");
@@ -398,15 +426,15 @@ int state_put_folder(struct state *st, const struct state_folder *f, struct ferr
 		    "near_uidnext=?, far_modseq=?, near_modseq=?, last_sync=?, clean=? WHERE id=?",
 		    &stmt, err) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, f->far_uidvalidity);
-	sqlite3_bind_int64(stmt, 2, f->near_uidvalidity);
-	sqlite3_bind_int64(stmt, 3, f->far_uidnext);
-	sqlite3_bind_int64(stmt, 4, f->near_uidnext);
-	sqlite3_bind_int64(stmt, 5, (sqlite3_int64)f->far_modseq);
-	sqlite3_bind_int64(stmt, 6, (sqlite3_int64)f->near_modseq);
-	sqlite3_bind_int64(stmt, 7, f->last_sync);
-	sqlite3_bind_text(stmt, 8, f->clean, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 9, f->id);
+	bind(st, sqlite3_bind_int64(stmt, 1, f->far_uidvalidity));
+	bind(st, sqlite3_bind_int64(stmt, 2, f->near_uidvalidity));
+	bind(st, sqlite3_bind_int64(stmt, 3, f->far_uidnext));
+	bind(st, sqlite3_bind_int64(stmt, 4, f->near_uidnext));
+	bind(st, sqlite3_bind_int64(stmt, 5, (sqlite3_int64)f->far_modseq));
+	bind(st, sqlite3_bind_int64(stmt, 6, (sqlite3_int64)f->near_modseq));
+	bind(st, sqlite3_bind_int64(stmt, 7, f->last_sync));
+	bind(st, sqlite3_bind_text(stmt, 8, f->clean, -1, SQLITE_STATIC));
+	bind(st, sqlite3_bind_int64(stmt, 9, f->id));
 	return step_done(st, stmt, err);
 }
 
@@ -417,8 +445,8 @@ int state_folder_synced(struct state *st, const char *name, bool *synced, struct
 
 	if (prepare(st, "SELECT last_sync FROM folders WHERE name = ?", &stmt, err) != 0)
 		return -1;
-	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
-	r = sqlite3_step(stmt);
+	bind(st, sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC));
+	r = step(st, stmt);
 	*synced = r == SQLITE_ROW && sqlite3_column_int64(stmt, 0) != 0;
 	release(st, stmt);
 	if (r != SQLITE_ROW && r != SQLITE_DONE)
@@ -434,12 +462,12 @@ int state_drop_folder(struct state *st, const char *name, struct ferry_error *er
 		    "DELETE FROM pairs WHERE folder_id IN (SELECT id FROM folders WHERE name = ?)",
 		    &stmt, err) != 0)
 		return -1;
-	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	bind(st, sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC));
 	if (step_done(st, stmt, err) != 0)
 		return -1;
 	if (prepare(st, "DELETE FROM folders WHERE name = ?", &stmt, err) != 0)
 		return -1;
-	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	bind(st, sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC));
 	return step_done(st, stmt, err);
 }
 
@@ -458,23 +486,16 @@ int state_rename_folder(struct state *st, const char *from, const char *to, stru
 
 	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
 		sqlite3_stmt *stmt;
-
-		int n, rc = SQLITE_OK;
+		int n;
 
 		if (prepare(st, sql[i], &stmt, err) != 0)
 			return -1;
 		/* ?1 and ?2 as each statement has them (a count of 1: only ?1). */
 		n = sqlite3_bind_parameter_count(stmt);
 		if (n >= 1)
-			rc = sqlite3_bind_text(stmt, 1, from, -1, SQLITE_STATIC);
-		if (rc == SQLITE_OK && n >= 2)
-			rc = sqlite3_bind_text(stmt, 2, to, -1, SQLITE_STATIC);
-		if (rc != SQLITE_OK) {
-			int r = db_error(st, err, "rename folder");
-
-			release(st, stmt);
-			return r;
-		}
+			bind(st, sqlite3_bind_text(stmt, 1, from, -1, SQLITE_STATIC));
+		if (n >= 2)
+			bind(st, sqlite3_bind_text(stmt, 2, to, -1, SQLITE_STATIC));
 		if (step_done(st, stmt, err) != 0)
 			return -1;
 	}
@@ -501,7 +522,10 @@ int state_list_folders(struct state *st, struct state_folder **out, size_t *n,
 	*n = 0;
 	if (prepare(st, "SELECT " FOLDER_COLUMNS " FROM folders ORDER BY name", &stmt, err) != 0)
 		return -1;
-	r = db_rows(st->db, stmt, &v, n, &cap, sizeof(*v), read_folder_row, "list folders", err);
+	r = bound(st, err);
+	if (r == 0)
+		r = db_rows(st->db, stmt, &v, n, &cap, sizeof(*v), read_folder_row, "list folders",
+			    err);
 	release(st, stmt);
 	if (r != 0) {
 		state_folders_free(v, *n);
@@ -563,8 +587,8 @@ int state_count_pairs(struct state *st, int64_t folder_id, size_t *far, size_t *
 		" (SELECT count(*) FROM pairs WHERE folder_id = ?1 AND near_uid IS NOT NULL)",
 		&stmt, err) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, folder_id);
-	r = sqlite3_step(stmt);
+	bind(st, sqlite3_bind_int64(stmt, 1, folder_id));
+	r = step(st, stmt);
 	*far = (size_t)sqlite3_column_int64(stmt, 0);
 	*near = (size_t)sqlite3_column_int64(stmt, 1);
 	release(st, stmt);
@@ -575,8 +599,10 @@ int state_count_pairs(struct state *st, int64_t folder_id, size_t *far, size_t *
 static int append_pairs(struct state *st, sqlite3_stmt *stmt, struct pair **v, size_t *n,
 			size_t *cap, struct ferry_error *err)
 {
-	int r = db_rows(st->db, stmt, v, n, cap, sizeof(**v), read_pair, "load pairs", err);
+	int r = bound(st, err);
 
+	if (r == 0)
+		r = db_rows(st->db, stmt, v, n, cap, sizeof(**v), read_pair, "load pairs", err);
 	release(st, stmt);
 	return r;
 }
@@ -591,7 +617,7 @@ int state_load_pairs(struct state *st, int64_t folder_id, struct pair **out, siz
 	*n = 0;
 	if (prepare(st, "SELECT " PAIR_COLUMNS " FROM pairs WHERE folder_id = ?", &stmt, err) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, folder_id);
+	bind(st, sqlite3_bind_int64(stmt, 1, folder_id));
 	if (append_pairs(st, stmt, &v, n, &cap, err) != 0) {
 		state_pairs_free(v, *n);
 		*n = 0;
@@ -615,9 +641,9 @@ int state_append_pairs_between(struct state *st, int64_t folder_id, bool far_sid
 
 	if (prepare(st, between[far_side ? FAR : NEAR], &stmt, err) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, folder_id);
-	sqlite3_bind_int64(stmt, 2, lo);
-	sqlite3_bind_int64(stmt, 3, hi);
+	bind(st, sqlite3_bind_int64(stmt, 1, folder_id));
+	bind(st, sqlite3_bind_int64(stmt, 2, lo));
+	bind(st, sqlite3_bind_int64(stmt, 3, hi));
 	return append_pairs(st, stmt, v, n, cap, err);
 }
 
@@ -634,24 +660,24 @@ int state_clear_pairs(struct state *st, int64_t folder_id, struct ferry_error *e
 
 	if (prepare(st, "DELETE FROM pairs WHERE folder_id = ?", &stmt, err) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, folder_id);
+	bind(st, sqlite3_bind_int64(stmt, 1, folder_id));
 	return step_done(st, stmt, err);
 }
 
-static void bind_uid(sqlite3_stmt *stmt, int col, uint32_t uid)
+static void bind_uid(struct state *st, sqlite3_stmt *stmt, int col, uint32_t uid)
 {
 	if (uid)
-		sqlite3_bind_int64(stmt, col, uid);
+		bind(st, sqlite3_bind_int64(stmt, col, uid));
 	else
-		sqlite3_bind_null(stmt, col);
+		bind(st, sqlite3_bind_null(stmt, col));
 }
 
-static void bind_id(sqlite3_stmt *stmt, int col, const struct msg_id *id)
+static void bind_id(struct state *st, sqlite3_stmt *stmt, int col, const struct msg_id *id)
 {
 	if (id->known)
-		sqlite3_bind_blob(stmt, col, id->hash, sizeof(id->hash), SQLITE_STATIC);
+		bind(st, sqlite3_bind_blob(stmt, col, id->hash, sizeof(id->hash), SQLITE_STATIC));
 	else
-		sqlite3_bind_null(stmt, col);
+		bind(st, sqlite3_bind_null(stmt, col));
 }
 
 int state_put_pair(struct state *st, int64_t folder_id, const struct pair *p,
@@ -668,19 +694,19 @@ int state_put_pair(struct state *st, int64_t folder_id, const struct pair *p,
 		    "VALUES (?,?,?,?,?,?,?,?,?,?)",
 		    &stmt, err) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, folder_id);
-	bind_uid(stmt, 2, p->far_uid);
-	bind_uid(stmt, 3, p->near_uid);
-	sqlite3_bind_int(stmt, 4, (int)p->status);
-	sqlite3_bind_int(stmt, 5, (int)p->base_flags);
+	bind(st, sqlite3_bind_int64(stmt, 1, folder_id));
+	bind_uid(st, stmt, 2, p->far_uid);
+	bind_uid(st, stmt, 3, p->near_uid);
+	bind(st, sqlite3_bind_int(stmt, 4, (int)p->status));
+	bind(st, sqlite3_bind_int(stmt, 5, (int)p->base_flags));
 	if (p->base_keywords)
-		sqlite3_bind_text(stmt, 6, p->base_keywords, -1, SQLITE_STATIC);
+		bind(st, sqlite3_bind_text(stmt, 6, p->base_keywords, -1, SQLITE_STATIC));
 	else
-		sqlite3_bind_null(stmt, 6);
-	sqlite3_bind_int64(stmt, 7, (sqlite3_int64)p->size);
-	bind_id(stmt, 8, &p->far_id);
-	bind_id(stmt, 9, &p->near_id);
-	sqlite3_bind_int(stmt, 10, IDENT_VERSION);
+		bind(st, sqlite3_bind_null(stmt, 6));
+	bind(st, sqlite3_bind_int64(stmt, 7, (sqlite3_int64)p->size));
+	bind_id(st, stmt, 8, &p->far_id);
+	bind_id(st, stmt, 9, &p->near_id);
+	bind(st, sqlite3_bind_int(stmt, 10, IDENT_VERSION));
 	return step_done(st, stmt, err);
 }
 
@@ -696,8 +722,8 @@ static int prepare_by_uid(struct state *st, const char *head, int64_t folder_id,
 	snprintf(sql, sizeof(sql), "%s WHERE folder_id = ? AND %s = ?", head, uid_column[side]);
 	if (prepare(st, sql, stmt, err) != 0)
 		return -1;
-	sqlite3_bind_int64(*stmt, first_col, folder_id);
-	sqlite3_bind_int64(*stmt, first_col + 1, uid[side]);
+	bind(st, sqlite3_bind_int64(*stmt, first_col, folder_id));
+	bind(st, sqlite3_bind_int64(*stmt, first_col + 1, uid[side]));
 	return 0;
 }
 
@@ -713,7 +739,7 @@ int state_get_pair(struct state *st, int64_t folder_id, uint32_t far_uid, uint32
 	if (prepare_by_uid(st, "SELECT " PAIR_COLUMNS " FROM pairs", folder_id, far_uid, near_uid,
 			   1, &stmt, err) != 0)
 		return -1;
-	r = sqlite3_step(stmt);
+	r = step(st, stmt);
 	if (r == SQLITE_ROW) {
 		if (read_pair(stmt, out) != 0) {
 			release(st, stmt);
@@ -746,11 +772,11 @@ int state_set_base(struct state *st, int64_t folder_id, uint32_t far_uid, uint32
 	if (prepare_by_uid(st, "UPDATE pairs SET base_flags = ?, base_keywords = ?", folder_id,
 			   far_uid, near_uid, 3, &stmt, err) != 0)
 		return -1;
-	sqlite3_bind_int(stmt, 1, (int)flags);
+	bind(st, sqlite3_bind_int(stmt, 1, (int)flags));
 	if (keywords)
-		sqlite3_bind_text(stmt, 2, keywords, -1, SQLITE_STATIC);
+		bind(st, sqlite3_bind_text(stmt, 2, keywords, -1, SQLITE_STATIC));
 	else
-		sqlite3_bind_null(stmt, 2);
+		bind(st, sqlite3_bind_null(stmt, 2));
 	return step_done(st, stmt, err);
 }
 
@@ -764,9 +790,9 @@ int state_dropped_keywords(struct state *st, int64_t folder_id, enum side side, 
 	if (prepare(st, "SELECT keywords FROM dropped_keywords WHERE folder_id = ? AND side = ?",
 		    &stmt, err) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, folder_id);
-	sqlite3_bind_int(stmt, 2, (int)side);
-	r = sqlite3_step(stmt);
+	bind(st, sqlite3_bind_int64(stmt, 1, folder_id));
+	bind(st, sqlite3_bind_int(stmt, 2, (int)side));
+	r = step(st, stmt);
 	if (r == SQLITE_ROW && sqlite3_column_text(stmt, 0) &&
 	    !(*out = strdup((const char *)sqlite3_column_text(stmt, 0)))) {
 		release(st, stmt);
@@ -803,9 +829,9 @@ int state_add_dropped_keywords(struct state *st, int64_t folder_id, enum side si
 		free(now);
 		return -1;
 	}
-	sqlite3_bind_int64(stmt, 1, folder_id);
-	sqlite3_bind_int(stmt, 2, (int)side);
-	sqlite3_bind_text(stmt, 3, now, -1, SQLITE_TRANSIENT);
+	bind(st, sqlite3_bind_int64(stmt, 1, folder_id));
+	bind(st, sqlite3_bind_int(stmt, 2, (int)side));
+	bind(st, sqlite3_bind_text(stmt, 3, now, -1, SQLITE_TRANSIENT));
 	r = step_done(st, stmt, err);
 	free(now);
 	return r;
@@ -820,12 +846,12 @@ int state_journal_add(struct state *st, struct journal_entry *e, struct ferry_er
 		    "VALUES (?,?,?,?,?,?)",
 		    &stmt, err) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, e->folder_id);
-	sqlite3_bind_int(stmt, 2, (int)e->action);
-	sqlite3_bind_int(stmt, 3, e->to_far);
-	sqlite3_bind_int64(stmt, 4, e->uidnext);
-	sqlite3_bind_int64(stmt, 5, (sqlite3_int64)e->count);
-	sqlite3_bind_int64(stmt, 6, (sqlite3_int64)time(NULL));
+	bind(st, sqlite3_bind_int64(stmt, 1, e->folder_id));
+	bind(st, sqlite3_bind_int(stmt, 2, (int)e->action));
+	bind(st, sqlite3_bind_int(stmt, 3, e->to_far));
+	bind(st, sqlite3_bind_int64(stmt, 4, e->uidnext));
+	bind(st, sqlite3_bind_int64(stmt, 5, (sqlite3_int64)e->count));
+	bind(st, sqlite3_bind_int64(stmt, 6, (sqlite3_int64)time(NULL)));
 	if (step_done(st, stmt, err) != 0)
 		return -1;
 	e->id = sqlite3_last_insert_rowid(db_handle(st->db));
@@ -838,7 +864,7 @@ int state_journal_done(struct state *st, int64_t id, struct ferry_error *err)
 
 	if (prepare(st, "DELETE FROM journal WHERE id = ?", &stmt, err) != 0)
 		return -1;
-	sqlite3_bind_int64(stmt, 1, id);
+	bind(st, sqlite3_bind_int64(stmt, 1, id));
 	return step_done(st, stmt, err);
 }
 
@@ -868,7 +894,10 @@ int state_journal_pending(struct state *st, struct journal_entry **out, size_t *
 		    "SELECT id, folder_id, action, to_far, uidnext, count FROM journal ORDER BY id",
 		    &stmt, err) != 0)
 		return -1;
-	r = db_rows(st->db, stmt, &v, n, &cap, sizeof(*v), read_journal_entry, "read journal", err);
+	r = bound(st, err);
+	if (r == 0)
+		r = db_rows(st->db, stmt, &v, n, &cap, sizeof(*v), read_journal_entry,
+			    "read journal", err);
 	release(st, stmt);
 	if (r != 0) {
 		free(v);
@@ -886,9 +915,9 @@ int state_add_conflict(struct state *st, const char *folder, const char *text,
 
 	if (prepare(st, "INSERT INTO conflicts(folder, text, at) VALUES (?,?,?)", &stmt, err) != 0)
 		return -1;
-	sqlite3_bind_text(stmt, 1, folder, -1, SQLITE_STATIC);
-	sqlite3_bind_text(stmt, 2, text, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(stmt, 3, (sqlite3_int64)time(NULL));
+	bind(st, sqlite3_bind_text(stmt, 1, folder, -1, SQLITE_STATIC));
+	bind(st, sqlite3_bind_text(stmt, 2, text, -1, SQLITE_STATIC));
+	bind(st, sqlite3_bind_int64(stmt, 3, (sqlite3_int64)time(NULL)));
 	return step_done(st, stmt, err);
 }
 
@@ -918,7 +947,10 @@ int state_list_conflicts(struct state *st, struct state_conflict **out, size_t *
 	*out = NULL;
 	if (prepare(st, "SELECT folder, text, at FROM conflicts ORDER BY id", &stmt, err) != 0)
 		return -1;
-	r = db_rows(st->db, stmt, &v, n, &cap, sizeof(*v), read_conflict, "read conflicts", err);
+	r = bound(st, err);
+	if (r == 0)
+		r = db_rows(st->db, stmt, &v, n, &cap, sizeof(*v), read_conflict, "read conflicts",
+			    err);
 	release(st, stmt);
 	if (r != 0) {
 		state_conflicts_free(v, *n);
@@ -952,12 +984,12 @@ int state_set_held(struct state *st, const char *folder, enum side side, enum he
 			   &stmt, err) != 0) {
 		return -1;
 	}
-	sqlite3_bind_text(stmt, 1, folder, -1, SQLITE_STATIC);
-	sqlite3_bind_int(stmt, 2, (int)side);
-	sqlite3_bind_int(stmt, 3, (int)kind);
+	bind(st, sqlite3_bind_text(stmt, 1, folder, -1, SQLITE_STATIC));
+	bind(st, sqlite3_bind_int(stmt, 2, (int)side));
+	bind(st, sqlite3_bind_int(stmt, 3, (int)kind));
 	if (count || kind == HELD_REMOVAL) {
-		sqlite3_bind_int64(stmt, 4, (sqlite3_int64)count);
-		sqlite3_bind_int64(stmt, 5, (sqlite3_int64)time(NULL));
+		bind(st, sqlite3_bind_int64(stmt, 4, (sqlite3_int64)count));
+		bind(st, sqlite3_bind_int64(stmt, 5, (sqlite3_int64)time(NULL)));
 	}
 	return step_done(st, stmt, err);
 }
@@ -968,7 +1000,7 @@ int state_clear_held_removals(struct state *st, struct ferry_error *err)
 
 	if (prepare(st, "DELETE FROM held WHERE kind = ?", &stmt, err) != 0)
 		return -1;
-	sqlite3_bind_int(stmt, 1, (int)HELD_REMOVAL);
+	bind(st, sqlite3_bind_int(stmt, 1, (int)HELD_REMOVAL));
 	return step_done(st, stmt, err);
 }
 
@@ -1000,7 +1032,10 @@ int state_list_held(struct state *st, struct state_held **out, size_t *n, struct
 		    "SELECT folder, side, kind, count, at FROM held ORDER BY folder, kind, side",
 		    &stmt, err) != 0)
 		return -1;
-	r = db_rows(st->db, stmt, &v, n, &cap, sizeof(*v), read_held, "read held deletions", err);
+	r = bound(st, err);
+	if (r == 0)
+		r = db_rows(st->db, stmt, &v, n, &cap, sizeof(*v), read_held, "read held deletions",
+			    err);
 	release(st, stmt);
 	if (r != 0) {
 		state_held_free(v, *n);
