@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# OAuth2 logins against a Dovecot that checks every token for real: its oauth2 passdb asks a
+# stub authorization server (tests/tools/oauth_stub.py) to introspect the token. ferry logs in
+# with auth = xoauth2 and auth = oauthbearer (RFC 7628; with SASL-IR, then on a Dovecot that
+# does not announce it), its password_command being contrib/ferry-oauth2, which gets access
+# tokens from the same stub and caches them until they expire. A revoked refresh token and a
+# wrong access token end in exit 3 (AUTH), without a retry; no token shows in the -v trace.
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=sync_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/sync_lib.sh"
+
+SRC=${FERRY_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+HELPER=$SRC/contrib/ferry-oauth2
+REFRESH=refresh-token-of-alice
+EXPIRES=15 # seconds an access token lives
+MARGIN=2  # ferry-oauth2 asks for a new one this long before
+
+OA=$(mktemp -d) || exit 1
+STUB_PID=
+# shellcheck disable=SC2317 # run by the trap
+cleanup() {
+	[[ -n $STUB_PID ]] && kill "$STUB_PID" 2>/dev/null
+	rm -rf -- "$OA"
+}
+trap cleanup EXIT # dovecot_start adds its own stop to this trap
+chmod 0755 "$OA"  # Dovecot's auth process reads the oauth2 settings file in it
+
+python3 "$SRC/tests/tools/oauth_stub.py" --state-dir "$OA" --refresh-token "$REFRESH" \
+	--client-id ferry-test --user alice --expires-in "$EXPIRES" --ttl 600 &
+STUB_PID=$!
+for ((i = 0; i < 100; i++)); do
+	[[ -s $OA/port ]] && break
+	sleep 0.1
+done
+STUB_PORT=$(cat "$OA/port" 2>/dev/null) || {
+	t_fail "the stub token endpoint starts" "no port in $OA/port after 10 s"
+	t_done
+}
+cat >"$OA/oauth2.conf.ext" <<EOF
+introspection_mode = post
+introspection_url = http://127.0.0.1:$STUB_PORT/introspect
+username_attribute = username
+active_attribute = active
+active_value = true
+EOF
+chmod 0644 "$OA/oauth2.conf.ext"
+OAUTH_CONF="auth_mechanisms = plain login xoauth2 oauthbearer
+passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = $OA/oauth2.conf.ext
+}"
+export DOVECOT_EXTRA_CONF=$OAUTH_CONF
+sync_setup
+
+export XDG_CACHE_HOME=$OA/cache
+MAILDIR=$OA/Mail
+CONF=$OA/ferry.conf
+printf '%s\n' "$REFRESH" >"$OA/refresh"
+chmod 0600 "$OA/refresh"
+HELPER_CMD="$HELPER --token-url http://127.0.0.1:$STUB_PORT/token --client-id ferry-test \
+--refresh-token-file $OA/refresh --margin $MARGIN"
+
+# write_conf AUTH PASSWORD_COMMAND: channel test, alice on Dovecot and the Maildir $MAILDIR.
+write_conf() {
+	cat >"$CONF" <<CONF
+[imap server]
+host = 127.0.0.1
+port = $DOVECOT_IMAPS_PORT
+user = alice
+auth = $1
+password_command = $2
+ca_file = $DOVECOT_CA
+timeout = 20
+
+[maildir laptop]
+path = $MAILDIR
+layout = verbatim
+
+[channel test]
+far = server
+near = laptop
+state = $OA/state/test.sqlite
+CONF
+	chmod 600 "$CONF"
+}
+
+count() { cat "$OA/$1"; }
+logins() { dovecot_log_since "$1" | grep -c "Login: user=<alice>, method=$2" || true; }
+
+seed 1 INBOX "first"
+write_conf xoauth2 "$HELPER_CMD"
+mark=$(dovecot_log_mark)
+ferry_sync test
+t_equal "xoauth2 with ferry-oauth2: the sync exits 0" 0 "$T_RC" || echo "$T_OUT" | t__indent
+t_equal "the message arrived" 1 "$(md_count INBOX)"
+t_equal "Dovecot logged alice in by XOAUTH2" 1 "$(logins "$mark" XOAUTH2)"
+t_equal "one request to the token endpoint" 1 "$(count token_requests)"
+t_equal "Dovecot had the token introspected" 1 "$(count introspect_requests)"
+cache=$(find "$XDG_CACHE_HOME/ferry" -type f 2>/dev/null | head -n 1)
+t_equal "the access token is cached in a 0600 file under XDG_CACHE_HOME/ferry" 600 \
+	"$(stat -c %a "$cache" 2>/dev/null)"
+t_not_contains "the cache does not hold the refresh token" "$(cat "$cache" 2>/dev/null)" "$REFRESH"
+
+seed 2 INBOX "second"
+ferry_sync test
+t_equal "a second sync within the token's life exits 0" 0 "$T_RC"
+t_equal "it uses the cached token: still one token request" 1 "$(count token_requests)"
+
+write_conf oauthbearer "$HELPER_CMD"
+seed 3 INBOX "third"
+mark=$(dovecot_log_mark)
+t_run "$FERRY" -v -c "$CONF" sync test
+t_equal "oauthbearer (SASL-IR): the sync exits 0" 0 "$T_RC" || echo "$T_OUT" | t__indent
+t_equal "the three messages are here" 3 "$(md_count INBOX)"
+t_equal "Dovecot logged alice in by OAUTHBEARER" 1 "$(logins "$mark" OAUTHBEARER)"
+t_equal "the cached token again" 1 "$(count token_requests)"
+token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_token"])' \
+	"$cache" 2>/dev/null)
+t_matches "the cache holds the token the stub issued" "$token" '^stub-at-'
+t_contains "-v traces the login command" "$T_OUT" "AUTHENTICATE"
+t_not_contains "but not the access token" "$T_OUT" "$token"
+t_not_contains "nor its base64 form" "$T_OUT" \
+	"$(printf 'auth=Bearer %s\001\001' "$token" | base64 -w0 | cut -c5-40)"
+
+# After the token's life (less the margin) ferry-oauth2 asks for a new one.
+expires_at=$(python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["expires_at"]))' \
+	"$cache" 2>/dev/null)
+now=$(date +%s)
+wait_for=$((${expires_at:-0} - MARGIN - now + 1))
+((wait_for > 0 && wait_for <= EXPIRES)) && sleep "$wait_for"
+ferry_sync test
+t_equal "after the token expired the sync exits 0" 0 "$T_RC" || echo "$T_OUT" | t__indent
+t_equal "with a new token: two token requests" 2 "$(count token_requests)"
+
+# A wrong access token: AUTH, exit 3, one attempt only.
+for mech in xoauth2 oauthbearer; do
+	write_conf "$mech" "echo stub-at-not-issued"
+	before=$(count introspect_requests)
+	start=$(date +%s)
+	ferry_sync test
+	t_equal "$mech with a wrong access token exits 3" 3 "$T_RC"
+	t_contains "$mech: it says the login was refused" "$T_OUT" "login refused"
+	t_equal "$mech: one login attempt, no retry" $((before + 1)) "$(count introspect_requests)"
+	t_not_contains "$mech: the error does not show the token" "$T_OUT" "stub-at-not-issued"
+	(($(date +%s) - start < 15)) || t_fail "$mech: the refusal took $(($(date +%s) - start)) s"
+done
+
+# A revoked refresh token: ferry-oauth2 says what the endpoint said; ferry exits 3.
+rm -rf -- "${XDG_CACHE_HOME:?}/ferry"
+printf '%s\n' "revoked-refresh-token" >"$OA/refresh"
+write_conf oauthbearer "$HELPER_CMD"
+before=$(count token_requests)
+ferry_sync test
+t_equal "a revoked refresh token: exit 3" 3 "$T_RC"
+t_contains "the endpoint's error is shown" "$T_OUT" "invalid_grant"
+t_contains "with its description" "$T_OUT" "Token has been expired or revoked"
+t_contains "and the HTTP status" "$T_OUT" "400"
+t_not_contains "the refresh token is never printed" "$T_OUT" "revoked-refresh-token"
+t_equal "one request, no retry" $((before + 1)) "$(count token_requests)"
+
+# A Dovecot without SASL-IR: OAUTHBEARER sends its response after the "+" continuation, and
+# answers the error challenge with a single 0x01.
+printf '%s\n' "$REFRESH" >"$OA/refresh"
+dovecot_stop
+export DOVECOT_EXTRA_CONF="$OAUTH_CONF
+imap_capability = ${DOVECOT_PLAIN_CAPABILITY/SASL-IR /}"
+dovecot_start || exit 1
+write_conf oauthbearer "$HELPER_CMD"
+rm -rf -- "$MAILDIR" "$OA/state"
+seed 1 INBOX "first"
+mark=$(dovecot_log_mark)
+t_run "$FERRY" -v -c "$CONF" sync test
+t_equal "oauthbearer without SASL-IR: the sync exits 0" 0 "$T_RC" || echo "$T_OUT" | t__indent
+t_equal "Dovecot logged alice in by OAUTHBEARER" 1 "$(logins "$mark" OAUTHBEARER)"
+t_equal "the message arrived" 1 "$(md_count INBOX)"
+token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_token"])' \
+	"$(find "$XDG_CACHE_HOME/ferry" -type f | head -n 1)" 2>/dev/null)
+t_not_contains "the trace does not show the token" "$T_OUT" "$token"
+write_conf oauthbearer "echo stub-at-not-issued"
+ferry_sync test
+t_equal "without SASL-IR a wrong token exits 3" 3 "$T_RC"
+t_contains "it says the login was refused" "$T_OUT" "login refused"
+
+t_done
