@@ -20,10 +20,12 @@ MARGIN=30 # ferry-oauth2 asks for a new one this long before
 OA=$(mktemp -d) || exit 1
 STUB_PID=
 HOSTILE_PID=
+ROTATING_PID=
 # shellcheck disable=SC2317 # run by the trap
 cleanup() {
 	[[ -n $STUB_PID ]] && kill "$STUB_PID" 2>/dev/null
 	[[ -n $HOSTILE_PID ]] && kill "$HOSTILE_PID" 2>/dev/null
+	[[ -n $ROTATING_PID ]] && kill "$ROTATING_PID" 2>/dev/null
 	rm -rf -- "$OA"
 }
 trap cleanup EXIT # dovecot_start adds its own stop to this trap
@@ -156,6 +158,30 @@ t_equal "after the token's life it exits 0" 0 "$T_RC"
 t_matches "with a new token" "$T_OUT" '^stub-at-'
 [[ $T_OUT != "$first" ]] || t_fail "the token after expiry differs from the first"
 t_equal "got from the endpoint" $((before + 2)) "$(count token_requests)"
+
+# A provider that rotates refresh tokens (as Microsoft does): the file gets the new one.
+mkdir -p "$OA/rotating"
+python3 "$SRC/tests/tools/oauth_stub.py" --state-dir "$OA/rotating" --refresh-token first-rt \
+	--client-id ferry-test --user alice --rotate --ttl 300 &
+ROTATING_PID=$!
+for ((i = 0; i < 100; i++)); do
+	[[ -s $OA/rotating/port ]] && break
+	sleep 0.1
+done
+printf '%s\n' first-rt >"$OA/rotating.rt"
+chmod 0600 "$OA/rotating.rt"
+rotating=("$HELPER" --token-url "http://127.0.0.1:$(cat "$OA/rotating/port")/token" \
+	--client-id ferry-test --refresh-token-file "$OA/rotating.rt" --cache "$OA/rotating.json")
+t_run "${rotating[@]}"
+t_equal "a rotating provider: ferry-oauth2 exits 0" 0 "$T_RC" || echo "$T_OUT" | t__indent
+t_matches "the refresh token file holds the new refresh token" "$(cat "$OA/rotating.rt")" \
+	'^rotated-'
+t_equal "still readable by its owner only" 600 "$(stat -c %a "$OA/rotating.rt")"
+rm -f "$OA/rotating.json"
+t_run "${rotating[@]}"
+t_equal "the next refresh, with the rotated token, works" 0 "$T_RC" || echo "$T_OUT" | t__indent
+t_equal "two requests" 2 "$(cat "$OA/rotating/token_requests")"
+kill "$ROTATING_PID" 2>/dev/null
 
 # A wrong access token: AUTH, exit 3, one attempt only.
 for mech in xoauth2 oauthbearer; do

@@ -8,7 +8,9 @@ then serves:
 
   POST /token       RFC 6749 section 6: grant_type=refresh_token with the known refresh token
                     gives a new access token valid for --expires-in seconds; any other refresh
-                    token gives 400 {"error": "invalid_grant", ...}. Every request to /token
+                    token gives 400 {"error": "invalid_grant", ...}. With --rotate, each
+                    answer carries a new refresh token too, the only one accepted after it
+                    (as a provider that rotates them strictly). Every request to /token
                     counts, and the count is kept in DIR/token_requests.
   POST /introspect  RFC 7662, as Dovecot's oauth2 passdb asks with introspection_mode = post:
                     token=ACCESS_TOKEN gives {"active": true, "username": NAME} while the
@@ -39,6 +41,7 @@ class Stub:
     def __init__(self, args):
         self.args = args
         self.issued = {}  # access token -> expiry (epoch seconds)
+        self.refresh_token = args.refresh_token
         self.counts = {"token_requests": 0, "introspect_requests": 0}
         self.lock = threading.Lock()
         for name in self.counts:
@@ -89,15 +92,20 @@ def make_handler(stub):
             if f.get("client_id") != stub.args.client_id:
                 return self.reply(401, {"error": "invalid_client",
                                         "error_description": "Unknown client."})
-            if f.get("refresh_token") != stub.args.refresh_token:
+            if f.get("refresh_token") != stub.refresh_token:
                 return self.reply(400, {"error": "invalid_grant",
                                         "error_description":
                                         "Token has been expired or revoked."})
             access = "stub-at-" + secrets.token_urlsafe(24)
             with stub.lock:
                 stub.issued[access] = time.time() + stub.args.expires_in
-            self.reply(200, {"access_token": access, "token_type": "Bearer",
-                             "expires_in": stub.args.expires_in, "scope": "imap"})
+            answer = {"access_token": access, "token_type": "Bearer",
+                      "expires_in": stub.args.expires_in, "scope": "imap"}
+            if stub.args.rotate:
+                with stub.lock:
+                    stub.refresh_token = "rotated-" + secrets.token_urlsafe(12)
+                    answer["refresh_token"] = stub.refresh_token
+            self.reply(200, answer)
 
         def introspect(self, f):
             stub.count("introspect_requests")
@@ -119,6 +127,7 @@ def main():
     p.add_argument("--user", required=True)
     p.add_argument("--expires-in", type=int, default=3600)
     p.add_argument("--ttl", type=int, default=600)
+    p.add_argument("--rotate", action="store_true")
     args = p.parse_args()
     stub = Stub(args)
     server = HTTPServer(("127.0.0.1", 0), make_handler(stub))
