@@ -1508,7 +1508,7 @@ START_TEST(test_example_config_switched_on_examples_are_valid)
 	ck_assert_uint_eq(cfg.nstores, 6);
 	ck_assert_uint_eq(cfg.nchannels, 3);
 	ck_assert(imap("old")->has_fingerprint);
-	ck_assert_int_eq(imap("new")->auth, AUTH_XOAUTH2);
+	ck_assert_int_eq(imap("new")->auth, AUTH_OAUTHBEARER);
 	ck_assert_int_eq(imap("new")->port, 143);
 	ck_assert_ptr_nonnull(imap("mailhost")->tunnel);
 	ch = config_find_channel(&cfg, "moving");
