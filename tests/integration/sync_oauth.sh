@@ -196,6 +196,14 @@ for mech in xoauth2 oauthbearer; do
 	(($(date +%s) - start < 30)) || t_fail "$mech: the refusal took $(($(date +%s) - start)) s"
 done
 
+# What is no bearer token (RFC 6750: no spaces, no control characters) is not sent at all.
+write_conf oauthbearer "printf 'two words'"
+before=$(count introspect_requests)
+ferry_sync test
+t_equal "a token with a space: exit 3" 3 "$T_RC"
+t_contains "ferry says what is wrong with it" "$T_OUT" "printed no OAuth2 access token"
+t_equal "the server was not asked" "$before" "$(count introspect_requests)"
+
 # A revoked refresh token: ferry-oauth2 says what the endpoint said; ferry exits 3.
 rm -rf -- "${XDG_CACHE_HOME:?}/ferry"
 printf '%s\n' "revoked-refresh-token" >"$OA/refresh"
