@@ -21,11 +21,13 @@ OA=$(mktemp -d) || exit 1
 STUB_PID=
 HOSTILE_PID=
 ROTATING_PID=
+SLOW_PID=
 # shellcheck disable=SC2317 # run by the trap
 cleanup() {
 	[[ -n $STUB_PID ]] && kill "$STUB_PID" 2>/dev/null
 	[[ -n $HOSTILE_PID ]] && kill "$HOSTILE_PID" 2>/dev/null
 	[[ -n $ROTATING_PID ]] && kill "$ROTATING_PID" 2>/dev/null
+	[[ -n $SLOW_PID ]] && kill "$SLOW_PID" 2>/dev/null
 	rm -rf -- "$OA"
 }
 trap cleanup EXIT # dovecot_start adds its own stop to this trap
@@ -103,7 +105,7 @@ t_equal "the message arrived" 1 "$(md_count INBOX)"
 t_equal "Dovecot logged alice in by XOAUTH2" 1 "$(logins "$mark" XOAUTH2)"
 t_equal "one request to the token endpoint" 1 "$(count token_requests)"
 t_equal "Dovecot had the token introspected" 1 "$(count introspect_requests)"
-cache=$(find "$XDG_CACHE_HOME/ferry" -type f 2>/dev/null | head -n 1)
+cache=$(find "$XDG_CACHE_HOME/ferry" -name "*.json" 2>/dev/null | head -n 1)
 t_equal "the access token is cached in a 0600 file under XDG_CACHE_HOME/ferry" 600 \
 	"$(stat -c %a "$cache" 2>/dev/null)"
 t_not_contains "the cache does not hold the refresh token" "$(cat "$cache" 2>/dev/null)" "$REFRESH"
@@ -158,6 +160,32 @@ t_equal "after the token's life it exits 0" 0 "$T_RC"
 t_matches "with a new token" "$T_OUT" '^stub-at-'
 [[ $T_OUT != "$first" ]] || t_fail "the token after expiry differs from the first"
 t_equal "got from the endpoint" $((before + 2)) "$(count token_requests)"
+
+# Several logins at once (ferry's connections, parallel channels): one refresh between them.
+# The endpoint takes 8 s to answer, so that all three find no token in the cache.
+mkdir -p "$OA/slow"
+python3 "$SRC/tests/tools/oauth_stub.py" --state-dir "$OA/slow" --refresh-token "$REFRESH" \
+	--client-id ferry-test --user alice --token-delay 8 --ttl 300 &
+SLOW_PID=$!
+for ((i = 0; i < 100; i++)); do
+	[[ -s $OA/slow/port ]] && break
+	sleep 0.1
+done
+pids=()
+for n in 1 2 3; do
+	timeout 60 "$HELPER" --token-url "http://127.0.0.1:$(cat "$OA/slow/port")/token" \
+		--client-id ferry-test --refresh-token-file "$OA/refresh" --cache "$OA/together.json" \
+		>"$OA/together.$n" 2>&1 &
+	pids+=($!)
+done
+wait_ok=0
+for pid in "${pids[@]}"; do
+	wait "$pid" || wait_ok=1
+done
+t_equal "three ferry-oauth2 at once all exit 0" 0 "$wait_ok"
+t_equal "they asked the endpoint once" 1 "$(count slow/token_requests)"
+t_equal "and print the same token" 1 "$(sort -u "$OA"/together.[123] | wc -l)"
+kill "$SLOW_PID" 2>/dev/null
 
 # A provider that rotates refresh tokens (as Microsoft does): the file gets the new one.
 mkdir -p "$OA/rotating"
@@ -233,7 +261,7 @@ t_equal "oauthbearer without SASL-IR: the sync exits 0" 0 "$T_RC" || echo "$T_OU
 t_equal "Dovecot logged alice in by OAUTHBEARER" 1 "$(logins "$mark" OAUTHBEARER)"
 t_equal "the message arrived" 1 "$(md_count INBOX)"
 token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_token"])' \
-	"$(find "$XDG_CACHE_HOME/ferry" -type f | head -n 1)" 2>/dev/null)
+	"$(find "$XDG_CACHE_HOME/ferry" -name "*.json" | head -n 1)" 2>/dev/null)
 t_not_contains "the trace does not show the token" "$T_OUT" "$token"
 write_conf oauthbearer "echo stub-at-not-issued"
 ferry_sync test

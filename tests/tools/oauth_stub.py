@@ -10,7 +10,8 @@ then serves:
                     gives a new access token valid for --expires-in seconds; any other refresh
                     token gives 400 {"error": "invalid_grant", ...}. With --rotate, each
                     answer carries a new refresh token too, the only one accepted after it
-                    (as a provider that rotates them strictly). Every request to /token
+                    (as a provider that rotates them strictly). --token-delay makes each answer
+                    take that long (one at a time: requests queue). Every request to /token
                     counts, and the count is kept in DIR/token_requests.
   POST /introspect  RFC 7662, as Dovecot's oauth2 passdb asks with introspection_mode = post:
                     token=ACCESS_TOKEN gives {"active": true, "username": NAME} while the
@@ -87,6 +88,7 @@ def make_handler(stub):
 
         def token(self, f):
             stub.count("token_requests")
+            time.sleep(stub.args.token_delay)
             if f.get("grant_type") != "refresh_token":
                 return self.reply(400, {"error": "unsupported_grant_type"})
             if f.get("client_id") != stub.args.client_id:
@@ -128,6 +130,7 @@ def main():
     p.add_argument("--expires-in", type=int, default=3600)
     p.add_argument("--ttl", type=int, default=600)
     p.add_argument("--rotate", action="store_true")
+    p.add_argument("--token-delay", type=float, default=0.0)
     args = p.parse_args()
     stub = Stub(args)
     server = HTTPServer(("127.0.0.1", 0), make_handler(stub))
