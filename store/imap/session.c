@@ -1,5 +1,6 @@
 #include "store/imap/session.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -320,12 +321,50 @@ static int send_line(mailstream *s, const char *text, bool secret)
 	return r;
 }
 
+/* The "status" of RFC 7628's error challenge (base64 JSON such as
+ * {"status":"invalid_token"}) into status, or "" if there is none: only
+ * letters, digits, "_", "-" and ".", so it is safe to show. */
+static void challenge_status(const char *b64, char *status, size_t size)
+{
+	size_t len = strcspn(b64, "\r\n"), n = 0;
+	unsigned char *json = malloc(len / 4 * 3 + 4);
+	const char *p;
+	int got;
+
+	status[0] = '\0';
+	if (!json || len == 0 || len % 4 != 0)
+		goto out;
+	got = EVP_DecodeBlock(json, (const unsigned char *)b64, (int)len);
+	if (got <= 0)
+		goto out;
+	json[got] = '\0';
+	p = strstr((const char *)json, "\"status\"");
+	if (!p)
+		goto out;
+	p += strlen("\"status\"");
+	p += strspn(p, " \t");
+	if (*p++ != ':')
+		goto out;
+	p += strspn(p, " \t");
+	if (*p++ != '"')
+		goto out;
+	while (n + 1 < size && (isalnum((unsigned char)p[n]) || strchr("_-.", p[n])) && p[n])
+		n++;
+	if (p[n] == '"') {
+		memcpy(status, p, n);
+		status[n] = '\0';
+	}
+out:
+	free(json);
+}
+
 /* AUTHENTICATE OAUTHBEARER (RFC 7628), which libetpan lacks. The response
  * goes on the command line when the server has SASL-IR, else after its
  * first "+". A "+" after the response is the error challenge (JSON): the
  * client must answer it with a single 0x01 ("AQ==") before the server sends
  * its NO. Anything past that is cancelled ("*"). */
-static int oauthbearer_authenticate(mailimap *imap, const struct imap_conf *c, const char *token)
+static int oauthbearer_authenticate(mailimap *imap, const struct imap_conf *c, const char *token,
+				    char *status, size_t status_size)
 {
 	bool ir = has_cap(imap, "SASL-IR");
 	char *response = oauthbearer_response(c, token);
@@ -356,9 +395,10 @@ static int oauthbearer_authenticate(mailimap *imap, const struct imap_conf *c, c
 			break;
 		if (sent == 0)
 			r = send_line(imap->imap_stream, response, true);
-		else if (sent == 1)
+		else if (sent == 1) {
+			challenge_status(line->str + strspn(line->str, "+ "), status, status_size);
 			r = send_line(imap->imap_stream, "AQ==", false);
-		else if (sent == 2)
+		} else if (sent == 2)
 			r = send_line(imap->imap_stream, "*", false);
 		else
 			r = MAILIMAP_ERROR_PROTOCOL;
@@ -389,7 +429,7 @@ static int authenticate(struct imap_store *st, const char *secret, const char **
 	const struct imap_conf *c = &st->base.conf->imap;
 	const char *where = c->host ? c->host : "tunnel";
 	enum auth_mech mech = c->auth;
-	char why[512];
+	char why[512], status[48] = "";
 	int r;
 
 	if (!secret)
@@ -421,7 +461,7 @@ static int authenticate(struct imap_store *st, const char *secret, const char **
 		if (!mailimap_has_authentication(st->imap, "OAUTHBEARER"))
 			return ferry_error_set(err, FERRY_CAUSE_AUTH,
 					       "%s does not offer AUTH=OAUTHBEARER", where);
-		r = oauthbearer_authenticate(st->imap, c, secret);
+		r = oauthbearer_authenticate(st->imap, c, secret, status, sizeof(status));
 		break;
 	case AUTH_XOAUTH2:
 		*how = "XOAUTH2";
@@ -454,9 +494,10 @@ static int authenticate(struct imap_store *st, const char *secret, const char **
 		return 0;
 	}
 	if (r == MAILIMAP_ERROR_LOGIN || r == MAILIMAP_ERROR_SASL)
-		return ferry_error_set(err, FERRY_CAUSE_AUTH, "login refused for %s at %s: %s",
-				       c->user, where,
-				       imap_response_text(st->imap, why, sizeof(why)));
+		return ferry_error_set(
+		    err, FERRY_CAUSE_AUTH, "login refused for %s at %s: %s%s%s%s", c->user, where,
+		    imap_response_text(st->imap, why, sizeof(why)),
+		    status[0] ? " (token status: " : "", status, status[0] ? ")" : "");
 	return ferry_error_set(err, imap_cause(r), "login as %s at %s: %s", c->user, where,
 			       imap_error_text(r));
 }

@@ -219,6 +219,9 @@ for mech in xoauth2 oauthbearer; do
 	ferry_sync test
 	t_equal "$mech with a wrong access token exits 3" 3 "$T_RC"
 	t_contains "$mech: it says the login was refused" "$T_OUT" "login refused"
+	[[ $mech == xoauth2 ]] ||
+		t_contains "$mech: and the status of the server's challenge" "$T_OUT" \
+			"(token status: invalid_token)"
 	t_equal "$mech: one login attempt, no retry" $((before + 1)) "$(count introspect_requests)"
 	t_not_contains "$mech: the error does not show the token" "$T_OUT" "stub-at-not-issued"
 	(($(date +%s) - start < 30)) || t_fail "$mech: the refusal took $(($(date +%s) - start)) s"
@@ -267,6 +270,7 @@ write_conf oauthbearer "echo stub-at-not-issued"
 ferry_sync test
 t_equal "without SASL-IR a wrong token exits 3" 3 "$T_RC"
 t_contains "it says the login was refused" "$T_OUT" "login refused"
+t_contains "and the status of the server's challenge" "$T_OUT" "(token status: invalid_token)"
 
 # A server that answers every line with another challenge (no real one does: the scripted
 # server): ferry sends its response, the 0x01, a cancel, and gives up; it does not loop.
