@@ -393,15 +393,16 @@ static int oauthbearer_authenticate(mailimap *imap, const struct imap_conf *c, c
 		line = imap->imap_stream_buffer;
 		if (line->len == 0 || line->str[0] != '+')
 			break;
-		if (sent == 0)
+		if (sent == 0) {
 			r = send_line(imap->imap_stream, response, true);
-		else if (sent == 1) {
+		} else if (sent == 1) {
 			challenge_status(line->str + strspn(line->str, "+ "), status, status_size);
 			r = send_line(imap->imap_stream, "AQ==", false);
-		} else if (sent == 2)
+		} else if (sent == 2) {
 			r = send_line(imap->imap_stream, "*", false);
-		else
+		} else {
 			r = MAILIMAP_ERROR_PROTOCOL;
+		}
 		sent++;
 	}
 	OPENSSL_cleanse(response, strlen(response));
@@ -411,7 +412,10 @@ static int oauthbearer_authenticate(mailimap *imap, const struct imap_conf *c, c
 	r = mailimap_parse_response(imap, &resp);
 	if (r != MAILIMAP_NO_ERROR)
 		return r;
-	state = resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type;
+	state = resp->rsp_resp_done && resp->rsp_resp_done->rsp_data.rsp_tagged &&
+			resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state
+		    ? resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type
+		    : MAILIMAP_RESP_COND_STATE_BAD;
 	mailimap_response_free(resp);
 	if (state != MAILIMAP_RESP_COND_STATE_OK)
 		return MAILIMAP_ERROR_LOGIN;
