@@ -267,6 +267,10 @@ t_equal "the message arrived" 1 "$(md_count INBOX)"
 token=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_token"])' \
 	"$(find "$XDG_CACHE_HOME/ferry" -name "*.json" | head -n 1)" 2>/dev/null)
 t_not_contains "the trace does not show the token" "$T_OUT" "$token"
+t_not_contains "nor the base64 response, a line of its own here" "$T_OUT" "$(printf \
+	'n,a=alice,\001host=127.0.0.1\001port=%s\001auth=Bearer %s\001\001' "$DOVECOT_IMAPS_PORT" \
+	"$token" | base64 -w0)"
+t_contains "the trace shows it redacted" "$T_OUT" "C: <redacted>"
 write_conf oauthbearer "echo stub-at-not-issued"
 ferry_sync test
 t_equal "without SASL-IR a wrong token exits 3" 3 "$T_RC"
