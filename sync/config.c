@@ -394,6 +394,7 @@ static const struct word auth_words[] = {
     {"plain", AUTH_PLAIN},
     {"login", AUTH_LOGIN},
     {"xoauth2", AUTH_XOAUTH2},
+    {"oauthbearer", AUTH_OAUTHBEARER},
 };
 
 static const struct word compress_words[] = {
@@ -629,9 +630,10 @@ static int finish_imap(struct parser *p)
 
 	if (c->password && c->password_command)
 		return fail_either(p, IMAP_PASSWORD, IMAP_PASSWORD_COMMAND);
-	if (c->auth == AUTH_XOAUTH2 && !c->password_command)
+	if ((c->auth == AUTH_XOAUTH2 || c->auth == AUTH_OAUTHBEARER) && !c->password_command)
 		return fail_at(p, p->key_line[IMAP_AUTH], "auth",
-			       "xoauth2 needs password_command (to print the token)");
+			       "%s needs password_command (to print the token)",
+			       c->auth == AUTH_XOAUTH2 ? "xoauth2" : "oauthbearer");
 	if (c->tunnel)
 		return finish_tunnel(p, c);
 	return finish_direct(p, c);

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 
 enum tls_mode { TLS_IMPLICIT, TLS_STARTTLS, TLS_NONE };
-enum auth_mech { AUTH_AUTO, AUTH_PLAIN, AUTH_LOGIN, AUTH_XOAUTH2 };
+enum auth_mech { AUTH_AUTO, AUTH_PLAIN, AUTH_LOGIN, AUTH_XOAUTH2, AUTH_OAUTHBEARER };
 enum compress_mode { COMPRESS_AUTO, COMPRESS_YES, COMPRESS_NO };
 
 /* An [imap NAME] section. Strings are owned by the

@@ -1,11 +1,16 @@
 #include "store/imap/session.h"
 
+#include <ctype.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "store/imap/compress.h"
 #include "store/imap/guard.h"
@@ -251,6 +256,173 @@ static bool is_ascii(const char *s)
 	return true;
 }
 
+/* The OAuth2 access token goes into the SASL exchange as it is: RFC 6750's
+ * b64token, printable ASCII without spaces (a 0x01 would end the field). */
+static bool is_bearer_token(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || (unsigned char)*s > '~')
+			return false;
+	return true;
+}
+
+/* RFC 7628's initial client response, base64:
+ * "n,a=USER,^Ahost=HOST^Aport=PORT^Aauth=Bearer TOKEN^A^A", with "," and "="
+ * in USER as "=2C" and "=3D" (RFC 5801's saslname). A tunnel has no host or
+ * port to name. */
+static char *oauthbearer_response(const struct imap_conf *c, const char *token)
+{
+	size_t cap = 64 + 3 * strlen(c->user) + (c->host ? strlen(c->host) : 0) + strlen(token);
+	char *raw = malloc(cap), *b64 = NULL;
+	size_t o = 0;
+
+	if (!raw)
+		return NULL;
+	o += (size_t)snprintf(raw, cap, "n,a=");
+	for (const char *u = c->user; *u; u++) {
+		if (*u == ',' || *u == '=') {
+			memcpy(raw + o, *u == ',' ? "=2C" : "=3D", 3);
+			o += 3;
+		} else {
+			raw[o++] = *u;
+		}
+	}
+	o += (size_t)snprintf(raw + o, cap - o, ",\001");
+	if (c->host)
+		o += (size_t)snprintf(raw + o, cap - o, "host=%s\001port=%d\001", c->host, c->port);
+	o += (size_t)snprintf(raw + o, cap - o, "auth=Bearer %s\001\001", token);
+	if (o < cap && o < (size_t)INT_MAX / 2) {
+		b64 = malloc(4 * ((o + 2) / 3) + 1);
+		if (b64)
+			EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)raw, (int)o);
+	}
+	OPENSSL_cleanse(raw, cap);
+	free(raw);
+	return b64;
+}
+
+/* Writes TEXT and CRLF, and flushes. A secret goes out while the stream is
+ * private, so the -v trace shows "<redacted>" (trace.c). */
+static int send_line(mailstream *s, const char *text, bool secret)
+{
+	int r = MAILIMAP_NO_ERROR;
+
+	if (secret && mailstream_flush(s) == -1)
+		return MAILIMAP_ERROR_STREAM;
+	if (secret)
+		mailstream_set_privacy(s, 0);
+	if (mailstream_write(s, text, strlen(text)) == -1 || mailstream_write(s, "\r\n", 2) == -1 ||
+	    mailstream_flush(s) == -1)
+		r = MAILIMAP_ERROR_STREAM;
+	if (secret)
+		mailstream_set_privacy(s, 1);
+	return r;
+}
+
+/* The "status" of RFC 7628's error challenge (base64 JSON such as
+ * {"status":"invalid_token"}) into status, or "" if there is none: only
+ * letters, digits, "_", "-" and ".", so it is safe to show. */
+static void challenge_status(const char *b64, char *status, size_t size)
+{
+	size_t len = strcspn(b64, "\r\n"), n = 0;
+	unsigned char *json = malloc(len / 4 * 3 + 4);
+	const char *p;
+	int got;
+
+	status[0] = '\0';
+	if (!json || len == 0 || len % 4 != 0)
+		goto out;
+	got = EVP_DecodeBlock(json, (const unsigned char *)b64, (int)len);
+	if (got <= 0)
+		goto out;
+	json[got] = '\0';
+	p = strstr((const char *)json, "\"status\"");
+	if (!p)
+		goto out;
+	p += strlen("\"status\"");
+	p += strspn(p, " \t");
+	if (*p++ != ':')
+		goto out;
+	p += strspn(p, " \t");
+	if (*p++ != '"')
+		goto out;
+	while (n + 1 < size && (isalnum((unsigned char)p[n]) || strchr("_-.", p[n])) && p[n])
+		n++;
+	if (p[n] == '"') {
+		memcpy(status, p, n);
+		status[n] = '\0';
+	}
+out:
+	free(json);
+}
+
+/* AUTHENTICATE OAUTHBEARER (RFC 7628), which libetpan lacks. The response
+ * goes on the command line when the server has SASL-IR, else after its
+ * first "+". A "+" after the response is the error challenge (JSON): the
+ * client must answer it with a single 0x01 ("AQ==") before the server sends
+ * its NO. Anything past that is cancelled ("*"). */
+static int oauthbearer_authenticate(mailimap *imap, const struct imap_conf *c, const char *token,
+				    char *status, size_t status_size)
+{
+	bool ir = has_cap(imap, "SASL-IR");
+	char *response = oauthbearer_response(c, token);
+	struct mailimap_response *resp = NULL;
+	int r, state, sent = ir ? 1 : 0;
+
+	if (!response)
+		return MAILIMAP_ERROR_MEMORY;
+	r = mailimap_send_current_tag(imap);
+	if (r == MAILIMAP_NO_ERROR) {
+		const char *cmd = ir ? "AUTHENTICATE OAUTHBEARER " : "AUTHENTICATE OAUTHBEARER";
+
+		if (mailstream_write(imap->imap_stream, cmd, strlen(cmd)) == -1)
+			r = MAILIMAP_ERROR_STREAM;
+		else
+			r = send_line(imap->imap_stream, ir ? response : "", ir);
+	}
+	/* Each "+" is answered; the line after the last is the tagged answer. */
+	while (r == MAILIMAP_NO_ERROR) {
+		const MMAPString *line;
+
+		if (!mailimap_read_line(imap)) {
+			r = MAILIMAP_ERROR_STREAM;
+			break;
+		}
+		line = imap->imap_stream_buffer;
+		if (line->len == 0 || line->str[0] != '+')
+			break;
+		if (sent == 0) {
+			r = send_line(imap->imap_stream, response, true);
+		} else if (sent == 1) {
+			challenge_status(line->str + strspn(line->str, "+ "), status, status_size);
+			r = send_line(imap->imap_stream, "AQ==", false);
+		} else if (sent == 2) {
+			r = send_line(imap->imap_stream, "*", false);
+		} else {
+			r = MAILIMAP_ERROR_PROTOCOL;
+		}
+		sent++;
+	}
+	OPENSSL_cleanse(response, strlen(response));
+	free(response);
+	if (r != MAILIMAP_NO_ERROR)
+		return r;
+	r = mailimap_parse_response(imap, &resp);
+	if (r != MAILIMAP_NO_ERROR)
+		return r;
+	state = resp->rsp_resp_done && resp->rsp_resp_done->rsp_data.rsp_tagged &&
+			resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state
+		    ? resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type
+		    : MAILIMAP_RESP_COND_STATE_BAD;
+	mailimap_response_free(resp);
+	if (state != MAILIMAP_RESP_COND_STATE_OK)
+		return MAILIMAP_ERROR_LOGIN;
+	imap->imap_state = MAILIMAP_STATE_AUTHENTICATED;
+	return MAILIMAP_NO_ERROR;
+}
+
 /* *fresh: the server's answer to the login carried its capabilities (a
  * CAPABILITY response code, which libetpan stores in place of the old list),
  * so asking again would only cost a round trip. */
@@ -261,7 +433,7 @@ static int authenticate(struct imap_store *st, const char *secret, const char **
 	const struct imap_conf *c = &st->base.conf->imap;
 	const char *where = c->host ? c->host : "tunnel";
 	enum auth_mech mech = c->auth;
-	char why[512];
+	char why[512], status[48] = "";
 	int r;
 
 	if (!secret)
@@ -282,7 +454,19 @@ static int authenticate(struct imap_store *st, const char *secret, const char **
 		else
 			mech = AUTH_LOGIN;
 	}
+	if ((mech == AUTH_XOAUTH2 || mech == AUTH_OAUTHBEARER) && !is_bearer_token(secret))
+		return ferry_error_set(err, FERRY_CAUSE_AUTH,
+				       "password_command printed no OAuth2 access token for %s "
+				       "(a space or a character outside printable ASCII)",
+				       where);
 	switch (mech) {
+	case AUTH_OAUTHBEARER:
+		*how = "OAUTHBEARER";
+		if (!mailimap_has_authentication(st->imap, "OAUTHBEARER"))
+			return ferry_error_set(err, FERRY_CAUSE_AUTH,
+					       "%s does not offer AUTH=OAUTHBEARER", where);
+		r = oauthbearer_authenticate(st->imap, c, secret, status, sizeof(status));
+		break;
 	case AUTH_XOAUTH2:
 		*how = "XOAUTH2";
 		if (!mailimap_has_xoauth2(st->imap))
@@ -314,9 +498,10 @@ static int authenticate(struct imap_store *st, const char *secret, const char **
 		return 0;
 	}
 	if (r == MAILIMAP_ERROR_LOGIN || r == MAILIMAP_ERROR_SASL)
-		return ferry_error_set(err, FERRY_CAUSE_AUTH, "login refused for %s at %s: %s",
-				       c->user, where,
-				       imap_response_text(st->imap, why, sizeof(why)));
+		return ferry_error_set(
+		    err, FERRY_CAUSE_AUTH, "login refused for %s at %s: %s%s%s%s", c->user, where,
+		    imap_response_text(st->imap, why, sizeof(why)),
+		    status[0] ? " (token status: " : "", status, status[0] ? ")" : "");
 	return ferry_error_set(err, imap_cause(r), "login as %s at %s: %s", c->user, where,
 			       imap_error_text(r));
 }

@@ -84,6 +84,7 @@ my %scenarios = (
 	'alerts'                 => 'an [ALERT] greeting (valid on its own), another [ALERT] in SELECT',
 	'endless-capability'     => 'a greeting without capabilities, and a CAPABILITY line that never ends',
 	'fetch-flood'            => 'the listing comes after 1,000,000 unsolicited "* 1 FETCH (FLAGS (\\Seen))"',
+	'oauth-endless-challenge' => 'AUTHENTICATE OAUTHBEARER answered with "+" challenges for ever',
 );
 
 my %opt = (
@@ -216,6 +217,7 @@ sub hang_up {
 }
 
 sub capabilities {
+	return 'IMAP4rev1 AUTH=OAUTHBEARER' if $scenario =~ /^oauth-/;
 	return folders_capabilities() if $scenario =~ /^folders-/;
 	return 'IMAP4rev1 STARTTLS LOGINDISABLED' if $scenario =~ /^starttls-inject/;
 	return 'IMAP4rev1 UIDPLUS IDLE COMPRESS=DEFLATE' if $scenario =~ /^compress-/;
@@ -500,6 +502,10 @@ sub session {
 			return 'hangup' if !$r || $r eq 'hangup';
 			next;
 		}
+		if ($scenario =~ /^oauth-/ && defined($r = oauth_command($tag, $cmd, $args))) {
+			return 'hangup' if !$r || $r eq 'hangup';
+			next;
+		}
 		if ($cmd eq 'CAPABILITY') {
 			$r = say_lines('* CAPABILITY ' . capabilities(), "$tag OK CAPABILITY done");
 		} elsif ($cmd eq 'LOGIN' || $cmd eq 'AUTHENTICATE') {
@@ -688,6 +694,22 @@ sub guard_greeting {
 
 if ($opt{log}) {
 	open($log, '>>', $opt{log}) or die "$0: $opt{log}: $!\n";
+}
+
+# ---- oauth-endless-challenge: a SASL exchange that never ends -------------------------------
+
+# Every client line gets another error challenge ({"status":"invalid_token"}); the
+# log shows what the client sent, so a test can count its answers.
+sub oauth_command {
+	my ($tag, $cmd, $args) = @_;
+	return undef unless $cmd eq 'AUTHENTICATE';
+	put("+ $CRLF");
+	for (1 .. 50) {
+		my $line = read_line() // return 'hangup';
+		logline("sasl: $line");
+		put("+ eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0=$CRLF") or return 'hangup';
+	}
+	return hang_up();
 }
 
 if ($opt{stdio}) {

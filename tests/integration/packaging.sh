@@ -190,7 +190,7 @@ t_not_contains "the installed ferry has no test hooks" "$T_OUT" "test hooks"
 for f in share/man/man1/ferry.1 lib/systemd/user/ferry-watch@.service \
 	lib/systemd/user/ferry-sync.service lib/systemd/user/ferry-sync.timer \
 	share/bash-completion/completions/ferry share/zsh/site-functions/_ferry \
-	share/fish/vendor_completions.d/ferry.fish share/doc/ferry/examples/gmail.conf; do
+	share/fish/vendor_completions.d/ferry.fish share/doc/ferry/examples/gmail.conf bin/ferry-oauth2; do
 	t_ok "installed: $f" test -f "$dir/inst/$f"
 done
 

@@ -301,7 +301,8 @@ END_TEST
 START_TEST(test_unknown_auth_is_rejected)
 {
 	expect_work_error("auth = cram-md5",
-			  "t.conf:5: auth: 'cram-md5' is not one of: auto, plain, login, xoauth2");
+			  "t.conf:5: auth: 'cram-md5' is not one of: auto, plain, login, xoauth2, "
+			  "oauthbearer");
 }
 END_TEST
 
@@ -316,6 +317,16 @@ START_TEST(test_xoauth2_with_password_command_is_accepted)
 	load_ok("[imap work]\nhost = h\nuser = u\npassword_command = oauth2-token\n"
 		"auth = xoauth2\n");
 	ck_assert_int_eq(imap("work")->auth, AUTH_XOAUTH2);
+}
+END_TEST
+
+START_TEST(test_oauthbearer_needs_password_command)
+{
+	expect_work_error("auth = oauthbearer",
+			  "t.conf:5: auth: oauthbearer needs password_command");
+	load_ok("[imap work]\nhost = h\nuser = u\npassword_command = oauth2-token\n"
+		"auth = oauthbearer\n");
+	ck_assert_int_eq(imap("work")->auth, AUTH_OAUTHBEARER);
 }
 END_TEST
 
@@ -1520,7 +1531,7 @@ START_TEST(test_example_config_switched_on_examples_are_valid)
 	ck_assert_uint_eq(cfg.nstores, 6);
 	ck_assert_uint_eq(cfg.nchannels, 3);
 	ck_assert(imap("old")->has_fingerprint);
-	ck_assert_int_eq(imap("new")->auth, AUTH_XOAUTH2);
+	ck_assert_int_eq(imap("new")->auth, AUTH_OAUTHBEARER);
 	ck_assert_int_eq(imap("new")->port, 143);
 	ck_assert_ptr_nonnull(imap("mailhost")->tunnel);
 	ch = config_find_channel(&cfg, "moving");
@@ -1563,6 +1574,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_unknown_auth_is_rejected);
 	tcase_add_test(tc, test_xoauth2_without_password_command_is_rejected);
 	tcase_add_test(tc, test_xoauth2_with_password_command_is_accepted);
+	tcase_add_test(tc, test_oauthbearer_needs_password_command);
 	tcase_add_test(tc, test_connections_must_be_from_1_to_32);
 	tcase_add_test(tc, test_timeout_must_be_from_1_to_3600_seconds);
 	tcase_add_test(tc, test_compress_is_auto_yes_or_no);
