@@ -26,6 +26,7 @@
 #include "sync/prepare.h"
 #include "sync/progress.h"
 #include "sync/remove.h"
+#include "sync/roles.h"
 
 struct channel_run {
 	const struct channel_conf *ch;
@@ -781,13 +782,18 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 	size_t nlisted[2] = {0, 0}, n = 0;
 	struct ferry_error err = {0};
 	enum ferry_status status = FERRY_OK;
+	struct roles_result roles = {0};
 
 	if (list_both(e, listed, nlisted, &err) != 0 ||
+	    roles_apply(run->ch, listed, nlisted, &roles, &err) != 0 ||
 	    pair_folders(run, listed, nlisted, &v, &n, &err) != 0) {
 		log_error("%s: %s", run->ch->name, err.msg);
 		status = FERRY_PARTIAL;
 		goto out;
 	}
+	/* Pairs by role or map: the engine names them by their far name. */
+	e->store[NEAR]->aliases = roles.aliases;
+	e->store[NEAR]->naliases = roles.naliases;
 	drop_too_deep(e, v, &n);
 	if (run->folder) {
 		size_t named = 0;
@@ -901,6 +907,9 @@ out:
 	free(v);
 	for (enum side side = FAR; side <= NEAR; side++)
 		store_folders_free(listed[side], nlisted[side]);
+	if (e->store[NEAR])
+		e->store[NEAR]->naliases = 0;
+	roles_result_free(&roles);
 	return status;
 }
 
