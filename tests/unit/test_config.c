@@ -1508,6 +1508,12 @@ START_TEST(test_example_config_switched_on_examples_are_valid)
 	ck_assert_int_eq(ch->delete, SIDE_NONE);
 	ck_assert_str_eq(ch->state, "/home/tester/Backup/mail.sqlite");
 	ck_assert_str_eq(maildir("backup")->path, "/home/tester/Backup/mail");
+	ck_assert_str_eq(maildir("laptop")->roles[0], "Sent");
+	ch = config_find_channel(&cfg, "work");
+	ck_assert_uint_eq(ch->nmap, 2);
+	ck_assert_str_eq(ch->map[0].far, "[Gmail]/Sent Mail");
+	ck_assert_str_eq(ch->map[1].near, "Old Mail");
+	ck_assert(!ch->all_mail);
 }
 END_TEST
 
