@@ -783,9 +783,13 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 	struct ferry_error err = {0};
 	enum ferry_status status = FERRY_OK;
 	struct roles_result roles = {0};
+	struct state_role_pair *remembered = NULL;
+	size_t nremembered = 0;
 
 	if (list_both(e, listed, nlisted, &err) != 0 ||
-	    roles_apply(run->ch, listed, nlisted, &roles, &err) != 0 ||
+	    state_list_role_pairs(e->state, &remembered, &nremembered, &err) != 0 ||
+	    roles_apply(run->ch, remembered, nremembered, listed, nlisted, &roles, &err) != 0 ||
+	    (!e->opts->dry_run && roles_remember(e->state, &roles, &err) != 0) ||
 	    pair_folders(run, listed, nlisted, &v, &n, &err) != 0) {
 		log_error("%s: %s", run->ch->name, err.msg);
 		status = FERRY_PARTIAL;
@@ -910,6 +914,7 @@ out:
 	if (e->store[NEAR])
 		e->store[NEAR]->naliases = 0;
 	roles_result_free(&roles);
+	state_role_pairs_free(remembered, nremembered);
 	return status;
 }
 

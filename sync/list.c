@@ -110,7 +110,7 @@ static void print_drops(const struct roles_result *roles)
 			    d->side == NEAR ? "yes" : "-");
 		else
 			printf("  %s %-9s %-9s left out: the other side's folder of this name "
-			       "pairs with \"%s\" (map)\n",
+			       "pairs with \"%s\" (map, or role)\n",
 			       col ? col : "(out of memory)", d->side == FAR ? "yes" : "-",
 			       d->side == NEAR ? "yes" : "-", d->by);
 		free(col);
@@ -212,6 +212,20 @@ static int print_json(const struct channel_conf *ch, const struct store_folder *
 	return 0;
 }
 
+/* The pairs by role the last sync made: none without a state yet, or with
+ * one older than them (read-only here, so not migrated). */
+static void recall_role_pairs(const struct channel_conf *ch, struct state_role_pair **v, size_t *n)
+{
+	struct ferry_error err = {0};
+	struct state *st = NULL;
+
+	if (state_open_readonly(ch->state, &st, &err) != 0)
+		return;
+	if (state_list_role_pairs(st, v, n, &err) != 0)
+		*n = 0;
+	state_close(st);
+}
+
 struct list_run {
 	const struct channel_conf *ch;
 	bool json;
@@ -236,8 +250,14 @@ static int list_channel(void *arg, struct ferry_error *err)
 	{
 		struct store_folder *listed[2] = {ff, nfo};
 		size_t nlisted[2] = {nf, nn};
+		struct state_role_pair *remembered = NULL;
+		size_t nremembered = 0;
+		int applied;
 
-		if (roles_apply(ch, listed, nlisted, &roles, err) != 0)
+		recall_role_pairs(ch, &remembered, &nremembered);
+		applied = roles_apply(ch, remembered, nremembered, listed, nlisted, &roles, err);
+		state_role_pairs_free(remembered, nremembered);
+		if (applied != 0)
 			goto out;
 		nf = nlisted[FAR];
 		nn = nlisted[NEAR];

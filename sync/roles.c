@@ -202,14 +202,34 @@ static int make_aliases(struct roles_result *r)
 	return 0;
 }
 
-int roles_pair(const struct roles_side side[2], const struct folder_map *map, size_t nmap,
-	       bool all_mail, struct roles_result *out)
+/* A remembered pair holds while either folder is listed, unless a map now
+ * takes one of them. */
+static int recall(const struct roles_side side[2], const struct roles_input *in,
+		  struct roles_result *r)
+{
+	for (size_t i = 0; i < in->nremembered; i++) {
+		const struct state_role_pair *m = &in->remembered[i];
+
+		if (strcmp(m->far, m->near) == 0 || m->role < 0 || m->role >= ROLE_COUNT ||
+		    roles_find(r, FAR, m->far) || roles_find(r, NEAR, m->near) ||
+		    (!listed(&side[FAR], m->far) && !listed(&side[NEAR], m->near)))
+			continue;
+		if (add_pair(r, m->far, m->near, PAIR_ROLE, (enum role)m->role) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int roles_pair(const struct roles_side side[2], const struct roles_input *in,
+	       struct roles_result *out)
 {
 	memset(out, 0, sizeof(*out));
-	for (size_t i = 0; i < nmap; i++)
-		if (add_pair(out, map[i].far, map[i].near, PAIR_MAP, ROLE_SENT) != 0)
+	for (size_t i = 0; i < in->nmap; i++)
+		if (add_pair(out, in->map[i].far, in->map[i].near, PAIR_MAP, ROLE_SENT) != 0)
 			goto oom;
-	if (!all_mail && drop_all_mail(side, out) != 0)
+	if (recall(side, in, out) != 0)
+		goto oom;
+	if (!in->all_mail && drop_all_mail(side, out) != 0)
 		goto oom;
 	for (enum role role = ROLE_SENT; role < ROLE_COUNT; role++)
 		if (pair_role(side, role, out) != 0)
@@ -273,7 +293,7 @@ static void log_notices(const struct channel_conf *ch, const struct roles_result
 				 side_str(d->side), d->name);
 		} else
 			log_warn("%s: %s \"%s\" not synced: the other side's \"%s\" pairs with "
-				 "\"%s\" here (map)",
+				 "\"%s\" here (map, or a pair by role)",
 				 ch->name, side_str(d->side), d->name, d->name, d->by);
 	}
 	if (left[0])
@@ -293,7 +313,8 @@ static void log_notices(const struct channel_conf *ch, const struct roles_result
 	}
 }
 
-int roles_apply(const struct channel_conf *ch, struct store_folder *listed[2], size_t nlisted[2],
+int roles_apply(const struct channel_conf *ch, const struct state_role_pair *remembered,
+		size_t nremembered, struct store_folder *listed[2], size_t nlisted[2],
 		struct roles_result *out, struct ferry_error *err)
 {
 	const char *names[2][ROLE_COUNT];
@@ -302,7 +323,9 @@ int roles_apply(const struct channel_conf *ch, struct store_folder *listed[2], s
 	    {listed[NEAR], nlisted[NEAR], side_role_names(ch->near, names[NEAR])},
 	};
 
-	if (roles_pair(side, ch->map, ch->nmap, ch->all_mail, out) != 0)
+	const struct roles_input in = {ch->map, ch->nmap, ch->all_mail, remembered, nremembered};
+
+	if (roles_pair(side, &in, out) != 0)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	log_notices(ch, out);
 	for (enum side k = FAR; k <= NEAR; k++)
@@ -326,4 +349,21 @@ int roles_apply(const struct channel_conf *ch, struct store_folder *listed[2], s
 			f->name = name;
 		}
 	return 0;
+}
+
+int roles_remember(struct state *state, const struct roles_result *r, struct ferry_error *err)
+{
+	struct state_role_pair *v = calloc(r->npairs + 1, sizeof(*v));
+	size_t n = 0;
+	int rc;
+
+	if (!v)
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	for (size_t i = 0; i < r->npairs; i++)
+		if (r->pairs[i].why == PAIR_ROLE)
+			v[n++] = (struct state_role_pair){
+			    r->pairs[i].name[FAR], r->pairs[i].name[NEAR], (int)r->pairs[i].role};
+	rc = state_set_role_pairs(state, v, n, err);
+	free(v); /* the names are r's */
+	return rc;
 }

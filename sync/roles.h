@@ -10,6 +10,10 @@
  * created there under that side's name for the role: a Maildir's role name,
  * or else the name it has (a server has no default names).
  *
+ * A pair by role is remembered in the state (role_pairs) and holds while
+ * either folder is listed: a role moved or a name appearing later does not
+ * undo it (which would copy its mail into a second folder).
+ *
  * Pairing by role happens only when it is unambiguous: one folder of the
  * role on each side (or one, and a Maildir's role name on the other), and
  * neither name found on the other side (a server listing both Sent and
@@ -24,6 +28,7 @@
 #include "store/store.h"
 #include "sync/config.h"
 #include "sync/side.h"
+#include "sync/state.h"
 
 enum role { ROLE_SENT, ROLE_DRAFTS, ROLE_TRASH, ROLE_JUNK, ROLE_ARCHIVE, ROLE_COUNT };
 
@@ -39,7 +44,7 @@ struct role_pair {
 /* A folder left out of the channel. */
 enum drop_reason {
 	DROP_ALL_MAIL, /* \All or \Flagged, without all_mail = yes */
-	DROP_TAKEN,    /* its name pairs elsewhere on the other side (a map) */
+	DROP_TAKEN,    /* its name pairs elsewhere on the other side (map, role) */
 };
 
 struct role_drop {
@@ -77,10 +82,21 @@ const char *roles_attr(enum role r);
 /* A Maildir's folder name for role r: its configured one or the default. */
 const char *roles_maildir_name(const struct store_conf *conf, enum role r);
 
-/* Pairs side[FAR] and side[NEAR] by map, then role. Returns 0, or -1 when
- * out of memory. *out is freed with roles_result_free. */
-int roles_pair(const struct roles_side side[2], const struct folder_map *map, size_t nmap,
-	       bool all_mail, struct roles_result *out);
+/* What a channel pairs beyond names: its map, whether \All is taken in,
+ * and the pairs by role the state remembers. */
+struct roles_input {
+	const struct folder_map *map;
+	size_t nmap;
+	bool all_mail;
+	const struct state_role_pair *remembered;
+	size_t nremembered;
+};
+
+/* Pairs side[FAR] and side[NEAR] by map, remembered role, then role.
+ * Returns 0, or -1 when out of memory. *out is freed with
+ * roles_result_free. */
+int roles_pair(const struct roles_side side[2], const struct roles_input *in,
+	       struct roles_result *out);
 void roles_result_free(struct roles_result *r);
 
 /* The pair that names `name` on side, or NULL (paired by name, if at all). */
@@ -90,7 +106,11 @@ const struct role_pair *roles_find(const struct roles_result *r, enum side side,
  * drops the folders left out, renames near folders to their far partner's
  * name, and logs a notice for what was left out or not paired by role.
  * Returns 0, or -1 with err set. */
-int roles_apply(const struct channel_conf *ch, struct store_folder *listed[2], size_t nlisted[2],
+int roles_apply(const struct channel_conf *ch, const struct state_role_pair *remembered,
+		size_t nremembered, struct store_folder *listed[2], size_t nlisted[2],
 		struct roles_result *out, struct ferry_error *err);
+
+/* Records r's pairs by role in the state, in place of those before. */
+int roles_remember(struct state *state, const struct roles_result *r, struct ferry_error *err);
 
 #endif

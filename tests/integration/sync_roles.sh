@@ -177,4 +177,18 @@ t_equal "a configured role name: Brouillons went to Mes brouillons" \
 t_run "$FERRY" -c "$CONF" list mapped
 t_matches "list: Projects pairs by map" "$T_OUT" 'Projects .*near "Old Mail".*map'
 
+# --- a pair by role holds when a name appears ------------------------------------
+# Another client makes a plain Sent on the server: Sent Items stays paired with the local
+# Sent (the state remembers the pair); the server's Sent is left out, with a warning,
+# rather than synced into the local Sent or Sent Items' mail copied to a new folder.
+make_message 15 "Another client's sent" | dovecot_seed alice Sent
+mark=$(dovecot_log_mark)
+ferry_sync test
+t_equal "sync after a Sent appeared exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+t_matches "a warning names the server's Sent" "$T_OUT" 'far "Sent" not synced'
+t_ok "still no local Sent Items" test ! -e "$MAILDIR/Sent Items"
+t_equal "local Sent still holds what Sent Items holds" "$(subjects alice "Sent Items")" \
+	"$(md_subjects "$MAILDIR" Sent)"
+t_equal "nothing uploaded" 0 "$(saves_since "$mark")"
+
 t_done

@@ -42,16 +42,24 @@ struct pairing {
 };
 
 /* far and near listings; near_maildir: the near side is a Maildir. */
-static void pair(struct pairing *p, const char *const *far, const char *const *near,
-		 bool far_maildir, bool near_maildir, const struct folder_map *map, size_t nmap,
-		 bool all_mail)
+static void pair_recalling(struct pairing *p, const char *const *far, const char *const *near,
+			   bool far_maildir, bool near_maildir, const struct roles_input *in)
 {
 	memset(p, 0, sizeof(*p));
 	p->side[FAR] = (struct roles_side){p->f[FAR], parse_listing(far, p->f[FAR]),
 					   far_maildir ? maildir_names : NULL};
 	p->side[NEAR] = (struct roles_side){p->f[NEAR], parse_listing(near, p->f[NEAR]),
 					    near_maildir ? maildir_names : NULL};
-	ck_assert_int_eq(roles_pair(p->side, map, nmap, all_mail, &p->r), 0);
+	ck_assert_int_eq(roles_pair(p->side, in, &p->r), 0);
+}
+
+static void pair(struct pairing *p, const char *const *far, const char *const *near,
+		 bool far_maildir, bool near_maildir, const struct folder_map *map, size_t nmap,
+		 bool all_mail)
+{
+	const struct roles_input in = {map, nmap, all_mail, NULL, 0};
+
+	pair_recalling(p, far, near, far_maildir, near_maildir, &in);
 }
 
 static void done(struct pairing *p)
@@ -265,6 +273,69 @@ START_TEST(test_a_far_maildir_pairs_with_a_near_server)
 }
 END_TEST
 
+/* Sent Items and Sent paired by role; then the server lists a Sent too
+ * (another client made one). Unremembered, the role would no longer pair
+ * them (a name found on the other side) and Sent Items' mail would be
+ * copied into a new local folder. */
+START_TEST(test_a_remembered_pair_holds_when_a_name_appears)
+{
+	struct state_role_pair mem[] = {{"Sent Items", "Sent", ROLE_SENT}};
+	const struct roles_input in = {NULL, 0, false, mem, 1};
+	struct pairing p;
+
+	pair_recalling(&p, (const char *[]){"Sent", "Sent Items\\Sent", NULL},
+		       (const char *[]){"Sent", NULL}, false, true, &in);
+	ck_assert_str_eq(partner(&p, "Sent Items"), "Sent");
+	ck_assert_uint_eq(p.r.ndrops, 1); /* the server's new Sent: its name is taken here */
+	ck_assert_str_eq(p.r.drops[0].name, "Sent");
+	ck_assert_int_eq(p.r.drops[0].side, FAR);
+	done(&p);
+}
+END_TEST
+
+/* The server moved \Sent to another folder: the pair stays as it was. */
+START_TEST(test_a_remembered_pair_holds_when_the_role_moves)
+{
+	struct state_role_pair mem[] = {{"Sent Items", "Sent", ROLE_SENT}};
+	const struct roles_input in = {NULL, 0, false, mem, 1};
+	struct pairing p;
+
+	pair_recalling(&p, (const char *[]){"Sent Items", "Outbox\\Sent", NULL},
+		       (const char *[]){"Sent", NULL}, false, true, &in);
+	ck_assert_str_eq(partner(&p, "Sent Items"), "Sent");
+	ck_assert_str_eq(partner(&p, "Outbox"), "");
+	done(&p);
+}
+END_TEST
+
+START_TEST(test_a_remembered_pair_is_forgotten_when_both_folders_are_gone)
+{
+	struct state_role_pair mem[] = {{"Sent Items", "Sent", ROLE_SENT}};
+	const struct roles_input in = {NULL, 0, false, mem, 1};
+	struct pairing p;
+
+	pair_recalling(&p, (const char *[]){"INBOX", NULL}, (const char *[]){"INBOX", NULL}, false,
+		       true, &in);
+	ck_assert_uint_eq(p.r.npairs, 0);
+	done(&p);
+}
+END_TEST
+
+START_TEST(test_a_map_beats_a_remembered_pair)
+{
+	struct state_role_pair mem[] = {{"Sent Items", "Sent", ROLE_SENT}};
+	const struct folder_map map[] = {{"Sent Items", "Sent Archive", 1}};
+	const struct roles_input in = {map, 1, false, mem, 1};
+	struct pairing p;
+
+	pair_recalling(&p, (const char *[]){"Sent Items\\Sent", NULL},
+		       (const char *[]){"Sent", NULL}, false, true, &in);
+	ck_assert_str_eq(partner(&p, "Sent Items"), "Sent Archive");
+	ck_assert_uint_eq(p.r.npairs, 1);
+	done(&p);
+}
+END_TEST
+
 static Suite *roles_suite(void)
 {
 	Suite *s = suite_create("roles");
@@ -284,6 +355,10 @@ static Suite *roles_suite(void)
 	tcase_add_test(tc, test_a_folder_whose_name_a_map_took_is_left_out);
 	tcase_add_test(tc, test_a_placeholder_carries_no_role);
 	tcase_add_test(tc, test_a_far_maildir_pairs_with_a_near_server);
+	tcase_add_test(tc, test_a_remembered_pair_holds_when_a_name_appears);
+	tcase_add_test(tc, test_a_remembered_pair_holds_when_the_role_moves);
+	tcase_add_test(tc, test_a_remembered_pair_is_forgotten_when_both_folders_are_gone);
+	tcase_add_test(tc, test_a_map_beats_a_remembered_pair);
 	suite_add_tcase(s, tc);
 	return s;
 }
