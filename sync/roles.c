@@ -367,3 +367,44 @@ int roles_remember(struct state *state, const struct roles_result *r, struct fer
 	free(v); /* the names are r's */
 	return rc;
 }
+
+int roles_recall_near(struct state *state, struct store *near, struct store_folder *listed,
+		      size_t nlisted, struct roles_near *out, struct ferry_error *err)
+{
+	struct ferry_error ignored = {0};
+
+	memset(out, 0, sizeof(*out));
+	/* A state from before role_pairs, opened read-only, has no table. */
+	if (state_list_role_pairs(state, &out->pairs, &out->npairs, &ignored) != 0)
+		return 0;
+	out->aliases = calloc(out->npairs + 1, sizeof(*out->aliases));
+	if (!out->aliases) {
+		roles_near_free(out);
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	}
+	for (size_t i = 0; i < out->npairs; i++) {
+		out->aliases[i] = (struct store_alias){out->pairs[i].far, out->pairs[i].near};
+		for (size_t k = 0; k < nlisted; k++) {
+			char *name;
+
+			if (strcmp(listed[k].name, out->pairs[i].near) != 0)
+				continue;
+			if (!(name = strdup(out->pairs[i].far))) {
+				roles_near_free(out);
+				return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+			}
+			free(listed[k].name);
+			listed[k].name = name;
+		}
+	}
+	near->aliases = out->aliases;
+	near->naliases = out->npairs;
+	return 0;
+}
+
+void roles_near_free(struct roles_near *r)
+{
+	state_role_pairs_free(r->pairs, r->npairs);
+	free(r->aliases);
+	memset(r, 0, sizeof(*r));
+}

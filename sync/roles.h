@@ -110,6 +110,20 @@ int roles_apply(const struct channel_conf *ch, const struct state_role_pair *rem
 		size_t nremembered, struct store_folder *listed[2], size_t nlisted[2],
 		struct roles_result *out, struct ferry_error *err);
 
+/* For commands that read one side alone (ferry status): the near
+ * listing's folders the state remembers paired by role, renamed to their
+ * far names, and the near store given their aliases. *out (the remembered
+ * pairs, which the aliases point into) is freed with roles_near_free after
+ * the store is closed. A state without them is no error. */
+struct roles_near {
+	struct state_role_pair *pairs;
+	size_t npairs;
+	struct store_alias *aliases;
+};
+int roles_recall_near(struct state *state, struct store *near, struct store_folder *listed,
+		      size_t nlisted, struct roles_near *out, struct ferry_error *err);
+void roles_near_free(struct roles_near *r);
+
 /* Records r's pairs by role in the state, in place of those before. */
 int roles_remember(struct state *state, const struct roles_result *r, struct ferry_error *err);
 

@@ -118,6 +118,12 @@ t_equal "the local draft reached Brouillons" "$(printf 'Draft one\nLocal draft')
 mark=$(dovecot_log_mark)
 ferry_sync test
 t_contains "a third sync changes nothing" "$T_OUT" "test: far->near +0 ~0 -0, near->far +0 ~0 -0"
+t_run "$FERRY" -c "$CONF" status test
+t_equal "status exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+t_not_contains "status: nothing waits to be created (Sent is Sent Items' pair)" "$T_OUT" "created"
+t_run "$FERRY" -c "$CONF" verify test
+t_equal "verify checks the pairs by role as pairs: exit 0" 0 "$T_RC" ||
+	printf '%s\n' "$T_OUT" | t__indent
 
 # --- ferry list says why ----------------------------------------------------------
 t_run "$FERRY" -c "$CONF" list test
