@@ -32,6 +32,11 @@ bool store_conf_local(const struct store_conf *conf)
 	return conf->kind == STORE_MAILDIR;
 }
 
+char *const *store_conf_role_names(const struct store_conf *conf)
+{
+	return conf->kind == STORE_MAILDIR ? conf->maildir.roles : NULL;
+}
+
 bool store_needs_secret(const struct store_conf *conf)
 {
 	return conf->kind == STORE_IMAP && (conf->imap.password || conf->imap.password_command);

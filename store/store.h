@@ -318,6 +318,11 @@ unsigned store_conf_connections(const struct store_conf *conf);
  * `ferry status` may read it. */
 bool store_conf_local(const struct store_conf *conf);
 
+/* A Maildir's folder names for the special-use roles, MAILDIR_ROLES of
+ * them in sync/roles.h's order (sent, drafts, trash, junk, archive), NULL
+ * for a default; NULL for a server, whose LIST attributes tell the roles. */
+char *const *store_conf_role_names(const struct store_conf *conf);
+
 /* Whether opening conf needs a password or token (call config_password first). */
 bool store_needs_secret(const struct store_conf *conf);
 

@@ -28,7 +28,9 @@ const char *roles_attr(enum role r)
 
 const char *roles_maildir_name(const struct store_conf *conf, enum role r)
 {
-	return conf->maildir.roles[r] ? conf->maildir.roles[r] : role_table[r].name;
+	char *const *names = store_conf_role_names(conf);
+
+	return names && names[r] ? names[r] : role_table[r].name;
 }
 
 static bool listed(const struct roles_side *s, const char *name)
@@ -264,7 +266,7 @@ void roles_result_free(struct roles_result *r)
 static const char *const *side_role_names(const struct store_conf *conf,
 					  const char *names[ROLE_COUNT])
 {
-	if (conf->kind != STORE_MAILDIR)
+	if (!store_conf_role_names(conf))
 		return NULL;
 	for (enum role r = ROLE_SENT; r < ROLE_COUNT; r++)
 		names[r] = roles_maildir_name(conf, r);
