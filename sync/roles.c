@@ -168,7 +168,11 @@ static int pair_role(const struct roles_side side[2], enum role role, struct rol
 	if (roles_find(r, FAR, name[FAR]) || roles_find(r, NEAR, name[NEAR]))
 		return 0; /* a map took the name the role would be created under */
 	if (listed(&side[NEAR], name[FAR]) || listed(&side[FAR], name[NEAR])) {
-		r->clash |= 1u << role;
+		/* Said only when both sides hold a folder of the role: a far Sent
+		 * Items synced by name to a Maildir without Sent is the usual case
+		 * of a state from before role pairing, not worth a line a run. */
+		if (real[FAR] && real[NEAR])
+			r->clash |= 1u << role;
 		return 0;
 	}
 	return add_pair(r, name[FAR], name[NEAR], PAIR_ROLE, role);

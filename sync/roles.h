@@ -69,7 +69,8 @@ struct roles_result {
 	size_t ndrops;
 	/* By side, roles held by several folders: paired by name. */
 	unsigned ambiguous[2];
-	/* Roles not paired because a name was found on the other side. */
+	/* Roles held on both sides but not paired because a name was found on
+	 * the other side. */
 	unsigned clash;
 	/* The near store's aliases, one per pair whose names differ; point
 	 * into pairs. */

@@ -166,6 +166,13 @@ START_TEST(test_a_name_found_on_the_other_side_keeps_pairing_by_name)
 	     (const char *[]){"Sent", "Sent Items", NULL}, false, true, NULL, 0, false);
 	ck_assert_uint_eq(p.r.npairs, 0);
 	done(&p);
+	/* A state from before role pairing: Sent Items synced by name, no
+	 * local Sent. Nothing to pair, nothing to say. */
+	pair(&p, (const char *[]){"Sent Items\\Sent", NULL}, (const char *[]){"Sent Items", NULL},
+	     false, true, NULL, 0, false);
+	ck_assert_uint_eq(p.r.npairs, 0);
+	ck_assert_uint_eq(p.r.clash, 0);
+	done(&p);
 }
 END_TEST
 
