@@ -53,6 +53,7 @@ md_subjects() {
 		2>/dev/null | sed 's/^Subject: //; s/\r$//' | sort
 }
 
+# shellcheck disable=SC2317 # called through t_ok
 # no_folder USER FOLDER: the account has no such folder.
 no_folder() {
 	! folders "$1" | grep -qxF -- "$2"
