@@ -198,4 +198,14 @@ t_equal "local Sent still holds what Sent Items holds" "$(subjects alice "Sent I
 	"$(md_subjects "$MAILDIR" Sent)"
 t_equal "nothing uploaded" 0 "$(saves_since "$mark")"
 
+# --- a move into a role folder is a move on the other side -----------------------
+md_mv INBOX Sent "Inbox one"
+mark=$(dovecot_log_mark)
+ferry_sync test
+t_equal "sync after a local move exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+t_equal "the move into Sent moved Inbox one into Sent Items on the server" "Inbox one" \
+	"$(subjects alice "Sent Items" | grep -x 'Inbox one')"
+t_equal "and out of INBOX" "" "$(subjects alice INBOX | grep -x 'Inbox one')"
+t_equal "moved, not uploaded" 0 "$(saves_since "$mark")"
+
 t_done
