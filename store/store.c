@@ -32,6 +32,11 @@ bool store_conf_local(const struct store_conf *conf)
 	return conf->kind == STORE_MAILDIR;
 }
 
+char *const *store_conf_role_names(const struct store_conf *conf)
+{
+	return conf->kind == STORE_MAILDIR ? conf->maildir.roles : NULL;
+}
+
 bool store_needs_secret(const struct store_conf *conf)
 {
 	return conf->kind == STORE_IMAP && (conf->imap.password || conf->imap.password_command);
@@ -82,6 +87,30 @@ static int refused_read_only(struct store *s, const char *what, struct ferry_err
 			       s->conf->name, what);
 }
 
+const char *store_folder_name(const struct store *s, const char *name)
+{
+	for (size_t i = 0; name && i < s->naliases; i++)
+		if (strcmp(s->aliases[i].as, name) == 0)
+			return s->aliases[i].name;
+	return name;
+}
+
+/* names[0..n) as the store spells them: names itself, or *copy (freed by
+ * the caller) when an alias applies; NULL when out of memory. */
+static const char *const *store_names(const struct store *s, const char *const *names, size_t n,
+				      const char ***copy)
+{
+	*copy = NULL;
+	if (s->naliases == 0)
+		return names;
+	*copy = calloc(n + 1, sizeof(**copy));
+	if (!*copy)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		(*copy)[i] = store_folder_name(s, names[i]);
+	return *copy;
+}
+
 void store_set_read_only(struct store *s)
 {
 	s->read_only = true;
@@ -93,7 +122,7 @@ int store_create_folder(struct store *s, const char *name, struct ferry_error *e
 		return refused_read_only(s, "create a folder", err);
 	if (!s->driver->create_folder)
 		return unsupported(s, "create folders", err);
-	return s->driver->create_folder(s, name, err);
+	return s->driver->create_folder(s, store_folder_name(s, name), err);
 }
 
 int store_delete_folder(struct store *s, const char *name, struct ferry_error *err)
@@ -102,7 +131,7 @@ int store_delete_folder(struct store *s, const char *name, struct ferry_error *e
 		return refused_read_only(s, "delete a folder", err);
 	if (!s->driver->delete_folder)
 		return unsupported(s, "delete folders", err);
-	return s->driver->delete_folder(s, name, err);
+	return s->driver->delete_folder(s, store_folder_name(s, name), err);
 }
 
 int store_rename_folder(struct store *s, const char *from, const char *to, struct ferry_error *err)
@@ -111,24 +140,34 @@ int store_rename_folder(struct store *s, const char *from, const char *to, struc
 		return refused_read_only(s, "rename a folder", err);
 	if (!s->driver->rename_folder)
 		return unsupported(s, "rename folders", err);
-	return s->driver->rename_folder(s, from, to, err);
+	return s->driver->rename_folder(s, store_folder_name(s, from), store_folder_name(s, to),
+					err);
 }
 
 int store_status(struct store *s, const char *const *names, size_t n, struct folder_state *out,
 		 bool *ok, struct ferry_error *err)
 {
+	const char *const *own;
+	const char **copy;
+	int r;
+
 	if (!s->driver->status) {
 		for (size_t i = 0; i < n; i++)
 			ok[i] = false;
 		return 0;
 	}
-	return s->driver->status(s, names, n, out, ok, err);
+	own = store_names(s, names, n, &copy);
+	if (!own)
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	r = s->driver->status(s, own, n, out, ok, err);
+	free(copy);
+	return r;
 }
 
 int store_select(struct store *s, const char *name, struct folder_state *out,
 		 struct ferry_error *err)
 {
-	return s->driver->select(s, name, out, err);
+	return s->driver->select(s, store_folder_name(s, name), out, err);
 }
 
 int store_list(struct store *s, struct msg_list *out, struct ferry_error *err)
@@ -154,7 +193,7 @@ void store_own_state(struct store *s, const char *name, const struct folder_stat
 		*out = *seen;
 		return;
 	}
-	s->driver->own_state(s, name, seen, out);
+	s->driver->own_state(s, store_folder_name(s, name), seen, out);
 }
 
 bool store_can_prefetch(const struct store *s)
@@ -165,9 +204,18 @@ bool store_can_prefetch(const struct store *s)
 int store_prefetch(struct store *s, const char *const *names, const uint64_t *since, size_t n,
 		   struct ferry_error *err)
 {
+	const char *const *own;
+	const char **copy;
+	int r;
+
 	if (!s->driver->prefetch)
 		return 0;
-	return s->driver->prefetch(s, names, since, n, err);
+	own = store_names(s, names, n, &copy);
+	if (!own)
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	r = s->driver->prefetch(s, own, since, n, err);
+	free(copy);
+	return r;
 }
 
 int store_identify(struct store *s, struct msg *msgs, size_t n, struct ferry_error *err)
@@ -249,7 +297,7 @@ int store_move_msgs(struct store *s, const uint32_t *uids, size_t n, const char 
 		return refused_read_only(s, "move messages", err);
 	if (!s->driver->move_msgs)
 		return unsupported(s, "move messages", err);
-	return s->driver->move_msgs(s, uids, n, to, new_uids, err);
+	return s->driver->move_msgs(s, uids, n, store_folder_name(s, to), new_uids, err);
 }
 
 bool store_can_wait(const struct store *s)
@@ -263,7 +311,7 @@ int store_wait(struct store *s, const char *folder, int timeout_ms, int stop_fd,
 	struct pollfd p = {.fd = stop_fd, .events = POLLIN};
 
 	if (s->driver->wait)
-		return s->driver->wait(s, folder, timeout_ms, stop_fd, err);
+		return s->driver->wait(s, store_folder_name(s, folder), timeout_ms, stop_fd, err);
 	while (poll(&p, 1, timeout_ms) < 0)
 		if (errno != EINTR)
 			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "poll: %s",

@@ -40,6 +40,8 @@ enum folder_attr {
 	FA_DRAFTS = 1u << 3,
 	FA_JUNK = 1u << 4,
 	FA_ARCHIVE = 1u << 5,
+	FA_ALL = 1u << 6,     /* every message again (Gmail's All Mail) */
+	FA_FLAGGED = 1u << 7, /* a virtual folder of the flagged messages */
 };
 
 /* A folder by canonical name: UTF-8, levels separated by '/', relative to
@@ -68,6 +70,13 @@ struct fetch_sink {
 /* A message being added to a folder. */
 struct store_new_msg;
 
+/* A folder the engine names `as` that this store spells `name`: a pair by
+ * role or `map` whose names differ (sync/roles.c). */
+struct store_alias {
+	const char *as;
+	const char *name;
+};
+
 /* An open store. Each driver embeds this as its first member. */
 struct store {
 	const struct store_driver *driver;
@@ -85,6 +94,10 @@ struct store {
 	/* --dry-run (store_set_read_only): nothing changes, not even what the
 	 * store keeps for itself (a Maildir's index lives in memory). */
 	bool read_only;
+	/* Names the store_* functions translate before the driver sees them;
+	 * owned by the caller, who carries them over to a new connection. */
+	const struct store_alias *aliases;
+	size_t naliases;
 };
 
 /* Every function returns 0, or -1 with err set. Messages are addressed by
@@ -313,6 +326,11 @@ unsigned store_conf_connections(const struct store_conf *conf);
  * `ferry status` may read it. */
 bool store_conf_local(const struct store_conf *conf);
 
+/* A Maildir's folder names for the special-use roles, MAILDIR_ROLES of
+ * them in sync/roles.h's order (sent, drafts, trash, junk, archive), NULL
+ * for a default; NULL for a server, whose LIST attributes tell the roles. */
+char *const *store_conf_role_names(const struct store_conf *conf);
+
 /* Whether opening conf needs a password or token (call config_password first). */
 bool store_needs_secret(const struct store_conf *conf);
 
@@ -331,5 +349,8 @@ void store_close(struct store *store);
 void store_set_read_only(struct store *s);
 
 void store_folders_free(struct store_folder *folders, size_t n);
+
+/* This store's own name for the folder the engine names `name`. */
+const char *store_folder_name(const struct store *s, const char *name);
 
 #endif

@@ -27,6 +27,7 @@
 #include "sync/progress.h"
 #include "sync/remove.h"
 #include "sync/rename_replay.h"
+#include "sync/roles.h"
 
 struct channel_run {
 	const struct channel_conf *ch;
@@ -772,6 +773,31 @@ static int list_both(struct engine *e, struct store_folder *listed[2], size_t nl
 	return 0;
 }
 
+/* Lists both sides, applies role pairing and map (sync/roles.c: the near
+ * store learns their aliases, the engine names a pair by its far name), and
+ * pairs the folders. */
+static int list_and_pair(struct engine *e, const struct channel_run *run,
+			 struct store_folder *listed[2], size_t nlisted[2],
+			 struct roles_result *roles, struct channel_folder **v, size_t *n,
+			 struct ferry_error *err)
+{
+	struct state_role_pair *remembered = NULL;
+	size_t nremembered = 0;
+	int r = -1;
+
+	if (list_both(e, listed, nlisted, err) == 0 &&
+	    state_list_role_pairs(e->state, &remembered, &nremembered, err) == 0 &&
+	    roles_apply(run->ch, remembered, nremembered, listed, nlisted, roles, err) == 0 &&
+	    (e->opts->dry_run || roles_remember(e->state, roles, err) == 0) &&
+	    pair_folders(run, listed, nlisted, v, n, err) == 0) {
+		e->store[NEAR]->aliases = roles->aliases;
+		e->store[NEAR]->naliases = roles->naliases;
+		r = 0;
+	}
+	state_role_pairs_free(remembered, nremembered);
+	return r;
+}
+
 static enum ferry_status sync_folders(struct engine *e, const struct channel_run *run,
 				      struct folder_report *sum)
 {
@@ -782,9 +808,9 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 	size_t nlisted[2] = {0, 0}, n = 0;
 	struct ferry_error err = {0};
 	enum ferry_status status = FERRY_OK;
+	struct roles_result roles = {0};
 
-	if (list_both(e, listed, nlisted, &err) != 0 ||
-	    pair_folders(run, listed, nlisted, &v, &n, &err) != 0) {
+	if (list_and_pair(e, run, listed, nlisted, &roles, &v, &n, &err) != 0) {
 		log_error("%s: %s", run->ch->name, err.msg);
 		status = FERRY_PARTIAL;
 		goto out;
@@ -800,8 +826,9 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 			listed[side] = NULL;
 			nlisted[side] = 0;
 		}
-		if (list_both(e, listed, nlisted, &err) != 0 ||
-		    pair_folders(run, listed, nlisted, &v, &n, &err) != 0) {
+		e->store[NEAR]->naliases = 0;
+		roles_result_free(&roles);
+		if (list_and_pair(e, run, listed, nlisted, &roles, &v, &n, &err) != 0) {
 			log_error("%s: %s", run->ch->name, err.msg);
 			status = FERRY_PARTIAL;
 			goto out;
@@ -925,6 +952,9 @@ out:
 	free(v);
 	for (enum side side = FAR; side <= NEAR; side++)
 		store_folders_free(listed[side], nlisted[side]);
+	if (e->store[NEAR])
+		e->store[NEAR]->naliases = 0;
+	roles_result_free(&roles);
 	return status;
 }
 

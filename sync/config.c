@@ -59,7 +59,16 @@ enum imap_key {
 	IMAP_NKEYS
 };
 
-enum maildir_key { MAILDIR_PATH, MAILDIR_LAYOUT, MAILDIR_NKEYS };
+enum maildir_key {
+	MAILDIR_PATH,
+	MAILDIR_LAYOUT,
+	MAILDIR_SENT,
+	MAILDIR_DRAFTS,
+	MAILDIR_TRASH,
+	MAILDIR_JUNK,
+	MAILDIR_ARCHIVE,
+	MAILDIR_NKEYS
+};
 
 enum channel_key {
 	CHANNEL_FAR,
@@ -76,6 +85,8 @@ enum channel_key {
 	CHANNEL_WATCH,
 	CHANNEL_INTERVAL,
 	CHANNEL_MAX_AGE,
+	CHANNEL_MAP,
+	CHANNEL_ALL_MAIL,
 	CHANNEL_NKEYS
 };
 
@@ -663,9 +674,56 @@ static int parse_layout(struct parser *p, const char *value)
 	return 0;
 }
 
+/* sent, drafts, trash, junk, archive: the folder that has that role here
+ * (special-use pairing, sync/roles.c); a name, quoted or not. */
+static int parse_role(struct parser *p, const char *value, size_t role)
+{
+	size_t len = strlen(value);
+	char **out = &cur_store(p)->maildir.roles[role];
+
+	/* Quotes are optional: the whole value is the name. */
+	if (len > 2 && value[0] == '"' && value[len - 1] == '"' &&
+	    !memchr(value + 1, '"', len - 2)) {
+		if (!(*out = strndup(value + 1, len - 2)))
+			return fail_key(p, "out of memory");
+		return 0;
+	}
+	if (strchr(value, '"'))
+		return fail_key(p, "expected one folder name (Sent, or \"Sent Items\"), not '%s'",
+				value);
+	return dup_value(p, value, out);
+}
+
+static int parse_sent(struct parser *p, const char *value)
+{
+	return parse_role(p, value, 0);
+}
+
+static int parse_drafts(struct parser *p, const char *value)
+{
+	return parse_role(p, value, 1);
+}
+
+static int parse_trash(struct parser *p, const char *value)
+{
+	return parse_role(p, value, 2);
+}
+
+static int parse_junk(struct parser *p, const char *value)
+{
+	return parse_role(p, value, 3);
+}
+
+static int parse_archive(struct parser *p, const char *value)
+{
+	return parse_role(p, value, 4);
+}
+
 static const struct key_def maildir_keys[MAILDIR_NKEYS] = {
-    [MAILDIR_PATH] = {"path", parse_maildir_path},
-    [MAILDIR_LAYOUT] = {"layout", parse_layout},
+    [MAILDIR_PATH] = {"path", parse_maildir_path},  [MAILDIR_LAYOUT] = {"layout", parse_layout},
+    [MAILDIR_SENT] = {"sent", parse_sent},	    [MAILDIR_DRAFTS] = {"drafts", parse_drafts},
+    [MAILDIR_TRASH] = {"trash", parse_trash},	    [MAILDIR_JUNK] = {"junk", parse_junk},
+    [MAILDIR_ARCHIVE] = {"archive", parse_archive},
 };
 
 static int finish_maildir(struct parser *p)
@@ -947,6 +1005,103 @@ static int parse_max_age(struct parser *p, const char *value)
 	return 0;
 }
 
+/* One folder name of `map`: quoted, or up to a blank, '=' or ','. Malloc'd
+ * into *out; *sp moves past it. */
+static int next_map_name(struct parser *p, const char **sp, char **out)
+{
+	const char *s = *sp + strspn(*sp, " \t");
+	size_t len;
+
+	if (*s == '"') {
+		const char *end = strchr(s + 1, '"');
+
+		if (!end)
+			return fail_key(p, "a double quote is not closed");
+		len = (size_t)(end - s - 1);
+		*out = strndup(s + 1, len);
+		*sp = end + 1;
+	} else {
+		len = strcspn(s, " \t=,\"");
+		*out = strndup(s, len);
+		*sp = s + len;
+	}
+	if (!*out)
+		return fail_key(p, "out of memory");
+	if (len == 0) {
+		free(*out);
+		*out = NULL;
+		return fail_key(p, "expected FAR = NEAR pairs separated by commas "
+				   "(\"[Gmail]/Sent Mail\" = Sent), but a folder name is missing");
+	}
+	return 0;
+}
+
+/* `map = FAR = NEAR, FAR = NEAR...`: explicit pairs; a folder in two pairs
+ * would be synced into two places. */
+static int parse_map(struct parser *p, const char *value)
+{
+	struct channel_conf *ch = cur_channel(p);
+
+	for (const char *s = value;;) {
+		struct folder_map m = {.line = p->line};
+		struct folder_map *v;
+
+		if (next_map_name(p, &s, &m.far) < 0)
+			return -1;
+		s += strspn(s, " \t");
+		if (*s != '=') {
+			int r = fail_key(p, "expected '=' after \"%s\" (FAR = NEAR)", m.far);
+
+			free(m.far);
+			return r;
+		}
+		s++;
+		if (next_map_name(p, &s, &m.near) < 0) {
+			free(m.far);
+			return -1;
+		}
+		for (size_t i = 0; i < ch->nmap; i++)
+			if (strcmp(ch->map[i].far, m.far) == 0 ||
+			    strcmp(ch->map[i].near, m.near) == 0) {
+				int r = fail_key(p, "\"%s\" = \"%s\": a folder is in two pairs",
+						 m.far, m.near);
+
+				free(m.far);
+				free(m.near);
+				return r;
+			}
+		v = realloc(ch->map, (ch->nmap + 1) * sizeof(*v));
+		if (!v) {
+			free(m.far);
+			free(m.near);
+			return fail_key(p, "out of memory");
+		}
+		ch->map = v;
+		v[ch->nmap++] = m;
+		s += strspn(s, " \t");
+		if (*s == '\0')
+			return 0;
+		if (*s != ',')
+			return fail_key(p, "expected ',' or the end after a pair, not '%s'", s);
+		s++;
+	}
+}
+
+static const struct word yes_no_words[] = {
+    {"yes", 1},
+    {"no", 0},
+};
+
+static int parse_all_mail(struct parser *p, const char *value)
+{
+	int v;
+
+	if (parse_word(p, value, yes_no_words, NELEM(yes_no_words), &v) < 0)
+		return -1;
+	cur_channel(p)->all_mail = v;
+	return 0;
+}
+
 static const struct key_def channel_keys[CHANNEL_NKEYS] = {
     [CHANNEL_FAR] = {"far", parse_far},
     [CHANNEL_NEAR] = {"near", parse_near},
@@ -962,6 +1117,8 @@ static const struct key_def channel_keys[CHANNEL_NKEYS] = {
     [CHANNEL_WATCH] = {"watch", parse_watch},
     [CHANNEL_INTERVAL] = {"interval", parse_interval},
     [CHANNEL_MAX_AGE] = {"max_age", parse_max_age},
+    [CHANNEL_MAP] = {"map", parse_map},
+    [CHANNEL_ALL_MAIL] = {"all_mail", parse_all_mail},
 };
 
 /* $XDG_STATE_HOME/ferry/<channel>.sqlite. Malloc'd; NULL with why set. */
@@ -1514,6 +1671,8 @@ void config_free(struct config *cfg)
 		free(s->name);
 		if (s->kind == STORE_MAILDIR) {
 			free(s->maildir.path);
+			for (size_t r = 0; r < MAILDIR_ROLES; r++)
+				free(s->maildir.roles[r]);
 			continue;
 		}
 		free(s->imap.host);
@@ -1537,6 +1696,11 @@ void config_free(struct config *cfg)
 		for (size_t j = 0; j < ch->nwatch; j++)
 			free(ch->watch[j]);
 		free(ch->watch);
+		for (size_t j = 0; j < ch->nmap; j++) {
+			free(ch->map[j].far);
+			free(ch->map[j].near);
+		}
+		free(ch->map);
 	}
 	free(cfg->channels);
 	free(cfg->path);

@@ -15,6 +15,12 @@ struct folder_pattern {
 	bool exclude;
 };
 
+/* One explicit pair of `map`: the far folder and the near one. */
+struct folder_map {
+	char *far, *near;
+	int line;
+};
+
 struct channel_conf {
 	char *name;
 	const char *file;
@@ -36,6 +42,10 @@ struct channel_conf {
 	char **watch;
 	size_t nwatch;
 	unsigned interval;
+	/* `map`: explicit pairs, which beat special-use roles and names. */
+	struct folder_map *map;
+	size_t nmap;
+	bool all_mail; /* `all_mail = yes`: \All and \Flagged folders are synced too */
 };
 
 struct config {

@@ -64,12 +64,16 @@ int connect_again(struct store *store[2], unsigned *attempts, struct ferry_error
 	for (int side = FAR; side <= NEAR; side++) {
 		struct store **s = &store[side];
 		const struct store_conf *conf;
+		const struct store_alias *aliases;
+		size_t naliases;
 		bool read_only;
 
 		if (!*s || !(*s)->broken)
 			continue;
 		conf = (*s)->conf;
 		read_only = (*s)->read_only;
+		aliases = (*s)->aliases;
+		naliases = (*s)->naliases;
 		if ((*s)->hostile)
 			return ferry_error_set(
 			    err, FERRY_CAUSE_PROTOCOL,
@@ -88,6 +92,8 @@ int connect_again(struct store *store[2], unsigned *attempts, struct ferry_error
 			if (connect_store(conf, s, err) == 0) {
 				if (read_only)
 					store_set_read_only(*s);
+				(*s)->aliases = aliases;
+				(*s)->naliases = naliases;
 				break;
 			}
 			if (!ferry_error_retryable(err))

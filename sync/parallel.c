@@ -108,6 +108,10 @@ static void worker(struct engine *parent, struct folder_work *works, const size_
 		state_close(e.state);
 		worker_exit(1); /* the parent fails the folders not reported */
 	}
+	for (enum side side = FAR; side <= NEAR; side++) { /* pairs by role or map */
+		e.store[side]->aliases = parent->store[side]->aliases;
+		e.store[side]->naliases = parent->store[side]->naliases;
+	}
 	for (size_t k = 0; k < nmine && !engine_interrupted; k++) {
 		struct folder_work *w = &works[mine[k]];
 		struct result res = {.index = mine[k]};

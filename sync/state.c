@@ -114,10 +114,19 @@ static const char schema_v6[] = "CREATE TABLE IF NOT EXISTS held ("
 				" at INTEGER NOT NULL,"
 				" PRIMARY KEY (folder, side, kind));";
 
+/* v7: folders paired by special-use role under different names
+ * (sync/roles.c), by far name: the pair holds while either folder is
+ * listed, so a role moved to another folder or a name appearing on the
+ * other side later does not pair them anew (and copy their mail again). */
+static const char schema_v7[] = "CREATE TABLE IF NOT EXISTS role_pairs ("
+				" far TEXT PRIMARY KEY,"
+				" near TEXT NOT NULL UNIQUE,"
+				" role INTEGER NOT NULL);";
+
 /* Migrations, index = version they lead from. Append only: the version is
  * the array's length, so a step cannot be added without being run. */
-static const char *const migrations[] = {schema_v1, schema_v2, schema_v3,
-					 schema_v4, schema_v5, schema_v6};
+static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4,
+					 schema_v5, schema_v6, schema_v7};
 
 static int check_ours(struct db *db, struct ferry_error *err);
 
@@ -480,6 +489,8 @@ int state_rename_folder(struct state *st, const char *from, const char *to, stru
 	    "DELETE FROM folders WHERE name = ?2",
 	    "UPDATE folders SET name = ?2 WHERE name = ?1",
 	    "UPDATE conflicts SET folder = ?2 WHERE folder = ?1",
+	    /* A pair by role keeps its partner (sync/roles.c). */
+	    "UPDATE role_pairs SET far = ?2 WHERE far = ?1",
 	    /* Held removals are decided anew by every run. */
 	    "DELETE FROM held WHERE folder = ?1",
 	};
@@ -1050,5 +1061,78 @@ void state_held_free(struct state_held *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(v[i].folder);
+	free(v);
+}
+
+static int read_role_pair(sqlite3_stmt *stmt, void *elem)
+{
+	struct state_role_pair *p = elem;
+
+	*p = (struct state_role_pair){
+	    .far = strdup((const char *)sqlite3_column_text(stmt, 0)),
+	    .near = strdup((const char *)sqlite3_column_text(stmt, 1)),
+	    .role = sqlite3_column_int(stmt, 2),
+	};
+	if (p->far && p->near)
+		return 0;
+	free(p->far);
+	free(p->near);
+	return -1;
+}
+
+int state_list_role_pairs(struct state *st, struct state_role_pair **out, size_t *n,
+			  struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+	struct state_role_pair *v = NULL;
+	size_t cap = 0;
+	int r;
+
+	*n = 0;
+	*out = NULL;
+	if (prepare(st, "SELECT far, near, role FROM role_pairs ORDER BY far", &stmt, err) != 0)
+		return -1;
+	r = db_rows(st->db, stmt, &v, n, &cap, sizeof(*v), read_role_pair, "read role pairs", err);
+	release(st, stmt);
+	if (r != 0) {
+		state_role_pairs_free(v, *n);
+		*n = 0;
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int state_set_role_pairs(struct state *st, const struct state_role_pair *v, size_t n,
+			 struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+
+	if (state_begin(st, err) != 0)
+		return -1;
+	if (prepare(st, "DELETE FROM role_pairs", &stmt, err) != 0 || step_done(st, stmt, err) != 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		if (prepare(st, "INSERT INTO role_pairs(far, near, role) VALUES (?,?,?)", &stmt,
+			    err) != 0)
+			goto fail;
+		sqlite3_bind_text(stmt, 1, v[i].far, -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 2, v[i].near, -1, SQLITE_STATIC);
+		sqlite3_bind_int(stmt, 3, v[i].role);
+		if (step_done(st, stmt, err) != 0)
+			goto fail;
+	}
+	return state_commit(st, err);
+fail:
+	state_rollback(st);
+	return -1;
+}
+
+void state_role_pairs_free(struct state_role_pair *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].far);
+		free(v[i].near);
+	}
 	free(v);
 }

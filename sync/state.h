@@ -160,4 +160,17 @@ int state_clear_held_removals(struct state *st, struct ferry_error *err);
 int state_list_held(struct state *st, struct state_held **out, size_t *n, struct ferry_error *err);
 void state_held_free(struct state_held *v, size_t n);
 
+/* Folders paired by role under different names (sync/roles.c), by far
+ * name; role is sync/roles.h's enum role. */
+struct state_role_pair {
+	char *far, *near;
+	int role;
+};
+int state_list_role_pairs(struct state *st, struct state_role_pair **out, size_t *n,
+			  struct ferry_error *err);
+/* Replaces every remembered pair with v[0..n), in a transaction of its own. */
+int state_set_role_pairs(struct state *st, const struct state_role_pair *v, size_t n,
+			 struct ferry_error *err);
+void state_role_pairs_free(struct state_role_pair *v, size_t n);
+
 #endif

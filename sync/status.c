@@ -16,6 +16,7 @@
 #include "sync/engine.h"
 #include "sync/json.h"
 #include "sync/names.h"
+#include "sync/roles.h"
 #include "sync/state.h"
 
 /* What changed in a folder's Maildir side since its last sync. */
@@ -213,6 +214,7 @@ static void read_maildir(struct facts *f, const struct store_conf *md_conf, stru
 {
 	struct ferry_error err = {0};
 	struct store *md = NULL;
+	struct roles_near roles = {0};
 
 	if (store_open(md_conf, NULL, &md, &err) != 0) {
 		log_error("%s: %s", f->ch->name, err.msg);
@@ -220,10 +222,13 @@ static void read_maildir(struct facts *f, const struct store_conf *md_conf, stru
 		return;
 	}
 	if (store_list_folders(md, &f->listed, &f->nlisted, &err) != 0 ||
+	    (f->md_side == NEAR &&
+	     roles_recall_near(state, md, f->listed, f->nlisted, &roles, &err) != 0) ||
 	    find_waiting(f, &err) != 0) {
 		log_error("%s: %s", f->ch->name, err.msg);
 		*status = ferry_status_worst(*status, FERRY_PARTIAL);
 		store_close(md);
+		roles_near_free(&roles);
 		return;
 	}
 	/* A folder gone from the Maildir is waiting (find_waiting), not unreadable. */
@@ -238,6 +243,7 @@ static void read_maildir(struct facts *f, const struct store_conf *md_conf, stru
 		}
 	}
 	store_close(md);
+	roles_near_free(&roles);
 }
 
 static void facts_free(struct facts *f)

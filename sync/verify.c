@@ -22,6 +22,7 @@
 #include "sync/connect.h"
 #include "sync/engine.h"
 #include "sync/names.h"
+#include "sync/roles.h"
 #include "sync/state.h"
 #include "sync/subject.h"
 
@@ -722,13 +723,24 @@ static int verify_folders(const struct verify_run *run, struct store *store[2], 
 	size_t nf[2] = {0, 0}, n = 0, nsf = 0;
 	struct state_folder *sf = NULL;
 	struct folder_entry *v = NULL;
+	struct roles_result roles = {0};
+	struct state_role_pair *mem = NULL;
+	size_t nmem = 0;
+	struct ferry_error ignored = {0};
 	int r = -1;
 
+	/* Pairs by role or map, as sync pairs them (a state from before them,
+	 * read-only here, remembers none). */
+	if (state && state_list_role_pairs(state, &mem, &nmem, &ignored) != 0)
+		nmem = 0;
 	if (store_list_folders(store[FAR], &f[FAR], &nf[FAR], err) != 0 ||
 	    store_list_folders(store[NEAR], &f[NEAR], &nf[NEAR], err) != 0 ||
+	    roles_apply(run->ch, mem, nmem, f, nf, &roles, err) != 0 ||
 	    (state && state_list_folders(state, &sf, &nsf, err) != 0) ||
 	    merge_folders(run, f, nf, &v, &n, err) != 0)
 		goto out;
+	store[NEAR]->aliases = roles.aliases;
+	store[NEAR]->naliases = roles.naliases;
 	if (run->folder && !n) {
 		ferry_error_set(err, FERRY_CAUSE_INCOMPLETE, "no folder '%s' on either side",
 				run->folder);
@@ -766,6 +778,9 @@ out:
 	state_folders_free(sf, nsf);
 	store_folders_free(f[FAR], nf[FAR]);
 	store_folders_free(f[NEAR], nf[NEAR]);
+	store[NEAR]->naliases = 0;
+	roles_result_free(&roles);
+	state_role_pairs_free(mem, nmem);
 	return r;
 }
 

@@ -129,9 +129,11 @@ static const struct {
 	const char *name;
 	unsigned attr;
 } attr_table[] = {
-    {"Noselect", FA_NOSELECT}, {"NonExistent", FA_NOSELECT}, {"Sent", FA_SENT},
-    {"Trash", FA_TRASH},       {"Drafts", FA_DRAFTS},	     {"Junk", FA_JUNK},
-    {"Archive", FA_ARCHIVE},
+    {"Noselect", FA_NOSELECT}, {"NonExistent", FA_NOSELECT},
+    {"Sent", FA_SENT},	       {"Trash", FA_TRASH},
+    {"Drafts", FA_DRAFTS},     {"Junk", FA_JUNK},
+    {"Archive", FA_ARCHIVE},   {"All", FA_ALL},
+    {"Flagged", FA_FLAGGED},
 };
 
 static unsigned list_attrs(const struct mailimap_mbx_list_flags *f)

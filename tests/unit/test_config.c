@@ -1542,6 +1542,12 @@ START_TEST(test_example_config_switched_on_examples_are_valid)
 	ck_assert_int_eq(ch->delete, SIDE_NONE);
 	ck_assert_str_eq(ch->state, "/home/tester/Backup/mail.sqlite");
 	ck_assert_str_eq(maildir("backup")->path, "/home/tester/Backup/mail");
+	ck_assert_str_eq(maildir("laptop")->roles[0], "Sent");
+	ch = config_find_channel(&cfg, "work");
+	ck_assert_uint_eq(ch->nmap, 2);
+	ck_assert_str_eq(ch->map[0].far, "[Gmail]/Sent Mail");
+	ck_assert_str_eq(ch->map[1].near, "Old Mail");
+	ck_assert(!ch->all_mail);
 }
 END_TEST
 
@@ -1553,6 +1559,78 @@ static TCase *tcase(Suite *s, const char *name)
 	suite_add_tcase(s, tc);
 	return tc;
 }
+
+/* ---- special-use pairing: role names, map, all_mail ---- */
+
+START_TEST(test_maildir_role_names_default_to_none_given)
+{
+	load_ok(BASE);
+	for (size_t r = 0; r < MAILDIR_ROLES; r++)
+		ck_assert_ptr_null(cfg.stores[1].maildir.roles[r]);
+	ck_assert_uint_eq(cfg.channels[0].nmap, 0);
+	ck_assert(!cfg.channels[0].all_mail);
+}
+END_TEST
+
+START_TEST(test_maildir_role_names_are_read_quoted_or_not)
+{
+	load_ok(WORK "[maildir laptop]\npath = /home/tester/Mail\nsent = Sent Items\n"
+		     "drafts = \"Mes brouillons\"\ntrash = Bin\njunk = Spam\narchive = Old\n");
+	ck_assert_str_eq(cfg.stores[1].maildir.roles[0], "Sent Items");
+	ck_assert_str_eq(cfg.stores[1].maildir.roles[1], "Mes brouillons");
+	ck_assert_str_eq(cfg.stores[1].maildir.roles[2], "Bin");
+	ck_assert_str_eq(cfg.stores[1].maildir.roles[3], "Spam");
+	ck_assert_str_eq(cfg.stores[1].maildir.roles[4], "Old");
+}
+END_TEST
+
+START_TEST(test_maildir_role_name_with_a_stray_quote_is_rejected)
+{
+	expect_error(WORK "[maildir laptop]\npath = /home/tester/Mail\nsent = \"Sent\" Items\n",
+		     "t.conf:7: sent: expected one folder name");
+}
+END_TEST
+
+START_TEST(test_map_reads_pairs_quoted_or_not)
+{
+	load_ok(BASE "map = \"[Gmail]/Sent Mail\" = Sent, Archive=\"Old Mail\"\n");
+	ck_assert_uint_eq(cfg.channels[0].nmap, 2);
+	ck_assert_str_eq(cfg.channels[0].map[0].far, "[Gmail]/Sent Mail");
+	ck_assert_str_eq(cfg.channels[0].map[0].near, "Sent");
+	ck_assert_str_eq(cfg.channels[0].map[1].far, "Archive");
+	ck_assert_str_eq(cfg.channels[0].map[1].near, "Old Mail");
+	ck_assert_int_eq(cfg.channels[0].map[1].line, 10);
+}
+END_TEST
+
+START_TEST(test_map_errors_name_what_is_wrong)
+{
+	expect_error(BASE "map = Sent\n", "t.conf:10: map: expected '=' after \"Sent\"");
+	expect_error(BASE "map = Sent = \n", "t.conf:10: map: expected FAR = NEAR pairs");
+	expect_error(BASE "map = = Sent\n", "t.conf:10: map: expected FAR = NEAR pairs");
+	expect_error(BASE "map = A = B C = D\n", "t.conf:10: map: expected ',' or the end");
+	expect_error(BASE "map = \"A = B\n", "t.conf:10: map: a double quote is not closed");
+	expect_error(BASE "map = A = B,\n", "t.conf:10: map: expected FAR = NEAR pairs");
+}
+END_TEST
+
+START_TEST(test_map_with_a_folder_in_two_pairs_is_rejected)
+{
+	expect_error(BASE "map = A = B, A = C\n",
+		     "t.conf:10: map: \"A\" = \"C\": a folder is in two pairs");
+	expect_error(BASE "map = A = B, C = B\n",
+		     "t.conf:10: map: \"C\" = \"B\": a folder is in two pairs");
+}
+END_TEST
+
+START_TEST(test_all_mail_is_yes_or_no)
+{
+	load_ok(BASE "all_mail = yes\n");
+	ck_assert(cfg.channels[0].all_mail);
+	expect_error(BASE "all_mail = maybe\n",
+		     "t.conf:10: all_mail: 'maybe' is not one of: yes, no");
+}
+END_TEST
 
 static Suite *config_suite(void)
 {
@@ -1681,6 +1759,13 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_default_path_falls_back_to_home);
 	tcase_add_test(tc, test_example_config_is_valid);
 	tcase_add_test(tc, test_example_config_switched_on_examples_are_valid);
+	tcase_add_test(tc, test_maildir_role_names_default_to_none_given);
+	tcase_add_test(tc, test_maildir_role_names_are_read_quoted_or_not);
+	tcase_add_test(tc, test_maildir_role_name_with_a_stray_quote_is_rejected);
+	tcase_add_test(tc, test_map_reads_pairs_quoted_or_not);
+	tcase_add_test(tc, test_map_errors_name_what_is_wrong);
+	tcase_add_test(tc, test_map_with_a_folder_in_two_pairs_is_rejected);
+	tcase_add_test(tc, test_all_mail_is_yes_or_no);
 
 	tc = tcase(s, "password");
 	tcase_add_test(tc, test_literal_password_is_returned);

@@ -11,7 +11,7 @@
 #include "sync/state.h"
 
 /* The schema's steps so far; a new migration raises it. */
-#define STATE_VERSION 6
+#define STATE_VERSION 7
 
 static char dir[] = "/tmp/ferry-test-state-XXXXXX";
 static char path[sizeof(dir) + 32];
@@ -78,6 +78,10 @@ static void assert_every_migration(void)
 	/* v6: what max_delete held back, for `ferry status`. */
 	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_master"
 				" WHERE type = 'table' AND name = 'held'"),
+			 1);
+	/* v7: folders paired by role under different names. */
+	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_master"
+				" WHERE type = 'table' AND name = 'role_pairs'"),
 			 1);
 	/* v2: the clean mark that lets rule 4 skip a folder. */
 	ck_assert_int_eq(db_int("SELECT count(*) FROM pragma_table_info('folders')"
