@@ -1116,9 +1116,9 @@ int state_set_role_pairs(struct state *st, const struct state_role_pair *v, size
 		if (prepare(st, "INSERT INTO role_pairs(far, near, role) VALUES (?,?,?)", &stmt,
 			    err) != 0)
 			goto fail;
-		sqlite3_bind_text(stmt, 1, v[i].far, -1, SQLITE_STATIC);
-		sqlite3_bind_text(stmt, 2, v[i].near, -1, SQLITE_STATIC);
-		sqlite3_bind_int(stmt, 3, v[i].role);
+		bind(st, sqlite3_bind_text(stmt, 1, v[i].far, -1, SQLITE_STATIC));
+		bind(st, sqlite3_bind_text(stmt, 2, v[i].near, -1, SQLITE_STATIC));
+		bind(st, sqlite3_bind_int(stmt, 3, v[i].role));
 		if (step_done(st, stmt, err) != 0)
 			goto fail;
 	}
