@@ -141,6 +141,46 @@ static int status_mailbox(const char *p, const char *end, char **out)
 	return name ? 0 : -1;
 }
 
+static bool has_8bit(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return true;
+	return false;
+}
+
+/* A server name sent in UTF-8 rather than modified UTF-7 (Dovecot 2.3's
+ * NOTIFY STATUS does so) read as the canonical name it spells: the prefix
+ * dropped, its delimiter made '/', accepted only when encoding that gives
+ * a name that reads back as it. IMAP_NAME_INVALID when it does not. */
+static int utf8_to_canonical(const struct imap_store *st, const char *server, char **out)
+{
+	const char *prefix = st->ns_prefix ? st->ns_prefix : "";
+	char *name, *encoded = NULL, *back = NULL;
+	int status;
+
+	*out = NULL;
+	if (strncmp(server, prefix, strlen(prefix)) == 0)
+		server += strlen(prefix);
+	if (!(name = strdup(server)))
+		return IMAP_NAME_NOMEM;
+	for (char *p = name; st->ns_delimiter && *p; p++)
+		if (*p == st->ns_delimiter)
+			*p = '/';
+	status = canonical_to_imap_name(name, st->ns_delimiter, prefix, &encoded);
+	if (status == IMAP_NAME_OK)
+		status = imap_name_to_canonical(encoded, st->ns_delimiter, prefix, &back);
+	if (status == IMAP_NAME_OK && strcmp(back, name) != 0)
+		status = IMAP_NAME_INVALID;
+	free(encoded);
+	free(back);
+	if (status == IMAP_NAME_OK)
+		*out = name;
+	else
+		free(name);
+	return status;
+}
+
 /* Reports the folder a NOTIFY STATUS line names. false: a mailbox ferry
  * does not sync (its name does not map, another namespace), nothing told. */
 static bool report_status(struct imap_store *st, const struct idle_report *rep, const char *line,
@@ -160,6 +200,8 @@ static bool report_status(struct imap_store *st, const struct idle_report *rep, 
 	}
 	status = imap_name_to_canonical(server, st->ns_delimiter,
 					st->ns_prefix ? st->ns_prefix : "", &name);
+	if (status == IMAP_NAME_INVALID && has_8bit(server))
+		status = utf8_to_canonical(st, server, &name);
 	free(server);
 	if (status == IMAP_NAME_OUTSIDE || status == IMAP_NAME_INVALID)
 		return false; /* LIST leaves it out too */

@@ -88,6 +88,8 @@ for ((i = 1; i <= 30; i++)); do
 	seed "$((100 + i))" "$f" "in $f"
 done
 seed 1 INBOX "inbox one"
+# A name the server spells quoted and in modified UTF-7 ("&AMk-t&AOk- 2026").
+seed 2 "Été 2026" "summer one"
 
 watch_start() {
 	"$FERRY" -v -c "$CONF" watch test >>"$WLOG" 2>&1 </dev/null &
@@ -118,6 +120,13 @@ quiet 3
 since=$(log_since "$mark")
 t_matches "the sync asked the server about F20" "$since" 'C: [^ ]+ (STATUS|SELECT) "?F20"?'
 t_equal "and about no other of the 30 folders" "" "$(commands_naming_others "$since" F20)"
+
+mark=$(stat -c %s "$WLOG")
+seed 4 "Été 2026" "summer two"
+t_ok "a server delivery to \"Été 2026\" (NOTIFY) arrives" within 40 has_local "Été 2026" "summer two"
+quiet 3
+t_contains "NOTIFY's STATUS named it, mapped back to its name" "$(log_since "$mark")" \
+	"syncing 1 folder(s): Été 2026"
 
 # A local write to one folder: the sync it starts asks about that folder only.
 mark=$(stat -c %s "$WLOG")
