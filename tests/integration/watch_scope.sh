@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # shellcheck source-path=SCRIPTDIR
-# shellcheck disable=SC2317 # helpers run by within, eval and the trap
+# shellcheck disable=SC2317,SC2016 # helpers run by within, eval and the trap; eval expands
 # `ferry watch` syncs only the folders a change concerns: with 30 folders, a local write to one
 # of them, or a server delivery NOTIFY reports, makes the sync it starts ask the server about
 # that folder alone (no STATUS, SELECT or FETCH naming another one: ferry's -v trace of the
@@ -15,7 +15,7 @@
 # shellcheck source=sync_lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/sync_lib.sh"
 
-sync_setup
+sync_setup verbatim
 
 WPID=
 WLOG=$WORK/watch.log
