@@ -306,12 +306,13 @@ bool store_can_wait(const struct store *s)
 }
 
 int store_wait(struct store *s, const char *folder, int timeout_ms, int stop_fd,
-	       struct ferry_error *err)
+	       store_changed_fn *changed, void *ctx, struct ferry_error *err)
 {
 	struct pollfd p = {.fd = stop_fd, .events = POLLIN};
 
 	if (s->driver->wait)
-		return s->driver->wait(s, store_folder_name(s, folder), timeout_ms, stop_fd, err);
+		return s->driver->wait(s, store_folder_name(s, folder), timeout_ms, stop_fd,
+				       changed, ctx, err);
 	while (poll(&p, 1, timeout_ms) < 0)
 		if (errno != EINTR)
 			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "poll: %s",

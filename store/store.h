@@ -100,6 +100,10 @@ struct store {
 	size_t naliases;
 };
 
+/* store_wait's report of a folder that may have changed (canonical name),
+ * or NULL: somewhere, the store cannot tell where. */
+typedef void store_changed_fn(void *ctx, const char *folder);
+
 /* Every function returns 0, or -1 with err set. Messages are addressed by
  * uid within the selected folder. */
 struct store_driver {
@@ -233,10 +237,13 @@ struct store_driver {
 	 * when something may have changed, 0 when timeout_ms passed or stop_fd
 	 * became readable or hung up, -1 with err (a lost connection is
 	 * FERRY_CAUSE_NETWORK). The first call starts watching; a change made
-	 * between two calls is reported by the next. A hint only: the caller
-	 * syncs to learn what changed. */
+	 * between two calls is reported by the next. Before it returns 1 it
+	 * calls changed (when not NULL) once or more: with the canonical name
+	 * of each folder that may have changed, or with NULL when it cannot
+	 * tell which (a folder made, removed or renamed; events lost). A hint
+	 * only: the caller syncs to learn what changed. */
 	int (*wait)(struct store *store, const char *folder, int timeout_ms, int stop_fd,
-		    struct ferry_error *err);
+		    store_changed_fn *changed, void *ctx, struct ferry_error *err);
 };
 
 /* The interface as functions: sync/ calls these, never the driver table.
@@ -314,7 +321,7 @@ bool store_can_wait(const struct store *s);
 /* Without the operation: waits timeout_ms or until stop_fd (returns 0):
  * the caller's periodic sync is all there is. */
 int store_wait(struct store *s, const char *folder, int timeout_ms, int stop_fd,
-	       struct ferry_error *err);
+	       store_changed_fn *changed, void *ctx, struct ferry_error *err);
 
 /* Where the store is, for messages: a Maildir's path, a server's host
  * ("tunnel" for a command). */

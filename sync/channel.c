@@ -20,6 +20,7 @@
 #include "sync/crashpoint.h"
 #include "sync/finish.h"
 #include "sync/hook.h"
+#include "sync/movematch.h"
 #include "sync/names.h"
 #include "sync/parallel.h"
 #include "sync/plan.h"
@@ -31,7 +32,11 @@
 
 struct channel_run {
 	const struct channel_conf *ch;
-	const char *folder;
+	const char *folder; /* CHANNEL:FOLDER: the others listed for the move pass */
+	/* channel_sync_folders: only these, the others left alone (scoped). */
+	const char *const *scope;
+	size_t nscope;
+	bool scoped;
 	const struct sync_opts *opts;
 };
 
@@ -760,6 +765,128 @@ out:
 	return r;
 }
 
+static bool in_scope(const struct channel_run *run, const char *name)
+{
+	for (size_t i = 0; i < run->nscope; i++)
+		if (strcmp(run->scope[i], name) == 0 ||
+		    (folder_name_is_inbox(name) && folder_name_is_inbox(run->scope[i])))
+			return true;
+	return false;
+}
+
+/* A scoped run keeps in v only the folders of its scope. false, v as it
+ * was: a folder of the scope the channel syncs is not a pair of selectable
+ * folders on both sides (made, removed or renamed, on one side or both):
+ * creating, removing and rule 11's guards need every folder, so the whole
+ * channel is synced. */
+static bool narrow_to_scope(const struct engine *e, const struct channel_run *run,
+			    struct channel_folder *v, size_t *n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < run->nscope; i++) {
+		const char *name = folder_name_is_inbox(run->scope[i]) ? "INBOX" : run->scope[i];
+		const struct channel_folder *f;
+
+		if (!names_selected(e->ch, name))
+			continue;
+		f = find_entry(v, *n, name);
+		if (!f || !f->on[FAR] || !f->on[NEAR]) {
+			log_trace("%s: %s is not on both sides: syncing every folder", e->ch->name,
+				  name);
+			return false;
+		}
+	}
+	for (size_t i = 0; i < *n; i++)
+		if (in_scope(run, v[i].name))
+			v[k++] = v[i];
+	log_trace("%s: syncing %zu of %zu folders", e->ch->name, k, *n);
+	*n = k;
+	return true;
+}
+
+/* Whether a sorted array of sizes holds size. */
+static bool has_size(const uint64_t *v, size_t n, uint64_t size)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v[mid] == size)
+			return true;
+		if (v[mid] < size)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Whether side `moved` of a scoped run's prepared folders lost a message
+ * with nothing new of its size on that side in them: it may have moved to
+ * a folder outside the scope (a server's IDLE reports the folder it left at
+ * once, NOTIFY the one it went to later, if at all). -1: out of memory. */
+static int side_leaks(const struct movematch_folder *view, size_t n, enum side moved)
+{
+	struct move_cands gone = {0}, fresh = {0};
+	uint64_t *sizes = NULL, *have = NULL;
+	size_t nsizes = 0, nhave = 0;
+	int r = -1;
+
+	if (movematch_collect_gone(view, n, moved, &gone) != 0)
+		goto out;
+	if (gone.n == 0) {
+		r = 0;
+		goto out;
+	}
+	if (movematch_sizes(&gone, &sizes, &nsizes) != 0 ||
+	    movematch_collect_fresh(view, n, moved, sizes, nsizes, &fresh) != 0 ||
+	    movematch_sizes(&fresh, &have, &nhave) != 0)
+		goto out;
+	r = 0;
+	for (size_t i = 0; i < gone.n && r == 0; i++)
+		r = !has_size(have, nhave, gone.v[i].size);
+out:
+	move_cands_free(&gone);
+	move_cands_free(&fresh);
+	free(sizes);
+	free(have);
+	return r;
+}
+
+/* Whether a scoped run must widen to the whole channel before its move
+ * pass: a message left one of its folders, on one side (side_leaks) or on
+ * both (each side may have moved it elsewhere), and may be in a folder
+ * outside the scope. Without the others listed, its pair would be taken
+ * for a deletion and the message copied again from where it went. */
+static bool scope_leaks(const struct folder_work *works, size_t n)
+{
+	struct movematch_folder *view = calloc(n + 1, sizeof(*view));
+	struct move_cands both = {0};
+	bool leaks = true; /* out of memory: the whole channel is always right */
+
+	if (!view)
+		return true;
+	for (size_t f = 0; f < n; f++)
+		view[f] = (struct movematch_folder){
+		    .side = {{works[f].list[FAR].v, works[f].list[FAR].n},
+			     {works[f].list[NEAR].v, works[f].list[NEAR].n}},
+		    .pairs = works[f].pairs,
+		    .npairs = works[f].npairs,
+		    .prepared = works[f].prepared,
+		    .have_state = works[f].have_state};
+	if (movematch_collect_both_gone(view, n, &both) == 0) {
+		int far = both.n ? 1 : side_leaks(view, n, FAR);
+		int near = far ? far : side_leaks(view, n, NEAR);
+
+		leaks = far != 0 || near != 0;
+	}
+	move_cands_free(&both);
+	free(view);
+	return leaks;
+}
+
 /* Both stores' folders (IMAP: NAMESPACE and LIST in one write). */
 static int list_both(struct engine *e, struct store_folder *listed[2], size_t nlisted[2],
 		     struct ferry_error *err)
@@ -798,8 +925,11 @@ static int list_and_pair(struct engine *e, const struct channel_run *run,
 	return r;
 }
 
+/* Syncs the run's folders. A scoped run that finds a message may have
+ * left its folders stops before its move pass with *widen set: nothing was
+ * planned yet, and the caller syncs the whole channel. */
 static enum ferry_status sync_folders(struct engine *e, const struct channel_run *run,
-				      struct folder_report *sum)
+				      struct folder_report *sum, bool *widen)
 {
 	struct store_folder *listed[2] = {NULL, NULL};
 	struct channel_folder *v = NULL;
@@ -818,7 +948,8 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 	drop_too_deep(e, v, &n);
 	/* Rule 11: folders renamed on one side are renamed on the other first,
 	 * and both sides listed again. */
-	if (!run->folder && rename_replay(e, v, n) > 0 && e->store[FAR] && e->store[NEAR]) {
+	if (!run->folder && !run->scoped && rename_replay(e, v, n) > 0 && e->store[FAR] &&
+	    e->store[NEAR]) {
 		free(v);
 		v = NULL;
 		for (enum side side = FAR; side <= NEAR; side++) {
@@ -839,6 +970,10 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 		ferry_error_set(&err, FERRY_CAUSE_NETWORK,
 				"%s: connection lost; no reconnect left this run", run->ch->name);
 		goto lost;
+	}
+	if (run->scoped && !narrow_to_scope(e, run, v, &n)) {
+		*widen = true;
+		goto out;
 	}
 	if (run->folder) {
 		size_t named = 0;
@@ -862,12 +997,15 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 	/* Status changes nothing: it comes first so that rule 11's check sees
 	 * folders that are new and empty as well as those gone. */
 	prepare_find_unchanged(e, v, n, skip, sent);
-	if (e->store[FAR] && e->store[NEAR] && check_lost_folders(e, v, n, nlisted, &err) != 0) {
+	/* A scoped run's folders are all on both sides: nothing is created or
+	 * removed, and the record of held removals stays as it is. */
+	if (!run->scoped && e->store[FAR] && e->store[NEAR] &&
+	    check_lost_folders(e, v, n, nlisted, &err) != 0) {
 		log_error("%s", err.msg);
 		status = FERRY_PARTIAL;
 		goto out;
 	}
-	if (e->store[FAR] && e->store[NEAR] && hold_removals(e, v, n))
+	if (!run->scoped && e->store[FAR] && e->store[NEAR] && hold_removals(e, v, n))
 		status = FERRY_PARTIAL;
 	prepare_prefetch(e, v, n, skip, sent);
 	if (!e->store[FAR] || !e->store[NEAR]) { /* a reconnect on the way failed */
@@ -922,6 +1060,11 @@ static enum ferry_status sync_folders(struct engine *e, const struct channel_run
 		}
 	}
 	prepare_prefetch_drop(e);
+	if (run->scoped && !engine_interrupted && scope_leaks(works, n)) {
+		log_trace("%s: a message left its folder: syncing every folder", run->ch->name);
+		*widen = true;
+		goto out;
+	}
 	ferry_error_clear(&err);
 	if (!engine_interrupted && engine_moves(e, works, n, &err) != 0) {
 		/* Listings may no longer match the servers: plan nothing this run. */
@@ -990,8 +1133,10 @@ static int run_channel(void *arg, struct ferry_error *err)
 	enum ferry_status status;
 	struct timespec t0, t1;
 	struct journal_entry *cut = NULL;
+	struct channel_run scoped = *run;
 	size_t ncut = 0;
 	int lockfd = -1;
+	bool widen = false;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	crashpoint_scope(ch->name);
@@ -1024,7 +1169,14 @@ static int run_channel(void *arg, struct ferry_error *err)
 	settle_cut_folders(&e, cut, ncut);
 	e.cut = cut;
 	e.ncut = ncut;
-	status = sync_folders(&e, run, &sum);
+	/* A killed run's batches are found again across every folder. */
+	scoped.scoped = run->scope && ncut == 0;
+	status = sync_folders(&e, &scoped, &sum, &widen);
+	if (widen && !engine_interrupted) {
+		scoped.scoped = false;
+		widen = false;
+		status = ferry_status_worst(status, sync_folders(&e, &scoped, &sum, &widen));
+	}
 	if (status == FERRY_OK && !engine_interrupted && !run->opts->dry_run) {
 		struct ferry_error cerr = {0};
 
@@ -1066,15 +1218,32 @@ static int run_channel(void *arg, struct ferry_error *err)
 	return 0;
 }
 
+static enum ferry_status sync_run(const struct channel_run *run);
+
 enum ferry_status channel_sync(const struct channel_conf *ch, const char *folder,
 			       const struct sync_opts *opts)
 {
-	struct channel_run run = {ch, folder, opts};
+	struct channel_run run = {.ch = ch, .folder = folder, .opts = opts};
+
+	return sync_run(&run);
+}
+
+enum ferry_status channel_sync_folders(const struct channel_conf *ch, const char *const *names,
+				       size_t n, const struct sync_opts *opts)
+{
+	struct channel_run run = {.ch = ch, .scope = names, .nscope = names ? n : 0, .opts = opts};
+
+	return sync_run(&run);
+}
+
+static enum ferry_status sync_run(const struct channel_run *run)
+{
+	const struct channel_conf *ch = run->ch;
 	struct ferry_error err = {0};
 
 	/* The parent only waits: a stop signal is passed on to the child
 	 * (child_run), which handles it between batches. */
-	if (child_run(run_channel, &run, &err) != 0) {
+	if (child_run(run_channel, (void *)run, &err) != 0) {
 		size_t len = strlen(ch->name);
 
 		/* The channel's own errors name it; a crash report from child_run does not. */

@@ -3,17 +3,19 @@
  *
  *   watchers  one per folder in `watch` on each server side (IDLE on a
  *             connection of its own), one per local store (inotify on the
- *             whole tree), each writing a byte to its pipe when its side
- *             may have changed; a watcher that fails is started again after
- *             a backoff of 1 s doubling up to 5 min, with jitter;
- *   syncs     channel_sync of the whole channel in a child of its own
- *             process group, so that a signal reaches its channel process
- *             only through the parent (rule 4's skip makes the folders that
- *             did not change cheap).
+ *             whole tree), each writing a record to its pipe when its side
+ *             may have changed, naming the folder where it can; a watcher
+ *             that fails is started again after a backoff of 1 s doubling
+ *             up to 5 min, with jitter;
+ *   syncs     channel_sync_folders of the folders the watchers named since
+ *             the last sync (the whole channel when one could not say, and
+ *             for the first sync, the interval, a reconnect, a resume and a
+ *             reload), in a child of its own process group, so that a
+ *             signal reaches its channel process only through the parent.
  *
- * A local change is synced 1 s after the last event; a server change at
- * once. Each channel is also synced every `interval`, measured on
- * CLOCK_BOOTTIME, and at once when that clock jumped ahead of
+ * A local change is synced 1 s after the last event; a server change
+ * 0.2 s after the first. Each channel is also synced every `interval`,
+ * measured on CLOCK_BOOTTIME, and at once when that clock jumped ahead of
  * CLOCK_MONOTONIC (a resume from suspend). Nothing else wakes the parent. */
 #include "sync/watch.h"
 
@@ -38,9 +40,14 @@
 #include "store/store.h"
 #include "sync/channel.h"
 #include "sync/connect.h"
+#include "sync/names.h"
 #include "sync/side.h"
 
-#define DEBOUNCE_MS	 1000
+#define DEBOUNCE_MS 1000
+/* A server change waits this long for the rest of its news: a move there
+ * is reported as two folders, a line apart, and synced as a move when
+ * both are in one sync. */
+#define GATHER_MS	 200
 #define DEBOUNCE_MAX_MS	 10000		  /* a stream of local events waits at most this */
 #define IDLE_REFRESH_MS	 (25 * 60 * 1000) /* RFC 2177: re-issue before 29 min */
 #define BACKOFF_MAX_MS	 (5 * 60 * 1000)
@@ -50,13 +57,15 @@
 #define MAX_WATCHERS	 256
 #define STEADY_MS	 60000 /* a watcher up this long had no trouble */
 #define UP_WAIT_MS	 2000  /* a sync waits this long for a local watcher to watch */
+#define NAME_MAX_BYTES	 1024  /* a longer folder name is reported as "somewhere" */
+#define SCOPE_MAX	 256   /* more folders changed: the whole channel */
 
 struct watcher {
 	size_t ch; /* index into the channels */
 	enum side side;
 	const char *folder; /* NULL: the whole store */
 	pid_t pid;	    /* 0: not running */
-	int fd;		    /* its reports: 'u' up, 'c' a change */
+	int fd;		    /* its records: 'u' up, 'c' a folder changed, 'a' somewhere */
 	int stop;	    /* closing it tells the watcher to stop */
 	bool up;	    /* it said 'u' since it was started */
 	unsigned fails;	    /* in a row, for the backoff */
@@ -72,6 +81,10 @@ struct wchan {
 	long first;	/* the first change the due sync is for */
 	unsigned fails; /* syncs failed in a row, for the backoff */
 	bool again;	/* a change came while its sync ran */
+	/* What the due sync is for: these folders, or all of them. */
+	char **scope;
+	size_t nscope;
+	bool all;
 };
 
 struct retired {
@@ -164,10 +177,39 @@ static void sd_notify_send(const char *msg)
 
 /* ---- watchers ---- */
 
-static void report(int fd, char what)
+/* One record on a watcher's pipe: its kind, the name's length (2 bytes,
+ * little-endian), the name. One write of at most PIPE_BUF bytes, so a
+ * record is never split nor mixed with another. */
+static void report(int fd, char kind, const char *name)
 {
-	while (write(fd, &what, 1) < 0 && errno == EINTR)
+	char rec[3 + NAME_MAX_BYTES];
+	size_t len = name ? strlen(name) : 0;
+
+	if (len > NAME_MAX_BYTES) {
+		kind = 'a';
+		len = 0;
+	}
+	rec[0] = kind;
+	rec[1] = (char)(len & 0xff);
+	rec[2] = (char)(len >> 8);
+	if (len)
+		memcpy(rec + 3, name, len);
+	while (write(fd, rec, 3 + len) < 0 && errno == EINTR)
 		;
+}
+
+struct watcher_out {
+	int fd;
+	bool told; /* something reported since the wait began */
+};
+
+/* store_wait's report: the folder that changed, or NULL for somewhere. */
+static void report_change(void *ctx, const char *folder)
+{
+	struct watcher_out *out = ctx;
+
+	report(out->fd, folder ? 'c' : 'a', folder);
+	out->told = true;
 }
 
 static bool stopped(int stop)
@@ -178,12 +220,14 @@ static bool stopped(int stop)
 }
 
 /* The watcher's process: its store opened (password_command run for this
- * login), then waits until told to stop or the connection breaks. A local
- * store says 'u' only once it watches (a first wait that returns at once
- * sets the watches up): what is written before is a sync's to find. */
+ * login), then waits until told to stop or the connection breaks. It says
+ * 'u' only once it watches (a first wait that returns at once sets the
+ * watches up: inotify; SELECT, NOTIFY and IDLE): what changed before is a
+ * sync's to find. */
 static void watcher_main(const struct store_conf *conf, const char *folder, int out, int stop)
 {
 	struct ferry_error err = {0};
+	struct watcher_out rec = {out, false};
 	struct store *s = NULL;
 	int r = 0;
 
@@ -191,16 +235,19 @@ static void watcher_main(const struct store_conf *conf, const char *folder, int 
 		log_error("watch: %s", err.msg);
 		_exit(err.status ? err.status : FERRY_CONNECT);
 	}
-	if (store_conf_local(conf))
-		r = store_wait(s, folder, 0, stop, &err);
+	r = store_wait(s, folder, 0, stop, report_change, &rec, &err);
+	if (r == 1 && !rec.told)
+		report(out, 'a', NULL); /* a change it could not place */
 	if (r >= 0)
-		report(out, 'u');
-	if (r == 1)
-		report(out, 'c');
-	while (r >= 0 && (r = store_wait(s, folder, IDLE_REFRESH_MS, stop, &err)) >= 0) {
-		if (r == 1)
-			report(out, 'c');
-		else if (stopped(stop))
+		report(out, 'u', NULL);
+	while (r >= 0) {
+		rec.told = false;
+		r = store_wait(s, folder, IDLE_REFRESH_MS, stop, report_change, &rec, &err);
+		if (r < 0)
+			break;
+		if (r == 1 && !rec.told)
+			report(out, 'a', NULL); /* a change it could not place */
+		if (r != 1 && stopped(stop))
 			break;
 	}
 	if (r < 0)
@@ -308,11 +355,77 @@ static void plan_watchers(struct watch *wt)
 
 /* ---- syncs ---- */
 
+static void scope_clear(struct wchan *c)
+{
+	for (size_t i = 0; i < c->nscope; i++)
+		free(c->scope[i]);
+	free(c->scope);
+	c->scope = NULL;
+	c->nscope = 0;
+}
+
+/* The next sync is of the whole channel. */
+static void scope_all(struct wchan *c)
+{
+	scope_clear(c);
+	c->all = true;
+}
+
+/* Adds a folder that changed to the next sync's; false when the channel
+ * does not sync it (its `folders` leave it out): nothing to do. */
+static bool scope_add(struct wchan *c, const char *name)
+{
+	char **v;
+
+	if (!names_selected(c->conf, name))
+		return false;
+	if (c->all)
+		return true;
+	for (size_t i = 0; i < c->nscope; i++)
+		if (strcmp(c->scope[i], name) == 0)
+			return true;
+	if (c->nscope == SCOPE_MAX || !(v = realloc(c->scope, (c->nscope + 1) * sizeof(*v)))) {
+		scope_all(c);
+		return true;
+	}
+	c->scope = v;
+	if (!(c->scope[c->nscope] = strdup(name)))
+		scope_all(c);
+	else
+		c->nscope++;
+	return true;
+}
+
+static void trace_scope(const struct wchan *c)
+{
+	char list[512];
+	size_t o = 0;
+
+	if (c->all) {
+		log_trace("watch: %s: syncing every folder", c->conf->name);
+		return;
+	}
+	list[0] = '\0';
+	for (size_t i = 0; i < c->nscope && o < sizeof(list); i++) {
+		int k = snprintf(list + o, sizeof(list) - o, "%s%s", i ? ", " : "", c->scope[i]);
+
+		o += k > 0 ? (size_t)k : 0;
+	}
+	log_trace("watch: %s: syncing %zu folder(s): %s", c->conf->name, c->nscope, list);
+}
+
 static void start_sync(struct watch *wt, struct wchan *c)
 {
 	struct sync_opts opts = {.quiet_unchanged = true};
 	pid_t pid;
 
+	if (c->next_full && c->next_full <= clock_ms(CLOCK_BOOTTIME))
+		scope_all(c); /* the interval is up */
+	if (!c->all && !c->nscope) {
+		c->due = 0; /* nothing this channel syncs changed */
+		return;
+	}
+	trace_scope(c);
 	fflush(stdout);
 	fflush(stderr);
 	pid = fork();
@@ -326,9 +439,12 @@ static void start_sync(struct watch *wt, struct wchan *c)
 		/* Its own group: the parent passes SIGTERM and SIGINT on to the
 		 * channel's process, which ends its batch first. */
 		setpgid(0, 0);
-		_exit(channel_sync(c->conf, NULL, &opts));
+		_exit(channel_sync_folders(c->conf, c->all ? NULL : (const char *const *)c->scope,
+					   c->all ? 0 : c->nscope, &opts));
 	}
 	setpgid(pid, pid);
+	scope_clear(c);
+	c->all = false;
 	c->sync = pid;
 	c->due = 0;
 	c->again = false;
@@ -347,7 +463,9 @@ static void sync_ended(struct wchan *c, int status)
 			c->due = now_ms();
 		return;
 	}
-	/* channel_sync said why; try again after a backoff (a server down). */
+	/* channel_sync said why; try again after a backoff (a server down),
+	 * of everything: what that sync did is not known here. */
+	scope_all(c);
 	c->due = now_ms() + backoff_ms(++c->fails);
 }
 
@@ -401,31 +519,72 @@ static void mark(struct wchan *c, long delay)
 		c->due = at;
 }
 
+/* Reads one whole record of report()'s into *kind and name; -1 when the
+ * pipe ended (or holds no record). */
+static int read_record(int fd, char *kind, char name[NAME_MAX_BYTES + 1])
+{
+	unsigned char head[3];
+	size_t len, got = 0;
+	ssize_t n;
+
+	while ((n = read(fd, head, sizeof(head))) < 0 && errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof(head))
+		return -1;
+	len = head[1] | (size_t)head[2] << 8;
+	if (len > NAME_MAX_BYTES)
+		return -1;
+	while (got < len) {
+		n = read(fd, name + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	name[len] = '\0';
+	*kind = (char)head[0];
+	return 0;
+}
+
+static bool readable(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	return poll(&p, 1, 0) > 0 && (p.revents & POLLIN);
+}
+
 static void read_watcher(struct watch *wt, struct watcher *w)
 {
-	char buf[64];
-	ssize_t n = read(w->fd, buf, sizeof(buf));
+	struct wchan *c = &wt->ch[w->ch];
+	long delay = store_conf_local(w->side == FAR ? c->conf->far : c->conf->near) ? DEBOUNCE_MS
+										     : GATHER_MS;
 
-	if (n == 0) {
-		/* It is ending: poll no more on its pipe until it is reaped. */
-		close(w->fd);
-		w->fd = -1;
-		return;
-	}
-	for (ssize_t i = 0; i < n; i++) {
-		struct wchan *c = &wt->ch[w->ch];
-		bool local = store_conf_local(w->side == FAR ? c->conf->far : c->conf->near);
+	/* A burst of records is taken in one go, a few at a time. */
+	for (int i = 0; i < 64 && (i == 0 || readable(w->fd)); i++) {
+		char kind, name[NAME_MAX_BYTES + 1];
 
-		if (buf[i] == 'u') {
+		if (read_record(w->fd, &kind, name) != 0) {
+			/* It is ending: poll no more on its pipe until it is reaped. */
+			close(w->fd);
+			w->fd = -1;
+			return;
+		}
+		if (kind == 'u') {
 			w->up = true;
-			/* Back after a loss: what changed meanwhile was not seen. A
-			 * local watcher watches from now on: a sync that began
-			 * before may have missed what was written in between,
-			 * unless one is still to begin. */
-			if (w->fails > 0 || (local && (c->sync || !c->due)))
+			/* Back after a loss: what changed meanwhile was not seen.
+			 * And a watcher watches from now on: a sync that began
+			 * before may have missed what changed in between, unless
+			 * one is still to begin. */
+			if (w->fails > 0 || c->sync || !c->due) {
+				scope_all(c);
 				mark(c, 0);
-		} else if (buf[i] == 'c') {
-			mark(c, local ? DEBOUNCE_MS : 0);
+			}
+		} else if (kind == 'a') {
+			scope_all(c);
+			mark(c, delay);
+		} else if (kind == 'c' && scope_add(c, name)) {
+			mark(c, delay);
 		}
 	}
 }
@@ -446,6 +605,7 @@ static int pick_channels(struct watch *wt, struct config *cfg, struct wchan **ou
 			return -1;
 		}
 		v[i].due = now_ms(); /* a first full sync */
+		v[i].all = true;
 	}
 	*out = v;
 	*n = k;
@@ -474,6 +634,8 @@ static void reload(struct watch *wt)
 	for (size_t i = 0; i < wt->nw; i++)
 		retire(wt, &wt->w[i]);
 	wt->nw = 0;
+	for (size_t i = 0; i < wt->nch; i++)
+		scope_clear(&wt->ch[i]);
 	free(wt->ch);
 	config_free(&wt->cfg);
 	wt->cfg = cfg;
@@ -566,8 +728,10 @@ static void due_work(struct watch *wt)
 
 	if (jump - wt->last_jump > SUSPEND_JUMP_MS) {
 		log_info("watch: resumed from suspend: syncing");
-		for (size_t i = 0; i < wt->nch; i++)
+		for (size_t i = 0; i < wt->nch; i++) {
+			scope_all(&wt->ch[i]);
 			mark(&wt->ch[i], 0);
+		}
 		/* Their connections died with the suspend, unseen: a peer that
 		 * went away sends nothing. Open them again now. */
 		for (size_t i = 0; i < wt->nw; i++) {
@@ -710,6 +874,8 @@ int watch_run(const char *config_path, struct config *cfg, char **names, size_t 
 	status = loop(&wt);
 	close(wt.sigfd);
 	close(wt.timerfd);
+	for (size_t i = 0; i < wt.nch; i++)
+		scope_clear(&wt.ch[i]);
 	free(wt.ch);
 	config_free(&wt.cfg);
 	return status;

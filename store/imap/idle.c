@@ -16,13 +16,25 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "store/imap/namespace.h"
 #include "store/imap/prefetch.h"
 #include "store/imap/queue.h"
 #include "store/imap/select.h"
 #include "store/imap/session.h"
+#include "store/imap/utf7.h"
 
 /* A tag libetpan's numeric ones never take. */
 #define IDLE_TAG "idle"
+/* A response line with its literals, at most: names and flags, never bodies. */
+#define LINE_MAX_BYTES (256 * 1024)
+
+/* Where the changes a wait sees go: the folder IDLE is on, and the
+ * caller's report (the folder's canonical name, or NULL for "somewhere"). */
+struct idle_report {
+	const char *folder;
+	store_changed_fn *changed;
+	void *ctx;
+};
 
 static long now_ms(void)
 {
@@ -64,29 +76,148 @@ static int read_line(struct imap_store *st, MMAPString *line)
 		len = line->len;
 		if (len - start < 2 || line->str[len - 1] != '\n')
 			return -1; /* end of stream inside a line */
-		brace = line->len >= 4 && line->str[len - 3] == '}' ? memrchr(line->str, '{', len)
-								    : NULL;
+		brace = len - start >= 4 && line->str[len - 3] == '}'
+			    ? memrchr(line->str + start, '{', len - start)
+			    : NULL;
 		if (!brace)
 			return 0;
 		lit = strtoul(brace + 1, &end, 10);
 		/* A literal in an untagged response during IDLE is a FETCH of
 		 * flags or a name: small. A large one is not worth reading. */
-		if (*end != '}' || lit > 65536)
+		if (*end != '}' || lit > 65536 || line->len + lit > LINE_MAX_BYTES)
 			return -1;
+		/* Kept in the line: a NOTIFY STATUS may name its folder so. */
 		while (lit > 0) {
 			char buf[4096];
 			ssize_t r = mailstream_read(s, buf, lit < sizeof(buf) ? lit : sizeof(buf));
 
-			if (r <= 0)
+			if (r <= 0 || !mmap_string_append_len(line, buf, (size_t)r))
 				return -1;
 			lit -= (size_t)r;
 		}
 	}
 }
 
-/* What a line means to a watcher. exists: what the server last counted. */
-static enum line_kind classify(struct imap_store *st, const char *line)
+/* The mailbox a NOTIFY "* STATUS" line names (an atom, a quoted string or
+ * a literal, kept in the line by read_line), in *out (caller frees); -1
+ * when it cannot be read. */
+static int status_mailbox(const char *p, const char *end, char **out)
 {
+	size_t len = 0;
+	char *name;
+
+	if (p < end && *p == '{') {
+		char *close;
+		unsigned long n = strtoul(p + 1, &close, 10);
+
+		if (close >= end || *close != '}' || end - close < 3 || close[1] != '\r' ||
+		    close[2] != '\n' || n > (size_t)(end - close - 3))
+			return -1;
+		name = strndup(close + 3, n);
+		if (name && strlen(name) != n) { /* a NUL in a name */
+			free(name);
+			return -1;
+		}
+	} else if (p < end && *p == '"') {
+		name = malloc((size_t)(end - p));
+		if (!name)
+			return -1;
+		for (p++; p < end && *p != '"'; p++) {
+			if (*p == '\\' && p + 1 < end)
+				p++;
+			name[len++] = *p;
+		}
+		name[len] = '\0';
+		if (p >= end) {
+			free(name);
+			return -1;
+		}
+	} else {
+		while (p + len < end && p[len] != ' ' && p[len] != '\r' && p[len] != '(')
+			len++;
+		name = len ? strndup(p, len) : NULL;
+	}
+	*out = name;
+	return name ? 0 : -1;
+}
+
+static bool has_8bit(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return true;
+	return false;
+}
+
+/* A server name sent in UTF-8 rather than modified UTF-7 (Dovecot 2.3's
+ * NOTIFY STATUS does so) read as the canonical name it spells: the prefix
+ * dropped, its delimiter made '/', accepted only when encoding that gives
+ * a name that reads back as it. IMAP_NAME_INVALID when it does not. */
+static int utf8_to_canonical(const struct imap_store *st, const char *server, char **out)
+{
+	const char *prefix = st->ns_prefix ? st->ns_prefix : "";
+	char *name, *encoded = NULL, *back = NULL;
+	int status;
+
+	*out = NULL;
+	if (strncmp(server, prefix, strlen(prefix)) == 0)
+		server += strlen(prefix);
+	if (!(name = strdup(server)))
+		return IMAP_NAME_NOMEM;
+	for (char *p = name; st->ns_delimiter && *p; p++)
+		if (*p == st->ns_delimiter)
+			*p = '/';
+	status = canonical_to_imap_name(name, st->ns_delimiter, prefix, &encoded);
+	if (status == IMAP_NAME_OK)
+		status = imap_name_to_canonical(encoded, st->ns_delimiter, prefix, &back);
+	if (status == IMAP_NAME_OK && strcmp(back, name) != 0)
+		status = IMAP_NAME_INVALID;
+	free(encoded);
+	free(back);
+	if (status == IMAP_NAME_OK)
+		*out = name;
+	else
+		free(name);
+	return status;
+}
+
+/* Reports the folder a NOTIFY STATUS line names. false: a mailbox ferry
+ * does not sync (its name does not map, another namespace), nothing told. */
+static bool report_status(struct imap_store *st, const struct idle_report *rep, const char *line,
+			  size_t len)
+{
+	char *server = NULL, *name = NULL;
+	int status;
+
+	if (status_mailbox(line + 9, line + len, &server) != 0) {
+		if (rep->changed)
+			rep->changed(rep->ctx, NULL);
+		return true;
+	}
+	if (imap_in_foreign_namespace(st, server)) {
+		free(server);
+		return false;
+	}
+	status = imap_name_to_canonical(server, st->ns_delimiter,
+					st->ns_prefix ? st->ns_prefix : "", &name);
+	if (status == IMAP_NAME_INVALID && has_8bit(server))
+		status = utf8_to_canonical(st, server, &name);
+	free(server);
+	if (status == IMAP_NAME_OUTSIDE || status == IMAP_NAME_INVALID)
+		return false; /* LIST leaves it out too */
+	if (rep->changed)
+		rep->changed(rep->ctx, name); /* NULL when out of memory: somewhere */
+	free(name);
+	return true;
+}
+
+/* What a line means to a watcher; a change is reported to rep (the folder
+ * it names: NOTIFY's STATUS, or the selected one; LIST is a folder made,
+ * removed or renamed). exists: what the server last counted. */
+static enum line_kind classify(struct imap_store *st, const MMAPString *text,
+			       const struct idle_report *rep)
+{
+	const char *line = text->str;
 	unsigned long n;
 	char word[16];
 
@@ -98,11 +229,22 @@ static enum line_kind classify(struct imap_store *st, const char *line)
 		return LINE_NOTHING; /* another tag: not ours to read */
 	if (strncasecmp(line + 2, "BYE", 3) == 0)
 		return LINE_BYE;
-	/* VANISHED: expunges with QRESYNC; STATUS and LIST: NOTIFY's news of
-	 * the other folders (new messages, flags, a folder made or gone). */
-	if (strncasecmp(line + 2, "VANISHED", 8) == 0 || strncasecmp(line + 2, "STATUS ", 7) == 0 ||
-	    strncasecmp(line + 2, "LIST ", 5) == 0)
+	/* STATUS and LIST: NOTIFY's news of the other folders (new messages,
+	 * flags; a folder made, gone or renamed). */
+	if (strncasecmp(line + 2, "STATUS ", 7) == 0)
+		return report_status(st, rep, line, text->len) ? LINE_CHANGE : LINE_NOTHING;
+	if (strncasecmp(line + 2, "LIST ", 5) == 0) {
+		if (rep->changed)
+			rep->changed(rep->ctx, NULL);
 		return LINE_CHANGE;
+	}
+	/* VANISHED: expunges with QRESYNC, a uid set not counted here: the
+	 * next EXISTS is news even when it gives the count last seen (a
+	 * message moved out, another in). The rest is the selected folder's. */
+	if (strncasecmp(line + 2, "VANISHED", 8) == 0) {
+		st->exists_known = false;
+		goto selected;
+	}
 	if (sscanf(line + 2, "%lu %15s", &n, word) != 2)
 		return LINE_NOTHING; /* OK "still here", FLAGS, CAPABILITY */
 	if (strcasecmp(word, "EXISTS") == 0) {
@@ -112,16 +254,22 @@ static enum line_kind classify(struct imap_store *st, const char *line)
 
 		st->exists = (uint32_t)n;
 		st->exists_known = true;
-		return news ? LINE_CHANGE : LINE_NOTHING;
+		if (!news)
+			return LINE_NOTHING;
+		goto selected;
 	}
 	if (strcasecmp(word, "EXPUNGE") == 0) {
 		if (st->exists)
 			st->exists--;
-		return LINE_CHANGE;
+		goto selected;
 	}
 	if (strcasecmp(word, "FETCH") == 0)
-		return LINE_CHANGE;
+		goto selected;
 	return LINE_NOTHING; /* RECENT */
+selected:
+	if (rep->changed)
+		rep->changed(rep->ctx, rep->folder);
+	return LINE_CHANGE;
 }
 
 static int send_raw(struct imap_store *st, const char *text, const char *what,
@@ -135,15 +283,17 @@ static int send_raw(struct imap_store *st, const char *text, const char *what,
 }
 
 /* Reads until IDLE's tagged answer, after DONE or the server's own end. */
-static int read_to_tag(struct imap_store *st, MMAPString *line, bool *changed, const char *folder,
-		       struct ferry_error *err)
+static int read_to_tag(struct imap_store *st, MMAPString *line, bool *changed,
+		       const struct idle_report *rep, struct ferry_error *err)
 {
+	const char *folder = rep->folder;
+
 	for (;;) {
 		enum line_kind k;
 
 		if (read_line(st, line) != 0)
 			return imap_fail(st, MAILIMAP_ERROR_STREAM, err, "IDLE on \"%s\"", folder);
-		k = classify(st, line->str);
+		k = classify(st, line, rep);
 		if (k == LINE_TAGGED) {
 			if (strncasecmp(line->str + sizeof(IDLE_TAG), "OK", 2) == 0)
 				return 0;
@@ -161,9 +311,11 @@ static int read_to_tag(struct imap_store *st, MMAPString *line, bool *changed, c
 
 /* "+ idling", and whatever comes before it. 1: the server ended IDLE at
  * once (its tagged answer was read). */
-static int begin(struct imap_store *st, MMAPString *line, bool *changed, const char *folder,
-		 struct ferry_error *err)
+static int begin(struct imap_store *st, MMAPString *line, bool *changed,
+		 const struct idle_report *rep, struct ferry_error *err)
 {
+	const char *folder = rep->folder;
+
 	if (send_raw(st, IDLE_TAG " IDLE\r\n", "sending IDLE", err) != 0)
 		return -1;
 	for (;;) {
@@ -171,7 +323,7 @@ static int begin(struct imap_store *st, MMAPString *line, bool *changed, const c
 
 		if (read_line(st, line) != 0)
 			return imap_fail(st, MAILIMAP_ERROR_STREAM, err, "IDLE on \"%s\"", folder);
-		k = classify(st, line->str);
+		k = classify(st, line, rep);
 		if (k == LINE_CONTINUE)
 			return 0;
 		if (k == LINE_TAGGED) {
@@ -209,6 +361,9 @@ static bool offers(const struct imap_store *st, const char *word)
 static int notify_set(struct imap_store *st, MMAPString *line, const char *folder,
 		      struct ferry_error *err)
 {
+	/* What comes before its answer is not IDLE's: the sync that follows
+	 * the watcher's start sees it. */
+	const struct idle_report quiet = {folder, NULL, NULL};
 	static const char cmd[] = "notify NOTIFY SET (selected (MessageNew MessageExpunge "
 				  "FlagChange)) (personal (MessageNew MessageExpunge FlagChange "
 				  "MailboxName))\r\n";
@@ -222,7 +377,7 @@ static int notify_set(struct imap_store *st, MMAPString *line, const char *folde
 					 folder);
 		if (strncmp(line->str, "notify ", 7) == 0)
 			return 0; /* OK, or NO: IDLE on the selected folder is what is left */
-		if (classify(st, line->str) == LINE_BYE)
+		if (classify(st, line, &quiet) == LINE_BYE)
 			return imap_fail(st, MAILIMAP_ERROR_STREAM, err,
 					 "NOTIFY for \"%s\": the server said BYE", folder);
 	}
@@ -244,8 +399,9 @@ static void keepalive(int fd)
 
 /* Waits in IDLE: 1 a change, 0 timeout or stop, 2 the server ended IDLE. */
 static int idle_wait(struct imap_store *st, MMAPString *line, long deadline, int stop_fd,
-		     const char *folder, struct ferry_error *err)
+		     const struct idle_report *rep, struct ferry_error *err)
 {
+	const char *folder = rep->folder;
 	int fd = mailstream_low_get_fd(mailstream_get_low(st->imap->imap_stream));
 
 	for (;;) {
@@ -269,7 +425,7 @@ static int idle_wait(struct imap_store *st, MMAPString *line, long deadline, int
 		}
 		if (read_line(st, line) != 0)
 			return imap_fail(st, MAILIMAP_ERROR_STREAM, err, "IDLE on \"%s\"", folder);
-		k = classify(st, line->str);
+		k = classify(st, line, rep);
 		if (k == LINE_CHANGE)
 			return 1;
 		if (k == LINE_BYE)
@@ -281,10 +437,11 @@ static int idle_wait(struct imap_store *st, MMAPString *line, long deadline, int
 }
 
 int imap_wait(struct store *store, const char *folder, int timeout_ms, int stop_fd,
-	      struct ferry_error *err)
+	      store_changed_fn *report, void *ctx, struct ferry_error *err)
 {
 	struct imap_store *st = (struct imap_store *)store;
 	long deadline = now_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
+	const struct idle_report rep = {folder, report, ctx};
 	bool changed = false;
 	MMAPString *line;
 	int r;
@@ -314,14 +471,14 @@ int imap_wait(struct store *store, const char *folder, int timeout_ms, int stop_
 		mmap_string_free(line);
 		return -1;
 	}
-	r = begin(st, line, &changed, folder, err);
+	r = begin(st, line, &changed, &rep, err);
 	if (r == 0) {
-		int w = changed ? 1 : idle_wait(st, line, deadline, stop_fd, folder, err);
+		int w = changed ? 1 : idle_wait(st, line, deadline, stop_fd, &rep, err);
 
 		changed = changed || w == 1;
 		/* 2: the server ended IDLE itself, its answer read. */
 		if (w < 0 || (w != 2 && (send_raw(st, "DONE\r\n", "sending DONE", err) != 0 ||
-					 read_to_tag(st, line, &changed, folder, err) != 0)))
+					 read_to_tag(st, line, &changed, &rep, err) != 0)))
 			r = -1;
 	}
 	mmap_string_free(line);

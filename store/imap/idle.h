@@ -7,8 +7,10 @@
 
 /* The driver's wait: selects folder if it is not selected, then IDLE until
  * the server reports a change, timeout_ms passes or stop_fd is readable;
- * DONE ends it each time. */
+ * DONE ends it each time. A change is reported as folder's, or with NOTIFY
+ * as the folder a STATUS names (NULL for a LIST: a folder made, removed or
+ * renamed). */
 int imap_wait(struct store *store, const char *folder, int timeout_ms, int stop_fd,
-	      struct ferry_error *err);
+	      store_changed_fn *changed, void *ctx, struct ferry_error *err);
 
 #endif

@@ -10,9 +10,11 @@ struct md_notify;
 /* The driver's wait: watches new/ and cur/ of every folder under the root
  * and every directory for new folders (the first call sets it up; the
  * watches stay until md_notify_free). folder is ignored: the whole store
- * is watched. */
+ * is watched. A change in new/ or cur/ is reported as that folder's (its
+ * directory read back by the layout's rules); a directory made, removed or
+ * renamed, or lost events, as NULL. */
 int maildir_wait(struct store *store, const char *folder, int timeout_ms, int stop_fd,
-		 struct ferry_error *err);
+		 store_changed_fn *changed, void *ctx, struct ferry_error *err);
 
 void md_notify_free(struct md_notify *n);
 

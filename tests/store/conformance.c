@@ -693,6 +693,15 @@ static long mono_ms(void)
 	return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+/* The folders store_wait reported, the last one ("*" for somewhere). */
+static char reported[256];
+
+static void report_change(void *ctx, const char *folder)
+{
+	(void)ctx;
+	snprintf(reported, sizeof(reported), "%s", folder ? folder : "*");
+}
+
 /* `ferry watch`'s door: nothing changed is 0 after the timeout, a stop
  * descriptor that hangs up is 0 at once, and a message added through another
  * handle between two waits is 1 from the next. A store without the operation
@@ -708,12 +717,13 @@ START_TEST(test_wait_tells_another_handles_change)
 	create(name);
 	select_ok(name);
 	t0 = mono_ms();
-	ck_assert_msg(store_wait(store, name, 300, -1, &err) == 0, "wait: %s", err.msg);
+	ck_assert_msg(store_wait(store, name, 300, -1, NULL, NULL, &err) == 0, "wait: %s", err.msg);
 	ck_assert_int_ge(mono_ms() - t0, 250);
 	ck_assert_int_eq(pipe(pipefd), 0);
 	close(pipefd[1]);
 	t0 = mono_ms();
-	ck_assert_msg(store_wait(store, name, 10000, pipefd[0], &err) == 0, "wait: %s", err.msg);
+	ck_assert_msg(store_wait(store, name, 10000, pipefd[0], NULL, NULL, &err) == 0, "wait: %s",
+		      err.msg);
 	ck_assert_int_lt(mono_ms() - t0, 3000);
 	close(pipefd[0]);
 	if (!store_can_wait(store))
@@ -739,8 +749,12 @@ START_TEST(test_wait_tells_another_handles_change)
 		store = mine;
 	}
 	t0 = mono_ms();
-	ck_assert_msg(store_wait(store, name, 10000, -1, &err) == 1, "wait: %s", err.msg);
+	reported[0] = '\0';
+	ck_assert_msg(store_wait(store, name, 10000, -1, report_change, NULL, &err) == 1,
+		      "wait: %s", err.msg);
 	ck_assert_int_lt(mono_ms() - t0, 5000);
+	/* `ferry watch` syncs only the folder named. */
+	ck_assert_str_eq(reported, name);
 }
 END_TEST
 
