@@ -124,7 +124,7 @@ STOPPED=$(sessions)
 # shellcheck disable=SC2086 # one pid
 kill -STOP $STOPPED
 seed 7 INBOX "while suspended"
-sleep 3
+sleep 2
 t_ok "a delivery while the connection is silent is not seen" eval '! has_local INBOX "while suspended"'
 echo 60000 >"$BOOT_FILE"
 kill -CHLD "$WPID"
