@@ -236,7 +236,7 @@ while (($(syncs) < CYCLES)); do
 	fi
 done
 cycle_s=$(awk -v a="$t0" -v b="$EPOCHREALTIME" -v n="$(($(syncs) - cycles0))" \
-	'BEGIN { printf "%.2f", (b - a) / n }')
+	'BEGIN { if (n > 0) printf "%.2f", (b - a) / n; else printf "-" }')
 nap 3
 rss_end=$(rss_snapshot "after $(syncs) syncs")
 {
