@@ -16,7 +16,9 @@
  * A local change is synced 1 s after the last event; a server change
  * 0.2 s after the first. Each channel is also synced every `interval`,
  * measured on CLOCK_BOOTTIME, and at once when that clock jumped ahead of
- * CLOCK_MONOTONIC (a resume from suspend). Nothing else wakes the parent. */
+ * CLOCK_MONOTONIC (a resume from suspend: a CLOCK_REALTIME timer that the
+ * kernel cancels when the clock jumps wakes the parent to look). Nothing
+ * else wakes the parent. */
 #include "sync/watch.h"
 
 #include <errno.h>
@@ -105,6 +107,10 @@ struct watch {
 	size_t nold;
 	int sigfd;
 	int timerfd; /* CLOCK_BOOTTIME, at the next interval: it fires on a resume past it */
+	/* CLOCK_REALTIME, a year ahead, cancelled by the kernel when the clock
+	 * jumps, which a resume from suspend makes it do: a resume before the
+	 * interval is up wakes the parent too (-1: none, the interval only). */
+	int resumefd;
 	sigset_t orig_mask;
 	long last_jump; /* BOOTTIME - MONOTONIC, ms */
 };
@@ -171,6 +177,8 @@ static void child_setup(struct watch *wt, int keep_a, int keep_b)
 {
 	close(wt->sigfd);
 	close(wt->timerfd);
+	if (wt->resumefd >= 0)
+		close(wt->resumefd);
 	for (size_t i = 0; i < wt->nw; i++) {
 		if (wt->w[i].fd >= 0 && wt->w[i].fd != keep_a && wt->w[i].fd != keep_b)
 			close(wt->w[i].fd);
@@ -792,13 +800,30 @@ static void due_work(struct watch *wt)
 	}
 }
 
+/* Arms (again) the timer a clock jump cancels: a resume, or the wall clock
+ * set. What the jump means is due_work's to tell (BOOTTIME against
+ * MONOTONIC); a wall clock set alone changes nothing. */
+static void arm_resume(struct watch *wt)
+{
+	struct itimerspec its = {.it_value = {.tv_sec = time(NULL) + 365L * 86400}};
+
+	if (wt->resumefd >= 0 &&
+	    timerfd_settime(wt->resumefd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its,
+			    NULL) != 0) {
+		log_warn("watch: timerfd: %s; a resume from suspend is seen at the interval",
+			 strerror(errno));
+		close(wt->resumefd);
+		wt->resumefd = -1;
+	}
+}
+
 static int loop(struct watch *wt)
 {
 	int stop_sig = 0;
 	bool hup = false;
 
 	for (;;) {
-		struct pollfd p[2 + MAX_WATCHERS];
+		struct pollfd p[3 + MAX_WATCHERS];
 		size_t np = 1;
 		int r;
 
@@ -823,6 +848,7 @@ static int loop(struct watch *wt)
 		arm_interval(wt, stop_sig != 0);
 		p[0] = (struct pollfd){.fd = wt->sigfd, .events = POLLIN};
 		p[np++] = (struct pollfd){.fd = wt->timerfd, .events = POLLIN};
+		p[np++] = (struct pollfd){.fd = wt->resumefd, .events = POLLIN};
 		for (size_t i = 0; i < wt->nw; i++)
 			p[np++] = (struct pollfd){.fd = wt->w[i].fd, .events = POLLIN};
 		r = poll(p, np, next_timeout(wt, stop_sig != 0));
@@ -859,8 +885,15 @@ static int loop(struct watch *wt)
 
 			(void)!read(wt->timerfd, &expired, sizeof(expired));
 		}
-		for (size_t i = 0; i < wt->nw && i + 2 < np; i++)
-			if (wt->w[i].fd >= 0 && p[i + 2].fd == wt->w[i].fd && p[i + 2].revents)
+		if (p[2].revents) {
+			uint64_t expired;
+
+			/* ECANCELED: the clock jumped; the next due_work looks. */
+			(void)!read(wt->resumefd, &expired, sizeof(expired));
+			arm_resume(wt);
+		}
+		for (size_t i = 0; i < wt->nw && i + 3 < np; i++)
+			if (wt->w[i].fd >= 0 && p[i + 3].fd == wt->w[i].fd && p[i + 3].revents)
 				read_watcher(wt, &wt->w[i]);
 	}
 }
@@ -898,6 +931,11 @@ int watch_run(const char *config_path, struct config *cfg, char **names, size_t 
 		config_free(&wt.cfg);
 		return FERRY_PARTIAL;
 	}
+	wt.resumefd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (wt.resumefd < 0)
+		log_warn("watch: timerfd: %s; a resume from suspend is seen at the interval",
+			 strerror(errno));
+	arm_resume(&wt);
 	wt.last_jump = boot_ms() - now_ms();
 	plan_watchers(&wt);
 	/* Ready once watching begins: a first sync of a big account may take
@@ -906,6 +944,8 @@ int watch_run(const char *config_path, struct config *cfg, char **names, size_t 
 	status = loop(&wt);
 	close(wt.sigfd);
 	close(wt.timerfd);
+	if (wt.resumefd >= 0)
+		close(wt.resumefd);
 	for (size_t i = 0; i < wt.nch; i++)
 		scope_clear(&wt.ch[i]);
 	free(wt.ch);
