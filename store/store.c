@@ -144,6 +144,15 @@ int store_rename_folder(struct store *s, const char *from, const char *to, struc
 					err);
 }
 
+int store_subscribed(struct store *s, struct store_folder **out, size_t *n, struct ferry_error *err)
+{
+	*out = NULL;
+	*n = 0;
+	if (!s->driver->subscribed)
+		return 1;
+	return s->driver->subscribed(s, out, n, err);
+}
+
 int store_status(struct store *s, const char *const *names, size_t n, struct folder_state *out,
 		 bool *ok, struct ferry_error *err)
 {

@@ -42,6 +42,9 @@ enum folder_attr {
 	FA_ARCHIVE = 1u << 5,
 	FA_ALL = 1u << 6,     /* every message again (Gmail's All Mail) */
 	FA_FLAGGED = 1u << 7, /* a virtual folder of the flagged messages */
+	/* Not subscribed to (`subscribed = yes`), here or on the other side:
+	 * left out. Set by the engine, never by a store. */
+	FA_UNSUBSCRIBED = 1u << 8,
 };
 
 /* A folder by canonical name: UTF-8, levels separated by '/', relative to
@@ -123,6 +126,10 @@ struct store_driver {
 	 * within the root, the index following). `to` must not exist. */
 	int (*rename_folder)(struct store *store, const char *from, const char *to,
 			     struct ferry_error *err);
+	/* The folders subscribed to (IMAP LSUB), as list_folders names them;
+	 * free with store_folders_free. */
+	int (*subscribed)(struct store *store, struct store_folder **out, size_t *n,
+			  struct ferry_error *err);
 
 	/* What each folder names[0..n) holds, as cheaply as the store can tell
 	 * (IMAP: pipelined STATUS; Maildir: its index, rescanning only folders
@@ -262,6 +269,10 @@ int store_delete_folder(struct store *s, const char *name, struct ferry_error *e
 /* Without the operation: FERRY_CAUSE_REFUSED, nothing renamed (the engine
  * then syncs the folders as if there had been no rename). */
 int store_rename_folder(struct store *s, const char *from, const char *to, struct ferry_error *err);
+/* 1 without the operation: the store has no subscriptions (every folder
+ * counts as subscribed); else 0 with the list, or -1. */
+int store_subscribed(struct store *s, struct store_folder **out, size_t *n,
+		     struct ferry_error *err);
 
 /* Without the operation: 0 with every ok[i] false (sync each folder the long
  * way). */

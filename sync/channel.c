@@ -900,6 +900,53 @@ static int list_both(struct engine *e, struct store_folder *listed[2], size_t nl
 	return 0;
 }
 
+/* `subscribed = yes`: a folder a side with subscriptions lists but has not
+ * subscribed to is left out on both sides, neither synced nor created on
+ * the other (nor removed: rule 11 counts it neither here nor gone). */
+static int drop_unsubscribed(struct engine *e, struct store_folder *listed[2], size_t nlisted[2],
+			     struct ferry_error *err)
+{
+	for (enum side side = FAR; side <= NEAR; side++) {
+		struct store_folder *sub;
+		size_t nsub;
+		int r = store_subscribed(e->store[side], &sub, &nsub, err);
+
+		if (r == 1)
+			continue;
+		if (r != 0)
+			return -1;
+		for (size_t i = 0; i < nlisted[side]; i++) {
+			const char *name = listed[side][i].name;
+			bool is_sub = folder_name_is_inbox(name); /* always there */
+
+			for (size_t k = 0; k < nsub && !is_sub; k++)
+				is_sub = strcmp(sub[k].name, name) == 0;
+			if (is_sub)
+				continue;
+			log_trace("%s: not subscribed on %s: left out", name, side_str(side));
+			for (enum side s = FAR; s <= NEAR; s++)
+				for (size_t k = 0; k < nlisted[s]; k++)
+					if ((s != side || k != i) &&
+					    strcmp(listed[s][k].name, name) == 0)
+						listed[s][k].attrs |= FA_UNSUBSCRIBED;
+			listed[side][i].attrs |= FA_UNSUBSCRIBED;
+		}
+		store_folders_free(sub, nsub);
+	}
+	for (enum side side = FAR; side <= NEAR; side++) {
+		size_t kept = 0;
+
+		for (size_t i = 0; i < nlisted[side]; i++) {
+			if (listed[side][i].attrs & FA_UNSUBSCRIBED)
+				free(listed[side][i].name);
+			else
+				listed[side][kept++] = listed[side][i];
+		}
+		nlisted[side] = kept;
+	}
+	return 0;
+}
+
 /* Lists both sides, applies role pairing and map (sync/roles.c: the near
  * store learns their aliases, the engine names a pair by its far name), and
  * pairs the folders. */
@@ -913,6 +960,7 @@ static int list_and_pair(struct engine *e, const struct channel_run *run,
 	int r = -1;
 
 	if (list_both(e, listed, nlisted, err) == 0 &&
+	    (!run->ch->subscribed || drop_unsubscribed(e, listed, nlisted, err) == 0) &&
 	    state_list_role_pairs(e->state, &remembered, &nremembered, err) == 0 &&
 	    roles_apply(run->ch, remembered, nremembered, listed, nlisted, roles, err) == 0 &&
 	    (e->opts->dry_run || roles_remember(e->state, roles, err) == 0) &&

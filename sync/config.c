@@ -87,10 +87,11 @@ enum channel_key {
 	CHANNEL_MAX_AGE,
 	CHANNEL_MAP,
 	CHANNEL_ALL_MAIL,
+	CHANNEL_SUBSCRIBED,
 	CHANNEL_NKEYS
 };
 
-#define MAX_KEYS 16
+#define MAX_KEYS 24
 _Static_assert((int)IMAP_NKEYS <= MAX_KEYS && (int)MAILDIR_NKEYS <= MAX_KEYS &&
 		   (int)CHANNEL_NKEYS <= MAX_KEYS,
 	       "MAX_KEYS too small");
@@ -1102,6 +1103,16 @@ static int parse_all_mail(struct parser *p, const char *value)
 	return 0;
 }
 
+static int parse_subscribed(struct parser *p, const char *value)
+{
+	int v;
+
+	if (parse_word(p, value, yes_no_words, NELEM(yes_no_words), &v) < 0)
+		return -1;
+	cur_channel(p)->subscribed = v;
+	return 0;
+}
+
 static const struct key_def channel_keys[CHANNEL_NKEYS] = {
     [CHANNEL_FAR] = {"far", parse_far},
     [CHANNEL_NEAR] = {"near", parse_near},
@@ -1119,6 +1130,7 @@ static const struct key_def channel_keys[CHANNEL_NKEYS] = {
     [CHANNEL_MAX_AGE] = {"max_age", parse_max_age},
     [CHANNEL_MAP] = {"map", parse_map},
     [CHANNEL_ALL_MAIL] = {"all_mail", parse_all_mail},
+    [CHANNEL_SUBSCRIBED] = {"subscribed", parse_subscribed},
 };
 
 /* $XDG_STATE_HOME/ferry/<channel>.sqlite. Malloc'd; NULL with why set. */

@@ -46,6 +46,7 @@ struct channel_conf {
 	struct folder_map *map;
 	size_t nmap;
 	bool all_mail; /* `all_mail = yes`: \All and \Flagged folders are synced too */
+	bool subscribed; /* `subscribed = yes`: only a server's subscribed folders */
 };
 
 struct config {

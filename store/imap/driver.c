@@ -44,6 +44,7 @@ const struct store_driver imap_driver = {
     .create_folder = imap_create_folder,
     .delete_folder = imap_delete_folder,
     .rename_folder = imap_rename_folder,
+    .subscribed = imap_subscribed,
     .status = imap_status,
     .select = imap_select,
     .list = imap_list,

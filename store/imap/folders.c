@@ -271,6 +271,49 @@ oom:
 	return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "listing folders: out of memory");
 }
 
+/* LSUB "" "*", named as LIST names them (the server's spelling mapped the
+ * same way); a name that cannot be mapped is left out, as from LIST. */
+int imap_subscribed(struct store *store, struct store_folder **out, size_t *n,
+		    struct ferry_error *err)
+{
+	struct imap_store *st = (struct imap_store *)store;
+	struct store_folder *v;
+	clist *list = NULL;
+	size_t count = 0;
+	int r;
+
+	*out = NULL;
+	*n = 0;
+	if (imap_usable(st, err) != 0)
+		return -1;
+	r = mailimap_lsub(st->imap, "", "*", &list);
+	if (r != MAILIMAP_NO_ERROR)
+		return imap_fail(st, r, err, "LSUB \"\" \"*\"");
+	v = calloc((size_t)clist_count(list) + 1, sizeof(*v));
+	if (!v) {
+		mailimap_list_result_free(list);
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "LSUB: out of memory");
+	}
+	for (clistiter *it = clist_begin(list); it; it = clist_next(it)) {
+		struct listed one = {0};
+		int m = map_entry(st, clist_content(it), &one);
+
+		if (m < 0) {
+			mailimap_list_result_free(list);
+			store_folders_free(v, count);
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "LSUB: out of memory");
+		}
+		if (m == 0) {
+			free(one.server);
+			v[count++] = one.folder;
+		}
+	}
+	mailimap_list_result_free(list);
+	*out = v;
+	*n = count;
+	return 0;
+}
+
 int imap_create_folder(struct store *store, const char *name, struct ferry_error *err)
 {
 	struct imap_store *st = (struct imap_store *)store;
@@ -280,9 +323,19 @@ int imap_create_folder(struct store *store, const char *name, struct ferry_error
 	if (imap_server_name(st, name, "cannot create", &mb, err) != 0)
 		return -1;
 	r = mailimap_create(st->imap, mb);
-	free(mb);
-	if (r != MAILIMAP_NO_ERROR)
+	if (r != MAILIMAP_NO_ERROR) {
+		free(mb);
 		return imap_fail(st, r, err, "cannot create folder \"%s\"", name);
+	}
+	/* Subscribed, as a mail client subscribes what it creates: many show
+	 * only subscribed folders, and `subscribed = yes` syncs only those. */
+	r = mailimap_subscribe(st->imap, mb);
+	free(mb);
+	if (r == MAILIMAP_ERROR_STREAM || r == MAILIMAP_ERROR_PARSE)
+		return imap_fail(st, r, err, "cannot subscribe to folder \"%s\"", name);
+	if (r != MAILIMAP_NO_ERROR)
+		log_warn("%s: folder \"%s\" created, but the server refused to subscribe to it",
+			 st->base.conf->name, name);
 	return 0;
 }
 

@@ -1153,6 +1153,15 @@ START_TEST(test_max_age)
 }
 END_TEST
 
+START_TEST(test_subscribed)
+{
+	ck_assert(!load_channel("max_size = 0")->subscribed);
+	ck_assert(load_channel("subscribed = yes")->subscribed);
+	ck_assert(!load_channel("subscribed = no")->subscribed);
+	expect_channel_error("subscribed = maybe", "t.conf:10: subscribed:");
+}
+END_TEST
+
 START_TEST(test_watch_and_interval)
 {
 	const struct channel_conf *ch = load_channel("max_size = 0");
@@ -1742,6 +1751,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_post_sync_is_kept_as_written);
 	tcase_add_test(tc, test_watch_and_interval);
 	tcase_add_test(tc, test_max_age);
+	tcase_add_test(tc, test_subscribed);
 	tcase_add_test(tc, test_bad_max_size_is_rejected);
 	tcase_add_test(tc, test_find_store_and_channel_by_name);
 
