@@ -301,7 +301,7 @@ static const struct {
     {"TrashNewOnly", "ferry deletes without copying to a trash folder"},
     {"TrashRemoteNew", "ferry deletes without copying to a trash folder"},
     {"MapInbox", "ferry has no alias for INBOX"},
-    {"SubscribedOnly", "ferry syncs the folders its `folders` patterns select"},
+    {"SubscribedOnly", "a store no channel uses: set subscribed = yes on its channel"},
     {"AltMap", "not needed: ferry keeps its own index beside the Maildir"},
     {"InfoDelimiter", "ferry uses ':' in Maildir file names"},
     {"FieldDelimiter", "not needed: ferry keeps its own state"},
@@ -773,6 +773,23 @@ static void write_max_size(struct import_result *res, const char *file, struct m
 		    "(and says so)");
 }
 
+/* SubscribedOnly of either store (an IMAPStore's) is ferry's channel key. */
+static void write_subscribed(struct import_result *res, const char *file,
+			     struct mb_section *stores[2])
+{
+	for (int i = 0; i < 2; i++) {
+		struct mb_line *l = find(stores[i], "SubscribedOnly");
+
+		if (!l || l->nargs < 1)
+			continue;
+		if (strcasecmp(l->args[0], "yes") == 0 || strcasecmp(l->args[0], "true") == 0 ||
+		    strcmp(l->args[0], "1") == 0) {
+			import_key(res, file, l->line, "subscribed", "yes");
+			return;
+		}
+	}
+}
+
 static void write_channel(struct import_result *res, struct mb_file *f, struct mb_section *ch,
 			  struct mb_section *global, const bool *written)
 {
@@ -836,6 +853,7 @@ static void write_channel(struct import_result *res, struct mb_file *f, struct m
 	write_side_opt(res, file, ch, global, "Create", "create");
 	write_side_opt(res, file, ch, global, "Remove", "remove");
 	write_max_size(res, file, ch, global, st);
+	write_subscribed(res, file, st);
 out:
 	free(store[0]);
 	free(store[1]);

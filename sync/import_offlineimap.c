@@ -498,6 +498,14 @@ static void write_account(struct import_result *res, struct oi_file *f, const ch
 		import_note(res, f->file, size->line, "maxsize", "'%s' is not a size", size->value);
 	if ((hook = key(a, "postsynchook")))
 		import_key(res, f->file, hook->line, "post_sync", hook->value);
+	/* subscribedonly, of the IMAP repository: ferry's channel key. */
+	for (int i = 0; i < 2; i++)
+		if (key(repo[i], "subscribedonly") &&
+		    flag(res, f->file, repo[i], "subscribedonly", 0)) {
+			import_key(res, f->file, key(repo[i], "subscribedonly")->line, "subscribed",
+				   "yes");
+			break;
+		}
 	/* maxage: days, as ferry's max_age counts them. */
 	if ((age = key(a, "maxage")) && age->value[0] &&
 	    strspn(age->value, "0123456789") == strlen(age->value) && strlen(age->value) <= 5)

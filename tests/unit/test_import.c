@@ -70,7 +70,7 @@ START_TEST(test_mbsync_two_accounts)
 	    "SubFolders Verbatim\n\n"
 	    "Channel work\nFar :work-remote:\nNear :work-local:\nPatterns *\nExpunge Both\n\n"
 	    "IMAPAccount home\nHost mail.home.example\nUser me\nPass \"a \\\"quoted\\\" word\"\n\n"
-	    "IMAPStore home-remote\nAccount home\n\n"
+	    "IMAPStore home-remote\nAccount home\nSubscribedOnly yes\n\n"
 	    "MaildirStore home-local\nInbox ~/Mail/home\nSubFolders Maildir++\n\n"
 	    "Channel home\nMaster :home-remote:\nSlave :home-local:\nPatterns * !Junk\n\n"
 	    "Group both\nChannel work\nChannel home\n");
@@ -87,7 +87,8 @@ START_TEST(test_mbsync_two_accounts)
 	/* Old names; no Expunge: mbsync only flags deletions, ferry does none. */
 	HAS(c, "[channel home]\nfar = home-remote\nnear = home-local\nfolders = * !Junk\n"
 	       "sync = both\ndelete = none\n");
-	HAS(notes(), "rc:34: Expunge: mbsync flags deletions \\Deleted on both without expunging");
+	HAS(c, "remove = none\nsubscribed = yes\n");
+	HAS(notes(), "rc:35: Expunge: mbsync flags deletions \\Deleted on both without expunging");
 	HAS(c, "# Group both: ferry has no groups; run\n#   ferry sync work home\n");
 	loads();
 }
@@ -203,6 +204,7 @@ START_TEST(test_offlineimap_account)
 	    "[Repository L]\ntype = Maildir\nlocalfolders = ~/Mail\n\n"
 	    "[Repository R]\ntype = IMAP\nremotehost = imap.example.com\nremoteport = 993\n"
 	    "remoteuser = me\nremotepass = pa;ss word\nsslcacertfile = /etc/ca.pem\n"
+	    "subscribedonly = yes\n"
 	    "folderfilter = lambda f: f != 'Junk'\nreadonly = yes\n"
 	    "  # a comment inside\nmaxconnections = 2\n\n"
 	    "[Account Other]\nlocalrepository = L2\nremoterepository = R2\nmaxage = 90\n"
@@ -214,8 +216,8 @@ START_TEST(test_offlineimap_account)
 	HAS(c, "[imap R]\nhost = imap.example.com\nport = 993\ntls = implicit\nuser = me\n"
 	       "password = pa;ss word\nca_file = /etc/ca.pem\nconnections = 2\n");
 	HAS(c, "[channel Main]\nfar = R\nnear = L\nsync = pull\ncreate = both\ndelete = both\n"
-	       "max_size = 2000000\npost_sync = notmuch new\n");
-	HAS(notes(), "rc:21: folderfilter: not mapped: Python code");
+	       "max_size = 2000000\npost_sync = notmuch new\nsubscribed = yes\n");
+	HAS(notes(), "rc:22: folderfilter: not mapped: Python code");
 	HAS(c, "[imap R2]\nhost = imap.gmail.com\ntls = starttls\nuser = me@gmail.com\n"
 	       "password_command = cat ~/'.gpass'\n");
 	HAS(c, "[maildir L2]\npath = ~/Other\nlayout = verbatim\n");
