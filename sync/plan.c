@@ -551,7 +551,7 @@ static int plan_pair(struct planner *p, const struct pair *pr)
 /* Orders messages by identity (rule 6: header hash and CRLF size). */
 static int identity_cmp(const struct msg *a, const struct msg *b)
 {
-	int c = memcmp(a->id.hash, b->id.hash, sizeof(a->id.hash));
+	int c = memcmp(a->ident->hash, b->ident->hash, sizeof(a->ident->hash));
 
 	if (c)
 		return c;
@@ -561,7 +561,7 @@ static int identity_cmp(const struct msg *a, const struct msg *b)
 /* The same by the munged hash (8-bit header bytes read as 'X'). */
 static int munged_cmp(const struct msg *a, const struct msg *b)
 {
-	int c = memcmp(a->id.munged, b->id.munged, sizeof(a->id.munged));
+	int c = memcmp(a->ident->munged, b->ident->munged, sizeof(a->ident->munged));
 
 	if (c)
 		return c;
@@ -598,7 +598,7 @@ static int unpaired_by_identity(const struct listing *s, bool munged, const stru
 	if (!*out)
 		return -1;
 	for (size_t i = 0; i < s->n; i++)
-		if (!s->paired[i] && (munged ? s->v[i].id.munged_known : s->v[i].id.known))
+		if (!s->paired[i] && msg_id_known(&s->v[i]) && (!munged || s->v[i].munged_known))
 			(*out)[(*n)++] = &s->v[i];
 	qsort(*out, *n, sizeof(**out), munged ? msg_munged_cmp : msg_identity_cmp);
 	return 0;

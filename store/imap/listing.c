@@ -139,9 +139,14 @@ static void on_list_att(struct mailimap_msg_att *att, void *ctx)
 	e.m.size = f.size;
 	if (f.has_date)
 		e.m.date = date_to_epoch(f.date);
-	if (f.has_flags && read_flags(f.flags, &e.m.flags, &e.m.keywords) != 0) {
-		l->oom = true;
-		return;
+	if (f.has_flags) {
+		unsigned flags;
+
+		if (read_flags(f.flags, &flags, &e.m.keywords) != 0) {
+			l->oom = true;
+			return;
+		}
+		e.m.flags = (uint8_t)flags;
 	}
 	l->v[l->n++] = e;
 }

@@ -532,7 +532,7 @@ START_TEST(test_list_gives_flags_keywords_sizes_and_dates)
 
 		ck_assert_msg(find_msg(&l, uid)->size == len, "uid %u: size %llu, CRLF size %zu",
 			      uid, (unsigned long long)find_msg(&l, uid)->size, len);
-		ck_assert(!find_msg(&l, uid)->id.known);
+		ck_assert(!msg_id_known(find_msg(&l, uid)));
 		free(body);
 	}
 	ck_assert_uint_gt(find_msg(&l, 3)->size, 5000000);
@@ -585,12 +585,16 @@ START_TEST(test_identify_hashes_headers_as_identity_h_does)
 	for (size_t i = 0; i < l.n; i++)
 		sizes[l.v[i].uid] = l.v[i].size;
 	/* uid 1 counts as known already: it is not asked for again. */
-	l.v[0].id.known = true;
-	memset(l.v[0].id.hash, 0xab, sizeof(l.v[0].id.hash));
+	{
+		struct msg_id ab = {.known = true};
+
+		memset(ab.hash, 0xab, sizeof(ab.hash));
+		ck_assert_int_eq(msg_set_id(&l.v[0], &ab), 0);
+	}
 	capture_on();
 	ck_assert_msg(store->driver->identify(store, l.v, l.n, &err) == 0, "%s", err.msg);
 	assert_sent("UID FETCH 2:4 (UID BODY.PEEK[HEADER])");
-	ck_assert_uint_eq(l.v[0].id.hash[0], 0xab);
+	ck_assert_uint_eq(l.v[0].ident->hash[0], 0xab);
 	for (uint32_t uid = 2; uid <= 4; uid++) {
 		const struct msg *m = find_msg(&l, uid);
 		struct msg_id want;
@@ -598,8 +602,9 @@ START_TEST(test_identify_hashes_headers_as_identity_h_does)
 		char *body = seeded("Work", uid, &len);
 
 		ident_of(body, len, &want);
-		ck_assert_msg(m->id.known, "uid %u not identified", uid);
-		ck_assert_msg(memcmp(m->id.hash, want.hash, 32) == 0, "uid %u: wrong hash", uid);
+		ck_assert_msg(msg_id_known(m), "uid %u not identified", uid);
+		ck_assert_msg(memcmp(m->ident->hash, want.hash, 32) == 0, "uid %u: wrong hash",
+			      uid);
 		ck_assert_uint_eq(m->size, sizes[uid]);
 		free(body);
 	}
@@ -625,8 +630,8 @@ START_TEST(test_identify_leaves_out_the_lines_other_synchronisers_add)
 	listed = l.v[0].size;
 	ck_assert_uint_eq(listed, len);
 	ck_assert_msg(store->driver->identify(store, l.v, l.n, &err) == 0, "%s", err.msg);
-	ck_assert(l.v[0].id.known);
-	ck_assert_mem_eq(l.v[0].id.hash, want.hash, sizeof(want.hash));
+	ck_assert(msg_id_known(&l.v[0]));
+	ck_assert_mem_eq(l.v[0].ident->hash, want.hash, sizeof(want.hash));
 	ck_assert_uint_eq(l.v[0].size, listed - 22);
 	msg_list_free(&l);
 	free(body);

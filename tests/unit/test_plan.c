@@ -16,6 +16,7 @@
 
 struct folder {
 	struct msg *far, *near;
+	struct msg_ident *far_ident, *near_ident; /* the listings' identities */
 	size_t nfar, nnear;
 	struct pair *pairs;
 	size_t npairs, cap;
@@ -30,8 +31,10 @@ static void folder_init(struct folder *f, size_t cap)
 	*f = (struct folder){.cap = cap};
 	f->far = calloc(cap, sizeof(*f->far));
 	f->near = calloc(cap, sizeof(*f->near));
+	f->far_ident = calloc(cap, sizeof(*f->far_ident));
+	f->near_ident = calloc(cap, sizeof(*f->near_ident));
 	f->pairs = calloc(cap, sizeof(*f->pairs));
-	ck_assert(f->far && f->near && f->pairs);
+	ck_assert(f->far && f->near && f->far_ident && f->near_ident && f->pairs);
 	f->in = (struct plan_input){
 	    .far_complete = true,
 	    .near_complete = true,
@@ -50,18 +53,23 @@ static void folder_free(struct folder *f)
 	plan_free(&f->plan);
 	free(f->far);
 	free(f->near);
+	free(f->far_ident);
+	free(f->near_ident);
 	free(f->pairs);
 }
 
 /* A message of 1000 bytes. The same identity means the same message
- * (rule 6); identity 0: not identified. */
+ * (rule 6); identity 0: not identified. Its identity lives in a scratch
+ * until add_far or add_near copies it into the folder. */
 static struct msg message(uint32_t uid, unsigned flags, const char *keywords, unsigned identity)
 {
+	static struct msg_ident scratch;
 	struct msg m = {.uid = uid, .flags = flags, .keywords = (char *)keywords, .size = 1000};
 
 	if (identity) {
-		memcpy(m.id.hash, &identity, sizeof(identity));
-		m.id.known = true;
+		memset(&scratch, 0, sizeof(scratch));
+		memcpy(scratch.hash, &identity, sizeof(identity));
+		m.ident = &scratch;
 	}
 	return m;
 }
@@ -73,6 +81,10 @@ static struct msg *add_far(struct folder *f, struct msg m)
 {
 	if (f->nfar == f->cap)
 		ck_abort_msg("far listing full");
+	if (m.ident) {
+		f->far_ident[f->nfar] = *m.ident;
+		m.ident = &f->far_ident[f->nfar];
+	}
 	f->far[f->nfar] = m;
 	return &f->far[f->nfar++];
 }
@@ -81,6 +93,10 @@ static struct msg *add_near(struct folder *f, struct msg m)
 {
 	if (f->nnear == f->cap)
 		ck_abort_msg("near listing full");
+	if (m.ident) {
+		f->near_ident[f->nnear] = *m.ident;
+		m.ident = &f->near_ident[f->nnear];
+	}
 	f->near[f->nnear] = m;
 	return &f->near[f->nnear++];
 }
@@ -1078,8 +1094,8 @@ static struct msg rewritten(uint32_t uid, unsigned identity, unsigned munged)
 {
 	struct msg m = message(uid, 0, NULL, identity);
 
-	memcpy(m.id.munged, &munged, sizeof(munged));
-	m.id.munged_known = true;
+	memcpy(m.ident->munged, &munged, sizeof(munged));
+	m.munged_known = true;
 	return m;
 }
 
