@@ -689,6 +689,11 @@ static int copy_unpaired(struct planner *p, enum side from)
 	return 0;
 }
 
+bool plan_by_windows(const struct plan_input *in)
+{
+	return in->npairs == 0 && (in->nfar == 0 || in->nnear == 0);
+}
+
 /* ---- rule 5: max_delete ---- */
 
 bool plan_exceeds_max_delete(bool is_percent, unsigned max_delete, size_t count, size_t total)

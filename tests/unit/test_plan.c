@@ -1484,6 +1484,115 @@ START_TEST(test_oversized_local_message_is_skipped_on_push)
 }
 END_TEST
 
+/* ---- windows: a first sync into an empty side ---- */
+
+static int cmp_action(const void *a, const void *b)
+{
+	const struct action *x = a, *y = b;
+
+	if (x->kind != y->kind)
+		return (x->kind > y->kind) - (x->kind < y->kind);
+	if (x->far_uid != y->far_uid)
+		return (x->far_uid > y->far_uid) - (x->far_uid < y->far_uid);
+	return (x->near_uid > y->near_uid) - (x->near_uid < y->near_uid);
+}
+
+static bool same_keywords(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Plans f whole, then in windows of window messages of its one non-empty
+ * side, and checks that the two give the same actions. */
+static void assert_windows_plan_alike(struct folder *f, size_t window)
+{
+	struct plan parts = {0};
+	struct plan_input in;
+	bool far = f->nfar > 0;
+	size_t n = far ? f->nfar : f->nnear;
+
+	run(f);
+	in = f->in;
+	ck_assert(plan_by_windows(&in));
+	for (size_t at = 0; at < n; at += window) {
+		struct plan p = {0};
+		size_t k = n - at < window ? n - at : window;
+
+		if (far) {
+			in.far = f->far + at;
+			in.nfar = k;
+		} else {
+			in.near = f->near + at;
+			in.nnear = k;
+		}
+		ck_assert_int_eq(plan_folder(&in, &p), 0);
+		parts.v = realloc(parts.v, (parts.n + p.n + 1) * sizeof(*parts.v));
+		ck_assert(parts.v);
+		memcpy(parts.v + parts.n, p.v, p.n * sizeof(*p.v));
+		parts.n += p.n;
+		free(p.v); /* the keywords now belong to parts */
+	}
+	ck_assert_uint_eq(parts.n, f->plan.n);
+	qsort(parts.v, parts.n, sizeof(*parts.v), cmp_action);
+	qsort(f->plan.v, f->plan.n, sizeof(*f->plan.v), cmp_action);
+	for (size_t i = 0; i < parts.n; i++) {
+		const struct action *x = &parts.v[i], *y = &f->plan.v[i];
+
+		ck_assert_msg(x->kind == y->kind && x->far_uid == y->far_uid &&
+				  x->near_uid == y->near_uid && x->add == y->add &&
+				  x->remove == y->remove && x->base_flags == y->base_flags &&
+				  x->size == y->size && x->conflict == y->conflict &&
+				  same_keywords(x->add_keywords, y->add_keywords) &&
+				  same_keywords(x->remove_keywords, y->remove_keywords) &&
+				  same_keywords(x->base_keywords, y->base_keywords),
+			      "action %zu differs in windows", i);
+	}
+	plan_free(&parts);
+}
+
+START_TEST(test_first_sync_into_an_empty_side_plans_alike_in_windows)
+{
+	static const char *const keywords[] = {NULL, "$label1", "a b"};
+
+	for (int pull = 0; pull <= 1; pull++) {
+		struct folder f;
+
+		folder_init(&f, 100);
+		f.in.have_state = false;
+		f.in.policy.max_size = 4000;
+		for (uint32_t uid = 1; uid <= 100; uid++) {
+			struct msg m = message(uid * 3, uid % 2 ? MF_SEEN : MF_FLAGGED,
+					       keywords[uid % 3], uid % 4 ? uid : 0);
+			struct msg *added = pull ? add_far(&f, m) : add_near(&f, m);
+
+			added->size = uid % 10 ? 1000 : 5000; /* every tenth over max_size */
+		}
+		assert_windows_plan_alike(&f, 7);
+		assert_windows_plan_alike(&f, 1);
+		folder_free(&f);
+	}
+}
+END_TEST
+
+START_TEST(test_only_a_folder_without_pairs_and_one_side_empty_plans_in_windows)
+{
+	struct folder f;
+
+	folder_init(&f, 4);
+	add_far(&f, message(1, 0, NULL, 1));
+	run(&f);
+	ck_assert(plan_by_windows(&f.in)); /* a first sync into an empty folder */
+	add_near(&f, message(5, 0, NULL, 1));
+	run(&f);
+	ck_assert(!plan_by_windows(&f.in)); /* both hold messages: rule 7 pairs them */
+	f.nnear = 0;
+	add_pair(&f, 1, 5, 0, NULL);
+	run(&f);
+	ck_assert(!plan_by_windows(&f.in)); /* a pair: its deletion is planned */
+	folder_free(&f);
+}
+END_TEST
+
 /* ---- order ---- */
 
 static void assert_in_order(const struct plan *p, const enum action_kind *kinds, size_t n)
@@ -1789,6 +1898,8 @@ static Suite *plan_suite(void)
 	tcase_add_test(misc, test_unpaired_lists_messages_without_a_pair);
 	tcase_add_test(misc, test_empty_folder_plans_nothing_and_frees_twice);
 	tcase_add_test(misc, test_hundred_thousand_messages_plan_in_n_log_n);
+	tcase_add_test(misc, test_first_sync_into_an_empty_side_plans_alike_in_windows);
+	tcase_add_test(misc, test_only_a_folder_without_pairs_and_one_side_empty_plans_in_windows);
 	tcase_set_timeout(misc, 60);
 	tcase_set_timeout(flags, 60);
 
