@@ -37,6 +37,7 @@
 
 #include "store/flags.h"
 #include "store/identity.h"
+#include "store/imap/listing.h"
 #include "store/imap/session.h"
 #include "store/log.h"
 #include "store/store.h"
@@ -549,6 +550,26 @@ START_TEST(test_list_gives_flags_keywords_sizes_and_dates)
 			break;
 	}
 	free(dates);
+	msg_list_free(&l);
+}
+END_TEST
+
+/* A listing is asked for in runs of uids: libetpan holds each answer whole
+ * as text, 80 MB for a folder of 880,000 messages in one UID FETCH. */
+START_TEST(test_list_asks_in_runs_of_uids_and_loses_none)
+{
+	struct msg_list l;
+	select_ok("Work");
+	imap_set_list_uids(3);
+	capture_on();
+	list_ok(&l);
+	imap_set_list_uids(0);
+	assert_sent("UID FETCH 1:3 (UID FLAGS RFC822.SIZE INTERNALDATE)");
+	assert_sent("UID FETCH 4"); /* 4:UIDNEXT-1 */
+	ck_assert_uint_eq(l.n, 4);
+	for (uint32_t uid = 1; uid <= 4; uid++)
+		ck_assert_uint_eq(l.v[uid - 1].uid, uid);
+	ck_assert_uint_eq(l.v[3].flags, MF_FLAGGED | MF_ANSWERED | MF_FORWARDED);
 	msg_list_free(&l);
 }
 END_TEST
@@ -1687,6 +1708,7 @@ static Suite *imap_store_suite(void)
 	tcase_add_test(dovecot, test_select_of_a_missing_folder_fails_and_keeps_the_session);
 	tcase_add_test(dovecot, test_list_gives_flags_keywords_sizes_and_dates);
 	tcase_add_test(dovecot, test_list_of_an_empty_folder_sends_nothing);
+	tcase_add_test(dovecot, test_list_asks_in_runs_of_uids_and_loses_none);
 	tcase_add_test(dovecot, test_identify_hashes_headers_as_identity_h_does);
 	tcase_add_test(dovecot, test_identify_leaves_out_the_lines_other_synchronisers_add);
 	tcase_add_test(dovecot, test_fetch_streams_bodies_identical_to_what_was_seeded);
