@@ -359,6 +359,22 @@ static int listing_fetch(struct imap_store *st, struct listing *l, struct ferry_
 	return 0;
 }
 
+/* Room for the messages SELECT counted, at most one a uid below UIDNEXT:
+ * grown by doubling instead, the entries of 880,000 messages would take
+ * room for 1,048,576 (50 MB, not 42). Failing to reserve is harmless (a
+ * server's EXISTS is not trusted with more than that). */
+static void reserve_listing(const struct imap_store *st, struct listing *l)
+{
+	size_t want = st->exists;
+
+	if (!st->exists_known || st->uidnext <= 1)
+		return;
+	if (want > st->uidnext - 1)
+		want = st->uidnext - 1;
+	if (want > 1000 && (l->v = malloc(want * sizeof(*l->v))))
+		l->cap = want;
+}
+
 int imap_list(struct store *store, struct msg_list *out, struct ferry_error *err)
 {
 	struct imap_store *st = (struct imap_store *)store;
@@ -371,6 +387,7 @@ int imap_list(struct store *store, struct msg_list *out, struct ferry_error *err
 	 * sent no EXISTS at all is asked anyway (rule 5). */
 	if (st->exists_known && st->exists == 0)
 		return 0;
+	reserve_listing(st, &l);
 	if (listing_fetch(st, &l, err) != 0) {
 		listing_free(&l);
 		return -1;
