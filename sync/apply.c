@@ -30,9 +30,9 @@ static int apply_state_only(struct engine *e, int64_t folder_id, const struct pl
 		int r = 0;
 
 		if (fm)
-			pr.far_id = fm->id;
+			pr.far_id = msg_get_id(fm);
 		if (nm)
-			pr.near_id = nm->id;
+			pr.near_id = msg_get_id(nm);
 		switch (a->kind) {
 		case ACT_PAIR:
 			pr.status = PAIR_SYNCED;

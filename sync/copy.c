@@ -236,7 +236,7 @@ static int copy_settle(struct copy *c, struct ferry_error *err)
 					   .base_flags = p->a->base_flags,
 					   .base_keywords = p->a->base_keywords,
 					   .size = p->id.known ? p->size : p->m->size};
-			pr.far_id = pr.near_id = p->id.known ? p->id : p->m->id;
+			pr.far_id = pr.near_id = p->id.known ? p->id : msg_get_id(p->m);
 			if (p->stored.known)
 				*(c->side == FAR ? &pr.far_id : &pr.near_id) = p->stored;
 			rs = state_put_pair(c->e->state, c->folder_id, &pr, r == 0 ? e : &local);

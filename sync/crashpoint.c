@@ -46,7 +46,20 @@ void crashpoint(const char *action, bool after)
 		kill(getpid(), SIGKILL);
 	}
 }
+
+size_t crashpoint_plan_window(size_t window)
+{
+	const char *v = getenv("FERRY_PLAN_WINDOW");
+	long n = v ? strtol(v, NULL, 10) : 0;
+
+	return n > 0 ? (size_t)n : window;
+}
 #else
+size_t crashpoint_plan_window(size_t window)
+{
+	return window;
+}
+
 void crashpoint_scope(const char *channel)
 {
 	(void)channel;

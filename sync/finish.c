@@ -12,6 +12,7 @@
 #include "store/flags.h"
 #include "store/log.h"
 #include "sync/apply.h"
+#include "sync/crashpoint.h"
 #include "sync/identify.h"
 #include "sync/plan.h"
 #include "sync/subject.h"
@@ -281,29 +282,17 @@ static void recorded_state(struct store *s, const char *name, const struct folde
 	*modseq = now.highestmodseq;
 }
 
-int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *err)
+/* Plans in and carries the plan out (or counts it: --dry-run); adds the
+ * deletions max_delete held back to *blocked. */
+static int plan_apply(struct engine *e, struct folder_work *w, const struct plan_input *in,
+		      size_t *blocked, struct ferry_error *err)
 {
 	struct folder_report *rep = &w->rep;
 	const char *name = w->name;
 	struct plan plan = {0};
-	struct plan_input in;
-	char *dropped[2] = {NULL, NULL};
 	int r = -1;
 
-	if (!w->still_selected && reselect(e, w, err) != 0)
-		return -1;
-	w->still_selected = false;
-	fill_input(e, &in, w);
-	if (state_dropped_keywords(e->state, w->sf.id, FAR, &dropped[FAR], err) != 0 ||
-	    state_dropped_keywords(e->state, w->sf.id, NEAR, &dropped[NEAR], err) != 0)
-		goto out;
-	in.far_kw_dropped = dropped[FAR];
-	in.near_kw_dropped = dropped[NEAR];
-	if (identify_unpaired(e, &in, w->list, err) != 0) {
-		ferry_error_prefix(err, "%s", name);
-		goto out;
-	}
-	if (plan_folder(&in, &plan) != 0) {
+	if (plan_folder(in, &plan) != 0) {
 		ferry_error_set(err, FERRY_CAUSE_INTERNAL, "%s: out of memory while planning",
 				name);
 		goto out;
@@ -313,6 +302,7 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 		log_trace("%s: %zu message(s) older than max_age (%u days) left alone", name,
 			  plan.outside_window, e->ch->max_age);
 	rep->blocked_deletes += plan.blocked_far + plan.blocked_near;
+	*blocked += plan.blocked_far + plan.blocked_near;
 	if (plan.blocked_far + plan.blocked_near)
 		log_error("%s: would delete %zu message(s) on far and %zu on near, more than "
 			  "max_delete; deleting none until 'ferry sync --force-delete'",
@@ -330,13 +320,78 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 		ferry_error_prefix(err, "%s", name);
 		goto out;
 	}
+	r = 0;
+out:
+	plan_free(&plan);
+	return r;
+}
+
+/* One plan for the folder; or, for a first sync into an empty side, one a
+ * window of uids: a plan costs 64 bytes an action, and a first sync plans
+ * one a message (a million-message folder: 64 MB held at once). */
+static int plan_apply_windows(struct engine *e, struct folder_work *w, const struct plan_input *in,
+			      size_t *blocked, struct ferry_error *err)
+{
+	size_t window = crashpoint_plan_window(PLAN_WINDOW);
+	bool from_far = in->nfar > 0;
+	size_t n = from_far ? in->nfar : in->nnear;
+	struct plan_input part = *in;
+
+	if (!plan_by_windows(in) || n <= window)
+		return plan_apply(e, w, in, blocked, err);
+	for (size_t at = 0; at < n; at += window) {
+		size_t k = n - at < window ? n - at : window;
+
+		if (engine_interrupted && !e->opts->dry_run)
+			break; /* as one plan would: the copies stop */
+		if (from_far) {
+			part.far = in->far + at;
+			part.nfar = k;
+		} else {
+			part.near = in->near + at;
+			part.nnear = k;
+		}
+		if (plan_apply(e, w, &part, blocked, err) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *err)
+{
+	struct folder_report *rep = &w->rep;
+	const char *name = w->name;
+	struct plan_input in;
+	char *dropped[2] = {NULL, NULL};
+	size_t blocked = 0;
+	int r = -1;
+
+	if (!w->still_selected && reselect(e, w, err) != 0)
+		return -1;
+	w->still_selected = false;
+	fill_input(e, &in, w);
+	if (state_dropped_keywords(e->state, w->sf.id, FAR, &dropped[FAR], err) != 0 ||
+	    state_dropped_keywords(e->state, w->sf.id, NEAR, &dropped[NEAR], err) != 0)
+		goto out;
+	in.far_kw_dropped = dropped[FAR];
+	in.near_kw_dropped = dropped[NEAR];
+	if (identify_unpaired(e, &in, w->list, err) != 0) {
+		ferry_error_prefix(err, "%s", name);
+		goto out;
+	}
+	if (plan_apply_windows(e, w, &in, &blocked, err) != 0)
+		goto out;
+	if (e->opts->dry_run) {
+		r = 0;
+		goto out;
+	}
 	recorded_state(e->store[FAR], name, &w->seen[FAR], &w->sf.far_uidnext, &w->sf.far_modseq);
 	recorded_state(e->store[NEAR], name, &w->seen[NEAR], &w->sf.near_uidnext,
 		       &w->sf.near_modseq);
 	w->sf.last_sync = (int64_t)time(NULL);
 	w->sf.clean[0] = '\0';
-	if (plan.blocked_far + plan.blocked_near == 0 && rep->unrecorded == 0 &&
-	    rep->undelivered == 0 && rep->refused == 0 && !engine_interrupted)
+	if (blocked == 0 && rep->unrecorded == 0 && rep->undelivered == 0 && rep->refused == 0 &&
+	    !engine_interrupted)
 		engine_policy(e, w->sf.clean, sizeof(w->sf.clean));
 	r = state_put_folder(e->state, &w->sf, err);
 	if (r == 0 && rep->undelivered)
@@ -351,7 +406,6 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 		    "above); the next run tries again",
 		    name, rep->refused);
 out:
-	plan_free(&plan);
 	free(dropped[FAR]);
 	free(dropped[NEAR]);
 	return r;

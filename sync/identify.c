@@ -44,7 +44,7 @@ static int identify_side(struct store *store, struct msg_list *mine, const size_
 	for (size_t i = 0; i < n; i++) {
 		const struct msg *m = &mine->v[idx[i]];
 
-		if (!m->id.known && ident_size_near(sizes, on, m->size))
+		if (!msg_id_known(m) && ident_size_near(sizes, on, m->size))
 			want[nwant++] = *m; /* shallow: identify fills id and size */
 	}
 	if (nwant)
@@ -53,10 +53,12 @@ static int identify_side(struct store *store, struct msg_list *mine, const size_
 		struct msg *m = engine_find_msg(mine, want[i].uid);
 
 		if (m) {
-			m->id = want[i].id;
+			msg_take_id(m, &want[i]);
 			m->size = want[i].size; /* the identity's (rule 6) */
 		}
 	}
+	for (size_t i = 0; i < nwant; i++)
+		free(want[i].ident); /* those not taken (an error) */
 	free(sizes);
 	free(want);
 	return r;
@@ -80,8 +82,8 @@ static unsigned char *sorted_hashes(const struct msg_list *l, const size_t *idx,
 	if (!v)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
-		if (l->v[idx[i]].id.known)
-			memcpy(v + HASH_LEN * (*count)++, l->v[idx[i]].id.hash, HASH_LEN);
+		if (msg_id_known(&l->v[idx[i]]))
+			memcpy(v + HASH_LEN * (*count)++, l->v[idx[i]].ident->hash, HASH_LEN);
 	qsort(v, *count, HASH_LEN, cmp_hash);
 	return v;
 }
@@ -104,7 +106,7 @@ static uint64_t *unmatched_sizes(const struct msg_list *l, const size_t *idx, si
 	for (size_t i = 0; i < n; i++) {
 		const struct msg *m = &l->v[idx[i]];
 
-		if (m->id.known && !has_hash(other, nother, m->id.hash))
+		if (msg_id_known(m) && !has_hash(other, nother, m->ident->hash))
 			v[(*count)++] = m->size;
 	}
 	qsort(v, *count, sizeof(*v), cmp_u64);
@@ -129,10 +131,12 @@ static int munge_side(struct store *store, struct msg_list *mine, const size_t *
 	for (size_t i = 0; i < n; i++) {
 		const struct msg *m = &mine->v[idx[i]];
 
-		if (m->id.known && !m->id.munged_known && !has_hash(other, nother, m->id.hash) &&
+		if (msg_id_known(m) && !m->munged_known &&
+		    !has_hash(other, nother, m->ident->hash) &&
 		    bsearch(&m->size, sizes, nsizes, sizeof(*sizes), cmp_u64)) {
-			want[nwant] = *m; /* shallow: identify only fills id */
-			want[nwant++].id = (struct msg_id){0};
+			want[nwant] = *m; /* shallow, without the identity identify fills */
+			want[nwant].ident = NULL;
+			want[nwant++].munged_known = false;
 		}
 	}
 	if (nwant)
@@ -140,9 +144,12 @@ static int munge_side(struct store *store, struct msg_list *mine, const size_t *
 	for (size_t i = 0; r == 0 && i < nwant; i++) {
 		struct msg *m = engine_find_msg(mine, want[i].uid);
 
-		if (m && want[i].id.known && memcmp(m->id.hash, want[i].id.hash, HASH_LEN) == 0)
-			m->id = want[i].id;
+		if (m && msg_id_known(&want[i]) &&
+		    memcmp(m->ident->hash, want[i].ident->hash, HASH_LEN) == 0)
+			msg_take_id(m, &want[i]);
 	}
+	for (size_t i = 0; i < nwant; i++)
+		free(want[i].ident);
 	free(want);
 	return r;
 }

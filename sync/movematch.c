@@ -142,7 +142,8 @@ static int collect_unpaired(const struct movematch_folder *w, size_t f, enum sid
 		return -1;
 	for (size_t i = 0; i < l->n && r == 0; i++) {
 		const struct msg *m = &l->v[i];
-		struct move_cand c = {.id = m->id, .size = m->size, .folder = f, .uid = m->uid};
+		struct move_cand c = {
+		    .id = msg_get_id(m), .size = m->size, .folder = f, .uid = m->uid};
 
 		if (!paired[i] && (!sizes || has_size(sizes, nsizes, m->size)))
 			r = push(fresh, &c);

@@ -76,17 +76,23 @@ static int identify_fresh(struct engine *e, struct folder_work *v, enum side mov
 		size_t f = fresh->v[idx[i]].folder, k = 0;
 		struct folder_state fs;
 
-		for (; i + k < nidx && fresh->v[idx[i + k]].folder == f; k++)
+		for (; i + k < nidx && fresh->v[idx[i + k]].folder == f; k++) {
 			want[k] = *engine_find_msg(&v[f].list[moved], fresh->v[idx[i + k]].uid);
+			want[k].ident = NULL; /* shallow: identify fills its own */
+			want[k].munged_known = false;
+		}
 		r = store_select(s, v[f].name, &fs, err);
 		if (r == 0)
 			r = store_identify(s, want, k, err);
 		for (size_t x = 0; r == 0 && x < k; x++) {
 			struct msg *m = engine_find_msg(&v[f].list[moved], want[x].uid);
 
-			fresh->v[idx[i + x]].id = m->id = want[x].id;
+			msg_take_id(m, &want[x]);
+			fresh->v[idx[i + x]].id = msg_get_id(m);
 			fresh->v[idx[i + x]].size = m->size = want[x].size; /* the identity's */
 		}
+		for (size_t x = 0; x < k; x++)
+			free(want[x].ident); /* those not taken (an error) */
 		i += k;
 	}
 out:
@@ -119,6 +125,7 @@ static void remove_msg(struct msg_list *l, uint32_t uid)
 	if (!m)
 		return;
 	free(m->keywords);
+	free(m->ident);
 	memmove(m, m + 1, (size_t)(l->v + l->n - (m + 1)) * sizeof(*m));
 	l->n--;
 }
@@ -430,8 +437,8 @@ static void drop_other_copy(struct folder_work *b, enum side s, const struct msg
 	for (size_t x = 0; x < l->n; x++) {
 		struct msg *o = &l->v[x];
 
-		if (o->id.known && o->size == m->size &&
-		    memcmp(o->id.hash, m->id.hash, sizeof(o->id.hash)) == 0) {
+		if (msg_id_known(o) && msg_id_known(m) && o->size == m->size &&
+		    memcmp(o->ident->hash, m->ident->hash, sizeof(o->ident->hash)) == 0) {
 			remove_msg(l, o->uid);
 			return;
 		}

@@ -568,7 +568,7 @@ static int plan_pair(struct planner *p, const struct pair *pr)
 /* Orders messages by identity (rule 6: header hash and CRLF size). */
 static int identity_cmp(const struct msg *a, const struct msg *b)
 {
-	int c = memcmp(a->id.hash, b->id.hash, sizeof(a->id.hash));
+	int c = memcmp(a->ident->hash, b->ident->hash, sizeof(a->ident->hash));
 
 	if (c)
 		return c;
@@ -578,7 +578,7 @@ static int identity_cmp(const struct msg *a, const struct msg *b)
 /* The same by the munged hash (8-bit header bytes read as 'X'). */
 static int munged_cmp(const struct msg *a, const struct msg *b)
 {
-	int c = memcmp(a->id.munged, b->id.munged, sizeof(a->id.munged));
+	int c = memcmp(a->ident->munged, b->ident->munged, sizeof(a->ident->munged));
 
 	if (c)
 		return c;
@@ -615,7 +615,7 @@ static int unpaired_by_identity(const struct listing *s, bool munged, const stru
 	if (!*out)
 		return -1;
 	for (size_t i = 0; i < s->n; i++)
-		if (!s->paired[i] && (munged ? s->v[i].id.munged_known : s->v[i].id.known))
+		if (!s->paired[i] && msg_id_known(&s->v[i]) && (!munged || s->v[i].munged_known))
 			(*out)[(*n)++] = &s->v[i];
 	qsort(*out, *n, sizeof(**out), munged ? msg_munged_cmp : msg_identity_cmp);
 	return 0;
@@ -704,6 +704,11 @@ static int copy_unpaired(struct planner *p, enum side from)
 		if (!s->paired[i] && plan_new_message(p, &s->v[i], from) < 0)
 			return -1;
 	return 0;
+}
+
+bool plan_by_windows(const struct plan_input *in)
+{
+	return in->npairs == 0 && (in->nfar == 0 || in->nnear == 0);
 }
 
 /* ---- rule 5: max_delete ---- */

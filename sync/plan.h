@@ -88,6 +88,17 @@ int plan_folder(const struct plan_input *in, struct plan *out);
 
 void plan_free(struct plan *p);
 
+/* How many messages a first sync into an empty side plans at once. */
+#define PLAN_WINDOW 50000
+
+/* Whether in may be planned in windows of uids (cut in->far or in->near
+ * into consecutive runs, each planned and applied alone) with the same
+ * actions as one plan: no pairs and one side empty, so that every action
+ * concerns one message alone (a copy, or max_size's skip). A first sync into
+ * an empty folder, a lost state beside an empty side; never where both sides
+ * hold messages, which rule 7 pairs across the whole folder. */
+bool plan_by_windows(const struct plan_input *in);
+
 /* Rule 5: whether deleting count of total exceeds max_delete (a percentage
  * of total, never for 10 or fewer; or an absolute count). --force-delete is
  * the caller's. */

@@ -108,8 +108,8 @@ static const char *pairs_contradicted(const struct folder_work *w)
 			const struct msg_id *id = side_id(&w->pairs[i], side);
 			const struct msg *m = uid ? engine_find_msg(&w->list[side], uid) : NULL;
 
-			if (m && m->id.known && id->known &&
-			    memcmp(m->id.hash, id->hash, sizeof(id->hash)) != 0)
+			if (m && msg_id_known(m) && id->known &&
+			    memcmp(m->ident->hash, id->hash, sizeof(id->hash)) != 0)
 				return side_str(side);
 		}
 	return NULL;
@@ -200,8 +200,12 @@ static int merge_changed(struct msg_list *l, const struct msg_list *changed)
 		m->date = c->date;
 		/* The store's word over the pair's: a differing identity is rule 16's
 		 * sign of uids handed out again. */
-		if (c->id.known)
-			m->id = c->id;
+		if (msg_id_known(c)) {
+			struct msg_id id = msg_get_id(c);
+
+			if (msg_set_id(m, &id) != 0)
+				return -1;
+		}
 	}
 	if (l->n > n0)
 		engine_sort_msgs(l);
@@ -265,10 +269,11 @@ static int list_from_pairs(const struct folder_work *w, enum side side,
 		struct msg m = {.uid = uid,
 				.flags = p->base_flags,
 				.keywords = p->base_keywords,
-				.size = p->size,
-				.id = *side_id(p, side)};
+				.size = p->size};
 
-		if (uid && !in_ranges(c->van, c->nvan, uid) && msg_list_push(out, &m) != 0)
+		if (uid && !in_ranges(c->van, c->nvan, uid) &&
+		    (msg_list_push(out, &m) != 0 ||
+		     msg_set_id(&out->v[out->n - 1], side_id(p, side)) != 0))
 			return -1;
 	}
 	engine_sort_msgs(out);

@@ -134,24 +134,32 @@ static size_t msg_index(const struct msg_list *l, const struct msg *m)
 /* Why two present messages of a pair are not the same one, or NULL. Each
  * side is held against the identity the state recorded for it (a server
  * may store a rewritten header: rule 6); without one, against the other. */
+/* m's header hash; zeros when unknown (sorted first, as before). */
+static const unsigned char *hash_of(const struct msg *m)
+{
+	static const unsigned char none[32];
+
+	return m->ident ? m->ident->hash : none;
+}
+
 static const char *pair_difference(const struct pair *p, const struct msg *m[2], char *buf,
 				   size_t len)
 {
 	const struct msg_id *recorded[2] = {&p->far_id, &p->near_id};
 
 	for (int s = FAR; s <= NEAR; s++) {
-		if (!m[s]->id.known) {
+		if (!msg_id_known(m[s])) {
 			snprintf(buf, len, "the %s message could not be read", side_name[s]);
 			return buf;
 		}
-		if (recorded[s]->known && memcmp(recorded[s]->hash, m[s]->id.hash, 32) != 0) {
+		if (recorded[s]->known && memcmp(recorded[s]->hash, hash_of(m[s]), 32) != 0) {
 			snprintf(buf, len, "the %s header differs from the one recorded",
 				 side_name[s]);
 			return buf;
 		}
 	}
 	if (!recorded[FAR]->known && !recorded[NEAR]->known &&
-	    memcmp(m[FAR]->id.hash, m[NEAR]->id.hash, 32) != 0) {
+	    memcmp(hash_of(m[FAR]), hash_of(m[NEAR]), 32) != 0) {
 		snprintf(buf, len, "headers differ");
 		return buf;
 	}
@@ -231,7 +239,8 @@ static bool changed_under_pair(struct folder_check *fc, int s, const struct msg 
 		const struct pair *p = &fc->pairs[gone[k]];
 		const struct msg_id *rec = s == FAR ? &p->far_id : &p->near_id;
 
-		if (taken[k] || !rec->known || !m->id.known || memcmp(rec->hash, m->id.hash, 32))
+		if (taken[k] || !rec->known || !msg_id_known(m) ||
+		    memcmp(rec->hash, hash_of(m), 32))
 			continue;
 		taken[k] = true;
 		struct named *n = note(
@@ -251,7 +260,7 @@ static bool changed_under_pair(struct folder_check *fc, int s, const struct msg 
 static int cmp_identity(const void *a, const void *b)
 {
 	const struct msg *x = *(const struct msg *const *)a, *y = *(const struct msg *const *)b;
-	int c = memcmp(x->id.hash, y->id.hash, 32);
+	int c = memcmp(hash_of(x), hash_of(y), 32);
 
 	return c ? c : (x->size > y->size) - (x->size < y->size);
 }
@@ -301,7 +310,7 @@ static int check_unpaired(struct folder_check *fc, size_t *gone[2], size_t ngone
 		const struct msg **hit;
 		size_t at;
 
-		if (!m->id.known || !nleft[NEAR])
+		if (!msg_id_known(m) || !nleft[NEAR])
 			continue;
 		hit = bsearch(&left[FAR][i], left[NEAR], nleft[NEAR], sizeof(*left[NEAR]),
 			      cmp_identity);
@@ -314,7 +323,7 @@ static int check_unpaired(struct folder_check *fc, size_t *gone[2], size_t ngone
 		for (; at < nleft[NEAR] && !cmp_identity(&left[NEAR][at], &m) && matched[at]; at++)
 			;
 		if (at == nleft[NEAR] || cmp_identity(&left[NEAR][at], &m) ||
-		    !left[NEAR][at]->id.known)
+		    !msg_id_known(left[NEAR][at]))
 			continue;
 		matched[at] = true;
 		left[FAR][i] = NULL;

@@ -819,7 +819,7 @@ void imap_add_abort(struct store_new_msg *m)
 static bool all_known(const struct msg *msgs, size_t n)
 {
 	for (size_t k = 0; k < n; k++)
-		if (!msgs[k].id.known)
+		if (!msg_id_known(&msgs[k]))
 			return false;
 	return true;
 }
@@ -865,7 +865,7 @@ static int read_back(struct imap_store *st, struct imap_appends *b, struct ferry
 	for (size_t k = 0; r == 0 && k < n; k++) {
 		struct imap_append *a = &b->v[of[k]];
 
-		a->stored = msgs[k].id;
+		a->stored = msg_get_id(&msgs[k]);
 		if (a->stored.known && msgs[k].size != a->size)
 			log_warn(
 			    "folder \"%s\": the server stored uid %u with %llu bytes where %llu "
@@ -873,6 +873,8 @@ static int read_back(struct imap_store *st, struct imap_appends *b, struct ferry
 			    a->folder, a->uid, (unsigned long long)msgs[k].size,
 			    (unsigned long long)a->size);
 	}
+	for (size_t k = 0; k < n; k++)
+		free(msgs[k].ident);
 	free(msgs);
 	free(of);
 	return r;

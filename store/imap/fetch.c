@@ -71,7 +71,10 @@ static void on_header_att(struct mailimap_msg_att *att, void *ctx)
 		return;
 	}
 	out.known = true;
-	c->msgs[w->index].id = out;
+	if (msg_set_id(&c->msgs[w->index], &out) != 0) {
+		c->failed = true;
+		return;
+	}
 	if (c->sizes && f.has_size)
 		c->msgs[w->index].size = f.size;
 	/* The identity's size: RFC822.SIZE without the header lines it leaves
@@ -103,7 +106,7 @@ int imap_identify_msgs(struct imap_store *st, struct msg *msgs, size_t n, bool s
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	}
 	for (size_t i = 0; i < n; i++)
-		if (!msgs[i].id.known && msgs[i].uid)
+		if (!msg_id_known(&msgs[i]) && msgs[i].uid)
 			want[nwant++] = (struct wanted){msgs[i].uid, i};
 	qsort(want, nwant, sizeof(*want), cmp_wanted);
 	for (size_t i = 0; i < nwant; i++)

@@ -139,9 +139,14 @@ static void on_list_att(struct mailimap_msg_att *att, void *ctx)
 	e.m.size = f.size;
 	if (f.has_date)
 		e.m.date = date_to_epoch(f.date);
-	if (f.has_flags && read_flags(f.flags, &e.m.flags, &e.m.keywords) != 0) {
-		l->oom = true;
-		return;
+	if (f.has_flags) {
+		unsigned flags;
+
+		if (read_flags(f.flags, &flags, &e.m.keywords) != 0) {
+			l->oom = true;
+			return;
+		}
+		e.m.flags = (uint8_t)flags;
 	}
 	l->v[l->n++] = e;
 }
@@ -293,10 +298,10 @@ static void listing_to_msgs(struct listing *l, size_t kept, struct msg_list *out
 }
 
 /* What a listing asks for: UID FLAGS RFC822.SIZE INTERNALDATE of
- * 1:UIDNEXT-1 rather than 1:*, so the listing is exactly what SELECT saw
- * (plus what ferry appended since), and mail arriving meanwhile is not
- * confused with a wrapped uid. */
-static int listing_request(struct imap_store *st, struct mailimap_set **set,
+ * first:last, within 1:UIDNEXT-1 rather than 1:*, so the listing is exactly
+ * what SELECT saw (plus what ferry appended since), and mail arriving
+ * meanwhile is not confused with a wrapped uid. last 0: "*". */
+static int listing_request(uint32_t first, uint32_t last, struct mailimap_set **set,
 			   struct mailimap_fetch_type **ft, struct ferry_error *err)
 {
 	static struct mailimap_fetch_att *(*const atts[])(void) = {
@@ -306,7 +311,7 @@ static int listing_request(struct imap_store *st, struct mailimap_set **set,
 	    mailimap_fetch_att_new_internaldate,
 	};
 
-	*set = mailimap_set_new_interval(1, st->uidnext > 1 ? st->uidnext - 1 : 0);
+	*set = mailimap_set_new_interval(first, last);
 	*ft = imap_fetch_type(atts, sizeof(atts) / sizeof(atts[0]), NULL);
 	if (*set && *ft)
 		return 0;
@@ -317,14 +322,64 @@ static int listing_request(struct imap_store *st, struct mailimap_set **set,
 	return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 }
 
+/* Uids a listing asks for in one UID FETCH. libetpan holds a command's
+ * whole answer as text until its tagged reply (about 90 bytes a message):
+ * 880,000 messages in one command cost 80 MB; in runs of LIST_UIDS, 5 MB,
+ * for one round trip more each. */
+#define LIST_UIDS 50000u
+
+static uint32_t list_uids = LIST_UIDS;
+
+void imap_set_list_uids(uint32_t uids)
+{
+	list_uids = uids ? uids : LIST_UIDS;
+}
+
+/* Lists uids 1:UIDNEXT-1 into l in runs of list_uids (1:* in one when the
+ * server gave no UIDNEXT). */
+static int listing_fetch(struct imap_store *st, struct listing *l, struct ferry_error *err)
+{
+	uint32_t last = st->uidnext > 1 ? st->uidnext - 1 : 0;
+	uint32_t first = 1;
+
+	do {
+		uint32_t to = last && last - first >= list_uids ? first + list_uids - 1 : last;
+		struct mailimap_fetch_type *ft;
+		struct mailimap_set *set;
+		int r;
+
+		if (listing_request(first, to, &set, &ft, err) != 0)
+			return -1;
+		r = imap_uid_fetch(st, set, ft, on_list_att, NULL, l);
+		if (r != MAILIMAP_NO_ERROR)
+			return imap_fail(st, r, err, "folder \"%s\": listing messages (UID FETCH)",
+					 st->selected);
+		first = to + 1;
+	} while (last && first <= last && first != 0);
+	return 0;
+}
+
+/* Room for the messages SELECT counted, at most one a uid below UIDNEXT:
+ * grown by doubling instead, the entries of 880,000 messages would take
+ * room for 1,048,576 (50 MB, not 42). Failing to reserve is harmless (a
+ * server's EXISTS is not trusted with more than that). */
+static void reserve_listing(const struct imap_store *st, struct listing *l)
+{
+	size_t want = st->exists;
+
+	if (!st->exists_known || st->uidnext <= 1)
+		return;
+	if (want > st->uidnext - 1)
+		want = st->uidnext - 1;
+	if (want > 1000 && (l->v = malloc(want * sizeof(*l->v))))
+		l->cap = want;
+}
+
 int imap_list(struct store *store, struct msg_list *out, struct ferry_error *err)
 {
 	struct imap_store *st = (struct imap_store *)store;
 	struct listing l = {.size_max = &st->size_max};
-	struct mailimap_fetch_type *ft;
-	struct mailimap_set *set;
 	size_t kept = 0;
-	int r;
 
 	if (imap_need_selected(st, "listing messages", err) != 0)
 		return -1;
@@ -332,13 +387,10 @@ int imap_list(struct store *store, struct msg_list *out, struct ferry_error *err
 	 * sent no EXISTS at all is asked anyway (rule 5). */
 	if (st->exists_known && st->exists == 0)
 		return 0;
-	if (listing_request(st, &set, &ft, err) != 0)
-		return -1;
-	r = imap_uid_fetch(st, set, ft, on_list_att, NULL, &l);
-	if (r != MAILIMAP_NO_ERROR) {
+	reserve_listing(st, &l);
+	if (listing_fetch(st, &l, err) != 0) {
 		listing_free(&l);
-		return imap_fail(st, r, err, "folder \"%s\": listing messages (UID FETCH)",
-				 st->selected);
+		return -1;
 	}
 	if (settle_listing(&l, st->uidnext, st->selected, &kept, err) != 0) {
 		listing_free(&l);
@@ -452,7 +504,7 @@ int imap_list_changes(struct store *store, uint64_t since, struct msg_list *chan
 		return 1;
 	if (st->uidnext <= 1)
 		return 0; /* nothing was ever here */
-	if (listing_request(st, &set, &ft, err) != 0)
+	if (listing_request(1, st->uidnext - 1, &set, &ft, err) != 0)
 		return -1;
 	imap_handlers_on(st->imap, on_list_att, NULL, &l);
 	r = mailimap_uid_fetch_qresync(st->imap, set, ft, since, &result, &first);

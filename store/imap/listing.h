@@ -10,6 +10,9 @@
 
 /* The driver's list. */
 int imap_list(struct store *store, struct msg_list *out, struct ferry_error *err);
+/* How many uids imap_list asks for in one UID FETCH (0: the default,
+ * 50,000); for tests, which cannot hold that many messages. */
+void imap_set_list_uids(uint32_t uids);
 /* The driver's list_changed, asked of the server (prefetch.c serves a
  * prefetched answer first). */
 int imap_list_changes(struct store *store, uint64_t since, struct msg_list *changed,

@@ -359,10 +359,9 @@ static int push_rows(struct msg_list *out, const struct mdindex_msg *v, size_t n
 		    .keywords_unknown = !v[i].keywords_known,
 		    .size = v[i].size,
 		    .date = v[i].mtime / 1000000000,
-		    .id = v[i].id,
 		};
 
-		if (msg_list_push(out, &m) != 0)
+		if (msg_list_push(out, &m) != 0 || msg_set_id(&out->v[out->n - 1], &v[i].id) != 0)
 			return -1;
 	}
 	return 0;
@@ -572,7 +571,8 @@ static int identify_one(struct maildir_store *st, struct msg *msg, struct ferry_
 			break;
 	}
 	if (r >= 0 && m.id.known) {
-		msg->id = m.id;
+		if (msg_set_id(msg, &m.id) != 0)
+			r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 		if (!indexed.known) /* read from the file: the identity's size */
 			msg->size = m.size;
 	}
@@ -588,7 +588,7 @@ static int maildir_identify(struct store *store, struct msg *msgs, size_t n,
 	if (need_selected(st, err) != 0 || maildir_tx_begin(st, err) != 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		if (msgs[i].id.known)
+		if (msg_id_known(&msgs[i]))
 			continue;
 		if (identify_one(st, &msgs[i], err) != 0) {
 			maildir_tx_abort(st);

@@ -406,8 +406,10 @@ move_local() {
 anon_peak() {
 	local name=$1 pid=$2 out=$3 peak=0 v
 	while kill -0 "$pid" 2>/dev/null; do
-		v=$(awk -v n="$name" '/^Name:/ { c = $2 } /^RssAnon:/ && c == n && $2 > m { m = $2 }
-			END { print m + 0 }' /proc/[0-9]*/status 2>/dev/null)
+		# Through cat: awk given the files stops at the first that vanished since the
+		# glob (any process ending on the machine), and the sample is lost.
+		v=$(cat /proc/[0-9]*/status 2>/dev/null | awk -v n="$name" '/^Name:/ { c = $2 }
+			/^RssAnon:/ && c == n && $2 > m { m = $2 } END { print m + 0 }')
 		((v > peak)) && peak=$v
 		sleep 0.1
 	done

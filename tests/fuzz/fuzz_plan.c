@@ -61,11 +61,13 @@ static unsigned next(struct reader *r)
 
 struct folder {
 	struct msg far[MAX_MSGS], near[MAX_MSGS];
+	struct msg_ident far_ident[MAX_MSGS], near_ident[MAX_MSGS];
 	struct pair pairs[MAX_MSGS];
 	struct plan_input in;
 };
 
-static size_t read_listing(struct reader *r, struct msg *v, size_t n, bool rotate)
+static size_t read_listing(struct reader *r, struct msg *v, struct msg_ident *ident, size_t n,
+			   bool rotate)
 {
 	uint32_t uid = 0;
 
@@ -80,8 +82,9 @@ static size_t read_listing(struct reader *r, struct msg *v, size_t n, bool rotat
 		    .size = sizes[(c >> 4) & 3],
 		    .date = 1700000000,
 		};
-		v[i].id.known = (b & 0x40) != 0;
-		v[i].id.hash[0] = (unsigned char)(c & 15);
+		ident[i] = (struct msg_ident){.hash[0] = (unsigned char)(c & 15)};
+		if (b & 0x40)
+			v[i].ident = &ident[i];
 	}
 	/* plan.h asks for uid order; plan.c sorts rather than trusts. */
 	if (rotate && n > 1) {
@@ -147,8 +150,8 @@ static void read_folder(struct reader *r, struct folder *f)
 		       .max_delete = percent ? max_delete % 101 : max_delete,
 		       .force_delete = options & 64},
 	};
-	f->in.nfar = read_listing(r, f->far, nfar, options & 128);
-	f->in.nnear = read_listing(r, f->near, nnear, options & 128);
+	f->in.nfar = read_listing(r, f->far, f->far_ident, nfar, options & 128);
+	f->in.nnear = read_listing(r, f->near, f->near_ident, nnear, options & 128);
 	f->in.npairs = read_pairs(r, f->pairs, npairs);
 }
 
@@ -259,8 +262,8 @@ static void check_pair(struct seen *seen, const struct action *a)
 	FUZZ_CHECK(far && near, "PAIR %u/%u of missing messages", a->far_uid, a->near_uid);
 	FUZZ_CHECK(!find_pair(in, SIDE_FAR, a->far_uid) && !find_pair(in, SIDE_NEAR, a->near_uid),
 		   "PAIR %u/%u of messages the state pairs already", a->far_uid, a->near_uid);
-	FUZZ_CHECK(far->id.known && near->id.known &&
-		       !memcmp(far->id.hash, near->id.hash, sizeof(far->id.hash)) &&
+	FUZZ_CHECK(far->ident && near->ident &&
+		       !memcmp(far->ident->hash, near->ident->hash, sizeof(far->ident->hash)) &&
 		       far->size == near->size,
 		   "PAIR %u/%u of different messages", a->far_uid, a->near_uid);
 	note(seen, SIDE_FAR, R_PAIRED, a->far_uid);

@@ -52,7 +52,8 @@ fake__list() {
 		"$tag OK LIST done"
 }
 
-# The answer to UID FETCH (UID FLAGS RFC822.SIZE INTERNALDATE), by scenario.
+# The answer to UID FETCH (UID FLAGS RFC822.SIZE INTERNALDATE), by scenario; $3 the
+# command after its tag.
 fake__listing() {
 	local scenario=$1 tag=$2 d1='"01-Jan-2024 00:00:00 +0000"'
 	case $scenario in
@@ -83,9 +84,14 @@ fake__listing() {
 		fake__say "* 1 FETCH (UID 1 FLAGS () RFC822.SIZE 100 INTERNALDATE $d1)"
 		exit 0
 		;;
-	many) # as many messages as SELECT announced, two keywords each
-		awk -v n="$FAKE_MANY" -v d="$d1" 'BEGIN {
-			for (i = 1; i <= n; i++)
+	many) # as many messages as SELECT announced, two keywords each, those asked for
+		local set=${3#*FETCH } from to
+		set=${set%% *}
+		from=${set%%:*}
+		to=${set#*:}
+		[[ $to == '*' ]] && to=$FAKE_MANY
+		awk -v n="$FAKE_MANY" -v d="$d1" -v from="$from" -v to="$to" 'BEGIN {
+			for (i = from; i <= n && i <= to; i++)
 				printf "* %d FETCH (UID %d FLAGS (\\Seen Work $Label%d) RFC822.SIZE %d INTERNALDATE %s)\r\n", i, i, i % 7, 1000 + i, d
 		}'
 		;;
@@ -180,7 +186,7 @@ fake_server() {
 			elif [[ $rest == *BODY.PEEK* ]]; then
 				fake__bodies "$scenario" "$tag"
 			else
-				fake__listing "$scenario" "$tag"
+				fake__listing "$scenario" "$tag" "$rest"
 			fi
 			;;
 		LOGOUT)

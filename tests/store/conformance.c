@@ -195,7 +195,7 @@ static uint32_t find_by_identity(const char *text)
 	list_ok(&l);
 	ck_assert_msg(store_identify(store, l.v, l.n, &err) == 0, "identify: %s", err.msg);
 	for (size_t i = 0; i < l.n; i++)
-		if (l.v[i].id.known && memcmp(l.v[i].id.hash, want.hash, 32) == 0)
+		if (msg_id_known(&l.v[i]) && memcmp(l.v[i].ident->hash, want.hash, 32) == 0)
 			uid = l.v[i].uid;
 	msg_list_free(&l);
 	return uid;
@@ -417,8 +417,8 @@ START_TEST(test_added_messages_read_back_byte_for_byte)
 		ck_assert_int_eq(ident_init(&id), 0);
 		ck_assert_int_eq(ident_feed(&id, MSGS[i], strlen(MSGS[i])), 0);
 		ck_assert_int_eq(ident_final(&id, &want_id, &size), 0);
-		ck_assert(m->id.known);
-		ck_assert_mem_eq(m->id.hash, want_id.hash, 32);
+		ck_assert(msg_id_known(m));
+		ck_assert_mem_eq(m->ident->hash, want_id.hash, 32);
 		free(want);
 		free(got);
 	}

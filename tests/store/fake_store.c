@@ -403,7 +403,9 @@ static int fake_identify(struct store *s, struct msg *msgs, size_t n, struct fer
 		struct ident id;
 		uint64_t size;
 
-		if (!m || msgs[i].id.known)
+		struct msg_id got;
+
+		if (!m || msg_id_known(&msgs[i]))
 			continue;
 		if (ident_init(&id) != 0)
 			return oom(err);
@@ -411,7 +413,7 @@ static int fake_identify(struct store *s, struct msg *msgs, size_t n, struct fer
 			ident_discard(&id);
 			return oom(err);
 		}
-		if (ident_final(&id, &msgs[i].id, &size) != 0)
+		if (ident_final(&id, &got, &size) != 0 || msg_set_id(&msgs[i], &got) != 0)
 			return oom(err);
 		msgs[i].size = size;
 	}

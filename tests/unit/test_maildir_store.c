@@ -621,8 +621,8 @@ START_TEST(test_delivery_without_flags_lands_in_new_with_lf_and_its_date)
 	ck_assert_ptr_null(l.v[0].keywords);
 	ck_assert_uint_eq(l.v[0].size, strlen(MSG_A));
 	ck_assert_int_eq(l.v[0].date, DATE);
-	ck_assert(l.v[0].id.known);
-	ck_assert_mem_eq(l.v[0].id.hash, want.hash, 32);
+	ck_assert(msg_id_known(&l.v[0]));
+	ck_assert_mem_eq(l.v[0].ident->hash, want.hash, 32);
 	msg_list_free(&l);
 	free(name);
 	free(text);
@@ -838,7 +838,7 @@ START_TEST(test_renames_and_deletions_by_other_programs_are_seen)
 	uc = l.v[1].uid;
 	ck_assert_uint_gt(uc, ub);
 	ck_assert_uint_eq(l.v[1].flags, MF_ANSWERED);
-	ck_assert(l.v[1].id.known);
+	ck_assert(msg_id_known(&l.v[1]));
 	msg_list_free(&l);
 	/* Setting a flag keeps the letter ferry does not manage. */
 	ck_assert_int_eq(store->driver->set_flags(store, &uc, 1, MF_FLAGGED, 0, NULL, NULL, &err),
@@ -933,7 +933,7 @@ START_TEST(test_new_files_get_uids_in_name_order)
 		snprintf(text, sizeof(text), "Subject: %s\n\nx\n", order[i]);
 		want = identity_of(text, NULL);
 		ck_assert_uint_eq(l.v[i].uid, i + 1);
-		ck_assert_mem_eq(l.v[i].id.hash, want.hash, 32);
+		ck_assert_mem_eq(l.v[i].ident->hash, want.hash, 32);
 	}
 	msg_list_free(&l);
 }
@@ -1105,10 +1105,10 @@ START_TEST(test_index_from_before_identity_version_2_reads_files_again)
 	ck_assert_int_eq(index_int("PRAGMA user_version"), 7);
 	list_ok(&l);
 	ck_assert_uint_eq(l.n, 1);
-	ck_assert(!l.v[0].id.known);
+	ck_assert(!msg_id_known(&l.v[0]));
 	ck_assert_int_eq(store_identify(store, l.v, l.n, &err), 0);
-	ck_assert(l.v[0].id.known);
-	ck_assert_mem_eq(l.v[0].id.hash, want.hash, sizeof(want.hash));
+	ck_assert(msg_id_known(&l.v[0]));
+	ck_assert_mem_eq(l.v[0].ident->hash, want.hash, sizeof(want.hash));
 	ck_assert_uint_eq(l.v[0].size, want_size);
 	msg_list_free(&l);
 	/* and the index has them now */
@@ -1458,10 +1458,10 @@ START_TEST(test_identify_fills_missing_identities)
 	select_ok("INBOX");
 	deliver(MSG_B, 0, NULL, DATE);
 	list_ok(&l);
-	memset(&l.v[0].id, 0, sizeof(l.v[0].id));
+	ck_assert_int_eq(msg_set_id(&l.v[0], &(struct msg_id){0}), 0);
 	ck_assert_int_eq(store->driver->identify(store, l.v, l.n, &err), 0);
-	ck_assert(l.v[0].id.known);
-	ck_assert_mem_eq(l.v[0].id.hash, want.hash, 32);
+	ck_assert(msg_id_known(&l.v[0]));
+	ck_assert_mem_eq(l.v[0].ident->hash, want.hash, 32);
 	msg_list_free(&l);
 }
 END_TEST
@@ -1559,8 +1559,8 @@ START_TEST(test_move_renames_files_and_keeps_flags_keywords_and_inodes)
 	ck_assert_ptr_null(m->keywords);
 	ck_assert_uint_eq(m->size, strlen(MSG_A));
 	ck_assert_int_eq(m->date, DATE);
-	ck_assert(m->id.known);
-	ck_assert_mem_eq(m->id.hash, id_a.hash, 32);
+	ck_assert(msg_id_known(m));
+	ck_assert_mem_eq(m->ident->hash, id_a.hash, 32);
 	m = find_uid(&l, new_uids[1]);
 	ck_assert_ptr_nonnull(m);
 	ck_assert_uint_eq(m->flags, MF_SEEN | MF_FLAGGED);
@@ -2492,14 +2492,14 @@ START_TEST(test_list_changed_tells_own_flag_changes_deliveries_and_deletions)
 	ck_assert_str_eq(m->keywords, "kw");
 	ck_assert_uint_eq(m->size, strlen(MSG_A));
 	ck_assert_int_eq(m->date, DATE);
-	ck_assert(m->id.known);
+	ck_assert(msg_id_known(m));
 	m = find_uid(&l, d);
 	ck_assert_uint_eq(m->flags, MF_SEEN | MF_ANSWERED);
 	ck_assert_str_eq(m->keywords, "new");
 	ck_assert_uint_eq(m->size, strlen(MSG_D));
 	ck_assert_int_eq(m->date, DATE);
-	ck_assert(m->id.known);
-	ck_assert_mem_eq(m->id.hash, id_d.hash, 32);
+	ck_assert(msg_id_known(m));
+	ck_assert_mem_eq(m->ident->hash, id_d.hash, 32);
 	ck_assert_str_eq(ranges_of(van, nvan), str("%u", b));
 	msg_list_free(&l);
 	free(van);
@@ -2799,7 +2799,7 @@ START_TEST(test_deleted_index_is_rebuilt_with_a_new_uidvalidity)
 	for (size_t i = 0; i < la.n; i++) {
 		size_t j = 0;
 
-		while (j < lb.n && memcmp(lb.v[j].id.hash, la.v[i].id.hash, 32) != 0)
+		while (j < lb.n && memcmp(lb.v[j].ident->hash, la.v[i].ident->hash, 32) != 0)
 			j++;
 		ck_assert_uint_lt(j, lb.n);
 		ck_assert_uint_eq(lb.v[j].flags, la.v[i].flags);

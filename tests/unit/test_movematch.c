@@ -26,9 +26,17 @@ static struct msg_id identity(unsigned n)
 	return id;
 }
 
-static struct msg message(uint32_t uid, unsigned n, uint64_t size)
+/* Its identity, if any, is written to *ident. */
+static struct msg message(uint32_t uid, unsigned n, uint64_t size, struct msg_ident *ident)
 {
-	return (struct msg){.uid = uid, .size = size ? size : 1000, .id = identity(n)};
+	struct msg m = {.uid = uid, .size = size ? size : 1000};
+
+	if (n) {
+		memset(ident, 0, sizeof(*ident));
+		memcpy(ident->hash, &n, sizeof(n));
+		m.ident = ident;
+	}
+	return m;
 }
 
 /* ---- the table ---- */
@@ -242,6 +250,7 @@ static const struct match_case match_cases[] = {
 /* The folders of a case as the engine hands them over. */
 struct channel {
 	struct msg msgs[MAX_FOLDERS][2][MAX_ROWS];
+	struct msg_ident idents[MAX_FOLDERS][2][MAX_ROWS];
 	struct pair pairs[MAX_FOLDERS][MAX_ROWS];
 	struct movematch_folder v[MAX_FOLDERS];
 };
@@ -259,7 +268,7 @@ static void build(struct channel *ch, const struct row_folder *rows)
 			for (; n < MAX_ROWS && r->listing[s][n].uid; n++)
 				ch->msgs[f][s][n] =
 				    message(r->listing[s][n].uid, r->listing[s][n].identity,
-					    r->listing[s][n].size);
+					    r->listing[s][n].size, &ch->idents[f][s][n]);
 			w->side[s] = (struct movematch_listing){ch->msgs[f][s], n};
 		}
 		for (; w->npairs < MAX_ROWS; w->npairs++) {

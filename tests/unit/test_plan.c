@@ -16,6 +16,7 @@
 
 struct folder {
 	struct msg *far, *near;
+	struct msg_ident *far_ident, *near_ident; /* the listings' identities */
 	size_t nfar, nnear;
 	struct pair *pairs;
 	size_t npairs, cap;
@@ -30,8 +31,10 @@ static void folder_init(struct folder *f, size_t cap)
 	*f = (struct folder){.cap = cap};
 	f->far = calloc(cap, sizeof(*f->far));
 	f->near = calloc(cap, sizeof(*f->near));
+	f->far_ident = calloc(cap, sizeof(*f->far_ident));
+	f->near_ident = calloc(cap, sizeof(*f->near_ident));
 	f->pairs = calloc(cap, sizeof(*f->pairs));
-	ck_assert(f->far && f->near && f->pairs);
+	ck_assert(f->far && f->near && f->far_ident && f->near_ident && f->pairs);
 	f->in = (struct plan_input){
 	    .far_complete = true,
 	    .near_complete = true,
@@ -50,18 +53,23 @@ static void folder_free(struct folder *f)
 	plan_free(&f->plan);
 	free(f->far);
 	free(f->near);
+	free(f->far_ident);
+	free(f->near_ident);
 	free(f->pairs);
 }
 
 /* A message of 1000 bytes. The same identity means the same message
- * (rule 6); identity 0: not identified. */
+ * (rule 6); identity 0: not identified. Its identity lives in a scratch
+ * until add_far or add_near copies it into the folder. */
 static struct msg message(uint32_t uid, unsigned flags, const char *keywords, unsigned identity)
 {
+	static struct msg_ident scratch;
 	struct msg m = {.uid = uid, .flags = flags, .keywords = (char *)keywords, .size = 1000};
 
 	if (identity) {
-		memcpy(m.id.hash, &identity, sizeof(identity));
-		m.id.known = true;
+		memset(&scratch, 0, sizeof(scratch));
+		memcpy(scratch.hash, &identity, sizeof(identity));
+		m.ident = &scratch;
 	}
 	return m;
 }
@@ -73,6 +81,10 @@ static struct msg *add_far(struct folder *f, struct msg m)
 {
 	if (f->nfar == f->cap)
 		ck_abort_msg("far listing full");
+	if (m.ident) {
+		f->far_ident[f->nfar] = *m.ident;
+		m.ident = &f->far_ident[f->nfar];
+	}
 	f->far[f->nfar] = m;
 	return &f->far[f->nfar++];
 }
@@ -81,6 +93,10 @@ static struct msg *add_near(struct folder *f, struct msg m)
 {
 	if (f->nnear == f->cap)
 		ck_abort_msg("near listing full");
+	if (m.ident) {
+		f->near_ident[f->nnear] = *m.ident;
+		m.ident = &f->near_ident[f->nnear];
+	}
 	f->near[f->nnear] = m;
 	return &f->near[f->nnear++];
 }
@@ -1078,8 +1094,8 @@ static struct msg rewritten(uint32_t uid, unsigned identity, unsigned munged)
 {
 	struct msg m = message(uid, 0, NULL, identity);
 
-	memcpy(m.id.munged, &munged, sizeof(munged));
-	m.id.munged_known = true;
+	memcpy(m.ident->munged, &munged, sizeof(munged));
+	m.munged_known = true;
 	return m;
 }
 
@@ -1523,6 +1539,115 @@ START_TEST(test_oversized_local_message_is_skipped_on_push)
 }
 END_TEST
 
+/* ---- windows: a first sync into an empty side ---- */
+
+static int cmp_action(const void *a, const void *b)
+{
+	const struct action *x = a, *y = b;
+
+	if (x->kind != y->kind)
+		return (x->kind > y->kind) - (x->kind < y->kind);
+	if (x->far_uid != y->far_uid)
+		return (x->far_uid > y->far_uid) - (x->far_uid < y->far_uid);
+	return (x->near_uid > y->near_uid) - (x->near_uid < y->near_uid);
+}
+
+static bool same_keywords(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Plans f whole, then in windows of window messages of its one non-empty
+ * side, and checks that the two give the same actions. */
+static void assert_windows_plan_alike(struct folder *f, size_t window)
+{
+	struct plan parts = {0};
+	struct plan_input in;
+	bool far = f->nfar > 0;
+	size_t n = far ? f->nfar : f->nnear;
+
+	run(f);
+	in = f->in;
+	ck_assert(plan_by_windows(&in));
+	for (size_t at = 0; at < n; at += window) {
+		struct plan p = {0};
+		size_t k = n - at < window ? n - at : window;
+
+		if (far) {
+			in.far = f->far + at;
+			in.nfar = k;
+		} else {
+			in.near = f->near + at;
+			in.nnear = k;
+		}
+		ck_assert_int_eq(plan_folder(&in, &p), 0);
+		parts.v = realloc(parts.v, (parts.n + p.n + 1) * sizeof(*parts.v));
+		ck_assert(parts.v);
+		memcpy(parts.v + parts.n, p.v, p.n * sizeof(*p.v));
+		parts.n += p.n;
+		free(p.v); /* the keywords now belong to parts */
+	}
+	ck_assert_uint_eq(parts.n, f->plan.n);
+	qsort(parts.v, parts.n, sizeof(*parts.v), cmp_action);
+	qsort(f->plan.v, f->plan.n, sizeof(*f->plan.v), cmp_action);
+	for (size_t i = 0; i < parts.n; i++) {
+		const struct action *x = &parts.v[i], *y = &f->plan.v[i];
+
+		ck_assert_msg(x->kind == y->kind && x->far_uid == y->far_uid &&
+				  x->near_uid == y->near_uid && x->add == y->add &&
+				  x->remove == y->remove && x->base_flags == y->base_flags &&
+				  x->size == y->size && x->conflict == y->conflict &&
+				  same_keywords(x->add_keywords, y->add_keywords) &&
+				  same_keywords(x->remove_keywords, y->remove_keywords) &&
+				  same_keywords(x->base_keywords, y->base_keywords),
+			      "action %zu differs in windows", i);
+	}
+	plan_free(&parts);
+}
+
+START_TEST(test_first_sync_into_an_empty_side_plans_alike_in_windows)
+{
+	static const char *const keywords[] = {NULL, "$label1", "a b"};
+
+	for (int pull = 0; pull <= 1; pull++) {
+		struct folder f;
+
+		folder_init(&f, 100);
+		f.in.have_state = false;
+		f.in.policy.max_size = 4000;
+		for (uint32_t uid = 1; uid <= 100; uid++) {
+			struct msg m = message(uid * 3, uid % 2 ? MF_SEEN : MF_FLAGGED,
+					       keywords[uid % 3], uid % 4 ? uid : 0);
+			struct msg *added = pull ? add_far(&f, m) : add_near(&f, m);
+
+			added->size = uid % 10 ? 1000 : 5000; /* every tenth over max_size */
+		}
+		assert_windows_plan_alike(&f, 7);
+		assert_windows_plan_alike(&f, 1);
+		folder_free(&f);
+	}
+}
+END_TEST
+
+START_TEST(test_only_a_folder_without_pairs_and_one_side_empty_plans_in_windows)
+{
+	struct folder f;
+
+	folder_init(&f, 4);
+	add_far(&f, message(1, 0, NULL, 1));
+	run(&f);
+	ck_assert(plan_by_windows(&f.in)); /* a first sync into an empty folder */
+	add_near(&f, message(5, 0, NULL, 1));
+	run(&f);
+	ck_assert(!plan_by_windows(&f.in)); /* both hold messages: rule 7 pairs them */
+	f.nnear = 0;
+	add_pair(&f, 1, 5, 0, NULL);
+	run(&f);
+	ck_assert(!plan_by_windows(&f.in)); /* a pair: its deletion is planned */
+	folder_free(&f);
+}
+END_TEST
+
 /* ---- order ---- */
 
 static void assert_in_order(const struct plan *p, const enum action_kind *kinds, size_t n)
@@ -1830,6 +1955,8 @@ static Suite *plan_suite(void)
 	tcase_add_test(misc, test_unpaired_lists_messages_without_a_pair);
 	tcase_add_test(misc, test_empty_folder_plans_nothing_and_frees_twice);
 	tcase_add_test(misc, test_hundred_thousand_messages_plan_in_n_log_n);
+	tcase_add_test(misc, test_first_sync_into_an_empty_side_plans_alike_in_windows);
+	tcase_add_test(misc, test_only_a_folder_without_pairs_and_one_side_empty_plans_in_windows);
 	tcase_set_timeout(misc, 60);
 	tcase_set_timeout(flags, 60);
 
