@@ -417,7 +417,10 @@ Work: server 1, local 1"
 		"$(dovecot_log_since "$mark" | grep -E ': (save|expunge):')"
 	FOLDERS=(INBOX Work)
 	t_equal "upgrade: counts unchanged" "$before" "$(snapshot verbatim "$root")"
-	t_equal "upgrade: the state is at the new schema" 6 "$(sqlite3 "$state" 'PRAGMA user_version')"
+	# The state's version is said once for the tests, in its unit test.
+	t_equal "upgrade: the state is at the new schema" \
+		"$(sed -n 's/^#define STATE_VERSION //p' "$FERRY_SRC/tests/unit/test_state.c")" \
+		"$(sqlite3 "$state" 'PRAGMA user_version')"
 
 	# A move on the server and a flag locally, with pairs of version 1.
 	dovecot_doveadm move -u alice Work mailbox INBOX header Subject "Tuid 31"
