@@ -4,7 +4,8 @@
 # separator, sent mail in INBOX.Sent made \Sent with CREATE ... (USE (\Sent))) and alice on
 # Dovecot (near: no prefix, "/" separator, sent mail in "Sent Items" \Sent). The first sync
 # brings every folder, flag and keyword to both sides and pairs the two sent folders by role
-# (no extra Sent, no extra Sent Items); then new mail, flag and keyword changes, moves and
+# (no extra Sent, no extra Sent Items), and the two trash folders (Cyrus's made \Trash with
+# SETMETADATA, Dovecot's "Deleted Messages"); then new mail, flag and keyword changes, moves and
 # deletions go both ways, a move as a move; and a sync after that changes nothing. Each
 # result is read on both servers, and no folder holds a Message-ID twice.
 # shellcheck source=lib.sh
@@ -17,9 +18,13 @@
 : "${FERRY:?FERRY must point at the ferry binary}"
 T_TIMEOUT=60
 
-# Dovecot's alice has only the folders made for her; "Sent Items" is \Sent when it exists.
+# Dovecot's alice has only the folders made for her; "Sent Items" is \Sent and "Deleted
+# Messages" \Trash when they exist.
 export DOVECOT_MAILBOXES='  mailbox "Sent Items" {
     special_use = \Sent
+  }
+  mailbox "Deleted Messages" {
+    special_use = \Trash
   }'
 dovecot_start || exit 1
 cyrus_start || exit 1
@@ -140,7 +145,10 @@ flags_on() {
 }
 
 # --- the accounts ------------------------------------------------------------------
+# Cyrus takes a role both ways: RFC 6154's CREATE-SPECIAL-USE and RFC 5464 metadata.
 cyrus__as alice 'CREATE "INBOX.Sent" (USE (\Sent))' >/dev/null || exit 1
+cyrus__as alice 'CREATE "INBOX.Trash"' \
+	'SETMETADATA "INBOX.Trash" (/private/specialuse "\\Trash")' >/dev/null || exit 1
 c_seed 1 INBOX "Inbox one" '\Seen'
 c_seed 2 INBOX "Inbox two" '\Answered \Flagged'
 c_seed 3 INBOX "Inbox three"
@@ -149,26 +157,29 @@ c_seed 5 INBOX "Delete at far"
 c_seed 6 INBOX "Delete at near"
 c_seed 7 INBOX.Work.Projects "Project plan" "\$Label1"
 c_seed 8 INBOX.Sent "Sent from Cyrus" '\Seen'
+c_seed 9 INBOX.Trash "Trashed at Cyrus" '\Seen'
 d_seed 20 INBOX "Dovecot hello"
 d_seed 21 "Sent Items" "Sent from Dovecot" '\Seen'
+d_seed 22 "Deleted Messages" "Trashed at Dovecot" '\Seen'
 
 # --- 1. the first sync -------------------------------------------------------------
+C_FOLDERS=$(printf '%s\n' INBOX INBOX.Sent INBOX.Trash INBOX.Work INBOX.Work.Projects)
+D_FOLDERS=$(printf '%s\n' INBOX 'Deleted Messages' 'Sent Items' Work Work/Projects | LC_ALL=C sort)
 mirror_sync
 t_equal "first sync exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
-t_equal "Cyrus: every folder, no Sent Items" \
-	"$(printf '%s\n' INBOX INBOX.Sent INBOX.Work INBOX.Work.Projects)" "$(c_folders)"
-t_equal "Dovecot: every folder, no Sent" \
-	"$(printf '%s\n' INBOX 'Sent Items' Work Work/Projects | LC_ALL=C sort)" "$(d_folders)"
+t_equal "Cyrus: every folder, no Sent Items or Deleted Messages" "$C_FOLDERS" "$(c_folders)"
+t_equal "Dovecot: every folder, no Sent or Trash" "$D_FOLDERS" "$(d_folders)"
 same_folder INBOX INBOX 7 "first sync"
 same_folder INBOX.Work.Projects Work/Projects 1 "first sync"
 same_folder INBOX.Sent "Sent Items" 2 "first sync"
+same_folder INBOX.Trash "Deleted Messages" 2 "first sync"
 t_equal "\\Seen on Dovecot" '\Seen' "$(flags_on d INBOX "Inbox one")"
 t_equal "\\Answered \\Flagged on Dovecot" '\Answered \Flagged' "$(flags_on d INBOX "Inbox two")"
 t_equal "\$Label1 on Dovecot" "\$Label1" "$(flags_on d Work/Projects "Project plan")"
 t_equal "\\Seen on Cyrus for Dovecot's sent message" '\Seen' \
 	"$(flags_on c INBOX.Sent "Sent from Dovecot")"
-t_equal "first sync: 10 uploads, 8 to Dovecot and 2 to Cyrus" 10 "$(appends "$T_OUT")"
-t_equal "first sync: 10 bodies downloaded, each message once" 10 "$(bodies "$T_OUT")"
+t_equal "first sync: 12 uploads, 9 to Dovecot and 3 to Cyrus" 12 "$(appends "$T_OUT")"
+t_equal "first sync: 12 bodies downloaded, each message once" 12 "$(bodies "$T_OUT")"
 
 # --- 2. changes both ways ----------------------------------------------------------
 c_seed 30 INBOX "New at Cyrus"
@@ -182,7 +193,7 @@ dovecot_doveadm flags remove -u alice "\$Label1" mailbox Work/Projects header Su
 cyrus__as alice 'SELECT "INBOX"' 'UID SEARCH HEADER Subject "Inbox three"' |
 	sed -n 's/^\* SEARCH \([0-9]*\).*/\1/p' | tr -d '\r' >"$WORK/uid" || true
 cyrus_move alice INBOX "$(cat "$WORK/uid")" INBOX.Work.Projects
-dovecot_doveadm move -u alice Work/Projects mailbox INBOX header Subject "Inbox four"
+dovecot_doveadm move -u alice "Deleted Messages" mailbox INBOX header Subject "Inbox four"
 cyrus__as alice 'SELECT "INBOX"' 'UID SEARCH HEADER Subject "Delete at far"' |
 	sed -n 's/^\* SEARCH \([0-9]*\).*/\1/p' | tr -d '\r' >"$WORK/uid" || true
 cyrus__as alice 'SELECT "INBOX"' "UID STORE $(cat "$WORK/uid") +FLAGS (\\Deleted)" EXPUNGE \
@@ -199,8 +210,9 @@ t_contains "second sync: one move each way" "$T_OUT" \
 	"mirror: far->near +1 ~1 -1 >1, near->far +1 ~2 -1 >1"
 # INBOX: one two + Dovecot hello + the two new; three and four moved out, two deleted.
 same_folder INBOX INBOX 5 "changes"
-same_folder INBOX.Work.Projects Work/Projects 3 "changes"
+same_folder INBOX.Work.Projects Work/Projects 2 "changes"
 same_folder INBOX.Sent "Sent Items" 2 "changes"
+same_folder INBOX.Trash "Deleted Messages" 3 "changes"
 for s in "New at Cyrus" "New at Dovecot"; do
 	t_equal "$s is in INBOX on Cyrus" 1 "$(c_list INBOX | grep -c "^$s|")"
 	t_equal "$s is in INBOX on Dovecot" 1 "$(d_list INBOX | grep -c "^$s|")"
@@ -211,11 +223,14 @@ t_equal "Dovecot's \\Flagged and \$Label3 reached Cyrus" "\$Label3 \\Flagged \\S
 	"$(flags_on c INBOX "Inbox one")"
 t_equal "Dovecot's removal of \$Label1 reached Cyrus" "" \
 	"$(flags_on c INBOX.Work.Projects "Project plan")"
-for s in "Inbox three" "Inbox four"; do
-	t_equal "$s moved into Work.Projects on Cyrus" 1 \
-		"$(c_list INBOX.Work.Projects | grep -c "^$s|")"
-	t_equal "$s moved into Work/Projects on Dovecot" 1 "$(d_list Work/Projects | grep -c "^$s|")"
-done
+t_equal "Inbox three moved into Work.Projects on Cyrus" 1 \
+	"$(c_list INBOX.Work.Projects | grep -c "^Inbox three|")"
+t_equal "Inbox three moved into Work/Projects on Dovecot" 1 \
+	"$(d_list Work/Projects | grep -c "^Inbox three|")"
+t_equal "Inbox four moved into INBOX.Trash on Cyrus" 1 \
+	"$(c_list INBOX.Trash | grep -c "^Inbox four|")"
+t_equal "Inbox four moved into Deleted Messages on Dovecot" 1 \
+	"$(d_list "Deleted Messages" | grep -c "^Inbox four|")"
 for s in "Delete at far" "Delete at near"; do
 	t_equal "$s is gone from Cyrus" 0 "$(c_list INBOX | grep -c "^$s|")"
 	t_equal "$s is gone from Dovecot" 0 "$(d_list INBOX | grep -c "^$s|")"
@@ -226,9 +241,7 @@ mirror_sync
 t_equal "third sync exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
 t_contains "third sync changes nothing" "$T_OUT" "mirror: far->near +0 ~0 -0, near->far +0 ~0 -0"
 t_equal "third sync uploads nothing" 0 "$(appends "$T_OUT")"
-t_equal "Cyrus's folders are unchanged" \
-	"$(printf '%s\n' INBOX INBOX.Sent INBOX.Work INBOX.Work.Projects)" "$(c_folders)"
-t_equal "Dovecot's folders are unchanged" \
-	"$(printf '%s\n' INBOX 'Sent Items' Work Work/Projects | LC_ALL=C sort)" "$(d_folders)"
+t_equal "Cyrus's folders are unchanged" "$C_FOLDERS" "$(c_folders)"
+t_equal "Dovecot's folders are unchanged" "$D_FOLDERS" "$(d_folders)"
 
 t_done
