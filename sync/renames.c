@@ -30,20 +30,32 @@ static bool is_known(const struct rename_known *known, size_t nknown, const char
 	return false;
 }
 
-/* Whether uidvalidity v on side k names one folder only, among those the
- * state knows and those listed now: a server that reuses a UIDVALIDITY
- * (or two Maildir folders that came from one) tells nothing. */
+static bool listed_on(const struct rename_seen *seen, size_t nseen, const char *name, enum side k)
+{
+	for (size_t i = 0; i < nseen; i++)
+		if (seen[i].on[k] && strcmp(seen[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* Whether uidvalidity v on side k names one folder only, among the folders
+ * that vanished there and those new to the state: a server that reuses a
+ * UIDVALIDITY (or two Maildir folders that came from one) tells nothing.
+ * A folder still where it was takes no part: Cyrus gives folders made in
+ * the same second the same UIDVALIDITY (INBOX and one ferry made with it),
+ * and that one stayed. */
 static bool uidvalidity_unique(const struct rename_known *known, size_t nknown,
 			       const struct rename_seen *seen, size_t nseen, enum side k,
 			       uint32_t v)
 {
-	size_t in_state = 0, listed = 0;
+	size_t gone = 0, fresh = 0;
 
 	for (size_t i = 0; i < nknown; i++)
-		in_state += known[i].uidvalidity[k] == v;
+		gone += known[i].uidvalidity[k] == v && !listed_on(seen, nseen, known[i].name, k);
 	for (size_t i = 0; i < nseen; i++)
-		listed += seen[i].on[k] && seen[i].uidvalidity[k] == v;
-	return in_state == 1 && listed == 1;
+		fresh += seen[i].on[k] && seen[i].uidvalidity[k] == v &&
+			 !is_known(known, nknown, seen[i].name);
+	return gone == 1 && fresh == 1;
 }
 
 /* Whether s, new to the state, holds what k held on side k (or on both
