@@ -45,7 +45,7 @@ struct channel_conf {
 	/* `map`: explicit pairs, which beat special-use roles and names. */
 	struct folder_map *map;
 	size_t nmap;
-	bool all_mail; /* `all_mail = yes`: \All and \Flagged folders are synced too */
+	bool all_mail;	 /* `all_mail = yes`: \All and \Flagged folders are synced too */
 	bool subscribed; /* `subscribed = yes`: only a server's subscribed folders */
 };
 

@@ -226,7 +226,7 @@ static int recall(const struct roles_side side[2], const struct roles_input *in,
 	return 0;
 }
 
-int roles_pair(const struct roles_side side[2], const struct roles_input *in,
+int roles_pair(const struct roles_side *side, const struct roles_input *in,
 	       struct roles_result *out)
 {
 	memset(out, 0, sizeof(*out));

@@ -96,7 +96,7 @@ struct roles_input {
 /* Pairs side[FAR] and side[NEAR] by map, remembered role, then role.
  * Returns 0, or -1 when out of memory. *out is freed with
  * roles_result_free. */
-int roles_pair(const struct roles_side side[2], const struct roles_input *in,
+int roles_pair(const struct roles_side *side, const struct roles_input *in,
 	       struct roles_result *out);
 void roles_result_free(struct roles_result *r);
 
