@@ -36,6 +36,7 @@ far = cyrus
 near = laptop
 state = $STATE
 CONF
+chmod 600 "$CONF"
 
 ferry_sync() {
 	t_run "$FERRY" -c "$CONF" sync

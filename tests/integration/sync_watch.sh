@@ -13,24 +13,8 @@
 
 sync_setup
 
-WPID=
-WLOG=$WORK/watch.log
-# ferry watch is stopped before Dovecot, even when an assertion failed or the script dies.
-# shellcheck disable=SC2317 # run by the trap
-watch_kill() {
-	if [[ -n $WPID ]]; then
-		kill -KILL "$WPID" 2>/dev/null
-		wait "$WPID" 2>/dev/null
-		WPID=
-	fi
-}
-old_trap=$(trap -p EXIT)
-eval "old_words=($old_trap)"
-# shellcheck disable=SC2064 # expand now: the fixture's command is kept as it was
-trap "watch_kill; [[ -n \${NPID:-} ]] && kill \$NPID 2>/dev/null; ${old_words[2]:-}" EXIT
-
-# The interval is long: whatever arrives within seconds came by IDLE or inotify.
-sed -i "/^\[channel test\]/a interval = 1h" "$CONF"
+# shellcheck source=watch_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/watch_lib.sh"
 
 # A service manager's notify socket (Type=notify): what ferry sends there is kept in
 # $WORK/notify.out, one message a line. The receiver ends by itself after 300 s.
@@ -41,6 +25,8 @@ perl -MIO::Socket::UNIX -e '
 	$| = 1;
 	while (defined $s->recv(my $m, 4096)) { print "$m\n" }' "$NOTIFY_SOCK" >"$WORK/notify.out" 2>&1 &
 NPID=$!
+stop_receiver() { kill "$NPID" 2>/dev/null; }
+WATCH_CLEANUP=stop_receiver
 for ((i = 0; i < 50; i++)); do
 	[[ -S $NOTIFY_SOCK ]] && break
 	sleep 0.1
@@ -51,22 +37,9 @@ watch_start() {
 	WPID=$!
 }
 
-# within SECONDS CMD...: CMD succeeds within SECONDS (checked every 0.1 s).
-within() {
-	local limit=$(($1 * 10)) i
-	shift
-	for ((i = 0; i < limit; i++)); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
-has_local() { [[ -n $(md_file "$1" "$2") ]]; }
-has_server() { [[ -n $(srv_uid alice "$1" "$2") ]]; }
 local_letters_have() { [[ $(md_letters "$1" "$2") == *"$3"* ]]; }
 server_flags_have() { [[ $(srv_flags alice "$1" "$2") == *"$3"* ]]; }
-alive() { kill -0 "$WPID" 2>/dev/null; }
 # syncing: one of watch's syncs runs (a child of watch's in a process group of its own).
 syncing() { ps -o pid=,pgid= --ppid "$WPID" | awk '$1 == $2 { found = 1 } END { exit !found }'; }
 # settled: no sync ran for 1.5 s (a local change's sync starts 1 s after it).

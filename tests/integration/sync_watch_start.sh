@@ -18,23 +18,8 @@ t_contains "--version says test hooks" "$T_OUT" "test hooks"
 sync_setup
 
 LATE_MS=10000
-WPID=
-WLOG=$WORK/watch.log
-# shellcheck disable=SC2317 # run by the trap
-watch_kill() {
-	if [[ -n $WPID ]]; then
-		kill -KILL "$WPID" 2>/dev/null
-		wait "$WPID" 2>/dev/null
-		WPID=
-	fi
-}
-old_trap=$(trap -p EXIT)
-eval "old_words=($old_trap)"
-# shellcheck disable=SC2064 # expand now: the fixture's command is kept as it was
-trap "watch_kill; ${old_words[2]:-}" EXIT
-
-# The interval is long: what arrives within seconds came by inotify or the watch's start.
-sed -i "/^\[channel test\]/a interval = 1h" "$CONF"
+# shellcheck source=watch_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/watch_lib.sh"
 
 watch_start() {
 	FERRY_TEST_WATCH_LATE_MS=$LATE_MS "$FERRY" -c "$CONF" watch test >>"$WLOG" 2>&1 </dev/null &
@@ -49,19 +34,7 @@ watch_stop() {
 	WPID=
 }
 
-# within SECONDS CMD...: CMD succeeds within SECONDS (checked every 0.1 s).
-within() {
-	local limit=$(($1 * 10)) i
-	shift
-	for ((i = 0; i < limit; i++)); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
-has_local() { [[ -n $(md_file "$1" "$2") ]]; }
-has_server() { [[ -n $(srv_uid alice "$1" "$2") ]]; }
 # before_watch: less than LATE_MS since the watch started, so its watches are not set up yet.
 before_watch() { (($(date +%s%N) - STARTED < LATE_MS * 1000000)); }
 

@@ -17,36 +17,10 @@
 
 sync_setup verbatim
 
-WPID=
-WLOG=$WORK/watch.log
-watch_kill() {
-	if [[ -n $WPID ]]; then
-		kill -KILL "$WPID" 2>/dev/null
-		wait "$WPID" 2>/dev/null
-		WPID=
-	fi
-}
-old_trap=$(trap -p EXIT)
-eval "old_words=($old_trap)"
-# shellcheck disable=SC2064 # expand now: the fixture's command is kept as it was
-trap "watch_kill; ${old_words[2]:-}" EXIT
+# shellcheck source=watch_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/watch_lib.sh"
 
-# The interval is long: every sync below comes from a watcher.
-sed -i "/^\[channel test\]/a interval = 1h" "$CONF"
 
-# within SECONDS CMD...: CMD succeeds within SECONDS (checked every 0.1 s).
-within() {
-	local limit=$(($1 * 10)) i
-	shift
-	for ((i = 0; i < limit; i++)); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-has_local() { [[ -n $(md_file "$1" "$2") ]]; }
-has_server() { [[ -n $(srv_uid alice "$1" "$2") ]]; }
 gone_server() { [[ -z $(srv_uid alice "$1" "$2") ]]; }
 gone_local() { [[ -z $(md_file "$1" "$2") ]]; }
 

@@ -20,30 +20,18 @@ UNIT=${FERRY_SRC:-$(dirname "${BASH_SOURCE[0]}")/../..}/contrib/systemd/ferry-wa
 # shellcheck disable=SC2119 # its argument is the layout, not this script's
 sync_setup
 
-WPID=
-WLOG=$WORK/watch.log
+# shellcheck source=watch_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/watch_lib.sh"
+# Any Dovecot process this test stopped is let go before Dovecot is stopped.
 STOPPED=
-# ferry watch is stopped, and any Dovecot process this test stopped let go, before Dovecot is
-# stopped, even when an assertion failed or the script dies.
-watch_kill() {
+let_go() {
 	if [[ -n $STOPPED ]]; then
 		# shellcheck disable=SC2086 # a list of pids
 		kill -CONT $STOPPED 2>/dev/null
 		STOPPED=
 	fi
-	if [[ -n $WPID ]]; then
-		kill -KILL "$WPID" 2>/dev/null
-		wait "$WPID" 2>/dev/null
-		WPID=
-	fi
 }
-old_trap=$(trap -p EXIT)
-eval "old_words=($old_trap)"
-# shellcheck disable=SC2064 # expand now: the fixture's command is kept as it was
-trap "watch_kill; ${old_words[2]:-}" EXIT
-
-# The interval is long: whatever arrives within seconds came by IDLE, inotify or the resume.
-sed -i "/^\[channel test\]/a interval = 1h" "$CONF"
+WATCH_CLEANUP=let_go
 # The unit passes no -c: the configuration is where ferry looks by default.
 SVC_HOME=$WORK/home
 mkdir -p "$SVC_HOME/.config/ferry"
@@ -73,19 +61,6 @@ watch_start() {
 	WPID=$!
 }
 
-# within SECONDS CMD...: CMD succeeds within SECONDS (checked every 0.1 s).
-within() {
-	local limit=$(($1 * 10)) i
-	shift
-	for ((i = 0; i < limit; i++)); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
-has_local() { [[ -n $(md_file "$1" "$2") ]]; }
-has_server() { [[ -n $(srv_uid alice "$1" "$2") ]]; }
-alive() { kill -0 "$WPID" 2>/dev/null; }
 # sessions: the pids of alice's IMAP sessions (ferry is her only IMAP client here).
 sessions() {
 	dovecot_doveadm who -1 alice 2>/dev/null | awk '$2 == "imap" {print $3}' | sort -n
