@@ -115,14 +115,7 @@ t_ok "and a delivery arrives" within 10 has_local INBOX "after restart"
 t_ok "watch is still running" alive
 
 # SIGTERM: exit 143, and a sync afterwards finds nothing to do.
-kill -TERM "$WPID"
-if within 30 eval '! alive'; then
-	wait "$WPID"
-	rc=$?
-	WPID=
-else
-	rc=timeout
-fi
+watch_term
 t_equal "SIGTERM ends watch with 143" 143 "$rc"
 t_ok "and it said it was stopping (STOPPING=1)" grep -q '^STOPPING=1' "$WORK/notify.out"
 ferry_sync test

@@ -40,3 +40,16 @@ within() {
 has_local() { [[ -n $(md_file "$1" "$2") ]]; }
 has_server() { [[ -n $(srv_uid alice "$1" "$2") ]]; }
 alive() { kill -0 "$WPID" 2>/dev/null; }
+
+# watch_term: SIGTERM to watch; rc is its exit status, or "timeout" after 30 s.
+# shellcheck disable=SC2034 # rc is for the test that calls it
+watch_term() {
+	kill -TERM "$WPID"
+	if within 30 eval '! alive'; then
+		wait "$WPID"
+		rc=$?
+		WPID=
+	else
+		rc=timeout
+	fi
+}

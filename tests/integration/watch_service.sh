@@ -122,14 +122,7 @@ seed 8 INBOX "after resume"
 t_ok "and a delivery after the resume arrives by IDLE within 10 s" within 10 has_local INBOX "after resume"
 t_ok "watch is still running" alive
 
-kill -TERM "$WPID"
-if within 30 eval '! alive'; then
-	wait "$WPID"
-	rc=$?
-	WPID=
-else
-	rc=timeout
-fi
+watch_term
 t_equal "SIGTERM ends it with 143 (the unit's SuccessExitStatus)" 143 "$rc"
 t_ok "and 143 is what the unit takes as a clean stop" grep -qx 'SuccessExitStatus=143' "$UNIT"
 ferry_sync test
