@@ -89,7 +89,10 @@ struct store {
 	unsigned caps;	    /* the driver's own capability bits; the engine never reads them */
 	char *description;  /* "127.0.0.1:993, TLSv1.3 ..., logged in as alice (LOGIN)" */
 	char *capabilities; /* the server's own words, space-separated; NULL for Maildir */
-	bool broken;	    /* the connection is dead: close and open again to go on */
+	/* How the store tells its messages apart, once a folder was selected,
+	 * for `ferry check` ("no UIDL: ..."); the driver's; NULL: nothing to say. */
+	const char *note;
+	bool broken; /* the connection is dead: close and open again to go on */
 	/* ... by the server's own doing (an endless line, a flood): a new
 	 * connection would meet the same, so none is opened this run. */
 	bool hostile;

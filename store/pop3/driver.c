@@ -309,6 +309,8 @@ static int scan(struct pop3_store *st, struct ferry_error *err)
 	st->state.highestmodseq = 0;
 	st->state.keywords_ok = false;
 	st->selected = true;
+	st->base.note = st->no_uidl ? "no UIDL: messages known by their headers and size"
+				    : "UIDL: messages known by their unique ids";
 	return 0;
 }
 
