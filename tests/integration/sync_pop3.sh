@@ -108,6 +108,10 @@ t_equal "all with the server's bytes" "$(server_sums)" "$(local_sums)"
 t_equal "keep = yes leaves all 4 on the server" 4 "$(dovecot_count alice INBOX)"
 uidvalidity=$(sqlite3 "$MAP" 'SELECT uidvalidity FROM meta')
 rm -f "$MAP" "$MAP".*
+t_run "$FERRY" -c "$CONF" -v sync --dry-run isp
+t_equal "a dry run without the uid map exits 0" 0 "$T_RC"
+t_equal "it downloads nothing" 0 "$(retrs "$T_OUT")"
+t_ok "and writes no uid map" test ! -e "$MAP"
 t_run "$FERRY" -c "$CONF" -v sync isp
 t_equal "with the uid map lost, the sync exits 0" 0 "$T_RC"
 t_equal "and downloads nothing again (paired by identity)" 0 "$(retrs "$T_OUT")"
