@@ -49,6 +49,8 @@ my %scenarios = (
 	'uidl-fewer'         => 'LIST has 3 messages, UIDL only 1 and 2',
 	'uidl-more'          => 'LIST has 3 messages, UIDL has a fourth (index 4)',
 	'list-bad-size'      => 'a LIST line whose size is not a number ("2 twelve")',
+	'list-huge-index'    => 'LIST has a fourth line, for message 4294967295',
+	'capa-flood'         => 'CAPA answers capability lines for ever, never "."',
 	'endless-list'       => 'a LIST line that never ends',
 	'endless-uidl'       => 'a UIDL line that never ends',
 	'endless-top'        => 'no UIDL (so TOP gives each message its key), and TOP\'s answer never ends',
@@ -227,6 +229,8 @@ sub do_list {
 	my @l = map { "$_ " . length $MSGS[$_] } grep { !$deleted{$_} } 1 .. $COUNT;
 	if ($scenario eq 'list-bad-size') {
 		s/^2 \d+$/2 twelve/ for @l;
+	} elsif ($scenario eq 'list-huge-index') {
+		push @l, '4294967295 300';
 	} elsif ($scenario eq 'endless-list') {
 		put("+OK scan listing follows$CRLF$l[0]$CRLF") or return 'hangup';
 		return endless('2 ', '9');
@@ -344,7 +348,10 @@ sub session {
 			    && $args =~ / / ? 'AUTH {initial response}' : $line);
 		my ($a1, $a2) = split / /, $args // '', 2;
 		my $r;
-		if ($cmd eq 'CAPA') {
+		if ($cmd eq 'CAPA' && $scenario eq 'capa-flood') {
+			put("+OK capability list follows$CRLF") or return 'hangup';
+			return flood(sub { "X-FLOOD-$_[0]" });
+		} elsif ($cmd eq 'CAPA') {
 			$r = say_lines('+OK capability list follows', capa(), '.');
 		} elsif ($cmd eq 'USER') {
 			$r = say_lines('+OK send PASS');

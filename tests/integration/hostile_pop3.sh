@@ -284,6 +284,8 @@ hostile greeting-garbage 3 "$STORE.*greeting" ''
 hostile greeting-err 3 "$STORE.*greeting" ''
 hostile endless-greeting 3 "$STORE.*(greeting|line)" ''
 one_connection
+hostile capa-flood 3 "$STORE.*CAPA" ''
+one_connection
 
 # --- listings no one can trust: the folder fails, nothing is delivered or deleted on them -------
 
@@ -302,6 +304,8 @@ follow_up
 hostile uidl-more 1 "$STORE.*UIDL" '1 2 3'
 follow_up
 hostile list-bad-size 1 "$STORE.*LIST" '1 3'
+follow_up
+hostile list-huge-index 1 "$STORE.*LIST" '1 2 3'
 follow_up
 
 # --- endless lines and endless answers: bounded memory, one connection ---------------------------
