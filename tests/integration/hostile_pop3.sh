@@ -196,12 +196,20 @@ nothing_lost() {
 # hostile SCENARIO CODE REGEX ALLOWED: against SCENARIO, `ferry sync` exits CODE within
 # TIME_LIMIT s with a peak RSS under RSS_LIMIT_KB and no raw control character in its output,
 # says REGEX on an error or warning line, and delivers only whole messages of ALLOWED.
+# ONLY (scenario names, space-separated) runs only those, and what follows them.
+ONLY=${ONLY:-}
 hostile() {
 	local scenario=$1 code=$2 regex=$3 allowed=$4
+	SKIP=
+	if [[ -n $ONLY && " $ONLY " != *" $scenario "* ]]; then
+		SKIP=1
+		return
+	fi
 	case_setup "$scenario"
 	server_start "$scenario" || return
 	measured_run sync
 	echo "# $CASE: exit $T_RC, ${SECONDS_TAKEN} s, peak RSS $((PEAK_KB / 1024)) MB${KILLED:+, killed: $KILLED}"
+	sed -n 's/^ferry: /#   ferry: /p' <<<"$T_OUT" | cat -v
 	t_equal "$CASE: not killed by the watchdog" "" "$KILLED"
 	if [[ $T_RC == "$code" ]]; then
 		t_pass "$CASE: ferry sync exits $code"
@@ -231,6 +239,7 @@ hostile() {
 # one_connection: the last scenario's server saw one connection: a server that broke the
 # protocol this way is not tried again in the same run.
 one_connection() {
+	[[ -z $SKIP ]] || return
 	t_equal "$CASE: one connection only (no retry against a hostile server)" 1 \
 		"$(grep -c '^# connection' "$SRV_LOG")"
 }
@@ -238,6 +247,7 @@ one_connection() {
 # follow_up: a run against a well-behaved server delivers whatever the hostile run did not:
 # then each of the 3 messages is in the Maildir once, byte for byte.
 follow_up() {
+	[[ -z $SKIP ]] || return
 	server_start clean || return
 	measured_run sync
 	if [[ $T_RC == 0 ]]; then
@@ -252,36 +262,38 @@ follow_up() {
 	server_stop
 }
 
-# The store named by the error: "hostile", or the channel's far side.
-STORE='(hostile|far)'
+# The store named by the error: "hostile", the channel's far side, or its host.
+STORE='(hostile|far|127\.0\.0\.1)'
 
 # --- the baseline, and valid answers no test server of ours gives --------------------------------
 
 hostile clean 0 '' '1 2 3'
-t_equal "$CASE: all 3 messages delivered" "1 2 3" "$(delivered)"
+[[ -n $SKIP ]] || t_equal "$CASE: all 3 messages delivered" "1 2 3" "$(delivered)"
 
 # Lines starting with "." go out with one more; they must arrive as the server meant them.
 hostile dots 0 '' '1 2 3'
-t_equal "$CASE: all 3 messages delivered, message 2's dot lines unstuffed" "1 2 3" "$(delivered)"
+[[ -n $SKIP ]] || t_equal "$CASE: all 3 messages delivered, message 2's dot lines unstuffed" "1 2 3" "$(delivered)"
 
 # No UIDL: messages are known by their header block and size; check says so, and a second run
 # delivers nothing again.
 hostile no-uidl 0 '' '1 2 3'
-t_equal "$CASE: all 3 messages delivered" "1 2 3" "$(delivered)"
-server_start no-uidl
-measured_run check hostile
-t_equal "$CASE: ferry check exits 0" 0 "$T_RC"
-t_contains "$CASE: ferry check says there is no UIDL" "$T_OUT" \
-	'no UIDL: messages known by their headers and size'
-measured_run sync
-t_equal "$CASE: a second sync exits 0" 0 "$T_RC"
-t_equal "$CASE: and delivers nothing again" "1 2 3" "$(delivered)"
-server_stop
+if [[ -z $SKIP ]]; then
+	t_equal "$CASE: all 3 messages delivered" "1 2 3" "$(delivered)"
+	server_start no-uidl
+	measured_run check hostile
+	t_equal "$CASE: ferry check exits 0" 0 "$T_RC"
+	t_contains "$CASE: ferry check says there is no UIDL" "$T_OUT" \
+		'no UIDL: messages known by their headers and size'
+	measured_run sync
+	t_equal "$CASE: a second sync exits 0" 0 "$T_RC"
+	t_equal "$CASE: and delivers nothing again" "1 2 3" "$(delivered)"
+	server_stop
+fi
 
 # --- before the session: exit 3 ------------------------------------------------------------------
 
 hostile greeting-garbage 3 "$STORE.*greeting" ''
-hostile greeting-err 3 "$STORE.*greeting" ''
+hostile greeting-err 3 "$STORE.*greeting.*go away" ''
 hostile endless-greeting 3 "$STORE.*(greeting|line)" ''
 one_connection
 hostile capa-flood 3 "$STORE.*CAPA" ''
@@ -325,18 +337,18 @@ follow_up
 hostile uidl-flood 1 "$STORE.*UIDL" ''
 one_connection
 follow_up
-hostile endless-retr 1 "$STORE.*(RETR|uid)" '1 3'
+hostile endless-retr 1 "$STORE.*RETR 2" '1 3'
 one_connection
 follow_up
-hostile retr-flood 1 "$STORE.*(RETR|uid)" '1 3'
+hostile retr-flood 1 "$STORE.*RETR 2" '1 3'
 one_connection
 follow_up
 
 # --- one message not delivered whole: named, not delivered, not deleted --------------------------
 
-hostile retr-no-dot 1 "$STORE.*(RETR|uid)" '1 3'
+hostile retr-no-dot 1 "$STORE.*RETR 2" '1 3'
 follow_up
-hostile retr-over-size 1 "$STORE.*(RETR|uid)" '1 3'
+hostile retr-over-size 1 "$STORE.*RETR 2" '1 3'
 follow_up
 hostile retr-short 1 'cut short' '1 3'
 follow_up
