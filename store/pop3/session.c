@@ -124,6 +124,7 @@ int pop3_status(struct pop3_store *st, const char *cmd, struct ferry_error *err)
 
 	if (read_line(st, cmd, err) != 0)
 		return -1;
+	st->answer_lines = 0;
 	if (strncmp(st->line, "+OK", 3) == 0 && (st->line[3] == '\0' || st->line[3] == ' '))
 		r = 0, skip = 3;
 	else if (strncmp(st->line, "-ERR", 4) == 0 && (st->line[4] == '\0' || st->line[4] == ' '))
@@ -153,6 +154,12 @@ int pop3_data_line(struct pop3_store *st, const char *cmd, struct ferry_error *e
 {
 	if (read_line(st, cmd, err) != 0)
 		return -1;
+	if (++st->answer_lines > POP3_ANSWER_LINES_MAX) {
+		pop3_broken(st, true);
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
+				       "%s: %s: the server sent over %d lines in one answer",
+				       st->where, cmd, POP3_ANSWER_LINES_MAX);
+	}
 	if (st->line[0] != '.')
 		return 1;
 	if (st->linelen == 1)
