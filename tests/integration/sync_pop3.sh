@@ -6,7 +6,8 @@
 #   2. pop3s (implicit TLS, verified against the fixture's CA): 3 messages downloaded with
 #      exactly the bytes the server holds; a re-run downloads nothing (no RETR in the -v trace);
 #      a fourth message arriving is downloaded alone; keep = yes (the default) leaves all 4 on
-#      the server.
+#      the server; with the uid map lost, nothing is downloaded again (a new uidvalidity, the
+#      messages paired by identity).
 #   3. STLS on the plain port; auth = user, apop and plain, each named in check's description.
 #   4. A wrong password exits with the login failure's code and names the store; a wrong
 #      ca_file fails TLS verification.
@@ -103,6 +104,14 @@ t_contains "by its number" "$T_OUT" "C: RETR 4"
 t_equal "4 in the Maildir" 4 "$(local_count)"
 t_equal "all with the server's bytes" "$(server_sums)" "$(local_sums)"
 t_equal "keep = yes leaves all 4 on the server" 4 "$(dovecot_count alice INBOX)"
+uidvalidity=$(sqlite3 "$MAP" 'SELECT uidvalidity FROM meta')
+rm -f "$MAP" "$MAP".*
+t_run "$FERRY" -c "$CONF" -v sync isp
+t_equal "with the uid map lost, the sync exits 0" 0 "$T_RC"
+t_equal "and downloads nothing again (paired by identity)" 0 "$(retrs "$T_OUT")"
+t_equal "still 4 in the Maildir" 4 "$(local_count)"
+t_ok "the new map has a new uidvalidity" \
+	test "$(sqlite3 "$MAP" 'SELECT uidvalidity FROM meta')" != "$uidvalidity"
 
 # --- 3: STLS and the login mechanisms ----------------------------------------------------
 write_conf "tls = starttls" "port = $DOVECOT_POP3_PORT"
