@@ -32,9 +32,9 @@ static int fill(struct pop3_store *st, struct ferry_error *err)
 	r = mailstream_low_read(st->low, st->rbuf + st->rlen, POP3_READ_BUF - st->rlen);
 	if (r <= 0) {
 		pop3_broken(st, false);
-		return ferry_error_set(err, FERRY_CAUSE_NETWORK,
-				       "%s: connection lost, or no answer within %d s", st->where,
-				       st->base.conf->pop3.timeout);
+		return ferry_error_set(
+		    err, FERRY_CAUSE_NETWORK, "%s: %s: connection lost, or no answer within %d s",
+		    st->where, st->cmd[0] ? st->cmd : "greeting", st->base.conf->pop3.timeout);
 	}
 	st->rlen += (size_t)r;
 	return 0;
@@ -190,7 +190,7 @@ int pop3_send(struct pop3_store *st, bool private, struct ferry_error *err, cons
 	char line[POP3_LINE_MAX + 3];
 	va_list ap;
 	int n;
-	size_t done = 0;
+	size_t done = 0, keep;
 
 	va_start(ap, fmt);
 	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
@@ -198,6 +198,14 @@ int pop3_send(struct pop3_store *st, bool private, struct ferry_error *err, cons
 	if (n < 0 || (size_t)n >= sizeof(line) - 2)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "%s: a command too long",
 				       st->where);
+	/* A private line with no space is a secret alone (a SASL response):
+	 * the command it answers stays named. */
+	keep = private ? strcspn(line, " ") : (size_t)n;
+	if (!private || line[keep] == ' ') {
+		keep = keep < sizeof(st->cmd) ? keep : sizeof(st->cmd) - 1;
+		memcpy(st->cmd, line, keep);
+		st->cmd[keep] = '\0';
+	}
 	memcpy(line + n, "\r\n", 2);
 	if (private)
 		mailstream_low_set_privacy(st->low, 0);
@@ -214,7 +222,7 @@ int pop3_send(struct pop3_store *st, bool private, struct ferry_error *err, cons
 	if (done < (size_t)n + 2) {
 		pop3_broken(st, false);
 		return ferry_error_set(err, FERRY_CAUSE_NETWORK,
-				       "%s: connection lost while sending", st->where);
+				       "%s: %s: connection lost while sending", st->where, st->cmd);
 	}
 	return 0;
 }

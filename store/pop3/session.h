@@ -66,6 +66,9 @@ struct pop3_store {
 	size_t rpos, rlen;
 	bool mid_line;		      /* the last data piece did not end its line */
 	char line[POP3_LINE_MAX + 1]; /* the last answer line, NUL-terminated */
+	/* The command last sent ("RETR 2"; a private one by its first word),
+	 * for a lost connection's message; "" before the first. */
+	char cmd[32];
 	size_t linelen;
 	size_t answer_lines;	       /* of the multi-line answer being read */
 	char stamp[POP3_LINE_MAX + 1]; /* the greeting's APOP timestamp, or "" */
