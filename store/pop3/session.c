@@ -250,7 +250,7 @@ static int greeting(struct pop3_store *st, struct ferry_error *err)
 		return -1;
 	if (r > 0) {
 		pop3_broken(st, false);
-		return pop3_refused(st, FERRY_CAUSE_NETWORK, "the connection", err);
+		return pop3_refused(st, FERRY_CAUSE_NETWORK, "greeting: the connection", err);
 	}
 	keep_stamp(st);
 	return 0;
