@@ -61,6 +61,7 @@ my %scenarios = (
 	'retr-no-dot'        => 'RETR of message 2 sends the message, then hangs up without "."',
 	'retr-over-size'     => 'RETR of message 2 sends 64 MB (then "."), LIST says a few hundred bytes',
 	'retr-short'         => 'RETR of message 2 sends its first 30 bytes (then "."), cut in its header',
+	'retr-short-body'    => 'RETR of message 2 sends its header and half its body (then "."), LIST the whole',
 	'retr-err'           => 'RETR of message 2 is answered -ERR',
 	'dots'               => 'message 2 has lines starting with "." (valid: byte-stuffed on the wire)',
 	'no-uidl'            => 'no UIDL: not in CAPA, -ERR to UIDL (valid: the header-and-size fallback)',
@@ -300,6 +301,9 @@ sub do_retr {
 			return hang_up();
 		} elsif ($scenario eq 'retr-short') {
 			return put("$ok$CRLF" . substr($m, 0, 30) . "$CRLF.$CRLF");
+		} elsif ($scenario eq 'retr-short-body') {
+			my $cut = index($m, "$CRLF$CRLF") + 4 + 14;
+			return put("$ok$CRLF" . substr($m, 0, $cut) . "$CRLF.$CRLF");
 		} elsif ($scenario eq 'retr-over-size') {
 			put("$ok${CRLF}Subject: message 2 (big)${CRLF}${CRLF}") or return 'hangup';
 			my $chunk = ('B' x 998 . $CRLF) x 64;

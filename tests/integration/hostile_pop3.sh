@@ -352,6 +352,10 @@ hostile retr-over-size 1 "$STORE.*RETR 2" '1 3'
 follow_up
 hostile retr-short 1 'cut short' '1 3'
 follow_up
+# A whole header and part of the body: not a size a server estimates, but a message cut; with
+# keep = no, taking it would delete the rest of it on the server.
+hostile retr-short-body 1 "$STORE.*RETR 2" '1 3'
+follow_up
 hostile retr-err 1 'locked by another session' '1 3'
 follow_up
 
