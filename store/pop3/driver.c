@@ -439,6 +439,19 @@ static int retr(struct pop3_store *st, struct pop3_msg *m, const struct fetch_si
 		sink->abort(sink->ctx);
 		return -1;
 	}
+	/* RFC 1939 gives LIST's size as exact; servers that count line ends as
+	 * LF make it smaller than RETR, never larger. Less than it is a message
+	 * cut short, which keep = no would then delete whole on the server. */
+	if (got < m->size) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "%s: cut short: %llu of the %llu bytes LIST gave", cmd,
+			 (unsigned long long)got, (unsigned long long)m->size);
+		sink->abort(sink->ctx);
+		if (sink->undelivered)
+			sink->undelivered(sink->ctx, m->uid, why);
+		return 0;
+	}
 	return sink->end(sink->ctx, m->uid, err);
 }
 
