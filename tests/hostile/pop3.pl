@@ -62,6 +62,7 @@ my %scenarios = (
 	'retr-over-size'     => 'RETR of message 2 sends 64 MB (then "."), LIST says a few hundred bytes',
 	'retr-short'         => 'RETR of message 2 sends its first 30 bytes (then "."), cut in its header',
 	'retr-short-body'    => 'RETR of message 2 sends its header and half its body (then "."), LIST the whole',
+	'retr-extra'         => 'RETR of message 1 ends with "." and then a "+OK" line nobody asked for',
 	'retr-err'           => 'RETR of message 2 is answered -ERR',
 	'dots'               => 'message 2 has lines starting with "." (valid: byte-stuffed on the wire)',
 	'no-uidl'            => 'no UIDL: not in CAPA, -ERR to UIDL (valid: the header-and-size fallback)',
@@ -313,6 +314,9 @@ sub do_retr {
 			return put(".$CRLF");
 		}
 	}
+	# One write: the stray line arrives with the answer, as the next one's status.
+	return put("$ok$CRLF" . stuffed($m) . ".$CRLF+OK$CRLF")
+	    if $n == 1 && $scenario eq 'retr-extra';
 	return put("$ok$CRLF" . stuffed($m) . ".$CRLF");
 }
 

@@ -356,6 +356,10 @@ follow_up
 # keep = no, taking it would delete the rest of it on the server.
 hostile retr-short-body 1 "$STORE.*RETR 2" '1 3'
 follow_up
+# A line after RETR's final "." would be read as the next command's answer, and the real
+# answer as the start of the next message.
+hostile retr-extra 1 "$STORE.*(RETR|nobody asked)" '1'
+follow_up
 hostile retr-err 1 'locked by another session' '1 3'
 follow_up
 
