@@ -198,6 +198,15 @@ int pop3_send(struct pop3_store *st, bool private, struct ferry_error *err, cons
 	if (n < 0 || (size_t)n >= sizeof(line) - 2)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "%s: a command too long",
 				       st->where);
+	/* ferry sends one command at a time: whatever is read and not taken
+	 * by then came after the last answer ended, and would be read as the
+	 * answer to this command (and the real answer as data after it). */
+	if (st->rpos != st->rlen) {
+		pop3_broken(st, true);
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
+				       "%s: after %s: the server sent data nobody asked for",
+				       st->where, st->cmd[0] ? st->cmd : "greeting");
+	}
 	/* A private line with no space is a secret alone (a SASL response):
 	 * the command it answers stays named. */
 	keep = private ? strcspn(line, " ") : (size_t)n;
