@@ -289,6 +289,8 @@ if [[ -z $SKIP ]]; then
 	t_equal "$CASE: and delivers nothing again" "1 2 3" "$(delivered)"
 	server_stop
 fi
+# The server offers UIDL again: the messages change keys, and none comes twice.
+follow_up
 
 # --- before the session: exit 3 ------------------------------------------------------------------
 
