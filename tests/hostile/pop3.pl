@@ -63,6 +63,7 @@ my %scenarios = (
 	'retr-short'         => 'RETR of message 2 sends its first 30 bytes (then "."), cut in its header',
 	'retr-short-body'    => 'RETR of message 2 sends its header and half its body (then "."), LIST the whole',
 	'retr-extra'         => 'RETR of message 1 ends with "." and then a "+OK" line nobody asked for',
+	'stls-inject'        => 'STLS answered with +OK plus "+OK injected" in the same write',
 	'retr-err'           => 'RETR of message 2 is answered -ERR',
 	'dots'               => 'message 2 has lines starting with "." (valid: byte-stuffed on the wire)',
 	'no-uidl'            => 'no UIDL: not in CAPA, -ERR to UIDL (valid: the header-and-size fallback)',
@@ -218,6 +219,7 @@ sub exists_msg {
 sub capa {
 	my @c = ('USER', 'TOP', 'RESP-CODES', 'PIPELINING');
 	push @c, 'UIDL' unless $scenario =~ /^(no-uidl|endless-top)$/;
+	push @c, 'STLS' if $scenario eq 'stls-inject';
 	return @c;
 }
 
@@ -394,6 +396,11 @@ sub session {
 			$r = say_lines('+OK');
 		} elsif ($cmd eq 'QUIT') {
 			say_lines('+OK bye');
+			return hang_up();
+		} elsif ($cmd eq 'STLS' && $scenario eq 'stls-inject') {
+			# One write: what follows the +OK reaches the client before any
+			# handshake (as CVE-2020-15953 for IMAP).
+			put("+OK Begin TLS negotiation now$CRLF+OK injected$CRLF");
 			return hang_up();
 		} elsif ($cmd eq 'STLS') {
 			$r = say_lines('-ERR no TLS here');

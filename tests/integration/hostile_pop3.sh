@@ -56,7 +56,8 @@ case_setup() {
 
 # server_start SCENARIO: the scripted server on a free port of 127.0.0.1, waited for within
 # 10 s; its log is $SRV_LOG, the messages it serves are in $CASEDIR/want/N (as a Maildir file
-# holds them: LF line ends) and $CONF points at it. The server's pid is SRV_PID.
+# holds them: LF line ends) and $CONF points at it, with tls = $TLS (default no). The server's
+# pid is SRV_PID.
 server_start() {
 	local scenario=$1 portfile=$CASEDIR/$1.port f i
 	SRV_LOG=$CASEDIR/$scenario.log
@@ -82,7 +83,7 @@ server_start() {
 [pop3 hostile]
 host = 127.0.0.1
 port = $(cat "$portfile")
-tls = no
+tls = ${TLS:-no}
 user = tester
 password = secret
 keep = no
@@ -300,6 +301,11 @@ hostile endless-greeting 3 "$STORE.*(greeting|line)" ''
 one_connection
 hostile capa-flood 3 "$STORE.*CAPA" ''
 one_connection
+
+# Data after STLS's +OK, before any handshake: refused, and nothing sent in the clear after it.
+TLS=starttls hostile stls-inject 3 "$STORE.*STLS" ''
+[[ -n $SKIP ]] || t_equal "$CASE: the server saw CAPA and STLS, no login in the clear" "CAPA STLS" \
+	"$(grep -v '^#' "$SRV_LOG" | tr '\n' ' ' | sed 's/ $//')"
 
 # --- listings no one can trust: the folder fails, nothing is delivered or deleted on them -------
 
