@@ -5,10 +5,12 @@
 # misbehaves as the scenario says, in ways no real server does: UIDL lines
 # that are not "index unique-id", duplicate UIDLs, LIST and UIDL that
 # disagree, lines that never end (greeting, LIST, UIDL, TOP, inside RETR),
-# multi-line answers that never end, a RETR cut off before its final ".", a
-# RETR much longer or shorter than its LIST size, -ERR to RETR or UIDL, a
-# greeting without "+OK". Message 2 is the one they spoil, unless the
-# scenario's text says otherwise. `--list` prints the scenarios.
+# multi-line answers that never end (CAPA, LIST, UIDL, RETR), a RETR cut off
+# before its final ".", much longer or shorter than its LIST size, followed
+# by a line nobody asked for, or refused, data injected after STLS's +OK, a
+# greeting without "+OK"; and two valid oddities: byte-stuffed "." lines, no
+# UIDL. Message 2 is the one they spoil, unless the scenario's text says
+# otherwise. `--list` prints the scenarios.
 #
 #   pop3.pl --scenario NAME [--port N] [--port-file FILE] [--log FILE]
 #           [--connections N] [--max-time S]
@@ -61,7 +63,7 @@ my %scenarios = (
 	'retr-no-dot'        => 'RETR of message 2 sends the message, then hangs up without "."',
 	'retr-over-size'     => 'RETR of message 2 sends 64 MB (then "."), LIST says a few hundred bytes',
 	'retr-short'         => 'RETR of message 2 sends its first 30 bytes (then "."), cut in its header',
-	'retr-short-body'    => 'RETR of message 2 sends its header and half its body (then "."), LIST the whole',
+	'retr-short-body'    => 'RETR of message 2 sends its header and part of its body (then ".")',
 	'retr-extra'         => 'RETR of message 1 ends with "." and then a "+OK" line nobody asked for',
 	'stls-inject'        => 'STLS answered with +OK plus "+OK injected" in the same write',
 	'retr-err'           => 'RETR of message 2 is answered -ERR',
