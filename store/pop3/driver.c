@@ -74,7 +74,9 @@ static int malformed(struct pop3_store *st, const char *cmd, struct ferry_error 
 			       st->where, cmd, shown);
 }
 
-/* LIST: "n size" per message, numbers increasing. */
+/* LIST: "n size" per message. Read before any DELE, so the numbers are
+ * 1, 2, 3, ... (RFC 1939 5): a gap or a number out of order is a server
+ * that lies about its maildrop. */
 static int read_list(struct pop3_store *st, struct ferry_error *err)
 {
 	size_t cap = 0;
@@ -90,8 +92,8 @@ static int read_list(struct pop3_store *st, struct ferry_error *err)
 		struct pop3_msg *m;
 
 		if (!read_number(&p, UINT32_MAX, &num) || *p++ != ' ' ||
-		    !read_number(&p, UINT64_MAX / 2, &size) || (*p && *p != ' ') || num == 0 ||
-		    (st->nmsgs > 0 && num <= st->msgs[st->nmsgs - 1].num))
+		    !read_number(&p, UINT64_MAX / 2, &size) || (*p && *p != ' ') ||
+		    num != st->nmsgs + 1)
 			return malformed(st, "LIST", err);
 		if (st->nmsgs == cap) {
 			size_t ncap = cap ? 2 * cap : 64;
@@ -439,6 +441,19 @@ static int retr(struct pop3_store *st, struct pop3_msg *m, const struct fetch_si
 	if (r != 0) {
 		sink->abort(sink->ctx);
 		return -1;
+	}
+	/* RFC 1939 gives LIST's size as exact; servers that count line ends as
+	 * LF make it smaller than RETR, never larger. Less than it is a message
+	 * cut short, which keep = no would then delete whole on the server. */
+	if (got < m->size) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "%s: cut short: %llu of the %llu bytes LIST gave", cmd,
+			 (unsigned long long)got, (unsigned long long)m->size);
+		sink->abort(sink->ctx);
+		if (sink->undelivered)
+			sink->undelivered(sink->ctx, m->uid, why);
+		return 0;
 	}
 	return sink->end(sink->ctx, m->uid, err);
 }

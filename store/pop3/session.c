@@ -32,9 +32,9 @@ static int fill(struct pop3_store *st, struct ferry_error *err)
 	r = mailstream_low_read(st->low, st->rbuf + st->rlen, POP3_READ_BUF - st->rlen);
 	if (r <= 0) {
 		pop3_broken(st, false);
-		return ferry_error_set(err, FERRY_CAUSE_NETWORK,
-				       "%s: connection lost, or no answer within %d s", st->where,
-				       st->base.conf->pop3.timeout);
+		return ferry_error_set(
+		    err, FERRY_CAUSE_NETWORK, "%s: %s: connection lost, or no answer within %d s",
+		    st->where, st->cmd[0] ? st->cmd : "greeting", st->base.conf->pop3.timeout);
 	}
 	st->rlen += (size_t)r;
 	return 0;
@@ -124,6 +124,7 @@ static int classify(struct pop3_store *st, const char *cmd, struct ferry_error *
 	size_t skip;
 	int r;
 
+	st->answer_lines = 0;
 	if (strncmp(st->line, "+OK", 3) == 0 && (st->line[3] == '\0' || st->line[3] == ' '))
 		r = 0, skip = 3;
 	else if (strncmp(st->line, "-ERR", 4) == 0 && (st->line[4] == '\0' || st->line[4] == ' '))
@@ -160,6 +161,12 @@ int pop3_data_line(struct pop3_store *st, const char *cmd, struct ferry_error *e
 {
 	if (read_line(st, cmd, err) != 0)
 		return -1;
+	if (++st->answer_lines > POP3_ANSWER_LINES_MAX) {
+		pop3_broken(st, true);
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
+				       "%s: %s: the server sent over %d lines in one answer",
+				       st->where, cmd, POP3_ANSWER_LINES_MAX);
+	}
 	if (st->line[0] != '.')
 		return 1;
 	if (st->linelen == 1)
@@ -190,7 +197,7 @@ int pop3_send(struct pop3_store *st, bool private, struct ferry_error *err, cons
 	char line[POP3_LINE_MAX + 3];
 	va_list ap;
 	int n;
-	size_t done = 0;
+	size_t done = 0, keep;
 
 	va_start(ap, fmt);
 	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
@@ -198,6 +205,23 @@ int pop3_send(struct pop3_store *st, bool private, struct ferry_error *err, cons
 	if (n < 0 || (size_t)n >= sizeof(line) - 2)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "%s: a command too long",
 				       st->where);
+	/* ferry sends one command at a time: whatever is read and not taken
+	 * by then came after the last answer ended, and would be read as the
+	 * answer to this command (and the real answer as data after it). */
+	if (st->rpos != st->rlen) {
+		pop3_broken(st, true);
+		return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
+				       "%s: after %s: the server sent data nobody asked for",
+				       st->where, st->cmd[0] ? st->cmd : "greeting");
+	}
+	/* A private line with no space is a secret alone (a SASL response):
+	 * the command it answers stays named. */
+	keep = private ? strcspn(line, " ") : (size_t)n;
+	if (!private || line[keep] == ' ') {
+		keep = keep < sizeof(st->cmd) ? keep : sizeof(st->cmd) - 1;
+		memcpy(st->cmd, line, keep);
+		st->cmd[keep] = '\0';
+	}
 	memcpy(line + n, "\r\n", 2);
 	if (private)
 		mailstream_low_set_privacy(st->low, 0);
@@ -214,7 +238,7 @@ int pop3_send(struct pop3_store *st, bool private, struct ferry_error *err, cons
 	if (done < (size_t)n + 2) {
 		pop3_broken(st, false);
 		return ferry_error_set(err, FERRY_CAUSE_NETWORK,
-				       "%s: connection lost while sending", st->where);
+				       "%s: %s: connection lost while sending", st->where, st->cmd);
 	}
 	return 0;
 }
@@ -242,7 +266,7 @@ static int greeting(struct pop3_store *st, struct ferry_error *err)
 		return -1;
 	if (r > 0) {
 		pop3_broken(st, false);
-		return pop3_refused(st, FERRY_CAUSE_NETWORK, "the connection", err);
+		return pop3_refused(st, FERRY_CAUSE_NETWORK, "greeting: the connection", err);
 	}
 	keep_stamp(st);
 	return 0;

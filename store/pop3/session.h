@@ -28,6 +28,12 @@
 /* What the transport is read in. Message lines are streamed in pieces of
  * at most this, never held whole: a body's memory is this buffer. */
 #define POP3_READ_BUF 65536
+/* Lines in one multi-line answer other than a message's (CAPA, LIST,
+ * UIDL): an answer that never ends would otherwise keep ferry reading for
+ * ever, and each LIST line is kept (some 100 bytes with its UIDL). No POP3
+ * maildrop comes near this many messages; ferry and its children stay well
+ * under 64 MB at the cap. */
+#define POP3_ANSWER_LINES_MAX 250000
 /* What a RETR may send beyond the size LIST gave (a server's LIST may
  * count line endings its own way) before it is cut off as endless. */
 #define POP3_RETR_SLACK(size) ((size) / 8 + 65536)
@@ -60,7 +66,11 @@ struct pop3_store {
 	size_t rpos, rlen;
 	bool mid_line;		      /* the last data piece did not end its line */
 	char line[POP3_LINE_MAX + 1]; /* the last answer line, NUL-terminated */
+	/* The command last sent ("RETR 2"; a private one by its first word),
+	 * for a lost connection's message; "" before the first. */
+	char cmd[32];
 	size_t linelen;
+	size_t answer_lines;	       /* of the multi-line answer being read */
 	char stamp[POP3_LINE_MAX + 1]; /* the greeting's APOP timestamp, or "" */
 	const char *where;	       /* host, or "tunnel", for messages */
 
@@ -96,7 +106,8 @@ int pop3_send(struct pop3_store *st, bool private, struct ferry_error *err, cons
 int pop3_status(struct pop3_store *st, const char *cmd, struct ferry_error *err);
 /* The next line of a multi-line answer, dot-unstuffed, into st->line;
  * 1 for a line, 0 at the final ".", -1 with err (a line longer than
- * POP3_LINE_MAX is PROTOCOL). */
+ * POP3_LINE_MAX, or more than POP3_ANSWER_LINES_MAX lines since the
+ * status line, is PROTOCOL). */
 int pop3_data_line(struct pop3_store *st, const char *cmd, struct ferry_error *err);
 /* The next piece of a multi-line answer whose lines may be long (a
  * message): *buf, *len (line ending not included), *eol when the piece
