@@ -32,6 +32,18 @@ bool store_conf_local(const struct store_conf *conf)
 	return conf->kind == STORE_MAILDIR;
 }
 
+bool store_conf_download_only(const struct store_conf *conf)
+{
+	(void)conf;
+	return false; /* no kind yet: the POP3 driver answers for its own */
+}
+
+int64_t store_conf_keep_seconds(const struct store_conf *conf)
+{
+	(void)conf;
+	return -1;
+}
+
 char *const *store_conf_role_names(const struct store_conf *conf)
 {
 	return conf->kind == STORE_MAILDIR ? conf->maildir.roles : NULL;

@@ -344,6 +344,14 @@ unsigned store_conf_connections(const struct store_conf *conf);
  * `ferry status` may read it. */
 bool store_conf_local(const struct store_conf *conf);
 
+/* Whether the store can only be downloaded from (POP3): usable only as a
+ * channel's far store with sync = pull, and a message leaving it never
+ * deletes the other side's copy. */
+bool store_conf_download_only(const struct store_conf *conf);
+/* How long a downloaded message stays on the store (POP3's keep): -1 for
+ * ever, 0 deleted once delivered, else seconds after; -1 for other kinds. */
+int64_t store_conf_keep_seconds(const struct store_conf *conf);
+
 /* A Maildir's folder names for the special-use roles, MAILDIR_ROLES of
  * them in sync/roles.h's order (sent, drafts, trash, junk, archive), NULL
  * for a default; NULL for a server, whose LIST attributes tell the roles. */
