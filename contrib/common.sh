@@ -9,7 +9,7 @@ FERRY_PACKAGES=(
 	build-essential cmake pkg-config
 	libetpan-dev libssl-dev libsqlite3-dev libinih-dev zlib1g-dev
 	check libsubunit-dev
-	dovecot-imapd dovecot-core openssl libsasl2-modules
+	dovecot-imapd dovecot-pop3d dovecot-core openssl libsasl2-modules
 	# A second real server for the tests (tests/fixtures/cyrus.sh): Cyrus's master and
 	# saslpasswd2. Never cyrus-imapd: it conflicts with dovecot-imapd (both provide
 	# imap-server); its imapd is unpacked privately instead, see ferry_install_deps.

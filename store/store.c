@@ -7,21 +7,35 @@
 
 #include "store/imap/driver.h"
 #include "store/maildir/maildir.h"
+#include "store/pop3/driver.h"
 
 static const struct store_driver *driver_for(const struct store_conf *conf)
 {
-	return conf->kind == STORE_IMAP ? &imap_driver : &maildir_driver;
+	switch (conf->kind) {
+	case STORE_IMAP:
+		return &imap_driver;
+	case STORE_POP3:
+		return &pop3_driver;
+	case STORE_MAILDIR:
+		break;
+	}
+	return &maildir_driver;
 }
 
 const char *store_conf_place(const struct store_conf *conf)
 {
 	if (conf->kind == STORE_MAILDIR)
 		return conf->maildir.path;
+	if (conf->kind == STORE_POP3)
+		return conf->pop3.host ? conf->pop3.host : "tunnel";
 	return conf->imap.host ? conf->imap.host : "tunnel";
 }
 
 unsigned store_conf_connections(const struct store_conf *conf)
 {
+	/* A POP3 server locks the maildrop for one session at a time. */
+	if (conf->kind == STORE_POP3)
+		return 1;
 	return conf->kind == STORE_IMAP && conf->imap.connections > 0
 		   ? (unsigned)conf->imap.connections
 		   : UINT32_MAX;
@@ -32,25 +46,25 @@ bool store_conf_local(const struct store_conf *conf)
 	return conf->kind == STORE_MAILDIR;
 }
 
-bool store_conf_download_only(const struct store_conf *conf)
-{
-	(void)conf;
-	return false; /* no kind yet: the POP3 driver answers for its own */
-}
-
-int64_t store_conf_keep_seconds(const struct store_conf *conf)
-{
-	(void)conf;
-	return -1;
-}
-
 char *const *store_conf_role_names(const struct store_conf *conf)
 {
 	return conf->kind == STORE_MAILDIR ? conf->maildir.roles : NULL;
 }
 
+bool store_conf_download_only(const struct store_conf *conf)
+{
+	return conf->kind == STORE_POP3;
+}
+
+int64_t store_conf_keep_seconds(const struct store_conf *conf)
+{
+	return conf->kind == STORE_POP3 ? conf->pop3.keep_seconds : -1;
+}
+
 bool store_needs_secret(const struct store_conf *conf)
 {
+	if (conf->kind == STORE_POP3)
+		return conf->pop3.password || conf->pop3.password_command;
 	return conf->kind == STORE_IMAP && (conf->imap.password || conf->imap.password_command);
 }
 

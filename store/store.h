@@ -15,8 +15,9 @@
 #include "store/imap/conf.h"
 #include "store/maildir/conf.h"
 #include "store/message.h"
+#include "store/pop3/conf.h"
 
-enum store_kind { STORE_IMAP, STORE_MAILDIR };
+enum store_kind { STORE_IMAP, STORE_MAILDIR, STORE_POP3 };
 
 /* A store section of the configuration. The union is the driver's part:
  * sync/config.c fills it, the driver reads it, the engine asks the
@@ -29,6 +30,7 @@ struct store_conf {
 	union {
 		struct imap_conf imap;
 		struct maildir_conf maildir;
+		struct pop3_conf pop3;
 	};
 };
 
@@ -87,7 +89,10 @@ struct store {
 	unsigned caps;	    /* the driver's own capability bits; the engine never reads them */
 	char *description;  /* "127.0.0.1:993, TLSv1.3 ..., logged in as alice (LOGIN)" */
 	char *capabilities; /* the server's own words, space-separated; NULL for Maildir */
-	bool broken;	    /* the connection is dead: close and open again to go on */
+	/* How the store tells its messages apart, once a folder was selected,
+	 * for `ferry check` ("no UIDL: ..."); the driver's; NULL: nothing to say. */
+	const char *note;
+	bool broken; /* the connection is dead: close and open again to go on */
 	/* ... by the server's own doing (an endless line, a flood): a new
 	 * connection would meet the same, so none is opened this run. */
 	bool hostile;
@@ -110,7 +115,7 @@ typedef void store_changed_fn(void *ctx, const char *folder);
 /* Every function returns 0, or -1 with err set. Messages are addressed by
  * uid within the selected folder. */
 struct store_driver {
-	const char *kind; /* "imap", "maildir" */
+	const char *kind; /* "imap", "maildir", "pop3" */
 	int (*open)(const struct store_conf *conf, const char *secret, struct store **out,
 		    struct ferry_error *err);
 	void (*close)(struct store *store);
@@ -258,7 +263,7 @@ struct store_driver {
  * struct store_driver for what it does); an operation a driver leaves NULL
  * gets the default written here, so the engine never tests for one. */
 
-/* The driver's kind, "imap" or "maildir", for messages. */
+/* The driver's kind, "imap", "maildir" or "pop3", for messages. */
 const char *store_kind(const struct store *s);
 
 int store_list_folders(struct store *s, struct store_folder **out, size_t *n,
@@ -344,18 +349,18 @@ unsigned store_conf_connections(const struct store_conf *conf);
  * `ferry status` may read it. */
 bool store_conf_local(const struct store_conf *conf);
 
-/* Whether the store can only be downloaded from (POP3): usable only as a
- * channel's far store with sync = pull, and a message leaving it never
- * deletes the other side's copy. */
-bool store_conf_download_only(const struct store_conf *conf);
-/* How long a downloaded message stays on the store (POP3's keep): -1 for
- * ever, 0 deleted once delivered, else seconds after; -1 for other kinds. */
-int64_t store_conf_keep_seconds(const struct store_conf *conf);
-
 /* A Maildir's folder names for the special-use roles, MAILDIR_ROLES of
  * them in sync/roles.h's order (sent, drafts, trash, junk, archive), NULL
  * for a default; NULL for a server, whose LIST attributes tell the roles. */
 char *const *store_conf_role_names(const struct store_conf *conf);
+
+/* Whether the store can only be downloaded from (POP3): usable only as a
+ * channel's far store with sync = pull, and a message leaving it never
+ * deletes the other side's copy. */
+bool store_conf_download_only(const struct store_conf *conf);
+/* How long a delivered message stays on a download-only store: -1 for ever
+ * (and for every other kind), 0 not past this run, else seconds. */
+int64_t store_conf_keep_seconds(const struct store_conf *conf);
 
 /* Whether opening conf needs a password or token (call config_password first). */
 bool store_needs_secret(const struct store_conf *conf);

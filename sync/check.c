@@ -8,6 +8,23 @@
 #include "sync/child.h"
 #include "sync/connect.h"
 
+/* A store that is only downloaded from has one folder, INBOX: what it holds,
+ * and how its messages are told apart (a POP3 server without UIDL). Read
+ * only: check writes nothing, not even the store's own uid map. */
+static int check_mailbox(struct store *store, struct ferry_error *err)
+{
+	const char *name = store->conf->name;
+	struct folder_state fs;
+
+	store_set_read_only(store);
+	if (store_select(store, "INBOX", &fs, err) != 0)
+		return -1;
+	printf("%s: INBOX: %u message%s\n", name, fs.exists, fs.exists == 1 ? "" : "s");
+	if (store->note)
+		printf("%s: %s\n", name, store->note);
+	return 0;
+}
+
 static int check_one(void *arg, struct ferry_error *err)
 {
 	const struct store_conf *conf = arg;
@@ -18,6 +35,10 @@ static int check_one(void *arg, struct ferry_error *err)
 	printf("%s: %s %s\n", conf->name, store_kind(store), store->description);
 	if (store->capabilities)
 		printf("%s: capabilities: %s\n", conf->name, store->capabilities);
+	if (store_conf_download_only(conf) && check_mailbox(store, err) != 0) {
+		store_close(store);
+		return -1;
+	}
 	store_close(store);
 	return 0;
 }
@@ -42,7 +63,8 @@ enum ferry_status check_run(const struct config *cfg, const char *name)
 	}
 	if (!found) {
 		if (name)
-			log_error("%s: no store '%s' (stores are [imap NAME] and [maildir NAME])",
+			log_error("%s: no store '%s' (stores are [imap NAME], [maildir NAME] and "
+				  "[pop3 NAME])",
 				  cfg->path, name);
 		else
 			log_error("%s: no stores configured", cfg->path);

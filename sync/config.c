@@ -36,6 +36,7 @@
 #include "store/imap/conf.h"
 #include "store/log.h"
 #include "store/maildir/conf.h"
+#include "store/pop3/conf.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -1198,6 +1199,236 @@ static int finish_channel(struct parser *p)
 	return 0;
 }
 
+/* ---- [pop3 NAME] keys ---- */
+
+enum pop3_key {
+	POP3_HOST,
+	POP3_PORT,
+	POP3_TLS,
+	POP3_USER,
+	POP3_PASSWORD,
+	POP3_PASSWORD_COMMAND,
+	POP3_AUTH,
+	POP3_CA_FILE,
+	POP3_FINGERPRINT,
+	POP3_TUNNEL,
+	POP3_TIMEOUT,
+	POP3_KEEP,
+	POP3_NKEYS
+};
+
+_Static_assert((int)POP3_NKEYS <= MAX_KEYS, "MAX_KEYS too small");
+
+static struct pop3_conf *cur_pop3(struct parser *p)
+{
+	return &cur_store(p)->pop3;
+}
+
+/* "no" as the contract spells it; "none" as [imap] does. */
+static const struct word pop3_tls_words[] = {
+    {"implicit", TLS_IMPLICIT},
+    {"starttls", TLS_STARTTLS},
+    {"no", TLS_NONE},
+    {"none", TLS_NONE},
+};
+
+static const struct word pop3_auth_words[] = {
+    {"auto", POP3_AUTH_AUTO},
+    {"user", POP3_AUTH_USER},
+    {"apop", POP3_AUTH_APOP},
+    {"plain", POP3_AUTH_PLAIN},
+};
+
+static int pop3_host(struct parser *p, const char *value)
+{
+	return dup_value(p, value, &cur_pop3(p)->host);
+}
+
+static int pop3_port(struct parser *p, const char *value)
+{
+	return parse_range(p, value, 1, 65535, &cur_pop3(p)->port);
+}
+
+static int pop3_tls(struct parser *p, const char *value)
+{
+	int v;
+
+	if (parse_word(p, value, pop3_tls_words, NELEM(pop3_tls_words), &v) < 0)
+		return -1;
+	cur_pop3(p)->tls = (enum tls_mode)v;
+	return 0;
+}
+
+static int pop3_user(struct parser *p, const char *value)
+{
+	return dup_value(p, value, &cur_pop3(p)->user);
+}
+
+static int pop3_password(struct parser *p, const char *value)
+{
+	return dup_value(p, value, &cur_pop3(p)->password);
+}
+
+static int pop3_password_command(struct parser *p, const char *value)
+{
+	return dup_value(p, value, &cur_pop3(p)->password_command);
+}
+
+static int pop3_auth(struct parser *p, const char *value)
+{
+	int v;
+
+	if (parse_word(p, value, pop3_auth_words, NELEM(pop3_auth_words), &v) < 0)
+		return -1;
+	cur_pop3(p)->auth = (enum pop3_auth)v;
+	return 0;
+}
+
+static int pop3_ca_file(struct parser *p, const char *value)
+{
+	return parse_path(p, value, &cur_pop3(p)->ca_file);
+}
+
+static int pop3_fingerprint(struct parser *p, const char *value)
+{
+	struct pop3_conf *c = cur_pop3(p);
+
+	if (!parse_fingerprint_hex(value, c->fingerprint))
+		return fail_key(p, "expected a SHA-256 as 32 hex bytes, as in sha256:9F:86:D0:... "
+				   "(openssl x509 -noout -fingerprint -sha256)");
+	c->has_fingerprint = true;
+	return 0;
+}
+
+static int pop3_tunnel(struct parser *p, const char *value)
+{
+	return dup_value(p, value, &cur_pop3(p)->tunnel);
+}
+
+static int pop3_timeout(struct parser *p, const char *value)
+{
+	return parse_range(p, value, 1, 3600, &cur_pop3(p)->timeout);
+}
+
+/* yes (for ever), no (once delivered), or days (14, 14d) or weeks (2w)
+ * after delivery, up to 100 years. */
+static int pop3_keep(struct parser *p, const char *value)
+{
+	size_t len = strlen(value);
+	int64_t mult = 86400;
+	uint64_t n;
+
+	if (strcasecmp(value, "yes") == 0) {
+		cur_pop3(p)->keep_seconds = -1;
+		return 0;
+	}
+	if (strcasecmp(value, "no") == 0) {
+		cur_pop3(p)->keep_seconds = 0;
+		return 0;
+	}
+	if (len > 0 && tolower((unsigned char)value[len - 1]) == 'w') {
+		mult = 7 * 86400;
+		len--;
+	} else if (len > 0 && tolower((unsigned char)value[len - 1]) == 'd') {
+		len--;
+	}
+	if (!parse_digits(value, len, (uint64_t)(100LL * 365 * 86400 / mult), &n))
+		return fail_key(p,
+				"expected yes, no, or a time after delivery in days (14, 14d) or "
+				"weeks (2w), not '%s'",
+				value);
+	cur_pop3(p)->keep_seconds = (int64_t)n * mult;
+	return 0;
+}
+
+static const struct key_def pop3_keys[POP3_NKEYS] = {
+    [POP3_HOST] = {"host", pop3_host},
+    [POP3_PORT] = {"port", pop3_port},
+    [POP3_TLS] = {"tls", pop3_tls},
+    [POP3_USER] = {"user", pop3_user},
+    [POP3_PASSWORD] = {"password", pop3_password},
+    [POP3_PASSWORD_COMMAND] = {"password_command", pop3_password_command},
+    [POP3_AUTH] = {"auth", pop3_auth},
+    [POP3_CA_FILE] = {"ca_file", pop3_ca_file},
+    [POP3_FINGERPRINT] = {"fingerprint", pop3_fingerprint},
+    [POP3_TUNNEL] = {"tunnel", pop3_tunnel},
+    [POP3_TIMEOUT] = {"timeout", pop3_timeout},
+    [POP3_KEEP] = {"keep", pop3_keep},
+};
+
+static int pop3_either(struct parser *p, enum pop3_key a, enum pop3_key b)
+{
+	enum pop3_key last = p->key_line[a] > p->key_line[b] ? a : b;
+
+	return fail_at(p, p->key_line[last], pop3_keys[last].name, "give either %s or %s, not both",
+		       pop3_keys[a].name, pop3_keys[b].name);
+}
+
+/* As for [imap]: 110 and 995 are the two modes' ports, and the other one is
+ * a half-finished edit. */
+static int pop3_finish_port(struct parser *p, struct pop3_conf *c)
+{
+	int line = p->key_line[POP3_PORT];
+
+	if (!line) {
+		c->port = c->tls == TLS_IMPLICIT ? 995 : 110;
+		return 0;
+	}
+	if (c->tls == TLS_IMPLICIT && c->port == 110)
+		return fail_at(p, line, "port",
+			       "port 110 is for starttls or no, but tls = implicit "
+			       "(set tls = starttls, or port = 995)");
+	if (c->tls != TLS_IMPLICIT && c->port == 995)
+		return fail_at(p, line, "port",
+			       "port 995 is for implicit TLS, but tls = %s "
+			       "(set tls = implicit, or port = 110)",
+			       c->tls == TLS_STARTTLS ? "starttls" : "no");
+	return 0;
+}
+
+static int finish_pop3(struct parser *p)
+{
+	static const enum pop3_key pointless[] = {POP3_PORT, POP3_TLS, POP3_CA_FILE,
+						  POP3_FINGERPRINT};
+	struct pop3_conf *c = cur_pop3(p);
+	const char *why;
+
+	if (c->password && c->password_command)
+		return pop3_either(p, POP3_PASSWORD, POP3_PASSWORD_COMMAND);
+	if (c->tunnel && c->host)
+		return pop3_either(p, POP3_HOST, POP3_TUNNEL);
+	if (!c->tunnel && !c->host)
+		return fail_section(p, "missing key 'host' (or 'tunnel')");
+	if (!c->user)
+		return fail_section(p, "missing key 'user'");
+	if (!c->password && !c->password_command)
+		return fail_section(p, "missing key 'password' (or 'password_command')");
+	/* The map lives beside the channels' states, named after the store. */
+	{
+		char *name = format_string("pop3-%s", cur_store(p)->name);
+
+		if (!name)
+			return fail_section(p, "out of memory");
+		c->map = default_state(name, &why);
+		free(name);
+		if (!c->map)
+			return fail_section(p, "cannot place the UIDL map: %s", why);
+	}
+	if (!c->tunnel)
+		return pop3_finish_port(p, c);
+	for (size_t i = 0; i < NELEM(pointless); i++) {
+		enum pop3_key k = pointless[i];
+
+		if (p->key_line[k])
+			return fail_at(p, p->key_line[k], pop3_keys[k].name,
+				       "makes no sense with tunnel (POP3 runs over the command's "
+				       "stdin and stdout)");
+	}
+	c->port = 0;
+	c->tls = TLS_NONE;
+	return 0;
+}
+
 /* ---- sections ---- */
 
 static int check_store_name(struct parser *p, const char *name)
@@ -1242,6 +1473,20 @@ static int begin_imap(struct parser *p, const char *name)
 	c->connections = 4;
 	c->timeout = 60;
 	c->compress = COMPRESS_AUTO;
+	return 0;
+}
+
+static int begin_pop3(struct parser *p, const char *name)
+{
+	struct pop3_conf *c;
+
+	if (begin_store(p, name, STORE_POP3) < 0)
+		return -1;
+	c = cur_pop3(p);
+	c->tls = TLS_IMPLICIT;
+	c->auth = POP3_AUTH_AUTO;
+	c->timeout = 60;
+	c->keep_seconds = -1;
 	return 0;
 }
 
@@ -1300,6 +1545,7 @@ static int begin_channel(struct parser *p, const char *name)
 static const struct section_kind section_kinds[] = {
     {"imap", imap_keys, IMAP_NKEYS, begin_imap, finish_imap},
     {"maildir", maildir_keys, MAILDIR_NKEYS, begin_maildir, finish_maildir},
+    {"pop3", pop3_keys, POP3_NKEYS, begin_pop3, finish_pop3},
     {"channel", channel_keys, CHANNEL_NKEYS, begin_channel, finish_channel},
 };
 
@@ -1376,8 +1622,8 @@ static int begin_section(struct parser *p, const char *header)
 	name = trim(name);
 	kind = find_kind(kind_word);
 	if (!kind)
-		return fail_section(p, "unknown section: expected [imap NAME], [maildir NAME] or "
-				       "[channel NAME]");
+		return fail_section(p, "unknown section: expected [imap NAME], [maildir NAME], "
+				       "[pop3 NAME] or [channel NAME]");
 	if (!*name)
 		return fail_section(p, "a section needs a name, as in [%s work]", kind->name);
 	if (check_name(p, name) < 0 || kind->begin(p, name) < 0)
@@ -1683,6 +1929,8 @@ static bool has_literal_password(const struct config *cfg)
 	for (size_t i = 0; i < cfg->nstores; i++) {
 		if (cfg->stores[i].kind == STORE_IMAP && cfg->stores[i].imap.password)
 			return true;
+		if (cfg->stores[i].kind == STORE_POP3 && cfg->stores[i].pop3.password)
+			return true;
 	}
 	return false;
 }
@@ -1762,6 +2010,16 @@ void config_free(struct config *cfg)
 			free(s->maildir.path);
 			for (size_t r = 0; r < MAILDIR_ROLES; r++)
 				free(s->maildir.roles[r]);
+			continue;
+		}
+		if (s->kind == STORE_POP3) {
+			free(s->pop3.host);
+			free(s->pop3.user);
+			free_secret(s->pop3.password);
+			free(s->pop3.password_command);
+			free(s->pop3.ca_file);
+			free(s->pop3.tunnel);
+			free(s->pop3.map);
 			continue;
 		}
 		free(s->imap.host);
@@ -2122,14 +2380,15 @@ static char *command_failed(const struct store_conf *store, int status, struct f
 			  WEXITSTATUS(status));
 }
 
-static char *run_password_command(const struct store_conf *store, struct ferry_error *err)
+static char *run_password_command(const struct store_conf *store, const char *command,
+				  struct ferry_error *err)
 {
 	char buf[SECRET_MAX + 1], *secret;
 	size_t len;
 	int fd = -1, rc, status, read_errno;
 	pid_t pid;
 
-	rc = spawn_shell(store->imap.password_command, &pid, &fd);
+	rc = spawn_shell(command, &pid, &fd);
 	if (rc != 0)
 		return null_error(err, FERRY_CAUSE_AUTH,
 				  "store '%s': cannot run password_command: %s", store->name,
@@ -2156,23 +2415,25 @@ static char *run_password_command(const struct store_conf *store, struct ferry_e
 
 char *config_password(const struct store_conf *store, struct ferry_error *err)
 {
-	const struct imap_conf *c;
+	const char *password, *command;
 	char *secret;
 
-	if (!store || store->kind != STORE_IMAP)
-		return null_error(err, FERRY_CAUSE_CONFIG, "store '%s' is not an IMAP store",
+	if (!store || store->kind == STORE_MAILDIR)
+		return null_error(err, FERRY_CAUSE_CONFIG, "store '%s' is not a server",
 				  store ? store->name : "?");
-	c = &store->imap;
-	if (c->password_command)
-		return run_password_command(store, err);
-	if (!c->password)
+	password = store->kind == STORE_POP3 ? store->pop3.password : store->imap.password;
+	command =
+	    store->kind == STORE_POP3 ? store->pop3.password_command : store->imap.password_command;
+	if (command)
+		return run_password_command(store, command, err);
+	if (!password)
 		return null_error(err, FERRY_CAUSE_CONFIG,
 				  "store '%s' has neither password nor password_command",
 				  store->name);
-	if (!secret_is_safe(c->password, strlen(c->password)))
+	if (!secret_is_safe(password, strlen(password)))
 		return null_error(err, FERRY_CAUSE_CONFIG,
 				  "store '%s': the password contains a line break", store->name);
-	secret = strdup(c->password);
+	secret = strdup(password);
 	if (!secret)
 		return null_error(err, FERRY_CAUSE_INTERNAL, "store '%s': out of memory",
 				  store->name);

@@ -11,7 +11,7 @@
 
 #include <zlib.h>
 
-#include "store/imap/trace.h"
+#include "store/net/trace.h"
 #include "store/log.h"
 
 /* Compressed bytes read from the transport at a time, and written at a time. */
@@ -118,7 +118,7 @@ static ssize_t inflate_into(struct zlayer *z, void *out, size_t len)
 static ssize_t deliver(mailstream_low *s, struct zlayer *z, const void *buf, size_t n)
 {
 	z->stats.text_in += n;
-	imap_trace(s, 'S', buf, n);
+	net_trace(s, 'S', buf, n);
 	return (ssize_t)n;
 }
 
@@ -212,7 +212,7 @@ static ssize_t compress_write(mailstream_low *s, const void *buf, size_t len)
 	if (z->zout.avail_in != 0)
 		return fail(z, "compressing left %u bytes behind", z->zout.avail_in);
 	z->stats.text_out += take;
-	imap_trace(s, 'C', buf, take);
+	net_trace(s, 'C', buf, take);
 	return (ssize_t)take;
 }
 

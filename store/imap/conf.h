@@ -6,7 +6,8 @@
 
 #include <stdbool.h>
 
-enum tls_mode { TLS_IMPLICIT, TLS_STARTTLS, TLS_NONE };
+#include "store/net/conf.h"
+
 enum auth_mech { AUTH_AUTO, AUTH_PLAIN, AUTH_LOGIN, AUTH_XOAUTH2, AUTH_OAUTHBEARER };
 enum compress_mode { COMPRESS_AUTO, COMPRESS_YES, COMPRESS_NO };
 

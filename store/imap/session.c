@@ -14,7 +14,7 @@
 
 #include "store/imap/compress.h"
 #include "store/imap/guard.h"
-#include "store/imap/tls.h"
+#include "store/net/tls.h"
 #include "store/log.h"
 
 /* Read buffer of the mailstream; libetpan's own default is 8 KiB. */
@@ -213,9 +213,22 @@ static int record_capabilities(struct imap_store *st)
 	return 0;
 }
 
+/* What the shared transport needs of c. */
+static void imap_net_conf(const struct imap_conf *c, struct net_conf *out)
+{
+	*out = (struct net_conf){.host = c->host,
+				 .port = c->port,
+				 .tls = c->tls,
+				 .ca_file = c->ca_file,
+				 .has_fingerprint = c->has_fingerprint,
+				 .fingerprint = c->fingerprint,
+				 .timeout = c->timeout};
+}
+
 static int starttls(struct imap_store *st, struct ferry_error *err)
 {
 	const struct imap_conf *c = &st->base.conf->imap;
+	struct net_conf net;
 	mailstream_low *plain, *tls;
 	int r;
 
@@ -239,7 +252,8 @@ static int starttls(struct imap_store *st, struct ferry_error *err)
 				       "STARTTLS: the server sent data before the TLS handshake; "
 				       "refusing the session");
 	plain = transport(st->imap->imap_stream);
-	tls = net_starttls(plain, c, err);
+	imap_net_conf(c, &net);
+	tls = net_starttls(plain, &net, err);
 	if (!tls)
 		return -1;
 	guard_set_inner(mailstream_get_low(st->imap->imap_stream), tls);
@@ -711,6 +725,7 @@ int imap_session_open(const struct store_conf *conf, const char *secret, struct 
 {
 	const struct imap_conf *c = &conf->imap;
 	struct imap_store *st = calloc(1, sizeof(*st));
+	struct net_conf net;
 	mailstream_low *low, *top;
 	mailstream *stream;
 	const char *how = "PREAUTH", *compressed;
@@ -721,7 +736,8 @@ int imap_session_open(const struct store_conf *conf, const char *secret, struct 
 	if (!st)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	st->base.conf = conf;
-	low = c->tunnel ? net_tunnel(c->tunnel, c->timeout, err) : net_connect(c, err);
+	imap_net_conf(c, &net);
+	low = c->tunnel ? net_tunnel(c->tunnel, c->timeout, err) : net_connect(&net, err);
 	if (!low)
 		goto fail;
 	top = guard_open(low, err);

@@ -106,6 +106,10 @@ static void check_stores(const struct config *cfg)
 			check_imap(s);
 			continue;
 		}
+		if (s->kind == STORE_POP3) {
+			FUZZ_CHECK(s->pop3.user && s->pop3.map, "[pop3 %s]", s->name);
+			continue;
+		}
 		FUZZ_CHECK(s->kind == STORE_MAILDIR, "store '%s': kind %d", s->name, (int)s->kind);
 		FUZZ_CHECK(path_ok(s->maildir.path), "[maildir %s]: path", s->name);
 		FUZZ_CHECK(s->maildir.layout == LAYOUT_VERBATIM ||

@@ -560,7 +560,7 @@ END_TEST
 
 START_TEST(test_unknown_section_kind_is_rejected)
 {
-	expect_error(WORK "[pop3 old]\nhost = h\n", "t.conf:5: [pop3 old]: unknown section");
+	expect_error(WORK "[smtp old]\nhost = h\n", "t.conf:5: [smtp old]: unknown section");
 	expect_error("[Imap work]\n", "t.conf:1: [Imap work]: unknown section");
 	expect_error("[]\n", "t.conf:1: []: unknown section");
 }
@@ -1641,6 +1641,207 @@ START_TEST(test_all_mail_is_yes_or_no)
 }
 END_TEST
 
+/* ---- [pop3 NAME] ---- */
+
+/* A complete POP3 store on lines 1-4: a key added after it is on line 5. */
+#define ISP "[pop3 isp]\nhost = pop.example.com\nuser = me\npassword = secret\n"
+
+static const struct pop3_conf *pop3(const char *name)
+{
+	const struct store_conf *s = config_find_store(&cfg, name);
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(s->kind, STORE_POP3);
+	return &s->pop3;
+}
+
+static void load_isp(const char *line)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text), "%s%s\n", ISP, line);
+	load_ok(text);
+}
+
+static void expect_isp_error(const char *line, const char *prefix)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text), "%s%s\n", ISP, line);
+	expect_error(text, prefix);
+}
+
+START_TEST(test_pop3_store_gets_defaults)
+{
+	const struct pop3_conf *c;
+	const struct store_conf *s;
+
+	load_isp("");
+	c = pop3("isp");
+	s = config_find_store(&cfg, "isp");
+	ck_assert_str_eq(c->host, "pop.example.com");
+	ck_assert_str_eq(c->user, "me");
+	ck_assert_str_eq(c->password, "secret");
+	ck_assert_int_eq(c->port, 995);
+	ck_assert_int_eq(c->tls, TLS_IMPLICIT);
+	ck_assert_int_eq(c->auth, POP3_AUTH_AUTO);
+	ck_assert_int_eq(c->timeout, 60);
+	ck_assert_int_eq(c->keep_seconds, -1);
+	ck_assert_str_eq(c->map, "/home/tester/.local/state/ferry/pop3-isp.sqlite");
+	ck_assert(store_conf_download_only(s));
+	ck_assert_int_eq(store_conf_keep_seconds(s), -1);
+	ck_assert(store_needs_secret(s));
+	ck_assert_str_eq(store_conf_place(s), "pop.example.com");
+	ck_assert_uint_eq(store_conf_connections(s), 1);
+	ck_assert(!store_conf_local(s));
+}
+END_TEST
+
+START_TEST(test_pop3_map_follows_xdg_state_home)
+{
+	setenv("XDG_STATE_HOME", "/var/tmp/st", 1);
+	load_isp("");
+	ck_assert_str_eq(pop3("isp")->map, "/var/tmp/st/ferry/pop3-isp.sqlite");
+}
+END_TEST
+
+START_TEST(test_every_pop3_key_is_read)
+{
+	const struct pop3_conf *c;
+
+	load_ok("[pop3 isp]\nhost = h\nport = 1110\ntls = starttls\nuser = u\n"
+		"password_command = pass show x\nauth = apop\nca_file = /etc/ca.pem\n"
+		"fingerprint = sha256:" /* 32 bytes */
+		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"
+		"timeout = 7\nkeep = 14d\n");
+	c = pop3("isp");
+	ck_assert_str_eq(c->host, "h");
+	ck_assert_int_eq(c->port, 1110);
+	ck_assert_int_eq(c->tls, TLS_STARTTLS);
+	ck_assert_str_eq(c->user, "u");
+	ck_assert_str_eq(c->password_command, "pass show x");
+	ck_assert_int_eq(c->auth, POP3_AUTH_APOP);
+	ck_assert_str_eq(c->ca_file, "/etc/ca.pem");
+	ck_assert(c->has_fingerprint);
+	ck_assert_int_eq(c->fingerprint[31], 0x1f);
+	ck_assert_int_eq(c->timeout, 7);
+	ck_assert_int_eq(c->keep_seconds, 14 * 86400);
+	ck_assert_int_eq(store_conf_keep_seconds(config_find_store(&cfg, "isp")), 14 * 86400);
+}
+END_TEST
+
+START_TEST(test_pop3_ports_follow_tls)
+{
+	load_isp("tls = starttls");
+	ck_assert_int_eq(pop3("isp")->port, 110);
+	load_isp("tls = no");
+	ck_assert_int_eq(pop3("isp")->tls, TLS_NONE);
+	ck_assert_int_eq(pop3("isp")->port, 110);
+	expect_isp_error("port = 110", "t.conf:5: port: port 110 is for starttls or no");
+	expect_isp_error("tls = starttls\nport = 995", "t.conf:6: port: port 995 is for implicit");
+	expect_isp_error("port = 0", "t.conf:5: port: expected a number from 1 to 65535");
+	expect_isp_error("port = pop", "t.conf:5: port: expected a number");
+}
+END_TEST
+
+START_TEST(test_pop3_bad_tls_and_auth_are_rejected)
+{
+	expect_isp_error("tls = maybe", "t.conf:5: tls: 'maybe' is not one of:");
+	expect_isp_error("auth = login", "t.conf:5: auth: 'login' is not one of:");
+	load_isp("auth = user");
+	ck_assert_int_eq(pop3("isp")->auth, POP3_AUTH_USER);
+	load_isp("auth = plain");
+	ck_assert_int_eq(pop3("isp")->auth, POP3_AUTH_PLAIN);
+	load_isp("auth = auto");
+	ck_assert_int_eq(pop3("isp")->auth, POP3_AUTH_AUTO);
+}
+END_TEST
+
+START_TEST(test_pop3_keep_is_yes_no_days_or_weeks)
+{
+	load_isp("keep = yes");
+	ck_assert_int_eq(pop3("isp")->keep_seconds, -1);
+	load_isp("keep = no");
+	ck_assert_int_eq(pop3("isp")->keep_seconds, 0);
+	load_isp("keep = 3");
+	ck_assert_int_eq(pop3("isp")->keep_seconds, 3 * 86400);
+	load_isp("keep = 2w");
+	ck_assert_int_eq(pop3("isp")->keep_seconds, 14 * 86400);
+	expect_isp_error("keep = sometimes", "t.conf:5: keep: expected yes, no, or a time");
+	expect_isp_error("keep = 3h", "t.conf:5: keep: expected yes, no, or a time");
+	expect_isp_error("keep = 99999w", "t.conf:5: keep: expected yes, no, or a time");
+	expect_isp_error("keep = d", "t.conf:5: keep: expected yes, no, or a time");
+}
+END_TEST
+
+START_TEST(test_pop3_bad_values_name_their_key)
+{
+	expect_isp_error("timeout = 0", "t.conf:5: timeout: expected a number from 1 to 3600");
+	expect_isp_error("fingerprint = abc", "t.conf:5: fingerprint: expected a SHA-256");
+	expect_isp_error("ca_file = ~nosuchuser/ca.pem", "t.conf:5: ca_file:");
+	expect_isp_error("host = a\x1b"
+			 "b",
+			 "t.conf:5: host:");
+	expect_isp_error("user = a\x1b"
+			 "b",
+			 "t.conf:5: user:");
+	expect_isp_error("password_command = a\x1b"
+			 "b",
+			 "t.conf:5: password_command:");
+	expect_isp_error("tunnel = a\x1b"
+			 "b",
+			 "t.conf:5: tunnel:");
+	expect_isp_error("password = a\x1b"
+			 "b",
+			 "t.conf:5: password:");
+	expect_isp_error("folders = *", "t.conf:5: folders: unknown key");
+}
+END_TEST
+
+START_TEST(test_pop3_required_and_exclusive_keys)
+{
+	expect_error("[pop3 isp]\nuser = u\npassword = p\n",
+		     "t.conf:1: [pop3 isp]: missing key 'host'");
+	expect_error("[pop3 isp]\nhost = h\npassword = p\n",
+		     "t.conf:1: [pop3 isp]: missing key 'user'");
+	expect_error("[pop3 isp]\nhost = h\nuser = u\n",
+		     "t.conf:1: [pop3 isp]: missing key 'password'");
+	expect_isp_error("password_command = x",
+			 "t.conf:5: password_command: give either password or password_command");
+	expect_isp_error("tunnel = x", "t.conf:5: tunnel: give either host or tunnel");
+	expect_error("[pop3 isp]\ntunnel = x\nuser = u\npassword = p\nport = 1\n",
+		     "t.conf:5: port: makes no sense with tunnel");
+	load_ok("[pop3 isp]\ntunnel = x\nuser = u\npassword = p\n");
+	ck_assert_str_eq(store_conf_place(config_find_store(&cfg, "isp")), "tunnel");
+	ck_assert_int_eq(pop3("isp")->tls, TLS_NONE);
+}
+END_TEST
+
+START_TEST(test_pop3_password_as_for_imap)
+{
+	struct ferry_error e;
+	char *secret;
+
+	load_isp("");
+	secret = config_password(config_find_store(&cfg, "isp"), &e);
+	ck_assert_ptr_nonnull(secret);
+	ck_assert_str_eq(secret, "secret");
+	free(secret);
+	load_ok("[pop3 isp]\nhost = h\nuser = u\npassword_command = echo from-command\n");
+	secret = config_password(config_find_store(&cfg, "isp"), &e);
+	ck_assert_msg(secret != NULL, "%s", e.msg);
+	ck_assert_str_eq(secret, "from-command");
+	free(secret);
+}
+END_TEST
+
+START_TEST(test_pop3_shares_the_store_namespace)
+{
+	expect_error(WORK "[pop3 work]\nhost = h\nuser = u\npassword = p\n",
+		     "t.conf:5: [pop3 work]: a store named 'work' is already defined at line 1");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -1788,6 +1989,18 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_password_command_output_with_carriage_return_is_rejected);
 	tcase_add_test(tc, test_password_command_that_cannot_run_fails);
 	tcase_add_test(tc, test_literal_password_with_line_break_is_refused);
+
+	tc = tcase(s, "pop3");
+	tcase_add_test(tc, test_pop3_store_gets_defaults);
+	tcase_add_test(tc, test_pop3_map_follows_xdg_state_home);
+	tcase_add_test(tc, test_every_pop3_key_is_read);
+	tcase_add_test(tc, test_pop3_ports_follow_tls);
+	tcase_add_test(tc, test_pop3_bad_tls_and_auth_are_rejected);
+	tcase_add_test(tc, test_pop3_keep_is_yes_no_days_or_weeks);
+	tcase_add_test(tc, test_pop3_bad_values_name_their_key);
+	tcase_add_test(tc, test_pop3_required_and_exclusive_keys);
+	tcase_add_test(tc, test_pop3_password_as_for_imap);
+	tcase_add_test(tc, test_pop3_shares_the_store_namespace);
 	return s;
 }
 

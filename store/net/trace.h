@@ -1,8 +1,8 @@
 /* The -v protocol trace of an IMAP session. It runs in whichever low stream
  * sits on top (the transport, or the deflate layer once COMPRESS is on), so
  * the trace always shows the IMAP text, never TLS records or deflate bytes. */
-#ifndef FERRY_IMAP_TRACE_H
-#define FERRY_IMAP_TRACE_H
+#ifndef FERRY_NET_TRACE_H
+#define FERRY_NET_TRACE_H
 
 #include <stddef.h>
 
@@ -12,6 +12,6 @@
  * on. Sent bytes are redacted while libetpan has cleared s->privacy (it does
  * while it sends a password), and LOGIN/AUTHENTICATE lines are cut after the
  * command word in case a path does not. */
-void imap_trace(mailstream_low *s, char dir, const void *buf, size_t len);
+void net_trace(mailstream_low *s, char dir, const void *buf, size_t len);
 
 #endif

@@ -1,4 +1,4 @@
-#include "store/imap/trace.h"
+#include "store/net/trace.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -51,7 +51,7 @@ static void end_hidden(void)
 	hidden.writes = hidden.bytes = 0;
 }
 
-void imap_trace(mailstream_low *s, char dir, const void *buf, size_t len)
+void net_trace(mailstream_low *s, char dir, const void *buf, size_t len)
 {
 	if (len == 0 || log_get_level() < LOG_VERBOSE)
 		return;

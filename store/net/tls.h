@@ -5,21 +5,22 @@
  * path does not), enforces timeouts (mailimap_set_timeout() does nothing for
  * custom drivers) and returns -1 at end of stream (0 makes libetpan 1.9.4
  * spin forever inside a literal). */
-#ifndef FERRY_IMAP_TLS_H
-#define FERRY_IMAP_TLS_H
+#ifndef FERRY_NET_TLS_H
+#define FERRY_NET_TLS_H
 
 #include <stdbool.h>
 
 #include <libetpan/libetpan.h>
 
-#include "store/store.h"
+#include "store/error.h"
+#include "store/net/conf.h"
 
 /* Connects to conf->host:conf->port within conf->timeout. With TLS_IMPLICIT
  * the handshake and verification happen here; with TLS_STARTTLS or TLS_NONE
  * the stream is plain. Returns a new low stream (free it through the
  * mailstream that takes it, or mailstream_low_close + mailstream_low_free),
  * or NULL with err set (status FERRY_CONNECT). */
-mailstream_low *net_connect(const struct imap_conf *conf, struct ferry_error *err);
+mailstream_low *net_connect(const struct net_conf *conf, struct ferry_error *err);
 
 /* Starts `/bin/sh -c command` with its stdin and stdout on a socket pair. */
 mailstream_low *net_tunnel(const char *command, int timeout, struct ferry_error *err);
@@ -27,7 +28,7 @@ mailstream_low *net_tunnel(const char *command, int timeout, struct ferry_error 
 /* STARTTLS: runs the handshake on the socket of the plain stream and returns
  * a new TLS low stream on the same fd. The caller swaps it in and frees the
  * plain one with mailstream_low_free (which does not close the fd). */
-mailstream_low *net_starttls(mailstream_low *plain, const struct imap_conf *conf,
+mailstream_low *net_starttls(mailstream_low *plain, const struct net_conf *conf,
 			     struct ferry_error *err);
 
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384", "plain" or "tunnel"; static storage. */

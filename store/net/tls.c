@@ -1,4 +1,4 @@
-#include "store/imap/tls.h"
+#include "store/net/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +18,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include "store/imap/trace.h"
+#include "store/net/trace.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -80,7 +80,7 @@ static ssize_t traced(mailstream_low *s, char dir, const void *buf, ssize_t r)
 	struct net *n = s->data;
 
 	if (r > 0 && n->trace)
-		imap_trace(s, dir, buf, (size_t)r);
+		net_trace(s, dir, buf, (size_t)r);
 	return r;
 }
 
@@ -369,7 +369,7 @@ static void openssl_reason(char *buf, size_t len)
 
 /* The fingerprint is printed as the config key `fingerprint` reads it, so
  * that pinning a self-signed server is one copy and paste. */
-static void verify_failure(SSL *ssl, const struct imap_conf *c, const struct seen_cert *seen,
+static void verify_failure(SSL *ssl, const struct net_conf *c, const struct seen_cert *seen,
 			   struct ferry_error *err)
 {
 	long v = SSL_get_verify_result(ssl);
@@ -397,8 +397,7 @@ static void verify_failure(SSL *ssl, const struct imap_conf *c, const struct see
 }
 
 /* Handshake on fd, verifying as the config says; returns the SSL or NULL. */
-static SSL *tls_handshake(int fd, const struct imap_conf *c, SSL_CTX **ctxp,
-			  struct ferry_error *err)
+static SSL *tls_handshake(int fd, const struct net_conf *c, SSL_CTX **ctxp, struct ferry_error *err)
 {
 	bool pin_only = c->has_fingerprint && !c->ca_file;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -497,7 +496,7 @@ fail:
 	return NULL;
 }
 
-mailstream_low *net_connect(const struct imap_conf *c, struct ferry_error *err)
+mailstream_low *net_connect(const struct net_conf *c, struct ferry_error *err)
 {
 	SSL_CTX *ctx = NULL;
 	SSL *ssl = NULL;
@@ -522,7 +521,7 @@ mailstream_low *net_connect(const struct imap_conf *c, struct ferry_error *err)
 	return low;
 }
 
-mailstream_low *net_starttls(mailstream_low *plain, const struct imap_conf *c,
+mailstream_low *net_starttls(mailstream_low *plain, const struct net_conf *c,
 			     struct ferry_error *err)
 {
 	SSL_CTX *ctx = NULL;
