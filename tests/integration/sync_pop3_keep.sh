@@ -126,10 +126,13 @@ t_equal "keep = 2d: a re-run changes nothing" 2 "$(md_count INBOX)"
 # --- folder = Lists/isp -------------------------------------------------------------
 fresh lists
 for i in 1 2; do seed "$((40 + i))" INBOX "Lists $i"; done
+# The Maildir's own INBOX, whose name the POP3 INBOX would have had.
+md_write INBOX 49 "Local 49"
 pop_sync lists
 t_equal "folder: the sync exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
+t_not_contains "folder: no warning that the local INBOX is not synced" "$T_OUT" "not synced"
 t_equal "folder: mail goes into Lists/isp" 2 "$(md_count Lists/isp)"
-t_equal "folder: none into INBOX" 0 "$(md_count INBOX)"
+t_equal "folder: none into INBOX" 1 "$(md_count INBOX)"
 t_equal "folder: and leaves the server (keep = no)" 0 "$(srv_count)"
 t_run "$FERRY" -c "$CONF" list lists
 t_matches "folder: ferry list shows INBOX paired with Lists/isp" "$T_OUT" "INBOX.*Lists/isp"
