@@ -51,10 +51,13 @@ static void say_due(struct engine *e, struct folder_work *w, size_t due)
 
 	if (due + now == 0)
 		return;
-	if (now)
+	if (due && now)
 		log_info("%s: would delete %zu message(s) from far (keep), and the %zu it would "
 			 "download",
 			 w->name, due, now);
+	else if (now)
+		log_info("%s: would delete from far (keep) the %zu message(s) it would download",
+			 w->name, now);
 	else
 		log_info("%s: would delete %zu message(s) from far (keep)", w->name, due);
 	w->rep.deleted[FAR] += due + now;

@@ -116,6 +116,10 @@ t_equal "keep = 2d: a message deleted locally before its keep is not downloaded 
 	"$(md_count INBOX)"
 t_equal "keep = 2d: and still on the server" 3 "$(srv_count)"
 sqlite3 "$WORK/state/later.sqlite" "UPDATE pairs SET made = made - 3 * 86400"
+pop_sync --dry-run later
+t_contains "keep = 2d: 3 days on, --dry-run says what it would delete" "$T_OUT" \
+	"would delete 3 message(s) from far (keep)"
+t_equal "keep = 2d: and deletes nothing" 3 "$(srv_count)"
 pop_sync later
 t_equal "keep = 2d: the sync 3 days on exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
 t_equal "keep = 2d: 3 days on, the server holds nothing" 0 "$(srv_count)"
@@ -142,7 +146,8 @@ fresh dry
 for i in 1 2; do seed "$((50 + i))" INBOX "Dry $i"; done
 pop_sync --dry-run dry
 t_equal "--dry-run: exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
-t_contains "--dry-run: says what keep would delete" "$T_OUT" "would delete"
+t_contains "--dry-run: says what keep would delete" "$T_OUT" \
+	"would delete from far (keep) the 2 message(s) it would download"
 t_equal "--dry-run: the server keeps both" 2 "$(srv_count)"
 t_equal "--dry-run: nothing downloaded" 0 "$(md_count INBOX)"
 pop_sync --push dry
