@@ -43,6 +43,20 @@ size_t keep_due(const struct pair *pairs, size_t npairs, const struct msg_list *
 	return n;
 }
 
+size_t keep_waiting(const struct pair *pairs, size_t npairs, int64_t *first)
+{
+	size_t n = 0;
+
+	*first = 0;
+	for (size_t i = 0; i < npairs; i++) {
+		if (!pairs[i].far_uid || pairs[i].status == PAIR_SKIPPED_SIZE)
+			continue;
+		if (!n++ || pairs[i].made < *first)
+			*first = pairs[i].made;
+	}
+	return n;
+}
+
 /* --dry-run: the pairs of the state that are due, and (keep 0) what this run
  * would download. */
 static void say_due(struct engine *e, struct folder_work *w, size_t due)

@@ -20,6 +20,10 @@
 size_t keep_due(const struct pair *pairs, size_t npairs, const struct msg_list *far_list,
 		int64_t keep_seconds, int64_t now, uint32_t *out);
 
+/* PURE: how many far messages of pairs still wait for their keep (on the far
+ * store, downloaded), and in *first the earliest time one was made (0: none). */
+size_t keep_waiting(const struct pair *pairs, size_t npairs, int64_t *first);
+
 /* After w is finished and recorded: the due pairs removed from the state
  * and committed, then the far messages deleted (the store commits them when
  * it closes). A kill in between leaves them on the far store unpaired; the

@@ -110,6 +110,9 @@ pop_sync later
 t_equal "keep = 2d: the sync exits 0" 0 "$T_RC" || printf '%s\n' "$T_OUT" | t__indent
 t_equal "keep = 2d: the Maildir holds all 3" 3 "$(md_count INBOX)"
 t_equal "keep = 2d: nothing deleted at first" 3 "$(srv_count)"
+t_run "$FERRY" -c "$CONF" status later
+t_contains "keep = 2d: ferry status says how many wait for their keep" "$T_OUT" \
+	"keep: INBOX: 3 message(s) stay on far until their keep is over"
 rm -f "$(md_file INBOX "Later 3")"
 pop_sync later
 t_equal "keep = 2d: a message deleted locally before its keep is not downloaded again" 2 \

@@ -89,6 +89,23 @@ START_TEST(test_never_a_message_not_downloaded_or_not_listed)
 }
 END_TEST
 
+START_TEST(test_waiting_counts_the_far_messages_downloaded)
+{
+	struct pair p[] = {
+	    {.far_uid = 1, .near_uid = 1, .made = NOW - DAY},
+	    {.far_uid = 2, .near_uid = 0, .status = PAIR_KEPT, .made = NOW - 2 * DAY},
+	    {.far_uid = 3, .near_uid = 0, .status = PAIR_SKIPPED_SIZE, .made = NOW - 9 * DAY},
+	    {.far_uid = 0, .near_uid = 4, .made = NOW - 9 * DAY},
+	};
+	int64_t first;
+
+	ck_assert_uint_eq(keep_waiting(p, 4, &first), 2);
+	ck_assert_int_eq(first, NOW - 2 * DAY);
+	ck_assert_uint_eq(keep_waiting(p, 0, &first), 0);
+	ck_assert_int_eq(first, 0);
+}
+END_TEST
+
 static Suite *keep_suite(void)
 {
 	Suite *s = suite_create("keep");
@@ -100,6 +117,7 @@ static Suite *keep_suite(void)
 	tcase_add_test(tc, test_keep_days_waits_for_the_pairs_age);
 	tcase_add_test(tc, test_a_locally_deleted_message_is_still_deleted_when_due);
 	tcase_add_test(tc, test_never_a_message_not_downloaded_or_not_listed);
+	tcase_add_test(tc, test_waiting_counts_the_far_messages_downloaded);
 	suite_add_tcase(s, tc);
 	return s;
 }
