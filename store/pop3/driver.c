@@ -248,12 +248,11 @@ static int identity_keys(struct pop3_store *st, struct ferry_error *err)
 	return 0;
 }
 
-static struct pop3_store *sort_ctx;
-
-static int cmp_by_uid(const void *a, const void *b)
+static int cmp_by_uid(const void *a, const void *b, void *ctx)
 {
-	uint32_t x = sort_ctx->msgs[*(const size_t *)a].uid;
-	uint32_t y = sort_ctx->msgs[*(const size_t *)b].uid;
+	const struct pop3_store *st = ctx;
+	uint32_t x = st->msgs[*(const size_t *)a].uid;
+	uint32_t y = st->msgs[*(const size_t *)b].uid;
 
 	return (x > y) - (x < y);
 }
@@ -303,8 +302,7 @@ static int scan(struct pop3_store *st, struct ferry_error *err)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	for (size_t i = 0; i < st->nmsgs; i++)
 		st->by_uid[i] = i;
-	sort_ctx = st;
-	qsort(st->by_uid, st->nmsgs, sizeof(*st->by_uid), cmp_by_uid);
+	qsort_r(st->by_uid, st->nmsgs, sizeof(*st->by_uid), cmp_by_uid, st);
 	st->state.exists = (uint32_t)st->nmsgs;
 	st->state.highestmodseq = 0;
 	st->state.keywords_ok = false;

@@ -6,10 +6,13 @@
 #   2. pop3s (implicit TLS, verified against the fixture's CA): 3 messages downloaded with
 #      exactly the bytes the server holds; a re-run downloads nothing (no RETR in the -v trace);
 #      a fourth message arriving is downloaded alone; keep = yes (the default) leaves all 4 on
-#      the server.
+#      the server; with the uid map lost, nothing is downloaded again (a new uidvalidity, the
+#      messages paired by identity).
 #   3. STLS on the plain port; auth = user, apop and plain, each named in check's description.
 #   4. A wrong password exits with the login failure's code and names the store; a wrong
 #      ca_file fails TLS verification.
+#   5. A server without UIDL (Dovecot behind a tunnel that refuses UIDL): check says so, and
+#      messages known by their headers and size are downloaded once, identical ones too.
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=../fixtures/dovecot.sh
@@ -103,6 +106,14 @@ t_contains "by its number" "$T_OUT" "C: RETR 4"
 t_equal "4 in the Maildir" 4 "$(local_count)"
 t_equal "all with the server's bytes" "$(server_sums)" "$(local_sums)"
 t_equal "keep = yes leaves all 4 on the server" 4 "$(dovecot_count alice INBOX)"
+uidvalidity=$(sqlite3 "$MAP" 'SELECT uidvalidity FROM meta')
+rm -f "$MAP" "$MAP".*
+t_run "$FERRY" -c "$CONF" -v sync isp
+t_equal "with the uid map lost, the sync exits 0" 0 "$T_RC"
+t_equal "and downloads nothing again (paired by identity)" 0 "$(retrs "$T_OUT")"
+t_equal "still 4 in the Maildir" 4 "$(local_count)"
+t_ok "the new map has a new uidvalidity" \
+	test "$(sqlite3 "$MAP" 'SELECT uidvalidity FROM meta')" != "$uidvalidity"
 
 # --- 3: STLS and the login mechanisms ----------------------------------------------------
 write_conf "tls = starttls" "port = $DOVECOT_POP3_PORT"
@@ -146,5 +157,74 @@ sed -i "s|^ca_file = .*|ca_file = $DOVECOT_WRONG_CA|" "$CONF"
 t_expect_exit 3 "so does STLS with a wrong ca_file" "$FERRY" -c "$CONF" check isp
 t_contains "the same way" "$T_OUT" "is not trusted"
 t_equal "nothing was lost meanwhile" 4 "$(local_count)"
+
+# --- 5: a server without UIDL ------------------------------------------------------------
+# Dovecot always has UIDL, so a tunnel relays its plain POP3 port and answers UIDL itself with
+# -ERR (and leaves UIDL out of CAPA): everything else is Dovecot's own.
+cat >"$WORK/no_uidl.pl" <<'PERL'
+use strict;
+use warnings;
+use IO::Select;
+use IO::Socket::INET;
+my $server = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $ARGV[0], Timeout => 10)
+	or die "connect: $!";
+my $sel = IO::Select->new(\*STDIN, $server);
+my %buf = (client => '', server => '');
+my $deadline = time + 120;
+sub out { my ($fh, $s) = @_; syswrite($fh, $s) == length $s or exit 1 }
+while (time < $deadline) {
+	for my $fh ($sel->can_read(1)) {
+		my $from = $fh == $server ? 'server' : 'client';
+		sysread($fh, $buf{$from}, 65536, length $buf{$from}) or exit 0;
+		while ($buf{$from} =~ s/^([^\n]*\n)//) {
+			my $line = $1;
+			if ($from eq 'server') {
+				out(\*STDOUT, $line) unless $line =~ /^UIDL\r?\n$/;
+			} elsif ($line =~ /^UIDL/i) {
+				out(\*STDOUT, "-ERR this server has no UIDL\r\n");
+			} else {
+				out($server, $line);
+			}
+		}
+	}
+}
+PERL
+cat >"$CONF" <<CONF
+[pop3 old]
+tunnel = perl $WORK/no_uidl.pl $DOVECOT_POP3_PORT
+user = alice
+password = secret
+auth = user
+
+[maildir local]
+path = $WORK/Old
+
+[channel old]
+far = old
+near = local
+sync = pull
+state = $WORK/state/old.sqlite
+CONF
+chmod 600 "$CONF"
+MAILDIR=$WORK/Old
+# Two messages alike in every byte: told apart by how many came before.
+seed 9 "Twin"
+seed 9 "Twin"
+t_ok "check without UIDL exits 0" "$FERRY" -c "$CONF" check old
+t_contains "it says the server has no UIDL" "$T_OUT" \
+	"old: no UIDL: messages known by their headers and size"
+t_contains "and counts 6" "$T_OUT" "old: INBOX: 6 messages"
+t_run "$FERRY" -c "$CONF" -v sync old
+t_equal "a sync without UIDL exits 0" 0 "$T_RC"
+t_contains "it asked UIDL" "$T_OUT" "C: UIDL"
+t_equal "it downloads all 6, both twins" 6 "$(retrs "$T_OUT")"
+t_equal "with exactly the server's bytes" "$(server_sums)" "$(local_sums)"
+t_run "$FERRY" -c "$CONF" -v sync old
+t_equal "the next sync exits 0" 0 "$T_RC"
+t_equal "and downloads nothing" 0 "$(retrs "$T_OUT")"
+seed 10 "After"
+t_run "$FERRY" -c "$CONF" -v sync old
+t_equal "a new message without UIDL" 1 "$(retrs "$T_OUT")"
+t_equal "is downloaded alone" 7 "$(local_count)"
 
 t_done

@@ -119,6 +119,15 @@ static const struct maildir_conf *maildir(const char *name)
 	return &s->maildir;
 }
 
+static const struct pop3_conf *pop3(const char *name)
+{
+	const struct store_conf *s = config_find_store(&cfg, name);
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(s->kind, STORE_POP3);
+	return &s->pop3;
+}
+
 /* A file holding text (len bytes, which may include NULs), mode applied. */
 static void write_temp(char *path, const char *text, size_t len, mode_t mode)
 {
@@ -1630,8 +1639,11 @@ START_TEST(test_example_config_switched_on_examples_are_valid)
 	load_ok(on);
 	free(on);
 	free(text);
-	ck_assert_uint_eq(cfg.nstores, 6);
-	ck_assert_uint_eq(cfg.nchannels, 3);
+	ck_assert_uint_eq(cfg.nstores, 7);
+	ck_assert_uint_eq(cfg.nchannels, 4);
+	ck_assert_int_eq(pop3("isp")->keep_seconds, 14 * 86400);
+	ck_assert_int_eq(pop3("isp")->port, 995);
+	ck_assert_int_eq(config_find_channel(&cfg, "isp")->sync, SYNC_PULL);
 	ck_assert(imap("old")->has_fingerprint);
 	ck_assert_int_eq(imap("new")->auth, AUTH_OAUTHBEARER);
 	ck_assert_int_eq(imap("new")->port, 143);
@@ -1738,15 +1750,6 @@ END_TEST
 
 /* A complete POP3 store on lines 1-4: a key added after it is on line 5. */
 #define ISP "[pop3 isp]\nhost = pop.example.com\nuser = me\npassword = secret\n"
-
-static const struct pop3_conf *pop3(const char *name)
-{
-	const struct store_conf *s = config_find_store(&cfg, name);
-
-	ck_assert_ptr_nonnull(s);
-	ck_assert_int_eq(s->kind, STORE_POP3);
-	return &s->pop3;
-}
 
 static void load_isp(const char *line)
 {
