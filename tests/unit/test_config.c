@@ -1644,6 +1644,7 @@ START_TEST(test_example_config_switched_on_examples_are_valid)
 	ck_assert_int_eq(pop3("isp")->keep_seconds, 14 * 86400);
 	ck_assert_int_eq(pop3("isp")->port, 995);
 	ck_assert_int_eq(config_find_channel(&cfg, "isp")->sync, SYNC_PULL);
+	ck_assert_str_eq(config_find_channel(&cfg, "isp")->folder, "Lists/isp");
 	ck_assert(imap("old")->has_fingerprint);
 	ck_assert_int_eq(imap("new")->auth, AUTH_OAUTHBEARER);
 	ck_assert_int_eq(imap("new")->port, 143);
