@@ -114,7 +114,7 @@ _ferry() {
 		args=$(_ferry_sections channel "$config")
 		;;
 	watch) args=$(_ferry_sections channel "$config") ;;
-	check) args="$(_ferry_sections imap "$config") $(_ferry_sections maildir "$config")" ;;
+	check) args="$(_ferry_sections imap "$config") $(_ferry_sections maildir "$config") $(_ferry_sections pop3 "$config")" ;;
 	import)
 		opts+=" -o --output"
 		if [[ $prev == -o || $prev == --output ]]; then

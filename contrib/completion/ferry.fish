@@ -94,6 +94,6 @@ complete -c ferry -n '__fish_seen_subcommand_from list status' -l json -d 'print
 complete -c ferry -n '__fish_seen_subcommand_from import' -s o -l output -r -F -d 'write to this file'
 complete -c ferry -n '__fish_seen_subcommand_from sync verify' -a '(__ferry_channel_folders)'
 complete -c ferry -n '__fish_seen_subcommand_from list status watch' -a '(__ferry_sections channel)'
-complete -c ferry -n '__fish_seen_subcommand_from check' -a '(__ferry_sections imap; __ferry_sections maildir)'
+complete -c ferry -n '__fish_seen_subcommand_from check' -a '(__ferry_sections imap; __ferry_sections maildir; __ferry_sections pop3)'
 complete -c ferry -n '__fish_seen_subcommand_from import' -a 'mbsync offlineimap'
 complete -c ferry -n '__fish_seen_subcommand_from help' -a "$commands"

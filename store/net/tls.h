@@ -1,5 +1,6 @@
 /* The transport under libetpan: ferry's own mailstream_low driver over a TCP
- * socket, OpenSSL on that socket, or a tunnel command's stdin/stdout.
+ * socket, OpenSSL on that socket, or a tunnel command's stdin/stdout. The
+ * IMAP driver reads it through libetpan, the POP3 driver directly.
  *
  * Owning the transport is how ferry verifies certificates (libetpan's GnuTLS
  * path does not), enforces timeouts (mailimap_set_timeout() does nothing for
@@ -25,7 +26,7 @@ mailstream_low *net_connect(const struct net_conf *conf, struct ferry_error *err
 /* Starts `/bin/sh -c command` with its stdin and stdout on a socket pair. */
 mailstream_low *net_tunnel(const char *command, int timeout, struct ferry_error *err);
 
-/* STARTTLS: runs the handshake on the socket of the plain stream and returns
+/* STARTTLS (IMAP) or STLS (POP3): runs the handshake on the socket of the plain stream and returns
  * a new TLS low stream on the same fd. The caller swaps it in and frees the
  * plain one with mailstream_low_free (which does not close the fd). */
 mailstream_low *net_starttls(mailstream_low *plain, const struct net_conf *conf,

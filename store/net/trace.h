@@ -1,6 +1,7 @@
-/* The -v protocol trace of an IMAP session. It runs in whichever low stream
- * sits on top (the transport, or the deflate layer once COMPRESS is on), so
- * the trace always shows the IMAP text, never TLS records or deflate bytes. */
+/* The -v protocol trace of an IMAP or POP3 session. It runs in whichever low
+ * stream sits on top (the transport, or the deflate layer once IMAP's
+ * COMPRESS is on), so the trace always shows the protocol text, never TLS
+ * records or deflate bytes. */
 #ifndef FERRY_NET_TRACE_H
 #define FERRY_NET_TRACE_H
 

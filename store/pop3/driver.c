@@ -383,8 +383,11 @@ static int pop3_identify(struct store *store, struct msg *msgs, size_t n, struct
 
 /* RETR, streamed: libetpan's mailpop3_retr would hold the whole message and
  * read until "." without a bound. Here each piece goes to the sink as it
- * comes, dot-unstuffed, the whole bounded by LIST's size plus slack (an
- * endless message, an endless line), each read by the transport's timeout. */
+ * comes, dot-unstuffed, each read bounded by the transport's timeout and the
+ * whole by LIST's size plus slack. A line is not capped on its own: it is
+ * never held whole (pieces of at most POP3_READ_BUF), so an endless line
+ * costs no memory and ends at the total cap, while a real message with an
+ * overlong line (HTML without line breaks) still arrives. */
 static int retr(struct pop3_store *st, struct pop3_msg *m, const struct fetch_sink *sink,
 		struct ferry_error *err)
 {

@@ -116,14 +116,14 @@ static const char *safe(const char *s, char *out, size_t cap)
 	return out;
 }
 
-int pop3_status(struct pop3_store *st, const char *cmd, struct ferry_error *err)
+/* The status line in st->line: 0 for +OK, 1 for -ERR, the text after it
+ * left in st->line; -1 for anything else (PROTOCOL). */
+static int classify(struct pop3_store *st, const char *cmd, struct ferry_error *err)
 {
 	char shown[TERMSAFE_ROOM(200)];
 	size_t skip;
 	int r;
 
-	if (read_line(st, cmd, err) != 0)
-		return -1;
 	if (strncmp(st->line, "+OK", 3) == 0 && (st->line[3] == '\0' || st->line[3] == ' '))
 		r = 0, skip = 3;
 	else if (strncmp(st->line, "-ERR", 4) == 0 && (st->line[4] == '\0' || st->line[4] == ' '))
@@ -138,6 +138,13 @@ int pop3_status(struct pop3_store *st, const char *cmd, struct ferry_error *err)
 	memmove(st->line, st->line + skip, st->linelen - skip + 1);
 	st->linelen -= skip;
 	return r;
+}
+
+int pop3_status(struct pop3_store *st, const char *cmd, struct ferry_error *err)
+{
+	if (read_line(st, cmd, err) != 0)
+		return -1;
+	return classify(st, cmd, err);
 }
 
 int pop3_refused(struct pop3_store *st, enum ferry_cause cause, const char *cmd,
@@ -397,13 +404,15 @@ static int apop(struct pop3_store *st, const char *secret, struct ferry_error *e
 }
 
 /* AUTH PLAIN with the initial response on the command line (RFC 5034 4);
- * a server that still asks ("+ ") gets the response then. */
+ * a server that still asks ("+ ", as RFC 1734 servers do) gets it again
+ * after the continuation. */
 static int auth_plain(struct pop3_store *st, const char *secret, struct ferry_error *err)
 {
 	const struct pop3_conf *c = &st->base.conf->pop3;
 	size_t ulen = strlen(c->user), slen = strlen(secret), rawlen = 2 * ulen + slen + 2;
+	size_t b64cap = 4 * (rawlen / 3 + 1) + 1;
 	unsigned char *raw = malloc(rawlen);
-	char *b64 = malloc(4 * (rawlen / 3 + 1) + 1);
+	char *b64 = malloc(b64cap);
 	int r = -1;
 
 	if (!raw || !b64) {
@@ -422,51 +431,23 @@ static int auth_plain(struct pop3_store *st, const char *secret, struct ferry_er
 				st->where);
 		goto done;
 	}
-	if (pop3_send(st, true, err, "AUTH PLAIN %s", b64) != 0)
+	if (pop3_send(st, true, err, "AUTH PLAIN %s", b64) != 0 ||
+	    read_line(st, "AUTH PLAIN", err) != 0)
 		goto done;
-	if (read_line(st, "AUTH PLAIN", err) != 0)
+	if (st->line[0] == '+' && (st->line[1] == ' ' || st->line[1] == '\0') &&
+	    (pop3_send(st, true, err, "%s", b64) != 0 || read_line(st, "AUTH PLAIN", err) != 0))
 		goto done;
-	if (st->line[0] == '+' && st->line[1] != 'O') {
-		/* A continuation: the server ignored the initial response. */
-		if (pop3_send(st, true, err, "%s", b64) != 0)
-			goto done;
-	}
-	r = 0;
+	r = classify(st, "AUTH PLAIN", err);
+	if (r > 0)
+		r = pop3_refused(st, FERRY_CAUSE_AUTH, "login (AUTH PLAIN)", err);
 done:
 	if (raw)
 		explicit_bzero(raw, rawlen);
 	if (b64)
-		explicit_bzero(b64, strlen(b64));
+		explicit_bzero(b64, b64cap);
 	free(raw);
 	free(b64);
 	return r;
-}
-
-/* The status of AUTH PLAIN: the line already read, or the next one after a
- * continuation. */
-static int auth_plain_status(struct pop3_store *st, struct ferry_error *err)
-{
-	char shown[TERMSAFE_ROOM(200)];
-
-	if (st->line[0] == '+' && strncmp(st->line, "+OK", 3) != 0) {
-		int r = pop3_status(st, "AUTH PLAIN", err);
-
-		if (r < 0)
-			return -1;
-		return r > 0 ? pop3_refused(st, FERRY_CAUSE_AUTH, "login (AUTH PLAIN)", err) : 0;
-	}
-	if (strncmp(st->line, "+OK", 3) == 0)
-		return 0;
-	if (strncmp(st->line, "-ERR", 4) == 0) {
-		size_t skip = 4 + (st->line[4] == ' ');
-
-		memmove(st->line, st->line + skip, st->linelen - skip + 1);
-		return pop3_refused(st, FERRY_CAUSE_AUTH, "login (AUTH PLAIN)", err);
-	}
-	pop3_broken(st, true);
-	return ferry_error_set(err, FERRY_CAUSE_PROTOCOL,
-			       "%s: AUTH PLAIN: expected +OK or -ERR, got \"%s\"", st->where,
-			       safe(st->line, shown, sizeof(shown)));
 }
 
 static int login(struct pop3_store *st, const char *secret, const char **how,
@@ -489,9 +470,7 @@ static int login(struct pop3_store *st, const char *secret, const char **how,
 		if ((st->base.caps & POP3_CAP_KNOWN) && !(st->base.caps & POP3_CAP_SASL_PLAIN))
 			return ferry_error_set(err, FERRY_CAUSE_AUTH,
 					       "%s does not offer SASL PLAIN (CAPA)", st->where);
-		if (auth_plain(st, secret, err) != 0)
-			return -1;
-		return auth_plain_status(st, err);
+		return auth_plain(st, secret, err);
 	case POP3_AUTH_USER:
 	case POP3_AUTH_AUTO:
 		break;

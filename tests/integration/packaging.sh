@@ -85,6 +85,10 @@ user = me
 password = x
 [maildir laptop]
 path = $dir/mail
+[pop3 isp]
+host = 127.0.0.1
+user = me
+password = x
 [channel work]
 far = work
 near = laptop
@@ -144,7 +148,7 @@ FERRY_CONFIG=$dir/other.conf t_ok "bash completion: \$FERRY_CONFIG's channels" \
 	complete_ferry ferry list ""
 t_equal "bash completion: channels of \$FERRY_CONFIG" "other" "$T_OUT"
 t_ok "bash completion: store names for check" complete_ferry ferry check ""
-t_equal "bash completion: check offers the stores" "laptop work" "$(paste -sd" " <<<"$T_OUT")"
+t_equal "bash completion: check offers the stores" "isp laptop work" "$(paste -sd" " <<<"$T_OUT")"
 # bash splits "work:IN" into work, :, IN; what it inserts replaces only the part after ':'.
 t_ok "bash completion: CHANNEL:FOLDER from the state" complete_ferry ferry sync work : ""
 t_equal "bash completion: the folders of work" "Archive/2024|INBOX|Sent Items" \

@@ -10,7 +10,7 @@
 #      messages paired by identity).
 #   3. STLS on the plain port; auth = user, apop and plain, each named in check's description.
 #   4. A wrong password exits with the login failure's code and names the store; a wrong
-#      ca_file fails TLS verification.
+#      ca_file fails TLS verification, a wrong pin too; a pin alone and password_command work.
 #   5. A server without UIDL (Dovecot behind a tunnel that refuses UIDL): check says so, and
 #      messages known by their headers and size are downloaded once, identical ones too.
 # shellcheck source=lib.sh
@@ -108,6 +108,10 @@ t_equal "all with the server's bytes" "$(server_sums)" "$(local_sums)"
 t_equal "keep = yes leaves all 4 on the server" 4 "$(dovecot_count alice INBOX)"
 uidvalidity=$(sqlite3 "$MAP" 'SELECT uidvalidity FROM meta')
 rm -f "$MAP" "$MAP".*
+t_run "$FERRY" -c "$CONF" -v sync --dry-run isp
+t_equal "a dry run without the uid map exits 0" 0 "$T_RC"
+t_equal "it downloads nothing" 0 "$(retrs "$T_OUT")"
+t_ok "and writes no uid map" test ! -e "$MAP"
 t_run "$FERRY" -c "$CONF" -v sync isp
 t_equal "with the uid map lost, the sync exits 0" 0 "$T_RC"
 t_equal "and downloads nothing again (paired by identity)" 0 "$(retrs "$T_OUT")"
@@ -157,6 +161,16 @@ sed -i "s|^ca_file = .*|ca_file = $DOVECOT_WRONG_CA|" "$CONF"
 t_expect_exit 3 "so does STLS with a wrong ca_file" "$FERRY" -c "$CONF" check isp
 t_contains "the same way" "$T_OUT" "is not trusted"
 t_equal "nothing was lost meanwhile" 4 "$(local_count)"
+write_conf "fingerprint = $DOVECOT_FINGERPRINT"
+sed -i "/^ca_file = /d" "$CONF"
+t_ok "a fingerprint pin alone is trusted" "$FERRY" -c "$CONF" check isp
+write_conf "fingerprint = $DOVECOT_WRONG_FINGERPRINT"
+sed -i "/^ca_file = /d" "$CONF"
+t_expect_exit 3 "a wrong pin is refused" "$FERRY" -c "$CONF" check isp
+t_contains "naming the pin" "$T_OUT" "does not match the pinned fingerprint"
+write_conf "password_command = printf secret"
+sed -i "/^password = /d" "$CONF"
+t_ok "password_command gives the password" "$FERRY" -c "$CONF" check isp
 
 # --- 5: a server without UIDL ------------------------------------------------------------
 # Dovecot always has UIDL, so a tunnel relays its plain POP3 port and answers UIDL itself with
