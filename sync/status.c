@@ -550,10 +550,13 @@ static int read_state(struct facts *f, struct state **state, struct ferry_error 
 
 static enum ferry_status status_channel(const struct channel_conf *ch, bool json)
 {
+	/* A channel from a download-only store (POP3) sends nothing up: its
+	 * Maildir's own changes wait for nothing. */
 	struct facts f = {.ch = ch,
-			  .md_side = store_conf_local(ch->near)	 ? NEAR
-				     : store_conf_local(ch->far) ? FAR
-								 : -1};
+			  .md_side = store_conf_download_only(ch->far) ? -1
+				     : store_conf_local(ch->near)      ? NEAR
+				     : store_conf_local(ch->far)       ? FAR
+								       : -1};
 	struct ferry_error err = {0};
 	struct state *state = NULL;
 	enum ferry_status status = FERRY_OK;

@@ -75,6 +75,8 @@ seed 4 INBOX "Gone 4"
 pop_sync gone
 t_equal "keep = no: new mail arrives" 4 "$(md_count INBOX)"
 t_equal "keep = no: and leaves the server" 0 "$(srv_count)"
+t_run "$FERRY" -c "$CONF" status gone
+t_not_contains "keep = no: ferry status shows no local change waiting to go up" "$T_OUT" "waiting"
 
 # --- keep = yes, over STLS; a local deletion is not downloaded again -----------
 fresh kept
@@ -141,6 +143,11 @@ t_not_contains "folder: no warning that the local INBOX is not synced" "$T_OUT" 
 t_equal "folder: mail goes into Lists/isp" 2 "$(md_count Lists/isp)"
 t_equal "folder: none into INBOX" 1 "$(md_count INBOX)"
 t_equal "folder: and leaves the server (keep = no)" 0 "$(srv_count)"
+t_run "$FERRY" -c "$CONF" status lists
+t_contains "folder: ferry status shows the folder synced" "$T_OUT" "INBOX"
+t_not_contains "folder: and no local change waiting (nothing goes to a POP3 server)" "$T_OUT" \
+	"waiting"
+t_not_contains "folder: nor a Maildir index rebuilt" "$T_OUT" "rebuilt"
 t_run "$FERRY" -c "$CONF" list lists
 t_matches "folder: ferry list shows INBOX paired with Lists/isp" "$T_OUT" "INBOX.*Lists/isp"
 
