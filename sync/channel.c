@@ -1192,6 +1192,8 @@ static int run_channel(void *arg, struct ferry_error *err)
 	sigaction(SIGTERM, &sa, NULL);
 	if (run->opts->has_dir_override)
 		e.dir = run->opts->dir_override;
+	if (channel_check_dir(ch, e.dir, err) != 0)
+		return -1;
 	/* A dry run before the first sync creates neither the state's
 	 * directory nor its lock: with no state there is nothing to guard. */
 	if (!(run->opts->dry_run && access(ch->state, F_OK) != 0 && errno == ENOENT) &&

@@ -89,6 +89,7 @@ enum channel_key {
 	CHANNEL_MAP,
 	CHANNEL_ALL_MAIL,
 	CHANNEL_SUBSCRIBED,
+	CHANNEL_FOLDER,
 	CHANNEL_NKEYS
 };
 
@@ -102,6 +103,8 @@ _Static_assert((int)IMAP_NKEYS <= MAX_KEYS && (int)MAILDIR_NKEYS <= MAX_KEYS &&
 struct channel_refs {
 	char *far, *near;
 	int far_line, near_line, state_line; /* state_line 0: the default */
+	/* Checked against the far store's kind once it is known (0: not given). */
+	int sync_line, max_age_line, folder_line, map_line, folders_line;
 };
 
 struct section_kind;
@@ -1114,6 +1117,15 @@ static int parse_subscribed(struct parser *p, const char *value)
 	return 0;
 }
 
+/* `folder = NAME`: where a download-only far store's mail goes (checked
+ * in check_download_only once the store is known). */
+static int parse_folder(struct parser *p, const char *value)
+{
+	if (*value == '\0')
+		return fail_key(p, "expected a folder name (INBOX, Lists/isp)");
+	return dup_value(p, value, &cur_channel(p)->folder);
+}
+
 static const struct key_def channel_keys[CHANNEL_NKEYS] = {
     [CHANNEL_FAR] = {"far", parse_far},
     [CHANNEL_NEAR] = {"near", parse_near},
@@ -1132,6 +1144,7 @@ static const struct key_def channel_keys[CHANNEL_NKEYS] = {
     [CHANNEL_MAP] = {"map", parse_map},
     [CHANNEL_ALL_MAIL] = {"all_mail", parse_all_mail},
     [CHANNEL_SUBSCRIBED] = {"subscribed", parse_subscribed},
+    [CHANNEL_FOLDER] = {"folder", parse_folder},
 };
 
 /* $XDG_STATE_HOME/ferry/<channel>.sqlite. Malloc'd; NULL with why set. */
@@ -1168,6 +1181,11 @@ static int finish_channel(struct parser *p)
 	refs->far_line = p->key_line[CHANNEL_FAR];
 	refs->near_line = p->key_line[CHANNEL_NEAR];
 	refs->state_line = p->key_line[CHANNEL_STATE];
+	refs->sync_line = p->key_line[CHANNEL_SYNC];
+	refs->max_age_line = p->key_line[CHANNEL_MAX_AGE];
+	refs->folder_line = p->key_line[CHANNEL_FOLDER];
+	refs->map_line = p->key_line[CHANNEL_MAP];
+	refs->folders_line = p->key_line[CHANNEL_FOLDERS];
 	if (ch->nfolders == 0) {
 		char *glob = strdup("*");
 
@@ -1784,6 +1802,65 @@ static int check_state_unique(struct parser *p, size_t i)
 	return 0;
 }
 
+/* A store that can only be downloaded from (POP3): the far side of a pull
+ * channel, nothing else. Its one folder goes into `folder` (an implicit map
+ * of INBOX to it); only that pair is synced unless `folders` says more. */
+static int check_download_only(struct parser *p, size_t i)
+{
+	struct channel_conf *ch = &p->cfg->channels[i];
+	const struct channel_refs *r = &p->refs[i];
+	struct folder_map *v;
+	char *far, *near;
+
+	if (store_conf_download_only(ch->near))
+		return fail_at(p, r->near_line, "near",
+			       "store '%s' can only be downloaded from: use it as far, with "
+			       "sync = pull",
+			       ch->near->name);
+	if (!store_conf_download_only(ch->far)) {
+		if (ch->folder)
+			return fail_at(p, r->folder_line, "folder",
+				       "only for a far store that can only be downloaded from "
+				       "(POP3); '%s' is not one (use map)",
+				       ch->far->name);
+		return 0;
+	}
+	if (ch->sync != SYNC_PULL || !r->sync_line)
+		return fail_at(p, r->sync_line ? r->sync_line : r->far_line, "sync",
+			       "store '%s' can only be downloaded from: the channel needs "
+			       "sync = pull",
+			       ch->far->name);
+	if (ch->max_age)
+		return fail_at(p, r->max_age_line, "max_age",
+			       "store '%s' gives no message dates (POP3): max_age cannot apply",
+			       ch->far->name);
+	if (ch->nmap)
+		return fail_at(p, r->map_line, "map",
+			       "store '%s' has one folder: say where it goes with folder = NAME",
+			       ch->far->name);
+	if (!ch->folder || strcmp(ch->folder, "INBOX") == 0)
+		goto folders;
+	far = strdup("INBOX");
+	near = strdup(ch->folder);
+	v = far && near ? malloc(sizeof(*v)) : NULL;
+	if (!v) {
+		free(far);
+		free(near);
+		return fail_at(p, ch->line, "[channel]", "out of memory");
+	}
+	v[0] = (struct folder_map){.far = far, .near = near, .line = r->folder_line};
+	ch->map = v;
+	ch->nmap = 1;
+folders:
+	/* The near store's other folders have nothing to pull from. */
+	if (!r->folders_line) {
+		free(ch->folders[0].glob);
+		if (!(ch->folders[0].glob = strdup("INBOX")))
+			return fail_at(p, ch->line, "[channel]", "out of memory");
+	}
+	return 0;
+}
+
 static int resolve_channels(struct parser *p)
 {
 	for (size_t i = 0; i < p->cfg->nchannels; i++) {
@@ -1792,7 +1869,7 @@ static int resolve_channels(struct parser *p)
 
 		if (resolve_store(p, r->far, r->far_line, "far", &ch->far) < 0 ||
 		    resolve_store(p, r->near, r->near_line, "near", &ch->near) < 0 ||
-		    check_state_unique(p, i) < 0)
+		    check_download_only(p, i) < 0 || check_state_unique(p, i) < 0)
 			return -1;
 	}
 	return 0;
@@ -1971,6 +2048,7 @@ void config_free(struct config *cfg)
 			free(ch->map[j].near);
 		}
 		free(ch->map);
+		free(ch->folder);
 	}
 	free(cfg->channels);
 	free(cfg->path);
@@ -2362,13 +2440,29 @@ char *config_password(const struct store_conf *store, struct ferry_error *err)
 	return secret;
 }
 
+int channel_check_dir(const struct channel_conf *ch, enum sync_dir dir, struct ferry_error *err)
+{
+	if (store_conf_download_only(ch->far) && dir != SYNC_PULL)
+		return ferry_error_set(err, FERRY_CAUSE_CONFIG,
+				       "channel '%s': store '%s' can only be downloaded from: "
+				       "no --push",
+				       ch->name, ch->far->name);
+	return 0;
+}
+
 /* The planner's policy for a run of channel ch in direction dir. */
 struct sync_policy channel_policy(const struct channel_conf *ch, enum sync_dir dir,
 				  bool force_delete)
 {
+	/* A message gone from a store that is only downloaded from (POP3: our
+	 * own DELE, another client) never deletes the local copy. */
+	enum side_set del = ch->delete;
+
+	if (store_conf_download_only(ch->far))
+		del = (enum side_set)(del & ~SIDE_NEAR);
 	return (struct sync_policy){
 	    .sync = dir,
-	    .delete = ch->delete,
+	    .delete = del,
 	    .max_size = ch->max_size,
 	    .min_date = ch->max_age ? (int64_t)time(NULL) - (int64_t)ch->max_age * 86400 : 0,
 	    .max_delete_is_percent = ch->max_delete_is_percent,

@@ -47,6 +47,9 @@ struct channel_conf {
 	size_t nmap;
 	bool all_mail;	 /* `all_mail = yes`: \All and \Flagged folders are synced too */
 	bool subscribed; /* `subscribed = yes`: only a server's subscribed folders */
+	/* `folder`: the near folder a download-only far store's INBOX goes
+	 * into (config.c makes it a map entry); NULL: INBOX. */
+	char *folder;
 };
 
 struct config {
@@ -85,6 +88,10 @@ char *config_password(const struct store_conf *store, struct ferry_error *err);
 /* Expands a leading ~ and $VAR / ${VAR} in a path. Returns a malloc'd string,
  * or NULL with why set to a static reason ("$FOO is not set"). */
 char *config_expand_path(const char *in, const char **why);
+
+/* Whether a run of ch may go in direction dir (--push): a download-only far
+ * store (POP3) takes nothing. 0, or -1 with err set (FERRY_CAUSE_CONFIG). */
+int channel_check_dir(const struct channel_conf *ch, enum sync_dir dir, struct ferry_error *err);
 
 /* A channel's policy for a run in direction dir (its own, or --pull/--push). */
 struct sync_policy channel_policy(const struct channel_conf *ch, enum sync_dir dir,

@@ -14,6 +14,7 @@
 #include "sync/apply.h"
 #include "sync/crashpoint.h"
 #include "sync/identify.h"
+#include "sync/keep.h"
 #include "sync/plan.h"
 #include "sync/subject.h"
 
@@ -382,7 +383,7 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 	if (plan_apply_windows(e, w, &in, &blocked, err) != 0)
 		goto out;
 	if (e->opts->dry_run) {
-		r = 0;
+		r = keep_folder(e, w, err);
 		goto out;
 	}
 	recorded_state(e->store[FAR], name, &w->seen[FAR], &w->sf.far_uidnext, &w->sf.far_modseq);
@@ -394,6 +395,9 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 	    !engine_interrupted)
 		engine_policy(e, w->sf.clean, sizeof(w->sf.clean));
 	r = state_put_folder(e->state, &w->sf, err);
+	/* Only what a whole run recorded: an interrupted one stops here. */
+	if (r == 0 && !engine_interrupted)
+		r = keep_folder(e, w, err);
 	if (r == 0 && rep->undelivered)
 		r = ferry_error_set(err, FERRY_CAUSE_INCOMPLETE,
 				    "%s: %zu message(s) did not arrive and were not copied (named "

@@ -22,6 +22,7 @@ struct pair {
 	char *base_keywords; /* keyword set both sides agreed on (NULL: none) */
 	uint64_t size;	     /* CRLF size */
 	struct msg_id far_id, near_id;
+	int64_t made; /* when the pair was made (seconds); 0 on a new one: now */
 };
 
 #endif

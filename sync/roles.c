@@ -297,7 +297,12 @@ static void log_notices(const struct channel_conf *ch, const struct roles_result
 
 			snprintf(left + len, sizeof(left) - len, "%s%s \"%s\"", len ? ", " : "",
 				 side_str(d->side), d->name);
-		} else
+		} else if (d->side == NEAR && store_conf_download_only(ch->far))
+			/* `folder` took the local INBOX's place: asked for. */
+			log_trace("%s: near \"%s\" not synced: \"%s\" is the folder mail goes "
+				  "into",
+				  ch->name, d->name, d->by);
+		else
 			log_warn("%s: %s \"%s\" not synced: the other side's \"%s\" pairs with "
 				 "\"%s\" here (map, or a pair by role)",
 				 ch->name, side_str(d->side), d->name, d->name, d->by);

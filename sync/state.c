@@ -123,10 +123,16 @@ static const char schema_v7[] = "CREATE TABLE IF NOT EXISTS role_pairs ("
 				" near TEXT NOT NULL UNIQUE,"
 				" role INTEGER NOT NULL);";
 
+/* schema_pair_made: when each pair was made (seconds since the epoch), for
+ * a POP3 store's `keep` (sync/keep.c). Pairs from before count as made long
+ * ago: no store that keeps for a while existed then. */
+static const char schema_pair_made[] =
+    "ALTER TABLE pairs ADD COLUMN made INTEGER NOT NULL DEFAULT 0;";
+
 /* Migrations, index = version they lead from. Append only: the version is
  * the array's length, so a step cannot be added without being run. */
 static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4,
-					 schema_v5, schema_v6, schema_v7};
+					 schema_v5, schema_v6, schema_v7, schema_pair_made};
 
 static int check_ours(struct db *db, struct ferry_error *err);
 
@@ -562,7 +568,8 @@ static void read_id(sqlite3_stmt *stmt, int col, struct msg_id *id)
 		memcpy(id->hash, blob, sizeof(id->hash));
 }
 
-#define PAIR_COLUMNS "far_uid, near_uid, status, base_flags, base_keywords, size, far_id, near_id"
+#define PAIR_COLUMNS                                                                               \
+	"far_uid, near_uid, status, base_flags, base_keywords, size, far_id, near_id, made"
 
 /* One row of PAIR_COLUMNS into a struct pair; -1 on allocation failure
  * (nothing to free). */
@@ -577,6 +584,7 @@ static int read_pair(sqlite3_stmt *stmt, void *elem)
 	    .status = (enum pair_status)sqlite3_column_int(stmt, 2),
 	    .base_flags = (unsigned)sqlite3_column_int(stmt, 3),
 	    .size = (uint64_t)sqlite3_column_int64(stmt, 5),
+	    .made = sqlite3_column_int64(stmt, 8),
 	};
 	if (kw && !(p->base_keywords = strdup((const char *)kw)))
 		return -1;
@@ -691,18 +699,46 @@ static void bind_id(struct state *st, sqlite3_stmt *stmt, int col, const struct 
 		bind(st, sqlite3_bind_null(stmt, col));
 }
 
+/* When the pair holding far_uid was made; 0 when there is none. */
+static int far_pair_made(struct state *st, int64_t folder_id, uint32_t far_uid, int64_t *made,
+			 struct ferry_error *err)
+{
+	sqlite3_stmt *stmt;
+	int r;
+
+	*made = 0;
+	if (!far_uid)
+		return 0;
+	if (prepare(st, "SELECT made FROM pairs WHERE folder_id = ? AND far_uid = ?", &stmt, err) !=
+	    0)
+		return -1;
+	bind(st, sqlite3_bind_int64(stmt, 1, folder_id));
+	bind(st, sqlite3_bind_int64(stmt, 2, far_uid));
+	r = step(st, stmt);
+	if (r == SQLITE_ROW)
+		*made = sqlite3_column_int64(stmt, 0);
+	release(st, stmt);
+	return r == SQLITE_ROW || r == SQLITE_DONE ? 0 : db_error(st, err, "read a pair");
+}
+
 int state_put_pair(struct state *st, int64_t folder_id, const struct pair *p,
 		   struct ferry_error *err)
 {
 	sqlite3_stmt *stmt;
+	int64_t made = p->made;
 
+	/* A pair written again (new status, moved) keeps its age. */
+	if (!made && far_pair_made(st, folder_id, p->far_uid, &made, err) != 0)
+		return -1;
+	if (!made)
+		made = (int64_t)time(NULL);
 	if (state_forget_pair(st, folder_id, p->far_uid, 0, err) != 0 ||
 	    state_forget_pair(st, folder_id, 0, p->near_uid, err) != 0)
 		return -1;
 	if (prepare(st,
 		    "INSERT INTO pairs(folder_id, far_uid, near_uid, status, base_flags, "
-		    "base_keywords, size, far_id, near_id, id_version) "
-		    "VALUES (?,?,?,?,?,?,?,?,?,?)",
+		    "base_keywords, size, far_id, near_id, id_version, made) "
+		    "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
 		    &stmt, err) != 0)
 		return -1;
 	bind(st, sqlite3_bind_int64(stmt, 1, folder_id));
@@ -718,6 +754,7 @@ int state_put_pair(struct state *st, int64_t folder_id, const struct pair *p,
 	bind_id(st, stmt, 8, &p->far_id);
 	bind_id(st, stmt, 9, &p->near_id);
 	bind(st, sqlite3_bind_int(stmt, 10, IDENT_VERSION));
+	bind(st, sqlite3_bind_int64(stmt, 11, made));
 	return step_done(st, stmt, err);
 }
 

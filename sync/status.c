@@ -15,6 +15,7 @@
 #include "store/names.h"
 #include "sync/engine.h"
 #include "sync/json.h"
+#include "sync/keep.h"
 #include "sync/names.h"
 #include "sync/roles.h"
 #include "sync/state.h"
@@ -25,6 +26,9 @@ struct local_change {
 	bool rebuilt; /* the index was rebuilt: everything is matched again */
 	size_t fresh, flags, gone, total;
 	char error[128]; /* "" unless it could not be read */
+	/* A POP3 far store's keep: messages still on it, the first due when. */
+	size_t keep_wait;
+	int64_t keep_due;
 };
 
 /* A folder the next sync creates, or removes, on `side`. */
@@ -357,6 +361,17 @@ static void print_text(const struct facts *f)
 			 journal_action(j->action, false), j->count, j->to_far ? "far" : "near");
 		print_note("interrupted", name ? name : "(a folder since dropped)", text);
 	}
+	for (size_t i = 0; i < f->nfolders; i++) {
+		char due[64], text[160];
+
+		if (!f->local[i].keep_wait)
+			continue;
+		when(f->local[i].keep_due, due, sizeof(due));
+		snprintf(text, sizeof(text),
+			 "%zu message(s) stay on far until their keep is over (the first %s)",
+			 f->local[i].keep_wait, due);
+		print_note("keep", f->folders[i].name, text);
+	}
 	for (size_t i = 0; i < f->nheld; i++)
 		print_held(&f->held[i]);
 	for (size_t i = 0; i < f->nwaiting; i++)
@@ -497,6 +512,27 @@ static void drop_stale_holds(struct facts *f)
 	f->nheld = k;
 }
 
+/* A far store that keeps mail for a while: what still waits there. */
+static int read_keep(struct facts *f, struct state *state, struct ferry_error *err)
+{
+	int64_t keep = store_conf_keep_seconds(f->ch->far);
+
+	if (keep <= 0)
+		return 0;
+	for (size_t i = 0; i < f->nfolders; i++) {
+		struct pair *pairs = NULL;
+		size_t n = 0;
+		int64_t first;
+
+		if (state_load_pairs(state, f->folders[i].id, &pairs, &n, err) != 0)
+			return -1;
+		f->local[i].keep_wait = keep_waiting(pairs, n, &first);
+		f->local[i].keep_due = first + keep;
+		state_pairs_free(pairs, n);
+	}
+	return 0;
+}
+
 static int read_state(struct facts *f, struct state **state, struct ferry_error *err)
 {
 	if (state_open(f->ch->state, state, err) != 0 ||
@@ -509,15 +545,18 @@ static int read_state(struct facts *f, struct state **state, struct ferry_error 
 	f->local = calloc(f->nfolders + 1, sizeof(*f->local));
 	if (!f->local)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	return 0;
+	return read_keep(f, *state, err);
 }
 
 static enum ferry_status status_channel(const struct channel_conf *ch, bool json)
 {
+	/* A channel from a download-only store (POP3) sends nothing up: its
+	 * Maildir's own changes wait for nothing. */
 	struct facts f = {.ch = ch,
-			  .md_side = store_conf_local(ch->near)	 ? NEAR
-				     : store_conf_local(ch->far) ? FAR
-								 : -1};
+			  .md_side = store_conf_download_only(ch->far) ? -1
+				     : store_conf_local(ch->near)      ? NEAR
+				     : store_conf_local(ch->far)       ? FAR
+								       : -1};
 	struct ferry_error err = {0};
 	struct state *state = NULL;
 	enum ferry_status status = FERRY_OK;

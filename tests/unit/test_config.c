@@ -1140,6 +1140,99 @@ START_TEST(test_post_sync_is_kept_as_written)
 }
 END_TEST
 
+/* A POP3 store on lines 1-4, a Maildir on 5-6, and a channel on 7-9 taking
+ * from it: a key added after it is on line 10. */
+#define POP3                                                                                       \
+	"[pop3 isp]\nhost = pop.example.com\nuser = me\npassword = secret\n"                       \
+	"[maildir laptop]\npath = /home/tester/Mail\n"                                             \
+	"[channel p]\nfar = isp\nnear = laptop\n"
+
+static const struct channel_conf *load_pop3(const char *lines)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text), "%s%s", POP3, lines);
+	load_ok(text);
+	return config_find_channel(&cfg, "p");
+}
+
+static void expect_pop3_error(const char *lines, const char *prefix)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text), "%s%s", POP3, lines);
+	expect_error(text, prefix);
+}
+
+START_TEST(test_a_download_only_store_is_far_of_a_pull_channel_only)
+{
+	expect_error("[pop3 isp]\nhost = pop.example.com\nuser = me\npassword = secret\n"
+		     "[maildir laptop]\npath = /home/tester/Mail\n"
+		     "[channel p]\nfar = laptop\nnear = isp\nsync = pull\n",
+		     "t.conf:9: near: store 'isp' can only be downloaded from");
+	expect_pop3_error("", "t.conf:8: sync: store 'isp' can only be downloaded from: the "
+			      "channel needs sync = pull");
+	expect_pop3_error("sync = both\n", "t.conf:10: sync: store 'isp'");
+	expect_pop3_error("sync = push\n", "t.conf:10: sync: store 'isp'");
+	expect_pop3_error("sync = pull\nmax_age = 30\n", "t.conf:11: max_age: store 'isp'");
+	expect_pop3_error("sync = pull\nmap = INBOX = Lists\n", "t.conf:11: map: store 'isp'");
+	ck_assert_int_eq(load_pop3("sync = pull\n")->sync, SYNC_PULL);
+}
+END_TEST
+
+START_TEST(test_folder_is_where_a_download_only_store_delivers)
+{
+	const struct channel_conf *ch = load_pop3("sync = pull\n");
+
+	/* INBOX into INBOX: no map, and only that folder. */
+	ck_assert_ptr_null(ch->folder);
+	ck_assert_uint_eq(ch->nmap, 0);
+	ck_assert_uint_eq(ch->nfolders, 1);
+	ck_assert_str_eq(ch->folders[0].glob, "INBOX");
+	ch = load_pop3("sync = pull\nfolder = Lists/isp\n");
+	ck_assert_str_eq(ch->folder, "Lists/isp");
+	ck_assert_uint_eq(ch->nmap, 1);
+	ck_assert_str_eq(ch->map[0].far, "INBOX");
+	ck_assert_str_eq(ch->map[0].near, "Lists/isp");
+	ck_assert_str_eq(ch->folders[0].glob, "INBOX");
+	/* Given folders stay as given. */
+	ch = load_pop3("sync = pull\nfolders = *\nfolder = Lists/isp\n");
+	ck_assert_str_eq(ch->folders[0].glob, "*");
+	expect_pop3_error("sync = pull\nfolder =\n", "t.conf:11: ");
+	expect_channel_error("folder = Lists/isp",
+			     "t.conf:10: folder: only for a far store that can only be downloaded");
+}
+END_TEST
+
+START_TEST(test_a_download_only_store_never_deletes_near)
+{
+	const struct channel_conf *ch = load_pop3("sync = pull\ndelete = both\n");
+	struct sync_policy pol = channel_policy(ch, SYNC_PULL, false);
+
+	ck_assert_int_eq(pol.delete, SIDE_FAR);
+	ch = load_pop3("sync = pull\ndelete = near\n");
+	ck_assert_int_eq(channel_policy(ch, SYNC_PULL, true).delete, SIDE_NONE);
+	/* Other channels delete as `delete` says. */
+	ch = load_channel("delete = both");
+	ck_assert_int_eq(channel_policy(ch, SYNC_BOTH, false).delete, SIDE_BOTH);
+}
+END_TEST
+
+START_TEST(test_push_is_refused_for_a_download_only_store)
+{
+	const struct channel_conf *ch = load_pop3("sync = pull\n");
+	struct ferry_error e = {0};
+
+	ck_assert_int_eq(channel_check_dir(ch, SYNC_PULL, &e), 0);
+	ck_assert_int_eq(channel_check_dir(ch, SYNC_PUSH, &e), -1);
+	ck_assert_int_eq(e.cause, FERRY_CAUSE_CONFIG);
+	ck_assert_ptr_nonnull(strstr(e.msg, "no --push"));
+	ferry_error_clear(&e);
+	ch = load_channel("sync = both");
+	ck_assert_int_eq(channel_check_dir(ch, SYNC_PUSH, &e), 0);
+}
+END_TEST
+
 START_TEST(test_max_age)
 {
 	struct sync_policy pol;
@@ -1551,6 +1644,7 @@ START_TEST(test_example_config_switched_on_examples_are_valid)
 	ck_assert_int_eq(pop3("isp")->keep_seconds, 14 * 86400);
 	ck_assert_int_eq(pop3("isp")->port, 995);
 	ck_assert_int_eq(config_find_channel(&cfg, "isp")->sync, SYNC_PULL);
+	ck_assert_str_eq(config_find_channel(&cfg, "isp")->folder, "Lists/isp");
 	ck_assert(imap("old")->has_fingerprint);
 	ck_assert_int_eq(imap("new")->auth, AUTH_OAUTHBEARER);
 	ck_assert_int_eq(imap("new")->port, 143);
@@ -1955,6 +2049,10 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_post_sync_is_kept_as_written);
 	tcase_add_test(tc, test_watch_and_interval);
 	tcase_add_test(tc, test_max_age);
+	tcase_add_test(tc, test_a_download_only_store_is_far_of_a_pull_channel_only);
+	tcase_add_test(tc, test_folder_is_where_a_download_only_store_delivers);
+	tcase_add_test(tc, test_a_download_only_store_never_deletes_near);
+	tcase_add_test(tc, test_push_is_refused_for_a_download_only_store);
 	tcase_add_test(tc, test_subscribed);
 	tcase_add_test(tc, test_bad_max_size_is_rejected);
 	tcase_add_test(tc, test_find_store_and_channel_by_name);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -11,7 +12,7 @@
 #include "sync/state.h"
 
 /* The schema's steps so far; a new migration raises it. */
-#define STATE_VERSION 7
+#define STATE_VERSION 8
 
 static char dir[] = "/tmp/ferry-test-state-XXXXXX";
 static char path[sizeof(dir) + 32];
@@ -83,6 +84,10 @@ static void assert_every_migration(void)
 	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_master"
 				" WHERE type = 'table' AND name = 'role_pairs'"),
 			 1);
+	/* schema_pair_made: when each pair was made (keep). */
+	ck_assert_int_eq(db_int("SELECT count(*) FROM pragma_table_info('pairs')"
+				" WHERE name = 'made'"),
+			 1);
 	/* v2: the clean mark that lets rule 4 skip a folder. */
 	ck_assert_int_eq(db_int("SELECT count(*) FROM pragma_table_info('folders')"
 				" WHERE name = 'clean'"),
@@ -100,7 +105,7 @@ START_TEST(state_at_version_2_gets_the_pairs_folder_index)
 {
 	open_and_close();
 	db_exec("DROP INDEX IF EXISTS pairs_folder; ALTER TABLE pairs DROP COLUMN id_version; "
-		"PRAGMA user_version = 2");
+		"ALTER TABLE pairs DROP COLUMN made; PRAGMA user_version = 2");
 	open_and_close();
 	assert_every_migration();
 }
@@ -116,7 +121,7 @@ START_TEST(state_at_version_3_keeps_its_pairs_as_identity_version_1)
 	size_t n = 0;
 
 	open_and_close();
-	db_exec("ALTER TABLE pairs DROP COLUMN id_version;"
+	db_exec("ALTER TABLE pairs DROP COLUMN id_version; ALTER TABLE pairs DROP COLUMN made;"
 		"INSERT INTO folders(id, name) VALUES (1, 'INBOX');"
 		"INSERT INTO pairs(folder_id, far_uid, near_uid, status, base_flags, size, far_id,"
 		" near_id) VALUES (1, 5, 6, 0, 0, 42, zeroblob(32), zeroblob(32));"
@@ -134,6 +139,47 @@ START_TEST(state_at_version_3_keeps_its_pairs_as_identity_version_1)
 	assert_every_migration();
 	ck_assert_int_eq(db_int("SELECT id_version FROM pairs WHERE far_uid = 5"), 1);
 	ck_assert_int_eq(db_int("SELECT id_version FROM pairs WHERE far_uid = 8"), 2);
+}
+END_TEST
+
+/* schema_pair_made: pairs from before count as made long ago (0); a new
+ * pair gets the time it was made, and keeps it when written again (a new
+ * status: kept, moved). */
+START_TEST(a_pair_keeps_the_time_it_was_made)
+{
+	struct ferry_error err = {0};
+	struct state *st = NULL;
+	struct pair p = {.far_uid = 8, .near_uid = 9, .size = 100};
+	struct pair *pairs = NULL;
+	size_t n = 0;
+	int64_t before = (int64_t)time(NULL);
+
+	open_and_close();
+	db_exec("ALTER TABLE pairs DROP COLUMN made;"
+		"INSERT INTO folders(id, name) VALUES (1, 'INBOX');"
+		"INSERT INTO pairs(folder_id, far_uid, near_uid, status, base_flags, size)"
+		" VALUES (1, 5, 6, 0, 0, 42);"
+		"PRAGMA user_version = 7");
+	ck_assert_msg(state_open(path, &st, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(state_begin(st, &err), 0);
+	ck_assert_int_eq(state_put_pair(st, 1, &p, &err), 0);
+	ck_assert_int_eq(state_commit(st, &err), 0);
+	state_close(st);
+	ck_assert_int_eq(db_int("SELECT made FROM pairs WHERE far_uid = 5"), 0);
+	ck_assert_int_ge(db_int("SELECT made FROM pairs WHERE far_uid = 8"), before);
+	db_exec("UPDATE pairs SET made = 1234 WHERE far_uid = 8");
+	ck_assert_msg(state_open(path, &st, &err) == 0, "%s", err.msg);
+	p.near_uid = 0;
+	p.status = PAIR_KEPT;
+	ck_assert_int_eq(state_begin(st, &err), 0);
+	ck_assert_int_eq(state_put_pair(st, 1, &p, &err), 0);
+	ck_assert_int_eq(state_commit(st, &err), 0);
+	ck_assert_int_eq(state_load_pairs(st, 1, &pairs, &n, &err), 0);
+	ck_assert_uint_eq(n, 2);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(pairs[i].made, pairs[i].far_uid == 8 ? 1234 : 0);
+	state_pairs_free(pairs, n);
+	state_close(st);
 }
 END_TEST
 
@@ -285,6 +331,7 @@ static Suite *state_suite(void)
 	tcase_add_test(tc, foreign_database_is_refused);
 	tcase_add_test(tc, held_deletions_are_replaced_and_removals_cleared);
 	tcase_add_test(tc, a_renamed_folder_keeps_its_row_and_pairs);
+	tcase_add_test(tc, a_pair_keeps_the_time_it_was_made);
 	suite_add_tcase(s, tc);
 	return s;
 }
