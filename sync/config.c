@@ -88,6 +88,7 @@ enum channel_key {
 	CHANNEL_MAP,
 	CHANNEL_ALL_MAIL,
 	CHANNEL_SUBSCRIBED,
+	CHANNEL_PLACEHOLDERS,
 	CHANNEL_NKEYS
 };
 
@@ -101,6 +102,7 @@ _Static_assert((int)IMAP_NKEYS <= MAX_KEYS && (int)MAILDIR_NKEYS <= MAX_KEYS &&
 struct channel_refs {
 	char *far, *near;
 	int far_line, near_line, state_line; /* state_line 0: the default */
+	int placeholders_line;
 };
 
 struct section_kind;
@@ -1113,6 +1115,18 @@ static int parse_subscribed(struct parser *p, const char *value)
 	return 0;
 }
 
+static int parse_placeholders(struct parser *p, const char *value)
+{
+	static const struct word words[] = {
+	    {"no", PLACEHOLDERS_NO}, {"yes", PLACEHOLDERS_YES}, {"flagged", PLACEHOLDERS_FLAGGED}};
+	int v;
+
+	if (parse_word(p, value, words, NELEM(words), &v) < 0)
+		return -1;
+	cur_channel(p)->placeholders = (enum placeholder_mode)v;
+	return 0;
+}
+
 static const struct key_def channel_keys[CHANNEL_NKEYS] = {
     [CHANNEL_FAR] = {"far", parse_far},
     [CHANNEL_NEAR] = {"near", parse_near},
@@ -1131,6 +1145,7 @@ static const struct key_def channel_keys[CHANNEL_NKEYS] = {
     [CHANNEL_MAP] = {"map", parse_map},
     [CHANNEL_ALL_MAIL] = {"all_mail", parse_all_mail},
     [CHANNEL_SUBSCRIBED] = {"subscribed", parse_subscribed},
+    [CHANNEL_PLACEHOLDERS] = {"placeholders", parse_placeholders},
 };
 
 /* $XDG_STATE_HOME/ferry/<channel>.sqlite. Malloc'd; NULL with why set. */
@@ -1177,6 +1192,16 @@ static int finish_channel(struct parser *p)
 	}
 	if (!ch->state && !(ch->state = default_state(ch->name, &why)))
 		return fail_section(p, "%s", why);
+	refs->placeholders_line = p->key_line[CHANNEL_PLACEHOLDERS];
+	/* A placeholder stands for a message over the limit: without one,
+	 * nothing would ever be one. */
+	if (ch->placeholders != PLACEHOLDERS_NO && !ch->max_size)
+		return fail_at(p, refs->placeholders_line, "placeholders",
+			       "needs max_size (the size above which a message is a placeholder)");
+	if (ch->placeholders != PLACEHOLDERS_NO && ch->sync == SYNC_PUSH)
+		return fail_at(p, refs->placeholders_line, "placeholders",
+			       "placeholders are made only far -> near, and sync = push copies "
+			       "only near -> far");
 	return 0;
 }
 
@@ -1548,6 +1573,11 @@ static int resolve_channels(struct parser *p)
 		    resolve_store(p, r->near, r->near_line, "near", &ch->near) < 0 ||
 		    check_state_unique(p, i) < 0)
 			return -1;
+		/* `ferry fetch` replaces a placeholder in place, which only a
+		 * Maildir can do (the same file name, the same uid). */
+		if (ch->placeholders != PLACEHOLDERS_NO && ch->near->kind != STORE_MAILDIR)
+			return fail_at(p, r->placeholders_line, "placeholders",
+				       "the near store '%s' must be a Maildir", ch->near->name);
 	}
 	return 0;
 }
@@ -2109,6 +2139,7 @@ struct sync_policy channel_policy(const struct channel_conf *ch, enum sync_dir d
 	    .sync = dir,
 	    .delete = ch->delete,
 	    .max_size = ch->max_size,
+	    .placeholders = ch->placeholders != PLACEHOLDERS_NO,
 	    .min_date = ch->max_age ? (int64_t)time(NULL) - (int64_t)ch->max_age * 86400 : 0,
 	    .max_delete_is_percent = ch->max_delete_is_percent,
 	    .max_delete = ch->max_delete,

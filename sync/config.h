@@ -21,6 +21,10 @@ struct folder_map {
 	int line;
 };
 
+/* `placeholders`: what a far message over max_size becomes on a Maildir
+ * near side. */
+enum placeholder_mode { PLACEHOLDERS_NO, PLACEHOLDERS_YES, PLACEHOLDERS_FLAGGED };
+
 struct channel_conf {
 	char *name;
 	const char *file;
@@ -47,6 +51,9 @@ struct channel_conf {
 	size_t nmap;
 	bool all_mail;	 /* `all_mail = yes`: \All and \Flagged folders are synced too */
 	bool subscribed; /* `subscribed = yes`: only a server's subscribed folders */
+	/* A far message over max_size arrives as a placeholder (headers and a
+	 * note); FLAGGED: \Flagged on one fetches it whole at the next sync. */
+	enum placeholder_mode placeholders;
 };
 
 struct config {

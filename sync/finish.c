@@ -375,7 +375,8 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 		goto out;
 	in.far_kw_dropped = dropped[FAR];
 	in.near_kw_dropped = dropped[NEAR];
-	if (identify_unpaired(e, &in, w->list, err) != 0) {
+	if (identify_placeholders(e, &in, w->list, err) != 0 ||
+	    identify_unpaired(e, &in, w->list, err) != 0) {
 		ferry_error_prefix(err, "%s", name);
 		goto out;
 	}

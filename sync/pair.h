@@ -22,6 +22,9 @@ struct pair {
 	char *base_keywords; /* keyword set both sides agreed on (NULL: none) */
 	uint64_t size;	     /* CRLF size */
 	struct msg_id far_id, near_id;
+	/* The near copy is a placeholder for the far message (`placeholders`):
+	 * far_id and size are the original's, near_id the placeholder's. */
+	bool placeholder;
 };
 
 #endif

@@ -7,7 +7,9 @@
  * union without a base, \Deleted needs both), 10 (deletion vs concurrent
  * change), sync direction, delete policy, max_size. The caller fills msg.id
  * for unpaired messages first (plan_unpaired tells which) so rule 7 can pair
- * them by identity. */
+ * them by identity. A near message marked placeholder (msg.placeholder) is
+ * never copied to far; with policy.placeholders a far message over max_size
+ * is copied to near as a placeholder. */
 #ifndef FERRY_PLAN_H
 #define FERRY_PLAN_H
 
@@ -63,6 +65,9 @@ struct action {
 	unsigned add, remove; /* FLAGS: bits to add/remove. COPY: add = flags to give */
 	unsigned base_flags;  /* PAIR, SET_BASE, COPY: the new base */
 	bool conflict;	      /* rule 10: kept and copied back; reported */
+	/* COPY_TO_NEAR: a placeholder, not the message (over max_size);
+	 * PAIR: the near message is a placeholder of the far one. */
+	bool placeholder;
 };
 
 struct plan {

@@ -123,10 +123,16 @@ static const char schema_v7[] = "CREATE TABLE IF NOT EXISTS role_pairs ("
 				" near TEXT NOT NULL UNIQUE,"
 				" role INTEGER NOT NULL);";
 
+/* schema_placeholders: whether a pair's near copy is a placeholder for
+ * the far message (`placeholders`): never uploaded, replaced by `ferry
+ * fetch`. */
+static const char schema_placeholders[] =
+    "ALTER TABLE pairs ADD COLUMN placeholder INTEGER NOT NULL DEFAULT 0;";
+
 /* Migrations, index = version they lead from. Append only: the version is
  * the array's length, so a step cannot be added without being run. */
 static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4,
-					 schema_v5, schema_v6, schema_v7};
+					 schema_v5, schema_v6, schema_v7, schema_placeholders};
 
 static int check_ours(struct db *db, struct ferry_error *err);
 
@@ -562,7 +568,9 @@ static void read_id(sqlite3_stmt *stmt, int col, struct msg_id *id)
 		memcpy(id->hash, blob, sizeof(id->hash));
 }
 
-#define PAIR_COLUMNS "far_uid, near_uid, status, base_flags, base_keywords, size, far_id, near_id"
+#define PAIR_COLUMNS                                                                               \
+	"far_uid, near_uid, status, base_flags, base_keywords, size, far_id, near_id, "            \
+	"placeholder"
 
 /* One row of PAIR_COLUMNS into a struct pair; -1 on allocation failure
  * (nothing to free). */
@@ -577,6 +585,7 @@ static int read_pair(sqlite3_stmt *stmt, void *elem)
 	    .status = (enum pair_status)sqlite3_column_int(stmt, 2),
 	    .base_flags = (unsigned)sqlite3_column_int(stmt, 3),
 	    .size = (uint64_t)sqlite3_column_int64(stmt, 5),
+	    .placeholder = sqlite3_column_int(stmt, 8) != 0,
 	};
 	if (kw && !(p->base_keywords = strdup((const char *)kw)))
 		return -1;
@@ -701,8 +710,8 @@ int state_put_pair(struct state *st, int64_t folder_id, const struct pair *p,
 		return -1;
 	if (prepare(st,
 		    "INSERT INTO pairs(folder_id, far_uid, near_uid, status, base_flags, "
-		    "base_keywords, size, far_id, near_id, id_version) "
-		    "VALUES (?,?,?,?,?,?,?,?,?,?)",
+		    "base_keywords, size, far_id, near_id, id_version, placeholder) "
+		    "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
 		    &stmt, err) != 0)
 		return -1;
 	bind(st, sqlite3_bind_int64(stmt, 1, folder_id));
@@ -718,6 +727,7 @@ int state_put_pair(struct state *st, int64_t folder_id, const struct pair *p,
 	bind_id(st, stmt, 8, &p->far_id);
 	bind_id(st, stmt, 9, &p->near_id);
 	bind(st, sqlite3_bind_int(stmt, 10, IDENT_VERSION));
+	bind(st, sqlite3_bind_int(stmt, 11, p->placeholder));
 	return step_done(st, stmt, err);
 }
 

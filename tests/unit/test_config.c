@@ -1153,6 +1153,30 @@ START_TEST(test_max_age)
 }
 END_TEST
 
+START_TEST(test_placeholders)
+{
+	ck_assert_int_eq(load_channel("max_size = 0")->placeholders, PLACEHOLDERS_NO);
+	ck_assert(!channel_policy(load_channel("max_size = 1M"), SYNC_BOTH, false).placeholders);
+	ck_assert_int_eq(load_channel("max_size = 1M\nplaceholders = yes")->placeholders,
+			 PLACEHOLDERS_YES);
+	ck_assert(
+	    channel_policy(load_channel("max_size = 1M\nplaceholders = yes"), SYNC_BOTH, false)
+		.placeholders);
+	ck_assert_int_eq(load_channel("max_size = 1M\nplaceholders = flagged")->placeholders,
+			 PLACEHOLDERS_FLAGGED);
+	ck_assert_int_eq(load_channel("placeholders = no")->placeholders, PLACEHOLDERS_NO);
+	expect_channel_error("placeholders = maybe", "t.conf:10: placeholders: ");
+	expect_channel_error("placeholders = yes", "t.conf:10: placeholders: needs max_size");
+	expect_channel_error("max_size = 1M\nsync = push\nplaceholders = yes",
+			     "t.conf:12: placeholders: placeholders are made only far -> near");
+	/* The near side must be a Maildir: only there is a placeholder replaced in place. */
+	expect_error(WORK
+		     "[imap other]\nhost = b.example.org\nuser = u\npassword = p\n"
+		     "[channel c]\nfar = work\nnear = other\nmax_size = 1M\nplaceholders = yes\n",
+		     "t.conf:13: placeholders: the near store 'other' must be a Maildir");
+}
+END_TEST
+
 START_TEST(test_subscribed)
 {
 	ck_assert(!load_channel("max_size = 0")->subscribed);
@@ -1751,6 +1775,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_post_sync_is_kept_as_written);
 	tcase_add_test(tc, test_watch_and_interval);
 	tcase_add_test(tc, test_max_age);
+	tcase_add_test(tc, test_placeholders);
 	tcase_add_test(tc, test_subscribed);
 	tcase_add_test(tc, test_bad_max_size_is_rejected);
 	tcase_add_test(tc, test_find_store_and_channel_by_name);

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# Placeholders for big messages (`max_size = 1M`, `placeholders = yes`) against Dovecot:
+#   a 20 MB message (a base64 attachment) arrives as its header block and a short note, and
+#     no body of it is fetched (no BODY[] literal over 1 MB in the -v trace); two small ones
+#     arrive whole;
+#   flags sync both ways on the placeholder, and the server's copy stays as it was (its size
+#     and its bytes, doveadm fetch);
+#   a re-run changes nothing; a lost state (the state file moved away) pairs the placeholder
+#     with its original again and uploads nothing;
+#   `ferry verify` takes the placeholder for what it is, not for a mismatch;
+#   deleting a placeholder deletes the original on the server (delete allows it).
+# shellcheck source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=sync_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/sync_lib.sh"
+
+# t_is DESC ACTUAL EXPECTED: t_equal (DESC EXPECTED ACTUAL) in the order this script writes it.
+t_is() {
+	t_equal "$1" "$3" "$2"
+}
+
+T_TIMEOUT=180
+
+# shellcheck disable=SC2119 # its argument is the layout, not this script's
+sync_setup
+sed -i '/^\[channel test\]/a max_size = 1M\nplaceholders = yes\nfolders = INBOX' "$CONF"
+
+# attachment_message N SUBJECT BYTES: a multipart/mixed message whose second part is a
+# base64 attachment of about BYTES bytes of encoded text (LF line endings).
+attachment_message() {
+	printf 'From: Sender %s <sender%s@example.org>\n' "$1" "$1"
+	printf 'To: Alice <alice@imap.test.local>\n'
+	printf 'Subject: %s\n' "$2"
+	printf 'Date: Mon, 01 Jan 2024 10:00:00 +0000\n'
+	printf 'Message-ID: <big.%s@ferry.test>\n' "$1"
+	printf 'MIME-Version: 1.0\n'
+	printf 'Content-Type: multipart/mixed; boundary="b-%s"\n\n' "$1"
+	printf -- '--b-%s\nContent-Type: text/plain; charset=utf-8\n\nThe report, attached.\n\n' "$1"
+	printf -- '--b-%s\nContent-Type: application/octet-stream; name="report.bin"\n' "$1"
+	printf 'Content-Transfer-Encoding: base64\n'
+	printf 'Content-Disposition: attachment; filename="report.bin"\n\n'
+	head -c $(($3 * 3 / 4)) /dev/urandom | base64 -w 76
+	printf -- '--b-%s--\n' "$1"
+}
+
+# server_text FOLDER UID: the server's copy of a message, CRs stripped.
+server_text() {
+	dovecot_doveadm fetch -u alice text mailbox "$1" uid "$2" | sed -e 1d -e 's/\r$//'
+}
+
+# server_size FOLDER UID: its RFC822.SIZE.
+server_size() {
+	dovecot_doveadm -f tab fetch -u alice size.virtual mailbox "$1" uid "$2" | sed 1d
+}
+
+# big_bodies OUTPUT: how many BODY[] literals over 1 MB the -v trace shows coming in.
+big_bodies() {
+	grep -cE 'BODY\[\] \{[0-9]{7,}\}' <<<"$1" || true
+}
+
+# changes OUTPUT: the summary's counts that are not zero ("" when the run changed nothing).
+changes() {
+	grep -oE '(far->near|near->far) \+[0-9]+ ~[0-9]+ -[0-9]+' <<<"$1" | grep -vE '\+0 ~0 -0$' || true
+}
+
+# pair_placeholder FAR_UID: the state's placeholder mark of the pair holding far uid FAR_UID.
+pair_placeholder() {
+	sqlite3 "$STATE" "SELECT placeholder FROM pairs WHERE far_uid = $1"
+}
+
+seed 1 INBOX "Small one"
+seed 2 INBOX "Small two" 2000
+attachment_message 3 "Big report" $((20 * 1024 * 1024)) | dovecot_seed alice INBOX
+BIG_UID=$(srv_uid alice INBOX "Big report")
+BIG_SIZE=$(server_size INBOX "$BIG_UID")
+BIG_SHA=$(server_text INBOX "$BIG_UID" | sha256sum)
+t_ok "the big message is over 20 MB on the server" test "${BIG_SIZE:-0}" -gt $((20 * 1000 * 1000))
+
+# --- a placeholder, and no body of it fetched ----------------------------------------------
+t_run "$FERRY" -v -c "$CONF" sync test
+t_is "first sync exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | tail -n 20 | t__indent
+t_is "no BODY[] over 1 MB came in (-v trace)" "$(big_bodies "$T_OUT")" 0
+t_is "3 messages locally" "$(md_count INBOX)" 3
+t_ok "the small ones arrived whole (1)" same_content INBOX "Small one"
+t_ok "the small ones arrived whole (2)" same_content INBOX "Small two"
+BIG_FILE=$(md_file INBOX "Big report")
+t_ok "the big one is there by its Subject" test -n "$BIG_FILE"
+t_ok "... as a file of a few KB" test "$(stat -c %s "$BIG_FILE" 2>/dev/null || echo 99999999)" -lt 16384
+t_contains "... marked X-Ferry-Placeholder with the original's size" "$(cat "$BIG_FILE")" \
+	"X-Ferry-Placeholder: size=$BIG_SIZE; uid=$BIG_UID; id=2:"
+t_contains "... keeping its other header fields" "$(cat "$BIG_FILE")" "Message-ID: <big.3@ferry.test>"
+t_not_contains "... without the multipart Content-Type" "$(cat "$BIG_FILE")" "multipart/mixed"
+t_contains "... a text/plain note in UTF-8" "$(cat "$BIG_FILE")" "Content-Type: text/plain; charset=utf-8"
+t_contains "... that says how to get it" "$(cat "$BIG_FILE")" "ferry fetch test:INBOX $BIG_UID"
+t_is "the state marks its pair a placeholder" "$(pair_placeholder "$BIG_UID")" 1
+
+# --- flags both ways; the server's copy unchanged --------------------------------------------
+mv "$BIG_FILE" "${BIG_FILE%%:2,*}:2,S"
+MARK=$(dovecot_log_mark)
+ferry_sync test
+t_is "sync after \\Seen set locally exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | t__indent
+t_contains "\\Seen set on the placeholder reached the server" "$(srv_flags alice INBOX "Big report")" '\Seen'
+t_is "nothing was uploaded" "$(saves_since "$MARK")" 0
+dovecot_doveadm flags add -u alice '\Answered' mailbox INBOX uid "$BIG_UID"
+ferry_sync test
+t_is "sync after \\Answered set on the server exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | t__indent
+t_is "\\Answered set on the server reached the placeholder" "$(md_letters INBOX "Big report")" RS
+t_is "the server's copy keeps its size" "$(server_size INBOX "$BIG_UID")" "$BIG_SIZE"
+t_is "the server's copy keeps its bytes" "$(server_text INBOX "$BIG_UID" | sha256sum)" "$BIG_SHA"
+t_is "the server still holds 3 messages" "$(dovecot_count alice INBOX)" 3
+
+# --- a re-run changes nothing ----------------------------------------------------------------
+MARK=$(dovecot_log_mark)
+ferry_sync test
+t_is "a re-run exits 0" "$T_RC" 0
+t_is "a re-run changes nothing" "$(changes "$T_OUT")" ""
+t_is "a re-run uploads nothing" "$(saves_since "$MARK")" 0
+
+# --- verify ----------------------------------------------------------------------------------
+t_run "$FERRY" -c "$CONF" verify test
+t_is "ferry verify exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | t__indent
+t_contains "ferry verify counts the placeholder by policy, not as different" "$T_OUT" \
+	"0 different, 1 by policy"
+
+# --- a lost state: paired again, nothing uploaded --------------------------------------------
+mv "$STATE" "$STATE.lost"
+rm -f "$STATE-wal" "$STATE-shm"
+MARK=$(dovecot_log_mark)
+t_run "$FERRY" -v -c "$CONF" sync test
+t_is "sync with the state lost exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | tail -n 20 | t__indent
+t_is "... uploads nothing" "$(saves_since "$MARK")" 0
+t_is "... fetches no big body" "$(big_bodies "$T_OUT")" 0
+t_is "... the server still holds 3" "$(dovecot_count alice INBOX)" 3
+t_is "... 3 messages locally (no second placeholder)" "$(md_count INBOX)" 3
+t_is "... the placeholder paired with its original again" "$(pair_placeholder "$BIG_UID")" 1
+ferry_sync test
+t_is "the run after exits 0" "$T_RC" 0
+t_is "... and changes nothing" "$(changes "$T_OUT")" ""
+
+# --- a placeholder deleted locally deletes the original --------------------------------------
+attachment_message 4 "Big slides" $((2 * 1024 * 1024)) | dovecot_seed alice INBOX
+ferry_sync test
+t_is "sync of a second big message exits 0" "$T_RC" 0
+SLIDES_FILE=$(md_file INBOX "Big slides")
+t_contains "it arrived as a placeholder" "$(cat "$SLIDES_FILE" 2>/dev/null)" "X-Ferry-Placeholder:"
+rm -f "$SLIDES_FILE"
+ferry_sync test
+t_is "sync after deleting the placeholder exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | t__indent
+t_is "the original is gone from the server" "$(srv_uid alice INBOX "Big slides")" ""
+t_is "the server holds 3 again" "$(dovecot_count alice INBOX)" 3
+
+t_done
