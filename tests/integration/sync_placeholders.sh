@@ -9,6 +9,8 @@
 #   a re-run changes nothing; a lost state (the state file moved away) pairs the placeholder
 #     with its original again and uploads nothing;
 #   `ferry verify` takes the placeholder for what it is, not for a mismatch;
+#   `ferry fetch test:INBOX UID` puts the whole message in place of its placeholder (byte for
+#     byte the server's, the same file name and flags), and the next sync changes nothing;
 #   deleting a placeholder deletes the original on the server (delete allows it).
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -137,6 +139,33 @@ t_is "... the placeholder paired with its original again" "$(pair_placeholder "$
 ferry_sync test
 t_is "the run after exits 0" "$T_RC" 0
 t_is "... and changes nothing" "$(changes "$T_OUT")" ""
+
+# --- ferry fetch: the whole message in place of its placeholder -----------------------------
+BIG_FILE=$(md_file INBOX "Big report")
+STEM=${BIG_FILE##*/}
+STEM=${STEM%%:2,*}
+t_run "$FERRY" -c "$CONF" fetch test:INBOX "$BIG_UID"
+t_is "ferry fetch test:INBOX UID exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | t__indent
+t_is "... one file of that name stem" "$(find "$(md_dir INBOX)" -name "$STEM*" -type f | wc -l)" 1
+FETCHED=$(find "$(md_dir INBOX)" -name "$STEM*" -type f | head -n 1)
+t_is "... under the same name (flags kept)" "$FETCHED" "$BIG_FILE"
+t_is "... holding the whole message, byte for byte" "$(sed 's/\r$//' "$FETCHED" | sha256sum)" "$BIG_SHA"
+t_is "... the flags kept" "$(md_letters INBOX "Big report")" RS
+t_is "... the pair no placeholder any more" "$(pair_placeholder "$BIG_UID")" 0
+t_is "... nothing left in tmp/" "$(find "$(md_dir INBOX)/tmp" -type f | wc -l)" 0
+MARK=$(dovecot_log_mark)
+ferry_sync test
+t_is "the sync after the fetch exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | t__indent
+t_is "... and changes nothing" "$(changes "$T_OUT")" ""
+t_is "... and uploads nothing" "$(saves_since "$MARK")" 0
+t_is "... 3 messages locally" "$(md_count INBOX)" 3
+t_run "$FERRY" -c "$CONF" verify test
+t_contains "ferry verify: all 3 in step" "$T_OUT" "3 messages in step, 0 by policy"
+t_run "$FERRY" -c "$CONF" fetch test:INBOX "$BIG_UID"
+t_is "fetching it again exits 1" "$T_RC" 1
+t_contains "... saying it is no placeholder" "$T_OUT" "not a placeholder"
+t_expect_exit 2 "fetch without CHANNEL:FOLDER is a usage error" "$FERRY" -c "$CONF" fetch test 3
+t_expect_exit 2 "fetch with uids and --all is a usage error" "$FERRY" -c "$CONF" fetch --all test:INBOX 3
 
 # --- a placeholder deleted locally deletes the original --------------------------------------
 attachment_message 4 "Big slides" $((2 * 1024 * 1024)) | dovecot_seed alice INBOX
