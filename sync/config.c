@@ -2140,6 +2140,7 @@ struct sync_policy channel_policy(const struct channel_conf *ch, enum sync_dir d
 	    .delete = ch->delete,
 	    .max_size = ch->max_size,
 	    .placeholders = ch->placeholders != PLACEHOLDERS_NO,
+	    .fetch_flagged = ch->placeholders == PLACEHOLDERS_FLAGGED,
 	    .min_date = ch->max_age ? (int64_t)time(NULL) - (int64_t)ch->max_age * 86400 : 0,
 	    .max_delete_is_percent = ch->max_delete_is_percent,
 	    .max_delete = ch->max_delete,

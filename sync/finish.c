@@ -13,6 +13,7 @@
 #include "store/log.h"
 #include "sync/apply.h"
 #include "sync/crashpoint.h"
+#include "sync/fetch.h"
 #include "sync/identify.h"
 #include "sync/plan.h"
 #include "sync/subject.h"
@@ -357,6 +358,30 @@ static int plan_apply_windows(struct engine *e, struct folder_work *w, const str
 	return 0;
 }
 
+/* placeholders = flagged: a placeholder flagged on either side (its
+ * flags merged as the plan merged them) is replaced by its message. */
+static int fetch_flagged(struct engine *e, struct folder_work *w, const struct plan_input *in,
+			 struct ferry_error *err)
+{
+	uint32_t *uids;
+	size_t n, fetched = 0, skipped = 0;
+	int r;
+
+	if (!in->policy.fetch_flagged || !in->npairs)
+		return 0;
+	uids = malloc(in->npairs * sizeof(*uids));
+	if (!uids)
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	n = plan_flagged_placeholders(in, uids);
+	r = fetch_placeholders(e->store[FAR], e->store[NEAR], e->state, w->sf.id, w->name, uids, n,
+			       &fetched, &skipped, err);
+	free(uids);
+	w->rep.undelivered += skipped; /* the next run tries again */
+	if (r != 0)
+		ferry_error_prefix(err, "%s", w->name);
+	return r;
+}
+
 int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *err)
 {
 	struct folder_report *rep = &w->rep;
@@ -386,6 +411,8 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 		r = 0;
 		goto out;
 	}
+	if (fetch_flagged(e, w, &in, err) != 0)
+		goto out;
 	recorded_state(e->store[FAR], name, &w->seen[FAR], &w->sf.far_uidnext, &w->sf.far_modseq);
 	recorded_state(e->store[NEAR], name, &w->seen[NEAR], &w->sf.near_uidnext,
 		       &w->sf.near_modseq);

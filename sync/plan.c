@@ -380,11 +380,18 @@ static bool over_size(const struct plan_input *in, uint64_t size)
 	return in->policy.max_size && size > in->policy.max_size;
 }
 
-/* Whether side `from`'s message m over max_size goes to the other side as a
- * placeholder rather than not at all. */
-static bool as_placeholder(const struct plan_input *in, enum side from)
+/* How side `from`'s message m over max_size goes to the other side: not at
+ * all, as a placeholder (placeholders are made far -> near only), or whole
+ * (flagged, with placeholders = flagged: someone wants it). */
+enum big_copy { BIG_SKIP, BIG_PLACEHOLDER, BIG_WHOLE };
+
+static enum big_copy big_copy(const struct plan_input *in, const struct msg *m, enum side from)
 {
-	return from == FAR && in->policy.placeholders;
+	if (from != FAR || !in->policy.placeholders)
+		return BIG_SKIP;
+	if (in->policy.fetch_flagged && (m->flags & MF_FLAGGED))
+		return BIG_WHOLE;
+	return BIG_PLACEHOLDER;
 }
 
 /* Copies m from side `from` to the other side with its flags, which become
@@ -401,7 +408,8 @@ static int plan_copy(struct planner *p, const struct msg *m, const char *keyword
 	    .base_keywords = kw_normalize(keywords, &p->oom),
 	    .size = m->size,
 	    .conflict = conflict,
-	    .placeholder = to == NEAR && p->in->policy.placeholders && over_size(p->in, m->size),
+	    .placeholder = to == NEAR && over_size(p->in, m->size) &&
+			   big_copy(p->in, m, from) == BIG_PLACEHOLDER,
 	};
 
 	action_set_uid(&a, from, m->uid);
@@ -441,7 +449,7 @@ static int plan_new_message(struct planner *p, const struct msg *m, enum side fr
 		p->out->outside_window++;
 		return 0;
 	}
-	if (over_size(in, m->size) && !as_placeholder(in, from)) {
+	if (over_size(in, m->size) && big_copy(in, m, from) == BIG_SKIP) {
 		struct action a = {.kind = ACT_SKIP_SIZE, .size = m->size};
 
 		action_set_uid(&a, from, m->uid);
@@ -559,7 +567,7 @@ static int plan_one_sided(struct planner *p, const struct pair *pr, enum side s)
 		return 0;
 	/* Retried when the limit changed (DESIGN: the state per pair), or
 	 * when placeholders were turned on. */
-	if (over_size(p->in, pr->size) && !as_placeholder(p->in, s))
+	if (over_size(p->in, pr->size) && big_copy(p->in, m, s) == BIG_SKIP)
 		return 0;
 	return plan_new_message(p, m, s);
 }
@@ -906,6 +914,31 @@ int plan_unpaired(const struct plan_input *in, size_t **far_idx, size_t *nfar, s
 		*nfar = *nnear = 0;
 	}
 	return rc;
+}
+
+size_t plan_flagged_placeholders(const struct plan_input *in, uint32_t *far_uids)
+{
+	struct planner p;
+	struct plan unused = {0};
+	size_t n = 0;
+
+	if (!in->policy.fetch_flagged)
+		return 0;
+	if (planner_init(&p, in, &unused) != 0) {
+		planner_free(&p);
+		return 0;
+	}
+	for (size_t i = 0; i < in->npairs; i++) {
+		const struct pair *pr = &in->pairs[i];
+		const struct msg *far = side_find(&p.side[FAR], pr->far_uid);
+		const struct msg *near = side_find(&p.side[NEAR], pr->near_uid);
+
+		if (pr->placeholder && far && near &&
+		    (plan_merge_flags(pr->base_flags, far->flags, near->flags) & MF_FLAGGED))
+			far_uids[n++] = pr->far_uid;
+	}
+	planner_free(&p);
+	return n;
 }
 
 void plan_free(struct plan *p)

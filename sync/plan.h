@@ -93,6 +93,12 @@ int plan_folder(const struct plan_input *in, struct plan *out);
 
 void plan_free(struct plan *p);
 
+/* placeholders = flagged: the far uids of the pairs whose near copy is a
+ * placeholder and whose flags, merged (rule 9), hold \Flagged: someone
+ * wants the message. far_uids has room for in->npairs. Returns how many
+ * (0 on allocation failure: none fetched this run). */
+size_t plan_flagged_placeholders(const struct plan_input *in, uint32_t *far_uids);
+
 /* How many messages a first sync into an empty side plans at once. */
 #define PLAN_WINDOW 50000
 

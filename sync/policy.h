@@ -20,6 +20,9 @@ struct sync_policy {
 	/* A far message over max_size is copied to near as a placeholder
 	 * (headers and a note) instead of skipped. */
 	bool placeholders;
+	/* placeholders = flagged: a far message flagged \Flagged is copied
+	 * whole whatever its size, and a placeholder flagged is fetched. */
+	bool fetch_flagged;
 	/* max_age's window: a message dated before this (seconds since the
 	 * epoch) is neither copied nor deleted; 0: no window. */
 	int64_t min_date;

@@ -11,7 +11,10 @@
 #   `ferry verify` takes the placeholder for what it is, not for a mismatch;
 #   `ferry fetch test:INBOX UID` puts the whole message in place of its placeholder (byte for
 #     byte the server's, the same file name and flags), and the next sync changes nothing;
-#   deleting a placeholder deletes the original on the server (delete allows it).
+#   deleting a placeholder deletes the original on the server (delete allows it);
+#   `placeholders = flagged`: flagging a placeholder locally, or its original on the server,
+#     brings the whole message at the next sync, in place; a big message already flagged
+#     arrives whole.
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=sync_lib.sh
@@ -178,5 +181,47 @@ ferry_sync test
 t_is "sync after deleting the placeholder exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | t__indent
 t_is "the original is gone from the server" "$(srv_uid alice INBOX "Big slides")" ""
 t_is "the server holds 3 again" "$(dovecot_count alice INBOX)" 3
+
+# --- placeholders = flagged: \Flagged on either side brings the whole message ---------------
+sed -i 's/^placeholders = yes$/placeholders = flagged/' "$CONF"
+attachment_message 5 "Big flag me" $((2 * 1024 * 1024)) | dovecot_seed alice INBOX
+attachment_message 6 "Big starred" $((2 * 1024 * 1024)) | dovecot_seed alice INBOX
+ferry_sync test
+t_is "flagged: sync of two big messages exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | t__indent
+FLAG_FILE=$(md_file INBOX "Big flag me")
+FLAG_UID=$(srv_uid alice INBOX "Big flag me")
+STAR_UID=$(srv_uid alice INBOX "Big starred")
+t_contains "flagged: a placeholder whose note says to flag it" "$(cat "$FLAG_FILE" 2>/dev/null)" \
+	"or flag it"
+FLAG_STEM=${FLAG_FILE##*/}
+FLAG_STEM=${FLAG_STEM%%:2,*}
+mv "$FLAG_FILE" "$(md_dir INBOX)/cur/$FLAG_STEM:2,F"
+ferry_sync test
+t_is "flagged: sync after flagging a placeholder locally exits 0" "$T_RC" 0 ||
+	printf '%s\n' "$T_OUT" | t__indent
+FLAG_FILE=$(md_file INBOX "Big flag me")
+t_is "flagged: ... the whole message in its place, byte for byte" \
+	"$(sed 's/\r$//' "$FLAG_FILE" 2>/dev/null | sha256sum)" "$(server_text INBOX "$FLAG_UID" | sha256sum)"
+t_is "flagged: ... under the same name, \\Flagged kept" "$FLAG_FILE" "$(md_dir INBOX)/cur/$FLAG_STEM:2,F"
+t_contains "flagged: ... \\Flagged reached the server" "$(srv_flags alice INBOX "Big flag me")" '\Flagged'
+t_is "flagged: ... the pair no placeholder any more" "$(pair_placeholder "$FLAG_UID")" 0
+dovecot_doveadm flags add -u alice '\Flagged' mailbox INBOX uid "$STAR_UID"
+ferry_sync test
+t_is "flagged: sync after flagging the original on the server exits 0" "$T_RC" 0 ||
+	printf '%s\n' "$T_OUT" | t__indent
+t_is "flagged: ... the whole message locally, byte for byte" \
+	"$(sed 's/\r$//' "$(md_file INBOX "Big starred")" 2>/dev/null | sha256sum)" \
+	"$(server_text INBOX "$STAR_UID" | sha256sum)"
+t_is "flagged: ... flagged locally" "$(md_letters INBOX "Big starred")" F
+attachment_message 7 "Big wanted" $((2 * 1024 * 1024)) | dovecot_seed alice INBOX
+WANTED_UID=$(srv_uid alice INBOX "Big wanted")
+dovecot_doveadm flags add -u alice '\Flagged' mailbox INBOX uid "$WANTED_UID"
+ferry_sync test
+t_is "flagged: sync of a new big message flagged on the server exits 0" "$T_RC" 0
+t_is "flagged: ... it arrives whole at once" \
+	"$(sed 's/\r$//' "$(md_file INBOX "Big wanted")" 2>/dev/null | sha256sum)" \
+	"$(server_text INBOX "$WANTED_UID" | sha256sum)"
+ferry_sync test
+t_is "flagged: the run after changes nothing" "$(changes "$T_OUT")" ""
 
 t_done

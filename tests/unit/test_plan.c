@@ -2041,6 +2041,62 @@ START_TEST(test_message_skipped_by_size_becomes_a_placeholder_when_they_are_turn
 }
 END_TEST
 
+START_TEST(test_flagged_far_message_over_max_size_is_copied_whole_with_flagged)
+{
+	struct folder f;
+
+	folder_init(&f, 4);
+	placeholders_on(&f);
+	f.in.policy.fetch_flagged = true;
+	add_far(&f, message(5, MF_FLAGGED, NULL, 1))->size = 5000;
+	add_far(&f, message(6, MF_SEEN, NULL, 2))->size = 5000;
+	run(&f);
+	ck_assert(!must_find(&f.plan, ACT_COPY_TO_NEAR, 5, 0)->placeholder);
+	ck_assert(must_find(&f.plan, ACT_COPY_TO_NEAR, 6, 0)->placeholder);
+	f.in.policy.fetch_flagged = false; /* placeholders = yes: a placeholder all the same */
+	run(&f);
+	ck_assert(must_find(&f.plan, ACT_COPY_TO_NEAR, 5, 0)->placeholder);
+	folder_free(&f);
+}
+END_TEST
+
+START_TEST(test_placeholders_flagged_on_either_side_are_to_be_fetched)
+{
+	struct folder f;
+	uint32_t uids[8];
+	struct pair *pr;
+
+	folder_init(&f, 8);
+	placeholders_on(&f);
+	f.in.policy.fetch_flagged = true;
+	/* 1: flagged near; 2: flagged far; 3: flagged nowhere; 4: unflagged far
+	 * since the base, still flagged near (merged: not flagged); 5: flagged,
+	 * but whole already. */
+	add_far(&f, message(1, 0, NULL, 1));
+	add_near(&f, message(11, MF_FLAGGED, NULL, 1));
+	add_far(&f, message(2, MF_FLAGGED, NULL, 2));
+	add_near(&f, message(12, 0, NULL, 2));
+	add_far(&f, message(3, MF_SEEN, NULL, 3));
+	add_near(&f, message(13, MF_SEEN, NULL, 3));
+	add_far(&f, message(4, 0, NULL, 4));
+	add_near(&f, message(14, MF_FLAGGED, NULL, 4));
+	add_far(&f, message(5, MF_FLAGGED, NULL, 5));
+	add_near(&f, message(15, MF_FLAGGED, NULL, 5));
+	for (uint32_t u = 1; u <= 5; u++) {
+		pr = add_pair(&f, u, 10 + u, u == 4 ? MF_FLAGGED : 0, NULL);
+		pr->placeholder = u != 5;
+	}
+	f.pairs[4].base_flags = MF_FLAGGED;
+	run(&f);
+	ck_assert_uint_eq(plan_flagged_placeholders(&f.in, uids), 2);
+	ck_assert_uint_eq(uids[0], 1);
+	ck_assert_uint_eq(uids[1], 2);
+	f.in.policy.fetch_flagged = false;
+	ck_assert_uint_eq(plan_flagged_placeholders(&f.in, uids), 0);
+	folder_free(&f);
+}
+END_TEST
+
 static Suite *plan_suite(void)
 {
 	Suite *s = suite_create("plan");
@@ -2120,6 +2176,9 @@ static Suite *plan_suite(void)
 	tcase_add_test(del, test_flagged_placeholder_of_a_deleted_original_is_kept_not_uploaded);
 	tcase_add_test(pairing,
 		       test_message_skipped_by_size_becomes_a_placeholder_when_they_are_turned_on);
+	tcase_add_test(pairing,
+		       test_flagged_far_message_over_max_size_is_copied_whole_with_flagged);
+	tcase_add_test(flags, test_placeholders_flagged_on_either_side_are_to_be_fetched);
 	tcase_set_timeout(misc, 60);
 	tcase_set_timeout(flags, 60);
 
