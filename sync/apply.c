@@ -13,14 +13,14 @@
 /* The identity the near store gives its placeholder near_uid (the listing
  * carries the original's, which paired it): the pair records it as its
  * near_id, which the move pass looks for (rule 8). */
-static int placeholder_own_id(struct engine *e, uint32_t near_uid, struct msg_id *out,
-			      struct ferry_error *err)
+static int placeholder_own_id(struct engine *e, struct pair *pr, struct ferry_error *err)
 {
-	struct msg m = {.uid = near_uid};
+	struct msg m = {.uid = pr->near_uid};
 
 	if (store_identify(e->store[NEAR], &m, 1, err) != 0)
 		return -1;
-	*out = msg_get_id(&m);
+	pr->near_id = msg_get_id(&m);
+	pr->placeholder_size = m.size;
 	free(m.ident);
 	return 0;
 }
@@ -53,7 +53,7 @@ static int apply_state_only(struct engine *e, int64_t folder_id, const struct pl
 		case ACT_PAIR:
 			pr.status = PAIR_SYNCED;
 			if (a->placeholder)
-				r = placeholder_own_id(e, a->near_uid, &pr.near_id, err);
+				r = placeholder_own_id(e, &pr, err);
 			if (r == 0)
 				r = state_put_pair(e->state, folder_id, &pr, err);
 			rep->paired++;

@@ -259,6 +259,7 @@ static int copy_settle(struct copy *c, struct ferry_error *err)
 				pr.far_id = p->orig;
 				pr.size = p->orig_size;
 				pr.placeholder = true;
+				pr.placeholder_size = p->size;
 			}
 			rs = state_put_pair(c->e->state, c->folder_id, &pr, r == 0 ? e : &local);
 		}

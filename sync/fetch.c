@@ -130,6 +130,7 @@ static int replace_one(struct store *far, struct store *near, struct state *stat
 		return 0;
 	}
 	whole.placeholder = false;
+	whole.placeholder_size = 0;
 	whole.near_id = r.near_id;
 	whole.size = r.near_size;
 	if (state_begin(state, err) != 0)

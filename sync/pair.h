@@ -25,6 +25,9 @@ struct pair {
 	/* The near copy is a placeholder for the far message (`placeholders`):
 	 * far_id and size are the original's, near_id the placeholder's. */
 	bool placeholder;
+	/* Its own CRLF size, which the move pass looks for on the near side
+	 * (rule 8); 0: not known. */
+	uint64_t placeholder_size;
 };
 
 #endif

@@ -125,7 +125,8 @@ static const char schema_v7[] = "CREATE TABLE IF NOT EXISTS role_pairs ("
 
 /* schema_placeholders: whether a pair's near copy is a placeholder for
  * the far message (`placeholders`): never uploaded, replaced by `ferry
- * fetch`. */
+ * fetch`. 0: it is not; else the placeholder's own size (1: not known),
+ * which the move pass looks for (the pair's size is the original's). */
 static const char schema_placeholders[] =
     "ALTER TABLE pairs ADD COLUMN placeholder INTEGER NOT NULL DEFAULT 0;";
 
@@ -585,8 +586,10 @@ static int read_pair(sqlite3_stmt *stmt, void *elem)
 	    .status = (enum pair_status)sqlite3_column_int(stmt, 2),
 	    .base_flags = (unsigned)sqlite3_column_int(stmt, 3),
 	    .size = (uint64_t)sqlite3_column_int64(stmt, 5),
-	    .placeholder = sqlite3_column_int(stmt, 8) != 0,
+	    .placeholder = sqlite3_column_int64(stmt, 8) != 0,
 	};
+	if (sqlite3_column_int64(stmt, 8) > 1)
+		p->placeholder_size = (uint64_t)sqlite3_column_int64(stmt, 8);
 	if (kw && !(p->base_keywords = strdup((const char *)kw)))
 		return -1;
 	read_id(stmt, 6, &p->far_id);
@@ -727,7 +730,10 @@ int state_put_pair(struct state *st, int64_t folder_id, const struct pair *p,
 	bind_id(st, stmt, 8, &p->far_id);
 	bind_id(st, stmt, 9, &p->near_id);
 	bind(st, sqlite3_bind_int(stmt, 10, IDENT_VERSION));
-	bind(st, sqlite3_bind_int(stmt, 11, p->placeholder));
+	bind(st, sqlite3_bind_int64(stmt, 11,
+				    !p->placeholder	      ? 0
+				    : p->placeholder_size > 1 ? (sqlite3_int64)p->placeholder_size
+							      : 1));
 	return step_done(st, stmt, err);
 }
 

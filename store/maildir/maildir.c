@@ -564,19 +564,23 @@ static int identify_one(struct maildir_store *st, struct msg *msg, struct ferry_
 {
 	struct mdindex_msg m;
 	struct msg_id indexed;
+	uint64_t indexed_size;
 	struct stat sb;
 	int r = mdindex_msg_get(st->index, st->sel.ix.id, msg->uid, &m, err);
 
 	if (r <= 0)
 		return r;
 	indexed = m.id;
+	indexed_size = m.size;
 	for (int attempt = 0; !m.id.munged_known && attempt < 2; attempt++) {
 		if (maildir_read_file(st->sel.sub[m.in_cur], m.name, &m.id, &m.size, &sb) == 0) {
 			m.fsize = sb.st_size;
 			if (!indexed.known)
 				r = mdindex_msg_update(st->index, st->sel.ix.id, &m, err);
-			else if (memcmp(indexed.hash, m.id.hash, sizeof(indexed.hash)) != 0)
+			else if (memcmp(indexed.hash, m.id.hash, sizeof(indexed.hash)) != 0) {
 				m.id = indexed; /* changed since: the index's rescan decides */
+				m.size = indexed_size;
+			}
 			break;
 		}
 		if (errno != ENOENT) {
@@ -590,8 +594,7 @@ static int identify_one(struct maildir_store *st, struct msg *msg, struct ferry_
 	if (r >= 0 && m.id.known) {
 		if (msg_set_id(msg, &m.id) != 0)
 			r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-		if (!indexed.known) /* read from the file: the identity's size */
-			msg->size = m.size;
+		msg->size = m.size; /* the identity's, from the index or the file */
 	}
 	mdindex_msg_clear(&m);
 	return r < 0 ? -1 : 0;

@@ -11,7 +11,8 @@
 #   `ferry verify` takes the placeholder for what it is, not for a mismatch;
 #   `ferry fetch test:INBOX UID` puts the whole message in place of its placeholder (byte for
 #     byte the server's, the same file name and flags), and the next sync changes nothing;
-#   deleting a placeholder deletes the original on the server (delete allows it);
+#   deleting a placeholder deletes the original on the server (delete allows it), and moving
+#     it to another folder moves the original there (nothing uploaded);
 #   `placeholders = flagged`: flagging a placeholder locally, or its original on the server,
 #     brings the whole message at the next sync, in place; a big message already flagged
 #     arrives whole.
@@ -29,7 +30,7 @@ T_TIMEOUT=180
 
 # shellcheck disable=SC2119 # its argument is the layout, not this script's
 sync_setup
-sed -i '/^\[channel test\]/a max_size = 1M\nplaceholders = yes\nfolders = INBOX' "$CONF"
+sed -i '/^\[channel test\]/a max_size = 1M\nplaceholders = yes\nfolders = INBOX Archive' "$CONF"
 
 # attachment_message N SUBJECT BYTES: a multipart/mixed message whose second part is a
 # base64 attachment of about BYTES bytes of encoded text (LF line endings).
@@ -69,9 +70,11 @@ changes() {
 	grep -oE '(far->near|near->far) \+[0-9]+ ~[0-9]+ -[0-9]+' <<<"$1" | grep -vE '\+0 ~0 -0$' || true
 }
 
-# pair_placeholder FAR_UID: the state's placeholder mark of the pair holding far uid FAR_UID.
+# pair_placeholder FAR_UID [FOLDER]: 1 when the state marks the pair holding far uid FAR_UID
+# in FOLDER (INBOX) a placeholder (the mark is the placeholder's size), else 0.
 pair_placeholder() {
-	sqlite3 "$STATE" "SELECT placeholder FROM pairs WHERE far_uid = $1"
+	sqlite3 "$STATE" "SELECT p.placeholder != 0 FROM pairs p JOIN folders f ON f.id = p.folder_id
+		WHERE f.name = '${2:-INBOX}' AND p.far_uid = $1"
 }
 
 seed 1 INBOX "Small one"
@@ -181,6 +184,26 @@ ferry_sync test
 t_is "sync after deleting the placeholder exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | t__indent
 t_is "the original is gone from the server" "$(srv_uid alice INBOX "Big slides")" ""
 t_is "the server holds 3 again" "$(dovecot_count alice INBOX)" 3
+
+# --- a placeholder moved locally moves the original on the server -----------------------------
+attachment_message 8 "Big moved" $((2 * 1024 * 1024)) | dovecot_seed alice INBOX
+dovecot_doveadm mailbox create -u alice Archive
+ferry_sync test
+t_is "move: sync of a third big message exits 0" "$T_RC" 0
+MOVED_SHA=$(server_text INBOX "$(srv_uid alice INBOX "Big moved")" | sha256sum)
+md_mv INBOX Archive "Big moved"
+MARK=$(dovecot_log_mark)
+ferry_sync test
+t_is "move: sync after moving the placeholder to Archive exits 0" "$T_RC" 0 ||
+	printf '%s\n' "$T_OUT" | t__indent
+t_is "move: ... the original left INBOX on the server" "$(srv_uid alice INBOX "Big moved")" ""
+MOVED_UID=$(srv_uid alice Archive "Big moved")
+t_ok "move: ... and is in Archive" test -n "$MOVED_UID"
+t_is "move: ... whole, the same bytes" "$(server_text Archive "$MOVED_UID" | sha256sum)" "$MOVED_SHA"
+t_is "move: ... nothing uploaded" "$(saves_since "$MARK")" 0
+t_is "move: ... the pair in Archive still a placeholder" \
+	"$(pair_placeholder "$MOVED_UID" Archive)" 1
+t_is "move: ... 1 message in local Archive" "$(md_count Archive)" 1
 
 # --- placeholders = flagged: \Flagged on either side brings the whole message ---------------
 sed -i 's/^placeholders = yes$/placeholders = flagged/' "$CONF"
