@@ -82,10 +82,11 @@ static void say_action(const char *name, const struct action *a, const struct su
 	switch (a->kind) {
 	case ACT_COPY_TO_NEAR:
 	case ACT_COPY_TO_FAR:
-		log_info("%s: would copy %s uid %u (%s%s%s%s) to %s%s", name, side_str(from),
+		log_info("%s: would copy %s uid %u (%s%s%s%s) to %s%s%s", name, side_str(from),
 			 side_action_uid(a, from), subject ? "Subject \"" : "",
 			 subject ? subject : "", subject ? "\", " : "", size,
 			 side_str(side_other(from)),
+			 a->placeholder ? " as a placeholder (its header and a note)" : "",
 			 a->conflict ? ": deleted there, but flagged or labelled here since (a "
 				       "conflict)"
 				     : "");
@@ -165,7 +166,8 @@ static void count_plan(struct engine *e, const char *name, const struct plan *p,
 			enum side to = a->kind == ACT_COPY_TO_NEAR ? NEAR : FAR;
 
 			rep->added[to]++;
-			rep->bytes[to] += a->size;
+			if (!a->placeholder) /* a placeholder costs its header */
+				rep->bytes[to] += a->size;
 			break;
 		}
 		case ACT_FLAGS_FAR:

@@ -15,7 +15,8 @@
 #     it to another folder moves the original there (nothing uploaded);
 #   `placeholders = flagged`: flagging a placeholder locally, or its original on the server,
 #     brings the whole message at the next sync, in place; a big message already flagged
-#     arrives whole.
+#     arrives whole;
+#   with placeholders turned off and the state lost, a placeholder left is still not uploaded.
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=sync_lib.sh
@@ -246,5 +247,16 @@ t_is "flagged: ... it arrives whole at once" \
 	"$(server_text INBOX "$WANTED_UID" | sha256sum)"
 ferry_sync test
 t_is "flagged: the run after changes nothing" "$(changes "$T_OUT")" ""
+
+# --- placeholders turned off, then the state lost: the one left is still never uploaded --------
+sed -i 's/^placeholders = flagged$/placeholders = no/' "$CONF"
+mv "$STATE" "$STATE.lost2"
+rm -f "$STATE-wal" "$STATE-shm"
+MARK=$(dovecot_log_mark)
+ferry_sync test
+t_is "off: sync with the state lost exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | t__indent
+t_is "off: ... uploads nothing" "$(saves_since "$MARK")" 0
+t_is "off: ... the server's Archive still holds 1" "$(dovecot_count alice Archive)" 1
+t_is "off: ... the placeholder paired with its original again" "$(pair_placeholder "$MOVED_UID" Archive)" 1
 
 t_done
