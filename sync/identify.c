@@ -300,10 +300,12 @@ int identify_placeholders(struct engine *e, const struct plan_input *in, struct 
 	uint32_t *uids;
 	int r = 0;
 
-	/* Also where placeholders are off now, if near messages may go up: a
-	 * placeholder made before (a lost state since) must not. Their
-	 * headers cost less than the uploads that would follow. */
-	if (e->ch->placeholders == PLACEHOLDERS_NO && in->policy.sync == SYNC_PULL)
+	/* Also where placeholders are off now, if near messages may go up
+	 * from a local store (where ferry made placeholders): one made before
+	 * (a lost state since) must not. Their headers cost less than the
+	 * uploads that would follow. */
+	if (e->ch->placeholders == PLACEHOLDERS_NO &&
+	    (in->policy.sync == SYNC_PULL || !store_conf_local(e->ch->near)))
 		return 0;
 	if (plan_unpaired(in, &idx[FAR], &n[FAR], &idx[NEAR], &n[NEAR]) != 0)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
