@@ -16,7 +16,8 @@
 #   `placeholders = flagged`: flagging a placeholder locally, or its original on the server,
 #     brings the whole message at the next sync, in place; a big message already flagged
 #     arrives whole;
-#   with placeholders turned off and the state lost, a placeholder left is still not uploaded.
+#   with placeholders turned off and the state lost, a placeholder left is still not uploaded,
+#     and `ferry fetch --all` replaces every placeholder of a folder.
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=sync_lib.sh
@@ -258,5 +259,12 @@ t_is "off: sync with the state lost exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT"
 t_is "off: ... uploads nothing" "$(saves_since "$MARK")" 0
 t_is "off: ... the server's Archive still holds 1" "$(dovecot_count alice Archive)" 1
 t_is "off: ... the placeholder paired with its original again" "$(pair_placeholder "$MOVED_UID" Archive)" 1
+
+# --- ferry fetch --all: every placeholder of a folder (placeholders off now) ------------------
+t_run "$FERRY" -c "$CONF" fetch --all test:Archive
+t_is "fetch --all test:Archive exits 0" "$T_RC" 0 || printf '%s\n' "$T_OUT" | t__indent
+t_is "... the whole message in place of the placeholder, byte for byte" \
+	"$(sed 's/\r$//' "$(md_file Archive "Big moved")" 2>/dev/null | sha256sum)" "$MOVED_SHA"
+t_is "... the pair no placeholder any more" "$(pair_placeholder "$MOVED_UID" Archive)" 0
 
 t_done
