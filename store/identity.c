@@ -259,3 +259,23 @@ void ident_discard(struct ident *id)
 	EVP_MD_CTX_free(id->munged);
 	id->md = id->munged = NULL;
 }
+
+size_t header_end_feed(struct header_end *h, const char *buf, size_t len)
+{
+	if (h->ended)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		if (buf[i] == '\r')
+			continue;
+		if (buf[i] != '\n') {
+			h->midline = true;
+			continue;
+		}
+		if (!h->midline) {
+			h->ended = true;
+			return i + 1;
+		}
+		h->midline = false;
+	}
+	return len;
+}

@@ -66,4 +66,14 @@ uint64_t ident_dropped(const struct ident *id);
 int ident_final(struct ident *id, struct msg_id *out, uint64_t *crlf_size);
 void ident_discard(struct ident *id);
 
+/* Where the header block of a message being read ends (the first empty
+ * line): fed chunks in order, header_end_feed returns how many bytes of
+ * buf still belong to the block, the empty line included, and sets ended
+ * once it ended. Zero-initialise. */
+struct header_end {
+	bool midline; /* inside a line with content (CRs do not count) */
+	bool ended;
+};
+size_t header_end_feed(struct header_end *h, const char *buf, size_t len);
+
 #endif

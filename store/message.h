@@ -69,6 +69,10 @@ struct msg {
 	 * the index (rule 15). keywords then says nothing (NULL is not "none"):
 	 * the engine keeps what the pair agreed on. */
 	bool keywords_unknown;
+	/* The message is a placeholder ferry made for a far message over
+	 * max_size (its X-Ferry-Placeholder header), and its identity is the
+	 * original's: set by the engine, never by a store. Never uploaded. */
+	bool placeholder;
 };
 
 static inline bool msg_id_known(const struct msg *m)

@@ -264,6 +264,30 @@ int store_fetch(struct store *s, const uint32_t *uids, size_t n, const struct fe
 	return s->driver->fetch(s, uids, n, sink, err);
 }
 
+int store_fetch_headers(struct store *s, const uint32_t *uids, size_t n,
+			const struct fetch_sink *sink, struct ferry_error *err)
+{
+	if (!s->driver->fetch_headers)
+		return unsupported(s, "read headers alone", err);
+	return s->driver->fetch_headers(s, uids, n, sink, err);
+}
+
+int store_replace_begin(struct store *s, uint32_t uid, struct store_new_msg **out,
+			struct ferry_error *err)
+{
+	if (s->read_only)
+		return refused_read_only(s, "replace a message", err);
+	if (!s->driver->replace_begin)
+		return unsupported(s, "replace a message in place", err);
+	return s->driver->replace_begin(s, uid, out, err);
+}
+
+int store_replace_commit(struct store *s, struct store_new_msg *m, struct msg_id *id,
+			 uint64_t *size, struct ferry_error *err)
+{
+	return s->driver->replace_commit(m, id, size, err);
+}
+
 int store_add_begin(struct store *s, struct store_new_msg **out, struct ferry_error *err)
 {
 	if (s->read_only)

@@ -189,6 +189,12 @@ struct store_driver {
 	int (*fetch)(struct store *store, const uint32_t *uids, size_t n,
 		     const struct fetch_sink *sink, struct ferry_error *err);
 
+	/* As fetch, but only the header block of each message, its empty line
+	 * included (IMAP BODY.PEEK[HEADER]; a Maildir file read up to it):
+	 * never a body. NULL: the store cannot. */
+	int (*fetch_headers)(struct store *store, const uint32_t *uids, size_t n,
+			     const struct fetch_sink *sink, struct ferry_error *err);
+
 	/* Adds a message to the selected folder: begin, write the raw bytes in
 	 * any line-ending convention, then commit (or abort). commit sets *uid
 	 * to the new uid, or 0 when the store cannot tell (no UIDPLUS). */
@@ -221,6 +227,18 @@ struct store_driver {
 				      const struct msg_id *stored),
 			 void (*refused)(void *ctx, size_t seq, const char *why), void *ctx,
 			 struct ferry_error *err);
+
+	/* Replaces the message uid of the selected folder by other bytes, in
+	 * place (`ferry fetch`: a placeholder by its message): replace_begin,
+	 * then add_write, then replace_commit (or add_abort). The message
+	 * keeps its uid and flags; a Maildir writes a file in tmp/, fsyncs it,
+	 * renames it over the old one's name and records its identity (*id,
+	 * *size: rule 6's) in its index. Final when it returns 0. NULL: the
+	 * store cannot (a server's messages cannot change). */
+	int (*replace_begin)(struct store *store, uint32_t uid, struct store_new_msg **out,
+			     struct ferry_error *err);
+	int (*replace_commit)(struct store_new_msg *m, struct msg_id *id, uint64_t *size,
+			      struct ferry_error *err);
 
 	/* Adds and removes flags and keywords (space-separated) on uids. */
 	int (*set_flags)(struct store *store, const uint32_t *uids, size_t n, unsigned add,
@@ -306,6 +324,10 @@ int store_identify(struct store *s, struct msg *msgs, size_t n, struct ferry_err
 int store_fetch(struct store *s, const uint32_t *uids, size_t n, const struct fetch_sink *sink,
 		struct ferry_error *err);
 
+/* Without the operation: FERRY_CAUSE_REFUSED, nothing read. */
+int store_fetch_headers(struct store *s, const uint32_t *uids, size_t n,
+			const struct fetch_sink *sink, struct ferry_error *err);
+
 /* Without add_begin: FERRY_CAUSE_REFUSED, the store takes no new messages.
  * m must come from store_add_begin on the same s. */
 int store_add_begin(struct store *s, struct store_new_msg **out, struct ferry_error *err);
@@ -322,6 +344,14 @@ int store_add_flush(struct store *s,
 		    void (*done)(void *ctx, size_t seq, uint32_t uid, const struct msg_id *stored),
 		    void (*refused)(void *ctx, size_t seq, const char *why), void *ctx,
 		    struct ferry_error *err);
+
+/* Without replace_begin: FERRY_CAUSE_REFUSED, nothing changed. m must come
+ * from store_replace_begin on the same s; write with store_add_write,
+ * give up with store_add_abort. */
+int store_replace_begin(struct store *s, uint32_t uid, struct store_new_msg **out,
+			struct ferry_error *err);
+int store_replace_commit(struct store *s, struct store_new_msg *m, struct msg_id *id,
+			 uint64_t *size, struct ferry_error *err);
 
 int store_set_flags(struct store *s, const uint32_t *uids, size_t n, unsigned add, unsigned remove,
 		    const char *add_keywords, const char *remove_keywords, struct ferry_error *err);

@@ -10,6 +10,21 @@
 #include "sync/copy.h"
 #include "sync/crashpoint.h"
 
+/* The identity the near store gives its placeholder near_uid (the listing
+ * carries the original's, which paired it): the pair records it as its
+ * near_id, which the move pass looks for (rule 8). */
+static int placeholder_own_id(struct engine *e, struct pair *pr, struct ferry_error *err)
+{
+	struct msg m = {.uid = pr->near_uid};
+
+	if (store_identify(e->store[NEAR], &m, 1, err) != 0)
+		return -1;
+	pr->near_id = msg_get_id(&m);
+	pr->placeholder_size = m.size;
+	free(m.ident);
+	return 0;
+}
+
 /* PAIR, FORGET, KEEP and SKIP_SIZE change only the state: one transaction. */
 static int apply_state_only(struct engine *e, int64_t folder_id, const struct plan *p,
 			    const struct msg_list list[2], struct folder_report *rep,
@@ -23,7 +38,8 @@ static int apply_state_only(struct engine *e, int64_t folder_id, const struct pl
 				  .near_uid = a->near_uid,
 				  .base_flags = a->base_flags,
 				  .base_keywords = a->base_keywords,
-				  .size = a->size};
+				  .size = a->size,
+				  .placeholder = a->placeholder};
 		const struct msg *fm = a->far_uid ? engine_find_msg(&list[FAR], a->far_uid) : NULL;
 		const struct msg *nm =
 		    a->near_uid ? engine_find_msg(&list[NEAR], a->near_uid) : NULL;
@@ -36,7 +52,10 @@ static int apply_state_only(struct engine *e, int64_t folder_id, const struct pl
 		switch (a->kind) {
 		case ACT_PAIR:
 			pr.status = PAIR_SYNCED;
-			r = state_put_pair(e->state, folder_id, &pr, err);
+			if (a->placeholder)
+				r = placeholder_own_id(e, &pr, err);
+			if (r == 0)
+				r = state_put_pair(e->state, folder_id, &pr, err);
 			rep->paired++;
 			break;
 		case ACT_FORGET:

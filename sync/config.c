@@ -90,6 +90,7 @@ enum channel_key {
 	CHANNEL_ALL_MAIL,
 	CHANNEL_SUBSCRIBED,
 	CHANNEL_FOLDER,
+	CHANNEL_PLACEHOLDERS,
 	CHANNEL_NKEYS
 };
 
@@ -105,6 +106,7 @@ struct channel_refs {
 	int far_line, near_line, state_line; /* state_line 0: the default */
 	/* Checked against the far store's kind once it is known (0: not given). */
 	int sync_line, max_age_line, folder_line, map_line, folders_line;
+	int placeholders_line;
 };
 
 struct section_kind;
@@ -1126,6 +1128,18 @@ static int parse_folder(struct parser *p, const char *value)
 	return dup_value(p, value, &cur_channel(p)->folder);
 }
 
+static int parse_placeholders(struct parser *p, const char *value)
+{
+	static const struct word words[] = {
+	    {"no", PLACEHOLDERS_NO}, {"yes", PLACEHOLDERS_YES}, {"flagged", PLACEHOLDERS_FLAGGED}};
+	int v;
+
+	if (parse_word(p, value, words, NELEM(words), &v) < 0)
+		return -1;
+	cur_channel(p)->placeholders = (enum placeholder_mode)v;
+	return 0;
+}
+
 static const struct key_def channel_keys[CHANNEL_NKEYS] = {
     [CHANNEL_FAR] = {"far", parse_far},
     [CHANNEL_NEAR] = {"near", parse_near},
@@ -1145,6 +1159,7 @@ static const struct key_def channel_keys[CHANNEL_NKEYS] = {
     [CHANNEL_ALL_MAIL] = {"all_mail", parse_all_mail},
     [CHANNEL_SUBSCRIBED] = {"subscribed", parse_subscribed},
     [CHANNEL_FOLDER] = {"folder", parse_folder},
+    [CHANNEL_PLACEHOLDERS] = {"placeholders", parse_placeholders},
 };
 
 /* $XDG_STATE_HOME/ferry/<channel>.sqlite. Malloc'd; NULL with why set. */
@@ -1196,6 +1211,16 @@ static int finish_channel(struct parser *p)
 	}
 	if (!ch->state && !(ch->state = default_state(ch->name, &why)))
 		return fail_section(p, "%s", why);
+	refs->placeholders_line = p->key_line[CHANNEL_PLACEHOLDERS];
+	/* A placeholder stands for a message over the limit: without one,
+	 * nothing would ever be one. */
+	if (ch->placeholders != PLACEHOLDERS_NO && !ch->max_size)
+		return fail_at(p, refs->placeholders_line, "placeholders",
+			       "needs max_size (the size above which a message is a placeholder)");
+	if (ch->placeholders != PLACEHOLDERS_NO && ch->sync == SYNC_PUSH)
+		return fail_at(p, refs->placeholders_line, "placeholders",
+			       "placeholders are made only far -> near, and sync = push copies "
+			       "only near -> far");
 	return 0;
 }
 
@@ -1834,6 +1859,13 @@ static int check_download_only(struct parser *p, size_t i)
 		return fail_at(p, r->max_age_line, "max_age",
 			       "store '%s' gives no message dates (POP3): max_age cannot apply",
 			       ch->far->name);
+	/* A placeholder's original must stay on the server to be fetched,
+	 * which keep cannot promise. */
+	if (ch->placeholders != PLACEHOLDERS_NO)
+		return fail_at(p, r->placeholders_line, "placeholders",
+			       "store '%s' can only be downloaded from (POP3): its messages "
+			       "arrive whole",
+			       ch->far->name);
 	if (ch->nmap)
 		return fail_at(p, r->map_line, "map",
 			       "store '%s' has one folder: say where it goes with folder = NAME",
@@ -1871,6 +1903,11 @@ static int resolve_channels(struct parser *p)
 		    resolve_store(p, r->near, r->near_line, "near", &ch->near) < 0 ||
 		    check_download_only(p, i) < 0 || check_state_unique(p, i) < 0)
 			return -1;
+		/* `ferry fetch` replaces a placeholder in place, which only a
+		 * Maildir can do (the same file name, the same uid). */
+		if (ch->placeholders != PLACEHOLDERS_NO && ch->near->kind != STORE_MAILDIR)
+			return fail_at(p, r->placeholders_line, "placeholders",
+				       "the near store '%s' must be a Maildir", ch->near->name);
 	}
 	return 0;
 }
@@ -2464,6 +2501,8 @@ struct sync_policy channel_policy(const struct channel_conf *ch, enum sync_dir d
 	    .sync = dir,
 	    .delete = del,
 	    .max_size = ch->max_size,
+	    .placeholders = ch->placeholders != PLACEHOLDERS_NO,
+	    .fetch_flagged = ch->placeholders == PLACEHOLDERS_FLAGGED,
 	    .min_date = ch->max_age ? (int64_t)time(NULL) - (int64_t)ch->max_age * 86400 : 0,
 	    .max_delete_is_percent = ch->max_delete_is_percent,
 	    .max_delete = ch->max_delete,

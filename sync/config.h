@@ -21,6 +21,10 @@ struct folder_map {
 	int line;
 };
 
+/* `placeholders`: what a far message over max_size becomes on a Maildir
+ * near side. */
+enum placeholder_mode { PLACEHOLDERS_NO, PLACEHOLDERS_YES, PLACEHOLDERS_FLAGGED };
+
 struct channel_conf {
 	char *name;
 	const char *file;
@@ -50,6 +54,9 @@ struct channel_conf {
 	/* `folder`: the near folder a download-only far store's INBOX goes
 	 * into (config.c makes it a map entry); NULL: INBOX. */
 	char *folder;
+	/* A far message over max_size arrives as a placeholder (headers and a
+	 * note); FLAGGED: \Flagged on one fetches it whole at the next sync. */
+	enum placeholder_mode placeholders;
 };
 
 struct config {

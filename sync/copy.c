@@ -11,6 +11,7 @@
 #include "store/identity.h"
 #include "store/log.h"
 #include "sync/crashpoint.h"
+#include "sync/placeholder.h"
 #include "sync/progress.h"
 
 /* Messages committed to the state per transaction while copying. */
@@ -19,6 +20,8 @@
 #define FETCH_BATCH 500
 /* The start of each message kept to name it when the target refuses it. */
 #define HEAD_KEPT 4096
+/* The largest header block a placeholder is made of: more is no header. */
+#define PLACEHOLDER_HEAD_MAX (1u << 20)
 
 /* Copying: the source streams bodies into the target's add_* calls. */
 struct copy {
@@ -45,6 +48,10 @@ struct copy {
 		uint32_t uid;
 		bool settled;
 		bool refused;
+		/* A placeholder of the far message whose identity is orig. */
+		bool placeholder;
+		struct msg_id orig;
+		uint64_t orig_size;
 		char label[224]; /* Message-ID and Subject, to name it if refused */
 	} pend[COPY_BATCH];
 	size_t npend, done, unrecorded;
@@ -53,6 +60,13 @@ struct copy {
 	size_t refused;	    /* the target said no: not stored, tried again next run */
 	char head[HEAD_KEPT];
 	size_t nhead;
+	/* Placeholders: the far message's header block as it arrives, and
+	 * what the placeholder being committed stands for. */
+	struct strbuf hdr;
+	bool hdr_over;
+	bool ph_on;
+	struct msg_id ph_id;
+	uint64_t ph_size;
 };
 
 static uint32_t src_uid(const struct copy *c, const struct action *a)
@@ -239,6 +253,14 @@ static int copy_settle(struct copy *c, struct ferry_error *err)
 			pr.far_id = pr.near_id = p->id.known ? p->id : msg_get_id(p->m);
 			if (p->stored.known)
 				*(c->side == FAR ? &pr.far_id : &pr.near_id) = p->stored;
+			if (p->placeholder) {
+				/* The far side holds the original, near its
+				 * placeholder (as the near store identifies it). */
+				pr.far_id = p->orig;
+				pr.size = p->orig_size;
+				pr.placeholder = true;
+				pr.placeholder_size = p->size;
+			}
 			rs = state_put_pair(c->e->state, c->folder_id, &pr, r == 0 ? e : &local);
 		}
 		if (rs == 0)
@@ -322,7 +344,10 @@ static int copy_end(void *ctx, uint32_t uid, struct ferry_error *err)
 					    .id = id,
 					    .size = size,
 					    .uid = new_uid,
-					    .settled = !store_add_deferred(c->to)};
+					    .settled = !store_add_deferred(c->to),
+					    .placeholder = c->ph_on,
+					    .orig = c->ph_id,
+					    .orig_size = c->ph_size};
 	memcpy(c->pend[c->npend++].label, label, sizeof(label));
 	if (c->npend == COPY_BATCH)
 		return copy_settle(c, err);
@@ -339,6 +364,99 @@ static void copy_abort(void *ctx)
 	if (c->cur)
 		store_add_abort(c->to, c->cur);
 	c->cur = NULL;
+}
+
+/* ---- placeholders: the far message's header block in, a note out ---- */
+
+static int ph_begin(void *ctx, struct ferry_error *err)
+{
+	struct copy *c = ctx;
+
+	(void)err;
+	c->hdr.len = 0;
+	c->hdr_over = false;
+	return 0;
+}
+
+static int ph_write(void *ctx, const char *buf, size_t len, struct ferry_error *err)
+{
+	struct copy *c = ctx;
+
+	(void)err;
+	if (c->hdr.len + len > PLACEHOLDER_HEAD_MAX)
+		c->hdr_over = true; /* told at its end: no placeholder of it */
+	else
+		strbuf_add(&c->hdr, buf, len);
+	return 0;
+}
+
+static void ph_abort(void *ctx)
+{
+	struct copy *c = ctx;
+
+	c->hdr.len = 0;
+}
+
+/* The original's identity (rule 6) from its header block and listed size,
+ * as identify would read it. */
+static int ph_identity(struct copy *c, const struct msg *m, struct ferry_error *err)
+{
+	struct ident id;
+	uint64_t dropped;
+
+	if (ident_init(&id) != 0)
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "SHA-256 unavailable");
+	if (ident_feed(&id, c->hdr.s ? c->hdr.s : "", c->hdr.len) != 0) {
+		ident_discard(&id);
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "SHA-256 failed");
+	}
+	dropped = ident_dropped(&id);
+	if (ident_final(&id, &c->ph_id, NULL) != 0)
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "SHA-256 failed");
+	c->ph_size = m->size >= dropped ? m->size - dropped : m->size;
+	return 0;
+}
+
+/* The far message's header block is in: its placeholder goes to the
+ * target as a copy would, through copy_begin/write/end. */
+static int ph_end(void *ctx, uint32_t uid, struct ferry_error *err)
+{
+	struct copy *c = ctx;
+	const struct msg *m = engine_find_msg(c->src, uid);
+	struct strbuf text = {0};
+	struct placeholder_of of;
+	int r;
+
+	if (!find_action(c, uid) || !m) {
+		log_warn("ignoring a message the server sent unasked (uid %u)", uid);
+		return 0;
+	}
+	if (c->hdr_over || c->hdr.oom) {
+		copy_undelivered(c, uid, "its header block is over 1 MB: no placeholder made");
+		return 0;
+	}
+	if (ph_identity(c, m, err) != 0)
+		return -1;
+	of = (struct placeholder_of){.channel = c->e->ch->name,
+				     .folder = c->folder,
+				     .uid = uid,
+				     .size = c->ph_size,
+				     .id = &c->ph_id,
+				     .flagged = c->e->ch->placeholders == PLACEHOLDERS_FLAGGED};
+	placeholder_build(c->hdr.s ? c->hdr.s : "", c->hdr.len, &of, &text);
+	if (text.oom)
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	c->ph_on = true;
+	r = copy_begin(c, err);
+	if (r == 0)
+		r = copy_write(c, text.s, text.len, err);
+	if (r == 0)
+		r = copy_end(c, uid, err);
+	else
+		copy_abort(c);
+	c->ph_on = false;
+	strbuf_free(&text);
+	return r;
 }
 
 static int cmp_copy_far(const void *a, const void *b)
@@ -375,11 +493,19 @@ int copy_msgs(struct engine *e, const char *name, int64_t folder_id, const struc
 				  .end = copy_end,
 				  .abort = copy_abort,
 				  .undelivered = copy_undelivered};
+	struct fetch_sink ph_sink = {.ctx = &c,
+				     .begin = ph_begin,
+				     .write = ph_write,
+				     .end = ph_end,
+				     .abort = ph_abort,
+				     .undelivered = copy_undelivered};
 	struct journal_entry j = {.folder_id = folder_id,
 				  .action = to == FAR ? J_UPLOAD : J_DOWNLOAD,
 				  .to_far = to == FAR};
+	const struct action **all;
 	uint32_t *uids;
 	uint64_t bytes = 0;
+	size_t total, nwhole = 0;
 	int r = 0;
 
 	c.to = e->store[to];
@@ -394,11 +520,30 @@ int copy_msgs(struct engine *e, const char *name, int64_t folder_id, const struc
 		if (p->v[i].kind == kind)
 			c.acts[c.nacts++] = &p->v[i];
 	qsort(c.acts, c.nacts, sizeof(*c.acts), by_source[to]);
-	for (size_t i = 0; i < c.nacts; i++) {
+	/* Whole messages first, then placeholders (only their headers are
+	 * read), each run in source uid order, as find_action searches it. */
+	all = c.acts;
+	total = c.nacts;
+	for (size_t i = 0; i < total; i++)
+		nwhole += !all[i]->placeholder;
+	if (nwhole < total) {
+		const struct action **v = malloc(total * sizeof(*v));
+
+		if (!v) {
+			free(all);
+			free(uids);
+			return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+		}
+		for (size_t i = 0, w = 0, ph = nwhole; i < total; i++)
+			v[all[i]->placeholder ? ph++ : w++] = all[i];
+		memcpy(all, v, total * sizeof(*v));
+		free(v);
+	}
+	for (size_t i = 0; i < total; i++) {
 		const struct msg *m;
 
 		uids[i] = src_uid(&c, c.acts[i]);
-		if ((m = engine_find_msg(src, uids[i])))
+		if (!c.acts[i]->placeholder && (m = engine_find_msg(src, uids[i])))
 			bytes += m->size;
 	}
 	if (c.nacts)
@@ -406,15 +551,27 @@ int copy_msgs(struct engine *e, const char *name, int64_t folder_id, const struc
 	j.count = c.nacts;
 	if (c.nacts && state_journal_add(e->state, &j, err) != 0)
 		r = -1;
-	for (size_t i = 0; r == 0 && i < c.nacts && !engine_interrupted; i += FETCH_BATCH) {
-		size_t n = c.nacts - i < FETCH_BATCH ? c.nacts - i : FETCH_BATCH;
+	for (int pass = 0; r == 0 && pass < 2; pass++) {
+		size_t at = pass ? nwhole : 0;
 
-		r = store_fetch(from, uids + i, n, &sink, err);
-		copy_abort(&c);
-		/* What arrived whole is recorded even when the fetch failed. */
-		if (copy_settle(&c, r == 0 ? err : NULL) != 0)
-			r = -1;
+		c.acts = all + at;
+		c.nacts = pass ? total - nwhole : nwhole;
+		for (size_t i = 0; r == 0 && i < c.nacts && !engine_interrupted; i += FETCH_BATCH) {
+			size_t n = c.nacts - i < FETCH_BATCH ? c.nacts - i : FETCH_BATCH;
+
+			if (pass)
+				r = store_fetch_headers(from, uids + at + i, n, &ph_sink, err);
+			else
+				r = store_fetch(from, uids + at + i, n, &sink, err);
+			copy_abort(&c);
+			/* What arrived whole is recorded even when the fetch failed. */
+			if (copy_settle(&c, r == 0 ? err : NULL) != 0)
+				r = -1;
+		}
 	}
+	c.acts = all;
+	c.nacts = total;
+	strbuf_free(&c.hdr);
 	if (r == 0 && c.nacts && state_journal_done(e->state, j.id, err) != 0)
 		r = -1;
 	*copied += c.done;

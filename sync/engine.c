@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 volatile int engine_interrupted;
 
@@ -49,6 +50,13 @@ bool engine_policy(const struct engine *e, char *buf, size_t len)
 	else
 		snprintf(buf, len, "v1 delete=%d max_size=%llu", (int)e->ch->delete,
 			 (unsigned long long)e->ch->max_size);
+	/* The same for placeholders: turned on, the messages skipped by size
+	 * are to be copied as placeholders. */
+	if (e->ch->placeholders != PLACEHOLDERS_NO) {
+		size_t used = strlen(buf);
+
+		snprintf(buf + used, len - used, " placeholders=%d", (int)e->ch->placeholders);
+	}
 	return true;
 }
 

@@ -13,6 +13,7 @@
 #include "store/log.h"
 #include "sync/apply.h"
 #include "sync/crashpoint.h"
+#include "sync/fetch.h"
 #include "sync/identify.h"
 #include "sync/keep.h"
 #include "sync/plan.h"
@@ -82,10 +83,11 @@ static void say_action(const char *name, const struct action *a, const struct su
 	switch (a->kind) {
 	case ACT_COPY_TO_NEAR:
 	case ACT_COPY_TO_FAR:
-		log_info("%s: would copy %s uid %u (%s%s%s%s) to %s%s", name, side_str(from),
+		log_info("%s: would copy %s uid %u (%s%s%s%s) to %s%s%s", name, side_str(from),
 			 side_action_uid(a, from), subject ? "Subject \"" : "",
 			 subject ? subject : "", subject ? "\", " : "", size,
 			 side_str(side_other(from)),
+			 a->placeholder ? " as a placeholder (its header and a note)" : "",
 			 a->conflict ? ": deleted there, but flagged or labelled here since (a "
 				       "conflict)"
 				     : "");
@@ -165,7 +167,8 @@ static void count_plan(struct engine *e, const char *name, const struct plan *p,
 			enum side to = a->kind == ACT_COPY_TO_NEAR ? NEAR : FAR;
 
 			rep->added[to]++;
-			rep->bytes[to] += a->size;
+			if (!a->placeholder) /* a placeholder costs its header */
+				rep->bytes[to] += a->size;
 			break;
 		}
 		case ACT_FLAGS_FAR:
@@ -358,6 +361,30 @@ static int plan_apply_windows(struct engine *e, struct folder_work *w, const str
 	return 0;
 }
 
+/* placeholders = flagged: a placeholder flagged on either side (its
+ * flags merged as the plan merged them) is replaced by its message. */
+static int fetch_flagged(struct engine *e, struct folder_work *w, const struct plan_input *in,
+			 struct ferry_error *err)
+{
+	uint32_t *uids;
+	size_t n, fetched = 0, skipped = 0;
+	int r;
+
+	if (!in->policy.fetch_flagged || !in->npairs)
+		return 0;
+	uids = malloc(in->npairs * sizeof(*uids));
+	if (!uids)
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	n = plan_flagged_placeholders(in, uids);
+	r = fetch_placeholders(e->store[FAR], e->store[NEAR], e->state, w->sf.id, w->name, uids, n,
+			       &fetched, &skipped, err);
+	free(uids);
+	w->rep.undelivered += skipped; /* the next run tries again */
+	if (r != 0)
+		ferry_error_prefix(err, "%s", w->name);
+	return r;
+}
+
 int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *err)
 {
 	struct folder_report *rep = &w->rep;
@@ -376,7 +403,8 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 		goto out;
 	in.far_kw_dropped = dropped[FAR];
 	in.near_kw_dropped = dropped[NEAR];
-	if (identify_unpaired(e, &in, w->list, err) != 0) {
+	if (identify_placeholders(e, &in, w->list, err) != 0 ||
+	    identify_unpaired(e, &in, w->list, err) != 0) {
 		ferry_error_prefix(err, "%s", name);
 		goto out;
 	}
@@ -386,6 +414,8 @@ int finish_folder(struct engine *e, struct folder_work *w, struct ferry_error *e
 		r = keep_folder(e, w, err);
 		goto out;
 	}
+	if (fetch_flagged(e, w, &in, err) != 0)
+		goto out;
 	recorded_state(e->store[FAR], name, &w->seen[FAR], &w->sf.far_uidnext, &w->sf.far_modseq);
 	recorded_state(e->store[NEAR], name, &w->seen[NEAR], &w->sf.near_uidnext,
 		       &w->sf.near_modseq);

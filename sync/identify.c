@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "store/identity.h"
+#include "sync/placeholder.h"
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -210,6 +211,119 @@ int identify_unpaired(struct engine *e, const struct plan_input *in, struct msg_
 	}
 	if (r == 0)
 		r = identify_munged(e, list, idx, n, err);
+	free(idx[FAR]);
+	free(idx[NEAR]);
+	return r;
+}
+
+/* ---- placeholders among the unpaired near messages ---- */
+
+/* A header block larger than this is no placeholder's. */
+#define PLACEHOLDER_SCAN_MAX (1u << 20)
+
+struct ph_scan {
+	struct msg_list *near;
+	struct strbuf hdr;
+	bool over;
+	bool oom;
+};
+
+static int scan_begin(void *ctx, struct ferry_error *err)
+{
+	struct ph_scan *c = ctx;
+
+	(void)err;
+	c->hdr.len = 0;
+	c->over = false;
+	return 0;
+}
+
+static int scan_write(void *ctx, const char *buf, size_t len, struct ferry_error *err)
+{
+	struct ph_scan *c = ctx;
+
+	(void)err;
+	if (c->hdr.len + len > PLACEHOLDER_SCAN_MAX)
+		c->over = true;
+	else
+		strbuf_add(&c->hdr, buf, len);
+	return 0;
+}
+
+static int scan_end(void *ctx, uint32_t uid, struct ferry_error *err)
+{
+	struct ph_scan *c = ctx;
+	struct msg *m = engine_find_msg(c->near, uid);
+	struct msg_id id;
+	uint64_t size;
+
+	(void)err;
+	if (!m || c->over || c->hdr.oom)
+		return 0;
+	if (placeholder_parse(c->hdr.s ? c->hdr.s : "", c->hdr.len, &id, &size) != 1)
+		return 0;
+	m->placeholder = true;
+	if (id.known) {
+		if (msg_set_id(m, &id) != 0)
+			c->oom = true;
+		m->size = size;
+		m->munged_known = false;
+	}
+	return 0;
+}
+
+static void scan_abort(void *ctx)
+{
+	struct ph_scan *c = ctx;
+
+	c->hdr.len = 0;
+}
+
+static void scan_undelivered(void *ctx, uint32_t uid, const char *why)
+{
+	(void)ctx;
+	(void)uid;
+	(void)why; /* gone meanwhile: nothing to mark */
+}
+
+int identify_placeholders(struct engine *e, const struct plan_input *in, struct msg_list list[2],
+			  struct ferry_error *err)
+{
+	struct ph_scan c = {.near = &list[NEAR]};
+	struct fetch_sink sink = {.ctx = &c,
+				  .begin = scan_begin,
+				  .write = scan_write,
+				  .end = scan_end,
+				  .abort = scan_abort,
+				  .undelivered = scan_undelivered};
+	size_t *idx[2] = {NULL, NULL}, n[2] = {0, 0}, nwant = 0;
+	uint32_t *uids;
+	int r = 0;
+
+	/* Also where placeholders are off now, if near messages may go up
+	 * from a local store (where ferry made placeholders): one made before
+	 * (a lost state since) must not. Their headers cost less than the
+	 * uploads that would follow. */
+	if (e->ch->placeholders == PLACEHOLDERS_NO &&
+	    (in->policy.sync == SYNC_PULL || !store_conf_local(e->ch->near)))
+		return 0;
+	if (plan_unpaired(in, &idx[FAR], &n[FAR], &idx[NEAR], &n[NEAR]) != 0)
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	uids = malloc((n[NEAR] + 1) * sizeof(*uids));
+	if (!uids)
+		r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	for (size_t i = 0; r == 0 && i < n[NEAR]; i++) {
+		const struct msg *m = &list[NEAR].v[idx[NEAR][i]];
+
+		if (!in->policy.max_size || m->size <= in->policy.max_size)
+			uids[nwant++] = m->uid;
+	}
+	if (r == 0 && nwant)
+		r = store_fetch_headers(e->store[NEAR], uids, nwant, &sink, err);
+	if (r == 0 && (c.oom || c.hdr.oom))
+		r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	strbuf_free(&c.hdr);
+	free(uids);
 	free(idx[FAR]);
 	free(idx[NEAR]);
 	return r;

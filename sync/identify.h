@@ -13,4 +13,14 @@
 int identify_unpaired(struct engine *e, const struct plan_input *in, struct msg_list list[2],
 		      struct ferry_error *err);
 
+/* With `placeholders`: marks the unpaired near messages that are
+ * placeholders (msg.placeholder, by their X-Ferry-Placeholder header,
+ * read alone), giving each the original's identity and size, so that rule
+ * 7 pairs it with the original and it is never uploaded (a lost state, a
+ * placeholder moved by hand). Only messages within max_size are read: a
+ * placeholder is a header block and a note. Also with placeholders off,
+ * unless the run only pulls: one made before is never uploaded. */
+int identify_placeholders(struct engine *e, const struct plan_input *in, struct msg_list list[2],
+			  struct ferry_error *err);
+
 #endif

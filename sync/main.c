@@ -15,6 +15,7 @@
 #include "sync/check.h"
 #include "sync/child.h"
 #include "sync/config.h"
+#include "sync/fetch.h"
 #include "sync/import.h"
 #include "sync/list.h"
 #include "sync/status.h"
@@ -344,6 +345,87 @@ static int cmd_verify(const struct globals *g, const struct command *cmd, int ar
 	return status;
 }
 
+enum { OPT_ALL = 256 };
+
+static void set_fetch_opt(int opt, void *ctx)
+{
+	if (opt == OPT_ALL)
+		*(bool *)ctx = true;
+}
+
+/* A uid as the placeholder's note spells it: a decimal 1..2^32-1. */
+static bool parse_uid(const char *s, uint32_t *out)
+{
+	unsigned long long v = 0;
+
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > UINT32_MAX)
+			return false;
+		v = v * 10 + (unsigned)(*s - '0');
+	}
+	if (v == 0 || v > UINT32_MAX)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+static int cmd_fetch(const struct globals *g, const struct command *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"all", no_argument, NULL, OPT_ALL},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
+	};
+	struct config cfg = {0};
+	bool all = false;
+	int first = parse_options(cmd, argc, argv, longopts, set_fetch_opt, &all);
+	const char *target, *colon;
+	uint32_t *uids;
+	size_t n = 0;
+	char name[256];
+	enum ferry_status status;
+
+	if (first < 0)
+		return FERRY_USAGE;
+	target = first < argc ? argv[first] : "";
+	colon = strchr(target, ':');
+	if (!colon || colon == target || !colon[1]) {
+		log_error("%s: name the folder as CHANNEL:FOLDER (usage: ferry %s)", cmd->name,
+			  cmd->usage);
+		return FERRY_USAGE;
+	}
+	if (all == (argc - first > 1)) {
+		log_error("%s: give the uids to fetch or --all, %s (usage: ferry %s)", cmd->name,
+			  all ? "not both" : "one of them", cmd->usage);
+		return FERRY_USAGE;
+	}
+	uids = malloc((size_t)argc * sizeof(*uids));
+	if (!uids) {
+		log_error("out of memory");
+		return FERRY_USAGE;
+	}
+	for (int i = first + 1; i < argc; i++) {
+		if (!parse_uid(argv[i], &uids[n++])) {
+			log_error("%s: '%s' is not a uid (the number the placeholder's note gives)",
+				  cmd->name, argv[i]);
+			free(uids);
+			return FERRY_USAGE;
+		}
+	}
+	snprintf(name, sizeof(name), "%.*s", (int)(colon - target), target);
+	if (load_config(g, &cfg) != 0 || check_channel_args(&cfg, 1, (char **)&target, true) != 0) {
+		config_free(&cfg);
+		free(uids);
+		return FERRY_USAGE;
+	}
+	status = fetch_run(config_find_channel(&cfg, name), colon + 1, uids, n, all);
+	config_free(&cfg);
+	free(uids);
+	return status;
+}
+
 /* No configuration is read: the point is to write one. */
 static int cmd_import(const struct globals *g, const struct command *cmd, int argc, char **argv)
 {
@@ -427,6 +509,14 @@ static const struct command commands[] = {
      "Exit status 0 only when both sides are in step, 1 otherwise.\n\n"
      "  --bodies  also read every message on both sides and compare SHA-256\n"
      "            (without it, a message is its header hash and size)\n"},
+    {"fetch", cmd_fetch, "fetch CHANNEL:FOLDER [UID...|--all]",
+     "replace placeholders by their messages",
+     "With `placeholders` on the channel, a far message larger than max_size arrives\n"
+     "as a placeholder: its header and a note. fetch downloads the messages of the\n"
+     "placeholders named by their far uid (the number the note gives, the server's\n"
+     "uid), or of every placeholder of the folder, and puts each in place of its\n"
+     "placeholder: the same file name, uid and flags.\n\n"
+     "  --all  every placeholder of the folder\n"},
     {"import", cmd_import, "import [-o OUT] mbsync|offlineimap [FILE]",
      "convert an mbsync or offlineimap configuration",
      "Prints the ferry configuration equivalent to FILE (default ~/.mbsyncrc or\n"

@@ -103,6 +103,9 @@ static int collect_vanished(const struct movematch_folder *w, size_t f, size_t i
 	c.id = pair_id(p, moved);
 	if (!c.id.known)
 		c.id = pair_id(p, other);
+	/* A placeholder near is its own message there, of its own size. */
+	if (moved == NEAR && p->placeholder)
+		c.size = p->placeholder_size;
 	return c.id.known ? push(gone, &c) : 0;
 }
 

@@ -23,6 +23,12 @@ struct pair {
 	uint64_t size;	     /* CRLF size */
 	struct msg_id far_id, near_id;
 	int64_t made; /* when the pair was made (seconds); 0 on a new one: now */
+	/* The near copy is a placeholder for the far message (`placeholders`):
+	 * far_id and size are the original's, near_id the placeholder's. */
+	bool placeholder;
+	/* Its own CRLF size, which the move pass looks for on the near side
+	 * (rule 8); 0: not known. */
+	uint64_t placeholder_size;
 };
 
 #endif

@@ -375,6 +375,25 @@ static int plan_synced(struct planner *p, const struct pair *pr, const struct ms
 
 /* ---- copies ---- */
 
+static bool over_size(const struct plan_input *in, uint64_t size)
+{
+	return in->policy.max_size && size > in->policy.max_size;
+}
+
+/* How side `from`'s message m over max_size goes to the other side: not at
+ * all, as a placeholder (placeholders are made far -> near only), or whole
+ * (flagged, with placeholders = flagged: someone wants it). */
+enum big_copy { BIG_SKIP, BIG_PLACEHOLDER, BIG_WHOLE };
+
+static enum big_copy big_copy(const struct plan_input *in, const struct msg *m, enum side from)
+{
+	if (from != FAR || !in->policy.placeholders)
+		return BIG_SKIP;
+	if (in->policy.fetch_flagged && (m->flags & MF_FLAGGED))
+		return BIG_WHOLE;
+	return BIG_PLACEHOLDER;
+}
+
 /* Copies m from side `from` to the other side with its flags, which become
  * the base. A side that cannot store keywords gets none, but the base keeps
  * them: that side counts as holding the base (rule 9). */
@@ -389,6 +408,8 @@ static int plan_copy(struct planner *p, const struct msg *m, const char *keyword
 	    .base_keywords = kw_normalize(keywords, &p->oom),
 	    .size = m->size,
 	    .conflict = conflict,
+	    .placeholder = to == NEAR && over_size(p->in, m->size) &&
+			   big_copy(p->in, m, from) == BIG_PLACEHOLDER,
 	};
 
 	action_set_uid(&a, from, m->uid);
@@ -421,11 +442,14 @@ static int plan_new_message(struct planner *p, const struct msg *m, enum side fr
 	 * A side that does not (a backup) holds everything, flag and all. */
 	if ((m->flags & MF_DELETED) && may_delete_on(in, other_side(from)))
 		return 0;
+	/* A placeholder holds a note, not the message: never sent to a server. */
+	if (m->placeholder)
+		return 0;
 	if (outside_window(in, m)) {
 		p->out->outside_window++;
 		return 0;
 	}
-	if (in->policy.max_size && m->size > in->policy.max_size) {
+	if (over_size(in, m->size) && big_copy(in, m, from) == BIG_SKIP) {
 		struct action a = {.kind = ACT_SKIP_SIZE, .size = m->size};
 
 		action_set_uid(&a, from, m->uid);
@@ -444,6 +468,7 @@ static struct action pair_action(enum action_kind kind, const struct pair *pr)
 	    .near_uid = pr->near_uid,
 	    .base_flags = pr->base_flags,
 	    .size = pr->size,
+	    .placeholder = pr->placeholder,
 	};
 }
 
@@ -507,7 +532,8 @@ static int plan_one_gone(struct planner *p, const struct pair *pr, const struct 
 		char *kw;
 		int r;
 
-		if (!flows_into(in->policy.sync, gone))
+		/* A placeholder cannot bring back the message it stands for. */
+		if (!flows_into(in->policy.sync, gone) || (kept == NEAR && pr->placeholder))
 			return plan_keep(p, pr, gone);
 		kw = side_keywords(p, kept, survivor, pr);
 		r = plan_copy(p, survivor, kw, kept, true);
@@ -534,14 +560,14 @@ static int plan_one_sided(struct planner *p, const struct pair *pr, enum side s)
 {
 	const struct listing *side = &p->side[s];
 	const struct msg *m = side_find(side, pair_uid(pr, s));
-	uint64_t max_size = p->in->policy.max_size;
 
 	if (!m)
 		return side->complete ? plan_pair_action(p, ACT_FORGET, pr) : 0;
 	if (pr->status != PAIR_SKIPPED_SIZE)
 		return 0;
-	/* Retried when the limit changed (DESIGN: the state per pair). */
-	if (max_size && pr->size > max_size)
+	/* Retried when the limit changed (DESIGN: the state per pair), or
+	 * when placeholders were turned on. */
+	if (over_size(p->in, pr->size) && big_copy(p->in, m, s) == BIG_SKIP)
 		return 0;
 	return plan_new_message(p, m, s);
 }
@@ -650,7 +676,10 @@ static int plan_match(struct planner *p, const struct msg *far, const struct msg
 {
 	const struct msg *const m[2] = {far, near};
 	struct flag_targets t = {0};
-	struct action a = {.kind = ACT_PAIR, .far_uid = far->uid, .near_uid = near->uid};
+	struct action a = {.kind = ACT_PAIR,
+			   .far_uid = far->uid,
+			   .near_uid = near->uid,
+			   .placeholder = near->placeholder};
 	int rc;
 
 	for (enum side s = FAR; s <= NEAR; s++)
@@ -885,6 +914,31 @@ int plan_unpaired(const struct plan_input *in, size_t **far_idx, size_t *nfar, s
 		*nfar = *nnear = 0;
 	}
 	return rc;
+}
+
+size_t plan_flagged_placeholders(const struct plan_input *in, uint32_t *far_uids)
+{
+	struct planner p;
+	struct plan unused = {0};
+	size_t n = 0;
+
+	if (!in->policy.fetch_flagged)
+		return 0;
+	if (planner_init(&p, in, &unused) != 0) {
+		planner_free(&p);
+		return 0;
+	}
+	for (size_t i = 0; i < in->npairs; i++) {
+		const struct pair *pr = &in->pairs[i];
+		const struct msg *far = side_find(&p.side[FAR], pr->far_uid);
+		const struct msg *near = side_find(&p.side[NEAR], pr->near_uid);
+
+		if (pr->placeholder && far && near &&
+		    (plan_merge_flags(pr->base_flags, far->flags, near->flags) & MF_FLAGGED))
+			far_uids[n++] = pr->far_uid;
+	}
+	planner_free(&p);
+	return n;
 }
 
 void plan_free(struct plan *p)

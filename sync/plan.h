@@ -7,7 +7,9 @@
  * union without a base, \Deleted needs both), 10 (deletion vs concurrent
  * change), sync direction, delete policy, max_size. The caller fills msg.id
  * for unpaired messages first (plan_unpaired tells which) so rule 7 can pair
- * them by identity. */
+ * them by identity. A near message marked placeholder (msg.placeholder) is
+ * never copied to far; with policy.placeholders a far message over max_size
+ * is copied to near as a placeholder. */
 #ifndef FERRY_PLAN_H
 #define FERRY_PLAN_H
 
@@ -63,6 +65,9 @@ struct action {
 	unsigned add, remove; /* FLAGS: bits to add/remove. COPY: add = flags to give */
 	unsigned base_flags;  /* PAIR, SET_BASE, COPY: the new base */
 	bool conflict;	      /* rule 10: kept and copied back; reported */
+	/* COPY_TO_NEAR: a placeholder, not the message (over max_size);
+	 * PAIR: the near message is a placeholder of the far one. */
+	bool placeholder;
 };
 
 struct plan {
@@ -87,6 +92,12 @@ int plan_unpaired(const struct plan_input *in, size_t **far_idx, size_t *nfar, s
 int plan_folder(const struct plan_input *in, struct plan *out);
 
 void plan_free(struct plan *p);
+
+/* placeholders = flagged: the far uids of the pairs whose near copy is a
+ * placeholder and whose flags, merged (rule 9), hold \Flagged: someone
+ * wants the message. far_uids has room for in->npairs. Returns how many
+ * (0 on allocation failure: none fetched this run). */
+size_t plan_flagged_placeholders(const struct plan_input *in, uint32_t *far_uids);
 
 /* How many messages a first sync into an empty side plans at once. */
 #define PLAN_WINDOW 50000

@@ -17,6 +17,12 @@ struct sync_policy {
 	enum sync_dir sync;   /* effective direction of this run */
 	enum side_set delete; /* sides where deletions may be carried out */
 	uint64_t max_size;    /* 0: no limit */
+	/* A far message over max_size is copied to near as a placeholder
+	 * (headers and a note) instead of skipped. */
+	bool placeholders;
+	/* placeholders = flagged: a far message flagged \Flagged is copied
+	 * whole whatever its size, and a placeholder flagged is fetched. */
+	bool fetch_flagged;
 	/* max_age's window: a message dated before this (seconds since the
 	 * epoch) is neither copied nor deleted; 0: no window. */
 	int64_t min_date;

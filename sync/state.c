@@ -129,10 +129,18 @@ static const char schema_v7[] = "CREATE TABLE IF NOT EXISTS role_pairs ("
 static const char schema_pair_made[] =
     "ALTER TABLE pairs ADD COLUMN made INTEGER NOT NULL DEFAULT 0;";
 
+/* schema_placeholders: whether a pair's near copy is a placeholder for
+ * the far message (`placeholders`): never uploaded, replaced by `ferry
+ * fetch`. 0: it is not; else the placeholder's own size (1: not known),
+ * which the move pass looks for (the pair's size is the original's). */
+static const char schema_placeholders[] =
+    "ALTER TABLE pairs ADD COLUMN placeholder INTEGER NOT NULL DEFAULT 0;";
+
 /* Migrations, index = version they lead from. Append only: the version is
  * the array's length, so a step cannot be added without being run. */
-static const char *const migrations[] = {schema_v1, schema_v2, schema_v3, schema_v4,
-					 schema_v5, schema_v6, schema_v7, schema_pair_made};
+static const char *const migrations[] = {schema_v1, schema_v2,	      schema_v3,
+					 schema_v4, schema_v5,	      schema_v6,
+					 schema_v7, schema_pair_made, schema_placeholders};
 
 static int check_ours(struct db *db, struct ferry_error *err);
 
@@ -569,7 +577,8 @@ static void read_id(sqlite3_stmt *stmt, int col, struct msg_id *id)
 }
 
 #define PAIR_COLUMNS                                                                               \
-	"far_uid, near_uid, status, base_flags, base_keywords, size, far_id, near_id, made"
+	"far_uid, near_uid, status, base_flags, base_keywords, size, far_id, near_id, made, "      \
+	"placeholder"
 
 /* One row of PAIR_COLUMNS into a struct pair; -1 on allocation failure
  * (nothing to free). */
@@ -585,7 +594,10 @@ static int read_pair(sqlite3_stmt *stmt, void *elem)
 	    .base_flags = (unsigned)sqlite3_column_int(stmt, 3),
 	    .size = (uint64_t)sqlite3_column_int64(stmt, 5),
 	    .made = sqlite3_column_int64(stmt, 8),
+	    .placeholder = sqlite3_column_int64(stmt, 9) != 0,
 	};
+	if (sqlite3_column_int64(stmt, 9) > 1)
+		p->placeholder_size = (uint64_t)sqlite3_column_int64(stmt, 9);
 	if (kw && !(p->base_keywords = strdup((const char *)kw)))
 		return -1;
 	read_id(stmt, 6, &p->far_id);
@@ -737,8 +749,8 @@ int state_put_pair(struct state *st, int64_t folder_id, const struct pair *p,
 		return -1;
 	if (prepare(st,
 		    "INSERT INTO pairs(folder_id, far_uid, near_uid, status, base_flags, "
-		    "base_keywords, size, far_id, near_id, id_version, made) "
-		    "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+		    "base_keywords, size, far_id, near_id, id_version, made, placeholder) "
+		    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
 		    &stmt, err) != 0)
 		return -1;
 	bind(st, sqlite3_bind_int64(stmt, 1, folder_id));
@@ -755,6 +767,10 @@ int state_put_pair(struct state *st, int64_t folder_id, const struct pair *p,
 	bind_id(st, stmt, 9, &p->near_id);
 	bind(st, sqlite3_bind_int(stmt, 10, IDENT_VERSION));
 	bind(st, sqlite3_bind_int64(stmt, 11, made));
+	bind(st, sqlite3_bind_int64(stmt, 12,
+				    !p->placeholder	      ? 0
+				    : p->placeholder_size > 1 ? (sqlite3_int64)p->placeholder_size
+							      : 1));
 	return step_done(st, stmt, err);
 }
 

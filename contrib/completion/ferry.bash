@@ -3,7 +3,7 @@
 # cmake --install puts it in share/bash-completion/completions/ferry; or source it from ~/.bashrc.
 # shellcheck shell=bash
 
-_ferry_commands="sync list status check watch verify import help"
+_ferry_commands="sync list status check watch verify fetch import help"
 
 # The configuration ferry would read: -c FILE, $FERRY_CONFIG, then the XDG default.
 _ferry_config() {
@@ -106,6 +106,11 @@ _ferry() {
 		;;
 	verify)
 		opts+=" --bodies"
+		args=$(_ferry_sections channel "$config")
+		folders=1
+		;;
+	fetch)
+		opts+=" --all"
 		args=$(_ferry_sections channel "$config")
 		folders=1
 		;;

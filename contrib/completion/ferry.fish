@@ -67,7 +67,7 @@ function __ferry_channel_folders
     end
 end
 
-set -l commands sync list status check watch verify import help
+set -l commands sync list status check watch verify fetch import help
 complete -c ferry -f
 complete -c ferry -n "not __fish_seen_subcommand_from $commands" -s c -l config -r -F -d 'config file'
 complete -c ferry -n "not __fish_seen_subcommand_from $commands" -s q -l quiet -d 'print errors only'
@@ -81,6 +81,7 @@ complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a status -d 'l
 complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a check -d 'check config, connection, TLS, login'
 complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a watch -d 'stay connected, sync on change'
 complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a verify -d 'compare both sides; change nothing'
+complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a fetch -d 'replace placeholders by their messages'
 complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a import -d 'convert an mbsync or offlineimap configuration'
 complete -c ferry -n "not __fish_seen_subcommand_from $commands" -a help -d 'this help, or a command\'s'
 
@@ -90,9 +91,10 @@ complete -c ferry -n '__fish_seen_subcommand_from sync' -l pull -d 'copy far -> 
 complete -c ferry -n '__fish_seen_subcommand_from sync' -l push -d 'copy near -> far only'
 complete -c ferry -n '__fish_seen_subcommand_from sync' -l force-delete -d 'deletions beyond max_delete'
 complete -c ferry -n '__fish_seen_subcommand_from verify' -l bodies -d 'also compare whole messages'
+complete -c ferry -n '__fish_seen_subcommand_from fetch' -l all -d 'every placeholder of the folder'
 complete -c ferry -n '__fish_seen_subcommand_from list status' -l json -d 'print JSON for programs'
 complete -c ferry -n '__fish_seen_subcommand_from import' -s o -l output -r -F -d 'write to this file'
-complete -c ferry -n '__fish_seen_subcommand_from sync verify' -a '(__ferry_channel_folders)'
+complete -c ferry -n '__fish_seen_subcommand_from sync verify fetch' -a '(__ferry_channel_folders)'
 complete -c ferry -n '__fish_seen_subcommand_from list status watch' -a '(__ferry_sections channel)'
 complete -c ferry -n '__fish_seen_subcommand_from check' -a '(__ferry_sections imap; __ferry_sections maildir; __ferry_sections pop3)'
 complete -c ferry -n '__fish_seen_subcommand_from import' -a 'mbsync offlineimap'

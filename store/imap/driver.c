@@ -52,6 +52,7 @@ const struct store_driver imap_driver = {
     .prefetch = imap_prefetch,
     .identify = imap_identify,
     .fetch = imap_fetch,
+    .fetch_headers = imap_fetch_headers,
     .add_begin = imap_add_begin,
     .add_write = imap_add_write,
     .add_commit = imap_add_commit,

@@ -235,6 +235,16 @@ static void on_body_att(struct mailimap_msg_att *att, void *ctx)
 		c->failed_uid = f.uid;
 		return;
 	}
+	/* A section libetpan did not stream (it may keep a short one whole):
+	 * its bytes are in the answer itself. */
+	if (!c->begun && f.body->sec_length &&
+	    c->sink->write(c->sink->ctx, f.body->sec_body_part, f.body->sec_length, &c->sink_err) !=
+		0) {
+		c->sink->abort(c->sink->ctx);
+		c->failed = true;
+		c->failed_uid = f.uid;
+		return;
+	}
 	c->begun = false;
 	if (c->sink->end(c->sink->ctx, f.uid, &c->sink_err) != 0) {
 		c->failed = true;
@@ -268,12 +278,14 @@ static void report_missing(struct bodies *c)
 			c->sink->undelivered(c->sink->ctx, c->batch[i], why);
 }
 
-static int fetch_batch(struct imap_store *st, const uint32_t *uids, size_t n,
+/* headers: BODY.PEEK[HEADER] rather than BODY.PEEK[]. */
+static int fetch_batch(struct imap_store *st, const uint32_t *uids, size_t n, bool headers,
 		       const struct fetch_sink *sink, size_t *used, struct ferry_error *err)
 {
 	static struct mailimap_fetch_att *(*const atts[])(void) = {mailimap_fetch_att_new_uid};
 	struct bodies c = {.st = st, .sink = sink, .batch = uids};
-	struct mailimap_section *section = mailimap_section_new(NULL); /* BODY.PEEK[] */
+	struct mailimap_section *section =
+	    headers ? mailimap_section_new_header() : mailimap_section_new(NULL);
 	struct mailimap_fetch_type *ft =
 	    section ? imap_fetch_type(atts, sizeof(atts) / sizeof(atts[0]), section) : NULL;
 	struct mailimap_set *set = imap_uid_set(uids, n, FETCH_BATCH, SET_MAX_RANGES, used);
@@ -330,8 +342,8 @@ static int fetch_batch(struct imap_store *st, const uint32_t *uids, size_t n,
 	return 0;
 }
 
-int imap_fetch(struct store *store, const uint32_t *uids, size_t n, const struct fetch_sink *sink,
-	       struct ferry_error *err)
+static int fetch_sections(struct store *store, const uint32_t *uids, size_t n, bool headers,
+			  const struct fetch_sink *sink, struct ferry_error *err)
 {
 	struct imap_store *st = (struct imap_store *)store;
 	uint32_t *sorted;
@@ -346,9 +358,21 @@ int imap_fetch(struct store *store, const uint32_t *uids, size_t n, const struct
 	for (size_t done = 0; done < count && r == 0;) {
 		size_t used = 0;
 
-		r = fetch_batch(st, sorted + done, count - done, sink, &used, err);
+		r = fetch_batch(st, sorted + done, count - done, headers, sink, &used, err);
 		done += used;
 	}
 	free(sorted);
 	return r;
+}
+
+int imap_fetch(struct store *store, const uint32_t *uids, size_t n, const struct fetch_sink *sink,
+	       struct ferry_error *err)
+{
+	return fetch_sections(store, uids, n, false, sink, err);
+}
+
+int imap_fetch_headers(struct store *store, const uint32_t *uids, size_t n,
+		       const struct fetch_sink *sink, struct ferry_error *err)
+{
+	return fetch_sections(store, uids, n, true, sink, err);
 }

@@ -18,5 +18,8 @@ int imap_identify_msgs(struct imap_store *st, struct msg *msgs, size_t n, bool s
 int imap_identify(struct store *store, struct msg *msgs, size_t n, struct ferry_error *err);
 int imap_fetch(struct store *store, const uint32_t *uids, size_t n, const struct fetch_sink *sink,
 	       struct ferry_error *err);
+/* The same, BODY.PEEK[HEADER] only (placeholders). */
+int imap_fetch_headers(struct store *store, const uint32_t *uids, size_t n,
+		       const struct fetch_sink *sink, struct ferry_error *err);
 
 #endif

@@ -36,7 +36,8 @@ struct store_new_msg {
 	bool ident_live;
 	bool held_cr; /* the last chunk ended in CR: is it part of a CRLF? */
 	uint64_t written;
-	uint64_t ino; /* of the file, kept across the rename into new/ or cur/ */
+	uint64_t ino;	   /* of the file, kept across the rename into new/ or cur/ */
+	uint32_t replaces; /* replace_begin's uid: the message it takes the place of */
 	size_t used;
 	char buf[CHUNK];
 };
@@ -359,4 +360,98 @@ void maildir_add_abort(struct store_new_msg *m)
 	if (m->ident_live)
 		ident_discard(&m->ident);
 	free(m);
+}
+
+int maildir_replace_begin(struct store *store, uint32_t uid, struct store_new_msg **out_msg,
+			  struct ferry_error *err)
+{
+	struct maildir_store *st = (struct maildir_store *)store;
+
+	/* Deliveries settled first: the row replaced must be in the index. */
+	if (maildir_settle_adds(st, err) != 0 || maildir_add_begin(store, out_msg, err) != 0)
+		return -1;
+	(*out_msg)->replaces = uid;
+	return 0;
+}
+
+/* The file of row, as it is named now: another program (a mail reader
+ * setting a flag) may have renamed it since the index saw it. 1 when
+ * there, 0 when gone, -1. */
+static int replaced_file(struct maildir_store *st, struct mdindex_msg *row, struct ferry_error *err)
+{
+	struct stat sb;
+
+	if (fstatat(st->sel.sub[row->in_cur], row->name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+		return 1;
+	if (errno != ENOENT)
+		return ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s/%s: %s", st->sel.name,
+				       row->in_cur ? "cur" : "new", row->name, strerror(errno));
+	return maildir_refind(st, row, err);
+}
+
+/* The new file takes the old one's name by rename(), which replaces it
+ * atomically: a reader sees the one or the other, never neither, and a
+ * crash before the rename leaves the old one (and a stray tmp/ file).
+ * Ends m either way. */
+int maildir_replace_commit(struct store_new_msg *m, struct msg_id *id, uint64_t *size,
+			   struct ferry_error *err)
+{
+	struct maildir_store *st = m->st;
+	struct mdindex_msg row = {0};
+	int r = -1, found;
+
+	if (m->generation != st->generation || !st->sel.name) {
+		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "a message was begun in another folder");
+		maildir_add_abort(m);
+		return -1;
+	}
+	if (maildir_tx_begin(st, err) != 0) {
+		maildir_add_abort(m);
+		return -1;
+	}
+	found = mdindex_msg_get(st->index, st->sel.ix.id, m->replaces, &row, err);
+	if (found > 0)
+		found = replaced_file(st, &row, err);
+	if (found == 0)
+		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: uid %u is not in the folder",
+				st->sel.name, m->replaces);
+	if (found <= 0)
+		goto out;
+	/* Its date stays the message's internal date (rule 14). */
+	if (finish_file(m, row.mtime / 1000000000LL, err) != 0)
+		goto out;
+	m->ident_live = false;
+	if (ident_final(&m->ident, &row.id, &row.size) != 0) {
+		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "hashing a message failed");
+		goto out;
+	}
+	if (renameat(m->tmp, m->uniq, st->sel.sub[row.in_cur], row.name) != 0) {
+		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: rename tmp/%s over %s/%s: %s",
+				st->sel.name, m->uniq, row.in_cur ? "cur" : "new", row.name,
+				strerror(errno));
+		goto out;
+	}
+	m->uniq[0] = '\0'; /* renamed: nothing of ours left in tmp/ */
+	if (fsync(st->sel.sub[row.in_cur]) != 0) {
+		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: fsync %s/: %s", st->sel.name,
+				row.in_cur ? "cur" : "new", strerror(errno));
+		goto out;
+	}
+	row.fsize = (int64_t)m->written;
+	row.ino = m->ino;
+	row.modseq = maildir_tx_change(st);
+	r = mdindex_msg_update(st->index, st->sel.ix.id, &row, err);
+	if (r == 0) {
+		*id = row.id;
+		id->known = true;
+		*size = row.size;
+	}
+out:
+	if (r == 0)
+		r = maildir_tx_commit(st, err);
+	else
+		maildir_tx_abort(st);
+	mdindex_msg_clear(&row);
+	maildir_add_abort(m);
+	return r;
 }

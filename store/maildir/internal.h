@@ -152,6 +152,11 @@ int maildir_add_write(struct store_new_msg *m, const char *buf, size_t len,
 int maildir_add_commit(struct store_new_msg *m, unsigned flags, const char *keywords, int64_t date,
 		       uint32_t *uid, struct ferry_error *err);
 void maildir_add_abort(struct store_new_msg *m);
+/* Replacing a message in place (store.h's replace_begin, replace_commit). */
+int maildir_replace_begin(struct store *store, uint32_t uid, struct store_new_msg **out,
+			  struct ferry_error *err);
+int maildir_replace_commit(struct store_new_msg *m, struct msg_id *id, uint64_t *size,
+			   struct ferry_error *err);
 int maildir_add_flush(struct store *store,
 		      void (*done)(void *ctx, size_t seq, uint32_t uid,
 				   const struct msg_id *stored),

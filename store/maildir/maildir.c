@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "store/flags.h"
+#include "store/identity.h"
 #include "store/log.h"
 #include "store/maildir/filename.h"
 #include "store/maildir/internal.h"
@@ -466,12 +467,13 @@ static int read_all(int fd, char *buf, size_t len, ssize_t *got)
 	return *got < 0 ? -1 : 0;
 }
 
-/* Streams one file into the sink. Returns 0, 1 when the file is gone
- * (skipped, DESIGN rule 12), or -1. */
-static int fetch_one(struct maildir_store *st, struct mdindex_msg *m, const struct fetch_sink *sink,
-		     char *buf, struct ferry_error *err)
+/* Streams one file into the sink (headers: up to its header block's end).
+ * Returns 0, 1 when the file is gone (skipped, DESIGN rule 12), or -1. */
+static int fetch_one(struct maildir_store *st, struct mdindex_msg *m, bool headers,
+		     const struct fetch_sink *sink, char *buf, struct ferry_error *err)
 {
 	int fd = open_msg(st, m, err);
+	struct header_end h = {0};
 	ssize_t got;
 
 	if (fd == -2) {
@@ -484,9 +486,12 @@ static int fetch_one(struct maildir_store *st, struct mdindex_msg *m, const stru
 		close(fd);
 		return -1;
 	}
-	while (read_all(fd, buf, CHUNK, &got) == 0 && got > 0)
-		if (sink->write(sink->ctx, buf, (size_t)got, err) != 0)
+	while (!h.ended && read_all(fd, buf, CHUNK, &got) == 0 && got > 0) {
+		size_t take = headers ? header_end_feed(&h, buf, (size_t)got) : (size_t)got;
+
+		if (sink->write(sink->ctx, buf, take, err) != 0)
 			goto abort;
+	}
 	if (got < 0) {
 		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "%s: %s/%s: %s", st->sel.name,
 				m->in_cur ? "cur" : "new", m->name, strerror(errno));
@@ -502,8 +507,8 @@ abort:
 
 /* The files are sent as they are, with LF line endings; the sink (or the
  * other store's add_write) takes any convention. */
-static int maildir_fetch(struct store *store, const uint32_t *uids, size_t n,
-			 const struct fetch_sink *sink, struct ferry_error *err)
+static int fetch_files(struct store *store, const uint32_t *uids, size_t n, bool headers,
+		       const struct fetch_sink *sink, struct ferry_error *err)
 {
 	struct maildir_store *st = md(store);
 	char *buf;
@@ -528,7 +533,7 @@ static int maildir_fetch(struct store *store, const uint32_t *uids, size_t n,
 			continue;
 		}
 		if (r > 0)
-			r = fetch_one(st, &m, sink, buf, err) < 0 ? -1 : 0;
+			r = fetch_one(st, &m, headers, sink, buf, err) < 0 ? -1 : 0;
 		mdindex_msg_clear(&m);
 	}
 	free(buf);
@@ -539,6 +544,18 @@ static int maildir_fetch(struct store *store, const uint32_t *uids, size_t n,
 	return maildir_tx_commit(st, err);
 }
 
+static int maildir_fetch(struct store *store, const uint32_t *uids, size_t n,
+			 const struct fetch_sink *sink, struct ferry_error *err)
+{
+	return fetch_files(store, uids, n, false, sink, err);
+}
+
+static int maildir_fetch_headers(struct store *store, const uint32_t *uids, size_t n,
+				 const struct fetch_sink *sink, struct ferry_error *err)
+{
+	return fetch_files(store, uids, n, true, sink, err);
+}
+
 /* Fills the identity of one message from its file, recording it in the
  * index if the index lacks it. The index keeps the hash only, not the
  * munged one (struct msg_id), which the engine asks for where a server may
@@ -547,19 +564,23 @@ static int identify_one(struct maildir_store *st, struct msg *msg, struct ferry_
 {
 	struct mdindex_msg m;
 	struct msg_id indexed;
+	uint64_t indexed_size;
 	struct stat sb;
 	int r = mdindex_msg_get(st->index, st->sel.ix.id, msg->uid, &m, err);
 
 	if (r <= 0)
 		return r;
 	indexed = m.id;
+	indexed_size = m.size;
 	for (int attempt = 0; !m.id.munged_known && attempt < 2; attempt++) {
 		if (maildir_read_file(st->sel.sub[m.in_cur], m.name, &m.id, &m.size, &sb) == 0) {
 			m.fsize = sb.st_size;
 			if (!indexed.known)
 				r = mdindex_msg_update(st->index, st->sel.ix.id, &m, err);
-			else if (memcmp(indexed.hash, m.id.hash, sizeof(indexed.hash)) != 0)
+			else if (memcmp(indexed.hash, m.id.hash, sizeof(indexed.hash)) != 0) {
 				m.id = indexed; /* changed since: the index's rescan decides */
+				m.size = indexed_size;
+			}
 			break;
 		}
 		if (errno != ENOENT) {
@@ -573,8 +594,7 @@ static int identify_one(struct maildir_store *st, struct msg *msg, struct ferry_
 	if (r >= 0 && m.id.known) {
 		if (msg_set_id(msg, &m.id) != 0)
 			r = ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-		if (!indexed.known) /* read from the file: the identity's size */
-			msg->size = m.size;
+		msg->size = m.size; /* the identity's, from the index or the file */
 	}
 	mdindex_msg_clear(&m);
 	return r < 0 ? -1 : 0;
@@ -1108,11 +1128,14 @@ const struct store_driver maildir_driver = {
     .list_changed = maildir_list_changed,
     .own_state = maildir_own_state,
     .identify = maildir_identify,
+    .fetch_headers = maildir_fetch_headers,
     .fetch = maildir_fetch,
     .add_begin = maildir_add_begin,
     .add_write = maildir_add_write,
     .add_commit = maildir_add_commit,
     .add_abort = maildir_add_abort,
+    .replace_begin = maildir_replace_begin,
+    .replace_commit = maildir_replace_commit,
     .add_flush = maildir_add_flush,
     .set_flags = maildir_set_flags,
     .delete_msgs = maildir_delete_msgs,

@@ -359,7 +359,7 @@ as_written_by_main() {
 	done < <(sqlite3 "$index" "SELECT f.name, f.dir, m.uid, m.name, m.subdir
 		FROM messages m JOIN folders f ON f.id = m.folder")
 	sqlite3 "$index" "PRAGMA user_version = 6"
-	sqlite3 "$state" "ALTER TABLE pairs DROP COLUMN id_version; PRAGMA user_version = 3"
+	sqlite3 "$state" "ALTER TABLE pairs DROP COLUMN id_version; ALTER TABLE pairs DROP COLUMN made; ALTER TABLE pairs DROP COLUMN placeholder; PRAGMA user_version = 3"
 }
 
 # A state and an index of the ferry before identity version 2, holding

@@ -1176,6 +1176,8 @@ START_TEST(test_a_download_only_store_is_far_of_a_pull_channel_only)
 	expect_pop3_error("sync = push\n", "t.conf:10: sync: store 'isp'");
 	expect_pop3_error("sync = pull\nmax_age = 30\n", "t.conf:11: max_age: store 'isp'");
 	expect_pop3_error("sync = pull\nmap = INBOX = Lists\n", "t.conf:11: map: store 'isp'");
+	expect_pop3_error("sync = pull\nmax_size = 1M\nplaceholders = yes\n",
+			  "t.conf:12: placeholders: store 'isp' can only be downloaded from");
 	ck_assert_int_eq(load_pop3("sync = pull\n")->sync, SYNC_PULL);
 }
 END_TEST
@@ -1252,6 +1254,30 @@ START_TEST(test_max_age)
 	ck_assert(pol.min_date <= (int64_t)time(NULL) - 10 * 86400);
 	ck_assert(pol.min_date > (int64_t)time(NULL) - 10 * 86400 - 60);
 	ck_assert_int_eq(channel_policy(load_channel("max_age = 0"), SYNC_BOTH, false).min_date, 0);
+}
+END_TEST
+
+START_TEST(test_placeholders)
+{
+	ck_assert_int_eq(load_channel("max_size = 0")->placeholders, PLACEHOLDERS_NO);
+	ck_assert(!channel_policy(load_channel("max_size = 1M"), SYNC_BOTH, false).placeholders);
+	ck_assert_int_eq(load_channel("max_size = 1M\nplaceholders = yes")->placeholders,
+			 PLACEHOLDERS_YES);
+	ck_assert(
+	    channel_policy(load_channel("max_size = 1M\nplaceholders = yes"), SYNC_BOTH, false)
+		.placeholders);
+	ck_assert_int_eq(load_channel("max_size = 1M\nplaceholders = flagged")->placeholders,
+			 PLACEHOLDERS_FLAGGED);
+	ck_assert_int_eq(load_channel("placeholders = no")->placeholders, PLACEHOLDERS_NO);
+	expect_channel_error("placeholders = maybe", "t.conf:10: placeholders: ");
+	expect_channel_error("placeholders = yes", "t.conf:10: placeholders: needs max_size");
+	expect_channel_error("max_size = 1M\nsync = push\nplaceholders = yes",
+			     "t.conf:12: placeholders: placeholders are made only far -> near");
+	/* The near side must be a Maildir: only there is a placeholder replaced in place. */
+	expect_error(WORK
+		     "[imap other]\nhost = b.example.org\nuser = u\npassword = p\n"
+		     "[channel c]\nfar = work\nnear = other\nmax_size = 1M\nplaceholders = yes\n",
+		     "t.conf:13: placeholders: the near store 'other' must be a Maildir");
 }
 END_TEST
 
@@ -2053,6 +2079,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_folder_is_where_a_download_only_store_delivers);
 	tcase_add_test(tc, test_a_download_only_store_never_deletes_near);
 	tcase_add_test(tc, test_push_is_refused_for_a_download_only_store);
+	tcase_add_test(tc, test_placeholders);
 	tcase_add_test(tc, test_subscribed);
 	tcase_add_test(tc, test_bad_max_size_is_rejected);
 	tcase_add_test(tc, test_find_store_and_channel_by_name);

@@ -2947,6 +2947,84 @@ static TCase *tcase(Suite *s, const char *name)
 	return tc;
 }
 
+/* ---- replacing a message in place (`ferry fetch`) ---- */
+
+START_TEST(test_replace_keeps_name_uid_flags_and_date_and_the_rows_sum)
+{
+	struct store_new_msg *m;
+	struct msg_id id, want;
+	uint64_t size, want_size;
+	struct msg_list l;
+	char *before, *after, *text;
+	struct stat sb;
+	uint32_t uid;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	uid = deliver(MSG_A, MF_SEEN | MF_FLAGGED, "todo", DATE);
+	before = only_file(at("INBOX/cur"));
+	ck_assert_msg(store_replace_begin(store, uid, &m, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_add_write(store, m, MSG_B, strlen(MSG_B), &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_replace_commit(store, m, &id, &size, &err) == 0, "%s", err.msg);
+	after = only_file(at("INBOX/cur"));
+	ck_assert_str_eq(after, before);
+	text = slurp(at("INBOX/cur/%s", after));
+	ck_assert_str_eq(text, "From: b@example.org\nSubject: second\n\nBody\n");
+	want = identity_of(MSG_B, &want_size);
+	ck_assert(id.known);
+	ck_assert_mem_eq(id.hash, want.hash, sizeof(want.hash));
+	ck_assert_uint_eq(size, want_size);
+	ck_assert_uint_eq(count_files(at("INBOX/tmp")), 0);
+	ck_assert_int_eq(stat(at("INBOX/cur/%s", after), &sb), 0);
+	ck_assert_int_eq(sb.st_mtime, DATE);
+	/* The index follows: a rescan finds the files it holds (rows sum). */
+	assert_rows_sum("INBOX", "INBOX", "a replace");
+	select_ok("INBOX");
+	list_ok(&l);
+	ck_assert_uint_eq(l.n, 1);
+	ck_assert_uint_eq(l.v[0].uid, uid);
+	ck_assert_uint_eq(l.v[0].flags, MF_SEEN | MF_FLAGGED);
+	ck_assert_str_eq(l.v[0].keywords, "todo");
+	ck_assert_uint_eq(l.v[0].size, want_size);
+	msg_list_free(&l);
+	free(text);
+	free(before);
+	free(after);
+}
+END_TEST
+
+/* A mail reader renamed the file (a flag) since the index saw it: the
+ * message replaces that file, never lands beside it. */
+START_TEST(test_replace_follows_a_file_another_program_renamed)
+{
+	struct store_new_msg *m;
+	struct msg_id id;
+	uint64_t size;
+	char *name, *renamed, *text;
+	uint32_t uid;
+
+	open_store(LAYOUT_VERBATIM);
+	create_ok("INBOX");
+	select_ok("INBOX");
+	uid = deliver(MSG_A, MF_SEEN, NULL, DATE);
+	name = only_file(at("INBOX/cur"));
+	renamed = strdup(name);
+	ck_assert_ptr_nonnull(renamed);
+	renamed[strlen(renamed) - 1] = 'F'; /* ":2,S" -> ":2,F" */
+	ck_assert_int_eq(rename(at("INBOX/cur/%s", name), at("INBOX/cur/%s", renamed)), 0);
+	ck_assert_msg(store_replace_begin(store, uid, &m, &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_add_write(store, m, MSG_C, strlen(MSG_C), &err) == 0, "%s", err.msg);
+	ck_assert_msg(store_replace_commit(store, m, &id, &size, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(count_files(at("INBOX/cur")), 1);
+	text = slurp(at("INBOX/cur/%s", renamed));
+	ck_assert_str_eq(text, MSG_C);
+	free(text);
+	free(name);
+	free(renamed);
+}
+END_TEST
+
 static Suite *maildir_suite(void)
 {
 	Suite *s = suite_create("maildir_store");
@@ -3037,6 +3115,8 @@ static Suite *maildir_suite(void)
 	tcase_add_test(tc, test_corrupt_index_is_an_error_naming_the_file);
 	tcase_add_test(tc, test_index_in_old_directory_moves_to_the_root);
 	tcase_add_test(tc, test_unknown_sqlite_database_is_refused);
+	tcase_add_test(tc, test_replace_keeps_name_uid_flags_and_date_and_the_rows_sum);
+	tcase_add_test(tc, test_replace_follows_a_file_another_program_renamed);
 	return s;
 }
 

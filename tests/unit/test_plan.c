@@ -1886,6 +1886,217 @@ START_TEST(test_folder_removals_weigh_against_max_delete_like_deletions)
 }
 END_TEST
 
+/* ---- placeholders (`placeholders = yes`) ---- */
+
+static void placeholders_on(struct folder *f)
+{
+	f->in.policy.max_size = 1000;
+	f->in.policy.placeholders = true;
+}
+
+START_TEST(test_far_message_over_max_size_is_copied_near_as_a_placeholder)
+{
+	struct folder f;
+	const struct action *a;
+
+	folder_init(&f, 4);
+	placeholders_on(&f);
+	add_far(&f, message(5, MF_SEEN, NULL, 1))->size = 5000;
+	add_far(&f, message(6, 0, NULL, 2));		   /* within the limit: a copy */
+	add_near(&f, message(9, 0, NULL, 3))->size = 5000; /* near's own: never a placeholder */
+	run(&f);
+	a = must_find(&f.plan, ACT_COPY_TO_NEAR, 5, 0);
+	ck_assert(a->placeholder);
+	ck_assert_uint_eq(a->add, MF_SEEN);
+	ck_assert_uint_eq(a->size, 5000);
+	ck_assert(!must_find(&f.plan, ACT_COPY_TO_NEAR, 6, 0)->placeholder);
+	must_find(&f.plan, ACT_SKIP_SIZE, 0, 9);
+	ck_assert_uint_eq(count(&f.plan, ACT_COPY_TO_FAR), 0);
+	folder_free(&f);
+}
+END_TEST
+
+START_TEST(test_placeholder_is_never_uploaded)
+{
+	struct folder f;
+
+	folder_init(&f, 4);
+	placeholders_on(&f);
+	add_near(&f, message(3, MF_FLAGGED, NULL, 7))->placeholder = true;
+	run(&f);
+	ck_assert_uint_eq(f.plan.n, 0);
+	/* Nor in a push, nor where the state says nothing (a lost state). */
+	f.in.policy.sync = SYNC_PUSH;
+	f.in.have_state = false;
+	run(&f);
+	ck_assert_uint_eq(f.plan.n, 0);
+	folder_free(&f);
+}
+END_TEST
+
+START_TEST(test_placeholder_pairs_with_its_original_by_identity)
+{
+	struct folder f;
+	const struct action *a;
+
+	folder_init(&f, 4);
+	placeholders_on(&f);
+	add_far(&f, message(4, MF_ANSWERED, NULL, 7))->size = 5000;
+	/* The caller gave the placeholder its original's identity and size. */
+	struct msg *ph = add_near(&f, message(3, MF_SEEN, NULL, 7));
+	ph->placeholder = true;
+	ph->size = 5000;
+	f.in.have_state = false;
+	run(&f);
+	a = must_find(&f.plan, ACT_PAIR, 4, 3);
+	ck_assert(a->placeholder);
+	ck_assert_uint_eq(count(&f.plan, ACT_COPY_TO_FAR), 0);
+	ck_assert_uint_eq(count(&f.plan, ACT_COPY_TO_NEAR), 0);
+	/* Without a base, the flags merge as for any pair. */
+	ck_assert_uint_eq(must_find(&f.plan, ACT_FLAGS_FAR, 4, 3)->add, MF_SEEN);
+	ck_assert_uint_eq(must_find(&f.plan, ACT_FLAGS_NEAR, 4, 3)->add, MF_ANSWERED);
+	folder_free(&f);
+}
+END_TEST
+
+START_TEST(test_placeholder_pair_syncs_flags_both_ways)
+{
+	struct folder f;
+	struct pair *pr;
+
+	folder_init(&f, 4);
+	placeholders_on(&f);
+	add_far(&f, message(4, MF_ANSWERED, NULL, 7))->size = 5000;
+	add_near(&f, message(3, MF_SEEN, NULL, 8))->size = 700;
+	pr = add_pair(&f, 4, 3, 0, NULL);
+	pr->placeholder = true;
+	pr->size = 5000;
+	run(&f);
+	ck_assert_uint_eq(must_find(&f.plan, ACT_FLAGS_FAR, 4, 3)->add, MF_SEEN);
+	ck_assert_uint_eq(must_find(&f.plan, ACT_FLAGS_NEAR, 4, 3)->add, MF_ANSWERED);
+	ck_assert_uint_eq(must_find(&f.plan, ACT_SET_BASE, 4, 3)->base_flags,
+			  MF_SEEN | MF_ANSWERED);
+	ck_assert_uint_eq(count(&f.plan, ACT_COPY_TO_FAR) + count(&f.plan, ACT_COPY_TO_NEAR), 0);
+	folder_free(&f);
+}
+END_TEST
+
+START_TEST(test_placeholder_deleted_deletes_the_original_as_delete_allows)
+{
+	struct folder f;
+	struct pair *pr;
+
+	folder_init(&f, 4);
+	placeholders_on(&f);
+	add_far(&f, message(4, 0, NULL, 7))->size = 5000;
+	pr = add_pair(&f, 4, 3, 0, NULL);
+	pr->placeholder = true;
+	run(&f);
+	must_find(&f.plan, ACT_DELETE_FAR, 4, 3);
+	f.in.policy.delete = SIDE_NEAR;
+	run(&f);
+	ck_assert(must_find(&f.plan, ACT_KEEP, 4, 0)->placeholder);
+	ck_assert_uint_eq(count(&f.plan, ACT_DELETE_FAR), 0);
+	folder_free(&f);
+}
+END_TEST
+
+/* Rule 10's exception copies a marked survivor back: a placeholder cannot
+ * bring back the message it stands for. */
+START_TEST(test_flagged_placeholder_of_a_deleted_original_is_kept_not_uploaded)
+{
+	struct folder f;
+	struct pair *pr;
+
+	folder_init(&f, 4);
+	placeholders_on(&f);
+	add_near(&f, message(3, MF_FLAGGED, NULL, 8))->size = 700;
+	pr = add_pair(&f, 4, 3, 0, NULL);
+	pr->placeholder = true;
+	pr->size = 5000;
+	run(&f);
+	ck_assert_uint_eq(count(&f.plan, ACT_COPY_TO_FAR), 0);
+	must_find(&f.plan, ACT_KEEP, 0, 3);
+	folder_free(&f);
+}
+END_TEST
+
+START_TEST(test_message_skipped_by_size_becomes_a_placeholder_when_they_are_turned_on)
+{
+	struct folder f;
+	struct pair *pr;
+
+	folder_init(&f, 2);
+	f.in.policy.max_size = 1000;
+	add_far(&f, message(5, 0, NULL, 1))->size = 5000;
+	pr = add_pair(&f, 5, 0, 0, NULL);
+	pr->status = PAIR_SKIPPED_SIZE;
+	pr->size = 5000;
+	run(&f);
+	ck_assert_uint_eq(f.plan.n, 0);
+	f.in.policy.placeholders = true;
+	run(&f);
+	ck_assert(must_find(&f.plan, ACT_COPY_TO_NEAR, 5, 0)->placeholder);
+	folder_free(&f);
+}
+END_TEST
+
+START_TEST(test_flagged_far_message_over_max_size_is_copied_whole_with_flagged)
+{
+	struct folder f;
+
+	folder_init(&f, 4);
+	placeholders_on(&f);
+	f.in.policy.fetch_flagged = true;
+	add_far(&f, message(5, MF_FLAGGED, NULL, 1))->size = 5000;
+	add_far(&f, message(6, MF_SEEN, NULL, 2))->size = 5000;
+	run(&f);
+	ck_assert(!must_find(&f.plan, ACT_COPY_TO_NEAR, 5, 0)->placeholder);
+	ck_assert(must_find(&f.plan, ACT_COPY_TO_NEAR, 6, 0)->placeholder);
+	f.in.policy.fetch_flagged = false; /* placeholders = yes: a placeholder all the same */
+	run(&f);
+	ck_assert(must_find(&f.plan, ACT_COPY_TO_NEAR, 5, 0)->placeholder);
+	folder_free(&f);
+}
+END_TEST
+
+START_TEST(test_placeholders_flagged_on_either_side_are_to_be_fetched)
+{
+	struct folder f;
+	uint32_t uids[8];
+	struct pair *pr;
+
+	folder_init(&f, 8);
+	placeholders_on(&f);
+	f.in.policy.fetch_flagged = true;
+	/* 1: flagged near; 2: flagged far; 3: flagged nowhere; 4: unflagged far
+	 * since the base, still flagged near (merged: not flagged); 5: flagged,
+	 * but whole already. */
+	add_far(&f, message(1, 0, NULL, 1));
+	add_near(&f, message(11, MF_FLAGGED, NULL, 1));
+	add_far(&f, message(2, MF_FLAGGED, NULL, 2));
+	add_near(&f, message(12, 0, NULL, 2));
+	add_far(&f, message(3, MF_SEEN, NULL, 3));
+	add_near(&f, message(13, MF_SEEN, NULL, 3));
+	add_far(&f, message(4, 0, NULL, 4));
+	add_near(&f, message(14, MF_FLAGGED, NULL, 4));
+	add_far(&f, message(5, MF_FLAGGED, NULL, 5));
+	add_near(&f, message(15, MF_FLAGGED, NULL, 5));
+	for (uint32_t u = 1; u <= 5; u++) {
+		pr = add_pair(&f, u, 10 + u, u == 4 ? MF_FLAGGED : 0, NULL);
+		pr->placeholder = u != 5;
+	}
+	f.pairs[4].base_flags = MF_FLAGGED;
+	run(&f);
+	ck_assert_uint_eq(plan_flagged_placeholders(&f.in, uids), 2);
+	ck_assert_uint_eq(uids[0], 1);
+	ck_assert_uint_eq(uids[1], 2);
+	f.in.policy.fetch_flagged = false;
+	ck_assert_uint_eq(plan_flagged_placeholders(&f.in, uids), 0);
+	folder_free(&f);
+}
+END_TEST
+
 static Suite *plan_suite(void)
 {
 	Suite *s = suite_create("plan");
@@ -1957,6 +2168,17 @@ static Suite *plan_suite(void)
 	tcase_add_test(misc, test_hundred_thousand_messages_plan_in_n_log_n);
 	tcase_add_test(misc, test_first_sync_into_an_empty_side_plans_alike_in_windows);
 	tcase_add_test(misc, test_only_a_folder_without_pairs_and_one_side_empty_plans_in_windows);
+	tcase_add_test(pairing, test_far_message_over_max_size_is_copied_near_as_a_placeholder);
+	tcase_add_test(pairing, test_placeholder_is_never_uploaded);
+	tcase_add_test(pairing, test_placeholder_pairs_with_its_original_by_identity);
+	tcase_add_test(flags, test_placeholder_pair_syncs_flags_both_ways);
+	tcase_add_test(del, test_placeholder_deleted_deletes_the_original_as_delete_allows);
+	tcase_add_test(del, test_flagged_placeholder_of_a_deleted_original_is_kept_not_uploaded);
+	tcase_add_test(pairing,
+		       test_message_skipped_by_size_becomes_a_placeholder_when_they_are_turned_on);
+	tcase_add_test(pairing,
+		       test_flagged_far_message_over_max_size_is_copied_whole_with_flagged);
+	tcase_add_test(flags, test_placeholders_flagged_on_either_side_are_to_be_fetched);
 	tcase_set_timeout(misc, 60);
 	tcase_set_timeout(flags, 60);
 

@@ -12,7 +12,7 @@
 #include "sync/state.h"
 
 /* The schema's steps so far; a new migration raises it. */
-#define STATE_VERSION 8
+#define STATE_VERSION 9
 
 static char dir[] = "/tmp/ferry-test-state-XXXXXX";
 static char path[sizeof(dir) + 32];
@@ -88,6 +88,10 @@ static void assert_every_migration(void)
 	ck_assert_int_eq(db_int("SELECT count(*) FROM pragma_table_info('pairs')"
 				" WHERE name = 'made'"),
 			 1);
+	/* schema_placeholders: a pair's near copy may be a placeholder. */
+	ck_assert_int_eq(db_int("SELECT count(*) FROM pragma_table_info('pairs')"
+				" WHERE name = 'placeholder'"),
+			 1);
 	/* v2: the clean mark that lets rule 4 skip a folder. */
 	ck_assert_int_eq(db_int("SELECT count(*) FROM pragma_table_info('folders')"
 				" WHERE name = 'clean'"),
@@ -105,7 +109,8 @@ START_TEST(state_at_version_2_gets_the_pairs_folder_index)
 {
 	open_and_close();
 	db_exec("DROP INDEX IF EXISTS pairs_folder; ALTER TABLE pairs DROP COLUMN id_version; "
-		"ALTER TABLE pairs DROP COLUMN made; PRAGMA user_version = 2");
+		"ALTER TABLE pairs DROP COLUMN made; ALTER TABLE pairs DROP COLUMN placeholder; "
+		"PRAGMA user_version = 2");
 	open_and_close();
 	assert_every_migration();
 }
@@ -121,7 +126,8 @@ START_TEST(state_at_version_3_keeps_its_pairs_as_identity_version_1)
 	size_t n = 0;
 
 	open_and_close();
-	db_exec("ALTER TABLE pairs DROP COLUMN id_version; ALTER TABLE pairs DROP COLUMN made;"
+	db_exec("ALTER TABLE pairs DROP COLUMN id_version; ALTER TABLE pairs DROP COLUMN made; "
+		"ALTER TABLE pairs DROP COLUMN placeholder;"
 		"INSERT INTO folders(id, name) VALUES (1, 'INBOX');"
 		"INSERT INTO pairs(folder_id, far_uid, near_uid, status, base_flags, size, far_id,"
 		" near_id) VALUES (1, 5, 6, 0, 0, 42, zeroblob(32), zeroblob(32));"
@@ -155,7 +161,7 @@ START_TEST(a_pair_keeps_the_time_it_was_made)
 	int64_t before = (int64_t)time(NULL);
 
 	open_and_close();
-	db_exec("ALTER TABLE pairs DROP COLUMN made;"
+	db_exec("ALTER TABLE pairs DROP COLUMN made; ALTER TABLE pairs DROP COLUMN placeholder;"
 		"INSERT INTO folders(id, name) VALUES (1, 'INBOX');"
 		"INSERT INTO pairs(folder_id, far_uid, near_uid, status, base_flags, size)"
 		" VALUES (1, 5, 6, 0, 0, 42);"
@@ -179,6 +185,29 @@ START_TEST(a_pair_keeps_the_time_it_was_made)
 	for (size_t i = 0; i < n; i++)
 		ck_assert_int_eq(pairs[i].made, pairs[i].far_uid == 8 ? 1234 : 0);
 	state_pairs_free(pairs, n);
+	state_close(st);
+}
+END_TEST
+
+/* A pair whose near copy is a placeholder says so when read back. */
+START_TEST(placeholder_mark_of_a_pair_is_kept)
+{
+	struct ferry_error err = {0};
+	struct state *st = NULL;
+	struct pair p = {.far_uid = 3, .near_uid = 4, .size = 20000000, .placeholder = true}, got;
+	bool found = false;
+
+	ck_assert_msg(state_open(path, &st, &err) == 0, "%s", err.msg);
+	db_exec("INSERT INTO folders(id, name) VALUES (1, 'INBOX')");
+	ck_assert_int_eq(state_put_pair(st, 1, &p, &err), 0);
+	ck_assert_int_eq(state_get_pair(st, 1, 3, 0, &got, &found, &err), 0);
+	ck_assert(found && got.placeholder);
+	free(got.base_keywords);
+	p.placeholder = false;
+	ck_assert_int_eq(state_put_pair(st, 1, &p, &err), 0);
+	ck_assert_int_eq(state_get_pair(st, 1, 0, 4, &got, &found, &err), 0);
+	ck_assert(found && !got.placeholder);
+	free(got.base_keywords);
 	state_close(st);
 }
 END_TEST
@@ -325,6 +354,7 @@ static Suite *state_suite(void)
 	tcase_add_test(tc, fresh_state_carries_every_migration);
 	tcase_add_test(tc, state_at_version_2_gets_the_pairs_folder_index);
 	tcase_add_test(tc, state_at_version_3_keeps_its_pairs_as_identity_version_1);
+	tcase_add_test(tc, placeholder_mark_of_a_pair_is_kept);
 	tcase_add_test(tc, newer_state_is_refused);
 	tcase_add_test(tc, readonly_open_wants_the_current_version);
 	tcase_add_test(tc, state_file_is_private);
