@@ -32,6 +32,11 @@ POP3_SERVER=$HOSTILE_REPO/tests/hostile/pop3.pl
 T_TIMEOUT=45
 RSS_LIMIT_KB=65536 # what the issue allows ferry and its children
 KILL_KB=524288     # the watchdog's limit
+# AddressSanitizer pads every allocation and keeps freed memory in quarantine: a build with
+# it (the CI's second pass) is held to twice the limit; the real limit binds in build/.
+if ldd "$FERRY" 2>/dev/null | grep -q 'libasan'; then
+	RSS_LIMIT_KB=$((RSS_LIMIT_KB * 2))
+fi
 TIME_LIMIT=15      # seconds a run may take (ferry's own timeout is 10 s)
 KILL_TIME=30
 
@@ -224,9 +229,9 @@ hostile() {
 		t_fail "$CASE: ferry sync exits $code" "got exit $T_RC" "$T_OUT"
 	fi
 	if ((PEAK_KB < RSS_LIMIT_KB)); then
-		t_pass "$CASE: peak RSS under 64 MB (${PEAK_KB} kB)"
+		t_pass "$CASE: peak RSS under $((RSS_LIMIT_KB / 1024)) MB (${PEAK_KB} kB)"
 	else
-		t_fail "$CASE: peak RSS under 64 MB" "peak RSS ${PEAK_KB} kB"
+		t_fail "$CASE: peak RSS under $((RSS_LIMIT_KB / 1024)) MB" "peak RSS ${PEAK_KB} kB"
 	fi
 	if awk -v e="$SECONDS_TAKEN" -v l="$TIME_LIMIT" 'BEGIN { exit !(e < l) }'; then
 		t_pass "$CASE: done within ${TIME_LIMIT} s (${SECONDS_TAKEN} s)"
