@@ -17,7 +17,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/sync_lib.sh"
 
 WANT_KILLS=${FERRY_TEST_KILLS:-40}
-MAX_ROUNDS=$((WANT_KILLS * 3))
+MAX_ROUNDS=$((WANT_KILLS * 5))
 SEED=${FERRY_TEST_SEED:-$(((RANDOM << 15) | RANDOM))}
 RANDOM=$SEED
 echo "# seed $SEED (FERRY_TEST_SEED=$SEED replays this run), $WANT_KILLS kills wanted"
