@@ -12,6 +12,7 @@
 #include "store/log.h"
 #include "sync/child.h"
 #include "sync/connect.h"
+#include "sync/crashpoint.h"
 #include "sync/roles.h"
 #include "sync/side.h"
 
@@ -91,6 +92,7 @@ static int replace_end(void *ctx, uint32_t uid, struct ferry_error *err)
 		return 0;
 	}
 	(void)size;
+	crashpoint("fetch", false);
 	if (store_replace_commit(r->near, cur, &r->near_id, &r->near_size, err) != 0)
 		return -1;
 	r->done = true;
@@ -129,6 +131,8 @@ static int replace_one(struct store *far, struct store *near, struct state *stat
 			  r.why[0] ? r.why : "the server did not send it (gone?)");
 		return 0;
 	}
+	/* The whole message is in place, the pair still says placeholder. */
+	crashpoint("fetch", true);
 	whole.placeholder = false;
 	whole.placeholder_size = 0;
 	whole.near_id = r.near_id;
