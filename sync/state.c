@@ -235,32 +235,6 @@ static int step_done(struct state *st, sqlite3_stmt *stmt, struct ferry_error *e
 	return 0;
 }
 
-/* mkdir -p of the parent directory, 0700 for what we create. */
-static int make_parent(const char *path, struct ferry_error *err)
-{
-	char *copy = strdup(path), *dir;
-	int r = 0;
-
-	if (!copy)
-		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	dir = dirname(copy);
-	for (char *p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-			r = -1;
-		*p = '/';
-	}
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-		r = -1;
-	if (r != 0)
-		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "cannot create %s: %s", dir,
-				strerror(errno));
-	free(copy);
-	return r;
-}
-
 /* Another program's database (a wrong `state =`) is refused before anything
  * writes to it: an empty file is a new state, anything else needs ferry's tables. */
 static int check_ours(struct db *db, struct ferry_error *err)
@@ -290,7 +264,7 @@ int state_lock(const char *path, int *fd, struct ferry_error *err)
 	if (!lock)
 		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
 	snprintf(lock, len, "%s.lock", path);
-	if (make_parent(lock, err) != 0) {
+	if (db_make_parent(lock, err) != 0) {
 		free(lock);
 		return -1;
 	}
@@ -342,7 +316,7 @@ static int open_as(const char *path, enum db_mode mode, struct state **out, stru
 int state_open(const char *path, struct state **out, struct ferry_error *err)
 {
 	*out = NULL;
-	if (make_parent(path, err) != 0)
+	if (db_make_parent(path, err) != 0)
 		return -1;
 	/* A link planted at the state path would make ferry write elsewhere. */
 	return open_as(path, DB_WRITE_NOFOLLOW, out, err);

@@ -2,9 +2,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store/base/grow.h"
@@ -464,4 +466,42 @@ void db_close(struct db *db)
 		db_seal_make(db->path);
 	free(db->path);
 	free(db);
+}
+
+int db_make_parent(const char *path, struct ferry_error *err)
+{
+	char *copy = strdup(path), *dir;
+	int r = 0;
+
+	if (!copy)
+		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
+	dir = dirname(copy);
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+			r = -1;
+		*p = '/';
+	}
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		r = -1;
+	if (r != 0)
+		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "cannot create %s: %s", dir,
+				strerror(errno));
+	free(copy);
+	return r;
+}
+
+int db_check_app_id(struct db *db, int64_t app_id, const char *why, struct ferry_error *err)
+{
+	int64_t version, app, tables;
+
+	if (db_int(db, "PRAGMA user_version", &version, err) != 0 ||
+	    db_int(db, "PRAGMA application_id", &app, err) != 0 ||
+	    db_int(db, "SELECT count(*) FROM sqlite_master", &tables, err) != 0)
+		return -1;
+	if ((version == 0 && tables != 0) || (version != 0 && app != app_id))
+		return db_damaged(db, why, err);
+	return 0;
 }

@@ -71,6 +71,11 @@ const char *db_path(const struct db *db);
 int db_fail(struct db *db, int rc, const char *what, struct ferry_error *err);
 /* "<file> is damaged (<why>); <how to recover>", and no seal at close. */
 int db_damaged(struct db *db, const char *why, struct ferry_error *err);
+/* mkdir -p of path's parent directory, 0700 for what is made. */
+int db_make_parent(const char *path, struct ferry_error *err);
+/* A check_ours for a kind stamped with application_id app_id: an empty
+ * file is new; any other needs that id, else db_damaged(why). */
+int db_check_app_id(struct db *db, int64_t app_id, const char *why, struct ferry_error *err);
 
 /* A statement for sql, kept prepared when persistent (run many times). */
 int db_prepare(struct db *db, const char *sql, bool persistent, sqlite3_stmt **stmt,

@@ -472,15 +472,7 @@ static int move_old_index(const char *root, const char *path, struct ferry_error
  * it: an empty one is new, any other needs the application_id. */
 static int check_ours(struct db *db, struct ferry_error *err)
 {
-	int64_t version, app, tables;
-
-	if (db_int(db, "PRAGMA user_version", &version, err) != 0 ||
-	    db_int(db, "PRAGMA application_id", &app, err) != 0 ||
-	    db_int(db, "SELECT count(*) FROM sqlite_master", &tables, err) != 0)
-		return -1;
-	if ((version == 0 && tables != 0) || (version != 0 && app != INDEX_APPLICATION_ID))
-		return db_damaged(db, "not a ferry index", err);
-	return 0;
+	return db_check_app_id(db, INDEX_APPLICATION_ID, "not a ferry index", err);
 }
 
 static int open_db(struct mdindex *ix, bool scratch, struct ferry_error *err)

@@ -26,15 +26,7 @@ static const char *const migrations[] = {
 
 static int check_ours(struct db *db, struct ferry_error *err)
 {
-	int64_t version, app, tables;
-
-	if (db_int(db, "PRAGMA user_version", &version, err) != 0 ||
-	    db_int(db, "PRAGMA application_id", &app, err) != 0 ||
-	    db_int(db, "SELECT count(*) FROM sqlite_master", &tables, err) != 0)
-		return -1;
-	if ((version == 0 && tables != 0) || (version != 0 && app != MAP_APPLICATION_ID))
-		return db_damaged(db, "not a ferry POP3 map", err);
-	return 0;
+	return db_check_app_id(db, MAP_APPLICATION_ID, "not a ferry POP3 map", err);
 }
 
 static const struct db_kind map_kind = {
@@ -47,36 +39,10 @@ static const struct db_kind map_kind = {
     .nmigrations = sizeof(migrations) / sizeof(migrations[0]),
 };
 
-/* mkdir -p of the parent directory, 0700 for what is made. */
-static int make_parent(const char *path, struct ferry_error *err)
-{
-	char *copy = strdup(path), *dir;
-	int r = 0;
-
-	if (!copy)
-		return ferry_error_set(err, FERRY_CAUSE_INTERNAL, "out of memory");
-	dir = dirname(copy);
-	for (char *p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-			r = -1;
-		*p = '/';
-	}
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-		r = -1;
-	if (r != 0)
-		ferry_error_set(err, FERRY_CAUSE_LOCAL_IO, "cannot create %s: %s", dir,
-				strerror(errno));
-	free(copy);
-	return r;
-}
-
 int pop3_map_open(const char *path, bool scratch, struct db **out, struct ferry_error *err)
 {
 	*out = NULL;
-	if (!scratch && make_parent(path, err) != 0)
+	if (!scratch && db_make_parent(path, err) != 0)
 		return -1;
 	return db_open(path, &map_kind, scratch ? DB_SCRATCH : DB_WRITE_NOFOLLOW, out, err);
 }
