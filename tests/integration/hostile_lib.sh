@@ -88,3 +88,55 @@ server_stop() {
 	fi
 	SRV_PID=
 }
+
+# For the memory suites (hostile_memory.sh, hostile_pop3.sh), which set KILL_KB and KILL_TIME.
+# rss_of PID: the peak RSS (VmHWM, kB) of PID so far, 0 when it is gone.
+rss_of() {
+	local k v rest
+	{
+		while read -r k v rest; do
+			if [[ $k == VmHWM: ]]; then
+				echo "$v"
+				return
+			fi
+		done <"/proc/$1/status"
+	} 2>/dev/null
+	echo 0
+}
+
+# measured_run COMMAND [ARGS...]: `ferry -c $CONF COMMAND ARGS` under GNU time and the watchdog.
+# Sets T_RC, T_OUT, SECONDS_TAKEN, PEAK_KB (the larger of time's %M and what the watchdog saw)
+# and KILLED (why the watchdog killed it, or empty).
+measured_run() {
+	local sid p kb seen=0 t0 rc
+	t0=$EPOCHREALTIME
+	KILLED=
+	rm -f "$CASEDIR/rss"
+	setsid /usr/bin/time -f %M -o "$CASEDIR/rss" env TMPDIR="$CASEDIR/tmp" \
+		"$FERRY" -c "$CONF" "$@" </dev/null >"$CASEDIR/out" 2>&1 &
+	sid=$!
+	while kill -0 "$sid" 2>/dev/null; do
+		for p in $(pgrep -s "$sid"); do
+			kb=$(rss_of "$p")
+			((kb > seen)) && seen=$kb
+		done
+		if ((seen > KILL_KB)); then
+			KILLED="peak RSS ${seen} kB over ${KILL_KB} kB"
+		elif awk -v a="$t0" -v b="$EPOCHREALTIME" -v l="$KILL_TIME" 'BEGIN { exit !(b - a > l) }'; then
+			KILLED="still running after ${KILL_TIME} s"
+		fi
+		if [[ -n $KILLED ]]; then
+			kill -KILL -- "-$sid" 2>/dev/null
+			break
+		fi
+		sleep 0.05
+	done
+	wait "$sid" 2>/dev/null
+	rc=$?
+	SECONDS_TAKEN=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+	T_RC=$rc
+	T_OUT=$(cat "$CASEDIR/out")
+	kb=$(tail -n 1 "$CASEDIR/rss" 2>/dev/null)
+	[[ $kb =~ ^[0-9]+$ ]] || kb=0
+	PEAK_KB=$((kb > seen ? kb : seen))
+}
