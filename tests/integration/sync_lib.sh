@@ -198,3 +198,24 @@ big_message() {
 		}
 	}'
 }
+
+# sync_kill_at_random MIN SPAN ARGS...: `ferry -q -c $CONF ARGS` in a session of its own, killed
+# with SIGKILL after MIN to MIN+SPAN-1 ms (one $RANDOM: a seed replays it); KILLS counts a kill
+# that came in time, and say (the caller's) tells which. Then waits (10 s at most) for the
+# channel lock a killed run's child may still hold in fsync.
+sync_kill_at_random() {
+	local min=$1 span=$2 pid ms
+	shift 2
+	setsid "$FERRY" -q -c "$CONF" "$@" >/dev/null 2>&1 &
+	pid=$!
+	ms=$((RANDOM % span + min))
+	sleep "$(printf '0.%03d' "$ms")"
+	if kill -9 -- "-$pid" 2>/dev/null; then
+		KILLS=$((KILLS + 1))
+		say "kill -9 after $ms ms"
+	else
+		say "kill -9 came too late"
+	fi
+	wait "$pid" 2>/dev/null
+	flock -w 10 "$STATE.lock" true
+}

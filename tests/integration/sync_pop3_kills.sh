@@ -65,7 +65,7 @@ deliver() {
 
 KILLS=0 KEEP_KILLS=0
 killed_run() {
-	local spec pid ms
+	local spec
 	if ((RANDOM % 3)); then
 		pick download:1 download:1:after keep:1 keep:1:after
 		spec=$REPLY
@@ -82,19 +82,7 @@ killed_run() {
 		fi
 		return
 	fi
-	setsid "$FERRY" -q -c "$CONF" sync pop >/dev/null 2>&1 &
-	pid=$!
-	ms=$((RANDOM % 200 + 10))
-	sleep "$(printf '0.%03d' "$ms")"
-	if kill -9 -- "-$pid" 2>/dev/null; then
-		KILLS=$((KILLS + 1))
-		say "kill -9 after $ms ms"
-	else
-		say "kill -9 came too late"
-	fi
-	wait "$pid" 2>/dev/null
-	# A killed run's child may still be in fsync holding the channel lock.
-	flock -w 10 "$STATE.lock" true
+	sync_kill_at_random 10 200 sync pop
 }
 
 # expected: the Message-IDs of every message delivered so far, sorted.

@@ -255,7 +255,7 @@ changes_after() {
 KILLS=0
 # killed_run: one sync, killed at a random point. Adds to KILLS if it was.
 killed_run() {
-	local spec pid ms
+	local spec
 	if ((RANDOM % 3)); then
 		# Often before the second message or later of a batch, so that a
 		# copy is made but not recorded.
@@ -277,19 +277,7 @@ killed_run() {
 		fi
 		return
 	fi
-	setsid "$FERRY" -q -c "$CONF" sync test >/dev/null 2>&1 &
-	pid=$!
-	ms=$((RANDOM % 250 + 20))
-	sleep "$(printf '0.%03d' "$ms")"
-	if kill -9 -- "-$pid" 2>/dev/null; then
-		KILLS=$((KILLS + 1))
-		say "kill -9 after $ms ms"
-	else
-		say "kill -9 came too late"
-	fi
-	wait "$pid" 2>/dev/null
-	# A killed run's child may still be in fsync holding the channel lock.
-	flock -w 10 "$STATE.lock" true
+	sync_kill_at_random 20 250 sync test
 }
 
 # --- the check of a round ---------------------------------------------------------
